@@ -1,0 +1,286 @@
+"""The authoring format: pydantic models of ``fleet.yaml`` and ``agents/<name>.yaml``.
+
+These models are the user contract (see DESIGN.md). They check shape and types
+only; cross-field and cross-file checks live in :mod:`fleet.rules`. Unknown
+fields are errors everywhere. Names of fields are the user's snake_case; the
+Kubernetes camelCase form is produced by :mod:`fleet.compile`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+Name = Annotated[str, StringConstraints(pattern=DNS_LABEL, max_length=52)]
+"""A loop or sub-agent name: a DNS-1123 label short enough for CronJob names."""
+Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=63)]
+"""A catalog key: provider, virtual model, MCP server, registry, owner, artifact."""
+Duration = Annotated[str, StringConstraints(pattern=r"^\d+(ms|s|m|h|d)$")]
+
+DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> float:
+    """``"1h"`` → 3600.0. The pattern on :data:`Duration` has already checked the form."""
+    match = re.fullmatch(r"(\d+)(ms|s|m|h|d)", text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r}")
+    return int(match.group(1)) * DURATION_SECONDS[match.group(2)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------- fleet
+
+
+class SecretRef(Strict):
+    """A reference to a Kubernetes Secret; never the credential itself."""
+
+    secret: Key
+    key: str = "api_key"
+
+
+class Provider(Strict):
+    base_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
+    credentials: SecretRef | None = None
+    api: Literal["openai"] = "openai"
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+
+
+class Target(Strict):
+    provider: Key
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    weight: int = Field(default=1, ge=0, le=10_000)
+
+
+class Deprecation(Strict):
+    after: dt.date
+    use: Key | None = None
+
+
+class VirtualModel(Strict):
+    targets: list[Target] = Field(min_length=1)
+    fallback: list[Key] = Field(default_factory=list)
+    deprecated: Deprecation | None = None
+
+
+class Price(Strict):
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class Registry(Strict):
+    """Skills and prompts kept in another git repository, read from tags."""
+
+    name: Key
+    repo: Annotated[str, StringConstraints(min_length=1)]
+    tag: Annotated[str, StringConstraints(pattern=r".*\{name\}.*\{version\}.*")] = (
+        "{kind}/{name}/{version}"
+    )
+    kinds: list[Literal["skills", "prompts"]] = Field(default_factory=lambda: ["skills", "prompts"])
+
+
+class HarnessLimits(Strict):
+    max_steps: int = Field(gt=0, le=100_000)
+    max_tokens_per_run: int = Field(gt=0, le=1_000_000_000)
+    max_run_minutes: int = Field(default=60, gt=0, le=24 * 60)
+
+
+class Sandbox(Strict):
+    image: str = "ghcr.io/fleetctl/sandbox:0.1"
+    runtime_class: Key | None = None
+    cpu: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)?m?$")] = "1"
+    memory: Annotated[str, StringConstraints(pattern=r"^\d+(Ki|Mi|Gi|Ti|K|M|G|T)?$")] = "2Gi"
+
+
+class ToolClasses(Strict):
+    """Tool names (glob patterns allowed) of an MCP server, by class."""
+
+    read: list[str] = Field(default_factory=list)
+    write: list[str] = Field(default_factory=list)
+    destructive: list[str] = Field(default_factory=list)
+
+
+class McpServer(Strict):
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
+    tools: ToolClasses = Field(default_factory=ToolClasses)
+    credentials: SecretRef | None = None
+
+
+class Retries(Strict):
+    attempts: int = Field(default=2, ge=1, le=10)
+    on_status_codes: list[int] = Field(default_factory=lambda: [429, 500, 502, 503])
+    backoff_ms: int = Field(default=200, ge=0, le=60_000)
+
+
+class Caching(Strict):
+    type: Literal["exact", "none"] = "exact"
+    ttl: Duration = "1h"
+    namespace_per: Literal["agent", "fleet"] = "agent"
+
+
+GUARDRAIL_DETECTORS = ("prompt-injection", "secrets", "pii")
+GuardrailAction = Literal["block", "redact"]
+
+
+class GuardrailRef(Strict):
+    detector: Key
+    action: GuardrailAction = "block"
+
+
+Guardrail = Key | GuardrailRef
+"""A detector name (action ``block``), or ``{detector, action}``."""
+
+
+class Guardrails(Strict):
+    llm_input: list[Guardrail] = Field(default_factory=list)
+    llm_output: list[Guardrail] = Field(default_factory=list)
+    mcp_pre_tool: list[Guardrail] = Field(default_factory=list)
+    mcp_post_tool: list[Guardrail] = Field(default_factory=list)
+
+
+HOOKS = ("llm_input", "llm_output", "mcp_pre_tool", "mcp_post_tool")
+Window = Literal["day", "week", "month"]
+
+
+class Budget(Strict):
+    applies_per: Literal["agent", "team", "fleet"] = "agent"
+    limit_usd: float = Field(gt=0)
+    window: Window = "day"
+    alert_at: list[Annotated[int, Field(ge=1, le=100)]] = Field(default_factory=lambda: [100])
+
+
+class Rate(Strict):
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
+
+
+class RateLimits(Strict):
+    per_agent: Rate = Field(default_factory=Rate)
+
+
+class Alerts(Strict):
+    webhook: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+
+
+class GatewayPolicy(Strict):
+    retries: Retries = Field(default_factory=Retries)
+    caching: Caching = Field(default_factory=Caching)
+    guardrails: Guardrails = Field(default_factory=Guardrails)
+    budgets: list[Budget] = Field(default_factory=list)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    destructive_tools: list[str] = Field(default_factory=list)
+    alerts: Alerts = Field(default_factory=Alerts)
+    approval_ttl: Duration = "7d"
+
+
+class Fleet(Strict):
+    """``fleet.yaml``: set once, inherited by every loop."""
+
+    fleet: Name
+    timezone: str = "UTC"
+    providers: dict[Key, Provider] = Field(default_factory=dict)
+    models: dict[Key, VirtualModel] = Field(default_factory=dict)
+    pricing: dict[str, Price] = Field(default_factory=dict)
+    registries: list[Registry] = Field(default_factory=list)
+    harness_limits: HarnessLimits = Field(
+        default_factory=lambda: HarnessLimits(max_steps=100, max_tokens_per_run=2_000_000)
+    )
+    sandbox: Sandbox = Field(default_factory=Sandbox)
+    mcp_servers: dict[Key, McpServer] = Field(default_factory=dict)
+    gateway: GatewayPolicy = Field(default_factory=GatewayPolicy)
+    teams: dict[Key, list[Key]] = Field(default_factory=dict)
+    """Optional: team → owners in it. An owner not listed is its own team."""
+
+    def team_of(self, owner: str) -> str:
+        for team, owners in self.teams.items():
+            if owner in owners:
+                return team
+        return owner
+
+
+# --------------------------------------------------------------------- agent
+
+Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*(@[A-Za-z0-9._-]+)?$")]
+"""A skill or prompt reference, ``name@version`` (prompts: ``prompts/name@version``)."""
+
+
+class Grant(Strict):
+    tools: list[str] = Field(min_length=1)
+    """Tool classes (read, write, destructive) or tool names / globs of that server."""
+
+
+class Harness(Strict):
+    max_steps: int | None = Field(default=None, gt=0)
+    max_tokens_per_run: int | None = Field(default=None, gt=0)
+    stall_after_steps: int | None = Field(default=None, gt=0)
+    max_run_minutes: int | None = Field(default=None, gt=0)
+
+
+class AgentBudget(Strict):
+    limit_usd: float = Field(gt=0)
+    window: Window = "day"
+    alert_at: list[Annotated[int, Field(ge=1, le=100)]] | None = None
+
+
+Approval = Literal["pause_for_human", "auto"]
+
+
+class Trigger(Strict):
+    schedule: Annotated[str, StringConstraints(min_length=1)]
+    timezone: str = "UTC"
+    suspend: bool = False
+
+
+class SubAgent(Strict):
+    name: Name
+    role: Literal["maker", "checker"]
+    model: Key | None = None
+    instructions: Ref | None = None
+    skills: list[Ref] = Field(default_factory=list)
+    mcp_servers: dict[Key, Grant] = Field(default_factory=dict)
+    subagents: list[SubAgent] = Field(default_factory=list)
+    """Parsed only so the nesting rule can point at it: sub-agents are one level deep."""
+
+
+class Agent(Strict):
+    name: Name
+    owner: Key
+    stage: Literal["production", "staging", "development"] = "staging"
+    description: str | None = None
+    owns: list[Key] = Field(default_factory=list)
+    model: Key
+    instructions: Ref
+    skills: list[Ref] = Field(default_factory=list)
+    mcp_servers: dict[Key, Grant] = Field(default_factory=dict)
+    subagents: list[SubAgent] = Field(default_factory=list)
+    harness: Harness = Field(default_factory=Harness)
+    budget: AgentBudget | None = None
+    rate_limits: Rate | None = None
+    approvals: dict[str, Approval] = Field(default_factory=dict)
+    trigger: Trigger
+
+    @field_validator("owns")
+    @classmethod
+    def _unique_owns(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("an artifact is listed twice")
+        return value
+
+
+class AgentFile(Strict):
+    """``agents/<name>.yaml``: one loop."""
+
+    agent: Agent
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``"prompts/triage@v6"`` → ``("prompts/triage", "v6")``; no ``@`` → version ``None``."""
+    name, sep, version = ref.partition("@")
+    return name, (version if sep else None)

@@ -1,0 +1,1 @@
+"""The ``fleetctl`` command line: thin typer commands over :mod:`fleet`."""

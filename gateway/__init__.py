@@ -1,0 +1,1 @@
+"""The fleet gateway: the data plane every model and tool call of every loop passes."""

@@ -1,0 +1,1 @@
+"""The fleet operator: kopf handlers that apply what :mod:`fleet.render` returns."""
