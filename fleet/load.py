@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -96,7 +95,12 @@ _SCALAR_TAGS = {"str", "int", "float", "bool", "date", "none"}
 
 def _is_tag(part: str) -> bool:
     """pydantic's names for union members and validators, e.g. ``str``, ``constrained-str``."""
-    return part in _SCALAR_TAGS or "[" in part or part.startswith("constrained-") or not part[:1].islower()
+    return (
+        part in _SCALAR_TAGS
+        or "[" in part
+        or part.startswith("constrained-")
+        or not part[:1].islower()
+    )
 
 
 def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[Path, bool]:
@@ -108,10 +112,9 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[Path, bool]:
     node = data
     tagged = False
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             out.append(part)
             node = node[part]
         elif (
@@ -126,7 +129,19 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[Path, bool]:
     return tuple(out), tagged
 
 
-_SCALAR_ERRORS = {"string_type", "int_type", "float_type", "bool_type", "int_parsing", "float_parsing", "bool_parsing", "string_pattern_mismatch", "date_type", "date_from_datetime_parsing", "date_parsing"}
+_SCALAR_ERRORS = {
+    "string_type",
+    "int_type",
+    "float_type",
+    "bool_type",
+    "int_parsing",
+    "float_parsing",
+    "bool_parsing",
+    "string_pattern_mismatch",
+    "date_type",
+    "date_from_datetime_parsing",
+    "date_parsing",
+}
 
 
 def _describe(value: Any) -> str:
@@ -154,24 +169,48 @@ def diagnostics_from_validation(
             line, col = smap.locate(path, key=True)
             parent = _model_at(model, path[:-1])
             choices = list(parent.model_fields) if parent else []
-            out.append(Diagnostic(smap.file, line, col, where, f"unknown field '{path[-1]}'", did_you_mean(str(path[-1]), choices)))
+            out.append(
+                Diagnostic(
+                    smap.file,
+                    line,
+                    col,
+                    where,
+                    f"unknown field '{path[-1]}'",
+                    did_you_mean(str(path[-1]), choices),
+                )
+            )
             continue
         if kind == "missing":
             line, col = smap.locate(path[:-1], key=True)
             parent_path = format_path(path[:-1]) or "the document"
-            out.append(Diagnostic(smap.file, line, col, where, f"missing required field '{path[-1]}'", f"add '{path[-1]}' under {parent_path}"))
+            out.append(
+                Diagnostic(
+                    smap.file,
+                    line,
+                    col,
+                    where,
+                    f"missing required field '{path[-1]}'",
+                    f"add '{path[-1]}' under {parent_path}",
+                )
+            )
             continue
         line, col = smap.locate(path)
         ctx = err.get("ctx") or {}
         hint = ""
         if kind == "string_pattern_mismatch":
-            hint = _PATTERN_HINTS.get(str(ctx.get("pattern")), f"expected the form {ctx.get('pattern')}")
+            hint = _PATTERN_HINTS.get(
+                str(ctx.get("pattern")), f"expected the form {ctx.get('pattern')}"
+            )
             message = f"invalid value {_describe(value)}"
         elif kind == "literal_error":
             expected = str(ctx.get("expected", ""))
             options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",") if o.strip()]
             message = f"invalid value {_describe(value)}"
-            hint = did_you_mean(str(value), options) if isinstance(value, str) else f"expected {expected}"
+            hint = (
+                did_you_mean(str(value), options)
+                if isinstance(value, str)
+                else f"expected {expected}"
+            )
         elif kind in ("model_type", "dict_type"):
             message = f"expected a mapping, got {_describe(value)}"
             hint = "write 'key: value' pairs indented under this field"
@@ -187,13 +226,24 @@ def diagnostics_from_validation(
     return out
 
 
-def parse_model(text: bytes, file: str, model: type[BaseModel]) -> tuple[Any, SourceMap, dict[str, Any], list[Diagnostic]]:
+def parse_model(
+    text: bytes, file: str, model: type[BaseModel]
+) -> tuple[Any, SourceMap, dict[str, Any], list[Diagnostic]]:
     """Parse and validate one file against ``model``; returns (instance | None, map, raw, diagnostics)."""
     data, smap, diags = parse(text, file)
     if data is None:
         return None, smap, {}, diags
     if not isinstance(data, dict):
-        diags.append(Diagnostic(file, 1, 1, "", f"expected a mapping at the top of the file, got {type(data).__name__}", "see examples/minimal for the layout"))
+        diags.append(
+            Diagnostic(
+                file,
+                1,
+                1,
+                "",
+                f"expected a mapping at the top of the file, got {type(data).__name__}",
+                "see examples/minimal for the layout",
+            )
+        )
         return None, smap, {}, diags
     try:
         instance = model.model_validate(data)
@@ -211,7 +261,9 @@ def _agent_files(source: Source) -> list[str]:
     ]
 
 
-def load_fleet(source: Source, agent_files: list[str] | None = None, fleet_file: str = FLEET_FILE) -> tuple[LoadedFleet | None, list[Diagnostic]]:
+def load_fleet(
+    source: Source, agent_files: list[str] | None = None, fleet_file: str = FLEET_FILE
+) -> tuple[LoadedFleet | None, list[Diagnostic]]:
     """Load every file of a fleet. Returns the fleet (``None`` if any file is unusable) and all diagnostics."""
     diags: list[Diagnostic] = []
     shown = _display(source, fleet_file)
@@ -220,7 +272,16 @@ def load_fleet(source: Source, agent_files: list[str] | None = None, fleet_file:
     fleet_map = SourceMap(shown)
     raw_fleet: dict[str, Any] = {}
     if fleet_text is None:
-        diags.append(Diagnostic(shown, 0, 0, "", "no fleet.yaml here", "a fleet is a directory with fleet.yaml and agents/*.yaml; see examples/minimal"))
+        diags.append(
+            Diagnostic(
+                shown,
+                0,
+                0,
+                "",
+                "no fleet.yaml here",
+                "a fleet is a directory with fleet.yaml and agents/*.yaml; see examples/minimal",
+            )
+        )
     else:
         fleet, fleet_map, raw_fleet, d = parse_model(fleet_text, shown, Fleet)
         diags.extend(d)
@@ -239,7 +300,9 @@ def load_fleet(source: Source, agent_files: list[str] | None = None, fleet_file:
     has_errors = any(d.severity.value == "error" for d in diags)
     if fleet is None or has_errors:
         return None, sort_diagnostics(diags)
-    loaded = LoadedFleet(source, fleet, shown, fleet_map, sorted(agents, key=lambda a: a.file), raw_fleet)
+    loaded = LoadedFleet(
+        source, fleet, shown, fleet_map, sorted(agents, key=lambda a: a.file), raw_fleet
+    )
     return loaded, sort_diagnostics(diags)
 
 

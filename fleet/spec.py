@@ -13,6 +13,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, StringConstraints(pattern=DNS_LABEL, max_length=52)]
@@ -33,7 +34,16 @@ def duration_seconds(text: str) -> float:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Authors write snake_case; the camelCase aliases exist only for the
+    # Kubernetes form (``model_dump(by_alias=True)``) and its CRD schema.
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=False,
+        serialize_by_alias=False,
+    )
 
 
 # --------------------------------------------------------------------- fleet

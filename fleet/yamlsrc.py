@@ -82,7 +82,14 @@ class _Builder:
                 if not isinstance(key_node, ScalarNode):
                     line, col = _pos(key_node)
                     self.diagnostics.append(
-                        Diagnostic(self.smap.file, line, col, format_path(path), "a mapping key must be a plain scalar", "quote the key")
+                        Diagnostic(
+                            self.smap.file,
+                            line,
+                            col,
+                            format_path(path),
+                            "a mapping key must be a plain scalar",
+                            "quote the key",
+                        )
                     )
                     continue
                 key = _constructor.construct_object(key_node)
@@ -126,7 +133,15 @@ def parse(text: bytes | str, file: str) -> tuple[Any, SourceMap, list[Diagnostic
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return None, builder.smap, [Diagnostic(file, 0, 0, "", f"not UTF-8 text: {exc.reason}", "save the file as UTF-8")]
+            return (
+                None,
+                builder.smap,
+                [
+                    Diagnostic(
+                        file, 0, 0, "", f"not UTF-8 text: {exc.reason}", "save the file as UTF-8"
+                    )
+                ],
+            )
     try:
         try:
             node = _yaml.compose(text)
@@ -141,17 +156,41 @@ def parse(text: bytes | str, file: str) -> tuple[Any, SourceMap, list[Diagnostic
             hint = "YAML forbids tabs for indentation; use spaces"
         elif "more than one document" in problem or "expected a single document" in problem:
             hint = "one YAML document per file"
-        return None, builder.smap, [Diagnostic(file, line, col, "", f"YAML syntax error: {problem}", hint)]
+        return (
+            None,
+            builder.smap,
+            [Diagnostic(file, line, col, "", f"YAML syntax error: {problem}", hint)],
+        )
     except YAMLError as exc:
-        return None, builder.smap, [Diagnostic(file, 1, 1, "", f"YAML error: {exc}", "check the file's syntax")]
+        return (
+            None,
+            builder.smap,
+            [Diagnostic(file, 1, 1, "", f"YAML error: {exc}", "check the file's syntax")],
+        )
     except (ValueError, RecursionError) as exc:
-        return None, builder.smap, [Diagnostic(file, 1, 1, "", f"YAML error: {exc}", "check the file's syntax")]
+        return (
+            None,
+            builder.smap,
+            [Diagnostic(file, 1, 1, "", f"YAML error: {exc}", "check the file's syntax")],
+        )
     if node is None:
-        return None, builder.smap, [Diagnostic(file, 1, 1, "", "the file is empty", "see examples/minimal for a starting point")]
+        return (
+            None,
+            builder.smap,
+            [
+                Diagnostic(
+                    file, 1, 1, "", "the file is empty", "see examples/minimal for a starting point"
+                )
+            ],
+        )
     try:
         data = builder.build(node, ())
     except (YAMLError, ValueError, TypeError, OverflowError) as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, builder.smap, [Diagnostic(file, line, col, "", f"YAML error: {exc}", "check the value's syntax")]
+        return (
+            None,
+            builder.smap,
+            [Diagnostic(file, line, col, "", f"YAML error: {exc}", "check the value's syntax")],
+        )
     return data, builder.smap, builder.diagnostics

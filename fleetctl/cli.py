@@ -1,8 +1,16 @@
-"""Entry point of ``fleetctl``: registers the command modules, each in ``fleetctl/commands``."""
+"""Entry point of ``fleetctl``: registers the command modules, each in ``fleetctl/commands``.
+
+Command modules import only typer at the top; heavy work (pydantic models,
+git, Kubernetes, the gateway) is imported inside each command so ``--help``
+stays fast.
+"""
 
 from __future__ import annotations
 
 import typer
+
+from fleetctl.commands import compile as compile_cmd
+from fleetctl.commands import lock, rules, schema, validate
 
 app = typer.Typer(
     name="fleetctl",
@@ -10,8 +18,19 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+for module in (validate, rules, schema, lock, compile_cmd):
+    module.register(app)
 
 
 def main() -> None:
-    app()
+    from fleet.errors import FleetError
+    from fleetctl.output import EXIT_USAGE
+
+    try:
+        app()
+    except FleetError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_USAGE) from None

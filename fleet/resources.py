@@ -1,0 +1,129 @@
+"""Models of the compiled custom resources' ``spec``: ``AgentLoop`` and ``FleetPolicy``.
+
+They reuse the authoring models where the shape is the same and add what
+compilation decides: resolved pins with digests, the fleet policy merged into
+each loop, normalized guardrails. Serialized with camelCase aliases
+(``model_dump(by_alias=True)``); the CRD schemas are generated from them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from fleet.spec import (
+    Alerts,
+    Approval,
+    Budget,
+    Caching,
+    Duration,
+    Grant,
+    GuardrailRef,
+    HarnessLimits,
+    Key,
+    McpServer,
+    Name,
+    Price,
+    Provider,
+    Rate,
+    RateLimits,
+    Retries,
+    Sandbox,
+    Strict,
+    Trigger,
+    VirtualModel,
+    Window,
+)
+
+GROUP = "fleetctl.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+LABEL_PREFIX = "fleetctl.dev"
+
+
+class PinSpec(Strict):
+    """A skill or prompt version resolved to content."""
+
+    ref: str
+    name: str
+    version: str
+    digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+    source: str
+    config_map: str
+    """The ConfigMap holding the content, named by digest."""
+
+
+class SubAgentSpec(Strict):
+    name: Name
+    role: Literal["maker", "checker"]
+    model: Key
+    instructions: PinSpec | None = None
+    skills: list[PinSpec] = Field(default_factory=list)
+    mcp_servers: dict[str, Grant] = Field(default_factory=dict)
+
+
+class HarnessSpec(Strict):
+    max_steps: int = Field(gt=0)
+    max_tokens_per_run: int = Field(gt=0)
+    stall_after_steps: int | None = Field(default=None, gt=0)
+    max_run_minutes: int = Field(gt=0)
+
+
+class BudgetSpec(Strict):
+    limit_usd: float = Field(gt=0)
+    window: Window
+    alert_at: list[int] = Field(default_factory=lambda: [100])
+
+
+class AgentLoopSpec(Strict):
+    fleet: Name
+    owner: Key
+    team: Key
+    stage: Literal["production", "staging", "development"]
+    description: str | None = None
+    owns: list[str] = Field(default_factory=list)
+    model: Key
+    models: list[str]
+    """Every virtual model the loop may call: its own, its sub-agents', and their fallbacks."""
+    instructions: PinSpec
+    skills: list[PinSpec] = Field(default_factory=list)
+    mcp_servers: dict[str, Grant] = Field(default_factory=dict)
+    subagents: list[SubAgentSpec] = Field(default_factory=list)
+    harness: HarnessSpec
+    budget: BudgetSpec | None = None
+    rate_limits: Rate = Field(default_factory=Rate)
+    approvals: dict[str, Approval] = Field(default_factory=dict)
+    trigger: Trigger
+    sandbox: Sandbox
+
+
+class GuardrailsSpec(Strict):
+    llm_input: list[GuardrailRef] = Field(default_factory=list)
+    llm_output: list[GuardrailRef] = Field(default_factory=list)
+    mcp_pre_tool: list[GuardrailRef] = Field(default_factory=list)
+    mcp_post_tool: list[GuardrailRef] = Field(default_factory=list)
+
+
+class GatewaySpec(Strict):
+    retries: Retries
+    caching: Caching
+    guardrails: GuardrailsSpec
+    budgets: list[Budget] = Field(default_factory=list)
+    rate_limits: RateLimits
+    destructive_tools: list[str] = Field(default_factory=list)
+    alerts: Alerts
+    approval_ttl: Duration
+
+
+class FleetPolicySpec(Strict):
+    fleet: Name
+    timezone: str
+    providers: dict[str, Provider] = Field(default_factory=dict)
+    models: dict[str, VirtualModel] = Field(default_factory=dict)
+    pricing: dict[str, Price] = Field(default_factory=dict)
+    harness_limits: HarnessLimits
+    sandbox: Sandbox
+    mcp_servers: dict[str, McpServer] = Field(default_factory=dict)
+    gateway: GatewaySpec
+    teams: dict[str, list[str]] = Field(default_factory=dict)
