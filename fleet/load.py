@@ -262,10 +262,17 @@ def _agent_files(source: Source) -> list[str]:
 
 
 def load_fleet(
-    source: Source, agent_files: list[str] | None = None, fleet_file: str = FLEET_FILE
+    source: Source,
+    agent_files: list[str] | None = None,
+    fleet_file: str = FLEET_FILE,
+    raw_sink: list[tuple[SourceMap, Any]] | None = None,
 ) -> tuple[LoadedFleet | None, list[Diagnostic]]:
-    """Load every file of a fleet. Returns the fleet (``None`` if any file is unusable) and all diagnostics."""
+    """Load every file of a fleet. Returns the fleet (``None`` if any file is unusable) and all diagnostics.
+
+    ``raw_sink`` receives every parsed document, valid or not, for document rules.
+    """
     diags: list[Diagnostic] = []
+    sink = raw_sink if raw_sink is not None else []
     shown = _display(source, fleet_file)
     fleet_text = source.read(fleet_file)
     fleet: Fleet | None = None
@@ -285,6 +292,8 @@ def load_fleet(
     else:
         fleet, fleet_map, raw_fleet, d = parse_model(fleet_text, shown, Fleet)
         diags.extend(d)
+        if raw_fleet:
+            sink.append((fleet_map, raw_fleet))
     agents: list[LoadedAgent] = []
     files = agent_files if agent_files is not None else _agent_files(source)
     for rel in files:
@@ -295,6 +304,8 @@ def load_fleet(
             continue
         parsed, smap, raw, d = parse_model(text, shown_agent, AgentFile)
         diags.extend(d)
+        if raw:
+            sink.append((smap, raw))
         if parsed is not None:
             agents.append(LoadedAgent(parsed.agent, shown_agent, smap, raw))
     has_errors = any(d.severity.value == "error" for d in diags)

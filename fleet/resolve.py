@@ -120,12 +120,13 @@ def check_lock(source: Source, res: Resolution, lock_file: str = LOCK_FILE) -> l
     for key, resolved in sorted(res.pins.items()):
         entry = entries.get(key)
         if entry is None:
+            line, col = smap.locate(("pins",), key=True)
             out.append(
                 Diagnostic(
                     shown,
-                    0,
-                    0,
-                    "",
+                    line,
+                    col,
+                    "pins",
                     f"'{key}' is not in the lock",
                     "run `fleetctl lock` and commit fleet.lock",
                     "FL202",

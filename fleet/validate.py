@@ -8,8 +8,9 @@ from typing import Any
 
 from fleet.errors import Diagnostic, Severity, sort_diagnostics
 from fleet.load import LoadedFleet, load_fleet
-from fleet.rules import run_rules
+from fleet.rules import run_document_rules, run_rules
 from fleet.source import Source
+from fleet.yamlsrc import SourceMap
 
 
 @dataclass
@@ -39,7 +40,9 @@ def validate(
     today: dt.date | None = None,
 ) -> Report:
     """Load and lint a fleet. Resolution and lockfile checks join in :func:`fleet.resolve.check`."""
-    loaded, diags = load_fleet(source, agent_files, fleet_file)
-    if loaded is not None:
+    docs: list[tuple[SourceMap, Any]] = []
+    loaded, diags = load_fleet(source, agent_files, fleet_file, raw_sink=docs)
+    diags = diags + run_document_rules(docs)
+    if loaded is not None and not any(d.severity is Severity.ERROR for d in diags):
         diags = diags + run_rules(loaded, today)
     return Report(loaded, sort_diagnostics(diags))

@@ -6,7 +6,7 @@ Exit codes: 0 ok / no change, 1 invalid / changes found, 2 usage or internal err
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import NoReturn
 
@@ -18,7 +18,7 @@ from fleet.source import DirSource
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     text = "text"
     json = "json"
     github = "github"

@@ -14,9 +14,9 @@ def list_rules(output: str = typer.Option("text", "--output", "-o", help="text o
     import orjson
 
     from fleet.resolve import RESOLVE_RULES
-    from fleet.rules import RULES
+    from fleet.rules import DOCUMENT_RULES, RULES
 
-    rows = [(r.id, r.name, r.severity.value, r.doc) for r in RULES] + [
+    rows = [(r.id, r.name, r.severity.value, r.doc) for r in [*RULES, *DOCUMENT_RULES]] + [
         (i, n, s.value, d) for i, n, s, d in RESOLVE_RULES
     ]
     rows.sort()
