@@ -75,6 +75,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A hint naming the closest choice, or listing the choices when none is close."""
     options = sorted(set(choices))
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close and len(word) >= 3:
+        close = [o for o in options if o.startswith(word)][:1]
     if close:
         return f"did you mean '{close[0]}'?"
     if not options:
