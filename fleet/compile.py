@@ -35,7 +35,7 @@ from fleet.resources import (
 )
 from fleet.rules import granted_destructive
 from fleet.source import Source
-from fleet.spec import HOOKS, Agent, Fleet, GuardrailRef, Rate
+from fleet.spec import HOOKS, Agent, Fleet, GuardrailRef, Rate, SubAgent
 from fleet.yamlout import dump
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fleetctl"}
@@ -201,7 +201,7 @@ def loop_spec(fleet: Fleet, la: LoadedAgent, res: Resolution) -> AgentLoopSpec:
     )
     approvals: dict[str, str] = dict(agent.approvals)
     gated: list[str] = list(fleet.gateway.destructive_tools)
-    members = [agent, *agent.subagents]
+    members: list[Agent | SubAgent] = [agent, *agent.subagents]
     for member in members:
         for server_name, grant in member.mcp_servers.items():
             server = fleet.mcp_servers.get(server_name)
@@ -234,7 +234,7 @@ def loop_spec(fleet: Fleet, la: LoadedAgent, res: Resolution) -> AgentLoopSpec:
         harness=harness,
         budget=budget,
         rate_limits=rate,
-        approvals=dict(sorted(approvals.items())),  # type: ignore[arg-type]
+        approvals=dict(sorted(approvals.items())),
         trigger=agent.trigger,
         sandbox=fleet.sandbox,
     )

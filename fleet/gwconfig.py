@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CONFIG_VERSION = 1
+CONFIG_VERSION: Literal[1] = 1
 
 
 class _Model(BaseModel):

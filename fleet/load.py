@@ -116,7 +116,7 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[Path, bool]:
             isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         ):
             out.append(part)
-            node = node[part]
+            node = node[part]  # type: ignore[index]
         elif (
             i == len(loc) - 1
             and isinstance(node, dict)

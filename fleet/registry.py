@@ -208,7 +208,8 @@ class Registries:
         if pin in self._cache:
             return self._cache[pin]
         available: list[str] = []
-        for reg in [self.dir, *self.git]:
+        registries: list[DirRegistry | GitRegistry] = [self.dir, *self.git]
+        for reg in registries:
             versions = reg.versions(pin.kind, pin.name)
             available += [f"{v} ({reg.name})" for v in versions]
             version = pin.version or (versions[-1] if versions else None)

@@ -57,7 +57,9 @@ DOCUMENT_RULES: list[DocumentRule] = []
 DocCheck = Callable[[SourceMap, Any], Iterable[Diagnostic]]
 
 
-def document_rule(rule_id: str, name: str, severity: Severity, doc: str) -> Callable[[DocCheck], DocCheck]:
+def document_rule(
+    rule_id: str, name: str, severity: Severity, doc: str
+) -> Callable[[DocCheck], DocCheck]:
     def register(fn: DocCheck) -> DocCheck:
         DOCUMENT_RULES.append(DocumentRule(rule_id, name, severity, doc, fn))
         return fn
@@ -70,7 +72,9 @@ def run_document_rules(docs: Iterable[tuple[SourceMap, Any]]) -> list[Diagnostic
     for smap, raw in docs:
         for r in DOCUMENT_RULES:
             out.extend(
-                Diagnostic(d.file, d.line, d.col, d.path, d.message, d.hint, r.id, r.severity, d.related)
+                Diagnostic(
+                    d.file, d.line, d.col, d.path, d.message, d.hint, r.id, r.severity, d.related
+                )
                 for d in r.check(smap, raw)
             )
     return out
@@ -516,7 +520,12 @@ def _walk(data: Any, path: Path = ()) -> Iterator[tuple[Path, Any, str | None]]:
         yield path, data, last if isinstance(last, str) else None
 
 
-@document_rule("FL141", "credential-in-definition", Severity.ERROR, "Something in a definition looks like a credential.")
+@document_rule(
+    "FL141",
+    "credential-in-definition",
+    Severity.ERROR,
+    "Something in a definition looks like a credential.",
+)
 def credentials(smap: SourceMap, raw: Any) -> Iterator[Diagnostic]:
     from fleet import detect
 
@@ -526,9 +535,23 @@ def credentials(smap: SourceMap, raw: Any) -> Iterator[Diagnostic]:
         findings = detect.scan_secrets(value)
         if findings:
             f = findings[0]
-            yield at(smap, path, f"looks like a credential ({f.kind}): {f.masked}", "never put keys in a definition: reference a Kubernetes Secret by name (credentials: {secret: NAME})")
-        elif field is not None and detect.is_credential_like_key(field) and detect.high_entropy(value):
-            yield at(smap, path, f"high-entropy value under '{field}': {detect.mask(value)}", "reference a Kubernetes Secret by name instead of writing the value")
+            yield at(
+                smap,
+                path,
+                f"looks like a credential ({f.kind}): {f.masked}",
+                "never put keys in a definition: reference a Kubernetes Secret by name (credentials: {secret: NAME})",
+            )
+        elif (
+            field is not None
+            and detect.is_credential_like_key(field)
+            and detect.high_entropy(value)
+        ):
+            yield at(
+                smap,
+                path,
+                f"high-entropy value under '{field}': {detect.mask(value)}",
+                "reference a Kubernetes Secret by name instead of writing the value",
+            )
 
 
 # ------------------------------------------------------------------ bounds and budgets

@@ -93,7 +93,7 @@ class Registry(Strict):
     tag: Annotated[str, StringConstraints(pattern=r".*\{name\}.*\{version\}.*")] = (
         "{kind}/{name}/{version}"
     )
-    kinds: list[Literal["skills", "prompts"]] = Field(default_factory=lambda: ["skills", "prompts"])
+    kinds: list[Literal["skills", "prompts"]] = Field(default_factory=lambda: ["skills", "prompts"])  # type: ignore[arg-type]
 
 
 class HarnessLimits(Strict):

@@ -74,32 +74,61 @@ def test_policy_merged_into_loops(tmp_path: Path) -> None:
     assert beta["spec"]["budget"] == {"limitUsd": 50.0, "window": "day", "alertAt": [75, 90, 100]}
     assert spec["rateLimits"] == {"requestsPerMinute": 600, "tokensPerMinute": 2000000}
     assert spec["models"] == ["backup", "main"]
-    assert spec["approvals"] == {"delete_*": "pause_for_human", "deploy_*": "pause_for_human", "merge_pr": "pause_for_human"}
-    assert spec["harness"] == {"maxSteps": 40, "maxTokensPerRun": 500000, "stallAfterSteps": 6, "maxRunMinutes": 60}
+    assert spec["approvals"] == {
+        "delete_*": "pause_for_human",
+        "deploy_*": "pause_for_human",
+        "merge_pr": "pause_for_human",
+    }
+    assert spec["harness"] == {
+        "maxSteps": 40,
+        "maxTokensPerRun": 500000,
+        "stallAfterSteps": 6,
+        "maxRunMinutes": 60,
+    }
     assert spec["subagents"][0]["model"] == "backup"
     assert spec["instructions"]["digest"].startswith("sha256:")
-    assert spec["instructions"]["configMap"] == "fleet-content-" + spec["instructions"]["digest"][7:23]
+    assert (
+        spec["instructions"]["configMap"] == "fleet-content-" + spec["instructions"]["digest"][7:23]
+    )
     labels = alpha["metadata"]["labels"]
     assert labels["fleetctl.dev/owner"] == "team-a" and labels["fleetctl.dev/stage"] == "production"
     ann = alpha["metadata"]["annotations"]
-    assert ann["fleetctl.dev/source"] == "agents/alpha.yaml" and ann["fleetctl.dev/git-commit"] == "0123abc"
+    assert (
+        ann["fleetctl.dev/source"] == "agents/alpha.yaml"
+        and ann["fleetctl.dev/git-commit"] == "0123abc"
+    )
     guard = compiled.policy["spec"]["gateway"]["guardrails"]
-    assert guard["mcpPostTool"] == [{"detector": "secrets", "action": "block"}, {"detector": "pii", "action": "redact"}]
+    assert guard["mcpPostTool"] == [
+        {"detector": "secrets", "action": "block"},
+        {"detector": "pii", "action": "redact"},
+    ]
 
 
 def test_content_configmaps_one_per_digest(tmp_path: Path) -> None:
     compiled = compile_dir(overlay(tmp_path / "fleet", FIXTURES / "design"))
     names = [cm["metadata"]["name"] for cm in compiled.content]
     assert names == sorted(set(names)) and len(names) == 2
-    skill = next(cm for cm in compiled.content if cm["metadata"]["annotations"]["fleetctl.dev/ref"].startswith("skills/"))
+    skill = next(
+        cm
+        for cm in compiled.content
+        if cm["metadata"]["annotations"]["fleetctl.dev/ref"].startswith("skills/")
+    )
     assert sorted(skill["data"]) == ["SKILL.md", "labels.md"]
 
 
 def test_content_hash_follows_spec(tmp_path: Path) -> None:
     root = overlay(tmp_path / "fleet", FIXTURES / "base")
-    before = {loop["metadata"]["name"]: loop["metadata"]["annotations"]["fleetctl.dev/content-hash"] for loop in compile_dir(root).loops}
-    (root / "agents" / "beta.yaml").write_text((root / "agents" / "beta.yaml").read_text().replace("30 7 * * *", "45 7 * * *"))
-    after = {loop["metadata"]["name"]: loop["metadata"]["annotations"]["fleetctl.dev/content-hash"] for loop in compile_dir(root).loops}
+    before = {
+        loop["metadata"]["name"]: loop["metadata"]["annotations"]["fleetctl.dev/content-hash"]
+        for loop in compile_dir(root).loops
+    }
+    (root / "agents" / "beta.yaml").write_text(
+        (root / "agents" / "beta.yaml").read_text().replace("30 7 * * *", "45 7 * * *")
+    )
+    after = {
+        loop["metadata"]["name"]: loop["metadata"]["annotations"]["fleetctl.dev/content-hash"]
+        for loop in compile_dir(root).loops
+    }
     assert before["alpha"] == after["alpha"] and before["beta"] != after["beta"]
 
 
@@ -108,7 +137,9 @@ def test_kustomization_lists_every_file(tmp_path: Path) -> None:
     files = compiled.files("fleet-system")
     kustomization = yaml.load(files["kustomization.yaml"])
     assert kustomization["namespace"] == "fleet-system"
-    assert sorted(kustomization["resources"]) == sorted(n for n in files if n != "kustomization.yaml")
+    assert sorted(kustomization["resources"]) == sorted(
+        n for n in files if n != "kustomization.yaml"
+    )
 
 
 def test_invalid_fleet_does_not_compile(tmp_path: Path) -> None:
@@ -121,4 +152,6 @@ def test_invalid_fleet_does_not_compile(tmp_path: Path) -> None:
 def test_generated_schemas_are_checked_in() -> None:
     for name, text in generated_files().items():
         path = ROOT / "schemas" / name
-        assert path.exists() and path.read_text() == text, f"schemas/{name} drifted: run `make schemas`"
+        assert path.exists() and path.read_text() == text, (
+            f"schemas/{name} drifted: run `make schemas`"
+        )

@@ -11,19 +11,25 @@ from fleet.source import DirSource
 from fleet.validate import validate
 from tests.conftest import FIXTURES, overlay
 
-AGENT_HEAD = "agent:\n  name: beta\n  owner: team-b\n  model: backup\n  instructions: prompts/beta@v1\n"
+AGENT_HEAD = (
+    "agent:\n  name: beta\n  owner: team-b\n  model: backup\n  instructions: prompts/beta@v1\n"
+)
 TRIGGER = '  harness: { max_steps: 20, max_tokens_per_run: 100000 }\n  trigger: { schedule: "30 7 * * *" }\n'
 
 CASES = [
     (
         "yaml syntax",
         "agent:\n  name: beta\n   owner: x\n",
-        ["fleet/agents/beta.yaml:3:9: YAML syntax error: mapping values are not allowed here (check indentation, quoting and that every ':' is followed by a space)"],
+        [
+            "fleet/agents/beta.yaml:3:9: YAML syntax error: mapping values are not allowed here (check indentation, quoting and that every ':' is followed by a space)"
+        ],
     ),
     (
         "tab indentation",
         "agent:\n\tname: beta\n",
-        ["fleet/agents/beta.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any token (YAML forbids tabs for indentation; use spaces)"],
+        [
+            "fleet/agents/beta.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any token (YAML forbids tabs for indentation; use spaces)"
+        ],
     ),
     (
         "duplicate keys, all of them",
@@ -41,39 +47,60 @@ CASES = [
     (
         "missing field",
         "agent:\n  name: beta\n  model: backup\n  instructions: prompts/beta@v1\n" + TRIGGER,
-        ["fleet/agents/beta.yaml:1:1: agent.owner: missing required field 'owner' (add 'owner' under agent)"],
+        [
+            "fleet/agents/beta.yaml:1:1: agent.owner: missing required field 'owner' (add 'owner' under agent)"
+        ],
     ),
     (
         "wrong type",
-        AGENT_HEAD + "  harness: { max_steps: lots, max_tokens_per_run: 100000 }\n  trigger: { schedule: '30 7 * * *' }\n",
-        ["fleet/agents/beta.yaml:6:25: agent.harness.max_steps: input should be a valid integer, unable to parse string as an integer, got 'lots'"],
+        AGENT_HEAD
+        + "  harness: { max_steps: lots, max_tokens_per_run: 100000 }\n  trigger: { schedule: '30 7 * * *' }\n",
+        [
+            "fleet/agents/beta.yaml:6:25: agent.harness.max_steps: input should be a valid integer, unable to parse string as an integer, got 'lots'"
+        ],
     ),
     (
         "enum typo",
         AGENT_HEAD + "  stage: prod\n" + TRIGGER,
-        ["fleet/agents/beta.yaml:6:10: agent.stage: invalid value 'prod' (did you mean 'production'?)"],
+        [
+            "fleet/agents/beta.yaml:6:10: agent.stage: invalid value 'prod' (did you mean 'production'?)"
+        ],
     ),
     (
         "list expected",
         AGENT_HEAD + "  skills: runbook@v1\n" + TRIGGER,
-        ["fleet/agents/beta.yaml:6:11: agent.skills: expected a list, got 'runbook@v1' (write [a, b] or one '- item' per line)"],
+        [
+            "fleet/agents/beta.yaml:6:11: agent.skills: expected a list, got 'runbook@v1' (write [a, b] or one '- item' per line)"
+        ],
     ),
     (
         "mapping expected",
         AGENT_HEAD + "  trigger: daily\n  harness: { max_steps: 20, max_tokens_per_run: 100000 }\n",
-        ["fleet/agents/beta.yaml:6:12: agent.trigger: expected a mapping, got 'daily' (write 'key: value' pairs indented under this field)"],
+        [
+            "fleet/agents/beta.yaml:6:12: agent.trigger: expected a mapping, got 'daily' (write 'key: value' pairs indented under this field)"
+        ],
     ),
     (
         "bad name",
         AGENT_HEAD.replace("name: beta", "name: Beta_Loop") + TRIGGER,
-        ["fleet/agents/beta.yaml:2:9: agent.name: invalid value 'Beta_Loop' (use lowercase letters, digits and '-' (a DNS-1123 label))"],
+        [
+            "fleet/agents/beta.yaml:2:9: agent.name: invalid value 'Beta_Loop' (use lowercase letters, digits and '-' (a DNS-1123 label))"
+        ],
     ),
     (
         "not a mapping",
         "- just\n- a list\n",
-        ["fleet/agents/beta.yaml:1:1: expected a mapping at the top of the file, got list (see examples/minimal for the layout)"],
+        [
+            "fleet/agents/beta.yaml:1:1: expected a mapping at the top of the file, got list (see examples/minimal for the layout)"
+        ],
     ),
-    ("empty file", "", ["fleet/agents/beta.yaml:1:1: the file is empty (see examples/minimal for a starting point)"]),
+    (
+        "empty file",
+        "",
+        [
+            "fleet/agents/beta.yaml:1:1: the file is empty (see examples/minimal for a starting point)"
+        ],
+    ),
 ]
 
 
@@ -88,9 +115,15 @@ def test_agent_file_errors(text: str, expected: list[str], tmp_path: Path) -> No
 def test_errors_from_all_files_are_collected_and_sorted(tmp_path: Path) -> None:
     root = overlay(tmp_path / "fleet", FIXTURES / "base")
     (root / "agents" / "beta.yaml").write_text(AGENT_HEAD + "  stage: prod\n" + TRIGGER)
-    fleet_text = (root / "fleet.yaml").read_text().replace("fleet: testfleet", "fleet: testfleet\ntimezon: UTC")
+    fleet_text = (
+        (root / "fleet.yaml")
+        .read_text()
+        .replace("fleet: testfleet", "fleet: testfleet\ntimezon: UTC")
+    )
     (root / "fleet.yaml").write_text(fleet_text)
-    (root / "agents" / "alpha.yaml").write_text((root / "agents" / "alpha.yaml").read_text().replace("role: checker", "role: chekcer"))
+    (root / "agents" / "alpha.yaml").write_text(
+        (root / "agents" / "alpha.yaml").read_text().replace("role: checker", "role: chekcer")
+    )
     lines = [d.format() for d in validate(DirSource(root, "fleet")).diagnostics]
     assert lines == [
         "fleet/agents/alpha.yaml:12:31: agent.subagents[0].role: invalid value 'chekcer' (did you mean 'checker'?)",

@@ -16,7 +16,9 @@ from tests.conftest import FIXTURES, overlay
 
 RULE_DIR = FIXTURES / "rules"
 TODAY = dt.date(2027, 3, 1)
-ALL_IDS = sorted({r.id for r in RULES} | {r.id for r in DOCUMENT_RULES} | {r[0] for r in RESOLVE_RULES})
+ALL_IDS = sorted(
+    {r.id for r in RULES} | {r.id for r in DOCUMENT_RULES} | {r[0] for r in RESOLVE_RULES}
+)
 
 
 def run(tmp_path: Path, *layers: Path, today: dt.date = TODAY) -> list[str]:
@@ -35,7 +37,9 @@ def test_base_fleet_is_clean(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("rule_id", ALL_IDS)
 def test_rule_triggers(rule_id: str, tmp_path: Path) -> None:
-    lines = [line for line in run(tmp_path, RULE_DIR / rule_id / "bad") if line.endswith(f"[{rule_id}]")]
+    lines = [
+        line for line in run(tmp_path, RULE_DIR / rule_id / "bad") if line.endswith(f"[{rule_id}]")
+    ]
     golden = RULE_DIR / rule_id / "expected.txt"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text("".join(f"{line}\n" for line in lines))
