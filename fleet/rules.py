@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -662,6 +663,7 @@ def harness_bounds(ctx: Context) -> Iterator[Diagnostic]:
 # ------------------------------------------------------------------ trigger
 
 
+@lru_cache(maxsize=4096)
 def cron_problem(expr: str) -> str | None:
     """Why ``expr`` is not a schedule a Kubernetes CronJob accepts, or ``None``."""
     macros = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
@@ -674,6 +676,7 @@ def cron_problem(expr: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1024)
 def zone_problem(name: str) -> str | None:
     try:
         ZoneInfo(name)

@@ -7,13 +7,30 @@ build plain Python data from it ourselves, so duplicate keys are all reported
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    Event,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+try:
+    from _ruamel_yaml import CParser
+except ImportError:  # the C extension is optional; the pure parser is the arbiter anyway
+    CParser = None
 
 from fleet.errors import Diagnostic
 
@@ -61,6 +78,56 @@ def format_path(path: Path) -> str:
     return out
 
 
+_INT = re.compile(r"[-+]?[0-9][0-9_]*")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?")
+_CORE = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+
+
+def resolve_plain(text: str) -> Any:
+    """YAML 1.2 core schema for a plain scalar. Dates stay strings (pydantic parses them)."""
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    first = text[0]
+    if first.isdigit() or first in "-+.":
+        if _INT.fullmatch(text):
+            return int(text.replace("_", ""))
+        if text.startswith(("0o", "0x")):
+            try:
+                return int(text, 0)
+            except ValueError:
+                return text
+        if _FLOAT.fullmatch(text) and any(c.isdigit() for c in text):
+            return float(text.replace("_", ""))
+        lowered = text.lstrip("+-").lower()
+        if lowered in (".inf",):
+            return float("-inf") if first == "-" else float("inf")
+        if lowered == ".nan" and first == ".":
+            return float("nan")
+    return text
+
+
+class _Fallback(Exception):
+    """The fast path met something only the full parser handles (or reports) well."""
+
+
+_EXPLICIT = {
+    "tag:yaml.org,2002:str": str,
+    "tag:yaml.org,2002:int": int,
+    "tag:yaml.org,2002:float": float,
+}
+
+
 def _pos(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -92,7 +159,11 @@ class _Builder:
                         )
                     )
                     continue
-                key = _constructor.construct_object(key_node)
+                key = (
+                    resolve_plain(key_node.value)
+                    if not key_node.style and key_node.tag in _CORE
+                    else _constructor.construct_object(key_node)
+                )
                 if not isinstance(key, str | int | bool | float) and key is not None:
                     key = str(key)
                 if key in first_seen:
@@ -115,6 +186,8 @@ class _Builder:
             return out
         if isinstance(node, SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, ScalarNode) and not node.style and node.tag in _CORE:
+            return resolve_plain(node.value)
         return _constructor.construct_object(node)
 
     def _merge(self, out: dict[Any, Any], node: Node, path: Path) -> None:
@@ -124,6 +197,104 @@ class _Builder:
                 merged = self.build(item, path)
                 for key, value in merged.items():
                     out.setdefault(key, value)
+
+
+class _EventBuilder:
+    """Builds data straight from libyaml's events: no nodes, no per-scalar resolver."""
+
+    def __init__(self, parser: Any, builder: _Builder):
+        self.parser = parser
+        self.builder = builder
+        self.smap = builder.smap
+        self.anchors: dict[str, Any] = {}
+
+    def value(self, event: Event, path: Path) -> Any:
+        mark = event.start_mark
+        self.smap.values[path] = (mark.line + 1, mark.column + 1)
+        cls = type(event)
+        if cls is ScalarEvent:
+            if event.tag and not event.implicit[0]:  # type: ignore[attr-defined]
+                convert = _EXPLICIT.get(event.tag)  # type: ignore[attr-defined]
+                if convert is None:
+                    raise _Fallback
+                try:
+                    out: Any = convert(event.value)  # type: ignore[attr-defined]
+                except ValueError as exc:
+                    raise _Fallback from exc
+            elif event.style:  # type: ignore[attr-defined]
+                out = event.value  # type: ignore[attr-defined]
+            else:
+                out = resolve_plain(event.value)  # type: ignore[attr-defined]
+        elif cls is MappingStartEvent:
+            out = self.mapping(path)
+        elif cls is SequenceStartEvent:
+            out = []
+            get = self.parser.get_event
+            while True:
+                item = get()
+                if type(item) is SequenceEndEvent:
+                    break
+                out.append(self.value(item, (*path, len(out))))
+        elif cls is AliasEvent:
+            anchor = event.anchor  # type: ignore[attr-defined]
+            if anchor not in self.anchors:
+                raise _Fallback
+            return self.anchors[anchor]
+        else:
+            raise _Fallback
+        anchor = getattr(event, "anchor", None)
+        if anchor:
+            self.anchors[anchor] = out
+        return out
+
+    def mapping(self, path: Path) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        first_seen: dict[Any, int] = {}
+        get = self.parser.get_event
+        file = self.smap.file
+        while True:
+            key_event = get()
+            if type(key_event) is MappingEndEvent:
+                return out
+            if type(key_event) is not ScalarEvent or key_event.value == "<<":  # type: ignore[attr-defined]
+                raise _Fallback
+            key = key_event.value if key_event.style else resolve_plain(key_event.value)  # type: ignore[attr-defined]
+            if not isinstance(key, str):
+                key = str(key)
+            mark = key_event.start_mark
+            line, col = mark.line + 1, mark.column + 1
+            if key in first_seen:
+                self.builder.diagnostics.append(
+                    Diagnostic(
+                        file,
+                        line,
+                        col,
+                        format_path((*path, key)),
+                        f"duplicate key '{key}'",
+                        f"first defined at line {first_seen[key]}; remove one of them",
+                    )
+                )
+                self.value(get(), (*path, key, "\0dup"))
+                continue
+            first_seen[key] = line
+            child = (*path, key)
+            self.smap.keys[child] = (line, col)
+            out[key] = self.value(get(), child)
+
+
+def _parse_fast(text: str, builder: _Builder) -> Any:
+    parser = CParser(text)
+    parser.get_event()  # stream start
+    event = parser.get_event()
+    if type(event) is StreamEndEvent:
+        return None
+    data = _EventBuilder(parser, builder).value(parser.get_event(), ())
+    if (
+        type(parser.get_event()) is not DocumentEndEvent
+        or type(parser.get_event()) is not StreamEndEvent
+    ):
+        raise _Fallback
+    return data
 
 
 def parse(text: bytes | str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
@@ -142,11 +313,31 @@ def parse(text: bytes | str, file: str) -> tuple[Any, SourceMap, list[Diagnostic
                     )
                 ],
             )
-    try:
+    if CParser is not None:
+        fast = _Builder(file)
         try:
-            node = _yaml.compose(text)
-        except YAMLError:
-            node = _yaml_pure.compose(text)
+            data = _parse_fast(text, fast)
+        except (_Fallback, YAMLError, ValueError, RecursionError):
+            pass
+        else:
+            if data is None:
+                return (
+                    None,
+                    fast.smap,
+                    [
+                        Diagnostic(
+                            file,
+                            1,
+                            1,
+                            "",
+                            "the file is empty",
+                            "see examples/minimal for a starting point",
+                        )
+                    ],
+                )
+            return data, fast.smap, fast.diagnostics
+    try:
+        node = _yaml_pure.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
