@@ -57,7 +57,9 @@ def test_strict_fails_on_warnings(tmp_path: Path) -> None:
 
 
 def test_explicit_files(base_fleet: Path) -> None:
-    code, out, _ = invoke("validate", str(base_fleet / "fleet.yaml"), str(base_fleet / "agents" / "alpha.yaml"))
+    code, out, _ = invoke(
+        "validate", str(base_fleet / "fleet.yaml"), str(base_fleet / "agents" / "alpha.yaml")
+    )
     assert code == 0 and "1 loop(s) valid" in out
 
 
@@ -79,10 +81,14 @@ def test_lock_writes_and_checks(base_fleet: Path) -> None:
 
 def test_compile_to_dir_and_stdout(base_fleet: Path, tmp_path: Path) -> None:
     out_dir = tmp_path / "out"
-    code, out, _ = invoke("compile", str(base_fleet), "-o", str(out_dir), "--git-commit", "abc", "-n", "fleet-system")
+    code, out, _ = invoke(
+        "compile", str(base_fleet), "-o", str(out_dir), "--git-commit", "abc", "-n", "fleet-system"
+    )
     assert code == 0 and "compiled 2 loop(s)" in out
     assert (out_dir / "loops" / "alpha.yaml").exists() and (out_dir / "kustomization.yaml").exists()
-    code, out, _ = invoke("compile", str(base_fleet), "-o", str(out_dir), "--git-commit", "abc", "-n", "fleet-system")
+    code, out, _ = invoke(
+        "compile", str(base_fleet), "-o", str(out_dir), "--git-commit", "abc", "-n", "fleet-system"
+    )
     assert "(0 file(s) changed)" in out
     code, stream, _ = invoke("compile", str(base_fleet), "--git-commit", "abc")
     assert code == 0 and stream.count("\n---\n") + 1 == len(list(out_dir.rglob("*.yaml"))) - 1
