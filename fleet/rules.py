@@ -148,15 +148,21 @@ def is_destructive(fleet: Fleet, server: McpServer | None, tool: str) -> bool:
 
 def granted_destructive(fleet: Fleet, server: McpServer, grant: Grant) -> list[str]:
     """Destructive tool names/globs a grant opens, as the approval gate must name them."""
-    out: list[str] = []
-    for entry in grant.tools:
+    return list(dict.fromkeys(tool for _, tool in _destructive_entries(fleet, server, grant)))
+
+
+def _destructive_entries(fleet: Fleet, server: McpServer, grant: Grant) -> Iterator[tuple[int, str]]:
+    """(index of the grant entry, destructive tool or glob it opens)."""
+    for i, entry in enumerate(grant.tools):
         if entry == "destructive":
-            out.extend(server.tools.destructive)
+            for tool in server.tools.destructive:
+                yield i, tool
         elif entry in ("read", "write"):
-            out.extend(p for p in getattr(server.tools, entry) if is_destructive(fleet, None, p))
+            for tool in getattr(server.tools, entry):
+                if is_destructive(fleet, None, tool):
+                    yield i, tool
         elif is_destructive(fleet, server, entry):
-            out.append(entry)
-    return list(dict.fromkeys(out))
+            yield i, entry
 
 
 def _members(agent: Agent) -> Iterator[tuple[Path, Agent | SubAgent]]:
@@ -490,7 +496,7 @@ def destructive_gate(ctx: Context) -> Iterator[Diagnostic]:
                 server = fleet.mcp_servers.get(server_name)
                 if server is None:
                     continue
-                for tool in granted_destructive(fleet, server, grant):
+                for j, tool in _destructive_entries(fleet, server, grant):
                     gated = any(
                         mode == "pause_for_human" and (key == tool or fnmatchcase(tool, key))
                         for key, mode in agent.approvals.items()
@@ -498,7 +504,7 @@ def destructive_gate(ctx: Context) -> Iterator[Diagnostic]:
                     if not gated:
                         yield at(
                             la.smap,
-                            (*path, "mcp_servers", server_name, "tools"),
+                            (*path, "mcp_servers", server_name, "tools", j),
                             f"destructive tool '{tool}' of '{server_name}' is granted without an approval gate",
                             f"add approvals: {{{tool}: pause_for_human}} to the loop",
                         )
