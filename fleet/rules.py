@@ -151,7 +151,9 @@ def granted_destructive(fleet: Fleet, server: McpServer, grant: Grant) -> list[s
     return list(dict.fromkeys(tool for _, tool in _destructive_entries(fleet, server, grant)))
 
 
-def _destructive_entries(fleet: Fleet, server: McpServer, grant: Grant) -> Iterator[tuple[int, str]]:
+def _destructive_entries(
+    fleet: Fleet, server: McpServer, grant: Grant
+) -> Iterator[tuple[int, str]]:
     """(index of the grant entry, destructive tool or glob it opens)."""
     for i, entry in enumerate(grant.tools):
         if entry == "destructive":

@@ -256,9 +256,9 @@ class _EventBuilder:
             key_event = get()
             if type(key_event) is MappingEndEvent:
                 return out
-            if type(key_event) is not ScalarEvent or key_event.value == "<<":  # type: ignore[attr-defined]
+            if type(key_event) is not ScalarEvent or key_event.value == "<<":
                 raise _Fallback
-            key = key_event.value if key_event.style else resolve_plain(key_event.value)  # type: ignore[attr-defined]
+            key = key_event.value if key_event.style else resolve_plain(key_event.value)
             if not isinstance(key, str):
                 key = str(key)
             mark = key_event.start_mark

@@ -21,9 +21,15 @@ def test_example_validates_clean(name: str) -> None:
 @pytest.mark.parametrize("name", FLEETS)
 def test_example_files_carry_schema_modeline(name: str) -> None:
     root = EXAMPLES / name
-    assert (root / "fleet.yaml").read_text().startswith("# yaml-language-server: $schema=../../schemas/fleet.schema.json\n")
+    assert (
+        (root / "fleet.yaml")
+        .read_text()
+        .startswith("# yaml-language-server: $schema=../../schemas/fleet.schema.json\n")
+    )
     for agent in sorted((root / "agents").glob("*.yaml")):
-        assert agent.read_text().startswith("# yaml-language-server: $schema=../../../schemas/agent.schema.json\n"), agent
+        assert agent.read_text().startswith(
+            "# yaml-language-server: $schema=../../../schemas/agent.schema.json\n"
+        ), agent
     assert (root / "../../schemas/fleet.schema.json").resolve().exists()
 
 
@@ -33,5 +39,7 @@ def test_northwind_has_eleven_loops_and_compiles() -> None:
     assert len(names) == 11
     teams = {loop["spec"]["team"] for loop in compiled.loops}
     assert teams == {"platform", "product", "security", "finops"}
-    staging = sorted(loop["metadata"]["name"] for loop in compiled.loops if loop["spec"]["stage"] == "staging")
+    staging = sorted(
+        loop["metadata"]["name"] for loop in compiled.loops if loop["spec"]["stage"] == "staging"
+    )
     assert staging == ["backlog-grooming", "flaky-test-hunter"]
