@@ -15,7 +15,7 @@ from fleet.load import LoadedAgent, LoadedFleet
 from fleet.lockfile import LOCK_FILE, LockEntry
 from fleet.lockfile import load as load_lock
 from fleet.registry import NotFound, Pin, Registries, Resolved
-from fleet.source import DirSource, Source
+from fleet.source import Source
 from fleet.validate import Report, validate
 from fleet.yamlsrc import Path as DataPath
 
@@ -42,7 +42,7 @@ def refs_of(la: LoadedAgent) -> Iterator[tuple[DataPath, Pin]]:
 
 
 def registries_for(loaded: LoadedFleet) -> Registries:
-    base = loaded.source.root if isinstance(loaded.source, DirSource) else None
+    base = getattr(loaded.source, "root", None)
     return Registries(loaded.source, loaded.fleet.registries, base)
 
 

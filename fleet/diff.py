@@ -1,0 +1,492 @@
+"""Semantic diff of two compiled fleets, in the author's terms, with a risk class per change.
+
+The compiled specs are first put in a *semantic form* (sub-agents and pins
+keyed by name, guardrails by detector, model targets by provider/model) so
+that deepdiff reports what changed rather than where list items moved. Each
+change is then classified:
+
+* **high**: a grant widened (new server, tool, class; a destructive tool),
+  an approval removed or switched to auto, a guardrail removed or weakened,
+  a budget, rate limit or harness bound raised, the model (or its targets)
+  changed, a new owner of an artifact, isolation weakened;
+* **medium**: a pin bumped, schedule or time zone changed, suspension
+  toggled, owner or stage changed;
+* **low**: the rest (descriptions, narrowed grants, tightened limits...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+RISKS = ("low", "medium", "high")
+_RANK = {r: i for i, r in enumerate(RISKS)}
+FLEET = "(fleet)"
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str  # snake_case field path, e.g. ``mcp_servers.github.tools``
+    before: Any
+    after: Any
+    risk: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "before": self.before,
+            "after": self.after,
+            "risk": self.risk,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class LoopDiff:
+    name: str
+    status: str  # added | removed | changed
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def risk(self) -> str:
+        return max((c.risk for c in self.changes), key=_RANK.__getitem__, default="low")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "risk": self.risk,
+            "changes": [c.to_json() for c in self.changes],
+        }
+
+
+@dataclass
+class FleetDiff:
+    loops: list[LoopDiff] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.loops
+
+    @property
+    def risk(self) -> str | None:
+        return max((lp.risk for lp in self.loops), key=_RANK.__getitem__, default=None)
+
+    def at_least(self, risk: str) -> bool:
+        return any(_RANK[c.risk] >= _RANK[risk] for lp in self.loops for c in lp.changes)
+
+    def summary(self) -> str:
+        if self.empty:
+            return "no changes"
+        counts = {
+            s: sum(1 for lp in self.loops if lp.status == s and lp.name != FLEET)
+            for s in ("added", "changed", "removed")
+        }
+        parts = [f"{n} loop(s) {s}" for s, n in counts.items() if n]
+        if any(lp.name == FLEET for lp in self.loops):
+            parts.append("fleet policy changed")
+        return ", ".join(parts) + f"; highest risk: {self.risk}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary(),
+            "risk": self.risk,
+            "loops": [lp.to_json() for lp in self.loops],
+        }
+
+
+# ------------------------------------------------------------------ semantic form
+
+
+def _pin(pin: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not pin:
+        return None
+    return {"version": pin.get("version"), "digest": pin.get("digest"), "source": pin.get("source")}
+
+
+def _loop_form(spec: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in spec.items() if k not in ("instructions", "skills", "subagents")}
+    out["instructions"] = (
+        {spec["instructions"]["name"]: _pin(spec["instructions"])}
+        if spec.get("instructions")
+        else {}
+    )
+    out["skills"] = {s["name"]: _pin(s) for s in spec.get("skills", [])}
+    subs = {}
+    for sub in spec.get("subagents", []):
+        form = {k: v for k, v in sub.items() if k not in ("name", "instructions", "skills")}
+        form["instructions"] = (
+            {sub["instructions"]["name"]: _pin(sub["instructions"])}
+            if sub.get("instructions")
+            else {}
+        )
+        form["skills"] = {s["name"]: _pin(s) for s in sub.get("skills", [])}
+        subs[sub["name"]] = form
+    out["subagents"] = subs
+    return out
+
+
+def _policy_form(spec: dict[str, Any]) -> dict[str, Any]:
+    out = dict(spec)
+    gateway = dict(spec.get("gateway", {}))
+    gateway["guardrails"] = {
+        hook: {g["detector"]: g["action"] for g in items}
+        for hook, items in gateway.get("guardrails", {}).items()
+    }
+    gateway["budgets"] = {
+        b["appliesPer"]: {k: v for k, v in b.items() if k != "appliesPer"}
+        for b in gateway.get("budgets", [])
+    }
+    out["gateway"] = gateway
+    out["models"] = {
+        name: {
+            **vm,
+            "targets": {
+                f"{t['provider']}/{t['model']}": t.get("weight", 1) for t in vm.get("targets", [])
+            },
+        }
+        for name, vm in spec.get("models", {}).items()
+    }
+    return out
+
+
+# ------------------------------------------------------------------ classification
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+_USER_KEYS = {
+    "mcp_servers",
+    "approvals",
+    "skills",
+    "instructions",
+    "subagents",
+    "models",
+    "providers",
+    "pricing",
+    "teams",
+    "guardrails",
+    "budgets",
+    "llm_input",
+    "llm_output",
+    "mcp_pre_tool",
+    "mcp_post_tool",
+}
+
+
+def _snake_path(parts: list[Any]) -> list[str]:
+    """Field names to snake_case; user keys (server, tool, skill, model names) as written."""
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        text = str(part)
+        if isinstance(part, int):
+            continue
+        user_key = (
+            i > 0 and out and out[-1] in _USER_KEYS and out[-1] not in ("guardrails", "budgets")
+        )
+        if len(out) >= 2 and out[-2] == "subagents":
+            user_key = False
+        out.append(text if user_key else _CAMEL.sub(r"_\1", text).lower())
+    return out
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+_LIMIT_NAMES = {
+    "limit_usd": "budget",
+    "requests_per_minute": "rate limit (requests/min)",
+    "tokens_per_minute": "rate limit (tokens/min)",
+    "max_steps": "step ceiling",
+    "max_tokens_per_run": "tokens-per-run ceiling",
+    "max_run_minutes": "run time ceiling",
+    "stall_after_steps": "stall threshold",
+}
+_RAISE_FIELDS = {
+    "limit_usd",
+    "requests_per_minute",
+    "tokens_per_minute",
+    "max_steps",
+    "max_tokens_per_run",
+    "max_run_minutes",
+    "stall_after_steps",
+}
+
+
+def _classify_loop(
+    path: list[str], kind: str, before: Any, after: Any, ctx: dict[str, Any]
+) -> tuple[str, str]:
+    head = path[0] if path else ""
+    last = path[-1] if path else ""
+    added = kind in ("added", "item_added")
+    removed = kind in ("removed", "item_removed")
+    if head == "subagents":
+        if len(path) == 2:
+            if added:
+                return (
+                    ("high", "new sub-agent with grants")
+                    if (after or {}).get("mcpServers")
+                    else ("medium", "new sub-agent")
+                )
+            if removed:
+                return "low", "sub-agent removed"
+        sub_path = path[2:]
+        if sub_path[:1] == ["role"]:
+            return (
+                ("high", "checker became a maker")
+                if after == "maker"
+                else ("low", "role narrowed to checker")
+            )
+        if sub_path[:1] == ["model"]:
+            return "high", "sub-agent model changed"
+        if sub_path[:1] == ["mcp_servers"]:
+            return _grant_risk(added, removed, ctx, sub_path, after)
+        if sub_path[:1] in (["skills"], ["instructions"]):
+            return "medium", "sub-agent pin changed"
+        return "low", "sub-agent changed"
+    if head == "mcp_servers":
+        return _grant_risk(added, removed, ctx, path, after)
+    if head == "approvals":
+        if removed or after == "auto":
+            return "high", "approval gate removed"
+        return "low", "approval gate added" if added else "approval gate changed"
+    if head == "owns":
+        return ("high", "new owner of an artifact") if added else ("low", "artifact released")
+    if head in ("model", "models"):
+        if head == "models" and removed:
+            return "low", "model no longer reachable"
+        return "high", "model changed" if head == "model" else "may call another model"
+    if head in ("budget", "rate_limits", "harness"):
+        if head == "budget" and last == "window":
+            return "high", "budget window changed"
+        if head == "budget" and last == "alert_at":
+            return "low", "budget alerts changed"
+        if removed or (path == [head] and kind == "removed"):
+            return "high", f"{head.replace('_', ' ')} removed"
+        b, a = _num(before), _num(after)
+        if last in _RAISE_FIELDS and b is not None and a is not None:
+            what = _LIMIT_NAMES.get(last, last.replace("_", " "))
+            return ("high", f"{what} raised") if a > b else ("low", f"{what} lowered")
+        if added and path == [head]:
+            return "low", f"{head.replace('_', ' ')} set"
+        return (
+            ("high", f"{last.replace('_', ' ')} lifted")
+            if removed
+            else ("low", f"{last.replace('_', ' ')} set")
+        )
+    if head in ("instructions", "skills"):
+        if len(path) == 2 and (added or removed):
+            return "medium", "skill added" if added else "skill removed"
+        return "medium", "pin bumped"
+    if head == "trigger":
+        return "medium", {
+            "schedule": "schedule changed",
+            "timezone": "time zone changed",
+            "suspend": "suspension toggled",
+        }.get(last, "trigger changed")
+    if head == "sandbox":
+        if last == "runtime_class":
+            return "high", "sandbox isolation changed"
+        return (
+            ("medium", "sandbox image changed")
+            if last == "image"
+            else ("low", "sandbox resources changed")
+        )
+    if head in ("owner", "team", "stage"):
+        return "medium", f"{head} changed"
+    return "low", f"{head.replace('_', ' ')} changed"
+
+
+def _grant_risk(
+    added: bool, removed: bool, ctx: dict[str, Any], path: list[str], after: Any
+) -> tuple[str, str]:
+    if removed:
+        return "low", "grant narrowed"
+    server = path[1] if len(path) > 1 else ""
+    tools: list[str] = []
+    if len(path) == 1 and isinstance(after, dict):
+        tools = [t for grant in after.values() for t in grant.get("tools", [])]
+    elif len(path) == 2 and isinstance(after, dict):
+        tools = list(after.get("tools", []))
+    elif isinstance(after, str):
+        tools = [after]
+    destructive = ctx.get("destructive", {}).get(server, set()) | ctx.get("org_destructive", set())
+    if any(t == "destructive" or any(fnmatchcase(t, p) for p in destructive) for t in tools):
+        return "high", "destructive tool granted"
+    return "high", "new MCP server granted" if len(path) <= 2 else "grant widened"
+
+
+def _classify_policy(path: list[str], kind: str, before: Any, after: Any) -> tuple[str, str]:
+    added = kind in ("added", "item_added")
+    removed = kind in ("removed", "item_removed")
+    head = path[0] if path else ""
+    if path[:2] == ["gateway", "guardrails"]:
+        if removed:
+            return "high", "guardrail removed"
+        if before == "block" and after == "redact":
+            return "high", "guardrail weakened (block → redact)"
+        return "low", "guardrail added" if added else "guardrail tightened"
+    if path[:2] == ["gateway", "destructive_tools"]:
+        return (
+            ("high", "tool no longer behind the org-wide approval gate")
+            if removed
+            else ("low", "approval gate widened")
+        )
+    if path[:2] in (["gateway", "budgets"], ["gateway", "rate_limits"]) or head == "harness_limits":
+        b, a = _num(before), _num(after)
+        if removed:
+            return "high", "limit removed"
+        if b is not None and a is not None:
+            return ("high", "limit raised") if a > b else ("low", "limit lowered")
+        return "low", "limit set"
+    if head == "mcp_servers":
+        if len(path) >= 4 and path[2] == "tools":
+            if path[3] == "destructive" and removed:
+                return "high", "tool no longer classed destructive"
+            if added:
+                return "high", "catalog widened: loops granted this class get the tool"
+            return "low", "catalog narrowed"
+        if len(path) == 2:
+            return ("medium", "MCP server added") if added else ("low", "MCP server removed")
+        return "medium", "MCP server changed"
+    if head == "models":
+        if len(path) >= 3 and path[2] == "deprecated":
+            return "medium", "deprecation changed"
+        return "high", "virtual model routing changed"
+    if head == "providers":
+        return "medium", "provider changed"
+    if head == "sandbox" and path[-1:] == ["runtime_class"]:
+        return "high", "sandbox isolation changed"
+    return "low", f"{' '.join(path[:2]).replace('_', ' ')} changed"
+
+
+# ------------------------------------------------------------------ diffing
+
+
+def _leaf_changes(before: Any, after: Any) -> Iterable[tuple[list[Any], str, Any, Any]]:
+    from deepdiff import DeepDiff
+
+    tree = DeepDiff(
+        before,
+        after,
+        ignore_order=True,
+        view="tree",
+        cutoff_intersection_for_pairs=1.0,
+        cutoff_distance_for_pairs=1.0,
+    )
+    kinds = {
+        "values_changed": "changed",
+        "type_changes": "changed",
+        "dictionary_item_added": "added",
+        "dictionary_item_removed": "removed",
+        "iterable_item_added": "item_added",
+        "iterable_item_removed": "item_removed",
+    }
+    for report, kind in kinds.items():
+        for level in tree.get(report, []):
+            parts = level.path(output_format="list")
+            t1 = None if kind in ("added", "item_added") else level.t1
+            t2 = None if kind in ("removed", "item_removed") else level.t2
+            yield parts, kind, t1, t2
+
+
+def _context(policy: dict[str, Any] | None) -> dict[str, Any]:
+    spec = (policy or {}).get("spec", {})
+    return {
+        "destructive": {
+            name: set(s.get("tools", {}).get("destructive", []))
+            for name, s in spec.get("mcpServers", {}).items()
+        },
+        "org_destructive": set(spec.get("gateway", {}).get("destructiveTools", [])),
+    }
+
+
+def _changes(form_before: Any, form_after: Any, classify: Any) -> list[Change]:
+    out = []
+    for parts, kind, before, after in _leaf_changes(form_before, form_after):
+        path = _snake_path(parts)
+        # A list item: show it under the list's path.
+        risk, reason = classify(path, kind, before, after)
+        shown = ".".join(path)
+        out.append(Change(shown, before, after, risk, reason))
+    return sorted(out, key=lambda c: (-_RANK[c.risk], c.path, str(c.before), str(c.after)))
+
+
+def _index(
+    docs: Iterable[dict[str, Any]],
+) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    policy = None
+    loops: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        if doc.get("kind") == "FleetPolicy":
+            policy = doc
+        elif doc.get("kind") == "AgentLoop":
+            loops[doc["metadata"]["name"]] = doc
+    return policy, loops
+
+
+def _hash(doc: dict[str, Any]) -> str | None:
+    return doc.get("metadata", {}).get("annotations", {}).get("fleetctl.dev/content-hash")
+
+
+def diff_fleets(
+    base_docs: Iterable[dict[str, Any]], head_docs: Iterable[dict[str, Any]]
+) -> FleetDiff:
+    """Per-loop semantic changes from ``base_docs`` to ``head_docs`` (compiled objects)."""
+    base_policy, base_loops = _index(base_docs)
+    head_policy, head_loops = _index(head_docs)
+    ctx = _context(head_policy)
+    result = FleetDiff()
+    if (
+        base_policy
+        and head_policy
+        and (_hash(base_policy) != _hash(head_policy) or not _hash(base_policy))
+    ):
+        changes = _changes(
+            _policy_form(base_policy["spec"]), _policy_form(head_policy["spec"]), _classify_policy
+        )
+        if changes:
+            result.loops.append(LoopDiff(FLEET, "changed", changes))
+    for name in sorted(set(base_loops) | set(head_loops)):
+        before, after = base_loops.get(name), head_loops.get(name)
+        if before is None and after is not None:
+            form = _loop_form(after["spec"])
+            changes = []
+            for key, value in form.items():
+                if value in (None, {}, []):
+                    continue
+                path = _snake_path([key])
+                risk, reason = _classify_loop(path, "added", None, value, ctx)
+                changes.append(Change(".".join(path), None, value, risk, reason))
+            changes.sort(key=lambda c: (-_RANK[c.risk], c.path))
+            result.loops.append(LoopDiff(name, "added", changes))
+        elif after is None and before is not None:
+            result.loops.append(
+                LoopDiff(
+                    name,
+                    "removed",
+                    [Change("", None, None, "medium", "loop removed; what it owned has no owner")],
+                )
+            )
+        elif before is not None and after is not None:
+            if _hash(before) == _hash(after) and _hash(before):
+                continue
+            changes = _changes(
+                _loop_form(before["spec"]),
+                _loop_form(after["spec"]),
+                lambda p, k, b, a: _classify_loop(p, k, b, a, ctx),
+            )
+            labels_b, labels_a = (
+                before["metadata"].get("labels", {}),
+                after["metadata"].get("labels", {}),
+            )
+            if labels_b != labels_a and not changes:
+                changes.append(
+                    Change("metadata.labels", labels_b, labels_a, "low", "labels changed")
+                )
+            if changes:
+                result.loops.append(LoopDiff(name, "changed", changes))
+    return result
