@@ -109,7 +109,19 @@ def high_entropy(value: str) -> bool:
     return classes >= 3 and shannon_entropy(token) >= 4.0
 
 
+_SHORTEST_SECRET = 12  # no pattern above matches fewer characters
+
+
+# Every pattern above contains one of these; one search rules most strings out.
+_PREFILTER = re.compile(
+    r"A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|Iza|ccountKey)|(?i:aws|key|secret|token|passw|credential|auth)"
+    r"|service_account|gh[pousr]_|github_pat_|glpat-|xox|hooks\.slack|sk-|sk_|rk_|SK[0-9a-fA-F]|SG\.|npm_|eyJ|://[^\s/]*@|PRIVATE KEY"
+)
+
+
 def scan_secrets(text: str) -> list[Finding]:
+    if len(text) < _SHORTEST_SECRET or not _PREFILTER.search(text):
+        return []
     found: list[Finding] = []
     taken: list[tuple[int, int]] = []
 
