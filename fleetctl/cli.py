@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from fleetctl.commands import compile as compile_cmd
-from fleetctl.commands import diff, inventory, lock, rules, schema, validate
+from fleetctl.commands import cost, diff, gateway, inventory, lock, rules, schema, validate
 
 app = typer.Typer(
     name="fleetctl",
@@ -21,7 +21,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-for module in (validate, rules, schema, lock, compile_cmd, diff, inventory):
+for module in (validate, rules, schema, lock, compile_cmd, diff, inventory, gateway, cost):
     module.register(app)
 
 

@@ -1,0 +1,48 @@
+"""Serve the gateway: uvicorn with uvloop and httptools, one process.
+
+``fleetctl gateway serve --config FILE`` and ``python -m gateway`` both end here.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from gateway.app import Gateway
+from gateway.config import ConfigHolder
+from gateway.store import open_store
+
+
+def build(
+    config: Path, store: str = "sqlite:gateway.sqlite3", watch_interval: float = 1.0
+) -> Gateway:
+    return Gateway(ConfigHolder.from_file(config), open_store(store), watch_interval=watch_interval)
+
+
+def serve(
+    config: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    store: str = "sqlite:gateway.sqlite3",
+    log_level: str = "warning",
+    watch_interval: float = 1.0,
+) -> None:
+    import uvicorn
+
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = build(config, store, watch_interval)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

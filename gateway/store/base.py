@@ -1,0 +1,115 @@
+"""The gateway's durable state: spend counters with reservations, rate-limit windows,
+run counters and traces. Two implementations share this interface and one test
+suite: SQLite (embedded default, one replica) and Redis (replicas share state).
+
+Budgets are enforced by reservation: before a request goes upstream the
+gateway reserves its maximum possible cost against every budget that applies;
+the reservation is settled with the actual cost (from the usage block) when
+the response is complete. So N concurrent requests can overspend a budget by
+at most the difference between their reserved maximum and what one of them
+could still add — never by the sum of in-flight costs.
+
+Durability: :meth:`Store.settle` commits spend, rate and run counters and the
+trace record in one transaction before the response is finished; a killed
+process loses nothing that was settled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class BudgetKey:
+    key: str  # e.g. "loop:bug-report-triage:day:2026-11-22"
+    limit: float  # USD
+    resets_at: float  # epoch seconds
+
+
+@dataclass
+class Reservation:
+    id: str
+    keys: list[BudgetKey]
+    amount: float
+
+
+@dataclass(frozen=True)
+class Denied:
+    key: BudgetKey
+    spent: float
+    reserved: float
+
+
+@dataclass
+class Settlement:
+    """What the caller records once a request is done."""
+
+    reservation: Reservation | None
+    cost: float
+    loop: str
+    minute: int
+    tokens: int
+    run: str | None
+    run_tokens: int
+    trace: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunState:
+    steps: int
+    tokens: int
+
+
+class Store(Protocol):
+    """What the gateway needs from its state store. All methods are coroutines."""
+
+    async def reserve(self, keys: list[BudgetKey], amount: float) -> Reservation | Denied: ...
+
+    async def settle(self, s: Settlement) -> dict[str, float]:
+        """Release the reservation, add the actual cost, tokens and trace; return spend per budget key."""
+        ...
+
+    async def release(self, reservation: Reservation) -> None: ...
+
+    async def spent(self, key: str) -> float: ...
+
+    async def rate(self, loop: str, minute: int) -> tuple[int, int]:
+        """(requests, tokens) counted for ``loop`` in that minute."""
+        ...
+
+    async def hit(self, loop: str, minute: int) -> int:
+        """Count one request; return the minute's request count including it."""
+        ...
+
+    async def run_step(self, loop: str, run: str) -> RunState:
+        """Count one step of a run; return the run's state including it."""
+        ...
+
+    async def mark_alert(self, key: str, threshold: int) -> bool:
+        """True the first time (key, threshold) is marked: alert once per window."""
+        ...
+
+    async def write_trace(self, record: dict[str, Any]) -> None: ...
+
+    async def query_traces(
+        self,
+        since: float = 0.0,
+        loop: str | None = None,
+        run: str | None = None,
+        limit: int = 100_000,
+    ) -> list[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+def open_store(url: str) -> Store:
+    """``sqlite:PATH`` (default) or ``redis://host:port/db``."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from gateway.store.redis import RedisStore
+
+        return RedisStore(url)
+    path = url.removeprefix("sqlite:").removeprefix("//")
+    from gateway.store.sqlite import SqliteStore
+
+    return SqliteStore(path or "gateway.sqlite3")
