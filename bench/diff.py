@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from genfleet import generate  # noqa: E402
-from timing import table, time_command  # noqa: E402
+from genfleet import generate
+from timing import table, time_command
 
 FLEETCTL = str(Path(sys.executable).parent / "fleetctl")
 

@@ -17,7 +17,9 @@ def test_reusable_workflow() -> None:
     runs = "\n".join(s.get("run", "") for s in steps)
     assert "fleetctl validate" in runs and "--output github" in runs
     assert "--output markdown" in runs and "--fail-on" in runs
-    script = next(s for s in steps if s.get("uses", "").startswith("actions/github-script"))["with"]["script"]
+    script = next(s for s in steps if s.get("uses", "").startswith("actions/github-script"))[
+        "with"
+    ]["script"]
     assert "<!-- fleetctl-diff -->" in script and "updateComment" in script
 
 

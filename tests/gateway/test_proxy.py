@@ -29,7 +29,7 @@ MSG = [{"role": "user", "content": "Summarise the failing build."}]
 
 
 def test_completion_sync(gateway: GatewayFactory, fake: FakeProvider) -> None:
-    with gateway() as (url, app, _):
+    with gateway() as (url, _app, _):
         raw = client(url).chat.completions.with_raw_response.create(model="main", messages=MSG)
         completion = raw.parse()
         assert completion.choices[0].message.content == "Hello from the fake provider."
