@@ -768,7 +768,11 @@ class Gateway:
                             break
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     chunk = await resp.content.readany()
-            except (TimeoutError, OSError, Exception) as exc:  # the stream broke after its first byte: no fallback now
+            except (
+                TimeoutError,
+                OSError,
+                Exception,
+            ) as exc:  # the stream broke after its first byte: no fallback now
                 broken = f"stream broke: {exc.__class__.__name__}"
             finally:
                 resp.release()

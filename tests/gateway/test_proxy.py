@@ -167,9 +167,12 @@ def test_streaming_async(gateway: GatewayFactory, fake: FakeProvider) -> None:
 
 def test_stream_falls_back_before_first_byte(gateway: GatewayFactory, fake: FakeProvider) -> None:
     fake.script("m-main", Step(status=503), Step(status=503))
-    with gateway() as (url, _, _), client(url).chat.completions.with_streaming_response.create(
-        model="main", messages=MSG, stream=True
-    ) as resp:
+    with (
+        gateway() as (url, _, _),
+        client(url).chat.completions.with_streaming_response.create(
+            model="main", messages=MSG, stream=True
+        ) as resp,
+    ):
         assert resp.headers["x-fleet-virtual-model"] == "backup"
         chunks = list(resp.parse())
     assert (
