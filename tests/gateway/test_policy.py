@@ -54,7 +54,7 @@ def test_concurrent_callers_never_overspend(
     with gateway(
         store_url,
         **{"loops.alpha.budget": {"limit_usd": limit, "window": "day", "alert_at": [50, 100]}},
-    ) as (url, app, _):
+    ) as (url, _app, _):
         results = asyncio.run(run(url))
         denied = [r for r in results if isinstance(r, openai.RateLimitError)]
         served = [r for r in results if not isinstance(r, openai.RateLimitError)]
