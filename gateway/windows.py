@@ -12,8 +12,23 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+_current: dict[tuple[str, str], tuple[float, str, float]] = {}
+
+
 def window(kind: str, tz: str, now: float) -> tuple[str, float]:
-    """The window's key (e.g. ``day:2026-11-22``) and when it resets (epoch seconds)."""
+    """The window's key (e.g. ``day:2026-11-22``) and when it resets (epoch seconds).
+
+    Cached until the window ends: the hot path asks once per request.
+    """
+    cached = _current.get((kind, tz))
+    if cached is not None and cached[0] <= now < cached[2]:
+        return cached[1], cached[2]
+    key, start, end = _compute(kind, tz, now)
+    _current[(kind, tz)] = (start, key, end)
+    return key, end
+
+
+def _compute(kind: str, tz: str, now: float) -> tuple[str, float, float]:
     local = dt.datetime.fromtimestamp(now, _zone(tz))
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     if kind == "day":
@@ -32,4 +47,5 @@ def window(kind: str, tz: str, now: float) -> tuple[str, float]:
         raise ValueError(kind)
     # Rebuild in the zone so a DST change inside the window is honoured.
     end = end.replace(tzinfo=None).replace(tzinfo=_zone(tz))
-    return key, end.timestamp()
+    start = start.replace(tzinfo=None).replace(tzinfo=_zone(tz))
+    return key, start.timestamp(), end.timestamp()

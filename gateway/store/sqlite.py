@@ -1,8 +1,10 @@
 """SQLite store: the embedded default for one gateway replica.
 
-WAL mode; every settlement is one transaction committed before the response
-completes, so ``kill -9`` loses no settled spend or trace (the WAL write is in
-the kernel's hands once commit returns). In-flight reservations live in memory:
+WAL mode; settlements queued in one event-loop turn are committed in one
+transaction (group commit) before any of their responses completes, so
+``kill -9`` loses no settled spend or trace (the WAL write is in the kernel's
+hands once commit returns). Request and step counters ride in the same
+transaction. In-flight reservations live in memory:
 they die with the process, together with the requests they stood for. Reads
 the hot path needs (spend per window, the minute's rate counters, run
 counters) are mirrored in memory and loaded from the file on first use.
@@ -10,6 +12,7 @@ counters) are mirrored in memory and loaded from the file on first use.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sqlite3
 import time
@@ -49,6 +52,10 @@ class SqliteStore:
         self._rate: dict[tuple[str, int], list[int]] = {}
         self._runs: dict[tuple[str, str], list[int]] = {}
         self._ids = itertools.count(1)
+        self._pending: list[tuple[Settlement, asyncio.Future[dict[str, float]]]] = []
+        self._flush_scheduled = False
+        self._hits: dict[tuple[str, int], int] = {}
+        self._steps: dict[tuple[str, str], int] = {}
 
     # ---------------------------------------------------------------- budgets
 
@@ -77,54 +84,96 @@ class SqliteStore:
         return self._spent_of(key)
 
     async def settle(self, s: Settlement) -> dict[str, float]:
+        """Queue the settlement; one transaction per event-loop turn commits every queued one
+        (group commit), and each caller resumes only after its commit."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, float]] = loop.create_future()
+        self._pending.append((s, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        hits, self._hits = self._hits, {}
+        steps, self._steps = self._steps, {}
         now = time.time()
-        out: dict[str, float] = {}
-        db = self.db
-        db.execute("BEGIN")
-        try:
+        spend: dict[str, float] = {}
+        rate: dict[tuple[str, int], list[int]] = {k: [v, 0] for k, v in hits.items()}
+        runs: dict[tuple[str, str], list[int]] = {k: [v, 0] for k, v in steps.items()}
+        traces = []
+        for s, _ in batch:
             if s.reservation is not None:
                 for k in s.reservation.keys:
-                    db.execute(
+                    spend[k.key] = spend.get(k.key, 0.0) + s.cost
+            if s.tokens:
+                rate.setdefault((s.loop, s.minute), [0, 0])[1] += s.tokens
+            if s.run is not None and s.run_tokens:
+                runs.setdefault((s.loop, s.run), [0, 0])[1] += s.run_tokens
+            if s.trace:
+                t = s.trace
+                traces.append(
+                    (
+                        t.get("ts", now),
+                        t.get("loop"),
+                        t.get("run"),
+                        t.get("kind", "llm"),
+                        orjson.dumps(t),
+                    )
+                )
+        db = self.db
+        try:
+            db.execute("BEGIN")
+            try:
+                if spend:
+                    db.executemany(
                         "INSERT INTO spend (key, usd, updated) VALUES (?, ?, ?) "
                         "ON CONFLICT(key) DO UPDATE SET usd = usd + excluded.usd, updated = excluded.updated",
-                        (k.key, s.cost, now),
+                        [(k, v, now) for k, v in spend.items()],
+                    )
+                if rate:
+                    db.executemany(
+                        "INSERT INTO rate (loop, minute, requests, tokens) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(loop, minute) DO UPDATE SET requests = requests + excluded.requests, tokens = tokens + excluded.tokens",
+                        [(k[0], k[1], v[0], v[1]) for k, v in rate.items()],
+                    )
+                if runs:
+                    db.executemany(
+                        "INSERT INTO runs (loop, run, steps, tokens, updated) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT(loop, run) DO UPDATE SET steps = steps + excluded.steps, tokens = tokens + excluded.tokens, updated = excluded.updated",
+                        [(k[0], k[1], v[0], v[1], now) for k, v in runs.items()],
+                    )
+                if traces:
+                    db.executemany(
+                        "INSERT INTO traces (ts, loop, run, kind, body) VALUES (?, ?, ?, ?, ?)",
+                        traces,
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for key, value in spend.items():
+            self._spent[key] = self._spent_of(key) + value
+        for s, future in batch:
+            if s.reservation is not None:
+                for k in s.reservation.keys:
+                    self._reserved[k.key] = max(
+                        0.0, self._reserved.get(k.key, 0.0) - s.reservation.amount
                     )
             if s.tokens:
-                db.execute(
-                    "INSERT INTO rate (loop, minute, requests, tokens) VALUES (?, ?, 0, ?) "
-                    "ON CONFLICT(loop, minute) DO UPDATE SET tokens = tokens + excluded.tokens",
-                    (s.loop, s.minute, s.tokens),
-                )
+                self._rate_row(s.loop, s.minute)[1] += s.tokens
             if s.run is not None and s.run_tokens:
-                db.execute(
-                    "UPDATE runs SET tokens = tokens + ?, updated = ? WHERE loop = ? AND run = ?",
-                    (s.run_tokens, now, s.loop, s.run),
-                )
-            if s.trace:
-                db.execute(
-                    "INSERT INTO traces (ts, loop, run, kind, body) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        s.trace.get("ts", now),
-                        s.trace.get("loop"),
-                        s.trace.get("run"),
-                        s.trace.get("kind", "llm"),
-                        orjson.dumps(s.trace),
-                    ),
-                )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        if s.reservation is not None:
-            await self.release(s.reservation)
-            for k in s.reservation.keys:
-                self._spent[k.key] = self._spent_of(k.key) + s.cost
-                out[k.key] = self._spent[k.key]
-        if s.tokens:
-            self._rate_row(s.loop, s.minute)[1] += s.tokens
-        if s.run is not None and s.run_tokens:
-            self._run_row(s.loop, s.run)[1] += s.run_tokens
-        return out
+                self._run_row(s.loop, s.run)[1] += s.run_tokens
+            if not future.done():
+                keys = s.reservation.keys if s.reservation is not None else []
+                future.set_result({k.key: self._spent[k.key] for k in keys})
 
     # ---------------------------------------------------------------- rate limits and runs
 
@@ -146,11 +195,7 @@ class SqliteStore:
     async def hit(self, loop: str, minute: int) -> int:
         row = self._rate_row(loop, minute)
         row[0] += 1
-        self.db.execute(
-            "INSERT INTO rate (loop, minute, requests, tokens) VALUES (?, ?, 1, 0) "
-            "ON CONFLICT(loop, minute) DO UPDATE SET requests = requests + 1",
-            (loop, minute),
-        )
+        self._hits[(loop, minute)] = self._hits.get((loop, minute), 0) + 1
         return row[0]
 
     def _run_row(self, loop: str, run: str) -> list[int]:
@@ -167,11 +212,7 @@ class SqliteStore:
     async def run_step(self, loop: str, run: str) -> RunState:
         row = self._run_row(loop, run)
         row[0] += 1
-        self.db.execute(
-            "INSERT INTO runs (loop, run, steps, tokens, updated) VALUES (?, ?, 1, 0, ?) "
-            "ON CONFLICT(loop, run) DO UPDATE SET steps = steps + 1, updated = excluded.updated",
-            (loop, run, time.time()),
-        )
+        self._steps[(loop, run)] = self._steps.get((loop, run), 0) + 1
         return RunState(row[0], row[1])
 
     async def mark_alert(self, key: str, threshold: int) -> bool:

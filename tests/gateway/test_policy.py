@@ -4,7 +4,9 @@ guardrails, alerts, hot reload. Every request goes through the official openai S
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 
 import openai
 import orjson
@@ -182,6 +184,13 @@ def test_budget_alerts_once(gateway: GatewayFactory, store_url: str) -> None:
     assert 'threshold="10"} 1' in text and 'threshold="50"} 1' in text
 
 
+def replace(path: Path, data: bytes) -> None:
+    """Swap the file in one rename, as a ConfigMap volume update does."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def test_hot_reload_and_bad_config(gateway: GatewayFactory, store_url: str) -> None:
     from tests.gateway.conftest import sha
 
@@ -194,14 +203,14 @@ def test_hot_reload_and_bad_config(gateway: GatewayFactory, store_url: str) -> N
             "team": "t",
             "stage": "staging",
         }
-        path.write_bytes(orjson.dumps(cfg))
+        replace(path, orjson.dumps(cfg))
         deadline = time.time() + 5
         while app.holder.reloads < 1 and time.time() < deadline:
             time.sleep(0.05)
         assert (
             client(url, "tok-gamma").chat.completions.create(model="backup", messages=MSG).choices
         )
-        path.write_bytes(b'{"version": 1, "fleet": 42}')
+        replace(path, b'{"version": 1, "fleet": 42}')
         deadline = time.time() + 5
         while app.holder.rejected < 1 and time.time() < deadline:
             time.sleep(0.05)

@@ -1,0 +1,198 @@
+"""Gateway benchmark: direct vs bare pass-through vs the governed gateway vs LiteLLM proxy,
+against the same mock provider, in one run.
+
+The proxy under test is pinned to core 0; the mock provider and the load
+generator (wrk, from Debian) share core 1. Figures: p50/p99 latency at one
+connection (added latency = proxy − direct), requests/s at 64 connections,
+errors, the proxy's RSS after load, and time to first token with 1,000
+concurrent streams. LiteLLM runs from its own venv when present (see --litellm).
+
+Run: ``.venv/bin/python bench/gateway/run.py [--litellm /tmp/litellm-venv] [--duration 8]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+TOKEN = "bench-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"process exited early: {proc.args}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"port {port} never opened: {proc.args}")
+
+
+def start(cmd: list[str], port: int, core: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    full = ["taskset", "-c", core, *cmd] if shutil.which("taskset") else cmd
+    proc = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    wait_port(port, proc)
+    return proc
+
+
+def lua(tmp: Path, model: str, auth: bool) -> Path:
+    path = tmp / f"post-{model}-{auth}.lua"
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Summarise the failing build in one line."}], "max_tokens": 64})
+    lines = ['wrk.method = "POST"', f"wrk.body = '{body}'", 'wrk.headers["Content-Type"] = "application/json"', 'wrk.headers["x-fleet-run-id"] = "bench-run"']
+    if auth:
+        lines.append(f'wrk.headers["Authorization"] = "Bearer {TOKEN}"')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def unit_ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+
+def wrk(url: str, script: Path, conns: int, duration: int) -> dict[str, float]:
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(script), url]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", "1", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    err = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(x) for x in errors.groups()) if errors else 0)
+    return {"p50": unit_ms(pct.get("50", "nan")), "p99": unit_ms(pct.get("99", "nan")), "rps": rps, "errors": err}
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for p in [pid, *[int(c) for c in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total = max(total, int(line.split()[1]))
+        except FileNotFoundError:
+            pass
+    return total / 1024
+
+
+def gateway_config(tmp: Path, mock_url: str, guardrails: bool) -> Path:
+    cfg = {
+        "fleet": "bench",
+        "providers": {"mock": {"base_url": mock_url + "/v1", "timeout_s": 30}},
+        "models": {"main": {"targets": [{"provider": "mock", "model": "m-main"}]}},
+        "pricing": {"mock/m-main": {"input": 0.25, "output": 2.0}},
+        "caching": {"type": "none"},
+        "guardrails": {"llm_input": [{"detector": "prompt-injection"}, {"detector": "secrets"}]} if guardrails else {},
+        "loops": {
+            "bench-loop": {
+                "token_sha256": [hashlib.sha256(TOKEN.encode()).hexdigest()],
+                "models": ["main"],
+                "owner": "bench",
+                "team": "bench",
+                "stage": "production",
+                "budget": {"limit_usd": 1e9, "window": "day"},
+                "rate_limits": {"requests_per_minute": 10**9, "tokens_per_minute": 10**12},
+                "harness": {"max_steps": 10**12, "max_tokens_per_run": 10**15},
+            }
+        },
+    }
+    path = tmp / f"gateway-{guardrails}.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def litellm_config(tmp: Path, mock_url: str) -> Path:
+    path = tmp / "litellm.yaml"
+    path.write_text(f"model_list:\n  - model_name: main\n    litellm_params:\n      model: openai/m-main\n      api_base: {mock_url}/v1\n      api_key: sk-mock\n")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--litellm", default="/tmp/litellm-venv", help="venv with litellm[proxy]==1.102.4 (skipped if absent)")
+    parser.add_argument("--streams", type=int, default=1000)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        mock_port = free_port()
+        mock = start([PY, str(HERE / "mock.py"), str(mock_port)], mock_port, "1")
+        mock_url = f"http://127.0.0.1:{mock_port}"
+        procs = [mock]
+        rows: list[tuple[str, dict[str, float]]] = []
+        ttft: dict[str, dict[str, float]] = {}
+        try:
+            targets: list[tuple[str, list[str] | None, dict[str, str], bool]] = [("direct (mock)", None, {}, False)]
+            targets.append(("bare pass-through (floor)", [PY, str(HERE / "passthrough.py"), "{port}", mock_url], {}, False))
+            targets.append(("fleet gateway, full policy", [PY, "-m", "gateway", "--config", str(gateway_config(tmp, mock_url, False)), "--port", "{port}", "--store", f"sqlite:{tmp / 'gw.sqlite3'}"], {}, True))
+            targets.append(("fleet gateway, + input guardrails", [PY, "-m", "gateway", "--config", str(gateway_config(tmp, mock_url, True)), "--port", "{port}", "--store", f"sqlite:{tmp / 'gw2.sqlite3'}"], {}, True))
+            litellm_bin = Path(args.litellm) / "bin" / "litellm"
+            if litellm_bin.exists():
+                targets.append(("LiteLLM proxy 1.102.4", [str(litellm_bin), "--config", str(litellm_config(tmp, mock_url)), "--port", "{port}", "--num_workers", "1"], {"LITELLM_OFFLINE_MODE": "true", "LITELLM_LOG": "ERROR"}, False))
+            for name, cmd, env, auth in targets:
+                port = mock_port
+                proc = None
+                if cmd is not None:
+                    port = free_port()
+                    proc = start([c.replace("{port}", str(port)) for c in cmd], port, "0", env)
+                    procs.append(proc)
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                script = lua(tmp, "main", auth)
+                wrk(url, script, 4, 2)  # warm up
+                single = wrk(url, script, 1, args.duration)
+                loaded = wrk(url, script, 64, args.duration)
+                rows.append((name, {"p50": single["p50"], "p99": single["p99"], "rps": loaded["rps"], "errors": loaded["errors"] + single["errors"], "rss": rss_mb(proc.pid) if proc else float("nan")}))
+                if name in ("direct (mock)", "fleet gateway, full policy"):
+                    out = subprocess.run([PY, str(HERE / "streams.py"), url, str(args.streams), TOKEN], capture_output=True, text=True, check=True).stdout
+                    ttft[name] = json.loads(out)
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait(timeout=20)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        direct = rows[0][1]
+        print(f"{'target':<36} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'req/s @64':>10} {'errors':>7} {'RSS MB':>7}")
+        for name, r in rows:
+            print(f"{name:<36} {r['p50']:8.3f} {r['p99']:8.3f} {r['p50'] - direct['p50']:8.3f} {r['p99'] - direct['p99']:8.3f} {r['rps']:10.0f} {r['errors']:7.0f} {r['rss']:7.1f}")
+        by = dict(rows)
+        ours, floor = by["fleet gateway, full policy"], by["bare pass-through (floor)"]
+        print()
+        print(f"targets: added p50 ≤ 0.5 ms → {ours['p50'] - direct['p50']:.3f} ms; added p99 ≤ 1.5 ms → {ours['p99'] - direct['p99']:.3f} ms")
+        print(f"         ≥ 5,000 req/s on one core, zero errors → {ours['rps']:.0f} req/s, {ours['errors']:.0f} errors; RSS ≤ 100 MB → {ours['rss']:.1f} MB")
+        print(f"         share of the pass-through floor kept: {ours['rps'] / floor['rps'] * 100:.0f}% of its req/s")
+        if "LiteLLM proxy 1.102.4" in by:
+            lite = by["LiteLLM proxy 1.102.4"]
+            print(f"         vs LiteLLM: {ours['rps'] / lite['rps']:.1f}x its req/s (target ≥ 20x); added p50 {ours['p50'] - direct['p50']:.3f} vs {lite['p50'] - direct['p50']:.3f} ms ({(ours['p50'] - direct['p50']) / max(lite['p50'] - direct['p50'], 1e-9):.2f} of it, target ≤ 0.10)")
+        if len(ttft) == 2:
+            d, g = ttft["direct (mock)"], ttft["fleet gateway, full policy"]
+            print(f"         streaming, {args.streams} concurrent: TTFT p99 direct {d['p99']:.1f} ms, gateway {g['p99']:.1f} ms → added {g['p99'] - d['p99']:.1f} ms (target ≤ 1 ms)")
+
+
+if __name__ == "__main__":
+    main()
