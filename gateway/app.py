@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import logging
 import random
 import time
@@ -105,6 +106,12 @@ class Gateway:
     async def startup(self) -> None:
         if self.holder.path is not None and self.watch_interval > 0:
             self._spawn(self.holder.watch(self.watch_interval))
+        checkpoints = getattr(self.store, "checkpoints", None)
+        if checkpoints is not None:
+            self._spawn(checkpoints())
+        # Long-lived objects made at start-up need no scanning by the cyclic collector.
+        gc.collect()
+        gc.freeze()
         self.ready = True
 
     async def shutdown(self) -> None:

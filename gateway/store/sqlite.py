@@ -46,6 +46,8 @@ class SqliteStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints fsync the database file; keep them off the request path (see checkpoint()).
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
         self.db.executescript(SCHEMA)
         self._spent: dict[str, float] = {}
         self._reserved: dict[str, float] = {}
@@ -254,6 +256,21 @@ class SqliteStore:
         sql += " ORDER BY ts, id LIMIT ?"
         args.append(limit)
         return [orjson.loads(row[0]) for row in self.db.execute(sql, args)]
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database file; run from a worker thread on a timer."""
+        if self.path == ":memory:":
+            return
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
+    async def checkpoints(self, interval: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await asyncio.to_thread(self.checkpoint)
 
     async def close(self) -> None:
         self.db.close()
