@@ -19,6 +19,9 @@ _RESERVED = re.compile(
 _NUMBERISH = re.compile(r"^[-+]?(\d|\.\d)|^0[box]")
 
 
+_SEEN: dict[str, str] = {}  # keys and values repeat across thousands of objects
+
+
 def scalar(value: Any) -> str:
     if value is None:
         return "null"
@@ -35,14 +38,19 @@ def scalar(value: Any) -> str:
             else json.dumps(str(value))
         )
     text = str(value)
-    if (
-        _PLAIN.match(text)
-        and not _RESERVED.match(text)
-        and not _NUMBERISH.match(text)
-        and not text.endswith(":")
-    ):
-        return text
-    return json.dumps(text, ensure_ascii=False)
+    cached = _SEEN.get(text)
+    if cached is None:
+        plain = (
+            _PLAIN.match(text)
+            and not _RESERVED.match(text)
+            and not _NUMBERISH.match(text)
+            and not text.endswith(":")
+        )
+        cached = text if plain else json.dumps(text, ensure_ascii=False)
+        if len(_SEEN) > 200_000:
+            _SEEN.clear()
+        _SEEN[text] = cached
+    return cached
 
 
 def _block(text: str) -> str | None:
