@@ -1,0 +1,450 @@
+"""Render an AgentLoop (with its FleetPolicy) into the exact child objects the
+operator applies, and a FleetPolicy into the fleet's gateway objects.
+
+Pure: the same CRs give the same manifests, byte for byte. The kopf handlers
+only apply what this returns. Every child carries a content-hash annotation of
+its rendered body, so "is the live object what we want?" is a comparison of
+two hashes (see :func:`managed_hash`).
+
+Children of an AgentLoop ``<name>``: ServiceAccount ``<name>``, Secret
+``<name>-gateway-token`` (metadata only: the operator mints the token),
+ConfigMap ``<name>`` (the resolved definition), CronJob ``<name>`` (the
+hardened sandbox pod) and NetworkPolicy ``<name>`` (egress to the gateway and
+DNS only). Fleet children of a FleetPolicy: ConfigMap ``fleet-gateway-config``,
+PersistentVolumeClaim ``fleet-gateway-state``, Deployment and Service
+``fleet-gateway``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any, TypedDict
+
+import orjson
+
+from fleet.gwrender import gateway_config
+from fleet.resources import API_VERSION
+
+Manifest = dict[str, Any]
+
+MANAGED_BY = "fleet-operator"
+HASH = "fleetctl.dev/content-hash"
+LOOP_LABEL = "fleetctl.dev/loop"
+FLEET_LABEL = "fleetctl.dev/fleet"
+GATEWAY_NAME = "fleet-gateway"
+GATEWAY_CONFIG = "fleet-gateway-config"
+GATEWAY_STATE = "fleet-gateway-state"
+GATEWAY_PORT = 8080
+SANDBOX_UID = 65532
+TOKEN_KEY = "token"
+
+# What each kind's "body" is: the fields we own and compare for drift.
+_BODY_FIELDS = {
+    "ServiceAccount": ("automountServiceAccountToken",),
+    "Secret": ("type",),
+    "ConfigMap": ("data",),
+    "CronJob": ("spec",),
+    "NetworkPolicy": ("spec",),
+    "Deployment": ("spec",),
+    "Service": ("spec",),
+    "PersistentVolumeClaim": ("spec",),
+}
+
+
+class OwnerRef(TypedDict):
+    apiVersion: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool
+    blockOwnerDeletion: bool
+
+
+def _hash(data: Any) -> str:
+    return "sha256:" + hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def body_of(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The owned part of an object, for hashing: its body fields and our labels."""
+    fields = _BODY_FIELDS.get(str(obj.get("kind")), ("spec",))
+    meta = obj.get("metadata", {})
+    labels = {
+        k: v
+        for k, v in (meta.get("labels") or {}).items()
+        if k.startswith(("fleetctl.dev/", "app.kubernetes.io/"))
+    }
+    return {"labels": labels, **{f: obj.get(f) for f in fields}}
+
+
+def managed_hash(obj: Mapping[str, Any]) -> str:
+    return _hash(body_of(obj))
+
+
+def owner_ref(owner: Mapping[str, Any]) -> OwnerRef:
+    meta = owner["metadata"]
+    return OwnerRef(
+        apiVersion=owner.get("apiVersion", API_VERSION),
+        kind=owner["kind"],
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        controller=True,
+        blockOwnerDeletion=True,
+    )
+
+
+def _finish(obj: Manifest, owner: Mapping[str, Any], namespace: str) -> Manifest:
+    meta = obj["metadata"]
+    meta["namespace"] = namespace
+    meta["ownerReferences"] = [owner_ref(owner)]
+    meta.setdefault("annotations", {})[HASH] = managed_hash(obj)
+    return obj
+
+
+def _labels(fleet: str, loop: str | None, component: str) -> dict[str, str]:
+    labels = {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/part-of": "fleetctl",
+        "app.kubernetes.io/component": component,
+        FLEET_LABEL: fleet,
+    }
+    if loop:
+        labels[LOOP_LABEL] = loop
+    return dict(sorted(labels.items()))
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": SANDBOX_UID,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": SANDBOX_UID,
+        "runAsGroup": SANDBOX_UID,
+        "fsGroup": SANDBOX_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def token_secret_name(loop: str) -> str:
+    return f"{loop}-gateway-token"
+
+
+def gateway_url(namespace: str) -> str:
+    return f"http://{GATEWAY_NAME}.{namespace}.svc:{GATEWAY_PORT}"
+
+
+def _definition(loop: Mapping[str, Any]) -> str:
+    spec = loop["spec"]
+    doc = {
+        "name": loop["metadata"]["name"],
+        "fleet": spec.get("fleet"),
+        "spec": {k: v for k, v in spec.items() if k != "sandbox"},
+    }
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def render_loop(
+    loop: Mapping[str, Any], policy: Mapping[str, Any], *, namespace: str
+) -> list[Manifest]:
+    """The children of one AgentLoop, in apply order."""
+    name: str = loop["metadata"]["name"]
+    spec = loop["spec"]
+    fleet = spec.get("fleet") or policy["spec"]["fleet"]
+    labels = _labels(fleet, name, "loop")
+    sandbox = spec.get("sandbox") or policy["spec"].get("sandbox", {})
+    harness = spec.get("harness", {})
+    trigger = spec["trigger"]
+    pins = [("instructions", spec["instructions"])] + [
+        ("skills", s) for s in spec.get("skills", [])
+    ]
+    for sub in spec.get("subagents", []):
+        if sub.get("instructions"):
+            pins.append((f"subagents/{sub['name']}/instructions", sub["instructions"]))
+        pins += [(f"subagents/{sub['name']}/skills", s) for s in sub.get("skills", [])]
+
+    service_account: Manifest = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "labels": labels},
+        "automountServiceAccountToken": False,
+    }
+    secret: Manifest = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": token_secret_name(name), "labels": labels},
+        "type": "Opaque",
+    }
+    config_map: Manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": labels},
+        "data": {"definition.json": _definition(loop)},
+    }
+
+    volumes: list[dict[str, Any]] = [
+        {"name": "workspace", "emptyDir": {"sizeLimit": "2Gi"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+        {"name": "definition", "configMap": {"name": name}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "workspace", "mountPath": "/workspace"},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "definition", "mountPath": "/etc/fleet/loop", "readOnly": True},
+    ]
+    seen: set[str] = set()
+    for i, (where, pin) in enumerate(pins):
+        path = f"/etc/fleet/{where}/{pin['name']}"
+        if path in seen:
+            continue
+        seen.add(path)
+        volumes.append({"name": f"pin-{i}", "configMap": {"name": pin["configMap"]}})
+        mounts.append({"name": f"pin-{i}", "mountPath": path, "readOnly": True})
+    env = [
+        {"name": "FLEET_GATEWAY_URL", "value": gateway_url(namespace)},
+        {"name": "FLEET_LOOP", "value": name},
+        {"name": "FLEET_RUN_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {
+            "name": "FLEET_GATEWAY_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": token_secret_name(name), "key": TOKEN_KEY}},
+        },
+        {"name": "FLEET_DEFINITION", "value": "/etc/fleet/loop/definition.json"},
+        {"name": "HOME", "value": "/workspace"},
+    ]
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": name,
+        "automountServiceAccountToken": False,
+        "restartPolicy": "Never",
+        "enableServiceLinks": False,
+        "securityContext": _pod_security(),
+        "containers": [
+            {
+                "name": "harness",
+                "image": sandbox.get("image", "ghcr.io/fleetctl/sandbox:0.1"),
+                "imagePullPolicy": "IfNotPresent",
+                "args": ["run", "--definition", "/etc/fleet/loop/definition.json"],
+                "env": env,
+                "resources": {
+                    "requests": {
+                        "cpu": sandbox.get("cpu", "1"),
+                        "memory": sandbox.get("memory", "2Gi"),
+                    },
+                    "limits": {
+                        "cpu": sandbox.get("cpu", "1"),
+                        "memory": sandbox.get("memory", "2Gi"),
+                    },
+                },
+                "securityContext": _container_security(),
+                "volumeMounts": mounts,
+            }
+        ],
+        "volumes": volumes,
+    }
+    if sandbox.get("runtimeClass"):
+        pod_spec["runtimeClassName"] = sandbox["runtimeClass"]
+    run_minutes = int(harness.get("maxRunMinutes", 60))
+    cron_job: Manifest = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "schedule": trigger["schedule"],
+            "timeZone": trigger.get("timezone", "UTC"),
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 300,
+            "suspend": bool(trigger.get("suspend", False)),
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "backoffLimit": 1,
+                    "activeDeadlineSeconds": run_minutes * 60,
+                    "ttlSecondsAfterFinished": 86400,
+                    "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+                },
+            },
+        },
+    }
+    network_policy: Manifest = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "podSelector": {"matchLabels": {LOOP_LABEL: name}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [
+                {
+                    "to": [
+                        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": GATEWAY_NAME}}}
+                    ],
+                    "ports": [{"protocol": "TCP", "port": GATEWAY_PORT}],
+                },
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                            },
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                },
+            ],
+        },
+    }
+    return [
+        _finish(obj, loop, namespace)
+        for obj in (service_account, secret, config_map, cron_job, network_policy)
+    ]
+
+
+def _credential_env(cfg: Any) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = []
+    for group in (cfg.providers, cfg.mcp_servers):
+        for item in group.values():
+            ref = item.credentials
+            if ref is not None:
+                env.append(
+                    {
+                        "name": ref.env,
+                        "valueFrom": {"secretKeyRef": {"name": ref.secret, "key": ref.key}},
+                    }
+                )
+    return sorted(env, key=lambda e: e["name"])
+
+
+def render_fleet(
+    policy: Mapping[str, Any],
+    loops: Iterable[Mapping[str, Any]],
+    token_hashes: Mapping[str, list[str]],
+    *,
+    namespace: str,
+    image: str = "ghcr.io/fleetctl/gateway:0.1",
+    approvers: Mapping[str, list[str]] | None = None,
+) -> list[Manifest]:
+    """The gateway's config, state volume, Deployment and Service for one fleet."""
+    fleet = policy["spec"]["fleet"]
+    labels = {**_labels(fleet, None, "gateway"), "app.kubernetes.io/name": GATEWAY_NAME}
+    labels = dict(sorted(labels.items()))
+    cfg = gateway_config(policy, list(loops), token_hashes, approvers)
+    config_json = (
+        orjson.dumps(
+            cfg.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+        ).decode()
+        + "\n"
+    )
+    env = _credential_env(cfg)
+    config_map: Manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": GATEWAY_CONFIG, "labels": labels},
+        "data": {"gateway.json": config_json},
+    }
+    state: Manifest = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": GATEWAY_STATE, "labels": labels},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}},
+    }
+    selector = {"app.kubernetes.io/name": GATEWAY_NAME, FLEET_LABEL: fleet}
+    probe = {
+        "httpGet": {"path": "/readyz", "port": GATEWAY_PORT},
+        "periodSeconds": 5,
+        "timeoutSeconds": 2,
+    }
+    deployment: Manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": GATEWAY_NAME, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},  # one writer of the SQLite state at a time
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    # Config changes hot-reload; a change of credentials (env) cannot, so it rolls the pods.
+                    "annotations": {"fleetctl.dev/config-hash": _hash(env)},
+                },
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": _pod_security(),
+                    "containers": [
+                        {
+                            "name": "gateway",
+                            "image": image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "args": [
+                                "--config",
+                                "/etc/fleet-gateway/gateway.json",
+                                "--host",
+                                "0.0.0.0",
+                                "--port",
+                                str(GATEWAY_PORT),
+                                "--store",
+                                "sqlite:/var/lib/fleet-gateway/gateway.sqlite3",
+                            ],
+                            "ports": [
+                                {"name": "http", "containerPort": GATEWAY_PORT, "protocol": "TCP"}
+                            ],
+                            "env": env,
+                            "readinessProbe": probe,
+                            "livenessProbe": {
+                                **copy.deepcopy(probe),
+                                "httpGet": {"path": "/healthz", "port": GATEWAY_PORT},
+                                "failureThreshold": 6,
+                            },
+                            "resources": {
+                                "requests": {"cpu": "500m", "memory": "128Mi"},
+                                "limits": {"cpu": "2", "memory": "512Mi"},
+                            },
+                            "securityContext": _container_security(),
+                            "volumeMounts": [
+                                {
+                                    "name": "config",
+                                    "mountPath": "/etc/fleet-gateway",
+                                    "readOnly": True,
+                                },
+                                {"name": "state", "mountPath": "/var/lib/fleet-gateway"},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "config", "configMap": {"name": GATEWAY_CONFIG}},
+                        {"name": "state", "persistentVolumeClaim": {"claimName": GATEWAY_STATE}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+    service: Manifest = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": GATEWAY_NAME, "labels": labels},
+        "spec": {
+            "selector": selector,
+            "ports": [
+                {
+                    "name": "http",
+                    "port": GATEWAY_PORT,
+                    "targetPort": GATEWAY_PORT,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+    return [_finish(obj, policy, namespace) for obj in (config_map, state, deployment, service)]

@@ -1,0 +1,155 @@
+"""Rendering of AgentLoops and FleetPolicies into child manifests: golden files and security fields."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orjson
+import pytest
+
+from fleet.compile import compile_fleet
+from fleet.gwconfig import GatewayConfig
+from fleet.render import HASH, managed_hash, render_fleet, render_loop
+from fleet.source import DirSource
+from fleet.yamlout import dump_all
+from tests.conftest import EXAMPLES
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+COMPILED = compile_fleet(DirSource(EXAMPLES / "northwind"), git_commit="golden")
+POLICY = {**COMPILED.policy, "metadata": {**COMPILED.policy["metadata"], "uid": "uid-policy"}}
+LOOPS = {
+    loop["metadata"]["name"]: {
+        **loop,
+        "metadata": {**loop["metadata"], "uid": f"uid-{loop['metadata']['name']}"},
+    }
+    for loop in COMPILED.loops
+}
+
+
+def check_golden(name: str, docs: list[dict[str, Any]]) -> None:
+    path = os.path.join(GOLDEN, name)
+    text = dump_all(docs)
+    if os.environ.get("UPDATE_GOLDEN"):
+        with open(path, "w") as f:
+            f.write(text)
+    with open(path) as f:
+        assert text == f.read(), f"{name} changed; UPDATE_GOLDEN=1 to accept"
+
+
+@pytest.mark.parametrize("loop", ["bug-report-triage", "dependency-bump"])
+def test_loop_children_golden(loop: str) -> None:
+    check_golden(f"{loop}.yaml", render_loop(LOOPS[loop], POLICY, namespace="fleet-system"))
+
+
+def test_fleet_children_golden() -> None:
+    hashes = {name: [f"{i:064x}"] for i, name in enumerate(sorted(LOOPS))}
+    check_golden(
+        "fleet.yaml", render_fleet(POLICY, LOOPS.values(), hashes, namespace="fleet-system")
+    )
+
+
+def test_sandbox_pod_is_hardened() -> None:
+    children = {
+        c["kind"]: c for c in render_loop(LOOPS["bug-report-triage"], POLICY, namespace="ns")
+    }
+    assert set(children) == {"ServiceAccount", "Secret", "ConfigMap", "CronJob", "NetworkPolicy"}
+    cron = children["CronJob"]["spec"]
+    assert (cron["schedule"], cron["timeZone"], cron["concurrencyPolicy"], cron["suspend"]) == (
+        "0 6 * * 1-5",
+        "Europe/Berlin",
+        "Forbid",
+        False,
+    )
+    job = cron["jobTemplate"]["spec"]
+    assert (
+        job["activeDeadlineSeconds"] == 45 * 60
+        and job["backoffLimit"] == 1
+        and job["ttlSecondsAfterFinished"] == 86400
+    )
+    pod = job["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False and pod["runtimeClassName"] == "gvisor"
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"][
+        "seccompProfile"
+    ] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    env = {e["name"]: e for e in container["env"]}
+    assert env["FLEET_GATEWAY_TOKEN"]["valueFrom"] == {
+        "secretKeyRef": {"name": "bug-report-triage-gateway-token", "key": "token"}
+    }
+    assert env["FLEET_GATEWAY_URL"]["value"] == "http://fleet-gateway.ns.svc:8080"
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert (
+        mounts["/etc/fleet/loop"]["readOnly"]
+        and mounts["/etc/fleet/skills/triage-runbook"]["readOnly"]
+    )
+    assert {v["name"] for v in pod["volumes"] if "emptyDir" in v} == {"workspace", "tmp"}
+    net = children["NetworkPolicy"]["spec"]
+    assert (
+        net["ingress"] == []
+        and len(net["egress"]) == 2
+        and net["podSelector"] == {"matchLabels": {"fleetctl.dev/loop": "bug-report-triage"}}
+    )
+    assert "data" not in children["Secret"] and "stringData" not in children["Secret"]
+    for child in children.values():
+        ref = child["metadata"]["ownerReferences"][0]
+        assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == (
+            "AgentLoop",
+            "bug-report-triage",
+            "uid-bug-report-triage",
+            True,
+        )
+        assert child["metadata"]["annotations"][HASH] == managed_hash(child)
+
+
+def test_gateway_config_validates_and_holds_hashes_only() -> None:
+    hashes = {name: ["ab" * 32] for name in LOOPS}
+    children = {c["kind"]: c for c in render_fleet(POLICY, LOOPS.values(), hashes, namespace="ns")}
+    config = GatewayConfig.model_validate(
+        orjson.loads(children["ConfigMap"]["data"]["gateway.json"])
+    )
+    assert (
+        sorted(config.loops) == sorted(LOOPS)
+        and config.loops["dependency-bump"].approvals["merge_pr"] == "pause_for_human"
+    )
+    assert config.loops["bug-report-triage"].token_sha256 == ["ab" * 32]
+    deploy = children["Deployment"]["spec"]["template"]
+    assert deploy["metadata"]["annotations"]["fleetctl.dev/config-hash"].startswith("sha256:")
+    (container,) = deploy["spec"]["containers"]
+    assert (
+        container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        and container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    )
+    assert {e["name"] for e in container["env"]} >= {
+        "PROVIDER_OPENAI_API_KEY",
+        "MCP_GITHUB_API_KEY",
+    }
+
+
+def test_render_is_deterministic_and_hash_tracks_changes() -> None:
+    loop = LOOPS["changelog"]
+    assert render_loop(loop, POLICY, namespace="ns") == render_loop(loop, POLICY, namespace="ns")
+    changed = {
+        **loop,
+        "spec": {
+            **loop["spec"],
+            "trigger": {**loop["spec"]["trigger"], "schedule": "0 19 * * 1-5"},
+        },
+    }
+    before = {
+        c["kind"]: c["metadata"]["annotations"][HASH]
+        for c in render_loop(loop, POLICY, namespace="ns")
+    }
+    after = {
+        c["kind"]: c["metadata"]["annotations"][HASH]
+        for c in render_loop(changed, POLICY, namespace="ns")
+    }
+    assert [k for k in before if before[k] != after[k]] == ["ConfigMap", "CronJob"]
