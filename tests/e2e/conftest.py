@@ -1,0 +1,68 @@
+"""End-to-end fixtures: the emulated API server, the compiled example fleet, the operator under KopfRunner."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("FLEET_OPERATOR_DRIFT_SECONDS", "1")
+os.environ.setdefault("FLEET_OPERATOR_FLEET_SECONDS", "0.3")
+
+from fleet.compile import compile_fleet  # noqa: E402
+from fleet.source import DirSource  # noqa: E402
+from fleet_operator.kube import Kube  # noqa: E402
+from tests.conftest import EXAMPLES  # noqa: E402
+from tests.e2e.emulator import Cluster  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    with Cluster() as c:
+        os.environ["FLEET_OPERATOR_KUBE_URL"] = c.url
+        yield c
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: Cluster) -> Kube:
+    return Kube.from_url(cluster.url)
+
+
+@pytest.fixture(scope="session")
+def northwind() -> list[dict[str, Any]]:
+    compiled = compile_fleet(DirSource(EXAMPLES / "northwind"), git_commit="e2e")
+    return [compiled.policy, *compiled.content, *compiled.loops]
+
+
+def apply_all(kube: Kube, docs: list[dict[str, Any]], namespace: str) -> None:
+    for doc in docs:
+        doc = {**doc, "metadata": {**doc["metadata"], "namespace": namespace}}
+        kube.create(doc)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.time() + timeout
+    last: Any = None
+    while time.time() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture
+def operator(cluster: Cluster) -> Iterator[None]:
+    from kopf.testing import KopfRunner
+
+    import fleet_operator.handlers as handlers
+
+    handlers._KUBE = None
+    handlers.STATE.token_hashes.clear()
+    handlers.STATE.dirty.clear()
+    with KopfRunner(["run", "-A", "--standalone", "-m", "fleet_operator.handlers"], timeout=60) as runner:
+        yield
+    assert runner.exception is None, runner.exception

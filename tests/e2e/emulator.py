@@ -1,0 +1,135 @@
+"""A Kubernetes API emulator for operator tests: kmock's KubernetesEmulator plus the
+bookkeeping a real API server does and kmock 0.8 does not.
+
+Added here: ``metadata.uid``, an increasing ``resourceVersion``, ``generation``
+bumped on spec changes, ``creationTimestamp``, the namespace filled in from the
+URL, garbage collection of objects whose owner was deleted (ownerReferences),
+and a count of write calls. It runs on its own event loop in a thread, so
+blocking clients (the kubernetes client, kopf's KopfRunner) can use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import threading
+import uuid
+from typing import Any
+
+import kmock
+from kmock import ResourceInfo
+
+from fleet.resources import GROUP, VERSION
+
+WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+class FleetEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._rv = itertools.count(1)
+        self.writes = 0
+        self.write_log: list[str] = []
+
+    def _existing(self, request: Any) -> Any:
+        for (resource, namespace, name), obj in self.objects.items():
+            if resource == request.resource and namespace == request.namespace and name == request.name and not obj.deleted:
+                return obj
+        return None
+
+    async def _handle(self, request: Any) -> Any:
+        method = str(getattr(request, "method", "") or "").upper()
+        action = request.action
+        if request.resource is not None and action in (kmock.action.CREATE, kmock.action.UPDATE, kmock.action.DELETE):
+            self.writes += 1
+            self.write_log.append(f"{action} {request.resource.plural}/{request.name or ''} {str(request.data)[:2000]}")
+        _ = method
+        if request.resource is not None and isinstance(request.data, dict):
+            meta = request.data.setdefault("metadata", {})
+            if action == kmock.action.CREATE:
+                if request.namespace and not meta.get("namespace"):
+                    meta["namespace"] = request.namespace
+                meta.setdefault("uid", str(uuid.uuid4()))
+                meta["resourceVersion"] = str(next(self._rv))
+                meta.setdefault("generation", 1)
+                meta.setdefault("creationTimestamp", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            elif action == kmock.action.UPDATE:
+                current = self._existing(request)
+                meta["resourceVersion"] = str(next(self._rv))
+                subresource = getattr(request, "subresource", None)
+                if current is not None and "spec" in request.data and not subresource:
+                    old_spec = current.raw.get("spec")
+                    if _merged(old_spec, request.data["spec"]) != old_spec:
+                        meta["generation"] = int(current.raw.get("metadata", {}).get("generation", 1)) + 1
+        owner = self._existing(request) if action == kmock.action.DELETE else None
+        response = await super()._handle(request)
+        if owner is not None and self._existing(request) is None:
+            await self._collect(owner.raw.get("metadata", {}).get("uid"))
+        return response
+
+    async def _collect(self, uid: str | None) -> None:
+        """Delete every object owned by ``uid``, as the garbage collector would."""
+        if not uid:
+            return
+        async with self._lock:
+            doomed = [(key, obj) for key, obj in self.objects.items() if not obj.deleted and any(ref.get("uid") == uid for ref in obj.raw.get("metadata", {}).get("ownerReferences", []))]
+            for key, obj in doomed:
+                raw = obj.raw
+                obj.delete()
+                await self._buses[key[0]].put({"type": "DELETED", "object": raw})
+        for _, obj in doomed:
+            await self._collect(obj.last.raw.get("metadata", {}).get("uid"))
+
+
+def _merged(base: Any, patch: Any) -> Any:
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for k, v in patch.items():
+            out[k] = _merged(base.get(k), v)
+        return out
+    return patch
+
+
+class Cluster:
+    """The emulator served on a loopback port from a background thread."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.emulator: FleetEmulator | None = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        async with FleetEmulator() as emulator, kmock.Server(emulator) as server:
+            emulator.resources.load_bundled()
+            for plural, kind in (("agentloops", "AgentLoop"), ("fleetpolicies", "FleetPolicy")):
+                emulator.resources[f"{GROUP}/{VERSION}/{plural}"] = ResourceInfo(
+                    namespaced=True,
+                    kind=kind,
+                    singular=kind.lower(),
+                    verbs={"list", "watch", "get", "create", "patch", "update", "delete"},
+                    subresources={"status"},
+                    categories={"fleet"},
+                )
+            self.emulator = emulator
+            self.url = str(server.url).rstrip("/")
+            self._ready.set()
+            while not self._stop.is_set():
+                await asyncio.sleep(0.05)
+
+    def __enter__(self) -> Cluster:
+        self._thread.start()
+        if not self._ready.wait(20):
+            raise RuntimeError("the emulator did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    @property
+    def writes(self) -> int:
+        assert self.emulator is not None
+        return int(self.emulator.writes)
