@@ -173,6 +173,7 @@ _USER_KEYS = {
     "llm_output",
     "mcp_pre_tool",
     "mcp_post_tool",
+    "targets",
 }
 
 
@@ -306,17 +307,30 @@ def _grant_risk(
     if removed:
         return "low", "grant narrowed"
     server = path[1] if len(path) > 1 else ""
-    tools: list[str] = []
+    granted: list[tuple[str, str]] = []
     if len(path) == 1 and isinstance(after, dict):
-        tools = [t for grant in after.values() for t in grant.get("tools", [])]
+        granted = [(s, t) for s, grant in after.items() for t in grant.get("tools", [])]
     elif len(path) == 2 and isinstance(after, dict):
-        tools = list(after.get("tools", []))
+        granted = [(server, t) for t in after.get("tools", [])]
     elif isinstance(after, str):
-        tools = [after]
-    destructive = ctx.get("destructive", {}).get(server, set()) | ctx.get("org_destructive", set())
-    if any(t == "destructive" or any(fnmatchcase(t, p) for p in destructive) for t in tools):
+        granted = [(server, after)]
+    if any(_opens_destructive(ctx, s, t) for s, t in granted):
         return "high", "destructive tool granted"
     return "high", "new MCP server granted" if len(path) <= 2 else "grant widened"
+
+
+def _opens_destructive(ctx: dict[str, Any], server: str, entry: str) -> bool:
+    """Whether granting ``entry`` (a class, tool or glob) on ``server`` reaches a destructive tool.
+
+    Classes expand against the catalog; a glob counts when it covers a destructive
+    name (``*_pr`` covers ``merge_pr``) or a destructive glob covers it.
+    """
+    if entry == "destructive":
+        return True
+    classes: dict[str, list[str]] = ctx.get("catalog", {}).get(server, {})
+    patterns = set(classes.get("destructive", [])) | ctx.get("org_destructive", set())
+    names = classes.get(entry, [entry])
+    return any(fnmatchcase(n, p) or fnmatchcase(p, n) for n in names for p in patterns)
 
 
 def _classify_policy(path: list[str], kind: str, before: Any, after: Any) -> tuple[str, str]:
@@ -396,9 +410,8 @@ def _leaf_changes(before: Any, after: Any) -> Iterable[tuple[list[Any], str, Any
 def _context(policy: dict[str, Any] | None) -> dict[str, Any]:
     spec = (policy or {}).get("spec", {})
     return {
-        "destructive": {
-            name: set(s.get("tools", {}).get("destructive", []))
-            for name, s in spec.get("mcpServers", {}).items()
+        "catalog": {
+            name: dict(s.get("tools", {})) for name, s in spec.get("mcpServers", {}).items()
         },
         "org_destructive": set(spec.get("gateway", {}).get("destructiveTools", [])),
     }
@@ -432,24 +445,55 @@ def _hash(doc: dict[str, Any]) -> str | None:
     return doc.get("metadata", {}).get("annotations", {}).get("fleetctl.dev/content-hash")
 
 
+def _affected(path: list[str], loops: dict[str, dict[str, Any]]) -> list[str]:
+    """Loops a fleet-level change reaches: users of a virtual model, holders of a tool class."""
+    if len(path) >= 2 and path[0] == "models":
+        return [n for n, doc in loops.items() if path[1] in doc["spec"].get("models", [])]
+    if len(path) >= 4 and path[0] == "mcp_servers" and path[2] == "tools":
+        server, cls = path[1], path[3]
+
+        def holds(member: dict[str, Any]) -> bool:
+            return cls in member.get("mcpServers", {}).get(server, {}).get("tools", [])
+
+        return [
+            n
+            for n, doc in loops.items()
+            if holds(doc["spec"]) or any(holds(s) for s in doc["spec"].get("subagents", []))
+        ]
+    return []
+
+
 def diff_fleets(
     base_docs: Iterable[dict[str, Any]], head_docs: Iterable[dict[str, Any]]
 ) -> FleetDiff:
-    """Per-loop semantic changes from ``base_docs`` to ``head_docs`` (compiled objects)."""
+    """Per-loop semantic changes from ``base_docs`` to ``head_docs`` (compiled objects).
+
+    A fleet-policy change that reaches a loop without changing its compiled spec
+    (a virtual model's targets, a catalog class it holds) is also listed under
+    that loop as ``fleet.<path>``, so the loop's risk reflects it.
+    """
     base_policy, base_loops = _index(base_docs)
     head_policy, head_loops = _index(head_docs)
     ctx = _context(head_policy)
-    result = FleetDiff()
+    fleet_changes: list[Change] = []
     if (
         base_policy
         and head_policy
         and (_hash(base_policy) != _hash(head_policy) or not _hash(base_policy))
     ):
-        changes = _changes(
+        fleet_changes = _changes(
             _policy_form(base_policy["spec"]), _policy_form(head_policy["spec"]), _classify_policy
         )
-        if changes:
-            result.loops.append(LoopDiff(FLEET, "changed", changes))
+    inherited: dict[str, list[Change]] = {}
+    for c in fleet_changes:
+        for name in _affected(c.path.split("."), head_loops):
+            if name in base_loops:
+                inherited.setdefault(name, []).append(
+                    Change(f"fleet.{c.path}", c.before, c.after, c.risk, f"{c.reason} (fleet)")
+                )
+    result = FleetDiff()
+    if fleet_changes:
+        result.loops.append(LoopDiff(FLEET, "changed", fleet_changes))
     for name in sorted(set(base_loops) | set(head_loops)):
         before, after = base_loops.get(name), head_loops.get(name)
         if before is None and after is not None:
@@ -472,21 +516,21 @@ def diff_fleets(
                 )
             )
         elif before is not None and after is not None:
-            if _hash(before) == _hash(after) and _hash(before):
-                continue
-            changes = _changes(
-                _loop_form(before["spec"]),
-                _loop_form(after["spec"]),
-                lambda p, k, b, a: _classify_loop(p, k, b, a, ctx),
-            )
-            labels_b, labels_a = (
-                before["metadata"].get("labels", {}),
-                after["metadata"].get("labels", {}),
-            )
-            if labels_b != labels_a and not changes:
-                changes.append(
-                    Change("metadata.labels", labels_b, labels_a, "low", "labels changed")
+            changes = []
+            if _hash(before) != _hash(after) or not _hash(before):
+                changes = _changes(
+                    _loop_form(before["spec"]),
+                    _loop_form(after["spec"]),
+                    lambda p, k, b, a: _classify_loop(p, k, b, a, ctx),
                 )
+                labels_b = before["metadata"].get("labels", {})
+                labels_a = after["metadata"].get("labels", {})
+                if labels_b != labels_a and not changes:
+                    changes.append(
+                        Change("metadata.labels", labels_b, labels_a, "low", "labels changed")
+                    )
+            changes += inherited.get(name, [])
             if changes:
+                changes.sort(key=lambda c: (-_RANK[c.risk], c.path, str(c.before), str(c.after)))
                 result.loops.append(LoopDiff(name, "changed", changes))
     return result

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from fleetctl.output import EXIT_INVALID, Output, fleet_source, print_diagnostics
+
+
+class TableOutput(StrEnum):
+    table = "table"
+    json = "json"
 
 
 def register(app: typer.Typer) -> None:
@@ -57,14 +63,14 @@ def _table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
 
 def ls(
     path: Path = typer.Argument(Path("."), help="The fleet directory."),
-    output: str = typer.Option("table", "--output", "-o", help="table or json."),
+    output: TableOutput = typer.Option(TableOutput.table, "--output", "-o", help="table or json."),
 ) -> None:
     """List every loop: owner, stage, model, schedule, budget, grants."""
     from fleet.inventory import as_dicts, loop_rows
 
     loaded = _load(path)
     rows = as_dicts(loop_rows(loaded.fleet, [a.agent for a in loaded.agents]))
-    if output == "json":
+    if output is TableOutput.json:
         typer.echo(json.dumps(rows, indent=2))
         return
     _table(
@@ -79,7 +85,7 @@ def who_touches(
         ..., help="An MCP server, a tool (or server.tool), or an artifact."
     ),
     path: Path = typer.Argument(Path("."), help="The fleet directory."),
-    output: str = typer.Option("table", "--output", "-o", help="table or json."),
+    output: TableOutput = typer.Option(TableOutput.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Which loops own an artifact, are granted a server, or may call a tool."""
     from fleet.inventory import as_dicts
@@ -87,7 +93,7 @@ def who_touches(
 
     loaded = _load(path)
     rows = as_dicts(query_fleet(loaded.fleet, [a.agent for a in loaded.agents], query))
-    if output == "json":
+    if output is TableOutput.json:
         typer.echo(json.dumps(rows, indent=2))
     elif not rows:
         typer.echo(f"nothing in fleet {loaded.fleet.fleet} touches '{query}'")
@@ -97,7 +103,7 @@ def who_touches(
 
 def owners(
     path: Path = typer.Argument(Path("."), help="The fleet directory."),
-    output: str = typer.Option("table", "--output", "-o", help="table or json."),
+    output: TableOutput = typer.Option(TableOutput.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Owners, their teams, loops and the artifacts they own."""
     from fleet.inventory import as_dicts
@@ -105,7 +111,7 @@ def owners(
 
     loaded = _load(path)
     rows = as_dicts(list_owners(loaded.fleet, [a.agent for a in loaded.agents]))
-    if output == "json":
+    if output is TableOutput.json:
         typer.echo(json.dumps(rows, indent=2))
         return
     _table(rows, ["owner", "team", "loops", "artifacts"], f"owners in fleet {loaded.fleet.fleet}")

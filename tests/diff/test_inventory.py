@@ -1,19 +1,20 @@
-"""Inventory queries over the northwind fleet: ls, who-touches, owners."""
+"""Inventory queries over a fixed five-loop fleet: ls, who-touches, owners."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fleet.inventory import loop_rows, owners, who_touches
 from fleet.load import load_fleet
 from fleet.source import DirSource
 from fleetctl.cli import app
-from tests.conftest import EXAMPLES
 
-NORTHWIND = EXAMPLES / "northwind"
-loaded, _ = load_fleet(DirSource(NORTHWIND))
+FIXTURE = Path(__file__).parent / "fleet"
+loaded, _ = load_fleet(DirSource(FIXTURE))
 assert loaded is not None
 FLEET = loaded.fleet
 AGENTS = [a.agent for a in loaded.agents]
@@ -21,7 +22,13 @@ AGENTS = [a.agent for a in loaded.agents]
 
 def test_ls_rows() -> None:
     rows = {r.loop: r for r in loop_rows(FLEET, AGENTS)}
-    assert len(rows) == 11
+    assert sorted(rows) == [
+        "bug-report-triage",
+        "ci-failure-triage",
+        "cost-report",
+        "dependency-bump",
+        "oncall-summary",
+    ]
     row = rows["bug-report-triage"]
     assert (row.owner, row.team, row.stage, row.model) == (
         "platform-team",
@@ -33,47 +40,90 @@ def test_ls_rows() -> None:
     assert row.grants == "github: read, add_label, comment; linear: read, update_issue"
 
 
-def test_who_touches_destructive_tool() -> None:
-    hits = who_touches(FLEET, AGENTS, "merge_pr")
-    assert [(h.loop, h.member, h.cls) for h in hits] == [
-        ("dependency-bump", "dependency-bump", "destructive")
-    ]
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # a destructive tool, granted by name
+        ("merge_pr", [("dependency-bump", "dependency-bump", "tool", "destructive")]),
+        # a tool reached through the `read` class, by loops and sub-agents
+        (
+            "ci.get_log",
+            [
+                ("ci-failure-triage", "ci-failure-triage", "tool", "read"),
+                ("ci-failure-triage", "ci-failure-triage/log-reader", "tool", "read"),
+                ("dependency-bump", "dependency-bump", "tool", "read"),
+                ("dependency-bump", "dependency-bump/verifier", "tool", "read"),
+            ],
+        ),
+        # a server
+        (
+            "slack",
+            [
+                ("cost-report", "cost-report", "server", ""),
+                ("oncall-summary", "oncall-summary", "server", ""),
+            ],
+        ),
+        # an artifact
+        ("weekly-cost-report", [("cost-report", "cost-report", "owns", "")]),
+        ("no-such-thing", []),
+    ],
+)
+def test_who_touches(query: str, expected: list[tuple[str, str, str, str]]) -> None:
+    hits = who_touches(FLEET, AGENTS, query)
+    assert [(h.loop, h.member, h.kind, h.cls) for h in hits] == expected
 
 
-def test_who_touches_tool_through_class_and_glob() -> None:
-    hits = who_touches(FLEET, AGENTS, "ci.get_log")
-    members = [h.member for h in hits]
-    assert "ci-failure-triage/log-reader" in members and "oncall-summary" not in members
-    assert all(h.detail.startswith("ci.get_log via ") for h in hits)
-
-
-def test_who_touches_server_and_artifact() -> None:
-    assert [h.loop for h in who_touches(FLEET, AGENTS, "pagerduty")] == [
-        "oncall-summary",
-        "security-advisories",
-    ]
-    (hit,) = who_touches(FLEET, AGENTS, "changelog-md")
-    assert (hit.loop, hit.kind) == ("changelog", "owns")
-    assert who_touches(FLEET, AGENTS, "no-such-thing") == []
+def test_who_touches_names_the_granting_pattern() -> None:
+    (hit,) = who_touches(FLEET, AGENTS, "merge_pr")
+    assert hit.detail == "github.merge_pr via merge_pr"
 
 
 def test_owners() -> None:
     rows = {o.owner: o for o in owners(FLEET, AGENTS)}
-    assert rows["release-eng"].loops == ["changelog", "release-notes"]
-    assert rows["release-eng"].artifacts == ["changelog-md", "release-notes-draft"]
-    assert rows["release-eng"].team == "platform"
-
-
-def test_cli_json_outputs() -> None:
-    runner = CliRunner()
-    result = runner.invoke(app, ["ls", str(NORTHWIND), "-o", "json"])
-    assert result.exit_code == 0 and len(json.loads(result.stdout)) == 11
-    result = runner.invoke(app, ["who-touches", "slack", str(NORTHWIND), "-o", "json"])
-    assert [r["loop"] for r in json.loads(result.stdout)] == [
-        "cost-report",
+    assert sorted(rows) == ["finops", "platform-team"]
+    assert rows["platform-team"].team == "platform"
+    assert rows["platform-team"].loops == [
+        "bug-report-triage",
+        "ci-failure-triage",
+        "dependency-bump",
         "oncall-summary",
-        "release-notes",
-        "security-advisories",
     ]
-    result = runner.invoke(app, ["owners", str(NORTHWIND)])
-    assert result.exit_code == 0 and "security-team" in result.stdout
+    assert rows["finops"].artifacts == ["weekly-cost-report"]
+
+
+@pytest.mark.parametrize(
+    ("args", "key", "expected"),
+    [
+        (
+            ["ls"],
+            "loop",
+            [
+                "bug-report-triage",
+                "ci-failure-triage",
+                "cost-report",
+                "dependency-bump",
+                "oncall-summary",
+            ],
+        ),
+        (["who-touches", "pagerduty"], "loop", ["oncall-summary"]),
+        (["owners"], "owner", ["finops", "platform-team"]),
+    ],
+)
+def test_cli_json(args: list[str], key: str, expected: list[str]) -> None:
+    result = CliRunner().invoke(app, [*args, str(FIXTURE), "-o", "json"])
+    assert result.exit_code == 0
+    assert [row[key] for row in json.loads(result.stdout)] == expected
+
+
+def test_cli_table_and_bad_output() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["owners", str(FIXTURE)])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0].split() == ["OWNER", "TEAM", "LOOPS", "ARTIFACTS"]
+    assert runner.invoke(app, ["ls", str(FIXTURE), "-o", "yaml"]).exit_code == 2
+
+
+def test_cli_invalid_fleet_exit_1(tmp_path: Path) -> None:
+    (tmp_path / "fleet.yaml").write_text("fleet: broken\nmodels: 3\n")
+    result = CliRunner().invoke(app, ["ls", str(tmp_path)])
+    assert result.exit_code == 1 and "fleet.yaml" in result.stdout + result.stderr
