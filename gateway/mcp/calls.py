@@ -1,0 +1,426 @@
+"""The MCP proxy: ``/mcp/<server>`` for every server in the fleet catalog, speaking
+streamable HTTP to the caller and to the server, with fleet policy on tool calls.
+
+Everything except ``tools/list`` and ``tools/call`` (initialize, notifications,
+the GET stream, DELETE) passes through with the caller's session id and the
+server's credential. ``tools/list`` is filtered to the caller's grants.
+``tools/call`` runs, in order: grant check, ``mcp_pre_tool`` guardrails on the
+arguments, approval gate (destructive tools become a pending approval request
+and the caller gets a pending result), idempotency (at most once per key;
+concurrent duplicates wait for the first), the call itself, ``mcp_post_tool``
+guardrails on the result, and a trace step.
+
+Pseudo-tool ``fleet_approval_result`` (listed on every server to every caller
+that may call a tool needing approval): ``{"approval_id": "ap_…"}`` returns the
+stored result of an approved call once it ran, or says it is still pending,
+denied or expired. Only the loop that asked may fetch it.
+
+Idempotency keys: the ``Idempotency-Key`` HTTP header, or
+``params._meta["fleet/idempotency-key"]`` on the tools/call request. Without
+one, write and destructive tools get a default key, sha256 of run id
+(``X-Fleet-Run-Id``), step (``X-Fleet-Step``), tool and canonical arguments,
+when the caller sends a run id. Keys are scoped to the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import httpx
+import orjson
+
+from fleet.gwconfig import GwMcpServer
+from gateway.config import Identity
+from gateway.guardrails import Verdict, check_texts
+from gateway.mcp import grants
+from gateway.mcp.ledger import Ledger
+from gateway.mcp.wire import Reply, call_once, reply_headers, text_result, upstream_headers
+
+log = logging.getLogger("fleet.gateway.mcp")
+
+RESULT_TOOL = "fleet_approval_result"
+IDEMPOTENCY_META = "fleet/idempotency-key"
+DENIED = -32003
+BLOCKED = -32004
+UNKNOWN_OUTCOME = -32005
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for k, v in headers:
+        if k == name:
+            return v.decode("latin-1")
+    return None
+
+
+def _strings(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _strings(v, out)
+
+
+def _replace(value: Any, it: Any) -> Any:
+    """Rebuild ``value`` with its strings taken in order from ``it`` (same walk as :func:`_strings`)."""
+    if isinstance(value, str):
+        return next(it)
+    if isinstance(value, dict):
+        return {k: _replace(v, it) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace(v, it) for v in value]
+    return value
+
+
+def guard(hook: str, rules: Any, value: Any) -> tuple[Any, list[Verdict], Verdict | None]:
+    """Run guardrail ``rules`` over every string inside ``value``; returns it (maybe redacted)."""
+    if not rules:
+        return value, [], None
+    texts: list[str] = []
+    _strings(value, texts)
+    out, verdicts, blocked = check_texts(hook, rules, texts)
+    if out != texts:
+        value = _replace(value, iter(out))
+    return value, verdicts, blocked
+
+
+def default_key(run: str, step: str | None, server: str, tool: str, args: Any) -> str:
+    canonical = orjson.dumps(args, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(
+        b"\0".join([run.encode(), (step or "").encode(), f"{server}.{tool}".encode(), canonical])
+    ).hexdigest()
+
+
+class ToolCalls:
+    """Policy and execution of tools/call; shared by the proxy endpoint and the approvals API."""
+
+    def __init__(self, gateway: Any, ledger: Ledger, client: httpx.AsyncClient):
+        self.gateway = gateway
+        self.ledger = ledger
+        self.client = client
+        self.inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    @property
+    def config(self) -> Any:
+        return self.gateway.holder.runtime.config
+
+    async def trace(self, **record: Any) -> None:
+        record.setdefault("id", uuid.uuid4().hex)
+        record.setdefault("ts", time.time())
+        record["kind"] = "tool"
+        try:
+            await self.gateway.store.write_trace(record)
+        except Exception:  # a trace must never fail the call it describes
+            log.exception("could not write a tool trace")
+
+    # ---------------------------------------------------------------- approvals
+
+    def fetch_result(self, ident: Identity, args: dict[str, Any]) -> dict[str, Any]:
+        approval_id = str(args.get("approval_id", ""))
+        row = self.ledger.approval(approval_id)
+        if row is None or row["loop"] != ident.loop:
+            return text_result(
+                f"no approval request '{approval_id}' for loop '{ident.loop}'", error=True
+            )
+        state = row["state"]
+        meta = {"fleet/approval": {"id": row["id"], "state": state}}
+        if state == "executed":
+            result = dict(row["result"] or {})
+            result["_meta"] = {**result.get("_meta", {}), **meta}
+            return result
+        if state == "pending":
+            return text_result(
+                f"approval {row['id']} for {row['server']}.{row['tool']} is still pending; ask again later",
+                extra=meta,
+            )
+        if state == "approved":
+            return text_result(
+                f"approval {row['id']} was approved and is executing; ask again shortly", extra=meta
+            )
+        who = f" by {row['decided_by']}" if row["decided_by"] else ""
+        why = f": {row['reason']}" if row["reason"] else ""
+        return text_result(
+            f"approval {row['id']} for {row['server']}.{row['tool']} was {state}{who}{why}; the call did not run",
+            error=True,
+            extra=meta,
+        )
+
+    async def execute_approved(self, row: dict[str, Any], approver: str) -> dict[str, Any]:
+        """Run an approval request that this caller just claimed (state ``approved``); exactly once."""
+        server: GwMcpServer | None = self.config.mcp_servers.get(row["server"])
+        started = time.perf_counter()
+        if server is None:
+            result = text_result(
+                f"server '{row['server']}' is no longer in the catalog", error=True
+            )
+        else:
+            try:
+                message = await call_once(self.client, server, row["tool"], row["arguments"])
+                result = message.get("result") or text_result(
+                    f"server error: {message.get('error', {}).get('message', 'unknown')}",
+                    error=True,
+                )
+            except httpx.HTTPError as exc:
+                result = text_result(f"server unreachable: {exc}", error=True)
+        result, verdicts, _blocked = self.post_guard(result)
+        self.ledger.executed(row["id"], result)
+        await self.trace(
+            loop=row["loop"],
+            member=row["member"],
+            run=row["run"],
+            step=row["step"],
+            server=row["server"],
+            tool=row["tool"],
+            tool_class=row["tool_class"],
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            outcome="error" if result.get("isError") else "executed",
+            guardrails=[v.to_json() for v in verdicts],
+            approval_id=row["id"],
+            approved_by=approver,
+            error=bool(result.get("isError")) or None,
+        )
+        return result
+
+    def post_guard(
+        self, result: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[Verdict], Verdict | None]:
+        rules = self.config.guardrails.mcp_post_tool
+        scanned = {k: result[k] for k in ("content", "structuredContent") if k in result}
+        cleaned, verdicts, blocked = guard("mcp_post_tool", rules, scanned)
+        if blocked is not None:
+            return (
+                text_result(
+                    f"result withheld by the gateway: mcp_post_tool guardrail '{blocked.detector}' "
+                    f"found {', '.join(blocked.kinds)}",
+                    error=True,
+                ),
+                verdicts,
+                blocked,
+            )
+        return {**result, **cleaned}, verdicts, None
+
+    # ---------------------------------------------------------------- tools/call
+
+    async def forward(
+        self, server: GwMcpServer, headers: list[tuple[bytes, bytes]], body: bytes, request_id: Any
+    ) -> tuple[Reply, list[tuple[bytes, bytes]]]:
+        r = await self.client.post(
+            server.url, content=body, headers=upstream_headers(headers, server)
+        )
+        return Reply(
+            r.status_code, r.headers.get("content-type", ""), r.content, request_id
+        ), reply_headers(r)
+
+    async def tools_call(
+        self,
+        ident: Identity,
+        name: str,
+        server: GwMcpServer,
+        msg: dict[str, Any],
+        headers: list[tuple[bytes, bytes]],
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Answer one tools/call request: (HTTP status, headers, body)."""
+        started = time.perf_counter()
+        config = self.config
+        rid = msg.get("id")
+        params = msg.get("params") or {}
+        tool = str(params.get("name", ""))
+        args = params.get("arguments") or {}
+        run = _header(headers, b"x-fleet-run-id")
+        step = _header(headers, b"x-fleet-step")
+        trace: dict[str, Any] = {
+            "loop": ident.loop,
+            "member": ident.member,
+            "team": ident.team,
+            "run": run,
+            "step": int(step) if step and step.isdigit() else None,
+            "server": name,
+            "tool": tool,
+        }
+
+        async def done(
+            outcome: str, answer: dict[str, Any], **extra: Any
+        ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+            trace.update(extra)
+            trace["outcome"] = outcome
+            trace["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            if "error" in answer or (answer.get("result") or {}).get("isError"):
+                trace["error"] = True
+            await self.trace(**trace)
+            return (
+                200,
+                [(b"content-type", b"application/json")],
+                orjson.dumps({"jsonrpc": "2.0", "id": rid, **answer}),
+            )
+
+        if tool == RESULT_TOOL:
+            return await done("fetched", {"result": self.fetch_result(ident, args)})
+
+        cls = grants.tool_class(config, name, tool)
+        trace["tool_class"] = cls
+        refusal = grants.check(ident, name, tool, cls)
+        if refusal is not None:
+            return await done(
+                "denied",
+                {
+                    "error": {
+                        "code": DENIED,
+                        "message": refusal.message,
+                        "data": {"grant": refusal.grant, "class": cls},
+                    }
+                },
+            )
+
+        args, verdicts, blocked = guard("mcp_pre_tool", config.guardrails.mcp_pre_tool, args)
+        trace["guardrails"] = [v.to_json() for v in verdicts]
+        if blocked is not None:
+            return await done(
+                "blocked",
+                {
+                    "error": {
+                        "code": BLOCKED,
+                        "message": f"mcp_pre_tool guardrail '{blocked.detector}' blocked {name}.{tool} "
+                        f"({', '.join(blocked.kinds)} in the arguments)",
+                        "data": {"hook": "mcp_pre_tool", "detector": blocked.detector},
+                    }
+                },
+            )
+
+        meta = params.get("_meta") or {}
+        key = _header(headers, b"idempotency-key") or meta.get(IDEMPOTENCY_META)
+        if key is None and run and cls != "read":
+            key = default_key(run, step, name, tool, args)
+        scoped = hashlib.sha256(f"{ident.loop}\0{key}".encode()).hexdigest() if key else None
+
+        if grants.needs_approval(config, ident, name, tool, cls):
+            row = self.ledger.approval_for_key(scoped) if scoped else None
+            if row is None:
+                row = self.ledger.create_approval(
+                    loop=ident.loop,
+                    member=ident.member,
+                    run=run,
+                    step=trace["step"],
+                    server=name,
+                    tool=tool,
+                    tool_class=cls,
+                    arguments=args,
+                    verdicts=trace["guardrails"],
+                    idempotency_key=scoped,
+                    ttl_s=config.approval_ttl_s,
+                )
+            if row["state"] == "pending":
+                text = (
+                    f"approval {row['id']} pending: {name}.{tool} waits for a human "
+                    f"(fleetctl approvals approve {row['id']}); fetch the result later with tool "
+                    f'{RESULT_TOOL} and arguments {{"approval_id": "{row["id"]}"}}'
+                )
+                result = text_result(
+                    text, extra={"fleet/approval": {"id": row["id"], "state": "pending"}}
+                )
+            else:
+                result = self.fetch_result(ident, {"approval_id": row["id"]})
+            return await done("pending", {"result": result}, approval_id=row["id"])
+
+        if scoped is None:
+            reply, rh = await self.forward(
+                server, headers, orjson.dumps({**msg, "params": {**params, "arguments": args}}), rid
+            )
+            return await self._finish(reply, rh, trace, started)
+
+        # At most once per key: the first caller runs it; concurrent ones wait; later ones replay.
+        waiting = self.inflight.get(scoped)
+        if waiting is not None:
+            try:
+                shared = await asyncio.shield(waiting)
+            except Exception as exc:
+                shared = text_result(f"the first call with this key failed: {exc}", error=True)
+            return await done("replayed", {"result": shared}, idempotency_key=key)
+        claim = self.ledger.begin(scoped, ident.loop, name, tool)
+        if claim.state == "done":
+            return await done("replayed", {"result": claim.result}, idempotency_key=key)
+        if claim.state == "running":
+            return await done(
+                "unknown",
+                {
+                    "error": {
+                        "code": UNKNOWN_OUTCOME,
+                        "message": f"{name}.{tool} with this idempotency key was in flight when the gateway "
+                        "stopped; its outcome is unknown, so it is not run again (check the server, then use a new key)",
+                    }
+                },
+                idempotency_key=key,
+            )
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.inflight[scoped] = future
+        body = orjson.dumps({**msg, "params": {**params, "arguments": args}})
+        # The call runs to completion and its result is stored even if the caller hangs up.
+        task = asyncio.ensure_future(self._run_keyed(scoped, server, headers, body, rid, future))
+        reply, rh, verdicts = await asyncio.shield(task)
+        trace["idempotency_key"] = key
+        return await self._finish(reply, rh, trace, started, verdicts)
+
+    async def _run_keyed(
+        self,
+        scoped: str,
+        server: GwMcpServer,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        rid: Any,
+        future: asyncio.Future[dict[str, Any]],
+    ) -> tuple[Reply, list[tuple[bytes, bytes]], list[Verdict]]:
+        verdicts: list[Verdict] = []
+        try:
+            try:
+                reply, rh = await self.forward(server, headers, body, rid)
+            except httpx.HTTPError:
+                # Nothing reached the server, or we cannot tell: for connect errors a retry is safe.
+                self.ledger.forget(scoped)
+                raise
+            msg = reply.message or {}
+            if "result" in msg:
+                msg["result"], verdicts, _ = self.post_guard(msg["result"])
+                self.ledger.finish(scoped, msg["result"])
+                future.set_result(msg["result"])
+            else:
+                self.ledger.forget(scoped)
+                future.set_result(text_result(f"server error: {msg.get('error')}", error=True))
+            return reply, rh, verdicts
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self.inflight.pop(scoped, None)
+
+    async def _finish(
+        self,
+        reply: Reply,
+        rh: list[tuple[bytes, bytes]],
+        trace: dict[str, Any],
+        started: float,
+        verdicts: list[Verdict] | None = None,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        msg = reply.message
+        if msg is not None and isinstance(msg.get("result"), dict):
+            if verdicts is None:
+                msg["result"], verdicts, _ = self.post_guard(msg["result"])
+            trace["guardrails"] = trace.get("guardrails", []) + [v.to_json() for v in verdicts]
+            if any(v.action == "block" for v in verdicts):
+                trace["outcome"] = "blocked"
+            else:
+                trace["outcome"] = "error" if msg["result"].get("isError") else "ok"
+        else:
+            trace["outcome"] = "error"
+        if trace["outcome"] != "ok":
+            trace["error"] = True
+        trace["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        await self.trace(**trace)
+        return reply.status, rh, reply.render()

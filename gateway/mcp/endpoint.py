@@ -1,0 +1,180 @@
+"""ASGI endpoint ``/mcp/<server>``: authenticate the caller, filter ``tools/list``,
+hand ``tools/call`` to :class:`gateway.mcp.calls.ToolCalls`, and stream every
+other exchange (initialize, notifications, the GET stream, DELETE) through to
+the catalog server with its credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import orjson
+
+from gateway.errors import GatewayError, NotFoundError
+from gateway.mcp import grants
+from gateway.mcp.calls import RESULT_TOOL, ToolCalls
+from gateway.mcp.wire import Reply, reply_headers, upstream_headers
+
+log = logging.getLogger("fleet.gateway.mcp")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+JSON = [(b"content-type", b"application/json")]
+MAX_BODY = 8 * 1024 * 1024
+
+RESULT_TOOL_SPEC = {
+    "name": RESULT_TOOL,
+    "description": "Fetch the outcome of a tool call that waited for human approval.",
+    "inputSchema": {
+        "type": "object",
+        "properties": {"approval_id": {"type": "string"}},
+        "required": ["approval_id"],
+    },
+}
+
+
+async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise GatewayError("body_too_large", f"request body over {MAX_BODY} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+class McpEndpoint:
+    def __init__(self, gateway: Any, calls: ToolCalls, client: httpx.AsyncClient):
+        self.gateway = gateway
+        self.calls = calls
+        self.client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt = self.gateway.holder.runtime
+        name = scope["path"][len("/mcp/") :].strip("/")
+        server = rt.config.mcp_servers.get(name)
+        if server is None:
+            known = ", ".join(sorted(rt.config.mcp_servers)) or "none"
+            raise NotFoundError(
+                "unknown_mcp_server",
+                f"no MCP server '{name}' in the fleet catalog (known: {known})",
+            )
+        ident = self.gateway.authenticate(scope, rt)
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        method = scope["method"]
+        if method != "POST":
+            await self.passthrough(scope, receive, send, server, method, b"")
+            return
+        body = await read_body(receive)
+        try:
+            msg = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            await respond(
+                send,
+                400,
+                orjson.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": None,
+                        "error": {"code": -32700, "message": "parse error"},
+                    }
+                ),
+                JSON,
+            )
+            return
+        kind = msg.get("method") if isinstance(msg, dict) else None
+        if kind == "tools/call":
+            status, rh, out = await self.calls.tools_call(ident, name, server, msg, headers)
+            await respond(send, status, out, rh)
+        elif kind == "tools/list":
+            reply, rh = await self.calls.forward(server, headers, body, msg.get("id"))
+            self.filter_list(reply, ident, name)
+            await respond(send, reply.status, reply.render(), rh)
+        else:
+            await self.passthrough(scope, receive, send, server, method, body)
+
+    def filter_list(self, reply: Reply, ident: Any, name: str) -> None:
+        result = (reply.message or {}).get("result")
+        if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+            return
+        config = self.gateway.holder.runtime.config
+        shown = []
+        gated = False
+        for tool in result["tools"]:
+            tname = str(tool.get("name", ""))
+            cls = grants.tool_class(config, name, tname)
+            if not grants.visible(ident, name, tname, cls):
+                continue
+            if grants.needs_approval(config, ident, name, tname, cls):
+                # Its answer may be a pending notice, which no output schema of the tool describes.
+                tool = {k: v for k, v in tool.items() if k != "outputSchema"}
+                gated = True
+            shown.append(tool)
+        if gated:
+            shown.append(RESULT_TOOL_SPEC)
+        result["tools"] = shown
+
+    async def passthrough(
+        self, scope: Scope, receive: Receive, send: Send, server: Any, method: str, body: bytes
+    ) -> None:
+        """Stream one exchange both ways; a GET stream ends when either side hangs up."""
+        request = self.client.build_request(
+            method,
+            server.url,
+            content=body or None,
+            headers=upstream_headers(scope["headers"], server),
+        )
+        try:
+            upstream = await self.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise GatewayError(
+                "mcp_upstream_unavailable", f"MCP server unreachable: {exc}"
+            ) from exc
+        watcher = asyncio.ensure_future(self._disconnected(receive)) if method == "GET" else None
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": upstream.status_code,
+                    "headers": reply_headers(upstream),
+                }
+            )
+            async for chunk in upstream.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if watcher is not None and watcher.done():
+                    break
+            await send({"type": "http.response.body", "body": b""})
+        except (httpx.HTTPError, OSError):
+            pass  # the caller or the server hung up mid-stream
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            await upstream.aclose()
+
+    @staticmethod
+    async def _disconnected(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
