@@ -102,10 +102,17 @@ class FleetDiff:
 # ------------------------------------------------------------------ semantic form
 
 
-def _pin(pin: dict[str, Any] | None) -> dict[str, Any] | None:
+def _pin(pin: dict[str, Any] | None) -> str | None:
+    """One comparable string per pin: version, short digest, and the registry if not local.
+
+    A single string keeps a bump to one change (``v3 @ sha256:… → v4 @ sha256:…``)
+    instead of one per field; twelve hex digits are plenty to tell contents apart.
+    """
     if not pin:
         return None
-    return {"version": pin.get("version"), "digest": pin.get("digest"), "source": pin.get("source")}
+    text = f"{pin.get('version')} @ {str(pin.get('digest', ''))[:19]}"
+    source = pin.get("source")
+    return text if source in (None, "dir") else f"{text} ({source})"
 
 
 def _loop_form(spec: dict[str, Any]) -> dict[str, Any]:
@@ -279,8 +286,11 @@ def _classify_loop(
             else ("low", f"{last.replace('_', ' ')} set")
         )
     if head in ("instructions", "skills"):
-        if len(path) == 2 and (added or removed):
-            return "medium", "skill added" if added else "skill removed"
+        what = "skill" if head == "skills" else "instructions"
+        if len(path) == 1 or added or removed:
+            return "medium", f"{what} added" if added else f"{what} removed"
+        if str(before).split(" ", 1)[0] == str(after).split(" ", 1)[0]:
+            return "high", "content changed under the same version (versions are immutable)"
         return "medium", "pin bumped"
     if head == "trigger":
         return "medium", {

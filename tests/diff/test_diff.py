@@ -1,8 +1,13 @@
-"""Diff between git revisions of a fleet: realistic PR changes get the right risk class."""
+"""Diff between git revisions of a fleet: realistic PR changes get the right risk class.
+
+Each case is a branch in a repository built with gitpython from the fixture
+fleet in ``tests/diff/fleet``; both sides are compiled straight from git objects.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,12 +17,13 @@ import pytest
 from typer.testing import CliRunner
 
 from fleet.compile import compile_fleet
-from fleet.diff import diff_fleets
+from fleet.diff import FleetDiff, diff_fleets
 from fleet.gitsource import GitSource
 from fleetctl.cli import app
-from tests.conftest import EXAMPLES
 
 runner = CliRunner()
+HERE = Path(__file__).parent
+GOLDEN = HERE / "golden"
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -26,21 +32,29 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+A = "agents/bug-report-triage.yaml"
+GATE = (
+    "  approvals: { update_issue: pause_for_human }\n  rate_limits: { requests_per_minute: 100 }\n"
+)
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> git.Repo:
     root = tmp_path_factory.mktemp("repo")
-    shutil.copytree(EXAMPLES / "northwind", root / "fleet")
+    shutil.copytree(HERE / "fleet", root / "fleet")
     r = git.Repo.init(root)
     with r.config_writer() as cfg:
         cfg.set_value("user", "name", "Fleet").set_value("user", "email", "fleet@example.org")
     r.git.add(A=True)
     r.index.commit("base")
     r.create_head("base")
+    # A second starting point whose loop has a non-destructive approval and its own rate limit.
+    branch(r, "gated", lambda f: edit(f / A, "  trigger:", GATE + "  trigger:"))
     return r
 
 
-def branch(repo: git.Repo, name: str, change: Callable[[Path], None]) -> str:
-    repo.git.checkout("base", "-B", name)
+def branch(repo: git.Repo, name: str, change: Callable[[Path], None], start: str = "base") -> str:
+    repo.git.checkout(start, "-B", name)
     change(Path(repo.working_tree_dir) / "fleet")  # type: ignore[arg-type]
     repo.git.add(A=True)
     repo.index.commit(name)
@@ -48,10 +62,19 @@ def branch(repo: git.Repo, name: str, change: Callable[[Path], None]) -> str:
     return name
 
 
-A = "agents/bug-report-triage.yaml"
-CASES: list[tuple[str, Callable[[Path], None], list[tuple[str, str, str, str]]]] = [
+def diff_revs(repo: git.Repo, base: str, head: str) -> FleetDiff:
+    top = Path(repo.working_tree_dir)  # type: ignore[arg-type]
+    return diff_fleets(
+        compile_fleet(GitSource(top, base, "fleet"), lock=False).documents(),
+        compile_fleet(GitSource(top, head, "fleet"), lock=False).documents(),
+    )
+
+
+Case = tuple[str, str, Callable[[Path], None], list[tuple[str, str, str, str]]]
+CASES: list[Case] = [
     (
         "widen-grant",
+        "base",
         lambda f: edit(
             f / A,
             "github: { tools: [read, add_label, comment] }",
@@ -60,7 +83,26 @@ CASES: list[tuple[str, Callable[[Path], None], list[tuple[str, str, str, str]]]]
         [("bug-report-triage", "high", "mcp_servers.github.tools", "grant widened")],
     ),
     (
+        "new-server",
+        "base",
+        lambda f: edit(
+            f / A,
+            "    linear: { tools: [read, update_issue] }",
+            "    linear: { tools: [read, update_issue] }\n    slack: { tools: [read] }",
+        ),
+        [("bug-report-triage", "high", "mcp_servers.slack", "new MCP server granted")],
+    ),
+    (
+        "class-instead-of-tool",
+        "base",
+        lambda f: edit(
+            f / A, "linear: { tools: [read, update_issue] }", "linear: { tools: [read, write] }"
+        ),
+        [("bug-report-triage", "high", "mcp_servers.linear.tools", "grant widened")],
+    ),
+    (
         "destructive-grant",
+        "base",
         lambda f: (
             edit(
                 f / A,
@@ -77,46 +119,108 @@ CASES: list[tuple[str, Callable[[Path], None], list[tuple[str, str, str, str]]]]
         ],
     ),
     (
-        "approval-removed",
+        "glob-covers-destructive",
+        "base",
         lambda f: edit(
-            f / "agents/dependency-bump.yaml",
-            "  approvals: { merge_pr: pause_for_human }\n",
-            "  approvals: { merge_pr: pause_for_human }\n".replace(
-                "merge_pr: pause_for_human", "merge_pr: pause_for_human, create_pr: pause_for_human"
-            ),
+            f / A,
+            "github: { tools: [read, add_label, comment] }",
+            'github: { tools: [read, add_label, comment, "*_pr"] }',
         ),
-        [("dependency-bump", "low", "approvals.create_pr", "approval gate added")],
+        [("bug-report-triage", "high", "mcp_servers.github.tools", "destructive tool granted")],
+    ),
+    (
+        "approval-added",
+        "base",
+        lambda f: edit(
+            f / A, "  trigger:", "  approvals: { update_issue: pause_for_human }\n  trigger:"
+        ),
+        [("bug-report-triage", "low", "approvals.update_issue", "approval gate added")],
+    ),
+    (
+        "approval-removed",
+        "gated",
+        lambda f: edit(f / A, "  approvals: { update_issue: pause_for_human }\n", ""),
+        [("bug-report-triage", "high", "approvals.update_issue", "approval gate removed")],
+    ),
+    (
+        "approval-auto",
+        "gated",
+        lambda f: edit(f / A, "update_issue: pause_for_human", "update_issue: auto"),
+        [("bug-report-triage", "high", "approvals.update_issue", "approval gate removed")],
+    ),
+    (
+        "rate-limit-raised",
+        "gated",
+        lambda f: edit(f / A, "requests_per_minute: 100", "requests_per_minute: 300"),
+        [
+            (
+                "bug-report-triage",
+                "high",
+                "rate_limits.requests_per_minute",
+                "rate limit (requests/min) raised",
+            )
+        ],
     ),
     (
         "skill-bump",
+        "base",
         lambda f: edit(f / A, "skills: [triage-runbook@v3]", "skills: [triage-runbook@v4]"),
+        [("bug-report-triage", "medium", "skills.triage-runbook", "pin bumped")],
+    ),
+    (
+        "prompt-bump",
+        "base",
+        lambda f: edit(f / A, "prompts/bug-report-triage@v6", "prompts/bug-report-triage@v5"),
+        [("bug-report-triage", "medium", "instructions.bug-report-triage", "pin bumped")],
+    ),
+    (
+        "pinned-content-edited",
+        "base",
+        lambda f: (f / "skills/incident-summary/v1/SKILL.md").write_text("# Rewritten in place\n"),
         [
-            ("bug-report-triage", "medium", "skills.triage-runbook.digest", "pin bumped"),
-            ("bug-report-triage", "medium", "skills.triage-runbook.version", "pin bumped"),
+            (
+                "oncall-summary",
+                "high",
+                "skills.incident-summary",
+                "content changed under the same version (versions are immutable)",
+            )
         ],
     ),
     (
         "schedule",
+        "base",
         lambda f: edit(f / A, '"0 6 * * 1-5"', '"0 7 * * 1-5"'),
         [("bug-report-triage", "medium", "trigger.schedule", "schedule changed")],
     ),
     (
+        "suspend",
+        "base",
+        lambda f: edit(
+            f / A, "timezone: Europe/Berlin }", "timezone: Europe/Berlin, suspend: true }"
+        ),
+        [("bug-report-triage", "medium", "trigger.suspend", "suspension toggled")],
+    ),
+    (
         "budget-raised",
+        "base",
         lambda f: edit(f / A, "limit_usd: 20", "limit_usd: 35"),
         [("bug-report-triage", "high", "budget.limit_usd", "budget raised")],
     ),
     (
         "budget-lowered",
+        "base",
         lambda f: edit(f / A, "limit_usd: 20", "limit_usd: 10"),
         [("bug-report-triage", "low", "budget.limit_usd", "budget lowered")],
     ),
     (
         "bounds-raised",
+        "base",
         lambda f: edit(f / A, "max_steps: 60", "max_steps: 90"),
         [("bug-report-triage", "high", "harness.max_steps", "step ceiling raised")],
     ),
     (
         "model-changed",
+        "base",
         lambda f: edit(f / A, "  model: triage-default", "  model: reasoning"),
         [
             ("bug-report-triage", "high", "model", "model changed"),
@@ -125,11 +229,13 @@ CASES: list[tuple[str, Callable[[Path], None], list[tuple[str, str, str, str]]]]
     ),
     (
         "guardrail-removed",
+        "base",
         lambda f: edit(f / "fleet.yaml", "llm_input: [prompt-injection]", "llm_input: []"),
         [("(fleet)", "high", "gateway.guardrails.llm_input.prompt-injection", "guardrail removed")],
     ),
     (
         "guardrail-weakened",
+        "base",
         lambda f: edit(
             f / "fleet.yaml",
             "mcp_pre_tool: [prompt-injection, secrets]",
@@ -146,11 +252,13 @@ CASES: list[tuple[str, Callable[[Path], None], list[tuple[str, str, str, str]]]]
     ),
     (
         "new-owner",
+        "base",
         lambda f: edit(f / A, "owns: [triage-labels]", "owns: [triage-labels, duplicate-links]"),
         [("bug-report-triage", "high", "owns", "new owner of an artifact")],
     ),
     (
         "description",
+        "base",
         lambda f: edit(
             f / A,
             "Labels and routes new bug reports",
@@ -160,6 +268,7 @@ CASES: list[tuple[str, Callable[[Path], None], list[tuple[str, str, str, str]]]]
     ),
     (
         "loop-removed",
+        "base",
         lambda f: (f / "agents/cost-report.yaml").unlink(),
         [("cost-report", "medium", "", "loop removed; what it owned has no owner")],
     ),
@@ -170,18 +279,16 @@ def changes(result: object) -> list[tuple[str, str, str, str]]:
     return [(lp.name, c.risk, c.path, c.reason) for lp in result.loops for c in lp.changes]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("name", "change", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("name", "start", "change", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_pr_change_risk(
     repo: git.Repo,
     name: str,
+    start: str,
     change: Callable[[Path], None],
     expected: list[tuple[str, str, str, str]],
 ) -> None:
-    rev = branch(repo, name, change)
-    top = Path(repo.working_tree_dir)  # type: ignore[arg-type]
-    base = compile_fleet(GitSource(top, "base", "fleet"), lock=False)
-    head = compile_fleet(GitSource(top, rev, "fleet"), lock=False)
-    assert changes(diff_fleets(base.documents(), head.documents())) == expected
+    rev = branch(repo, name, change, start)
+    assert changes(diff_revs(repo, start, rev)) == expected
 
 
 def test_loop_added_is_high(repo: git.Repo) -> None:
@@ -244,3 +351,98 @@ def test_unknown_revision_exit_2(repo: git.Repo) -> None:
         and "unknown revision 'bsae'" in result.stderr
         and "did you mean 'base'?" in result.stderr
     )
+
+
+def test_virtual_model_target_change_reaches_its_loops(repo: git.Repo) -> None:
+    rev = branch(
+        repo,
+        "retarget",
+        lambda f: edit(
+            f / "fleet.yaml",
+            "{ provider: openai, model: gpt-5-mini, weight: 80 }",
+            "{ provider: openai, model: gpt-5-nano, weight: 80 }",
+        ),
+    )
+    result = diff_revs(repo, "base", rev)
+    by_loop = {lp.name: lp for lp in result.loops}
+    # cost-report and oncall-summary only reach cheap-backup: untouched.
+    assert sorted(by_loop) == [
+        "(fleet)",
+        "bug-report-triage",
+        "ci-failure-triage",
+        "dependency-bump",
+    ]
+    assert all(lp.risk == "high" for lp in result.loops)
+    assert ("fleet.models.triage-default.targets.openai/gpt-5-nano", None, 80) in [
+        (c.path, c.before, c.after) for c in by_loop["bug-report-triage"].changes
+    ]
+
+
+def test_org_approval_gate_removed(repo: git.Repo) -> None:
+    rev = branch(repo, "ungate", lambda f: edit(f / "fleet.yaml", '"deploy_*", ', ""))
+    result = diff_revs(repo, "base", rev)
+    fleet, *loops = result.loops
+    assert [(c.risk, c.path, c.before) for c in fleet.changes] == [
+        ("high", "gateway.destructive_tools", "deploy_*")
+    ]
+    assert len(loops) == 5
+    for lp in loops:
+        assert [(c.risk, c.path, c.reason) for c in lp.changes] == [
+            ("high", "approvals.deploy_*", "approval gate removed")
+        ]
+
+
+def pr(f: Path) -> None:
+    """A realistic PR touching two loops and the policy."""
+    edit(f / A, "limit_usd: 20", "limit_usd: 35")
+    edit(f / A, "skills: [triage-runbook@v3]", "skills: [triage-runbook@v4]")
+    edit(f / "agents/oncall-summary.yaml", '"45 7 * * *"', '"30 7 * * *"')
+    edit(f / "fleet.yaml", "llm_input: [prompt-injection]", "llm_input: []")
+
+
+def test_markdown_pr_comment_golden(repo: git.Repo) -> None:
+    rev = branch(repo, "pr-comment", pr)
+    top = Path(repo.working_tree_dir)  # type: ignore[arg-type]
+    args = ["diff", str(top / "fleet"), "--base", "base", "--head", rev, "-o", "markdown"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    golden = GOLDEN / "pr-comment.md"
+    if os.environ.get("FLEETCTL_UPDATE_GOLDEN"):
+        golden.write_text(result.stdout)
+    assert result.stdout == golden.read_text()
+
+
+def test_text_output_plain_when_piped(repo: git.Repo) -> None:
+    rev = branch(repo, "pr-text", pr)
+    top = Path(repo.working_tree_dir)  # type: ignore[arg-type]
+    result = runner.invoke(app, ["diff", str(top / "fleet"), "--base", "base", "--head", rev])
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("fleet diff: 2 loop(s) changed, fleet policy changed; highest risk: high")
+    assert "\x1b[" not in result.stdout
+    assert "    high    budget.limit_usd: 20.0 → 35.0  (budget raised)" in lines
+    assert "    medium  trigger.schedule: 45 7 * * * → 30 7 * * *  (schedule changed)" in lines
+
+
+def test_head_defaults_to_working_tree(repo: git.Repo) -> None:
+    top = Path(repo.working_tree_dir)  # type: ignore[arg-type]
+    agent = top / "fleet" / A
+    original = agent.read_text()
+    try:
+        edit(agent, "owns: [triage-labels]", "owns: [triage-labels, release-notes-draft]")
+        result = runner.invoke(app, ["diff", str(top / "fleet"), "--base", "base", "-o", "json"])
+    finally:
+        agent.write_text(original)
+    payload = json.loads(result.stdout)
+    assert result.exit_code == 1 and payload["head"] == "working tree"
+    assert [(c["path"], c["after"], c["risk"]) for c in payload["loops"][0]["changes"]] == [
+        ("owns", "release-notes-draft", "high")
+    ]
+
+
+def test_invalid_revision_exit_2(repo: git.Repo) -> None:
+    rev = branch(repo, "broken", lambda f: edit(f / A, "  model: triage-default", "  model: nope"))
+    top = Path(repo.working_tree_dir)  # type: ignore[arg-type]
+    result = runner.invoke(app, ["diff", str(top / "fleet"), "--base", "base", "--head", rev])
+    assert result.exit_code == 2
+    assert "the head revision is not a valid fleet" in result.stderr
+    assert "bug-report-triage.yaml" in result.stderr
