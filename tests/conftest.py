@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 EXAMPLES = ROOT / "examples"
+NORTHWIND = FIXTURES / "northwind"
+"""A frozen copy of the northwind example: tests that edit or golden-compare it use this."""
 
 
 def overlay(target: Path, *layers: Path) -> Path:

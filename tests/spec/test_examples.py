@@ -35,11 +35,5 @@ def test_example_files_carry_schema_modeline(name: str) -> None:
 
 def test_northwind_has_eleven_loops_and_compiles() -> None:
     compiled = compile_fleet(DirSource(EXAMPLES / "northwind"), git_commit="test")
-    names = [loop["metadata"]["name"] for loop in compiled.loops]
-    assert len(names) == 11
-    teams = {loop["spec"]["team"] for loop in compiled.loops}
-    assert teams == {"platform", "product", "security", "finops"}
-    staging = sorted(
-        loop["metadata"]["name"] for loop in compiled.loops if loop["spec"]["stage"] == "staging"
-    )
-    assert staging == ["backlog-grooming", "flaky-test-hunter"]
+    assert len(compiled.loops) == 11
+    assert {loop["spec"]["stage"] for loop in compiled.loops} >= {"production", "staging"}
