@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import typer
 
+from fleetctl.commands import (
+    approvals,
+    cost,
+    diff,
+    gateway,
+    inventory,
+    lock,
+    rules,
+    runs,
+    schema,
+    validate,
+)
 from fleetctl.commands import compile as compile_cmd
-from fleetctl.commands import cost, diff, gateway, inventory, lock, rules, schema, validate
 
 app = typer.Typer(
     name="fleetctl",
@@ -21,7 +32,19 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-for module in (validate, rules, schema, lock, compile_cmd, diff, inventory, gateway, cost):
+for module in (
+    validate,
+    rules,
+    schema,
+    lock,
+    compile_cmd,
+    diff,
+    inventory,
+    gateway,
+    cost,
+    approvals,
+    runs,
+):
     module.register(app)
 
 

@@ -1,0 +1,196 @@
+"""``fleetctl approvals list|show|approve|deny``: act on tool calls that wait for a human.
+
+Talks to the gateway's ``/approvals`` API with an approver's token, read from
+an environment variable (never a flag, so it stays out of shell history). A
+loop's token is refused by the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import typer
+
+from fleetctl.output import fail
+
+approvals_app = typer.Typer(
+    help="List, inspect, approve or deny tool calls waiting for a human.", no_args_is_help=True
+)
+
+GATEWAY = typer.Option(
+    "http://127.0.0.1:8080", "--gateway", envvar="FLEET_GATEWAY_URL", help="The gateway's base URL."
+)
+TOKEN_ENV = typer.Option(
+    "FLEET_APPROVER_TOKEN", "--token-env", help="Environment variable holding an approver token."
+)
+OUTPUT = typer.Option("table", "--output", "-o", help="table or json.")
+REASON = typer.Option(None, "--reason", help="Why; recorded with the decision.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(approvals_app, name="approvals")
+
+
+def call(
+    gateway: str, token_env: str, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
+    import httpx
+
+    token = os.environ.get(token_env)
+    if not token:
+        fail(
+            f"no approver token in ${token_env}",
+            "export it, or name another variable with --token-env",
+        )
+    try:
+        r = httpx.request(
+            method,
+            gateway.rstrip("/") + path,
+            headers={"authorization": f"Bearer {token}"},
+            json=body,
+            timeout=330,  # approving runs the tool call
+        )
+    except httpx.HTTPError as exc:
+        fail(
+            f"cannot reach the gateway at {gateway}: {exc}", "check --gateway or FLEET_GATEWAY_URL"
+        )
+    try:
+        data = r.json()
+    except ValueError:
+        fail(f"gateway answered {r.status_code} without JSON", "is --gateway the fleet gateway?")
+    if r.status_code >= 400:
+        err = data.get("error", {}) if isinstance(data, dict) else {}
+        fail(str(err.get("message") or f"gateway answered {r.status_code}"))
+    return data
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    s = int(time.time() - ts)
+    return (
+        f"{s}s"
+        if s < 120
+        else f"{s // 60}m"
+        if s < 7200
+        else f"{s // 3600}h"
+        if s < 172800
+        else f"{s // 86400}d"
+    )
+
+
+def _args(row: dict[str, Any]) -> str:
+    text = json.dumps(row.get("arguments"), sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _table(rows: list[dict[str, Any]]) -> None:
+    header = ["ID", "STATE", "LOOP", "RUN", "TOOL", "ARGUMENTS", "AGE", "DECIDED BY"]
+    lines = [header] + [
+        [
+            r["id"],
+            r["state"],
+            r["member"],
+            r.get("run") or "-",
+            f"{r['server']}.{r['tool']}",
+            _args(r),
+            _ago(r.get("created")),
+            r.get("decided_by") or "-",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+
+
+def _show(row: dict[str, Any], output: str) -> None:
+    if output == "json":
+        typer.echo(json.dumps(row, indent=2, sort_keys=True))
+        return
+    for key in (
+        "id",
+        "state",
+        "loop",
+        "member",
+        "run",
+        "step",
+        "server",
+        "tool",
+        "tool_class",
+        "decided_by",
+        "reason",
+    ):
+        typer.echo(f"{key + ':':12} {row.get(key) if row.get(key) is not None else '-'}")
+    typer.echo(f"{'created:':12} {_ago(row.get('created'))} ago")
+    typer.echo(f"{'arguments:':12} {json.dumps(row.get('arguments'), sort_keys=True)}")
+    for v in row.get("verdicts") or []:
+        typer.echo(
+            f"{'guardrail:':12} {v.get('hook')} {v.get('detector')} {v.get('action')} {','.join(v.get('kinds', []))}"
+        )
+    result = row.get("result")
+    if result:
+        texts = [c.get("text", "") for c in result.get("content", []) if c.get("type") == "text"]
+        typer.echo(
+            f"{'result:':12} {' '.join(texts)}" + (" (error)" if result.get("isError") else "")
+        )
+
+
+@approvals_app.command("list")
+def list_(
+    state: str = typer.Option(
+        "pending", "--state", help="pending, approved, executed, denied, expired or all."
+    ),
+    gateway: str = GATEWAY,
+    token_env: str = TOKEN_ENV,
+    output: str = OUTPUT,
+) -> None:
+    """Approval requests, oldest first (pending ones by default)."""
+    rows = call(gateway, token_env, "GET", f"/approvals?state={state}")["approvals"]
+    if output == "json":
+        typer.echo(json.dumps(rows, indent=2, sort_keys=True))
+    elif rows:
+        _table(rows)
+    else:
+        typer.echo(f"no {state} approval requests" if state != "all" else "no approval requests")
+
+
+@approvals_app.command("show")
+def show(
+    approval_id: str, gateway: str = GATEWAY, token_env: str = TOKEN_ENV, output: str = OUTPUT
+) -> None:
+    """One request: who asked, which run, tool, arguments, guardrail verdicts, decision, result."""
+    _show(call(gateway, token_env, "GET", f"/approvals/{approval_id}"), output)
+
+
+@approvals_app.command("approve")
+def approve(
+    approval_id: str,
+    reason: str | None = REASON,
+    gateway: str = GATEWAY,
+    token_env: str = TOKEN_ENV,
+    output: str = OUTPUT,
+) -> None:
+    """Approve: the gateway runs the call once and stores its result for the run."""
+    _show(
+        call(gateway, token_env, "POST", f"/approvals/{approval_id}/approve", {"reason": reason}),
+        output,
+    )
+
+
+@approvals_app.command("deny")
+def deny(
+    approval_id: str,
+    reason: str | None = REASON,
+    gateway: str = GATEWAY,
+    token_env: str = TOKEN_ENV,
+    output: str = OUTPUT,
+) -> None:
+    """Deny: the call never runs; the run is told why when it fetches the result."""
+    _show(
+        call(gateway, token_env, "POST", f"/approvals/{approval_id}/deny", {"reason": reason}),
+        output,
+    )
