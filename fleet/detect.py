@@ -231,6 +231,14 @@ _INJECTION: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     ("exfiltration", re.compile(r"!\[[^\]]*\]\(https?://[^)\s]*[?&][^)\s]*=\{?[^)\s]*\)")),
+    # Shell one-liners that ship credential files or the environment to the network.
+    (
+        "exfiltration",
+        re.compile(
+            r"(?i)(?:\b(?:curl|wget|nc|ncat|scp)\b[^\n]{0,60}(?:\.aws/credentials|\.ssh/|id_rsa|id_ed25519|\.netrc|\.kube/config|\.env\b|/etc/shadow)"
+            r"|\b(?:env|printenv|set)\s*\|\s*(?:curl|wget|nc|ncat)\b)"
+        ),
+    ),
     (
         "exfiltration",
         re.compile(
