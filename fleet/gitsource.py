@@ -15,7 +15,16 @@ from fleet.errors import GitError, did_you_mean
 class GitSource:
     """The files under ``subdir`` of ``rev`` in the repository at ``repo_path``."""
 
-    def __init__(self, repo_path: Path, rev: str, subdir: str = "", label: str | None = None):
+    def __init__(
+        self,
+        repo_path: Path,
+        rev: str,
+        subdir: str = "",
+        label: str | None = None,
+        *,
+        missing_ok: bool = False,
+    ):
+        """``missing_ok``: a ``subdir`` absent at ``rev`` reads as an empty tree (a new fleet)."""
         import git
 
         try:
@@ -35,15 +44,17 @@ class GitSource:
             label if label is not None else (f"{rev}:{self.subdir}" if self.subdir else f"{rev}:")
         )
         tree: Any = commit.tree
+        self._files: dict[str, Any] = {}
+        self._dirs: dict[str, list[str]] = {"": []}
         if self.subdir and self.subdir != ".":
             try:
                 tree = tree / self.subdir
             except KeyError as exc:
-                raise GitError(f"'{self.subdir}' does not exist at {rev}") from exc
-        self._files: dict[str, Any] = {}
-        self._dirs: dict[str, list[str]] = {"": []}
-        prefix = len(tree.path) + 1 if tree.path else 0
-        for item in tree.traverse():
+                if not missing_ok:
+                    raise GitError(f"'{self.subdir}' does not exist at {rev}") from exc
+                tree = None
+        prefix = len(tree.path) + 1 if tree is not None and tree.path else 0
+        for item in tree.traverse() if tree is not None else ():
             rel = item.path[prefix:]
             parent = str(PurePosixPath(rel).parent)
             parent = "" if parent == "." else parent

@@ -1,8 +1,11 @@
 """``fleetctl diff``: what a change does to the fleet, per loop, with a risk class per change.
 
+Both sides are compiled from git objects (the head may be the working tree).
+A fleet directory the base revision does not have yet diffs as every loop added.
+
 Exit codes: 0 no change; 1 changes (with ``--fail-on LEVEL``: 1 only when a
-change at or above LEVEL exists, else 0); 2 usage error or an unreadable or
-invalid revision.
+change at or above LEVEL exists, else 0, changes still printed); 2 usage error
+or an unreadable or invalid revision.
 """
 
 from __future__ import annotations
@@ -108,18 +111,23 @@ def diff(
     from fleet.diff import diff_fleets
     from fleet.errors import GitError, SpecError
     from fleet.gitsource import GitSource, locate
+    from fleet.load import FLEET_FILE
     from fleet.source import DirSource
 
     if not path.is_dir():
         fail(f"no such directory: {path}", "give the fleet directory")
     try:
         top, sub = locate(path)
-        base_source = GitSource(top, base, sub)
+        # A fleet directory that the base does not have yet: every loop is added.
+        base_source = GitSource(top, base, sub, missing_ok=True)
         head_source = GitSource(top, head, sub) if head else DirSource(path, str(path))
-        compiled = []
+        documents: list[list[dict[str, Any]]] = []
         for label, source in (("base", base_source), ("head", head_source)):
+            if label == "base" and source.read(FLEET_FILE) is None:
+                documents.append([])
+                continue
             try:
-                compiled.append(compile_fleet(source, lock=False))
+                documents.append(compile_fleet(source, lock=False).documents())
             except SpecError as exc:
                 for d in exc.diagnostics[:20]:
                     typer.echo(d.format(), err=True)
@@ -129,7 +137,7 @@ def diff(
                 )
     except GitError as exc:
         fail(str(exc))
-    result = diff_fleets(compiled[0].documents(), compiled[1].documents())
+    result = diff_fleets(documents[0], documents[1])
     head_label = head or "working tree"
     if output is DiffOutput.json:
         typer.echo(

@@ -446,3 +446,18 @@ def test_invalid_revision_exit_2(repo: git.Repo) -> None:
     assert result.exit_code == 2
     assert "the head revision is not a valid fleet" in result.stderr
     assert "bug-report-triage.yaml" in result.stderr
+
+
+def test_new_fleet_directory_diffs_as_all_added(repo: git.Repo) -> None:
+    top = Path(repo.working_tree_dir)  # type: ignore[arg-type]
+    shutil.copytree(top / "fleet", top / "fleet2")
+    try:
+        result = runner.invoke(app, ["diff", str(top / "fleet2"), "--base", "base", "-o", "json"])
+    finally:
+        shutil.rmtree(top / "fleet2")
+    payload = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert [(lp["name"], lp["status"]) for lp in payload["loops"]] == [
+        (name, "added")
+        for name in sorted(p.stem for p in (HERE / "fleet" / "agents").glob("*.yaml"))
+    ]
