@@ -77,8 +77,11 @@ def build(record: Path | None = None) -> MCPServer:
 
 
 def main() -> None:
+    import logging
+
     import uvicorn
 
+    logging.getLogger("mcp").setLevel(logging.WARNING)
     port = int(sys.argv[1])
     token = sys.argv[2] if len(sys.argv) > 2 else ""
     record = Path(sys.argv[3]) if len(sys.argv) > 3 else None
