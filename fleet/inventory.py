@@ -99,9 +99,12 @@ def who_touches(fleet: Fleet, agents: list[Agent], query: str) -> list[Touch]:
                     continue
                 if server_q and server_name != server_q:
                     continue
+                server = fleet.mcp_servers.get(server_name)
+                # A glob grant reaches only tools the server's catalog offers.
+                if server is not None and tool_class(server, tool_q) is None:
+                    continue
                 for pattern in tools_granted(fleet, server_name, grant):
                     if fnmatchcase(tool_q, pattern) or pattern == tool_q:
-                        server = fleet.mcp_servers.get(server_name)
                         cls = (
                             "destructive"
                             if is_destructive(fleet, server, tool_q)

@@ -127,3 +127,19 @@ def test_cli_invalid_fleet_exit_1(tmp_path: Path) -> None:
     (tmp_path / "fleet.yaml").write_text("fleet: broken\nmodels: 3\n")
     result = CliRunner().invoke(app, ["ls", str(tmp_path)])
     assert result.exit_code == 1 and "fleet.yaml" in result.stdout + result.stderr
+
+
+def test_glob_grant_reaches_only_the_servers_catalog() -> None:
+    from fleet.spec import Grant
+
+    triage = next(a for a in AGENTS if a.name == "bug-report-triage")
+    wide = triage.model_copy(update={"mcp_servers": {"linear": Grant(tools=["*"])}})
+    agents = [wide]
+    # linear offers update_issue but not merge_pr, which is a github tool.
+    assert who_touches(FLEET, agents, "merge_pr") == []
+    (hit,) = who_touches(FLEET, agents, "update_issue")
+    assert (hit.loop, hit.detail, hit.cls) == (
+        "bug-report-triage",
+        "linear.update_issue via *",
+        "write",
+    )
