@@ -104,12 +104,19 @@ class Store(Protocol):
 
 
 def open_store(url: str) -> Store:
-    """``sqlite:PATH`` (default) or ``redis://host:port/db``."""
+    """``sqlite:PATH[?synchronous=full]`` (default) or ``redis://host:port/db``."""
     if url.startswith(("redis://", "rediss://", "unix://")):
         from gateway.store.redis import RedisStore
 
         return RedisStore(url)
     path = url.removeprefix("sqlite:").removeprefix("//")
+    path, _, query = path.partition("?")
+    options = dict(part.partition("=")[::2] for part in query.split("&") if part)
+    unknown = set(options) - {"synchronous"}
+    if unknown:
+        raise ValueError(
+            f"unknown SQLite store option(s) {', '.join(sorted(unknown))}: the only one is synchronous=normal|full"
+        )
     from gateway.store.sqlite import SqliteStore
 
-    return SqliteStore(path or "gateway.sqlite3")
+    return SqliteStore(path or "gateway.sqlite3", options.get("synchronous", "normal").lower())

@@ -2,8 +2,13 @@
 
 WAL mode; settlements queued in one event-loop turn are committed in one
 transaction (group commit) before any of their responses completes, so
-``kill -9`` loses no settled spend or trace (the WAL write is in the kernel's
-hands once commit returns). Request and step counters ride in the same
+``kill -9`` loses no settled spend or trace: with ``synchronous=NORMAL`` (the
+default) the WAL write is in the kernel's hands once commit returns, which a
+killed process cannot undo. Surviving power loss or a kernel crash needs the
+WAL fsynced at every commit: ``sqlite:PATH?synchronous=full``. An fsync costs
+milliseconds on ordinary disks, so in that mode a writer thread with its own
+connection commits while the event loop keeps serving, and every settlement
+that arrives during one commit joins the next. Request and step counters ride in the same
 transaction. In-flight reservations live in memory:
 they die with the process, together with the requests they stood for. Reads
 the hot path needs (spend per window, the minute's rate counters, run
@@ -38,17 +43,19 @@ CREATE INDEX IF NOT EXISTS traces_run ON traces (run);
 
 
 class SqliteStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, synchronous: str = "normal"):
         self.path = str(path)
+        if synchronous not in ("normal", "full"):
+            raise ValueError(f"synchronous must be 'normal' or 'full', not {synchronous!r}")
+        self.full = synchronous == "full" and self.path != ":memory:"
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
-        # Checkpoints fsync the database file; keep them off the request path (see checkpoint()).
-        self.db.execute("PRAGMA wal_autocheckpoint=0")
+        self.db = self._connect("NORMAL")
         self.db.executescript(SCHEMA)
+        # In full mode the writer thread owns its own connection, so reads on the loop
+        # never land inside its open transaction.
+        self._writer = self._connect("FULL") if self.full else self.db
+        self._writing: asyncio.Task[None] | None = None
         self._spent: dict[str, float] = {}
         self._reserved: dict[str, float] = {}
         self._rate: dict[tuple[str, int], list[int]] = {}
@@ -58,6 +65,15 @@ class SqliteStore:
         self._flush_scheduled = False
         self._hits: dict[tuple[str, int], int] = {}
         self._steps: dict[tuple[str, str], int] = {}
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints fsync the database file; keep them off the request path (see checkpoint()).
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        return db
 
     # ---------------------------------------------------------------- budgets
 
@@ -91,13 +107,50 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, float]] = loop.create_future()
         self._pending.append((s, future))
-        if not self._flush_scheduled:
+        if self.full:
+            if self._writing is None or self._writing.done():
+                self._writing = loop.create_task(self._write_behind())
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        batch, spend, params = self._take()
+        try:
+            self._commit(*params)
+        except Exception as exc:
+            self._fail(batch, exc)
+            return
+        self._apply(batch, spend)
+
+    async def _write_behind(self) -> None:
+        """Full mode: commit batches from a worker thread until the queue is empty."""
+        while self._pending:
+            batch, spend, params = self._take()
+            try:
+                await asyncio.to_thread(self._commit, *params)
+            except Exception as exc:
+                self._fail(batch, exc)
+                continue
+            self._apply(batch, spend)
+
+    def _fail(
+        self, batch: list[tuple[Settlement, asyncio.Future[dict[str, float]]]], exc: Exception
+    ) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+
+    def _take(
+        self,
+    ) -> tuple[
+        list[tuple[Settlement, asyncio.Future[dict[str, float]]]],
+        dict[str, float],
+        tuple[list[Any], list[Any], list[Any], list[Any]],
+    ]:
+        """Drain the queue into the rows of one transaction."""
         batch, self._pending = self._pending, []
         hits, self._hits = self._hits, {}
         steps, self._steps = self._steps, {}
@@ -125,42 +178,54 @@ class SqliteStore:
                         orjson.dumps(t),
                     )
                 )
-        db = self.db
+        params = (
+            [(k, v, now) for k, v in spend.items()],
+            [(k[0], k[1], v[0], v[1]) for k, v in rate.items()],
+            [(k[0], k[1], v[0], v[1], now) for k, v in runs.items()],
+            traces,
+        )
+        return batch, spend, params
+
+    def _commit(
+        self, spend: list[Any], rate: list[Any], runs: list[Any], traces: list[Any]
+    ) -> None:
+        db = self._writer
+        db.execute("BEGIN")
         try:
-            db.execute("BEGIN")
-            try:
-                if spend:
-                    db.executemany(
-                        "INSERT INTO spend (key, usd, updated) VALUES (?, ?, ?) "
-                        "ON CONFLICT(key) DO UPDATE SET usd = usd + excluded.usd, updated = excluded.updated",
-                        [(k, v, now) for k, v in spend.items()],
-                    )
-                if rate:
-                    db.executemany(
-                        "INSERT INTO rate (loop, minute, requests, tokens) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT(loop, minute) DO UPDATE SET requests = requests + excluded.requests, tokens = tokens + excluded.tokens",
-                        [(k[0], k[1], v[0], v[1]) for k, v in rate.items()],
-                    )
-                if runs:
-                    db.executemany(
-                        "INSERT INTO runs (loop, run, steps, tokens, updated) VALUES (?, ?, ?, ?, ?) "
-                        "ON CONFLICT(loop, run) DO UPDATE SET steps = steps + excluded.steps, tokens = tokens + excluded.tokens, updated = excluded.updated",
-                        [(k[0], k[1], v[0], v[1], now) for k, v in runs.items()],
-                    )
-                if traces:
-                    db.executemany(
-                        "INSERT INTO traces (ts, loop, run, kind, body) VALUES (?, ?, ?, ?, ?)",
-                        traces,
-                    )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+            if spend:
+                db.executemany(
+                    "INSERT INTO spend (key, usd, updated) VALUES (?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET usd = usd + excluded.usd, updated = excluded.updated",
+                    spend,
+                )
+            if rate:
+                db.executemany(
+                    "INSERT INTO rate (loop, minute, requests, tokens) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(loop, minute) DO UPDATE SET requests = requests + excluded.requests, tokens = tokens + excluded.tokens",
+                    rate,
+                )
+            if runs:
+                db.executemany(
+                    "INSERT INTO runs (loop, run, steps, tokens, updated) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(loop, run) DO UPDATE SET steps = steps + excluded.steps, tokens = tokens + excluded.tokens, updated = excluded.updated",
+                    runs,
+                )
+            if traces:
+                db.executemany(
+                    "INSERT INTO traces (ts, loop, run, kind, body) VALUES (?, ?, ?, ?, ?)",
+                    traces,
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _apply(
+        self,
+        batch: list[tuple[Settlement, asyncio.Future[dict[str, float]]]],
+        spend: dict[str, float],
+    ) -> None:
+        """After a commit: fold it into the in-memory mirrors and wake the callers."""
         for key, value in spend.items():
             self._spent[key] = self._spent_of(key) + value
         for s, future in batch:
@@ -227,15 +292,9 @@ class SqliteStore:
     # ---------------------------------------------------------------- traces
 
     async def write_trace(self, record: dict[str, Any]) -> None:
-        self.db.execute(
-            "INSERT INTO traces (ts, loop, run, kind, body) VALUES (?, ?, ?, ?, ?)",
-            (
-                record.get("ts", time.time()),
-                record.get("loop"),
-                record.get("run"),
-                record.get("kind", "llm"),
-                orjson.dumps(record),
-            ),
+        """Durable on return; rides the next group commit with the settlements."""
+        await self.settle(
+            Settlement(None, 0.0, str(record.get("loop") or ""), 0, 0, None, 0, record)
         )
 
     async def query_traces(
@@ -273,4 +332,10 @@ class SqliteStore:
             await asyncio.to_thread(self.checkpoint)
 
     async def close(self) -> None:
+        if self._writing is not None and not self._writing.done():
+            await self._writing
+        if self._pending:
+            self._flush()
+        if self._writer is not self.db:
+            self._writer.close()
         self.db.close()

@@ -165,10 +165,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "sqlite-full", "redis"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:{tmp_path / 'gateway.sqlite3'}"
+    if request.param == "sqlite-full":
+        # fsync at every group commit, from the writer thread.
+        return f"sqlite:{tmp_path / 'gateway.sqlite3'}?synchronous=full"
     url: str = request.getfixturevalue("redis_server")
     redis.Redis.from_url(url).flushdb()
     return url
