@@ -65,17 +65,31 @@ def render_text(result: Any) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(result: Any, base: str, head: str) -> str:
-    out = [MARKER, f"**fleetctl diff** `{base}` → `{head}`: {result.summary()}", ""]
+# GitHub rejects comments over 65,536 characters; leave room for the marker and a note.
+COMMENT_LIMIT = 60_000
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
+
+
+def render_markdown(result: Any, base: str, head: str, limit: int = COMMENT_LIMIT) -> str:
+    """A PR comment: summary line, loop table, one collapsible section per loop.
+
+    Past ``limit`` characters, sections (then table rows) are left out with a
+    note saying how many, so the comment can always be posted.
+    """
+    head_lines = [MARKER, f"**fleetctl diff** `{base}` → `{head}`: {result.summary()}", ""]
     if result.empty:
-        return "\n".join(out).rstrip() + "\n"
-    out += ["| loop | status | risk | changes |", "|---|---|---|---|"]
+        return "\n".join(head_lines).rstrip() + "\n"
+    rows = []
     for lp in result.loops:
         name = "fleet policy" if lp.name == "(fleet)" else f"`{lp.name}`"
-        out.append(f"| {name} | {lp.status} | {_ICON[lp.risk]} | {len(lp.changes)} |")
+        rows.append(f"| {name} | {lp.status} | {_ICON[lp.risk]} | {len(lp.changes)} |")
+    sections = []
     for lp in result.loops:
         name = "fleet policy" if lp.name == "(fleet)" else lp.name
-        out += [
+        part = [
             "",
             f"<details><summary><b>{name}</b> ({lp.status}, {lp.risk})</summary>",
             "",
@@ -90,9 +104,35 @@ def render_markdown(result: Any, base: str, head: str) -> str:
                 _value(c.after),
                 c.reason,
             ]
-            out.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
-        out += ["", "</details>"]
-    return "\n".join(out) + "\n"
+            part.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+        part += ["", "</details>"]
+        sections.append("\n".join(part))
+    out = "\n".join([*head_lines, "| loop | status | risk | changes |", "|---|---|---|---|"])
+    budget = limit - len(out) - 200
+    # The table may take at most half, so some detail always shows.
+    table_budget = budget // 2
+    shown_rows = 0
+    for row in rows:
+        if len(row) + 1 > table_budget:
+            break
+        out += "\n" + row
+        table_budget -= len(row) + 1
+        budget -= len(row) + 1
+        shown_rows += 1
+    shown_sections = 0
+    for section in sections[:shown_rows]:
+        if len(section) + 1 > budget:
+            break
+        out += "\n" + section
+        budget -= len(section) + 1
+        shown_sections += 1
+    if shown_rows < len(rows) or shown_sections < len(sections):
+        out += (
+            f"\n\n_{len(rows) - shown_rows} loop(s) left out of the table and "
+            f"{len(sections) - shown_sections} detail section(s) left out to fit a comment; "
+            "run `fleetctl diff` for the full list._"
+        )
+    return out + "\n"
 
 
 def diff(

@@ -461,3 +461,29 @@ def test_new_fleet_directory_diffs_as_all_added(repo: git.Repo) -> None:
         (name, "added")
         for name in sorted(p.stem for p in (HERE / "fleet" / "agents").glob("*.yaml"))
     ]
+
+
+def test_markdown_fits_a_comment() -> None:
+    from fleet.diff import Change, LoopDiff
+    from fleetctl.commands.diff import render_markdown
+
+    big = FleetDiff(
+        [
+            LoopDiff(
+                f"loop-{i:04d}",
+                "changed",
+                [
+                    Change(
+                        "description", "a | b", "line one\nline two", "low", "description changed"
+                    )
+                ],
+            )
+            for i in range(2000)
+        ]
+    )
+    md = render_markdown(big, "base", "head", limit=20_000)
+    assert len(md) <= 20_000 and md.startswith("<!-- fleetctl-diff -->\n")
+    shown = md.count("<details>")
+    assert 0 < shown < 2000
+    assert f"{2000 - shown} detail section(s) left out" in md
+    assert "| a \\| b | line one<br>line two |" in md
