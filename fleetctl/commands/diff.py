@@ -82,12 +82,16 @@ def render_markdown(result: Any, base: str, head: str, limit: int = COMMENT_LIMI
     head_lines = [MARKER, f"**fleetctl diff** `{base}` → `{head}`: {result.summary()}", ""]
     if result.empty:
         return "\n".join(head_lines).rstrip() + "\n"
+    # Fleet policy first, then the riskiest loops: what a reviewer reads first, and what
+    # survives when the comment has to be cut.
+    rank = {"high": 0, "medium": 1, "low": 2}
+    loops = sorted(result.loops, key=lambda lp: (lp.name != "(fleet)", rank[lp.risk], lp.name))
     rows = []
-    for lp in result.loops:
+    for lp in loops:
         name = "fleet policy" if lp.name == "(fleet)" else f"`{lp.name}`"
         rows.append(f"| {name} | {lp.status} | {_ICON[lp.risk]} | {len(lp.changes)} |")
     sections = []
-    for lp in result.loops:
+    for lp in loops:
         name = "fleet policy" if lp.name == "(fleet)" else lp.name
         part = [
             "",

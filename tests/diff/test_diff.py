@@ -487,3 +487,19 @@ def test_markdown_fits_a_comment() -> None:
     assert 0 < shown < 2000
     assert f"{2000 - shown} detail section(s) left out" in md
     assert "| a \\| b | line one<br>line two |" in md
+
+
+def test_markdown_orders_fleet_then_riskiest() -> None:
+    from fleet.diff import FLEET, Change, LoopDiff
+    from fleetctl.commands.diff import render_markdown
+
+    def loop(name: str, risk: str) -> LoopDiff:
+        return LoopDiff(name, "changed", [Change("x", 1, 2, risk, "r")])
+
+    md = render_markdown(
+        FleetDiff([loop(FLEET, "low"), loop("a", "low"), loop("b", "high"), loop("c", "medium")]),
+        "base",
+        "head",
+    )
+    rows = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ")]
+    assert rows[:5] == ["loop", "fleet policy", "`b`", "`c`", "`a`"]
