@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from gateway.errors import GatewayError, NotFoundError
 from gateway.mcp.api import ApprovalsApi
 from gateway.mcp.calls import ToolCalls
 from gateway.mcp.endpoint import JSON, McpEndpoint, Receive, Scope, Send, respond
 from gateway.mcp.ledger import Ledger
+from gateway.mcp.wire import Pool
 
 
 class McpApp:
@@ -19,12 +18,9 @@ class McpApp:
         self.gateway = gateway
         self.ledger = Ledger(ledger_path)
         # One pool for every catalog server; tool calls can be slow, approvals can wait for days.
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(300.0, connect=5.0),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-        )
-        self.calls = ToolCalls(gateway, self.ledger, self.client)
-        self.endpoint = McpEndpoint(gateway, self.calls, self.client)
+        self.pool = Pool()
+        self.calls = ToolCalls(gateway, self.ledger, self.pool)
+        self.endpoint = McpEndpoint(gateway, self.calls, self.pool)
         self.api = ApprovalsApi(gateway, self.calls)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,5 +45,5 @@ class McpApp:
             await respond(send, exc.status, exc.body(), headers)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.pool.close()
         self.ledger.close()

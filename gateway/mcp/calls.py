@@ -31,7 +31,6 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 import orjson
 
 from fleet.gwconfig import GwMcpServer
@@ -39,7 +38,7 @@ from gateway.config import Identity
 from gateway.guardrails import Verdict, check_texts
 from gateway.mcp import grants
 from gateway.mcp.ledger import Ledger
-from gateway.mcp.wire import Reply, call_once, reply_headers, text_result, upstream_headers
+from gateway.mcp.wire import Pool, Reply, Unreachable, call_once, text_result, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
 
@@ -101,10 +100,10 @@ def default_key(run: str, step: str | None, server: str, tool: str, args: Any) -
 class ToolCalls:
     """Policy and execution of tools/call; shared by the proxy endpoint and the approvals API."""
 
-    def __init__(self, gateway: Any, ledger: Ledger, client: httpx.AsyncClient):
+    def __init__(self, gateway: Any, ledger: Ledger, pool: Pool):
         self.gateway = gateway
         self.ledger = ledger
-        self.client = client
+        self.pool = pool
         self.inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     @property
@@ -162,12 +161,12 @@ class ToolCalls:
             )
         else:
             try:
-                message = await call_once(self.client, server, row["tool"], row["arguments"])
+                message = await call_once(self.pool, server, row["tool"], row["arguments"])
                 result = message.get("result") or text_result(
                     f"server error: {message.get('error', {}).get('message', 'unknown')}",
                     error=True,
                 )
-            except httpx.HTTPError as exc:
+            except Unreachable as exc:
                 result = text_result(f"server unreachable: {exc}", error=True)
         result, verdicts, _blocked = self.post_guard(result)
         self.ledger.executed(row["id"], result)
@@ -211,12 +210,8 @@ class ToolCalls:
     async def forward(
         self, server: GwMcpServer, headers: list[tuple[bytes, bytes]], body: bytes, request_id: Any
     ) -> tuple[Reply, list[tuple[bytes, bytes]]]:
-        r = await self.client.post(
-            server.url, content=body, headers=upstream_headers(headers, server)
-        )
-        return Reply(
-            r.status_code, r.headers.get("content-type", ""), r.content, request_id
-        ), reply_headers(r)
+        r = await self.pool.request("POST", server.url, body, upstream_headers(headers, server))
+        return Reply(r.status, r.content_type, r.body, request_id), r.headers
 
     async def tools_call(
         self,
@@ -379,7 +374,7 @@ class ToolCalls:
         try:
             try:
                 reply, rh = await self.forward(server, headers, body, rid)
-            except httpx.HTTPError:
+            except Unreachable:
                 # Nothing reached the server, or we cannot tell: for connect errors a retry is safe.
                 self.ledger.forget(scoped)
                 raise

@@ -11,13 +11,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import orjson
 
 from gateway.errors import GatewayError, NotFoundError
 from gateway.mcp import grants
 from gateway.mcp.calls import RESULT_TOOL, ToolCalls
-from gateway.mcp.wire import Reply, reply_headers, upstream_headers
+from gateway.mcp.wire import Pool, Reply, Unreachable, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
 
@@ -67,10 +66,10 @@ async def read_body(receive: Receive) -> bytes:
 
 
 class McpEndpoint:
-    def __init__(self, gateway: Any, calls: ToolCalls, client: httpx.AsyncClient):
+    def __init__(self, gateway: Any, calls: ToolCalls, pool: Pool):
         self.gateway = gateway
         self.calls = calls
-        self.client = client
+        self.pool = pool
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = self.gateway.holder.runtime
@@ -141,38 +140,39 @@ class McpEndpoint:
         self, scope: Scope, receive: Receive, send: Send, server: Any, method: str, body: bytes
     ) -> None:
         """Stream one exchange both ways; a GET stream ends when either side hangs up."""
-        request = self.client.build_request(
-            method,
-            server.url,
-            content=body or None,
-            headers=upstream_headers(scope["headers"], server),
-        )
+        started = False
+
+        async def pump() -> None:
+            nonlocal started
+            async with self.pool.stream(
+                method, server.url, body or None, upstream_headers(scope["headers"], server)
+            ) as (status, headers, content):
+                started = True
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                async for chunk in content.iter_any():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+
         try:
-            upstream = await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise GatewayError(
-                "mcp_upstream_unavailable", f"MCP server unreachable: {exc}"
-            ) from exc
-        watcher = asyncio.ensure_future(self._disconnected(receive)) if method == "GET" else None
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": upstream.status_code,
-                    "headers": reply_headers(upstream),
-                }
-            )
-            async for chunk in upstream.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                if watcher is not None and watcher.done():
-                    break
-            await send({"type": "http.response.body", "body": b""})
-        except (httpx.HTTPError, OSError):
-            pass  # the caller or the server hung up mid-stream
-        finally:
-            if watcher is not None:
+            if method != "GET":
+                await pump()
+                return
+            pumping = asyncio.ensure_future(pump())
+            watcher = asyncio.ensure_future(self._disconnected(receive))
+            try:
+                await asyncio.wait({pumping, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
                 watcher.cancel()
-            await upstream.aclose()
+                pumping.cancel()
+            if pumping.done() and not pumping.cancelled() and pumping.exception() is not None:
+                raise pumping.exception()  # type: ignore[misc]
+        except Unreachable as exc:
+            if not started:
+                raise GatewayError(
+                    "mcp_upstream_unavailable", f"MCP server unreachable: {exc}"
+                ) from exc
+        except OSError:
+            pass  # the caller hung up mid-stream
 
     @staticmethod
     async def _disconnected(receive: Receive) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from fleet.gwconfig import GwMcpServer
@@ -39,12 +40,75 @@ def credential(server: GwMcpServer) -> str | None:
     return os.environ.get(server.credentials.env) if server.credentials else None
 
 
-def reply_headers(response: httpx.Response) -> list[tuple[bytes, bytes]]:
+def reply_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     return [
-        (k.encode(), v.encode("latin-1"))
-        for k, v in response.headers.items()
-        if k.lower() in RETURN
+        (k.lower().encode(), v.encode("latin-1")) for k, v in headers.items() if k.lower() in RETURN
     ]
+
+
+class Unreachable(Exception):
+    """The MCP server could not be reached or did not answer in time."""
+
+
+@dataclass
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
+
+
+class Pool:
+    """Keep-alive connections to every catalog server (aiohttp: the LLM half's client too,
+    and the cheapest per request on this path). Opened on first use, inside the event loop."""
+
+    def __init__(self, connections: int = 1000, timeout_s: float = 300.0):
+        self._session: aiohttp.ClientSession | None = None
+        self.connections = connections
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=5.0)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.connections, ttl_dns_cache=300),
+                timeout=self.timeout,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
+
+    async def request(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> Answer:
+        try:
+            async with self.session.request(method, url, data=body, headers=headers) as r:
+                content = await r.read()
+                return Answer(
+                    r.status, r.headers.get("content-type", ""), content, reply_headers(r.headers)
+                )
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise Unreachable(f"{url}: {exc or type(exc).__name__}") from exc
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> AsyncIterator[tuple[int, list[tuple[bytes, bytes]], aiohttp.StreamReader]]:
+        try:
+            async with self.session.request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, connect=5.0),
+            ) as r:
+                yield r.status, reply_headers(r.headers), r.content
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise Unreachable(f"{url}: {exc or type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 @dataclass
@@ -126,7 +190,7 @@ def text_result(
 
 
 async def call_once(
-    client: httpx.AsyncClient, server: GwMcpServer, tool: str, arguments: dict[str, Any]
+    pool: Pool, server: GwMcpServer, tool: str, arguments: dict[str, Any]
 ) -> dict[str, Any]:
     """initialize → initialized → tools/call → DELETE: a whole session for one call the gateway
     makes itself. Returns the JSON-RPC response message."""
@@ -138,9 +202,10 @@ async def call_once(
     if cred:
         headers["authorization"] = f"Bearer {cred}"
 
-    async def post(message: dict[str, Any]) -> httpx.Response:
-        r = await client.post(server.url, content=orjson.dumps(message), headers=headers)
-        r.raise_for_status()
+    async def post(message: dict[str, Any]) -> Answer:
+        r = await pool.request("POST", server.url, orjson.dumps(message), dict(headers))
+        if r.status >= 400:
+            raise Unreachable(f"{server.url} answered {r.status}: {r.body[:200]!r}")
         return r
 
     init = await post(
@@ -155,9 +220,9 @@ async def call_once(
             },
         }
     )
-    session = init.headers.get("mcp-session-id")
+    session = dict(init.headers).get(b"mcp-session-id")
     if session:
-        headers["mcp-session-id"] = session
+        headers["mcp-session-id"] = session.decode()
     headers["mcp-protocol-version"] = PROTOCOL_VERSION
     try:
         await post({"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -169,12 +234,12 @@ async def call_once(
                 "params": {"name": tool, "arguments": arguments},
             }
         )
-        reply = Reply(r.status_code, r.headers.get("content-type", ""), r.content, 2)
+        reply = Reply(r.status, r.content_type, r.body, 2)
         if reply.message is None:
-            raise httpx.HTTPError(f"no JSON-RPC answer from {server.url}")
+            raise Unreachable(f"no JSON-RPC answer from {server.url}")
         return reply.message
     finally:
         if session:
             # The server ends idle sessions itself if this fails.
-            with contextlib.suppress(httpx.HTTPError):
-                await client.delete(server.url, headers=headers)
+            with contextlib.suppress(Unreachable):
+                await pool.request("DELETE", server.url, None, headers)
