@@ -57,8 +57,8 @@ def _table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
         [", ".join(r[c]) if isinstance(r[c], list) else str(r[c]) for c in columns] for r in rows
     ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    for row in cells:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for line in cells:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
 
 
 def ls(
