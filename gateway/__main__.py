@@ -1,4 +1,4 @@
-"""``python -m gateway --config FILE [--port N] [--store URL]``: run the gateway without the CLI."""
+"""``python -m gateway --config FILE [--port N] [--store URL] [--otlp-endpoint URL]``: run the gateway without the CLI."""
 
 from __future__ import annotations
 
@@ -15,8 +15,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--store", default="sqlite:gateway.sqlite3")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--otlp-endpoint", default=None)
     args = parser.parse_args()
-    serve(args.config, host=args.host, port=args.port, store=args.store, log_level=args.log_level)
+    serve(
+        args.config,
+        host=args.host,
+        port=args.port,
+        store=args.store,
+        log_level=args.log_level,
+        otlp_endpoint=args.otlp_endpoint,
+    )
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from gateway.errors import (
 )
 from gateway.guardrails import Verdict, apply_to_messages, check_texts
 from gateway.metrics import Metrics, standard
+from gateway.otel import OtlpExporter
 from gateway.store import BudgetKey, Denied, Reservation, Settlement, Store
 from gateway.upstream import AttemptFailed, Final, Upstream
 from gateway.windows import window
@@ -71,6 +72,7 @@ class Gateway:
         *,
         upstream: Upstream | None = None,
         watch_interval: float = 1.0,
+        exporter: OtlpExporter | None = None,
     ):
         self.holder = holder
         self.store = store
@@ -78,6 +80,7 @@ class Gateway:
         self.cache = ResponseCache()
         self.metrics: Metrics = standard()
         self.watch_interval = watch_interval
+        self.exporter = exporter
         self._tasks: set[asyncio.Task[Any]] = set()
         self._mcp: Any = None
         self._mcp_loaded = False
@@ -109,6 +112,8 @@ class Gateway:
         checkpoints = getattr(self.store, "checkpoints", None)
         if checkpoints is not None:
             self._spawn(checkpoints())
+        if self.exporter is not None:
+            self._spawn(self.exporter.run(self.upstream.session, self.holder.runtime.config.fleet))
         # Long-lived objects made at start-up need no scanning by the cyclic collector.
         gc.collect()
         gc.freeze()
@@ -118,6 +123,8 @@ class Gateway:
         self.ready = False
         for task in list(self._tasks):
             task.cancel()
+        if self.exporter is not None:
+            await self.exporter.flush(self.upstream.session, self.holder.runtime.config.fleet)
         await self.upstream.close()
         await self.store.close()
 
@@ -862,6 +869,8 @@ class Gateway:
             reservation, cost, ident.loop, int(now // 60), tokens, run, tokens, trace
         )
         spent = await self.store.settle(settlement)
+        if self.exporter is not None:
+            self.exporter.add(trace)
         model = trace.get("virtual_model", "")
         self.metrics.observe(
             "fleet_gateway_request_seconds",

@@ -10,13 +10,24 @@ from pathlib import Path
 
 from gateway.app import Gateway
 from gateway.config import ConfigHolder
+from gateway.otel import OtlpExporter, endpoint_from_env
 from gateway.store import open_store
 
 
 def build(
-    config: Path, store: str = "sqlite:gateway.sqlite3", watch_interval: float = 1.0
+    config: Path,
+    store: str = "sqlite:gateway.sqlite3",
+    watch_interval: float = 1.0,
+    otlp_endpoint: str | None = None,
 ) -> Gateway:
-    return Gateway(ConfigHolder.from_file(config), open_store(store), watch_interval=watch_interval)
+    """``otlp_endpoint`` (else ``OTEL_EXPORTER_OTLP_ENDPOINT``) turns on OTLP trace export."""
+    otlp = otlp_endpoint or endpoint_from_env()
+    return Gateway(
+        ConfigHolder.from_file(config),
+        open_store(store),
+        watch_interval=watch_interval,
+        exporter=OtlpExporter(otlp) if otlp else None,
+    )
 
 
 def serve(
@@ -27,6 +38,7 @@ def serve(
     store: str = "sqlite:gateway.sqlite3",
     log_level: str = "warning",
     watch_interval: float = 1.0,
+    otlp_endpoint: str | None = None,
 ) -> None:
     import uvicorn
 
@@ -34,7 +46,7 @@ def serve(
         level=getattr(logging, log_level.upper(), logging.WARNING),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = build(config, store, watch_interval)
+    app = build(config, store, watch_interval, otlp_endpoint)
     uvicorn.run(
         app,
         host=host,

@@ -79,9 +79,16 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8080, "--port", "-p"),
     store: str = typer.Option(
-        "sqlite:gateway.sqlite3", "--store", help="sqlite:PATH or redis://HOST:PORT/DB."
+        "sqlite:gateway.sqlite3",
+        "--store",
+        help="sqlite:PATH[?synchronous=full] or redis://HOST:PORT/DB.",
     ),
     log_level: str = typer.Option("warning", "--log-level"),
+    otlp_endpoint: str | None = typer.Option(
+        None,
+        "--otlp-endpoint",
+        help="Export traces as OTLP/HTTP JSON to this collector (default: $OTEL_EXPORTER_OTLP_ENDPOINT).",
+    ),
 ) -> None:
     """Serve the gateway (uvloop + httptools)."""
     if not config.exists():
@@ -89,6 +96,13 @@ def serve(
     from gateway.server import serve as run
 
     try:
-        run(config, host=host, port=port, store=store, log_level=log_level)
+        run(
+            config,
+            host=host,
+            port=port,
+            store=store,
+            log_level=log_level,
+            otlp_endpoint=otlp_endpoint,
+        )
     except ValueError as exc:
         fail(str(exc), "fix the config file")
