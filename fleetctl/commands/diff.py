@@ -199,7 +199,8 @@ def diff(
         console = Console(highlight=False)
         for line in render_text(result).splitlines():
             risk = line.split()[0] if line.startswith("    ") else None
-            console.print(f"[{colors[risk]}]{escape(line)}[/]" if risk in colors else escape(line))
+            text = f"[{colors[risk]}]{escape(line)}[/]" if risk in colors else escape(line)
+            console.print(text, soft_wrap=True)
     else:
         typer.echo(render_text(result))
     if result.empty:
