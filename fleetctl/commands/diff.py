@@ -139,6 +139,41 @@ def render_markdown(result: Any, base: str, head: str, limit: int = COMMENT_LIMI
     return out + "\n"
 
 
+def _compile_base(source: Any) -> list[dict[str, Any]]:
+    """Compile the base revision; tolerate lint findings that do not stop compilation.
+
+    The base passed the checks of its day. A rule added since (a newer fleetctl)
+    must not make every diff fail, least of all the PR that fixes the finding;
+    only files that do not load or pins that do not resolve stop the diff.
+    """
+    from fleet.compile import compile_fleet, compile_loaded
+    from fleet.errors import Severity, SpecError
+    from fleet.load import load_fleet
+    from fleet.resolve import resolve_all
+
+    try:
+        return compile_fleet(source, lock=False).documents()
+    except SpecError as exc:
+        strict_error = exc
+    loaded, diags = load_fleet(source)
+    if loaded is None or any(d.severity is Severity.ERROR for d in diags):
+        raise strict_error
+    res = resolve_all(loaded)
+    if any(d.severity is Severity.ERROR for d in res.diagnostics):
+        raise strict_error
+    try:
+        documents = compile_loaded(loaded, res).documents()
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError):
+        raise strict_error from None
+    count = len(strict_error.diagnostics)
+    typer.echo(
+        f"warning: the base revision has {count} validation error(s) "
+        "(rules newer than it?); diffing its compiled form anyway",
+        err=True,
+    )
+    return documents
+
+
 def diff(
     path: Path = typer.Argument(Path("."), help="The fleet directory, inside a git repository."),
     base: str = typer.Option(..., "--base", help="Base revision, e.g. origin/main."),
@@ -171,7 +206,11 @@ def diff(
                 documents.append([])
                 continue
             try:
-                documents.append(compile_fleet(source, lock=False).documents())
+                documents.append(
+                    _compile_base(source)
+                    if label == "base"
+                    else compile_fleet(source, lock=False).documents()
+                )
             except SpecError as exc:
                 for d in exc.diagnostics[:20]:
                     typer.echo(d.format(), err=True)

@@ -503,3 +503,32 @@ def test_markdown_orders_fleet_then_riskiest() -> None:
     )
     rows = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ")]
     assert rows[:5] == ["loop", "fleet policy", "`b`", "`c`", "`a`"]
+
+
+UNPRICED = (
+    "{ provider: openai, model: gpt-5-mini, weight: 80 }",
+    "{ provider: openai, model: gpt-5, weight: 80 }",
+)
+
+
+def test_base_with_lint_errors_still_diffs(repo: git.Repo) -> None:
+    """The PR fixing a finding of a newer rule must get its diff, not an error."""
+    bad = branch(repo, "unpriced", lambda f: edit(f / "fleet.yaml", *UNPRICED))
+    fixed = branch(
+        repo,
+        "priced",
+        lambda f: edit(
+            f / "fleet.yaml", "pricing:", "pricing:\n  openai/gpt-5: { input: 1.25, output: 10.0 }"
+        ),
+        start=bad,
+    )
+    top = Path(repo.working_tree_dir)  # type: ignore[arg-type]
+    args = ["diff", str(top / "fleet"), "--base", bad, "--head", fixed, "-o", "json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "warning: the base revision has 1 validation error(s)" in result.stderr
+    (fleet,) = json.loads(result.stdout)["loops"]
+    assert [c["path"] for c in fleet["changes"]] == ["pricing.openai/gpt-5"]
+    # The head gets no such leniency.
+    result = runner.invoke(app, ["diff", str(top / "fleet"), "--base", fixed, "--head", bad])
+    assert result.exit_code == 2 and "the head revision is not a valid fleet" in result.stderr
