@@ -148,7 +148,7 @@ class Session:
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 async def latency(github: str, gateway: str, calls: int) -> dict[str, tuple[float, float]]:
@@ -160,6 +160,8 @@ async def latency(github: str, gateway: str, calls: int) -> dict[str, tuple[floa
             await proxied.call("get_issue", {"number": 1})
         d: list[float] = []
         g: list[float] = []
+        pd: list[float] = []
+        pg: list[float] = []
         for _ in range(calls):  # interleaved, so drift in the machine's load hits both alike
             t = time.perf_counter()
             await direct.call("get_issue", {"number": 1})
@@ -167,9 +169,18 @@ async def latency(github: str, gateway: str, calls: int) -> dict[str, tuple[floa
             t = time.perf_counter()
             await proxied.call("get_issue", {"number": 1})
             g.append((time.perf_counter() - t) * 1000)
+            # ping passes through with no policy: the cost of the extra HTTP hop alone.
+            t = time.perf_counter()
+            await direct.post({"method": "ping"})
+            pd.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            await proxied.post({"method": "ping"})
+            pg.append((time.perf_counter() - t) * 1000)
     return {
         "direct": (pct(d, 50), pct(d, 99)),
         "gateway": (pct(g, 50), pct(g, 99)),
+        "ping_direct": (pct(pd, 50), pct(pd, 99)),
+        "ping_gateway": (pct(pg, 50), pct(pg, 99)),
         "mean": (statistics.mean(d), statistics.mean(g)),
     }
 
@@ -272,6 +283,12 @@ def main() -> None:
     print(f"{'direct to MCP server':28}{lat['direct'][0]:>10.3f}{lat['direct'][1]:>10.3f}")
     print(f"{'through the gateway':28}{lat['gateway'][0]:>10.3f}{lat['gateway'][1]:>10.3f}")
     print(f"{'added by the gateway':28}{added['p50']:>10.3f}{added['p99']:>10.3f}")
+    hop = [lat["ping_gateway"][i] - lat["ping_direct"][i] for i in (0, 1)]
+    print(f"{'ping direct':28}{lat['ping_direct'][0]:>10.3f}{lat['ping_direct'][1]:>10.3f}")
+    print(
+        f"{'ping through (no policy)':28}{lat['ping_gateway'][0]:>10.3f}{lat['ping_gateway'][1]:>10.3f}"
+    )
+    print(f"{'added by the hop alone':28}{hop[0]:>10.3f}{hop[1]:>10.3f}")
     print(f"{'target':28}{'<= 1.000':>10}{'<= 3.000':>10}")
     for k in ("p50", "p99"):
         print(

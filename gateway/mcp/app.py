@@ -45,5 +45,6 @@ class McpApp:
             await respond(send, exc.status, exc.body(), headers)
 
     async def aclose(self) -> None:
+        await self.calls.drain()
         await self.pool.close()
         self.ledger.close()

@@ -105,19 +105,32 @@ class ToolCalls:
         self.ledger = ledger
         self.pool = pool
         self.inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._writes: set[asyncio.Task[None]] = set()
 
     @property
     def config(self) -> Any:
         return self.gateway.holder.runtime.config
 
     async def trace(self, **record: Any) -> None:
+        """Record a trace step. The write runs right after the answer is on its way (the next
+        event-loop turn), so the caller does not wait for the store."""
         record.setdefault("id", uuid.uuid4().hex)
         record.setdefault("ts", time.time())
         record["kind"] = "tool"
+        task = asyncio.ensure_future(self._write(record))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write(self, record: dict[str, Any]) -> None:
         try:
             await self.gateway.store.write_trace(record)
         except Exception:  # a trace must never fail the call it describes
             log.exception("could not write a tool trace")
+
+    async def drain(self) -> None:
+        """Wait for trace writes still queued (at shutdown)."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
 
     # ---------------------------------------------------------------- approvals
 
