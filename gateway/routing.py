@@ -1,0 +1,85 @@
+"""Routing on virtual models: the fallback chain, the ordered attempt plan over
+weighted targets, retry backoff, the body sent upstream, and what a call costs.
+
+Pure functions of the runtime config, so the plan for a request is decided
+before the first byte goes out; the handlers walk it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import orjson
+
+from gateway.config import Runtime
+
+
+def fallback_chain(rt: Runtime, model: str) -> list[str]:
+    """The virtual model, then its fallbacks breadth-first, each once."""
+    chain: list[str] = []
+    todo = [model]
+    while todo:
+        name = todo.pop(0)
+        if name in chain or name not in rt.models:
+            continue
+        chain.append(name)
+        todo.extend(rt.models[name].fallback)
+    return chain
+
+
+def max_cost(rt: Runtime, chain: list[str], body_len: int, max_out: int) -> float:
+    """The most this request could cost on any target in the chain (the budget reservation)."""
+    prompt = body_len // 3 + 16
+    worst = 0.0
+    for name in chain:
+        for t in rt.models[name].targets:
+            pin, pout = rt.prices.get(f"{t.provider}/{t.model}", (0.0, 0.0))
+            worst = max(worst, prompt * pin + max_out * pout)
+    return worst
+
+
+def plan_attempts(rt: Runtime, chain: list[str]) -> list[tuple[str, str, str]]:
+    """The ordered (virtual model, provider, model) attempts: weighted pick, then the others, per model."""
+    out: list[tuple[str, str, str]] = []
+    attempts = rt.config.retries.attempts
+    for name in chain:
+        targets = list(rt.models[name].targets)
+        order: list[Any] = []
+        pool = [t for t in targets if t.weight > 0] or targets
+        while pool and len(order) < attempts:
+            pick = (
+                random.choices(pool, weights=[max(t.weight, 1e-9) for t in pool])[0]
+                if len(pool) > 1
+                else pool[0]
+            )
+            order.append(pick)
+            if len(pool) > 1:
+                pool = [t for t in pool if t is not pick]
+        while len(order) < attempts and targets:
+            order.append(order[-1])
+        out.extend((name, t.provider, t.model) for t in order)
+    return out
+
+
+async def backoff(rt: Runtime, i: int) -> None:
+    """Exponential backoff with jitter before retry ``i``."""
+    base = rt.config.retries.backoff_ms / 1000.0
+    if base > 0:
+        await asyncio.sleep(base * (2 ** min(i, 6)) * (0.5 + random.random() / 2))
+
+
+def upstream_body(body: dict[str, Any], target_model: str, stream: bool) -> bytes:
+    """The request as the provider sees it; streams ask for the usage block."""
+    out = dict(body)
+    out["model"] = target_model
+    if stream:
+        out["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    return orjson.dumps(out)
+
+
+def cost_of(rt: Runtime, provider: str, model: str, tokens_in: int, tokens_out: int) -> float:
+    """USD for the tokens at the fleet's price for provider/model."""
+    pin, pout = rt.prices.get(f"{provider}/{model}", (0.0, 0.0))
+    return tokens_in * pin + tokens_out * pout

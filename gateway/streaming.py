@@ -1,0 +1,207 @@
+"""Streaming completions (SSE): fall back only before the provider's first byte;
+after it, relay chunks as they come, watch usage and output guardrails on the
+way, and report a broken stream in-band, then settle.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gateway.asgi import JSON, Send, send_response
+from gateway.config import Identity, Runtime
+from gateway.errors import UpstreamError
+from gateway.guardrails import check_texts
+from gateway.routing import backoff, cost_of, plan_attempts, upstream_body
+from gateway.store import Reservation
+from gateway.upstream import AttemptFailed, Final
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+
+async def stream(
+    gw: Gateway,
+    rt: Runtime,
+    ident: Identity,
+    body: dict[str, Any],
+    chain: list[str],
+    reservation: Reservation | None,
+    run: str | None,
+    now: float,
+    trace: dict[str, Any],
+    started: float,
+    send: Send,
+) -> None:
+    """Serve one streaming completion; fallback only before the first byte."""
+    retry_on = frozenset(rt.config.retries.on_status_codes)
+    attempts: list[dict[str, Any]] = []
+    trace["attempts"] = attempts
+    for i, (vm, provider, target) in enumerate(plan_attempts(rt, chain)):
+        if i:
+            gw.metrics.inc("fleet_gateway_retries_total", loop=ident.loop, model=vm)
+            await backoff(rt, i - 1)
+        t0 = time.perf_counter()
+        try:
+            resp, first = await gw.upstream.open_stream(
+                rt.config.providers[provider],
+                rt.credentials.get(provider),
+                upstream_body(body, target, True),
+                retry_on,
+            )
+        except Final as exc:
+            attempts.append(
+                {"virtual_model": vm, "target": f"{provider}/{target}", "status": exc.status}
+            )
+            trace.update(
+                target=f"{provider}/{target}",
+                status=exc.status,
+                error="upstream_error",
+                cost_usd=0.0,
+            )
+            await gw.settle(ident, reservation, 0.0, 0, run, now, trace, started)
+            await send_response(
+                send,
+                exc.status or 502,
+                exc.body,
+                [*JSON, (b"x-fleet-target", f"{provider}/{target}".encode())],
+            )
+            return
+        except AttemptFailed as exc:
+            attempts.append(
+                {
+                    "virtual_model": vm,
+                    "target": f"{provider}/{target}",
+                    "error": exc.reason,
+                    "status": exc.status,
+                }
+            )
+            continue
+        attempts.append(
+            {
+                "virtual_model": vm,
+                "target": f"{provider}/{target}",
+                "status": 200,
+                "ttfb_ms": round((time.perf_counter() - t0) * 1000, 3),
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-fleet-target", f"{provider}/{target}".encode()),
+                    (b"x-fleet-virtual-model", vm.encode()),
+                    (b"x-fleet-attempts", str(len(attempts)).encode()),
+                ],
+            }
+        )
+        usage: dict[str, Any] = {}
+        text_out: list[str] = []
+        rules = rt.config.guardrails.llm_output
+        buffer = b""
+        broken: str | None = None
+        saw_done = False
+        chunk = first
+        try:
+            while chunk:
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.startswith(b"data: [DONE]"):
+                        saw_done = True
+                    elif line.startswith(b"data: ") and line[6:].strip():
+                        try:
+                            event = orjson.loads(line[6:])
+                        except orjson.JSONDecodeError:
+                            continue
+                        if event.get("usage"):
+                            usage = event["usage"]
+                        for choice in event.get("choices") or []:
+                            delta = (choice.get("delta") or {}).get("content")
+                            if delta:
+                                text_out.append(delta)
+                if rules and text_out:
+                    _, verdicts, blocked = check_texts("llm_output", rules, ["".join(text_out)])
+                    if blocked is not None:
+                        gw.count_verdicts(verdicts, ident)
+                        trace.setdefault("guardrails", []).extend(v.to_json() for v in verdicts)
+                        error = {
+                            "error": {
+                                "type": "invalid_request_error",
+                                "code": "guardrail_blocked",
+                                "message": f"llm_output guardrail '{blocked.detector}' stopped the stream ({', '.join(blocked.kinds)})",
+                            }
+                        }
+                        await send(
+                            {
+                                "type": "http.response.body",
+                                "body": b"data: " + orjson.dumps(error) + b"\n\n",
+                                "more_body": False,
+                            }
+                        )
+                        broken = "guardrail_blocked"
+                        break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                chunk = await resp.content.readany()
+        except (
+            TimeoutError,
+            OSError,
+            Exception,
+        ) as exc:  # the stream broke after its first byte: no fallback now
+            broken = f"stream broke: {exc.__class__.__name__}"
+        finally:
+            resp.release()
+        if broken is None and not saw_done:
+            broken = "stream ended before [DONE]"
+        if broken is None:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        elif broken != "guardrail_blocked":
+            # Past the first byte there is no falling back: tell the client in-band.
+            error = {
+                "error": {
+                    "type": "upstream_error",
+                    "code": "stream_broken",
+                    "message": f"the provider's stream broke mid-answer ({broken}); retry the request",
+                }
+            }
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + orjson.dumps(error) + b"\n\n",
+                    "more_body": False,
+                }
+            )
+        tokens_in = int(usage.get("prompt_tokens") or len(orjson.dumps(body["messages"])) // 4)
+        tokens_out = int(usage.get("completion_tokens") or len("".join(text_out)) // 4)
+        cost = cost_of(rt, provider, target, tokens_in, tokens_out)
+        trace.update(
+            target=f"{provider}/{target}",
+            served_by=vm,
+            status=200,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost_usd=cost,
+            cache_hit=False,
+            retries=len(attempts) - 1,
+            error=broken,
+        )
+        await gw.settle(ident, reservation, cost, tokens_in + tokens_out, run, now, trace, started)
+        gw.metrics.inc(
+            "fleet_gateway_requests_total",
+            outcome="ok" if broken is None else "stream_broken",
+            loop=ident.loop,
+            model=trace["virtual_model"],
+        )
+        return
+    trace.update(status=502, error="upstream_unavailable", cost_usd=0.0)
+    await gw.settle(ident, reservation, 0.0, 0, run, now, trace, started)
+    reasons = "; ".join(f"{a['target']}: {a.get('error') or a.get('status')}" for a in attempts)
+    raise UpstreamError(
+        "upstream_unavailable",
+        f"every target and fallback failed before the first byte ({len(attempts)} attempts): {reasons}",
+    )
