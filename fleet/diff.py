@@ -272,19 +272,15 @@ def _classify_loop(
             return "high", "budget window changed"
         if head == "budget" and last == "alert_at":
             return "low", "budget alerts changed"
-        if removed or (path == [head] and kind == "removed"):
+        what = _LIMIT_NAMES.get(last, last.replace("_", " "))
+        if removed and len(path) == 1:
             return "high", f"{head.replace('_', ' ')} removed"
+        if removed or (before is not None and after is None):
+            return "high", f"{what} lifted"
         b, a = _num(before), _num(after)
         if last in _RAISE_FIELDS and b is not None and a is not None:
-            what = _LIMIT_NAMES.get(last, last.replace("_", " "))
             return ("high", f"{what} raised") if a > b else ("low", f"{what} lowered")
-        if added and path == [head]:
-            return "low", f"{head.replace('_', ' ')} set"
-        return (
-            ("high", f"{last.replace('_', ' ')} lifted")
-            if removed
-            else ("low", f"{last.replace('_', ' ')} set")
-        )
+        return "low", f"{head.replace('_', ' ')} set" if path == [head] else f"{what} set"
     if head in ("instructions", "skills"):
         what = "skill" if head == "skills" else "instructions"
         if len(path) == 1 or added or removed:
@@ -381,6 +377,9 @@ def _classify_policy(path: list[str], kind: str, before: Any, after: Any) -> tup
             return "medium", "deprecation changed"
         return "high", "virtual model routing changed"
     if head == "providers":
+        # A new endpoint means the same virtual model now talks to someone else.
+        if path[2:3] == ["base_url"] or (path[2:3] == ["api"]):
+            return "high", "provider endpoint changed"
         return "medium", "provider changed"
     if head == "sandbox" and path[-1:] == ["runtime_class"]:
         return "high", "sandbox isolation changed"

@@ -219,6 +219,26 @@ CASES: list[Case] = [
         [("bug-report-triage", "high", "harness.max_steps", "step ceiling raised")],
     ),
     (
+        "stall-lifted",
+        "base",
+        lambda f: edit(f / A, ", stall_after_steps: 8", ""),
+        [("bug-report-triage", "high", "harness.stall_after_steps", "stall threshold lifted")],
+    ),
+    (
+        "own-budget-dropped",
+        "base",
+        lambda f: edit(f / A, "  budget: { limit_usd: 20, window: day }\n", ""),
+        [("bug-report-triage", "high", "budget.limit_usd", "budget raised")],
+    ),
+    (
+        "provider-endpoint",
+        "base",
+        lambda f: edit(
+            f / "fleet.yaml", "https://api.openai.com/v1", "https://openai-proxy.example.org/v1"
+        ),
+        [("(fleet)", "high", "providers.openai.base_url", "provider endpoint changed")],
+    ),
+    (
         "model-changed",
         "base",
         lambda f: edit(f / A, "  model: triage-default", "  model: reasoning"),
