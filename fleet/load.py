@@ -257,7 +257,9 @@ def _agent_files(source: Source) -> list[str]:
     return [
         f"{AGENTS_DIR}/{name}"
         for name in source.listdir(AGENTS_DIR)
-        if name.endswith((".yaml", ".yml")) and not name.startswith(".")
+        if name.endswith((".yaml", ".yml"))
+        and not name.startswith(".")
+        and not source.isdir(f"{AGENTS_DIR}/{name}")
     ]
 
 

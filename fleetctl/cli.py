@@ -57,3 +57,9 @@ def main() -> None:
     except FleetError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_USAGE) from None
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(
+            f"error: {exc.strerror or exc}{where} (check the path and its permissions)", err=True
+        )
+        raise SystemExit(EXIT_USAGE) from None
