@@ -51,7 +51,10 @@ def config(github_url: str, **overrides: Any) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "fleet": "testfleet",
         "guardrails": {
-            "mcp_pre_tool": [{"detector": "prompt-injection", "action": "block"}],
+            "mcp_pre_tool": [
+                {"detector": "prompt-injection", "action": "block"},
+                {"detector": "secrets", "action": "block"},
+            ],
             "mcp_post_tool": [
                 {"detector": "prompt-injection", "action": "block"},
                 {"detector": "secrets", "action": "redact"},

@@ -124,3 +124,10 @@ async def test_pending_request_survives_a_restart(stack: Stack) -> None:
     fetched = await fetch(stack, approval_id)
     assert fetched.content[0].text == "merged #11"
     assert len(stack.calls("merge_pr")) == 1
+
+
+async def test_retried_destructive_call_reuses_its_request(stack: Stack) -> None:
+    first = await request_merge(stack, 12)
+    second = await request_merge(stack, 12)  # same run, no step: same default key
+    assert first == second
+    assert len(api(stack, "GET", "/approvals").json()["approvals"]) == 1
