@@ -2,16 +2,9 @@
 
 The compiled specs are first put in a *semantic form* (sub-agents and pins
 keyed by name, guardrails by detector, model targets by provider/model) so
-that deepdiff reports what changed rather than where list items moved. Each
-change is then classified:
-
-* **high**: a grant widened (new server, tool, class; a destructive tool),
-  an approval removed or switched to auto, a guardrail removed or weakened,
-  a budget, rate limit or harness bound raised, the model (or its targets)
-  changed, a new owner of an artifact, isolation weakened;
-* **medium**: a pin bumped, schedule or time zone changed, suspension
-  toggled, owner or stage changed;
-* **low**: the rest (descriptions, narrowed grants, tightened limits...).
+that deepdiff reports what changed rather than where list items moved. Paths
+are given back in the authoring format's snake_case, and each change gets a
+risk class from :mod:`fleet.risk`.
 """
 
 from __future__ import annotations
@@ -19,11 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any
 
-RISKS = ("low", "medium", "high")
-_RANK = {r: i for i, r in enumerate(RISKS)}
+from fleet.risk import RANK, classify_loop, classify_policy, context
+
 FLEET = "(fleet)"
 
 
@@ -53,7 +45,7 @@ class LoopDiff:
 
     @property
     def risk(self) -> str:
-        return max((c.risk for c in self.changes), key=_RANK.__getitem__, default="low")
+        return max((c.risk for c in self.changes), key=RANK.__getitem__, default="low")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,10 +66,10 @@ class FleetDiff:
 
     @property
     def risk(self) -> str | None:
-        return max((lp.risk for lp in self.loops), key=_RANK.__getitem__, default=None)
+        return max((lp.risk for lp in self.loops), key=RANK.__getitem__, default=None)
 
     def at_least(self, risk: str) -> bool:
-        return any(_RANK[c.risk] >= _RANK[risk] for lp in self.loops for c in lp.changes)
+        return any(RANK[c.risk] >= RANK[risk] for lp in self.loops for c in lp.changes)
 
     def summary(self) -> str:
         if self.empty:
@@ -161,7 +153,7 @@ def _policy_form(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# ------------------------------------------------------------------ classification
+# ------------------------------------------------------------------ field paths
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _USER_KEYS = {
@@ -200,192 +192,6 @@ def _snake_path(parts: list[Any]) -> list[str]:
     return out
 
 
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-_LIMIT_NAMES = {
-    "limit_usd": "budget",
-    "requests_per_minute": "rate limit (requests/min)",
-    "tokens_per_minute": "rate limit (tokens/min)",
-    "max_steps": "step ceiling",
-    "max_tokens_per_run": "tokens-per-run ceiling",
-    "max_run_minutes": "run time ceiling",
-    "stall_after_steps": "stall threshold",
-}
-_RAISE_FIELDS = {
-    "limit_usd",
-    "requests_per_minute",
-    "tokens_per_minute",
-    "max_steps",
-    "max_tokens_per_run",
-    "max_run_minutes",
-    "stall_after_steps",
-}
-
-
-def _classify_loop(
-    path: list[str], kind: str, before: Any, after: Any, ctx: dict[str, Any]
-) -> tuple[str, str]:
-    head = path[0] if path else ""
-    last = path[-1] if path else ""
-    added = kind in ("added", "item_added")
-    removed = kind in ("removed", "item_removed")
-    if head == "subagents":
-        if len(path) == 2:
-            if added:
-                return (
-                    ("high", "new sub-agent with grants")
-                    if (after or {}).get("mcpServers")
-                    else ("medium", "new sub-agent")
-                )
-            if removed:
-                return "low", "sub-agent removed"
-        sub_path = path[2:]
-        if sub_path[:1] == ["role"]:
-            return (
-                ("high", "checker became a maker")
-                if after == "maker"
-                else ("low", "role narrowed to checker")
-            )
-        if sub_path[:1] == ["model"]:
-            return "high", "sub-agent model changed"
-        if sub_path[:1] == ["mcp_servers"]:
-            return _grant_risk(added, removed, ctx, sub_path, after)
-        if sub_path[:1] in (["skills"], ["instructions"]):
-            return "medium", "sub-agent pin changed"
-        return "low", "sub-agent changed"
-    if head == "mcp_servers":
-        return _grant_risk(added, removed, ctx, path, after)
-    if head == "approvals":
-        if removed or after == "auto":
-            return "high", "approval gate removed"
-        return "low", "approval gate added" if added else "approval gate changed"
-    if head == "owns":
-        return ("high", "new owner of an artifact") if added else ("low", "artifact released")
-    if head in ("model", "models"):
-        if head == "models" and removed:
-            return "low", "model no longer reachable"
-        return "high", "model changed" if head == "model" else "may call another model"
-    if head in ("budget", "rate_limits", "harness"):
-        if head == "budget" and last == "window":
-            return "high", "budget window changed"
-        if head == "budget" and last == "alert_at":
-            return "low", "budget alerts changed"
-        what = _LIMIT_NAMES.get(last, last.replace("_", " "))
-        if removed and len(path) == 1:
-            return "high", f"{head.replace('_', ' ')} removed"
-        if removed or (before is not None and after is None):
-            return "high", f"{what} lifted"
-        b, a = _num(before), _num(after)
-        if last in _RAISE_FIELDS and b is not None and a is not None:
-            return ("high", f"{what} raised") if a > b else ("low", f"{what} lowered")
-        return "low", f"{head.replace('_', ' ')} set" if path == [head] else f"{what} set"
-    if head in ("instructions", "skills"):
-        what = "skill" if head == "skills" else "instructions"
-        if len(path) == 1 or added or removed:
-            return "medium", f"{what} added" if added else f"{what} removed"
-        if str(before).split(" ", 1)[0] == str(after).split(" ", 1)[0]:
-            return "high", "content changed under the same version (versions are immutable)"
-        return "medium", "pin bumped"
-    if head == "trigger":
-        return "medium", {
-            "schedule": "schedule changed",
-            "timezone": "time zone changed",
-            "suspend": "suspension toggled",
-        }.get(last, "trigger changed")
-    if head == "sandbox":
-        if last == "runtime_class":
-            return "high", "sandbox isolation changed"
-        return (
-            ("medium", "sandbox image changed")
-            if last == "image"
-            else ("low", "sandbox resources changed")
-        )
-    if head in ("owner", "team", "stage"):
-        return "medium", f"{head} changed"
-    return "low", f"{head.replace('_', ' ')} changed"
-
-
-def _grant_risk(
-    added: bool, removed: bool, ctx: dict[str, Any], path: list[str], after: Any
-) -> tuple[str, str]:
-    if removed:
-        return "low", "grant narrowed"
-    server = path[1] if len(path) > 1 else ""
-    granted: list[tuple[str, str]] = []
-    if len(path) == 1 and isinstance(after, dict):
-        granted = [(s, t) for s, grant in after.items() for t in grant.get("tools", [])]
-    elif len(path) == 2 and isinstance(after, dict):
-        granted = [(server, t) for t in after.get("tools", [])]
-    elif isinstance(after, str):
-        granted = [(server, after)]
-    if any(_opens_destructive(ctx, s, t) for s, t in granted):
-        return "high", "destructive tool granted"
-    return "high", "new MCP server granted" if len(path) <= 2 else "grant widened"
-
-
-def _opens_destructive(ctx: dict[str, Any], server: str, entry: str) -> bool:
-    """Whether granting ``entry`` (a class, tool or glob) on ``server`` reaches a destructive tool.
-
-    Classes expand against the catalog; a glob counts when it covers a destructive
-    name (``*_pr`` covers ``merge_pr``) or a destructive glob covers it.
-    """
-    if entry == "destructive":
-        return True
-    classes: dict[str, list[str]] = ctx.get("catalog", {}).get(server, {})
-    patterns = set(classes.get("destructive", [])) | ctx.get("org_destructive", set())
-    names = classes.get(entry, [entry])
-    return any(fnmatchcase(n, p) or fnmatchcase(p, n) for n in names for p in patterns)
-
-
-def _classify_policy(path: list[str], kind: str, before: Any, after: Any) -> tuple[str, str]:
-    added = kind in ("added", "item_added")
-    removed = kind in ("removed", "item_removed")
-    head = path[0] if path else ""
-    if path[:2] == ["gateway", "guardrails"]:
-        if removed:
-            return "high", "guardrail removed"
-        if before == "block" and after == "redact":
-            return "high", "guardrail weakened (block → redact)"
-        return "low", "guardrail added" if added else "guardrail tightened"
-    if path[:2] == ["gateway", "destructive_tools"]:
-        return (
-            ("high", "tool no longer behind the org-wide approval gate")
-            if removed
-            else ("low", "approval gate widened")
-        )
-    if path[:2] in (["gateway", "budgets"], ["gateway", "rate_limits"]) or head == "harness_limits":
-        b, a = _num(before), _num(after)
-        if removed:
-            return "high", "limit removed"
-        if b is not None and a is not None:
-            return ("high", "limit raised") if a > b else ("low", "limit lowered")
-        return "low", "limit set"
-    if head == "mcp_servers":
-        if len(path) >= 4 and path[2] == "tools":
-            if path[3] == "destructive" and removed:
-                return "high", "tool no longer classed destructive"
-            if added:
-                return "high", "catalog widened: loops granted this class get the tool"
-            return "low", "catalog narrowed"
-        if len(path) == 2:
-            return ("medium", "MCP server added") if added else ("low", "MCP server removed")
-        return "medium", "MCP server changed"
-    if head == "models":
-        if len(path) >= 3 and path[2] == "deprecated":
-            return "medium", "deprecation changed"
-        return "high", "virtual model routing changed"
-    if head == "providers":
-        # A new endpoint means the same virtual model now talks to someone else.
-        if path[2:3] == ["base_url"] or (path[2:3] == ["api"]):
-            return "high", "provider endpoint changed"
-        return "medium", "provider changed"
-    if head == "sandbox" and path[-1:] == ["runtime_class"]:
-        return "high", "sandbox isolation changed"
-    return "low", f"{' '.join(path[:2]).replace('_', ' ')} changed"
-
-
 # ------------------------------------------------------------------ diffing
 
 
@@ -416,16 +222,6 @@ def _leaf_changes(before: Any, after: Any) -> Iterable[tuple[list[Any], str, Any
             yield parts, kind, t1, t2
 
 
-def _context(policy: dict[str, Any] | None) -> dict[str, Any]:
-    spec = (policy or {}).get("spec", {})
-    return {
-        "catalog": {
-            name: dict(s.get("tools", {})) for name, s in spec.get("mcpServers", {}).items()
-        },
-        "org_destructive": set(spec.get("gateway", {}).get("destructiveTools", [])),
-    }
-
-
 def _changes(form_before: Any, form_after: Any, classify: Any) -> list[Change]:
     out = []
     for parts, kind, before, after in _leaf_changes(form_before, form_after):
@@ -434,7 +230,7 @@ def _changes(form_before: Any, form_after: Any, classify: Any) -> list[Change]:
         risk, reason = classify(path, kind, before, after)
         shown = ".".join(path)
         out.append(Change(shown, before, after, risk, reason))
-    return sorted(out, key=lambda c: (-_RANK[c.risk], c.path, str(c.before), str(c.after)))
+    return sorted(out, key=lambda c: (-RANK[c.risk], c.path, str(c.before), str(c.after)))
 
 
 def _index(
@@ -483,7 +279,7 @@ def diff_fleets(
     """
     base_policy, base_loops = _index(base_docs)
     head_policy, head_loops = _index(head_docs)
-    ctx = _context(head_policy)
+    ctx = context(head_policy)
     fleet_changes: list[Change] = []
     if (
         base_policy
@@ -491,7 +287,7 @@ def diff_fleets(
         and (_hash(base_policy) != _hash(head_policy) or not _hash(base_policy))
     ):
         fleet_changes = _changes(
-            _policy_form(base_policy["spec"]), _policy_form(head_policy["spec"]), _classify_policy
+            _policy_form(base_policy["spec"]), _policy_form(head_policy["spec"]), classify_policy
         )
     inherited: dict[str, list[Change]] = {}
     for c in fleet_changes:
@@ -512,9 +308,9 @@ def diff_fleets(
                 if value in (None, {}, []):
                     continue
                 path = _snake_path([key])
-                risk, reason = _classify_loop(path, "added", None, value, ctx)
+                risk, reason = classify_loop(path, "added", None, value, ctx)
                 changes.append(Change(".".join(path), None, value, risk, reason))
-            changes.sort(key=lambda c: (-_RANK[c.risk], c.path))
+            changes.sort(key=lambda c: (-RANK[c.risk], c.path))
             result.loops.append(LoopDiff(name, "added", changes))
         elif after is None and before is not None:
             result.loops.append(
@@ -530,7 +326,7 @@ def diff_fleets(
                 changes = _changes(
                     _loop_form(before["spec"]),
                     _loop_form(after["spec"]),
-                    lambda p, k, b, a: _classify_loop(p, k, b, a, ctx),
+                    lambda p, k, b, a: classify_loop(p, k, b, a, ctx),
                 )
                 labels_b = before["metadata"].get("labels", {})
                 labels_a = after["metadata"].get("labels", {})
@@ -540,6 +336,6 @@ def diff_fleets(
                     )
             changes += inherited.get(name, [])
             if changes:
-                changes.sort(key=lambda c: (-_RANK[c.risk], c.path, str(c.before), str(c.after)))
+                changes.sort(key=lambda c: (-RANK[c.risk], c.path, str(c.before), str(c.after)))
                 result.loops.append(LoopDiff(name, "changed", changes))
     return result
