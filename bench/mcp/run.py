@@ -206,7 +206,7 @@ async def concurrency(gateway: str, loops: int, per_loop: int) -> tuple[int, int
     ok = [a for a in answers if isinstance(a, str)]
     for a in answers:
         if not isinstance(a, str):
-            print("failed:", a, file=sys.stderr)
+            print("failed:", repr(a), file=sys.stderr)
     return len(ok), len(
         {
             json.loads(a.split("data: ", 1)[-1] if a.startswith("event") else a)["result"][

@@ -25,6 +25,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 JSON = [(b"content-type", b"application/json")]
 MAX_BODY = 8 * 1024 * 1024
+UNREACHABLE = -32006
 
 RESULT_TOOL_SPEC = {
     "name": RESULT_TOOL,
@@ -104,7 +105,39 @@ class McpEndpoint:
                 JSON,
             )
             return
-        kind = msg.get("method") if isinstance(msg, dict) else None
+        if not isinstance(msg, dict):
+            # Batches (dropped from MCP in 2025-06-18) would let a tools/call slip past policy.
+            error = {
+                "code": -32600,
+                "message": "JSON-RPC batches are not supported; send one message per request",
+            }
+            await respond(
+                send, 400, orjson.dumps({"jsonrpc": "2.0", "id": None, "error": error}), JSON
+            )
+            return
+        kind = msg.get("method")
+        try:
+            await self.dispatch(kind, ident, name, server, msg, body, headers, scope, receive, send)
+        except Unreachable as exc:
+            # A JSON-RPC error, so the loop's SDK reports it as a failed call, not a broken transport.
+            error = {"code": UNREACHABLE, "message": f"MCP server '{name}' unreachable: {exc}"}
+            out = orjson.dumps({"jsonrpc": "2.0", "id": msg.get("id"), "error": error})
+            await respond(send, 200 if "id" in msg else 502, out, JSON)
+
+    async def dispatch(
+        self,
+        kind: Any,
+        ident: Any,
+        name: str,
+        server: Any,
+        msg: Any,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        method = scope["method"]
         if kind == "tools/call":
             status, rh, out = await self.calls.tools_call(ident, name, server, msg, headers)
             await respond(send, status, out, rh)

@@ -71,7 +71,11 @@ class Pool:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.connections, ttl_dns_cache=300),
+                # Servers commonly drop idle keep-alive connections after 5 s (uvicorn's default);
+                # reusing one they are closing fails the request, so let ours go first.
+                connector=aiohttp.TCPConnector(
+                    limit=self.connections, ttl_dns_cache=300, keepalive_timeout=4.0
+                ),
                 timeout=self.timeout,
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent",),

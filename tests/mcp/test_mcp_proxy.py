@@ -3,6 +3,7 @@ checker rule, guardrails on arguments and results, credential injection."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -123,3 +124,33 @@ async def test_arguments_are_guarded_before_the_server(
     )
     assert body not in info.value.error.message  # the refusal does not echo what it caught
     assert stack.calls("comment") == []
+
+
+async def test_server_down_is_a_call_error_not_a_broken_session(stack: Stack) -> None:
+    async with mcp_session(stack.url + "/mcp/github", TOKENS["triage"]) as session:
+        stack.github.__exit__(None, None, None)
+        with pytest.raises(MCPError) as info:
+            await session.call_tool("get_issue", {"number": 1})
+    assert info.value.error.message.startswith("MCP server 'github' unreachable")
+
+
+async def test_batches_are_refused(stack: Stack) -> None:
+    batch = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "merge_pr", "arguments": {}},
+        }
+    ]
+    async with httpx.AsyncClient() as client:
+        r = await client.post(
+            stack.url + "/mcp/github",
+            json=batch,
+            headers={
+                "authorization": f"Bearer {TOKENS['release']}",
+                "accept": "application/json, text/event-stream",
+            },
+        )
+    assert (r.status_code, r.json()["error"]["code"]) == (400, -32600)
+    assert stack.calls("merge_pr") == []
