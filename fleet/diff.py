@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleet.risk import RANK, classify_loop, classify_policy, context
@@ -26,6 +26,8 @@ class Change:
     after: Any
     risk: str
     reason: str
+    parts: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    """The path as a tuple (names may hold dots)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -219,6 +221,11 @@ def _leaf_changes(before: Any, after: Any) -> Iterable[tuple[list[Any], str, Any
             parts = level.path(output_format="list")
             t1 = None if kind in ("added", "item_added") else level.t1
             t2 = None if kind in ("removed", "item_removed") else level.t2
+            if kind == "changed" and level.up is not None and isinstance(level.up.t1, list):
+                # Our lists are sets of names: a "changed" item is one name out, another in.
+                yield parts, "item_removed", t1, None
+                yield parts, "item_added", None, t2
+                continue
             yield parts, kind, t1, t2
 
 
@@ -229,7 +236,7 @@ def _changes(form_before: Any, form_after: Any, classify: Any) -> list[Change]:
         # A list item: show it under the list's path.
         risk, reason = classify(path, kind, before, after)
         shown = ".".join(path)
-        out.append(Change(shown, before, after, risk, reason))
+        out.append(Change(shown, before, after, risk, reason, tuple(path)))
     return sorted(out, key=lambda c: (-RANK[c.risk], c.path, str(c.before), str(c.after)))
 
 
@@ -290,12 +297,19 @@ def diff_fleets(
             _policy_form(base_policy["spec"]), _policy_form(head_policy["spec"]), classify_policy
         )
     inherited: dict[str, list[Change]] = {}
-    for c in fleet_changes:
-        for name in _affected(c.path.split("."), head_loops):
+    for i, c in enumerate(fleet_changes):
+        reached = _affected(list(c.parts), head_loops)
+        if not reached and c.reason.startswith("catalog widened"):
+            # Nobody holds the class: nothing can call the new tool yet.
+            fleet_changes[i] = replace(
+                c, risk="low", reason="catalog widened; no loop holds this class"
+            )
+        for name in reached:
             if name in base_loops:
                 inherited.setdefault(name, []).append(
                     Change(f"fleet.{c.path}", c.before, c.after, c.risk, f"{c.reason} (fleet)")
                 )
+    fleet_changes.sort(key=lambda c: (-RANK[c.risk], c.path, str(c.before), str(c.after)))
     result = FleetDiff()
     if fleet_changes:
         result.loops.append(LoopDiff(FLEET, "changed", fleet_changes))

@@ -189,6 +189,8 @@ def classify_policy(path: list[str], kind: str, before: Any, after: Any) -> tupl
         if len(path) >= 4 and path[2] == "tools":
             if path[3] == "destructive" and removed:
                 return "high", "tool no longer classed destructive"
+            if added and path[3] == "destructive":
+                return "medium", "tool classed destructive (always behind approval)"
             if added:
                 return "high", "catalog widened: loops granted this class get the tool"
             return "low", "catalog narrowed"

@@ -98,7 +98,10 @@ CASES: list[Case] = [
         lambda f: edit(
             f / A, "linear: { tools: [read, update_issue] }", "linear: { tools: [read, write] }"
         ),
-        [("bug-report-triage", "high", "mcp_servers.linear.tools", "grant widened")],
+        [
+            ("bug-report-triage", "high", "mcp_servers.linear.tools", "grant widened"),
+            ("bug-report-triage", "low", "mcp_servers.linear.tools", "grant narrowed"),
+        ],
     ),
     (
         "destructive-grant",
@@ -552,3 +555,64 @@ def test_base_with_lint_errors_still_diffs(repo: git.Repo) -> None:
     # The head gets no such leniency.
     result = runner.invoke(app, ["diff", str(top / "fleet"), "--base", fixed, "--head", bad])
     assert result.exit_code == 2 and "the head revision is not a valid fleet" in result.stderr
+
+
+CI_TOOLS = "tools: { read: [get_build, list_builds, get_log, list_tests], write: [retry_build], destructive: [cancel_pipeline] }"
+
+
+@pytest.mark.parametrize(
+    ("name", "tools", "fleet_changes", "holders"),
+    [
+        (
+            # Loops holding ci's `read` class can now call the new tool.
+            "catalog-held",
+            CI_TOOLS.replace("list_tests]", "list_tests, get_artifact]"),
+            [
+                (
+                    "high",
+                    "mcp_servers.ci.tools.read",
+                    "catalog widened: loops granted this class get the tool",
+                )
+            ],
+            ["ci-failure-triage", "dependency-bump"],
+        ),
+        (
+            # Nobody holds ci's `write` class (retry_build is granted by name).
+            "catalog-unheld",
+            CI_TOOLS.replace("[retry_build]", "[retry_build, annotate_build]"),
+            [("low", "mcp_servers.ci.tools.write", "catalog widened; no loop holds this class")],
+            [],
+        ),
+        (
+            # cancel_pipeline leaves the destructive class: its approval gate goes with it.
+            "declassified",
+            CI_TOOLS.replace("[retry_build]", "[retry_build, cancel_pipeline]").replace(
+                "destructive: [cancel_pipeline]", "destructive: [drop_cache]"
+            ),
+            [
+                ("high", "mcp_servers.ci.tools.destructive", "tool no longer classed destructive"),
+                (
+                    "medium",
+                    "mcp_servers.ci.tools.destructive",
+                    "tool classed destructive (always behind approval)",
+                ),
+                ("low", "mcp_servers.ci.tools.write", "catalog widened; no loop holds this class"),
+            ],
+            ["ci-failure-triage", "dependency-bump"],
+        ),
+    ],
+)
+def test_catalog_changes(
+    repo: git.Repo,
+    name: str,
+    tools: str,
+    fleet_changes: list[tuple[str, str, str]],
+    holders: list[str],
+) -> None:
+    rev = branch(repo, name, lambda f: edit(f / "fleet.yaml", CI_TOOLS, tools))
+    result = diff_revs(repo, "base", rev)
+    fleet, *loops = result.loops
+    assert fleet.name == "(fleet)"
+    assert [(c.risk, c.path, c.reason) for c in fleet.changes] == fleet_changes
+    assert [lp.name for lp in loops] == holders
+    assert all(lp.risk == "high" for lp in loops)
