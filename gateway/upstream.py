@@ -32,7 +32,8 @@ class Reply:
 
 
 class Upstream:
-    def __init__(self, connections: int = 512):
+    # Streams hold a connection for the whole answer: size the pool for thousands of them.
+    def __init__(self, connections: int = 4096):
         self._session: aiohttp.ClientSession | None = None
         self.connections = connections
 

@@ -40,10 +40,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not msg.get("more_body"):
             break
     if b'"stream":true' in body:
+        # "user":"hold" asks for a long, slow answer: the background streams of the held-load TTFT run.
+        chunks, pause = (120, 0.25) if b'"user":"hold"' in body else (8, 0.005)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
-        for _ in range(8):
+        for _ in range(chunks):
             await send({"type": "http.response.body", "body": CHUNK, "more_body": True})
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(pause)
         await send({"type": "http.response.body", "body": TAIL, "more_body": False})
         return
     await send({"type": "http.response.start", "status": 200, "headers": JSON})
