@@ -97,6 +97,15 @@ def default_key(run: str, step: str | None, server: str, tool: str, args: Any) -
     ).hexdigest()
 
 
+def body_of(
+    raw: bytes | None, msg: dict[str, Any], params: dict[str, Any], args: Any, original: Any
+) -> bytes:
+    """The request to send on: as received unless a guardrail redacted the arguments."""
+    if raw is not None and args is original:
+        return raw
+    return orjson.dumps({**msg, "params": {**params, "arguments": args}})
+
+
 class ToolCalls:
     """Policy and execution of tools/call; shared by the proxy endpoint and the approvals API."""
 
@@ -233,8 +242,9 @@ class ToolCalls:
         server: GwMcpServer,
         msg: dict[str, Any],
         headers: list[tuple[bytes, bytes]],
+        raw: bytes | None = None,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """Answer one tools/call request: (HTTP status, headers, body)."""
+        """Answer one tools/call request (``raw``: its body as received): (HTTP status, headers, body)."""
         started = time.perf_counter()
         config = self.config
         rid = msg.get("id")
@@ -286,6 +296,7 @@ class ToolCalls:
                 },
             )
 
+        original = args
         args, verdicts, blocked = guard("mcp_pre_tool", config.guardrails.mcp_pre_tool, args)
         trace["guardrails"] = [v.to_json() for v in verdicts]
         if blocked is not None:
@@ -338,7 +349,7 @@ class ToolCalls:
 
         if scoped is None:
             reply, rh = await self.forward(
-                server, headers, orjson.dumps({**msg, "params": {**params, "arguments": args}}), rid
+                server, headers, body_of(raw, msg, params, args, original), rid
             )
             return await self._finish(reply, rh, trace, started)
 
@@ -367,7 +378,7 @@ class ToolCalls:
             )
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.inflight[scoped] = future
-        body = orjson.dumps({**msg, "params": {**params, "arguments": args}})
+        body = body_of(raw, msg, params, args, original)
         # The call runs to completion and its result is stored even if the caller hangs up.
         task = asyncio.ensure_future(self._run_keyed(scoped, server, headers, body, rid, future))
         reply, rh, verdicts = await asyncio.shield(task)

@@ -139,7 +139,7 @@ class McpEndpoint:
     ) -> None:
         method = scope["method"]
         if kind == "tools/call":
-            status, rh, out = await self.calls.tools_call(ident, name, server, msg, headers)
+            status, rh, out = await self.calls.tools_call(ident, name, server, msg, headers, body)
             await respond(send, status, out, rh)
         elif kind == "tools/list":
             reply, rh = await self.calls.forward(server, headers, body, msg.get("id"))
