@@ -294,7 +294,9 @@ def diff_fleets(
         and (_hash(base_policy) != _hash(head_policy) or not _hash(base_policy))
     ):
         fleet_changes = _changes(
-            _policy_form(base_policy["spec"]), _policy_form(head_policy["spec"]), classify_policy
+            _policy_form(base_policy["spec"]),
+            _policy_form(head_policy["spec"]),
+            lambda p, k, b, a: classify_policy(p, k, b, a, ctx),
         )
     inherited: dict[str, list[Change]] = {}
     for i, c in enumerate(fleet_changes):

@@ -162,7 +162,10 @@ def opens_destructive(ctx: dict[str, Any], server: str, entry: str) -> bool:
     return any(fnmatchcase(n, p) or fnmatchcase(p, n) for n in names for p in patterns)
 
 
-def classify_policy(path: list[str], kind: str, before: Any, after: Any) -> tuple[str, str]:
+def classify_policy(
+    path: list[str], kind: str, before: Any, after: Any, ctx: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """``ctx`` (the head's catalog, see :func:`context`) tells a renamed pattern from a lost one."""
     added = kind in ("added", "item_added")
     removed = kind in ("removed", "item_removed")
     head = path[0] if path else ""
@@ -188,6 +191,8 @@ def classify_policy(path: list[str], kind: str, before: Any, after: Any) -> tupl
     if head == "mcp_servers":
         if len(path) >= 4 and path[2] == "tools":
             if path[3] == "destructive" and removed:
+                if ctx is not None and opens_destructive(ctx, path[1], str(before)):
+                    return "low", "destructive pattern replaced; the tool is still covered"
                 return "high", "tool no longer classed destructive"
             if added and path[3] == "destructive":
                 return "medium", "tool classed destructive (always behind approval)"

@@ -166,3 +166,16 @@ def test_policy_rules(
     path: list[str], kind: str, before: Any, after: Any, risk: str, reason: str
 ) -> None:
     assert classify_policy(path, kind, before, after) == (risk, reason)
+
+
+@pytest.mark.parametrize(
+    ("removed", "risk"),
+    [
+        ("merge_pr", "high"),  # nothing in the head covers it any more
+        ("delete_branch", "low"),  # the head's delete_* still does
+    ],
+)
+def test_destructive_pattern_removed_with_head_catalog(removed: str, risk: str) -> None:
+    path = ["mcp_servers", "github", "tools", "destructive"]
+    head = {**CTX, "catalog": {"github": {"destructive": ["delete_*"]}}}
+    assert classify_policy(path, "item_removed", removed, None, head)[0] == risk
