@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class Identity:
     budget: GwBudget | None
     rate: GwRate
     harness: GwHarness
-    approvals: dict[str, str]
+    approvals: Mapping[str, str]
 
 
 @dataclass

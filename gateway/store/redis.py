@@ -75,7 +75,7 @@ class RedisStore:
 
     async def reserve(self, keys: list[BudgetKey], amount: float) -> Reservation | Denied:
         rid = uuid.uuid4().hex
-        args = [time.time(), amount, rid, RESERVATION_TTL_S, *[k.limit for k in keys]]
+        args: list[Any] = [time.time(), amount, rid, RESERVATION_TTL_S, *[k.limit for k in keys]]
         index, spent, reserved = await self._reserve(
             keys=[self._k("b", k.key) for k in keys], args=args
         )
@@ -151,8 +151,8 @@ class RedisStore:
         start = f"{int(since * 1000)}-0" if since else "-"
         rows = await self.redis.xrange(self._k("traces"), min=start, max="+", count=limit)
         out = []
-        for _, fields in rows:
-            record = orjson.loads(fields[b"body"])
+        for _, fields in rows or []:
+            record = orjson.loads((fields or {})[b"body"])
             if (loop and record.get("loop") != loop) or (run and record.get("run") != run):
                 continue
             out.append(record)
