@@ -19,8 +19,10 @@ redis:
 
 demo: setup
 	$(BIN)/fleetctl validate examples/northwind
-	$(BIN)/fleetctl compile examples/northwind -o build/northwind
+	$(BIN)/fleetctl compile examples/northwind -o build/northwind -n fleet-system
 	$(BIN)/fleetctl ls examples/northwind
+	$(BIN)/fleetctl who-touches merge_pr examples/northwind
+	$(BIN)/fleetctl gateway config examples/northwind -o build/gateway.json --tokens-out build/gateway-tokens.json
 
 lint: setup
 	$(BIN)/ruff check .
@@ -41,6 +43,9 @@ schemas: setup
 bench: setup
 	$(PY) bench/validate.py
 	$(PY) bench/compile.py
+	$(PY) bench/diff.py
+	$(PY) bench/gateway/run.py
+	$(PY) -m bench.mcp.run
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache
