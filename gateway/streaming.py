@@ -1,6 +1,8 @@
 """Streaming completions (SSE): fall back only before the provider's first byte;
 after it, relay chunks as they come, watch usage and output guardrails on the
-way, and report a broken stream in-band, then settle.
+way, and report a broken stream in-band, then settle. Output guardrails can
+stop a stream; they cannot redact text already sent, so redact findings on a
+stream are traced (``"applied": false``) and counted, not applied.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import orjson
 from gateway.asgi import JSON, Send, send_response
 from gateway.config import Identity, Runtime
 from gateway.errors import UpstreamError
-from gateway.guardrails import check_texts
+from gateway.guardrails import Verdict, check_texts
 from gateway.routing import backoff, cost_of, plan_attempts, upstream_body
 from gateway.store import Reservation
 from gateway.upstream import AttemptFailed, Final
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
+
+# Characters of already-scanned output kept for the next scan, so a secret split
+# across chunks is still seen whole (a PEM key block is longer; its header is not).
+SCAN_OVERLAP = 1024
 
 
 async def stream(
@@ -103,6 +109,9 @@ async def stream(
         usage: dict[str, Any] = {}
         text_out: list[str] = []
         rules = rt.config.guardrails.llm_output
+        checked, tail = 0, ""
+        # Text already relayed cannot be redacted: such findings are traced and counted only.
+        seen: list[Verdict] = []
         buffer = b""
         broken: str | None = None
         saw_done = False
@@ -125,8 +134,15 @@ async def stream(
                             delta = (choice.get("delta") or {}).get("content")
                             if delta:
                                 text_out.append(delta)
-                if rules and text_out:
-                    _, verdicts, blocked = check_texts("llm_output", rules, ["".join(text_out)])
+                if rules and len(text_out) > checked:
+                    # Scan what is new plus an overlap, not the whole answer again per chunk.
+                    fresh = "".join(text_out[checked:])
+                    checked = len(text_out)
+                    window, tail = tail + fresh, (tail + fresh)[-SCAN_OVERLAP:]
+                    _, verdicts, blocked = check_texts("llm_output", rules, [window])
+                    for v in verdicts:
+                        if v.action != "block" and v not in seen:
+                            seen.append(v)
                     if blocked is not None:
                         gw.count_verdicts(verdicts, ident)
                         trace.setdefault("guardrails", []).extend(v.to_json() for v in verdicts)
@@ -175,6 +191,11 @@ async def stream(
                     "body": b"data: " + orjson.dumps(error) + b"\n\n",
                     "more_body": False,
                 }
+            )
+        if seen:
+            gw.count_verdicts(seen, ident)
+            trace.setdefault("guardrails", []).extend(
+                {**v.to_json(), "applied": False} for v in seen
             )
         tokens_in = int(usage.get("prompt_tokens") or len(orjson.dumps(body["messages"])) // 4)
         tokens_out = int(usage.get("completion_tokens") or len("".join(text_out)) // 4)

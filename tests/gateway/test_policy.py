@@ -222,3 +222,48 @@ def test_hot_reload_and_bad_config(gateway: GatewayFactory, store_url: str) -> N
             )
             .choices
         )
+
+
+@pytest.mark.parametrize(
+    ("content", "blocked"),
+    [
+        ("Mail jane.doe@example.com when the build is green.", False),
+        ("Use token ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8 to push.", True),
+    ],
+)
+def test_output_guardrails_on_streams(
+    gateway: GatewayFactory, fake: FakeProvider, tmp_path: Path, content: str, blocked: bool
+) -> None:
+    rules = [
+        {"detector": "pii", "action": "redact"},
+        {"detector": "secrets", "action": "block"},
+    ]
+    fake.script("m-main", Step(content=content))
+    store = f"sqlite:{tmp_path / 'gw.sqlite3'}"
+    with gateway(store, **{"guardrails.llm_output": rules}) as (url, _, _):
+        stream = client(url).chat.completions.create(model="main", messages=MSG, stream=True)
+        parts: list[str] = []
+        if blocked:
+            with pytest.raises(openai.APIError, match="stopped the stream"):
+                for chunk in stream:
+                    parts.extend(c.delta.content or "" for c in chunk.choices)
+        else:
+            for chunk in stream:
+                parts.extend(c.delta.content or "" for c in chunk.choices)
+    (trace,) = asyncio.run(traces(store))
+    if blocked:
+        assert "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" not in "".join(parts)
+        assert trace["error"] == "guardrail_blocked"
+        assert [(g["detector"], g["action"]) for g in trace["guardrails"]] == [("secrets", "block")]
+    else:
+        # Relayed text cannot be taken back: the finding is traced as not applied.
+        assert "".join(parts).strip() == content and trace["error"] is None
+        assert trace["guardrails"] == [
+            {
+                "hook": "llm_output",
+                "detector": "pii",
+                "action": "redact",
+                "kinds": ["email"],
+                "applied": False,
+            }
+        ]
