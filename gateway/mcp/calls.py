@@ -47,6 +47,7 @@ IDEMPOTENCY_META = "fleet/idempotency-key"
 DENIED = -32003
 BLOCKED = -32004
 UNKNOWN_OUTCOME = -32005
+UNREACHABLE = -32006
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -347,10 +348,18 @@ class ToolCalls:
                 result = self.fetch_result(ident, {"approval_id": row["id"]})
             return await done("pending", {"result": result}, approval_id=row["id"])
 
+        def unreachable(exc: Unreachable) -> dict[str, Any]:
+            return {
+                "error": {"code": UNREACHABLE, "message": f"MCP server '{name}' unreachable: {exc}"}
+            }
+
         if scoped is None:
-            reply, rh = await self.forward(
-                server, headers, body_of(raw, msg, params, args, original), rid
-            )
+            try:
+                reply, rh = await self.forward(
+                    server, headers, body_of(raw, msg, params, args, original), rid
+                )
+            except Unreachable as exc:
+                return await done("error", unreachable(exc))
             return await self._finish(reply, rh, trace, started)
 
         # At most once per key: the first caller runs it; concurrent ones wait; later ones replay.
@@ -381,8 +390,11 @@ class ToolCalls:
         body = body_of(raw, msg, params, args, original)
         # The call runs to completion and its result is stored even if the caller hangs up.
         task = asyncio.ensure_future(self._run_keyed(scoped, server, headers, body, rid, future))
-        reply, rh, verdicts = await asyncio.shield(task)
         trace["idempotency_key"] = key
+        try:
+            reply, rh, verdicts = await asyncio.shield(task)
+        except Unreachable as exc:
+            return await done("error", unreachable(exc))
         return await self._finish(reply, rh, trace, started, verdicts)
 
     async def _run_keyed(

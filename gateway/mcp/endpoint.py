@@ -15,7 +15,7 @@ import orjson
 
 from gateway.errors import GatewayError, NotFoundError
 from gateway.mcp import grants
-from gateway.mcp.calls import RESULT_TOOL, ToolCalls
+from gateway.mcp.calls import RESULT_TOOL, UNREACHABLE, ToolCalls
 from gateway.mcp.wire import Pool, Reply, Unreachable, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
@@ -25,7 +25,6 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 JSON = [(b"content-type", b"application/json")]
 MAX_BODY = 8 * 1024 * 1024
-UNREACHABLE = -32006
 
 RESULT_TOOL_SPEC = {
     "name": RESULT_TOOL,

@@ -13,18 +13,9 @@ from typer.testing import CliRunner
 
 from fleetctl.cli import app
 from gateway.rollup import rollup
-from gateway.store import open_store
-from tests.mcp.conftest import APPROVER, TOKENS, Stack, mcp_session
+from tests.mcp.conftest import APPROVER, TOKENS, Stack, mcp_session, traces
 
 RUN = {"x-fleet-run-id": "run-77"}
-
-
-async def traces(stack: Stack, run: str) -> list[dict[str, Any]]:
-    store = open_store(f"sqlite:{stack.store_path}")
-    try:
-        return await store.query_traces(run=run)
-    finally:
-        await store.close()
 
 
 async def drive(stack: Stack) -> str:

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.mcp.conftest import GITHUB_KEY, TOKENS, Stack, mcp_session
+from tests.mcp.conftest import GITHUB_KEY, TOKENS, Stack, mcp_session, traces
 
 
 @pytest.mark.parametrize(
@@ -132,6 +132,8 @@ async def test_server_down_is_a_call_error_not_a_broken_session(stack: Stack) ->
         with pytest.raises(MCPError) as info:
             await session.call_tool("get_issue", {"number": 1})
     assert info.value.error.message.startswith("MCP server 'github' unreachable")
+    steps = await traces(stack, None)
+    assert [(t["tool"], t["outcome"], t["error"]) for t in steps] == [("get_issue", "error", True)]
 
 
 async def test_batches_are_refused(stack: Stack) -> None:
