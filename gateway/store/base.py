@@ -12,6 +12,14 @@ could still add — never by the sum of in-flight costs.
 Durability: :meth:`Store.settle` commits spend, rate and run counters and the
 trace record in one transaction before the response is finished; a killed
 process loses nothing that was settled.
+
+For the MCP half and other features: ``write_trace`` / ``query_traces`` for
+trace records of any ``kind`` (``"llm"`` here, e.g. ``"mcp"`` there), and the
+``row_*`` methods for durable JSON rows by (table, key) with an atomic
+insert-if-absent and a compare-and-set on the row's ``state`` field, which is
+what approvals (pending → approved by exactly one approver) and idempotency
+keys (claim once, then store the result) need. Both backends implement them,
+so replicas sharing Redis share the rows.
 """
 
 from __future__ import annotations
@@ -90,7 +98,9 @@ class Store(Protocol):
         """True the first time (key, threshold) is marked: alert once per window."""
         ...
 
-    async def write_trace(self, record: dict[str, Any]) -> None: ...
+    async def write_trace(self, record: dict[str, Any]) -> None:
+        """Append one trace record (any JSON object; ``ts``, ``loop``, ``run``, ``kind`` are indexed)."""
+        ...
 
     async def query_traces(
         self,
@@ -99,6 +109,30 @@ class Store(Protocol):
         run: str | None = None,
         limit: int = 100_000,
     ) -> list[dict[str, Any]]: ...
+
+    # Durable rows: small JSON records that must outlive a request and be shared by
+    # replicas (MCP approvals, idempotency keys). Each call is atomic and durable on return.
+
+    async def row_insert(self, table: str, key: str, value: dict[str, Any]) -> bool:
+        """Store ``value`` under ``key`` unless the key exists; True when this call stored it."""
+        ...
+
+    async def row_get(self, table: str, key: str) -> dict[str, Any] | None: ...
+
+    async def row_update(
+        self, table: str, key: str, value: dict[str, Any], *, if_state: str | None = None
+    ) -> bool:
+        """Replace the row; with ``if_state``, only while its ``state`` field equals it
+        (compare-and-set: of N callers moving ``pending`` → ``approved``, one wins)."""
+        ...
+
+    async def row_delete(self, table: str, key: str) -> None: ...
+
+    async def row_list(
+        self, table: str, state: str | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """Rows of ``table`` (optionally only those whose ``state`` is ``state``), oldest first."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -62,6 +62,19 @@ end
 return out
 """
 
+# Replace a durable row, optionally only while its "state" equals ARGV[3]; keeps the
+# creation time the row was inserted with so listings stay in insertion order.
+_ROW_CAS = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return 0 end
+local old = cjson.decode(cur)
+if ARGV[4] == '1' and old['state'] ~= ARGV[3] then return 0 end
+local new = cjson.decode(ARGV[2])
+new['_created'] = old['_created']
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(new))
+return 1
+"""
+
 
 class RedisStore:
     def __init__(self, url: str, prefix: str = "fleetgw"):
@@ -69,6 +82,7 @@ class RedisStore:
         self.prefix = prefix
         self._reserve = self.redis.register_script(_RESERVE)
         self._settle = self.redis.register_script(_SETTLE)
+        self._row_cas = self.redis.register_script(_ROW_CAS)
 
     def _k(self, *parts: object) -> str:
         return ":".join([self.prefix, *map(str, parts)])
@@ -158,5 +172,49 @@ class RedisStore:
             out.append(record)
         return out
 
+    # ---------------------------------------------------------------- durable rows
+
+    def _rows_key(self, table: str) -> str:
+        return self._k("rows", table)
+
+    async def row_insert(self, table: str, key: str, value: dict[str, Any]) -> bool:
+        body = orjson.dumps({"_created": time.time(), **value})
+        return bool(await self.redis.hsetnx(self._rows_key(table), key, body))
+
+    async def row_get(self, table: str, key: str) -> dict[str, Any] | None:
+        body = await self.redis.hget(self._rows_key(table), key)
+        return _public(orjson.loads(body)) if body else None
+
+    async def row_update(
+        self, table: str, key: str, value: dict[str, Any], *, if_state: str | None = None
+    ) -> bool:
+        done = await self._row_cas(
+            keys=[self._rows_key(table)],
+            args=[
+                key,
+                orjson.dumps(value),
+                "" if if_state is None else if_state,
+                int(if_state is not None),
+            ],
+        )
+        return bool(done)
+
+    async def row_delete(self, table: str, key: str) -> None:
+        await self.redis.hdel(self._rows_key(table), key)
+
+    async def row_list(
+        self, table: str, state: str | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        rows = [orjson.loads(v) for v in await self.redis.hvals(self._rows_key(table))]
+        if state is not None:
+            rows = [r for r in rows if r.get("state") == state]
+        rows.sort(key=lambda r: r.get("_created", 0.0))
+        return [_public(r) for r in rows[:limit]]
+
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    row.pop("_created", None)
+    return row

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ CREATE TABLE IF NOT EXISTS traces (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL
   kind TEXT, body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS traces_ts ON traces (ts);
 CREATE INDEX IF NOT EXISTS traces_run ON traces (run);
+CREATE TABLE IF NOT EXISTS rows (tbl TEXT NOT NULL, key TEXT NOT NULL, state TEXT, body BLOB NOT NULL,
+  created REAL NOT NULL, updated REAL NOT NULL, PRIMARY KEY (tbl, key));
 """
 
 
@@ -56,6 +59,10 @@ class SqliteStore:
         # never land inside its open transaction.
         self._writer = self._connect("FULL") if self.full else self.db
         self._writing: asyncio.Task[None] | None = None
+        # Row writes are rare (approvals, idempotency keys); their own connection, in
+        # the store's synchronous mode, serialised across worker threads by a lock.
+        self._rows = self._connect("FULL") if self.full else self.db
+        self._rows_lock = threading.Lock()
         self._spent: dict[str, float] = {}
         self._reserved: dict[str, float] = {}
         self._rate: dict[tuple[str, int], list[int]] = {}
@@ -316,6 +323,58 @@ class SqliteStore:
         args.append(limit)
         return [orjson.loads(row[0]) for row in self.db.execute(sql, args)]
 
+    # ---------------------------------------------------------------- durable rows
+
+    def _rows_run(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        with self._rows_lock:
+            return self._rows.execute(sql, args)
+
+    async def _rows_exec(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        # In full mode each statement fsyncs: keep that off the event loop.
+        if self.full:
+            return await asyncio.to_thread(self._rows_run, sql, args)
+        return self._rows_run(sql, args)
+
+    async def row_insert(self, table: str, key: str, value: dict[str, Any]) -> bool:
+        now = time.time()
+        cur = await self._rows_exec(
+            "INSERT OR IGNORE INTO rows (tbl, key, state, body, created, updated) VALUES (?, ?, ?, ?, ?, ?)",
+            (table, key, value.get("state"), orjson.dumps(value), now, now),
+        )
+        return cur.rowcount == 1
+
+    async def row_get(self, table: str, key: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT body FROM rows WHERE tbl = ? AND key = ?", (table, key)
+        ).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    async def row_update(
+        self, table: str, key: str, value: dict[str, Any], *, if_state: str | None = None
+    ) -> bool:
+        sql = "UPDATE rows SET state = ?, body = ?, updated = ? WHERE tbl = ? AND key = ?"
+        args: tuple[Any, ...] = (value.get("state"), orjson.dumps(value), time.time(), table, key)
+        if if_state is not None:
+            sql += " AND state = ?"
+            args += (if_state,)
+        cur = await self._rows_exec(sql, args)
+        return cur.rowcount == 1
+
+    async def row_delete(self, table: str, key: str) -> None:
+        await self._rows_exec("DELETE FROM rows WHERE tbl = ? AND key = ?", (table, key))
+
+    async def row_list(
+        self, table: str, state: str | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT body FROM rows WHERE tbl = ?"
+        args: list[Any] = [table]
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        sql += " ORDER BY created, key LIMIT ?"
+        args.append(limit)
+        return [orjson.loads(r[0]) for r in self.db.execute(sql, args)]
+
     def checkpoint(self) -> None:
         """Fold the WAL into the database file; run from a worker thread on a timer."""
         if self.path == ":memory:":
@@ -338,4 +397,6 @@ class SqliteStore:
             self._flush()
         if self._writer is not self.db:
             self._writer.close()
+        if self._rows is not self.db:
+            self._rows.close()
         self.db.close()
