@@ -11,6 +11,7 @@ or an unreadable or invalid revision.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -139,12 +140,13 @@ def render_markdown(result: Any, base: str, head: str, limit: int = COMMENT_LIMI
     return out + "\n"
 
 
-def _compile_base(source: Any) -> list[dict[str, Any]]:
+def _compile_base(source: Any) -> tuple[list[dict[str, Any]], str]:
     """Compile the base revision; tolerate lint findings that do not stop compilation.
 
     The base passed the checks of its day. A rule added since (a newer fleetctl)
     must not make every diff fail, least of all the PR that fixes the finding;
     only files that do not load or pins that do not resolve stop the diff.
+    Returns the documents and a warning ("" when the base is clean).
     """
     from fleet.compile import compile_fleet, compile_loaded
     from fleet.errors import Severity, SpecError
@@ -152,7 +154,7 @@ def _compile_base(source: Any) -> list[dict[str, Any]]:
     from fleet.resolve import resolve_all
 
     try:
-        return compile_fleet(source, lock=False).documents()
+        return compile_fleet(source, lock=False).documents(), ""
     except SpecError as exc:
         strict_error = exc
     loaded, diags = load_fleet(source)
@@ -166,12 +168,54 @@ def _compile_base(source: Any) -> list[dict[str, Any]]:
     except (KeyError, ValueError, TypeError, AttributeError, IndexError):
         raise strict_error from None
     count = len(strict_error.diagnostics)
-    typer.echo(
+    return documents, (
         f"warning: the base revision has {count} validation error(s) "
-        "(rules newer than it?); diffing its compiled form anyway",
-        err=True,
+        "(rules newer than it?); diffing its compiled form anyway"
     )
-    return documents
+
+
+# One side's outcome as plain data, so it can come back from a worker process:
+# (documents or None on error, diagnostic lines, error or warning message).
+Side = tuple[list[dict[str, Any]] | None, list[str], str]
+
+
+def _side(label: str, top: Path, rev: str | None, sub: str, path: Path) -> Side:
+    """Compile the base (``label == "base"``) or head side of the diff."""
+    from fleet.compile import compile_fleet
+    from fleet.errors import GitError, SpecError
+    from fleet.gitsource import GitSource
+    from fleet.load import FLEET_FILE
+    from fleet.source import DirSource
+
+    try:
+        if label == "base":
+            assert rev is not None
+            source = GitSource(top, rev, sub, missing_ok=True)
+            if source.read(FLEET_FILE) is None:
+                # A fleet directory that the base does not have yet: every loop is added.
+                return [], [], ""
+            documents, warning = _compile_base(source)
+            return documents, [], warning
+        head_source = GitSource(top, rev, sub) if rev else DirSource(path, str(path))
+        return compile_fleet(head_source, lock=False).documents(), [], ""
+    except SpecError as exc:
+        lines = [d.format() for d in exc.diagnostics[:20]]
+        return None, lines, f"the {label} revision is not a valid fleet"
+    except GitError as exc:
+        return None, [], str(exc)
+
+
+def _both_sides(top: Path, base: str, head: str | None, sub: str, path: Path) -> list[Side]:
+    """Base and head, compiled side by side when there is a second core to use."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+        return [_side("base", top, base, sub, path), _side("head", top, head, sub, path)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        base_future = pool.submit(_side, "base", top, base, sub, path)
+        head_side = _side("head", top, head, sub, path)
+        return [base_future.result(), head_side]
 
 
 def diff(
@@ -186,40 +230,25 @@ def diff(
     ),
 ) -> None:
     """Semantic, per-loop diff between two revisions of a fleet, with risk classes."""
-    from fleet.compile import compile_fleet
     from fleet.diff import diff_fleets
-    from fleet.errors import GitError, SpecError
-    from fleet.gitsource import GitSource, locate
-    from fleet.load import FLEET_FILE
-    from fleet.source import DirSource
+    from fleet.errors import GitError
+    from fleet.gitsource import locate
 
     if not path.is_dir():
         fail(f"no such directory: {path}", "give the fleet directory")
     try:
         top, sub = locate(path)
-        # A fleet directory that the base does not have yet: every loop is added.
-        base_source = GitSource(top, base, sub, missing_ok=True)
-        head_source = GitSource(top, head, sub) if head else DirSource(path, str(path))
-        documents: list[list[dict[str, Any]]] = []
-        for label, source in (("base", base_source), ("head", head_source)):
-            if label == "base" and source.read(FLEET_FILE) is None:
-                documents.append([])
-                continue
-            try:
-                documents.append(
-                    _compile_base(source)
-                    if label == "base"
-                    else compile_fleet(source, lock=False).documents()
-                )
-            except SpecError as exc:
-                for d in exc.diagnostics[:20]:
-                    typer.echo(d.format(), err=True)
-                fail(
-                    f"the {label} revision is not a valid fleet",
-                    "fix it first: `fleetctl validate`",
-                )
     except GitError as exc:
         fail(str(exc))
+    documents: list[list[dict[str, Any]]] = []
+    for docs, lines, message in _both_sides(top, base, head, sub, path):
+        for line in lines:
+            typer.echo(line, err=True)
+        if docs is None:
+            fail(message, "fix it first: `fleetctl validate`" if lines else "")
+        if message:
+            typer.echo(message, err=True)
+        documents.append(docs)
     result = diff_fleets(documents[0], documents[1])
     head_label = head or "working tree"
     if output is DiffOutput.json:
