@@ -15,7 +15,9 @@ BODY = orjson.dumps(
         "object": "chat.completion",
         "created": 0,
         "model": "m-main",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+        ],
         "usage": {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14},
     }
 )
@@ -42,7 +44,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if b'"stream":true' in body:
         # "user":"hold" asks for a long, slow answer: the background streams of the held-load TTFT run.
         chunks, pause = (120, 0.25) if b'"user":"hold"' in body else (8, 0.005)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
         for _ in range(chunks):
             await send({"type": "http.response.body", "body": CHUNK, "more_body": True})
             await asyncio.sleep(pause)
@@ -53,4 +61,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools", log_level="error", access_log=False, backlog=4096)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        loop="uvloop",
+        http="httptools",
+        log_level="error",
+        access_log=False,
+        backlog=4096,
+    )

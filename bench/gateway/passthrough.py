@@ -30,18 +30,44 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not msg.get("more_body"):
             break
     assert session is not None
-    async with session.post(UPSTREAM + scope["path"], data=body, headers={"Content-Type": "application/json"}) as resp:
+    async with session.post(
+        UPSTREAM + scope["path"], data=body, headers={"Content-Type": "application/json"}
+    ) as resp:
         if resp.headers.get("content-type", "").startswith("text/event-stream"):
-            await send({"type": "http.response.start", "status": resp.status, "headers": [(b"content-type", b"text/event-stream")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": resp.status,
+                    "headers": [(b"content-type", b"text/event-stream")],
+                }
+            )
             async for chunk in resp.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
             return
         data = await resp.read()
-    await send({"type": "http.response.start", "status": resp.status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": resp.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
 if __name__ == "__main__":
     UPSTREAM = sys.argv[2]
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools", log_level="error", access_log=False, backlog=4096)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        loop="uvloop",
+        http="httptools",
+        log_level="error",
+        access_log=False,
+        backlog=4096,
+    )

@@ -49,17 +49,35 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise SystemExit(f"port {port} never opened: {proc.args}")
 
 
-def start(cmd: list[str], port: int, core: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start(
+    cmd: list[str], port: int, core: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     full = ["taskset", "-c", core, *cmd] if shutil.which("taskset") else cmd
-    proc = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
     wait_port(port, proc)
     return proc
 
 
 def lua(tmp: Path, model: str, auth: bool) -> Path:
     path = tmp / f"post-{model}-{auth}.lua"
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Summarise the failing build in one line."}], "max_tokens": 64})
-    lines = ['wrk.method = "POST"', f"wrk.body = '{body}'", 'wrk.headers["Content-Type"] = "application/json"', 'wrk.headers["x-fleet-run-id"] = "bench-run"']
+    body = json.dumps(
+        {
+            "model": model,
+            "messages": [{"role": "user", "content": "Summarise the failing build in one line."}],
+            "max_tokens": 64,
+        }
+    )
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = '{body}'",
+        'wrk.headers["Content-Type"] = "application/json"',
+        'wrk.headers["x-fleet-run-id"] = "bench-run"',
+    ]
     if auth:
         lines.append(f'wrk.headers["Authorization"] = "Bearer {TOKEN}"')
     path.write_text("\n".join(lines) + "\n")
@@ -82,13 +100,28 @@ def wrk(url: str, script: Path, conns: int, duration: int) -> dict[str, float]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    err = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(x) for x in errors.groups()) if errors else 0)
-    return {"p50": unit_ms(pct.get("50", "nan")), "p99": unit_ms(pct.get("99", "nan")), "rps": rps, "errors": err}
+    err = (int(non2xx.group(1)) if non2xx else 0) + (
+        sum(int(x) for x in errors.groups()) if errors else 0
+    )
+    return {
+        "p50": unit_ms(pct.get("50", "nan")),
+        "p99": unit_ms(pct.get("99", "nan")),
+        "rps": rps,
+        "errors": err,
+    }
 
 
 def rss_mb(pid: int) -> float:
     total = 0
-    for p in [pid, *[int(c) for c in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]]:
+    for p in [
+        pid,
+        *[
+            int(c)
+            for c in subprocess.run(
+                ["pgrep", "-P", str(pid)], capture_output=True, text=True
+            ).stdout.split()
+        ],
+    ]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -105,7 +138,9 @@ def gateway_config(tmp: Path, mock_url: str, guardrails: bool) -> Path:
         "models": {"main": {"targets": [{"provider": "mock", "model": "m-main"}]}},
         "pricing": {"mock/m-main": {"input": 0.25, "output": 2.0}},
         "caching": {"type": "none"},
-        "guardrails": {"llm_input": [{"detector": "prompt-injection"}, {"detector": "secrets"}]} if guardrails else {},
+        "guardrails": {"llm_input": [{"detector": "prompt-injection"}, {"detector": "secrets"}]}
+        if guardrails
+        else {},
         "loops": {
             "bench-loop": {
                 "token_sha256": [hashlib.sha256(TOKEN.encode()).hexdigest()],
@@ -126,16 +161,24 @@ def gateway_config(tmp: Path, mock_url: str, guardrails: bool) -> Path:
 
 def litellm_config(tmp: Path, mock_url: str) -> Path:
     path = tmp / "litellm.yaml"
-    path.write_text(f"model_list:\n  - model_name: main\n    litellm_params:\n      model: openai/m-main\n      api_base: {mock_url}/v1\n      api_key: sk-mock\n")
+    path.write_text(
+        f"model_list:\n  - model_name: main\n    litellm_params:\n      model: openai/m-main\n      api_base: {mock_url}/v1\n      api_key: sk-mock\n"
+    )
     return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=8)
-    parser.add_argument("--litellm", default="/tmp/litellm-venv", help="venv with litellm[proxy]==1.102.4 (skipped if absent)")
+    parser.add_argument(
+        "--litellm",
+        default="/tmp/litellm-venv",
+        help="venv with litellm[proxy]==1.102.4 (skipped if absent)",
+    )
     parser.add_argument("--streams", type=int, default=1000)
-    parser.add_argument("--only", default="", help="comma-separated row names to run (direct always runs)")
+    parser.add_argument(
+        "--only", default="", help="comma-separated row names to run (direct always runs)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -148,16 +191,76 @@ def main() -> None:
         rows: list[tuple[str, dict[str, float]]] = []
         ttft: dict[str, dict[str, float]] = {}
         try:
-            targets: list[tuple[str, list[str] | None, dict[str, str], bool]] = [("direct (mock)", None, {}, False)]
-            targets.append(("bare pass-through (floor)", [PY, str(HERE / "passthrough.py"), "{port}", mock_url], {}, False))
-            targets.append(("fleet gateway, full policy", [PY, "-m", "gateway", "--config", str(gateway_config(tmp, mock_url, False)), "--port", "{port}", "--store", f"sqlite:{tmp / 'gw.sqlite3'}"], {}, True))
-            targets.append(("fleet gateway, + input guardrails", [PY, "-m", "gateway", "--config", str(gateway_config(tmp, mock_url, True)), "--port", "{port}", "--store", f"sqlite:{tmp / 'gw2.sqlite3'}"], {}, True))
+            targets: list[tuple[str, list[str] | None, dict[str, str], bool]] = [
+                ("direct (mock)", None, {}, False)
+            ]
+            targets.append(
+                (
+                    "bare pass-through (floor)",
+                    [PY, str(HERE / "passthrough.py"), "{port}", mock_url],
+                    {},
+                    False,
+                )
+            )
+            targets.append(
+                (
+                    "fleet gateway, full policy",
+                    [
+                        PY,
+                        "-m",
+                        "gateway",
+                        "--config",
+                        str(gateway_config(tmp, mock_url, False)),
+                        "--port",
+                        "{port}",
+                        "--store",
+                        f"sqlite:{tmp / 'gw.sqlite3'}",
+                    ],
+                    {},
+                    True,
+                )
+            )
+            targets.append(
+                (
+                    "fleet gateway, + input guardrails",
+                    [
+                        PY,
+                        "-m",
+                        "gateway",
+                        "--config",
+                        str(gateway_config(tmp, mock_url, True)),
+                        "--port",
+                        "{port}",
+                        "--store",
+                        f"sqlite:{tmp / 'gw2.sqlite3'}",
+                    ],
+                    {},
+                    True,
+                )
+            )
             litellm_bin = Path(args.litellm) / "bin" / "litellm"
             if litellm_bin.exists():
-                targets.append(("LiteLLM proxy 1.102.4", [str(litellm_bin), "--config", str(litellm_config(tmp, mock_url)), "--port", "{port}", "--num_workers", "1"], {"LITELLM_OFFLINE_MODE": "true", "LITELLM_LOG": "ERROR"}, False))
+                targets.append(
+                    (
+                        "LiteLLM proxy 1.102.4",
+                        [
+                            str(litellm_bin),
+                            "--config",
+                            str(litellm_config(tmp, mock_url)),
+                            "--port",
+                            "{port}",
+                            "--num_workers",
+                            "1",
+                        ],
+                        {"LITELLM_OFFLINE_MODE": "true", "LITELLM_LOG": "ERROR"},
+                        False,
+                    )
+                )
             if args.only:
                 wanted = {w.strip() for w in args.only.split(",")}
-                targets = [t for t in targets if t[0] == "direct (mock)" or any(w in t[0] for w in wanted)]
+                targets = [
+                    t for t in targets if t[0] == "direct (mock)" or any(w in t[0] for w in wanted)
+                ]
             for name, cmd, env, auth in targets:
                 port = mock_port
                 proc = None
@@ -170,11 +273,28 @@ def main() -> None:
                 wrk(url, script, 4, 2)  # warm up
                 single = wrk(url, script, 1, args.duration)
                 loaded = wrk(url, script, 64, args.duration)
-                rows.append((name, {"p50": single["p50"], "p99": single["p99"], "rps": loaded["rps"], "errors": loaded["errors"] + single["errors"], "rss": rss_mb(proc.pid) if proc else float("nan")}))
+                rows.append(
+                    (
+                        name,
+                        {
+                            "p50": single["p50"],
+                            "p99": single["p99"],
+                            "rps": loaded["rps"],
+                            "errors": loaded["errors"] + single["errors"],
+                            "rss": rss_mb(proc.pid) if proc else float("nan"),
+                        },
+                    )
+                )
                 if name in ("direct (mock)", "fleet gateway, full policy"):
-                    res = subprocess.run([PY, str(HERE / "streams.py"), url, str(args.streams), TOKEN], capture_output=True, text=True)
+                    res = subprocess.run(
+                        [PY, str(HERE / "streams.py"), url, str(args.streams), TOKEN],
+                        capture_output=True,
+                        text=True,
+                    )
                     if res.returncode:
-                        raise SystemExit(f"streams.py failed against {name}: {res.stderr.strip().splitlines()[-1:]}")
+                        raise SystemExit(
+                            f"streams.py failed against {name}: {res.stderr.strip().splitlines()[-1:]}"
+                        )
                     out = res.stdout
                     ttft[name] = json.loads(out)
                 if proc is not None:
@@ -185,24 +305,41 @@ def main() -> None:
                 if p.poll() is None:
                     p.kill()
         direct = rows[0][1]
-        print(f"{'target':<36} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'req/s @64':>10} {'errors':>7} {'RSS MB':>7}")
+        print(
+            f"{'target':<36} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'req/s @64':>10} {'errors':>7} {'RSS MB':>7}"
+        )
         for name, r in rows:
-            print(f"{name:<36} {r['p50']:8.3f} {r['p99']:8.3f} {r['p50'] - direct['p50']:8.3f} {r['p99'] - direct['p99']:8.3f} {r['rps']:10.0f} {r['errors']:7.0f} {r['rss']:7.1f}")
+            print(
+                f"{name:<36} {r['p50']:8.3f} {r['p99']:8.3f} {r['p50'] - direct['p50']:8.3f} {r['p99'] - direct['p99']:8.3f} {r['rps']:10.0f} {r['errors']:7.0f} {r['rss']:7.1f}"
+            )
         by = dict(rows)
         ours = by["fleet gateway, full policy"]
         floor = by.get("bare pass-through (floor)", ours)
         print()
-        print(f"targets: added p50 ≤ 0.5 ms → {ours['p50'] - direct['p50']:.3f} ms; added p99 ≤ 1.5 ms → {ours['p99'] - direct['p99']:.3f} ms")
-        print(f"         ≥ 5,000 req/s on one core, zero errors → {ours['rps']:.0f} req/s, {ours['errors']:.0f} errors; RSS ≤ 100 MB → {ours['rss']:.1f} MB")
-        print(f"         share of the pass-through floor kept: {ours['rps'] / floor['rps'] * 100:.0f}% of its req/s")
+        print(
+            f"targets: added p50 ≤ 0.5 ms → {ours['p50'] - direct['p50']:.3f} ms; added p99 ≤ 1.5 ms → {ours['p99'] - direct['p99']:.3f} ms"
+        )
+        print(
+            f"         ≥ 5,000 req/s on one core, zero errors → {ours['rps']:.0f} req/s, {ours['errors']:.0f} errors; RSS ≤ 100 MB → {ours['rss']:.1f} MB"
+        )
+        print(
+            f"         share of the pass-through floor kept: {ours['rps'] / floor['rps'] * 100:.0f}% of its req/s"
+        )
         if "LiteLLM proxy 1.102.4" in by:
             lite = by["LiteLLM proxy 1.102.4"]
-            print(f"         vs LiteLLM: {ours['rps'] / lite['rps']:.1f}x its req/s (target ≥ 20x); added p50 {ours['p50'] - direct['p50']:.3f} vs {lite['p50'] - direct['p50']:.3f} ms ({(ours['p50'] - direct['p50']) / max(lite['p50'] - direct['p50'], 1e-9):.2f} of it, target ≤ 0.10)")
+            print(
+                f"         vs LiteLLM: {ours['rps'] / lite['rps']:.1f}x its req/s (target ≥ 20x); added p50 {ours['p50'] - direct['p50']:.3f} vs {lite['p50'] - direct['p50']:.3f} ms ({(ours['p50'] - direct['p50']) / max(lite['p50'] - direct['p50'], 1e-9):.2f} of it, target ≤ 0.10)"
+            )
         if len(ttft) == 2:
             d, g = ttft["direct (mock)"], ttft["fleet gateway, full policy"]
-            for mode, what in (("held", f"while {args.streams} streams stay open"), ("burst", f"{args.streams} streams opened at once")):
+            for mode, what in (
+                ("held", f"while {args.streams} streams stay open"),
+                ("burst", f"{args.streams} streams opened at once"),
+            ):
                 dm, gm = d[mode], g[mode]
-                print(f"         streaming TTFT p99, {what}: direct {dm['p99']:.2f} ms, gateway {gm['p99']:.2f} ms → added {gm['p99'] - dm['p99']:.2f} ms (p50 +{gm['p50'] - dm['p50']:.2f}; target ≤ 1 ms)")
+                print(
+                    f"         streaming TTFT p99, {what}: direct {dm['p99']:.2f} ms, gateway {gm['p99']:.2f} ms → added {gm['p99'] - dm['p99']:.2f} ms (p50 +{gm['p50'] - dm['p50']:.2f}; target ≤ 1 ms)"
+                )
 
 
 if __name__ == "__main__":

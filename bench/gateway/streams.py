@@ -20,13 +20,25 @@ import aiohttp
 
 
 def body(hold: bool) -> bytes:
-    payload: dict[str, object] = {"model": "main", "messages": [{"role": "user", "content": "stream"}], "stream": True, "max_tokens": 64}
+    payload: dict[str, object] = {
+        "model": "main",
+        "messages": [{"role": "user", "content": "stream"}],
+        "stream": True,
+        "max_tokens": 64,
+    }
     if hold:
         payload["user"] = "hold"
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-async def one(session: aiohttp.ClientSession, url: str, headers: dict[str, str], data: bytes, out: list[float], started: asyncio.Event | None = None) -> None:
+async def one(
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    data: bytes,
+    out: list[float],
+    started: asyncio.Event | None = None,
+) -> None:
     t0 = time.perf_counter()
     async with session.post(url, data=data, headers=headers) as resp:
         first = True
@@ -40,12 +52,22 @@ async def one(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
 
 def pct(values: list[float]) -> dict[str, float]:
     values = sorted(values)
-    return {"n": len(values), "p50": values[len(values) // 2], "p99": values[max(0, int(len(values) * 0.99) - 1)]}
+    return {
+        "n": len(values),
+        "p50": values[len(values) // 2],
+        "p99": values[max(0, int(len(values) * 0.99) - 1)],
+    }
 
 
 async def main(url: str, n: int, token: str, probes: int) -> None:
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}", "x-fleet-cache": "off"}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=n + 10), timeout=aiohttp.ClientTimeout(total=120)) as session:
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {token}",
+        "x-fleet-cache": "off",
+    }
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=n + 10), timeout=aiohttp.ClientTimeout(total=120)
+    ) as session:
         burst: list[float] = []
         await asyncio.gather(*(one(session, url, headers, body(False), burst) for _ in range(n)))
         held_first: list[float] = []
@@ -67,4 +89,11 @@ async def main(url: str, n: int, token: str, probes: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 100))
+    asyncio.run(
+        main(
+            sys.argv[1],
+            int(sys.argv[2]),
+            sys.argv[3],
+            int(sys.argv[4]) if len(sys.argv) > 4 else 100,
+        )
+    )
