@@ -5,29 +5,27 @@ human approval gates and idempotent side effects.
 ``create_mcp_app(gateway)`` returns the ASGI callable the gateway mounts for
 ``/mcp/…`` and ``/approvals…``. ``gateway`` is anything with ``holder``
 (:class:`gateway.config.ConfigHolder`), ``store`` (a
-:class:`gateway.store.Store`, for traces) and ``authenticate(scope, runtime)``;
-the gateway's own :class:`gateway.app.Gateway` is one. Approvals and
-idempotency keys live in the store's SQLite file (``ledger`` overrides the
-path; a Redis store uses ``FLEET_GATEWAY_LEDGER`` or ``gateway-mcp.sqlite3``).
+:class:`gateway.store.Store`: traces, and the durable rows that hold approvals
+and idempotency keys) and ``authenticate(scope, runtime)``; the gateway's own
+:class:`gateway.app.Gateway` is one.
+
+Modules: :mod:`~gateway.mcp.grants` (who may call what),
+:mod:`~gateway.mcp.calls` (tools/call policy and execution, the
+``fleet_approval_result`` pseudo-tool, idempotency keys),
+:mod:`~gateway.mcp.ledger` (approval and key records),
+:mod:`~gateway.mcp.endpoint` (``/mcp/<server>``), :mod:`~gateway.mcp.api`
+(``/approvals``), :mod:`~gateway.mcp.wire` (streamable HTTP on the wire).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from gateway.mcp.app import McpApp
 
 
-def create_mcp_app(gateway: Any, ledger: str | None = None) -> McpApp:
-    if ledger is None:
-        path = getattr(gateway.store, "path", None)
-        ledger = (
-            path
-            if path and path != ":memory:"
-            else os.environ.get("FLEET_GATEWAY_LEDGER", "gateway-mcp.sqlite3")
-        )
-    return McpApp(gateway, ledger)
+def create_mcp_app(gateway: Any) -> McpApp:
+    return McpApp(gateway)
 
 
 __all__ = ["McpApp", "create_mcp_app"]

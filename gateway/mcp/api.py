@@ -61,12 +61,12 @@ class ApprovalsApi:
         if not parts and method == "GET":
             query = parse_qs(scope.get("query_string", b"").decode())
             state = query.get("state", ["pending"])[0]
-            rows = ledger.approvals(None if state == "all" else state)
+            rows = await ledger.approvals(None if state == "all" else state)
             await respond(send, 200, orjson.dumps({"approvals": rows}), JSON)
             return
         if not parts:
             raise BadRequestError("bad_method", f"{method} /approvals is not supported; use GET")
-        row = ledger.approval(parts[0])
+        row = await ledger.approval(parts[0])
         if row is None:
             raise NotFoundError("approval_not_found", f"no approval request '{parts[0]}'")
         if len(parts) == 1 and method == "GET":
@@ -85,8 +85,8 @@ class ApprovalsApi:
             except (orjson.JSONDecodeError, AttributeError) as exc:
                 raise BadRequestError("bad_body", 'body must be JSON like {"reason": "…"}') from exc
         to = "approved" if parts[1] == "approve" else "denied"
-        if not ledger.decide(row["id"], to, who, reason):
-            now = ledger.approval(row["id"]) or row
+        if not await ledger.decide(row["id"], to, who, reason):
+            now = await ledger.approval(row["id"]) or row
             raise ConflictError(
                 "already_decided",
                 f"approval {row['id']} is {now['state']}"
@@ -94,4 +94,4 @@ class ApprovalsApi:
             )
         if to == "approved":
             await self.calls.execute_approved({**row, "state": "approved"}, who)
-        await respond(send, 200, orjson.dumps(ledger.approval(row["id"])), JSON)
+        await respond(send, 200, orjson.dumps(await ledger.approval(row["id"])), JSON)

@@ -14,9 +14,9 @@ from gateway.mcp.wire import Pool
 
 
 class McpApp:
-    def __init__(self, gateway: Any, ledger_path: str):
+    def __init__(self, gateway: Any):
         self.gateway = gateway
-        self.ledger = Ledger(ledger_path)
+        self.ledger = Ledger(gateway.store)
         # One pool for every catalog server; tool calls can be slow, approvals can wait for days.
         self.pool = Pool()
         self.calls = ToolCalls(gateway, self.ledger, self.pool)
@@ -47,4 +47,3 @@ class McpApp:
     async def aclose(self) -> None:
         await self.calls.drain()
         await self.pool.close()
-        self.ledger.close()

@@ -144,9 +144,9 @@ class ToolCalls:
 
     # ---------------------------------------------------------------- approvals
 
-    def fetch_result(self, ident: Identity, args: dict[str, Any]) -> dict[str, Any]:
+    async def fetch_result(self, ident: Identity, args: dict[str, Any]) -> dict[str, Any]:
         approval_id = str(args.get("approval_id", ""))
-        row = self.ledger.approval(approval_id)
+        row = await self.ledger.approval(approval_id)
         if row is None or row["loop"] != ident.loop:
             return text_result(
                 f"no approval request '{approval_id}' for loop '{ident.loop}'", error=True
@@ -192,7 +192,7 @@ class ToolCalls:
             except Unreachable as exc:
                 result = text_result(f"server unreachable: {exc}", error=True)
         result, verdicts, _blocked = self.post_guard(result)
-        self.ledger.executed(row["id"], result)
+        await self.ledger.executed(row["id"], result)
         await self.trace(
             loop=row["loop"],
             member=row["member"],
@@ -280,7 +280,7 @@ class ToolCalls:
             )
 
         if tool == RESULT_TOOL:
-            return await done("fetched", {"result": self.fetch_result(ident, args)})
+            return await done("fetched", {"result": await self.fetch_result(ident, args)})
 
         cls = grants.tool_class(config, name, tool)
         trace["tool_class"] = cls
@@ -320,21 +320,19 @@ class ToolCalls:
         scoped = hashlib.sha256(f"{ident.loop}\0{key}".encode()).hexdigest() if key else None
 
         if grants.needs_approval(config, ident, name, tool, cls):
-            row = self.ledger.approval_for_key(scoped) if scoped else None
-            if row is None:
-                row = self.ledger.create_approval(
-                    loop=ident.loop,
-                    member=ident.member,
-                    run=run,
-                    step=trace["step"],
-                    server=name,
-                    tool=tool,
-                    tool_class=cls,
-                    arguments=args,
-                    verdicts=trace["guardrails"],
-                    idempotency_key=scoped,
-                    ttl_s=config.approval_ttl_s,
-                )
+            row = await self.ledger.create_approval(
+                loop=ident.loop,
+                member=ident.member,
+                run=run,
+                step=trace["step"],
+                server=name,
+                tool=tool,
+                tool_class=cls,
+                arguments=args,
+                verdicts=trace["guardrails"],
+                idempotency_key=scoped,
+                ttl_s=config.approval_ttl_s,
+            )
             if row["state"] == "pending":
                 text = (
                     f"approval {row['id']} pending: {name}.{tool} waits for a human "
@@ -345,7 +343,7 @@ class ToolCalls:
                     text, extra={"fleet/approval": {"id": row["id"], "state": "pending"}}
                 )
             else:
-                result = self.fetch_result(ident, {"approval_id": row["id"]})
+                result = await self.fetch_result(ident, {"approval_id": row["id"]})
             return await done("pending", {"result": result}, approval_id=row["id"])
 
         def unreachable(exc: Unreachable) -> dict[str, Any]:
@@ -370,7 +368,7 @@ class ToolCalls:
             except Exception as exc:
                 shared = text_result(f"the first call with this key failed: {exc}", error=True)
             return await done("replayed", {"result": shared}, idempotency_key=key)
-        claim = self.ledger.begin(scoped, ident.loop, name, tool)
+        claim = await self.ledger.begin(scoped, ident.loop, name, tool)
         if claim.state == "done":
             return await done("replayed", {"result": claim.result}, idempotency_key=key)
         if claim.state == "running":
@@ -412,15 +410,15 @@ class ToolCalls:
                 reply, rh = await self.forward(server, headers, body, rid)
             except Unreachable:
                 # Nothing reached the server, or we cannot tell: for connect errors a retry is safe.
-                self.ledger.forget(scoped)
+                await self.ledger.forget(scoped)
                 raise
             msg = reply.message or {}
             if "result" in msg:
                 msg["result"], verdicts, _ = self.post_guard(msg["result"])
-                self.ledger.finish(scoped, msg["result"])
+                await self.ledger.finish(scoped, msg["result"])
                 future.set_result(msg["result"])
             else:
-                self.ledger.forget(scoped)
+                await self.ledger.forget(scoped)
                 future.set_result(text_result(f"server error: {msg.get('error')}", error=True))
             return reply, rh, verdicts
         except BaseException as exc:

@@ -1,14 +1,14 @@
 """Durable records of tool calls that must outlive a request: approval requests
-and idempotency keys.
+and idempotency keys, kept as rows of the gateway's store (``row_*`` of
+:class:`gateway.store.Store`), so they survive restarts and replicas sharing
+Redis share them.
 
-Both live in SQLite tables of the gateway's store file (WAL, so the LLM half's
-connection and this one share it), or in a file of their own when the store is
-Redis. Every state change is one statement that commits before the caller
-acts on it, so a restart finds pending approvals where they were and a key
-that completed keeps its result.
+Approval states: ``pending`` → ``approved`` (claimed for execution by exactly
+one approver: a compare-and-set on the state) → ``executed``; or ``pending`` →
+``denied`` / ``expired``. Expiry is applied when a request is read or decided.
+A request made under an idempotency key is indexed by it (insert-if-absent),
+so a retried destructive call finds its request instead of opening another.
 
-Approval states: ``pending`` → ``approved`` (claimed for execution, atomically,
-by one approver) → ``executed``; or ``pending`` → ``denied`` / ``expired``.
 Idempotency states: ``running`` → ``done``. A key found ``running`` after a
 restart means the outcome is unknown; the gateway refuses to run it again
 (at most once beats at least once for side effects).
@@ -17,48 +17,15 @@ restart means the outcome is unknown; the gateway refuses to run it again
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import orjson
+from gateway.store import Store
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS mcp_approvals (
-  id TEXT PRIMARY KEY, state TEXT NOT NULL, loop TEXT NOT NULL, member TEXT NOT NULL, run TEXT, step INTEGER,
-  server TEXT NOT NULL, tool TEXT NOT NULL, tool_class TEXT NOT NULL, arguments BLOB NOT NULL,
-  verdicts BLOB NOT NULL, idempotency_key TEXT, created REAL NOT NULL, expires REAL NOT NULL,
-  decided_by TEXT, decided REAL, reason TEXT, executed REAL, result BLOB);
-CREATE INDEX IF NOT EXISTS mcp_approvals_state ON mcp_approvals (state);
-CREATE TABLE IF NOT EXISTS mcp_idempotency (
-  key TEXT PRIMARY KEY, state TEXT NOT NULL, loop TEXT NOT NULL, server TEXT NOT NULL, tool TEXT NOT NULL,
-  created REAL NOT NULL, result BLOB);
-"""
-
-COLUMNS = [
-    "id",
-    "state",
-    "loop",
-    "member",
-    "run",
-    "step",
-    "server",
-    "tool",
-    "tool_class",
-    "arguments",
-    "verdicts",
-    "idempotency_key",
-    "created",
-    "expires",
-    "decided_by",
-    "decided",
-    "reason",
-    "executed",
-    "result",
-]
-JSON_COLUMNS = {"arguments", "verdicts", "result"}
+APPROVALS = "mcp_approvals"
+APPROVAL_KEYS = "mcp_approval_keys"
+KEYS = "mcp_idempotency"
 
 
 @dataclass(frozen=True)
@@ -70,117 +37,91 @@ class Claim:
 
 
 class Ledger:
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
-        self.db.executescript(SCHEMA)
-
-    def close(self) -> None:
-        self.db.close()
+    def __init__(self, store: Store):
+        self.store = store
 
     # ---------------------------------------------------------------- approvals
 
-    def create_approval(self, **fields: Any) -> dict[str, Any]:
+    async def create_approval(self, **fields: Any) -> dict[str, Any]:
+        """A new pending request; with ``idempotency_key``, the existing one for that key if any."""
         now = time.time()
-        row = {
+        row: dict[str, Any] = {
             "id": "ap_" + secrets.token_hex(8),
             "state": "pending",
             "created": now,
             "expires": now + float(fields.pop("ttl_s")),
+            "decided_by": None,
+            "decided": None,
+            "reason": None,
+            "executed": None,
+            "result": None,
             **fields,
         }
-        cols = [c for c in COLUMNS if c in row]
-        self.db.execute(
-            f"INSERT INTO mcp_approvals ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [orjson.dumps(row[c]) if c in JSON_COLUMNS else row[c] for c in cols],
-        )
-        return self.approval(row["id"]) or row
-
-    def _expire(self) -> None:
-        self.db.execute(
-            "UPDATE mcp_approvals SET state = 'expired', decided = expires "
-            "WHERE state = 'pending' AND expires <= ?",
-            (time.time(),),
-        )
-
-    @staticmethod
-    def _row(values: tuple[Any, ...]) -> dict[str, Any]:
-        row = dict(zip(COLUMNS, values, strict=True))
-        for c in JSON_COLUMNS:
-            if row[c] is not None:
-                row[c] = orjson.loads(row[c])
+        key = row.get("idempotency_key")
+        if key and not await self.store.row_insert(APPROVAL_KEYS, key, {"id": row["id"]}):
+            existing = await self.store.row_get(APPROVAL_KEYS, key)
+            found = await self.approval(existing["id"]) if existing else None
+            if found is not None:
+                return found
+        await self.store.row_insert(APPROVALS, row["id"], row)
         return row
 
-    def approval(self, approval_id: str) -> dict[str, Any] | None:
-        self._expire()
-        found = self.db.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM mcp_approvals WHERE id = ?", (approval_id,)
-        ).fetchone()
-        return self._row(found) if found else None
+    async def _expired(self, row: dict[str, Any]) -> dict[str, Any]:
+        if row["state"] == "pending" and row["expires"] <= time.time():
+            late = {**row, "state": "expired", "decided": row["expires"]}
+            await self.store.row_update(APPROVALS, row["id"], late, if_state="pending")
+            return late
+        return row
 
-    def approval_for_key(self, key: str) -> dict[str, Any] | None:
-        found = self.db.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM mcp_approvals WHERE idempotency_key = ? "
-            "ORDER BY created DESC LIMIT 1",
-            (key,),
-        ).fetchone()
-        return self._row(found) if found else None
+    async def approval(self, approval_id: str) -> dict[str, Any] | None:
+        row = await self.store.row_get(APPROVALS, approval_id)
+        return await self._expired(row) if row else None
 
-    def approvals(self, state: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        self._expire()
-        sql = f"SELECT {', '.join(COLUMNS)} FROM mcp_approvals"
-        args: list[Any] = []
-        if state:
-            sql += " WHERE state = ?"
-            args.append(state)
-        sql += " ORDER BY created LIMIT ?"
-        args.append(limit)
-        return [self._row(r) for r in self.db.execute(sql, args)]
+    async def approvals(self, state: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        # Expiry is lazy: read pending ones too when listing expired, then filter.
+        wanted = None if state == "expired" else state
+        rows = [await self._expired(r) for r in await self.store.row_list(APPROVALS, wanted, limit)]
+        return [r for r in rows if state is None or r["state"] == state]
 
-    def decide(self, approval_id: str, to: str, who: str, reason: str | None) -> bool:
+    async def decide(self, approval_id: str, to: str, who: str, reason: str | None) -> bool:
         """Move a pending, unexpired request to ``approved`` or ``denied``; False if someone else
-        decided first (or it expired). The UPDATE is the claim: exactly one caller wins."""
-        self._expire()
-        cur = self.db.execute(
-            "UPDATE mcp_approvals SET state = ?, decided_by = ?, decided = ?, reason = ? "
-            "WHERE id = ? AND state = 'pending'",
-            (to, who, time.time(), reason, approval_id),
-        )
-        return cur.rowcount == 1
+        decided first (or it expired). The compare-and-set is the claim: one caller wins."""
+        row = await self.approval(approval_id)
+        if row is None or row["state"] != "pending":
+            return False
+        decided = {**row, "state": to, "decided_by": who, "decided": time.time(), "reason": reason}
+        return await self.store.row_update(APPROVALS, approval_id, decided, if_state="pending")
 
-    def executed(self, approval_id: str, result: dict[str, Any]) -> None:
-        self.db.execute(
-            "UPDATE mcp_approvals SET state = 'executed', executed = ?, result = ? "
-            "WHERE id = ? AND state = 'approved'",
-            (time.time(), orjson.dumps(result), approval_id),
-        )
+    async def executed(self, approval_id: str, result: dict[str, Any]) -> None:
+        row = await self.store.row_get(APPROVALS, approval_id)
+        if row is not None:
+            done = {**row, "state": "executed", "executed": time.time(), "result": result}
+            await self.store.row_update(APPROVALS, approval_id, done, if_state="approved")
 
     # ---------------------------------------------------------------- idempotency
 
-    def begin(self, key: str, loop: str, server: str, tool: str) -> Claim:
-        cur = self.db.execute(
-            "INSERT OR IGNORE INTO mcp_idempotency (key, state, loop, server, tool, created) "
-            "VALUES (?, 'running', ?, ?, ?, ?)",
-            (key, loop, server, tool, time.time()),
-        )
-        if cur.rowcount == 1:
+    async def begin(self, key: str, loop: str, server: str, tool: str) -> Claim:
+        row = {
+            "state": "running",
+            "loop": loop,
+            "server": server,
+            "tool": tool,
+            "created": time.time(),
+        }
+        if await self.store.row_insert(KEYS, key, row):
             return Claim("new")
-        state, result = self.db.execute(
-            "SELECT state, result FROM mcp_idempotency WHERE key = ?", (key,)
-        ).fetchone()
-        return Claim(state, orjson.loads(result) if result else None)
+        found = await self.store.row_get(KEYS, key) or {"state": "running"}
+        return Claim(found["state"], found.get("result"))
 
-    def finish(self, key: str, result: dict[str, Any]) -> None:
-        self.db.execute(
-            "UPDATE mcp_idempotency SET state = 'done', result = ? WHERE key = ?",
-            (orjson.dumps(result), key),
+    async def finish(self, key: str, result: dict[str, Any]) -> None:
+        row = await self.store.row_get(KEYS, key) or {}
+        await self.store.row_update(
+            KEYS, key, {**row, "state": "done", "result": result}, if_state="running"
         )
 
-    def forget(self, key: str) -> None:
-        """Drop a key whose call never reached the server (so a retry may run it)."""
-        self.db.execute("DELETE FROM mcp_idempotency WHERE key = ? AND state = 'running'", (key,))
+    async def forget(self, key: str) -> None:
+        """Drop a key whose call never reached the server (so a retry may run it). Only the
+        caller that claimed the key calls this, while it is still ``running``."""
+        row = await self.store.row_get(KEYS, key)
+        if row is not None and row.get("state") == "running":
+            await self.store.row_delete(KEYS, key)

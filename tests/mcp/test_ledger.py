@@ -1,5 +1,6 @@
-"""The durable ledger on its own: approval states, expiry, the one-winner claim,
-idempotency claims; and what the gateway does with a key a killed process left running."""
+"""The durable ledger on the gateway's store: approval states, expiry, the
+one-winner claim, idempotency claims; and what the gateway does with a key a
+killed process left running."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from gateway.mcp.ledger import Ledger
+from gateway.store import open_store
 from tests.mcp.conftest import TOKENS, Stack, mcp_session
 
 
-def request(ledger: Ledger, ttl_s: float) -> dict[str, Any]:
-    return ledger.create_approval(
+async def request(ledger: Ledger, ttl_s: float, key: str | None = None) -> dict[str, Any]:
+    return await ledger.create_approval(
         loop="release",
         member="release",
         run="r1",
@@ -25,7 +27,7 @@ def request(ledger: Ledger, ttl_s: float) -> dict[str, Any]:
         tool_class="destructive",
         arguments={"number": 1},
         verdicts=[],
-        idempotency_key=None,
+        idempotency_key=key,
         ttl_s=ttl_s,
     )
 
@@ -39,40 +41,51 @@ def request(ledger: Ledger, ttl_s: float) -> dict[str, Any]:
         (0, "denied", False, "expired"),
     ],
 )
-def test_decisions_and_expiry(
+async def test_decisions_and_expiry(
     tmp_path: Path, ttl_s: float, decision: str, won: bool, state: str
 ) -> None:
-    ledger = Ledger(tmp_path / "l.sqlite3")
-    row = request(ledger, ttl_s)
-    assert ledger.decide(row["id"], decision, "alice", None) is won
-    assert ledger.decide(row["id"], "approved", "bob", None) is False  # one winner, ever
-    assert ledger.approval(row["id"])["state"] == state  # type: ignore[index]
-    ledger.close()
-    reopened = Ledger(tmp_path / "l.sqlite3")
-    assert reopened.approval(row["id"])["state"] == state  # type: ignore[index]
-    reopened.close()
+    store = open_store(f"sqlite:{tmp_path / 'l.sqlite3'}")
+    ledger = Ledger(store)
+    row = await request(ledger, ttl_s)
+    assert await ledger.decide(row["id"], decision, "alice", None) is won
+    assert await ledger.decide(row["id"], "approved", "bob", None) is False  # one winner, ever
+    assert (await ledger.approval(row["id"]))["state"] == state  # type: ignore[index]
+    await store.close()
+    reopened = open_store(f"sqlite:{tmp_path / 'l.sqlite3'}")
+    assert (await Ledger(reopened).approval(row["id"]))["state"] == state  # type: ignore[index]
+    assert [r["id"] for r in await Ledger(reopened).approvals(state)] == [row["id"]]
+    await reopened.close()
 
 
-def test_idempotency_claims(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.sqlite3")
-    assert ledger.begin("k", "loop", "github", "create_pr").state == "new"
-    assert ledger.begin("k", "loop", "github", "create_pr").state == "running"
-    ledger.finish("k", {"content": [], "isError": False})
-    claim = ledger.begin("k", "loop", "github", "create_pr")
+async def test_one_request_per_key(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:{tmp_path / 'l.sqlite3'}")
+    ledger = Ledger(store)
+    first = await request(ledger, 3600, "k1")
+    assert (await request(ledger, 3600, "k1"))["id"] == first["id"]
+    assert (await request(ledger, 3600, "k2"))["id"] != first["id"]
+    await store.close()
+
+
+async def test_idempotency_claims(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:{tmp_path / 'l.sqlite3'}")
+    ledger = Ledger(store)
+    assert (await ledger.begin("k", "loop", "github", "create_pr")).state == "new"
+    assert (await ledger.begin("k", "loop", "github", "create_pr")).state == "running"
+    await ledger.finish("k", {"content": [], "isError": False})
+    claim = await ledger.begin("k", "loop", "github", "create_pr")
     assert (claim.state, claim.result) == ("done", {"content": [], "isError": False})
-    ledger.forget("k")  # only a running key can be forgotten
-    assert ledger.begin("k", "loop", "github", "create_pr").state == "done"
-    ledger.close()
+    await ledger.forget("k")  # only a running key can be forgotten
+    assert (await ledger.begin("k", "loop", "github", "create_pr")).state == "done"
+    await store.close()
 
 
 async def test_key_left_running_by_a_killed_gateway_is_not_run_again(stack: Stack) -> None:
     key = "open-pr-after-crash"
-    ledger = Ledger(stack.store_path)
+    store = open_store(f"sqlite:{stack.store_path}")
     # What a gateway killed mid-call leaves behind: the claim, no result.
-    ledger.begin(
-        hashlib.sha256(f"release\0{key}".encode()).hexdigest(), "release", "github", "create_pr"
-    )
-    ledger.close()
+    scoped = hashlib.sha256(f"release\0{key}".encode()).hexdigest()
+    await Ledger(store).begin(scoped, "release", "github", "create_pr")
+    await store.close()
     async with mcp_session(
         stack.url + "/mcp/github", TOKENS["release"], **{"idempotency-key": key}
     ) as session:
@@ -82,11 +95,12 @@ async def test_key_left_running_by_a_killed_gateway_is_not_run_again(stack: Stac
     assert stack.calls("create_pr") == []
 
 
-async def test_expired_request_tells_the_run(stack: Stack, tmp_path: Path) -> None:
-    ledger = Ledger(stack.store_path)
-    row = request(ledger, 0)
-    ledger.close()
+async def test_expired_request_tells_the_run(stack: Stack) -> None:
+    store = open_store(f"sqlite:{stack.store_path}")
+    row = await request(Ledger(store), 0)
+    await store.close()
     async with mcp_session(stack.url + "/mcp/github", TOKENS["release"]) as session:
         fetched = await session.call_tool("fleet_approval_result", {"approval_id": row["id"]})
     assert fetched.is_error
-    assert f"approval {row['id']} for github.merge_pr was expired" in fetched.content[0].text  # type: ignore[union-attr]
+    text = fetched.content[0].text  # type: ignore[union-attr]
+    assert f"approval {row['id']} for github.merge_pr was expired" in text
