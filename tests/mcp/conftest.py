@@ -14,12 +14,14 @@ from typing import Any
 import httpx2
 import orjson
 import pytest
+import redis
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from gateway.app import Gateway
 from gateway.config import ConfigHolder
 from gateway.store import open_store
+from tests.gateway.conftest import redis_server  # noqa: F401  (a fixture)
 from tests.gateway.fakes import ServerThread
 from tests.mcp import fakegithub
 from tests.mcp.asgiauth import require_bearer
@@ -115,6 +117,7 @@ class Stack:
     config_path: Path
     store_path: Path
     gateway: ServerThread | None = None
+    store_url: str = ""
 
     @property
     def url(self) -> str:
@@ -124,7 +127,7 @@ class Stack:
     def start(self) -> ServerThread:
         gw = Gateway(
             ConfigHolder.from_file(self.config_path),
-            open_store(f"sqlite:{self.store_path}"),
+            open_store(self.store_url or f"sqlite:{self.store_path}"),
             watch_interval=0,
         )
         self.gateway = ServerThread(gw).__enter__()
@@ -145,6 +148,26 @@ def stack(tmp_path: Path, github: tuple[ServerThread, list[dict[str, Any]]]) -> 
     path = tmp_path / "gateway.json"
     path.write_bytes(orjson.dumps(config(thread.url)))
     s = Stack(thread, executed, path, tmp_path / "gw.sqlite3")
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def redis_stack(
+    tmp_path: Path,
+    github: tuple[ServerThread, list[dict[str, Any]]],
+    request: pytest.FixtureRequest,
+) -> Iterator[Stack]:
+    """The same stack on a Redis store (what gateway replicas share)."""
+    redis_server: str = request.getfixturevalue("redis_server")
+    redis.Redis.from_url(redis_server).flushdb()
+    thread, executed = github
+    path = tmp_path / "gateway.json"
+    path.write_bytes(orjson.dumps(config(thread.url)))
+    s = Stack(thread, executed, path, tmp_path / "unused.sqlite3", store_url=redis_server)
     s.start()
     try:
         yield s

@@ -114,7 +114,11 @@ async def test_org_wide_destructive_glob_needs_approval(stack: Stack) -> None:
     assert stack.calls("delete_branch") == []
 
 
-async def test_pending_request_survives_a_restart(stack: Stack) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_pending_request_survives_a_restart(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    stack: Stack = request.getfixturevalue("stack" if backend == "sqlite" else "redis_stack")
     approval_id = await request_merge(stack, 11)
     stack.stop()
     stack.start()  # a new process view: new port, same store file
