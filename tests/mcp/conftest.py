@@ -162,12 +162,12 @@ def redis_stack(
     request: pytest.FixtureRequest,
 ) -> Iterator[Stack]:
     """The same stack on a Redis store (what gateway replicas share)."""
-    redis_server: str = request.getfixturevalue("redis_server")
-    redis.Redis.from_url(redis_server).flushdb()
+    url: str = request.getfixturevalue("redis_server")
+    redis.Redis.from_url(url).flushdb()
     thread, executed = github
     path = tmp_path / "gateway.json"
     path.write_bytes(orjson.dumps(config(thread.url)))
-    s = Stack(thread, executed, path, tmp_path / "unused.sqlite3", store_url=redis_server)
+    s = Stack(thread, executed, path, tmp_path / "unused.sqlite3", store_url=url)
     s.start()
     try:
         yield s
