@@ -195,14 +195,32 @@ async def concurrency(gateway: str, loops: int, per_loop: int) -> tuple[int, int
             ).open()
             for i in range(loops)
         ]
+        retries: list[str] = []
+
+        async def call(s: Session, i: int, j: int) -> str:
+            # A loop retries a call whose connection dropped, with the same run and step, so
+            # the same default key: the gateway answers from the stored result.
+            for attempt in range(3):
+                try:
+                    return await s.call(
+                        "create_pr", {"title": f"loop {i} pr {j}"}, {"x-fleet-step": str(j)}
+                    )
+                except httpx.TransportError as exc:
+                    if attempt == 2:
+                        raise
+                    retries.append(repr(exc))
+            raise AssertionError("unreachable")
+
         jobs = []
         for i, s in enumerate(sessions):
             for j in range(per_loop):
                 for _ in range(2):
-                    jobs.append(
-                        s.call("create_pr", {"title": f"loop {i} pr {j}"}, {"x-fleet-step": str(j)})
-                    )
+                    jobs.append(call(s, i, j))
         answers = await asyncio.gather(*jobs, return_exceptions=True)
+    if retries:
+        print(
+            f"transport errors retried by the loops: {len(retries)} ({', '.join(sorted(set(retries)))})"
+        )
     ok = [a for a in answers if isinstance(a, str)]
     for a in answers:
         if not isinstance(a, str):
