@@ -9,7 +9,12 @@ import kopf
 
 def main() -> None:
     args = sys.argv[1:] or ["--all-namespaces"]
-    sys.exit(kopf.cli.main(["run", "-m", "fleet_operator.handlers", "--standalone", *args], standalone_mode=False) or 0)  # type: ignore[attr-defined]
+    sys.exit(
+        kopf.cli.main(
+            ["run", "-m", "fleet_operator.handlers", "--standalone", *args], standalone_mode=False
+        )
+        or 0
+    )  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

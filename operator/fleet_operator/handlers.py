@@ -17,13 +17,21 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 import kopf
 
 from fleet.resources import GROUP, VERSION
 from fleet_operator.kube import Kube
-from fleet_operator.reconcile import FleetState, delete_loop, fleet_status, reconcile_fleet, reconcile_loop, write_status
+from fleet_operator.reconcile import (
+    FleetState,
+    delete_loop,
+    fleet_status,
+    reconcile_fleet,
+    reconcile_loop,
+    write_status,
+)
 
 DRIFT_SECONDS = float(os.environ.get("FLEET_OPERATOR_DRIFT_SECONDS", "60"))
 FLEET_SECONDS = float(os.environ.get("FLEET_OPERATOR_FLEET_SECONDS", "2"))
@@ -48,7 +56,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.persistence.finalizer = "fleetctl.dev/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="fleetctl.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="fleetctl.dev", key="last-handled-configuration")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="fleetctl.dev", key="last-handled-configuration"
+    )
     settings.execution.max_workers = int(os.environ.get("FLEET_OPERATOR_WORKERS", "8"))
 
 
@@ -56,12 +66,23 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     url = os.environ.get("FLEET_OPERATOR_KUBE_URL")
     if url:
-        return kopf.ConnectionInfo(server=url, insecure=True, scheme="Bearer", token=os.environ.get("FLEET_OPERATOR_KUBE_TOKEN") or None)
+        return kopf.ConnectionInfo(
+            server=url,
+            insecure=True,
+            scheme="Bearer",
+            token=os.environ.get("FLEET_OPERATOR_KUBE_TOKEN") or None,
+        )
     return kopf.login_via_client(**kwargs)
 
 
 def _loop(body: kopf.Body) -> dict[str, Any]:
-    return {"apiVersion": body.get("apiVersion"), "kind": "AgentLoop", "metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": "AgentLoop",
+        "metadata": dict(body.metadata),
+        "spec": dict(body.spec),
+        "status": dict(body.status),
+    }
 
 
 @kopf.on.resume(GROUP, VERSION, "agentloops")
@@ -72,19 +93,22 @@ def loop_changed(body: kopf.Body, **_: Any) -> None:
     write_status(kube(), loop, reconcile_loop(kube(), loop, STATE))
 
 
-@kopf.timer(GROUP, VERSION, "agentloops", interval=DRIFT_SECONDS, initial_delay=DRIFT_SECONDS)
-def loop_drift(body: kopf.Body, **_: Any) -> None:
-    loop = _loop(body)
-    write_status(kube(), loop, reconcile_loop(kube(), loop, STATE))
-
-
-@kopf.on.delete(GROUP, VERSION, "agentloops")
+@kopf.on.delete(GROUP, VERSION, "agentloops", optional=True)
 def loop_deleted(body: kopf.Body, **_: Any) -> None:
+    # Optional: no finalizer holds a deleted loop back. Its children go with it through
+    # ownerReferences; the fleet sweep drops it from the gateway config even if this
+    # handler never sees the deletion.
     delete_loop(kube(), _loop(body), STATE)
 
 
 def _policy(body: kopf.Body) -> dict[str, Any]:
-    return {"apiVersion": body.get("apiVersion"), "kind": "FleetPolicy", "metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": "FleetPolicy",
+        "metadata": dict(body.metadata),
+        "spec": dict(body.spec),
+        "status": dict(body.status),
+    }
 
 
 def _reconcile_policy(body: kopf.Body) -> None:
@@ -105,9 +129,31 @@ def policy_changed(body: kopf.Body, **_: Any) -> None:
             write_status(kube(), loop, reconcile_loop(kube(), loop, STATE))
 
 
+def sweep_loops(policy: kopf.Body) -> int:
+    """Re-check every loop of a fleet: restores hand-edited children, copies lastScheduleTime."""
+    ns = policy.metadata.get("namespace") or "default"
+    count = 0
+    for loop in kube().list(f"{GROUP}/{VERSION}", "AgentLoop", ns):
+        if (loop.get("spec") or {}).get("fleet") == policy.spec.get("fleet") and not loop[
+            "metadata"
+        ].get("deletionTimestamp"):
+            write_status(kube(), loop, reconcile_loop(kube(), loop, STATE))
+            count += 1
+    return count
+
+
 @kopf.timer(GROUP, VERSION, "fleetpolicies", interval=FLEET_SECONDS)
-def policy_gateway(body: kopf.Body, **_: Any) -> None:
-    """Loop changes mark their fleet; the gateway config is re-rendered once per interval, not per loop."""
+def policy_gateway(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """One timer per fleet, not per loop: loop changes mark their fleet and the gateway config is
+    re-rendered once per interval; every drift period all the fleet's loops are swept."""
     ns = body.metadata.get("namespace") or "default"
+    key = f"sweep/{ns}/{body.spec.get('fleet')}"
+    now = time.monotonic()
+    if now - memo.get(key, now) >= DRIFT_SECONDS:
+        sweep_loops(body)
+        _reconcile_policy(body)
+        memo[key] = now
+        return
+    memo.setdefault(key, now)
     if STATE.take(ns, str(body.spec.get("fleet"))):
         _reconcile_policy(body)

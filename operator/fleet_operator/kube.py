@@ -72,7 +72,13 @@ class Kube:
         return cls(kubernetes.client.ApiClient())
 
     @staticmethod
-    def path(api_version: str, kind: str, namespace: str | None, name: str | None = None, sub: str | None = None) -> str:
+    def path(
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str | None = None,
+        sub: str | None = None,
+    ) -> str:
         plural = PLURALS[(api_version, kind)]
         base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
         url = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
@@ -82,13 +88,22 @@ class Kube:
             url += f"/{sub}"
         return url
 
-    def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json", query: list[tuple[str, str]] | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: list[tuple[str, str]] | None = None,
+    ) -> Any:
         if method != "GET":
             with self._lock:
                 self.writes += 1
         headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
-            m, url, h, b, *_ = self.client.param_serialize(method, path, query_params=query or [], header_params=headers, body=body)
+            m, url, h, b, *_ = self.client.param_serialize(
+                method, path, query_params=query or [], header_params=headers, body=body
+            )
             resp = self.client.call_api(m, url, h, b)
             resp.read()
         except (kubernetes.client.exceptions.ApiException, OSError, ValueError) as exc:
@@ -99,7 +114,9 @@ class Kube:
             raise KubeError(resp.status, message)
         return data
 
-    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+    def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
         try:
             return self._call("GET", self.path(api_version, kind, namespace, name))  # type: ignore[no-any-return]
         except KubeError as exc:
@@ -107,17 +124,47 @@ class Kube:
                 return None
             raise
 
-    def list(self, api_version: str, kind: str, namespace: str | None, selector: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, api_version: str, kind: str, namespace: str | None, selector: str | None = None
+    ) -> list[dict[str, Any]]:
         query = [("labelSelector", selector)] if selector else None
         data = self._call("GET", self.path(api_version, kind, namespace), query=query)
-        return list((data or {}).get("items", []))
+        items = list((data or {}).get("items", []))
+        if selector:
+            # Equality selectors are re-checked here, so a server that ignores them cannot
+            # hand the operator objects it must not touch.
+            wanted = dict(part.split("=", 1) for part in selector.split(",") if "=" in part)
+            items = [
+                i
+                for i in items
+                if all(
+                    ((i.get("metadata") or {}).get("labels") or {}).get(k) == v
+                    for k, v in wanted.items()
+                )
+            ]
+        return items
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
-        return self._call("POST", self.path(obj["apiVersion"], obj["kind"], meta.get("namespace")), obj)  # type: ignore[no-any-return]
+        return self._call(
+            "POST", self.path(obj["apiVersion"], obj["kind"], meta.get("namespace")), obj
+        )  # type: ignore[no-any-return]
 
-    def patch(self, api_version: str, kind: str, namespace: str | None, name: str, patch: dict[str, Any], sub: str | None = None) -> dict[str, Any]:
-        return self._call("PATCH", self.path(api_version, kind, namespace, name, sub), patch, "application/merge-patch+json")  # type: ignore[no-any-return]
+    def patch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        patch: dict[str, Any],
+        sub: str | None = None,
+    ) -> dict[str, Any]:
+        return self._call(
+            "PATCH",
+            self.path(api_version, kind, namespace, name, sub),
+            patch,
+            "application/merge-patch+json",
+        )  # type: ignore[no-any-return]
 
     def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
         try:

@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("FLEET_OPERATOR_DRIFT_SECONDS", "1")
+os.environ.setdefault("FLEET_OPERATOR_DRIFT_SECONDS", "3")
 os.environ.setdefault("FLEET_OPERATOR_FLEET_SECONDS", "0.3")
 
-from fleet.compile import compile_fleet  # noqa: E402
-from fleet.source import DirSource  # noqa: E402
-from fleet_operator.kube import Kube  # noqa: E402
-from tests.conftest import EXAMPLES  # noqa: E402
-from tests.e2e.emulator import Cluster  # noqa: E402
+from fleet_operator.kube import Kube
+
+from fleet.compile import compile_fleet
+from fleet.source import DirSource
+from tests.conftest import NORTHWIND
+from tests.e2e.emulator import Cluster
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,7 @@ def kube(cluster: Cluster) -> Kube:
 
 @pytest.fixture(scope="session")
 def northwind() -> list[dict[str, Any]]:
-    compiled = compile_fleet(DirSource(EXAMPLES / "northwind"), git_commit="e2e")
+    compiled = compile_fleet(DirSource(NORTHWIND), git_commit="e2e")
     return [compiled.policy, *compiled.content, *compiled.loops]
 
 
@@ -49,6 +50,11 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condi
     while time.time() < deadline:
         last = check()
         if last:
+            if os.environ.get("FLEET_E2E_TRACE"):
+                print(
+                    f"{time.strftime('%H:%M:%S')} {what}: {timeout - (deadline - time.time()):.1f}s",
+                    flush=True,
+                )
             return last
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
@@ -56,13 +62,14 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condi
 
 @pytest.fixture
 def operator(cluster: Cluster) -> Iterator[None]:
-    from kopf.testing import KopfRunner
-
     import fleet_operator.handlers as handlers
+    from kopf.testing import KopfRunner
 
     handlers._KUBE = None
     handlers.STATE.token_hashes.clear()
     handlers.STATE.dirty.clear()
-    with KopfRunner(["run", "-A", "--standalone", "-m", "fleet_operator.handlers"], timeout=60) as runner:
+    with KopfRunner(
+        ["run", "-A", "--standalone", "-m", "fleet_operator.handlers"], timeout=60
+    ) as runner:
         yield
     assert runner.exception is None, runner.exception

@@ -34,16 +34,27 @@ class FleetEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     def _existing(self, request: Any) -> Any:
         for (resource, namespace, name), obj in self.objects.items():
-            if resource == request.resource and namespace == request.namespace and name == request.name and not obj.deleted:
+            if (
+                resource == request.resource
+                and namespace == request.namespace
+                and name == request.name
+                and not obj.deleted
+            ):
                 return obj
         return None
 
     async def _handle(self, request: Any) -> Any:
         method = str(getattr(request, "method", "") or "").upper()
         action = request.action
-        if request.resource is not None and action in (kmock.action.CREATE, kmock.action.UPDATE, kmock.action.DELETE):
+        if request.resource is not None and action in (
+            kmock.action.CREATE,
+            kmock.action.UPDATE,
+            kmock.action.DELETE,
+        ):
             self.writes += 1
-            self.write_log.append(f"{action} {request.resource.plural}/{request.name or ''} {str(request.data)[:2000]}")
+            self.write_log.append(
+                f"{dt.datetime.now():%H:%M:%S.%f} {action} {request.resource.plural}/{request.name or ''} {str(request.data)[:2000]}"
+            )
         _ = method
         if request.resource is not None and isinstance(request.data, dict):
             meta = request.data.setdefault("metadata", {})
@@ -53,7 +64,9 @@ class FleetEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 meta.setdefault("uid", str(uuid.uuid4()))
                 meta["resourceVersion"] = str(next(self._rv))
                 meta.setdefault("generation", 1)
-                meta.setdefault("creationTimestamp", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                meta.setdefault(
+                    "creationTimestamp", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                )
             elif action == kmock.action.UPDATE:
                 current = self._existing(request)
                 meta["resourceVersion"] = str(next(self._rv))
@@ -61,11 +74,20 @@ class FleetEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 if current is not None and "spec" in request.data and not subresource:
                     old_spec = current.raw.get("spec")
                     if _merged(old_spec, request.data["spec"]) != old_spec:
-                        meta["generation"] = int(current.raw.get("metadata", {}).get("generation", 1)) + 1
-        owner = self._existing(request) if action == kmock.action.DELETE else None
+                        meta["generation"] = (
+                            int(current.raw.get("metadata", {}).get("generation", 1)) + 1
+                        )
+        # A DELETE, or the PATCH that removes the last finalizer, can make the object go away:
+        # then its dependents go too (the uid is read now: a soft-deleted object has no raw form).
+        owner = (
+            self._existing(request)
+            if action in (kmock.action.DELETE, kmock.action.UPDATE)
+            else None
+        )
+        owner_uid = owner.raw.get("metadata", {}).get("uid") if owner is not None else None
         response = await super()._handle(request)
-        if owner is not None and self._existing(request) is None:
-            await self._collect(owner.raw.get("metadata", {}).get("uid"))
+        if owner_uid and self._existing(request) is None:
+            await self._collect(owner_uid)
         return response
 
     async def _collect(self, uid: str | None) -> None:
@@ -73,13 +95,23 @@ class FleetEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         if not uid:
             return
         async with self._lock:
-            doomed = [(key, obj) for key, obj in self.objects.items() if not obj.deleted and any(ref.get("uid") == uid for ref in obj.raw.get("metadata", {}).get("ownerReferences", []))]
+            doomed = [
+                (key, obj)
+                for key, obj in self.objects.items()
+                if not obj.deleted
+                and any(
+                    ref.get("uid") == uid
+                    for ref in obj.raw.get("metadata", {}).get("ownerReferences", [])
+                )
+            ]
+            uids = []
             for key, obj in doomed:
                 raw = obj.raw
+                uids.append(raw.get("metadata", {}).get("uid"))
                 obj.delete()
                 await self._buses[key[0]].put({"type": "DELETED", "object": raw})
-        for _, obj in doomed:
-            await self._collect(obj.last.raw.get("metadata", {}).get("uid"))
+        for child_uid in uids:
+            await self._collect(child_uid)
 
 
 def _merged(base: Any, patch: Any) -> Any:
