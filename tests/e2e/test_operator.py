@@ -153,9 +153,11 @@ def test_fleet_lifecycle(
     rotated = base64.b64decode(
         kube.get("v1", "Secret", ns, "cost-report-gateway-token")["data"]["token"]
     )  # type: ignore[index]
-    gateway_hashes = lambda: json.loads(
-        kube.get("v1", "ConfigMap", ns, "fleet-gateway-config")["data"]["gateway.json"]
-    )["loops"]["cost-report"]["token_sha256"]  # type: ignore[index]  # noqa: E731
+
+    def gateway_hashes() -> Any:
+        cm = kube.get("v1", "ConfigMap", ns, "fleet-gateway-config") or {}
+        return json.loads(cm["data"]["gateway.json"])["loops"]["cost-report"]["token_sha256"]
+
     wait_for(
         lambda: gateway_hashes() == [hashlib.sha256(rotated).hexdigest()],
         30,
