@@ -17,6 +17,7 @@ import kubernetes
 from fleet.resources import API_VERSION
 
 PLURALS: dict[tuple[str, str], str] = {
+    ("v1", "Namespace"): "namespaces",
     ("v1", "ServiceAccount"): "serviceaccounts",
     ("v1", "Secret"): "secrets",
     ("v1", "ConfigMap"): "configmaps",

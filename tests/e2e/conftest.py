@@ -20,8 +20,50 @@ from tests.conftest import NORTHWIND
 from tests.e2e.emulator import Cluster
 
 
+class RealCluster:
+    """A real API server (kind in .github/workflows/e2e-kind.yml, through ``kubectl proxy``).
+
+    ``writes`` sums the resourceVersions of the kinds the operator owns in the test
+    namespaces: any write to them changes it, other controllers' churn does not.
+    """
+
+    KINDS = (
+        ("fleetctl.dev/v1alpha1", "AgentLoop"),
+        ("fleetctl.dev/v1alpha1", "FleetPolicy"),
+        ("v1", "ServiceAccount"),
+        ("v1", "Secret"),
+        ("v1", "ConfigMap"),
+        ("v1", "Service"),
+        ("batch/v1", "CronJob"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+    )
+
+    def __init__(self, url: str):
+        self.url = url
+        self.emulator = None
+        self._kube = Kube.from_url(url)
+
+    @property
+    def writes(self) -> int:
+        total = 0
+        for ns in ("northwind", "invalid"):
+            for api_version, kind in self.KINDS:
+                for obj in self._kube.list(api_version, kind, ns):
+                    total += int(obj["metadata"].get("resourceVersion", 0))
+        return total
+
+
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+def cluster() -> Iterator[Cluster | RealCluster]:
+    real = os.environ.get("FLEET_E2E_KUBE_URL")
+    if real:
+        os.environ["FLEET_OPERATOR_KUBE_URL"] = real
+        kube = Kube.from_url(real)
+        for ns in ("northwind", "invalid"):
+            if kube.get("v1", "Namespace", None, ns) is None:
+                kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        yield RealCluster(real)
+        return
     with Cluster() as c:
         os.environ["FLEET_OPERATOR_KUBE_URL"] = c.url
         yield c
