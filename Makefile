@@ -46,6 +46,7 @@ bench: setup
 	$(PY) bench/diff.py
 	$(PY) bench/gateway/run.py
 	$(PY) -m bench.mcp.run
+	$(PY) bench/operator/scale.py
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache
