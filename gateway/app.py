@@ -122,6 +122,9 @@ class Gateway:
 
     async def shutdown(self) -> None:
         self.ready = False
+        if self._mcp is not None:
+            # Let the MCP proxy finish its calls and queued trace writes while the store is open.
+            await self._mcp.aclose()
         for task in list(self._tasks):
             task.cancel()
         if self.exporter is not None:
