@@ -18,6 +18,7 @@ from fleet.registry import NotFound, Pin, Registries, Resolved
 from fleet.source import Source
 from fleet.validate import Report, validate
 from fleet.yamlsrc import Path as DataPath
+from fleet.yamlsrc import format_path
 
 
 @dataclass
@@ -62,7 +63,7 @@ def resolve_all(loaded: LoadedFleet, registries: Registries | None = None) -> Re
                         la.file,
                         line,
                         col,
-                        _fmt(path),
+                        format_path(path),
                         str(exc),
                         f"available {what}: {shown}",
                         "FL201",
@@ -76,7 +77,7 @@ def resolve_all(loaded: LoadedFleet, registries: Registries | None = None) -> Re
                         la.file,
                         line,
                         col,
-                        _fmt(path),
+                        format_path(path),
                         str(exc),
                         "check registries: in fleet.yaml",
                         "FL201",
@@ -86,12 +87,6 @@ def resolve_all(loaded: LoadedFleet, registries: Registries | None = None) -> Re
             res.pins[pin.key] = resolved
             res.by_ref[(la.file, path)] = resolved
     return res
-
-
-def _fmt(path: DataPath) -> str:
-    from fleet.yamlsrc import format_path
-
-    return format_path(path)
 
 
 def lock_entries(res: Resolution) -> dict[str, LockEntry]:

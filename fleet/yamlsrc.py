@@ -128,6 +128,18 @@ _EXPLICIT = {
 }
 
 
+def duplicate_key(file: str, line: int, col: int, path: Path, first_line: int) -> Diagnostic:
+    """Both YAML paths (libyaml events and the pure parser) report a repeated key alike."""
+    return Diagnostic(
+        file,
+        line,
+        col,
+        format_path(path),
+        f"duplicate key '{path[-1]}'",
+        f"first defined at line {first_line}; remove one of them",
+    )
+
+
 def _pos(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -169,14 +181,7 @@ class _Builder:
                 if key in first_seen:
                     line, col = _pos(key_node)
                     self.diagnostics.append(
-                        Diagnostic(
-                            self.smap.file,
-                            line,
-                            col,
-                            format_path((*path, str(key))),
-                            f"duplicate key '{key}'",
-                            f"first defined at line {first_seen[key]}; remove one of them",
-                        )
+                        duplicate_key(self.smap.file, line, col, (*path, str(key)), first_seen[key])
                     )
                     continue
                 first_seen[key] = key_node.start_mark.line + 1
@@ -265,14 +270,7 @@ class _EventBuilder:
             line, col = mark.line + 1, mark.column + 1
             if key in first_seen:
                 self.builder.diagnostics.append(
-                    Diagnostic(
-                        file,
-                        line,
-                        col,
-                        format_path((*path, key)),
-                        f"duplicate key '{key}'",
-                        f"first defined at line {first_seen[key]}; remove one of them",
-                    )
+                    duplicate_key(file, line, col, (*path, key), first_seen[key])
                 )
                 self.value(get(), (*path, key, "\0dup"))
                 continue
