@@ -33,17 +33,40 @@ class FleetEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         self.write_log: list[str] = []
 
     def _existing(self, request: Any) -> Any:
-        for (resource, namespace, name), obj in self.objects.items():
-            if (
-                resource == request.resource
-                and namespace == request.namespace
-                and name == request.name
-                and not obj.deleted
-            ):
-                return obj
-        return None
+        obj = self._by_key(request)
+        return obj if obj is not None and not obj.deleted else None
+
+    def _by_key(self, request: Any) -> Any:
+        # The store is a dict keyed by (resource, namespace, name); a request from a URL names
+        # a concrete resource, so one lookup finds its object (kmock scans them all).
+        return self.objects._objects.get((request.resource, request.namespace, request.name))
+
+    def _KubernetesEmulator__get_objs(self, request: Any, strict: bool) -> list[Any]:
+        if request.name is not None and (strict or request.namespace is not None):
+            obj = self._by_key(request)
+            return [obj] if obj is not None else []
+        exact_ns = strict or request.namespace is not None
+        return [
+            obj
+            for (resource, namespace, name), obj in self.objects.items()
+            if resource == request.resource
+            and (namespace == request.namespace or not exact_ns)
+            and (request.name is None or name == request.name)
+        ]
 
     async def _handle(self, request: Any) -> Any:
+        try:
+            return await self._handle_tracked(request)
+        finally:
+            # kmock keeps every request it ever served and matches each new one against that
+            # history (quadratic over a long run); the emulator keeps only those in flight.
+            requests = self._requests
+            for i in range(len(requests) - 1, -1, -1):
+                if requests[i] is request:
+                    del requests[i]
+                    break
+
+    async def _handle_tracked(self, request: Any) -> Any:
         method = str(getattr(request, "method", "") or "").upper()
         action = request.action
         if request.resource is not None and action in (
