@@ -11,6 +11,9 @@ bookkeeping) on loopback; the operator runs under kopf's KopfRunner, as in the e
 from __future__ import annotations
 
 import argparse
+import base64
+import gzip
+import json
 import os
 import sys
 import time
@@ -78,20 +81,40 @@ def main() -> None:
                 )
 
             count = 0
+            timeline = []  # KopfRunner holds stderr while it runs: print afterwards
             while count < args.loops and time.perf_counter() - start < 600:
                 time.sleep(1)
                 count = ready()
-                print(
-                    f"  {time.perf_counter() - start:6.1f} s: {count} Ready, {cluster.writes} writes",
-                    file=sys.stderr,
-                    flush=True,
+                timeline.append(
+                    f"  {time.perf_counter() - start:6.1f} s: {count} Ready, {cluster.writes} writes"
                 )
             all_ready = time.perf_counter() - start
+
+            def in_gateway() -> int:
+                cm = kube.get("v1", "ConfigMap", ns, "fleet-gateway-config") or {}
+                if "binaryData" in cm:
+                    raw = gzip.decompress(base64.b64decode(cm["binaryData"]["gateway.json"]))
+                else:
+                    raw = (cm.get("data") or {}).get("gateway.json", "{}").encode()
+                return len(json.loads(raw).get("loops", {}))
+
+            listed = in_gateway()
+            while listed < args.loops and time.perf_counter() - start < 600:
+                time.sleep(0.5)
+                listed = in_gateway()
+            all_listed = time.perf_counter() - start
             # Let the gateway config and the first sweep settle, then count one full resync period.
             time.sleep(args.resync + 5)
-            before = cluster.writes
+            before, reads_before = cluster.writes, cluster.reads
+            logged = len(cluster.emulator.write_log) if cluster.emulator else 0
             time.sleep(args.resync * 1.5)
             idle_writes = cluster.writes - before
+            idle_reads = cluster.reads - reads_before
+            if idle_writes and cluster.emulator:
+                timeline += ["writes while idle:"] + [
+                    "  " + line[:300] for line in cluster.emulator.write_log[logged:][:10]
+                ]
+    print("\n".join(timeline), file=sys.stderr)
     rows = [
         ("AgentLoops", f"{args.loops}", ""),
         ("created (POSTs done)", f"{created:.1f} s", ""),
@@ -100,10 +123,16 @@ def main() -> None:
             f"{all_ready:.1f} s ({count}/{args.loops})",
             "≤ 60 s" + (" ✓" if count == args.loops and all_ready <= 60 else " ✗"),
         ),
+        ("all in the gateway config", f"{all_listed:.1f} s ({listed}/{args.loops})", ""),
         (
             f"idle writes over {args.resync * 1.5:.0f} s (1.5 resync periods)",
             str(idle_writes),
             "0" + (" ✓" if idle_writes == 0 else " ✗"),
+        ),
+        (
+            f"idle reads over {args.resync * 1.5:.0f} s (gets and lists)",
+            str(idle_reads),
+            "",
         ),
     ]
     width = max(len(r[0]) for r in rows)

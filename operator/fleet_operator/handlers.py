@@ -7,6 +7,10 @@ Deployment in ``operator/deploy`` does). Settings come from the environment:
   in-cluster or kubeconfig one (tests point it at an emulator);
 * ``FLEET_OPERATOR_DRIFT_SECONDS`` — how often each loop is re-checked for
   hand edits and its last schedule time copied (default 60);
+* ``FLEET_OPERATOR_FLEET_SECONDS`` — how often a fleet whose loops changed has its
+  gateway config re-rendered (default 2);
+* ``FLEET_OPERATOR_RETRY_SECONDS`` — how long a failed handler waits before kopf
+  retries it (default 5);
 * ``FLEET_OPERATOR_GATEWAY_IMAGE`` — the gateway image the fleet Deployment runs.
 
 Handlers are synchronous (kopf runs them in worker threads) and write only
@@ -22,11 +26,15 @@ from typing import Any
 
 import kopf
 
+from fleet.render import ConfigTooLarge
 from fleet.resources import GROUP, VERSION
 from fleet_operator.kube import Kube
 from fleet_operator.reconcile import (
     FleetState,
+    Fresh,
+    Snapshot,
     delete_loop,
+    fleet_failed,
     fleet_status,
     reconcile_fleet,
     reconcile_loop,
@@ -35,6 +43,7 @@ from fleet_operator.reconcile import (
 
 DRIFT_SECONDS = float(os.environ.get("FLEET_OPERATOR_DRIFT_SECONDS", "60"))
 FLEET_SECONDS = float(os.environ.get("FLEET_OPERATOR_FLEET_SECONDS", "2"))
+RETRY_SECONDS = float(os.environ.get("FLEET_OPERATOR_RETRY_SECONDS", "5"))
 GATEWAY_IMAGE = os.environ.get("FLEET_OPERATOR_GATEWAY_IMAGE", "ghcr.io/fleetctl/gateway:0.1")
 
 STATE = FleetState()
@@ -85,12 +94,19 @@ def _loop(body: kopf.Body) -> dict[str, Any]:
     }
 
 
-@kopf.on.resume(GROUP, VERSION, "agentloops")
-@kopf.on.create(GROUP, VERSION, "agentloops")
-@kopf.on.update(GROUP, VERSION, "agentloops")
+@kopf.on.create(GROUP, VERSION, "agentloops", backoff=RETRY_SECONDS)
+def loop_created(body: kopf.Body, retry: int, **_: Any) -> None:
+    # A new loop has no children yet: create them without reading first (on a retry, read).
+    loop = _loop(body)
+    view = Fresh(kube()) if retry == 0 else None
+    write_status(kube(), loop, reconcile_loop(kube(), loop, STATE, view), current=True)
+
+
+@kopf.on.resume(GROUP, VERSION, "agentloops", backoff=RETRY_SECONDS)
+@kopf.on.update(GROUP, VERSION, "agentloops", backoff=RETRY_SECONDS)
 def loop_changed(body: kopf.Body, **_: Any) -> None:
     loop = _loop(body)
-    write_status(kube(), loop, reconcile_loop(kube(), loop, STATE))
+    write_status(kube(), loop, reconcile_loop(kube(), loop, STATE), current=True)
 
 
 @kopf.on.delete(GROUP, VERSION, "agentloops", optional=True)
@@ -111,38 +127,53 @@ def _policy(body: kopf.Body) -> dict[str, Any]:
     }
 
 
-def _reconcile_policy(body: kopf.Body) -> None:
+def _reconcile_policy(body: kopf.Body, listed: list[dict[str, Any]] | None = None) -> None:
     policy = _policy(body)
-    outcomes, loops = reconcile_fleet(kube(), policy, STATE, image=GATEWAY_IMAGE)
-    write_status(kube(), policy, fleet_status(policy, outcomes, loops), kind="FleetPolicy")
+    try:
+        outcomes, loops = reconcile_fleet(kube(), policy, STATE, image=GATEWAY_IMAGE, listed=listed)
+    except ConfigTooLarge as exc:
+        # Not a passing fault: say so on the FleetPolicy instead of retrying forever.
+        log.error("fleet %s: %s", policy["spec"].get("fleet"), exc)
+        status = fleet_failed(policy, "ConfigTooLarge", str(exc))
+    else:
+        status = fleet_status(policy, outcomes, loops)
+    write_status(kube(), policy, status, kind="FleetPolicy", current=True)
 
 
-@kopf.on.resume(GROUP, VERSION, "fleetpolicies")
-@kopf.on.create(GROUP, VERSION, "fleetpolicies")
-@kopf.on.update(GROUP, VERSION, "fleetpolicies")
+@kopf.on.resume(GROUP, VERSION, "fleetpolicies", backoff=RETRY_SECONDS)
+@kopf.on.create(GROUP, VERSION, "fleetpolicies", backoff=RETRY_SECONDS)
+@kopf.on.update(GROUP, VERSION, "fleetpolicies", backoff=RETRY_SECONDS)
 def policy_changed(body: kopf.Body, **_: Any) -> None:
-    _reconcile_policy(body)
-    # Loops inherit the policy: re-render them all.
-    ns = body.metadata.get("namespace") or "default"
-    for loop in kube().list(f"{GROUP}/{VERSION}", "AgentLoop", ns):
-        if (loop.get("spec") or {}).get("fleet") == body.spec.get("fleet"):
-            write_status(kube(), loop, reconcile_loop(kube(), loop, STATE))
+    # Loops inherit the policy: re-render them all (the policy is remembered first).
+    sweep_fleet(body)
 
 
-def sweep_loops(policy: kopf.Body) -> int:
-    """Re-check every loop of a fleet: restores hand-edited children, copies lastScheduleTime."""
+@kopf.on.delete(GROUP, VERSION, "fleetpolicies", optional=True)
+def policy_deleted(body: kopf.Body, **_: Any) -> None:
+    STATE.forget_policy(body.metadata.get("namespace") or "default", str(body.spec.get("fleet")))
+
+
+def sweep_fleet(policy: kopf.Body) -> int:
+    """Re-check every loop of a fleet against one listed snapshot of its children (restores
+    hand edits, copies lastScheduleTime), then its gateway objects. Returns the loops seen."""
     ns = policy.metadata.get("namespace") or "default"
+    fleet = str(policy.spec.get("fleet"))
+    STATE.remember_policy(_policy(policy))
+    listed = kube().list(f"{GROUP}/{VERSION}", "AgentLoop", ns)
+    snapshot = Snapshot(kube(), ns, fleet)
     count = 0
-    for loop in kube().list(f"{GROUP}/{VERSION}", "AgentLoop", ns):
-        if (loop.get("spec") or {}).get("fleet") == policy.spec.get("fleet") and not loop[
-            "metadata"
-        ].get("deletionTimestamp"):
-            write_status(kube(), loop, reconcile_loop(kube(), loop, STATE))
+    for loop in listed:
+        if (loop.get("spec") or {}).get("fleet") == fleet and not loop["metadata"].get(
+            "deletionTimestamp"
+        ):
+            status = reconcile_loop(kube(), loop, STATE, snapshot)
+            write_status(kube(), loop, status, current=True)
             count += 1
+    _reconcile_policy(policy, listed)
     return count
 
 
-@kopf.timer(GROUP, VERSION, "fleetpolicies", interval=FLEET_SECONDS)
+@kopf.timer(GROUP, VERSION, "fleetpolicies", interval=FLEET_SECONDS, backoff=RETRY_SECONDS)
 def policy_gateway(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """One timer per fleet, not per loop: loop changes mark their fleet and the gateway config is
     re-rendered once per interval; every drift period all the fleet's loops are swept."""
@@ -150,8 +181,8 @@ def policy_gateway(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     key = f"sweep/{ns}/{body.spec.get('fleet')}"
     now = time.monotonic()
     if now - memo.get(key, now) >= DRIFT_SECONDS:
-        sweep_loops(body)
-        _reconcile_policy(body)
+        STATE.take(ns, str(body.spec.get("fleet")))
+        sweep_fleet(body)
         memo[key] = now
         return
     memo.setdefault(key, now)

@@ -109,7 +109,15 @@ class Kube:
             resp.read()
         except (kubernetes.client.exceptions.ApiException, OSError, ValueError) as exc:
             raise KubeError(getattr(exc, "status", 0) or 0, str(exc)) from exc
-        data = json.loads(resp.data) if resp.data else None
+        try:
+            data = json.loads(resp.data) if resp.data else None
+        except ValueError:
+            text = (
+                resp.data.decode("utf-8", "replace") if isinstance(resp.data, bytes) else resp.data
+            )
+            raise KubeError(
+                resp.status, f"{method} {path}: the answer is not JSON: {str(text)[:200]!r}"
+            ) from None
         if resp.status >= 400:
             message = data.get("message", "") if isinstance(data, dict) else str(data)
             raise KubeError(resp.status, message)

@@ -17,11 +17,19 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from fleet.render import HASH, body_of, render_fleet, render_loop, token_secret_name
+from fleet.render import (
+    FLEET_LABEL,
+    HASH,
+    body_of,
+    owned_fields,
+    render_fleet,
+    render_loop,
+    token_secret_name,
+)
 from fleet.resources import API_VERSION, AgentLoopSpec
 from fleet_operator.kube import Kube, KubeError
 
@@ -57,9 +65,12 @@ def in_sync(desired: dict[str, Any], live: dict[str, Any]) -> bool:
 
 def _patch_for(desired: dict[str, Any]) -> dict[str, Any]:
     meta = desired["metadata"]
-    patch: dict[str, Any] = {
-        k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "metadata", "status")
-    }
+    # An owned field the desired object leaves out is removed (the gateway config moves
+    # between data and binaryData with the fleet's size).
+    patch: dict[str, Any] = dict.fromkeys(owned_fields(desired["kind"]))
+    patch.update(
+        (k, v) for k, v in desired.items() if k not in ("apiVersion", "kind", "metadata", "status")
+    )
     patch["metadata"] = {
         "labels": meta.get("labels", {}),
         "annotations": meta.get("annotations", {}),
@@ -68,19 +79,88 @@ def _patch_for(desired: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-def apply(kube: Kube, desired: dict[str, Any]) -> str:
-    """Create or restore one child; returns ``created``, ``updated`` or ``unchanged``."""
+class View(Protocol):
+    """Where a reconcile reads live children from: the API itself, or a listed snapshot."""
+
+    def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None: ...
+
+
+CHILD_KINDS = (
+    ("v1", "ServiceAccount"),
+    ("v1", "Secret"),
+    ("v1", "ConfigMap"),
+    ("batch/v1", "CronJob"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+)
+
+
+class Snapshot:
+    """The children and content of one fleet, listed once per kind (one list call instead of
+    a read per child per loop, as an informer cache would). Kinds it did not list are read
+    from the API."""
+
+    def __init__(self, kube: Kube, namespace: str, fleet: str):
+        self._kube = kube
+        self.namespace = namespace
+        self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for api_version, kind in CHILD_KINDS:
+            for obj in kube.list(api_version, kind, namespace, f"{FLEET_LABEL}={fleet}"):
+                self._objects[(api_version, kind, obj["metadata"]["name"])] = obj
+
+    def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        if namespace == self.namespace and (api_version, kind) in CHILD_KINDS:
+            return self._objects.get((api_version, kind, name))
+        return self._kube.get(api_version, kind, namespace, name)
+
+
+class Fresh:
+    """The view for a loop kopf reports as just created: its children are assumed absent and
+    created straight away; one that exists after all answers 409 and is read then."""
+
+    def __init__(self, kube: Kube):
+        self._kube = kube
+
+    def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        if (api_version, kind) in CHILD_KINDS:
+            return None
+        return self._kube.get(api_version, kind, namespace, name)
+
+
+_READ = object()
+
+
+def apply(
+    kube: Kube, desired: dict[str, Any], live: Any = _READ
+) -> tuple[str, dict[str, Any] | None]:
+    """Create or restore one child.
+
+    Returns the outcome (``created``, ``updated`` or ``unchanged``) and the live object.
+    ``live`` is what the caller already read (``None``: believed absent); without it the
+    object is read first. A create that meets an existing object (another writer, or a
+    view out of date) reads it and carries on as an update.
+    """
     meta = desired["metadata"]
-    live = kube.get(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
+    where = (desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
+    if live is _READ:
+        live = kube.get(*where)
     if live is None:
-        kube.create(desired)
-        return "created"
+        try:
+            return "created", kube.create(desired)
+        except KubeError as exc:
+            if exc.status != 409:
+                raise
+            live = kube.get(*where)
+            if live is None:
+                raise
     if in_sync(desired, live):
-        return "unchanged"
-    kube.patch(
-        desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"], _patch_for(desired)
-    )
-    return "updated"
+        return "unchanged", live
+    return "updated", kube.patch(*where, _patch_for(desired))
 
 
 def now_rfc3339() -> str:
@@ -128,6 +208,11 @@ class FleetState:
         default_factory=dict
     )  # (namespace, loop) → hashes
     dirty: set[tuple[str, str]] = field(default_factory=set)  # (namespace, fleet)
+    # The last FleetPolicy seen per (namespace, fleet), kept current by its handlers.
+    policies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Content ConfigMaps found with their digest, (namespace, name) → digest. They are named
+    # by digest and never edited; each sweep re-reads them, so a deleted one is noticed.
+    content: dict[tuple[str, str], str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _object_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
 
@@ -135,6 +220,15 @@ class FleetState:
         """One reconcile of an object at a time: a change handler and a timer may fire together."""
         with self.lock:
             return self._object_locks.setdefault((namespace, name), threading.Lock())
+
+    def remember_policy(self, policy: dict[str, Any]) -> None:
+        meta = policy["metadata"]
+        with self.lock:
+            self.policies[(meta.get("namespace") or "default", policy["spec"]["fleet"])] = policy
+
+    def forget_policy(self, namespace: str, fleet: str) -> None:
+        with self.lock:
+            self.policies.pop((namespace, fleet), None)
 
     def mark(self, namespace: str, fleet: str) -> None:
         with self.lock:
@@ -156,25 +250,31 @@ def _token_hash(secret: dict[str, Any]) -> str | None:
 
 
 def ensure_token(
-    kube: Kube, loop: dict[str, Any], desired: dict[str, Any], state: FleetState
+    kube: Kube,
+    loop: dict[str, Any],
+    desired: dict[str, Any],
+    state: FleetState,
+    live: dict[str, Any] | None,
 ) -> str:
-    """Mint the loop's gateway token if missing, or rotate it when the rotate annotation changed."""
+    """Mint the loop's gateway token if missing, or rotate it when the rotate annotation changed.
+
+    ``live`` is the Secret as the caller's view has it (``None``: absent)."""
     meta = desired["metadata"]
     ns, name = meta["namespace"], meta["name"]
     rotate = (loop["metadata"].get("annotations") or {}).get(ROTATE, "")
-    live = kube.get("v1", "Secret", ns, name)
     key = (ns, loop["metadata"]["name"])
     if (
         live is not None
         and _token_hash(live)
         and (live["metadata"].get("annotations") or {}).get(ROTATED_FOR, "") == rotate
     ):
-        outcome = apply(
+        outcome, _ = apply(
             kube,
             {
                 **desired,
                 "metadata": {**meta, "annotations": {**meta["annotations"], ROTATED_FOR: rotate}},
             },
+            live,
         )
         current = [str(_token_hash(live))]
         if state.token_hashes.get(key) != current:
@@ -194,13 +294,12 @@ def ensure_token(
         except KubeError as exc:
             if exc.status != 409:
                 raise
-            # Someone else minted it first: use theirs.
+            # It exists after all (minted by an earlier run, or the view was out of date):
+            # decide again on what is really there.
             live = kube.get("v1", "Secret", ns, name)
-            digest = _token_hash(live) if live else None
-            if digest is None:
+            if live is None:
                 raise
-            state.token_hashes[key] = [digest]
-            return "unchanged"
+            return ensure_token(kube, loop, desired, state, live)
         outcome = "created"
     else:
         kube.patch("v1", "Secret", ns, name, {**_patch_for(body), "data": {"token": encoded}})
@@ -209,14 +308,48 @@ def ensure_token(
     return outcome
 
 
-def reconcile_loop(kube: Kube, loop: dict[str, Any], state: FleetState) -> dict[str, Any]:
-    """Bring one AgentLoop's children in line; return the status the loop should show."""
+def _policy_for(kube: Kube, state: FleetState, ns: str, fleet: str) -> dict[str, Any] | None:
+    with state.lock:
+        policy = state.policies.get((ns, fleet))
+    if policy is None:
+        policy = kube.get(API_VERSION, "FleetPolicy", ns, fleet)
+        if policy is not None:
+            state.remember_policy(policy)
+    return policy
+
+
+def _content_digest(kube: Kube, view: View, state: FleetState, ns: str, name: str) -> str | None:
+    key = (ns, name)
+    if not isinstance(view, Snapshot):
+        with state.lock:
+            known = state.content.get(key)
+        if known is not None:
+            return known
+    # A snapshot holds the fleet's content too; any other view reads it from the API.
+    cm = (view if isinstance(view, Snapshot) else kube).get("v1", "ConfigMap", ns, name)
+    digest = ((cm or {}).get("metadata", {}).get("annotations") or {}).get("fleetctl.dev/digest")
+    with state.lock:
+        if digest:
+            state.content[key] = digest
+        else:
+            state.content.pop(key, None)
+    return digest
+
+
+def reconcile_loop(
+    kube: Kube, loop: dict[str, Any], state: FleetState, view: View | None = None
+) -> dict[str, Any]:
+    """Bring one AgentLoop's children in line; return the status the loop should show.
+
+    Children are read through ``view`` (default: the API, one read per child)."""
     meta = loop["metadata"]
     with state.object_lock(meta.get("namespace") or "default", meta["name"]):
-        return _reconcile_loop(kube, loop, state)
+        return _reconcile_loop(kube, loop, state, view or kube)
 
 
-def _reconcile_loop(kube: Kube, loop: dict[str, Any], state: FleetState) -> dict[str, Any]:
+def _reconcile_loop(
+    kube: Kube, loop: dict[str, Any], state: FleetState, view: View
+) -> dict[str, Any]:
     meta = loop["metadata"]
     ns: str = meta.get("namespace") or "default"
     name: str = meta["name"]
@@ -250,7 +383,7 @@ def _reconcile_loop(kube: Kube, loop: dict[str, Any], state: FleetState) -> dict
             ),
         ]
         return status
-    policy = kube.get(API_VERSION, "FleetPolicy", ns, spec.fleet)
+    policy = _policy_for(kube, state, ns, spec.fleet)
     if policy is None:
         status["conditions"] = [
             _condition(
@@ -279,13 +412,10 @@ def _reconcile_loop(kube: Kube, loop: dict[str, Any], state: FleetState) -> dict
         for p in ([s.instructions] if s.instructions else []) + list(s.skills)
     ]
     for pin in pins:
-        cm = kube.get("v1", "ConfigMap", ns, pin.config_map)
-        digest = ((cm or {}).get("metadata", {}).get("annotations") or {}).get(
-            "fleetctl.dev/digest"
-        )
+        digest = _content_digest(kube, view, state, ns, pin.config_map)
         if digest != pin.digest:
             missing.append(
-                f"{pin.ref} ({pin.config_map}{'' if cm is None else ': digest differs'})"
+                f"{pin.ref} ({pin.config_map}{'' if digest is None else ': digest differs'})"
             )
     accepted = _condition("Accepted", True, "Accepted", "the definition is valid", generation)
     if missing:
@@ -311,11 +441,16 @@ def _reconcile_loop(kube: Kube, loop: dict[str, Any], state: FleetState) -> dict
         return status
     children = render_loop(loop, policy, namespace=ns)
     outcomes: dict[str, str] = {}
+    cron: dict[str, Any] | None = None
     for child in children:
+        cmeta = child["metadata"]
+        live = view.get(child["apiVersion"], child["kind"], cmeta["namespace"], cmeta["name"])
         if child["kind"] == "Secret":
-            outcomes[f"Secret/{child['metadata']['name']}"] = ensure_token(kube, loop, child, state)
-        else:
-            outcomes[f"{child['kind']}/{child['metadata']['name']}"] = apply(kube, child)
+            outcomes[f"Secret/{cmeta['name']}"] = ensure_token(kube, loop, child, state, live)
+            continue
+        outcomes[f"{child['kind']}/{cmeta['name']}"], applied = apply(kube, child, live)
+        if child["kind"] == "CronJob":
+            cron = applied
     if any(o != "unchanged" for o in outcomes.values()):
         state.mark(ns, spec.fleet)
         log.info(
@@ -324,7 +459,6 @@ def _reconcile_loop(kube: Kube, loop: dict[str, Any], state: FleetState) -> dict
             name,
             ", ".join(f"{k} {v}" for k, v in outcomes.items() if v != "unchanged"),
         )
-    cron = kube.get("batch/v1", "CronJob", ns, name)
     cron_status = (cron or {}).get("status") or {}
     status["conditions"] = [
         accepted,
@@ -348,12 +482,20 @@ def _reconcile_loop(kube: Kube, loop: dict[str, Any], state: FleetState) -> dict
 
 
 def write_status(
-    kube: Kube, obj: dict[str, Any], status: dict[str, Any], kind: str = "AgentLoop"
+    kube: Kube,
+    obj: dict[str, Any],
+    status: dict[str, Any],
+    kind: str = "AgentLoop",
+    *,
+    current: bool = False,
 ) -> bool:
-    """Patch the status only when it differs from the live one (the handler's copy may be stale)."""
+    """Patch the status only when it differs from the live one.
+
+    With ``current``, ``obj`` is the latest version the caller saw (a watch event, a fresh
+    list) and its status is compared; otherwise the object is read first."""
     meta = obj["metadata"]
     ns = meta.get("namespace") or "default"
-    live = kube.get(API_VERSION, kind, ns, meta["name"])
+    live = obj if current else kube.get(API_VERSION, kind, ns, meta["name"])
     if live is None:
         return False
     patch = merge_status(live.get("status"), status)
@@ -386,8 +528,27 @@ def reconcile_fleet(
     *,
     image: str,
     approvers: dict[str, list[str]] | None = None,
+    listed: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, str], int]:
-    """Render and apply the gateway objects of one fleet from every accepted loop in its namespace."""
+    """Render and apply the gateway objects of one fleet from every accepted loop in its namespace.
+
+    ``listed`` is a fresh list of the namespace's AgentLoops if the caller has one."""
+    meta = policy["metadata"]
+    ns = meta.get("namespace") or "default"
+    state.remember_policy({**policy, "metadata": {**meta, "namespace": ns}})
+    # A change handler and the timer may both render a fleet: one at a time.
+    with state.object_lock(ns, f"FleetPolicy/{policy['spec']['fleet']}"):
+        return _reconcile_fleet(kube, policy, state, image, approvers, listed)
+
+
+def _reconcile_fleet(
+    kube: Kube,
+    policy: dict[str, Any],
+    state: FleetState,
+    image: str,
+    approvers: dict[str, list[str]] | None,
+    listed: list[dict[str, Any]] | None,
+) -> tuple[dict[str, str], int]:
     meta = policy["metadata"]
     ns = meta.get("namespace") or "default"
     fleet = policy["spec"]["fleet"]
@@ -398,7 +559,9 @@ def reconcile_fleet(
         "metadata": {**meta, "namespace": ns},
     }
     loops = []
-    for loop in kube.list(API_VERSION, "AgentLoop", ns):
+    if listed is None:
+        listed = kube.list(API_VERSION, "AgentLoop", ns)
+    for loop in listed:
         if (loop.get("spec") or {}).get("fleet") != fleet or loop["metadata"].get(
             "deletionTimestamp"
         ):
@@ -419,7 +582,7 @@ def reconcile_fleet(
     for child in render_fleet(
         policy, loops, hashes, namespace=ns, image=image, approvers=approvers
     ):
-        outcomes[f"{child['kind']}/{child['metadata']['name']}"] = apply(kube, child)
+        outcomes[f"{child['kind']}/{child['metadata']['name']}"] = apply(kube, child)[0]
     return outcomes, len(loops)
 
 
@@ -438,10 +601,24 @@ def fleet_status(policy: dict[str, Any], outcomes: dict[str, str], loops: int) -
     return status
 
 
+def fleet_failed(policy: dict[str, Any], reason: str, message: str) -> dict[str, Any]:
+    """The status of a fleet whose gateway objects could not be rendered (nothing applied)."""
+    generation = policy["metadata"].get("generation")
+    status: dict[str, Any] = {
+        "conditions": [_condition("Ready", False, reason, message, generation)],
+    }
+    if generation is not None:
+        status["observedGeneration"] = generation
+    return status
+
+
 __all__ = [
+    "Fresh",
     "KubeError",
+    "Snapshot",
     "apply",
     "delete_loop",
+    "fleet_failed",
     "fleet_status",
     "reconcile_fleet",
     "reconcile_loop",

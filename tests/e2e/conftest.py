@@ -13,6 +13,7 @@ os.environ.setdefault("FLEET_OPERATOR_DRIFT_SECONDS", "3")
 os.environ.setdefault("FLEET_OPERATOR_FLEET_SECONDS", "0.3")
 
 from fleet_operator.kube import Kube
+from fleet_operator.reconcile import FleetState
 
 from fleet.compile import compile_fleet
 from fleet.source import DirSource
@@ -108,8 +109,7 @@ def operator(cluster: Cluster) -> Iterator[None]:
     from kopf.testing import KopfRunner
 
     handlers._KUBE = None
-    handlers.STATE.token_hashes.clear()
-    handlers.STATE.dirty.clear()
+    handlers.STATE = FleetState()  # each test starts an operator with nothing remembered
     with KopfRunner(
         ["run", "-A", "--standalone", "-m", "fleet_operator.handlers"], timeout=60
     ) as runner:

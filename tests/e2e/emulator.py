@@ -4,7 +4,7 @@ bookkeeping a real API server does and kmock 0.8 does not.
 Added here: ``metadata.uid``, an increasing ``resourceVersion``, ``generation``
 bumped on spec changes, ``creationTimestamp``, the namespace filled in from the
 URL, garbage collection of objects whose owner was deleted (ownerReferences),
-and a count of write calls. It runs on its own event loop in a thread, so
+and a count of write and read calls. It runs on its own event loop in a thread, so
 blocking clients (the kubernetes client, kopf's KopfRunner) can use it.
 """
 
@@ -30,6 +30,7 @@ class FleetEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         super().__attrs_post_init__()
         self._rv = itertools.count(1)
         self.writes = 0
+        self.reads = 0
         self.write_log: list[str] = []
 
     def _existing(self, request: Any) -> Any:
@@ -69,6 +70,8 @@ class FleetEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     async def _handle_tracked(self, request: Any) -> Any:
         method = str(getattr(request, "method", "") or "").upper()
         action = request.action
+        if request.resource is not None and action in (kmock.action.FETCH, kmock.action.LIST):
+            self.reads += 1
         if request.resource is not None and action in (
             kmock.action.CREATE,
             kmock.action.UPDATE,
@@ -188,3 +191,8 @@ class Cluster:
     def writes(self) -> int:
         assert self.emulator is not None
         return int(self.emulator.writes)
+
+    @property
+    def reads(self) -> int:
+        assert self.emulator is not None
+        return int(self.emulator.reads)
