@@ -17,7 +17,9 @@ PersistentVolumeClaim ``fleet-gateway-state``, Deployment and Service
 
 from __future__ import annotations
 
+import base64
 import copy
+import gzip
 import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
@@ -44,7 +46,7 @@ TOKEN_KEY = "token"
 _BODY_FIELDS = {
     "ServiceAccount": ("automountServiceAccountToken",),
     "Secret": ("type",),
-    "ConfigMap": ("data",),
+    "ConfigMap": ("data", "binaryData"),
     "CronJob": ("spec",),
     "NetworkPolicy": ("spec",),
     "Deployment": ("spec",),
@@ -66,16 +68,21 @@ def _hash(data: Any) -> str:
     return "sha256:" + hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def owned_fields(kind: str) -> tuple[str, ...]:
+    """The top-level fields the operator owns in an object of this kind (besides metadata)."""
+    return _BODY_FIELDS.get(kind, ("spec",))
+
+
 def body_of(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The owned part of an object, for hashing: its body fields and our labels."""
-    fields = _BODY_FIELDS.get(str(obj.get("kind")), ("spec",))
+    fields = owned_fields(str(obj.get("kind")))
     meta = obj.get("metadata", {})
     labels = {
         k: v
         for k, v in (meta.get("labels") or {}).items()
         if k.startswith(("fleetctl.dev/", "app.kubernetes.io/"))
     }
-    return {"labels": labels, **{f: obj.get(f) for f in fields}}
+    return {"labels": labels, **{f: obj[f] for f in fields if obj.get(f) is not None}}
 
 
 def managed_hash(obj: Mapping[str, Any]) -> str:
@@ -324,6 +331,31 @@ def _credential_env(cfg: Any) -> list[dict[str, Any]]:
     return sorted(env, key=lambda e: e["name"])
 
 
+# A ConfigMap holds at most 1 MiB. The gateway config is readable JSON up to half of that;
+# past it (a fleet of about 500 loops) it is stored gzipped, which the gateway recognises.
+CONFIG_TEXT_LIMIT = 512 * 1024
+CONFIGMAP_LIMIT = 1024 * 1024 - 16 * 1024  # room for the object's metadata
+
+
+class ConfigTooLarge(ValueError):
+    """The gateway config of a fleet does not fit in one ConfigMap, even compressed."""
+
+
+def gateway_config_data(config: Mapping[str, Any], fleet: str) -> dict[str, Any]:
+    """The ``data`` or ``binaryData`` of the gateway config ConfigMap."""
+    text = orjson.dumps(config, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+    if len(text) <= CONFIG_TEXT_LIMIT:
+        return {"data": {"gateway.json": text.decode()}}
+    compact = orjson.dumps(config, option=orjson.OPT_SORT_KEYS)
+    packed = base64.b64encode(gzip.compress(compact, compresslevel=6, mtime=0)).decode()
+    if len(packed) > CONFIGMAP_LIMIT:
+        raise ConfigTooLarge(
+            f"the gateway config of fleet '{fleet}' is {len(packed):,} bytes even gzipped; "
+            f"a ConfigMap holds {CONFIGMAP_LIMIT:,}: split the fleet into several FleetPolicies"
+        )
+    return {"binaryData": {"gateway.json": packed}}
+
+
 def render_fleet(
     policy: Mapping[str, Any],
     loops: Iterable[Mapping[str, Any]],
@@ -338,18 +370,12 @@ def render_fleet(
     labels = {**_labels(fleet, None, "gateway"), "app.kubernetes.io/name": GATEWAY_NAME}
     labels = dict(sorted(labels.items()))
     cfg = gateway_config(policy, list(loops), token_hashes, approvers)
-    config_json = (
-        orjson.dumps(
-            cfg.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
-        ).decode()
-        + "\n"
-    )
     env = _credential_env(cfg)
     config_map: Manifest = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": GATEWAY_CONFIG, "labels": labels},
-        "data": {"gateway.json": config_json},
+        **gateway_config_data(cfg.model_dump(mode="json"), fleet),
     }
     state: Manifest = {
         "apiVersion": "v1",

@@ -10,6 +10,7 @@ config keeps serving; requests in flight finish on the config they started with.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import logging
 import os
@@ -102,6 +103,11 @@ class Runtime:
 def load_runtime(path: Path) -> Runtime:
     """Parse and validate; raises ``ValueError`` with a human reason."""
     raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":  # a large fleet's config, gzipped by the operator
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"{path}: gzip data is damaged: {exc}") from exc
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import os
 from typing import Any
 
@@ -10,7 +12,14 @@ import pytest
 from ruamel.yaml import YAML
 
 from fleet.gwconfig import GatewayConfig
-from fleet.render import HASH, managed_hash, render_fleet, render_loop
+from fleet.render import (
+    HASH,
+    ConfigTooLarge,
+    gateway_config_data,
+    managed_hash,
+    render_fleet,
+    render_loop,
+)
 from fleet.yamlout import dump_all
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
@@ -135,6 +144,37 @@ def test_gateway_config_validates_and_holds_hashes_only() -> None:
         "PROVIDER_OPENAI_API_KEY",
         "MCP_GITHUB_API_KEY",
     }
+
+
+def _clones(count: int) -> list[dict[str, Any]]:
+    template = LOOPS["cost-report"]
+    return [
+        {**template, "metadata": {**template["metadata"], "name": f"loop-{i:04d}"}}
+        for i in range(count)
+    ]
+
+
+def test_large_fleet_config_is_gzipped_into_binary_data() -> None:
+    loops = _clones(1000)
+    hashes = {loop["metadata"]["name"]: [f"{i:064x}"] for i, loop in enumerate(loops)}
+    cm = render_fleet(POLICY, loops, hashes, namespace="ns")[0]
+    assert "data" not in cm
+    packed = base64.b64decode(cm["binaryData"]["gateway.json"])
+    assert packed[:2] == b"\x1f\x8b" and len(packed) < 1024 * 1024
+    config = GatewayConfig.model_validate(orjson.loads(gzip.decompress(packed)))
+    assert len(config.loops) == 1000 and config.loops["loop-0999"].token_sha256 == [f"{999:064x}"]
+    # Deterministic (no timestamp in the gzip header): an unchanged fleet is not rewritten.
+    again = render_fleet(POLICY, loops, hashes, namespace="ns")[0]
+    assert again["metadata"]["annotations"][HASH] == cm["metadata"]["annotations"][HASH]
+    # A small fleet keeps the readable form.
+    small = render_fleet(POLICY, _clones(3), {}, namespace="ns")[0]
+    assert "binaryData" not in small and small["data"]["gateway.json"].startswith("{")
+
+
+def test_config_past_a_configmap_is_refused_with_a_reason() -> None:
+    noise = {f"k{i}": base64.b64encode(os.urandom(48)).decode() for i in range(20000)}
+    with pytest.raises(ConfigTooLarge, match=r"fleet .big.*split the fleet"):
+        gateway_config_data({"loops": noise}, "big")
 
 
 def test_render_is_deterministic_and_hash_tracks_changes() -> None:

@@ -4,6 +4,7 @@ guardrails, alerts, hot reload. Every request goes through the official openai S
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import time
 from pathlib import Path
@@ -209,6 +210,15 @@ def test_hot_reload_and_bad_config(gateway: GatewayFactory, store_url: str) -> N
             time.sleep(0.05)
         assert (
             client(url, "tok-gamma").chat.completions.create(model="backup", messages=MSG).choices
+        )
+        # A large fleet's config comes gzipped (the operator's binaryData form).
+        cfg["loops"]["delta"] = {**cfg["loops"]["gamma"], "token_sha256": [sha("tok-delta")]}
+        replace(path, gzip.compress(orjson.dumps(cfg)))
+        deadline = time.time() + 5
+        while app.holder.reloads < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        assert (
+            client(url, "tok-delta").chat.completions.create(model="backup", messages=MSG).choices
         )
         replace(path, b'{"version": 1, "fleet": 42}')
         deadline = time.time() + 5
