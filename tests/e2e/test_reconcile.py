@@ -13,9 +13,18 @@ from fleet_operator.kube import Kube
 from fleet_operator.reconcile import FleetState, Fresh, Snapshot, apply, reconcile_loop
 
 from fleet.render import FLEET_LABEL
-from tests.e2e.conftest import apply_all
+from tests.e2e.conftest import RealCluster, apply_all
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def namespace(cluster: Any, kube: Kube, request: pytest.FixtureRequest) -> str:
+    """A namespace of the test's own (created on a real cluster; the emulator needs none)."""
+    name = "rc-" + request.node.name.removeprefix("test_").replace("_", "-")[:40]
+    if isinstance(cluster, RealCluster) and kube.get("v1", "Namespace", None, name) is None:
+        kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return name
 
 
 def _configmap(ns: str, name: str, value: str) -> dict[str, Any]:
@@ -32,8 +41,8 @@ def _configmap(ns: str, name: str, value: str) -> dict[str, Any]:
     }
 
 
-def test_create_that_meets_an_existing_object_updates_it(kube: Kube) -> None:
-    ns = "reconcile-apply"
+def test_create_that_meets_an_existing_object_updates_it(kube: Kube, namespace: str) -> None:
+    ns = namespace
     kube.create(_configmap(ns, "taken", "theirs"))
     outcome, live = apply(kube, _configmap(ns, "taken", "ours"), None)  # the view said absent
     assert outcome == "updated"
@@ -54,9 +63,9 @@ def _setup(kube: Kube, northwind: list[dict[str, Any]], ns: str) -> dict[str, An
 
 
 def test_concurrent_reconciles_of_a_new_loop_mint_one_token(
-    kube: Kube, northwind: list[dict[str, Any]]
+    kube: Kube, northwind: list[dict[str, Any]], namespace: str
 ) -> None:
-    ns = "reconcile-race"
+    ns = namespace
     loop = _setup(kube, northwind, ns)
     state = FleetState()
     with ThreadPoolExecutor(4) as pool:
@@ -73,9 +82,9 @@ def test_concurrent_reconciles_of_a_new_loop_mint_one_token(
 
 
 def test_snapshot_restores_a_child_whose_label_was_stripped(
-    kube: Kube, northwind: list[dict[str, Any]]
+    kube: Kube, northwind: list[dict[str, Any]], namespace: str
 ) -> None:
-    ns = "reconcile-labels"
+    ns = namespace
     loop = _setup(kube, northwind, ns)
     state = FleetState()
     reconcile_loop(kube, loop, state)
