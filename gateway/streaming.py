@@ -163,7 +163,7 @@ async def stream(
                         broken = "guardrail_blocked"
                         break
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                chunk = await resp.content.readany()
+                chunk = await resp.read()
         except (
             TimeoutError,
             OSError,
@@ -171,7 +171,7 @@ async def stream(
         ) as exc:  # the stream broke after its first byte: no fallback now
             broken = f"stream broke: {exc.__class__.__name__}"
         finally:
-            resp.release()
+            resp.close()
         if broken is None and not saw_done:
             broken = "stream ended before [DONE]"
         if broken is None:
