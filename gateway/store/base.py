@@ -120,10 +120,18 @@ class Store(Protocol):
     async def row_get(self, table: str, key: str) -> dict[str, Any] | None: ...
 
     async def row_update(
-        self, table: str, key: str, value: dict[str, Any], *, if_state: str | None = None
+        self,
+        table: str,
+        key: str,
+        value: dict[str, Any],
+        *,
+        if_state: str | None = None,
+        if_lease: str | None = None,
     ) -> bool:
         """Replace the row; with ``if_state``, only while its ``state`` field equals it
-        (compare-and-set: of N callers moving ``pending`` → ``approved``, one wins)."""
+        (compare-and-set: of N callers moving ``pending`` → ``approved``, one wins); with
+        ``if_lease``, also only while its ``lease`` field equals it (a holder whose lease was
+        taken over cannot overwrite the new holder's row)."""
         ...
 
     async def row_delete(self, table: str, key: str) -> None: ...

@@ -62,13 +62,15 @@ end
 return out
 """
 
-# Replace a durable row, optionally only while its "state" equals ARGV[3]; keeps the
+# Replace a durable row, optionally only while its "state" equals ARGV[3] and its
+# "lease" equals ARGV[5] (when not empty); keeps the
 # creation time the row was inserted with so listings stay in insertion order.
 _ROW_CAS = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return 0 end
 local old = cjson.decode(cur)
 if ARGV[4] == '1' and old['state'] ~= ARGV[3] then return 0 end
+if ARGV[5] ~= '' and old['lease'] ~= ARGV[5] then return 0 end
 local new = cjson.decode(ARGV[2])
 new['_created'] = old['_created']
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(new))
@@ -186,7 +188,13 @@ class RedisStore:
         return _public(orjson.loads(body)) if body else None
 
     async def row_update(
-        self, table: str, key: str, value: dict[str, Any], *, if_state: str | None = None
+        self,
+        table: str,
+        key: str,
+        value: dict[str, Any],
+        *,
+        if_state: str | None = None,
+        if_lease: str | None = None,
     ) -> bool:
         done = await self._row_cas(
             keys=[self._rows_key(table)],
@@ -195,6 +203,7 @@ class RedisStore:
                 orjson.dumps(value),
                 "" if if_state is None else if_state,
                 int(if_state is not None),
+                if_lease or "",
             ],
         )
         return bool(done)

@@ -350,13 +350,22 @@ class SqliteStore:
         return orjson.loads(row[0]) if row else None
 
     async def row_update(
-        self, table: str, key: str, value: dict[str, Any], *, if_state: str | None = None
+        self,
+        table: str,
+        key: str,
+        value: dict[str, Any],
+        *,
+        if_state: str | None = None,
+        if_lease: str | None = None,
     ) -> bool:
         sql = "UPDATE rows SET state = ?, body = ?, updated = ? WHERE tbl = ? AND key = ?"
         args: tuple[Any, ...] = (value.get("state"), orjson.dumps(value), time.time(), table, key)
         if if_state is not None:
             sql += " AND state = ?"
             args += (if_state,)
+        if if_lease is not None:
+            sql += " AND json_extract(CAST(body AS TEXT), '$.lease') = ?"
+            args += (if_lease,)
         cur = await self._rows_exec(sql, args)
         return cur.rowcount == 1
 
