@@ -1,4 +1,7 @@
-"""``fleetctl approvals list|show|approve|deny``: act on tool calls that wait for a human.
+"""``fleetctl approvals list|show|approve|deny|retry``: act on tool calls that wait for a human.
+
+``retry`` re-runs a request left ``interrupted`` (the gateway running it stopped
+mid-call, so whether the tool ran is unknown); ``deny`` also closes one.
 
 Talks to the gateway's ``/approvals`` API with an approver's token, read from
 an environment variable (never a flag, so it stays out of shell history). A
@@ -123,9 +126,24 @@ def _show(row: dict[str, Any], output: str) -> None:
         "tool_class",
         "decided_by",
         "reason",
+        "attempt",
+        "owner",
     ):
         typer.echo(f"{key + ':':12} {row.get(key) if row.get(key) is not None else '-'}")
     typer.echo(f"{'created:':12} {_ago(row.get('created'))} ago")
+    if row.get("started"):
+        typer.echo(f"{'started:':12} {_ago(row.get('started'))} ago")
+    for h in row.get("history") or []:
+        typer.echo(
+            f"{'decision:':12} {h.get('action')} by {h.get('by')} {_ago(h.get('at'))} ago"
+            + (f": {h['reason']}" if h.get("reason") else "")
+        )
+    if row.get("state") == "interrupted":
+        typer.echo(
+            f"{'note:':12} the gateway running this call stopped mid-call; whether it ran is "
+            f"unknown. Check the server, then: fleetctl approvals retry {row['id']} (run it "
+            f"once more) or fleetctl approvals deny {row['id']} (close it)"
+        )
     typer.echo(f"{'arguments:':12} {json.dumps(row.get('arguments'), sort_keys=True)}")
     for v in row.get("verdicts") or []:
         typer.echo(
@@ -142,7 +160,9 @@ def _show(row: dict[str, Any], output: str) -> None:
 @approvals_app.command("list")
 def list_(
     state: str = typer.Option(
-        "pending", "--state", help="pending, approved, executed, denied, expired or all."
+        "pending",
+        "--state",
+        help="pending, approved, interrupted, executed, denied, expired or all.",
     ),
     gateway: str = GATEWAY,
     token_env: str = TOKEN_ENV,
@@ -189,8 +209,24 @@ def deny(
     token_env: str = TOKEN_ENV,
     output: str = OUTPUT,
 ) -> None:
-    """Deny: the call never runs; the run is told why when it fetches the result."""
+    """Deny: the call never runs (or, if interrupted, is not run again); the run is told why."""
     _show(
         call(gateway, token_env, "POST", f"/approvals/{approval_id}/deny", {"reason": reason}),
+        output,
+    )
+
+
+@approvals_app.command("retry")
+def retry(
+    approval_id: str,
+    reason: str | None = REASON,
+    gateway: str = GATEWAY,
+    token_env: str = TOKEN_ENV,
+    output: str = OUTPUT,
+) -> None:
+    """Re-run an interrupted request once more (check first that the interrupted attempt did
+    not take effect); the gateway stores the new result for the run."""
+    _show(
+        call(gateway, token_env, "POST", f"/approvals/{approval_id}/retry", {"reason": reason}),
         output,
     )

@@ -1,11 +1,14 @@
 """HTTP API for approvers: ``/approvals`` (list), ``/approvals/<id>`` (show),
-``/approvals/<id>/approve`` and ``/approvals/<id>/deny`` (POST, optional JSON
-``{"reason": "…"}``).
+``/approvals/<id>/approve``, ``/approvals/<id>/deny`` and ``/approvals/<id>/retry``
+(POST, optional JSON ``{"reason": "…"}``). ``retry`` re-runs an ``interrupted``
+request (the gateway running it stopped mid-call, outcome unknown) once more;
+``deny`` also closes an interrupted one. Every decision lands in the request's
+``history`` with who, when and why.
 
 Only an approver token (sha256 in the config's ``approvers``) is accepted; a
 loop's or sub-agent's token is refused outright, so a loop can never approve
-its own call. Approving claims the request atomically and runs the call once;
-the response carries the stored result.
+its own call. Approving (or retrying) claims the request atomically and runs the
+call once; the response carries the stored result.
 """
 
 from __future__ import annotations
@@ -72,10 +75,10 @@ class ApprovalsApi:
         if len(parts) == 1 and method == "GET":
             await respond(send, 200, orjson.dumps(row), JSON)
             return
-        if len(parts) != 2 or method != "POST" or parts[1] not in ("approve", "deny"):
+        if len(parts) != 2 or method != "POST" or parts[1] not in ACTIONS:
             raise BadRequestError(
                 "bad_route",
-                "use GET /approvals/<id>, POST /approvals/<id>/approve or POST /approvals/<id>/deny",
+                "use GET /approvals/<id>, or POST /approvals/<id>/approve, /deny or /retry",
             )
         body = await read_body(receive)
         reason = None
@@ -84,14 +87,42 @@ class ApprovalsApi:
                 reason = orjson.loads(body).get("reason")
             except (orjson.JSONDecodeError, AttributeError) as exc:
                 raise BadRequestError("bad_body", 'body must be JSON like {"reason": "…"}') from exc
-        to = "approved" if parts[1] == "approve" else "denied"
-        if not await ledger.decide(row["id"], to, who, reason):
+        action = parts[1]
+        if action == "retry":
+            claimed = await ledger.retry(row["id"], who, reason)
+        else:
+            to = "approved" if action == "approve" else "denied"
+            claimed = await ledger.decide(row["id"], to, who, reason)
+        if claimed is None:
             now = await ledger.approval(row["id"]) or row
             raise ConflictError(
-                "already_decided",
-                f"approval {row['id']} is {now['state']}"
-                + (f" (by {now['decided_by']})" if now["decided_by"] else ""),
+                "already_decided" if action != "retry" else "not_interrupted", refusal(now, action)
             )
-        if to == "approved":
-            await self.calls.execute_approved({**row, "state": "approved"}, who)
+        if claimed["state"] == "approved":
+            await self.calls.execute_approved(claimed, who)
         await respond(send, 200, orjson.dumps(await ledger.approval(row["id"])), JSON)
+
+
+ACTIONS = ("approve", "deny", "retry")
+
+
+def refusal(row: dict[str, Any], action: str) -> str:
+    """Why ``action`` cannot apply to ``row`` now, and what can."""
+    state = row["state"]
+    head = f"cannot {action} approval {row['id']}: it is {state}" + (
+        f" (by {row['decided_by']})" if row.get("decided_by") else ""
+    )
+    if state == "interrupted":
+        hint = "its outcome is unknown; re-run it with retry or close it with deny"
+    elif state == "approved":
+        hint = (
+            f"it is executing on {row.get('owner') or 'a gateway'}; if that gateway stops, the "
+            "request is reported interrupted once its lease runs out and can be retried then"
+        )
+    elif state == "pending":
+        hint = "only an interrupted request can be retried; approve or deny it"
+    elif state == "executed":
+        hint = "the call already ran and its result is stored for the run"
+    else:
+        hint = "it is closed; the loop can make the call again to open a new request"
+    return f"{head}; {hint}"

@@ -46,4 +46,5 @@ class McpApp:
 
     async def aclose(self) -> None:
         await self.calls.drain()
+        await self.ledger.close()
         await self.pool.close()

@@ -37,7 +37,7 @@ from fleet.gwconfig import GwMcpServer
 from gateway.config import Identity
 from gateway.guardrails import Verdict, check_texts
 from gateway.mcp import grants
-from gateway.mcp.ledger import Ledger
+from gateway.mcp.ledger import Claim, Ledger
 from gateway.mcp.wire import Pool, Reply, Unreachable, call_once, text_result, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
@@ -48,6 +48,8 @@ DENIED = -32003
 BLOCKED = -32004
 UNKNOWN_OUTCOME = -32005
 UNREACHABLE = -32006
+IN_FLIGHT = -32007
+KEY_WAIT_S = 30.0
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -89,6 +91,34 @@ def guard(hook: str, rules: Any, value: Any) -> tuple[Any, list[Verdict], Verdic
     if out != texts:
         value = _replace(value, iter(out))
     return value, verdicts, blocked
+
+
+def ago(ts: Any) -> str:
+    if not ts:
+        return "an unknown time"
+    s = max(0, int(time.time() - float(ts)))
+    return f"{s} s" if s < 120 else f"{s // 60} min" if s < 7200 else f"{s // 3600} h"
+
+
+def key_busy(claim: Claim, server: str, tool: str) -> dict[str, Any]:
+    """The JSON-RPC error for a key another call holds (``running``) or a dead one left (``interrupted``)."""
+    row = claim.row or {}
+    where = row.get("owner") or "a gateway"
+    if claim.state == "running":
+        return {
+            "code": IN_FLIGHT,
+            "message": f"{server}.{tool} with this idempotency key is in flight on {where} "
+            f"(started {ago(row.get('started'))} ago); retry with the same key shortly to get its result",
+            "data": {"state": "running", "owner": row.get("owner"), "started": row.get("started")},
+        }
+    return {
+        "code": UNKNOWN_OUTCOME,
+        "message": f"{server}.{tool} with this idempotency key is interrupted: it started "
+        f"{ago(row.get('started'))} ago on {where}, which stopped mid-call (its lease ran out "
+        f"{ago(row.get('lease_until'))} ago); its outcome is unknown, so it is not run again "
+        f"(check {server}, then use a new key)",
+        "data": {"state": "interrupted", "owner": row.get("owner"), "started": row.get("started")},
+    }
 
 
 def default_key(run: str, step: str | None, server: str, tool: str, args: Any) -> str:
@@ -164,10 +194,31 @@ class ToolCalls:
             )
         if state == "approved":
             return text_result(
-                f"approval {row['id']} was approved and is executing; ask again shortly", extra=meta
+                f"approval {row['id']} was approved by {row['decided_by']} and is executing "
+                f"(started {ago(row.get('started'))} ago on {row.get('owner') or 'a gateway'}); "
+                "ask again shortly",
+                extra=meta,
+            )
+        if state == "interrupted":
+            return text_result(
+                f"approval {row['id']} for {row['server']}.{row['tool']} is interrupted: the gateway "
+                f"running it ({row.get('owner') or 'unknown'}) stopped {ago(row.get('started'))} "
+                "after it started, so whether the call ran is unknown, and it is not run again "
+                f"by itself. A human can check {row['server']}, then re-run it "
+                f"(fleetctl approvals retry {row['id']}) or close it (fleetctl approvals deny "
+                f"{row['id']}); ask again later",
+                error=True,
+                extra=meta,
             )
         who = f" by {row['decided_by']}" if row["decided_by"] else ""
         why = f": {row['reason']}" if row["reason"] else ""
+        if row.get("interrupted"):
+            return text_result(
+                f"approval {row['id']} for {row['server']}.{row['tool']} was interrupted (outcome "
+                f"unknown) and then closed{who}{why}; it was not run again",
+                error=True,
+                extra=meta,
+            )
         return text_result(
             f"approval {row['id']} for {row['server']}.{row['tool']} was {state}{who}{why}; the call did not run",
             error=True,
@@ -175,7 +226,8 @@ class ToolCalls:
         )
 
     async def execute_approved(self, row: dict[str, Any], approver: str) -> dict[str, Any]:
-        """Run an approval request that this caller just claimed (state ``approved``); exactly once."""
+        """Run an approval request that this caller just claimed (state ``approved``, under a
+        lease the ledger renews while the call runs); exactly once per claim."""
         server: GwMcpServer | None = self.config.mcp_servers.get(row["server"])
         started = time.perf_counter()
         if server is None:
@@ -192,7 +244,7 @@ class ToolCalls:
             except Unreachable as exc:
                 result = text_result(f"server unreachable: {exc}", error=True)
         result, verdicts, _blocked = self.post_guard(result)
-        await self.ledger.executed(row["id"], result)
+        await self.ledger.executed(row, result)
         await self.trace(
             loop=row["loop"],
             member=row["member"],
@@ -206,6 +258,7 @@ class ToolCalls:
             guardrails=[v.to_json() for v in verdicts],
             approval_id=row["id"],
             approved_by=approver,
+            attempt=row.get("attempt"),
             error=bool(result.get("isError")) or None,
         )
         return result
@@ -369,18 +422,15 @@ class ToolCalls:
                 shared = text_result(f"the first call with this key failed: {exc}", error=True)
             return await done("replayed", {"result": shared}, idempotency_key=key)
         claim = await self.ledger.begin(scoped, ident.loop, name, tool)
+        if claim.state == "running":
+            # In flight elsewhere (another replica): wait a while for its result.
+            claim = await self.ledger.wait(scoped, KEY_WAIT_S)
         if claim.state == "done":
             return await done("replayed", {"result": claim.result}, idempotency_key=key)
-        if claim.state == "running":
+        if claim.state in ("running", "interrupted"):
             return await done(
-                "unknown",
-                {
-                    "error": {
-                        "code": UNKNOWN_OUTCOME,
-                        "message": f"{name}.{tool} with this idempotency key was in flight when the gateway "
-                        "stopped; its outcome is unknown, so it is not run again (check the server, then use a new key)",
-                    }
-                },
+                "unknown" if claim.state == "interrupted" else "in_flight",
+                {"error": key_busy(claim, name, tool)},
                 idempotency_key=key,
             )
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,8 +105,15 @@ def config(github_url: str, **overrides: Any) -> dict[str, Any]:
 def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ServerThread, list[dict[str, Any]]]]:
     monkeypatch.setenv("TEST_GITHUB_MCP_KEY", GITHUB_KEY)
     server = fakegithub.build()
-    with ServerThread(require_bearer(server.streamable_http_app(), GITHUB_KEY)) as thread:
-        yield thread, server.executed  # type: ignore[attr-defined]
+    stall: dict[int, threading.Event] = server.stall  # type: ignore[attr-defined]
+    thread = ServerThread(require_bearer(server.streamable_http_app(), GITHUB_KEY))
+    thread.stall = stall  # type: ignore[attr-defined]
+    with thread:
+        try:
+            yield thread, server.executed  # type: ignore[attr-defined]
+        finally:
+            for hold in stall.values():
+                hold.set()
 
 
 @dataclass

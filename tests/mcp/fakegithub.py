@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from tests.mcp.asgiauth import require_bearer
 def build(record: Path | None = None) -> MCPServer:
     server = MCPServer("github")
     executed: list[dict[str, Any]] = []
+    # merge_pr numbers whose next execution blocks until the event is set.
+    stall: dict[int, threading.Event] = {}
+    stalled: set[int] = set()
 
     def note(tool: str, args: dict[str, Any]) -> None:
         executed.append({"tool": tool, "args": args})
@@ -61,9 +65,15 @@ def build(record: Path | None = None) -> MCPServer:
         return f"commented on #{number}"
 
     @server.tool()
-    def merge_pr(number: int) -> str:
+    async def merge_pr(number: int) -> str:
         """Merge a pull request."""
         note("merge_pr", {"number": number})
+        hold = stall.get(number)
+        if hold is not None and number not in stalled:
+            stalled.add(number)
+            # A merge that hangs once (the gateway running it gets killed meanwhile).
+            while not hold.is_set():
+                await asyncio.sleep(0.02)
         return f"merged #{number}"
 
     @server.tool()
@@ -73,6 +83,7 @@ def build(record: Path | None = None) -> MCPServer:
         return f"deleted {name}"
 
     server.executed = executed  # type: ignore[attr-defined]
+    server.stall = stall  # type: ignore[attr-defined]
     return server
 
 

@@ -107,7 +107,8 @@ async def test_approvals_cli(stack: Stack) -> None:
     twice = await asyncio.to_thread(cli, "deny", approval_id)
     assert (twice.exit_code, twice.output.strip()) == (
         2,
-        f"error: approval {approval_id} is executed (by alice)",
+        f"error: cannot deny approval {approval_id}: it is executed (by alice); "
+        "the call already ran and its result is stored for the run",
     )
     as_loop = await asyncio.to_thread(
         runner.invoke,
