@@ -145,21 +145,19 @@ class ToolCalls:
         self.ledger = ledger
         self.pool = pool
         self.inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._writes: set[asyncio.Task[None]] = set()
 
     @property
     def config(self) -> Any:
         return self.gateway.holder.runtime.config
 
     async def trace(self, **record: Any) -> None:
-        """Record a trace step. The write runs right after the answer is on its way (the next
-        event-loop turn), so the caller does not wait for the store."""
+        """Record a trace step, durable before the answer leaves: the SQLite store commits it
+        with everything else queued in the same event-loop turn (group commit), so under load
+        many calls share one commit; Redis appends it in one round trip."""
         record.setdefault("id", uuid.uuid4().hex)
         record.setdefault("ts", time.time())
         record["kind"] = "tool"
-        task = asyncio.ensure_future(self._write(record))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        await self._write(record)
 
     async def _write(self, record: dict[str, Any]) -> None:
         try:
@@ -167,10 +165,10 @@ class ToolCalls:
         except Exception:  # a trace must never fail the call it describes
             log.exception("could not write a tool trace")
 
-    async def drain(self) -> None:
-        """Wait for trace writes still queued (at shutdown)."""
-        if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """At shutdown, give keyed calls still running a moment to store their results."""
+        if self.inflight:
+            await asyncio.wait(list(self.inflight.values()), timeout=timeout_s)
 
     # ---------------------------------------------------------------- approvals
 

@@ -3,7 +3,6 @@ loopback ports, and the SDK's client as the loop."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import threading
@@ -199,7 +198,6 @@ async def mcp_session(url: str, token: str, **headers: str) -> AsyncIterator[Cli
 
 async def traces(stack: Stack, run: str | None) -> list[dict[str, Any]]:
     """Trace steps in the gateway's store file, as ``fleetctl runs show`` reads them."""
-    await asyncio.sleep(0.05)  # trace writes follow the answer by one event-loop turn
     store = open_store(f"sqlite:{stack.store_path}")
     try:
         return await store.query_traces(run=run)

@@ -118,3 +118,23 @@ async def test_approvals_cli(stack: Stack) -> None:
     assert as_loop.exit_code == 2
     assert "loop and sub-agent tokens cannot list or decide approvals" in as_loop.output
     assert len(stack.calls("merge_pr")) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_runs_show_right_after_each_call_includes_it(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    """The trace step is in the store before the caller has the answer."""
+    stack: Stack = request.getfixturevalue("stack" if backend == "sqlite" else "redis_stack")
+    store = stack.store_url or f"sqlite:{stack.store_path}"
+    runner = CliRunner()
+    async with mcp_session(
+        stack.url + "/mcp/github", TOKENS["release"], **{"x-fleet-run-id": "run-now"}
+    ) as session:
+        for n in range(1, 6):
+            await session.call_tool("get_issue", {"number": n})
+            shown = await asyncio.to_thread(
+                runner.invoke, app, ["runs", "show", "run-now", "--store", store, "-o", "json"]
+            )
+            assert shown.exit_code == 0, shown.output
+            assert [t["tool"] for t in json.loads(shown.output)] == ["get_issue"] * n
