@@ -158,6 +158,8 @@ class _Conn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        if self.status < 200:
+            return  # an interim answer (100 Continue): the real one follows
         self.headers_done = True
         if self.streaming:
             self._wake()
@@ -172,6 +174,9 @@ class _Conn(asyncio.Protocol):
             self._wake()
 
     def on_message_complete(self) -> None:
+        if not self.headers_done:
+            self.headers = {}
+            return
         self.keep_alive = self.parser.should_keep_alive()
         self._done()
 
@@ -431,6 +436,9 @@ class Upstream:
         except Exception as exc:
             resp.close()
             raise AttemptFailed("stream broke before its first byte") from exc
+        except BaseException:
+            resp.close()
+            raise
         if not first:
             resp.close()
             raise AttemptFailed("stream ended before its first byte")

@@ -188,8 +188,9 @@ def test_no_authorization_without_a_key(run: Run) -> None:
         response(length=False, headers=("Connection: close",)),
         b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + ANSWER,
         response(gzip.compress(ANSWER), headers=("Content-Encoding: gzip",)),
+        b"HTTP/1.1 100 Continue\r\n\r\n" + response(),
     ],
-    ids=["chunked", "until-close", "http-1.0", "gzip"],
+    ids=["chunked", "until-close", "http-1.0", "gzip", "interim-100"],
 )
 def test_answer_framings(run: Run, wire: bytes) -> None:
     keep = b"Connection: close" not in wire and b"HTTP/1.0" not in wire
@@ -436,6 +437,29 @@ def test_connect_timeout(run: Run) -> None:
         assert up.open_connections == 0
         server.close()
         await up.close()
+
+    run(scenario())
+
+
+def test_a_cancelled_attempt_gives_its_connection_back(run: Run) -> None:
+    async def scenario() -> None:
+        async def reply(seen: Seen, w: asyncio.StreamWriter) -> bool:
+            w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            await asyncio.sleep(2)
+            return False
+
+        async with Server(reply) as srv:
+            up = Upstream(connections=1)
+            p = provider(srv.url())
+            for attempt in (up.complete, up.open_stream):
+                task = asyncio.ensure_future(attempt(p, None, BODY, RETRY_ON))
+                await asyncio.sleep(0.1)
+                assert up.open_connections == 1
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                assert up.open_connections == 0
+            await up.close()
 
     run(scenario())
 
