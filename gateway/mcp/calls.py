@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
+import secrets
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -146,15 +147,39 @@ class ToolCalls:
         self.pool = pool
         self.inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
+        self._policy: dict[tuple[str, str, str], tuple[str, grants.Refusal | None, bool]] = {}
+        self._policy_of: Any = None
+        self._trace_ids = itertools.count(1)
+        self._trace_prefix = secrets.token_hex(6) + "-"
+
     @property
     def config(self) -> Any:
         return self.gateway.holder.runtime.config
+
+    def policy(
+        self, config: Any, ident: Identity, server: str, tool: str
+    ) -> tuple[str, grants.Refusal | None, bool]:
+        """(tool class, refusal or None, needs approval) for ``ident`` calling ``server.tool``;
+        memoised per config (identities come from the same config, so member names are keys)."""
+        if self._policy_of is not config or len(self._policy) > 50_000:
+            self._policy_of = config
+            self._policy = {}
+        key = (ident.member, server, tool)
+        found = self._policy.get(key)
+        if found is None:
+            cls = grants.tool_class(config, server, tool)
+            found = self._policy[key] = (
+                cls,
+                grants.check(ident, server, tool, cls),
+                grants.needs_approval(config, ident, server, tool, cls),
+            )
+        return found
 
     async def trace(self, **record: Any) -> None:
         """Record a trace step, durable before the answer leaves: the SQLite store commits it
         with everything else queued in the same event-loop turn (group commit), so under load
         many calls share one commit; Redis appends it in one round trip."""
-        record.setdefault("id", uuid.uuid4().hex)
+        record.setdefault("id", f"{self._trace_prefix}{next(self._trace_ids):x}")
         record.setdefault("ts", time.time())
         record["kind"] = "tool"
         await self._write(record)
@@ -277,6 +302,12 @@ class ToolCalls:
                 verdicts,
                 blocked,
             )
+        if cleaned is scanned:
+            return (
+                result,
+                verdicts,
+                None,
+            )  # nothing redacted: the caller may send the bytes as they came
         return {**result, **cleaned}, verdicts, None
 
     # ---------------------------------------------------------------- tools/call
@@ -333,9 +364,8 @@ class ToolCalls:
         if tool == RESULT_TOOL:
             return await done("fetched", {"result": await self.fetch_result(ident, args)})
 
-        cls = grants.tool_class(config, name, tool)
+        cls, refusal, gated = self.policy(config, ident, name, tool)
         trace["tool_class"] = cls
-        refusal = grants.check(ident, name, tool, cls)
         if refusal is not None:
             return await done(
                 "denied",
@@ -370,7 +400,7 @@ class ToolCalls:
             key = default_key(run, step, name, tool, args)
         scoped = hashlib.sha256(f"{ident.loop}\0{key}".encode()).hexdigest() if key else None
 
-        if grants.needs_approval(config, ident, name, tool, cls):
+        if gated:
             row = await self.ledger.create_approval(
                 loop=ident.loop,
                 member=ident.member,
@@ -486,9 +516,12 @@ class ToolCalls:
         verdicts: list[Verdict] | None = None,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         msg = reply.message
+        changed = True
         if msg is not None and isinstance(msg.get("result"), dict):
             if verdicts is None:
-                msg["result"], verdicts, _ = self.post_guard(msg["result"])
+                result = msg["result"]
+                msg["result"], verdicts, _ = self.post_guard(result)
+                changed = msg["result"] is not result
             trace["guardrails"] = trace.get("guardrails", []) + [v.to_json() for v in verdicts]
             if any(v.action == "block" for v in verdicts):
                 trace["outcome"] = "blocked"
@@ -500,4 +533,4 @@ class ToolCalls:
             trace["error"] = True
         trace["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
         await self.trace(**trace)
-        return reply.status, rh, reply.render()
+        return reply.status, rh, reply.render() if changed else reply.body

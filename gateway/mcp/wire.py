@@ -18,6 +18,7 @@ import aiohttp
 import orjson
 
 from fleet.gwconfig import GwMcpServer
+from gateway.mcp.client import Client, HttpFailure
 
 PROTOCOL_VERSION = "2025-06-18"
 # Caller headers worth passing on; everything else (the caller's token first) stays here.
@@ -59,13 +60,17 @@ class Answer:
 
 
 class Pool:
-    """Keep-alive connections to every catalog server (aiohttp: the LLM half's client too,
-    and the cheapest per request on this path). Opened on first use, inside the event loop."""
+    """Keep-alive connections to every catalog server: :mod:`gateway.mcp.client` for
+    request/answer exchanges over plain HTTP (the hot path), aiohttp for streams and TLS.
+    Opened on first use, inside the event loop."""
 
     def __init__(self, connections: int = 1000, timeout_s: float = 300.0):
         self._session: aiohttp.ClientSession | None = None
         self.connections = connections
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=5.0)
+        # Request/answer exchanges with plain-HTTP servers take the lean client; streams and
+        # https take aiohttp.
+        self.lean = Client(timeout_s=timeout_s)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -85,6 +90,14 @@ class Pool:
     async def request(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str]
     ) -> Answer:
+        t = self.lean.target(url)
+        if t is not None:
+            try:
+                status, kept, content = await self.lean.request(t, method, body, headers)
+            except HttpFailure as exc:
+                raise Unreachable(f"{url}: {exc}") from exc
+            ctype = next((v for k, v in kept if k == b"content-type"), b"")
+            return Answer(status, ctype.decode("latin-1"), content, kept)
         try:
             async with self.session.request(method, url, data=body, headers=headers) as r:
                 content = await r.read()
@@ -111,6 +124,7 @@ class Pool:
             raise Unreachable(f"{url}: {exc or type(exc).__name__}") from exc
 
     async def close(self) -> None:
+        self.lean.close()
         if self._session is not None:
             await self._session.close()
 
