@@ -24,6 +24,7 @@ they keep a lazily created aiohttp session (:attr:`Upstream.session`).
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import zlib
 from collections import deque
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 # Idle connections older than this are closed rather than reused (providers drop them too).
 KEEPALIVE_S = 60.0
+# Resolved provider addresses are reused this long (new connections come in bursts).
+DNS_TTL_S = 300.0
 # A stream buffers at most this much unread answer before the socket stops being read.
 STREAM_HIGH_WATER = 64 * 1024
 
@@ -324,6 +327,7 @@ class Upstream:
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
         self._targets: dict[tuple[str, str | None], _Target] = {}
+        self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
         self._idle: dict[tuple[str, str, int], dict[_Conn, float]] = {}
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -496,18 +500,35 @@ class Upstream:
         conn = _Conn(self, target.key)
         try:
             async with asyncio.timeout(min(connect_timeout, max(deadline - loop.time(), 0.0))):
-                await loop.create_connection(
-                    lambda: conn,
-                    target.host,
-                    target.port,
-                    ssl=self._ssl_context() if target.tls else None,
-                    server_hostname=target.host if target.tls else None,
-                )
+                await self._connect(conn, target, loop)
         except BaseException:
             conn.close()
             raise
         conn.busy = True
         return conn
+
+    async def _connect(self, conn: _Conn, target: _Target, loop: asyncio.AbstractEventLoop) -> None:
+        """Connect to the first address of the host that answers (addresses cached a while)."""
+        where = (target.host, target.port)
+        cached = self._dns.get(where)
+        if cached is None or cached[0] < loop.time():
+            infos = await loop.getaddrinfo(*where, type=socket.SOCK_STREAM)
+            cached = self._dns[where] = (loop.time() + DNS_TTL_S, [i[4][0] for i in infos])
+        failure: OSError | None = None
+        for address in cached[1]:
+            try:
+                await loop.create_connection(
+                    lambda: conn,
+                    address,
+                    target.port,
+                    ssl=self._ssl_context() if target.tls else None,
+                    server_hostname=target.host if target.tls else None,
+                )
+                return
+            except OSError as exc:
+                failure = exc
+        self._dns.pop(where, None)  # resolve afresh next time: the host may have moved
+        raise failure or OSError(f"no address for {target.host}")
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:

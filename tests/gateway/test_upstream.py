@@ -383,6 +383,25 @@ def test_no_retry_on_a_fresh_connection(run: Run) -> None:
 # ---------------------------------------------------------------- failures and timeouts
 
 
+def test_host_names_resolve(run: Run) -> None:
+    async def scenario() -> None:
+        async with Server(answer(response())) as srv:
+            up = Upstream()
+            # Resolved once, then reused: the second request goes out on the kept connection.
+            p = provider(f"http://localhost:{srv.port}/v1")
+            for _ in range(2):
+                reply = await up.complete(p, None, BODY, RETRY_ON)
+                assert reply.body == ANSWER
+            # A host that does not resolve fails the attempt like any connection failure.
+            with pytest.raises(AttemptFailed) as err:
+                await up.complete(provider("http://no-such-host.invalid/v1"), None, BODY, RETRY_ON)
+            assert err.value.reason == "upstream connection failed: gaierror"
+            await up.close()
+        assert srv.seen[0].header("host") == f"localhost:{srv.port}"
+
+    run(scenario())
+
+
 def test_connection_refused(run: Run) -> None:
     async def scenario() -> None:
         async with Server(answer(response())) as srv:
