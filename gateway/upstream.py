@@ -126,6 +126,9 @@ class _Conn(asyncio.Protocol):
         self.buffered = 0
         self.error: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self.idle_timeout = 0.0
+        self.mark = 0.0
 
     # ------------------------------------------------------------ transport events
 
@@ -231,6 +234,32 @@ class _Conn(asyncio.Protocol):
             timer.cancel()
             self.waiter = None
 
+    async def wait_idle(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        """Until the parser wakes us, failing if ``timeout`` passes without a byte.
+
+        One timer per stream, re-armed only when it fires, rather than one per chunk.
+        """
+        if self.error is not None:
+            raise self.error
+        self.mark = loop.time()
+        if self.idle_timer is None:
+            self.idle_timeout = timeout
+            self.idle_timer = loop.call_at(self.mark + timeout, self._idle_check, loop)
+        waiter = self.waiter = loop.create_future()
+        try:
+            await waiter
+        finally:
+            self.waiter = None
+
+    def _idle_check(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.idle_timer = None
+        if self.closed or self.waiter is None:
+            return  # not waiting now: the next wait arms the timer again
+        if loop.time() - self.mark >= self.idle_timeout - 0.001:
+            self._expire()
+        else:
+            self.idle_timer = loop.call_at(self.mark + self.idle_timeout, self._idle_check, loop)
+
     def take(self) -> bytes:
         """The body bytes received so far (a stream's next chunk); resumes a paused socket."""
         parts = self.parts
@@ -244,6 +273,9 @@ class _Conn(asyncio.Protocol):
 
     def finish(self) -> None:
         """The caller is done: back to the pool if the answer was read whole, else closed."""
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
         if self.complete and self.keep_alive and not self.closed:
             self.busy = False
             self.pool._release(self)
@@ -252,6 +284,9 @@ class _Conn(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
         self.pool._forget(self)
         if self.transport is not None:
             self.transport.close()
@@ -305,7 +340,7 @@ class Stream:
                     if tail:
                         return tail
                 return b""
-            await conn.wait(self._loop, self._loop.time() + self._timeout)
+            await conn.wait_idle(self._loop, self._timeout)
 
     async def read_all(self) -> bytes:
         chunks = []
@@ -452,7 +487,7 @@ class Upstream:
     async def _headers(conn: _Conn, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         try:
             while not conn.headers_done:
-                await conn.wait(loop, loop.time() + timeout)
+                await conn.wait_idle(loop, timeout)
         except BaseException:
             conn.close()
             raise

@@ -611,6 +611,8 @@ def test_stream_read_timeout_is_per_read_not_total(run: Run) -> None:
             stream, first = await up.open_stream(
                 provider(srv.url(), timeout=0.4), None, BODY, RETRY_ON
             )
+            # A consumer that lags longer than the timeout is not a silent provider.
+            await asyncio.sleep(0.6)
             # 1.2 s in all, well past the 0.4 s timeout, but never 0.4 s without a byte.
             assert await drain(stream, first) == b"".join(EVENTS * 4)
             await up.close()
