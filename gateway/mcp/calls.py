@@ -88,9 +88,13 @@ def guard(hook: str, rules: Any, value: Any) -> tuple[Any, list[Verdict], Verdic
         return value, [], None
     texts: list[str] = []
     _strings(value, texts)
-    out, verdicts, blocked = check_texts(hook, rules, texts)
-    if out != texts:
-        value = _replace(value, iter(out))
+    # Results repeat themselves (structuredContent mirrors the text content, every block
+    # says "text"): scan each distinct string once; verdicts and redactions are the same.
+    unique = list(dict.fromkeys(texts))
+    out, verdicts, blocked = check_texts(hook, rules, unique)
+    if out != unique:
+        cleaned = dict(zip(unique, out, strict=True))
+        value = _replace(value, iter([cleaned[t] for t in texts]))
     return value, verdicts, blocked
 
 

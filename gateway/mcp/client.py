@@ -56,6 +56,7 @@ class _Conn(asyncio.Protocol):
         "complete",
         "headers",
         "idle_since",
+        "keep",
         "lost",
         "parser",
         "status",
@@ -71,6 +72,7 @@ class _Conn(asyncio.Protocol):
         self.body: list[bytes] = []
         self.status = 0
         self.complete = False
+        self.keep = False
         self.lost = False
         self.idle_since = 0.0
 
@@ -96,6 +98,8 @@ class _Conn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        # Asked here: once the message is complete the parser no longer knows.
+        self.keep = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
@@ -117,6 +121,7 @@ class _Conn(asyncio.Protocol):
         self.body = []
         self.status = 0
         self.complete = False
+        self.keep = False
 
 
 class Client:
@@ -178,7 +183,7 @@ class Client:
             timer.cancel()
             conn.waiter = None
         answer = (conn.status, conn.headers, b"".join(conn.body))
-        if conn.parser.should_keep_alive() and not conn.lost:
+        if conn.keep and not conn.lost:
             conn.idle_since = time.monotonic()
             self.idle.setdefault((t.host, t.port), deque()).append(conn)
         else:
