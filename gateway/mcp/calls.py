@@ -39,6 +39,7 @@ from gateway.config import Identity
 from gateway.guardrails import Verdict, check_texts
 from gateway.mcp import grants
 from gateway.mcp.ledger import Claim, Ledger
+from gateway.mcp.relay import Relay
 from gateway.mcp.wire import Pool, Reply, Unreachable, call_once, text_result, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
@@ -317,10 +318,25 @@ class ToolCalls:
     # ---------------------------------------------------------------- tools/call
 
     async def forward(
-        self, server: GwMcpServer, headers: list[tuple[bytes, bytes]], body: bytes, request_id: Any
+        self,
+        server: GwMcpServer,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        request_id: Any,
+        relay: Relay | None = None,
     ) -> tuple[Reply, list[tuple[bytes, bytes]]]:
-        r = await self.pool.request("POST", server.url, body, upstream_headers(headers, server))
-        return Reply(r.status, r.content_type, r.body, request_id), r.headers
+        r = await self.pool.request(
+            "POST",
+            server.url,
+            body,
+            upstream_headers(headers, server),
+            relay.feed if relay is not None else None,
+        )
+        content = r.body
+        if relay is not None:
+            content = content or relay.rest()
+            await relay.flush()
+        return Reply(r.status, r.content_type, content, request_id), r.headers
 
     async def tools_call(
         self,
@@ -330,8 +346,11 @@ class ToolCalls:
         msg: dict[str, Any],
         headers: list[tuple[bytes, bytes]],
         raw: bytes | None = None,
+        relay: Relay | None = None,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """Answer one tools/call request (``raw``: its body as received): (HTTP status, headers, body)."""
+        """Answer one tools/call request (``raw``: its body as received): (HTTP status, headers,
+        body). With ``relay``, interim events of the server's answer may already have gone to
+        the caller (``relay.started``); the body is then the rest of the stream."""
         started = time.perf_counter()
         config = self.config
         rid = msg.get("id")
@@ -439,7 +458,7 @@ class ToolCalls:
         if scoped is None:
             try:
                 reply, rh = await self.forward(
-                    server, headers, body_of(raw, msg, params, args, original), rid
+                    server, headers, body_of(raw, msg, params, args, original), rid, relay
                 )
             except Unreachable as exc:
                 return await done("error", unreachable(exc))

@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httptools
 
 IDLE_S = 4.0
+# Receives (status, kept headers, chunk) for each chunk of an answer's body.
+Sink = Callable[[int, list[tuple[bytes, bytes]], bytes], None]
 # Answer headers the proxy passes back or reads.
 KEEP = frozenset({b"content-type", b"mcp-session-id", b"cache-control", b"x-accel-buffering"})
 
@@ -59,6 +62,7 @@ class _Conn(asyncio.Protocol):
         "keep",
         "lost",
         "parser",
+        "sink",
         "status",
         "transport",
         "waiter",
@@ -75,6 +79,7 @@ class _Conn(asyncio.Protocol):
         self.keep = False
         self.lost = False
         self.idle_since = 0.0
+        self.sink: Sink | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -102,7 +107,10 @@ class _Conn(asyncio.Protocol):
         self.keep = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
-        self.body.append(body)
+        if self.sink is not None:
+            self.sink(self.status, self.headers, body)
+        else:
+            self.body.append(body)
 
     def on_message_complete(self) -> None:
         self.complete = True
@@ -122,6 +130,7 @@ class _Conn(asyncio.Protocol):
         self.status = 0
         self.complete = False
         self.keep = False
+        self.sink = None
 
 
 class Client:
@@ -158,9 +167,15 @@ class Client:
         return conn
 
     async def request(
-        self, t: Target, method: str, body: bytes | None, headers: dict[str, str]
+        self,
+        t: Target,
+        method: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        sink: Sink | None = None,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """(status, kept headers, body) of one exchange."""
+        """(status, kept headers, body) of one exchange; with ``sink``, the body's chunks go
+        to it as they arrive instead (and the body returned is empty)."""
         head = [method.encode(), t.head]
         for k, v in headers.items():
             head.append(f"{k}: {v}\r\n".encode("latin-1"))
@@ -170,6 +185,7 @@ class Client:
         conn = await self._conn(t)
         loop = asyncio.get_running_loop()
         conn.reset()
+        conn.sink = sink
         conn.waiter = loop.create_future()
         assert conn.transport is not None
         conn.transport.writelines([*head, body] if body else head)

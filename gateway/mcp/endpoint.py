@@ -16,6 +16,7 @@ import orjson
 from gateway.errors import GatewayError, NotFoundError
 from gateway.mcp import grants
 from gateway.mcp.calls import RESULT_TOOL, UNREACHABLE, ToolCalls
+from gateway.mcp.relay import Relay
 from gateway.mcp.wire import Pool, Reply, Unreachable, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
@@ -138,8 +139,14 @@ class McpEndpoint:
     ) -> None:
         method = scope["method"]
         if kind == "tools/call":
-            status, rh, out = await self.calls.tools_call(ident, name, server, msg, headers, body)
-            await respond(send, status, out, rh)
+            relay = Relay(send, msg.get("id"))
+            status, rh, out = await self.calls.tools_call(
+                ident, name, server, msg, headers, body, relay
+            )
+            if relay.started:  # interim events went out already: the result ends the stream
+                await send({"type": "http.response.body", "body": Relay.last(out)})
+            else:
+                await respond(send, status, out, rh)
         elif kind == "tools/list":
             reply, rh = await self.calls.forward(server, headers, body, msg.get("id"))
             self.filter_list(reply, ident, name)

@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 
 from fleet.gwconfig import GwMcpServer
-from gateway.mcp.client import Client, HttpFailure
+from gateway.mcp.client import Client, HttpFailure, Sink
 
 PROTOCOL_VERSION = "2025-06-18"
 # Caller headers worth passing on; everything else (the caller's token first) stays here.
@@ -88,12 +88,19 @@ class Pool:
         return self._session
 
     async def request(
-        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        sink: Sink | None = None,
     ) -> Answer:
+        """One exchange, read to its end. ``sink`` (plain HTTP only) takes the body's chunks
+        as they arrive; the answer's body is then empty."""
         t = self.lean.target(url)
         if t is not None:
             try:
-                status, kept, content = await self.lean.request(t, method, body, headers)
+                status, kept, content = await self.lean.request(t, method, body, headers, sink)
             except HttpFailure as exc:
                 raise Unreachable(f"{url}: {exc}") from exc
             ctype = next((v for k, v in kept if k == b"content-type"), b"")

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 from tests.mcp.asgiauth import require_bearer
 
@@ -43,6 +43,15 @@ def build(record: Path | None = None) -> MCPServer:
         if number == 777:
             return "Deploy note: AWS key AKIAIOSFODNN7EXAMPLE was rotated; mail ops@example.com."
         return f"issue {number}: the build is red"
+
+    @server.tool()
+    async def get_report(parts: int, ctx: Context) -> str:
+        """Build a report in parts, reporting progress after each."""
+        note("get_report", {"parts": parts})
+        for i in range(1, parts + 1):
+            await ctx.report_progress(i, parts, f"part {i} of {parts}")
+            await asyncio.sleep(0.3)
+        return f"report of {parts} parts"
 
     @server.tool()
     def list_prs() -> list[str]:

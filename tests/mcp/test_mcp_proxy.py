@@ -3,6 +3,8 @@ checker rule, guardrails on arguments and results, credential injection."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -13,12 +15,13 @@ from tests.mcp.conftest import GITHUB_KEY, TOKENS, Stack, mcp_session, traces
 @pytest.mark.parametrize(
     ("who", "visible"),
     [
-        ("triage", {"get_issue", "list_prs", "comment"}),
-        ("triage/reviewer", {"get_issue", "list_prs"}),
+        ("triage", {"get_issue", "get_report", "list_prs", "comment"}),
+        ("triage/reviewer", {"get_issue", "get_report", "list_prs"}),
         (
             "release",
             {
                 "get_issue",
+                "get_report",
                 "list_prs",
                 "create_pr",
                 "comment",
@@ -156,3 +159,24 @@ async def test_batches_are_refused(stack: Stack) -> None:
         )
     assert (r.status_code, r.json()["error"]["code"]) == (400, -32600)
     assert stack.calls("merge_pr") == []
+
+
+async def test_progress_reaches_the_caller_while_the_call_runs(stack: Stack) -> None:
+    """Interim events (progress) stream through as they come; the result, guarded, ends it."""
+    seen: list[tuple[float, float, str | None]] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append((time.monotonic(), done, message))
+
+    async with mcp_session(stack.url + "/mcp/github", TOKENS["triage"]) as session:
+        started = time.monotonic()
+        result = await session.call_tool("get_report", {"parts": 3}, progress_callback=progress)
+        finished = time.monotonic()
+    assert [(d, m) for _, d, m in seen] == [
+        (1, "part 1 of 3"),
+        (2, "part 2 of 3"),
+        (3, "part 3 of 3"),
+    ]
+    # The first part is reported at once, ~0.9 s before the result; buffering would bunch them.
+    assert seen[0][0] - started < 0.5 and finished - seen[0][0] > 0.5
+    assert not result.is_error and result.content[0].text == "report of 3 parts"  # type: ignore[union-attr]
