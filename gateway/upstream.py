@@ -548,7 +548,7 @@ class Upstream:
         cached = self._dns.get(where)
         if cached is None or cached[0] < loop.time():
             infos = await loop.getaddrinfo(*where, type=socket.SOCK_STREAM)
-            cached = self._dns[where] = (loop.time() + DNS_TTL_S, [i[4][0] for i in infos])
+            cached = self._dns[where] = (loop.time() + DNS_TTL_S, [str(i[4][0]) for i in infos])
         failure: OSError | None = None
         for address in cached[1]:
             try:

@@ -318,22 +318,27 @@ def test_idle_connection_closed_by_the_server_is_replaced(run: Run) -> None:
     run(scenario())
 
 
-def test_stale_connection_is_retried_once_on_a_fresh_one(run: Run) -> None:
+@pytest.mark.parametrize("streaming", [False, True], ids=["complete", "stream"])
+def test_stale_connection_is_retried_once_on_a_fresh_one(run: Run, streaming: bool) -> None:
     async def scenario() -> None:
         async def reply(seen: Seen, w: asyncio.StreamWriter) -> bool:
             if seen.nth == 1:  # the race: the server gave up on the connection as we sent
                 w.transport.abort()
                 return False
-            w.write(response())
+            w.write(chunked(ANSWER) if streaming else response())
             return True
 
         async with Server(reply) as srv:
             up = Upstream()
             p = provider(srv.url())
-            await up.complete(p, None, BODY, RETRY_ON)
-            reply2 = await up.complete(p, None, BODY, RETRY_ON)
+            if streaming:
+                await drain(*await up.open_stream(p, None, BODY, RETRY_ON))
+                body = await drain(*await up.open_stream(p, None, BODY, RETRY_ON))
+            else:
+                await up.complete(p, None, BODY, RETRY_ON)
+                body = (await up.complete(p, None, BODY, RETRY_ON)).body
             await up.close()
-        assert reply2.body == ANSWER
+        assert body == ANSWER
         assert [(s.conn, s.nth) for s in srv.seen] == [(0, 0), (0, 1), (1, 0)]
 
     run(scenario())
