@@ -256,6 +256,12 @@ class ToolCalls:
     async def execute_approved(self, row: dict[str, Any], approver: str) -> dict[str, Any]:
         """Run an approval request that this caller just claimed (state ``approved``, under a
         lease the ledger renews while the call runs); exactly once per claim."""
+        try:
+            return await self._execute_approved(row, approver)
+        finally:
+            self.ledger.abandon(approval_id=row["id"])  # a no-op once the result is stored
+
+    async def _execute_approved(self, row: dict[str, Any], approver: str) -> dict[str, Any]:
         server: GwMcpServer | None = self.config.mcp_servers.get(row["server"])
         started = time.perf_counter()
         if server is None:
@@ -523,6 +529,7 @@ class ToolCalls:
                 future.set_result(text_result(f"server error: {msg.get('error')}", error=True))
             return reply, rh, verdicts
         except BaseException as exc:
+            self.ledger.abandon(key=scoped)
             if not future.done():
                 future.set_exception(exc)
                 future.exception()  # retrieved: waiters re-raise it themselves

@@ -109,6 +109,14 @@ class Ledger:
     def _release(self, table: str, key: str) -> None:
         self.held.pop((table, key), None)
 
+    def abandon(self, approval_id: str | None = None, key: str | None = None) -> None:
+        """Stop renewing a claim whose call failed unexpectedly: once its lease runs out it is
+        reported interrupted, which is the truth (the outcome is unknown)."""
+        if approval_id is not None:
+            self._release(APPROVALS, approval_id)
+        if key is not None:
+            self._release(KEYS, key)
+
     async def _heartbeat(self) -> None:
         """Renew every lease this process holds, a third of a lease apart, while it holds any."""
         while self.held:
