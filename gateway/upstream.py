@@ -406,18 +406,12 @@ class Upstream:
                 target, min(10.0, provider.timeout_s), deadline
             )
             try:
-                conn.begin(request, False)
-                await conn.wait(loop, deadline)
+                await self._exchange(conn, request, loop, deadline)
             except ConnectionError:
-                conn.close()
                 if not conn.reused or conn.got_bytes:
                     raise
                 conn = await self._acquire(target, min(10.0, provider.timeout_s), deadline)
-                conn.begin(request, False)
-                await conn.wait(loop, deadline)
-            except BaseException:
-                conn.close()
-                raise
+                await self._exchange(conn, request, loop, deadline)
             data = conn.take()
             status, headers = conn.status, conn.headers
             conn.finish()
@@ -446,15 +440,12 @@ class Upstream:
                 target, connect, loop.time() + connect
             )
             try:
-                conn.begin(request, True)
-                await self._headers(conn, loop, read_timeout)
+                await self._headers(conn, request, loop, read_timeout)
             except ConnectionError:
-                conn.close()
                 if not conn.reused or conn.got_bytes:
                     raise
                 conn = await self._acquire(target, connect, loop.time() + connect)
-                conn.begin(request, True)
-                await self._headers(conn, loop, read_timeout)
+                await self._headers(conn, request, loop, read_timeout)
             resp = Stream(conn, read_timeout)
         except TimeoutError as exc:
             raise AttemptFailed("upstream timeout") from exc
@@ -484,8 +475,22 @@ class Upstream:
         return resp, first
 
     @staticmethod
-    async def _headers(conn: _Conn, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+    async def _exchange(
+        conn: _Conn, request: bytes, loop: asyncio.AbstractEventLoop, deadline: float
+    ) -> None:
         try:
+            conn.begin(request, False)
+            await conn.wait(loop, deadline)
+        except BaseException:
+            conn.close()
+            raise
+
+    @staticmethod
+    async def _headers(
+        conn: _Conn, request: bytes, loop: asyncio.AbstractEventLoop, timeout: float
+    ) -> None:
+        try:
+            conn.begin(request, True)
             while not conn.headers_done:
                 await conn.wait_idle(loop, timeout)
         except BaseException:
