@@ -29,6 +29,7 @@ def describe(t: dict[str, Any]) -> tuple[str, str, str]:
             detail.append(
                 f"approval {t['approval_id']}"
                 + (f" by {t['approved_by']}" if t.get("approved_by") else "")
+                + (f", attempt {t['attempt']}" if (t.get("attempt") or 0) > 1 else "")
             )
         if t.get("idempotency_key"):
             detail.append("keyed")

@@ -6,6 +6,7 @@ killed gateway left running is reported interrupted, with its age."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -163,6 +164,11 @@ async def test_killed_mid_call_is_interrupted_then_retried_once(
     ]
     fetched = await fetch(stack, approval_id)
     assert not fetched.is_error and fetched.content[0].text == "merged #21"
+    store = stack.store_url or f"sqlite:{stack.store_path}"
+    shown = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["runs", "show", "run-9", "--store", store]
+    )
+    assert f"approval {approval_id} by alice, attempt 2" in shown.output
 
     twice = api(stack, "POST", f"/approvals/{approval_id}/retry")
     assert twice.status_code == 409
@@ -216,8 +222,6 @@ async def test_key_left_running_by_a_killed_gateway_reports_its_age(
 
 
 def _call_create_pr(url: str, headers: dict[str, str]) -> None:
-    import asyncio
-
     async def go() -> None:
         async with mcp_session(url + "/mcp/github", TOKENS["release"], **headers) as session:
             await session.call_tool("create_pr", {"title": "t", "delay_s": 30})
