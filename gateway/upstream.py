@@ -363,6 +363,7 @@ class Upstream:
         self._session: aiohttp.ClientSession | None = None
         self._targets: dict[tuple[str, str | None], _Target] = {}
         self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        self._resolving: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._idle: dict[tuple[str, str, int], dict[_Conn, float]] = {}
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -552,7 +553,14 @@ class Upstream:
         where = (target.host, target.port)
         cached = self._dns.get(where)
         if cached is None or cached[0] < loop.time():
-            infos = await loop.getaddrinfo(*where, type=socket.SOCK_STREAM)
+            # A burst of new connections shares one lookup.
+            lookup = self._resolving.get(where)
+            if lookup is None:
+                lookup = self._resolving[where] = asyncio.ensure_future(
+                    loop.getaddrinfo(*where, type=socket.SOCK_STREAM)
+                )
+                lookup.add_done_callback(lambda f: self._lookup_done(where, f))
+            infos = await asyncio.shield(lookup)
             cached = self._dns[where] = (loop.time() + DNS_TTL_S, [str(i[4][0]) for i in infos])
         failure: OSError | None = None
         for address in cached[1]:
@@ -569,6 +577,11 @@ class Upstream:
                 failure = exc
         self._dns.pop(where, None)  # resolve afresh next time: the host may have moved
         raise failure or OSError(f"no address for {target.host}")
+
+    def _lookup_done(self, where: tuple[str, int], lookup: asyncio.Future[Any]) -> None:
+        self._resolving.pop(where, None)
+        if not lookup.cancelled():
+            lookup.exception()  # seen here even if every waiter gave up
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:

@@ -397,6 +397,14 @@ def test_host_names_resolve(run: Run) -> None:
             for _ in range(2):
                 reply = await up.complete(p, None, BODY, RETRY_ON)
                 assert reply.body == ANSWER
+            # A burst of new connections before the name is known (they share one lookup).
+            burst = Upstream()
+            replies = await asyncio.gather(
+                *(burst.complete(p, None, BODY, RETRY_ON) for _ in range(20))
+            )
+            assert {r.body for r in replies} == {ANSWER}
+            assert burst.open_connections == 20
+            await burst.close()
             # A host that does not resolve fails the attempt like any connection failure.
             with pytest.raises(AttemptFailed) as err:
                 await up.complete(provider("http://no-such-host.invalid/v1"), None, BODY, RETRY_ON)
