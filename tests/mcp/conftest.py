@@ -183,14 +183,16 @@ def redis_stack(
 
 
 @contextlib.asynccontextmanager
-async def mcp_session(url: str, token: str, **headers: str) -> AsyncIterator[ClientSession]:
+async def mcp_session(
+    url: str, token: str, *, elicitation: Any = None, **headers: str
+) -> AsyncIterator[ClientSession]:
     """The official SDK client, as a loop would use it, through the gateway."""
     async with (
         httpx2.AsyncClient(
             headers={"authorization": f"Bearer {token}", **headers}, timeout=30
         ) as http,
         streamable_http_client(url, http_client=http) as (read, write),
-        ClientSession(read, write) as session,
+        ClientSession(read, write, elicitation_callback=elicitation) as session,
     ):
         await session.initialize()
         yield session

@@ -16,8 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel
 
 from tests.mcp.asgiauth import require_bearer
+
+
+class Branch(BaseModel):
+    name: str
 
 
 def build(record: Path | None = None) -> MCPServer:
@@ -52,6 +57,14 @@ def build(record: Path | None = None) -> MCPServer:
             await ctx.report_progress(i, parts, f"part {i} of {parts}")
             await asyncio.sleep(0.3)
         return f"report of {parts} parts"
+
+    @server.tool()
+    async def get_branch_choice(ctx: Context) -> str:
+        """Ask the caller which branch to read, mid-call (elicitation)."""
+        answer = await ctx.elicit("Which branch?", schema=Branch)
+        if answer.action != "accept" or answer.data is None:
+            return f"no branch chosen ({answer.action})"
+        return f"reading branch {answer.data.name}"
 
     @server.tool()
     def list_prs() -> list[str]:

@@ -27,7 +27,7 @@ from tests.gateway.fakes import free_port
 from tests.mcp.conftest import APPROVER, TOKENS, Stack, mcp_session
 from tests.mcp.test_approvals import api, fetch, request_merge
 
-LEASE_S = 0.6
+LEASE_S = 1.0
 
 
 class Killable:

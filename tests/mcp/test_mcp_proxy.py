@@ -4,8 +4,10 @@ checker rule, guardrails on arguments and results, credential injection."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
+import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -15,13 +17,14 @@ from tests.mcp.conftest import GITHUB_KEY, TOKENS, Stack, mcp_session, traces
 @pytest.mark.parametrize(
     ("who", "visible"),
     [
-        ("triage", {"get_issue", "get_report", "list_prs", "comment"}),
-        ("triage/reviewer", {"get_issue", "get_report", "list_prs"}),
+        ("triage", {"get_issue", "get_report", "get_branch_choice", "list_prs", "comment"}),
+        ("triage/reviewer", {"get_issue", "get_report", "get_branch_choice", "list_prs"}),
         (
             "release",
             {
                 "get_issue",
                 "get_report",
+                "get_branch_choice",
                 "list_prs",
                 "create_pr",
                 "comment",
@@ -180,3 +183,20 @@ async def test_progress_reaches_the_caller_while_the_call_runs(stack: Stack) -> 
     # The first part is reported at once, ~0.9 s before the result; buffering would bunch them.
     assert seen[0][0] - started < 0.5 and finished - seen[0][0] > 0.5
     assert not result.is_error and result.content[0].text == "report of 3 parts"  # type: ignore[union-attr]
+
+
+async def test_elicitation_mid_call_reaches_the_caller_and_its_answer_the_server(
+    stack: Stack,
+) -> None:
+    asked: list[str] = []
+
+    async def elicitation(context: Any, params: Any) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "release-2"})
+
+    async with mcp_session(
+        stack.url + "/mcp/github", TOKENS["triage"], elicitation=elicitation
+    ) as session:
+        result = await session.call_tool("get_branch_choice", {})
+    assert asked == ["Which branch?"]
+    assert not result.is_error and result.content[0].text == "reading branch release-2"  # type: ignore[union-attr]
