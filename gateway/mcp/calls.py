@@ -297,6 +297,18 @@ class ToolCalls:
         )
         return result
 
+    def screen(self, msg: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Verdict]]:
+        """``mcp_post_tool`` guardrails on an interim message of a call (progress, a server's
+        request): redacted, or None when a rule blocks it."""
+        params = msg.get("params")
+        rules = self.config.guardrails.mcp_post_tool
+        if not rules or not params:
+            return msg, []
+        cleaned, verdicts, blocked = guard("mcp_post_tool", rules, params)
+        if blocked is not None:
+            return None, verdicts
+        return (msg if cleaned is params else {**msg, "params": cleaned}), verdicts
+
     def post_guard(
         self, result: dict[str, Any]
     ) -> tuple[dict[str, Any], list[Verdict], Verdict | None]:
@@ -468,6 +480,8 @@ class ToolCalls:
                 )
             except Unreachable as exc:
                 return await done("error", unreachable(exc))
+            if relay is not None and relay.verdicts:
+                trace["guardrails"] = trace["guardrails"] + [v.to_json() for v in relay.verdicts]
             return await self._finish(reply, rh, trace, started)
 
         # At most once per key: the first caller runs it; concurrent ones wait; later ones replay.

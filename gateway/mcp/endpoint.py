@@ -139,7 +139,7 @@ class McpEndpoint:
     ) -> None:
         method = scope["method"]
         if kind == "tools/call":
-            relay = Relay(send, msg.get("id"))
+            relay = Relay(send, msg.get("id"), self.calls.screen)
             status, rh, out = await self.calls.tools_call(
                 ident, name, server, msg, headers, body, relay
             )

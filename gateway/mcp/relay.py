@@ -2,7 +2,9 @@
 answers in SSE may send progress notifications and its own requests (elicitation,
 sampling) before the result. Those reach the caller at once instead of with the
 result; the result event itself is held back, because guardrails must see it
-before the caller does.
+before the caller does. Interim messages pass the ``mcp_post_tool`` guardrails
+too: redacted, or withheld when a rule blocks (a withheld server request then
+goes unanswered and the server's call fails on its own timeout).
 
 :class:`Relay` is fed the answer's body chunks by the HTTP client. It starts
 the caller's response (the server's status and headers) at the first interim
@@ -18,12 +20,17 @@ from typing import Any
 import orjson
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+# Guardrails for one interim message: (the message to pass on, maybe redacted, or None to
+# withhold it; the verdicts).
+Screen = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, list[Any]]]
 
 
 class Relay:
-    def __init__(self, send: Send, request_id: Any):
+    def __init__(self, send: Send, request_id: Any, screen: Screen | None = None):
         self.send = send
         self.request_id = request_id
+        self.screen = screen
+        self.verdicts: list[Any] = []
         self.started = False
         self.off = False  # not SSE, or the result was seen: hold everything from here on
         self.pending = b""
@@ -44,7 +51,15 @@ class Relay:
             if cut < 0:
                 return
             event, self.pending = self.pending[:cut], self.pending[cut:]
-            if self._interim(event):
+            interim, msg = self._classify(event)
+            if interim and msg is not None and self.screen is not None:
+                passed, verdicts = self.screen(msg)
+                self.verdicts.extend(verdicts)
+                if passed is None:
+                    continue  # withheld by a blocking guardrail
+                if passed is not msg:
+                    event = _render(event, passed)
+            if interim:
                 if not self.started:
                     self.started = True
                     self._send(
@@ -57,19 +72,22 @@ class Relay:
         self.held.append(self.pending)
         self.pending = b""
 
-    def _interim(self, event: bytes) -> bool:
+    def _classify(self, event: bytes) -> tuple[bool, dict[str, Any] | None]:
+        """(interim?, its JSON-RPC message): anything but the answer to our request is interim."""
         data = b"\n".join(
             line[5:].lstrip(b" ")
             for line in event.replace(b"\r\n", b"\n").split(b"\n")
             if line.startswith(b"data:")
         )
         if not data:
-            return True  # comments, retry hints: nothing to guard
+            return True, None  # comments, retry hints: nothing to guard
         try:
             msg = orjson.loads(data)
         except orjson.JSONDecodeError:
-            return False
-        return isinstance(msg, dict) and ("method" in msg or msg.get("id") != self.request_id)
+            return False, None
+        if not isinstance(msg, dict):
+            return False, None
+        return "method" in msg or msg.get("id") != self.request_id, msg
 
     def _send(self, message: dict[str, Any]) -> None:
         # Tasks start in the order they are made, so the events keep their order.
@@ -98,3 +116,13 @@ def _boundary(buf: bytes) -> int:
     """End (exclusive, separator included) of the first complete SSE event in ``buf``, or -1."""
     ends = [i + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := buf.find(sep)) >= 0]
     return min(ends) if ends else -1
+
+
+def _render(event: bytes, msg: dict[str, Any]) -> bytes:
+    """``event`` with its data replaced by ``msg`` (its id and event lines kept)."""
+    lines = [
+        line
+        for line in event.replace(b"\r\n", b"\n").split(b"\n")
+        if line and not line.startswith(b"data:")
+    ]
+    return b"\n".join([*lines, b"data: " + orjson.dumps(msg)]) + b"\n\n"

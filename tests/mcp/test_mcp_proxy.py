@@ -17,14 +17,28 @@ from tests.mcp.conftest import GITHUB_KEY, TOKENS, Stack, mcp_session, traces
 @pytest.mark.parametrize(
     ("who", "visible"),
     [
-        ("triage", {"get_issue", "get_report", "get_branch_choice", "list_prs", "comment"}),
-        ("triage/reviewer", {"get_issue", "get_report", "get_branch_choice", "list_prs"}),
+        (
+            "triage",
+            {
+                "get_issue",
+                "get_report",
+                "get_branch_choice",
+                "get_build_log",
+                "list_prs",
+                "comment",
+            },
+        ),
+        (
+            "triage/reviewer",
+            {"get_issue", "get_report", "get_branch_choice", "get_build_log", "list_prs"},
+        ),
         (
             "release",
             {
                 "get_issue",
                 "get_report",
                 "get_branch_choice",
+                "get_build_log",
                 "list_prs",
                 "create_pr",
                 "comment",
@@ -200,3 +214,23 @@ async def test_elicitation_mid_call_reaches_the_caller_and_its_answer_the_server
         result = await session.call_tool("get_branch_choice", {})
     assert asked == ["Which branch?"]
     assert not result.is_error and result.content[0].text == "reading branch release-2"  # type: ignore[union-attr]
+
+
+async def test_progress_messages_pass_the_result_guardrails(stack: Stack) -> None:
+    """A leaked key in a progress message is redacted; an injection is withheld; the trace says so."""
+    seen: list[str | None] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append(message)
+
+    async with mcp_session(
+        stack.url + "/mcp/github", TOKENS["triage"], **{"x-fleet-run-id": "run-log"}
+    ) as session:
+        result = await session.call_tool("get_build_log", {}, progress_callback=progress)
+    assert seen == ["step 1: deploy key [REDACTED:aws-access-key] loaded", "step 3: done"]
+    assert result.content[0].text == "build log streamed"  # type: ignore[union-attr]
+    (step,) = await traces(stack, "run-log")
+    assert {(v["detector"], v["action"]) for v in step["guardrails"]} >= {
+        ("secrets", "redact"),
+        ("prompt-injection", "block"),
+    }
