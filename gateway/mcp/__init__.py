@@ -12,9 +12,11 @@ and idempotency keys) and ``authenticate(scope, runtime)``; the gateway's own
 Modules: :mod:`~gateway.mcp.grants` (who may call what),
 :mod:`~gateway.mcp.calls` (tools/call policy and execution, the
 ``fleet_approval_result`` pseudo-tool, idempotency keys),
-:mod:`~gateway.mcp.ledger` (approval and key records),
+:mod:`~gateway.mcp.ledger` (approval and key records, under leases),
 :mod:`~gateway.mcp.endpoint` (``/mcp/<server>``), :mod:`~gateway.mcp.api`
-(``/approvals``), :mod:`~gateway.mcp.wire` (streamable HTTP on the wire).
+(``/approvals``), :mod:`~gateway.mcp.wire` (streamable HTTP on the wire),
+:mod:`~gateway.mcp.client` (the keep-alive HTTP/1.1 client to servers),
+:mod:`~gateway.mcp.relay` (progress and server requests streamed mid-call).
 """
 
 from __future__ import annotations

@@ -7,13 +7,16 @@ server's credential. ``tools/list`` is filtered to the caller's grants.
 ``tools/call`` runs, in order: grant check, ``mcp_pre_tool`` guardrails on the
 arguments, approval gate (destructive tools become a pending approval request
 and the caller gets a pending result), idempotency (at most once per key;
-concurrent duplicates wait for the first), the call itself, ``mcp_post_tool``
-guardrails on the result, and a trace step.
+concurrent duplicates wait for the first), the call itself (progress and server
+requests it sends meanwhile stream through, see :mod:`gateway.mcp.relay`),
+``mcp_post_tool`` guardrails on the result, and a trace step, durable before the
+answer leaves.
 
 Pseudo-tool ``fleet_approval_result`` (listed on every server to every caller
 that may call a tool needing approval): ``{"approval_id": "ap_…"}`` returns the
 stored result of an approved call once it ran, or says it is still pending,
-denied or expired. Only the loop that asked may fetch it.
+executing, interrupted (the gateway running it stopped mid-call: a human
+retries or closes it), denied or expired. Only the loop that asked may fetch it.
 
 Idempotency keys: the ``Idempotency-Key`` HTTP header, or
 ``params._meta["fleet/idempotency-key"]`` on the tools/call request. Without

@@ -81,6 +81,8 @@ class Relay:
         )
         if not data:
             return True, None  # comments, retry hints: nothing to guard
+        if b'"method"' not in data:
+            return False, None  # a response (the result): no need to parse it here
         try:
             msg = orjson.loads(data)
         except orjson.JSONDecodeError:
