@@ -136,9 +136,11 @@ class _Conn(asyncio.Protocol):
 class Client:
     """Pooled connections; :meth:`request` sends one request and reads its whole answer."""
 
-    def __init__(self, timeout_s: float = 300.0, connect_s: float = 5.0):
+    def __init__(self, timeout_s: float = 300.0, connect_s: float = 5.0, connections: int = 1000):
         self.timeout_s = timeout_s
         self.connect_s = connect_s
+        # At most this many requests (so connections) at once; the rest queue for a turn.
+        self.slots = asyncio.Semaphore(connections)
         self.idle: dict[tuple[str, int], deque[_Conn]] = {}
         self.targets: dict[str, Target | None] = {}
 
@@ -176,6 +178,17 @@ class Client:
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """(status, kept headers, body) of one exchange; with ``sink``, the body's chunks go
         to it as they arrive instead (and the body returned is empty)."""
+        async with self.slots:
+            return await self._request(t, method, body, headers, sink)
+
+    async def _request(
+        self,
+        t: Target,
+        method: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        sink: Sink | None,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         head = [method.encode(), t.head]
         for k, v in headers.items():
             head.append(f"{k}: {v}\r\n".encode("latin-1"))

@@ -70,7 +70,7 @@ class Pool:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=5.0)
         # Request/answer exchanges with plain-HTTP servers take the lean client; streams and
         # https take aiohttp.
-        self.lean = Client(timeout_s=timeout_s)
+        self.lean = Client(timeout_s=timeout_s, connections=connections)
 
     @property
     def session(self) -> aiohttp.ClientSession:

@@ -118,3 +118,14 @@ async def test_unreachable_and_timeout() -> None:
             await client.request(t, "POST", b"{}", {})
     assert target("https://example.com/mcp") is None
     client.close()
+
+
+@pytest.mark.parametrize("raw", [[SIZED, SIZED, SIZED]], indirect=True)
+async def test_connection_cap_queues_requests(raw: Raw) -> None:
+    client = Client(connections=1)
+    t = target(f"http://127.0.0.1:{raw.port}/mcp")
+    assert t is not None
+    answers = await asyncio.gather(*(client.request(t, "POST", b"{}", {}) for _ in range(3)))
+    assert [a[2] for a in answers] == [b"{}"] * 3
+    assert raw.connections == 1
+    client.close()
