@@ -186,6 +186,19 @@ def show(
     _show(call(gateway, token_env, "GET", f"/approvals/{approval_id}"), output)
 
 
+def _decide(
+    action: str,
+    approval_id: str,
+    reason: str | None,
+    gateway: str,
+    token_env: str,
+    output: str,
+) -> None:
+    """Send an approver's decision (approve, deny, retry) with its reason; show the request."""
+    body = {"reason": reason}
+    _show(call(gateway, token_env, "POST", f"/approvals/{approval_id}/{action}", body), output)
+
+
 @approvals_app.command("approve")
 def approve(
     approval_id: str,
@@ -195,10 +208,7 @@ def approve(
     output: str = OUTPUT,
 ) -> None:
     """Approve: the gateway runs the call once and stores its result for the run."""
-    _show(
-        call(gateway, token_env, "POST", f"/approvals/{approval_id}/approve", {"reason": reason}),
-        output,
-    )
+    _decide("approve", approval_id, reason, gateway, token_env, output)
 
 
 @approvals_app.command("deny")
@@ -210,10 +220,7 @@ def deny(
     output: str = OUTPUT,
 ) -> None:
     """Deny: the call never runs (or, if interrupted, is not run again); the run is told why."""
-    _show(
-        call(gateway, token_env, "POST", f"/approvals/{approval_id}/deny", {"reason": reason}),
-        output,
-    )
+    _decide("deny", approval_id, reason, gateway, token_env, output)
 
 
 @approvals_app.command("retry")
@@ -226,7 +233,4 @@ def retry(
 ) -> None:
     """Re-run an interrupted request once more (check first that the interrupted attempt did
     not take effect); the gateway stores the new result for the run."""
-    _show(
-        call(gateway, token_env, "POST", f"/approvals/{approval_id}/retry", {"reason": reason}),
-        output,
-    )
+    _decide("retry", approval_id, reason, gateway, token_env, output)
