@@ -5,9 +5,9 @@ transaction (group commit) before any of their responses completes, so
 ``kill -9`` loses no settled spend or trace: with ``synchronous=NORMAL`` (the
 default) the WAL write is in the kernel's hands once commit returns, which a
 killed process cannot undo. Surviving power loss or a kernel crash needs the
-WAL fsynced at every commit: ``sqlite:PATH?synchronous=full``. An fsync costs
-milliseconds on ordinary disks, so in that mode a writer thread with its own
-connection commits while the event loop keeps serving, and every settlement
+WAL fsynced at every commit: ``sqlite:PATH?synchronous=full``. A writer thread
+with its own connection commits while the event loop keeps serving (an fsync,
+or a WAL append that grows the file, takes milliseconds), and every settlement
 that arrives during one commit joins the next. Request and step counters ride in the same
 transaction. In-flight reservations live in memory:
 they die with the process, together with the requests they stood for. Reads
@@ -51,13 +51,19 @@ class SqliteStore:
         if synchronous not in ("normal", "full"):
             raise ValueError(f"synchronous must be 'normal' or 'full', not {synchronous!r}")
         self.full = synchronous == "full" and self.path != ":memory:"
+        # A file's commits run on a writer thread: even without fsync, a WAL append that
+        # extends the file can take milliseconds, and on the event loop that stalls every
+        # request in flight (it was the gateway's p99). An in-memory store commits inline.
+        self.threaded = self.path != ":memory:"
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.db = self._connect("NORMAL")
         self.db.executescript(SCHEMA)
         # In full mode the writer thread owns its own connection, so reads on the loop
         # never land inside its open transaction.
-        self._writer = self._connect("FULL") if self.full else self.db
+        self._writer = (
+            self._connect("FULL" if self.full else "NORMAL") if self.threaded else self.db
+        )
         self._writing: asyncio.Task[None] | None = None
         # Row writes are rare (approvals, idempotency keys); their own connection, in
         # the store's synchronous mode, serialised across worker threads by a lock.
@@ -114,7 +120,7 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, float]] = loop.create_future()
         self._pending.append((s, future))
-        if self.full:
+        if self.threaded:
             if self._writing is None or self._writing.done():
                 self._writing = loop.create_task(self._write_behind())
         elif not self._flush_scheduled:
@@ -133,7 +139,7 @@ class SqliteStore:
         self._apply(batch, spend)
 
     async def _write_behind(self) -> None:
-        """Full mode: commit batches from a worker thread until the queue is empty."""
+        """Commit batches from the writer thread until the queue is empty."""
         while self._pending:
             batch, spend, params = self._take()
             try:
