@@ -36,6 +36,7 @@ from fleet_operator.reconcile import (
     delete_loop,
     fleet_failed,
     fleet_status,
+    in_fleet,
     reconcile_fleet,
     reconcile_loop,
     write_status,
@@ -163,9 +164,7 @@ def sweep_fleet(policy: kopf.Body) -> int:
     snapshot = Snapshot(kube(), ns, fleet)
     count = 0
     for loop in listed:
-        if (loop.get("spec") or {}).get("fleet") == fleet and not loop["metadata"].get(
-            "deletionTimestamp"
-        ):
+        if in_fleet(loop, fleet):
             status = reconcile_loop(kube(), loop, STATE, snapshot)
             write_status(kube(), loop, status, current=True)
             count += 1

@@ -521,6 +521,13 @@ def delete_loop(kube: Kube, loop: dict[str, Any], state: FleetState) -> None:
     log.info("loop %s/%s deleted: leaving the gateway config of fleet %s", ns, name, fleet)
 
 
+def in_fleet(loop: dict[str, Any], fleet: str) -> bool:
+    """A listed AgentLoop that belongs to this fleet and is not being deleted."""
+    return (loop.get("spec") or {}).get("fleet") == fleet and not loop["metadata"].get(
+        "deletionTimestamp"
+    )
+
+
 def reconcile_fleet(
     kube: Kube,
     policy: dict[str, Any],
@@ -562,9 +569,7 @@ def _reconcile_fleet(
     if listed is None:
         listed = kube.list(API_VERSION, "AgentLoop", ns)
     for loop in listed:
-        if (loop.get("spec") or {}).get("fleet") != fleet or loop["metadata"].get(
-            "deletionTimestamp"
-        ):
+        if not in_fleet(loop, fleet):
             continue
         try:
             AgentLoopSpec.model_validate(loop.get("spec") or {}, by_alias=True, by_name=False)
@@ -587,26 +592,19 @@ def _reconcile_fleet(
 
 
 def fleet_status(policy: dict[str, Any], outcomes: dict[str, str], loops: int) -> dict[str, Any]:
-    generation = policy["metadata"].get("generation")
-    status: dict[str, Any] = {
-        "conditions": [
-            _condition(
-                "Ready", True, "Reconciled", f"gateway config holds {loops} loop(s)", generation
-            )
-        ],
-        "children": [{"kind": k.split("/")[0], "name": k.split("/")[1]} for k in outcomes],
-    }
-    if generation is not None:
-        status["observedGeneration"] = generation
+    status = _fleet_ready(policy, True, "Reconciled", f"gateway config holds {loops} loop(s)")
+    status["children"] = [{"kind": k.split("/")[0], "name": k.split("/")[1]} for k in outcomes]
     return status
 
 
 def fleet_failed(policy: dict[str, Any], reason: str, message: str) -> dict[str, Any]:
     """The status of a fleet whose gateway objects could not be rendered (nothing applied)."""
+    return _fleet_ready(policy, False, reason, message)
+
+
+def _fleet_ready(policy: dict[str, Any], ok: bool, reason: str, message: str) -> dict[str, Any]:
     generation = policy["metadata"].get("generation")
-    status: dict[str, Any] = {
-        "conditions": [_condition("Ready", False, reason, message, generation)],
-    }
+    status: dict[str, Any] = {"conditions": [_condition("Ready", ok, reason, message, generation)]}
     if generation is not None:
         status["observedGeneration"] = generation
     return status
@@ -620,6 +618,7 @@ __all__ = [
     "delete_loop",
     "fleet_failed",
     "fleet_status",
+    "in_fleet",
     "reconcile_fleet",
     "reconcile_loop",
     "write_status",
