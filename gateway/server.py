@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from pathlib import Path
 
 from gateway.app import Gateway
@@ -49,12 +48,11 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     app = build(config, store, watch_interval, otlp_endpoint)
-    if os.environ.get("FLEET_GATEWAY_GC_TUNE", "1") != "0":
-        # Everything loaded so far (modules, config, pydantic models) lives as long as the
-        # process: take it out of the collector's sight. A full collection over it costs
-        # about 5 ms, a stall of the event loop every few seconds under load; frozen, 1 µs.
-        gc.collect()
-        gc.freeze()
+    # Everything loaded so far (modules, config, pydantic models) lives as long as the
+    # process: take it out of the collector's sight. A full collection over it costs
+    # about 5 ms, a stall of the event loop every few seconds under load; frozen, 1 µs.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=host,

@@ -59,8 +59,8 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.db = self._connect("NORMAL")
         self.db.executescript(SCHEMA)
-        # In full mode the writer thread owns its own connection, so reads on the loop
-        # never land inside its open transaction.
+        # The writer thread owns its own connection, so reads on the loop never land
+        # inside its open transaction.
         self._writer = (
             self._connect("FULL" if self.full else "NORMAL") if self.threaded else self.db
         )
