@@ -170,7 +170,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:{tmp_path / 'gateway.sqlite3'}"
     if request.param == "sqlite-full":
-        # fsync at every group commit, from the writer thread.
+        # an fsync of the journal per group of settlements, from a worker thread.
         return f"sqlite:{tmp_path / 'gateway.sqlite3'}?synchronous=full"
     url: str = request.getfixturevalue("redis_server")
     redis.Redis.from_url(url).flushdb()
