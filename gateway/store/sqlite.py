@@ -107,6 +107,7 @@ class SqliteStore:
         self._syncing: asyncio.Task[None] | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._applier: threading.Thread | None = None
+        self._closing = threading.Event()
         if self.journal is not None:
             # The journal thread's own connection, so reads on the loop never land
             # inside its open transaction.
@@ -361,10 +362,12 @@ class SqliteStore:
         stop = False
         while not stop:
             items = [self._queue.get()]
-            deadline = time.monotonic() + self.apply_interval
-            while items[-1] is not _STOP:
+            # Gather without waking at every record (a wake-up per request cost a fifth of
+            # the gateway's throughput on one core); close() cuts the wait short.
+            self._closing.wait(self.apply_interval)
+            while True:
                 try:
-                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                    items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             for item in items:
@@ -566,6 +569,7 @@ class SqliteStore:
             self._flush()
         if self._applier is not None:
             self._queue.put(_STOP)
+            self._closing.set()
             await asyncio.to_thread(self._applier.join)
             self._applier = None
         if self.journal is not None:
