@@ -43,7 +43,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             break
     if b'"stream":true' in body:
         # "user":"hold" asks for a long, slow answer: the background streams of the held-load TTFT run.
-        chunks, pause = (120, 0.25) if b'"user":"hold"' in body else (8, 0.005)
+        chunks, pause = (240, 0.25) if b'"user":"hold"' in body else (8, 0.005)
         await send(
             {
                 "type": "http.response.start",

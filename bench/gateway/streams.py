@@ -1,12 +1,20 @@
-"""Time to first token (ms) of streaming chat completions, two ways.
+"""Time to first token (ms) of streaming chat completions through the gateway and
+straight to the mock provider, two ways.
 
-``burst``: open N streams at once and time each one's first token (a cold
-stampede: the proxy must accept, authorise and route N requests in one go).
-``held``: open N long, slow streams, wait until all are flowing, then time
-sequential probe streams while those N stay open (the steady state of N
-concurrent streams). Prints JSON percentiles for both.
+``held``: open N long, slow streams through the gateway, wait until all are
+flowing, then time probe streams one at a time while those N stay open,
+alternating a probe through the gateway with one straight to the mock. Both
+kinds of probe meet the same moment of the mock (which serves the N held
+streams too), so the difference is what the gateway adds while it relays N
+streams. Several hundred probes each, so p99 is not the largest of a handful.
+``burst``: open N streams at once and time each one's first token, straight
+to the mock and then through the gateway (a cold stampede: the gateway must
+accept, authorise, route and connect N requests in one go).
 
-Run: ``python bench/gateway/streams.py URL N TOKEN [PROBES]``
+Prints JSON: ``{"held": {"direct": …, "gateway": …, "open_streams": N},
+"burst": {"direct": …, "gateway": …}}`` with n, p50 and p99 each.
+
+Run: ``python bench/gateway/streams.py GATEWAY_URL MOCK_URL N TOKEN [PROBES]``
 """
 
 from __future__ import annotations
@@ -37,7 +45,6 @@ async def one(
     headers: dict[str, str],
     data: bytes,
     out: list[float],
-    started: asyncio.Event | None = None,
 ) -> None:
     t0 = time.perf_counter()
     async with session.post(url, data=data, headers=headers) as resp:
@@ -46,8 +53,6 @@ async def one(
             if first:
                 out.append((time.perf_counter() - t0) * 1000)
                 first = False
-                if started is not None:
-                    started.set()
 
 
 def pct(values: list[float]) -> dict[str, float]:
@@ -59,41 +64,53 @@ def pct(values: list[float]) -> dict[str, float]:
     }
 
 
-async def main(url: str, n: int, token: str, probes: int) -> None:
+async def main(gateway: str, direct: str, n: int, token: str, probes: int) -> None:
     headers = {
         "Content-Type": "application/json",
         "Authorization": f"Bearer {token}",
         "x-fleet-cache": "off",
     }
     async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=n + 10), timeout=aiohttp.ClientTimeout(total=120)
+        connector=aiohttp.TCPConnector(limit=n + 10), timeout=aiohttp.ClientTimeout(total=180)
     ) as session:
-        burst: list[float] = []
-        await asyncio.gather(*(one(session, url, headers, body(False), burst) for _ in range(n)))
-        held_first: list[float] = []
+        burst: dict[str, list[float]] = {"direct": [], "gateway": []}
+        for name, url in (("direct", direct), ("gateway", gateway)):
+            await asyncio.gather(
+                *(one(session, url, headers, body(False), burst[name]) for _ in range(n))
+            )
+        flowing: list[float] = []
         held = []
         for i in range(n):  # ramp up so the held streams measure steady state, not the stampede
-            held.append(asyncio.ensure_future(one(session, url, headers, body(True), held_first)))
+            held.append(asyncio.ensure_future(one(session, gateway, headers, body(True), flowing)))
             if i % 50 == 49:
                 await asyncio.sleep(0.05)
-        while len(held_first) < n:
+        while len(flowing) < n:
             await asyncio.sleep(0.01)
-        probe: list[float] = []
+        probe: dict[str, list[float]] = {"direct": [], "gateway": []}
         for _ in range(probes):
-            await one(session, url, headers, body(False), probe)
+            await one(session, gateway, headers, body(False), probe["gateway"])
+            await one(session, direct, headers, body(False), probe["direct"])
         open_during = sum(not t.done() for t in held)
         for t in held:
             t.cancel()
         await asyncio.gather(*held, return_exceptions=True)
-    print(json.dumps({"burst": pct(burst), "held": {**pct(probe), "open_streams": open_during}}))
+    print(
+        json.dumps(
+            {
+                "held": {k: pct(v) for k, v in probe.items()} | {"open_streams": open_during},
+                "burst": {k: pct(v) for k, v in burst.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
     asyncio.run(
         main(
             sys.argv[1],
-            int(sys.argv[2]),
-            sys.argv[3],
-            int(sys.argv[4]) if len(sys.argv) > 4 else 100,
+            sys.argv[2],
+            int(sys.argv[3]),
+            sys.argv[4],
+            int(sys.argv[5]) if len(sys.argv) > 5 else 400,
         )
     )
