@@ -328,9 +328,10 @@ def main() -> None:
         print(
             f"         ≥ 5,000 req/s on one core, zero errors → {ours['rps']:.0f} req/s, {ours['errors']:.0f} errors; RSS ≤ 100 MB → {ours['rss']:.1f} MB"
         )
-        print(
-            f"         share of the pass-through floor kept: {ours['rps'] / floor['rps'] * 100:.0f}% of its req/s"
-        )
+        if floor is not ours:
+            print(
+                f"         share of the pass-through floor kept: {ours['rps'] / floor['rps'] * 100:.0f}% of its req/s"
+            )
         if "LiteLLM proxy 1.102.4" in by:
             lite = by["LiteLLM proxy 1.102.4"]
             print(

@@ -184,9 +184,8 @@ class ToolCalls:
         return found
 
     async def trace(self, **record: Any) -> None:
-        """Record a trace step, durable before the answer leaves: the SQLite store commits it
-        with everything else queued in the same event-loop turn (group commit), so under load
-        many calls share one commit; Redis appends it in one round trip."""
+        """Record a trace step, durable before the answer leaves: the SQLite store appends it
+        to its journal with one write; Redis appends it in one round trip."""
         record.setdefault("id", f"{self._trace_prefix}{next(self._trace_ids):x}")
         record.setdefault("ts", time.time())
         record["kind"] = "tool"

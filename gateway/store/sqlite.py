@@ -442,7 +442,7 @@ class SqliteStore:
     # ---------------------------------------------------------------- traces
 
     async def write_trace(self, record: dict[str, Any]) -> None:
-        """Durable on return; rides the next group commit with the settlements."""
+        """Durable on return: a journal record like a settlement's."""
         await self.settle(
             Settlement(None, 0.0, str(record.get("loop") or ""), 0, 0, None, 0, record)
         )
