@@ -389,7 +389,10 @@ class SqliteStore:
                     log.warning("journal: applying %d record(s) failed: %s", len(records), exc)
                     time.sleep(0.05 * 2**attempt)
             for path, last in [c for c in closed if c[1] <= self._applied]:
-                path.unlink(missing_ok=True)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:  # kept, and skipped by the next owner's replay
+                    log.warning("journal: could not delete %s: %s", path, exc)
                 closed.remove((path, last))
 
     # ---------------------------------------------------------------- rate limits and runs
