@@ -155,15 +155,23 @@ class SqliteStore:
         if self.journal is not None or self.journal_dir is None:
             return self._spent_of(key)
         # Another process owns the journal: the database plus what it has not applied yet.
-        tail = list(journal.read(self.journal_dir, 0))
+        rows, tail = self._read_with_journal("SELECT usd FROM spend WHERE key = ?", [key])
+        usd = rows[0][0] if rows else 0.0
+        return usd + sum(v for r in tail for k, v in r.spend if k == key)
+
+    def _read_with_journal(self, sql: str, args: list[Any]) -> tuple[list[Any], list[Record]]:
+        """Rows of ``sql`` and the journal records the database does not hold yet.
+
+        The journal is read first, then the database: a record deleted from the journal
+        in between was applied before the database is read, so none falls in the gap."""
+        found = list(journal.read(self.journal_dir, 0)) if self.journal_dir is not None else []
         self.db.execute("BEGIN")
         try:
             applied = self._applied_in(self.db)
-            row = self.db.execute("SELECT usd FROM spend WHERE key = ?", (key,)).fetchone()
+            rows = self.db.execute(sql, args).fetchall()
         finally:
             self.db.execute("COMMIT")
-        usd = row[0] if row else 0.0
-        return usd + sum(v for r in tail if r.seq > applied for k, v in r.spend if k == key)
+        return rows, [r for r in found if r.seq > applied]
 
     async def settle(self, s: Settlement) -> dict[str, float]:
         """Durable on return: appended to the journal (fsynced in full mode), or, without
@@ -214,12 +222,10 @@ class SqliteStore:
     def _absorb(self, s: Settlement) -> dict[str, float]:
         """Once a settlement is durable: fold it into the in-memory mirrors."""
         keys = s.reservation.keys if s.reservation is not None else []
+        held = s.reservation.amount if s.reservation is not None else 0.0
         for k in keys:
             self._spent[k.key] = self._spent_of(k.key) + s.cost
-            self._reserved[k.key] = max(
-                0.0,
-                self._reserved.get(k.key, 0.0) - s.reservation.amount,  # type: ignore[union-attr]
-            )
+            self._reserved[k.key] = max(0.0, self._reserved.get(k.key, 0.0) - held)
         if s.tokens:
             self._rate_row(s.loop, s.minute)[1] += s.tokens
         if s.run is not None and s.run_tokens:
@@ -457,9 +463,6 @@ class SqliteStore:
         run: str | None = None,
         limit: int = 100_000,
     ) -> list[dict[str, Any]]:
-        # The journal first, then the database: a record deleted from the journal in
-        # between was applied before the database is read, so none falls in the gap.
-        tail = list(journal.read(self.journal_dir, 0)) if self.journal_dir is not None else []
         sql = "SELECT body FROM traces WHERE ts >= ?"
         args: list[Any] = [since]
         if loop:
@@ -470,17 +473,12 @@ class SqliteStore:
             args.append(run)
         sql += " ORDER BY ts, id LIMIT ?"
         args.append(limit)
-        self.db.execute("BEGIN")
-        try:
-            applied = self._applied_in(self.db)
-            rows = [orjson.loads(row[0]) for row in self.db.execute(sql, args)]
-        finally:
-            self.db.execute("COMMIT")
+        found, tail = self._read_with_journal(sql, args)
+        rows = [orjson.loads(row[0]) for row in found]
         more = [
             orjson.loads(r.body)
             for r in tail
-            if r.seq > applied
-            and r.trace is not None
+            if r.trace is not None
             and r.trace[0] >= since
             and (not loop or r.trace[1] == loop)
             and (not run or r.trace[2] == run)
