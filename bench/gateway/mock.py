@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 from typing import Any
 
@@ -43,7 +44,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             break
     if b'"stream":true' in body:
         # "user":"hold" asks for a long, slow answer: the background streams of the held-load TTFT run.
-        chunks, pause = (240, 0.25) if b'"user":"hold"' in body else (8, 0.005)
+        held = b'"user":"hold"' in body
+        chunks, pause = (240, 0.25) if held else (8, 0.005)
         await send(
             {
                 "type": "http.response.start",
@@ -51,9 +53,16 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 "headers": [(b"content-type", b"text/event-stream")],
             }
         )
+        # Each held stream keeps its own clock, at a random phase. Sleeping a fixed pause
+        # after each send lets streams that wake in the same loop turn fall into step for
+        # good, until a thousand independent answers emit their tokens in a few clumps of
+        # 50-200 at the same millisecond, which no set of separate requests does.
+        loop = asyncio.get_running_loop()
+        due = loop.time() + (random.random() * pause if held else 0.0)
         for _ in range(chunks):
             await send({"type": "http.response.body", "body": CHUNK, "more_body": True})
-            await asyncio.sleep(pause)
+            due += pause
+            await asyncio.sleep(max(0.0, due - loop.time()))
         await send({"type": "http.response.body", "body": TAIL, "more_body": False})
         return
     await send({"type": "http.response.start", "status": 200, "headers": JSON})

@@ -346,6 +346,14 @@ def main() -> None:
                 print(
                     f"         streaming TTFT p99, {what}: direct {dm['p99']:.2f} ms, gateway {gm['p99']:.2f} ms → added {gm['p99'] - dm['p99']:.2f} ms (p50 +{gm['p50'] - dm['p50']:.2f}; target ≤ 1 ms)"
                 )
+            failed = {k: v for k, v in ttft["failed"].items() if v["n"]}
+            print(
+                "         streams that failed: "
+                + (
+                    "; ".join(f"{k} {v['n']} ({', '.join(v['first'])})" for k, v in failed.items())
+                    or "none"
+                )
+            )
 
 
 if __name__ == "__main__":

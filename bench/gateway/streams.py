@@ -12,7 +12,9 @@ to the mock and then through the gateway (a cold stampede: the gateway must
 accept, authorise, route and connect N requests in one go).
 
 Prints JSON: ``{"held": {"direct": …, "gateway": …, "open_streams": N},
-"burst": {"direct": …, "gateway": …}}`` with n, p50 and p99 each.
+"burst": {"direct": …, "gateway": …}, "failed": {phase: {"n", "first"}}}`` with
+n, p50 and p99 each; a stream that fails is counted (with its first reasons),
+not timed.
 
 Run: ``python bench/gateway/streams.py GATEWAY_URL MOCK_URL N TOKEN [PROBES]``
 """
@@ -20,11 +22,15 @@ Run: ``python bench/gateway/streams.py GATEWAY_URL MOCK_URL N TOKEN [PROBES]``
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 import time
+from urllib.parse import urlsplit
 
 import aiohttp
+
+WARMUP = 10
 
 
 def body(hold: bool) -> bytes:
@@ -45,14 +51,64 @@ async def one(
     headers: dict[str, str],
     data: bytes,
     out: list[float],
+    failed: list[str],
 ) -> None:
+    """Time one stream's first chunk into ``out``; a stream that fails goes to ``failed``."""
     t0 = time.perf_counter()
-    async with session.post(url, data=data, headers=headers) as resp:
-        first = True
-        async for _ in resp.content.iter_any():
-            if first:
-                out.append((time.perf_counter() - t0) * 1000)
-                first = False
+    try:
+        async with session.post(url, data=data, headers=headers) as resp:
+            first = True
+            async for _ in resp.content.iter_any():
+                if first:
+                    out.append((time.perf_counter() - t0) * 1000)
+                    first = False
+            if resp.status != 200:
+                failed.append(f"status {resp.status}")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # counted and reported, like wrk's errors
+        failed.append(f"{exc.__class__.__name__}: {exc}")
+
+
+class Held(asyncio.Protocol):
+    """A held stream, read and thrown away at the socket: the load generator must stay
+    cheap (as wrk is), or its own work on the shared cores shows up in the probes."""
+
+    def __init__(self, request: bytes, flowing: list[Held]):
+        self.request, self.flowing = request, flowing
+        self.transport: asyncio.Transport | None = None
+        self.open = False  # the answer has started and not ended
+        self.failed = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.open and not self.failed:
+            if not data.startswith(b"HTTP/1.1 200"):
+                self.failed = f"status line {data[:40]!r}"
+                return
+            self.open = True
+            self.flowing.append(self)
+        if data.endswith(b"0\r\n\r\n"):  # the chunked answer ended
+            self.open = False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.open:
+            self.failed = f"closed mid-answer: {exc!r}"
+        self.open = False
+
+    def close(self) -> None:
+        self.open = False
+        if self.transport is not None:
+            self.transport.close()
+
+
+def session_for(n: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=n + 10), timeout=aiohttp.ClientTimeout(total=180)
+    )
 
 
 def pct(values: list[float]) -> dict[str, float]:
@@ -70,35 +126,65 @@ async def main(gateway: str, direct: str, n: int, token: str, probes: int) -> No
         "Authorization": f"Bearer {token}",
         "x-fleet-cache": "off",
     }
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=n + 10), timeout=aiohttp.ClientTimeout(total=180)
-    ) as session:
-        burst: dict[str, list[float]] = {"direct": [], "gateway": []}
-        for name, url in (("direct", direct), ("gateway", gateway)):
+    burst: dict[str, list[float]] = {"direct": [], "gateway": []}
+    failed: dict[str, list[str]] = {"burst": [], "held": [], "probes": []}
+    # A session per phase: a connection pooled in one phase has sat idle long enough for
+    # the server to close it, and reusing it fails the request on the client's side.
+    for name, url in (("direct", direct), ("gateway", gateway)):
+        async with session_for(n) as session:
             await asyncio.gather(
-                *(one(session, url, headers, body(False), burst[name]) for _ in range(n))
+                *(
+                    one(session, url, headers, body(False), burst[name], failed["burst"])
+                    for _ in range(n)
+                )
             )
-        flowing: list[float] = []
-        held = []
+    async with session_for(n) as session:
+        loop = asyncio.get_running_loop()
+        split = urlsplit(gateway)
+        request = (
+            f"POST {split.path} HTTP/1.1\r\nHost: {split.netloc}\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            + f"Content-Length: {len(body(True))}\r\n\r\n"
+        ).encode() + body(True)
+        flowing: list[Held] = []
+        held: list[Held] = []
         for i in range(n):  # ramp up so the held streams measure steady state, not the stampede
-            held.append(asyncio.ensure_future(one(session, gateway, headers, body(True), flowing)))
+            try:
+                _, proto = await loop.create_connection(
+                    lambda: Held(request, flowing), split.hostname, split.port
+                )
+            except OSError as exc:
+                failed["held"].append(f"{exc.__class__.__name__}: {exc}")
+                continue
+            held.append(proto)
             if i % 50 == 49:
                 await asyncio.sleep(0.05)
-        while len(flowing) < n:
+        deadline = loop.time() + 60
+        while len(flowing) + sum(bool(h.failed) for h in held) < len(held):
+            if loop.time() > deadline:
+                raise SystemExit(f"only {len(flowing)} of {n} held streams started")
             await asyncio.sleep(0.01)
         probe: dict[str, list[float]] = {"direct": [], "gateway": []}
-        for _ in range(probes):
-            await one(session, gateway, headers, body(False), probe["gateway"])
-            await one(session, direct, headers, body(False), probe["direct"])
-        open_during = sum(not t.done() for t in held)
-        for t in held:
-            t.cancel()
-        await asyncio.gather(*held, return_exceptions=True)
+        # The load generator's own collector pauses (a few ms with 1,000 streams' objects
+        # about) would land in whichever probe is running: keep them out of the figures.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        for i in range(WARMUP + probes):  # the first pairs open connections: not timed
+            into = probe if i >= WARMUP else {"direct": [], "gateway": []}
+            await one(session, gateway, headers, body(False), into["gateway"], failed["probes"])
+            await one(session, direct, headers, body(False), into["direct"], failed["probes"])
+        gc.enable()
+        open_during = sum(h.open for h in held)
+        failed["held"] += [h.failed for h in held if h.failed]
+        for h in held:
+            h.close()
     print(
         json.dumps(
             {
                 "held": {k: pct(v) for k, v in probe.items()} | {"open_streams": open_during},
                 "burst": {k: pct(v) for k, v in burst.items()},
+                "failed": {k: {"n": len(v), "first": v[:3]} for k, v in failed.items()},
             }
         )
     )
