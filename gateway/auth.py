@@ -10,9 +10,22 @@ from gateway.asgi import Scope, header
 from gateway.config import Identity, Runtime
 from gateway.errors import AuthError
 
+# Distinct valid header values remembered per config; past this the map starts over.
+KNOWN_HEADERS = 10_000
+
 
 def authenticate(scope: Scope, rt: Runtime) -> Identity:
-    """Map the bearer token to its identity, or raise 401."""
+    """Map the bearer token to its identity, or raise 401.
+
+    A header value seen before under the same config is one lookup; a new one is
+    hashed and looked up among the config's token hashes, and remembered if known.
+    """
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            known = rt.by_header.get(value)
+            if known is not None:
+                return known
+            break
     auth = header(scope, b"authorization")
     if not auth or not auth.lower().startswith("bearer "):
         raise AuthError(
@@ -25,4 +38,7 @@ def authenticate(scope: Scope, rt: Runtime) -> Identity:
             "invalid_token",
             "unknown or revoked token: use the token from the loop's Secret (it changes when rotated)",
         )
+    if len(rt.by_header) >= KNOWN_HEADERS:
+        rt.by_header.clear()
+    rt.by_header[auth.encode("latin-1")] = ident
     return ident

@@ -51,6 +51,9 @@ class Runtime:
     models: dict[str, GwModel] = field(default_factory=dict)
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     credentials: dict[str, str | None] = field(default_factory=dict)
+    # Authorization header values already matched to an identity under this config. A
+    # token revoked or rotated comes with a new config, and so with an empty map.
+    by_header: dict[bytes, Identity] = field(default_factory=dict)
 
     @classmethod
     def build(cls, config: GatewayConfig, digest: str = "") -> Runtime:

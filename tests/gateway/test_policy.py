@@ -232,6 +232,18 @@ def test_hot_reload_and_bad_config(gateway: GatewayFactory, store_url: str) -> N
             )
             .choices
         )
+        # Rotation: the old token, accepted a moment ago, is refused under the new config.
+        cfg["loops"]["gamma"]["token_sha256"] = [sha("tok-gamma-2")]
+        replace(path, orjson.dumps(cfg))
+        deadline = time.time() + 5
+        while app.holder.reloads < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(openai.AuthenticationError) as revoked:
+            client(url, "tok-gamma").chat.completions.create(model="backup", messages=MSG)
+        assert revoked.value.code == "invalid_token"
+        assert (
+            client(url, "tok-gamma-2").chat.completions.create(model="backup", messages=MSG).choices
+        )
 
 
 @pytest.mark.parametrize(
