@@ -45,6 +45,7 @@ bench: setup
 	$(PY) bench/compile.py
 	$(PY) bench/diff.py
 	$(PY) bench/gateway/run.py
+	$(PY) bench/gateway/chunks.py
 	$(PY) -m bench.mcp.run
 	$(PY) bench/operator/scale.py
 

@@ -43,9 +43,15 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not msg.get("more_body"):
             break
     if b'"stream":true' in body:
-        # "user":"hold" asks for a long, slow answer: the background streams of the held-load TTFT run.
+        # "user":"hold" asks for a long, slow answer: the background streams of the held-load
+        # TTFT run; "user":"relay" for 200 chunks 10 ms apart (the relay cost run, chunks.py).
         held = b'"user":"hold"' in body
-        chunks, pause = (240, 0.25) if held else (8, 0.005)
+        if held:
+            chunks, pause = 240, 0.25
+        elif b'"user":"relay"' in body:
+            chunks, pause = 200, 0.01
+        else:
+            chunks, pause = 8, 0.005
         await send(
             {
                 "type": "http.response.start",
@@ -57,12 +63,17 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         # after each send lets streams that wake in the same loop turn fall into step for
         # good, until a thousand independent answers emit their tokens in a few clumps of
         # 50-200 at the same millisecond, which no set of separate requests does.
+        # The other streams pause after each send instead, so a mock running late never
+        # catches up by sending several chunks at once (the gateway would relay them as one).
         loop = asyncio.get_running_loop()
-        due = loop.time() + (random.random() * pause if held else 0.0)
+        due = loop.time() + random.random() * pause
         for _ in range(chunks):
             await send({"type": "http.response.body", "body": CHUNK, "more_body": True})
-            due += pause
-            await asyncio.sleep(max(0.0, due - loop.time()))
+            if held:
+                due += pause
+                await asyncio.sleep(max(0.0, due - loop.time()))
+            else:
+                await asyncio.sleep(pause)
         await send({"type": "http.response.body", "body": TAIL, "more_body": False})
         return
     await send({"type": "http.response.start", "status": 200, "headers": JSON})
