@@ -7,7 +7,8 @@ guardrails, cache, budget reservation, routing (weighted targets, retries with
 backoff, fallback chain), output guardrails, settlement (spend, counters and
 the trace committed together), response. Each step lives in its own module
 (:mod:`gateway.auth`, :mod:`gateway.ratelimit`, :mod:`gateway.budget`,
-:mod:`gateway.routing`, :mod:`gateway.forward`, :mod:`gateway.streaming`);
+:mod:`gateway.routing`, :mod:`gateway.forward`, :mod:`gateway.streaming`, the
+last two walking the attempt plan through :class:`gateway.attempts.Call`);
 this one orders them and settles.
 
 The MCP seam: any path under ``/mcp/`` (and ``/approvals``) goes to the ASGI
@@ -40,6 +41,7 @@ from gateway.asgi import (
     send_json,
     send_response,
 )
+from gateway.attempts import Call
 from gateway.budget import alerts, reserve
 from gateway.cache import ResponseCache, cache_key
 from gateway.config import ConfigHolder, Identity, Runtime
@@ -319,26 +321,12 @@ class Gateway:
             if not isinstance(max_out, int) or max_out <= 0:
                 raise BadRequestError("invalid_max_tokens", "max_tokens must be a positive integer")
             reservation = await reserve(self, rt, ident, chain, len(raw), max_out, now)
+            call = Call(self, rt, ident, body, chain, reservation, run, now, trace, started, send)
             try:
                 if body.get("stream"):
-                    await stream(
-                        self, rt, ident, body, chain, reservation, run, now, trace, started, send
-                    )
+                    await stream(call)
                 else:
-                    await complete(
-                        self,
-                        rt,
-                        ident,
-                        body,
-                        chain,
-                        reservation,
-                        run,
-                        now,
-                        trace,
-                        started,
-                        send,
-                        ckey if use_cache else "",
-                    )
+                    await complete(call, ckey if use_cache else "")
             except BaseException:
                 if reservation is not None and not trace.get("settled"):
                     await self.store.release(reservation)

@@ -5,45 +5,26 @@ output guardrails, settle spend and the trace, fill the cache, answer.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gateway.asgi import JSON, Send, send_response
-from gateway.config import Identity, Runtime
-from gateway.errors import BadRequestError, UpstreamError
+from gateway.asgi import JSON, send_response
+from gateway.attempts import Call
+from gateway.errors import BadRequestError
 from gateway.guardrails import check_texts
-from gateway.routing import backoff, cost_of, plan_attempts, upstream_body
-from gateway.store import Reservation
+from gateway.routing import cost_of, plan_attempts, upstream_body
 from gateway.upstream import AttemptFailed
 
-if TYPE_CHECKING:
-    from gateway.app import Gateway
 
-
-async def complete(
-    gw: Gateway,
-    rt: Runtime,
-    ident: Identity,
-    body: dict[str, Any],
-    chain: list[str],
-    reservation: Reservation | None,
-    run: str | None,
-    now: float,
-    trace: dict[str, Any],
-    started: float,
-    send: Send,
-    ckey: str,
-) -> None:
+async def complete(call: Call, ckey: str) -> None:
     """Serve one non-streaming completion over the attempt plan."""
+    rt, ident, body, trace = call.rt, call.ident, call.body, call.trace
+    gw = call.gw
     retry_on = frozenset(rt.config.retries.on_status_codes)
-    attempts: list[dict[str, Any]] = []
-    trace["attempts"] = attempts
-    plan = plan_attempts(rt, chain)
-    for i, (vm, provider, target) in enumerate(plan):
-        if i:
-            gw.metrics.inc("fleet_gateway_retries_total", loop=ident.loop, model=vm)
-            await backoff(rt, i - 1)
+    trace["attempts"] = []
+    for i, (vm, provider, target) in enumerate(plan_attempts(rt, call.chain)):
+        await call.before_retry(i, vm)
+        where = f"{provider}/{target}"
         t0 = time.perf_counter()
         try:
             reply = await gw.upstream.complete(
@@ -53,45 +34,19 @@ async def complete(
                 retry_on,
             )
         except AttemptFailed as exc:
-            attempts.append(
-                {
-                    "virtual_model": vm,
-                    "target": f"{provider}/{target}",
-                    "error": exc.reason,
-                    "status": exc.status,
-                    "ms": round((time.perf_counter() - t0) * 1000, 3),
-                }
-            )
+            call.record(vm, where, t0, error=exc.reason, status=exc.status)
             continue
-        latency = time.perf_counter() - t0
-        gw.metrics.observe("fleet_gateway_upstream_seconds", latency, loop=ident.loop, model=vm)
-        attempts.append(
-            {
-                "virtual_model": vm,
-                "target": f"{provider}/{target}",
-                "status": reply.status,
-                "ms": round(latency * 1000, 3),
-            }
+        gw.metrics.observe(
+            "fleet_gateway_upstream_seconds", time.perf_counter() - t0, loop=ident.loop, model=vm
         )
+        attempt = call.record(vm, where, t0, status=reply.status)
         if reply.status != 200:
-            trace.update(
-                target=f"{provider}/{target}",
-                status=reply.status,
-                error="upstream_error",
-                cost_usd=0.0,
-            )
-            await gw.settle(ident, reservation, 0.0, 0, run, now, trace, started)
-            await send_response(
-                send,
-                reply.status,
-                reply.body,
-                [*JSON, (b"x-fleet-target", f"{provider}/{target}".encode())],
-            )
+            await call.pass_back(where, reply.status, reply.body)
             return
         try:
             data = orjson.loads(reply.body)
         except orjson.JSONDecodeError:
-            attempts[-1]["error"] = "upstream sent invalid JSON"
+            attempt["error"] = "upstream sent invalid JSON"
             continue
         usage = data.get("usage") or {}
         tokens_in = int(usage.get("prompt_tokens") or 0)
@@ -121,37 +76,24 @@ async def complete(
             if blocked is not None:
                 cost = cost_of(rt, provider, target, tokens_in, tokens_out)
                 trace.update(
-                    target=f"{provider}/{target}",
+                    target=where,
                     status=400,
                     error="guardrail_blocked",
                     tokens_in=tokens_in,
                     tokens_out=tokens_out,
                     cost_usd=cost,
                 )
-                await gw.settle(
-                    ident, reservation, cost, tokens_in + tokens_out, run, now, trace, started
-                )
+                await call.settle(cost, tokens_in + tokens_out)
                 raise BadRequestError(
                     "guardrail_blocked",
                     f"llm_output guardrail '{blocked.detector}' withheld the model's answer ({', '.join(blocked.kinds)})",
                     extra={"hook": "llm_output"},
                 )
         cost = cost_of(rt, provider, target, tokens_in, tokens_out)
-        trace.update(
-            target=f"{provider}/{target}",
-            served_by=vm,
-            status=200,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost_usd=cost,
-            cache_hit=False,
-            retries=len(attempts) - 1,
-        )
-        await gw.settle(ident, reservation, cost, tokens_in + tokens_out, run, now, trace, started)
+        call.served(vm, where, tokens_in, tokens_out, cost)
+        await call.settle(cost, tokens_in + tokens_out)
         if ckey:
-            gw.cache.put(
-                ckey, out_body, {"target": f"{provider}/{target}"}, rt.config.caching.ttl_s
-            )
+            gw.cache.put(ckey, out_body, {"target": where}, rt.config.caching.ttl_s)
         gw.metrics.inc(
             "fleet_gateway_requests_total",
             outcome="ok",
@@ -160,18 +102,12 @@ async def complete(
         )
         headers = [
             *JSON,
-            (b"x-fleet-target", f"{provider}/{target}".encode()),
+            (b"x-fleet-target", where.encode()),
             (b"x-fleet-virtual-model", vm.encode()),
-            (b"x-fleet-attempts", str(len(attempts)).encode()),
+            (b"x-fleet-attempts", str(len(trace["attempts"])).encode()),
             (b"x-fleet-cost-usd", f"{cost:.8f}".encode()),
             (b"x-fleet-cache", b"miss" if ckey else b"off"),
         ]
-        await send_response(send, 200, out_body, headers)
+        await send_response(call.send, 200, out_body, headers)
         return
-    trace.update(status=502, error="upstream_unavailable", cost_usd=0.0)
-    await gw.settle(ident, reservation, 0.0, 0, run, now, trace, started)
-    reasons = "; ".join(f"{a['target']}: {a.get('error') or a.get('status')}" for a in attempts)
-    raise UpstreamError(
-        "upstream_unavailable",
-        f"every target and fallback failed ({len(attempts)} attempts): {reasons}",
-    )
+    await call.give_up()

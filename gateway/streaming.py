@@ -8,47 +8,36 @@ stream are traced (``"applied": false``) and counted, not applied.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from gateway.asgi import JSON, Send, send_response
-from gateway.config import Identity, Runtime
-from gateway.errors import UpstreamError
+from gateway.attempts import Call
 from gateway.guardrails import Verdict, check_texts
-from gateway.routing import backoff, cost_of, plan_attempts, upstream_body
-from gateway.store import Reservation
+from gateway.routing import cost_of, plan_attempts, upstream_body
 from gateway.upstream import AttemptFailed, Final
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
 
 # Characters of already-scanned output kept for the next scan, so a secret split
 # across chunks is still seen whole (a PEM key block is longer; its header is not).
 SCAN_OVERLAP = 1024
 
 
-async def stream(
-    gw: Gateway,
-    rt: Runtime,
-    ident: Identity,
-    body: dict[str, Any],
-    chain: list[str],
-    reservation: Reservation | None,
-    run: str | None,
-    now: float,
-    trace: dict[str, Any],
-    started: float,
-    send: Send,
-) -> None:
+async def stream(call: Call) -> None:
     """Serve one streaming completion; fallback only before the first byte."""
+    gw, rt, ident, body, trace, send = (
+        call.gw,
+        call.rt,
+        call.ident,
+        call.body,
+        call.trace,
+        call.send,
+    )
     retry_on = frozenset(rt.config.retries.on_status_codes)
     attempts: list[dict[str, Any]] = []
     trace["attempts"] = attempts
-    for i, (vm, provider, target) in enumerate(plan_attempts(rt, chain)):
-        if i:
-            gw.metrics.inc("fleet_gateway_retries_total", loop=ident.loop, model=vm)
-            await backoff(rt, i - 1)
+    for i, (vm, provider, target) in enumerate(plan_attempts(rt, call.chain)):
+        await call.before_retry(i, vm)
+        where = f"{provider}/{target}"
         t0 = time.perf_counter()
         try:
             resp, first = await gw.upstream.open_stream(
@@ -58,41 +47,13 @@ async def stream(
                 retry_on,
             )
         except Final as exc:
-            attempts.append(
-                {"virtual_model": vm, "target": f"{provider}/{target}", "status": exc.status}
-            )
-            trace.update(
-                target=f"{provider}/{target}",
-                status=exc.status,
-                error="upstream_error",
-                cost_usd=0.0,
-            )
-            await gw.settle(ident, reservation, 0.0, 0, run, now, trace, started)
-            await send_response(
-                send,
-                exc.status or 502,
-                exc.body,
-                [*JSON, (b"x-fleet-target", f"{provider}/{target}".encode())],
-            )
+            call.record(vm, where, t0, status=exc.status)
+            await call.pass_back(where, exc.status or 502, exc.body)
             return
         except AttemptFailed as exc:
-            attempts.append(
-                {
-                    "virtual_model": vm,
-                    "target": f"{provider}/{target}",
-                    "error": exc.reason,
-                    "status": exc.status,
-                }
-            )
+            call.record(vm, where, t0, error=exc.reason, status=exc.status)
             continue
-        attempts.append(
-            {
-                "virtual_model": vm,
-                "target": f"{provider}/{target}",
-                "status": 200,
-                "ttfb_ms": round((time.perf_counter() - t0) * 1000, 3),
-            }
-        )
+        call.record(vm, where, t0, "ttfb_ms", status=200)
         await send(
             {
                 "type": "http.response.start",
@@ -100,7 +61,7 @@ async def stream(
                 "headers": [
                     (b"content-type", b"text/event-stream"),
                     (b"cache-control", b"no-cache"),
-                    (b"x-fleet-target", f"{provider}/{target}".encode()),
+                    (b"x-fleet-target", where.encode()),
                     (b"x-fleet-virtual-model", vm.encode()),
                     (b"x-fleet-attempts", str(len(attempts)).encode()),
                 ],
@@ -200,18 +161,8 @@ async def stream(
         tokens_in = int(usage.get("prompt_tokens") or len(orjson.dumps(body["messages"])) // 4)
         tokens_out = int(usage.get("completion_tokens") or len("".join(text_out)) // 4)
         cost = cost_of(rt, provider, target, tokens_in, tokens_out)
-        trace.update(
-            target=f"{provider}/{target}",
-            served_by=vm,
-            status=200,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost_usd=cost,
-            cache_hit=False,
-            retries=len(attempts) - 1,
-            error=broken,
-        )
-        await gw.settle(ident, reservation, cost, tokens_in + tokens_out, run, now, trace, started)
+        call.served(vm, where, tokens_in, tokens_out, cost, error=broken)
+        await call.settle(cost, tokens_in + tokens_out)
         gw.metrics.inc(
             "fleet_gateway_requests_total",
             outcome="ok" if broken is None else "stream_broken",
@@ -219,10 +170,4 @@ async def stream(
             model=trace["virtual_model"],
         )
         return
-    trace.update(status=502, error="upstream_unavailable", cost_usd=0.0)
-    await gw.settle(ident, reservation, 0.0, 0, run, now, trace, started)
-    reasons = "; ".join(f"{a['target']}: {a.get('error') or a.get('status')}" for a in attempts)
-    raise UpstreamError(
-        "upstream_unavailable",
-        f"every target and fallback failed before the first byte ({len(attempts)} attempts): {reasons}",
-    )
+    await call.give_up("failed before the first byte")
