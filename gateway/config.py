@@ -42,7 +42,7 @@ class Identity:
 
 @dataclass
 class Runtime:
-    """An immutable view of one config, shaped for lookups."""
+    """A view of one config, shaped for lookups; only ``by_header`` grows, as a memo."""
 
     config: GatewayConfig
     digest: str
