@@ -1,12 +1,13 @@
 """What relaying a streamed answer costs the gateway, per chunk, and what that
 means for how many streams one core carries.
 
-Starts the mock provider (core 1) and the gateway with the full policy (core 0),
-runs ROUNDS rounds of N concurrent streams of 200 chunks each (10 ms apart,
-so the gateway is far from busy and reads each chunk on its own)
-through the gateway, and divides the gateway's CPU time (user + system, from
-/proc) by the chunks it relayed. Each request's own cost (auth, budget, routing,
-settlement) is spread over its 200 chunks and included.
+Starts the mock provider (core 1), then on core 0 in turn the bare pass-through
+(the floor: the same server and upstream client, no policy) and the gateway
+with the full policy. Through each it runs ROUNDS rounds of N concurrent
+streams of 200 chunks, 10 ms apart (so the proxy is far from busy and reads
+each chunk on its own), and divides the proxy's CPU time (user + system, from
+/proc) by the chunks it relayed. Each request's own cost (auth, budget,
+routing, settlement) is spread over its 200 chunks and included.
 
 Run: ``.venv/bin/python bench/gateway/chunks.py [--streams 200] [--rounds 3]``
 """
@@ -64,6 +65,34 @@ async def round_of(url: str, n: int) -> int:
         return sum(await asyncio.gather(*(one() for _ in range(n))))
 
 
+def measure(
+    name: str, cmd: list[str], port: int, streams: int, rounds: int
+) -> tuple[list[float], list[float]]:
+    """µs of CPU per chunk and % of the core, per round, of the proxy ``cmd`` on core 0."""
+    proxy = bench.start(cmd, port, "0")
+    try:
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        asyncio.run(round_of(url, 4))  # warm up
+        per_chunk, share = [], []
+        for _ in range(rounds):
+            before, t0 = cpu_seconds(proxy.pid), time.perf_counter()
+            seen = asyncio.run(round_of(url, streams))
+            used, wall = cpu_seconds(proxy.pid) - before, time.perf_counter() - t0
+            if seen != streams * CHUNKS:
+                raise SystemExit(f"{name}: relayed {seen} of {streams * CHUNKS} chunks")
+            per_chunk.append(used / seen * 1e6)
+            share.append(used / wall * 100)
+            print(
+                f"{name}: {streams} streams × {CHUNKS} chunks in {wall:.2f} s "
+                f"({seen / wall:,.0f} chunks/s), CPU {used:.2f} s ({share[-1]:.0f}% of its core), "
+                f"{per_chunk[-1]:.1f} µs per chunk"
+            )
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=20)
+    return per_chunk, share
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--streams", type=int, default=200)
@@ -74,48 +103,44 @@ def main() -> None:
         mock_port = bench.free_port()
         mock = bench.start([bench.PY, str(bench.HERE / "mock.py"), str(mock_port)], mock_port, "1")
         mock_url = f"http://127.0.0.1:{mock_port}"
-        port = bench.free_port()
-        gateway = bench.start(
-            [
-                bench.PY,
-                "-m",
-                "gateway",
-                "--config",
-                str(bench.gateway_config(tmp, mock_url, False)),
-                "--port",
-                str(port),
-                "--store",
-                f"sqlite:{tmp / 'gw.sqlite3'}",
-            ],
-            port,
-            "0",
-        )
         try:
-            url = f"http://127.0.0.1:{port}/v1/chat/completions"
-            asyncio.run(round_of(url, 4))  # warm up
-            per_chunk, share = [], []
-            for _ in range(args.rounds):
-                before, t0 = cpu_seconds(gateway.pid), time.perf_counter()
-                seen = asyncio.run(round_of(url, args.streams))
-                used, wall = cpu_seconds(gateway.pid) - before, time.perf_counter() - t0
-                expected = args.streams * CHUNKS
-                if seen != expected:
-                    raise SystemExit(f"relayed {seen} of {expected} chunks")
-                per_chunk.append(used / seen * 1e6)
-                share.append(used / wall * 100)
-                print(
-                    f"{args.streams} streams × {CHUNKS} chunks in {wall:.2f} s "
-                    f"({seen / wall:,.0f} chunks/s): gateway CPU {used:.2f} s "
-                    f"({share[-1]:.0f}% of its core), {per_chunk[-1]:.1f} µs per chunk"
-                )
+            port = bench.free_port()
+            floor = measure(
+                "bare pass-through (floor)",
+                [bench.PY, str(bench.HERE / "passthrough.py"), str(port), mock_url],
+                port,
+                args.streams,
+                args.rounds,
+            )
+            port = bench.free_port()
+            ours = measure(
+                "fleet gateway, full policy",
+                [
+                    bench.PY,
+                    "-m",
+                    "gateway",
+                    "--config",
+                    str(bench.gateway_config(tmp, mock_url, False)),
+                    "--port",
+                    str(port),
+                    "--store",
+                    f"sqlite:{tmp / 'gw.sqlite3'}",
+                ],
+                port,
+                args.streams,
+                args.rounds,
+            )
         finally:
-            gateway.terminate()
             mock.kill()
-            gateway.wait(timeout=20)
+    print()
+    for name, (per_chunk, share) in (("floor", floor), ("gateway", ours)):
+        print(
+            f"{name:>8}: {min(per_chunk):.1f}–{max(per_chunk):.1f} µs of CPU per chunk "
+            f"(request costs included), {min(share):.0f}–{max(share):.0f}% of its core"
+        )
     print(
-        f"{args.streams} streams at {1 / PAUSE_S:.0f} chunks/s each: the gateway spends "
-        f"{min(per_chunk):.1f}–{max(per_chunk):.1f} µs of CPU per chunk (request costs included), "
-        f"{min(share):.0f}–{max(share):.0f}% of its core"
+        f"the gateway's own share: {min(ours[0]) - min(floor[0]):.1f} µs per chunk "
+        f"({args.streams} streams at {1 / PAUSE_S:.0f} chunks/s each)"
     )
 
 
