@@ -117,7 +117,9 @@ class Gateway:
             self.spawn(checkpoints())
         if self.exporter is not None:
             self.spawn(self.exporter.run(self.upstream.session, self.holder.runtime.config.fleet))
-        # Long-lived objects made at start-up need no scanning by the cyclic collector.
+        # Everything made by now (modules, config, pydantic models, the server) lives as long
+        # as the process: take it out of the collector's sight. A full collection over it
+        # costs about 5 ms, a stall of the event loop every few seconds under load.
         gc.collect()
         gc.freeze()
         self.ready = True
