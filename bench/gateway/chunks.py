@@ -115,17 +115,9 @@ def main() -> None:
             port = bench.free_port()
             ours = measure(
                 "fleet gateway, full policy",
-                [
-                    bench.PY,
-                    "-m",
-                    "gateway",
-                    "--config",
-                    str(bench.gateway_config(tmp, mock_url, False)),
-                    "--port",
-                    str(port),
-                    "--store",
-                    f"sqlite:{tmp / 'gw.sqlite3'}",
-                ],
+                bench.gateway_cmd(
+                    bench.gateway_config(tmp, mock_url, False), str(port), tmp / "gw.sqlite3"
+                ),
                 port,
                 args.streams,
                 args.rounds,

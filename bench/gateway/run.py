@@ -159,6 +159,21 @@ def gateway_config(tmp: Path, mock_url: str, guardrails: bool) -> Path:
     return path
 
 
+def gateway_cmd(config: Path, port: str, database: Path) -> list[str]:
+    """The gateway with ``config`` on ``port``, its SQLite store at ``database``."""
+    return [
+        PY,
+        "-m",
+        "gateway",
+        "--config",
+        str(config),
+        "--port",
+        port,
+        "--store",
+        f"sqlite:{database}",
+    ]
+
+
 def litellm_config(tmp: Path, mock_url: str) -> Path:
     path = tmp / "litellm.yaml"
     path.write_text(
@@ -205,17 +220,7 @@ def main() -> None:
             targets.append(
                 (
                     "fleet gateway, full policy",
-                    [
-                        PY,
-                        "-m",
-                        "gateway",
-                        "--config",
-                        str(gateway_config(tmp, mock_url, False)),
-                        "--port",
-                        "{port}",
-                        "--store",
-                        f"sqlite:{tmp / 'gw.sqlite3'}",
-                    ],
+                    gateway_cmd(gateway_config(tmp, mock_url, False), "{port}", tmp / "gw.sqlite3"),
                     {},
                     True,
                 )
@@ -223,17 +228,7 @@ def main() -> None:
             targets.append(
                 (
                     "fleet gateway, + input guardrails",
-                    [
-                        PY,
-                        "-m",
-                        "gateway",
-                        "--config",
-                        str(gateway_config(tmp, mock_url, True)),
-                        "--port",
-                        "{port}",
-                        "--store",
-                        f"sqlite:{tmp / 'gw2.sqlite3'}",
-                    ],
+                    gateway_cmd(gateway_config(tmp, mock_url, True), "{port}", tmp / "gw2.sqlite3"),
                     {},
                     True,
                 )
