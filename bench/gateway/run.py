@@ -2,13 +2,15 @@
 against the same mock provider, in one run.
 
 The proxy under test is pinned to core 0; the mock provider and the load
-generator (wrk, from Debian) share core 1. Figures: p50/p99 latency at one
+generators (wrk, from Debian, and streams.py) share core 1. Run as root, the
+kernel's movable threads are moved off core 0 for the run (see cores.py;
+``--no-shield`` leaves them). Figures: p50/p99 latency at one
 connection (added latency = proxy − direct), requests/s at 64 connections,
 errors, the proxy's RSS after load, and added time to first token with 1,000
 concurrent streams (held open through the gateway while probes through it and
 straight to the mock alternate, and opened at once; see streams.py). LiteLLM runs from its own venv when present (see --litellm).
 
-Run: ``.venv/bin/python bench/gateway/run.py [--litellm /tmp/litellm-venv] [--duration 8]``
+Run: ``.venv/bin/python bench/gateway/run.py [--litellm /tmp/litellm-venv] [--duration 8] [--no-shield]``
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
+
+from cores import shielded
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -49,12 +54,15 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise SystemExit(f"port {port} never opened: {proc.args}")
 
 
+def on_core(core: str, cmd: list[str]) -> list[str]:
+    return ["taskset", "-c", core, *cmd] if shutil.which("taskset") else cmd
+
+
 def start(
     cmd: list[str], port: int, core: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    full = ["taskset", "-c", core, *cmd] if shutil.which("taskset") else cmd
     proc = subprocess.Popen(
-        full,
+        on_core(core, cmd),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
@@ -93,9 +101,7 @@ def unit_ms(text: str) -> float:
 
 def wrk(url: str, script: Path, conns: int, duration: int) -> dict[str, float]:
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(script), url]
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "1", *cmd]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(on_core("1", cmd), capture_output=True, text=True, check=True).stdout
     pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -192,12 +198,19 @@ def main() -> None:
     )
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument(
+        "--no-shield",
+        dest="shield",
+        action="store_false",
+        help="leave the kernel's movable threads on the proxy's core (see cores.py)",
+    )
+    parser.add_argument(
         "--only", default="", help="comma-separated row names to run (direct always runs)"
     )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
-    with tempfile.TemporaryDirectory() as tmpdir:
+    shield_cm = shielded(0) if args.shield else nullcontext("not shielded (--no-shield)")
+    with shield_cm as shield, tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         mock_port = free_port()
         mock = start([PY, str(HERE / "mock.py"), str(mock_port)], mock_port, "1")
@@ -282,14 +295,17 @@ def main() -> None:
                 )
                 if name == "fleet gateway, full policy":
                     res = subprocess.run(
-                        [
-                            PY,
-                            str(HERE / "streams.py"),
-                            url,
-                            f"{mock_url}/v1/chat/completions",
-                            str(args.streams),
-                            TOKEN,
-                        ],
+                        on_core(
+                            "1",
+                            [
+                                PY,
+                                str(HERE / "streams.py"),
+                                url,
+                                f"{mock_url}/v1/chat/completions",
+                                str(args.streams),
+                                TOKEN,
+                            ],
+                        ),
                         capture_output=True,
                         text=True,
                     )
@@ -313,7 +329,10 @@ def main() -> None:
             print(
                 f"{name:<36} {r['p50']:8.3f} {r['p99']:8.3f} {r['p50'] - direct['p50']:8.3f} {r['p99'] - direct['p99']:8.3f} {r['rps']:10.0f} {r['errors']:7.0f} {r['rss']:7.1f}"
             )
+        print(f"({shield})")
         by = dict(rows)
+        if "fleet gateway, full policy" not in by:
+            return  # the targets are the full-policy row's
         ours = by["fleet gateway, full policy"]
         floor = by.get("bare pass-through (floor)", ours)
         print()
