@@ -360,6 +360,12 @@ def main() -> None:
                 print(
                     f"         streaming TTFT p99, {what}: direct {dm['p99']:.2f} ms, gateway {gm['p99']:.2f} ms → added {gm['p99'] - dm['p99']:.2f} ms (p50 +{gm['p50'] - dm['p50']:.2f}; target ≤ 1 ms)"
                 )
+            steal = ttft["held"].get("steal_ms", {})
+            if steal:
+                print(
+                    "         time the hypervisor took the cores during the held probes: "
+                    + ", ".join(f"{cpu} {ms:.0f} ms" for cpu, ms in steal.items())
+                )
             failed = {k: v for k, v in ttft["failed"].items() if v["n"]}
             print(
                 "         streams that failed: "

@@ -11,10 +11,11 @@ streams. Several hundred probes each, so p99 is not the largest of a handful.
 to the mock and then through the gateway (a cold stampede: the gateway must
 accept, authorise, route and connect N requests in one go).
 
-Prints JSON: ``{"held": {"direct": …, "gateway": …, "open_streams": N},
+Prints JSON: ``{"held": {"direct": …, "gateway": …, "open_streams": N, "steal_ms": {cpu: ms}},
 "burst": {"direct": …, "gateway": …}, "failed": {phase: {"n", "first"}}}`` with
-n, p50 and p99 each; a stream that fails is counted (with its first reasons),
-not timed.
+n, p50 and p99 each; ``steal_ms`` is the time the hypervisor took each core away
+during the probes (a VM's host running something else); a stream that fails is
+counted (with its first reasons), not timed.
 
 Run: ``python bench/gateway/streams.py GATEWAY_URL MOCK_URL N TOKEN [PROBES]``
 """
@@ -24,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -105,6 +108,16 @@ class Held(asyncio.Protocol):
             self.transport.close()
 
 
+def steal_ms() -> dict[str, float]:
+    """Time the hypervisor ran something else on each of this VM's cores (0 on bare metal)."""
+    try:
+        rows = [line.split() for line in Path("/proc/stat").read_text().splitlines()]
+    except OSError:
+        return {}
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    return {r[0]: int(r[8]) * tick_ms for r in rows if r[0][:3] == "cpu" and r[0][3:].isdigit()}
+
+
 def session_for(n: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=n + 10), timeout=aiohttp.ClientTimeout(total=180)
@@ -170,11 +183,13 @@ async def main(gateway: str, direct: str, n: int, token: str, probes: int) -> No
         gc.collect()
         gc.freeze()
         gc.disable()
+        stolen = steal_ms()
         for i in range(WARMUP + probes):  # the first pairs open connections: not timed
             into = probe if i >= WARMUP else {"direct": [], "gateway": []}
             await one(session, gateway, headers, body(False), into["gateway"], failed["probes"])
             await one(session, direct, headers, body(False), into["direct"], failed["probes"])
         gc.enable()
+        stolen = {cpu: ms - stolen[cpu] for cpu, ms in steal_ms().items()}
         open_during = sum(h.open for h in held)
         failed["held"] += [h.failed for h in held if h.failed]
         for h in held:
@@ -182,7 +197,8 @@ async def main(gateway: str, direct: str, n: int, token: str, probes: int) -> No
     print(
         json.dumps(
             {
-                "held": {k: pct(v) for k, v in probe.items()} | {"open_streams": open_during},
+                "held": {k: pct(v) for k, v in probe.items()}
+                | {"open_streams": open_during, "steal_ms": stolen},
                 "burst": {k: pct(v) for k, v in burst.items()},
                 "failed": {k: {"n": len(v), "first": v[:3]} for k, v in failed.items()},
             }
