@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -207,6 +208,8 @@ def main() -> None:
         "--only", default="", help="comma-separated row names to run (direct always runs)"
     )
     args = parser.parse_args()
+    # A TERM ends the run through the finally blocks: the shielded kernel threads go back.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     shield_cm = shielded(0) if args.shield else nullcontext("not shielded (--no-shield)")
