@@ -44,10 +44,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             break
     if b'"stream":true' in body:
         # "user":"hold" asks for a long, slow answer: the background streams of the held-load
-        # TTFT run; "user":"relay" for 200 chunks 10 ms apart (the relay cost run, chunks.py).
+        # TTFT run; "user":"probe" for a short one (that run's probes, timed to the first
+        # chunk); "user":"relay" for 200 chunks 10 ms apart (the relay cost run, chunks.py).
         held = b'"user":"hold"' in body
         if held:
             chunks, pause = 240, 0.25
+        elif b'"user":"probe"' in body:
+            chunks, pause = 2, 0.001
         elif b'"user":"relay"' in body:
             chunks, pause = 200, 0.01
         else:
