@@ -54,7 +54,7 @@ def shielded(core: int) -> Iterator[str]:
                 moved[pid] = mask
         except OSError:  # per-core threads refuse, and threads come and go
             continue
-    old_wq = None
+    old_wq: str | None
     try:
         old_wq = WORKQUEUE_MASK.read_text().strip()
         WORKQUEUE_MASK.write_text(f"{sum(1 << c for c in others):x}\n")
