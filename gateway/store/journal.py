@@ -59,6 +59,13 @@ class Record:
 
 def parse(data: bytes) -> Iterator[Record]:
     """The records of one segment's bytes, up to the first torn or corrupt one."""
+    for record, _ in parse_ends(data):
+        yield record
+
+
+def parse_ends(data: bytes) -> Iterator[tuple[Record, int]]:
+    """Each record of ``data`` with the offset where it ends, up to the first torn or
+    corrupt one (the folder resumes a segment from the last record's end)."""
     pos, end = 0, len(data)
     while pos + HEADER.size <= end:
         meta_len, body_len, crc, seq = HEADER.unpack_from(data, pos)
@@ -74,7 +81,7 @@ def parse(data: bytes) -> Iterator[Record]:
             spend, rate, runs, trace = orjson.loads(meta)
         except orjson.JSONDecodeError:
             return
-        yield Record(seq, spend, rate, runs, trace, bytes(body))
+        yield Record(seq, spend, rate, runs, trace, bytes(body)), stop
         pos = stop
 
 

@@ -2,8 +2,9 @@
 
 Settlements go through a journal (:mod:`gateway.store.journal`): each is one
 record appended with a single ``write`` before its response is finished, so
-``kill -9`` loses no settled spend or trace, and a thread folds the records
-into the database (WAL mode) in batches, off the request path. With
+``kill -9`` loses no settled spend or trace, and a process of its own at idle
+priority (:mod:`gateway.store.fold`) folds the records into the database (WAL
+mode) in batches, off the request path and out of the event loop's way. With
 ``synchronous=NORMAL`` (the default) a record is in the kernel's hands once
 ``write`` returns, which a killed process cannot undo; surviving power loss or
 a kernel crash needs an fsync per group of records:
@@ -22,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import queue
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -33,6 +35,7 @@ import orjson
 
 from gateway.store import journal
 from gateway.store.base import BudgetKey, Denied, Reservation, RunState, Settlement
+from gateway.store.fold import applied_in, commit, connect
 from gateway.store.journal import Journal, Record
 
 log = logging.getLogger("fleet.gateway.store")
@@ -54,7 +57,6 @@ CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY CHECK (id = 1), appli
 INSERT OR IGNORE INTO journal (id, applied) VALUES (1, 0);
 """
 
-_STOP = object()
 Pending = list[tuple[Settlement, Record, "asyncio.Future[dict[str, float]]"]]
 
 
@@ -67,8 +69,8 @@ class SqliteStore:
         apply_interval: float = 0.01,
         segment_bytes: int = journal.SEGMENT_BYTES,
     ):
-        """``apply_interval``: how long the journal thread gathers records before it
-        commits them (seconds); ``segment_bytes``: when the journal starts a new segment."""
+        """``apply_interval``: how often the fold process commits the journal's new
+        records (seconds); ``segment_bytes``: when the journal starts a new segment."""
         self.path = str(path)
         if synchronous not in ("normal", "full"):
             raise ValueError(f"synchronous must be 'normal' or 'full', not {synchronous!r}")
@@ -76,16 +78,16 @@ class SqliteStore:
         self.apply_interval = apply_interval
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = self._connect("NORMAL")
+        self.db = connect(self.path, "NORMAL")
         self.db.executescript(SCHEMA)
         # Row writes are rare (approvals, idempotency keys); their own connection, in
         # the store's synchronous mode, serialised across worker threads by a lock.
-        self._rows = self._connect("FULL") if self.full else self.db
+        self._rows = connect(self.path, "FULL") if self.full else self.db
         self._rows_lock = threading.Lock()
         self._spent: dict[str, float] = {}
         self._reserved: dict[str, float] = {}
         self._rate: dict[tuple[str, int], list[int]] = {}
-        self._runs: dict[tuple[str, str], list[int]] = {}
+        self._runs: dict[tuple[str, str], list[int]] = {}  # steps, tokens, last record
         self._ids = itertools.count(1)
         self._hits: dict[tuple[str, int], int] = {}
         self._steps: dict[tuple[str, str], int] = {}
@@ -102,31 +104,13 @@ class SqliteStore:
             else:
                 owned.close()
         self._seq = 0
-        self._applied = 0
         self._syncs: list[asyncio.Future[None]] = []
         self._syncing: asyncio.Task[None] | None = None
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._applier: threading.Thread | None = None
-        self._closing = threading.Event()
+        # Started with the first settlement, so a store opened only to read starts none.
+        self.folder: subprocess.Popen[bytes] | None = None
         if self.journal is not None:
-            # The journal thread's own connection, so reads on the loop never land
-            # inside its open transaction.
-            self._writer = self._connect("FULL" if self.full else "NORMAL")
-            self._seq = self._applied = self._recover()
+            self._seq = self._recover()
             self.journal.open_segment(self._seq + 1)
-            self._applier = threading.Thread(
-                target=self._apply_loop, name="fleet-store-journal", daemon=True
-            )
-            self._applier.start()
-
-    def _connect(self, synchronous: str) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={synchronous}")
-        db.execute("PRAGMA busy_timeout=5000")
-        # Checkpoints fsync the database file; keep them off the request path (see checkpoint()).
-        db.execute("PRAGMA wal_autocheckpoint=0")
-        return db
 
     # ---------------------------------------------------------------- budgets
 
@@ -167,7 +151,7 @@ class SqliteStore:
         found = list(journal.read(self.journal_dir, 0)) if self.journal_dir is not None else []
         self.db.execute("BEGIN")
         try:
-            applied = self._applied_in(self.db)
+            applied = applied_in(self.db)
             rows = self.db.execute(sql, args).fetchall()
         finally:
             self.db.execute("COMMIT")
@@ -179,18 +163,52 @@ class SqliteStore:
         if self.journal is None:
             return await self._settle_inline(s)
         self._seq += 1
-        record = self._record(s, self._seq)
-        frame = record.frame()
+        frame = self._record(s, self._seq).frame()
         if self.journal.size and self.journal.size + len(frame) > self.journal.segment_bytes:
             if self.full:
                 self.journal.sync()
-            closed = self.journal.open_segment(self._seq)
-            self._queue.put((closed, self._seq - 1))
+            self.journal.open_segment(self._seq)
+            self._watch_folder()
         self.journal.append(frame)
+        if self.folder is None:
+            self._start_folder()
         if self.full:
             await self._synced()
-        self._queue.put(record)
         return self._absorb(s)
+
+    def _start_folder(self) -> None:
+        # Its standard input is its lifeline: end of file there means this process is gone.
+        self.folder = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway.store.fold",
+                self.path,
+                "--synchronous",
+                "full" if self.full else "normal",
+                "--interval",
+                str(self.apply_interval),
+            ],
+            stdin=subprocess.PIPE,
+        )
+
+    def _watch_folder(self) -> None:
+        """Start the fold process again if it died (it logged why on stderr)."""
+        if self.folder is not None and self.folder.poll() is not None:
+            log.warning(
+                "journal: the fold process exited (%s); starting it again", self.folder.returncode
+            )
+            self._start_folder()
+
+    def applied(self) -> int:
+        """The last journal record the database holds."""
+        return applied_in(self.db)
+
+    def unapplied(self) -> int | None:
+        """Journal records the database does not hold yet; None when this store does
+        not own the journal. A count that keeps growing means the fold process is
+        starved of CPU or failing (it logs why)."""
+        return self._seq - applied_in(self.db) if self.journal is not None else None
 
     def _record(self, s: Settlement, seq: int) -> Record:
         """The settlement as journal rows, with the request and step counts gathered since
@@ -229,7 +247,9 @@ class SqliteStore:
         if s.tokens:
             self._rate_row(s.loop, s.minute)[1] += s.tokens
         if s.run is not None and s.run_tokens:
-            self._run_row(s.loop, s.run)[1] += s.run_tokens
+            row = self._run_row(s.loop, s.run)
+            row[1] += s.run_tokens
+            row[2] = self._seq
         return {k.key: self._spent[k.key] for k in keys}
 
     async def _synced(self) -> None:
@@ -269,7 +289,7 @@ class SqliteStore:
         self._flush_scheduled = False
         batch, self._pending = self._pending, []
         try:
-            self._commit(self.db, [r for _, r, _ in batch], tracked=False)
+            commit(self.db, [r for _, r, _ in batch], tracked=False)
         except Exception as exc:
             for _, _, future in batch:
                 if not future.done():
@@ -280,126 +300,27 @@ class SqliteStore:
             if not future.done():
                 future.set_result(result)
 
-    # ---------------------------------------------------------------- the journal's thread
-
-    @staticmethod
-    def _applied_in(db: sqlite3.Connection) -> int:
-        return int(db.execute("SELECT applied FROM journal WHERE id = 1").fetchone()[0])
-
-    def _commit(self, db: sqlite3.Connection, records: list[Record], *, tracked: bool) -> None:
-        """One transaction for ``records``. ``tracked`` ones are journal records: those
-        the database already holds are skipped, and the last one applied is remembered."""
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if tracked:
-                applied = self._applied_in(db)
-                records = [r for r in records if r.seq > applied]
-            now = time.time()
-            spend: dict[str, float] = {}
-            rate: dict[tuple[str, int], list[int]] = {}
-            runs: dict[tuple[str, str], list[int]] = {}
-            traces = []
-            for r in records:
-                for key, usd in r.spend:
-                    spend[key] = spend.get(key, 0.0) + usd
-                for loop, minute, requests, tokens in r.rate:
-                    row = rate.setdefault((loop, minute), [0, 0])
-                    row[0] += requests
-                    row[1] += tokens
-                for loop, run, steps, tokens in r.runs:
-                    row = runs.setdefault((loop, run), [0, 0])
-                    row[0] += steps
-                    row[1] += tokens
-                if r.trace is not None:
-                    traces.append((*r.trace, r.body))
-            if spend:
-                db.executemany(
-                    "INSERT INTO spend (key, usd, updated) VALUES (?, ?, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET usd = usd + excluded.usd, updated = excluded.updated",
-                    [(k, v, now) for k, v in spend.items()],
-                )
-            if rate:
-                db.executemany(
-                    "INSERT INTO rate (loop, minute, requests, tokens) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(loop, minute) DO UPDATE SET requests = requests + excluded.requests, tokens = tokens + excluded.tokens",
-                    [(*k, *v) for k, v in rate.items()],
-                )
-            if runs:
-                db.executemany(
-                    "INSERT INTO runs (loop, run, steps, tokens, updated) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT(loop, run) DO UPDATE SET steps = steps + excluded.steps, tokens = tokens + excluded.tokens, updated = excluded.updated",
-                    [(*k, *v, now) for k, v in runs.items()],
-                )
-            if traces:
-                db.executemany(
-                    "INSERT INTO traces (ts, loop, run, kind, body) VALUES (?, ?, ?, ?, ?)",
-                    traces,
-                )
-            if tracked and records:
-                db.execute(
-                    "UPDATE journal SET applied = ? WHERE id = 1", (max(r.seq for r in records),)
-                )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    # ---------------------------------------------------------------- the journal
 
     def _recover(self) -> int:
         """Apply what a killed owner left in the journal; returns the last record applied."""
         assert self.journal_dir is not None
-        applied = self._applied_in(self._writer)
-        found = journal.segments(self.journal_dir)
-        for _, path in found:
-            records = list(journal.parse(path.read_bytes()))
-            if records:
-                self._commit(self._writer, records, tracked=True)
+        # Its own connection, in the store's synchronous mode, closed once done.
+        db = connect(self.path, "FULL" if self.full else "NORMAL")
+        try:
+            found = journal.segments(self.journal_dir)
+            for _, path in found:
+                records = list(journal.parse(path.read_bytes()))
+                if records:
+                    commit(db, records, tracked=True)
+            applied = applied_in(db)
+        finally:
+            db.close()
         if found:
-            applied = self._applied_in(self._writer)
             log.info("journal: replayed %d segment(s), up to record %d", len(found), applied)
         for _, path in found:
             path.unlink(missing_ok=True)
         return applied
-
-    def _apply_loop(self) -> None:
-        """The journal thread: gather records for ``apply_interval``, commit them in one
-        transaction, delete the segments that hold only applied records."""
-        records: list[Record] = []
-        closed: list[tuple[Path, int]] = []
-        stop = False
-        while not stop:
-            items = [self._queue.get()]
-            # Gather without waking at every record (a wake-up per request cost a fifth of
-            # the gateway's throughput on one core); close() cuts the wait short.
-            self._closing.wait(self.apply_interval)
-            while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            for item in items:
-                if item is _STOP:
-                    stop = True
-                elif isinstance(item, Record):
-                    records.append(item)
-                else:
-                    closed.append(item)
-            for attempt in range(5):
-                try:
-                    if records:
-                        self._commit(self._writer, records, tracked=True)
-                        self._applied = records[-1].seq
-                        records = []
-                    break
-                except sqlite3.Error as exc:
-                    # The records stay in the journal: a later attempt, or the next owner, applies them.
-                    log.warning("journal: applying %d record(s) failed: %s", len(records), exc)
-                    time.sleep(0.05 * 2**attempt)
-            for path, last in [c for c in closed if c[1] <= self._applied]:
-                try:
-                    path.unlink(missing_ok=True)
-                except OSError as exc:  # kept, and skipped by the next owner's replay
-                    log.warning("journal: could not delete %s: %s", path, exc)
-                closed.remove((path, last))
 
     # ---------------------------------------------------------------- rate limits and runs
 
@@ -427,17 +348,25 @@ class SqliteStore:
     def _run_row(self, loop: str, run: str) -> list[int]:
         row = self._runs.get((loop, run))
         if row is None:
+            if len(self._runs) >= 50_000:
+                self._forget_runs()
             found = self.db.execute(
                 "SELECT steps, tokens FROM runs WHERE loop = ? AND run = ?", (loop, run)
             ).fetchone()
-            row = self._runs[(loop, run)] = list(found) if found else [0, 0]
-            if len(self._runs) > 50_000:
-                self._runs.clear()
+            row = self._runs[(loop, run)] = [*found, 0] if found else [0, 0, 0]
         return row
+
+    def _forget_runs(self) -> None:
+        """Drop the run counters the database holds in full; one the journal still
+        holds a record of would read back short."""
+        applied = applied_in(self.db) if self.journal is not None else self._seq
+        for key in [k for k, row in self._runs.items() if row[2] <= applied]:
+            del self._runs[key]
 
     async def run_step(self, loop: str, run: str) -> RunState:
         row = self._run_row(loop, run)
         row[0] += 1
+        row[2] = self._seq + 1  # counted in the next record
         self._steps[(loop, run)] = self._steps.get((loop, run), 0) + 1
         return RunState(row[0], row[1])
 
@@ -548,6 +477,20 @@ class SqliteStore:
         args.append(limit)
         return [orjson.loads(r[0]) for r in self.db.execute(sql, args)]
 
+    @staticmethod
+    def _stop_folder(folder: subprocess.Popen[bytes]) -> None:
+        """Ask the fold process to fold the rest and wait for it; what it could not fold
+        stays in the journal for the next owner."""
+        assert folder.stdin is not None
+        try:
+            folder.stdin.write(b"close\n")
+            folder.stdin.close()
+            folder.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("journal: the fold process did not finish: %s", exc)
+            folder.kill()
+            folder.wait()
+
     def checkpoint(self) -> None:
         """Fold the WAL into the database file; run from a worker thread on a timer."""
         if self.path == ":memory:":
@@ -561,25 +504,25 @@ class SqliteStore:
     async def checkpoints(self, interval: float = 5.0) -> None:
         while True:
             await asyncio.sleep(interval)
-            await asyncio.to_thread(self.checkpoint)
+            if self.folder is not None:
+                self._watch_folder()  # the fold process checkpoints after its commits
+            else:
+                await asyncio.to_thread(self.checkpoint)
 
     async def close(self) -> None:
         if self._syncing is not None and not self._syncing.done():
             await self._syncing
         if self._pending:
             self._flush()
-        if self._applier is not None:
-            self._queue.put(_STOP)
-            self._closing.set()
-            await asyncio.to_thread(self._applier.join)
-            self._applier = None
+        if self.folder is not None:
+            await asyncio.to_thread(self._stop_folder, self.folder)
+            self.folder = None
         if self.journal is not None:
-            if self._applied == self._seq and self.journal_dir is not None:
+            if self.journal_dir is not None and applied_in(self.db) == self._seq:
                 for _, path in journal.segments(self.journal_dir):
                     path.unlink(missing_ok=True)
             self.journal.close()
             self.journal = None
-            self._writer.close()
         if self._rows is not self.db:
             self._rows.close()
         self.db.close()

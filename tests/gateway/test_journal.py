@@ -1,5 +1,6 @@
 """The SQLite store's settlement journal: readers see what is not applied yet, a killed
-owner's records are replayed exactly once, torn tails are ignored, segments rotate."""
+owner's records are replayed exactly once, torn tails are ignored, segments rotate, and
+the fold process resumes a segment where it stopped and goes when the gateway goes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 from gateway.store.base import BudgetKey, Settlement
+from gateway.store.fold import Folder
 from gateway.store.journal import Record, segments
 from gateway.store.sqlite import SqliteStore
 
@@ -48,8 +50,8 @@ def applied_rows(path: Path) -> tuple[int, float]:
 
 async def wait_applied(store: SqliteStore) -> None:
     deadline = time.monotonic() + 10
-    while store._applied < store._seq:
-        assert time.monotonic() < deadline, "the journal thread never caught up"
+    while store.applied() < store._seq:
+        assert time.monotonic() < deadline, "the fold process never caught up"
         await asyncio.sleep(0.01)
 
 
@@ -86,10 +88,11 @@ async def main():
     for i in range(10):
         await settle(store, i)
     await wait_applied(store)
-    store.apply_interval = 3600  # the next ten stay in the journal only
+    os.kill(store.folder.pid, signal.SIGSTOP)  # the next ten stay in the journal only
     for i in range(10, 20):
         await settle(store, i)
     print("settled", flush=True)
+    os.kill(store.folder.pid, signal.SIGKILL)  # the whole pod dies
     os.kill(os.getpid(), signal.SIGKILL)
 
 asyncio.run(main())
@@ -135,7 +138,7 @@ async def test_segments_rotate_and_applied_ones_are_deleted(tmp_path: Path) -> N
         for i in range(60):
             await settle(store, i)
         await wait_applied(store)
-        # The journal thread deletes closed segments once applied; only the open one stays.
+        # The fold process deletes closed segments once applied; only the open one stays.
         deadline = time.monotonic() + 10
         while len(segments(directory)) > 1:
             assert time.monotonic() < deadline, segments(directory)
@@ -158,3 +161,109 @@ async def test_full_mode_syncs_groups_of_settlements(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert applied_rows(path)[0] == 40
+
+
+async def test_the_folder_resumes_a_segment_where_the_last_record_ended(tmp_path: Path) -> None:
+    path = tmp_path / "gw.sqlite3"
+    await SqliteStore(path).close()  # the schema
+    directory = path.parent / "gw.sqlite3.journal"
+    frames = [
+        Record(i, [[KEY.key, 1.0]], [], [], [1_800_000_000.0, "triage", "r", "llm"], b"{}").frame()
+        for i in (1, 2, 3)
+    ]
+    first = directory / f"{1:020d}.seg"
+    folder = Folder(str(path))
+    try:
+        first.write_bytes(frames[0] + frames[1][:10])  # the second is being written
+        assert folder.step() == 1 and applied_rows(path) == (1, 1.0)
+        with first.open("ab") as f:
+            f.write(frames[1][10:])
+        assert folder.step() == 1 and applied_rows(path) == (2, 2.0)
+        assert folder.step() == 0
+        # A newer segment: the first one is complete, applied, and deleted.
+        (directory / f"{3:020d}.seg").write_bytes(frames[2])
+        assert folder.step() == 1 and applied_rows(path) == (3, 3.0)
+        assert [p.name for _, p in segments(directory)] == [f"{3:020d}.seg"]
+    finally:
+        folder.close()
+
+
+ORPHAN = """
+import asyncio, os, signal, sys
+sys.path.insert(0, {root!r})
+from gateway.store.sqlite import SqliteStore
+from tests.gateway.test_journal import settle
+
+async def main():
+    store = SqliteStore({path!r}, apply_interval=3600)
+    await settle(store, 0)
+    print(store.folder.pid, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def exited(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "zombie" in f.read()
+    except FileNotFoundError:
+        return True
+
+
+async def test_the_fold_process_goes_when_the_gateway_is_killed(tmp_path: Path) -> None:
+    path = tmp_path / "gw.sqlite3"
+    root = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run(
+        [sys.executable, "-c", ORPHAN.format(root=root, path=str(path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == -9, proc.stderr
+    pid = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while not exited(pid):
+        assert time.monotonic() < deadline, "the fold process outlived its gateway"
+        await asyncio.sleep(0.02)
+    assert applied_rows(path) == (0, 0.0)  # left for the next owner's replay
+    store = SqliteStore(path)
+    try:
+        assert len(await store.query_traces()) == 1
+    finally:
+        await store.close()
+    assert applied_rows(path)[0] == 1
+
+
+async def test_a_backlog_is_committed_in_bounded_batches(tmp_path: Path) -> None:
+    path = tmp_path / "gw.sqlite3"
+    await SqliteStore(path).close()
+    directory = path.parent / "gw.sqlite3.journal"
+    frames = [Record(i, [[KEY.key, 1.0]], [], [], None, b"").frame() for i in range(1, 6)]
+    (directory / f"{1:020d}.seg").write_bytes(b"".join(frames[:3]))
+    (directory / f"{4:020d}.seg").write_bytes(b"".join(frames[3:]))
+    folder = Folder(str(path))
+    try:
+        # Two records a pass; the first segment goes once the pass read it to the end.
+        assert [folder.step(limit=2) for _ in range(4)] == [2, 2, 1, 0]
+        assert folder.applied == 5 and applied_rows(path) == (0, 5.0)
+        assert [p.name for _, p in segments(directory)] == [f"{4:020d}.seg"]
+    finally:
+        folder.close()
+
+
+async def test_a_dead_fold_process_is_started_again(tmp_path: Path) -> None:
+    path = tmp_path / "gw.sqlite3"
+    store = SqliteStore(path, apply_interval=0.0)
+    try:
+        await settle(store, 0)
+        assert store.folder is not None
+        store.folder.kill()
+        store.folder.wait()
+        await settle(store, 1)
+        store._watch_folder()  # what the store's five-second timer does
+        await wait_applied(store)
+        assert applied_rows(path)[0] == 2
+    finally:
+        await store.close()
