@@ -166,6 +166,9 @@ class Gateway:
                 )
             elif path == "/metrics":
                 self.metrics.set("fleet_gateway_config_reloads_total", self.holder.reloads)
+                unapplied = getattr(self.store, "unapplied", None)
+                if unapplied is not None and (n := unapplied()) is not None:
+                    self.metrics.set("fleet_gateway_journal_unapplied_records", n)
                 await send_response(
                     send,
                     200,

@@ -107,4 +107,9 @@ def standard() -> Metrics:
         "Guardrail verdicts by hook, detector and action.",
     )
     m.describe("fleet_gateway_config_reloads_total", "counter", "Config reloads.")
+    m.describe(
+        "fleet_gateway_journal_unapplied_records",
+        "gauge",
+        "Settlements in the SQLite store's journal not folded into the database yet.",
+    )
     return m

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import openai
 import pytest
@@ -206,6 +207,8 @@ def test_health_ready_metrics(gateway: GatewayFactory) -> None:
             "fleet_gateway_request_seconds_bucket" in text
             and "fleet_gateway_cost_usd_total" in text
         )
+        # The file store's journal: one settlement, folded or about to be.
+        assert re.search(r"^fleet_gateway_journal_unapplied_records [01](\.0)?$", text, re.M)
         bad = httpx.post(
             url + "/v1/chat/completions",
             content=b"{nope",
