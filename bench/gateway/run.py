@@ -6,8 +6,8 @@ generators (wrk, from Debian, and streams.py) share core 1. Run as root, the
 kernel's movable threads are moved off core 0 for the run (see cores.py;
 ``--no-shield`` leaves them). Figures: p50/p99 latency at one
 connection (added latency = proxy − direct), requests/s at 64 connections,
-errors, the proxy's RSS after load, and added time to first token with 1,000
-concurrent streams (held open through the gateway while probes through it and
+errors, the proxy's RSS after load (with its child processes), and added time
+to first token with 1,000 concurrent streams (held open through the gateway while probes through it and
 straight to the mock alternate, and opened at once; see streams.py). LiteLLM runs from its own venv when present (see --litellm).
 
 Run: ``.venv/bin/python bench/gateway/run.py [--litellm /tmp/litellm-venv] [--duration 8] [--no-shield]``
@@ -119,6 +119,8 @@ def wrk(url: str, script: Path, conns: int, duration: int) -> dict[str, float]:
 
 
 def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its children together (the gateway's fold process,
+    LiteLLM's worker)."""
     total = 0
     for p in [
         pid,
@@ -132,7 +134,7 @@ def rss_mb(pid: int) -> float:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total = max(total, int(line.split()[1]))
+                    total += int(line.split()[1])
         except FileNotFoundError:
             pass
     return total / 1024
