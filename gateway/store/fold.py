@@ -175,6 +175,10 @@ class Folder:
             del self._read[path]
         return len(records)
 
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (without waiting for readers)."""
+        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def close(self) -> None:
         self.db.close()
 
@@ -185,10 +189,6 @@ def lower_priority() -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):  # not Linux: the lowest nice value instead
         os.nice(19)
-
-    def checkpoint(self) -> None:
-        """Fold the write-ahead log into the database file (without waiting for readers)."""
-        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def run(database: str, synchronous: str, interval: float, checkpoint: float, control: int) -> int:

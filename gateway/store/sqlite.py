@@ -485,7 +485,8 @@ class SqliteStore:
         try:
             folder.stdin.write(b"close\n")
             folder.stdin.close()
-            folder.wait(timeout=60)
+            if folder.wait(timeout=60):
+                log.warning("journal: the fold process exited with %s", folder.returncode)
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.warning("journal: the fold process did not finish: %s", exc)
             folder.kill()

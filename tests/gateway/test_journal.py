@@ -144,8 +144,10 @@ async def test_segments_rotate_and_applied_ones_are_deleted(tmp_path: Path) -> N
             assert time.monotonic() < deadline, segments(directory)
             await asyncio.sleep(0.01)
         assert store.journal is not None and store.journal.path == segments(directory)[0][1]
+        folder = store.folder
     finally:
         await store.close()
+    assert folder is not None and folder.returncode == 0  # folded the rest and checkpointed
     assert segments(directory) == []
     traces, spend = applied_rows(path)
     assert traces == 60 and abs(spend - 60 * COST) < 1e-9
