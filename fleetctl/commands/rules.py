@@ -15,8 +15,10 @@ def list_rules(output: str = typer.Option("text", "--output", "-o", help="text o
 
     from fleet.resolve import RESOLVE_RULES
     from fleet.rules import DOCUMENT_RULES, RULES
+    from fleet.rules.base import DocumentRule, Rule
 
-    rows = [(r.id, r.name, r.severity.value, r.doc) for r in [*RULES, *DOCUMENT_RULES]] + [
+    every: list[Rule | DocumentRule] = [*RULES, *DOCUMENT_RULES]
+    rows = [(r.id, r.name, r.severity.value, r.doc) for r in every] + [
         (i, n, s.value, d) for i, n, s, d in RESOLVE_RULES
     ]
     rows.sort()
