@@ -41,7 +41,9 @@ log = logging.getLogger("fleet.gateway.store")
 
 # Records per transaction: a backlog (the fold waits while the gateway keeps its core
 # busy) is caught up in steps of bounded memory and bounded write-ahead log.
-BATCH = 4096
+BATCH = 2048
+# Bytes of a segment read at a time (more when one record is larger).
+CHUNK = 1 << 20
 
 
 def connect(path: str, synchronous: str) -> sqlite3.Connection:
@@ -140,29 +142,36 @@ class Folder:
             start = self._read.get(path, 0)
             try:
                 with path.open("rb") as f:
+                    size = os.fstat(f.fileno()).st_size
                     f.seek(start)
-                    data = f.read()
+                    data = f.read(CHUNK)
+                    if len(data) == CHUNK and next(journal.parse_ends(data), None) is None:
+                        # One record larger than a chunk: read the whole of it.
+                        meta, body, _, _ = journal.HEADER.unpack_from(data)
+                        data += f.read(journal.HEADER.size + meta + body - len(data))
             except FileNotFoundError:  # deleted by a replay; its records were applied
                 continue
             used = 0
             for record, end in journal.parse_ends(data):
-                if len(records) == limit:
-                    break
                 if record.seq > self.applied:
                     records.append(record)
                 used = end
+                if len(records) == limit:
+                    break
             read[path] = start + used
-            if len(records) == limit and used < len(data):
-                break
-            if i < len(found) - 1:
-                # The gateway opened a newer segment, so it wrote this one to the end.
-                if used < len(data):
-                    log.warning(
-                        "journal: %s ends in %d byte(s) that are no record; skipped",
-                        path,
-                        len(data) - used,
-                    )
-                done.append(path)
+            closed = i < len(found) - 1  # the gateway opened a newer one: this one is whole
+            if start + used == size:
+                if closed:
+                    done.append(path)
+                continue
+            if not closed or len(records) == limit or start + len(data) < size:
+                break  # the rest in the next pass
+            log.warning(
+                "journal: %s ends in %d byte(s) that are no record; skipped",
+                path,
+                size - start - used,
+            )
+            done.append(path)
         if records:
             commit(self.db, records, tracked=True)
             self.applied = max(self.applied, records[-1].seq)

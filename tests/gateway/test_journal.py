@@ -11,6 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from gateway.store import fold
 from gateway.store.base import BudgetKey, Settlement
 from gateway.store.fold import Folder
 from gateway.store.journal import Record, segments
@@ -269,3 +272,25 @@ async def test_a_dead_fold_process_is_started_again(tmp_path: Path) -> None:
         assert applied_rows(path)[0] == 2
     finally:
         await store.close()
+
+
+async def test_segments_are_read_a_chunk_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "gw.sqlite3"
+    await SqliteStore(path).close()
+    directory = path.parent / "gw.sqlite3.journal"
+    frames = [
+        Record(
+            i, [[KEY.key, 1.0]], [], [], [1.0, "l", "r", "llm"], b"x" * (10 if i != 3 else 500)
+        ).frame()
+        for i in range(1, 6)
+    ]
+    monkeypatch.setattr(fold, "CHUNK", len(frames[0]) * 2)  # two small records, or not one large
+    (directory / f"{1:020d}.seg").write_bytes(b"".join(frames))
+    folder = Folder(str(path))
+    try:
+        assert [folder.step() for _ in range(4)] == [2, 1, 2, 0]
+        assert applied_rows(path) == (5, 5.0)
+    finally:
+        folder.close()
