@@ -20,6 +20,11 @@ n, p50 and p99 each; ``steal_ms`` is the time the hypervisor took each core away
 during the probes (a VM's host running something else); a stream that fails is
 counted (with its first reasons), not timed.
 
+With ``FLEET_PROBES_OUT=FILE`` in the environment it also writes each held-phase
+probe pair to FILE as JSON (``{"start": [s], "gateway": [ms], "direct": [ms]}``,
+starts in seconds from the first timed pair), to see whether a run's slowest
+probes came together (one stall) or spread out.
+
 Run: ``python bench/gateway/streams.py GATEWAY_URL MOCK_URL N TOKEN [PROBES]``
 """
 
@@ -190,12 +195,19 @@ async def main(gateway: str, direct: str, n: int, token: str, probes: int) -> No
         gc.disable()
         probe_body = body("probe")
         stolen = steal_ms()
+        starts: list[float] = []
         for i in range(WARMUP + probes):  # the first pairs open connections: not timed
             into = probe if i >= WARMUP else {"direct": [], "gateway": []}
+            if i >= WARMUP:
+                starts.append(time.perf_counter())
             await one(session, gateway, headers, probe_body, into["gateway"], failed["probes"])
             await one(session, direct, headers, probe_body, into["direct"], failed["probes"])
         gc.enable()
         stolen = {cpu: ms - stolen[cpu] for cpu, ms in steal_ms().items()}
+        if os.environ.get("FLEET_PROBES_OUT"):
+            Path(os.environ["FLEET_PROBES_OUT"]).write_text(
+                json.dumps({"start": [t - starts[0] for t in starts]} | probe)
+            )
         open_during = sum(h.open for h in held)
         failed["held"] += [h.failed for h in held if h.failed]
         for h in held:
