@@ -137,8 +137,11 @@ class Folder:
         found = journal.segments(self.directory)
         records: list[Record] = []
         done: list[Path] = []
-        read: dict[Path, int] = {}
+        present = {path for _, path in found}
+        read = {path: at for path, at in self._read.items() if path in present}
         for i, (_, path) in enumerate(found):
+            if len(records) >= limit:
+                break
             start = self._read.get(path, 0)
             try:
                 with path.open("rb") as f:
@@ -150,13 +153,14 @@ class Folder:
                         meta, body, _, _ = journal.HEADER.unpack_from(data)
                         data += f.read(journal.HEADER.size + meta + body - len(data))
             except FileNotFoundError:  # deleted by a replay; its records were applied
+                read.pop(path, None)
                 continue
             used = 0
             for record, end in journal.parse_ends(data):
                 if record.seq > self.applied:
                     records.append(record)
                 used = end
-                if len(records) == limit:
+                if len(records) >= limit:
                     break
             read[path] = start + used
             closed = i < len(found) - 1  # the gateway opened a newer one: this one is whole
@@ -164,7 +168,7 @@ class Folder:
                 if closed:
                     done.append(path)
                 continue
-            if not closed or len(records) == limit or start + len(data) < size:
+            if not closed or len(records) >= limit or start + len(data) < size:
                 break  # the rest in the next pass
             log.warning(
                 "journal: %s ends in %d byte(s) that are no record; skipped",
@@ -181,7 +185,7 @@ class Folder:
                 path.unlink(missing_ok=True)
             except OSError as exc:  # kept, and skipped by the next owner's replay
                 log.warning("journal: could not delete %s: %s", path, exc)
-            del self._read[path]
+            self._read.pop(path, None)
         return len(records)
 
     def checkpoint(self) -> None:

@@ -245,15 +245,17 @@ async def test_a_backlog_is_committed_in_bounded_batches(tmp_path: Path) -> None
     path = tmp_path / "gw.sqlite3"
     await SqliteStore(path).close()
     directory = path.parent / "gw.sqlite3.journal"
-    frames = [Record(i, [[KEY.key, 1.0]], [], [], None, b"").frame() for i in range(1, 6)]
-    (directory / f"{1:020d}.seg").write_bytes(b"".join(frames[:3]))
-    (directory / f"{4:020d}.seg").write_bytes(b"".join(frames[3:]))
+    frames = [Record(i, [[KEY.key, 1.0]], [], [], None, b"").frame() for i in range(1, 9)]
+    (directory / f"{1:020d}.seg").write_bytes(b"".join(frames[:2]))
+    (directory / f"{3:020d}.seg").write_bytes(b"".join(frames[2:5]))
+    (directory / f"{6:020d}.seg").write_bytes(b"".join(frames[5:]))
     folder = Folder(str(path))
     try:
-        # Two records a pass; the first segment goes once the pass read it to the end.
-        assert [folder.step(limit=2) for _ in range(4)] == [2, 2, 1, 0]
-        assert folder.applied == 5 and applied_rows(path) == (0, 5.0)
-        assert [p.name for _, p in segments(directory)] == [f"{4:020d}.seg"]
+        # Two records a pass, across segments, and a pass that ends where a segment does;
+        # a segment goes once a pass has read it to the end and a newer one exists.
+        assert [folder.step(limit=2) for _ in range(5)] == [2, 2, 2, 2, 0]
+        assert folder.applied == 8 and applied_rows(path) == (0, 8.0)
+        assert [p.name for _, p in segments(directory)] == [f"{6:020d}.seg"]
     finally:
         folder.close()
 
