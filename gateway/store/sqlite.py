@@ -178,6 +178,8 @@ class SqliteStore:
 
     def _start_folder(self) -> None:
         # Its standard input is its lifeline: end of file there means this process is gone.
+        # A session of its own: Ctrl-C in a terminal interrupts the gateway, which then
+        # closes it the usual way, and not the fold process in the middle of a commit.
         self.folder = subprocess.Popen(
             [
                 sys.executable,
@@ -190,6 +192,7 @@ class SqliteStore:
                 str(self.apply_interval),
             ],
             stdin=subprocess.PIPE,
+            start_new_session=True,
         )
 
     def _watch_folder(self) -> None:

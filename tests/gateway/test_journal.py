@@ -5,6 +5,7 @@ the fold process resumes a segment where it stopped and goes when the gateway go
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import subprocess
 import sys
@@ -266,12 +267,15 @@ async def test_a_dead_fold_process_is_started_again(tmp_path: Path) -> None:
     try:
         await settle(store, 0)
         assert store.folder is not None
+        # Outside the gateway's process group: a terminal's Ctrl-C does not reach it.
+        assert os.getpgid(store.folder.pid) != os.getpgid(0)
+        await settle(store, 1)
         store.folder.kill()
         store.folder.wait()
-        await settle(store, 1)
+        await settle(store, 2)
         store._watch_folder()  # what the store's five-second timer does
         await wait_applied(store)
-        assert applied_rows(path)[0] == 2
+        assert applied_rows(path)[0] == 3
     finally:
         await store.close()
 
