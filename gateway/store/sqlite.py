@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY CHECK (id = 1), appli
 INSERT OR IGNORE INTO journal (id, applied) VALUES (1, 0);
 """
 
+# Run counters kept in memory before those the database holds in full are dropped.
+RUN_ROWS = 50_000
+
 Pending = list[tuple[Settlement, Record, "asyncio.Future[dict[str, float]]"]]
 
 
@@ -88,6 +91,7 @@ class SqliteStore:
         self._reserved: dict[str, float] = {}
         self._rate: dict[tuple[str, int], list[int]] = {}
         self._runs: dict[tuple[str, str], list[int]] = {}  # steps, tokens, last record
+        self._runs_cap = RUN_ROWS
         self._ids = itertools.count(1)
         self._hits: dict[tuple[str, int], int] = {}
         self._steps: dict[tuple[str, str], int] = {}
@@ -178,8 +182,10 @@ class SqliteStore:
 
     def _start_folder(self) -> None:
         # Its standard input is its lifeline: end of file there means this process is gone.
-        # A session of its own: Ctrl-C in a terminal interrupts the gateway, which then
-        # closes it the usual way, and not the fold process in the middle of a commit.
+        # A process group of its own: Ctrl-C in a terminal interrupts the gateway, which
+        # then closes it the usual way, and not the fold process in the middle of a commit.
+        # Not a session of its own: with the kernel's autogroups a new session is a new
+        # group that shares the core fairly with the gateway's, whatever its priority.
         self.folder = subprocess.Popen(
             [
                 sys.executable,
@@ -192,7 +198,7 @@ class SqliteStore:
                 str(self.apply_interval),
             ],
             stdin=subprocess.PIPE,
-            start_new_session=True,
+            process_group=0,
         )
 
     def _watch_folder(self) -> None:
@@ -351,8 +357,10 @@ class SqliteStore:
     def _run_row(self, loop: str, run: str) -> list[int]:
         row = self._runs.get((loop, run))
         if row is None:
-            if len(self._runs) >= 50_000:
+            if len(self._runs) >= self._runs_cap:
                 self._forget_runs()
+                # Rows still in the journal stay: the next pass waits until the map doubles.
+                self._runs_cap = max(RUN_ROWS, 2 * len(self._runs))
             found = self.db.execute(
                 "SELECT steps, tokens FROM runs WHERE loop = ? AND run = ?", (loop, run)
             ).fetchone()
@@ -362,7 +370,7 @@ class SqliteStore:
     def _forget_runs(self) -> None:
         """Drop the run counters the database holds in full; one the journal still
         holds a record of would read back short."""
-        applied = applied_in(self.db) if self.journal is not None else self._seq
+        applied = applied_in(self.db) if self.journal is not None else sys.maxsize
         for key in [k for k, row in self._runs.items() if row[2] <= applied]:
             del self._runs[key]
 
@@ -514,6 +522,10 @@ class SqliteStore:
                 await asyncio.to_thread(self.checkpoint)
 
     async def close(self) -> None:
+        if self._hits or self._steps:
+            # Requests and run steps counted since the last settlement (one refused, or
+            # failed, before it settled): one more record, so none is lost.
+            await self.settle(Settlement(None, 0.0, "", 0, 0, None, 0, {}))
         if self._syncing is not None and not self._syncing.done():
             await self._syncing
         if self._pending:

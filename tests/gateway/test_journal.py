@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.store import fold
+from gateway.store import sqlite as sqlite_store
 from gateway.store.base import BudgetKey, Settlement
 from gateway.store.fold import Folder
 from gateway.store.journal import Record, segments
@@ -261,14 +262,31 @@ async def test_a_backlog_is_committed_in_bounded_batches(tmp_path: Path) -> None
         folder.close()
 
 
+async def test_the_fold_process_gives_way_to_the_gateway(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "gw.sqlite3")
+    try:
+        await settle(store, 0)
+        assert store.folder is not None
+        pid = store.folder.pid
+        deadline = time.monotonic() + 10
+        while os.sched_getscheduler(pid) != os.SCHED_IDLE:
+            assert time.monotonic() < deadline, "the fold process never took idle priority"
+            await asyncio.sleep(0.01)
+        # Outside the gateway's process group, so a terminal's Ctrl-C does not reach it;
+        # inside its session, so the kernel does not give it a fair share of its own
+        # (an autogroup) beside the gateway's.
+        assert os.getpgid(pid) != os.getpgid(0)
+        assert os.getsid(pid) == os.getsid(0)
+    finally:
+        await store.close()
+
+
 async def test_a_dead_fold_process_is_started_again(tmp_path: Path) -> None:
     path = tmp_path / "gw.sqlite3"
     store = SqliteStore(path, apply_interval=0.0)
     try:
         await settle(store, 0)
         assert store.folder is not None
-        # Outside the gateway's process group: a terminal's Ctrl-C does not reach it.
-        assert os.getpgid(store.folder.pid) != os.getpgid(0)
         await settle(store, 1)
         store.folder.kill()
         store.folder.wait()
@@ -300,3 +318,33 @@ async def test_segments_are_read_a_chunk_at_a_time(
         assert applied_rows(path) == (5, 5.0)
     finally:
         folder.close()
+
+
+async def test_run_counters_still_in_the_journal_are_not_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "RUN_ROWS", 100)
+    store = SqliteStore(tmp_path / "gw.sqlite3", apply_interval=3600)  # folds only on close
+    try:
+        await store.run_step("triage", "run-1")
+        await settle(store, 0)  # its step and tokens are in the journal, not the database
+        for i in range(300):  # past the cap: the store drops only what the database holds
+            await store.run_step("triage", f"other-{i}")
+        state = await store.run_step("triage", "run-1")
+        assert (state.steps, state.tokens) == (2, 30)
+        assert len(store._runs) == 301
+    finally:
+        await store.close()
+    store = SqliteStore(tmp_path / "gw.sqlite3", apply_interval=0.0)
+    try:
+        for i in range(150):  # each settled and folded
+            await store.run_step("triage", f"done-{i}")
+            await settle(store, i)
+        await wait_applied(store)
+        for i in range(400):  # past the cap again
+            await store.run_step("triage", f"new-{i}")
+        assert not any(run.startswith("done-") or run == "run-1" for _, run in store._runs)
+        state = await store.run_step("triage", "run-1")  # read back whole from the database
+        assert (state.steps, state.tokens) == (3, 30 + 150 * 30)
+    finally:
+        await store.close()
