@@ -104,16 +104,22 @@ asyncio.run(main())
 """
 
 
-async def test_a_killed_owner_is_replayed_once_and_a_torn_tail_ignored(tmp_path: Path) -> None:
-    path = tmp_path / "gw.sqlite3"
+def killed(script: str, path: Path) -> str:
+    """Run ``script`` (a gateway that settles, then kills itself); returns what it printed."""
     root = str(Path(__file__).resolve().parents[2])
     proc = subprocess.run(
-        [sys.executable, "-c", CRASH.format(root=root, path=str(path))],
+        [sys.executable, "-c", script.format(root=root, path=str(path))],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert proc.returncode == -9 and "settled" in proc.stdout, proc.stderr
+    assert proc.returncode == -9, proc.stderr
+    return proc.stdout
+
+
+async def test_a_killed_owner_is_replayed_once_and_a_torn_tail_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "gw.sqlite3"
+    assert "settled" in killed(CRASH, path)
     traces, spend = applied_rows(path)
     assert traces == 10 and abs(spend - 10 * COST) < 1e-9
     found = segments(path.parent / "gw.sqlite3.journal")
@@ -221,15 +227,7 @@ def exited(pid: int) -> bool:
 
 async def test_the_fold_process_goes_when_the_gateway_is_killed(tmp_path: Path) -> None:
     path = tmp_path / "gw.sqlite3"
-    root = str(Path(__file__).resolve().parents[2])
-    proc = subprocess.run(
-        [sys.executable, "-c", ORPHAN.format(root=root, path=str(path))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == -9, proc.stderr
-    pid = int(proc.stdout.split()[0])
+    pid = int(killed(ORPHAN, path).split()[0])
     deadline = time.monotonic() + 10
     while not exited(pid):
         assert time.monotonic() < deadline, "the fold process outlived its gateway"
