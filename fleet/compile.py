@@ -4,7 +4,10 @@ AgentLoop per loop, one content ConfigMap per pinned version, and a kustomizatio
 Compilation is a pure function of the fleet's files (and the git commit the
 caller names): same input, same bytes. The fleet policy is merged into each
 loop where the loop inherits it, so the operator and the gateway never have to
-re-derive inheritance.
+re-derive inheritance. Defaults are decided here too: a loop without ``done:``
+that has exactly one checker sub-agent gets ``done: {checker: <it>}`` (see
+:func:`done_of`), and ``harness.maxCheckerRounds`` is 3 unless the loop sets it
+(never above the fleet's ``harness_limits.max_checker_rounds``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from fleet.resources import (
     LABEL_PREFIX,
     AgentLoopSpec,
     BudgetSpec,
+    DoneSpec,
     FleetPolicySpec,
     GatewaySpec,
     GuardrailsSpec,
@@ -35,7 +39,16 @@ from fleet.resources import (
 )
 from fleet.rules import granted_destructive
 from fleet.source import Source
-from fleet.spec import HOOKS, Agent, Fleet, GuardrailRef, Rate, SubAgent
+from fleet.spec import (
+    DEFAULT_CHECKER_ROUNDS,
+    HOOKS,
+    Agent,
+    Done,
+    Fleet,
+    GuardrailRef,
+    Rate,
+    SubAgent,
+)
 from fleet.yamlout import dump
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fleetctl"}
@@ -161,6 +174,15 @@ def _tighter(a: int | None, b: int | None) -> int | None:
     return min(a, b)
 
 
+def done_of(agent: Agent) -> Done | None:
+    """The loop's done condition: its own ``done:``, else its only checker sub-agent, else none
+    (the maker's ``finish`` alone ends a run)."""
+    if agent.done is not None:
+        return agent.done
+    checkers = [s.name for s in agent.subagents if s.role == "checker"]
+    return Done(checker=checkers[0]) if len(checkers) == 1 else None
+
+
 def loop_spec(fleet: Fleet, la: LoadedAgent, res: Resolution) -> AgentLoopSpec:
     agent: Agent = la.agent
     pins = {path: res.by_ref[(la.file, path)] for path, _ in refs_of(la)}
@@ -216,7 +238,10 @@ def loop_spec(fleet: Fleet, la: LoadedAgent, res: Resolution) -> AgentLoopSpec:
         max_tokens_per_run=h.max_tokens_per_run or fleet.harness_limits.max_tokens_per_run,
         stall_after_steps=h.stall_after_steps,
         max_run_minutes=h.max_run_minutes or fleet.harness_limits.max_run_minutes,
+        max_checker_rounds=h.max_checker_rounds
+        or min(DEFAULT_CHECKER_ROUNDS, fleet.harness_limits.max_checker_rounds),
     )
+    done = done_of(agent)
     roots = [agent.model] + [s.model for s in subagents]
     return AgentLoopSpec(
         fleet=fleet.fleet,
@@ -232,6 +257,11 @@ def loop_spec(fleet: Fleet, la: LoadedAgent, res: Resolution) -> AgentLoopSpec:
         mcp_servers=dict(sorted(agent.mcp_servers.items())),
         subagents=subagents,
         harness=harness,
+        done=DoneSpec(
+            checker=done.checker, command=done.command, command_timeout=done.command_timeout
+        )
+        if done
+        else None,
         budget=budget,
         rate_limits=rate,
         approvals=dict(sorted(approvals.items())),

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fleet.spec import (
+    DEFAULT_CHECKER_ROUNDS,
+    DONE_NEEDS,
     Alerts,
     Approval,
     Budget,
@@ -68,6 +70,21 @@ class HarnessSpec(Strict):
     max_tokens_per_run: int = Field(gt=0)
     stall_after_steps: int | None = Field(default=None, gt=0)
     max_run_minutes: int = Field(gt=0)
+    max_checker_rounds: int = Field(default=DEFAULT_CHECKER_ROUNDS, gt=0)
+
+
+class DoneSpec(Strict):
+    """When a run is done: the checker sub-agent's verdict, the command's exit code, or both."""
+
+    checker: Name | None = None
+    command: str | None = None
+    command_timeout: Duration = "10m"
+
+    @model_validator(mode="after")
+    def _checker_or_command(self) -> DoneSpec:
+        if self.checker is None and self.command is None:
+            raise ValueError(DONE_NEEDS)
+        return self
 
 
 class BudgetSpec(Strict):
@@ -91,6 +108,8 @@ class AgentLoopSpec(Strict):
     mcp_servers: dict[str, Grant] = Field(default_factory=dict)
     subagents: list[SubAgentSpec] = Field(default_factory=list)
     harness: HarnessSpec
+    done: DoneSpec | None = None
+    """Absent: the maker's ``finish`` alone ends a run."""
     budget: BudgetSpec | None = None
     rate_limits: Rate = Field(default_factory=Rate)
     approvals: dict[str, Approval] = Field(default_factory=dict)

@@ -12,7 +12,14 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -100,6 +107,8 @@ class HarnessLimits(Strict):
     max_steps: int = Field(gt=0, le=100_000)
     max_tokens_per_run: int = Field(gt=0, le=1_000_000_000)
     max_run_minutes: int = Field(default=60, gt=0, le=24 * 60)
+    max_checker_rounds: int = Field(default=5, gt=0, le=100)
+    """How many times a checker may send a loop's claim back to the maker, at most."""
 
 
 class Sandbox(Strict):
@@ -231,6 +240,38 @@ class Harness(Strict):
     max_tokens_per_run: int | None = Field(default=None, gt=0)
     stall_after_steps: int | None = Field(default=None, gt=0)
     max_run_minutes: int | None = Field(default=None, gt=0)
+    max_checker_rounds: int | None = Field(default=None, gt=0)
+
+
+DEFAULT_CHECKER_ROUNDS = 3
+"""Checker rounds a loop gets when it sets none (never more than the fleet's ceiling)."""
+
+DONE_NEEDS = "done needs a checker, a command, or both"
+
+
+class Done(Strict):
+    """When a run is done. On the maker's ``finish``, the checker sub-agent reviews the claim
+    (pass, or fail and back to the maker) and the command runs in /workspace (exit code 0:
+    done); with both, both must pass. A loop without ``done:`` that has exactly one checker
+    sub-agent is checked by it; with no checker, the maker's ``finish`` alone ends the run."""
+
+    # Editors learn the at-least-one rule from the schema; the validator says it in words.
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["checker"]}, {"required": ["command"]}]}
+    )
+
+    checker: Name | None = None
+    command: Annotated[str, StringConstraints(min_length=1)] | None = None
+    command_timeout: Duration = "10m"
+
+    @model_validator(mode="after")
+    def _checker_or_command(self) -> Done:
+        if self.checker is None and self.command is None:
+            raise ValueError(
+                f"{DONE_NEEDS}: checker names a sub-agent with role checker, "
+                "command is a shell command run in /workspace (exit code 0 means done)"
+            )
+        return self
 
 
 class AgentBudget(Strict):
@@ -271,6 +312,7 @@ class Agent(Strict):
     mcp_servers: dict[Key, Grant] = Field(default_factory=dict)
     subagents: list[SubAgent] = Field(default_factory=list)
     harness: Harness = Field(default_factory=Harness)
+    done: Done | None = None
     budget: AgentBudget | None = None
     rate_limits: Rate | None = None
     approvals: dict[str, Approval] = Field(default_factory=dict)

@@ -96,13 +96,15 @@ def harness_bounds(ctx: Context) -> Iterator[Diagnostic]:
                     f"{name} {value} is above the fleet limit {cap}",
                     f"lower it to {cap} or less",
                 )
-        if h.max_run_minutes is not None and h.max_run_minutes > limits.max_run_minutes:
-            yield at(
-                la.smap,
-                ("agent", "harness", "max_run_minutes"),
-                f"max_run_minutes {h.max_run_minutes} is above the fleet limit {limits.max_run_minutes}",
-                f"lower it to {limits.max_run_minutes} or less",
-            )
+        for name in ("max_run_minutes", "max_checker_rounds"):
+            value, cap = getattr(h, name), getattr(limits, name)
+            if value is not None and value > cap:
+                yield at(
+                    la.smap,
+                    ("agent", "harness", name),
+                    f"{name} {value} is above the fleet limit {cap}",
+                    f"lower it to {cap} or less",
+                )
         if (
             h.stall_after_steps is not None
             and h.max_steps is not None

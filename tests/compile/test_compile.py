@@ -84,7 +84,11 @@ def test_policy_merged_into_loops(tmp_path: Path) -> None:
         "maxTokensPerRun": 500000,
         "stallAfterSteps": 6,
         "maxRunMinutes": 60,
+        "maxCheckerRounds": 3,
     }
+    # alpha's only checker is its done condition; beta has none: finish alone ends a run.
+    assert spec["done"] == {"checker": "reviewer", "commandTimeout": "10m"}
+    assert "done" not in beta["spec"]
     assert spec["subagents"][0]["model"] == "backup"
     assert spec["instructions"]["digest"].startswith("sha256:")
     assert (
@@ -102,6 +106,38 @@ def test_policy_merged_into_loops(tmp_path: Path) -> None:
         {"detector": "secrets", "action": "block"},
         {"detector": "pii", "action": "redact"},
     ]
+
+
+def test_done_and_checker_rounds(tmp_path: Path) -> None:
+    root = overlay(tmp_path / "fleet", FIXTURES / "base")
+    fleet_yaml = root / "fleet.yaml"
+    fleet_yaml.write_text(
+        fleet_yaml.read_text().replace(
+            "harness_limits: { max_steps: 100,",
+            "harness_limits: { max_checker_rounds: 2, max_steps: 100,",
+        )
+    )
+    alpha = root / "agents" / "alpha.yaml"
+    alpha.write_text(
+        alpha.read_text().replace(
+            "    - { name: reviewer",
+            "    - { name: second, role: checker }\n    - { name: reviewer",
+        )
+    )
+    beta = root / "agents" / "beta.yaml"
+    beta.write_text(
+        beta.read_text().replace(
+            "max_tokens_per_run: 100000 }",
+            "max_tokens_per_run: 100000, max_checker_rounds: 1 }\n"
+            '  done: { command: "pytest -q", command_timeout: 5m }',
+        )
+    )
+    alpha_spec, beta_spec = (loop["spec"] for loop in compile_dir(root).loops)
+    # Two checkers and no done: section: nothing to guess, finish alone ends a run.
+    assert "done" not in alpha_spec and alpha_spec["harness"]["maxCheckerRounds"] == 2
+    assert beta_spec["done"] == {"command": "pytest -q", "commandTimeout": "5m"}
+    assert beta_spec["harness"]["maxCheckerRounds"] == 1
+    assert compile_dir(root).policy["spec"]["harnessLimits"]["maxCheckerRounds"] == 2
 
 
 def test_content_configmaps_one_per_digest(tmp_path: Path) -> None:

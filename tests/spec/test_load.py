@@ -88,6 +88,13 @@ CASES = [
         ],
     ),
     (
+        "done without checker or command",
+        AGENT_HEAD + "  done: { command_timeout: 5m }\n" + TRIGGER,
+        [
+            "fleet/agents/beta.yaml:6:9: agent.done: done needs a checker, a command, or both: checker names a sub-agent with role checker, command is a shell command run in /workspace (exit code 0 means done)"
+        ],
+    ),
+    (
         "not a mapping",
         "- just\n- a list\n",
         [
