@@ -1,10 +1,11 @@
-"""Who a loop is and what it owns: one owner per artifact, unique names, sub-agent shape."""
+"""Who a loop is and what it owns: one owner per artifact, unique names, sub-agent shape,
+and the checker that decides when a run is done."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fleet.errors import Diagnostic, Severity
+from fleet.errors import Diagnostic, Severity, did_you_mean
 from fleet.load import LoadedAgent
 from fleet.rules.base import (
     TOOL_CLASSES,
@@ -135,3 +136,43 @@ def nesting(ctx: Context) -> Iterator[Diagnostic]:
                     f"sub-agent name '{name}' is used twice",
                     "give each sub-agent its own name",
                 )
+
+
+@rule(
+    "FL113",
+    "done-checker",
+    Severity.ERROR,
+    "done.checker names no sub-agent of the loop, or one whose role is not checker.",
+)
+def done_checker(ctx: Context) -> Iterator[Diagnostic]:
+    for la in _agents(ctx):
+        done = la.agent.done
+        if done is None or done.checker is None:
+            continue
+        subs = {s.name: s for s in la.agent.subagents}
+        checkers = [name for name, s in subs.items() if s.role == "checker"]
+        hint = (
+            did_you_mean(done.checker, checkers)
+            if checkers
+            else "add a sub-agent with role: checker under agent.subagents"
+        )
+        sub = subs.get(done.checker)
+        if sub is None:
+            yield at(
+                la.smap,
+                ("agent", "done", "checker"),
+                f"no sub-agent '{done.checker}' in agent.subagents",
+                hint,
+            )
+        elif sub.role != "checker":
+            others = [c for c in checkers if c != done.checker]
+            yield at(
+                la.smap,
+                ("agent", "done", "checker"),
+                f"sub-agent '{done.checker}' has role {sub.role}, not checker",
+                f"did you mean '{others[0]}'?"
+                if len(others) == 1
+                else f"name one of the checkers: {', '.join(others)}"
+                if others
+                else f"give '{done.checker}' role: checker, or name a checker sub-agent",
+            )
