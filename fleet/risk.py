@@ -35,6 +35,7 @@ _LIMIT_NAMES = {
     "max_tokens_per_run": "tokens-per-run ceiling",
     "max_run_minutes": "run time ceiling",
     "stall_after_steps": "stall threshold",
+    "max_checker_rounds": "checker rounds ceiling",
 }
 _RAISE_FIELDS = {
     "limit_usd",
@@ -44,6 +45,7 @@ _RAISE_FIELDS = {
     "max_tokens_per_run",
     "max_run_minutes",
     "stall_after_steps",
+    "max_checker_rounds",
 }
 
 
@@ -90,6 +92,8 @@ def classify_loop(
         if head == "models" and removed:
             return "low", "model no longer reachable"
         return "high", "model changed" if head == "model" else "may call another model"
+    if head == "done":
+        return _done_risk(path, added, removed)
     if head in ("budget", "rate_limits", "harness"):
         if head == "budget" and last == "window":
             return "high", "budget window changed"
@@ -128,6 +132,20 @@ def classify_loop(
     if head in ("owner", "team", "stage"):
         return "medium", f"{head} changed"
     return "low", f"{head.replace('_', ' ')} changed"
+
+
+def _done_risk(path: list[str], added: bool, removed: bool) -> tuple[str, str]:
+    # What decides that a run is done: losing a check lets unchecked claims through.
+    if len(path) == 1:
+        if removed:
+            return "high", "done condition removed"
+        return ("low", "done condition added") if added else ("medium", "done condition changed")
+    what = {"checker": "done checker", "command": "done command"}.get(path[1])
+    if what is None:
+        return "low", "done command timeout changed"
+    if removed:
+        return "high", f"{what} removed"
+    return ("low", f"{what} added") if added else ("medium", f"{what} changed")
 
 
 def _grant_risk(

@@ -290,6 +290,29 @@ CASES: list[Case] = [
         [("bug-report-triage", "low", "description", "description changed")],
     ),
     (
+        # The base's one checker is its done condition already: naming it changes nothing.
+        "done-command-added",
+        "base",
+        lambda f: edit(
+            f / A, "  trigger:", '  done: { checker: reviewer, command: "make check" }\n  trigger:'
+        ),
+        [("bug-report-triage", "low", "done.command", "done command added")],
+    ),
+    (
+        "done-checker-removed",
+        "base",
+        lambda f: edit(
+            f / A,
+            "  subagents:                    # one level deep; a checker is read-only\n"
+            "    - { name: reviewer, role: checker, model: cheap-backup, mcp_servers: { github: { tools: [read] } } }\n",
+            "",
+        ),
+        [
+            ("bug-report-triage", "high", "done", "done condition removed"),
+            ("bug-report-triage", "low", "subagents.reviewer", "sub-agent removed"),
+        ],
+    ),
+    (
         "loop-removed",
         "base",
         lambda f: (f / "agents/cost-report.yaml").unlink(),

@@ -86,6 +86,29 @@ LOOP_RULES = [
     (["subagents", "fixer", "model"], "changed", "a", "b", "high", "sub-agent model changed"),
     (["subagents", "fixer"], "removed", {"role": "maker"}, None, "low", "sub-agent removed"),
     (["stage"], "changed", "staging", "production", "medium", "stage changed"),
+    (["done"], "removed", {"checker": "reviewer"}, None, "high", "done condition removed"),
+    (["done"], "added", None, {"command": "pytest -q"}, "low", "done condition added"),
+    (["done", "checker"], "removed", "reviewer", None, "high", "done checker removed"),
+    (["done", "command"], "removed", "pytest -q", None, "high", "done command removed"),
+    (["done", "command"], "added", None, "pytest -q", "low", "done command added"),
+    (["done", "command"], "changed", "pytest -q", "true", "medium", "done command changed"),
+    (["done", "checker"], "changed", "reviewer", "editor", "medium", "done checker changed"),
+    (
+        ["done", "command_timeout"],
+        "changed",
+        "10m",
+        "20m",
+        "low",
+        "done command timeout changed",
+    ),
+    (
+        ["harness", "max_checker_rounds"],
+        "changed",
+        3,
+        5,
+        "high",
+        "checker rounds ceiling raised",
+    ),
 ]
 
 
