@@ -1,0 +1,79 @@
+"""Replay-then-continue: every step with an outside result goes through :meth:`Journal.record`.
+
+A step already in the journal returns its stored entry, without calling
+anything; past the end of the journal the step runs live and its entry is
+appended (and acknowledged by the gateway) before the step returns. The harness
+is deterministic given these results, so re-running it from the top on a
+resumed run walks the stored steps in order, rebuilds every conversation
+exactly, and goes on live at the first unfinished step. A stored step of
+another kind or scope than the one reached means the code or the definition
+changed under the run: :class:`Nondeterminism`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from harness.errors import Nondeterminism
+from harness.runs import Runs
+
+Live = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class Journal:
+    def __init__(self, runs: Runs, entries: list[dict[str, Any]], attempt: int):
+        self.runs = runs
+        self.entries = entries
+        self.attempt = attempt
+        self.next = 1
+        self.started = time.monotonic()
+        # Active time of earlier attempts: the last entry time of each.
+        last: dict[int, float] = {}
+        for e in entries:
+            a = int(e.get("attempt") or 0)
+            last[a] = max(last.get(a, 0.0), float(e.get("t") or 0.0))
+        self.prior_active_s = sum(t for a, t in last.items() if a != attempt)
+        self.patch: Callable[[], dict[str, Any]] = dict
+
+    @property
+    def replaying(self) -> bool:
+        return self.next <= len(self.entries)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def peek(self) -> dict[str, Any] | None:
+        return self.entries[self.next - 1] if self.replaying else None
+
+    def _take(self, kind: str, scope: str) -> dict[str, Any]:
+        entry = self.entries[self.next - 1]
+        if entry.get("kind") != kind or entry.get("scope") != scope:
+            raise Nondeterminism(
+                f"journal entry {self.next} is a {entry.get('kind')} step of "
+                f"{entry.get('scope')}, but replaying reached a {kind} step of {scope}: the "
+                "definition or the harness changed under this run"
+            )
+        self.next += 1
+        return entry
+
+    async def record(self, kind: str, scope: str, live: Live) -> dict[str, Any]:
+        if self.replaying:
+            return self._take(kind, scope)
+        fields = await live()
+        return await self.append(kind, scope, fields)
+
+    async def append(self, kind: str, scope: str, fields: dict[str, Any]) -> dict[str, Any]:
+        entry = {
+            "seq": self.next,
+            "kind": kind,
+            "scope": scope,
+            "attempt": self.attempt,
+            "t": round(self.elapsed(), 4),
+            **fields,
+        }
+        await self.runs.append(entry, self.patch())
+        self.entries.append(entry)
+        self.next += 1
+        return entry

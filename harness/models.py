@@ -1,0 +1,148 @@
+"""Model calls through the gateway with the official ``openai`` client.
+
+One client per identity (the maker's token, each sub-agent's own). Each call
+carries the run id, the step number and the caller's identity (``user``). The
+client's own retries are off: the gateway already retries and falls back
+across targets; what is left is decided here, as data: a refusal that ends the
+run (:func:`fleet.runtime.outcomes.outcome_of_refusal`) becomes a
+:class:`Stop`, a rate limit is waited out, and an unavailable provider is
+retried a bounded number of times before the run ends ``provider_unavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import openai
+
+from fleet.runtime.outcomes import Outcome, outcome_of_refusal
+from harness.errors import GatewayLost
+
+UNAVAILABLE_RETRIES = 2
+RATE_LIMIT_WAIT_S = 60.0
+MAX_OUTPUT_TOKENS = 4096
+
+
+class Stop(Exception):
+    """The run ends with ``outcome`` (a bound, a budget, a guardrail, the provider)."""
+
+    def __init__(self, outcome: Outcome, detail: str):
+        super().__init__(detail)
+        self.outcome: Outcome = outcome
+        self.detail = detail
+
+
+@dataclass
+class Reply:
+    message: dict[str, Any]
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
+def _refusal(exc: openai.APIStatusError) -> tuple[str | None, str]:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    err = body.get("error", body) if isinstance(body, dict) else {}
+    code = err.get("code") if isinstance(err, dict) else None
+    message = err.get("message") if isinstance(err, dict) else None
+    return (str(code) if code else None), str(message or exc.message)
+
+
+class Models:
+    def __init__(self, base_url: str, run_id: str, backoff_s: float = 0.5):
+        self.base_url = base_url + "/v1"
+        self.run_id = run_id
+        self.backoff_s = backoff_s
+        self.http = httpx2.AsyncClient(timeout=httpx2.Timeout(600.0, connect=5.0))
+        self._clients: dict[str, openai.AsyncOpenAI] = {}
+
+    def client(self, token: str) -> openai.AsyncOpenAI:
+        found = self._clients.get(token)
+        if found is None:
+            found = self._clients[token] = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=token,
+                max_retries=0,
+                http_client=self.http,
+                default_headers={"x-fleet-run-id": self.run_id},
+            )
+        return found
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def complete(
+        self,
+        token: str,
+        identity: str,
+        model: str,
+        step: int,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+    ) -> Reply:
+        client = self.client(token)
+        unavailable = 0
+        waited = 0.0
+        while True:
+            try:
+                raw = await client.chat.completions.with_raw_response.create(
+                    model=model,
+                    messages=messages,  # type: ignore[arg-type]
+                    tools=tools or openai.omit,  # type: ignore[arg-type]
+                    user=identity,
+                    max_completion_tokens=MAX_OUTPUT_TOKENS,
+                    extra_headers={"x-fleet-step": str(step)},
+                )
+            except openai.APIStatusError as exc:
+                code, message = _refusal(exc)
+                ends = outcome_of_refusal(exc.status_code, code)
+                if ends is not None:
+                    raise Stop(ends, f"{code or exc.status_code}: {message}") from None
+                if exc.status_code == 429:
+                    wait = float(exc.response.headers.get("retry-after") or 1.0)
+                    if waited + wait > RATE_LIMIT_WAIT_S:
+                        raise Stop(
+                            "provider_unavailable",
+                            f"rate limited for over {RATE_LIMIT_WAIT_S:g} s: {message}",
+                        ) from None
+                    waited += wait
+                    await asyncio.sleep(wait)
+                    continue
+                unavailable += 1
+                if unavailable > UNAVAILABLE_RETRIES:
+                    raise Stop(
+                        "provider_unavailable",
+                        f"{code or exc.status_code}: {message} (after the gateway's retries and fallback, and {UNAVAILABLE_RETRIES} more)",
+                    ) from None
+                await asyncio.sleep(self.backoff_s * unavailable)
+                continue
+            except openai.APIConnectionError as exc:
+                raise GatewayLost(f"model call: cannot reach the gateway: {exc}") from None
+            completion = raw.parse()
+            cost = float(raw.headers.get("x-fleet-cost-usd") or 0.0)
+            choice = completion.choices[0] if completion.choices else None
+            out: dict[str, Any] = {"role": "assistant", "content": None}
+            if choice is not None:
+                msg = choice.message
+                out["content"] = msg.content
+                calls = [
+                    {
+                        "id": tc.id,
+                        "type": "function",
+                        "function": {"name": fn.name, "arguments": fn.arguments},
+                    }
+                    for tc in msg.tool_calls or []
+                    if (fn := getattr(tc, "function", None)) is not None
+                ]
+                if calls:
+                    out["tool_calls"] = calls
+            usage = completion.usage
+            return Reply(
+                out,
+                int(usage.prompt_tokens) if usage else 0,
+                int(usage.completion_tokens) if usage else 0,
+                cost,
+            )

@@ -1,0 +1,104 @@
+"""What the pod gives the harness: environment, definition file, pinned content, tokens.
+
+Read once at start; every problem is a :class:`UsageError` that names the
+variable or file and what to do (exit 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fleet.runtime.definition import Definition, DefinitionError, parse
+from harness.errors import UsageError
+
+RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
+
+
+@dataclass(frozen=True)
+class Settings:
+    definition: Definition
+    gateway_url: str
+    token: str
+    run_id: str
+    content_dir: Path
+    tokens_dir: Path
+    workspace: Path
+    trigger: str
+    input: Any
+    resume: bool
+
+
+def _env(env: dict[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, "").strip() or default
+    if not value:
+        raise UsageError(f"${name} is not set (the loop's CronJob sets it; see docs/harness.md)")
+    return value
+
+
+def load(definition: str | None, resume: str | None, env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    path = Path(definition or _env(env, "FLEET_DEFINITION", "/etc/fleet/loop/definition.json"))
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such definition file (pass --definition FILE)") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the definition: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not JSON: {exc}") from None
+    try:
+        defn = parse(doc)
+    except DefinitionError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    loop = env.get("FLEET_LOOP", "").strip()
+    if loop and loop != defn.loop:
+        raise UsageError(f"$FLEET_LOOP is '{loop}' but {path} defines loop '{defn.loop}'")
+    run_id = (resume or env.get("FLEET_RUN_ID", "").strip()) or (
+        f"{defn.loop}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+    )
+    if len(run_id) > 128 or not set(run_id) <= RUN_ID_CHARS or not run_id[0].isalnum():
+        raise UsageError(
+            f"run id {run_id!r}: use letters, digits and . _ : - (at most 128, starting with a letter or digit)"
+        )
+    raw_input = env.get("FLEET_INPUT")
+    payload: Any = None
+    if raw_input:
+        try:
+            payload = orjson.loads(raw_input)
+        except orjson.JSONDecodeError as exc:
+            raise UsageError(f"$FLEET_INPUT is not JSON: {exc}") from None
+    content = Path(env.get("FLEET_CONTENT_DIR") or "/etc/fleet")
+    return Settings(
+        definition=defn,
+        gateway_url=_env(env, "FLEET_GATEWAY_URL").rstrip("/"),
+        token=_env(env, "FLEET_GATEWAY_TOKEN"),
+        run_id=run_id,
+        content_dir=content,
+        tokens_dir=Path(env.get("FLEET_TOKENS_DIR") or content / "tokens"),
+        workspace=Path(env.get("FLEET_WORKSPACE") or "/workspace"),
+        trigger=env.get("FLEET_TRIGGER") or ("manual" if resume else "cron"),
+        input=payload,
+        resume=resume is not None,
+    )
+
+
+def subagent_token(settings: Settings, name: str) -> str:
+    """A sub-agent's own gateway token, from the file the operator mounts for it."""
+    path = settings.tokens_dir / name
+    try:
+        token = path.read_text().strip()
+    except OSError:
+        raise UsageError(
+            f"{path}: no token for sub-agent '{name}' (the operator mounts one per sub-agent "
+            "at $FLEET_TOKENS_DIR/<name>)"
+        ) from None
+    if not token:
+        raise UsageError(f"{path}: the token file of sub-agent '{name}' is empty")
+    return token
