@@ -7,10 +7,11 @@ its rendered body, so "is the live object what we want?" is a comparison of
 two hashes (see :func:`managed_hash`).
 
 Children of an AgentLoop ``<name>``: ServiceAccount ``<name>``, Secret
-``<name>-gateway-token`` (metadata only: the operator mints the token),
-ConfigMap ``<name>`` (the resolved definition), CronJob ``<name>`` (the
-hardened sandbox pod) and NetworkPolicy ``<name>`` (egress to the gateway and
-DNS only). Fleet children of a FleetPolicy: ConfigMap ``fleet-gateway-config``,
+``<name>-gateway-token`` (metadata only: the operator mints the loop's token,
+key ``token``, and one per sub-agent, key ``subagent.<sub>``; see
+:func:`token_keys`), ConfigMap ``<name>`` (the resolved definition), CronJob
+``<name>`` (the hardened sandbox pod, laid out as docs/harness.md says) and
+NetworkPolicy ``<name>`` (egress to the gateway and DNS only). Fleet children of a FleetPolicy: ConfigMap ``fleet-gateway-config``,
 PersistentVolumeClaim ``fleet-gateway-state``, Deployment and Service
 ``fleet-gateway``.
 """
@@ -26,7 +27,7 @@ from typing import Any, TypedDict
 
 import orjson
 
-from fleet.gwrender import gateway_config
+from fleet.gwrender import gateway_config, identity_key
 from fleet.resources import API_VERSION
 
 Manifest = dict[str, Any]
@@ -41,6 +42,13 @@ GATEWAY_STATE = "fleet-gateway-state"
 GATEWAY_PORT = 8080
 SANDBOX_UID = 65532
 TOKEN_KEY = "token"
+SUBAGENT_TOKEN_PREFIX = "subagent."
+# The sandbox pod's layout (docs/harness.md, "What the pod gives it").
+CONTENT_DIR = "/etc/fleet"
+DEFINITION_PATH = f"{CONTENT_DIR}/loop/definition.json"
+TOKENS_DIR = f"{CONTENT_DIR}/tokens"
+WORKSPACE = "/workspace"
+TOKEN_FILE_MODE = 0o440  # owner root, group the pod's fsGroup: the harness reads, nobody writes
 
 # What each kind's "body" is: the fields we own and compare for drift.
 _BODY_FIELDS = {
@@ -149,7 +157,24 @@ def gateway_url(namespace: str) -> str:
     return f"http://{GATEWAY_NAME}.{namespace}.svc:{GATEWAY_PORT}"
 
 
-def _definition(loop: Mapping[str, Any]) -> str:
+def subagent_token_key(sub: str) -> str:
+    """The token Secret's data key holding a sub-agent's token."""
+    return SUBAGENT_TOKEN_PREFIX + sub
+
+
+def token_keys(loop: Mapping[str, Any]) -> dict[str, str]:
+    """The data keys the token Secret of ``loop`` must hold, each with the identity key
+    (:func:`fleet.gwrender.identity_key`) whose gateway token it is."""
+    name = loop["metadata"]["name"]
+    keys = {TOKEN_KEY: identity_key(name)}
+    for sub in loop["spec"].get("subagents", []):
+        keys[subagent_token_key(sub["name"])] = identity_key(name, sub["name"])
+    return keys
+
+
+def definition(loop: Mapping[str, Any]) -> str:
+    """The ``definition.json`` a harness reads: ``{name, fleet, spec}`` of a compiled AgentLoop
+    (camelCase, the sandbox left out). ``fleetctl run`` writes the same bytes."""
     spec = loop["spec"]
     doc = {
         "name": loop["metadata"]["name"],
@@ -194,7 +219,7 @@ def render_loop(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": name, "labels": labels},
-        "data": {"definition.json": _definition(loop)},
+        "data": {"definition.json": definition(loop)},
     }
 
     volumes: list[dict[str, Any]] = [
@@ -203,18 +228,32 @@ def render_loop(
         {"name": "definition", "configMap": {"name": name}},
     ]
     mounts: list[dict[str, Any]] = [
-        {"name": "workspace", "mountPath": "/workspace"},
+        {"name": "workspace", "mountPath": WORKSPACE},
         {"name": "tmp", "mountPath": "/tmp"},
-        {"name": "definition", "mountPath": "/etc/fleet/loop", "readOnly": True},
+        {"name": "definition", "mountPath": f"{CONTENT_DIR}/loop", "readOnly": True},
     ]
     seen: set[str] = set()
     for i, (where, pin) in enumerate(pins):
-        path = f"/etc/fleet/{where}/{pin['name']}"
+        path = f"{CONTENT_DIR}/{where}/{pin['name']}"
         if path in seen:
             continue
         seen.add(path)
         volumes.append({"name": f"pin-{i}", "configMap": {"name": pin["configMap"]}})
         mounts.append({"name": f"pin-{i}", "mountPath": path, "readOnly": True})
+    subs = [sub["name"] for sub in spec.get("subagents", [])]
+    if subs:
+        # Only the sub-agents' keys, one file each: the loop's own token stays in the env.
+        volumes.append(
+            {
+                "name": "tokens",
+                "secret": {
+                    "secretName": token_secret_name(name),
+                    "items": [{"key": subagent_token_key(sub), "path": sub} for sub in subs],
+                    "defaultMode": TOKEN_FILE_MODE,
+                },
+            }
+        )
+        mounts.append({"name": "tokens", "mountPath": TOKENS_DIR, "readOnly": True})
     env = [
         {"name": "FLEET_GATEWAY_URL", "value": gateway_url(namespace)},
         {"name": "FLEET_LOOP", "value": name},
@@ -223,8 +262,12 @@ def render_loop(
             "name": "FLEET_GATEWAY_TOKEN",
             "valueFrom": {"secretKeyRef": {"name": token_secret_name(name), "key": TOKEN_KEY}},
         },
-        {"name": "FLEET_DEFINITION", "value": "/etc/fleet/loop/definition.json"},
-        {"name": "HOME", "value": "/workspace"},
+        {"name": "FLEET_DEFINITION", "value": DEFINITION_PATH},
+        {"name": "FLEET_CONTENT_DIR", "value": CONTENT_DIR},
+        {"name": "FLEET_TOKENS_DIR", "value": TOKENS_DIR},
+        {"name": "FLEET_WORKSPACE", "value": WORKSPACE},
+        {"name": "FLEET_TRIGGER", "value": "cron"},
+        {"name": "HOME", "value": WORKSPACE},
     ]
     pod_spec: dict[str, Any] = {
         "serviceAccountName": name,
@@ -237,7 +280,7 @@ def render_loop(
                 "name": "harness",
                 "image": sandbox.get("image", "ghcr.io/fleetctl/sandbox:0.1"),
                 "imagePullPolicy": "IfNotPresent",
-                "args": ["run", "--definition", "/etc/fleet/loop/definition.json"],
+                "args": ["run", "--definition", DEFINITION_PATH],
                 "env": env,
                 "resources": {
                     "requests": {

@@ -6,6 +6,12 @@ like drift). A loop whose definition the operator cannot accept gets
 ``Accepted=False`` and none of its children are touched; a loop whose pinned
 content is missing gets ``ResolvedRefs=False`` and nothing is applied either.
 Status is patched only when it changes. An unchanged loop costs reads only.
+
+Each loop's token Secret holds the loop's own gateway token and one per
+sub-agent (:func:`fleet.render.token_keys`); the operator mints a missing one,
+drops the key of a removed sub-agent, rotates them all together when the
+``fleetctl.dev/rotate-token`` annotation changes, and puts their sha256 hashes
+(never the tokens) into the fleet's gateway config.
 """
 
 from __future__ import annotations
@@ -24,10 +30,13 @@ from pydantic import ValidationError
 from fleet.render import (
     FLEET_LABEL,
     HASH,
+    SUBAGENT_TOKEN_PREFIX,
+    TOKEN_KEY,
     body_of,
     owned_fields,
     render_fleet,
     render_loop,
+    token_keys,
     token_secret_name,
 )
 from fleet.resources import API_VERSION, AgentLoopSpec
@@ -204,9 +213,8 @@ def merge_status(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, A
 class FleetState:
     """What the operator remembers between handler calls: token hashes and fleets to re-render."""
 
-    token_hashes: dict[tuple[str, str], list[str]] = field(
-        default_factory=dict
-    )  # (namespace, loop) → hashes
+    # (namespace, loop) → {identity key (the loop, loop/<sub-agent>) → token hashes}
+    token_hashes: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
     dirty: set[tuple[str, str]] = field(default_factory=set)  # (namespace, fleet)
     # The last FleetPolicy seen per (namespace, fleet), kept current by its handlers.
     policies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -242,11 +250,23 @@ class FleetState:
             return False
 
 
-def _token_hash(secret: dict[str, Any]) -> str | None:
-    data = (secret.get("data") or {}).get("token")
-    if not data:
-        return None
-    return hashlib.sha256(base64.b64decode(data)).hexdigest()
+def _sha256(encoded: str) -> str:
+    return hashlib.sha256(base64.b64decode(encoded)).hexdigest()
+
+
+def secret_hashes(loop: dict[str, Any], secret: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Identity key → hash of each token of ``loop`` that ``secret`` holds."""
+    data = (secret or {}).get("data") or {}
+    return {
+        identity: [_sha256(data[key])]
+        for key, identity in token_keys(loop).items()
+        if data.get(key)
+    }
+
+
+def _mint() -> str:
+    token = "fgw_" + secrets.token_urlsafe(32)
+    return base64.b64encode(token.encode()).decode()
 
 
 def ensure_token(
@@ -256,41 +276,36 @@ def ensure_token(
     state: FleetState,
     live: dict[str, Any] | None,
 ) -> str:
-    """Mint the loop's gateway token if missing, or rotate it when the rotate annotation changed.
+    """Give the loop's token Secret one token per identity: the loop's own and each sub-agent's.
 
-    ``live`` is the Secret as the caller's view has it (``None``: absent)."""
+    A missing token is minted, the key of a removed sub-agent dropped, and when the rotate
+    annotation changed every token is minted anew. ``live`` is the Secret as the caller's
+    view has it (``None``: absent). Returns ``created``, ``rotated``, ``updated`` (tokens
+    minted or dropped), ``token-known`` (only the remembered hashes changed) or ``unchanged``.
+    """
     meta = desired["metadata"]
     ns, name = meta["namespace"], meta["name"]
     rotate = (loop["metadata"].get("annotations") or {}).get(ROTATE, "")
     key = (ns, loop["metadata"]["name"])
-    if (
-        live is not None
-        and _token_hash(live)
-        and (live["metadata"].get("annotations") or {}).get(ROTATED_FOR, "") == rotate
-    ):
-        outcome, _ = apply(
-            kube,
-            {
-                **desired,
-                "metadata": {**meta, "annotations": {**meta["annotations"], ROTATED_FOR: rotate}},
-            },
-            live,
-        )
-        current = [str(_token_hash(live))]
-        if state.token_hashes.get(key) != current:
-            state.token_hashes[key] = current
-            outcome = outcome if outcome != "unchanged" else "token-known"
-        return outcome
-    token = "fgw_" + secrets.token_urlsafe(32)
-    encoded = base64.b64encode(token.encode()).decode()
+    wanted = token_keys(loop)
     body = {
         **desired,
-        "data": {"token": encoded},
         "metadata": {**meta, "annotations": {**meta["annotations"], ROTATED_FOR: rotate}},
     }
-    if live is None:
+    data: dict[str, str] = dict((live or {}).get("data") or {})
+    rotated = (
+        live is not None
+        and (live["metadata"].get("annotations") or {}).get(ROTATED_FOR, "") != rotate
+    )
+    keep = {} if rotated else {k: v for k, v in data.items() if k in wanted and v}
+    minted = {k: _mint() for k in wanted if k not in keep}
+    # Only sub-agent keys are dropped: a key someone else put in the Secret stays.
+    dropped = [k for k in data if k.startswith(SUBAGENT_TOKEN_PREFIX) and k not in wanted]
+    if live is not None and not minted and not dropped:
+        outcome, _ = apply(kube, body, live)
+    elif live is None:
         try:
-            kube.create(body)
+            kube.create({**body, "data": minted})
         except KubeError as exc:
             if exc.status != 409:
                 raise
@@ -302,9 +317,15 @@ def ensure_token(
             return ensure_token(kube, loop, desired, state, live)
         outcome = "created"
     else:
-        kube.patch("v1", "Secret", ns, name, {**_patch_for(body), "data": {"token": encoded}})
-        outcome = "rotated"
-    state.token_hashes[key] = [hashlib.sha256(token.encode()).hexdigest()]
+        changes: dict[str, str | None] = {**minted, **dict.fromkeys(dropped)}
+        kube.patch("v1", "Secret", ns, name, {**_patch_for(body), "data": changes})
+        outcome = "rotated" if rotated or TOKEN_KEY in minted else "updated"
+    final = {**keep, **minted}
+    hashes = {identity: [_sha256(final[k])] for k, identity in wanted.items()}
+    if state.token_hashes.get(key) != hashes:
+        state.token_hashes[key] = hashes
+        if outcome == "unchanged":
+            outcome = "token-known"
     return outcome
 
 
@@ -577,12 +598,15 @@ def _reconcile_fleet(
             continue
         name = loop["metadata"]["name"]
         if (ns, name) not in state.token_hashes:
-            secret = kube.get("v1", "Secret", ns, token_secret_name(name))
-            digest = _token_hash(secret) if secret else None
-            if digest:
-                state.token_hashes[(ns, name)] = [digest]
+            found = secret_hashes(loop, kube.get("v1", "Secret", ns, token_secret_name(name)))
+            if found:
+                state.token_hashes[(ns, name)] = found
         loops.append(loop)
-    hashes = {name: h for (n, name), h in state.token_hashes.items() if n == ns}
+    with state.lock:
+        known = list(state.token_hashes.items())
+    hashes = {
+        identity: h for (n, _), per_loop in known if n == ns for identity, h in per_loop.items()
+    }
     outcomes = {}
     for child in render_fleet(
         policy, loops, hashes, namespace=ns, image=image, approvers=approvers

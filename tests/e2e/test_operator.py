@@ -79,6 +79,12 @@ def test_fleet_lifecycle(
     assert token not in text and json.loads(text)["loops"]["bug-report-triage"]["token_sha256"] == [
         hashlib.sha256(token.encode()).hexdigest()
     ]
+    # Its checker has a token of its own, in the same Secret, hashed into the gateway config.
+    reviewer = base64.b64decode(secret["data"]["subagent.reviewer"]).decode()
+    assert reviewer != token and reviewer not in text
+    assert json.loads(text)["loops"]["bug-report-triage"]["subagents"]["reviewer"][
+        "token_sha256"
+    ] == [hashlib.sha256(reviewer.encode()).hexdigest()]
     status = loop["status"]
     assert status["observedGeneration"] == loop["metadata"]["generation"]
     assert {c["type"]: c["status"] for c in status["conditions"]} == {

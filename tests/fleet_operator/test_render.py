@@ -15,6 +15,7 @@ from fleet.gwconfig import GatewayConfig
 from fleet.render import (
     HASH,
     ConfigTooLarge,
+    definition,
     gateway_config_data,
     managed_hash,
     render_fleet,
@@ -98,11 +99,30 @@ def test_sandbox_pod_is_hardened() -> None:
         "secretKeyRef": {"name": "bug-report-triage-gateway-token", "key": "token"}
     }
     assert env["FLEET_GATEWAY_URL"]["value"] == "http://fleet-gateway.ns.svc:8080"
+    assert {k: env[k]["value"] for k in env if "value" in env[k]} == {
+        "FLEET_GATEWAY_URL": "http://fleet-gateway.ns.svc:8080",
+        "FLEET_LOOP": "bug-report-triage",
+        "FLEET_DEFINITION": "/etc/fleet/loop/definition.json",
+        "FLEET_CONTENT_DIR": "/etc/fleet",
+        "FLEET_TOKENS_DIR": "/etc/fleet/tokens",
+        "FLEET_WORKSPACE": "/workspace",
+        "FLEET_TRIGGER": "cron",
+        "HOME": "/workspace",
+    }
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert (
         mounts["/etc/fleet/loop"]["readOnly"]
         and mounts["/etc/fleet/skills/triage-runbook"]["readOnly"]
+        and mounts["/etc/fleet/tokens"]["readOnly"]
     )
+    # The sub-agents' tokens only, one file each, readable by the pod's group (fsGroup).
+    (tokens,) = [v["secret"] for v in pod["volumes"] if v["name"] == "tokens"]
+    assert tokens == {
+        "secretName": "bug-report-triage-gateway-token",
+        "items": [{"key": "subagent.reviewer", "path": "reviewer"}],
+        "defaultMode": 0o440,
+    }
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"] == 65532
     assert {v["name"] for v in pod["volumes"] if "emptyDir" in v} == {"workspace", "tmp"}
     net = children["NetworkPolicy"]["spec"]
     assert (
@@ -122,8 +142,31 @@ def test_sandbox_pod_is_hardened() -> None:
         assert child["metadata"]["annotations"][HASH] == managed_hash(child)
 
 
+def test_loop_without_subagents_mounts_no_tokens() -> None:
+    (cron,) = [
+        c
+        for c in render_loop(LOOPS["cost-report"], POLICY, namespace="ns")
+        if c["kind"] == "CronJob"
+    ]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert "tokens" not in {v["name"] for v in pod["volumes"]}
+
+
+def test_definition_is_the_configmap_file() -> None:
+    loop = LOOPS["bug-report-triage"]
+    (cm,) = [c for c in render_loop(loop, POLICY, namespace="ns") if c["kind"] == "ConfigMap"]
+    assert cm["data"]["definition.json"] == definition(loop)
+    doc = orjson.loads(definition(loop))
+    assert (doc["name"], doc["fleet"], "sandbox" in doc["spec"]) == (
+        "bug-report-triage",
+        "northwind",
+        False,
+    )
+    assert doc["spec"]["done"] == {"checker": "reviewer", "commandTimeout": "10m"}
+
+
 def test_gateway_config_validates_and_holds_hashes_only() -> None:
-    hashes = {name: ["ab" * 32] for name in LOOPS}
+    hashes = {name: ["ab" * 32] for name in LOOPS} | {"bug-report-triage/reviewer": ["cd" * 32]}
     children = {c["kind"]: c for c in render_fleet(POLICY, LOOPS.values(), hashes, namespace="ns")}
     config = GatewayConfig.model_validate(
         orjson.loads(children["ConfigMap"]["data"]["gateway.json"])
@@ -133,6 +176,7 @@ def test_gateway_config_validates_and_holds_hashes_only() -> None:
         and config.loops["dependency-bump"].approvals["merge_pr"] == "pause_for_human"
     )
     assert config.loops["bug-report-triage"].token_sha256 == ["ab" * 32]
+    assert config.loops["bug-report-triage"].subagents["reviewer"].token_sha256 == ["cd" * 32]
     deploy = children["Deployment"]["spec"]["template"]
     assert deploy["metadata"]["annotations"]["fleetctl.dev/config-hash"].startswith("sha256:")
     (container,) = deploy["spec"]["containers"]
