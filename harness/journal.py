@@ -8,10 +8,16 @@ resumed run walks the stored steps in order, rebuilds every conversation
 exactly, and goes on live at the first unfinished step. A stored step of
 another kind or scope than the one reached means the code or the definition
 changed under the run: :class:`Nondeterminism`.
+
+Fault injection for the crash tests: with ``FLEET_HARNESS_KILL_AFTER=SEQ`` the
+process sends itself SIGKILL right after the gateway acknowledged entry SEQ,
+the sharpest "between two steps" there is.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -36,6 +42,8 @@ class Journal:
             last[a] = max(last.get(a, 0.0), float(e.get("t") or 0.0))
         self.prior_active_s = sum(t for a, t in last.items() if a != attempt)
         self.patch: Callable[[], dict[str, Any]] = dict
+        kill = os.environ.get("FLEET_HARNESS_KILL_AFTER", "")
+        self.kill_after = int(kill) if kill.isdigit() else None
 
     @property
     def replaying(self) -> bool:
@@ -76,4 +84,6 @@ class Journal:
         await self.runs.append(entry, self.patch())
         self.entries.append(entry)
         self.next += 1
+        if self.kill_after == entry["seq"]:
+            os.kill(os.getpid(), signal.SIGKILL)
         return entry

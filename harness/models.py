@@ -52,8 +52,9 @@ def _refusal(exc: openai.APIStatusError) -> tuple[str | None, str]:
 
 
 class Models:
-    def __init__(self, base_url: str, run_id: str, backoff_s: float = 0.5):
+    def __init__(self, base_url: str, run_id: str, backoff_s: float = 0.5, retry_s: float = 60.0):
         self.base_url = base_url + "/v1"
+        self.retry_s = retry_s
         self.run_id = run_id
         self.backoff_s = backoff_s
         self.http = httpx2.AsyncClient(timeout=httpx2.Timeout(600.0, connect=5.0))
@@ -86,6 +87,7 @@ class Models:
         client = self.client(token)
         unavailable = 0
         waited = 0.0
+        lost_since: float | None = None
         while True:
             try:
                 raw = await client.chat.completions.with_raw_response.create(
@@ -120,7 +122,14 @@ class Models:
                 await asyncio.sleep(self.backoff_s * unavailable)
                 continue
             except openai.APIConnectionError as exc:
-                raise GatewayLost(f"model call: cannot reach the gateway: {exc}") from None
+                now = asyncio.get_running_loop().time()
+                lost_since = now if lost_since is None else lost_since
+                if now - lost_since >= self.retry_s:
+                    raise GatewayLost(
+                        f"model call: cannot reach the gateway for {self.retry_s:g} s: {exc}"
+                    ) from None
+                await asyncio.sleep(min(2.0, 0.1 * 2 ** min(unavailable + 3, 5)))
+                continue
             completion = raw.parse()
             cost = float(raw.headers.get("x-fleet-cost-usd") or 0.0)
             choice = completion.choices[0] if completion.choices else None

@@ -111,8 +111,10 @@ class Runner:
         self.rounds = 0
         self.awaiting: str | None = None
         self.stack = contextlib.AsyncExitStack()
-        self.runs = Runs(settings.gateway_url, settings.token, settings.run_id, self.d.loop)
-        self.models = Models(settings.gateway_url, settings.run_id)
+        self.runs = Runs(
+            settings.gateway_url, settings.token, settings.run_id, self.d.loop, settings.retry_s
+        )
+        self.models = Models(settings.gateway_url, settings.run_id, retry_s=settings.retry_s)
         self.mcp = McpTools(settings.gateway_url, settings.run_id, self.stack)
         self.journal: Journal | None = None
         self._agents: dict[str, Agent] = {}

@@ -33,6 +33,8 @@ class Settings:
     trigger: str
     input: Any
     resume: bool
+    retry_s: float = 60.0
+    """How long to keep retrying a gateway that does not answer before exiting 1."""
 
 
 def _env(env: dict[str, str], name: str, default: str | None = None) -> str:
@@ -86,7 +88,21 @@ def load(definition: str | None, resume: str | None, env: dict[str, str] | None 
         trigger=env.get("FLEET_TRIGGER") or ("manual" if resume else "cron"),
         input=payload,
         resume=resume is not None,
+        retry_s=_float(env, "FLEET_HARNESS_RETRY_S", 60.0),
     )
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"${name}: expected seconds, got {raw!r}") from None
+    if value <= 0:
+        raise UsageError(f"${name}: expected a positive number of seconds, got {raw!r}")
+    return value
 
 
 def subagent_token(settings: Settings, name: str) -> str:
