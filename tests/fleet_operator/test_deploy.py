@@ -1,14 +1,17 @@
-"""The operator's deploy manifests: CRD copies match schemas/, RBAC covers exactly what the operator writes."""
+"""The operator's deploy manifests: CRD copies match schemas/, RBAC covers exactly what the
+operator writes; the images' Dockerfiles copy what exists and run as the pod's UID."""
 
 from __future__ import annotations
 
+import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
-from fleet.render import render_fleet, render_loop
+from fleet.render import DEFINITION_PATH, render_fleet, render_loop
 from fleet_operator.kube import PLURALS
 from tests.fleet_operator.test_render import LOOPS, POLICY
 
@@ -89,3 +92,43 @@ def test_dockerfiles_run_as_the_pod_uid(dockerfile: str) -> None:
     froms = [line.split()[1] for line in lines if line.startswith("FROM ")]
     assert froms and all(":" in image and "latest" not in image for image in froms)
     assert "USER 65532:65532" in lines and any(line.startswith("ENTRYPOINT ") for line in lines)
+
+
+def instructions(dockerfile: str) -> list[tuple[str, str]]:
+    """(instruction, arguments) of each Dockerfile line, continuations joined, comments out."""
+    text = (ROOT / dockerfile).read_text().replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+@pytest.mark.parametrize(
+    "dockerfile", ["operator/Dockerfile", "gateway/Dockerfile", "sandbox/Dockerfile"]
+)
+def test_dockerfile_copy_sources_exist(dockerfile: str) -> None:
+    for word, args in instructions(dockerfile):
+        if word == "COPY" and not args.startswith("--from="):
+            *sources, _ = args.split()
+            for source in sources:
+                assert (ROOT / source).exists(), f"{dockerfile}: COPY {source}"
+
+
+def test_sandbox_installs_this_harness_by_default() -> None:
+    steps = instructions("sandbox/Dockerfile")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    module = pyproject["project"]["scripts"]["fleet-harness"].split(":")[0]
+    assert "harness" in pyproject["project"]["optional-dependencies"]
+    copied = {args.split()[0] for word, args in steps if word == "COPY"}
+    assert module.split(".")[0] in copied  # the package behind the console script
+    (run,) = [args for word, args in steps if word == "RUN" and "pip install" in args]
+    assert 'pip install ".[harness]"' in run
+    assert 'pip install "$HARNESS"' in run and ("ARG", 'HARNESS=""') in steps  # optional, on top
+    assert ("ENTRYPOINT", '["fleet-harness"]') in steps
+    (cmd,) = [json.loads(args) for word, args in steps if word == "CMD"]
+    assert cmd == ["run", "--definition", DEFINITION_PATH]
+    assert steps.index(("USER", "65532:65532")) > max(
+        i for i, (word, _) in enumerate(steps) if word == "RUN"
+    )
