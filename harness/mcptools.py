@@ -7,6 +7,8 @@ owns the HTTP client). Write and destructive calls carry an idempotency key in
 ``_meta``, so a call re-sent after a crash gets the gateway's stored result.
 The gateway's answers become :class:`ToolResult` data: a pending approval, a
 refusal or a guardrail block are results the harness decides on, not errors.
+``mcp`` is imported with the first session: a resumed run whose next step is a
+model call does not wait for it.
 """
 
 from __future__ import annotations
@@ -14,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import Any
-
-import httpx2
-from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import GatewayLost
+
+if TYPE_CHECKING:
+    import httpx2
+    from mcp.client.session import ClientSession
 
 RESULT_TOOL = "fleet_approval_result"
 IDEMPOTENCY_META = "fleet/idempotency-key"
@@ -85,6 +86,11 @@ class McpTools:
         found = self._sessions.get(key)
         if found is not None:
             return found
+        import httpx2
+        from mcp.client.session import ClientSession
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared.exceptions import MCPError
+
         http = await self.stack.enter_async_context(
             httpx2.AsyncClient(
                 headers={"authorization": f"Bearer {token}", "x-fleet-run-id": self.run_id},
@@ -106,6 +112,8 @@ class McpTools:
         return session
 
     async def list(self, token: str, servers: tuple[str, ...]) -> list[ToolSpec]:
+        from mcp.shared.exceptions import MCPError
+
         specs: list[ToolSpec] = []
         for server in servers:
             try:
@@ -136,6 +144,8 @@ class McpTools:
         step: int,
         key: str | None,
     ) -> ToolResult:
+        from mcp.shared.exceptions import MCPError
+
         session = await self.session(token, server)
         self.step.value = step
         meta = {IDEMPOTENCY_META: key} if key else None

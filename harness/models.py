@@ -7,19 +7,23 @@ across targets; what is left is decided here, as data: a refusal that ends the
 run (:func:`fleet.runtime.outcomes.outcome_of_refusal`) becomes a
 :class:`Stop`, a rate limit is waited out, and an unavailable provider is
 retried a bounded number of times before the run ends ``provider_unavailable``.
+``openai`` is imported when the first call is made: a resumed run whose next
+step is a tool call does not wait for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import openai
 
 from fleet.runtime.outcomes import Outcome, outcome_of_refusal
 from harness.errors import GatewayLost
+
+if TYPE_CHECKING:
+    import openai
 
 UNAVAILABLE_RETRIES = 2
 RATE_LIMIT_WAIT_S = 60.0
@@ -63,6 +67,8 @@ class Models:
     def client(self, token: str) -> openai.AsyncOpenAI:
         found = self._clients.get(token)
         if found is None:
+            import openai
+
             found = self._clients[token] = openai.AsyncOpenAI(
                 base_url=self.base_url,
                 api_key=token,
@@ -84,6 +90,8 @@ class Models:
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]],
     ) -> Reply:
+        import openai
+
         client = self.client(token)
         unavailable = 0
         waited = 0.0

@@ -81,6 +81,8 @@ class Agent:
     """The model's function name → (server, tool)."""
     tools: list[dict[str, Any]] | None = None
     """Everything offered to the model; listed when first needed."""
+    journalled: bool = False
+    """Whether this attempt stored the offer in a model entry (a resumed attempt reuses it)."""
 
 
 def _fn_name(server: str, tool: str) -> str:
@@ -244,6 +246,18 @@ class Runner:
             if content.skills:
                 tools.insert(0, builtins.LOAD_SKILL)
             found = self._agents[member.identity] = Agent(member, token, content, tools)
+            # A resumed run reuses the offer its journal holds, so its first step does not
+            # wait for the tool servers (or the MCP client's import).
+            for entry in reversed(self.journal.entries if self.journal else []):
+                offer = entry.get("offered")
+                if (
+                    entry.get("kind") == "model"
+                    and entry.get("member") == member.identity
+                    and offer
+                ):
+                    found.tools = list(offer["tools"])
+                    found.mcp = {k: (v[0], v[1]) for k, v in offer["mcp"].items()}
+                    break
         return found
 
     async def offered(self, agent: Agent) -> list[dict[str, Any]]:
@@ -279,7 +293,7 @@ class Runner:
                 messages,
                 tools,
             )
-            return {
+            fields = {
                 "member": agent.member.identity,
                 "step": self.usage.steps + 1,
                 "message": reply.message,
@@ -287,6 +301,10 @@ class Runner:
                 "tokens_out": reply.tokens_out,
                 "cost_usd": reply.cost_usd,
             }
+            if not agent.journalled:
+                fields["offered"] = {"tools": tools, "mcp": agent.mcp}
+                agent.journalled = True
+            return fields
 
         entry = await self.journal.record("model", scope, live)
         self.usage.add(int(entry["tokens_in"]) + int(entry["tokens_out"]), float(entry["cost_usd"]))
