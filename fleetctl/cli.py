@@ -17,6 +17,7 @@ from fleetctl.commands import (
     inventory,
     lock,
     rules,
+    run,
     runs,
     schema,
     validate,
@@ -43,6 +44,7 @@ for module in (
     gateway,
     cost,
     approvals,
+    run,
     runs,
 ):
     module.register(app)

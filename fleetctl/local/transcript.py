@@ -63,6 +63,7 @@ class Replay:
     tracks: dict[str, tuple[Reply, ...]]
     file: str = "<data>"
     digest: str = field(default="")
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Replay:
@@ -168,7 +169,8 @@ def _build(data: Any, smap: SourceMap) -> Replay:
             default=str,
         )
     ).hexdigest()
-    return Replay(title.strip(), tracks, smap.file, digest)
+    positions = {name: smap.keys.get(("tracks", name), (0, 0)) for name in tracks}
+    return Replay(title.strip(), tracks, smap.file, digest, positions)
 
 
 def _reply(

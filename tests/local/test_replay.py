@@ -32,7 +32,7 @@ def tool(name: str) -> dict[str, Any]:
     return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
 
 
-TOOLS = [tool("github__get_issue"), tool("github__create_pr"), tool("finish"), tool("verdict")]
+TOOLS: Any = [tool("github__get_issue"), tool("github__create_pr"), tool("finish"), tool("verdict")]
 
 
 @pytest.fixture
