@@ -6,13 +6,22 @@ mid-call, so whether the tool ran is unknown); ``deny`` also closes one.
 Talks to the gateway's ``/approvals`` API with an approver's token, read from
 an environment variable (never a flag, so it stays out of shell history). A
 loop's token is refused by the gateway.
+
+``--local PATH`` acts on a ``fleetctl run`` home instead (PATH is the fleet
+directory holding ``.fleet``, or the ``--home`` given to ``fleetctl run``): the
+gateway of that home is started in-process (or the running one is used) and
+the local approver's token is read from its ``tokens.json``, so an approval
+runs the call once through the real gateway, as in a cluster.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -31,23 +40,67 @@ TOKEN_ENV = typer.Option(
 )
 OUTPUT = typer.Option("table", "--output", "-o", help="table or json.")
 REASON = typer.Option(None, "--reason", help="Why; recorded with the decision.")
+LOCAL = typer.Option(
+    None,
+    "--local",
+    help="Act on the local gateway of `fleetctl run`: the fleet directory, or its --home.",
+)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(approvals_app, name="approvals")
 
 
-def call(
-    gateway: str, token_env: str, method: str, path: str, body: dict[str, Any] | None = None
-) -> Any:
-    import httpx
+@contextlib.contextmanager
+def _local_gateway(local: Path) -> Iterator[tuple[str, str]]:
+    """(URL, approver token) of the gateway of a ``fleetctl run`` home, served while needed."""
+    from fleetctl.local.embedded import EmbeddedGateway, running_url
+    from fleetctl.local.errors import LocalError
+    from fleetctl.local.home import APPROVER_KEY, Home
 
+    try:
+        home = Home.find(local)
+        token = home.read_tokens().get(APPROVER_KEY)
+        if not token:
+            fail(f"no local approver token in {home.tokens_file}", "run `fleetctl run` again")
+        url = running_url(home)
+        if url:
+            yield url, token
+            return
+        gw = EmbeddedGateway(home).start()
+    except LocalError as exc:
+        fail(exc.message, exc.hint)
+    try:
+        yield gw.url, token
+    finally:
+        gw.stop()
+
+
+def call(
+    gateway: str,
+    token_env: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    local: Path | None = None,
+) -> Any:
+    if local is not None:
+        with _local_gateway(local) as (url, local_token):
+            return _request(url, local_token, method, path, body, "--local")
     token = os.environ.get(token_env)
     if not token:
         fail(
             f"no approver token in ${token_env}",
             "export it, or name another variable with --token-env",
         )
+    return _request(gateway, token, method, path, body, "--gateway or FLEET_GATEWAY_URL")
+
+
+def _request(
+    gateway: str, token: str, method: str, path: str, body: dict[str, Any] | None, where: str
+) -> Any:
+    import httpx
+
     try:
         r = httpx.request(
             method,
@@ -57,9 +110,7 @@ def call(
             timeout=330,  # approving runs the tool call
         )
     except httpx.HTTPError as exc:
-        fail(
-            f"cannot reach the gateway at {gateway}: {exc}", "check --gateway or FLEET_GATEWAY_URL"
-        )
+        fail(f"cannot reach the gateway at {gateway}: {exc}", f"check {where}")
     try:
         data = r.json()
     except ValueError:
@@ -167,9 +218,10 @@ def list_(
     gateway: str = GATEWAY,
     token_env: str = TOKEN_ENV,
     output: str = OUTPUT,
+    local: Path | None = LOCAL,
 ) -> None:
     """Approval requests, oldest first (pending ones by default)."""
-    rows = call(gateway, token_env, "GET", f"/approvals?state={state}")["approvals"]
+    rows = call(gateway, token_env, "GET", f"/approvals?state={state}", local=local)["approvals"]
     if output == "json":
         typer.echo(json.dumps(rows, indent=2, sort_keys=True))
     elif rows:
@@ -180,10 +232,14 @@ def list_(
 
 @approvals_app.command("show")
 def show(
-    approval_id: str, gateway: str = GATEWAY, token_env: str = TOKEN_ENV, output: str = OUTPUT
+    approval_id: str,
+    gateway: str = GATEWAY,
+    token_env: str = TOKEN_ENV,
+    output: str = OUTPUT,
+    local: Path | None = LOCAL,
 ) -> None:
     """One request: who asked, which run, tool, arguments, guardrail verdicts, decision, result."""
-    _show(call(gateway, token_env, "GET", f"/approvals/{approval_id}"), output)
+    _show(call(gateway, token_env, "GET", f"/approvals/{approval_id}", local=local), output)
 
 
 def _decide(
@@ -193,10 +249,12 @@ def _decide(
     gateway: str,
     token_env: str,
     output: str,
+    local: Path | None = None,
 ) -> None:
     """Send an approver's decision (approve, deny, retry) with its reason; show the request."""
     body = {"reason": reason}
-    _show(call(gateway, token_env, "POST", f"/approvals/{approval_id}/{action}", body), output)
+    path = f"/approvals/{approval_id}/{action}"
+    _show(call(gateway, token_env, "POST", path, body, local=local), output)
 
 
 @approvals_app.command("approve")
@@ -206,9 +264,10 @@ def approve(
     gateway: str = GATEWAY,
     token_env: str = TOKEN_ENV,
     output: str = OUTPUT,
+    local: Path | None = LOCAL,
 ) -> None:
     """Approve: the gateway runs the call once and stores its result for the run."""
-    _decide("approve", approval_id, reason, gateway, token_env, output)
+    _decide("approve", approval_id, reason, gateway, token_env, output, local)
 
 
 @approvals_app.command("deny")
@@ -218,9 +277,10 @@ def deny(
     gateway: str = GATEWAY,
     token_env: str = TOKEN_ENV,
     output: str = OUTPUT,
+    local: Path | None = LOCAL,
 ) -> None:
     """Deny: the call never runs (or, if interrupted, is not run again); the run is told why."""
-    _decide("deny", approval_id, reason, gateway, token_env, output)
+    _decide("deny", approval_id, reason, gateway, token_env, output, local)
 
 
 @approvals_app.command("retry")
@@ -230,7 +290,8 @@ def retry(
     gateway: str = GATEWAY,
     token_env: str = TOKEN_ENV,
     output: str = OUTPUT,
+    local: Path | None = LOCAL,
 ) -> None:
     """Re-run an interrupted request once more (check first that the interrupted attempt did
     not take effect); the gateway stores the new result for the run."""
-    _decide("retry", approval_id, reason, gateway, token_env, output)
+    _decide("retry", approval_id, reason, gateway, token_env, output, local)
