@@ -137,9 +137,18 @@ class Store(Protocol):
     async def row_delete(self, table: str, key: str) -> None: ...
 
     async def row_list(
-        self, table: str, state: str | None = None, limit: int = 500
+        self,
+        table: str,
+        state: str | None = None,
+        limit: int = 500,
+        *,
+        newest_first: bool = False,
+        since: float | None = None,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
-        """Rows of ``table`` (optionally only those whose ``state`` is ``state``), oldest first."""
+        """Rows of ``table`` (optionally only those whose ``state`` is ``state``), oldest
+        first, or newest first; with ``since``, only those inserted at or after it (epoch
+        seconds); ``offset`` skips that many, to read a long table a page at a time."""
         ...
 
     async def close(self) -> None: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -77,6 +77,14 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(new))
 return 1
 """
 
+# Insert a durable row unless its key exists, and index it by creation time in the
+# table's sorted set (what newest-first pages and ``since`` read).
+_ROW_INSERT = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+"""
+
 
 class RedisStore:
     def __init__(self, url: str, prefix: str = "fleetgw"):
@@ -85,6 +93,7 @@ class RedisStore:
         self._reserve = self.redis.register_script(_RESERVE)
         self._settle = self.redis.register_script(_SETTLE)
         self._row_cas = self.redis.register_script(_ROW_CAS)
+        self._row_insert = self.redis.register_script(_ROW_INSERT)
 
     def _k(self, *parts: object) -> str:
         return ":".join([self.prefix, *map(str, parts)])
@@ -179,9 +188,16 @@ class RedisStore:
     def _rows_key(self, table: str) -> str:
         return self._k("rows", table)
 
+    def _order_key(self, table: str) -> str:
+        return self._k("rows", table) + ":order"
+
     async def row_insert(self, table: str, key: str, value: dict[str, Any]) -> bool:
-        body = orjson.dumps({"_created": time.time(), **value})
-        return bool(await self.redis.hsetnx(self._rows_key(table), key, body))
+        now = time.time()
+        body = orjson.dumps({"_created": now, **value})
+        done = await self._row_insert(
+            keys=[self._rows_key(table), self._order_key(table)], args=[key, body, repr(now)]
+        )
+        return bool(done)
 
     async def row_get(self, table: str, key: str) -> dict[str, Any] | None:
         body = await self.redis.hget(self._rows_key(table), key)
@@ -209,16 +225,42 @@ class RedisStore:
         return bool(done)
 
     async def row_delete(self, table: str, key: str) -> None:
-        await self.redis.hdel(self._rows_key(table), key)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(self._rows_key(table), key)
+        pipe.zrem(self._order_key(table), key)
+        await pipe.execute()
 
     async def row_list(
-        self, table: str, state: str | None = None, limit: int = 500
+        self,
+        table: str,
+        state: str | None = None,
+        limit: int = 500,
+        *,
+        newest_first: bool = False,
+        since: float | None = None,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
+        if state is None and (newest_first or since is not None or offset):
+            # A page of the creation-time index: the work is the page's, not the table's.
+            # Rows inserted before the index existed are not in it (only the runs API,
+            # whose tables are younger than the index, reads pages).
+            low = "-inf" if since is None else repr(since)
+            order = self._order_key(table)
+            if newest_first:
+                keys = await self.redis.zrevrangebyscore(order, "+inf", low, offset, limit)
+            else:
+                keys = await self.redis.zrangebyscore(order, low, "+inf", offset, limit)
+            bodies = (
+                await self.redis.hmget(self._rows_key(table), cast(list[str], keys)) if keys else []
+            )
+            return [_public(orjson.loads(b)) for b in bodies if b is not None]
         rows = [orjson.loads(v) for v in await self.redis.hvals(self._rows_key(table))]
         if state is not None:
             rows = [r for r in rows if r.get("state") == state]
-        rows.sort(key=lambda r: r.get("_created", 0.0))
-        return [_public(r) for r in rows[:limit]]
+        if since is not None:
+            rows = [r for r in rows if r.get("_created", 0.0) >= since]
+        rows.sort(key=lambda r: r.get("_created", 0.0), reverse=newest_first)
+        return [_public(r) for r in rows[offset : offset + limit]]
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -53,6 +53,7 @@ CREATE INDEX IF NOT EXISTS traces_ts ON traces (ts);
 CREATE INDEX IF NOT EXISTS traces_run ON traces (run);
 CREATE TABLE IF NOT EXISTS rows (tbl TEXT NOT NULL, key TEXT NOT NULL, state TEXT, body BLOB NOT NULL,
   created REAL NOT NULL, updated REAL NOT NULL, PRIMARY KEY (tbl, key));
+CREATE INDEX IF NOT EXISTS rows_created ON rows (tbl, created, key);
 CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY CHECK (id = 1), applied INTEGER NOT NULL);
 INSERT OR IGNORE INTO journal (id, applied) VALUES (1, 0);
 """
@@ -477,15 +478,26 @@ class SqliteStore:
         await self._rows_exec("DELETE FROM rows WHERE tbl = ? AND key = ?", (table, key))
 
     async def row_list(
-        self, table: str, state: str | None = None, limit: int = 500
+        self,
+        table: str,
+        state: str | None = None,
+        limit: int = 500,
+        *,
+        newest_first: bool = False,
+        since: float | None = None,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
         sql = "SELECT body FROM rows WHERE tbl = ?"
         args: list[Any] = [table]
         if state is not None:
             sql += " AND state = ?"
             args.append(state)
-        sql += " ORDER BY created, key LIMIT ?"
-        args.append(limit)
+        if since is not None:
+            sql += " AND created >= ?"
+            args.append(since)
+        order = "DESC" if newest_first else "ASC"
+        sql += f" ORDER BY created {order}, key {order} LIMIT ? OFFSET ?"
+        args += [limit, offset]
         return [orjson.loads(r[0]) for r in self.db.execute(sql, args)]
 
     @staticmethod
