@@ -52,6 +52,7 @@ from gateway.metrics import Metrics, standard
 from gateway.otel import OtlpExporter
 from gateway.ratelimit import check_limits
 from gateway.routing import fallback_chain
+from gateway.runs import api as runs
 from gateway.store import Reservation, Settlement, Store
 from gateway.streaming import stream
 from gateway.upstream import Upstream
@@ -177,6 +178,8 @@ class Gateway:
                 )
             elif path.startswith("/mcp/") or path.startswith("/approvals"):
                 await self._mcp_app(scope, receive, send)
+            elif path.startswith("/v1/fleet/"):
+                await runs.handle(self, scope, receive, send)
             else:
                 raise NotFoundError(
                     "not_found",
