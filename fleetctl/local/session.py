@@ -205,7 +205,18 @@ def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) 
             else f"the harness exited with code {attempt.exit_code} before the run ended"
             + (" (see its messages above)" if attempt.exit_code else "")
         )
-        res = Result(run=run_id, loop=opts.loop, outcome=outcome, detail=detail)
+        last: dict[str, Any] = next(
+            (e for e in reversed(attempt.events) if e.get("event") == "step"), {}
+        )
+        res = Result(
+            run=run_id,
+            loop=opts.loop,
+            outcome=outcome,
+            steps=int(last.get("step") or 0),
+            tokens=int(last.get("tokens") or 0),
+            cost_usd=float(last.get("cost_usd") or 0.0),
+            detail=detail,
+        )
         res.resumable = attempt.interrupted or attempt.exit_code == 1
     res.replay = replay.title if replay else None
     res.next = next_steps(opts, home, res)

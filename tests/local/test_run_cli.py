@@ -294,3 +294,47 @@ def test_approvals_local(tmp_path: Path, transcript: Path) -> None:
     code, out, err = invoke("approvals", "list", "--local", str(tmp_path / "home"), "-o", "json")
     assert code == 0, err
     assert json.loads(out) == []
+
+
+REAL = """\
+replay: triage, finish and a passing review
+tracks:
+  triage:
+    - content: Nothing to triage today.
+      tool_calls: [{ name: finish, arguments: { summary: "no new reports", artifacts: [] } }]
+      usage: { prompt_tokens: 1200, completion_tokens: 30 }
+  triage/reviewer:
+    - tool_calls: [{ name: verdict, arguments: { verdict: pass, reasons: ["nothing was due"] } }]
+      usage: { prompt_tokens: 800, completion_tokens: 20 }
+"""
+
+
+def test_end_to_end_with_the_harness(tmp_path: Path) -> None:
+    """The real fleet-harness, the real gateway, a replayed model: maker, checker, done."""
+    transcript = tmp_path / "real.replay.yaml"
+    transcript.write_text(REAL)
+    code, out, err = invoke(
+        "run",
+        str(FLEET),
+        "triage",
+        "--provider",
+        f"replay:{transcript}",
+        # nothing listens there: the harness offers no github tools, and nothing leaves the machine
+        "--mcp",
+        "github=http://127.0.0.1:9/mcp",
+        "--home",
+        str(tmp_path / "home"),
+        "--output",
+        "json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["outcome"] == "done", result
+    assert result["summary"] == "no new reports"
+    assert result["steps"] == 2
+    assert result["tokens"] == 1200 + 30 + 800 + 20
+    assert result["cost_usd"] == pytest.approx((1200 * 0.25 + 30 * 2 + 800 * 0.05 + 20 * 0.4) / 1e6)
+    assert result["replay"] == "triage, finish and a passing review"
+    state = json.loads((tmp_path / "home/runs" / result["run"] / "replay-state.json").read_text())
+    assert state["runs"][""]["triage"]["next"] == 1
+    assert state["runs"][""]["triage/reviewer"]["next"] == 1
