@@ -17,6 +17,7 @@
           tokens/<sub>
         workspace/         the pod's emptyDir: emptied for every attempt, as a new pod's is
         replay-state.json  the replay provider's cursors (with --provider replay:FILE)
+        result.json        the last attempt's result, as ``--output json`` prints it
 
 Everything here is derived from the compiled fleet the same way the operator
 derives a pod from an AgentLoop: the definition is ``fleet.render``'s, the
@@ -188,6 +189,12 @@ class Home:
 
     def replay_state(self, run: str) -> Path:
         return self.run_dir(run) / "replay-state.json"
+
+    def result_file(self, run: str) -> Path:
+        return self.run_dir(run) / "result.json"
+
+    def write_result(self, run: str, result: Mapping[str, Any]) -> None:
+        _write(self.result_file(run), json.dumps(dict(result), indent=2, sort_keys=True) + "\n")
 
     # ------------------------------------------------------------------ tokens
 

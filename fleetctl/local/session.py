@@ -220,5 +220,6 @@ def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) 
         res.resumable = attempt.interrupted or attempt.exit_code == 1
     res.replay = replay.title if replay else None
     res.next = next_steps(opts, home, res)
+    home.write_result(run_id, res.to_json())
     progress.result(res)
     return res

@@ -338,3 +338,11 @@ def test_end_to_end_with_the_harness(tmp_path: Path) -> None:
     state = json.loads((tmp_path / "home/runs" / result["run"] / "replay-state.json").read_text())
     assert state["runs"][""]["triage"]["next"] == 1
     assert state["runs"][""]["triage/reviewer"]["next"] == 1
+
+
+def test_the_result_is_kept_in_the_home(tmp_path: Path, transcript: Path) -> None:
+    code, out, _, _ = fake_run(tmp_path, transcript, outcome="awaiting_approval")
+    assert code == 1
+    run = out.split("· run ")[1].split()[0]
+    kept = json.loads((tmp_path / "home/runs" / run / "result.json").read_text())
+    assert kept["outcome"] == "awaiting_approval" and kept["approval"] == "apr-123"

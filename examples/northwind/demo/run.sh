@@ -45,13 +45,15 @@ run=( "$fleetctl" run "$fleet" bug-report-triage --provider "replay:$transcript"
 
 step "1. run the loop: it reads issue 42, labels it, opens a PR, the reviewer fails it, the merge waits"
 show "fleetctl run $fleet bug-report-triage --provider replay:$transcript --mcp github=http://127.0.0.1:$port/mcp --mcp linear=… --home $home"
-status=0
-"${run[@]}" || status=$?
-if [ "$status" -ne 1 ]; then
-  echo "expected the run to pause for an approval (exit 1), got exit $status" >&2
+outcome() {  # the outcome fleetctl run recorded for the run's last attempt
+  "$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["outcome"])' "$home/runs/$run_id/result.json"
+}
+"${run[@]}" || true
+run_id="$(ls "$home/runs")"
+if [ "$(outcome)" != awaiting_approval ]; then
+  echo "expected the run to pause for an approval, not: $(outcome)" >&2
   exit 1
 fi
-run_id="$(ls "$home/runs")"
 
 step "2. a human looks at the held call and approves it: the gateway runs the merge, once"
 show "fleetctl approvals list --local $home"
@@ -68,7 +70,7 @@ show "fleetctl approvals approve $approval --local $home --reason \"…\""
 
 step "3. resume the run: the maker finishes, the reviewer passes it"
 show "fleetctl run $fleet bug-report-triage … --resume $run_id"
-"${run[@]}" --resume "$run_id"
+"${run[@]}" --resume "$run_id" || { echo "expected the resumed run to be done, not: $(outcome)" >&2; exit 1; }
 
 step "4. the run's timeline from the gateway's store: maker and checker steps, each with its cost"
 show "fleetctl runs show $run_id --store sqlite:$home/gateway.sqlite3"
