@@ -26,7 +26,7 @@ from gateway.config import Runtime
 from gateway.errors import AuthError, BadRequestError, ForbiddenError, NotFoundError
 from gateway.runs import records, state
 from gateway.runs import validate as check
-from gateway.runs.validate import KiB, MethodError, TooLargeError
+from gateway.runs.validate import MethodError, TooLargeError
 from gateway.store import Store
 
 PREFIX = "/v1/fleet/"
@@ -75,13 +75,16 @@ def _writer(who: Caller, what: str) -> None:
     )
 
 
-async def body(scope: Scope, receive: Receive, limit: int, what: str) -> bytes:
-    """The request body, refused (413) once it passes ``limit`` bytes, before or while reading."""
+async def body(scope: Scope, receive: Receive, limit: int, what: str, extra: int = 0) -> bytes:
+    """The request body, refused (413) once it passes the wire bound of a ``limit``-byte
+    payload (plus ``extra`` bytes of envelope), before or while reading it."""
+    wire = check.WIRE_FACTOR * (limit + extra)
     refusal = TooLargeError(
         "too_large",
-        f"request body over {limit // KiB} KiB: {what}; store less (a summary, or a "
-        "reference to where the full output lives)",
+        f"request body over {check.size(wire)}, and {what} is at most {check.size(limit)} of "
+        "JSON: store less (a summary, or a reference to where the full output lives)",
     )
+    limit = wire
     declared = header(scope, b"content-length")
     if declared is not None and (
         len(declared) > 12 or (declared.isdigit() and int(declared) > limit)
@@ -172,8 +175,8 @@ async def open_run(
     raw = await body(
         scope,
         receive,
-        check.WIRE_FACTOR * check.INPUT_MAX,
-        "a run's input is at most 1 MiB of JSON",
+        check.INPUT_MAX,
+        "a run's input",
     )
     trigger, value = check.opening(
         check.parse(raw, '{"trigger": "cron", "input": null}', empty_ok=True)
@@ -200,8 +203,8 @@ async def patch(
     raw = await body(
         scope,
         receive,
-        check.WIRE_FACTOR * check.PATCH_MAX,
-        "a run patch is at most 256 KiB of JSON",
+        check.PATCH_MAX,
+        "a run patch",
     )
     fields = check.patch(check.parse(raw, '{"steps": 3, "tokens": 1200}'))
     found = await records.owned(store, run, who.loop)
@@ -216,8 +219,9 @@ async def append(
     raw = await body(
         scope,
         receive,
-        check.WIRE_FACTOR * (check.ENTRY_MAX + check.PATCH_MAX),
-        "a journal entry is at most 1 MiB of JSON",
+        check.ENTRY_MAX,
+        "a journal entry",
+        extra=check.PATCH_MAX,
     )
     text, fields = check.journal_body(
         check.parse(raw, '{"entry": {"kind": "note", "scope": "main", "t": 0.5, "text": "…"}}'), seq
@@ -270,8 +274,8 @@ async def write_state(
     raw = await body(
         scope,
         receive,
-        check.WIRE_FACTOR * check.VALUE_MAX,
-        "a state value is at most 64 KiB of JSON",
+        check.VALUE_MAX,
+        "a state value",
     )
     value, if_version = check.state_body(check.parse(raw, '{"value": {…}, "if_version": 0}'))
     await _json(send, 200, (await state.write(store, loop, value, if_version)).json())

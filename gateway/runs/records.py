@@ -20,6 +20,8 @@ into the response without decoding, and no store re-encodes what the harness wro
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,8 +33,9 @@ from gateway.runs.validate import ConflictError
 from gateway.store import Store
 
 RUNS = "fleet_runs"
-# Rewrites of a record before a writer gives up on a run another writer keeps changing.
-CAS_TRIES = 8
+# Rewrites of a record before a writer gives up on a run other writers keep changing: each
+# round of racing writers has one winner, so this many writers at once all get through.
+CAS_TRIES = 64
 # More entries than any run holds: a journal is read whole.
 JOURNAL_READ = 1_000_000_000
 
@@ -122,6 +125,12 @@ def _busy(run: str) -> ConflictError:
     )
 
 
+async def _backoff(attempt: int) -> None:
+    # Losers of a compare-and-set spread out, so the next round is not the same race.
+    if attempt:
+        await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 10)))
+
+
 async def get(store: Store, run: str) -> Stored | None:
     row = await store.row_get(RUNS, run)
     return _stored(row) if row else None
@@ -140,7 +149,8 @@ async def open_run(
 ) -> tuple[dict[str, Any], bool]:
     """Create the run, or count one more attempt of it: ``(record, created)``. An ended
     run is returned as it is: a Job retried after the end starts nothing."""
-    for _ in range(CAS_TRIES):
+    for attempt in range(CAS_TRIES):
+        await _backoff(attempt)
         now = time.time()
         found = await get(store, run)
         if found is None:
@@ -149,7 +159,12 @@ async def open_run(
                 return record, True
             continue  # opened by a racing attempt: count this one on top
         if found.record["loop"] != loop:
-            raise not_found(run, loop)
+            # A PUT cannot hide that the id is taken, but it tells nothing else about it.
+            raise NotFoundError(
+                "run_not_found",
+                f"no run '{run}' of loop '{loop}', and the id cannot be opened: run ids are "
+                "fleet-wide; use another one (the Job's pod name is unique)",
+            )
         if found.record["status"] == "ended":
             return found.record, False
         record = {**found.record, "attempts": found.record["attempts"] + 1, "updated": now}
@@ -162,7 +177,13 @@ async def update(store: Store, found: Stored, fields: dict[str, Any]) -> dict[st
     """Apply a validated patch to the record; a patch that changes nothing writes nothing
     (so a retried last patch of an ended run is answered, not refused)."""
     run = found.record["id"]
-    for _ in range(CAS_TRIES):
+    for attempt in range(CAS_TRIES):
+        if attempt:
+            await _backoff(attempt)
+            again = await get(store, run)
+            if again is None:
+                raise not_found(run, found.record["loop"])
+            found = again
         record = found.record
         changed = {**record, **fields}
         if changed == record:
@@ -175,10 +196,6 @@ async def update(store: Store, found: Stored, fields: dict[str, Any]) -> dict[st
         changed["updated"] = now
         if await store.row_update(RUNS, run, _row(changed, found.rev + 1), if_state=str(found.rev)):
             return changed
-        again = await get(store, run)
-        if again is None:
-            raise not_found(run, record["loop"])
-        found = again
     raise _busy(run)
 
 

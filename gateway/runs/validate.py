@@ -150,10 +150,14 @@ def canonical(value: Any, field: str, limit: int) -> bytes:
     if len(text) > limit:
         raise TooLargeError(
             "too_large",
-            f"{field} is {len(text)} bytes of JSON, over the limit of {limit // KiB} KiB: "
+            f"{field} is {len(text)} bytes of JSON, over the limit of {size(limit)}: "
             "store less (a summary, or a reference to where the full output lives)",
         )
     return text
+
+
+def size(limit: int) -> str:
+    return f"{limit // MiB} MiB" if limit % MiB == 0 else f"{limit // KiB} KiB"
 
 
 def kind(value: Any) -> str:
