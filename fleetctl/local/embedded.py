@@ -95,6 +95,10 @@ class EmbeddedGateway:
             raise
         return self
 
+    def begin_stop(self) -> None:
+        if self._server is not None:
+            self._server.begin_stop()
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop(timeout=20)

@@ -99,7 +99,8 @@ def next_steps(opts: Options, home: Home, res: Result) -> list[str]:
 def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) -> Result:
     """Run (or resume) one loop locally; returns its result. Raises LocalError for user errors."""
     from fleetctl.local.embedded import EmbeddedGateway
-    from fleetctl.local.replay import Replay, serve_in_thread
+    from fleetctl.local.replay import Replay, ReplayApp
+    from fleetctl.local.server import ServerThread
 
     input_json: Any = None
     if opts.input is not None:
@@ -112,8 +113,7 @@ def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) 
     replay_path = _replay_file(opts.provider)
     fleet = load_fleet(opts.fleet)
     loop_cr = fleet.loop(opts.loop)
-    servers = fleet.policy["spec"].get("mcpServers", {})
-    mcp = parse_mcp_overrides(opts.mcp, servers)
+    mcp = parse_mcp_overrides(opts.mcp, fleet.policy["spec"].get("mcpServers", {}))
     replay = Replay.from_file(replay_path) if replay_path is not None else None
     home = Home.for_fleet(opts.fleet, opts.home)
 
@@ -140,12 +140,13 @@ def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) 
     tokens = home.tokens(keys)
     home.lay_out_run(run_id, loop_cr, fleet.content, tokens)
 
-    stops: list[Callable[[], None]] = []
+    servers: list[ServerThread | EmbeddedGateway] = []
     try:
         provider_url = None
         if replay is not None:
-            provider_url, stop_replay = serve_in_thread(replay, home.replay_state(run_id))
-            stops.append(stop_replay)
+            replay_server = ServerThread(ReplayApp(replay, home.replay_state(run_id))).start()
+            servers.append(replay_server)
+            provider_url = replay_server.url + "/v1"
         cfg = home.write_gateway_config(fleet, tokens, provider_url=provider_url, mcp=mcp)
         if replay is None:
             for name in missing_credentials(cfg):
@@ -154,7 +155,7 @@ def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) 
                     "yellow",
                 )
         gw = EmbeddedGateway(home).start()
-        stops.append(gw.stop)
+        servers.append(gw)
         progress.banner()
         progress.note(f"gateway {gw.url} · home {home.path}")
         content = home.content_dir(run_id)
@@ -181,8 +182,10 @@ def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) 
                 on_text=progress.text,
             )
     finally:
-        for stop in reversed(stops):
-            stop()
+        for server in servers:
+            server.begin_stop()
+        for server in reversed(servers):
+            server.stop()
     end = attempt.end
     if end is not None:
         res = Result(
