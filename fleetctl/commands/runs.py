@@ -1,5 +1,12 @@
-"""``fleetctl runs show RUN``: one run's timeline from the gateway's traces, LLM
-calls and tool calls side by side, with outcomes, guardrail verdicts and approvals."""
+"""``fleetctl runs show RUN``: one run's timeline from the gateway's store, LLM calls
+and tool calls side by side (the traces), with outcomes, guardrail verdicts and
+approvals, and, for a run the harness opened through the runs API, its record
+(status, outcome, attempts, counters, cost by member) and the journal's checker
+verdicts, paused approvals and outcome in their places on the timeline.
+
+The record and the journal are read with :mod:`gateway.runs.records`, the module
+the gateway writes them with, so the CLI and the API name the same rows.
+"""
 
 from __future__ import annotations
 
@@ -49,25 +56,93 @@ def describe(t: dict[str, Any]) -> tuple[str, str, str]:
     return what, outcome, "; ".join(detail)
 
 
-def timeline(traces: list[dict[str, Any]]) -> list[list[str]]:
+def clock(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def timeline(traces: list[dict[str, Any]]) -> list[tuple[float, list[str]]]:
+    """Each trace step as (time, table row), in order."""
     rows = []
     for t in sorted(traces, key=lambda t: float(t.get("ts") or 0)):
         what, outcome, detail = describe(t)
-        ts = dt.datetime.fromtimestamp(float(t.get("ts") or 0), dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+        ts = float(t.get("ts") or 0)
         step = t.get("step")
-        rows.append(
-            [
-                ts,
-                "-" if step is None else str(step),
-                "tool" if t.get("kind") == "tool" else "llm",
-                str(t.get("member") or t.get("loop") or "-"),
-                what,
-                outcome,
-                f"{float(t.get('latency_ms') or 0):.1f}",
-                detail,
-            ]
-        )
+        row = [
+            clock(ts),
+            "-" if step is None else str(step),
+            "tool" if t.get("kind") == "tool" else "llm",
+            str(t.get("member") or t.get("loop") or "-"),
+            what,
+            outcome,
+            f"{float(t.get('latency_ms') or 0):.1f}",
+            detail,
+        ]
+        rows.append((ts, row))
     return rows
+
+
+def event(record: dict[str, Any], entry: dict[str, Any]) -> tuple[str, str] | None:
+    """(who, what happened) for the journal entries the timeline shows, else None."""
+    kind = entry.get("kind")
+    if kind == "verdict":
+        reasons = entry.get("reasons") or []
+        why = "; ".join(map(str, reasons)) if isinstance(reasons, list) else str(reasons)
+        line = f"verdict {entry.get('verdict')} (round {entry.get('round')})"
+        return str(entry.get("by") or "-"), line + (f": {why}" if why else "")
+    if kind == "approval":
+        return str(record["loop"]), (
+            f"approval {entry.get('approval_id')} pending for {entry.get('name')} "
+            f"(call {entry.get('call_id')}): the run pauses"
+        )
+    if kind == "outcome":
+        summary = entry.get("summary")
+        return str(record["loop"]), f"outcome {entry.get('outcome')}" + (
+            f": {summary}" if summary else ""
+        )
+    return None
+
+
+def by_member(
+    record: dict[str, Any], traces: list[dict[str, Any]], entries: list[dict[str, Any]]
+) -> str:
+    """The run's cost split by member: the maker (the loop itself) first, then each
+    sub-agent; from the gateway's traces, or the journal's model replies without them."""
+    costs: dict[str, float] = {}
+    for item in traces or [e for e in entries if e.get("kind") == "model"]:
+        member = str(item.get("member") or item.get("loop") or record["loop"])
+        costs[member] = costs.get(member, 0.0) + float(item.get("cost_usd") or 0)
+    loop = record["loop"]
+    costs.setdefault(loop, 0.0)
+    order = [loop, *sorted(m for m in costs if m != loop)]
+    return ", ".join(f"{m}{' (maker)' if m == loop else ''} ${costs[m]:.4f}" for m in order)
+
+
+def header(record: dict[str, Any]) -> str:
+    outcome = record.get("outcome") or "none yet"
+    return (
+        f"run {record['id']}: loop {record['loop']}, {record['status']}, outcome {outcome}, "
+        f"attempts {record['attempts']}, steps {record['steps']}, tokens {record['tokens']}, "
+        f"${float(record['cost_usd']):.4f}"
+    )
+
+
+def table(rows: list[tuple[float, list[str] | tuple[str, str, str]]]) -> list[str]:
+    """Trace rows in aligned columns; a journal event aligned on time, step, kind and
+    who, its sentence where the traces' WHAT column starts."""
+    head = ["TIME (UTC)", "STEP", "KIND", "WHO", "WHAT", "OUTCOME", "MS", "DETAIL"]
+    lines = [r if isinstance(r, list) else [clock(ts), "-", r[0], r[1], r[2]] for ts, r in rows]
+    cells = [head, *(line if len(line) == len(head) else line[:4] for line in lines)]
+    widths = [max(len(c[i]) for c in cells if i < len(c)) for i in range(len(head))]
+    out = []
+    for line in [head, *lines]:
+        padded = [c.ljust(w) for c, w in zip(line[:4], widths, strict=False)]
+        rest = (
+            [c.ljust(w) for c, w in zip(line[4:], widths[4:], strict=True)]
+            if len(line) == len(head)
+            else line[4:]
+        )
+        out.append("  ".join([*padded, *rest]).rstrip())
+    return out
 
 
 @runs_app.command("show")
@@ -78,34 +153,57 @@ def show(
     ),
     output: str = typer.Option("table", "--output", "-o", help="table or json."),
 ) -> None:
-    """Every LLM and tool step of RUN, in order."""
+    """The run's record and every LLM and tool step of RUN, in order."""
+    from gateway.runs.records import Logged, read_run
     from gateway.store import open_store
 
-    async def query() -> list[dict[str, Any]]:
+    async def query() -> tuple[dict[str, Any] | None, list[Logged], list[dict[str, Any]]]:
         st = open_store(store)
         try:
-            return await st.query_traces(run=run)
+            record, logged = await read_run(st, run)
+            return record, logged, await st.query_traces(run=run)
         finally:
             await st.close()
 
     try:
-        traces = asyncio.run(query())
+        record, logged, traces = asyncio.run(query())
     except Exception as exc:  # a driver error is a usage problem here: wrong path or URL
-        fail(f"cannot read traces from {store}: {exc}", "point --store at the gateway's store")
-    if not traces:
-        fail(f"no steps recorded for run '{run}'", "the loop sends its run id as X-Fleet-Run-Id")
+        fail(f"cannot read run {run} from {store}: {exc}", "point --store at the gateway's store")
+    if record is None and not traces:
+        fail(
+            f"no run '{run}' and no steps recorded for it",
+            "the harness opens it through the gateway; a loop sends its run id as X-Fleet-Run-Id",
+        )
+    traces = sorted(traces, key=lambda t: float(t.get("ts") or 0))
+    entries = [(e.at, e.entry()) for e in logged]
     if output == "json":
+        if record is None:  # a run known only from traces: the list it always was
+            typer.echo(json.dumps(traces, indent=2, sort_keys=True))
+            return
+        journal = [{**entry, "at": at} for at, entry in entries]
         typer.echo(
             json.dumps(
-                sorted(traces, key=lambda t: float(t.get("ts") or 0)), indent=2, sort_keys=True
+                {"run": record, "journal": journal, "traces": traces}, indent=2, sort_keys=True
             )
         )
         return
     tools = sum(1 for t in traces if t.get("kind") == "tool")
     cost = sum(float(t.get("cost_usd") or 0) for t in traces)
-    typer.echo(f"run {run}: {len(traces) - tools} LLM steps, {tools} tool calls, ${cost:.4f}")
-    header = ["TIME (UTC)", "STEP", "KIND", "WHO", "WHAT", "OUTCOME", "MS", "DETAIL"]
-    lines = [header, *timeline(traces)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for line in lines:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+    steps = f"{len(traces) - tools} LLM steps, {tools} tool calls, ${cost:.4f}"
+    rows: list[tuple[float, list[str] | tuple[str, str, str]]] = list(timeline(traces))
+    if record is None:
+        typer.echo(f"run {run}: {steps}")
+    else:
+        typer.echo(header(record))
+        typer.echo(f"cost by member: {by_member(record, traces, [e for _, e in entries])}")
+        if record.get("summary"):
+            typer.echo(f"summary: {record['summary']}")
+        typer.echo(f"traces: {steps}" if traces else "traces: none recorded for this run")
+        for at, entry in entries:
+            found = event(record, entry)
+            if found is not None:
+                rows.append((at, (str(entry["kind"]), *found)))
+        rows.sort(key=lambda r: r[0])
+    if len(rows):
+        for line in table(rows):
+            typer.echo(line)
