@@ -73,8 +73,32 @@ class Progress:
         self.tool = ""
         self.tokens = 0
         self.cost = 0.0
+        # A resumed run first replays its journal. Lines of a replayed step are held until
+        # the next step says whether they were replayed too (its tool calls may be live:
+        # the result of an approved call), then summed up in one line.
+        self.replayed: list[int] = []
+        self.held: list[tuple[str, str | None]] = []
 
     # ------------------------------------------------------------------ lines
+
+    def _line(self, text: str, style: str | None = None) -> None:
+        if self.replayed:
+            self.held.append((text, style))
+        else:
+            self.print(text, style)
+
+    def _live_again(self) -> None:
+        """The replay is over: say which steps came from the journal, print the held lines."""
+        if self.replayed:
+            first, last = self.replayed[0], self.replayed[-1]
+            steps = f"step {first}" if first == last else f"steps {first}–{last}"
+            self.replayed = []
+            self.print(
+                f"  {steps} replayed from the journal: no model or tool call sent again", "dim"
+            )
+        held, self.held = self.held, []
+        for text, style in held:
+            self.print(text, style)
 
     def print(self, text: str, style: str | None = None) -> None:
         if self.quiet:
@@ -134,24 +158,32 @@ class Progress:
             self.tool = ", ".join(str(c) for c in calls)
             self.tokens = int(ev.get("tokens") or self.tokens)
             self.cost = float(ev.get("cost_usd") or self.cost)
-            if self.live is None and not calls and not ev.get("replayed"):
-                self.print(f"  step {self.step:<3} {self.member}: replied", "dim")
+            if ev.get("replayed"):
+                self.held = []  # the previous replayed step's lines: replayed as well
+                self.replayed.append(self.step)
+            else:
+                self._live_again()
+                if self.live is None and not calls:
+                    self.print(f"  step {self.step:<3} {self.member}: replied", "dim")
         elif kind == "tool":
             outcome = str(ev.get("outcome") or "")
+            if outcome == "replayed":
+                return
             label = "pending approval" if outcome == "pending" else outcome
-            self.print(
+            self._line(
                 f"  step {ev.get('step', '-')!s:<3} {ev.get('member', '')}  {ev.get('name')}  {label}",
                 TOOL_STYLE.get(outcome),
             )
         elif kind == "verdict":
             verdict = str(ev.get("verdict"))
             reasons = "; ".join(str(r) for r in ev.get("reasons") or [])
-            self.print(
+            self._line(
                 f"  checker round {ev.get('round')}: {verdict}"
                 + (f": {reasons}" if reasons else ""),
                 "green" if verdict == "pass" else "red",
             )
         elif kind == "end":
+            self._live_again()
             self.tokens = int(ev.get("tokens") or self.tokens)
             self.cost = float(ev.get("cost_usd") or self.cost)
         self._refresh()

@@ -74,6 +74,13 @@ def track_warnings(replay: Any, identities: list[str], loop: str) -> list[Diagno
     return out
 
 
+def _approval_id(value: Any) -> str | None:
+    """The id of the call a paused run waits for: the event's ``approval``, an id or a record."""
+    if isinstance(value, dict):
+        value = value.get("approval_id") or value.get("id")
+    return str(value) if value else None
+
+
 def next_steps(opts: Options, home: Home, res: Result) -> list[str]:
     where = str(opts.home) if opts.home is not None else str(opts.fleet)
     cmds = []
@@ -197,7 +204,7 @@ def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) 
             cost_usd=float(end.get("cost_usd") or 0.0),
             summary=end.get("summary"),
             detail=end.get("detail"),
-            approval=end.get("approval"),
+            approval=_approval_id(end.get("approval")),
         )
     else:
         # No end event: stopped, lost the gateway (exit 1: resumable), or a usage error (2).
