@@ -119,7 +119,11 @@ def _build(data: Any, smap: SourceMap) -> Replay:
         return value
 
     if not isinstance(data, dict):
-        err((), "a transcript is a mapping with 'replay' and 'tracks'", "see docs/run.md")
+        err(
+            (),
+            "a transcript is a mapping with 'replay' and 'tracks'",
+            "see examples/northwind/demo/bug-report-triage.replay.yaml",
+        )
         raise TranscriptError(diags)
     unknown_keys(data, (), _TOP)
     title = data.get("replay")
