@@ -84,10 +84,9 @@ async def body(scope: Scope, receive: Receive, limit: int, what: str, extra: int
         f"request body over {check.size(wire)}, and {what} is at most {check.size(limit)} of "
         "JSON: store less (a summary, or a reference to where the full output lives)",
     )
-    limit = wire
     declared = header(scope, b"content-length")
     if declared is not None and (
-        len(declared) > 12 or (declared.isdigit() and int(declared) > limit)
+        len(declared) > 12 or (declared.isdigit() and int(declared) > wire)
     ):
         raise refusal
     chunks: list[bytes] = []
@@ -100,7 +99,7 @@ async def body(scope: Scope, receive: Receive, limit: int, what: str, extra: int
             )
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
+        if size > wire:
             raise refusal
         chunks.append(chunk)
         if not message.get("more_body"):
@@ -146,7 +145,7 @@ async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send) -> No
         if who.loop is not None and who.loop != loop:
             raise ForbiddenError(
                 "not_your_loop",
-                f"'{who.member}' may read and write only loop '{who.loop}''s state, not '{loop}''s: "
+                f"'{who.member}' may use the state of loop '{who.loop}' only, not of '{loop}': "
                 "use that loop's own token",
             )
         if method == "GET":
@@ -172,12 +171,7 @@ async def open_run(
 ) -> None:
     check.query(scope, ())
     _writer(who, "opening a run")
-    raw = await body(
-        scope,
-        receive,
-        check.INPUT_MAX,
-        "a run's input",
-    )
+    raw = await body(scope, receive, check.INPUT_MAX, "a run's input")
     trigger, value = check.opening(
         check.parse(raw, '{"trigger": "cron", "input": null}', empty_ok=True)
     )
@@ -188,7 +182,7 @@ async def open_run(
 
 async def show(store: Store, who: Caller, run: str, scope: Scope, send: Send) -> None:
     params = check.query(scope, ("after",))
-    after = check.version(params["after"]) if params.get("after") else 0
+    after = check.natural("after", params["after"]) if params.get("after") else 0
     found = await records.owned(store, run, who.loop)
     logged = await records.journal(store, run, after)
     entries = b",".join(e.text.encode() for e in logged)
@@ -200,12 +194,7 @@ async def patch(
 ) -> None:
     check.query(scope, ())
     _writer(who, "changing a run")
-    raw = await body(
-        scope,
-        receive,
-        check.PATCH_MAX,
-        "a run patch",
-    )
+    raw = await body(scope, receive, check.PATCH_MAX, "a run patch")
     fields = check.patch(check.parse(raw, '{"steps": 3, "tokens": 1200}'))
     found = await records.owned(store, run, who.loop)
     await _json(send, 200, _run_json(await records.update(store, found, fields)))
@@ -216,13 +205,7 @@ async def append(
 ) -> None:
     check.query(scope, ())
     _writer(who, "appending to a journal")
-    raw = await body(
-        scope,
-        receive,
-        check.ENTRY_MAX,
-        "a journal entry",
-        extra=check.PATCH_MAX,
-    )
+    raw = await body(scope, receive, check.ENTRY_MAX, "a journal entry", check.PATCH_MAX)
     text, fields = check.journal_body(
         check.parse(raw, '{"entry": {"kind": "note", "scope": "main", "t": 0.5, "text": "…"}}'), seq
     )
@@ -262,7 +245,7 @@ async def listing(store: Store, who: Caller, scope: Scope, send: Send) -> None:
 
 async def show_state(store: Store, loop: str, scope: Scope, send: Send) -> None:
     params = check.query(scope, ("version",))
-    version = check.version(params["version"]) if params.get("version") else None
+    version = check.natural("version", params["version"]) if params.get("version") else None
     await _json(send, 200, (await state.read(store, loop, version)).json())
 
 
@@ -271,11 +254,6 @@ async def write_state(
 ) -> None:
     check.query(scope, ())
     _writer(who, "writing the loop's state")
-    raw = await body(
-        scope,
-        receive,
-        check.VALUE_MAX,
-        "a state value",
-    )
+    raw = await body(scope, receive, check.VALUE_MAX, "a state value")
     value, if_version = check.state_body(check.parse(raw, '{"value": {…}, "if_version": 0}'))
     await _json(send, 200, (await state.write(store, loop, value, if_version)).json())

@@ -33,7 +33,7 @@ WIRE_FACTOR = 4
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 LOOP = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 SEQ = re.compile(r"[1-9][0-9]{0,17}")
-VERSION = re.compile(r"0|[1-9][0-9]{0,17}")
+NATURAL = re.compile(r"0|[1-9][0-9]{0,17}")
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 DURATION = re.compile(r"([0-9]{1,9})([smhdw])")
 DURATION_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -286,10 +286,11 @@ def state_body(body: dict[str, Any]) -> tuple[bytes, int]:
     return canonical(value, "the state value", VALUE_MAX), int(expected)
 
 
-def version(text: str) -> int:
-    if not VERSION.fullmatch(text):
+def natural(name: str, text: str) -> int:
+    """A query parameter that is a non-negative integer (a seq, a version)."""
+    if not NATURAL.fullmatch(text):
         raise BadRequestError(
-            "invalid_query", f"version={text[:40]!r} is not valid: use a non-negative integer"
+            "invalid_query", f"{name}={text[:40]!r} is not valid: use a non-negative integer"
         )
     return int(text)
 
