@@ -60,6 +60,8 @@ INSERT OR IGNORE INTO journal (id, applied) VALUES (1, 0);
 
 # Run counters kept in memory before those the database holds in full are dropped.
 RUN_ROWS = 50_000
+# How long a row write waits for the database's write lock (the connections' busy_timeout).
+ROWS_BUSY_S = 5.0
 
 Pending = list[tuple[Settlement, Record, "asyncio.Future[dict[str, float]]"]]
 
@@ -84,9 +86,19 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.db = connect(self.path, "NORMAL")
         self.db.executescript(SCHEMA)
-        # Row writes are rare (approvals, idempotency keys); their own connection, in
-        # the store's synchronous mode, serialised across worker threads by a lock.
-        self._rows = connect(self.path, "FULL") if self.full else self.db
+        # Row writes (approvals, idempotency keys, the runs API's journals) have their own
+        # connection, serialised across worker threads by a lock. In full mode every write
+        # runs in a worker thread (it fsyncs). Otherwise a write is tried on the event loop
+        # without waiting for the write lock: while the fold process holds it, SQLite's
+        # busy handler would sleep a millisecond or more with the event loop stopped, so
+        # the write waits in a worker thread instead.
+        if self.full:
+            self._rows = connect(self.path, "FULL")
+        elif self.path != ":memory:":
+            self._rows = connect(self.path, "NORMAL")
+            self._rows.execute("PRAGMA busy_timeout=0")
+        else:
+            self._rows = self.db
         self._rows_lock = threading.Lock()
         self._spent: dict[str, float] = {}
         self._reserved: dict[str, float] = {}
@@ -431,14 +443,30 @@ class SqliteStore:
     # ---------------------------------------------------------------- durable rows
 
     def _rows_run(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        """One row write from a worker thread, waiting for the write lock as long as the
+        busy timeout of the store's other connections (a statement that met a busy lock
+        did not run, so running it again is safe)."""
         with self._rows_lock:
-            return self._rows.execute(sql, args)
+            deadline = time.monotonic() + ROWS_BUSY_S
+            while True:
+                try:
+                    return self._rows.execute(sql, args)
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                        raise
+                time.sleep(0.0005)
 
     async def _rows_exec(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
-        # In full mode each statement fsyncs: keep that off the event loop.
-        if self.full:
-            return await asyncio.to_thread(self._rows_run, sql, args)
-        return self._rows_run(sql, args)
+        if not self.full and self._rows_lock.acquire(blocking=False):
+            try:
+                return self._rows.execute(sql, args)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+            finally:
+                self._rows_lock.release()
+        # Full mode (each statement fsyncs), or the write lock is taken: off the event loop.
+        return await asyncio.to_thread(self._rows_run, sql, args)
 
     async def row_insert(self, table: str, key: str, value: dict[str, Any]) -> bool:
         now = time.time()

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -44,6 +45,8 @@ def note(text: str = "hi", **more: Any) -> dict[str, Any]:
 def store_of(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:{tmp_path / 'gw.sqlite3'}"
+    if request.param == "sqlite-full":  # row writes fsync, from worker threads
+        return f"sqlite:{tmp_path / 'gw.sqlite3'}?synchronous=full"
     url: str = request.getfixturevalue("redis_server")
     redis.Redis.from_url(url).flushdb()
     return url
@@ -215,6 +218,10 @@ async def test_journal_appends_are_exactly_once(client: Client) -> None:
     assert journal[0]["text"] == "a"
 
 
+ALL_STORES = pytest.mark.parametrize("store_of", ["sqlite", "sqlite-full", "redis"], indirect=True)
+
+
+@ALL_STORES
 async def test_many_writers_of_one_seq_store_it_once(client: Client) -> None:
     alpha = client(ALPHA)
     await alpha.put("/v1/fleet/runs/r3", json={})
@@ -629,9 +636,39 @@ async def test_store_rows_newest_first_since_and_offset(store_of: str) -> None:
         await store.close()
 
 
+async def test_a_row_write_waits_for_the_write_lock_off_the_event_loop(tmp_path: Path) -> None:
+    """While another process holds SQLite's write lock (the fold process commits), an
+    append waits in a worker thread: the event loop goes on serving."""
+    path = tmp_path / "gw.sqlite3"
+    store = open_store(f"sqlite:{path}")
+    holder = sqlite3.connect(path, isolation_level=None)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        write = asyncio.create_task(store.row_insert("t", "k", {"a": 1}))
+        await asyncio.sleep(0.05)
+        assert not write.done() and ticks >= 10
+        holder.execute("COMMIT")
+        assert await asyncio.wait_for(write, 5)
+        assert await store.row_get("t", "k") == {"a": 1}
+    finally:
+        ticker.cancel()
+        holder.close()
+        await store.close()
+
+
 # ---------------------------------------------------------------- kill -9
 
 
+@ALL_STORES
 def test_acknowledged_entries_survive_kill_9(
     provider: tuple[FakeProvider, str], store_of: str, tmp_path: Path
 ) -> None:
