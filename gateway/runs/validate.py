@@ -130,12 +130,12 @@ def parse(raw: bytes, example: str, *, empty_ok: bool = False) -> dict[str, Any]
 
 
 def only(body: dict[str, Any], allowed: tuple[str, ...], what: str) -> None:
-    unknown = sorted(set(body) - set(allowed))
+    unknown = [k for k in body if k not in allowed]
     if unknown:
+        named = ", ".join(repr(k[:40]) for k in unknown[:5]) + (", …" if len(unknown) > 5 else "")
         raise BadRequestError(
             "unknown_field",
-            f"unknown field(s) {', '.join(map(repr, unknown))} in {what}: the allowed ones are "
-            + ", ".join(allowed),
+            f"unknown field(s) {named} in {what}: the allowed ones are " + ", ".join(allowed),
         )
 
 
@@ -301,9 +301,12 @@ def query(scope: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, str]:
     try:
         pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=20)
     except ValueError as exc:
-        raise BadRequestError("invalid_query", f"cannot read the query string: {exc}") from exc
+        raise BadRequestError(
+            "invalid_query",
+            f"cannot read the query string ({exc}): send at most 20 name=value pairs",
+        ) from exc
     params = dict(pairs)
-    unknown = sorted(set(params) - set(allowed))
+    unknown = [k for k in params if k not in allowed]
     if unknown:
         raise BadRequestError(
             "invalid_query",
