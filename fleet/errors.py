@@ -5,7 +5,10 @@ Exception tree::
     FleetError                  root of everything this package raises on purpose
      ├── SpecError              one or more located user mistakes (``.diagnostics``)
      ├── ResolveError           a pin that cannot be resolved (``.diagnostics``)
-     └── GitError               a revision or path that git cannot give us
+     ├── GitError               a revision or path that git cannot give us
+     └── ReadError              a file under the fleet that is refused: outside the fleet root
+                                (a ``..`` path or a link leaving it), too large, not a regular
+                                file, or unreadable (``.path``, ``.hint``)
 
 A :class:`Diagnostic` is data, not text: file, line, column, field path, message,
 hint, rule id and severity. ``format()`` prints it the way a compiler would::
@@ -105,3 +108,17 @@ class ResolveError(SpecError):
 
 class GitError(FleetError):
     """A revision, path or repository that git cannot give us."""
+
+
+class ReadError(FleetError):
+    """A file of the fleet that is not read: it leaves the fleet root, is too large, or is no file.
+
+    ``path`` is relative to the fleet root (the link itself when a link leaves the root);
+    callers turn it into a located diagnostic.
+    """
+
+    def __init__(self, path: str, message: str, hint: str = ""):
+        self.path = path
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{path}: {message}" + (f" ({hint})" if hint else ""))

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from fleet.errors import Diagnostic, did_you_mean, sort_diagnostics
+from fleet.errors import Diagnostic, ReadError, did_you_mean, sort_diagnostics
 from fleet.source import Source
-from fleet.spec import DNS_LABEL, Agent, AgentFile, Fleet
+from fleet.spec import DNS_LABEL, REF_PATTERN, Agent, AgentFile, Fleet, ref_problem
 from fleet.yamlsrc import Path, SourceMap, format_path, parse
 
 FLEET_FILE = "fleet.yaml"
@@ -197,7 +197,9 @@ def diagnostics_from_validation(
         line, col = smap.locate(path)
         ctx = err.get("ctx") or {}
         hint = ""
-        if kind == "string_pattern_mismatch":
+        if kind == "string_pattern_mismatch" and ctx.get("pattern") == REF_PATTERN:
+            message, hint = ref_problem(str(value))
+        elif kind == "string_pattern_mismatch":
             hint = _PATTERN_HINTS.get(
                 str(ctx.get("pattern")), f"expected the form {ctx.get('pattern')}"
             )
@@ -276,11 +278,12 @@ def load_fleet(
     diags: list[Diagnostic] = []
     sink = raw_sink if raw_sink is not None else []
     shown = _display(source, fleet_file)
-    fleet_text = source.read(fleet_file)
+    fleet_text, refused = _read(source, fleet_file)
+    diags += refused
     fleet: Fleet | None = None
     fleet_map = SourceMap(shown)
     raw_fleet: dict[str, Any] = {}
-    if fleet_text is None:
+    if fleet_text is None and not refused:
         diags.append(
             Diagnostic(
                 shown,
@@ -291,16 +294,23 @@ def load_fleet(
                 "a fleet is a directory with fleet.yaml and agents/*.yaml; see examples/minimal",
             )
         )
-    else:
+    elif fleet_text is not None:
         fleet, fleet_map, raw_fleet, d = parse_model(fleet_text, shown, Fleet)
         diags.extend(d)
         if raw_fleet:
             sink.append((fleet_map, raw_fleet))
     agents: list[LoadedAgent] = []
-    files = agent_files if agent_files is not None else _agent_files(source)
+    try:
+        files = agent_files if agent_files is not None else _agent_files(source)
+    except ReadError as exc:
+        files = []
+        diags.append(_refused(source, exc))
     for rel in files:
-        text = source.read(rel)
+        text, refused = _read(source, rel)
+        diags += refused
         shown_agent = _display(source, rel)
+        if refused:
+            continue
         if text is None:
             diags.append(Diagnostic(shown_agent, 0, 0, "", "file not found", "check the path"))
             continue
@@ -317,6 +327,18 @@ def load_fleet(
         source, fleet, shown, fleet_map, sorted(agents, key=lambda a: a.file), raw_fleet
     )
     return loaded, sort_diagnostics(diags)
+
+
+def _read(source: Source, rel: str) -> tuple[bytes | None, list[Diagnostic]]:
+    try:
+        return source.read(rel), []
+    except ReadError as exc:
+        return None, [_refused(source, exc)]
+
+
+def _refused(source: Source, exc: ReadError) -> Diagnostic:
+    """A file the source would not read: about the whole file (or the link that leaves the fleet)."""
+    return Diagnostic(_display(source, exc.path), 0, 0, "", exc.message, exc.hint)
 
 
 def _display(source: Source, rel: str) -> str:

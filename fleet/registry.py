@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from fleet.errors import GitError
+from fleet.errors import GitError, ReadError
 from fleet.source import Source
 from fleet.spec import Registry, split_ref
 
@@ -89,6 +89,38 @@ def version_sort_key(version: str) -> list[object]:
     return [int(p) if p.isdigit() else p for p in _VERSION_KEY.split(version)]
 
 
+def walk(source: Source, root: str) -> list[tuple[str, bytes]]:
+    """Every file under ``root`` as (path below ``root``, bytes).
+
+    Links are followed as the source allows; each real directory is entered once, so
+    a link back up the tree is an error rather than an endless walk.
+    """
+    out: list[tuple[str, bytes]] = []
+    seen = {source.real(root)}
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        base = f"{root}/{rel}" if rel else root
+        for entry in source.listdir(base):
+            child = f"{rel}/{entry}" if rel else entry
+            path = f"{root}/{child}"
+            if source.isdir(path):
+                real = source.real(path)
+                if real in seen:
+                    raise ReadError(
+                        path,
+                        f"leads back to {real or 'the root'}, a directory already read",
+                        "a link loop: point the link at a file or another directory",
+                    )
+                seen.add(real)
+                pending.append(child)
+            else:
+                data = source.read(path)
+                if data is not None:
+                    out.append((child, data))
+    return out
+
+
 class DirRegistry:
     """Skills and prompts kept in the fleet repository itself."""
 
@@ -102,9 +134,7 @@ class DirRegistry:
         if kind == "prompts":
             found = [e[:-3] for e in entries if e.endswith(".md")]
         else:
-            found = [
-                e for e in entries if self.source.read(f"skills/{name}/{e}/SKILL.md") is not None
-            ]
+            found = [e for e in entries if "SKILL.md" in self.source.listdir(f"skills/{name}/{e}")]
         return sorted(found, key=version_sort_key)
 
     def names(self, kind: Kind) -> list[str]:
@@ -117,24 +147,17 @@ class DirRegistry:
         root = f"skills/{name}/{version}"
         if self.source.read(f"{root}/SKILL.md") is None:
             return None
-        out: list[tuple[str, bytes]] = []
-        self._walk(root, "", out)
-        return out
-
-    def _walk(self, root: str, rel: str, out: list[tuple[str, bytes]]) -> None:
-        base = f"{root}/{rel}" if rel else root
-        for entry in self.source.listdir(base):
-            child = f"{rel}/{entry}" if rel else entry
-            if self.source.isdir(f"{root}/{child}"):
-                self._walk(root, child, out)
-            else:
-                data = self.source.read(f"{root}/{child}")
-                if data is not None:
-                    out.append((child, data))
+        return walk(self.source, root)
 
 
 class GitRegistry:
-    """Skills and prompts read from tags of another git repository, via gitpython."""
+    """Skills and prompts read from tags of another git repository, via gitpython.
+
+    A registry is another repository by design, named in ``fleet.yaml`` (so
+    in review) and relative to the fleet directory or absolute. What is read
+    from it is only git objects of a tagged commit's tree; a link in that tree
+    is followed only while it stays inside the tree.
+    """
 
     def __init__(self, spec: Registry, base: Path | None):
         self.spec = spec
@@ -150,7 +173,7 @@ class GitRegistry:
 
             try:
                 repo = git.Repo(self.path)
-            except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
+            except (git.NoSuchPathError, git.InvalidGitRepositoryError, ValueError) as exc:
                 raise GitError(
                     f"registry '{self.name}': {self.path} is not a git repository"
                 ) from exc
@@ -178,21 +201,22 @@ class GitRegistry:
         return sorted(found, key=version_sort_key)
 
     def files(self, kind: Kind, name: str, version: str) -> list[tuple[str, bytes]] | None:
+        from fleet.gitsource import GitTree
+
         if kind not in self.spec.kinds:
             return None
-        tag = self._load().get(self._tag(kind, name, version))
+        tag_name = self._tag(kind, name, version)
+        tag = self._load().get(tag_name)
         if tag is None:
             return None
-        tree = tag.commit.tree  # type: ignore[attr-defined]
+        tree = GitTree(tag.commit.tree, f"the tree of registry '{self.name}'")  # type: ignore[attr-defined]
         try:
             if kind == "prompts":
-                blob = tree / f"prompts/{name}.md"
-                return [(PROMPT_FILE, blob.data_stream.read())]
-            sub = tree / f"skills/{name}"
-        except KeyError:
-            return None
-        prefix = len(sub.path) + 1
-        out = [(b.path[prefix:], b.data_stream.read()) for b in sub.traverse() if b.type == "blob"]
+                data = tree.read(f"prompts/{name}.md")
+                return None if data is None else [(PROMPT_FILE, data)]
+            out = walk(tree, f"skills/{name}") if tree.isdir(f"skills/{name}") else []
+        except ReadError as exc:  # name the tag, as git does: ``rev:path``
+            raise ReadError(f"{tag_name}:{exc.path}", exc.message, exc.hint) from exc
         return out if any(p == "SKILL.md" for p, _ in out) else None
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from fleet.errors import Diagnostic, GitError, Severity, sort_diagnostics
+from fleet.errors import Diagnostic, GitError, ReadError, Severity, sort_diagnostics
 from fleet.load import LoadedAgent, LoadedFleet
 from fleet.lockfile import LOCK_FILE, LockEntry
 from fleet.lockfile import load as load_lock
@@ -70,6 +70,19 @@ def resolve_all(loaded: LoadedFleet, registries: Registries | None = None) -> Re
                     )
                 )
                 continue
+            except ReadError as exc:
+                line, col = la.smap.locate(path)
+                res.diagnostics.append(
+                    Diagnostic(
+                        la.file,
+                        line,
+                        col,
+                        format_path(path),
+                        f"{exc.path} {exc.message}",
+                        exc.hint,
+                    )
+                )
+                continue
             except GitError as exc:
                 line, col = la.smap.locate(path)
                 res.diagnostics.append(
@@ -95,7 +108,10 @@ def lock_entries(res: Resolution) -> dict[str, LockEntry]:
 
 def check_lock(source: Source, res: Resolution, lock_file: str = LOCK_FILE) -> list[Diagnostic]:
     shown = f"{source.label.rstrip('/')}/{lock_file}" if source.label else lock_file
-    text = source.read(lock_file)
+    try:
+        text = source.read(lock_file)
+    except ReadError as exc:
+        return [Diagnostic(shown, 0, 0, "", exc.message, exc.hint, "FL202")]
     if text is None:
         return [
             Diagnostic(

@@ -226,8 +226,39 @@ class Fleet(Strict):
 
 # --------------------------------------------------------------------- agent
 
-Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*(@[A-Za-z0-9._-]+)?$")]
-"""A skill or prompt reference, ``name@version`` (prompts: ``prompts/name@version``)."""
+_REF_PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+REF_PATTERN = rf"^{_REF_PART}(/{_REF_PART})*(@{_REF_PART})?$"
+Ref = Annotated[str, StringConstraints(pattern=REF_PATTERN)]
+"""A skill or prompt reference, ``name@version`` (prompts: ``prompts/name@version``).
+
+Every part starts with a letter or digit, so a ref can hold no ``..``, no ``.``,
+no empty part and no leading ``/``: what it names stays inside the fleet (or
+the registry's tree) whatever the registry does with it."""
+
+REF_HINT = (
+    "write name@version (prompts: prompts/name@version), each part starting with a letter "
+    "or digit, then letters, digits, '.', '_' or '-'"
+)
+
+
+def ref_problem(ref: str) -> tuple[str, str]:
+    """What is wrong with a ref that fails :data:`REF_PATTERN`, and a hint, in words."""
+    name, _, version = ref.partition("@")
+    if any(ord(c) < 32 for c in ref):
+        return f"ref {ref!r} contains a control character", "remove it"
+    if "\\" in ref:
+        return f"ref {ref!r} contains a backslash", "use '/' between names"
+    if name.startswith("/"):
+        return (
+            f"ref {ref!r} is an absolute path",
+            "a ref is relative: name@version, or prompts/name@version",
+        )
+    if any(part == ".." for part in [*name.split("/"), version]):
+        return (
+            f"ref {ref!r} climbs out of its directory with '..'",
+            "a ref names content inside the fleet or a registry: remove the '..'",
+        )
+    return f"invalid ref {ref!r}", REF_HINT
 
 
 class Grant(Strict):

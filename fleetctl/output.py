@@ -5,6 +5,7 @@ Exit codes: 0 ok / no change, 1 invalid / changes found, 2 usage or internal err
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -40,6 +41,12 @@ def fleet_source(paths: list[Path]) -> tuple[DirSource, list[str] | None, str]:
         paths = [Path(".")]
     if len(paths) == 1 and paths[0].is_dir():
         root = paths[0]
+        if not os.path.lexists(root / "fleet.yaml"):
+            where = "this directory" if str(root) == "." else str(root)
+            fail(
+                f"no fleet.yaml in {where}",
+                "a fleet is a directory with fleet.yaml and agents/*.yaml; see examples/minimal",
+            )
         return DirSource(root, "" if str(root) == "." else str(root)), None, "fleet.yaml"
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -65,7 +72,9 @@ def fleet_source(paths: list[Path]) -> tuple[DirSource, list[str] | None, str]:
         for p in paths
         if p != fleets[0]
     ]
-    return DirSource(root, label), agents, fleets[0].name
+    # Files named on the command line are read where they are; the fleet's own files stay inside.
+    explicit = [p for p in paths if p != fleets[0]]
+    return DirSource(root, label, explicit=explicit), agents, fleets[0].name
 
 
 def print_diagnostics(diags: list[Diagnostic], output: Output) -> None:
