@@ -75,18 +75,6 @@ show "fleetctl run $fleet bug-report-triage … --resume $run_id"
 step "4. the run's timeline from the gateway's store: maker and checker steps, each with its cost"
 show "fleetctl runs show $run_id --store sqlite:$home/gateway.sqlite3"
 "$fleetctl" runs show "$run_id" --store "sqlite:$home/gateway.sqlite3"
-"$fleetctl" runs show "$run_id" --store "sqlite:$home/gateway.sqlite3" --output json | "$py" -c '
-import json, sys
-by = {}
-for t in json.load(sys.stdin):
-    who = t.get("member") or t.get("loop") or "-"
-    row = by.setdefault(who, [0, 0, 0.0])
-    row[0] += t.get("kind") != "tool"
-    row[1] += int(t.get("tokens_in") or 0) + int(t.get("tokens_out") or 0)
-    row[2] += float(t.get("cost_usd") or 0)
-for who, (calls, tokens, cost) in sorted(by.items()):
-    print(f"  {who:<28} {calls:>2} model calls  {tokens:>7,} tokens  ${cost:.4f}")
-'
 
 step "5. what the GitHub server executed ($executed)"
 "$py" - "$executed" <<'EOF'
