@@ -41,10 +41,11 @@ DELEGATE_STEPS = 30
 
 
 class Pause(Exception):
-    def __init__(self, approval_id: str, tool: str):
+    def __init__(self, approval_id: str, tool: str, call_id: str):
         super().__init__(approval_id)
         self.approval_id = approval_id
         self.tool = tool
+        self.call_id = call_id
 
 
 @dataclass
@@ -185,7 +186,11 @@ class Runner:
                     **self._patch(),
                     "status": "awaiting_approval",
                     "outcome": "awaiting_approval",
-                    "approval": pause.approval_id,
+                    "approval": {
+                        "approval_id": pause.approval_id,
+                        "call_id": pause.call_id,
+                        "name": pause.tool,
+                    },
                 }
             )
             end = End(
@@ -349,7 +354,7 @@ class Runner:
                     "pending",
                     "approved",
                 ):
-                    raise Pause(str(pending["approval_id"]), name)
+                    raise Pause(str(pending["approval_id"]), name, call["id"])
                 return self._tool_fields(call, name, args, res)
 
             entry = await self.journal.record("tool", scope, decided)
@@ -378,7 +383,7 @@ class Runner:
                         name=name,
                         outcome="pending",
                     )
-                    raise Pause(approval_id, name)
+                    raise Pause(approval_id, name, call["id"])
                 return self._tool_fields(call, name, args, res)
 
             entry = await self.journal.record("tool", scope, live)

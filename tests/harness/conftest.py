@@ -20,6 +20,7 @@ import orjson
 import pytest
 import redis
 
+from fleet.gwconfig import GatewayConfig
 from gateway.app import Gateway
 from gateway.config import ConfigHolder
 from gateway.store import open_store
@@ -176,7 +177,7 @@ class Stack:
         """Restart the gateway on the same store with a changed config (loop fields or top-level)."""
         cfg = gateway_config(self.provider.url, self.github.url)
         for key, value in overrides.items():
-            if key in cfg:
+            if key in GatewayConfig.model_fields:
                 cfg[key] = value
             else:
                 cfg["loops"][LOOP][key] = value
