@@ -3,15 +3,24 @@
 The C-accelerated ruamel.yaml composer gives us a node tree with marks; we
 build plain Python data from it ourselves, so duplicate keys are all reported
 (not just the first) and every later error can be pointed back at the text.
+
+A fleet file is untrusted input, so parsing is bounded (:class:`Limits`): the
+text's size is checked before parsing, and nodes and nesting depth are counted
+while the document is composed, an alias counting as a copy of what it names.
+A billion-laughs bomb stops at the alias that would cross the node limit, and
+the cost of everything after parsing (validation, rules) stays linear in the
+text. Each limit is a located error with a hint naming its variable.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
@@ -26,6 +35,7 @@ from ruamel.yaml.events import (
     StreamEndEvent,
 )
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 try:
     from _ruamel_yaml import CParser
@@ -33,14 +43,149 @@ except ImportError:  # the C extension is optional; the pure parser is the arbit
     CParser = None
 
 from fleet.errors import Diagnostic
+from fleet.source import DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES_ENV, env_limit
 
 Path = tuple[str | int, ...]
 
 _yaml = YAML(typ="safe")
-# libyaml (the C parser) is ~6x faster but stricter than YAML 1.2 in places
-# (``{url: https://x}`` in flow style); the pure parser is the arbiter.
-_yaml_pure = YAML(typ="safe", pure=True)
 _constructor = SafeConstructor(loader=_yaml)
+
+MAX_NODES_ENV = "FLEET_MAX_YAML_NODES"
+MAX_DEPTH_ENV = "FLEET_MAX_YAML_DEPTH"
+DEFAULT_MAX_NODES = 100_000
+DEFAULT_MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much YAML one file may hold. Defaults are far above any real fleet file."""
+
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_nodes: int = DEFAULT_MAX_NODES
+    """Scalars, sequences and mappings (keys too); an alias counts as the nodes it names."""
+    max_depth: int = DEFAULT_MAX_DEPTH
+    """Nesting, the document's root being depth 1; through aliases too."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        """``FLEET_MAX_FILE_BYTES``, ``FLEET_MAX_YAML_NODES``, ``FLEET_MAX_YAML_DEPTH``."""
+        return cls(
+            max_bytes=env_limit(MAX_FILE_BYTES_ENV, DEFAULT_MAX_FILE_BYTES, environ),
+            max_nodes=env_limit(MAX_NODES_ENV, DEFAULT_MAX_NODES, environ),
+            max_depth=env_limit(MAX_DEPTH_ENV, DEFAULT_MAX_DEPTH, environ),
+        )
+
+
+class _LimitExceeded(Exception):
+    """A limit was crossed; carries the located diagnostic. Never falls back to another parser."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+class _Budget:
+    """Counts nodes and tracks depth, aliases included, for one document."""
+
+    def __init__(self, file: str, limits: Limits):
+        self.file = file
+        self.limits = limits
+        self.nodes = 0
+        self.deepest = 0
+        self.sizes: dict[Any, tuple[int, int] | None] = {}  # anchor → (nodes, height); None: open
+
+    def _fail(self, mark: Any, message: str, hint: str) -> _LimitExceeded:
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        return _LimitExceeded(Diagnostic(self.file, line, col, "", message, hint))
+
+    def node(self, depth: int, mark: Any) -> None:
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            raise self._fail(
+                mark,
+                f"more than {self.limits.max_nodes:,} YAML nodes in one file",
+                f"a fleet file holds far fewer; {MAX_NODES_ENV} raises the limit",
+            )
+        if depth > self.limits.max_depth:
+            raise self._fail(
+                mark,
+                f"nested more than {self.limits.max_depth} levels deep",
+                f"flatten the structure; {MAX_DEPTH_ENV} raises the limit",
+            )
+        self.deepest = max(self.deepest, depth)
+
+    def open_anchor(self, anchor: Any) -> tuple[int, int]:
+        """Start measuring what ``anchor`` holds; pass the result to :meth:`close_anchor`."""
+        self.sizes[anchor] = None
+        before = (self.nodes, self.deepest)
+        self.deepest = 0
+        return before
+
+    def close_anchor(self, anchor: Any, depth: int, before: tuple[int, int]) -> None:
+        self.sizes[anchor] = (self.nodes - before[0], max(self.deepest - depth, 0))
+        self.deepest = max(before[1], self.deepest)
+
+    def alias(self, anchor: Any, depth: int, mark: Any) -> None:
+        """An alias costs what its anchor holds, and reaches as deep as it does from here."""
+        if anchor not in self.sizes:
+            return  # undefined: the parser reports it
+        size = self.sizes[anchor]
+        if size is None:
+            raise self._fail(
+                mark,
+                f"alias '*{anchor}' refers to a node that contains it",
+                "YAML data cannot contain itself; write the value out",
+            )
+        nodes, height = size
+        self.nodes += max(nodes, 1)
+        if self.nodes > self.limits.max_nodes:
+            raise self._fail(
+                mark,
+                f"alias '*{anchor}' expands the file past {self.limits.max_nodes:,} YAML nodes",
+                "an alias counts as a copy of what it names, so a few lines can expand to billions; "
+                f"write the data out, or raise {MAX_NODES_ENV}",
+            )
+        if depth + height > self.limits.max_depth:
+            raise self._fail(
+                mark,
+                f"alias '*{anchor}' nests the data more than {self.limits.max_depth} levels deep",
+                f"flatten the structure; {MAX_DEPTH_ENV} raises the limit",
+            )
+        self.deepest = max(self.deepest, depth + height)
+
+
+class _LimitedComposer(Composer):
+    """ruamel's composer, counting every node and alias against a :class:`_Budget` as it goes."""
+
+    def __init__(self, loader: Any = None):
+        super().__init__(loader)
+        self.warn_double_anchors = False  # a redefined anchor is valid YAML
+        self.budget: _Budget = loader.fleet_budget
+        self.level = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if type(event) is AliasEvent:
+            self.budget.alias(event.anchor, self.level + 1, event.start_mark)
+            return super().compose_node(parent, index)
+        self.level += 1
+        self.budget.node(self.level, event.start_mark)
+        anchor = event.anchor
+        before = self.budget.open_anchor(anchor) if anchor is not None else (0, 0)
+        node = super().compose_node(parent, index)
+        if anchor is not None:
+            self.budget.close_anchor(anchor, self.level, before)
+        self.level -= 1
+        return node
+
+
+def _pure_yaml(budget: _Budget) -> YAML:
+    # libyaml (the C parser) is ~6x faster but stricter than YAML 1.2 in places
+    # (``{url: https://x}`` in flow style); the pure parser is the arbiter.
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Composer = _LimitedComposer
+    yaml.fleet_budget = budget  # type: ignore[attr-defined]
+    return yaml
 
 
 @dataclass
@@ -207,16 +352,26 @@ class _Builder:
 class _EventBuilder:
     """Builds data straight from libyaml's events: no nodes, no per-scalar resolver."""
 
-    def __init__(self, parser: Any, builder: _Builder):
+    def __init__(self, parser: Any, builder: _Builder, budget: _Budget):
         self.parser = parser
         self.builder = builder
+        self.budget = budget
         self.smap = builder.smap
         self.anchors: dict[str, Any] = {}
 
-    def value(self, event: Event, path: Path) -> Any:
+    def value(self, event: Event, path: Path, depth: int = 1) -> Any:
         mark = event.start_mark
         self.smap.values[path] = (mark.line + 1, mark.column + 1)
         cls = type(event)
+        if cls is AliasEvent:
+            anchor = event.anchor  # type: ignore[attr-defined]
+            if anchor not in self.anchors:
+                raise _Fallback
+            self.budget.alias(anchor, depth, mark)
+            return self.anchors[anchor]
+        self.budget.node(depth, mark)
+        anchor = getattr(event, "anchor", None)
+        before = self.budget.open_anchor(anchor) if anchor else (0, 0)
         if cls is ScalarEvent:
             if event.tag and not event.implicit[0]:  # type: ignore[attr-defined]
                 convert = _EXPLICIT.get(event.tag)  # type: ignore[attr-defined]
@@ -231,7 +386,7 @@ class _EventBuilder:
             else:
                 out = resolve_plain(event.value)  # type: ignore[attr-defined]
         elif cls is MappingStartEvent:
-            out = self.mapping(path)
+            out = self.mapping(path, depth)
         elif cls is SequenceStartEvent:
             out = []
             get = self.parser.get_event
@@ -239,20 +394,15 @@ class _EventBuilder:
                 item = get()
                 if type(item) is SequenceEndEvent:
                     break
-                out.append(self.value(item, (*path, len(out))))
-        elif cls is AliasEvent:
-            anchor = event.anchor  # type: ignore[attr-defined]
-            if anchor not in self.anchors:
-                raise _Fallback
-            return self.anchors[anchor]
+                out.append(self.value(item, (*path, len(out)), depth + 1))
         else:
             raise _Fallback
-        anchor = getattr(event, "anchor", None)
         if anchor:
+            self.budget.close_anchor(anchor, depth, before)
             self.anchors[anchor] = out
         return out
 
-    def mapping(self, path: Path) -> dict[Any, Any]:
+    def mapping(self, path: Path, depth: int) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         first_seen: dict[Any, int] = {}
         get = self.parser.get_event
@@ -263,6 +413,7 @@ class _EventBuilder:
                 return out
             if type(key_event) is not ScalarEvent or key_event.value == "<<":
                 raise _Fallback
+            self.budget.node(depth + 1, key_event.start_mark)
             key = key_event.value if key_event.style else resolve_plain(key_event.value)
             if not isinstance(key, str):
                 key = str(key)
@@ -272,21 +423,21 @@ class _EventBuilder:
                 self.builder.diagnostics.append(
                     duplicate_key(file, line, col, (*path, key), first_seen[key])
                 )
-                self.value(get(), (*path, key, "\0dup"))
+                self.value(get(), (*path, key, "\0dup"), depth + 1)
                 continue
             first_seen[key] = line
             child = (*path, key)
             self.smap.keys[child] = (line, col)
-            out[key] = self.value(get(), child)
+            out[key] = self.value(get(), child, depth + 1)
 
 
-def _parse_fast(text: str, builder: _Builder) -> Any:
+def _parse_fast(text: str, builder: _Builder, budget: _Budget) -> Any:
     parser = CParser(text)
     parser.get_event()  # stream start
     event = parser.get_event()
     if type(event) is StreamEndEvent:
         return None
-    data = _EventBuilder(parser, builder).value(parser.get_event(), ())
+    data = _EventBuilder(parser, builder, budget).value(parser.get_event(), ())
     if (
         type(parser.get_event()) is not DocumentEndEvent
         or type(parser.get_event()) is not StreamEndEvent
@@ -295,26 +446,109 @@ def _parse_fast(text: str, builder: _Builder) -> Any:
     return data
 
 
-def parse(text: bytes | str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
-    """Parse one YAML document. Returns data (``None`` when unreadable), its source map and diagnostics."""
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of character ``index`` of ``text``."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def _not_utf8(data: bytes, file: str, exc: UnicodeDecodeError) -> Diagnostic:
+    before = data[: exc.start]
+    line_start = before.rfind(b"\n") + 1
+    col = len(before[line_start:].decode("utf-8", "replace")) + 1
+    return Diagnostic(
+        file,
+        before.count(b"\n") + 1,
+        col,
+        "",
+        f"not UTF-8 text: byte 0x{data[exc.start]:02x} ({exc.reason})",
+        "save the file as UTF-8",
+    )
+
+
+def _unprintable(text: str, file: str, exc: ReaderError) -> Diagnostic:
+    index = exc.position if isinstance(exc.position, int) else 0
+    line, col = _position(text, min(index, len(text)))
+    char = exc.character if isinstance(exc.character, int) else 0
+    what = "a NUL byte" if char == 0 else f"the control character U+{char:04X}"
+    return Diagnostic(
+        file,
+        line,
+        col,
+        "",
+        f"{what}, which YAML does not allow",
+        "remove it: fleet files are plain UTF-8 text",
+    )
+
+
+_CONSTRUCTS = {
+    "while parsing a flow sequence": ("the flow sequence '['", "is never closed: add ']'"),
+    "while parsing a flow mapping": ("the flow mapping '{'", "is never closed: add '}'"),
+    "while scanning a quoted scalar": ("the quoted string", "is never closed: add the quote"),
+    "while parsing a block mapping": ("the mapping", "does not continue here: check indentation"),
+    "while parsing a block collection": ("the list", "does not continue here: check indentation"),
+}
+
+
+def _syntax_error(exc: MarkedYAMLError, file: str) -> Diagnostic:
+    """Where the parser noticed, and (when it is elsewhere) where the construct it was in began."""
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = exc.problem or exc.context or "invalid YAML"
+    hint = "check indentation, quoting and that every ':' is followed by a space"
+    related: tuple[str, ...] = ()
+    began = exc.context_mark if exc.problem_mark is not None else None
+    if "found character '\\t'" in problem:
+        hint = "YAML forbids tabs for indentation; use spaces"
+    elif "more than one document" in problem or "expected a single document" in problem:
+        hint = "one YAML document per file"
+    elif began is not None and exc.context and (began.line, began.column) != (line - 1, col - 1):
+        where = f"line {began.line + 1}, column {began.column + 1}"
+        what, end = _CONSTRUCTS.get(exc.context, (exc.context.removeprefix("while "), ""))
+        hint = (
+            f"{what} that began at {where} {end}".rstrip() if end else f"{what}, begun at {where}"
+        )
+        related = (f"{file}:{began.line + 1}:{began.column + 1}",)
+    return Diagnostic(file, line, col, "", f"YAML syntax error: {problem}", hint, related=related)
+
+
+def parse(
+    text: bytes | str, file: str, limits: Limits | None = None
+) -> tuple[Any, SourceMap, list[Diagnostic]]:
+    """Parse one YAML document. Returns data (``None`` when unreadable), its source map and diagnostics.
+
+    ``limits`` default to :meth:`Limits.from_env`; crossing one is a located diagnostic.
+    """
+    limits = limits or Limits.from_env()
     builder = _Builder(file)
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.max_bytes:
+        return (
+            None,
+            builder.smap,
+            [
+                Diagnostic(
+                    file,
+                    0,
+                    0,
+                    "",
+                    f"file is {size:,} bytes, over the limit of {limits.max_bytes:,} for a fleet file",
+                    f"fleet files are small text; {MAX_FILE_BYTES_ENV} raises the limit",
+                )
+            ],
+        )
     if isinstance(text, bytes):
         try:
-            text = text.decode("utf-8")
+            decoded = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return (
-                None,
-                builder.smap,
-                [
-                    Diagnostic(
-                        file, 0, 0, "", f"not UTF-8 text: {exc.reason}", "save the file as UTF-8"
-                    )
-                ],
-            )
+            return None, builder.smap, [_not_utf8(text, file, exc)]
+        text = decoded
     if CParser is not None:
         fast = _Builder(file)
         try:
-            data = _parse_fast(text, fast)
+            data = _parse_fast(text, fast, _Budget(file, limits))
+        except _LimitExceeded as exc:
+            return None, fast.smap, [exc.diagnostic]
         except (_Fallback, YAMLError, ValueError, RecursionError):
             pass
         else:
@@ -335,21 +569,13 @@ def parse(text: bytes | str, file: str) -> tuple[Any, SourceMap, list[Diagnostic
                 )
             return data, fast.smap, fast.diagnostics
     try:
-        node = _yaml_pure.compose(text)
+        node = _pure_yaml(_Budget(file, limits)).compose(text)
+    except _LimitExceeded as exc:
+        return None, builder.smap, [exc.diagnostic]
+    except ReaderError as exc:
+        return None, builder.smap, [_unprintable(text, file, exc)]
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        hint = "check indentation, quoting and that every ':' is followed by a space"
-        if "found character '\\t'" in problem:
-            hint = "YAML forbids tabs for indentation; use spaces"
-        elif "more than one document" in problem or "expected a single document" in problem:
-            hint = "one YAML document per file"
-        return (
-            None,
-            builder.smap,
-            [Diagnostic(file, line, col, "", f"YAML syntax error: {problem}", hint)],
-        )
+        return None, builder.smap, [_syntax_error(exc, file)]
     except YAMLError as exc:
         return (
             None,

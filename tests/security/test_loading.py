@@ -537,3 +537,138 @@ def test_git_tree_entry_named_dotdot_is_refused(
         "tree entry with an unsafe name (git never writes such names; the commit was crafted: "
         "do not use it)"
     ]
+
+
+# ------------------------------------------------------------ YAML bombs (item 3)
+
+
+def laughs(levels: int = 9, width: int = 9) -> str:
+    """The billion-laughs bomb: ``width ** levels`` strings from a dozen lines."""
+    lines = ["l0: &l0 [" + ", ".join(['"lol"'] * width) + "]"]
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def bounded(root: Path, *, peak_mb: float = 64) -> list[str]:
+    """Every error of the fleet, checked with a memory bound on everything loading allocates."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        report = check(DirSource(root, "fleet"), today=TODAY)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < peak_mb * 2**20, f"loading peaked at {peak / 2**20:.0f} MiB"
+    return [d.format() for d in report.errors]
+
+
+NODES_HINT = (
+    "an alias counts as a copy of what it names, so a few lines can expand to billions; "
+    "write the data out, or raise FLEET_MAX_YAML_NODES"
+)
+
+
+@pytest.mark.timeout(10)
+def test_billion_laughs_in_an_agent_file(fleet: Path) -> None:
+    (fleet / "agents" / "bomb.yaml").write_text(laughs() + "agent: *l8\n")
+    assert bounded(fleet) == [
+        f"fleet/agents/bomb.yaml:6:10: alias '*l4' expands the file past 100,000 YAML nodes ({NODES_HINT})"
+    ]
+
+
+@pytest.mark.timeout(10)
+def test_billion_laughs_in_fleet_yaml(fleet: Path) -> None:
+    text = (fleet / "fleet.yaml").read_text()
+    (fleet / "fleet.yaml").write_text(text + laughs().replace("l", "x") + "pricing: *x8\n")
+    (line,) = bounded(fleet)
+    assert line.startswith("fleet/fleet.yaml:") and "expands the file past 100,000" in line
+
+
+@pytest.mark.timeout(10)
+def test_billion_laughs_through_merge_keys(fleet: Path) -> None:
+    """``<<: *a`` takes the pure parser's path; the same count applies there."""
+    lines = ["m0: &m0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9}"]
+    for i in range(1, 9):
+        refs = ", ".join(f"k{j}: *m{i - 1}" for j in range(9))
+        lines.append(f"m{i}: &m{i} {{<<: *m{i - 1}, {refs}}}")
+    (fleet / "agents" / "bomb.yaml").write_text("\n".join(lines) + "\nagent: *m8\n")
+    (line,) = bounded(fleet)
+    assert "expands the file past 100,000 YAML nodes" in line
+
+
+@pytest.mark.timeout(20)
+def test_nine_million_item_list(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """36 MB of ``- a``: refused by size before parsing; with the size limit lifted, by count."""
+    big = fleet / "agents" / "big.yaml"
+    big.write_text("agent:\n  owns:\n" + "  - a\n" * 9_000_000)
+    size = big.stat().st_size
+    assert bounded(fleet, peak_mb=8) == [
+        f"fleet/agents/big.yaml: file is {size:,} bytes, over the limit of 1,048,576 for a fleet "
+        "file (fleet files are small text; FLEET_MAX_FILE_BYTES raises the limit)"
+    ]
+    monkeypatch.setenv("FLEET_MAX_FILE_BYTES", str(64 * 2**20))
+    assert bounded(fleet, peak_mb=256) == [
+        "fleet/agents/big.yaml:99998:5: more than 100,000 YAML nodes in one file "
+        "(a fleet file holds far fewer; FLEET_MAX_YAML_NODES raises the limit)"
+    ]
+
+
+@pytest.mark.timeout(30)
+def test_a_megabyte_of_tiny_nodes_stops_at_the_node_limit(fleet: Path) -> None:
+    """Under the size limit, forced onto the pure parser (a flow mapping with a URL): its ~50 µs
+    a node make this the slowest file there is, about 5 s (no tracemalloc here: it triples that)."""
+    text = "x: {u: https://x}\nagent: [" + "a," * 400_000 + "]\n"
+    (fleet / "agents" / "many.yaml").write_text(text)
+    (line,) = errors(fleet)
+    assert line.startswith("fleet/agents/many.yaml:2:") and "more than 100,000 YAML nodes" in line
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    "text", ["[" * 50_000 + "]" * 50_000, "a:\n" + "".join(f"{' ' * i}b:\n" for i in range(1, 200))]
+)
+def test_deep_nesting_is_refused(text: str, fleet: Path) -> None:
+    (fleet / "agents" / "deep.yaml").write_text(text)
+    (line,) = bounded(fleet)
+    assert line.startswith("fleet/agents/deep.yaml:")
+    assert "nested more than 64 levels deep (flatten the structure; FLEET_MAX_YAML_DEPTH" in line
+
+
+@pytest.mark.timeout(10)
+def test_aliases_cannot_nest_past_the_depth_limit(fleet: Path) -> None:
+    lines = ["d0: &d0 " + "[" * 40 + "]" * 40]
+    lines += [f"d{i}: &d{i} " + "[" * 30 + f"*d{i - 1}" + "]" * 30 for i in range(1, 5)]
+    (fleet / "agents" / "deep.yaml").write_text("\n".join(lines) + "\n")
+    (line,) = bounded(fleet)
+    assert "alias '*d0' nests the data more than 64 levels deep" in line
+
+
+@pytest.mark.timeout(10)
+def test_an_alias_inside_its_own_anchor(fleet: Path) -> None:
+    (fleet / "agents" / "loop.yaml").write_text("agent: &a {name: x, subagents: [*a]}\n")
+    assert bounded(fleet) == [
+        "fleet/agents/loop.yaml:1:33: alias '*a' refers to a node that contains it "
+        "(YAML data cannot contain itself; write the value out)"
+    ]
+
+
+def test_limits_come_from_the_environment(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fleet.yamlsrc import Limits
+
+    assert Limits.from_env({}) == Limits(1 << 20, 100_000, 64)
+    monkeypatch.setenv("FLEET_MAX_YAML_NODES", "50")
+    assert [x.split(": ", 1)[1] for x in bounded(fleet)] == [
+        "more than 50 YAML nodes in one file (a fleet file holds far fewer; "
+        "FLEET_MAX_YAML_NODES raises the limit)"
+    ] * 2
+    monkeypatch.setenv("FLEET_MAX_YAML_NODES", "lots")
+    fleetctl = Path(sys.executable).parent / "fleetctl"
+    proc = subprocess.run(
+        [str(fleetctl), "validate", str(fleet)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == (
+        "error: FLEET_MAX_YAML_NODES='lots' is not a positive integer (the default is 100000)\n"
+    )

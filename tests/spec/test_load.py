@@ -32,6 +32,41 @@ CASES = [
         ],
     ),
     (
+        "unclosed flow sequence names where it began",
+        AGENT_HEAD + "  owns: [a\n" + TRIGGER,
+        [
+            "fleet/agents/beta.yaml:7:10: YAML syntax error: expected ',' or ']', but got ':' (the flow sequence '[' that began at line 6, column 9 is never closed: add ']')"
+        ],
+    ),
+    (
+        "unclosed flow mapping",
+        AGENT_HEAD + "  harness: { max_steps: 20\n" + TRIGGER,
+        [
+            "fleet/agents/beta.yaml:7:10: YAML syntax error: expected ',' or '}', but got ':' (the flow mapping '{' that began at line 6, column 12 is never closed: add '}')"
+        ],
+    ),
+    (
+        "unclosed quote",
+        AGENT_HEAD + '  description: "open\n',
+        [
+            "fleet/agents/beta.yaml:7:1: YAML syntax error: found unexpected end of stream (the quoted string that began at line 6, column 16 is never closed: add the quote)"
+        ],
+    ),
+    (
+        "NUL byte where it is",
+        AGENT_HEAD + "  description: a\0b\n" + TRIGGER,
+        [
+            "fleet/agents/beta.yaml:6:17: a NUL byte, which YAML does not allow (remove it: fleet files are plain UTF-8 text)"
+        ],
+    ),
+    (
+        "control character where it is",
+        AGENT_HEAD + "  description: \x07\n" + TRIGGER,
+        [
+            "fleet/agents/beta.yaml:6:16: the control character U+0007, which YAML does not allow (remove it: fleet files are plain UTF-8 text)"
+        ],
+    ),
+    (
         "duplicate keys, all of them",
         AGENT_HEAD + "  owner: again\n  model: again\n" + TRIGGER,
         [
@@ -146,6 +181,17 @@ def test_guardrail_union_reports_the_member_that_fits(tmp_path: Path) -> None:
     _, diags = load_fleet(DirSource(root, "fleet"))
     assert [d.format() for d in diags] == [
         "fleet/fleet.yaml:27:55: gateway.guardrails.mcp_post_tool[1].action: invalid value 'redcat' (did you mean 'redact'?)"
+    ]
+
+
+def test_not_utf8_is_located(tmp_path: Path) -> None:
+    root = overlay(tmp_path / "fleet", FIXTURES / "base")
+    (root / "agents" / "beta.yaml").write_bytes(
+        AGENT_HEAD.encode() + "  description: caf\u00e9 ".encode() + b"\xff\n"
+    )
+    _, diags = load_fleet(DirSource(root, "fleet"))
+    assert [d.format() for d in diags] == [
+        "fleet/agents/beta.yaml:6:21: not UTF-8 text: byte 0xff (invalid start byte) (save the file as UTF-8)"
     ]
 
 
