@@ -23,6 +23,7 @@ demo: setup
 	$(BIN)/fleetctl ls examples/northwind
 	$(BIN)/fleetctl who-touches merge_pr examples/northwind
 	$(BIN)/fleetctl gateway config examples/northwind -o build/gateway.json --tokens-out build/gateway-tokens.json
+	BIN=$(BIN) bash examples/northwind/demo/run.sh
 
 lint: setup
 	$(BIN)/ruff check .

@@ -5,6 +5,9 @@
 #
 #   examples/northwind/demo/run.sh            (make demo runs it)
 #
+# BIN (the venv's bin), DEMO_HOME (build/demo-home, emptied first) and DEMO_FLEET
+# (examples/northwind) change where it looks and writes.
+#
 # The model is a recorded transcript (--provider replay:…); the gateway, the harness,
 # the approvals and the GitHub tool calls are real (a fake GitHub MCP server on loopback).
 set -euo pipefail
