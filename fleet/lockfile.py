@@ -94,6 +94,8 @@ class Relock:
     """Versions whose digest ``--rehash`` let change: key → (old digest, new digest)."""
     unknown: dict[str, str] = field(default_factory=dict)
     """``--rehash`` refs that name no locked pin whose content changed: ref → hint."""
+    unreadable: bool = False
+    """The lock on disk does not parse: nothing can be told apart, nothing is written."""
 
 
 def rehash_key(ref: str, keys: Collection[str]) -> str | None:
@@ -126,7 +128,7 @@ def relock(
         return out
     old, smap, diags = load(old_text, file)
     if diags:
-        out.diagnostics = diags
+        out.diagnostics, out.unreadable = diags, True
         return out
     changed = {
         key: (old[key].digest, entry.digest)
@@ -151,6 +153,7 @@ def relock(
             continue
         line, col = smap.locate(("pins", key))
         name, _, version = key.partition("@")
+        name = name.partition("/")[2] or name  # "skills/runbook" → "runbook", as users write it
         out.diagnostics.append(
             Diagnostic(
                 file,
@@ -159,7 +162,7 @@ def relock(
                 f"pins.{key}",
                 f"content of '{key}' changed since it was locked "
                 f"({before[:19]}… → {after[:19]}…); refusing to re-digest an existing version",
-                f"versions are immutable: publish the change as a new version of {name} and pin "
+                f"versions are immutable: publish the change as a new version of '{name}' and pin "
                 f"that; only if {version} was never used, `fleetctl lock --rehash {key}`",
                 "FL203",
             )

@@ -11,7 +11,6 @@ from fleet.rules.base import (
     TOOL_CLASSES,
     Context,
     _agents,
-    _destructive_entries,
     _members,
     at,
     is_destructive,
@@ -192,37 +191,34 @@ def unknown_tool(ctx: Context) -> Iterator[Diagnostic]:
     "FL151",
     "destructive-without-approval",
     Severity.ERROR,
-    "A destructive tool is granted without the approval gate, or the gate is switched off.",
+    "A destructive tool's approval gate is switched off (approvals: auto).",
 )
 def destructive_gate(ctx: Context) -> Iterator[Diagnostic]:
+    """Only switching the gate off is a mistake: granting a destructive tool without an
+    ``approvals:`` entry is fine, since the org-wide gate applies by itself (compile writes
+    ``pause_for_human`` for every destructive tool a loop can reach, and diff shows it)."""
     fleet = ctx.fleet.fleet
+    destructive = [
+        *fleet.gateway.destructive_tools,
+        *(p for server in fleet.mcp_servers.values() for p in server.tools.destructive),
+    ]
     for la in _agents(ctx):
-        agent = la.agent
-        for tool, mode in agent.approvals.items():
-            if mode == "auto" and (
-                is_destructive(fleet, None, tool)
-                or any(is_destructive(fleet, s, tool) for s in fleet.mcp_servers.values())
+        for tool, mode in la.agent.approvals.items():
+            if mode != "auto":
+                continue
+            if is_destructive(fleet, None, tool) or any(
+                is_destructive(fleet, s, tool) for s in fleet.mcp_servers.values()
             ):
-                yield at(
-                    la.smap,
-                    ("agent", "approvals", tool),
-                    f"'{tool}' is destructive: its approval gate cannot be switched off",
-                    "use pause_for_human; destructive tools always wait for a person",
-                )
-        for path, member in _members(agent):
-            for server_name, grant in member.mcp_servers.items():
-                server = fleet.mcp_servers.get(server_name)
-                if server is None:
+                what = f"'{tool}' is destructive"
+            else:  # a glob key such as '*' or 'merge_*' would switch off a destructive tool
+                covered = next((p for p in destructive if fnmatchcase(p, tool)), None)
+                if covered is None:
                     continue
-                for j, tool in _destructive_entries(fleet, server, grant):
-                    gated = any(
-                        mode == "pause_for_human" and (key == tool or fnmatchcase(tool, key))
-                        for key, mode in agent.approvals.items()
-                    )
-                    if not gated:
-                        yield at(
-                            la.smap,
-                            (*path, "mcp_servers", server_name, "tools", j),
-                            f"destructive tool '{tool}' of '{server_name}' is granted without an approval gate",
-                            f"add approvals: {{{tool}: pause_for_human}} to the loop",
-                        )
+                what = f"'{tool}' covers destructive '{covered}'"
+            yield at(
+                la.smap,
+                ("agent", "approvals", tool),
+                f"{what}: its approval gate cannot be switched off",
+                "destructive tools always wait for a person: remove the entry, "
+                "or write pause_for_human",
+            )

@@ -52,7 +52,14 @@ def lock(
         fail(f"--rehash {ref}: no locked version whose content changed", hint)
     if plan.diagnostics:
         print_diagnostics(plan.diagnostics, Output.text)
-        typer.echo(f"{shown}: not written", err=True)
+        why = (
+            ": the lock on disk cannot be read, so changed versions cannot be told from new ones "
+            "(restore it from version control, or delete it and run `fleetctl lock` to lock "
+            "every pin afresh)"
+            if plan.unreadable
+            else ""
+        )
+        typer.echo(f"{shown}: not written{why}", err=True)
         raise typer.Exit(EXIT_INVALID)
     text = dump(plan.entries)
     current = old.decode("utf-8", "replace") if old is not None else None
