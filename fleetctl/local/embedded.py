@@ -47,6 +47,12 @@ class EmbeddedGateway:
         self._server: Any = None
         self.url = ""
 
+    def acquire(self) -> EmbeddedGateway:
+        """Take the home's lock (``start`` does it too): raises if another process holds it."""
+        if self._lock is None:
+            self._take_lock()
+        return self
+
     def _take_lock(self) -> None:
         self.home.path.mkdir(parents=True, exist_ok=True)
         fh = self.home.lock_file.open("a+")
@@ -75,7 +81,7 @@ class EmbeddedGateway:
         from gateway.config import ConfigHolder
         from gateway.store import open_store
 
-        self._take_lock()
+        self.acquire()
         try:
             try:
                 holder = ConfigHolder.from_file(self.home.config_file)

@@ -144,11 +144,12 @@ def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) 
             )
     else:
         run_id = new_run_id(opts.loop)
-    tokens = home.tokens(keys)
-    home.lay_out_run(run_id, loop_cr, fleet.content, tokens)
-
-    servers: list[ServerThread | EmbeddedGateway] = []
+    # The home is ours from here (or another run's: refused before anything is written).
+    gw = EmbeddedGateway(home).acquire()
+    servers: list[ServerThread | EmbeddedGateway] = [gw]
     try:
+        tokens = home.tokens(keys)
+        home.lay_out_run(run_id, loop_cr, fleet.content, tokens)
         provider_url = None
         if replay is not None:
             replay_server = ServerThread(ReplayApp(replay, home.replay_state(run_id))).start()
@@ -161,8 +162,7 @@ def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) 
                     f"warning: ${name} is not set: the gateway sends that provider's calls without a key",
                     "yellow",
                 )
-        gw = EmbeddedGateway(home).start()
-        servers.append(gw)
+        gw.start()
         progress.banner()
         progress.note(f"gateway {gw.url} · home {home.path}")
         content = home.content_dir(run_id)

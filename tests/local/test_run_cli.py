@@ -346,3 +346,21 @@ def test_the_result_is_kept_in_the_home(tmp_path: Path, transcript: Path) -> Non
     run = out.split("· run ")[1].split()[0]
     kept = json.loads((tmp_path / "home/runs" / run / "result.json").read_text())
     assert kept["outcome"] == "awaiting_approval" and kept["approval"] == "apr-123"
+
+
+def test_a_home_in_use_is_refused_before_anything_is_written(
+    tmp_path: Path, transcript: Path
+) -> None:
+    from fleetctl.local.embedded import EmbeddedGateway
+
+    held = EmbeddedGateway(Home(tmp_path / "home")).acquire()
+    try:
+        code, _, err, _ = fake_run(tmp_path, transcript)
+    finally:
+        held.stop()
+    assert code == 2
+    assert "another fleetctl process serves the gateway of" in err
+    assert not (tmp_path / "home/runs").exists()
+    assert not (tmp_path / "home/tokens.json").exists()
+    code, _, err, _ = fake_run(tmp_path, transcript)  # released
+    assert code == 0, err
