@@ -203,7 +203,8 @@ class Progress:
         c.print()
         line = Text.assemble(
             (res.outcome, OUTCOME_STYLE.get(res.outcome, "bold red")),
-            f" · {res.steps} steps · {res.tokens:,} tokens · ${res.cost_usd:.4f}",
+            f" · {res.steps} step{'' if res.steps == 1 else 's'} · {res.tokens:,} tokens"
+            f" · ${res.cost_usd:.4f}",
             f" · run {res.run}",
         )
         c.print(line)

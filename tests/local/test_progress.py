@@ -78,7 +78,7 @@ def test_a_live_run_and_its_result() -> None:
     assert text.splitlines()[2:] == [
         "  step 1   l  github__merge_pr  pending approval",
         "",
-        "awaiting_approval · 1 steps · 1,234 tokens · $0.0042 · run r1",
+        "awaiting_approval · 1 step · 1,234 tokens · $0.0042 · run r1",
         "  waits",
         "REPLAY of a title: model output is a recorded transcript, not a live model",
         "next:",

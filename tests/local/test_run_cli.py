@@ -126,7 +126,7 @@ def test_text_output_says_replay_and_what_next(tmp_path: Path, transcript: Path)
     )
     assert "  step 1   triage  finish  ok" in out
     assert "a line that is not an event" in out
-    assert "awaiting_approval · 1 steps · 1,100 tokens" in out
+    assert "awaiting_approval · 1 step · 1,100 tokens" in out
     run = out.split("· run ")[1].split()[0]
     home = tmp_path / "home"
     tail = out.split("next:\n")[1].splitlines()
