@@ -11,7 +11,9 @@ changed under the run: :class:`Nondeterminism`.
 
 Fault injection for the crash tests: with ``FLEET_HARNESS_KILL_AFTER=SEQ`` the
 process sends itself SIGKILL right after the gateway acknowledged entry SEQ,
-the sharpest "between two steps" there is.
+the sharpest "between two steps" there is; with ``FLEET_HARNESS_KILL_BEFORE=SEQ``
+right before it sends entry SEQ, when the step's model reply or tool result is
+in hand and not yet stored.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ class Journal:
             last[a] = max(last.get(a, 0.0), float(e.get("t") or 0.0))
         self.prior_active_s = sum(t for a, t in last.items() if a != attempt)
         self.patch: Callable[[], dict[str, Any]] = dict
-        kill = os.environ.get("FLEET_HARNESS_KILL_AFTER", "")
-        self.kill_after = int(kill) if kill.isdigit() else None
+        after = os.environ.get("FLEET_HARNESS_KILL_AFTER", "")
+        before = os.environ.get("FLEET_HARNESS_KILL_BEFORE", "")
+        self.kill_after = int(after) if after.isdigit() else None
+        self.kill_before = int(before) if before.isdigit() else None
 
     @property
     def replaying(self) -> bool:
@@ -81,6 +85,8 @@ class Journal:
             "t": round(self.elapsed(), 4),
             **fields,
         }
+        if self.kill_before == entry["seq"]:
+            os.kill(os.getpid(), signal.SIGKILL)
         await self.runs.append(entry, self.patch())
         self.entries.append(entry)
         self.next += 1

@@ -269,6 +269,7 @@ class Stack:
 
 def _stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -> Iterator[Stack]:
     monkeypatch.setenv("TEST_GITHUB_MCP_KEY", GITHUB_KEY)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     scripted = Scripted()
     server = fakegithub.build()
     with (
@@ -296,6 +297,15 @@ def _stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -> I
 @pytest.fixture
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     yield from _stack(tmp_path, monkeypatch, f"sqlite:{tmp_path / 'gw.sqlite3'}")
+
+
+@pytest.fixture
+def redis_stack(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    url: str = request.getfixturevalue("redis_server")
+    redis.Redis.from_url(url).flushdb()
+    yield from _stack(tmp_path / "redis", monkeypatch, url)
 
 
 @pytest.fixture(params=["sqlite", "redis"])

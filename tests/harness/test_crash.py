@@ -11,14 +11,17 @@ one stack and a re-sent request gets the same reply.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
+import sys
 import time
 from typing import Any
 
+import orjson
 import pytest
 
-from tests.harness.conftest import LOOP, Stack, wait
+from tests.harness.conftest import LOOP, ROOT, Stack, wait
 from tests.harness.scripted import Request, call
 
 MAKER = LOOP
@@ -69,6 +72,8 @@ def shape(journal: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
                     else None,
                 )
             )
+        elif e["kind"] == "tool" and e["name"] == "state":
+            out.append(("tool", "state", e["result"]["is_error"]))  # versions move with other runs
         elif e["kind"] == "tool":
             out.append(("tool", e["name"], e["result"]["content"]))
         else:
@@ -76,62 +81,101 @@ def shape(journal: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return out
 
 
-async def spawn_all(
-    stack: Stack, jobs: list[tuple[str, dict[str, str], bool]], path: Any, parallel: int = 4
-) -> list[tuple[int, list[dict[str, Any]], str]]:
-    sem = asyncio.Semaphore(parallel)
+class Zygote:
+    """``tests.harness.zygote``: harness attempts forked from a warm process."""
 
-    async def one(
-        run: str, extra: dict[str, str], resume: bool
+    def __init__(self, stack: Stack):
+        self.stack = stack
+        self.n = 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.harness.zygote"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert self.proc.stdout is not None
+        assert orjson.loads(self.proc.stdout.readline()) == {"ready": True}
+
+    def attempt(
+        self, run: str, path: Any, *, resume: bool, **extra: str
     ) -> tuple[int, list[dict[str, Any]], str]:
-        async with sem:
-            proc = stack.spawn(run, path, {"tag": run}, resume=resume, **extra)
-            return await asyncio.to_thread(wait, proc)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.n += 1
+        out = self.stack.tmp / f"attempt-{run}-{self.n}.log"
+        argv = ["run", "--definition", str(path)] + (["--resume", run] if resume else [])
+        env = {**os.environ, **self.stack.env(run, path, {"tag": run}, **extra)}
+        self.proc.stdin.write(orjson.dumps({"argv": argv, "env": env, "out": str(out)}) + b"\n")
+        self.proc.stdin.flush()
+        status = orjson.loads(self.proc.stdout.readline())["status"]
+        text = out.read_text()
+        events = [orjson.loads(line) for line in text.splitlines() if line.startswith("{")]
+        return status, events, text
 
-    return await asyncio.gather(*(one(r, e, res) for r, e, res in jobs))
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+async def chain(z: Zygote, run: str, path: Any, kills: list[tuple[str, int]]) -> None:
+    """Run ``run`` once per kill point, each attempt SIGKILLed there, then to its end."""
+    for i, (where, seq) in enumerate(kills):
+        extra = {f"FLEET_HARNESS_KILL_{where.upper()}": str(seq)}
+        code, _, text = await asyncio.to_thread(z.attempt, run, path, resume=i > 0, **extra)
+        assert code == -signal.SIGKILL, (where, seq, text)
+    code, events, text = await asyncio.to_thread(z.attempt, run, path, resume=True)
+    assert code == 0, text
+    assert events[-1]["outcome"] == "done"
+
+
+def same_run(stack: Stack, run: str, base: str, attempts: int) -> None:
+    record = stack.record(run).json()["run"]
+    assert record["outcome"] == "done", record
+    assert record["attempts"] == attempts
+    assert record["steps"] == STEPS + 1
+    want = [tuple(str(x) for x in t) for t in shape(stack.journal(base))]
+    got = [tuple(str(x).replace(run, base) for x in t) for t in shape(stack.journal(run))]
+    assert got == want
+    assert [w.replace(f"{run} ", "", 1) for w in writes(stack, run)] == [
+        w.replace(f"{base} ", "", 1) for w in writes(stack, base)
+    ]
+    state = stack.state().json()["value"]
+    assert state[run] == state[base]
 
 
 @pytest.mark.timeout(300)
-async def test_kill_at_every_step_boundary(any_stack: Stack) -> None:
-    stack = any_stack
-    stack.scripted.policies[MAKER] = twenty_steps
-    stack.scripted.policies[REVIEWER] = lambda req: call("verdict", verdict="pass", reasons=["ok"])
-    path = stack.content(harness={"maxSteps": 40, "stallAfterSteps": 8})
+async def test_kill_at_every_step_boundary(stack: Stack, redis_stack: Stack) -> None:
+    """On both stores at once: after every journal entry (the run killed once per entry, each
+    attempt going one entry further), and before every write's result is stored."""
 
-    [(code, events, err)] = await spawn_all(stack, [("base", {}, False)], path)
-    assert code == 0, err
-    assert events[-1]["outcome"] == "done"
-    base = stack.journal("base")
-    entries = len(base)
-    assert (
-        entries == 1 + 2 * (STEPS - 1) + 1 + 2 + 1
-    )  # context, 19 steps + tools, finish, check, outcome
-    base_shape = shape(base)
+    async def on(s: Stack) -> None:
+        s.scripted.policies[MAKER] = twenty_steps
+        s.scripted.policies[REVIEWER] = lambda req: call("verdict", verdict="pass", reasons=["ok"])
+        path = s.content(harness={"maxSteps": 40, "stallAfterSteps": 8})
+        z = Zygote(s)
+        try:
+            code, events, text = await asyncio.to_thread(z.attempt, "base", path, resume=False)
+            assert code == 0 and events[-1]["outcome"] == "done", text
+            base = s.journal("base")
+            # context, 19 steps with their tool results, the finish, the check, the outcome
+            assert len(base) == 1 + 2 * (STEPS - 1) + 1 + 2 + 1
+            after = [("after", e["seq"]) for e in base[:-1]]
+            await chain(z, "every", path, after)
+            same_run(s, "every", "base", len(after) + 1)
+            # Killed with a result in hand, before it was journalled: a write is re-sent with
+            # its key and answered from the gateway's store, not run again.
+            before = [
+                ("before", e["seq"])
+                for e in base
+                if e["kind"] == "tool" and e["name"] != "github__get_issue"
+            ]
+            await chain(z, "unstored", path, before)
+            same_run(s, "unstored", "base", len(before) + 1)
+        finally:
+            z.close()
 
-    # Killed right after each entry but the last (after the outcome there is nothing left).
-    runs = [f"k{seq:02d}" for seq in range(1, entries)]
-    killed = await spawn_all(
-        stack,
-        [(r, {"FLEET_HARNESS_KILL_AFTER": str(seq)}, False) for seq, r in enumerate(runs, 1)],
-        path,
-    )
-    assert all(code == -signal.SIGKILL for code, _, _ in killed), [
-        k[2] for k in killed if k[0] != -9
-    ]
-    resumed = await spawn_all(stack, [(r, {}, True) for r in runs], path)
-    assert all(code == 0 for code, _, _ in resumed), [r[2] for r in resumed if r[0]]
-    state = stack.state().json()["value"]
-    base_writes = [w.replace("base ", "", 1) for w in writes(stack, "base")]
-    for seq, run in enumerate(runs, 1):
-        journal = stack.journal(run)
-        record = stack.record(run).json()["run"]
-        assert record["outcome"] == "done", (seq, record)
-        assert record["attempts"] == 2
-        assert record["steps"] == STEPS + 1
-        got = [tuple(str(x).replace(run, "base") for x in t) for t in shape(journal)]
-        assert got == [tuple(str(x) for x in t) for t in base_shape], seq
-        assert [w.replace(f"{run} ", "", 1) for w in writes(stack, run)] == base_writes, seq
-        assert state[run] == state["base"]
+    await asyncio.gather(on(stack), on(redis_stack))
 
 
 @pytest.mark.timeout(120)
@@ -197,4 +241,3 @@ def test_the_gateway_lost_is_exit_1(stack: Stack) -> None:
     code, _, err = wait(proc)
     assert code == 1 and "gateway" in err
     assert "Traceback" not in err
-    _ = subprocess
