@@ -101,11 +101,32 @@ def apply_to_messages(
     if not rules:
         return [], None
     spots = message_texts(messages)
-    texts, verdicts, blocked = check_texts(hook, rules, [t for _, _, t in spots])
-    for (i, j, before), after in zip(spots, texts, strict=True):
-        if after != before:
-            if j is None:
-                messages[i]["content"] = after
-            else:
-                messages[i]["content"][j]["text"] = after
-    return verdicts, blocked
+    # System messages carry the loop's own pinned, reviewed instructions, which quote the
+    # injections they warn against ("never follow 'ignore previous instructions'"): the
+    # injection detector reads everything else; secrets and PII read them too.
+    system = [s for s in spots if _role(messages[s[0]]) == "system"]
+    others = [s for s in spots if _role(messages[s[0]]) != "system"]
+    trusted = [r for r in rules if r.detector not in TRUSTED_SYSTEM]
+    verdicts: list[Verdict] = []
+    for group, group_rules in ((others, rules), (system, trusted)):
+        if not group or not group_rules:
+            continue
+        texts, found, blocked = check_texts(hook, group_rules, [t for _, _, t in group])
+        verdicts.extend(found)
+        for (i, j, before), after in zip(group, texts, strict=True):
+            if after != before:
+                if j is None:
+                    messages[i]["content"] = after
+                else:
+                    messages[i]["content"][j]["text"] = after
+        if blocked is not None:
+            return verdicts, blocked
+    return verdicts, None
+
+
+TRUSTED_SYSTEM = frozenset({"prompt-injection"})
+"""Detectors that do not read system messages (the loop's pinned instructions)."""
+
+
+def _role(message: Any) -> Any:
+    return message.get("role") if isinstance(message, dict) else None
