@@ -565,16 +565,15 @@ class Runner:
         scope = f"check:{round_}"
         checker = self.agent(self.d.checker, [builtins.VERDICT])
         messages: list[dict[str, Any]] = [
-            {"role": "system", "content": prompts.checker_system(checker.content.instructions)},
+            {
+                "role": "system",
+                "content": prompts.checker_system(
+                    checker.content.instructions, self.d.loop, maker.content.instructions
+                ),
+            },
             {
                 "role": "user",
-                "content": prompts.checker_task(
-                    self.d.loop,
-                    maker.content.instructions,
-                    summary,
-                    artifacts,
-                    prompts.evidence(evidence),
-                ),
+                "content": prompts.checker_task(summary, artifacts, prompts.evidence(evidence)),
             },
         ]
         verdict: Verdict | None = None

@@ -103,16 +103,19 @@ CHECKER_BRIEF = (
 )
 
 
-def checker_system(instructions: str | None) -> str:
-    return CHECKER_BRIEF if not instructions else f"{instructions.rstrip()}\n\n{CHECKER_BRIEF}"
+def checker_system(instructions: str | None, loop: str, loop_instructions: str) -> str:
+    """The checker's own instructions, the brief, and the task it judges: all pinned text,
+    so it goes in the system message, where it is trusted as instructions."""
+    head = f"{instructions.rstrip()}\n\n" if instructions else ""
+    return (
+        f"{head}{CHECKER_BRIEF}\n\n## The task of loop '{loop}' (its instructions)\n"
+        f"{loop_instructions.rstrip()}"
+    )
 
 
-def checker_task(
-    loop: str, loop_instructions: str, summary: str, artifacts: Sequence[str], evidence: str
-) -> str:
+def checker_task(summary: str, artifacts: Sequence[str], evidence: str) -> str:
     arts = "\n".join(f"- {a}" for a in artifacts) or "- (none named)"
     return (
-        f"## The task of loop '{loop}'\n{loop_instructions.rstrip()}\n\n"
         f"## The claim\n{summary}\n\nArtifacts:\n{arts}\n\n"
         f"## Evidence: the agent's tool calls and their results in this run\n{evidence}\n\n"
         "Give your verdict with the verdict tool."

@@ -38,6 +38,7 @@ async def test_the_checker_reviews_in_its_own_context(stack: Stack) -> None:
     first = stack.scripted.requests(REVIEWER)[0]
     assert first.messages[0]["role"] == "system" and "Be strict" in first.messages[0]["content"]
     assert "issue 3: the build is red" in first.messages[1]["content"]  # the evidence
+    assert "Read the issue, fix it" in first.messages[0]["content"]  # the task it judges
     assert "verdict" in first.tools and "finish" not in first.tools
     assert "github__create_pr" not in first.tools  # the gateway lists read tools only
 
