@@ -190,3 +190,27 @@ async def test_an_ended_run_is_not_run_again(stack: Stack) -> None:
     again = await stack.run("r-once", path, resume=True)
     assert first.outcome == again.outcome == "done"
     assert len(stack.scripted.requests(MAKER)) == 1
+
+
+async def test_a_loop_token_cannot_read_another_loops_runs_or_state(stack: Stack) -> None:
+    stack.scripted.policies[MAKER] = plan(call("state", action="set", value={"next": 2}), finish())
+    stack.scripted.policies[REVIEWER] = plan(PASS)
+    end = await stack.run("r-mine", stack.content())
+    assert end.outcome == "done"
+    assert stack.state().json()["value"] == {"next": 2}
+    other = "tok-other"
+    assert stack.record("r-mine", token=other).status_code == 404
+    assert stack.state(token=other).status_code == 403
+    listed = httpx.get(
+        f"{stack.url}/v1/fleet/runs?loop={LOOP}", headers={"authorization": f"Bearer {other}"}
+    ).json()["runs"]
+    assert listed == []
+    # The checker's own token may read its loop's run, and cannot write to it.
+    reviewer = "tok-triage-reviewer"
+    assert stack.record("r-mine", token=reviewer).status_code == 200
+    r = httpx.patch(
+        f"{stack.url}/v1/fleet/runs/r-mine",
+        json={"summary": "forged"},
+        headers={"authorization": f"Bearer {reviewer}"},
+    )
+    assert r.status_code == 403
