@@ -257,7 +257,12 @@ def render_loop(
     env = [
         {"name": "FLEET_GATEWAY_URL", "value": gateway_url(namespace)},
         {"name": "FLEET_LOOP", "value": name},
-        {"name": "FLEET_RUN_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        # The Job's name, not the pod's: a pod the Job retries after a crash resumes the same
+        # run (and its allowance) instead of starting a fresh one.
+        {
+            "name": "FLEET_RUN_ID",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['job-name']"}},
+        },
         {
             "name": "FLEET_GATEWAY_TOKEN",
             "valueFrom": {"secretKeyRef": {"name": token_secret_name(name), "key": TOKEN_KEY}},
