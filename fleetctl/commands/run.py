@@ -23,14 +23,17 @@ def register(app: typer.Typer) -> None:
 def run(
     path: Path = typer.Argument(..., help="The fleet directory."),
     loop: str = typer.Argument(..., help="The loop to run."),
-    provider: str = typer.Option(
-        "fleet",
+    provider: str | None = typer.Option(
+        None,
         "--provider",
-        help="fleet (the fleet's providers; keys from the environment) or replay:FILE "
-        "(a recorded transcript, no model called).",
+        help="fleet (the fleet's providers; keys from the environment; the default) or "
+        "replay:FILE (a recorded transcript, no model called). --resume keeps the run's.",
     ),
     mcp: list[str] = typer.Option(
-        [], "--mcp", help="NAME=URL: reach this MCP server of the catalog at URL (repeatable)."
+        [],
+        "--mcp",
+        help="NAME=URL: reach this MCP server of the catalog at URL (repeatable). "
+        "--resume keeps the run's.",
     ),
     home: Path | None = typer.Option(
         None, "--home", help="The local home (tokens, gateway config, store); default PATH/.fleet."

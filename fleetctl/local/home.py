@@ -18,6 +18,7 @@
         workspace/         the pod's emptyDir: emptied for every attempt, as a new pod's is
         replay-state.json  the replay provider's cursors (with --provider replay:FILE)
         result.json        the last attempt's result, as ``--output json`` prints it
+        options.json       the run's --provider and --mcp, which --resume uses unless given
 
 Everything here is derived from the compiled fleet the same way the operator
 derives a pod from an AgentLoop: the definition is ``fleet.render``'s, the
@@ -189,6 +190,17 @@ class Home:
 
     def replay_state(self, run: str) -> Path:
         return self.run_dir(run) / "replay-state.json"
+
+    def read_options(self, run: str) -> dict[str, Any]:
+        try:
+            data = json.loads((self.run_dir(run) / "options.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def write_options(self, run: str, options: Mapping[str, Any]) -> None:
+        text = json.dumps(dict(options), indent=2, sort_keys=True) + "\n"
+        _write(self.run_dir(run) / "options.json", text)
 
     def result_file(self, run: str) -> Path:
         return self.run_dir(run) / "result.json"

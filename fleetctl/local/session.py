@@ -32,7 +32,7 @@ from fleetctl.local.runner import harness_command, run_harness
 class Options:
     fleet: Path
     loop: str
-    provider: str = "fleet"
+    provider: str | None = None  # on --resume: the run's own, else fleet
     mcp: list[str] = field(default_factory=list)
     home: Path | None = None
     resume: str | None = None
@@ -84,11 +84,8 @@ def _approval_id(value: Any) -> str | None:
 def next_steps(opts: Options, home: Home, res: Result) -> list[str]:
     where = str(opts.home) if opts.home is not None else str(opts.fleet)
     cmds = []
+    # --resume takes the run's provider and MCP overrides from the run itself
     resume = ["fleetctl", "run", str(opts.fleet), opts.loop, "--resume", res.run]
-    if opts.provider != "fleet":
-        resume += ["--provider", opts.provider]
-    for m in opts.mcp:
-        resume += ["--mcp", m]
     if opts.home is not None:
         resume += ["--home", str(opts.home)]
     if res.outcome == "awaiting_approval" and res.approval:
@@ -117,21 +114,11 @@ def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) 
             raise LocalError(
                 f"--input is not JSON: {exc}", "quote it: --input '{\"issue\": 42}'"
             ) from None
-    replay_path = _replay_file(opts.provider)
+    if opts.provider is not None:
+        _replay_file(opts.provider)  # a malformed option is an error before anything is read
     fleet = load_fleet(opts.fleet)
     loop_cr = fleet.loop(opts.loop)
-    mcp = parse_mcp_overrides(opts.mcp, fleet.policy["spec"].get("mcpServers", {}))
-    replay = Replay.from_file(replay_path) if replay_path is not None else None
     home = Home.for_fleet(opts.fleet, opts.home)
-
-    from fleet.gwrender import identities
-
-    keys = identities(fleet.loops)
-    loop_ids = identities([loop_cr])
-    progress = progress_factory(replay=replay.title if replay else None, quiet=opts.json)
-    for d in fleet.warnings + (track_warnings(replay, loop_ids, opts.loop) if replay else []):
-        progress.print(d.format(), "yellow")
-
     if opts.resume:
         run_id = opts.resume
         if not home.run_dir(run_id).is_dir():
@@ -142,14 +129,34 @@ def run(opts: Options, *, progress_factory: Callable[..., Progress] = Progress) 
                 f"no run '{run_id}' in {home.path}",
                 did_you_mean(run_id, known) or "start one without --resume",
             )
+        kept = home.read_options(run_id)
     else:
         run_id = new_run_id(opts.loop)
+        kept = {}
+    provider = opts.provider or str(kept.get("provider") or "fleet")
+    mcp_options = list(opts.mcp) or [str(m) for m in kept.get("mcp") or []]
+    replay_path = _replay_file(provider)
+    if replay_path is not None:
+        replay_path = replay_path.absolute()
+        provider = f"replay:{replay_path}"
+    mcp = parse_mcp_overrides(mcp_options, fleet.policy["spec"].get("mcpServers", {}))
+    replay = Replay.from_file(replay_path) if replay_path is not None else None
+
+    from fleet.gwrender import identities
+
+    keys = identities(fleet.loops)
+    loop_ids = identities([loop_cr])
+    progress = progress_factory(replay=replay.title if replay else None, quiet=opts.json)
+    for d in fleet.warnings + (track_warnings(replay, loop_ids, opts.loop) if replay else []):
+        progress.print(d.format(), "yellow")
+
     # The home is ours from here (or another run's: refused before anything is written).
     gw = EmbeddedGateway(home).acquire()
     servers: list[ServerThread | EmbeddedGateway] = [gw]
     try:
         tokens = home.tokens(keys)
         home.lay_out_run(run_id, loop_cr, fleet.content, tokens)
+        home.write_options(run_id, {"provider": provider, "mcp": mcp_options})
         provider_url = None
         if replay is not None:
             replay_server = ServerThread(ReplayApp(replay, home.replay_state(run_id))).start()

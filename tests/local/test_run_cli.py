@@ -132,7 +132,7 @@ def test_text_output_says_replay_and_what_next(tmp_path: Path, transcript: Path)
     tail = out.split("next:\n")[1].splitlines()
     assert [line.strip() for line in tail] == [
         f'fleetctl approvals approve apr-123 --local {home} --reason "…"',
-        f"fleetctl run {FLEET} triage --resume {run} --provider replay:{tmp_path}/triage.replay.yaml --home {home}",
+        f"fleetctl run {FLEET} triage --resume {run} --home {home}",
         f"fleetctl runs show {run} --store sqlite:{home}/gateway.sqlite3",
     ]
     assert out.count("REPLAY of triage") == 2  # the banner and the result
@@ -147,6 +147,15 @@ def test_resume_reuses_the_run(tmp_path: Path, transcript: Path) -> None:
     assert code == 0, err
     assert json.loads(out)["run"] == run
     assert dump["argv"][-2:] == ["--resume", run]
+    # without --provider and --mcp, a resumed run keeps its own
+    code, out, err = invoke(
+        "run", str(FLEET), "triage", "--resume", run, "--home", str(tmp_path / "home"),
+        "--harness", FAKE, "-o", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["replay"] == "triage, one call"
+    options = json.loads((tmp_path / "home/runs" / run / "options.json").read_text())
+    assert options == {"provider": f"replay:{transcript}", "mcp": []}
     code, _, err = invoke(
         "run", str(FLEET), "triage", "--home", str(tmp_path / "home"), "--resume", "nope"
     )

@@ -71,9 +71,9 @@ show "fleetctl approvals approve $approval --local $home --reason \"…\""
 "$fleetctl" approvals approve "$approval" --local "$home" \
   --reason "fix reviewed: one-line loop condition, regression test, links #42"
 
-step "3. resume the run: the maker finishes, the reviewer passes it"
-show "fleetctl run $fleet bug-report-triage … --resume $run_id"
-"${run[@]}" --resume "$run_id" || { echo "expected the resumed run to be done, not: $(outcome)" >&2; exit 1; }
+step "3. resume the run (it keeps its replay and MCP options): the maker finishes, the reviewer passes it"
+show "fleetctl run $fleet bug-report-triage --resume $run_id --home $home"
+"$fleetctl" run "$fleet" bug-report-triage --resume "$run_id" --home "$home" || { echo "expected the resumed run to be done, not: $(outcome)" >&2; exit 1; }
 
 step "4. the run's timeline from the gateway's store: maker and checker steps, each with its cost"
 show "fleetctl runs show $run_id --store sqlite:$home/gateway.sqlite3"
