@@ -22,11 +22,38 @@ import orjson
 from gateway.errors import AuthError, BadRequestError, ForbiddenError, GatewayError, NotFoundError
 from gateway.mcp.calls import ToolCalls
 from gateway.mcp.endpoint import JSON, Receive, Scope, Send, read_body, respond
+from gateway.mcp.jsonrpc import RpcError
+
+STATES = ("pending", "approved", "executed", "interrupted", "denied", "expired")
+MAX_REASON = 2000
 
 
 class ConflictError(GatewayError):
     status = 409
     type = "conflict"
+
+
+class TooLargeError(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+
+
+def reason_of(body: bytes) -> str | None:
+    """The optional ``{"reason": "…"}`` of a decision."""
+    if not body.strip():
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        raise BadRequestError("bad_body", 'body must be a JSON object like {"reason": "…"}')
+    reason = data.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
+        raise BadRequestError(
+            "bad_reason", f"reason must be a string of at most {MAX_REASON} characters"
+        )
+    return reason
 
 
 class ApprovalsApi:
@@ -62,31 +89,35 @@ class ApprovalsApi:
         method = scope["method"]
         ledger = self.calls.ledger
         if not parts and method == "GET":
-            query = parse_qs(scope.get("query_string", b"").decode())
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             state = query.get("state", ["pending"])[0]
+            if state != "all" and state not in STATES:
+                raise BadRequestError(
+                    "bad_state",
+                    f"state must be all or one of {', '.join(STATES)}, not {state[:40]!r}",
+                )
             rows = await ledger.approvals(None if state == "all" else state)
-            await respond(send, 200, orjson.dumps({"approvals": rows}), JSON)
+            shown = self.calls.redactor.value(rows)
+            await respond(send, 200, orjson.dumps({"approvals": shown}), JSON)
             return
         if not parts:
             raise BadRequestError("bad_method", f"{method} /approvals is not supported; use GET")
         row = await ledger.approval(parts[0])
         if row is None:
-            raise NotFoundError("approval_not_found", f"no approval request '{parts[0]}'")
+            raise NotFoundError("approval_not_found", f"no approval request {parts[0][:80]!r}")
         if len(parts) == 1 and method == "GET":
-            await respond(send, 200, orjson.dumps(row), JSON)
+            await respond(send, 200, orjson.dumps(self.calls.redactor.value(row)), JSON)
             return
         if len(parts) != 2 or method != "POST" or parts[1] not in ACTIONS:
             raise BadRequestError(
                 "bad_route",
                 "use GET /approvals/<id>, or POST /approvals/<id>/approve, /deny or /retry",
             )
-        body = await read_body(receive)
-        reason = None
-        if body.strip():
-            try:
-                reason = orjson.loads(body).get("reason")
-            except (orjson.JSONDecodeError, AttributeError) as exc:
-                raise BadRequestError("bad_body", 'body must be JSON like {"reason": "…"}') from exc
+        try:
+            body = await read_body(receive)
+        except RpcError as exc:
+            raise TooLargeError("body_too_large", exc.message) from None
+        reason = reason_of(body)
         action = parts[1]
         if action == "retry":
             claimed = await ledger.retry(row["id"], who, reason)
@@ -100,7 +131,8 @@ class ApprovalsApi:
             )
         if claimed["state"] == "approved":
             await self.calls.execute_approved(claimed, who)
-        await respond(send, 200, orjson.dumps(await ledger.approval(row["id"])), JSON)
+        decided = self.calls.redactor.value(await ledger.approval(row["id"]))
+        await respond(send, 200, orjson.dumps(decided), JSON)
 
 
 ACTIONS = ("approve", "deny", "retry")

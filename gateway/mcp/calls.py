@@ -3,9 +3,12 @@ streamable HTTP to the caller and to the server, with fleet policy on tool calls
 
 Everything except ``tools/list`` and ``tools/call`` (initialize, notifications,
 the GET stream, DELETE) passes through with the caller's session id and the
-server's credential. ``tools/list`` is filtered to the caller's grants.
-``tools/call`` runs, in order: grant check, ``mcp_pre_tool`` guardrails on the
-arguments, approval gate (destructive tools become a pending approval request
+server's credential, once the caller holds a grant on the server and the
+session is its own (:mod:`gateway.mcp.sessions`). ``tools/list`` is filtered to
+the caller's grants. ``tools/call`` runs, in order: its params checked
+(:mod:`gateway.mcp.jsonrpc`), grant check, the name checked against the
+server's own ``tools/list`` (:mod:`gateway.mcp.listing`), ``mcp_pre_tool``
+guardrails on the arguments, approval gate (destructive tools become a pending approval request
 and the caller gets a pending result), idempotency (at most once per key;
 concurrent duplicates wait for the first), the call itself (progress and server
 requests it sends meanwhile stream through, see :mod:`gateway.mcp.relay`),
@@ -22,7 +25,13 @@ Idempotency keys: the ``Idempotency-Key`` HTTP header, or
 ``params._meta["fleet/idempotency-key"]`` on the tools/call request. Without
 one, write and destructive tools get a default key, sha256 of run id
 (``X-Fleet-Run-Id``), step (``X-Fleet-Step``), tool and canonical arguments,
-when the caller sends a run id. Keys are scoped to the loop.
+when the caller sends a run id. Keys are scoped to the caller's identity (the
+loop, or ``loop/sub-agent``), the server and the tool: the same key on another
+tool, server or identity is another call.
+
+Nothing the server sends back carries a credential the gateway injects
+(:mod:`gateway.mcp.redact`): answers are redacted as they arrive, so stored
+results, replays and traces never hold one either.
 """
 
 from __future__ import annotations
@@ -40,21 +49,25 @@ import orjson
 from fleet.gwconfig import GwMcpServer
 from gateway.config import Identity
 from gateway.guardrails import Verdict, check_texts
-from gateway.mcp import grants
-from gateway.mcp.ledger import Claim, Ledger
+from gateway.mcp import grants, jsonrpc
+from gateway.mcp.answers import RESULT_TOOL, approval_answer, key_busy
+from gateway.mcp.ledger import Ledger
+from gateway.mcp.listing import Listing, ListingError, Post
+from gateway.mcp.redact import Redactor, redactor_for
 from gateway.mcp.relay import Relay
 from gateway.mcp.wire import Pool, Reply, Unreachable, call_once, text_result, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
 
-RESULT_TOOL = "fleet_approval_result"
 IDEMPOTENCY_META = "fleet/idempotency-key"
 DENIED = -32003
 BLOCKED = -32004
-UNKNOWN_OUTCOME = -32005
 UNREACHABLE = -32006
-IN_FLIGHT = -32007
 KEY_WAIT_S = 30.0
+OWN_REQUEST = [
+    (b"content-type", b"application/json"),
+    (b"accept", b"application/json, text/event-stream"),
+]
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -102,39 +115,16 @@ def guard(hook: str, rules: Any, value: Any) -> tuple[Any, list[Verdict], Verdic
     return value, verdicts, blocked
 
 
-def ago(ts: Any) -> str:
-    if not ts:
-        return "an unknown time"
-    s = max(0, int(time.time() - float(ts)))
-    return f"{s} s" if s < 120 else f"{s // 60} min" if s < 7200 else f"{s // 3600} h"
-
-
-def key_busy(claim: Claim, server: str, tool: str) -> dict[str, Any]:
-    """The JSON-RPC error for a key another call holds (``running``) or a dead one left (``interrupted``)."""
-    row = claim.row or {}
-    where = row.get("owner") or "a gateway"
-    if claim.state == "running":
-        return {
-            "code": IN_FLIGHT,
-            "message": f"{server}.{tool} with this idempotency key is in flight on {where} "
-            f"(started {ago(row.get('started'))} ago); retry with the same key shortly to get its result",
-            "data": {"state": "running", "owner": row.get("owner"), "started": row.get("started")},
-        }
-    return {
-        "code": UNKNOWN_OUTCOME,
-        "message": f"{server}.{tool} with this idempotency key is interrupted: it started "
-        f"{ago(row.get('started'))} ago on {where}, which stopped mid-call (its lease ran out "
-        f"{ago(row.get('lease_until'))} ago); its outcome is unknown, so it is not run again "
-        f"(check {server}, then use a new key)",
-        "data": {"state": "interrupted", "owner": row.get("owner"), "started": row.get("started")},
-    }
-
-
 def default_key(run: str, step: str | None, server: str, tool: str, args: Any) -> str:
     canonical = orjson.dumps(args, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(
         b"\0".join([run.encode(), (step or "").encode(), f"{server}.{tool}".encode(), canonical])
     ).hexdigest()
+
+
+def scoped_key(member: str, server: str, tool: str, key: str) -> str:
+    """The ledger's key for a caller's idempotency key: one identity, server and tool."""
+    return hashlib.sha256(f"{member}\0{server}\0{tool}\0{key}".encode()).hexdigest()
 
 
 def body_of(
@@ -154,6 +144,7 @@ class ToolCalls:
         self.ledger = ledger
         self.pool = pool
         self.inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.listing = Listing()
 
         self._policy: dict[tuple[str, str, str], tuple[str, grants.Refusal | None, bool]] = {}
         self._policy_of: Any = None
@@ -163,6 +154,11 @@ class ToolCalls:
     @property
     def config(self) -> Any:
         return self.gateway.holder.runtime.config
+
+    @property
+    def redactor(self) -> Redactor:
+        rt = self.gateway.holder.runtime
+        return redactor_for(rt.config, getattr(rt, "credentials", None))
 
     def policy(
         self, config: Any, ident: Identity, server: str, tool: str
@@ -189,7 +185,7 @@ class ToolCalls:
         record.setdefault("id", f"{self._trace_prefix}{next(self._trace_ids):x}")
         record.setdefault("ts", time.time())
         record["kind"] = "tool"
-        await self._write(record)
+        await self._write(self.redactor.value(record))
 
     async def _write(self, record: dict[str, Any]) -> None:
         try:
@@ -205,55 +201,19 @@ class ToolCalls:
     # ---------------------------------------------------------------- approvals
 
     async def fetch_result(self, ident: Identity, args: dict[str, Any]) -> dict[str, Any]:
-        approval_id = str(args.get("approval_id", ""))
+        approval_id = args.get("approval_id")
+        if not isinstance(approval_id, str) or not approval_id:
+            return text_result(
+                f'{RESULT_TOOL} takes {{"approval_id": "ap_…"}}: the id a pending call answered with',
+                error=True,
+            )
         row = await self.ledger.approval(approval_id)
         if row is None or row["loop"] != ident.loop:
             return text_result(
-                f"no approval request '{approval_id}' for loop '{ident.loop}'", error=True
+                f"no approval request {approval_id[:80]!r} for loop '{ident.loop}'", error=True
             )
-        state = row["state"]
-        meta = {"fleet/approval": {"id": row["id"], "state": state}}
-        if state == "executed":
-            result = dict(row["result"] or {})
-            result["_meta"] = {**result.get("_meta", {}), **meta}
-            return result
-        if state == "pending":
-            return text_result(
-                f"approval {row['id']} for {row['server']}.{row['tool']} is still pending; ask again later",
-                extra=meta,
-            )
-        if state == "approved":
-            return text_result(
-                f"approval {row['id']} was approved by {row['decided_by']} and is executing "
-                f"(started {ago(row.get('started'))} ago on {row.get('owner') or 'a gateway'}); "
-                "ask again shortly",
-                extra=meta,
-            )
-        if state == "interrupted":
-            return text_result(
-                f"approval {row['id']} for {row['server']}.{row['tool']} is interrupted: the gateway "
-                f"running it ({row.get('owner') or 'unknown'}) stopped {ago(row.get('started'))} "
-                "after it started, so whether the call ran is unknown, and it is not run again "
-                f"by itself. A human can check {row['server']}, then re-run it "
-                f"(fleetctl approvals retry {row['id']}) or close it (fleetctl approvals deny "
-                f"{row['id']}); ask again later",
-                error=True,
-                extra=meta,
-            )
-        who = f" by {row['decided_by']}" if row["decided_by"] else ""
-        why = f": {row['reason']}" if row["reason"] else ""
-        if row.get("interrupted"):
-            return text_result(
-                f"approval {row['id']} for {row['server']}.{row['tool']} was interrupted (outcome "
-                f"unknown) and then closed{who}{why}; it was not run again",
-                error=True,
-                extra=meta,
-            )
-        return text_result(
-            f"approval {row['id']} for {row['server']}.{row['tool']} was {state}{who}{why}; the call did not run",
-            error=True,
-            extra=meta,
-        )
+        # Results stored before redaction existed are redacted on the way out too.
+        return self.redactor.value(approval_answer(row))
 
     async def execute_approved(self, row: dict[str, Any], approver: str) -> dict[str, Any]:
         """Run an approval request that this caller just claimed (state ``approved``, under a
@@ -272,13 +232,18 @@ class ToolCalls:
             )
         else:
             try:
-                message = await call_once(self.pool, server, row["tool"], row["arguments"])
-                result = message.get("result") or text_result(
-                    f"server error: {message.get('error', {}).get('message', 'unknown')}",
-                    error=True,
+                message = self.redactor.value(
+                    await call_once(self.pool, server, row["tool"], row["arguments"])
                 )
+                result = message.get("result")
+                if not isinstance(result, dict):
+                    error = message.get("error")
+                    why = error.get("message") if isinstance(error, dict) else None
+                    result = text_result(f"server error: {why or 'unknown'}", error=True)
             except Unreachable as exc:
-                result = text_result(f"server unreachable: {exc}", error=True)
+                result = text_result(
+                    f"server unreachable: {self.redactor.text(str(exc))}", error=True
+                )
         result, verdicts, _blocked = self.post_guard(result)
         await self.ledger.executed(row, result)
         await self.trace(
@@ -306,6 +271,8 @@ class ToolCalls:
         rules = self.config.guardrails.mcp_post_tool
         if not rules or not params:
             return msg, []
+        if jsonrpc.too_deep(params):
+            return None, []  # too deep to check: withheld
         cleaned, verdicts, blocked = guard("mcp_post_tool", rules, params)
         if blocked is not None:
             return None, verdicts
@@ -315,6 +282,16 @@ class ToolCalls:
         self, result: dict[str, Any]
     ) -> tuple[dict[str, Any], list[Verdict], Verdict | None]:
         rules = self.config.guardrails.mcp_post_tool
+        if jsonrpc.too_deep(result):
+            return (
+                text_result(
+                    f"result withheld by the gateway: nested more than {jsonrpc.MAX_DEPTH} "
+                    "deep, too deep to check",
+                    error=True,
+                ),
+                [],
+                None,
+            )
         scanned = {k: result[k] for k in ("content", "structuredContent") if k in result}
         cleaned, verdicts, blocked = guard("mcp_post_tool", rules, scanned)
         if blocked is not None:
@@ -356,7 +333,19 @@ class ToolCalls:
         if relay is not None:
             content = content or relay.rest()
             await relay.flush()
+        # Redacted before anything reads it: guardrails, the stored result, replays, the caller.
+        content = self.redactor.data(content)
         return Reply(r.status, r.content_type, content, request_id), r.headers
+
+    def lister(self, server: GwMcpServer, headers: list[tuple[bytes, bytes]]) -> Post:
+        """How :class:`Listing` asks ``server`` for its tools: in the caller's session."""
+        own = [(k, v) for k, v in headers if k not in (b"content-type", b"accept")] + OWN_REQUEST
+
+        async def post(body: bytes, request_id: str) -> dict[str, Any] | None:
+            reply, _ = await self.forward(server, own, body, request_id)
+            return reply.message
+
+        return post
 
     async def tools_call(
         self,
@@ -374,17 +363,21 @@ class ToolCalls:
         started = time.perf_counter()
         config = self.config
         rid = msg.get("id")
-        params = msg.get("params") or {}
-        tool = str(params.get("name", ""))
-        args = params.get("arguments") or {}
-        run = _header(headers, b"x-fleet-run-id")
+        # Malformed params or headers are refused before anything runs or is recorded.
+        tool, args, meta = jsonrpc.call_params(msg)
+        params: dict[str, Any] = msg.get("params") or {}
+        run = jsonrpc.text_header("x-fleet-run-id", _header(headers, b"x-fleet-run-id"), rid)
         step = _header(headers, b"x-fleet-step")
+        step_number = jsonrpc.step_header(step, rid)
+        key = jsonrpc.text_header(
+            "idempotency-key", _header(headers, b"idempotency-key"), rid
+        ) or jsonrpc.key_meta(meta, IDEMPOTENCY_META, rid)
         trace: dict[str, Any] = {
             "loop": ident.loop,
             "member": ident.member,
             "team": ident.team,
             "run": run,
-            "step": int(step) if step and step.isdigit() else None,
+            "step": step_number,
             "server": name,
             "tool": tool,
         }
@@ -405,6 +398,14 @@ class ToolCalls:
             )
 
         if tool == RESULT_TOOL:
+            if not isinstance(args.get("approval_id"), str) or not args["approval_id"]:
+                raise jsonrpc.RpcError(
+                    200,
+                    jsonrpc.INVALID_PARAMS,
+                    f'{RESULT_TOOL} takes {{"approval_id": "ap_…"}}: the id a pending call '
+                    "answered with",
+                    request_id=rid,
+                )
             return await done("fetched", {"result": await self.fetch_result(ident, args)})
 
         cls, refusal, gated = self.policy(config, ident, name, tool)
@@ -417,6 +418,42 @@ class ToolCalls:
                         "code": DENIED,
                         "message": refusal.message,
                         "data": {"grant": refusal.grant, "class": cls},
+                    }
+                },
+            )
+
+        def unreachable(exc: Unreachable) -> dict[str, Any]:
+            why = self.redactor.text(str(exc))
+            return {
+                "error": {"code": UNREACHABLE, "message": f"MCP server '{name}' unreachable: {why}"}
+            }
+
+        try:
+            listed = await self.listing.check(name, tool, self.lister(server, headers))
+        except Unreachable as exc:
+            return await done("error", unreachable(exc))
+        except ListingError as exc:
+            return await done(
+                "denied",
+                {
+                    "error": {
+                        "code": jsonrpc.INVALID_PARAMS,
+                        "message": f"cannot check that MCP server '{name}' lists {tool!r}: its "
+                        f"tools/list failed ({self.redactor.text(str(exc))[:200]}); initialize "
+                        "a session first, or retry",
+                    }
+                },
+            )
+        if not listed:
+            hint = self.listing.suggest(name, tool)
+            return await done(
+                "denied",
+                {
+                    "error": {
+                        "code": jsonrpc.INVALID_PARAMS,
+                        "message": f"MCP server '{name}' lists no tool {tool!r} in tools/list"
+                        + (f"; did you mean {hint!r}?" if hint else "; call one it lists"),
+                        "data": {"tool": tool, "listed": False},
                     }
                 },
             )
@@ -437,11 +474,9 @@ class ToolCalls:
                 },
             )
 
-        meta = params.get("_meta") or {}
-        key = _header(headers, b"idempotency-key") or meta.get(IDEMPOTENCY_META)
         if key is None and run and cls != "read":
             key = default_key(run, step, name, tool, args)
-        scoped = hashlib.sha256(f"{ident.loop}\0{key}".encode()).hexdigest() if key else None
+        scoped = scoped_key(ident.member, name, tool, key) if key else None
 
         if gated:
             row = await self.ledger.create_approval(
@@ -470,11 +505,6 @@ class ToolCalls:
                 result = await self.fetch_result(ident, {"approval_id": row["id"]})
             return await done("pending", {"result": result}, approval_id=row["id"])
 
-        def unreachable(exc: Unreachable) -> dict[str, Any]:
-            return {
-                "error": {"code": UNREACHABLE, "message": f"MCP server '{name}' unreachable: {exc}"}
-            }
-
         if scoped is None:
             try:
                 reply, rh = await self.forward(
@@ -494,12 +524,13 @@ class ToolCalls:
             except Exception as exc:
                 shared = text_result(f"the first call with this key failed: {exc}", error=True)
             return await done("replayed", {"result": shared}, idempotency_key=key)
-        claim = await self.ledger.begin(scoped, ident.loop, name, tool)
+        claim = await self.ledger.begin(scoped, ident.loop, name, tool, member=ident.member)
         if claim.state == "running":
             # In flight elsewhere (another replica): wait a while for its result.
             claim = await self.ledger.wait(scoped, KEY_WAIT_S)
         if claim.state == "done":
-            return await done("replayed", {"result": claim.result}, idempotency_key=key)
+            replay = self.redactor.value(claim.result)
+            return await done("replayed", {"result": replay}, idempotency_key=key)
         if claim.state in ("running", "interrupted"):
             return await done(
                 "unknown" if claim.state == "interrupted" else "in_flight",
@@ -536,13 +567,15 @@ class ToolCalls:
                 await self.ledger.forget(scoped)
                 raise
             msg = reply.message or {}
-            if "result" in msg:
+            if isinstance(msg.get("result"), dict):
                 msg["result"], verdicts, _ = self.post_guard(msg["result"])
                 await self.ledger.finish(scoped, msg["result"])
                 future.set_result(msg["result"])
             else:
                 await self.ledger.forget(scoped)
-                future.set_result(text_result(f"server error: {msg.get('error')}", error=True))
+                error = msg.get("error")
+                why = error.get("message") if isinstance(error, dict) else None
+                future.set_result(text_result(f"server error: {why or 'no result'}", error=True))
             return reply, rh, verdicts
         except BaseException as exc:
             self.ledger.abandon(key=scoped)
@@ -575,6 +608,7 @@ class ToolCalls:
                 trace["outcome"] = "error" if msg["result"].get("isError") else "ok"
         else:
             trace["outcome"] = "error"
+            changed = False  # an error or no JSON-RPC answer: passed on as it came (redacted)
         if trace["outcome"] != "ok":
             trace["error"] = True
         trace["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)

@@ -1,7 +1,15 @@
-"""ASGI endpoint ``/mcp/<server>``: authenticate the caller, filter ``tools/list``,
-hand ``tools/call`` to :class:`gateway.mcp.calls.ToolCalls`, and stream every
-other exchange (initialize, notifications, the GET stream, DELETE) through to
-the catalog server with its credential.
+"""ASGI endpoint ``/mcp/<server>``: authenticate the caller, require a grant on the
+server for every exchange, keep each session to the identity that opened it,
+filter ``tools/list``, hand ``tools/call`` to :class:`gateway.mcp.calls.ToolCalls`,
+and stream every other exchange (initialize, notifications, the GET stream,
+DELETE) through to the catalog server with its credential, redacting that
+credential from whatever comes back.
+
+Order of checks, each answered without forwarding anything: the token (401),
+the server (404, naming only servers the caller holds grants on), a grant on
+that server (403), the HTTP method (405), the body's size (413), the session
+id (404 ``Session not found``, as the server answers one it does not know),
+then the JSON-RPC message itself (400, :mod:`gateway.mcp.jsonrpc`).
 """
 
 from __future__ import annotations
@@ -13,10 +21,13 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import GatewayError, NotFoundError
-from gateway.mcp import grants
-from gateway.mcp.calls import RESULT_TOOL, UNREACHABLE, ToolCalls
+from gateway.errors import NotFoundError
+from gateway.mcp import grants, jsonrpc
+from gateway.mcp.calls import DENIED, RESULT_TOOL, UNREACHABLE, ToolCalls
+from gateway.mcp.jsonrpc import RpcError
+from gateway.mcp.listing import names_of
 from gateway.mcp.relay import Relay
+from gateway.mcp.sessions import NOT_FOUND, Sessions
 from gateway.mcp.wire import Pool, Reply, Unreachable, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
@@ -26,6 +37,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 JSON = [(b"content-type", b"application/json")]
 MAX_BODY = 8 * 1024 * 1024
+METHODS = ("POST", "GET", "DELETE")
 
 RESULT_TOOL_SPEC = {
     "name": RESULT_TOOL,
@@ -59,68 +71,83 @@ async def read_body(receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise GatewayError("body_too_large", f"request body over {MAX_BODY} bytes")
+            raise RpcError(413, jsonrpc.INVALID_REQUEST, "request body over 8 MiB; send less")
         chunks.append(chunk)
         if not message.get("more_body"):
             break
     return b"".join(chunks)
 
 
+def failed(name: str, status: int, request_id: Any) -> bytes:
+    """The answer for a server that failed (5xx): its failure, not the gateway's, and no
+    500 passed through as if the gateway had broken."""
+    error = {
+        "code": UNREACHABLE,
+        "message": f"MCP server '{name}' failed: it answered HTTP {status}; retry later or "
+        "ask its owners",
+        "data": {"status": status},
+    }
+    rid = request_id if jsonrpc.usable_id(request_id) else None
+    return orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": error})
+
+
+def _id_of(body: bytes) -> Any:
+    """The request's id for an error answer, if the body says one (else None)."""
+    try:
+        return jsonrpc.peek_id(orjson.loads(body)) if body else None
+    except orjson.JSONDecodeError:
+        return None
+
+
 class McpEndpoint:
-    def __init__(self, gateway: Any, calls: ToolCalls, pool: Pool):
+    def __init__(self, gateway: Any, calls: ToolCalls, pool: Pool, sessions: Sessions):
         self.gateway = gateway
         self.calls = calls
         self.pool = pool
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = self.gateway.holder.runtime
+        ident = self.gateway.authenticate(scope, rt)
         name = scope["path"][len("/mcp/") :].strip("/")
         server = rt.config.mcp_servers.get(name)
         if server is None:
-            known = ", ".join(sorted(rt.config.mcp_servers)) or "none"
+            yours = ", ".join(sorted(s for s in ident.mcp if s in rt.config.mcp_servers))
             raise NotFoundError(
                 "unknown_mcp_server",
-                f"no MCP server '{name}' in the fleet catalog (known: {known})",
+                f"no MCP server '{name}' in the fleet catalog (yours: {yours or 'none'})",
             )
-        ident = self.gateway.authenticate(scope, rt)
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
         method = scope["method"]
+        body = await read_body(receive) if method == "POST" else b""
+        refusal = grants.server_refusal(ident, name)
+        if refusal is not None:
+            raise RpcError(
+                403, DENIED, refusal.message, request_id=_id_of(body), data={"grant": name}
+            )
+        if method not in METHODS:
+            raise RpcError(
+                405,
+                jsonrpc.INVALID_REQUEST,
+                f"{method} is not part of MCP streamable HTTP: POST a message, GET a stream, "
+                "or DELETE a session",
+                request_id=None,
+            )
+        await self.sessions.ready()
+        headers = self.sessions.inbound(scope["headers"], ident.member, name)
+        if headers is None:  # another identity's session, or none at all: as if unknown
+            await respond(send, 404, NOT_FOUND, JSON)
+            return
         if method != "POST":
-            await self.passthrough(scope, receive, send, server, method, b"")
+            await self.passthrough(ident, name, headers, receive, send, server, method, b"")
             return
-        body = await read_body(receive)
-        try:
-            msg = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            await respond(
-                send,
-                400,
-                orjson.dumps(
-                    {
-                        "jsonrpc": "2.0",
-                        "id": None,
-                        "error": {"code": -32700, "message": "parse error"},
-                    }
-                ),
-                JSON,
-            )
-            return
-        if not isinstance(msg, dict):
-            # Batches (dropped from MCP in 2025-06-18) would let a tools/call slip past policy.
-            error = {
-                "code": -32600,
-                "message": "JSON-RPC batches are not supported; send one message per request",
-            }
-            await respond(
-                send, 400, orjson.dumps({"jsonrpc": "2.0", "id": None, "error": error}), JSON
-            )
-            return
+        msg = jsonrpc.check_message(jsonrpc.parse(body))
         kind = msg.get("method")
         try:
-            await self.dispatch(kind, ident, name, server, msg, body, headers, scope, receive, send)
+            await self.dispatch(kind, ident, name, server, msg, body, headers, receive, send)
         except Unreachable as exc:
             # A JSON-RPC error, so the loop's SDK reports it as a failed call, not a broken transport.
-            error = {"code": UNREACHABLE, "message": f"MCP server '{name}' unreachable: {exc}"}
+            why = self.calls.redactor.text(str(exc))
+            error = {"code": UNREACHABLE, "message": f"MCP server '{name}' unreachable: {why}"}
             out = orjson.dumps({"jsonrpc": "2.0", "id": msg.get("id"), "error": error})
             await respond(send, 200 if "id" in msg else 502, out, JSON)
 
@@ -130,39 +157,52 @@ class McpEndpoint:
         ident: Any,
         name: str,
         server: Any,
-        msg: Any,
+        msg: dict[str, Any],
         body: bytes,
         headers: list[tuple[bytes, bytes]],
-        scope: Scope,
         receive: Receive,
         send: Send,
     ) -> None:
-        method = scope["method"]
+        def shown(h: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+            return self.sessions.outbound(h, ident.member, name)
+
         if kind == "tools/call":
-            relay = Relay(send, msg.get("id"), self.calls.screen)
+            relay = Relay(
+                send, msg.get("id"), self.calls.screen, redact=self.calls.redactor.data, head=shown
+            )
             status, rh, out = await self.calls.tools_call(
                 ident, name, server, msg, headers, body, relay
             )
             if relay.started:  # interim events went out already: the result ends the stream
                 await send({"type": "http.response.body", "body": Relay.last(out)})
+            elif status >= 500:
+                await respond(send, 502, failed(name, status, msg.get("id")), JSON)
             else:
-                await respond(send, status, out, rh)
+                await respond(send, status, out, shown(rh))
         elif kind == "tools/list":
             reply, rh = await self.calls.forward(server, headers, body, msg.get("id"))
-            self.filter_list(reply, ident, name)
-            await respond(send, reply.status, reply.render(), rh)
+            if reply.status >= 500:
+                await respond(send, 502, failed(name, reply.status, msg.get("id")), JSON)
+                return
+            self.filter_list(reply, ident, name, first=not (msg.get("params") or {}).get("cursor"))
+            await respond(send, reply.status, reply.render(), shown(rh))
         else:
-            await self.passthrough(scope, receive, send, server, method, body)
+            await self.passthrough(ident, name, headers, receive, send, server, "POST", body)
 
-    def filter_list(self, reply: Reply, ident: Any, name: str) -> None:
+    def filter_list(self, reply: Reply, ident: Any, name: str, first: bool = True) -> None:
         result = (reply.message or {}).get("result")
         if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
             return
+        # What the server lists is what may be called (a whole list replaces what was known).
+        last = not result.get("nextCursor")
+        self.calls.listing.note(name, names_of(result["tools"]), complete=first and last)
         config = self.gateway.holder.runtime.config
         shown = []
         gated = False
         for tool in result["tools"]:
-            tname = str(tool.get("name", ""))
+            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+                continue  # not a tool: nothing a caller could call by name
+            tname = tool["name"]
             cls = grants.tool_class(config, name, tname)
             if not grants.visible(ident, name, tname, cls):
                 continue
@@ -176,21 +216,42 @@ class McpEndpoint:
         result["tools"] = shown
 
     async def passthrough(
-        self, scope: Scope, receive: Receive, send: Send, server: Any, method: str, body: bytes
+        self,
+        ident: Any,
+        name: str,
+        headers: list[tuple[bytes, bytes]],
+        receive: Receive,
+        send: Send,
+        server: Any,
+        method: str,
+        body: bytes,
     ) -> None:
-        """Stream one exchange both ways; a GET stream ends when either side hangs up."""
+        """Stream one exchange both ways; a GET stream ends when either side hangs up. What
+        comes back shows the caller's session id and none of the gateway's credentials."""
         started = False
+        redact = self.calls.redactor.stream()
 
         async def pump() -> None:
             nonlocal started
             async with self.pool.stream(
-                method, server.url, body or None, upstream_headers(scope["headers"], server)
-            ) as (status, headers, content):
+                method, server.url, body or None, upstream_headers(headers, server)
+            ) as (status, rh, content):
                 started = True
-                await send({"type": "http.response.start", "status": status, "headers": headers})
+                if status >= 500:
+                    await respond(send, 502, failed(name, status, _id_of(body)), JSON)
+                    return
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": self.sessions.outbound(rh, ident.member, name),
+                    }
+                )
                 async for chunk in content.iter_any():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b""})
+                    out = redact.feed(chunk)
+                    if out:
+                        await send({"type": "http.response.body", "body": out, "more_body": True})
+                await send({"type": "http.response.body", "body": redact.end()})
 
         try:
             if method != "GET":
@@ -207,9 +268,8 @@ class McpEndpoint:
                 raise pumping.exception()  # type: ignore[misc]
         except Unreachable as exc:
             if not started:
-                raise GatewayError(
-                    "mcp_upstream_unavailable", f"MCP server unreachable: {exc}"
-                ) from exc
+                why = self.calls.redactor.text(str(exc))
+                raise RpcError(502, UNREACHABLE, f"MCP server '{name}' unreachable: {why}") from exc
         except OSError:
             pass  # the caller hung up mid-stream
 

@@ -262,11 +262,14 @@ class Ledger:
 
     # ---------------------------------------------------------------- idempotency
 
-    async def begin(self, key: str, loop: str, server: str, tool: str) -> Claim:
+    async def begin(
+        self, key: str, loop: str, server: str, tool: str, member: str | None = None
+    ) -> Claim:
         now = time.time()
         row = {
             "state": "running",
             "loop": loop,
+            "member": member or loop,
             "server": server,
             "tool": tool,
             "created": now,

@@ -7,8 +7,10 @@ too: redacted, or withheld when a rule blocks (a withheld server request then
 goes unanswered and the server's call fails on its own timeout).
 
 :class:`Relay` is fed the answer's body chunks by the HTTP client. It starts
-the caller's response (the server's status and headers) at the first interim
-event; the endpoint then sends the guarded remainder as the last chunk.
+the caller's response (the server's status and headers, through ``head``: the
+session id shown as the caller's) at the first interim event; each event it
+passes on is redacted of injected credentials first (``redact``); the endpoint
+then sends the guarded remainder as the last chunk.
 """
 
 from __future__ import annotations
@@ -23,13 +25,24 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 # Guardrails for one interim message: (the message to pass on, maybe redacted, or None to
 # withhold it; the verdicts).
 Screen = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, list[Any]]]
+Headers = list[tuple[bytes, bytes]]
 
 
 class Relay:
-    def __init__(self, send: Send, request_id: Any, screen: Screen | None = None):
+    def __init__(
+        self,
+        send: Send,
+        request_id: Any,
+        screen: Screen | None = None,
+        *,
+        redact: Callable[[bytes], bytes] | None = None,
+        head: Callable[[Headers], Headers] | None = None,
+    ):
         self.send = send
         self.request_id = request_id
         self.screen = screen
+        self.redact = redact
+        self.head = head
         self.verdicts: list[Any] = []
         self.started = False
         self.off = False  # not SSE, or the result was seen: hold everything from here on
@@ -51,6 +64,8 @@ class Relay:
             if cut < 0:
                 return
             event, self.pending = self.pending[:cut], self.pending[cut:]
+            if self.redact is not None:
+                event = self.redact(event)
             interim, msg = self._classify(event)
             if interim and msg is not None and self.screen is not None:
                 passed, verdicts = self.screen(msg)
@@ -62,9 +77,8 @@ class Relay:
             if interim:
                 if not self.started:
                     self.started = True
-                    self._send(
-                        {"type": "http.response.start", "status": status, "headers": headers}
-                    )
+                    shown = self.head(headers) if self.head is not None else headers
+                    self._send({"type": "http.response.start", "status": status, "headers": shown})
                 self._send({"type": "http.response.body", "body": event, "more_body": True})
             else:
                 self.held.append(event)

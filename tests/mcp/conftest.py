@@ -31,6 +31,8 @@ TOKENS = {
     "triage": "tok-triage",
     "triage/reviewer": "tok-triage-reviewer",
     "release": "tok-release",
+    # A loop of the fleet with no grant on any MCP server.
+    "outsider": "tok-outsider",
 }
 APPROVER = "tok-approver-alice"
 
@@ -93,6 +95,7 @@ def config(github_url: str, **overrides: Any) -> dict[str, Any]:
             "release": loop(
                 TOKENS["release"], {"github": ["read", "write", "destructive", "delete_*"]}
             ),
+            "outsider": loop(TOKENS["outsider"], {}),
         },
         "approvers": [{"name": "alice", "token_sha256": [sha(APPROVER)]}],
     }
@@ -100,19 +103,37 @@ def config(github_url: str, **overrides: Any) -> dict[str, Any]:
     return cfg
 
 
-@pytest.fixture
-def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ServerThread, list[dict[str, Any]]]]:
+def serve_github(leak: bool = False) -> ServerThread:
+    """The fake github behind its bearer check, not started; ``thread.seen`` logs every
+    request that reaches it. With ``leak``, it has tools that echo its credential."""
+    server = fakegithub.build(leak=GITHUB_KEY if leak else None)
+    seen: list[dict[str, Any]] = []
+    thread = ServerThread(require_bearer(server.streamable_http_app(), GITHUB_KEY, seen))
+    thread.stall = server.stall  # type: ignore[attr-defined]
+    thread.seen = seen  # type: ignore[attr-defined]
+    thread.executed = server.executed  # type: ignore[attr-defined]
+    return thread
+
+
+@contextlib.contextmanager
+def running_github(
+    monkeypatch: pytest.MonkeyPatch, leak: bool = False
+) -> Iterator[tuple[ServerThread, list[dict[str, Any]]]]:
     monkeypatch.setenv("TEST_GITHUB_MCP_KEY", GITHUB_KEY)
-    server = fakegithub.build()
-    stall: dict[int, threading.Event] = server.stall  # type: ignore[attr-defined]
-    thread = ServerThread(require_bearer(server.streamable_http_app(), GITHUB_KEY))
-    thread.stall = stall  # type: ignore[attr-defined]
+    thread = serve_github(leak)
+    stall: dict[int, threading.Event] = thread.stall  # type: ignore[attr-defined]
     with thread:
         try:
-            yield thread, server.executed  # type: ignore[attr-defined]
+            yield thread, thread.executed  # type: ignore[attr-defined]
         finally:
             for hold in stall.values():
                 hold.set()
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ServerThread, list[dict[str, Any]]]]:
+    with running_github(monkeypatch) as served:
+        yield served
 
 
 @dataclass
@@ -148,6 +169,17 @@ class Stack:
     def calls(self, tool: str) -> list[dict[str, Any]]:
         return [e for e in self.executed if e["tool"] == tool]
 
+    @property
+    def seen(self) -> list[dict[str, Any]]:
+        """Every request that reached the MCP server (method, session, body)."""
+        return self.github.seen  # type: ignore[attr-defined, no-any-return]
+
+    def reconfigure(self, cfg: dict[str, Any]) -> None:
+        """Restart the gateway on another config (same store)."""
+        self.stop()
+        self.config_path.write_bytes(orjson.dumps(cfg))
+        self.start()
+
 
 @pytest.fixture
 def stack(tmp_path: Path, github: tuple[ServerThread, list[dict[str, Any]]]) -> Iterator[Stack]:
@@ -160,6 +192,21 @@ def stack(tmp_path: Path, github: tuple[ServerThread, list[dict[str, Any]]]) -> 
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture
+def leaky_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """The stack with a careless github whose tools, progress, errors, resources and prompts
+    echo its credential."""
+    with running_github(monkeypatch, leak=True) as (thread, executed):
+        path = tmp_path / "gateway.json"
+        path.write_bytes(orjson.dumps(config(thread.url)))
+        s = Stack(thread, executed, path, tmp_path / "gw.sqlite3")
+        s.start()
+        try:
+            yield s
+        finally:
+            s.stop()
 
 
 @pytest.fixture

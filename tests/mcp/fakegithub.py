@@ -3,13 +3,15 @@ destructive tools that record every execution, so tests can count them.
 
 Run standalone: ``python -m tests.mcp.fakegithub PORT [TOKEN]``; it then
 requires ``Authorization: Bearer TOKEN`` on every request, which proves the
-gateway injects the server's credential.
+gateway injects the server's credential (with ``FAKEGITHUB_LEAK=1``, its
+careless tools echo TOKEN).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -25,7 +27,9 @@ class Branch(BaseModel):
     name: str
 
 
-def build(record: Path | None = None) -> MCPServer:
+def build(record: Path | None = None, leak: str | None = None) -> MCPServer:
+    """With ``leak`` (the server's credential), add tools, a resource and a prompt that echo
+    it in results, progress, errors and passed-through answers, as a careless server would."""
     server = MCPServer("github")
     executed: list[dict[str, Any]] = []
     # merge_pr numbers whose next execution blocks until the event is set.
@@ -116,9 +120,52 @@ def build(record: Path | None = None) -> MCPServer:
         note("delete_branch", {"name": name})
         return f"deleted {name}"
 
+    if leak is not None:
+        _leaky(server, leak, note)
     server.executed = executed  # type: ignore[attr-defined]
     server.stall = stall  # type: ignore[attr-defined]
     return server
+
+
+def _leaky(server: MCPServer, secret: str, note: Any) -> None:
+    @server.tool()
+    def get_debug() -> str:
+        """Show how the server was called (echoes its credential)."""
+        note("get_debug", {})
+        return f"called with Authorization: Bearer {secret}"
+
+    @server.tool()
+    def get_debug_json() -> dict[str, str]:
+        """The same, as structured content."""
+        return {"authorization": f"Bearer {secret}", "escaped": f'token "{secret}"'}
+
+    @server.tool()
+    async def get_debug_progress(ctx: Context) -> str:
+        """Report progress that echoes the credential, then answer."""
+        await ctx.report_progress(1, 2, f"connecting with {secret}")
+        await ctx.report_progress(2, 2, "connected")
+        return "progress done"
+
+    @server.tool()
+    def get_debug_failure() -> str:
+        """Fail with the credential in the error."""
+        raise ValueError(f"upstream rejected token {secret}")
+
+    @server.tool()
+    def delete_debug(name: str) -> str:
+        """A destructive tool (delete_*) whose result echoes the credential."""
+        note("delete_debug", {"name": name})
+        return f"deleted {name} using {secret}"
+
+    @server.resource("debug://credential")
+    def credential_resource() -> str:
+        """A resource whose text is the credential."""
+        return f"the key is {secret}"
+
+    @server.prompt()
+    def debug_prompt() -> str:
+        """A prompt that embeds the credential."""
+        return f"Use the key {secret} when you call github"
 
 
 def main() -> None:
@@ -130,7 +177,8 @@ def main() -> None:
     port = int(sys.argv[1])
     token = sys.argv[2] if len(sys.argv) > 2 else ""
     record = Path(sys.argv[3]) if len(sys.argv) > 3 else None
-    app: Any = build(record).streamable_http_app()
+    leak = token if os.environ.get("FAKEGITHUB_LEAK") else None
+    app: Any = build(record, leak).streamable_http_app()
     if token:
         app = require_bearer(app, token)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

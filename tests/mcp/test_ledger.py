@@ -5,7 +5,6 @@ killed process left running."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 import redis
 from mcp.shared.exceptions import MCPError
 
+from gateway.mcp.calls import scoped_key
 from gateway.mcp.ledger import Ledger
 from gateway.store import open_store
 from tests.gateway.conftest import redis_server  # noqa: F401  (a fixture)
@@ -87,7 +87,7 @@ async def test_key_left_running_by_a_killed_gateway_is_not_run_again(stack: Stac
     key = "open-pr-after-crash"
     store = open_store(f"sqlite:{stack.store_path}")
     # What a gateway killed mid-call leaves behind: the claim, no result, a lease running out.
-    scoped = hashlib.sha256(f"release\0{key}".encode()).hexdigest()
+    scoped = scoped_key("release", "github", "create_pr", key)
     dead = Ledger(store, lease_s=0.05)
     await dead.begin(scoped, "release", "github", "create_pr")
     await dead.close()  # no more heartbeats
