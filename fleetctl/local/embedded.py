@@ -54,7 +54,7 @@ class EmbeddedGateway:
         return self
 
     def _take_lock(self) -> None:
-        self.home.path.mkdir(parents=True, exist_ok=True)
+        self.home.ensure()
         fh = self.home.lock_file.open("a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

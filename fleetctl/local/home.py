@@ -3,6 +3,7 @@
 ::
 
     .fleet/
+      .gitignore           "*": nothing here belongs in the fleet's repository
       tokens.json          one bearer token per identity, and approver:local (0600, reused)
       gateway.json         the gateway config, with the local overrides (provider, MCP URLs)
       gateway.sqlite3      the gateway's store: runs, journals, traces, spend, approvals
@@ -155,6 +156,15 @@ class Home:
             f"no local gateway at {path} (no gateway.json and tokens.json there or in {path / HOME_DIR})",
             "run the loop first with `fleetctl run PATH LOOP`, and pass the same PATH (or its --home)",
         )
+
+    def ensure(self) -> None:
+        """Create the home; its own .gitignore keeps tokens and the store out of the fleet's repo."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        ignore = self.path / ".gitignore"
+        if not ignore.exists():
+            _write(
+                ignore, "# fleetctl run's local home: tokens, store, run files. Never commit.\n*\n"
+            )
 
     @property
     def tokens_file(self) -> Path:

@@ -240,6 +240,7 @@ def test_the_default_home_is_in_the_fleet(tmp_path: Path, transcript: Path) -> N
     )
     assert code == 0, err
     assert (fleet / ".fleet/gateway.json").is_file()
+    assert (fleet / ".fleet/.gitignore").read_text().splitlines()[-1] == "*"
     assert "fleetctl runs show local-triage-" in out
 
 
