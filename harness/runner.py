@@ -322,7 +322,7 @@ class Runner:
             tokens=self.usage.tokens,
             cost_usd=round(self.usage.cost_usd, 6),
             tool_calls=[c["function"]["name"] for c in calls],
-            replayed=self.journal.replaying,
+            replayed=entry.get("attempt") != self.journal.attempt,
         )
         return entry
 
@@ -392,7 +392,11 @@ class Runner:
             step=step,
             member=agent.member.identity,
             name=name,
-            outcome="error" if entry["result"]["is_error"] else "ok",
+            outcome="replayed"
+            if entry.get("attempt") != self.journal.attempt
+            else "error"
+            if entry["result"]["is_error"]
+            else "ok",
         )
         return entry
 
