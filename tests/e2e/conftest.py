@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -103,8 +104,9 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condi
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-@pytest.fixture
-def operator(cluster: Cluster) -> Iterator[None]:
+@contextlib.contextmanager
+def run_operator() -> Iterator[None]:
+    """The operator under KopfRunner, against the API server FLEET_OPERATOR_KUBE_URL names."""
     import fleet_operator.handlers as handlers
     from kopf.testing import KopfRunner
 
@@ -115,3 +117,9 @@ def operator(cluster: Cluster) -> Iterator[None]:
     ) as runner:
         yield
     assert runner.exception is None, runner.exception
+
+
+@pytest.fixture
+def operator(cluster: Cluster) -> Iterator[None]:
+    with run_operator():
+        yield

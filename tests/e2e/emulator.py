@@ -283,11 +283,27 @@ class ApiServer(FleetEmulator):
             if table is not None and response.status == 200:
                 response = self._table_response(normalized, response, table)
             for warning in warnings:
-                response.headers.add("Warning", f'299 - "{warning}"')
+                quoted = warning.replace("\\", "\\\\").replace('"', '\\"')
+                response.headers.add("Warning", f'299 - "{quoted}"')
             return response
         finally:
             for seen in {id(r): r for r in (original, request, normalized)}.values():
                 _forget(self._requests, seen)
+
+    async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
+        if not isinstance(exc, kmock.KubernetesError):
+            return await super()._render_error(exc)  # type: ignore[no-any-return]  # a bug: keep the traceback
+        status = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": exc.message or "",
+            "reason": exc.reason or "",
+            "details": exc.details or {},
+            "code": exc.status,
+        }
+        return aiohttp.web.json_response(status, status=exc.status)
 
     def _evolve(self, request: Any, **changes: Any) -> Any:
         """A changed copy of ``request``, in its place among those kmock matches reactions
