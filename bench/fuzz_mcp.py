@@ -191,10 +191,13 @@ message = st.fixed_dictionaries(
         "params": params,
     },
 )
+good_call_params = st.fixed_dictionaries(
+    {"name": st.sampled_from(TOOLS), "arguments": arguments}, optional={"_meta": metas}
+)
 tool_call = st.builds(
     lambda i, p: {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": p},
     st.integers(1, 10**6),
-    call_params,
+    good_call_params | good_call_params | call_params,
 )
 reply = st.builds(
     lambda i, r: {"jsonrpc": "2.0", "id": i, r[0]: r[1]},
@@ -281,6 +284,10 @@ def cases(draw: Any) -> Case:
     """One request to the MCP proxy (mostly) or the approvals API."""
     if draw(st.integers(0, 5)) == 0:
         token = draw(st.sampled_from(["approver"] * 4 + list(TOKENS)))
+        pick = draw(st.integers(0, 9))
+        if pick < 5:  # a decision on the last request the run opened
+            action = draw(st.sampled_from(["approve", "deny", "retry"]))
+            return Case("POST", f"/approvals/{{approval}}/{action}", token, (), draw(reasons))
         http = draw(st.sampled_from(["GET", "POST", "POST", "DELETE", "PUT"]))
         return Case(http, draw(approval_paths), token, (), draw(reasons))
     token = draw(st.sampled_from([*MEMBERS, *MEMBERS, *TOKENS]))

@@ -88,7 +88,8 @@ class Sessions:
         sid, dot, mac = shown.rpartition(".")
         if not dot or not sid:
             return None
-        return sid if hmac.compare_digest(mac, self._mac(member, server, sid)) else None
+        ok = hmac.compare_digest(mac.encode("latin-1"), self._mac(member, server, sid).encode())
+        return sid if ok else None
 
     def inbound(
         self, headers: list[tuple[bytes, bytes]], member: str, server: str

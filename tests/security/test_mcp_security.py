@@ -195,13 +195,22 @@ def test_a_session_answers_only_the_identity_that_opened_it(stack: Stack, intrud
     assert got["result"]["content"][0]["text"] == "issue 4: the build is red"
 
 
-def test_a_made_up_session_id_is_not_forwarded(stack: Stack) -> None:
+@pytest.mark.parametrize(
+    "made_up",
+    [
+        b"0123456789abcdef0123456789abcdef",
+        b"0123456789abcdef.AAAAAAAAAAAAAAAAAAAAAA",
+        b".",
+        b"x.",
+        b"\xb9.\xf9\xb9",  # not ASCII (the fuzz found it answering 500)
+    ],
+)
+def test_a_made_up_session_id_is_not_forwarded(stack: Stack, made_up: bytes) -> None:
     before = len(stack.seen)
-    r = rpc(
-        stack,
-        TOKENS["triage"],
-        {"jsonrpc": "2.0", "id": 3, "method": "ping"},
-        **{"mcp-session-id": "0123456789abcdef0123456789abcdef"},
+    r = httpx.post(
+        stack.url + "/mcp/github",
+        headers=[*headers(TOKENS["triage"]).items(), ("mcp-session-id", made_up)],  # type: ignore[list-item]
+        content=b'{"jsonrpc":"2.0","id":3,"method":"ping"}',
     )
     assert (r.status_code, r.json()) == (404, SESSION_NOT_FOUND)
     assert stack.seen[before:] == []
