@@ -36,6 +36,7 @@ from fleet.resources import (
     HarnessSpec,
     PinSpec,
     SubAgentSpec,
+    TriggerSpec,
 )
 from fleet.rules import granted_destructive
 from fleet.source import Source
@@ -265,7 +266,7 @@ def loop_spec(fleet: Fleet, la: LoadedAgent, res: Resolution) -> AgentLoopSpec:
         budget=budget,
         rate_limits=rate,
         approvals=dict(sorted(approvals.items())),
-        trigger=agent.trigger,
+        trigger=TriggerSpec.of(agent.trigger),
         sandbox=fleet.sandbox,
     )
 

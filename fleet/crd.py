@@ -82,7 +82,7 @@ _CONDITION = {
     },
 }
 
-_STATUS = {
+_STATUS: dict[str, Any] = {
     "type": "object",
     "x-kubernetes-preserve-unknown-fields": True,
     "properties": {
@@ -105,11 +105,39 @@ _STATUS = {
     },
 }
 
+# An AgentLoop's status also carries its runs, as the gateway's runs API reports them.
+_LOOP_STATUS: dict[str, Any] = {
+    **_STATUS,
+    "properties": {
+        **_STATUS["properties"],
+        "lastRun": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "trigger": {"type": "string"},
+                "outcome": {"type": "string"},
+                "steps": {"type": "integer"},
+                "costUsd": {"type": "number"},
+                "startedAt": {"type": "string", "format": "date-time"},
+                "finishedAt": {"type": "string", "format": "date-time"},
+            },
+        },
+        "running": {"type": "integer"},
+        "awaitingApproval": {"type": "integer"},
+        "consecutiveRunsWithoutOutcome": {"type": "integer"},
+    },
+}
+
 _READY = '.status.conditions[?(@.type=="Ready")].status'
 
 
 def _crd(
-    kind: str, plural: str, short: list[str], spec: dict[str, Any], columns: list[dict[str, Any]]
+    kind: str,
+    plural: str,
+    short: list[str],
+    spec: dict[str, Any],
+    columns: list[dict[str, Any]],
+    status: dict[str, Any] = _STATUS,
 ) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -148,7 +176,7 @@ def _crd(
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
                                 "spec": spec,
-                                "status": _STATUS,
+                                "status": status,
                             },
                         }
                     },
@@ -171,9 +199,11 @@ def _crds() -> tuple[dict[str, Any], dict[str, Any]]:
             {"name": "Model", "type": "string", "jsonPath": ".spec.model"},
             {"name": "Schedule", "type": "string", "jsonPath": ".spec.trigger.schedule"},
             {"name": "Ready", "type": "string", "jsonPath": _READY},
-            {"name": "Last Run", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+            {"name": "Last Run", "type": "date", "jsonPath": ".status.lastRun.finishedAt"},
+            {"name": "Outcome", "type": "string", "jsonPath": ".status.lastRun.outcome"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
+        _LOOP_STATUS,
     )
     policy = _crd(
         "FleetPolicy",

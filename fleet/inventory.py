@@ -38,6 +38,13 @@ def _grants(grants: dict[str, Grant]) -> str:
     )
 
 
+def _schedule(a: Agent) -> str:
+    t = a.trigger
+    parts = [f"{t.schedule} ({t.timezone})" if t.schedule else ""]
+    parts += ["webhook" if t.webhook else "", "suspended" if t.suspend else ""]
+    return " ".join(p for p in parts if p) or "-"
+
+
 def loop_rows(fleet: Fleet, agents: list[Agent]) -> list[LoopRow]:
     return [
         LoopRow(
@@ -46,8 +53,7 @@ def loop_rows(fleet: Fleet, agents: list[Agent]) -> list[LoopRow]:
             team=fleet.team_of(a.owner),
             stage=a.stage,
             model=a.model,
-            schedule=f"{a.trigger.schedule} ({a.trigger.timezone})"
-            + (" suspended" if a.trigger.suspend else ""),
+            schedule=_schedule(a),
             budget=_budget(fleet, a),
             grants=_grants(a.mcp_servers),
         )

@@ -15,10 +15,14 @@ from pydantic import Field, model_validator
 from fleet.spec import (
     DEFAULT_CHECKER_ROUNDS,
     DONE_NEEDS,
+    TRIGGER_NEEDS,
+    WEBHOOK_PAYLOAD_CEILING,
+    WEBHOOK_QUEUE_CEILING,
     Alerts,
     Approval,
     Budget,
     Caching,
+    Concurrency,
     Duration,
     Grant,
     GuardrailRef,
@@ -36,6 +40,7 @@ from fleet.spec import (
     Trigger,
     VirtualModel,
     Window,
+    size_bytes,
 )
 
 GROUP = "fleetctl.dev"
@@ -93,6 +98,43 @@ class BudgetSpec(Strict):
     alert_at: list[int] = Field(default_factory=lambda: [100])
 
 
+class WebhookSpec(Strict):
+    """The loop takes runs from the gateway's trigger route; sizes in bytes."""
+
+    max_payload: int = Field(gt=0, le=WEBHOOK_PAYLOAD_CEILING)
+    max_queue: int = Field(gt=0, le=WEBHOOK_QUEUE_CEILING)
+
+
+class TriggerSpec(Strict):
+    """What starts a run: the schedule (optional with a webhook), the webhook, and what
+    happens when a run is still active (every trigger kind obeys ``concurrency``)."""
+
+    schedule: str | None = None
+    timezone: str = "UTC"
+    suspend: bool = False
+    concurrency: Concurrency = "Forbid"
+    webhook: WebhookSpec | None = None
+
+    @model_validator(mode="after")
+    def _something_starts_it(self) -> TriggerSpec:
+        if self.schedule is None and self.webhook is None:
+            raise ValueError(TRIGGER_NEEDS)
+        return self
+
+    @classmethod
+    def of(cls, trigger: Trigger) -> TriggerSpec:
+        hook = trigger.webhook_settings
+        return cls(
+            schedule=trigger.schedule,
+            timezone=trigger.timezone,
+            suspend=trigger.suspend,
+            concurrency=trigger.concurrency,
+            webhook=WebhookSpec(max_payload=size_bytes(hook.max_payload), max_queue=hook.max_queue)
+            if hook
+            else None,
+        )
+
+
 class AgentLoopSpec(Strict):
     fleet: Name
     owner: Key
@@ -113,7 +155,7 @@ class AgentLoopSpec(Strict):
     budget: BudgetSpec | None = None
     rate_limits: Rate = Field(default_factory=Rate)
     approvals: dict[str, Approval] = Field(default_factory=dict)
-    trigger: Trigger
+    trigger: TriggerSpec
     sandbox: Sandbox
 
 

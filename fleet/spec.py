@@ -314,10 +314,87 @@ class AgentBudget(Strict):
 Approval = Literal["pause_for_human", "auto"]
 
 
+Size = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,8}(B|KiB|MiB)?$")]
+"""A size in bytes: ``4096``, ``4096B``, ``64KiB``, ``1MiB``."""
+
+SIZE_UNITS = {"": 1, "B": 1, "KiB": 1024, "MiB": 1024 * 1024}
+WEBHOOK_PAYLOAD_CEILING = 512 * 1024
+"""A webhook payload reaches the pod in a ConfigMap (1 MiB at most, with its metadata)."""
+WEBHOOK_QUEUE_CEILING = 1000
+
+
+def size_bytes(text: str) -> int:
+    """``"64KiB"`` → 65536. The pattern on :data:`Size` has already checked the form."""
+    match = re.fullmatch(r"([0-9]+)(B|KiB|MiB)?", text)
+    if not match:
+        raise ValueError(f"not a size: {text!r}")
+    return int(match.group(1)) * SIZE_UNITS[match.group(2) or ""]
+
+
+Concurrency = Literal["Forbid", "Allow", "Replace"]
+"""What a trigger does while a run of the loop is active, as a CronJob's ``concurrencyPolicy``:
+``Forbid`` waits (cron skips the tick), ``Allow`` starts another, ``Replace`` stops the active
+one first."""
+
+
+class Webhook(Strict):
+    """Runs started by ``POST /v1/fleet/loops/<loop>/trigger`` on the gateway, with the loop's
+    trigger token; each payload is queued and becomes one run."""
+
+    max_payload: Size = "64KiB"
+    max_queue: int = Field(default=100, ge=1, le=WEBHOOK_QUEUE_CEILING)
+    """Payloads queued for the loop at most; the gateway answers 429 past it."""
+
+    @field_validator("max_payload", mode="before")
+    @classmethod
+    def _size_form(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return str(value)
+        if isinstance(value, str) and not re.fullmatch(r"[1-9][0-9]{0,8}(B|KiB|MiB)?", value):
+            raise ValueError(
+                f"max_payload '{value[:40]}' is not a size: write bytes, or KiB or MiB, "
+                "like 65536, 64KiB or 1MiB"
+            )
+        return value
+
+    @field_validator("max_payload")
+    @classmethod
+    def _payload_fits(cls, value: str) -> str:
+        if size_bytes(value) > WEBHOOK_PAYLOAD_CEILING:
+            raise ValueError(
+                f"max_payload {value} is over 512KiB, the most a payload may be "
+                "(it reaches the pod in a ConfigMap)"
+            )
+        return value
+
+
+TRIGGER_NEEDS = (
+    "a trigger needs a schedule, a webhook, or both: schedule is a cron expression, "
+    "webhook: true starts a run per POST to the gateway (fleetctl trigger starts one by hand)"
+)
+
+
 class Trigger(Strict):
-    schedule: Annotated[str, StringConstraints(min_length=1)]
+    schedule: Annotated[str, StringConstraints(min_length=1)] | None = None
+    """Optional when the loop has a webhook."""
     timezone: str = "UTC"
     suspend: bool = False
+    """Suspended: the schedule does not fire and queued webhook payloads wait."""
+    webhook: bool | Webhook = False
+    concurrency: Concurrency = "Forbid"
+
+    @model_validator(mode="after")
+    def _something_starts_it(self) -> Trigger:
+        if self.schedule is None and not self.webhook:
+            raise ValueError(TRIGGER_NEEDS)
+        return self
+
+    @property
+    def webhook_settings(self) -> Webhook | None:
+        """The webhook's settings (defaults for ``webhook: true``), or None without one."""
+        if isinstance(self.webhook, Webhook):
+            return self.webhook
+        return Webhook() if self.webhook else None
 
 
 class SubAgent(Strict):

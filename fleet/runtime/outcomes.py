@@ -2,7 +2,9 @@
 
 The outcomes are data, not exceptions of the caller's: a run that stops for
 any reason still ends with a stored record. ``awaiting_approval`` is a pause,
-not an end: the run resumes when an approver decides.
+not an end: the run resumes when an approver decides. ``expired`` is written by the
+operator, not the harness: a run that waited for its approval longer than the fleet's
+``approval_ttl``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ Outcome = Literal[
     "guardrail_blocked",
     "provider_unavailable",
     "awaiting_approval",
+    "expired",
     "error",
 ]
 
@@ -34,6 +37,7 @@ OUTCOMES: Final[tuple[Outcome, ...]] = (
     "guardrail_blocked",
     "provider_unavailable",
     "awaiting_approval",
+    "expired",
     "error",
 )
 
