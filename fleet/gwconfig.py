@@ -5,7 +5,8 @@ It is a JSON document; the operator stores it in the gateway ConfigMap under
 ``gateway.json``. It holds everything the data plane enforces, precomputed so
 the hot path does lookups only: routing, prices, per-loop identities (sha256
 hashes of bearer tokens, never tokens), grants, budgets, limits, guardrails,
-the destructive-tool list and the approver identities.
+the destructive-tool list, the approver identities, each webhook loop's trigger
+token hashes and the operator's.
 """
 
 from __future__ import annotations
@@ -121,6 +122,17 @@ class GwIdentity(_Model):
     role: Literal["loop", "maker", "checker"] = "loop"
 
 
+class GwTrigger(_Model):
+    """A loop's webhook: who may start its runs and how much may wait."""
+
+    token_sha256: list[str] = Field(default_factory=list)
+    """Hex sha256 of the loop's trigger token(s): they start runs and do nothing else."""
+    max_payload: int = 64 * 1024
+    """Bytes of JSON per payload at most (413 past it)."""
+    max_queue: int = 100
+    """Payloads waiting for a Job at most (429 past it)."""
+
+
 class GwLoop(GwIdentity):
     owner: str
     team: str
@@ -130,6 +142,8 @@ class GwLoop(GwIdentity):
     harness: GwHarness = Field(default_factory=GwHarness)
     approvals: dict[str, Literal["pause_for_human", "auto"]] = Field(default_factory=dict)
     subagents: dict[str, GwIdentity] = Field(default_factory=dict)
+    trigger: GwTrigger | None = None
+    """Set when the loop takes webhook triggers."""
 
 
 class GwApprover(_Model):
@@ -155,3 +169,6 @@ class GatewayConfig(_Model):
     mcp_servers: dict[str, GwMcpServer] = Field(default_factory=dict)
     loops: dict[str, GwLoop] = Field(default_factory=dict)
     approvers: list[GwApprover] = Field(default_factory=list)
+    operator_sha256: list[str] = Field(default_factory=list)
+    """Hex sha256 of the operator's token: it takes queued triggers, reads every loop's runs
+    and ends a run whose approval expired; it calls no model and no tool."""

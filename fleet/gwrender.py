@@ -32,6 +32,7 @@ from fleet.gwconfig import (
     GwSharedBudget,
     GwTarget,
     GwToolClasses,
+    GwTrigger,
 )
 from fleet.spec import duration_seconds
 
@@ -45,6 +46,15 @@ def token_sha256(token: str) -> str:
 def identity_key(loop: str, subagent: str | None = None) -> str:
     """``loop`` or ``loop/sub-agent``: the names tokens are minted for."""
     return f"{loop}/{subagent}" if subagent else loop
+
+
+def trigger_key(loop: str) -> str:
+    """The key of a loop's trigger token among the token hashes (no identity has a ``#``)."""
+    return f"{loop}#trigger"
+
+
+OPERATOR_KEY = "#operator"
+"""The key of the operator's token among the token hashes."""
 
 
 def secret_env(prefix: str, name: str) -> str:
@@ -80,6 +90,7 @@ def _loop(spec: Mapping[str, Any], hashes: Mapping[str, list[str]], name: str) -
     budget = spec.get("budget")
     harness = spec.get("harness", {})
     rate = spec.get("rateLimits", {})
+    webhook = (spec.get("trigger") or {}).get("webhook")
     subagents = {
         sub["name"]: GwIdentity(
             token_sha256=list(hashes.get(identity_key(name, sub["name"]), [])),
@@ -117,6 +128,13 @@ def _loop(spec: Mapping[str, Any], hashes: Mapping[str, list[str]], name: str) -
         ),
         approvals=dict(spec.get("approvals", {})),
         subagents=subagents,
+        trigger=GwTrigger(
+            token_sha256=list(hashes.get(trigger_key(name), [])),
+            max_payload=webhook.get("maxPayload", 64 * 1024),
+            max_queue=webhook.get("maxQueue", 100),
+        )
+        if webhook is not None
+        else None,
     )
 
 
@@ -126,7 +144,8 @@ def gateway_config(
     token_hashes: Mapping[str, list[str]],
     approvers: Mapping[str, list[str]] | None = None,
 ) -> GatewayConfig:
-    """``policy`` and ``loops`` are compiled objects (dicts); ``token_hashes`` maps identity keys to hashes."""
+    """``policy`` and ``loops`` are compiled objects (dicts); ``token_hashes`` maps identity keys
+    (and :func:`trigger_key`, :data:`OPERATOR_KEY`) to hashes."""
     spec = policy["spec"]
     gw = spec.get("gateway", {})
     caching = gw.get("caching", {})
@@ -197,6 +216,7 @@ def gateway_config(
             GwApprover(name=name, token_sha256=list(h))
             for name, h in sorted((approvers or {}).items())
         ],
+        operator_sha256=list(token_hashes.get(OPERATOR_KEY, [])),
     )
 
 

@@ -11,9 +11,16 @@ Children of an AgentLoop ``<name>``: ServiceAccount ``<name>``, Secret
 key ``token``, and one per sub-agent, key ``subagent.<sub>``; see
 :func:`token_keys`), ConfigMap ``<name>`` (the resolved definition), CronJob
 ``<name>`` (the hardened sandbox pod, laid out as docs/harness.md says) and
-NetworkPolicy ``<name>`` (egress to the gateway and DNS only). Fleet children of a FleetPolicy: ConfigMap ``fleet-gateway-config``,
+NetworkPolicy ``<name>`` (egress to the gateway and DNS only), and for a loop with a
+webhook the Secret ``<name>-trigger-token`` (metadata only; the operator mints key
+``token``). Fleet children of a FleetPolicy: Secret ``fleet-operator-token`` (the
+operator's own gateway token), ConfigMap ``fleet-gateway-config``,
 PersistentVolumeClaim ``fleet-gateway-state``, Deployment and Service
 ``fleet-gateway``.
+
+The Jobs of a loop are made here too, from its CronJob as ``kubectl create job
+--from`` makes them: :func:`manual_job`, :func:`webhook_job` (with
+:func:`payload_config_map`) and :func:`resume_job`.
 """
 
 from __future__ import annotations
@@ -49,6 +56,13 @@ DEFINITION_PATH = f"{CONTENT_DIR}/loop/definition.json"
 TOKENS_DIR = f"{CONTENT_DIR}/tokens"
 WORKSPACE = "/workspace"
 TOKEN_FILE_MODE = 0o440  # owner root, group the pod's fsGroup: the harness reads, nobody writes
+TRIGGER_DIR = f"{CONTENT_DIR}/trigger"
+PAYLOAD_KEY = "payload.json"
+PAYLOAD_FILE = f"{TRIGGER_DIR}/{PAYLOAD_KEY}"
+OPERATOR_SECRET = "fleet-operator-token"
+# A loop without a schedule still has its CronJob: the template every Job of the loop is made
+# from. It never fires: suspended, on a date that does not exist.
+NO_SCHEDULE = "0 0 31 2 *"
 
 # What each kind's "body" is: the fields we own and compare for drift.
 _BODY_FIELDS = {
@@ -153,6 +167,12 @@ def token_secret_name(loop: str) -> str:
     return f"{loop}-gateway-token"
 
 
+def trigger_secret_name(loop: str) -> str:
+    """The Secret holding a webhook loop's trigger token (key ``token``): it starts runs of the
+    loop through the gateway and grants nothing else."""
+    return f"{loop}-trigger-token"
+
+
 def gateway_url(namespace: str) -> str:
     return f"http://{GATEWAY_NAME}.{namespace}.svc:{GATEWAY_PORT}"
 
@@ -221,6 +241,14 @@ def render_loop(
         "metadata": {"name": name, "labels": labels},
         "data": {"definition.json": definition(loop)},
     }
+    trigger_secret: Manifest | None = None
+    if trigger.get("webhook") is not None:
+        trigger_secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": trigger_secret_name(name), "labels": labels},
+            "type": "Opaque",
+        }
 
     volumes: list[dict[str, Any]] = [
         {"name": "workspace", "emptyDir": {"sizeLimit": "2Gi"}},
@@ -311,11 +339,11 @@ def render_loop(
         "kind": "CronJob",
         "metadata": {"name": name, "labels": labels},
         "spec": {
-            "schedule": trigger["schedule"],
+            "schedule": trigger.get("schedule") or NO_SCHEDULE,
             "timeZone": trigger.get("timezone", "UTC"),
-            "concurrencyPolicy": "Forbid",
+            "concurrencyPolicy": trigger.get("concurrency", "Forbid"),
             "startingDeadlineSeconds": 300,
-            "suspend": bool(trigger.get("suspend", False)),
+            "suspend": bool(trigger.get("suspend", False)) or not trigger.get("schedule"),
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
             "jobTemplate": {
@@ -360,8 +388,233 @@ def render_loop(
     }
     return [
         _finish(obj, loop, namespace)
-        for obj in (service_account, secret, config_map, cron_job, network_policy)
+        for obj in (service_account, secret, trigger_secret, config_map, cron_job, network_policy)
+        if obj is not None
     ]
+
+
+# ------------------------------------------------------------------ Jobs of a loop
+
+TRIGGER_LABEL = "fleetctl.dev/trigger"
+"""On every Job the operator or ``fleetctl trigger`` starts: ``manual``, ``webhook`` or ``resume``."""
+RUN_LABEL = "fleetctl.dev/run"
+"""On a resume Job: the run it resumes."""
+TRIGGER_ID = "fleetctl.dev/trigger-id"
+"""On a webhook Job: the gateway's id of the queued trigger it runs."""
+INSTANTIATE = "cronjob.kubernetes.io/instantiate"
+INPUT_ENV_MAX = 32 * 1024
+"""Bytes of ``--input`` JSON passed as ``FLEET_INPUT`` at most (an environment variable)."""
+JOB_NAME_MAX = 63  # the Job controller labels its pods with job-name: a label value
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def manual_job_name(loop: str, nonce: str) -> str:
+    """``<loop>-m<nonce>``: ``nonce`` is 8 lower-case letters or digits (the caller's random)."""
+    return f"{loop}-m{nonce}"[:JOB_NAME_MAX]
+
+
+def webhook_job_name(loop: str, trigger_id: str) -> str:
+    """One name per queued trigger, so a second create of the same trigger's Job is a 409."""
+    return f"{loop}-w{_short(trigger_id)}"
+
+
+def resume_job_name(loop: str, run: str, attempts: int) -> str:
+    """One name per run and pause (the run's attempt count when it paused): ``<run>-r<n>``, or
+    ``<loop>-r<hash>`` when that is too long for a Job or not a DNS label."""
+    name = f"{run}-r{attempts}"
+    if len(name) <= JOB_NAME_MAX and name.islower() and all(c.isalnum() or c == "-" for c in name):
+        return name
+    return f"{loop}-r{_short(f'{run}:{attempts}')}"
+
+
+def _set_env(env: list[dict[str, Any]], values: Mapping[str, str]) -> list[dict[str, Any]]:
+    out = [e for e in env if e["name"] not in values]
+    out += [{"name": k, "value": v} for k, v in values.items()]
+    return out
+
+
+def job_from_cronjob(
+    cron: Mapping[str, Any],
+    name: str,
+    *,
+    trigger: str,
+    env: Mapping[str, str] | None = None,
+    args: list[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    payload_config_map: str | None = None,
+) -> Manifest:
+    """A Job made from a loop's CronJob as ``kubectl create job --from=cronjob/…`` makes it (the
+    jobTemplate, an owner reference to the CronJob, ``cronjob.kubernetes.io/instantiate:
+    manual``), labelled with ``trigger``. ``env`` sets variables of the harness container (a
+    value replaces the template's, ``FLEET_RUN_ID`` included), ``args`` replaces its arguments,
+    and ``payload_config_map`` mounts that ConfigMap's payload at :data:`PAYLOAD_FILE`."""
+    meta = cron["metadata"]
+    template = copy.deepcopy(cron["spec"]["jobTemplate"])
+    tmeta = template.get("metadata") or {}
+    job_labels = {**(tmeta.get("labels") or {}), TRIGGER_LABEL: trigger, **(labels or {})}
+    spec = template["spec"]
+    pod_meta = spec["template"].setdefault("metadata", {})
+    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), TRIGGER_LABEL: trigger}
+    pod = spec["template"]["spec"]
+    container = next(
+        (c for c in pod["containers"] if c.get("name") == "harness"), pod["containers"][0]
+    )
+    values = {"FLEET_TRIGGER": trigger, **(env or {})}
+    if payload_config_map is not None:
+        values["FLEET_INPUT_FILE"] = PAYLOAD_FILE
+        pod.setdefault("volumes", []).append(
+            {
+                "name": "trigger",
+                "configMap": {
+                    "name": payload_config_map,
+                    "items": [{"key": PAYLOAD_KEY, "path": PAYLOAD_KEY}],
+                },
+            }
+        )
+        container.setdefault("volumeMounts", []).append(
+            {"name": "trigger", "mountPath": TRIGGER_DIR, "readOnly": True}
+        )
+    container["env"] = _set_env(container.get("env") or [], values)
+    if args is not None:
+        container["args"] = list(args)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta.get("namespace"),
+            "labels": dict(sorted(job_labels.items())),
+            "annotations": {
+                **(tmeta.get("annotations") or {}),
+                INSTANTIATE: "manual",
+                **(annotations or {}),
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": meta["name"],
+                    "uid": meta.get("uid", ""),
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": spec,
+    }
+
+
+def manual_job(cron: Mapping[str, Any], nonce: str, input_json: str | None = None) -> Manifest:
+    """The Job of ``fleetctl trigger``: the input (JSON text, at most :data:`INPUT_ENV_MAX`
+    bytes, checked by the caller) in ``FLEET_INPUT``."""
+    loop = cron["metadata"]["name"]
+    env = {"FLEET_INPUT": input_json} if input_json is not None else {}
+    return job_from_cronjob(cron, manual_job_name(loop, nonce), trigger="manual", env=env)
+
+
+def webhook_job(cron: Mapping[str, Any], trigger_id: str) -> Manifest:
+    """The Job of one queued webhook trigger; its payload is mounted from
+    :func:`payload_config_map` (named after the Job)."""
+    loop = cron["metadata"]["name"]
+    name = webhook_job_name(loop, trigger_id)
+    return job_from_cronjob(
+        cron,
+        name,
+        trigger="webhook",
+        annotations={TRIGGER_ID: trigger_id},
+        payload_config_map=f"{name}-payload",
+    )
+
+
+def payload_config_map(job: Mapping[str, Any], payload: str) -> Manifest:
+    """The ConfigMap a webhook Job mounts: the payload's JSON text, owned by the Job (the
+    garbage collector removes it with the Job)."""
+    meta = job["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": f"{meta['name']}-payload",
+            "namespace": meta.get("namespace"),
+            "labels": {k: v for k, v in (meta.get("labels") or {}).items()},
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": meta["name"],
+                    "uid": meta.get("uid", ""),
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "immutable": True,
+        "data": {PAYLOAD_KEY: payload},
+    }
+
+
+def resume_job(cron: Mapping[str, Any], run: str, attempts: int, trigger: str) -> Manifest:
+    """The Job that resumes ``run`` after its approval was decided: the same pod with
+    ``--resume RUN`` and ``FLEET_RUN_ID=RUN`` (a pod the Job retries resumes it too)."""
+    loop = cron["metadata"]["name"]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    container = next(
+        (c for c in pod["containers"] if c.get("name") == "harness"), pod["containers"][0]
+    )
+    args = [*container.get("args", ["run", "--definition", DEFINITION_PATH]), "--resume", run]
+    labels = {RUN_LABEL: run} if _label_value(run) else {}
+    return job_from_cronjob(
+        cron,
+        resume_job_name(loop, run, attempts),
+        trigger="resume",
+        env={"FLEET_RUN_ID": run, "FLEET_TRIGGER": trigger},
+        args=args,
+        labels=labels,
+        annotations={RUN_LABEL: run},
+    )
+
+
+def job_finished(job: Mapping[str, Any]) -> bool:
+    """The Job completed or failed (its pods are done)."""
+    status = job.get("status") or {}
+    if status.get("completionTime"):
+        return True
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+
+
+def job_active(job: Mapping[str, Any]) -> bool:
+    """The Job may still run a pod: not finished, not being deleted."""
+    return not (job.get("metadata") or {}).get("deletionTimestamp") and not job_finished(job)
+
+
+def job_run(job: Mapping[str, Any]) -> str:
+    """The run a Job of a loop runs: the run it resumes, else the Job's own name."""
+    meta = job.get("metadata") or {}
+    return str((meta.get("annotations") or {}).get(RUN_LABEL) or meta["name"])
+
+
+def concurrency_action(policy: str, active: list[Mapping[str, Any]]) -> str:
+    """What a new run of a loop does, given its ``concurrency`` and its active Jobs: ``start``,
+    ``wait`` (Forbid) or ``replace`` (Replace: stop the active Jobs first)."""
+    if not active or policy == "Allow":
+        return "start"
+    return "replace" if policy == "Replace" else "wait"
+
+
+def _label_value(text: str) -> bool:
+    return (
+        len(text) <= 63
+        and text[:1].isalnum()
+        and text[-1:].isalnum()
+        and all(c.isalnum() or c in "-_." for c in text)
+    )
 
 
 def _credential_env(cfg: Any) -> list[dict[str, Any]]:
@@ -402,6 +655,20 @@ def gateway_config_data(config: Mapping[str, Any], fleet: str) -> dict[str, Any]
             f"a ConfigMap holds {CONFIGMAP_LIMIT:,}: split the fleet into several FleetPolicies"
         )
     return {"binaryData": {"gateway.json": packed}}
+
+
+def operator_secret(policy: Mapping[str, Any], *, namespace: str) -> Manifest:
+    """The Secret of the operator's gateway token for one fleet (metadata only: the operator
+    mints key ``token``); its hash goes into the gateway config as ``operator_sha256``."""
+    fleet = policy["spec"]["fleet"]
+    labels = {**_labels(fleet, None, "gateway"), "app.kubernetes.io/name": GATEWAY_NAME}
+    secret: Manifest = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": OPERATOR_SECRET, "labels": dict(sorted(labels.items()))},
+        "type": "Opaque",
+    }
+    return _finish(secret, policy, namespace)
 
 
 def render_fleet(
@@ -521,4 +788,7 @@ def render_fleet(
             ],
         },
     }
-    return [_finish(obj, policy, namespace) for obj in (config_map, state, deployment, service)]
+    return [
+        *(_finish(obj, policy, namespace) for obj in (config_map, state, deployment, service)),
+        operator_secret(policy, namespace=namespace),
+    ]

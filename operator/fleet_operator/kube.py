@@ -24,6 +24,8 @@ PLURALS: dict[tuple[str, str], str] = {
     ("v1", "Service"): "services",
     ("v1", "PersistentVolumeClaim"): "persistentvolumeclaims",
     ("batch/v1", "CronJob"): "cronjobs",
+    ("batch/v1", "Job"): "jobs",
+    ("v1", "Event"): "events",
     ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
     ("apps/v1", "Deployment"): "deployments",
     (API_VERSION, "AgentLoop"): "agentloops",
@@ -62,6 +64,17 @@ class Kube:
         cfg.host = url
         if token:
             cfg.api_key = {"authorization": f"Bearer {token}"}
+        return cls(kubernetes.client.ApiClient(cfg))
+
+    @classmethod
+    def from_kubeconfig(cls, context: str | None = None) -> Kube:
+        """The cluster of the kubeconfig's ``context`` (its current one by default); a
+        :class:`KubeError` (status 0) when there is no kubeconfig or no such context."""
+        cfg = kubernetes.client.Configuration()
+        try:
+            kubernetes.config.load_kube_config(context=context, client_configuration=cfg)
+        except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
+            raise KubeError(0, f"no cluster to talk to: {exc}") from exc
         return cls(kubernetes.client.ApiClient(cfg))
 
     @classmethod
@@ -175,9 +188,19 @@ class Kube:
             "application/merge-patch+json",
         )  # type: ignore[no-any-return]
 
-    def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        propagation: str | None = None,
+    ) -> bool:
+        """Delete an object; ``propagation`` (``Background``, ``Foreground``) deletes what it
+        owns too (a Job's pods). False when it was not there."""
+        body = {"propagationPolicy": propagation} if propagation else None
         try:
-            self._call("DELETE", self.path(api_version, kind, namespace, name))
+            self._call("DELETE", self.path(api_version, kind, namespace, name), body)
         except KubeError as exc:
             if exc.status == 404:
                 return False

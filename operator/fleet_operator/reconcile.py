@@ -27,17 +27,21 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from fleet.gwrender import OPERATOR_KEY, trigger_key
 from fleet.render import (
     FLEET_LABEL,
     HASH,
+    OPERATOR_SECRET,
     SUBAGENT_TOKEN_PREFIX,
     TOKEN_KEY,
     body_of,
+    operator_secret,
     owned_fields,
     render_fleet,
     render_loop,
     token_keys,
     token_secret_name,
+    trigger_secret_name,
 )
 from fleet.resources import API_VERSION, AgentLoopSpec
 from fleet_operator.kube import Kube, KubeError
@@ -221,6 +225,16 @@ class FleetState:
     # Content ConfigMaps found with their digest, (namespace, name) → digest. They are named
     # by digest and never edited; each sweep re-reads them, so a deleted one is noticed.
     content: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (namespace, loop) → the hash of the loop's trigger token (webhook loops only)
+    trigger_hashes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # (namespace, fleet) → the operator's own gateway token for that fleet (not a hash: the
+    # operator sends it), minted into the fleet's operator Secret
+    operator_tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Run status as last written or read, per (namespace, loop): see fleet_operator.runs
+    run_status: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # What starting a run of an accepted loop needs, (namespace, loop) → {uid, fleet,
+    # concurrency, suspend}: kept by every reconcile of the loop
+    loops: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _object_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
 
@@ -329,6 +343,47 @@ def ensure_token(
     return outcome
 
 
+def ensure_single_token(
+    kube: Kube, desired: dict[str, Any], rotate: str, live: dict[str, Any] | None
+) -> tuple[str, str]:
+    """Give a one-token Secret (a loop's trigger token, the operator's token) its token under
+    key ``token``: minted when missing, anew when ``rotate`` differs from the one it was
+    minted for. Returns the outcome (``created``, ``rotated``, ``updated``, ``unchanged``)
+    and the token."""
+    meta = desired["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    body = {
+        **desired,
+        "metadata": {**meta, "annotations": {**meta["annotations"], ROTATED_FOR: rotate}},
+    }
+    if live is None:
+        minted = _mint()
+        try:
+            kube.create({**body, "data": {TOKEN_KEY: minted}})
+        except KubeError as exc:
+            if exc.status != 409:
+                raise
+            live = kube.get("v1", "Secret", ns, name)
+            if live is None:
+                raise
+            return ensure_single_token(kube, desired, rotate, live)
+        return "created", base64.b64decode(minted).decode()
+    rotated = (live["metadata"].get("annotations") or {}).get(ROTATED_FOR, "") != rotate
+    current = None if rotated else ((live.get("data") or {}).get(TOKEN_KEY) or None)
+    if current is not None:
+        outcome, _ = apply(kube, body, live)
+        return outcome, base64.b64decode(current).decode()
+    minted = _mint()
+    kube.patch("v1", "Secret", ns, name, {**_patch_for(body), "data": {TOKEN_KEY: minted}})
+    return "rotated", base64.b64decode(minted).decode()
+
+
+def secret_token(secret: dict[str, Any] | None) -> str | None:
+    """The token a one-token Secret holds, or None."""
+    value = ((secret or {}).get("data") or {}).get(TOKEN_KEY)
+    return base64.b64decode(value).decode() if value else None
+
+
 def _policy_for(kube: Kube, state: FleetState, ns: str, fleet: str) -> dict[str, Any] | None:
     with state.lock:
         policy = state.policies.get((ns, fleet))
@@ -404,6 +459,13 @@ def _reconcile_loop(
             ),
         ]
         return status
+    with state.lock:
+        state.loops[(ns, name)] = {
+            "uid": meta.get("uid"),
+            "fleet": spec.fleet,
+            "concurrency": spec.trigger.concurrency,
+            "suspend": spec.trigger.suspend,
+        }
     policy = _policy_for(kube, state, ns, spec.fleet)
     if policy is None:
         status["conditions"] = [
@@ -466,12 +528,24 @@ def _reconcile_loop(
     for child in children:
         cmeta = child["metadata"]
         live = view.get(child["apiVersion"], child["kind"], cmeta["namespace"], cmeta["name"])
+        if child["kind"] == "Secret" and cmeta["name"] == trigger_secret_name(name):
+            rotate = (meta.get("annotations") or {}).get(ROTATE, "")
+            outcome, token = ensure_single_token(kube, child, rotate, live)
+            hashed = [hashlib.sha256(token.encode()).hexdigest()]
+            with state.lock:
+                if state.trigger_hashes.get((ns, name)) != hashed:
+                    state.trigger_hashes[(ns, name)] = hashed
+                    outcome = "token-known" if outcome == "unchanged" else outcome
+            outcomes[f"Secret/{cmeta['name']}"] = outcome
+            continue
         if child["kind"] == "Secret":
             outcomes[f"Secret/{cmeta['name']}"] = ensure_token(kube, loop, child, state, live)
             continue
         outcomes[f"{child['kind']}/{cmeta['name']}"], applied = apply(kube, child, live)
         if child["kind"] == "CronJob":
             cron = applied
+    if spec.trigger.webhook is None:
+        outcomes.update(_drop_trigger_token(kube, view, state, ns, name))
     if any(o != "unchanged" for o in outcomes.values()):
         state.mark(ns, spec.fleet)
         log.info(
@@ -500,6 +574,21 @@ def _reconcile_loop(
     if cron_status.get("lastSuccessfulTime"):
         status["lastSuccessfulTime"] = cron_status["lastSuccessfulTime"]
     return status
+
+
+def _drop_trigger_token(
+    kube: Kube, view: View, state: FleetState, ns: str, loop: str
+) -> dict[str, str]:
+    """A loop whose webhook was removed loses its trigger token (the same render drops it
+    from the gateway config)."""
+    with state.lock:
+        known = state.trigger_hashes.pop((ns, loop), None) is not None
+    name = trigger_secret_name(loop)
+    if not known and view.get("v1", "Secret", ns, name) is None:
+        return {}
+    if kube.delete("v1", "Secret", ns, name):
+        return {f"Secret/{name}": "deleted"}
+    return {f"Secret/{name}": "token-known"} if known else {}
 
 
 def write_status(
@@ -536,6 +625,10 @@ def delete_loop(kube: Kube, loop: dict[str, Any], state: FleetState) -> None:
     meta = loop["metadata"]
     ns, name = meta.get("namespace") or "default", meta["name"]
     state.token_hashes.pop((ns, name), None)
+    with state.lock:
+        state.trigger_hashes.pop((ns, name), None)
+        state.loops.pop((ns, name), None)
+        state.run_status.pop((ns, name), None)
     fleet = (loop.get("spec") or {}).get("fleet")
     if fleet:
         state.mark(ns, fleet)
@@ -601,16 +694,36 @@ def _reconcile_fleet(
             found = secret_hashes(loop, kube.get("v1", "Secret", ns, token_secret_name(name)))
             if found:
                 state.token_hashes[(ns, name)] = found
+        webhook = ((loop.get("spec") or {}).get("trigger") or {}).get("webhook")
+        if webhook is not None and (ns, name) not in state.trigger_hashes:
+            token = secret_token(kube.get("v1", "Secret", ns, trigger_secret_name(name)))
+            if token:
+                state.trigger_hashes[(ns, name)] = [hashlib.sha256(token.encode()).hexdigest()]
         loops.append(loop)
+    outcomes = {}
+    # The operator's own token first: its hash goes into the config rendered next.
+    rotate = (meta.get("annotations") or {}).get(ROTATE, "")
+    secret = operator_secret(policy, namespace=ns)
+    outcome, token = ensure_single_token(
+        kube, secret, rotate, kube.get("v1", "Secret", ns, OPERATOR_SECRET)
+    )
+    outcomes[f"Secret/{OPERATOR_SECRET}"] = outcome
     with state.lock:
+        state.operator_tokens[(ns, fleet)] = token
         known = list(state.token_hashes.items())
+        triggers = {
+            trigger_key(n): h for (space, n), h in state.trigger_hashes.items() if space == ns
+        }
     hashes = {
         identity: h for (n, _), per_loop in known if n == ns for identity, h in per_loop.items()
     }
-    outcomes = {}
+    hashes.update(triggers)
+    hashes[OPERATOR_KEY] = [hashlib.sha256(token.encode()).hexdigest()]
     for child in render_fleet(
         policy, loops, hashes, namespace=ns, image=image, approvers=approvers
     ):
+        if child["kind"] == "Secret":
+            continue  # the operator's token, handled above
         outcomes[f"{child['kind']}/{child['metadata']['name']}"] = apply(kube, child)[0]
     return outcomes, len(loops)
 
