@@ -389,7 +389,6 @@ class ApiServer(FleetEmulator):
             return request, self._check_fields(request, request.data, validation)
         if request.action != kmock.action.UPDATE:
             return request, []
-        current = self._current(request)
         if content_type == "application/apply-patch+yaml":
             raise _status(
                 415,
@@ -403,6 +402,7 @@ class ApiServer(FleetEmulator):
                 f"the body of the request was in an unknown format - accepted media types include: {', '.join(CR_PATCH_TYPES)}",
             )
         if content_type == "application/json-patch+json":
+            current = self._current(request)
             try:
                 new = jsonpatch.apply_patch(current, request.data, in_place=False)
             except (
@@ -419,9 +419,13 @@ class ApiServer(FleetEmulator):
             return self._evolve(request, data=merge_diff(current, new)), warnings
         if not isinstance(request.data, dict):
             raise _status(400, "BadRequest", "the body of the request is not a JSON object")
-        _check_resource_version(request, request.data, current)
         warnings = self._check_fields(request, request.data, validation)
-        if content_type == "application/strategic-merge-patch+json":
+        strategic = content_type == "application/strategic-merge-patch+json"
+        if not strategic and not (request.data.get("metadata") or {}).get("resourceVersion"):
+            return request, warnings  # a merge patch, kmock's own kind: no copy of the object
+        current = self._current(request)
+        _check_resource_version(request, request.data, current)
+        if strategic:
             merged = strategic_merge(current, request.data)
             return self._evolve(request, data=merge_diff(current, merged)), warnings
         return request, warnings

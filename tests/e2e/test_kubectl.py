@@ -29,16 +29,33 @@ from tests.conftest import EXAMPLES
 from tests.e2e.conftest import run_operator, wait_for
 from tests.e2e.emulator import Cluster
 
-KUBECTL = shutil.which("kubectl")
 NS = "kubectl-e2e"
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        KUBECTL is None,
-        reason="kubectl is not on PATH: scripts/install-kubectl installs it (.ci/run calls it)",
-    ),
-]
+
+def find_kubectl() -> tuple[str | None, str]:
+    """kubectl on PATH if it is 1.27 or newer (it reads field validation from /openapi/v3),
+    else why not."""
+    path = shutil.which("kubectl")
+    if path is None:
+        return None, "kubectl is not on PATH: scripts/install-kubectl installs it (.ci/run does)"
+    proc = subprocess.run(
+        [path, "version", "--client", "-o", "json"], capture_output=True, text=True, check=False
+    )
+    try:
+        version = json.loads(proc.stdout)["clientVersion"]
+        minor = int(version["minor"].rstrip("+"))
+    except (ValueError, KeyError):
+        return None, f"{path} did not tell its version: {proc.stderr.strip()[:200]}"
+    if minor < 27:
+        return (
+            None,
+            f"{path} is kubectl {version.get('gitVersion')}; 1.27+ needed (scripts/install-kubectl)",
+        )
+    return path, ""
+
+
+KUBECTL, WHY_NOT = find_kubectl()
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(KUBECTL is None, reason=WHY_NOT)]
 
 
 class Kubectl:
@@ -305,6 +322,14 @@ def test_kubectl_apply_and_get(fresh_cluster: Cluster, tmp_path: Path) -> None:
             "the operator to observe the edits",
         )["metadata"]["generation"]
         assert generation == 3  # created, replaced, re-applied
+
+        # kubectl delete waits (a watch on the one name) until the operator lets it go.
+        deleted = kubectl("delete", "agentloop", "docs-drift", "--timeout=30s")
+        assert deleted == 'agentloop.fleetctl.dev "docs-drift" deleted\n'
+        assert kubectl.fails("get", "al", "docs-drift") == (
+            'Error from server (NotFound): agentloops.fleetctl.dev "docs-drift" not found\n'
+        )
+        assert "docs-drift" not in kubectl("get", "al", "-o", "name")
 
 
 WIDGET_CRD = {
