@@ -5,6 +5,10 @@ It decides who may do what, reads bounded bodies, and answers in JSON; what is
 stored, and how, is :mod:`gateway.runs.records` and :mod:`gateway.runs.state`.
 Who: a loop's own token reads and writes its runs and its state; its sub-agents'
 tokens read them; an approver's token reads every loop's and writes nothing.
+The operator's token reads every loop's runs, ends a run whose approval
+expired, takes queued triggers and polls ``/v1/fleet/dispatch``
+(:mod:`gateway.runs.dispatch`); a loop's trigger token only reaches
+``POST /v1/fleet/loops/<loop>/trigger`` (:mod:`gateway.triggers`).
 A run of another loop is a 404 (as if it did not exist), another loop's state a
 403. Each request checks, in order: the token (401), the route and its ids
 (404, 400), the right to write (403, before anything is looked up, so a refused
@@ -13,18 +17,17 @@ writer learns nothing), the body (400, 413), the run (404), the journal (409).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from gateway import auth
+from gateway import auth, triggers
 from gateway.asgi import JSON, Receive, Scope, Send, header, send_response
 from gateway.config import Runtime
 from gateway.errors import AuthError, BadRequestError, ForbiddenError, NotFoundError
-from gateway.runs import records, state
+from gateway.runs import dispatch, records, state
 from gateway.runs import validate as check
 from gateway.runs.validate import MethodError, TooLargeError
 from gateway.store import Store
@@ -32,24 +35,35 @@ from gateway.store import Store
 PREFIX = "/v1/fleet/"
 ROUTES = (
     "PUT|GET|PATCH /v1/fleet/runs/<run>, PUT /v1/fleet/runs/<run>/journal/<seq>, "
-    "GET /v1/fleet/runs, GET|PUT /v1/fleet/loops/<loop>/state"
+    "GET /v1/fleet/runs, GET|PUT /v1/fleet/loops/<loop>/state, "
+    "POST /v1/fleet/loops/<loop>/trigger, GET /v1/fleet/dispatch, "
+    "POST /v1/fleet/triggers/<id>/take"
 )
-# Records read from the store at a time while listing; the event loop gets a turn between.
-PAGE = 200
 
 
 @dataclass(frozen=True)
 class Caller:
-    loop: str | None  # None: an approver, who reads every loop
+    loop: str | None  # None: an approver or the operator, who read every loop
     member: str
     writes: bool
+    operator: bool = False
+
+
+OPERATOR = "operator"
+# What the operator may write into a run: its end, when its approval expired (or when a
+# Replace concurrency policy stopped its Job).
+OPERATOR_PATCH = ("status", "outcome", "summary", "detail", "ended")
+OPERATOR_OUTCOMES = ("expired", "error")
 
 
 def caller(scope: Scope, rt: Runtime) -> Caller:
-    """A loop or sub-agent token (as everywhere in the gateway), else an approver's."""
+    """A loop or sub-agent token (as everywhere in the gateway), else an approver's, else the
+    operator's."""
     try:
         ident = auth.authenticate(scope, rt)
     except AuthError:
+        if triggers.is_operator(scope, rt):
+            return Caller(None, OPERATOR, False, operator=True)
         value = header(scope, b"authorization") or ""
         token = value[7:].strip() if value.lower().startswith("bearer ") else ""
         name = rt.approvers.get(hashlib.sha256(token.encode()).hexdigest()) if token else None
@@ -59,9 +73,22 @@ def caller(scope: Scope, rt: Runtime) -> Caller:
     return Caller(ident.loop, ident.member, ident.role == "loop")
 
 
+def _operator(who: Caller, what: str) -> None:
+    if not who.operator:
+        raise ForbiddenError(
+            "operator_only", f"{what} takes the operator's token (Secret fleet-operator-token)"
+        )
+
+
 def _writer(who: Caller, what: str) -> None:
     if who.writes:
         return
+    if who.operator:
+        raise ForbiddenError(
+            "read_only",
+            f"the operator's token ends runs whose approval expired and writes nothing else; "
+            f"{what} is the loop's harness's to do",
+        )
     if who.loop is None:
         raise ForbiddenError(
             "read_only",
@@ -116,12 +143,36 @@ def _methods(method: str, allowed: str, path: str) -> MethodError:
 
 async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one request under ``/v1/fleet/``; errors are raised as :class:`GatewayError`."""
-    who = caller(scope, gateway.holder.runtime)
-    store: Store = gateway.store
     path: str = scope["path"]
     method: str = scope["method"]
     parts = path[len(PREFIX) :].split("/")
-    if parts[0] == "runs" and len(parts) == 1:
+    if parts[0] == "loops" and len(parts) == 3 and parts[2] == "trigger":
+        # The trigger token is no identity of the runs API: its own route, its own check.
+        loop = check.loop_name(parts[1])
+        if method != "POST":
+            raise _methods(method, "POST", path)
+        check.query(scope, ())
+        await triggers.handle(gateway, scope, receive, send, loop)
+        return
+    who = caller(scope, gateway.holder.runtime)
+    store: Store = gateway.store
+    if parts[0] == "dispatch" and len(parts) == 1:
+        _operator(who, "the operator's poll")
+        if method != "GET":
+            raise _methods(method, "GET", path)
+        await dispatch.handle(gateway, scope, send)
+    elif parts[0] == "triggers" and len(parts) == 3 and parts[2] == "take":
+        _operator(who, "taking a queued trigger")
+        if method != "POST":
+            raise _methods(method, "POST", path)
+        check.query(scope, ())
+        raw = await body(scope, receive, 1024, "a take")
+        job = check.parse(raw, '{"job": "<the Job started for it>"}').get("job")
+        if not isinstance(job, str) or not 0 < len(job) <= 253:
+            raise BadRequestError("invalid_body", "job must be the name of the Job started for it")
+        taken = await triggers.take(store, parts[1], job)
+        await _json(send, 200, orjson.dumps({"trigger": taken}))
+    elif parts[0] == "runs" and len(parts) == 1:
         if method != "GET":
             raise _methods(method, "GET", path)
         await listing(store, who, scope, send)
@@ -193,9 +244,20 @@ async def patch(
     store: Store, who: Caller, run: str, scope: Scope, receive: Receive, send: Send
 ) -> None:
     check.query(scope, ())
-    _writer(who, "changing a run")
+    if not who.operator:
+        _writer(who, "changing a run")
     raw = await body(scope, receive, check.PATCH_MAX, "a run patch")
     fields = check.patch(check.parse(raw, '{"steps": 3, "tokens": 1200}'))
+    if who.operator and (
+        any(k not in OPERATOR_PATCH for k in fields)
+        or fields.get("status") != "ended"
+        or fields.get("outcome") not in OPERATOR_OUTCOMES
+    ):
+        raise ForbiddenError(
+            "read_only",
+            "the operator only ends a run (status ended, outcome expired or error); "
+            "everything else is the harness's to write",
+        )
     found = await records.owned(store, run, who.loop)
     await _json(send, 200, _run_json(await records.update(store, found, fields)))
 
@@ -220,27 +282,8 @@ async def listing(store: Store, who: Caller, scope: Scope, send: Send) -> None:
     loop, status, outcome, since, limit = check.listing(check.query(scope, check.LIST_PARAMS))
     if who.loop is not None:
         loop = who.loop  # a loop sees its own runs, whatever it asked for
-    found: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    offset = 0
-    while len(found) < limit:
-        size = limit if loop is None and status is None and outcome is None else PAGE
-        batch = await records.page(store, since, offset, size)
-        offset += len(batch)
-        for record in batch:
-            if record["id"] in seen:  # a run opened while paging shifts the pages by one
-                continue
-            seen.add(record["id"])
-            if (
-                (loop is None or record["loop"] == loop)
-                and (status is None or record["status"] == status)
-                and (outcome is None or record["outcome"] == outcome)
-            ):
-                found.append(record)
-        if len(batch) < size:
-            break
-        await asyncio.sleep(0)
-    await _json(send, 200, orjson.dumps({"runs": found[:limit]}))
+    found = await records.select(store, loop, status, outcome, since, limit)
+    await _json(send, 200, orjson.dumps({"runs": found}))
 
 
 async def show_state(store: Store, loop: str, scope: Scope, send: Send) -> None:

@@ -16,6 +16,9 @@ writers stores it), after checking that ``seq - 1`` is stored, so a journal is
 always 1..n without holes. Entries and records are kept as JSON text inside the
 row, canonical for entries: a retry compares as a string, a read is spliced
 into the response without decoding, and no store re-encodes what the harness wrote.
+
+A run's status changes (opened, paused, ended) are also applied to its loop's
+summary row (:mod:`gateway.runs.summary`), which the operator polls.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import NotFoundError
+from gateway.runs import summary
 from gateway.runs.validate import ConflictError
 from gateway.store import Store
 
@@ -36,6 +40,8 @@ RUNS = "fleet_runs"
 # Rewrites of a record before a writer gives up on a run other writers keep changing: each
 # round of racing writers has one winner, so this many writers at once all get through.
 CAS_TRIES = 64
+# Records read from the store at a time while listing; the event loop gets a turn between.
+PAGE = 200
 # More entries than any run holds: a journal is read whole.
 JOURNAL_READ = 1_000_000_000
 
@@ -155,6 +161,7 @@ async def open_run(
         found = await get(store, run)
         if found is None:
             record = new_record(run, loop, trigger, value, now)
+            await summary.opened(store, record)
             if await store.row_insert(RUNS, run, _row(record, 1)):
                 return record, True
             continue  # opened by a racing attempt: count this one on top
@@ -195,6 +202,8 @@ async def update(store: Store, found: Stored, fields: dict[str, Any]) -> dict[st
             changed["ended"] = now
         changed["updated"] = now
         if await store.row_update(RUNS, run, _row(changed, found.rev + 1), if_state=str(found.rev)):
+            if changed["status"] != record["status"]:
+                await summary.moved(store, changed)
             return changed
     raise _busy(run)
 
@@ -283,3 +292,37 @@ async def page(store: Store, since: float | None, offset: int, size: int) -> lis
     """``size`` records from ``offset`` of every loop's runs, newest first."""
     rows = await store.row_list(RUNS, limit=size, newest_first=True, since=since, offset=offset)
     return [_stored(r).record for r in rows]
+
+
+async def select(
+    store: Store,
+    loop: str | None,
+    status: str | None,
+    outcome: str | None,
+    since: float | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` records, newest first, of ``loop`` (every loop's: None) with that
+    ``status`` and ``outcome``, opened at or after ``since`` (``GET /v1/fleet/runs`` and
+    ``fleetctl runs list --store``)."""
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    offset = 0
+    while len(found) < limit:
+        size = limit if loop is None and status is None and outcome is None else PAGE
+        batch = await page(store, since, offset, size)
+        offset += len(batch)
+        for record in batch:
+            if record["id"] in seen:  # a run opened while paging shifts the pages by one
+                continue
+            seen.add(record["id"])
+            if (
+                (loop is None or record["loop"] == loop)
+                and (status is None or record["status"] == status)
+                and (outcome is None or record["outcome"] == outcome)
+            ):
+                found.append(record)
+        if len(batch) < size:
+            break
+        await asyncio.sleep(0)
+    return found[:limit]

@@ -50,6 +50,7 @@ OUTCOMES = (
     "guardrail_blocked",
     "provider_unavailable",
     "awaiting_approval",
+    "expired",
     "error",
 )
 COUNTS = ("steps", "tokens", "checker_rounds")
