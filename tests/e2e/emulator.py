@@ -11,6 +11,7 @@ blocking clients (the kubernetes client, kopf's KopfRunner) can use it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import datetime as dt
@@ -271,6 +272,8 @@ class ApiServer(FleetEmulator):
             if answer is not None:
                 return answer
             normalized, warnings = await self._normalized(request)
+            if normalized.action == kmock.action.WATCH and normalized.resource is not None:
+                return await self._watch(normalized)
             table = _table_version(normalized) if normalized.action in _READS else None
             try:
                 response = await super()._handle(normalized)
@@ -486,6 +489,41 @@ class ApiServer(FleetEmulator):
             if isinstance(event, dict) and not _selected(event.get("object") or {}, request.params):
                 continue
             yield event
+
+    async def _watch(self, request: Any) -> aiohttp.web.StreamResponse:
+        """A watch as kube-apiserver streams one: JSON lines (a Table per event when asked),
+        nothing replayed from before ``resourceVersion``, ended after ``timeoutSeconds``."""
+        table = _table_version(request)
+        response = aiohttp.web.StreamResponse(status=200)
+        response.content_type = "application/json"
+        if table is not None:
+            response.headers["Content-Type"] = f"application/json;as=Table;v={table};g=meta.k8s.io"
+        response.enable_chunked_encoding()
+        await response.prepare(request._raw_request)
+        since = _int(request.params.get("resourceVersion"))
+        timeout = _int(request.params.get("timeoutSeconds")) or None
+        columns = self.printer_columns(request.resource) if table is not None else []
+        include = request.params.get("includeObject", "Metadata")
+        try:
+            async with (
+                asyncio.timeout(timeout),
+                contextlib.aclosing(self._serve_watch(request)) as events,
+            ):
+                async for event in events:
+                    if not isinstance(event, dict):
+                        continue
+                    obj = event.get("object") or {}
+                    rv = _int((obj.get("metadata") or {}).get("resourceVersion"))
+                    if event.get("type") == "ADDED" and since and rv <= since:
+                        continue  # the client listed it already
+                    if table is not None:
+                        rendered = render_table(columns, [obj], str(rv), include)
+                        rendered["apiVersion"] = f"meta.k8s.io/{table}"
+                        event = {"type": event["type"], "object": rendered}
+                    await response.write(json.dumps(event).encode() + b"\n")
+        except (TimeoutError, ConnectionResetError):
+            pass  # the watch ran its course, or the client went away
+        return response
 
     def _table_response(self, request: Any, response: Any, version: str) -> Any:
         body = json.loads(response.body)
@@ -808,12 +846,22 @@ def _selected(obj: dict[str, Any], params: Any) -> bool:
         return False
     fields = params.get("fieldSelector")
     if fields:
-        known = {
-            "metadata.name": meta.get("name", ""),
-            "metadata.namespace": meta.get("namespace", ""),
-        }
-        return matches_selector(known, fields)
+        # Any field by its path (kube-apiserver allows a few per kind: metadata.name and
+        # .namespace everywhere, involvedObject.* for events, status.phase for pods, ...).
+        values = {}
+        for requirement in _split_selector(fields):
+            key = re.split(r"[!=\s]", requirement.strip().lstrip("!"), maxsplit=1)[0]
+            value = _get(obj, *key.split("."))
+            values[key] = "" if value is None else go_print(value)
+        return matches_selector(values, fields)
     return True
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 # -- discovery documents ------------------------------------------------------------------------
