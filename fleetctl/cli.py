@@ -20,6 +20,7 @@ from fleetctl.commands import (
     run,
     runs,
     schema,
+    trigger,
     validate,
 )
 from fleetctl.commands import compile as compile_cmd
@@ -46,6 +47,7 @@ for module in (
     approvals,
     run,
     runs,
+    trigger,
 ):
     module.register(app)
 

@@ -69,13 +69,22 @@ def load(definition: str | None, resume: str | None, env: dict[str, str] | None 
         raise UsageError(
             f"run id {run_id!r}: use letters, digits and . _ : - (at most 128, starting with a letter or digit)"
         )
-    raw_input = env.get("FLEET_INPUT")
+    raw_input: str | bytes | None = env.get("FLEET_INPUT")
+    source = "$FLEET_INPUT"
+    input_file = env.get("FLEET_INPUT_FILE", "").strip()
+    if input_file:
+        # A webhook's payload: the operator mounts it from a ConfigMap (too large for the env).
+        source = f"$FLEET_INPUT_FILE ({input_file})"
+        try:
+            raw_input = Path(input_file).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"{source}: cannot read the trigger's input: {exc.strerror}") from None
     payload: Any = None
     if raw_input:
         try:
             payload = orjson.loads(raw_input)
         except orjson.JSONDecodeError as exc:
-            raise UsageError(f"$FLEET_INPUT is not JSON: {exc}") from None
+            raise UsageError(f"{source} is not JSON: {exc}") from None
     content = Path(env.get("FLEET_CONTENT_DIR") or "/etc/fleet")
     return Settings(
         definition=defn,

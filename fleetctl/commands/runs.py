@@ -6,6 +6,11 @@ verdicts, paused approvals and outcome in their places on the timeline.
 
 The record and the journal are read with :mod:`gateway.runs.records`, the module
 the gateway writes them with, so the CLI and the API name the same rows.
+
+``fleetctl runs list [--loop X] [--outcome Y] [--status S] [--since 7d]``: the runs,
+newest first, from the gateway's runs API (``--gateway URL``, an approver's token from
+``$FLEET_APPROVER_TOKEN`` as ``fleetctl approvals`` reads it) or straight from its store
+(``--store``).
 """
 
 from __future__ import annotations
@@ -207,3 +212,112 @@ def show(
     if len(rows):
         for line in table(rows):
             typer.echo(line)
+
+
+def _when(ts: Any) -> str:
+    if not ts:
+        return "-"
+    return dt.datetime.fromtimestamp(float(ts), dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _took(record: dict[str, Any]) -> str:
+    if not record.get("ended") or not record.get("started"):
+        return "-"
+    s = float(record["ended"]) - float(record["started"])
+    return f"{s:.0f}s" if s < 120 else f"{s / 60:.0f}m" if s < 7200 else f"{s / 3600:.1f}h"
+
+
+def list_table(records: list[dict[str, Any]]) -> list[str]:
+    head = ["RUN", "LOOP", "TRIGGER", "STATUS", "OUTCOME", "STEPS", "COST", "STARTED (UTC)", "TOOK"]
+    rows = [head] + [
+        [
+            str(r["id"]),
+            str(r["loop"]),
+            str(r.get("trigger") or "-"),
+            str(r["status"]),
+            str(r.get("outcome") or "-"),
+            str(r.get("steps", 0)),
+            f"${float(r.get('cost_usd') or 0):.4f}",
+            _when(r.get("started")),
+            _took(r),
+        ]
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+
+
+@runs_app.command("list")
+def list_runs(
+    loop: str = typer.Option(None, "--loop", help="Only this loop's runs."),
+    outcome: str = typer.Option(
+        None, "--outcome", help="Only runs that ended so (done, error, …)."
+    ),
+    status: str = typer.Option(None, "--status", help="running, awaiting_approval or ended."),
+    since: str = typer.Option(
+        None, "--since", help="Opened since: 90s, 15m, 12h, 7d, 2w or epoch."
+    ),
+    limit: int = typer.Option(100, "--limit", help="At most this many (1-1000)."),
+    gateway: str = typer.Option(
+        "http://127.0.0.1:8080", "--gateway", envvar="FLEET_GATEWAY_URL", help="The gateway's URL."
+    ),
+    token_env: str = typer.Option(
+        "FLEET_APPROVER_TOKEN",
+        "--token-env",
+        help="Environment variable holding an approver token.",
+    ),
+    store: str = typer.Option(
+        None, "--store", help="Read the gateway's store instead: sqlite:PATH or redis://…"
+    ),
+    output: str = typer.Option("table", "--output", "-o", help="table or json."),
+) -> None:
+    """The runs, newest first: loop, trigger, status, outcome, steps, cost, when."""
+    from gateway.errors import GatewayError
+    from gateway.runs import validate as check
+
+    params = {
+        k: v
+        for k, v in {
+            "loop": loop,
+            "outcome": outcome,
+            "status": status,
+            "since": since,
+            "limit": str(limit),
+        }.items()
+        if v is not None
+    }
+    try:
+        args = check.listing(params)
+    except GatewayError as exc:
+        fail(exc.message.replace("limit=", "--limit ").replace("since=", "--since "))
+    if store:
+        from gateway.runs.records import select
+        from gateway.store import open_store
+
+        async def query() -> list[dict[str, Any]]:
+            st = open_store(store)
+            try:
+                return await select(st, *args)
+            finally:
+                await st.close()
+
+        try:
+            records = asyncio.run(query())
+        except Exception as exc:  # a driver error is a usage problem here: wrong path or URL
+            fail(f"cannot read runs from {store}: {exc}", "point --store at the gateway's store")
+    else:
+        from urllib.parse import urlencode
+
+        from fleetctl.commands.approvals import call
+
+        records = call(gateway, token_env, "GET", "/v1/fleet/runs?" + urlencode(params))["runs"]
+    if output == "json":
+        typer.echo(json.dumps({"runs": records}, indent=2, sort_keys=True))
+        return
+    if not records:
+        typer.echo("no runs" + (" match" if len(params) > 1 else " yet"))
+        return
+    for line in list_table(records):
+        typer.echo(line)

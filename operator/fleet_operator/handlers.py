@@ -11,7 +11,13 @@ Deployment in ``operator/deploy`` does). Settings come from the environment:
   gateway config re-rendered (default 2);
 * ``FLEET_OPERATOR_RETRY_SECONDS`` — how long a failed handler waits before kopf
   retries it (default 5);
-* ``FLEET_OPERATOR_GATEWAY_IMAGE`` — the gateway image the fleet Deployment runs.
+* ``FLEET_OPERATOR_GATEWAY_IMAGE`` — the gateway image the fleet Deployment runs;
+* ``FLEET_OPERATOR_POLL_SECONDS`` — how often each fleet's gateway is asked for queued
+  webhook triggers, decided approvals and run summaries (default 10; one request per fleet);
+* ``FLEET_OPERATOR_GATEWAY_URL`` — the gateway's base URL (``{namespace}`` is replaced;
+  default the fleet's Service, ``http://fleet-gateway.<namespace>.svc:8080``);
+* ``FLEET_OPERATOR_ORPHAN_SECONDS`` — how long a run may stay ``running`` without an active
+  Job before it is ended ``error`` (default 30).
 
 Handlers are synchronous (kopf runs them in worker threads) and write only
 when something differs: an idle fleet costs reads.
@@ -28,6 +34,7 @@ import kopf
 
 from fleet.render import ConfigTooLarge
 from fleet.resources import GROUP, VERSION
+from fleet_operator.gwclient import GatewayClient
 from fleet_operator.kube import Kube
 from fleet_operator.reconcile import (
     FleetState,
@@ -41,6 +48,7 @@ from fleet_operator.reconcile import (
     reconcile_loop,
     write_status,
 )
+from fleet_operator.runs import POLL_SECONDS, Cursor, poll_fleet
 
 DRIFT_SECONDS = float(os.environ.get("FLEET_OPERATOR_DRIFT_SECONDS", "60"))
 FLEET_SECONDS = float(os.environ.get("FLEET_OPERATOR_FLEET_SECONDS", "2"))
@@ -48,6 +56,7 @@ RETRY_SECONDS = float(os.environ.get("FLEET_OPERATOR_RETRY_SECONDS", "5"))
 GATEWAY_IMAGE = os.environ.get("FLEET_OPERATOR_GATEWAY_IMAGE", "ghcr.io/fleetctl/gateway:0.1")
 
 STATE = FleetState()
+CLIENT = GatewayClient()
 _KUBE: Kube | None = None
 log = logging.getLogger("fleet.operator")
 
@@ -187,3 +196,13 @@ def policy_gateway(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     memo.setdefault(key, now)
     if STATE.take(ns, str(body.spec.get("fleet"))):
         _reconcile_policy(body)
+
+
+@kopf.timer(GROUP, VERSION, "fleetpolicies", interval=POLL_SECONDS, backoff=RETRY_SECONDS)
+def fleet_runs(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """One poll of the fleet's gateway per period (not one per loop): start the Jobs of queued
+    webhook triggers and of decided approvals, end expired runs, copy run status, post Events."""
+    ns = body.metadata.get("namespace") or "default"
+    fleet = str(body.spec.get("fleet"))
+    cursor = memo.setdefault(f"runs/{ns}/{fleet}", Cursor())
+    poll_fleet(kube(), STATE, CLIENT, ns, fleet, cursor)

@@ -9,6 +9,7 @@ It counts its write calls, which the tests and the benchmark read.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from typing import Any
 
@@ -71,8 +72,12 @@ class Kube:
         """The cluster of the kubeconfig's ``context`` (its current one by default); a
         :class:`KubeError` (status 0) when there is no kubeconfig or no such context."""
         cfg = kubernetes.client.Configuration()
+        # The client reads $KUBECONFIG once, when it is imported: read it now.
+        path = os.environ.get("KUBECONFIG") or None
         try:
-            kubernetes.config.load_kube_config(context=context, client_configuration=cfg)
+            kubernetes.config.load_kube_config(
+                config_file=path, context=context, client_configuration=cfg
+            )
         except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
             raise KubeError(0, f"no cluster to talk to: {exc}") from exc
         return cls(kubernetes.client.ApiClient(cfg))
