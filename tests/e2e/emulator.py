@@ -11,6 +11,7 @@ blocking clients (the kubernetes client, kopf's KopfRunner) can use it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import dataclasses
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp.test_utils
 import aiohttp.web
 import attrs
 import jsonpatch
@@ -217,6 +219,24 @@ OBJECT_META_FIELDS = {
 }  # fmt: skip
 
 
+class _HttpServer(aiohttp.test_utils.RawTestServer):
+    """kmock's HTTP server, taking request bodies up to kube-apiserver's 3 MiB (aiohttp's
+    own limit is 1 MiB, under what a ConfigMap may hold)."""
+
+    async def _make_runner(self, debug: bool = True, **kwargs: Any) -> aiohttp.web.ServerRunner:
+        loop = self._loop  # as RawTestServer._make_runner, with a request factory of our own
+
+        def request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> Any:
+            return aiohttp.web.BaseRequest(
+                message, payload, protocol, writer, task, loop, client_max_size=MAX_REQUEST_BYTES
+            )
+
+        server = aiohttp.web.Server(
+            self._handler, loop=loop, debug=debug, request_factory=request, **kwargs
+        )
+        return aiohttp.web.ServerRunner(server, debug=debug, **kwargs)
+
+
 class _Counter:
     """``next()`` like itertools.count, and the last value handed out (a list's resourceVersion)."""
 
@@ -252,6 +272,9 @@ class ApiServer(FleetEmulator):
         # fails on the bare list): spell those paths as a namespaced one it parses, and put
         # the namespace back to "cluster-scoped" in _handle.
         path = raw_request.path
+        if len(path) > 1 and path.endswith("/"):  # /apis/ is /apis (the kubernetes client asks so)
+            path = path.rstrip("/")
+            raw_request = raw_request.clone(rel_url=raw_request.rel_url.with_path(path))
         m = re.fullmatch(r"/api/v1/namespaces(?:/([^/]+)(/status|/finalize)?)?/?", path)
         if m:
             rest = f"/{m[1]}{m[2] or ''}" if m[1] else ""
@@ -364,7 +387,6 @@ class ApiServer(FleetEmulator):
             return request, []
         if resource not in self.resources:
             raise _not_found_url()
-        method = _method(request)
         content_type = _header(request.headers, "Content-Type").split(";")[0].strip()
         if content_type in ("application/vnd.kubernetes.protobuf", "application/cbor"):
             # kubectl's typed commands (create namespace, create configmap, ...) send protobuf.
@@ -375,7 +397,7 @@ class ApiServer(FleetEmulator):
                 "use kubectl apply/create -f with a manifest",
             )
         validation = request.params.get("fieldValidation", "")
-        if method == "PUT" and request.name:
+        if _method(request) == "PUT" and request.name:
             current = self._current(request)
             body = request.data if isinstance(request.data, dict) else {}
             _check_resource_version(request, body, current)
@@ -386,23 +408,22 @@ class ApiServer(FleetEmulator):
             if request.subresource == "status":
                 new = {**current, "status": new.get("status")}
             warnings = self._check_fields(request, new, validation)
+            self._check_limits(request, new)
             put = self._evolve(request, action=kmock.action.UPDATE, data=merge_diff(current, new))
             return put, warnings
         if request.action == kmock.action.CREATE and isinstance(request.data, dict):
+            self._check_limits(request, request.data)
             return request, self._check_fields(request, request.data, validation)
         if request.action != kmock.action.UPDATE:
             return request, []
         if content_type == "application/apply-patch+yaml":
-            raise _status(
-                415,
-                "UnsupportedMediaType",
-                "server-side apply is not emulated; kubectl apply (client-side) is",
-            )
+            return self._server_side_apply(request, validation)
         if resource in self.crd_versions and content_type not in CR_PATCH_TYPES:
             raise _status(
                 415,
                 "UnsupportedMediaType",
-                f"the body of the request was in an unknown format - accepted media types include: {', '.join(CR_PATCH_TYPES)}",
+                "the body of the request was in an unknown format - accepted media types "
+                f"include: {', '.join(CR_PATCH_TYPES)}",
             )
         if content_type == "application/json-patch+json":
             current = self._current(request)
@@ -419,19 +440,70 @@ class ApiServer(FleetEmulator):
                     f"the server rejected our request due to an error in our request: {exc}",
                 ) from exc
             warnings = self._check_fields(request, new, validation)
+            self._check_limits(request, new)
             return self._evolve(request, data=merge_diff(current, new)), warnings
         if not isinstance(request.data, dict):
             raise _status(400, "BadRequest", "the body of the request is not a JSON object")
         warnings = self._check_fields(request, request.data, validation)
         strategic = content_type == "application/strategic-merge-patch+json"
-        if not strategic and not (request.data.get("metadata") or {}).get("resourceVersion"):
+        if not strategic and not _needs_current(resource, request.data):
             return request, warnings  # a merge patch, kmock's own kind: no copy of the object
         current = self._current(request)
         _check_resource_version(request, request.data, current)
         if strategic:
             merged = strategic_merge(current, request.data)
+            self._check_limits(request, merged)
             return self._evolve(request, data=merge_diff(current, merged)), warnings
+        self._check_limits(request, merge_patch(current, request.data))
         return request, warnings
+
+    def _server_side_apply(self, request: Any, validation: str) -> tuple[Any, list[str]]:
+        """``kubectl apply --server-side``, naively: the applied object is created, or merged
+        into the live one. Field ownership is not tracked, so a field the manager stops
+        applying stays (kube-apiserver would remove it) and there are no conflicts."""
+        body = request.data
+        if not isinstance(body, dict):
+            try:
+                body = yaml.safe_load(request.text or "")
+            except yaml.YAMLError as exc:
+                raise _status(400, "BadRequest", f"error decoding YAML: {exc}") from exc
+        if not isinstance(body, dict):
+            raise _status(400, "BadRequest", "the applied configuration is not an object")
+        warnings = self._check_fields(request, body, validation)
+        if self._existing(request) is None:
+            self._check_limits(request, body)
+            return self._evolve(request, action=kmock.action.CREATE, data=body), warnings
+        self._check_limits(request, merge_patch(self._current(request), body))
+        return self._evolve(request, data=body), warnings
+
+    def _check_limits(self, request: Any, obj: dict[str, Any]) -> None:
+        """kube-apiserver's size limits that ``kubectl apply`` meets in practice: annotations
+        (its last-applied copy of the object is one) and ConfigMap or Secret data."""
+        meta = obj.get("metadata") or {}
+        kind = self.resources[request.resource].kind
+        name = meta.get("name") or request.name
+        annotations = meta.get("annotations") or {}
+        if _size(annotations) > MAX_ANNOTATIONS_BYTES:
+            raise _invalid(
+                kind,
+                name,
+                "metadata.annotations",
+                f"Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes",
+            )
+        plural = request.resource.plural
+        if plural in ("configmaps", "secrets") and not request.resource.group:
+            data = obj.get("data") or {}
+            binary = obj.get("binaryData") or {}
+            if plural == "secrets":
+                size = sum(len(k) + len(_b64(v)) for k, v in data.items())
+                field = "data"
+            else:
+                size = _size(data) + sum(len(k) + len(_b64(v)) for k, v in binary.items())
+                field = "[]"
+            if size > MAX_DATA_BYTES:
+                raise _invalid(
+                    kind, name, field, f"Too long: must have at most {MAX_DATA_BYTES} bytes"
+                )
 
     def _current(self, request: Any) -> dict[str, Any]:
         obj = self._existing(request)
@@ -855,6 +927,45 @@ def _selected(obj: dict[str, Any], params: Any) -> bool:
             values[key] = "" if value is None else go_print(value)
         return matches_selector(values, fields)
     return True
+
+
+MAX_REQUEST_BYTES = 3 * 1024 * 1024
+MAX_ANNOTATIONS_BYTES = 256 * 1024
+MAX_DATA_BYTES = 1024 * 1024
+
+
+def _size(strings: dict[str, Any]) -> int:
+    return sum(len(k.encode()) + len(str(v or "").encode()) for k, v in strings.items())
+
+
+def _b64(value: Any) -> bytes:
+    try:
+        return base64.b64decode(str(value or ""), validate=False)
+    except ValueError:
+        return b""
+
+
+def _invalid(kind: str, name: str, field: str, detail: str) -> kmock.KubernetesError:
+    return _status(
+        422,
+        "Invalid",
+        f'{kind} "{name}" is invalid: {field}: {detail}',
+        {
+            "name": name,
+            "kind": kind,
+            "causes": [{"reason": "FieldValueTooLong", "message": detail, "field": field}],
+        },
+    )
+
+
+def _needs_current(resource: Any, patch: dict[str, Any]) -> bool:
+    """Whether a merge patch must be checked against the live object (a resourceVersion
+    precondition, or a size limit it may cross)."""
+    meta = patch.get("metadata") or {}
+    if meta.get("resourceVersion") or meta.get("annotations"):
+        return True
+    sized = resource.plural in ("configmaps", "secrets") and not resource.group
+    return sized and bool(patch.get("data") or patch.get("binaryData"))
 
 
 def _int(value: Any) -> int:
@@ -1413,6 +1524,19 @@ def _subscript(results: list[Any], inner: str) -> list[Any]:
 # -- patches --------------------------------------------------------------------------------------
 
 
+def merge_patch(base: Any, patch: Any) -> Any:
+    """Apply a JSON merge patch (RFC 7386): maps merge, ``null`` deletes, the rest replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(base) if isinstance(base, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
 def merge_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``."""
     patch: dict[str, Any] = {key: None for key in old if key not in new}
@@ -1600,7 +1724,10 @@ class Cluster:
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
     async def _main(self) -> None:
-        async with ApiServer() as emulator, kmock.Server(emulator) as server:
+        async with (
+            ApiServer() as emulator,
+            kmock.Server(emulator, server_cls=_HttpServer) as server,
+        ):
             emulator.resources.load_bundled()
             if (
                 self._crds

@@ -55,7 +55,8 @@ def find_kubectl() -> tuple[str | None, str]:
 
 
 KUBECTL, WHY_NOT = find_kubectl()
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(KUBECTL is None, reason=WHY_NOT)]
+pytestmark = pytest.mark.e2e
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason=WHY_NOT)
 
 
 class Kubectl:
@@ -198,6 +199,7 @@ def fresh_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
         yield cluster
 
 
+@needs_kubectl
 @pytest.mark.timeout(90)
 def test_kubectl_apply_and_get(fresh_cluster: Cluster, tmp_path: Path) -> None:
     kubectl = Kubectl(fresh_cluster, tmp_path / "home")
@@ -365,6 +367,7 @@ WIDGET_CRD = {
 }
 
 
+@needs_kubectl
 def test_kubectl_crd_lifecycle(fresh_cluster: Cluster, tmp_path: Path) -> None:
     """Short names and categories come and go with their CRD; a CRD without printer columns
     gets NAME and AGE; an unknown field is refused as kube-apiserver refuses it."""
@@ -393,3 +396,211 @@ def test_kubectl_crd_lifecycle(fresh_cluster: Cluster, tmp_path: Path) -> None:
     assert kubectl("delete", "crd", "widgets.example.com").startswith("customresourcedefinition")
     assert "widgets" not in kubectl("api-resources")  # which reads discovery afresh
     assert 'the server doesn\'t have a resource type "wd"' in kubectl.fails("get", "wd")
+
+
+@needs_kubectl
+def test_kubectl_limits_and_server_side_apply(fresh_cluster: Cluster, tmp_path: Path) -> None:
+    """A ConfigMap too big for client-side apply's last-applied annotation is refused in
+    kube-apiserver's words; kubectl create and kubectl apply --server-side take it."""
+    kubectl = Kubectl(fresh_cluster, tmp_path / "home")
+    big = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "big", "namespace": NS},
+        "data": {"PROMPT.md": "x" * 300_000},
+    }
+    refused = kubectl.fails("apply", "-f", "-", stdin=json.dumps(big))
+    assert (
+        'ConfigMap "big" is invalid: metadata.annotations: Too long: must have at most 262144 bytes'
+        in refused
+    )
+    applied = kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(big))
+    assert applied == "configmap/big serverside-applied\n"
+    assert kubectl("get", "cm", "big", "-o", "jsonpath={.data.PROMPT\\.md}") == "x" * 300_000
+    huge = {**big, "metadata": {"name": "huge", "namespace": NS}, "data": {"a": "x" * 1_100_000}}
+    refused = kubectl.fails("create", "-f", "-", stdin=json.dumps(huge))
+    assert 'ConfigMap "huge" is invalid: []: Too long: must have at most 1048576 bytes' in refused
+
+
+def test_legacy_discovery_with_the_official_client(cluster: Cluster) -> None:
+    """kopf and the kubernetes client read the legacy discovery lists: the same resources,
+    short names on the resources only, and lists of the kind's List."""
+    import kubernetes
+
+    config = kubernetes.client.Configuration()
+    config.host = cluster.url
+    with kubernetes.client.ApiClient(config) as api:
+        groups = kubernetes.client.ApisApi(api).get_api_versions()
+        fleet = next(g for g in groups.groups if g.name == "fleetctl.dev")
+        assert fleet.preferred_version.group_version == "fleetctl.dev/v1alpha1"
+        core = {r.name: r for r in kubernetes.client.CoreV1Api(api).get_api_resources().resources}
+        assert (
+            core["namespaces"].short_names == ["ns"] and not core["namespaces/status"].short_names
+        )
+        dynamic = kubernetes.dynamic.DynamicClient(api)
+        loops = dynamic.resources.get(api_version="fleetctl.dev/v1alpha1", kind="AgentLoop")
+        assert (loops.short_names, loops.categories) == (["al"], ["all", "fleet"])
+        listed = loops.get(namespace="nobody-here")
+        assert (listed.kind, listed.apiVersion, listed.items) == (
+            "AgentLoopList",
+            "fleetctl.dev/v1alpha1",
+            [],
+        )
+
+
+# -- the emulator's pure parts, table by table --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "want"),
+    [
+        (".spec.owner", ["ana"]),
+        ("{.spec.owner}", ["ana"]),
+        ('.status.conditions[?(@.type=="Ready")].status', ["True"]),
+        (".status.conditions[?(@.type!='Ready')].type", ["Accepted"]),
+        (".status.conditions[*].type", ["Accepted", "Ready"]),
+        (".status.conditions[-1].reason", ["Done"]),
+        (".status.conditions[0:1].type", ["Accepted"]),
+        (".metadata.labels['fleetctl.dev/stage']", ["production"]),
+        (".metadata.labels.fleetctl\\.dev/stage", ["production"]),
+        ("..reason", ["Ok", "Done"]),
+        (".spec.missing", []),
+        (".status.conditions[?(@.observedGeneration>1)].type", ["Ready"]),
+    ],
+)
+def test_jsonpath(path: str, want: list[Any]) -> None:
+    from tests.e2e.emulator import jsonpath
+
+    obj = {
+        "metadata": {"labels": {"fleetctl.dev/stage": "production"}},
+        "spec": {"owner": "ana"},
+        "status": {
+            "conditions": [
+                {"type": "Accepted", "status": "True", "reason": "Ok", "observedGeneration": 1},
+                {"type": "Ready", "status": "True", "reason": "Done", "observedGeneration": 2},
+            ]
+        },
+    }
+    assert jsonpath(path, obj) == want
+
+
+@pytest.mark.parametrize(
+    ("seconds_ago", "want"),
+    [
+        (-5, "<invalid>"),
+        (-1, "0s"),
+        (0, "0s"),
+        (119, "119s"),
+        (120, "2m"),
+        (125, "2m5s"),
+        (600, "10m"),
+        (3 * 3600 - 1, "179m"),
+        (3 * 3600, "3h"),
+        (3 * 3600 + 60, "3h1m"),
+        (8 * 3600, "8h"),
+        (48 * 3600, "2d"),
+        (49 * 3600, "2d1h"),
+        (8 * 86400, "8d"),
+        (2 * 365 * 86400, "2y"),
+        (2 * 365 * 86400 + 86400, "2y1d"),
+        (9 * 365 * 86400, "9y"),
+    ],
+)
+def test_human_duration(seconds_ago: int, want: str) -> None:
+    from tests.e2e.emulator import human_duration
+
+    assert human_duration(seconds_ago) == want
+
+
+@pytest.mark.parametrize(
+    ("base", "patch", "want"),
+    [
+        (
+            {"data": {"a": "1", "b": "2"}},
+            {"data": {"a": None, "c": "3"}},
+            {"data": {"b": "2", "c": "3"}},
+        ),
+        (
+            {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]},
+            {
+                "containers": [{"name": "b", "image": "z"}],
+                "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
+            },
+            {"containers": [{"name": "b", "image": "z"}, {"name": "a", "image": "x"}]},
+        ),
+        (
+            {"containers": [{"name": "a"}, {"name": "b"}]},
+            {"containers": [{"name": "a", "$patch": "delete"}]},
+            {"containers": [{"name": "b"}]},
+        ),
+        ({"args": ["a", "b"]}, {"args": ["c"]}, {"args": ["c"]}),
+        ({"finalizers": ["a"]}, {"finalizers": ["b"]}, {"finalizers": ["a", "b"]}),
+        (
+            {"finalizers": ["a", "b"]},
+            {"$deleteFromPrimitiveList/finalizers": ["a"]},
+            {"finalizers": ["b"]},
+        ),
+        ({"spec": {"a": 1, "b": 2}}, {"spec": {"$patch": "replace", "c": 3}}, {"spec": {"c": 3}}),
+        ({"spec": {"a": 1, "b": 2}}, {"spec": {"$retainKeys": ["a"], "a": 5}}, {"spec": {"a": 5}}),
+        (
+            {"ports": [{"containerPort": 80, "name": "x"}]},
+            {"ports": [{"containerPort": 80, "name": "y"}]},
+            {"ports": [{"containerPort": 80, "name": "y"}]},
+        ),
+    ],
+)
+def test_strategic_merge(base: dict[str, Any], patch: dict[str, Any], want: dict[str, Any]) -> None:
+    from tests.e2e.emulator import merge_diff, merge_patch, strategic_merge
+
+    assert strategic_merge(base, patch) == want
+    assert merge_patch(base, merge_diff(base, want)) == want  # what the emulator hands kmock
+
+
+@pytest.mark.parametrize(
+    ("labels", "selector", "want"),
+    [
+        ({"a": "1"}, "a=1", True),
+        ({"a": "1"}, "a==1", True),
+        ({"a": "1"}, "a!=1", False),
+        ({"a": "1"}, "a", True),
+        ({"a": "1"}, "!a", False),
+        ({}, "!a", True),
+        ({"a": "1", "b": "2"}, "a=1,b=3", False),
+        ({"a": "1"}, "a in (1, 2)", True),
+        ({"a": "1"}, "a notin (1,2)", False),
+        ({}, "a notin (1)", True),
+    ],
+)
+def test_selectors(labels: dict[str, str], selector: str, want: bool) -> None:
+    from tests.e2e.emulator import matches_selector
+
+    assert matches_selector(labels, selector) is want
+
+
+def test_unknown_fields() -> None:
+    from tests.e2e.emulator import unknown_fields
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "items": {
+                        "type": "array",
+                        "items": {"type": "object", "properties": {"a": {}}},
+                    },
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    }
+    obj = {
+        "apiVersion": "x/v1",
+        "kind": "X",
+        "metadata": {"name": "n", "labelz": {}},
+        "spec": {"items": [{"a": 1, "b": 2}], "labels": {"any": "thing"}, "colour": "red"},
+        "status": {"whatever": {"deep": True}},
+    }
+    assert unknown_fields(obj, schema) == ["metadata.labelz", "spec.items[0].b", "spec.colour"]
