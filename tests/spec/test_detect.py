@@ -27,7 +27,7 @@ SECRETS = [
     ("stripe-key", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
     ("credential-assignment", 'api_key = "Zq8vN3xR7tK2mP9wL4sB6yH1cF5jD0gA"'),
     ("gcp-api-key", "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe"),
-    ("api-key", "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD"),
+    ("openai-key", "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD"),
     ("basic-auth-url", "postgres://admin:hunter2hunter2@db.internal:5432/app"),
 ]
 NOT_SECRETS = [

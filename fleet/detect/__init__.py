@@ -1,0 +1,49 @@
+"""Detectors for secrets, personal data and prompt injection, shared by the
+validator (no credentials in definitions) and the gateway's guardrails.
+
+Pure functions over text: each takes a string and returns :class:`Finding` spans of that
+string, so a caller can block, or redact in place. Every pattern runs on RE2, whose
+matching time is linear in the text whatever the pattern, and whatever Python does
+around a match is linear in the match; so no input costs more than linear time
+(``tests/guardrails/test_linear.py`` checks it, ``bench/detect.py`` measures it).
+
+- :mod:`fleet.detect.text`: Unicode normalization, and mapping matches back;
+- :mod:`fleet.detect.secrets`, :mod:`fleet.detect.pii`, :mod:`fleet.detect.injection`:
+  the three detectors; :mod:`fleet.detect.checksums`: the check digits PII relies on;
+- :mod:`fleet.detect.finding`: findings, masking, redaction.
+
+They aim at few false positives on ordinary prose, support tickets, UUIDs, content
+digests, cron strings and URLs; the labelled corpus in ``tests/guardrails/corpus``
+measures recall and false positives per detector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .checksums import iban_ok, luhn_ok
+from .finding import Finding, mask, redact
+from .injection import scan_injection
+from .pii import scan_pii
+from .secrets import high_entropy, is_credential_like_key, scan_secrets, shannon_entropy
+
+DETECTORS: dict[str, Callable[[str], list[Finding]]] = {
+    "secrets": scan_secrets,
+    "pii": scan_pii,
+    "prompt-injection": scan_injection,
+}
+
+__all__ = [
+    "DETECTORS",
+    "Finding",
+    "high_entropy",
+    "iban_ok",
+    "is_credential_like_key",
+    "luhn_ok",
+    "mask",
+    "redact",
+    "scan_injection",
+    "scan_pii",
+    "scan_secrets",
+    "shannon_entropy",
+]

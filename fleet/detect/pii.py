@@ -1,0 +1,323 @@
+"""Personal data: email addresses, phone numbers, payment cards, bank accounts and
+national identifiers.
+
+Three RE2 passes over the exact form of the text: one for identifiers that begin with a
+letter or end with one (emails, UK National Insurance, Italian codice fiscale, Spanish
+DNI/NIE, passport numbers after the word), one for IBANs, and one for runs of digits
+(at least seven, joined by spaces, dots, dashes, slashes or brackets). A run of digits
+is then cut into its groups and read in Python: each window of up to eight groups is
+tried against the formats whose shape it has, and kept only when the format's check
+digit agrees (Luhn, mod 97, Verhoeff, mod 11…) or, for the formats without one, when a
+word before it says what it is ("SSN", "phone", "Aadhaar"…). Each group is the start of
+at most eight windows, so the reading is linear in the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import checksums as ck
+from .finding import Finding, mask
+from .text import View, compile, exact
+
+# ------------------------------------------------------------------ letter-led identifiers
+
+_IDS = compile(
+    # 1 email (validated below)
+    r"([A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z]{2,})"
+    # 2 UK National Insurance number
+    r"|\b([A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])\b"
+    # 3 Italian codice fiscale (digits may be replaced by letters: omocodia)
+    r"|\b([A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z])\b"
+    # 4 Spanish DNI / NIE
+    r"|\b(\d{8}[ \-]?[A-Z]|[XYZ][ \-]?\d{7}[ \-]?[A-Z])\b"
+    # 5 passport number after the word
+    r"|(?i:\b(?:passport|passeport|pasaporte|passaporto|reisepass|paszport)(?:\s+(?:no|number|num|nr|n°|#|id))?\.?\s*[:#]?\s*)([A-Z0-9]{6,9})\b"
+    # 6 driving licence number after the words
+    r"|(?i:\bdriv(?:er'?s?|ing)[ \-]licen[cs]e(?:\s+(?:no|number|num|nr|#|id))?\.?\s*[:#]?\s*)([A-Z0-9][A-Z0-9\-]{4,15}[A-Z0-9])\b"
+    # 7 date of birth after the words
+    r"|(?i:\b(?:DOB|D\.O\.B\.|date of birth|birth ?date|born on|geboren am|n[ée]e? le|fecha de nacimiento|data di nascita|data de nascimento)\b\s*[:\-]?\s*)(\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}|\d{1,2}(?:st|nd|rd|th)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}(?:st|nd|rd|th)?,? \d{4})"
+)
+_NINO_FIRST = set("ABCEGHJKLMNOPRSTWXYZ")
+_NINO_SECOND = set("ABCEGHJKLMNPRSTWXYZ")
+_NINO_BAD = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
+# File names with a resolution suffix (icon@2x.png) look like addresses.
+_FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "pdf", "js", "css"}
+
+_IBAN = compile(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30})")
+
+# ------------------------------------------------------------------ digit runs
+
+_RUN = compile(r"[+(]?\d(?:(?:[ .\-/]|\) ?| ?\()?\d){6,}[Xx]?\)?")
+_GROUP = compile(r"\d+")
+
+# Words that say what a number is, looked for just before it.
+_CONTEXT = {
+    "phone": compile(
+        r"(?i)\bcall(?:\s+(?:me|us|him|her|them))?(?:\s+(?:at|on))?\s*[:\-]?\s*$|"
+        r"\b(?:phone|tel|telephone|mobile|cell|cellphone|ring me|"
+        r"reach me (?:at|on)|text me|sms|whats ?app|fax|dial|landline|telefon|t[eé]l[eé]phone|"
+        r"tel[eé]fono|telefone|portable|m[oó]vil|cellulare|celular|handy|rufnummer)\b"
+    ),
+    "us-ssn": compile(r"(?i)\b(?:ssn|social security|soc\.? sec)"),
+    "ca-sin": compile(r"(?i)\b(?:sin|social insurance|assurance sociale|nas)\b"),
+    "in-aadhaar": compile(r"(?i)\b(?:aadhaa?r|uidai|uid)\b"),
+    "uk-nhs": compile(r"(?i)\bnhs\b"),
+    "nl-bsn": compile(r"(?i)\b(?:bsn|burgerservicenummer|sofinummer)\b"),
+    "pl-pesel": compile(r"(?i)\bpesel\b"),
+    "br-cpf": compile(r"(?i)\bcpf\b"),
+}
+
+
+def _context(view: View, start: int, kind: str) -> bool:
+    return bool(_CONTEXT[kind].search(view.text[max(0, start - 32) : start]))
+
+
+def _card(digits: str, lens: tuple[int, ...], seps: tuple[str, ...]) -> bool:
+    if not 13 <= len(digits) <= 19 or len(set(digits)) == 1 or digits[0] not in "23456":
+        return False
+    if len(lens) > 1:
+        if len(set(seps)) != 1 or seps[0] not in (" ", "-"):
+            return False
+        if lens not in ((4, 6, 5), (4, 6, 4)) and not (
+            all(n == 4 for n in lens[:-1]) and 1 <= lens[-1] <= 4
+        ):
+            return False
+    return ck.luhn_ok(digits)
+
+
+def _ssn_valid(digits: str) -> bool:
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return area not in ("000", "666") and group != "00" and serial != "0000"
+
+
+def _phone(view: View, start: int, lead: str, digits: str, lens: tuple[int, ...], seps: tuple[str, ...]) -> bool:  # fmt: skip
+    n = len(digits)
+    if lead == "+":
+        return 8 <= n <= 15 and digits[0] != "0" and len(lens) <= 7
+    if any("/" in s for s in seps):
+        return False
+    if digits.startswith("00") and 10 <= n <= 15 and len(lens) > 1 and digits[2] != "0":
+        return True
+    if lens == (3, 3, 4) and (lead == "(" or (len(set(seps)) == 1 and seps[0] in ("-", "."))):
+        return True
+    if (
+        lens == (3, 3, 4)
+        and seps == (" ", " ")
+        and digits[0] in "23456789"
+        and digits[3] in "23456789"
+    ):
+        return True  # a North American number: area code and exchange never start with 0 or 1
+    if lens == (1, 3, 3, 4) and digits[0] == "1" and len(set(seps)) == 1 and seps[0] in "-. ":
+        return True
+    if digits[0] == "0" and digits[1] != "0" and 10 <= n <= 12 and len(lens) > 1:
+        return len({s.strip() for s in seps}) == 1  # one kind of separator: 020 7946 0958
+    if lens == (3, 2, 2, 2) and digits[0] in "679" and len(set(seps)) == 1:  # Spain
+        return True
+    return 7 <= n <= 15 and _context(view, start, "phone")
+
+
+def _classify(
+    view: View,
+    start: int,
+    lead: str,
+    digits: str,
+    lens: tuple[int, ...],
+    seps: tuple[str, ...],
+    tail: str,
+) -> str | None:
+    n = len(digits)
+    same = len(set(seps)) <= 1
+    if tail:  # only the Chinese resident id ends in X
+        return "cn-resident-id" if n == 17 and ck.cn_resident_id_ok(digits + "X") else None
+    if lead != "+":
+        if n == 18 and len(lens) == 1 and ck.cn_resident_id_ok(digits):
+            return "cn-resident-id"
+        if _card(digits, lens, seps):
+            return "card-number"
+        if n == 9 and same:
+            if (
+                lens == (3, 2, 4)
+                and (seps[0] == "-" or _context(view, start, "us-ssn"))
+                and _ssn_valid(digits)
+            ):
+                return "us-itin" if digits[0] == "9" else "us-ssn"
+            if lens == (9,) and _context(view, start, "us-ssn") and _ssn_valid(digits):
+                return "us-ssn"
+            if (
+                (lens == (3, 3, 3) or _context(view, start, "ca-sin"))
+                and digits[0] != "8"
+                and ck.luhn_ok(digits)
+            ):
+                return "ca-sin"
+            if _context(view, start, "nl-bsn") and ck.nl_bsn_ok(digits):
+                return "nl-bsn"
+        # One in ten numbers passes Verhoeff: the word "Aadhaar" must be there too.
+        if (
+            n == 12
+            and same
+            and digits[0] in "23456789"
+            and _context(view, start, "in-aadhaar")
+            and ck.verhoeff_ok(digits)
+        ):
+            return "in-aadhaar"
+        if n == 11 and (lens == (11,) or lens == (2, 3, 3, 3)) and ck.de_tax_id_ok(digits):
+            return "de-tax-id"
+        if n == 11 and lens == (3, 3, 3, 2) and seps[:2] == (".", ".") and seps[2] == "-":
+            return "br-cpf" if ck.br_cpf_ok(digits) else None
+        if n == 11 and lens == (11,) and _context(view, start, "br-cpf") and ck.br_cpf_ok(digits):
+            return "br-cpf"
+        if n == 11 and _context(view, start, "pl-pesel") and ck.pl_pesel_ok(digits):
+            return "pl-pesel"
+        if n == 15 and (lens == (15,) or lens == (1, 2, 2, 2, 3, 3, 2)) and ck.fr_insee_ok(digits):
+            return "fr-insee"
+        if lens in ((6, 4), (8, 4)) and seps[0] in ("-", "+") and ck.se_personnummer_ok(digits):
+            return "se-personnummer"
+        if n == 10 and _context(view, start, "uk-nhs") and ck.uk_nhs_ok(digits):
+            return "uk-nhs"
+    if _phone(view, start, lead, digits, lens, seps):
+        return "phone"
+    return None
+
+
+def _date_like(lens: tuple[int, ...], seps: tuple[str, ...]) -> bool:
+    return (
+        len(lens) >= 3
+        and seps[0] == seps[1]
+        and seps[0] in "-./"
+        and (
+            (lens[0] == 4 and lens[1] <= 2 and lens[2] <= 2)
+            or (lens[0] <= 2 and lens[1] <= 2 and lens[2] in (2, 4))
+        )
+    )
+
+
+def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]]) -> None:
+    text = view.text
+    # A run glued to letters is part of an identifier, a hash or a tracking number
+    # (SN-8842-1190, build_20240318).
+    if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+        return
+    if start > 1 and text[start - 1] in "-_/#." and text[start - 2].isalpha():
+        return
+    run = text[start:end]
+    groups = [m.span() for m in _GROUP.finditer(run.encode("ascii"))]
+    i = 0
+    while i < len(groups):
+        best: tuple[int, str] | None = None
+        for j in range(min(i + 7, len(groups) - 1), i - 1, -1):
+            lens = tuple(b - a for a, b in groups[i : j + 1])
+            n = sum(lens)
+            if n < 7 or n > 19:
+                continue
+            seps = tuple(run[groups[k][1] : groups[k + 1][0]] for k in range(i, j))
+            if any(len(s) > 2 for s in seps) or (
+                not (i == 0 and run[0] == "+") and _date_like(lens, seps)
+            ):
+                continue
+            g0 = groups[i][0]
+            lead = run[g0 - 1] if g0 > 0 and run[g0 - 1] in "+(" else ""
+            if lead == "(" and not (len(seps) > 0 and seps[0].startswith(")")):
+                lead = ""
+            tail = "X" if j == len(groups) - 1 and run[-1:] in ("X", "x") else ""
+            digits = "".join(run[a:b] for a, b in groups[i : j + 1])
+            kind = _classify(view, start + g0, lead, digits, lens, seps, tail)
+            if kind is not None:
+                best = (j, kind)
+                break
+        if best is None:
+            i += 1
+            continue
+        j, kind = best
+        s = groups[i][0] - (1 if groups[i][0] > 0 and run[groups[i][0] - 1] in "+(" else 0)
+        e = groups[j][1] + (
+            1 if kind == "cn-resident-id" and run[groups[j][1] :][:1] in "Xx" else 0
+        )
+        out.append((start + s, start + e, kind))
+        i = j + 1
+
+
+# ------------------------------------------------------------------ the detector
+
+
+def _email_ok(view: View, s: int, e: int) -> bool:
+    value = view.text[s:e]
+    local, _, domain = value.rpartition("@")
+    if local.startswith(".") or local.endswith(".") or ".." in value:
+        return False
+    labels = domain.split(".")
+    if any(not label or label.startswith("-") or label.endswith("-") for label in labels):
+        return False
+    tld = labels[-1].lower()
+    if len(tld) > 24 or (tld in _FILE_TLDS and labels[0][:1].isdigit()):
+        return False
+    return view.text[e : e + 1] != ":"  # git@github.com:org/repo is a remote, not a mailbox
+
+
+def _nino_ok(value: str) -> bool:
+    compact = value.replace(" ", "")
+    prefix = compact[:2]
+    if prefix == "QQ":  # HMRC's documented example prefix
+        return True
+    return prefix[0] in _NINO_FIRST and prefix[1] in _NINO_SECOND and prefix not in _NINO_BAD
+
+
+_CHECKS: dict[int, tuple[str, Callable[[str], bool]]] = {
+    2: ("uk-nino", _nino_ok),
+    3: ("it-codice-fiscale", lambda v: True),  # the shape alone is distinctive enough
+    4: ("es-dni", lambda v: ck.es_dni_ok(v.replace(" ", "").replace("-", ""))),
+    5: ("passport", lambda v: any(c.isdigit() for c in v)),
+    6: ("driving-licence", lambda v: any(c.isdigit() for c in v)),
+    7: ("date-of-birth", lambda v: True),
+}
+
+
+def scan_pii(text: str) -> list[Finding]:
+    if len(text) < 6:
+        return []
+    view = exact(text)
+    spans: list[tuple[int, int, str]] = []
+    subject = view.subject
+    for m in _IDS.finditer(subject):
+        group = m.lastindex
+        s, e = m.span(group)
+        if group == 1:
+            if _email_ok(view, s, e):
+                spans.append((s, e, "email"))
+            continue
+        kind, check = _CHECKS[group]
+        value = view.text[s:e]
+        if check(value):
+            if kind == "es-dni" and value[0] in "XYZ":
+                kind = "es-nie"
+            spans.append((s, e, kind))
+    for m in _IBAN.finditer(subject):
+        s, e = m.span(1)
+        compact = view.text[s:e].replace(" ", "")
+        length = ck.IBAN_LENGTHS.get(compact[:2], len(compact))
+        if len(compact) < length:
+            continue
+        # Cut the match after the country's length of characters.
+        count, cut = 0, s
+        for pos in range(s, e):
+            if view.text[pos] != " ":
+                count += 1
+                if count == length:
+                    cut = pos + 1
+                    break
+        if ck.iban_ok(view.text[s:cut]):
+            spans.append((s, cut, "iban"))
+    for m in _RUN.finditer(subject):
+        s, e = m.span()
+        _read_run(view, s, e, spans)
+    spans.sort(key=lambda t: (t[0], -t[1]))
+    found: list[Finding] = []
+    last_end = -1
+    for s, e, kind in spans:
+        if s < last_end:
+            continue
+        last_end = e
+        os, oe = view.original(s, e)
+        value = text[os:oe]
+        found.append(Finding("pii", kind, os, oe, mask("".join(value.split()))))
+    return found

@@ -1,0 +1,407 @@
+"""Secrets: provider token formats, private keys, JWTs, credentials in URLs and headers,
+and credential-named assignments with random-looking values.
+
+Two RE2 passes over the exact form of the text. The first finds provider tokens by their
+documented prefixes (``sk-proj-``, ``sk-ant-``, ``hf_``, ``ghp_``, ``glpat-``, ``xoxb-``,
+``AKIA``, ``AIza``…); the second finds values next to a credential word (``password=``,
+``"api_key": "…"``, ``Authorization: Bearer …``, an AWS secret key near the word "aws").
+Patterns match a token's whole run of characters (``[A-Za-z0-9_-]+``) rather than a
+counted length, which keeps RE2's automaton small; lengths, character mix, entropy and
+placeholders (``sk-xxxx``, ``<your-key>``) are checked in Python on each candidate, and a
+candidate is never re-scanned, so the work stays linear.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .finding import Finding, mask
+from .text import View, compile, exact
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str
+    pattern: str  # no capturing groups: each token is one group of the combined pattern
+    prefix: int = 0  # characters before the random part
+    min_body: int = 0  # length the random part must reach
+    check: Callable[[str], str | None] | None = None  # the kind, or None to drop it
+
+
+# ------------------------------------------------------------------ value heuristics
+
+
+def shannon_entropy(value: str) -> float:
+    if not value:
+        return 0.0
+    counts: dict[str, int] = {}
+    for ch in value:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+_PLACEHOLDER_MARKS = ("xxxx", "****", "....", "<", ">", "${", "{{", "%(", "your", "redacted",
+                      "placeholder", "changeme", "insert", "dummy", "here")  # fmt: skip
+
+
+def placeholder(value: str) -> bool:
+    """``sk-xxxx…``, ``<your-key>``, ``${TOKEN}``, ``********``: a stand-in, not a value."""
+    low = value.lower()
+    if any(mark in low for mark in _PLACEHOLDER_MARKS):
+        return True
+    distinct = set(low)
+    return len(distinct) < 5 or any(ch * 6 in low for ch in distinct)
+
+
+def _classes(value: str) -> int:
+    lower = upper = digit = other = False
+    for ch in value:
+        if ch.islower():
+            lower = True
+        elif ch.isupper():
+            upper = True
+        elif ch.isdigit():
+            digit = True
+        else:
+            other = True
+    return lower + upper + digit + other
+
+
+def random_looking(value: str, min_len: int = 16) -> bool:
+    """Long enough, more than one kind of character, no placeholder, and entropy near that
+    of random text of its length."""
+    if len(value) < min_len or placeholder(value):
+        return False
+    letters_digits = sum(ch.isalnum() for ch in value)
+    if _classes(value) < 2 or letters_digits < len(value) * 0.6:
+        return False
+    return shannon_entropy(value) >= min(3.0, math.log2(len(value)) * 0.75)
+
+
+_HEX_DIGEST = compile(r"(?:sha256:|sha1:|sha512:)?[0-9a-f]{32,128}")
+_UUID = compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_LOWER = compile(r"[a-z]")
+_UPPER = compile(r"[A-Z]")
+_DIGIT = compile(r"[0-9]")
+
+
+def high_entropy(value: str) -> bool:
+    """A random-looking token: long, mixed classes, high entropy; not a digest or UUID."""
+    token = value.strip()
+    if len(token) < 20 or " " in token or _HEX_DIGEST.fullmatch(token) or _UUID.fullmatch(token):
+        return False
+    if "/" in token and token.count("/") > 2:  # paths and URLs
+        return False
+    classes = sum(bool(p.search(token)) for p in (_LOWER, _UPPER, _DIGIT))
+    return classes >= 3 and shannon_entropy(token) >= 4.0
+
+
+_CREDENTIAL_KEY = compile(
+    r"(?i)(?:^|[_\-.])(?:api[_\-]?key|apikey|secret|client[_\-]?secret|token|access[_\-]?token|refresh[_\-]?token|passw(?:or)?d|passwd|credentials?|private[_\-]?key|access[_\-]?key|auth[_\-]?token|bearer)(?:$|[_\-.])"
+)
+
+
+def is_credential_like_key(key: str) -> bool:
+    """Field names that hold credentials when someone pastes one in."""
+    return bool(_CREDENTIAL_KEY.search(key))
+
+
+# ------------------------------------------------------------------ token formats
+
+
+def _openai(value: str) -> str | None:
+    if value.startswith("sk-ant-"):
+        rest = value[7:]
+        return "anthropic-key" if len(rest) >= 12 and not placeholder(rest) else None
+    if value.startswith("sk-or-v1-"):
+        return "openrouter-key" if len(value) >= 40 else None
+    body = value[3:]
+    for prefix in ("proj-", "svcacct-", "admin-", "None-"):
+        if body.startswith(prefix):
+            body = body[len(prefix) :]
+            return "openai-key" if len(body) >= 20 and not placeholder(body) else None
+    if "T3BlbkFJ" in body:
+        return "openai-key"
+    return "api-key" if random_looking(body, 20) else None
+
+
+def _jwt(value: str) -> str | None:
+    parts = value.split(".")
+    return "jwt" if len(parts) == 3 and len(parts[0]) >= 10 and len(parts[1]) >= 10 else None
+
+
+def _private_key(value: str) -> str | None:
+    header_end = value.find("-----", 11) + 5
+    body = value[header_end : header_end + 400]
+    if body.startswith("\\n"):  # a key inside a JSON string
+        body = body.replace("\\n", "\n")
+    return "private-key" if sum(ch.isalnum() for ch in body) >= 16 else None
+
+
+def _basic_url(value: str) -> str | None:
+    userinfo = value.split("://", 1)[1].rsplit("@", 1)[0]
+    password = userinfo.split(":", 1)[1]
+    if len(password) < 6 or placeholder(password) or password.lower() in _WEAK_WORDS:
+        return None
+    if password.startswith("$") or password.startswith("%"):
+        return None
+    return "basic-auth-url"
+
+
+_WEAK_WORDS = {"password", "passwd", "secret", "pass", "pwd", "changeme", "example", "test",
+               "token", "none", "null", "user", "username", "admin"}  # fmt: skip
+
+_TOKENS: list[_Token] = [
+    _Token(
+        "private-key",
+        r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----|\z)",
+        check=_private_key,
+    ),
+    _Token("putty-private-key", r"PuTTY-User-Key-File-\d: [a-z0-9\-]+"),
+    _Token(
+        "aws-access-key",
+        r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}\b",
+    ),
+    _Token("aws-session-token", r"\b(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdz)[A-Za-z0-9/+=]+", 16, 100),
+    _Token("openai-key", r"\bsk-[A-Za-z0-9_\-]+", check=_openai),
+    _Token("gcp-api-key", r"\bAIza[0-9A-Za-z_\-]+", 4, 30),
+    _Token("gcp-oauth-secret", r"\bGOCSPX-[A-Za-z0-9_\-]+", 7, 20),
+    _Token("google-oauth-token", r"\bya29\.[0-9A-Za-z_\-]+", 5, 30),
+    _Token("gcp-service-account", r"\"type\"\s*:\s*\"service_account\""),
+    _Token("azure-storage-key", r"AccountKey=[A-Za-z0-9+/=]+", 11, 60),
+    _Token("azure-sas-signature", r"[?&]sig=[A-Za-z0-9%+/=]{30,}"),
+    _Token("azure-shared-access-key", r"SharedAccessKey=[A-Za-z0-9+/=]+", 16, 30),
+    _Token("azure-client-secret", r"\b[A-Za-z0-9_~.\-]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}\b"),
+    _Token("github-token", r"\bgh[pousr]_[A-Za-z0-9]+", 4, 30),
+    _Token("github-pat", r"\bgithub_pat_[A-Za-z0-9_]+", 11, 40),
+    _Token(
+        "gitlab-token",
+        r"\bgl(?:pat|dt|rt|ptt|soat|ft|cbt|imt|agent|oas|wt|ffct|cpt)-[A-Za-z0-9_.\-]+",
+        6,
+        20,
+    ),
+    _Token("gitlab-runner-token", r"\bGR1348941[A-Za-z0-9_\-]+", 9, 20),
+    _Token("slack-token", r"\bxox[abposre]-[A-Za-z0-9\-]+", 5, 10),
+    _Token("slack-token", r"\bxoxe\.xox[bp]-\d-[A-Za-z0-9\-]+", 12, 20),
+    _Token("slack-app-token", r"\bxapp-\d-[A-Za-z0-9\-]+", 7, 20),
+    _Token(
+        "slack-webhook",
+        r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/]+",
+        32,
+        20,
+    ),
+    _Token(
+        "discord-webhook",
+        r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]+",
+    ),
+    _Token("huggingface-token", r"\bhf_[A-Za-z0-9]+", 3, 30),
+    _Token("huggingface-token", r"\bapi_org_[A-Za-z0-9]+", 8, 30),
+    _Token("stripe-key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]+", 8, 16),
+    _Token("stripe-webhook-secret", r"\bwhsec_[A-Za-z0-9]+", 6, 24),
+    _Token("twilio-key", r"\bSK[0-9a-fA-F]{32}\b"),
+    _Token("twilio-account-sid", r"\bAC[0-9a-fA-F]{32}\b"),
+    _Token("sendgrid-key", r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{30,}"),
+    _Token("npm-token", r"\bnpm_[A-Za-z0-9]+", 4, 36),
+    _Token("pypi-token", r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]+", 21, 30),
+    _Token("mailgun-key", r"\bkey-[0-9a-f]{32}\b"),
+    _Token("mailchimp-key", r"\b[0-9a-f]{32}-us\d{1,2}\b"),
+    _Token("shopify-token", r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]+", 6, 32),
+    _Token("digitalocean-token", r"\bdo[por]_v1_[a-f0-9]+", 7, 64),
+    _Token("databricks-token", r"\bdapi[0-9a-f]{32}(?:-\d)?\b"),
+    _Token("atlassian-token", r"\bATATT3[A-Za-z0-9_=\-]+", 6, 50),
+    _Token("linear-key", r"\blin_(?:api|oauth)_[A-Za-z0-9]+", 8, 32),
+    _Token("notion-token", r"\b(?:secret_|ntn_)[A-Za-z0-9]+", 4, 40),
+    _Token("groq-key", r"\bgsk_[A-Za-z0-9]+", 4, 40),
+    _Token("replicate-token", r"\br8_[A-Za-z0-9]+", 3, 30),
+    _Token("xai-key", r"\bxai-[A-Za-z0-9]+", 4, 60),
+    _Token("perplexity-key", r"\bpplx-[A-Za-z0-9]+", 5, 40),
+    _Token("langsmith-key", r"\blsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}\b"),
+    _Token("pinecone-key", r"\bpcsk_[A-Za-z0-9_]+", 5, 40),
+    _Token("tavily-key", r"\btvly-[A-Za-z0-9_\-]+", 5, 24),
+    _Token("age-secret-key", r"\bAGE-SECRET-KEY-1[0-9A-Z]+", 16, 50),
+    _Token("vault-token", r"\bhv[sbr]\.[A-Za-z0-9_\-]+", 4, 24),
+    _Token("terraform-token", r"\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-]+", 23, 60),
+    _Token("doppler-token", r"\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]+", 6, 40),
+    _Token("square-token", r"\bsq0(?:atp|csp)-[A-Za-z0-9_\-]+", 7, 22),
+    _Token("facebook-token", r"\bEAA[A-Za-z0-9]+", 3, 100),
+    _Token("dropbox-token", r"\bsl\.[A-Za-z0-9_\-]+", 3, 120),
+    _Token("postman-key", r"\bPMAK-[a-f0-9]{24}-[a-f0-9]{34}\b"),
+    _Token("figma-token", r"\bfig[dhu]_[A-Za-z0-9_\-]+", 5, 30),
+    _Token("supabase-token", r"\bsbp_[a-f0-9]+", 4, 40),
+    _Token("pulumi-token", r"\bpul-[a-f0-9]+", 4, 40),
+    _Token("docker-pat", r"\bdckr_pat_[A-Za-z0-9_\-]+", 9, 20),
+    _Token("grafana-token", r"\bgl(?:c|sa)_[A-Za-z0-9_=+/\-]+", 4, 32),
+    _Token("sentry-token", r"\bsntry[su]_[A-Za-z0-9_=+/\-]+", 6, 40),
+    _Token("newrelic-key", r"\bNR(?:AK|II|JS)-[A-Za-z0-9]+", 5, 20),
+    _Token("planetscale-token", r"\bpscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.\-]+", 11, 32),
+    _Token("bitbucket-token", r"\bATBB[A-Za-z0-9_=.\-]+", 4, 32),
+    _Token("jfrog-token", r"\bAKCp[A-Za-z0-9]+", 4, 60),
+    _Token("brevo-key", r"\bxkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}\b"),
+    _Token("telegram-bot-token", r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),
+    _Token(
+        "discord-bot-token",
+        r"\b[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}\b",
+    ),
+    _Token("mapbox-secret", r"\bsk\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", 3, 40),
+    _Token("jwt", r"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*", check=_jwt),
+    _Token(
+        "aws-presigned-url",
+        r"[?&]X-Amz-(?:Signature=[0-9a-f]{64}|Security-Token=[A-Za-z0-9%]{40,})",
+    ),
+    _Token(
+        "basic-auth-url",
+        r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:[^\s:/@]+@[^\s/]+",
+        check=_basic_url,
+    ),
+]
+_TOKENS_RE = compile("|".join(f"({t.pattern})" for t in _TOKENS))
+
+# ------------------------------------------------------------------ values by a credential word
+
+_KEY_WORD = (
+    r"(?:api[_.\- ]?key|apikey|api[_.\- ]?secret|app[_.\- ]?secret|client[_.\- ]?secret"
+    r"|secret[_.\- ]?key|secret|access[_.\- ]?key(?:[_.\- ]?id)?|access[_.\- ]?token|auth[_.\- ]?token"
+    r"|refresh[_.\- ]?token|bearer[_.\- ]?token|token|passw(?:or)?d|passwort|mot de passe|contraseña"
+    r"|passphrase|passcode|pwd|credentials?|private[_.\- ]?key|signing[_.\- ]?key"
+    r"|encryption[_.\- ]?key|master[_.\- ]?key|license[_.\- ]?key|webhook[_.\- ]?secret"
+    r"|session[_.\- ]?(?:key|token|secret)|cookie|auth|sas)"
+)
+_CONTEXT_RE = compile(
+    # 1 the key word (and what follows it in an identifier); 2 an auth scheme (Basic,
+    # Bearer…); the value: 3 double-quoted, 4 single-quoted, 5 bare
+    rf"(?i)({_KEY_WORD}[A-Za-z0-9_.\-]*)[\"'\]]?\s*(?:=>|:=|=|:|\s(?:is|was|are)\b)\s*"
+    r"((?:basic|bearer|token|digest)\s+)?"
+    r"(?-i:\"([^\"\n]{1,200})\"|'([^'\n]{1,200})'|`?([^\s\"'`<>,;()\[\]{}]+))"
+    # 6 Authorization: Bearer …   7 Authorization: Basic …
+    r"|(?i:\bbearer\s+)([A-Za-z0-9._~+/\-]+=*)"
+    r"|(?i:\bbasic\s+)([A-Za-z0-9+/]{8,}={0,2})"
+    # 8 forty base64 characters (an AWS secret access key's shape), checked for context
+    r"|(?:^|[^A-Za-z0-9/+=])([A-Za-z0-9/+]{40})"
+)
+_AWS_CONTEXT = compile(r"(?i)aws|amazon|secret|AKIA|ASIA")
+_PASSWORD_KEY = compile(r"(?i)passw|passwort|passphrase|passcode|pwd|mot de passe|contraseña")
+
+
+def _key_name(view: View, start: int, key: str) -> str:
+    """The whole identifier a key word sits in (``DB_PASSWORD`` for ``PASSWORD``)."""
+    text = view.text
+    i = start
+    while i > 0 and start - i < 40 and (text[i - 1].isalnum() or text[i - 1] in "_.-"):
+        i -= 1
+    return text[i:start] + key
+
+
+def _bearer(value: str) -> str | None:
+    if len(value) >= 20 and (random_looking(value, 20) or value.startswith("eyJ")):
+        return "bearer-token"
+    return None
+
+
+def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) -> str | None:
+    if not quoted:
+        value = value.rstrip(".!?:")
+    if not value or value.count(" ") > 1:  # a sentence, not a value
+        return None
+    name = _key_name(view, s, key)
+    if _PASSWORD_KEY.search(name):
+        # Passwords are seldom random: long enough, and not one kind of character only.
+        if len(value) < 6 or placeholder(value) or value.lower() in _WEAK_WORDS:
+            return None
+        if value.startswith(("$", "%", "@")) or _classes(value) < 2 or value.isalpha():
+            return None
+        return "credential-assignment"
+    if len(value) == 40 and "aws" in name.lower() and _classes(value) >= 3:
+        return "aws-secret-key"
+    if _UUID.fullmatch(value) and "id" not in name.lower()[-3:]:
+        return "credential-assignment"
+    if ("/" in value and value.count("/") > 2) or "://" in value or value.startswith(("$", "%")):
+        return None
+    if _HEX_DIGEST.fullmatch(value.lower()) and len(value) in (32, 40, 64):
+        return "credential-assignment"
+    return "credential-assignment" if random_looking(value) else None
+
+
+def _basic_header(value: str) -> str | None:
+    try:
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    text = decoded.decode("utf-8", "replace")
+    return "basic-auth-header" if ":" in text and text.isprintable() and len(text) >= 3 else None
+
+
+def _aws_secret(view: View, s: int, e: int) -> str | None:
+    value = view.text[s:e]
+    text = view.text
+    if e < len(text) and (text[e].isalnum() or text[e] in "/+="):
+        return None
+    if _classes(value) < 3 or _HEX_DIGEST.fullmatch(value.lower()):
+        return None
+    if not _AWS_CONTEXT.search(text[max(0, s - 120) : s]):
+        return None
+    return "aws-secret-key"
+
+
+def scan_secrets(text: str) -> list[Finding]:
+    if len(text) < 12:
+        return []
+    view = exact(text)
+    subject = view.subject
+    spans: list[tuple[int, int, str]] = []
+    for m in _TOKENS_RE.finditer(subject):
+        group = m.lastindex
+        token = _TOKENS[group - 1]
+        s, e = m.span(group)
+        value = view.text[s:e]
+        if token.check is not None:
+            kind = token.check(value)
+        elif token.min_body and (
+            len(value) - token.prefix < token.min_body or placeholder(value[token.prefix :])
+        ):
+            kind = None
+        else:
+            kind = token.kind
+        if kind is not None:
+            spans.append((s, e, kind))
+    taken = [(s, e) for s, e, _ in spans]
+    for m in _CONTEXT_RE.finditer(subject):
+        group = m.lastindex
+        if group <= 5:
+            value_group = next(g for g in (3, 4, 5) if m.start(g) >= 0)
+            s, e = m.span(value_group)
+            value = view.text[s:e]
+            scheme = m.start(2) >= 0 and view.text[m.start(2) : m.end(2)].strip().lower()
+            if scheme == "basic":
+                kind = _basic_header(value)
+            elif scheme:
+                kind = _bearer(value)
+            else:
+                key = view.text[m.start(1) : m.end(1)]
+                kind = _assignment(view, m.start(1), key, value, quoted=value_group != 5)
+                e = s + len(value.rstrip(".!?:")) if value_group == 5 else e
+        elif group == 6:
+            s, e = m.span(6)
+            kind = _bearer(view.text[s:e])
+        elif group == 7:
+            s, e = m.span(7)
+            kind = _basic_header(view.text[s:e])
+        else:
+            s, e = m.span(8)
+            kind = _aws_secret(view, s, e)
+        if kind is not None and not any(a < e and s < b for a, b in taken):
+            spans.append((s, e, kind))
+    spans.sort(key=lambda t: (t[0], -t[1]))
+    found: list[Finding] = []
+    last_end = -1
+    for s, e, kind in spans:
+        if s < last_end:
+            continue
+        last_end = e
+        os, oe = view.original(s, e)
+        found.append(Finding("secrets", kind, os, oe, mask(text[os:oe])))
+    return found

@@ -1,0 +1,303 @@
+"""Text as the detectors match it: Unicode folded, invisible characters dropped, and
+every match mapped back onto the string the caller gave.
+
+Fullwidth letters, ligatures, zero-width joiners, bidi controls, tag characters ("ASCII
+smuggling"), combining accents and Cyrillic or Greek look-alikes must not hide a token or
+a phrase; but findings must name spans of the caller's string, so that redaction
+replaces the right characters. So normalization works one character at a time: each
+original character becomes a string of zero or more characters (NFKC of that character
+alone, then our maps), and every span of the normalized form has an exact original span,
+the characters whose images it touches. A match that begins or ends inside one
+character's image (``ﬁ`` → ``fi``) widens to that whole character; a dropped character
+inside a match is part of its span. Whole-string NFKC could compose across characters and
+lose that mapping, which is why it is not used.
+
+Two forms:
+
+- ``exact`` (secrets, personal data): NFKC per character; invisible characters dropped;
+  tag characters U+E0020–E007E read as the ASCII they hide; other spaces, dashes and
+  decimal digits as their ASCII counterparts. Case is kept: tokens are case-sensitive.
+- ``folded`` (prompt injection): ``exact``, then NFKD with every combining mark dropped
+  (``é`` → ``e``), typographic quotes dropped, and look-alike letters read as Latin. Case
+  is left to the patterns, which are compiled case-insensitive; they are put through the
+  same map (:func:`fold_pattern`), so a pattern written with accents or in Cyrillic meets
+  the text in the same form.
+
+Cost: ASCII text is used as it is (one ``isascii`` check). Other text takes whole-string
+C-speed steps when they give the same result as the per-character map (text already in
+NFKC; Latin text whose only non-ASCII characters are accents), and the per-character
+``str.translate`` otherwise; the offset maps are built only when a detector reports a
+finding.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from array import array
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
+from typing import Any
+
+import re2
+
+# RE2 runs in time linear in the text, whatever the pattern: no backtracking. Its DFA
+# caches states in this much memory per pattern; past it RE2 falls back to a slower (still
+# linear) engine, so the large combined patterns get room.
+_MAX_MEM = 64 << 20
+
+
+def compile(pattern: str) -> Any:
+    """A compiled RE2 pattern (linear-time matching; no lookaround, no backreferences)."""
+    options = re2.Options()
+    options.max_mem = _MAX_MEM
+    options.log_errors = False
+    return re2.compile(pattern, options)
+
+
+# ------------------------------------------------------------------ character maps
+
+# Invisible in print but not category Cf: variation selectors, the combining grapheme
+# joiner, Hangul and Mongolian fillers, Khmer inherent vowels.
+_INVISIBLE = frozenset(
+    [
+        *(0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180E, 0x180F),
+        *(0x3164, 0xFFA0),
+        *range(0xFE00, 0xFE10),
+        *range(0xE0100, 0xE01F0),
+    ]
+)
+
+# Letters that render like Latin ones, read as those (a phrase written "іgnоrе" with
+# Cyrillic і, о and е is still "ignore"); looked up in lower case. Applied to patterns
+# too, so a pattern written in Cyrillic still matches Cyrillic text.
+_LOOKALIKES = {
+    # Cyrillic
+    "а": "a", "в": "b", "г": "r", "е": "e", "ё": "e", "з": "3", "и": "u", "й": "u",
+    "к": "k", "м": "m", "н": "h", "о": "o", "п": "n", "р": "p", "с": "c", "т": "t",
+    "у": "y", "х": "x", "ь": "b", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d",
+    "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ү": "y", "ɡ": "g",
+    # Greek
+    "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v",
+    "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ζ": "z",
+    # Latin small capitals and dotless letters
+    "ı": "i", "ȷ": "j", "ɑ": "a", "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e",
+    "ꜰ": "f", "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴊ": "j", "ᴋ": "k", "ʟ": "l", "ᴍ": "m",
+    "ɴ": "n", "ᴏ": "o", "ᴘ": "p", "ʀ": "r", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v",
+    "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
+    # Latin letters with a stroke or bar, which NFKD leaves whole
+    "ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ŧ": "t", "ƀ": "b", "ɨ": "i", "ʉ": "u",
+}  # fmt: skip
+# Regional indicator symbols (🇦 … 🇿) spell letters too.
+_LOOKALIKES.update({chr(0x1F1E6 + i): chr(ord("a") + i) for i in range(26)})
+# Typographic quotes: dropped in the folded form (patterns allow an apostrophe or none).
+_QUOTES = frozenset("‘’‚‛“”„‟«»‹›′″")
+
+
+def _exact_char(cp: int) -> str:
+    if 0xE0020 <= cp <= 0xE007E:  # tag characters hide ASCII: read it
+        return chr(cp - 0xE0000)
+    ch = chr(cp)
+    if cp in _INVISIBLE or unicodedata.category(ch) == "Cf":
+        return ""
+    out: list[str] = []
+    for c in unicodedata.normalize("NFKC", ch):
+        if c < "\x80":
+            out.append(c)
+            continue
+        cat = unicodedata.category(c)
+        if cat == "Zs":
+            out.append(" ")
+        elif cat in ("Zl", "Zp"):
+            out.append("\n")
+        elif cat == "Pd" or c == "\u2212":
+            out.append("-")
+        elif cat == "Nd":
+            out.append(str(unicodedata.decimal(c)))
+        elif cat != "Cf" and ord(c) not in _INVISIBLE:
+            out.append(c)
+    return "".join(out)
+
+
+def _folded_char(cp: int) -> str:
+    out: list[str] = []
+    for c in unicodedata.normalize("NFKD", chr(cp)):
+        if c in _QUOTES or unicodedata.category(c) in ("Mn", "Mc", "Me"):
+            continue
+        out.append(_LOOKALIKES.get(c.lower(), c) if c >= "\x80" else c)
+    return "".join(out)
+
+
+class _Table(dict[int, str]):
+    """A ``str.translate`` table filled on first use; it stops growing at a bound, so a
+    text of every code point costs time, not memory."""
+
+    __slots__ = ("_fn",)
+    _LIMIT = 65536
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__({i: chr(i) for i in range(128)})
+        self._fn = fn
+
+    def __missing__(self, cp: int) -> str:
+        value: str = self._fn(cp)
+        if len(self) < self._LIMIT:
+            self[cp] = value
+        return value
+
+
+_EXACT = _Table(_exact_char)
+_FOLDED = _Table(_folded_char)
+
+
+@functools.cache
+def _digit_ranges() -> str:
+    """Non-ASCII decimal digits as an RE2 class body (computed once, on first use)."""
+    ranges: list[str] = []
+    cp = 0x80
+    while cp < 0x20000:
+        if unicodedata.category(chr(cp)) == "Nd" and unicodedata.decimal(chr(cp)) == 0:
+            ranges.append(f"\\x{{{cp:X}}}-\\x{{{cp + 9:X}}}")
+            cp += 10
+        else:
+            cp += 1
+    return "".join(ranges)
+
+
+@functools.cache
+def _needs_exact() -> Any:
+    # What the exact map changes in text that is already NFKC: invisible characters, tag
+    # characters, other dashes, spaces and digits.
+    invisible = "".join(f"\\x{{{cp:X}}}" for cp in sorted(_INVISIBLE))
+    return compile(
+        f"[\\p{{Cf}}{invisible}\\x{{E0000}}-\\x{{E007F}}\\x{{2010}}-\\x{{2015}}\\x{{2212}}"
+        f"\\x{{058A}}\\x{{05BE}}\\x{{1400}}\\x{{1806}}\\x{{2E17}}\\x{{2E1A}}\\x{{2E3A}}\\x{{2E3B}}"
+        f"\\x{{2E40}}\\x{{301C}}\\x{{3030}}\\x{{30A0}}\\x{{FE31}}\\x{{FE32}}\\x{{FE58}}\\x{{FE63}}"
+        f"\\x{{FF0D}}\\x{{1680}}\\x{{2028}}\\x{{2029}}{_digit_ranges()}]"
+    )
+
+
+@functools.cache
+def _fold_classes() -> tuple[Any, Any]:
+    quotes = re2.escape("".join(sorted(_QUOTES)))
+    lookalikes = re2.escape("".join(sorted(set(_LOOKALIKES) | {c.upper() for c in _LOOKALIKES})))
+    changes = compile(f"[\\p{{M}}{quotes}{lookalikes}]")  # what folding would change
+    not_latin = compile(f"[^\\x00-\\x7F\\p{{M}}{quotes}]")  # what ASCII-only folding would lose
+    return changes, not_latin
+
+
+# ------------------------------------------------------------------ views
+
+
+class View:
+    """One normalized form of a string: ``text``, the ``subject`` the regex engine scans
+    (ASCII bytes when the form is ASCII, so match offsets are character offsets without
+    conversion), and :meth:`original` to map spans back."""
+
+    __slots__ = ("_parent", "_source", "_starts", "_table", "subject", "text")
+
+    def __init__(self, text: str, source: str | None, table: _Table | None, parent: View | None):
+        self.text = text
+        self.subject: bytes | str = text.encode("ascii") if text.isascii() else text
+        self._source = source  # None: this form is its parent's text, unchanged
+        self._table = table
+        self._parent = parent
+        self._starts: array[int] | None = None
+
+    def original(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the caller's string that the span ``[start, end)`` of this form covers."""
+        if self._source is not None and self._table is not None:
+            if self._starts is None:
+                table = self._table
+                self._starts = array(
+                    "q", accumulate((len(table[ord(c)]) for c in self._source), initial=0)
+                )
+            starts = self._starts
+            # The character whose image holds ``start``, and the one whose image holds ``end - 1``.
+            start, end = bisect_right(starts, start) - 1, bisect_left(starts, end)
+        if self._parent is not None:
+            return self._parent.original(start, end)
+        return start, end
+
+
+def _exact_view(text: str) -> View:
+    if text.isascii() or (
+        unicodedata.is_normalized("NFKC", text) and not _needs_exact().search(text)
+    ):
+        return View(text, None, None, None)
+    return View(text.translate(_EXACT), text, _EXACT, None)
+
+
+def _folded_view(exact: View) -> View:
+    base = exact.text
+    if base.isascii():
+        return View(base, None, None, exact)
+    # Each branch gives what base.translate(_FOLDED) would, cheaper where it can.
+    nfkd = base if unicodedata.is_normalized("NFKD", base) else unicodedata.normalize("NFKD", base)
+    changes, not_latin = _fold_classes()
+    if not changes.search(nfkd):
+        text = nfkd  # nothing to drop or read differently: CJK, Cyrillic without look-alikes…
+    elif not not_latin.search(nfkd):
+        text = nfkd.encode("ascii", "ignore").decode("ascii")  # Latin text with accents
+    else:
+        text = base.translate(_FOLDED)
+    if text == base:
+        return View(base, None, None, exact)
+    return View(text, base, _FOLDED, exact)
+
+
+# The gateway runs several detectors over one string in a row: prepare it once. One
+# tuple, replaced whole, so a reader never pairs one text with another's views.
+_last: tuple[str | None, View | None, View | None] = (None, None, None)
+
+
+def exact(text: str) -> View:
+    """``text`` in the exact form (see the module docstring)."""
+    global _last
+    last = _last
+    if last[0] is text and last[1] is not None:
+        return last[1]
+    view = _exact_view(text)
+    _last = (text, view, None)
+    return view
+
+
+def folded(text: str) -> View:
+    """``text`` in the folded form (see the module docstring)."""
+    global _last
+    last = _last
+    if last[0] is text and last[2] is not None:
+        return last[2]
+    base = last[1] if last[0] is text and last[1] is not None else _exact_view(text)
+    view = _folded_view(base)
+    _last = (text, base, view)
+    return view
+
+
+def fold_pattern(pattern: str) -> str:
+    """A pattern put through the folded map, so that accents, Cyrillic or Greek in a pattern
+    meet the text in the same form; an apostrophe outside a class becomes optional, as the
+    folded form drops typographic ones. Only non-ASCII characters are mapped, so the
+    pattern's syntax is left alone."""
+    out: list[str] = []
+    in_class = escaped = False
+    for i, c in enumerate(pattern):
+        if escaped:
+            escaped = False
+            out.append(c)
+        elif c == "\\":
+            escaped = True
+            out.append(c)
+        elif c == "[" and not in_class:
+            in_class = True
+            out.append(c)
+        elif c == "]" and in_class:
+            in_class = False
+            out.append(c)
+        elif c >= "\x80":
+            out.append(_FOLDED[ord(c)])
+        elif c == "'" and not in_class and pattern[i + 1 : i + 2] != "?":
+            out.append("'?")
+        else:
+            out.append(c)
+    return "".join(out)
