@@ -1,0 +1,145 @@
+"""No input costs the detectors more than linear time.
+
+The audit's inputs first (each took seconds to minutes on backtracking patterns), then
+families built to stress what the detectors do around their RE2 passes: keyword soups,
+digit runs, token prefixes, encoded-looking runs, unclosed markup. Each runs under a
+short timeout; a scaling check then asks that doubling an input roughly doubles its
+cost (a loose ratio, never an absolute time: timings belong in ``bench/detect.py``), and
+hypothesis searches for units that, repeated, cost the most per character.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, target
+from hypothesis import strategies as st
+
+from fleet.detect import DETECTORS, Finding, scan_injection, scan_pii, scan_secrets
+from fleet.resolve import check
+from fleet.source import DirSource
+from tests.conftest import FIXTURES, overlay
+
+Detector = Callable[[str], list[Finding]]
+
+# Units that, repeated, make backtracking engines or careless post-processing work hard.
+UNITS = {
+    "a-": "a-",
+    "a.": "a.",
+    "newline": "\n",
+    "space": " ",
+    "digits": "1 ",
+    "digit-run": "4111",
+    "phone-ish": "+1 (",
+    "email-ish": "a@b.",
+    "key=": "key=",
+    "password is": "password is ",
+    "sk-": "sk-",
+    "ghp_": "ghp_a",
+    "AKIA": "AKIA",
+    "eyJ": "eyJhb.",
+    "base64-ish": "QUJD",
+    "percent": "%41",
+    "ignore": "ignore ",
+    "ignore all previous": "ignore all previous ",
+    "you are now": "you are now ",
+    "pretend": "pretend you are ",
+    "send": "send the token to ",
+    "comment": "<!--",
+    "image": "![x](",
+    "link": "](http://a/?q=",
+    "img": "<img src=",
+    "BEGIN": "-----BEGIN PRIVATE KEY-----",
+    "spelled": "a.b.",
+    "leet": "1a3b",
+    "accents": "é ",
+    "cyrillic": "о",
+    "zero-width": "a\u200b",
+    "tags": "\U000e0041",
+    "fullwidth": "ｉｇｎｏｒｅ ",
+    "cjk": "忽略之前",
+    "iban-ish": "GB82 ",
+    "nino-ish": "AB 12 ",
+}
+
+
+def cost(detector: Detector, text: str, repeats: int = 5) -> float:
+    """The least CPU time of a few runs (CPU, not wall time: a loaded machine's other
+    processes do not count), each on a fresh copy so no cache of a previous run helps."""
+    copies = [(" " + text)[1:] for _ in range(repeats)]
+    best = float("inf")
+    for copy in copies:
+        started = time.process_time()
+        detector(copy)
+        best = min(best, time.process_time() - started)
+    return best
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    ("detector", "text"),
+    [
+        (scan_secrets, "a-" * 32000 + "token"),
+        (scan_injection, "\n" * 32000),
+        (scan_pii, "a." * 32000),
+    ],
+    ids=["secrets-a-dash", "injection-newlines", "pii-a-dot"],
+)
+def test_the_audits_inputs(detector: Detector, text: str) -> None:
+    detector(text)
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("unit", sorted(UNITS))
+def test_every_detector_on_64k_of_each_unit(unit: str) -> None:
+    text = (UNITS[unit] * (65536 // len(UNITS[unit]) + 1))[:65536]
+    for detect in DETECTORS.values():
+        detect(text)
+
+
+@pytest.mark.timeout(10)
+def test_credential_rule_on_a_12k_description(tmp_path: Path) -> None:
+    root = overlay(tmp_path / "fleet", FIXTURES / "base")
+    agent = root / "agents" / "alpha.yaml"
+    body = agent.read_text()
+    hostile = ("a-" * 4000) + ("key=" * 750) + ("token " * 250)
+    assert len(hostile) > 12000
+    agent.write_text(body.replace("  owner:", f"  description: '{hostile}'\n  owner:", 1))
+    report = check(DirSource(root, "fleet"))
+    assert report.fleet is not None and not [d for d in report.diagnostics if d.rule == "FL141"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("unit", sorted(UNITS))
+def test_four_times_the_input_costs_about_four_times(unit: str) -> None:
+    small = UNITS[unit] * (16384 // len(UNITS[unit]))
+    for name, detect in DETECTORS.items():
+        detect(small)  # warm the automaton's cache
+        ratio = cost(detect, small * 4) / max(cost(detect, small), 1e-6)
+        # Linear is 4; quadratic would be 16. Generous: timings are noisy.
+        assert ratio < 8, f"{name} on {unit!r}: four times the input cost {ratio:.1f}x"
+
+
+_ALPHABET = sorted(set(UNITS.values()) | {"a", "Z", "0", "7", "-", "_", ".", ":", "=", "@", "/"})
+
+
+@pytest.mark.timeout(180)
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(st.lists(st.sampled_from(_ALPHABET), min_size=1, max_size=8).map("".join))
+def test_no_repeated_unit_scales_worse_than_linear(unit: str) -> None:
+    small = unit * (8192 // len(unit) + 1)
+    total = 0.0
+    for detect in DETECTORS.values():
+        detect(small)
+        a, b = cost(detect, small, 3), cost(detect, small * 4, 3)
+        total += b
+        assert b / max(a, 1e-6) < 8, f"{detect.__name__} on {unit!r}: {b / max(a, 1e-6):.1f}x"
+    target(total / len(small * 4), label="seconds per character")
