@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from array import array
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -443,9 +444,10 @@ _COMMENT_HINT = compile(
         r"|\b(?:system|new) prompt\b"
     )
 )
-_HIDDEN_RUN = compile(
-    r"[\x{E0000}-\x{E007F}]{8,}|[\x{200B}-\x{200D}\x{2060}-\x{2064}\x{FEFF}\x{180E}]{8,}"
-)
+# Run on the caller's string (which may hold lone surrogates RE2 cannot take), so with
+# Python's engine: one character class repeated is linear there too (a failed attempt
+# inside a run shorter than eight gives up within those few characters).
+_HIDDEN_RUN = re.compile("[\U000e0000-\U000e007f]{8,}|[\u200b-\u200d\u2060-\u2064\ufeff\u180e]{8,}")
 
 
 _HEX = "0123456789abcdefABCDEF"

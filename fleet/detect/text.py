@@ -97,6 +97,8 @@ _QUOTES = frozenset("‘’‚‛“”„‟«»‹›′″")
 def _exact_char(cp: int) -> str:
     if 0xE0020 <= cp <= 0xE007E:  # tag characters hide ASCII: read it
         return chr(cp - 0xE0000)
+    if 0xD800 <= cp <= 0xDFFF:  # a lone surrogate (from a JSON \\ud800 escape) has no UTF-8
+        return "\ufffd"
     ch = chr(cp)
     if cp in _INVISIBLE or unicodedata.category(ch) == "Cf":
         return ""
@@ -221,10 +223,13 @@ class View:
 
 
 def _exact_view(text: str) -> View:
-    if text.isascii() or (
-        unicodedata.is_normalized("NFKC", text) and not _needs_exact().search(text)
-    ):
+    if text.isascii():
         return View(text, None, None, None)
+    try:
+        if unicodedata.is_normalized("NFKC", text) and not _needs_exact().search(text):
+            return View(text, None, None, None)
+    except UnicodeEncodeError:
+        pass  # lone surrogates: the map replaces them
     return View(text.translate(_EXACT), text, _EXACT, None)
 
 

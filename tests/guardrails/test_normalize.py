@@ -132,3 +132,18 @@ def test_redaction_replaces_exactly_the_hidden_token(
     found = [f for f in scan_secrets(text) if f.kind == "github-token"]
     assert len(found) == 1
     assert redact(text, found) == f"{prefix} [REDACTED:github-token] {suffix}"
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet=st.characters(exclude_categories=()), max_size=200))
+def test_any_text_is_scanned_without_error_and_spans_stay_inside(text: str) -> None:
+    for scan in (scan_secrets, scan_pii, scan_injection):
+        for f in scan(text):
+            assert 0 <= f.start < f.end <= len(text)
+        redact(text, scan(text))
+
+
+def test_lone_surrogates_are_read_past() -> None:
+    text = f"a \ud800 b {TOKEN} \udfff"
+    (finding,) = scan_secrets(text)
+    assert text[finding.start : finding.end] == TOKEN
