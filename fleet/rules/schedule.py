@@ -133,12 +133,13 @@ def zone_hint(name: str) -> str:
 )
 def invalid_cron(ctx: Context) -> Iterator[Diagnostic]:
     for la in _agents(ctx):
-        problem = cron_problem(la.agent.trigger.schedule)
-        if problem:
+        schedule = la.agent.trigger.schedule
+        problem = cron_problem(schedule) if schedule is not None else None  # webhook-only
+        if schedule is not None and problem:
             yield at(
                 la.smap,
                 ("agent", "trigger", "schedule"),
-                f"schedule '{_shown(la.agent.trigger.schedule)}': {problem}",
+                f"schedule '{_shown(schedule)}': {problem}",
                 "e.g. '0 6 * * 1-5' is 06:00 on weekdays"
                 if problem.startswith("expected 5 fields")
                 else CRON_HINT,
