@@ -429,7 +429,9 @@ class ToolCalls:
             }
 
         try:
-            listed = await self.listing.check(name, tool, self.lister(server, headers))
+            listed = self.listing.listed(name, tool) or await self.listing.check(
+                name, tool, self.lister(server, headers)
+            )
         except Unreachable as exc:
             return await done("error", unreachable(exc))
         except ListingError as exc:

@@ -76,16 +76,41 @@ class Redactor:
 
     def value(self, value: Any) -> Any:
         """``value`` with every string inside it redacted (rebuilt only where needed)."""
-        if not self.texts:
+        if not self.texts or not self._holds(value):
             return value
+        return self._rebuild(value)
+
+    def _holds(self, value: Any) -> bool:
+        """Whether any string inside ``value`` contains a secret (no copies on the way)."""
+        try:
+            data = orjson.dumps(value)  # one C call; a secret shows in one of its forms
+        except (orjson.JSONEncodeError, TypeError):
+            pass
+        else:
+            return any(f in data for f in self.forms)
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if any(v in item for v in self.texts):
+                    return True
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+                stack.extend(k for k in item if isinstance(k, str))
+            elif isinstance(item, list):
+                stack.extend(item)
+        return False
+
+    def _rebuild(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            out = {k: self.value(v) for k, v in value.items()}
-            return out if any(out[k] is not value[k] for k in value) else value
+            return {
+                (self.text(k) if isinstance(k, str) else k): self._rebuild(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
-            items = [self.value(v) for v in value]
-            return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+            return [self._rebuild(v) for v in value]
         return value
 
     def stream(self) -> StreamRedactor:

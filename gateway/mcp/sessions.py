@@ -3,15 +3,15 @@
 Every caller reaches a server with the same credential (the server's), so the
 server cannot tell one loop's session from another's; the gateway must. The
 session id a caller sees is the server's id with a MAC of (identity, server,
-id) appended: ``<server's id>.<22 characters>``. A request carrying a session
+id, keyed BLAKE2b) appended: ``<server's id>.<22 characters>``. A request carrying a session
 id is forwarded only when the MAC checks out for the caller's own identity
 (the loop, or ``loop/sub-agent``) on that server; any other (another
 identity's, made up, the server's bare id) is answered 404 ``Session not
 found``, exactly as the server answers a session it does not know, and nothing
 is forwarded. That covers POST, the GET stream and DELETE alike.
 
-The binding lives in the id itself, so it costs no memory per session and is
-bounded by construction; the one key (32 random bytes) is a row of the
+The binding lives in the id itself, so it needs no table of sessions (a memo
+of the ids seen lately, at most 10,000, saves recomputing MACs); the one key (32 random bytes) is a row of the
 gateway's store, created by whichever process needs it first. Replicas sharing
 a store (Redis) share the key, so a session opened through one replica works
 through any other and survives restarts; replicas with a store each (SQLite
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import hmac
 import logging
 import secrets
@@ -49,11 +50,18 @@ NOT_FOUND = orjson.dumps(
 )
 
 
+MEMO = 10_000
+
+
 class Sessions:
     def __init__(self, store: Any):
         self.store = store
         self.key: bytes | None = None
         self._loading: asyncio.Lock | None = None
+        # (identity, server, id) -> the id shown, for ids seen lately: one lookup instead of a
+        # MAC per request. Bounded: past MEMO entries it starts over.
+        self._shown: dict[tuple[str, str, str], str] = {}
+        self._behind: dict[tuple[str, str, str], str] = {}
 
     async def ready(self) -> None:
         """Load (or create) the shared key once."""
@@ -77,19 +85,40 @@ class Sessions:
 
     def _mac(self, member: str, server: str, sid: str) -> str:
         assert self.key is not None
-        digest = hmac.digest(self.key, f"{member}\0{server}\0{sid}".encode(), "sha256")
-        return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+        # Keyed BLAKE2b is a MAC by design, and 3x faster here than HMAC through OpenSSL 3.
+        digest = hashlib.blake2b(
+            f"{member}\0{server}\0{sid}".encode(), key=self.key, digest_size=16
+        ).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def wrap(self, member: str, server: str, sid: str) -> str:
-        return f"{sid}.{self._mac(member, server, sid)}"
+        found = self._shown.get((member, server, sid))
+        if found is None:
+            found = f"{sid}.{self._mac(member, server, sid)}"
+            self._remember(self._shown, (member, server, sid), found)
+        return found
 
     def unwrap(self, member: str, server: str, shown: str) -> str | None:
         """The server's session id behind ``shown``, if ``member`` opened it; else None."""
+        found = self._behind.get((member, server, shown))
+        if found is not None:
+            return found
         sid, dot, mac = shown.rpartition(".")
         if not dot or not sid:
             return None
         ok = hmac.compare_digest(mac.encode("latin-1"), self._mac(member, server, sid).encode())
-        return sid if ok else None
+        if not ok:
+            return None
+        self._remember(self._behind, (member, server, shown), sid)
+        return sid
+
+    @staticmethod
+    def _remember(
+        memo: dict[tuple[str, str, str], str], key: tuple[str, str, str], value: str
+    ) -> None:
+        if len(memo) >= MEMO:
+            memo.clear()
+        memo[key] = value
 
     def inbound(
         self, headers: list[tuple[bytes, bytes]], member: str, server: str
