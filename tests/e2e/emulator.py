@@ -556,15 +556,11 @@ class ApiServer(FleetEmulator):
             "items": items,
         }
 
-    async def _serve_watch(self, request: Any) -> Any:
-        async for event in super()._serve_watch(request):
-            if isinstance(event, dict) and not _selected(event.get("object") or {}, request.params):
-                continue
-            yield event
-
     async def _watch(self, request: Any) -> aiohttp.web.StreamResponse:
         """A watch as kube-apiserver streams one: JSON lines (a Table per event when asked),
-        nothing replayed from before ``resourceVersion``, ended after ``timeoutSeconds``."""
+        synthetic ADDED events for what exists unless the client names a resourceVersion it
+        listed at, the initial-events-end bookmark a watch-list (``sendInitialEvents``) waits
+        for, label and field selectors, ended after ``timeoutSeconds``."""
         table = _table_version(request)
         response = aiohttp.web.StreamResponse(status=200)
         response.content_type = "application/json"
@@ -572,30 +568,69 @@ class ApiServer(FleetEmulator):
             response.headers["Content-Type"] = f"application/json;as=Table;v={table};g=meta.k8s.io"
         response.enable_chunked_encoding()
         await response.prepare(request._raw_request)
-        since = _int(request.params.get("resourceVersion"))
-        timeout = _int(request.params.get("timeoutSeconds")) or None
+        params = request.params
+        watch_list = params.get("sendInitialEvents") == "true"
+        since = 0 if watch_list else _int(params.get("resourceVersion"))
+        timeout = _int(params.get("timeoutSeconds")) or None
         columns = self.printer_columns(request.resource) if table is not None else []
-        include = request.params.get("includeObject", "Metadata")
+        include = params.get("includeObject", "Metadata")
         try:
             async with (
                 asyncio.timeout(timeout),
-                contextlib.aclosing(self._serve_watch(request)) as events,
+                contextlib.aclosing(self._watch_events(request, since)) as events,
             ):
                 async for event in events:
-                    if not isinstance(event, dict):
+                    if event is None:  # the initial events are out
+                        if not watch_list:
+                            continue
+                        event = {"type": "BOOKMARK", "object": self._bookmark(request.resource)}
+                    elif not _selected(event.get("object") or {}, params):
                         continue
-                    obj = event.get("object") or {}
-                    rv = _int((obj.get("metadata") or {}).get("resourceVersion"))
-                    if event.get("type") == "ADDED" and since and rv <= since:
-                        continue  # the client listed it already
-                    if table is not None:
-                        rendered = render_table(columns, [obj], str(rv), include)
+                    elif table is not None:
+                        obj = event["object"]
+                        rv = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+                        rendered = render_table(columns, [obj], rv, include)
                         rendered["apiVersion"] = f"meta.k8s.io/{table}"
                         event = {"type": event["type"], "object": rendered}
                     await response.write(json.dumps(event).encode() + b"\n")
         except (TimeoutError, ConnectionResetError):
             pass  # the watch ran its course, or the client went away
         return response
+
+    async def _watch_events(self, request: Any, since: int) -> Any:
+        """ADDED for each object changed after ``since`` (all of them for 0), then None, then
+        what happens: the bus is marked under the store's lock, so nothing is lost or doubled."""
+        bus = self._buses[request.resource]
+        async with self._lock:
+            marker = await bus.mark()
+            existing = [
+                obj.raw
+                for obj in self._KubernetesEmulator__get_objs(request, strict=False)
+                if not obj.deleted
+            ]
+        try:
+            for raw in existing:
+                if not since or _int((raw.get("metadata") or {}).get("resourceVersion")) > since:
+                    yield {"type": "ADDED", "object": raw}
+            yield None
+            async for event in bus.stream(since=marker):
+                meta = (event.get("object") or {}).get("metadata") or {}
+                if self._KubernetesEmulator__check(
+                    request, request.resource, meta.get("namespace"), meta.get("name"), strict=False
+                ):
+                    yield event
+        finally:
+            await bus.unmark(marker)
+
+    def _bookmark(self, resource: Any) -> dict[str, Any]:
+        return {
+            "kind": self.resources[resource].kind,
+            "apiVersion": _api_version(resource),
+            "metadata": {
+                "resourceVersion": str(self._rv.last),
+                "annotations": {"k8s.io/initial-events-end": "true"},
+            },
+        }
 
     def _table_response(self, request: Any, response: Any, version: str) -> Any:
         body = json.loads(response.body)
