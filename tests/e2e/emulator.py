@@ -6,6 +6,12 @@ bumped on spec changes, ``creationTimestamp``, the namespace filled in from the
 URL, garbage collection of objects whose owner was deleted (ownerReferences),
 and a count of write and read calls. It runs on its own event loop in a thread, so
 blocking clients (the kubernetes client, kopf's KopfRunner) can use it.
+
+``ApiServer`` (the second half) answers where kubectl depends on kube-apiserver: discovery,
+CRDs registering their resources, server-side Tables, OpenAPI v3, patch kinds, watches.
+What it does not do: status subresource semantics (a write to the main resource may still
+change .status), pruning of fields a CRD schema lacks (only fieldValidation=Strict/Warn
+looks), field ownership in server-side apply, protobuf bodies (kubectl's typed commands).
 """
 
 from __future__ import annotations
