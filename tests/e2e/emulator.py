@@ -9,8 +9,7 @@ blocking clients (the kubernetes client, kopf's KopfRunner) can use it.
 
 ``ApiServer`` (the second half) answers where kubectl depends on kube-apiserver: discovery,
 CRDs registering their resources, server-side Tables, OpenAPI v3, patch kinds, watches.
-What it does not do: status subresource semantics (a write to the main resource may still
-change .status), pruning of fields a CRD schema lacks (only fieldValidation=Strict/Warn
+What it does not do: pruning of fields a CRD schema lacks (only fieldValidation=Strict/Warn
 looks), field ownership in server-side apply, protobuf bodies (kubectl's typed commands).
 """
 
@@ -301,6 +300,7 @@ class ApiServer(FleetEmulator):
             if answer is not None:
                 return answer
             normalized, warnings = await self._normalized(request)
+            normalized = self._status_rules(normalized)
             if normalized.action == kmock.action.WATCH and normalized.resource is not None:
                 return await self._watch(normalized)
             table = _table_version(normalized) if normalized.action in _READS else None
@@ -462,6 +462,25 @@ class ApiServer(FleetEmulator):
             return self._evolve(request, data=merge_diff(current, merged)), warnings
         self._check_limits(request, merge_patch(current, request.data))
         return request, warnings
+
+    def _status_rules(self, request: Any) -> Any:
+        """A kind with a status subresource: its main resource ignores .status (a create
+        starts without one) and /status changes nothing but .status."""
+        data = request.data
+        resource = request.resource
+        if (
+            not isinstance(data, dict)
+            or request.action not in (kmock.action.CREATE, kmock.action.UPDATE)
+            or resource is None
+            or resource not in self.resources
+            or "status" not in self.resources[resource].subresources
+        ):
+            return request
+        if request.subresource is None and "status" in data:
+            return self._evolve(request, data={k: v for k, v in data.items() if k != "status"})
+        if request.subresource == "status" and set(data) - {"status"}:
+            return self._evolve(request, data={k: v for k, v in data.items() if k == "status"})
+        return request
 
     def _server_side_apply(self, request: Any, validation: str) -> tuple[Any, list[str]]:
         """``kubectl apply --server-side``, naively: the applied object is created, or merged

@@ -282,6 +282,23 @@ def test_kubectl_apply_and_get(fresh_cluster: Cluster, tmp_path: Path) -> None:
             check_table(kubectl, ["fleet"], policy_columns, "fleetpolicy.fleetctl.dev/")
         ) == ["northwind"]
 
+        # .status belongs to the status subresource: a patch of the loop itself leaves it.
+        observed = kubectl(
+            "get", "al", "cost-report", "-o", "jsonpath={.status.observedGeneration}"
+        )
+        kubectl(
+            "patch",
+            "al",
+            "cost-report",
+            "--type=merge",
+            "-p",
+            '{"status": {"observedGeneration": 99}}',
+        )
+        assert (
+            kubectl("get", "al", "cost-report", "-o", "jsonpath={.status.observedGeneration}")
+            == observed
+        )
+
         # -o json: a List of the objects as the API holds them, specs as compiled.
         listed = json.loads(kubectl("get", "agentloops", "-o", "json"))
         assert (listed["kind"], listed["apiVersion"]) == ("List", "v1")
