@@ -9,8 +9,8 @@ blocking clients (the kubernetes client, kopf's KopfRunner) can use it.
 
 ``ApiServer`` (the second half) answers where kubectl depends on kube-apiserver: discovery,
 CRDs registering their resources, server-side Tables, OpenAPI v3, patch kinds, watches.
-What it does not do: pruning of fields a CRD schema lacks (only fieldValidation=Strict/Warn
-looks), field ownership in server-side apply, protobuf bodies (kubectl's typed commands).
+What it does not do: field ownership in server-side apply, protobuf bodies (kubectl's
+typed commands), schema validation beyond unknown fields (types, enums, patterns).
 """
 
 from __future__ import annotations
@@ -300,7 +300,7 @@ class ApiServer(FleetEmulator):
             if answer is not None:
                 return answer
             normalized, warnings = await self._normalized(request)
-            normalized = self._status_rules(normalized)
+            normalized = self._pruned(self._status_rules(normalized))
             if normalized.action == kmock.action.WATCH and normalized.resource is not None:
                 return await self._watch(normalized)
             table = _table_version(normalized) if normalized.action in _READS else None
@@ -462,6 +462,20 @@ class ApiServer(FleetEmulator):
             return self._evolve(request, data=merge_diff(current, merged)), warnings
         self._check_limits(request, merge_patch(current, request.data))
         return request, warnings
+
+    def _pruned(self, request: Any) -> Any:
+        """A custom resource loses the fields its CRD's structural schema does not declare,
+        silently, as kube-apiserver prunes them (whoever writes, whatever fieldValidation)."""
+        version = self.crd_versions.get(request.resource)
+        if (
+            version is None
+            or not isinstance(request.data, dict)
+            or request.action not in (kmock.action.CREATE, kmock.action.UPDATE)
+        ):
+            return request
+        schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
+        kept = prune(request.data, schema)
+        return request if kept == request.data else self._evolve(request, data=kept)
 
     def _status_rules(self, request: Any) -> Any:
         """A kind with a status subresource: its main resource ignores .status (a create
@@ -1735,6 +1749,36 @@ def _ordered(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
 
 
 # -- field validation ---------------------------------------------------------------------------
+
+
+def prune(obj: Any, schema: dict[str, Any], *, root: bool = True) -> Any:
+    """``obj`` without what :func:`unknown_fields` finds (``null``s kept: in a merge patch
+    they delete)."""
+    if isinstance(obj, dict):
+        properties = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
+        embedded = root or schema.get("x-kubernetes-embedded-resource") is True
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            if embedded and key in ("apiVersion", "kind"):
+                out[key] = value
+            elif embedded and key == "metadata":
+                out[key] = (
+                    {k: v for k, v in value.items() if k in OBJECT_META_FIELDS}
+                    if isinstance(value, dict)
+                    else value
+                )
+            elif key in properties:
+                out[key] = prune(value, properties[key], root=False)
+            elif isinstance(additional, dict):
+                out[key] = prune(value, additional, root=False)
+            elif preserve or additional is True or value is None:
+                out[key] = value
+        return out
+    if isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        return [prune(item, schema["items"], root=False) for item in obj]
+    return obj
 
 
 def unknown_fields(

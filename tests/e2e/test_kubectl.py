@@ -411,6 +411,7 @@ def test_kubectl_crd_lifecycle(fresh_cluster: Cluster, tmp_path: Path) -> None:
     assert 'strict decoding error: unknown field "spec.colour"' in refused, refused
     warned = kubectl.run("apply", "--validate=warn", "-f", "-", stdin=json.dumps(bad))
     assert warned.returncode == 0 and 'unknown field "spec.colour"' in warned.stderr, warned
+    assert json.loads(kubectl("get", "wd", "w1", "-o", "json"))["spec"] == {"size": 3}  # pruned
 
     assert kubectl("delete", "crd", "widgets.example.com").startswith("customresourcedefinition")
     assert "widgets" not in kubectl("api-resources")  # which reads discovery afresh
@@ -597,7 +598,7 @@ def test_selectors(labels: dict[str, str], selector: str, want: bool) -> None:
 
 
 def test_unknown_fields() -> None:
-    from tests.e2e.emulator import unknown_fields
+    from tests.e2e.emulator import prune, unknown_fields
 
     schema = {
         "type": "object",
@@ -623,3 +624,10 @@ def test_unknown_fields() -> None:
         "status": {"whatever": {"deep": True}},
     }
     assert unknown_fields(obj, schema) == ["metadata.labelz", "spec.items[0].b", "spec.colour"]
+    assert prune(obj, schema) == {
+        "apiVersion": "x/v1",
+        "kind": "X",
+        "metadata": {"name": "n"},
+        "spec": {"items": [{"a": 1}], "labels": {"any": "thing"}},
+        "status": {"whatever": {"deep": True}},
+    }
