@@ -384,6 +384,11 @@ BAD_REQUESTS: list[tuple[str, Any]] = [
     ),
     ("arguments 300 deep", tools_call({"name": "comment", "arguments": deep(300)})),
     ("id an object", tools_call({"name": "get_issue", "arguments": {}}, id={"a": 1})),
+]
+# Refused (without a 500) before too: kept as guards.
+REFUSED_BEFORE: list[tuple[str, Any]] = [
+    ("name a number", tools_call({"name": 5, "arguments": {}})),
+    ("arguments a list", tools_call({"name": "get_issue", "arguments": [1]})),
     (
         "tools/list params a list",
         {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": [1]},
@@ -399,6 +404,15 @@ BAD_REQUESTS: list[tuple[str, Any]] = [
 def test_a_bad_request_gets_a_jsonrpc_error_not_a_500(
     stack: Stack, what: str, payload: Any
 ) -> None:
+    bad_request(stack, payload)
+
+
+@pytest.mark.parametrize(("what", "payload"), REFUSED_BEFORE, ids=[b[0] for b in REFUSED_BEFORE])
+def test_bad_requests_refused_before_still_are(stack: Stack, what: str, payload: Any) -> None:
+    bad_request(stack, payload)
+
+
+def bad_request(stack: Stack, payload: Any) -> None:
     sid = open_session(stack, TOKENS["release"])
     r = rpc(
         stack,
@@ -438,7 +452,7 @@ def test_a_bad_header_gets_an_error_not_a_500(stack: Stack, header: str, value: 
     ("what", "body"),
     [("not UTF-8", b'{"jsonrpc":"2.0","id":1,"method":"\xff"}'), ("not JSON", b"{")],
 )
-def test_an_unreadable_body_is_a_parse_error(stack: Stack, what: str, body: bytes) -> None:
+def test_an_unreadable_body_is_still_a_parse_error(stack: Stack, what: str, body: bytes) -> None:
     r = rpc(stack, TOKENS["release"], None, raw=body)
     assert (r.status_code, r.json()["error"]["code"]) == (400, -32700)
 
@@ -454,8 +468,8 @@ def test_a_body_over_8_mib_is_413(stack: Stack) -> None:
     ("http", "path", "body"),
     [
         ("POST", "/approvals/{id}/deny", b'{"reason": [1]}'),
-        ("POST", "/approvals/{id}/deny", b"[1]"),
-        ("POST", "/approvals/{id}/deny", b'{"reason": "x"'),
+        ("POST", "/approvals/{id}/deny", b"[1]"),  # 400 before too
+        ("POST", "/approvals/{id}/deny", b'{"reason": "x"'),  # 400 before too
         ("GET", "/approvals?state=%ff%fe", b""),
         ("POST", "/approvals/{id}/deny", b"x" * (9 << 20)),
     ],
