@@ -198,7 +198,9 @@ def policy_gateway(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         _reconcile_policy(body)
 
 
-@kopf.timer(GROUP, VERSION, "fleetpolicies", interval=POLL_SECONDS, backoff=RETRY_SECONDS)
+@kopf.timer(
+    GROUP, VERSION, "fleetpolicies", interval=POLL_SECONDS, sharp=True, backoff=RETRY_SECONDS
+)
 def fleet_runs(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """One poll of the fleet's gateway per period (not one per loop): start the Jobs of queued
     webhook triggers and of decided approvals, end expired runs, copy run status, post Events."""

@@ -235,6 +235,8 @@ class FleetState:
     # What starting a run of an accepted loop needs, (namespace, loop) → {uid, fleet,
     # concurrency, suspend}: kept by every reconcile of the loop
     loops: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Each loop's CronJob as last applied or seen (the template its Jobs are made from)
+    crons: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _object_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
 
@@ -544,6 +546,9 @@ def _reconcile_loop(
         outcomes[f"{child['kind']}/{cmeta['name']}"], applied = apply(kube, child, live)
         if child["kind"] == "CronJob":
             cron = applied
+            if applied is not None:
+                with state.lock:
+                    state.crons[(ns, name)] = applied
     if spec.trigger.webhook is None:
         outcomes.update(_drop_trigger_token(kube, view, state, ns, name))
     if any(o != "unchanged" for o in outcomes.values()):
@@ -628,6 +633,7 @@ def delete_loop(kube: Kube, loop: dict[str, Any], state: FleetState) -> None:
     with state.lock:
         state.trigger_hashes.pop((ns, name), None)
         state.loops.pop((ns, name), None)
+        state.crons.pop((ns, name), None)
         state.run_status.pop((ns, name), None)
     fleet = (loop.get("spec") or {}).get("fleet")
     if fleet:

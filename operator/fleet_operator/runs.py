@@ -30,8 +30,10 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +65,21 @@ EVENT_WINDOW_S = 3600.0
 ORPHAN_GRACE_S = float(os.environ.get("FLEET_OPERATOR_ORPHAN_SECONDS", "30"))
 # Fetch the CronJobs of this many loops one by one; more, and they are listed at once.
 GET_CRONJOBS_UPTO = 20
+# Loops whose Jobs are started side by side in one poll (each loop's in order).
+START_WORKERS = int(os.environ.get("FLEET_OPERATOR_START_WORKERS", "8"))
 RESUMABLE = ("executed", "denied")
+
+
+_POOL: list[ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    # Long-lived threads: each keeps its own API client (and connections) between polls.
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(START_WORKERS, thread_name_prefix="fleet-runs"))
+        return _POOL[0]
 
 
 @dataclass
@@ -184,21 +200,47 @@ class Starter:
             if job_active(job):
                 self.active[(job["metadata"].get("labels") or {}).get(LOOP_LABEL, "")].append(job)
         self._fetch_crons({t["loop"] for t in triggers} | {w["loop"] for w in waiting})
+        # Loops are independent: each one's payloads (oldest first), then its resumes, in
+        # order on one thread, the loops side by side.
+        work: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         for trigger in triggers:
-            self.webhook(trigger)
+            work[trigger["loop"]].append(("webhook", trigger))
         for paused in waiting:
-            self.resume(paused)
+            work[paused["loop"]].append(("resume", paused))
+
+        def one_loop(items: list[tuple[str, dict[str, Any]]]) -> None:
+            for kind, item in items:
+                if kind == "webhook":
+                    self.webhook(item)
+                else:
+                    self.resume(item)
+
+        if len(work) == 1:
+            one_loop(next(iter(work.values())))
+        elif work:
+            list(_pool().map(one_loop, work.values()))  # re-raises the first failure
         self.orphans(running)
 
     def _fetch_crons(self, loops: set[str]) -> None:
-        loops = {loop for loop in loops if self.info(loop) is not None}
-        if len(loops) <= GET_CRONJOBS_UPTO:
-            for loop in sorted(loops):
+        """The CronJobs to make Jobs from: as the loop's last reconcile applied them, else
+        read (one by one for a few, listed for many)."""
+        missing = set()
+        for loop in loops:
+            if self.info(loop) is None:
+                continue
+            with self.state.lock:
+                known = self.state.crons.get((self.ns, loop))
+            if known is not None:
+                self.crons[loop] = known
+            else:
+                missing.add(loop)
+        if len(missing) <= GET_CRONJOBS_UPTO:
+            for loop in sorted(missing):
                 self.crons[loop] = self.kube.get("batch/v1", "CronJob", self.ns, loop)
             return
         listed = self.kube.list("batch/v1", "CronJob", self.ns, f"{FLEET_LABEL}={self.fleet}")
         by_name = {c["metadata"]["name"]: c for c in listed}
-        for loop in loops:
+        for loop in missing:
             self.crons[loop] = by_name.get(loop)
 
     def _create(self, obj: dict[str, Any]) -> dict[str, Any]:
