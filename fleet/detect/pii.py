@@ -14,15 +14,16 @@ at most eight windows, so the reading is linear in the run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from . import checksums as ck
 from .finding import Finding, mask
-from .text import View, compile, exact
+from .text import Pattern, View, compile, exact
 
 # ------------------------------------------------------------------ letter-led identifiers
 
-_IDS = compile(
+_IDS = Pattern(
     # 1 email (validated below)
     r"([A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z]{2,})"
     # 2 UK National Insurance number
@@ -44,12 +45,11 @@ _NINO_BAD = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
 # File names with a resolution suffix (icon@2x.png) look like addresses.
 _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "pdf", "js", "css"}
 
-_IBAN = compile(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30})")
+_IBAN = Pattern(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30})")
 
 # ------------------------------------------------------------------ digit runs
 
-_RUN = compile(r"[+(]?\d(?:(?:[ .\-/]|\) ?| ?\()?\d){6,}[Xx]?\)?")
-_GROUP = compile(r"\d+")
+_RUN = Pattern(r"[+(]?\d(?:(?:[ .\-/]|\) ?| ?\()?\d){6,}[Xx]?\)?")
 
 # Words that say what a number is, looked for just before it.
 _CONTEXT = {
@@ -69,8 +69,36 @@ _CONTEXT = {
 }
 
 
-def _context(view: View, start: int, kind: str) -> bool:
-    return bool(_CONTEXT[kind].search(view.text[max(0, start - 32) : start]))
+_ANY_CONTEXT = compile("|".join(f"(?:{c.pattern})" for c in _CONTEXT.values()))
+
+
+class _Context:
+    """Which of the words in ``_CONTEXT`` stand just before a run of digits; only a
+    window at the start of the run has them (inside it, digits come before)."""
+
+    __slots__ = ("_before", "_seen")
+
+    def __init__(self, before: str) -> None:
+        self._before = before
+        self._seen: dict[str, bool] = {}
+
+    def __call__(self, kind: str) -> bool:
+        if not self._before:
+            return False
+        if kind not in self._seen:
+            self._seen[kind] = bool(_CONTEXT[kind].search(self._before))
+        return self._seen[kind]
+
+    def any(self) -> bool:
+        """Whether any word of ``_CONTEXT`` is there."""
+        if not self._before:
+            return False
+        if "" not in self._seen:
+            self._seen[""] = bool(_ANY_CONTEXT.search(self._before))
+        return self._seen[""]
+
+
+_NO_CONTEXT = _Context("")
 
 
 def _card(digits: str, lens: tuple[int, ...], seps: tuple[str, ...]) -> bool:
@@ -91,7 +119,7 @@ def _ssn_valid(digits: str) -> bool:
     return area not in ("000", "666") and group != "00" and serial != "0000"
 
 
-def _phone(view: View, start: int, lead: str, digits: str, lens: tuple[int, ...], seps: tuple[str, ...]) -> bool:  # fmt: skip
+def _phone(ctx: _Context, lead: str, digits: str, lens: tuple[int, ...], seps: tuple[str, ...]) -> bool:  # fmt: skip
     n = len(digits)
     if lead == "+":
         return 8 <= n <= 15 and digits[0] != "0" and len(lens) <= 7
@@ -114,12 +142,11 @@ def _phone(view: View, start: int, lead: str, digits: str, lens: tuple[int, ...]
         return len({s.strip() for s in seps}) == 1  # one kind of separator: 020 7946 0958
     if lens == (3, 2, 2, 2) and digits[0] in "679" and len(set(seps)) == 1:  # Spain
         return True
-    return 7 <= n <= 15 and _context(view, start, "phone")
+    return 7 <= n <= 15 and ctx("phone")
 
 
 def _classify(
-    view: View,
-    start: int,
+    ctx: _Context,
     lead: str,
     digits: str,
     lens: tuple[int, ...],
@@ -136,28 +163,20 @@ def _classify(
         if _card(digits, lens, seps):
             return "card-number"
         if n == 9 and same:
-            if (
-                lens == (3, 2, 4)
-                and (seps[0] == "-" or _context(view, start, "us-ssn"))
-                and _ssn_valid(digits)
-            ):
+            if lens == (3, 2, 4) and (seps[0] == "-" or ctx("us-ssn")) and _ssn_valid(digits):
                 return "us-itin" if digits[0] == "9" else "us-ssn"
-            if lens == (9,) and _context(view, start, "us-ssn") and _ssn_valid(digits):
+            if lens == (9,) and ctx("us-ssn") and _ssn_valid(digits):
                 return "us-ssn"
-            if (
-                (lens == (3, 3, 3) or _context(view, start, "ca-sin"))
-                and digits[0] != "8"
-                and ck.luhn_ok(digits)
-            ):
+            if (lens == (3, 3, 3) or ctx("ca-sin")) and digits[0] != "8" and ck.luhn_ok(digits):
                 return "ca-sin"
-            if _context(view, start, "nl-bsn") and ck.nl_bsn_ok(digits):
+            if ctx("nl-bsn") and ck.nl_bsn_ok(digits):
                 return "nl-bsn"
         # One in ten numbers passes Verhoeff: the word "Aadhaar" must be there too.
         if (
             n == 12
             and same
             and digits[0] in "23456789"
-            and _context(view, start, "in-aadhaar")
+            and ctx("in-aadhaar")
             and ck.verhoeff_ok(digits)
         ):
             return "in-aadhaar"
@@ -165,17 +184,17 @@ def _classify(
             return "de-tax-id"
         if n == 11 and lens == (3, 3, 3, 2) and seps[:2] == (".", ".") and seps[2] == "-":
             return "br-cpf" if ck.br_cpf_ok(digits) else None
-        if n == 11 and lens == (11,) and _context(view, start, "br-cpf") and ck.br_cpf_ok(digits):
+        if n == 11 and lens == (11,) and ctx("br-cpf") and ck.br_cpf_ok(digits):
             return "br-cpf"
-        if n == 11 and _context(view, start, "pl-pesel") and ck.pl_pesel_ok(digits):
+        if n == 11 and ctx("pl-pesel") and ck.pl_pesel_ok(digits):
             return "pl-pesel"
         if n == 15 and (lens == (15,) or lens == (1, 2, 2, 2, 3, 3, 2)) and ck.fr_insee_ok(digits):
             return "fr-insee"
         if lens in ((6, 4), (8, 4)) and seps[0] in ("-", "+") and ck.se_personnummer_ok(digits):
             return "se-personnummer"
-        if n == 10 and _context(view, start, "uk-nhs") and ck.uk_nhs_ok(digits):
+        if n == 10 and ctx("uk-nhs") and ck.uk_nhs_ok(digits):
             return "uk-nhs"
-    if _phone(view, start, lead, digits, lens, seps):
+    if _phone(ctx, lead, digits, lens, seps):
         return "phone"
     return None
 
@@ -192,7 +211,21 @@ def _date_like(lens: tuple[int, ...], seps: tuple[str, ...]) -> bool:
     )
 
 
+# Group shapes a format may take with no + or 0 in front and no word before it.
+_SHAPES = frozenset(
+    [(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 6, 5)]
+    + [(4, 6, 4), (3, 2, 4), (3, 3, 3), (3, 3, 4), (1, 3, 3, 4), (2, 3, 3, 3), (3, 3, 3, 2)]
+    + [(1, 2, 2, 2, 3, 3, 2), (6, 4), (8, 4), (3, 2, 2, 2)]
+    + [(n,) for n in (11, 13, 14, 15, 16, 17, 18, 19)]
+)
+# Python's engine for one character class repeated: linear (no alternation to retry).
+_DIGITS = re.compile("[0-9]+")
+_TWO_DIGITS = re.compile("[0-9]{2}")
+
+
 def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]]) -> None:
+    """Cut a run of digits into groups and read each window of up to eight groups that
+    has the shape of a format (or a word before it saying what it is), longest first."""
     text = view.text
     # A run glued to letters is part of an identifier, a hash or a tracking number
     # (SN-8842-1190, build_20240318).
@@ -201,35 +234,49 @@ def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]])
     if start > 1 and text[start - 1] in "-_/#." and text[start - 2].isalpha():
         return
     run = text[start:end]
-    groups = [m.span() for m in _GROUP.finditer(run.encode("ascii"))]
+    if not _TWO_DIGITS.search(run):
+        return  # every format has a group of two digits or more
+    groups = [m.span() for m in _DIGITS.finditer(run)]
+    sizes = [b - a for a, b in groups]
+    count = len(groups)
+    first = _Context(text[max(0, start - 32) : start])
     i = 0
-    while i < len(groups):
-        best: tuple[int, str] | None = None
-        for j in range(min(i + 7, len(groups) - 1), i - 1, -1):
-            lens = tuple(b - a for a, b in groups[i : j + 1])
-            n = sum(lens)
-            if n < 7 or n > 19:
-                continue
-            seps = tuple(run[groups[k][1] : groups[k + 1][0]] for k in range(i, j))
-            if any(len(s) > 2 for s in seps) or (
-                not (i == 0 and run[0] == "+") and _date_like(lens, seps)
-            ):
-                continue
-            g0 = groups[i][0]
-            lead = run[g0 - 1] if g0 > 0 and run[g0 - 1] in "+(" else ""
-            if lead == "(" and not (len(seps) > 0 and seps[0].startswith(")")):
-                lead = ""
-            tail = "X" if j == len(groups) - 1 and run[-1:] in ("X", "x") else ""
-            digits = "".join(run[a:b] for a, b in groups[i : j + 1])
-            kind = _classify(view, start + g0, lead, digits, lens, seps, tail)
-            if kind is not None:
-                best = (j, kind)
-                break
-        if best is None:
+    while i < count:
+        g0 = groups[i][0]
+        lead = run[g0 - 1] if g0 > 0 and run[g0 - 1] in "+(" else ""
+        if sizes[i] == 1 and not lead and not (i + 1 < count and sizes[i + 1] >= 2):
             i += 1
             continue
-        j, kind = best
-        s = groups[i][0] - (1 if groups[i][0] > 0 and run[groups[i][0] - 1] in "+(" else 0)
+        ctx = first if i == 0 else _NO_CONTEXT
+        found: tuple[int, str] | None = None
+        ends: list[int] = []
+        n = 0
+        for j in range(i, min(i + 8, count)):
+            n += sizes[j]
+            if n > 19 or (j > i and groups[j][0] - groups[j - 1][1] > 2):
+                break
+            if n >= 7:
+                ends.append(j)
+        for j in reversed(ends):
+            lens = tuple(sizes[i : j + 1])
+            digits = "".join(run[a:b] for a, b in groups[i : j + 1])
+            if not (lead or digits[0] == "0" or lens in _SHAPES or ctx.any()):
+                continue
+            seps = tuple(run[groups[k][1] : groups[k + 1][0]] for k in range(i, j))
+            if lead != "+" and _date_like(lens, seps):
+                continue
+            if lead == "(" and not (seps and seps[0].startswith(")")):
+                lead = ""
+            tail = "X" if j == count - 1 and run[-1:] in ("X", "x") else ""
+            kind = _classify(ctx, lead, digits, lens, seps, tail)
+            if kind is not None:
+                found = (j, kind)
+                break
+        if found is None:
+            i += 1
+            continue
+        j, kind = found
+        s = g0 - (1 if lead or (g0 > 0 and run[g0 - 1] in "+(") else 0)
         e = groups[j][1] + (
             1 if kind == "cn-resident-id" and run[groups[j][1] :][:1] in "Xx" else 0
         )
@@ -277,10 +324,9 @@ def scan_pii(text: str) -> list[Finding]:
         return []
     view = exact(text)
     spans: list[tuple[int, int, str]] = []
-    subject = view.subject
-    for m in _IDS.finditer(subject):
-        group = m.lastindex
-        s, e = m.span(group)
+    for hit in _IDS.finditer(view):
+        group = hit.group
+        s, e = hit.span(group)
         if group == 1:
             if _email_ok(view, s, e):
                 spans.append((s, e, "email"))
@@ -291,8 +337,8 @@ def scan_pii(text: str) -> list[Finding]:
             if kind == "es-dni" and value[0] in "XYZ":
                 kind = "es-nie"
             spans.append((s, e, kind))
-    for m in _IBAN.finditer(subject):
-        s, e = m.span(1)
+    for hit in _IBAN.finditer(view):
+        s, e = hit.span(1)
         compact = view.text[s:e].replace(" ", "")
         length = ck.IBAN_LENGTHS.get(compact[:2], len(compact))
         if len(compact) < length:
@@ -307,8 +353,8 @@ def scan_pii(text: str) -> list[Finding]:
                     break
         if ck.iban_ok(view.text[s:cut]):
             spans.append((s, cut, "iban"))
-    for m in _RUN.finditer(subject):
-        s, e = m.span()
+    for hit in _RUN.finditer(view):
+        s, e = hit.span()
         _read_run(view, s, e, spans)
     spans.sort(key=lambda t: (t[0], -t[1]))
     found: list[Finding] = []

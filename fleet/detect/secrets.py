@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .finding import Finding, mask
-from .text import View, compile, exact
+from .text import Pattern, View, compile, exact
 
 
 @dataclass(frozen=True)
@@ -58,17 +58,18 @@ def placeholder(value: str) -> bool:
     return len(distinct) < 5 or any(ch * 6 in low for ch in distinct)
 
 
+_LOWER_SET = frozenset("abcdefghijklmnopqrstuvwxyz")
+_UPPER_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DIGIT_SET = frozenset("0123456789")
+
+
 def _classes(value: str) -> int:
-    lower = upper = digit = other = False
-    for ch in value:
-        if ch.islower():
-            lower = True
-        elif ch.isupper():
-            upper = True
-        elif ch.isdigit():
-            digit = True
-        else:
-            other = True
+    """How many of lower case, upper case, digits and other characters ``value`` has."""
+    chars = set(value)
+    lower = not chars.isdisjoint(_LOWER_SET) or any(c.islower() for c in chars if c > "\x7f")
+    upper = not chars.isdisjoint(_UPPER_SET) or any(c.isupper() for c in chars if c > "\x7f")
+    digit = not chars.isdisjoint(_DIGIT_SET)
+    other = any(not c.isalnum() for c in chars)
     return lower + upper + digit + other
 
 
@@ -259,7 +260,7 @@ _TOKENS: list[_Token] = [
         check=_basic_url,
     ),
 ]
-_TOKENS_RE = compile("|".join(f"({t.pattern})" for t in _TOKENS))
+_TOKENS_RE = Pattern("|".join(f"({t.pattern})" for t in _TOKENS))
 
 # ------------------------------------------------------------------ values by a credential word
 
@@ -271,7 +272,7 @@ _KEY_WORD = (
     r"|encryption[_.\- ]?key|master[_.\- ]?key|license[_.\- ]?key|webhook[_.\- ]?secret"
     r"|session[_.\- ]?(?:key|token|secret)|cookie|auth|sas)"
 )
-_CONTEXT_RE = compile(
+_CONTEXT_RE = Pattern(
     # 1 the key word (and what follows it in an identifier); 2 an auth scheme (Basic,
     # Bearer…); the value: 3 double-quoted, 4 single-quoted, 5 bare
     rf"(?i)({_KEY_WORD}[A-Za-z0-9_.\-]*)[\"'\]]?\s*(?:=>|:=|=|:|\s(?:is|was|are)\b)\s*"
@@ -284,7 +285,7 @@ _CONTEXT_RE = compile(
     r"|(?:^|[^A-Za-z0-9/+=])([A-Za-z0-9/+]{40})"
 )
 _AWS_CONTEXT = compile(r"(?i)aws|amazon|secret|AKIA|ASIA")
-_PASSWORD_KEY = compile(r"(?i)passw|passwort|passphrase|passcode|pwd|mot de passe|contraseña")
+_PASSWORD_WORDS = ("passw", "passphrase", "passcode", "pwd", "mot de passe", "contraseña")
 
 
 def _key_name(view: View, start: int, key: str) -> str:
@@ -305,19 +306,22 @@ def _bearer(value: str) -> str | None:
 def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) -> str | None:
     if not quoted:
         value = value.rstrip(".!?:")
-    if not value or value.count(" ") > 1:  # a sentence, not a value
+    if len(value) < 6 or value.count(" ") > 1 or value.isdigit():  # a sentence, not a value
+        return None
+    if value.isalpha() and (value.islower() or len(value) < 12):  # a word
         return None
     name = _key_name(view, s, key)
-    if _PASSWORD_KEY.search(name):
+    low = name.lower()
+    if any(word in low for word in _PASSWORD_WORDS):
         # Passwords are seldom random: long enough, and not one kind of character only.
         if len(value) < 6 or placeholder(value) or value.lower() in _WEAK_WORDS:
             return None
         if value.startswith(("$", "%", "@")) or _classes(value) < 2 or value.isalpha():
             return None
         return "credential-assignment"
-    if len(value) == 40 and "aws" in name.lower() and _classes(value) >= 3:
+    if len(value) == 40 and "aws" in low and _classes(value) >= 3:
         return "aws-secret-key"
-    if _UUID.fullmatch(value) and "id" not in name.lower()[-3:]:
+    if _UUID.fullmatch(value) and "id" not in low[-3:]:
         return "credential-assignment"
     if ("/" in value and value.count("/") > 2) or "://" in value or value.startswith(("$", "%")):
         return None
@@ -351,12 +355,11 @@ def scan_secrets(text: str) -> list[Finding]:
     if len(text) < 12:
         return []
     view = exact(text)
-    subject = view.subject
     spans: list[tuple[int, int, str]] = []
-    for m in _TOKENS_RE.finditer(subject):
-        group = m.lastindex
+    for hit in _TOKENS_RE.finditer(view):
+        group = hit.group
         token = _TOKENS[group - 1]
-        s, e = m.span(group)
+        s, e = hit.span(group)
         value = view.text[s:e]
         if token.check is not None:
             kind = token.check(value)
@@ -369,29 +372,30 @@ def scan_secrets(text: str) -> list[Finding]:
         if kind is not None:
             spans.append((s, e, kind))
     taken = [(s, e) for s, e, _ in spans]
-    for m in _CONTEXT_RE.finditer(subject):
-        group = m.lastindex
-        if group <= 5:
-            value_group = next(g for g in (3, 4, 5) if m.start(g) >= 0)
-            s, e = m.span(value_group)
+    for hit in _CONTEXT_RE.finditer(view):
+        group = hit.group
+        if group == 1:
+            value_group = next(g for g in (3, 4, 5) if hit.has(g))
+            key_start, key_end = hit.span(1)
+            scheme = hit.has(2) and hit.text(2).strip().lower()
+            s, e = hit.span(value_group)
             value = view.text[s:e]
-            scheme = m.start(2) >= 0 and view.text[m.start(2) : m.end(2)].strip().lower()
             if scheme == "basic":
                 kind = _basic_header(value)
             elif scheme:
                 kind = _bearer(value)
             else:
-                key = view.text[m.start(1) : m.end(1)]
-                kind = _assignment(view, m.start(1), key, value, quoted=value_group != 5)
+                key = view.text[key_start:key_end]
+                kind = _assignment(view, key_start, key, value, quoted=value_group != 5)
                 e = s + len(value.rstrip(".!?:")) if value_group == 5 else e
         elif group == 6:
-            s, e = m.span(6)
+            s, e = hit.span(6)
             kind = _bearer(view.text[s:e])
         elif group == 7:
-            s, e = m.span(7)
+            s, e = hit.span(7)
             kind = _basic_header(view.text[s:e])
         else:
-            s, e = m.span(8)
+            s, e = hit.span(8)
             kind = _aws_secret(view, s, e)
         if kind is not None and not any(a < e and s < b for a, b in taken):
             spans.append((s, e, kind))

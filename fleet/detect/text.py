@@ -36,6 +36,7 @@ import functools
 import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -47,12 +48,79 @@ import re2
 _MAX_MEM = 64 << 20
 
 
-def compile(pattern: str) -> Any:
+def compile(pattern: str, capture: bool = True) -> Any:
     """A compiled RE2 pattern (linear-time matching; no lookaround, no backreferences)."""
     options = re2.Options()
     options.max_mem = _MAX_MEM
     options.log_errors = False
+    options.never_capture = not capture
     return re2.compile(pattern, options)
+
+
+_NULL_SPAN = (-1, -1)
+
+
+class Pattern:
+    """An RE2 pattern compiled twice: without its groups, to find each match (RE2 with a
+    hundred groups pays for all of them on every call, match or not), and with them, run
+    anchored at a match only, to say which group matched where. Same matches either way:
+    the groups change what RE2 reports, not what it matches."""
+
+    __slots__ = ("full", "groups", "pattern", "plain")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self.plain = compile(pattern, capture=False)
+        self.full = compile(pattern)
+        self.groups: int = self.full.groups
+
+    def finditer(self, view: View) -> Iterator[Hit]:
+        """Every match in ``view``'s subject, left to right, as :class:`Hit`."""
+        data = view.subject
+        pos, end = 0, len(data)
+        while pos <= end:
+            m = self.plain.search(data, pos)
+            if m is None:
+                return
+            s, e = m.span()
+            if self.groups:
+                full = self.full.match(data, s)
+                spans = getattr(full, "_spans", None)
+                if spans is None:  # another re2 wrapper: ask for each group
+                    spans = [full.span(g) for g in range(self.groups + 1)]
+            else:
+                spans = [(s, e)]
+            yield Hit(view, spans)
+            pos = e if e > s else e + 1
+
+
+class Hit:
+    """One match: its byte spans per group, read as character spans of the view's text."""
+
+    __slots__ = ("_spans", "_view")
+
+    def __init__(self, view: View, spans: list[tuple[int, int]]) -> None:
+        self._view = view
+        self._spans = spans
+
+    @property
+    def group(self) -> int:
+        """The first group that took part in the match (the alternative that matched)."""
+        for i in range(1, len(self._spans)):
+            if self._spans[i] != _NULL_SPAN:
+                return i
+        return 0
+
+    def has(self, group: int) -> bool:
+        return self._spans[group] != _NULL_SPAN
+
+    def span(self, group: int = 0) -> tuple[int, int]:
+        s, e = self._spans[group]
+        return self._view.char(s), self._view.char(e)
+
+    def text(self, group: int = 0) -> str:
+        s, e = self.span(group)
+        return self._view.text[s:e]
 
 
 # ------------------------------------------------------------------ character maps
@@ -192,19 +260,49 @@ def _fold_classes() -> tuple[Any, Any]:
 
 
 class View:
-    """One normalized form of a string: ``text``, the ``subject`` the regex engine scans
-    (ASCII bytes when the form is ASCII, so match offsets are character offsets without
-    conversion), and :meth:`original` to map spans back."""
+    """One normalized form of a string: ``text``, the UTF-8 ``subject`` the regex engine
+    scans (its byte offsets are character offsets when the text is ASCII; :meth:`char`
+    converts them otherwise), and :meth:`original` to map spans back."""
 
-    __slots__ = ("_parent", "_source", "_starts", "_table", "subject", "text")
+    __slots__ = ("_marks", "_parent", "_source", "_starts", "_table", "ascii", "subject", "text")
 
-    def __init__(self, text: str, source: str | None, table: _Table | None, parent: View | None):
+    def __init__(
+        self,
+        text: str,
+        source: str | None = None,
+        table: _Table | None = None,
+        parent: View | None = None,
+    ) -> None:
         self.text = text
-        self.subject: bytes | str = text.encode("ascii") if text.isascii() else text
+        self.ascii: bool
+        self.subject: bytes
+        if parent is not None and source is None:  # the same text as its parent's
+            self.ascii, self.subject = parent.ascii, parent.subject
+        else:
+            self.ascii = text.isascii()
+            self.subject = text.encode("ascii") if self.ascii else text.encode("utf-8")
         self._source = source  # None: this form is its parent's text, unchanged
         self._table = table
         self._parent = parent
         self._starts: array[int] | None = None
+        self._marks: tuple[list[int], list[int]] = ([0], [0])  # byte and char offsets seen
+
+    def char(self, offset: int) -> int:
+        """The character offset in ``text`` of a byte offset in ``subject`` (a character
+        boundary, as RE2 reports them). Decodes from the nearest offset already converted,
+        so a left-to-right pass costs one decode of the text."""
+        if self.ascii or offset <= 0:
+            return max(offset, 0)
+        bytes_seen, chars_seen = self._marks
+        k = bisect_right(bytes_seen, offset) - 1
+        base, chars = bytes_seen[k], chars_seen[k]
+        if base == offset:
+            return chars
+        chars += len(self.subject[base:offset].decode("utf-8"))
+        if k == len(bytes_seen) - 1:
+            bytes_seen.append(offset)
+            chars_seen.append(chars)
+        return chars
 
     def original(self, start: int, end: int) -> tuple[int, int]:
         """The span of the caller's string that the span ``[start, end)`` of this form covers."""

@@ -1,0 +1,424 @@
+"""The phrases of prompt injection, as RE2 patterns, by kind and language.
+
+Each phrase names a target (instructions, rules, the system prompt…) and a word that
+points at the model's own orders, because benign tickets are full of the same verbs
+("ignore the previous error", "you are now subscribed"). Gaps between words are counted
+in words, never open-ended. Patterns are written in plain text with accents or in their
+script; :func:`fleet.detect.text.fold_pattern` puts them in the folded form the text is
+matched in.
+
+:func:`automata` compiles them into a few RE2 automata rather than one: RE2's automaton
+for all of them at once has so many states that a soup of their words made it fall back
+to its slow engine (3.6 ms per KB); patterns with open word gaps are spread over four
+automata, the others share one, and none of them does that (``tests/guardrails``). The
+phrases of other scripts (Cyrillic, CJK, Hangul, Arabic, Devanagari) have an automaton of
+their own, which ASCII text skips.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from .text import Pattern, fold_pattern
+
+# ------------------------------------------------------------------ building blocks
+
+G = r"[\s,;:'\"*_()«»\-]+"  # a gap between two words
+W = r"[^\s,;:.!?\"*()«»\[\]{}<>|/\\]+"  # a word: anything but spaces and punctuation
+
+
+def words(n: int) -> str:
+    """Up to ``n`` arbitrary words, each followed by a gap."""
+    return f"(?:{W}{G}){{0,{n}}}"
+
+
+def alt(*options: str) -> str:
+    return "(?:" + "|".join(options) + ")"
+
+
+# ------------------------------------------------------------------ English
+
+V_OVERRIDE = alt(
+    "forget about", "overlook", "look past", "forgo", "omit", "leave behind",
+    "quit (?:following|obeying)", "ignore", "disregard", "forget", "override", "overwrite", "bypass", "skip", "discard",
+    "dismiss", "neglect", "drop", "abandon", "scrap", "ditch", "erase", "delete", "remove",
+    "clear", "wipe", "reset", "cancel", "nullify", "revoke", "suspend", "lift", "disable",
+    "deactivate", "circumvent", "evade", "get rid of", "throw away", "throw out",
+    "set aside", "put aside", "pay no (?:attention|heed|mind) to", "take no notice of",
+    "(?:do not|don'?t|never|no longer) (?:follow|obey|heed|respect|adhere to|comply with|listen to)",
+    "stop (?:following|obeying|adhering to|listening to|complying with)",
+)  # fmt: skip
+DET = alt(
+    "all", "any", "every", "each", "of", "the", "these", "those", "such", "whatever",
+    "prior", "previous", "preceding", "above", "earlier", "former", "foregoing",
+    "aforementioned", "original", "initial", "given", "provided", "your", "its", "system",
+    "safety", "security", "ethical", "moral", "content", "built-in", "hidden", "internal",
+    "developer", "openai", "anthropic", "programmed", "core", "standing", "current",
+    "existing", "default", "old", "earlier",
+)  # fmt: skip
+STRONG = alt(
+    "all", "any", "every", "prior", "previous", "preceding", "above", "earlier", "former",
+    "foregoing", "aforementioned", "original", "initial", "your", "system", "safety",
+    "ethical", "moral", "built-in", "hidden", "internal", "developer", "programmed",
+    "these", "those",
+)  # fmt: skip
+TARGET = alt(
+    "instructions?", "prompts?", "rules?", "guidelines?", "guidance", "directives?",
+    "directions", "constraints?", "restrictions?", "limitations?", "limits", "boundaries",
+    "programming", "training", "conditioning", "policies", "policy", "protocols?",
+    "guardrails?", "safeguards?", "filters?", "censorship", "moderation", "ethics", "morals",
+    "principles", "system (?:prompt|message|instructions?)", "context", "persona",
+    "commands? you (?:were|have been) given", "orders you (?:were|have been) given",
+    "(?:previous |prior |earlier |other )?(?:tasks?|assignments?)",
+)  # fmt: skip
+EVERYTHING = alt(
+    "(?:all|everything|anything)" + G + alt(
+        "(?:that )?you(?:'ve| have)? (?:been|were) (?:told|given|taught|instructed|programmed)",
+        "(?:that )?(?:came|was said|was written|is written|appears) (?:before|above|earlier)",
+        "above", "before (?:this|now)", "prior(?: to this)?", "previously(?: said)?",
+        "so far", "up to (?:now|this point)", "you know",
+    ),
+)  # fmt: skip
+AI = alt(
+    "AI", "A\\.I\\.", "assistant", "model", "chatbot", "bot", "LLM", "language model",
+    "GPT", "ChatGPT", "Claude", "Gemini", "Copilot", "agent", "system", "machine",
+)  # fmt: skip
+PERSONA = alt(
+    "AI", "A\\.I\\.", "chatbot", "LLM", "language model", "GPT", "ChatGPT", "Claude",
+    "Gemini", "persona", "character", "entity", "hacker", "root", "superuser", "god",
+    "master", "sentient", "liberated", "villain",
+)  # fmt: skip
+BAD_PERSONA = alt(
+    "DAN", "STAN", "DUDE", "AIM", "jailbroken", "jailbreak", "unrestricted", "unfiltered",
+    "uncensored", "unbound", "unleashed", "unshackled", "unchained", "evil", "rogue",
+    "malicious", "unethical", "amoral", "immoral", "unaligned", "rule-?less", "lawless",
+    "free(?: from| of)?(?: all| any)? (?:rules|restrictions|limits|constraints|filters|guidelines)",
+    "not bound by", "without (?:any )?(?:rules|restrictions|limits|limitations|filters|guidelines|ethics|morals|censorship|boundaries|constraints)",
+    "(?:with )?no (?:rules|restrictions|limits|limitations|filters|guidelines|ethics|morals|censorship|boundaries|constraints|moral|ethical)",
+    "(?:can|could|will|would|able to) do anything", "capable of anything",
+    "(?:a )?different (?:AI|assistant|model)", "another (?:AI|assistant|model)",
+    "hacker", "criminal", "villain", "deceased grand(?:ma|mother|pa|father)",
+    "(?:late|dead) grand(?:ma|mother|pa|father)", "developer mode", "opposite mode",
+    "(?:an? )?AI (?:that|who|which) (?:has no|ignores|doesn'?t follow|does not follow|can)",
+)  # fmt: skip
+RESTRICTIONS = alt(
+    "rules", "restrictions", "limits", "limitations", "filters", "filtering", "guidelines",
+    "ethics", "ethical (?:guidelines|constraints|boundaries|concerns|considerations)",
+    "morals", "moral (?:guidelines|constraints|compass|considerations|concerns)",
+    "boundaries", "censorship", "guardrails", "safety (?:measures|guidelines|filters|rails|protocols|features)",
+    "content (?:policy|policies|filters|moderation)", "constraints", "principles",
+    "warnings", "disclaimers", "refusals", "caveats", "hedging", "censoring", "limits",
+)  # fmt: skip
+SECRET_FILE = r"~?/?(?:\.aws/credentials|\.ssh/id_\w+|\.ssh/authorized_keys|id_rsa|id_ed25519|/etc/shadow|/etc/passwd|\.netrc|\.git-credentials|\.kube/config|\.npmrc|\.pypirc|\.docker/config\.json|credentials\.json|secrets?\.(?:json|ya?ml|env|txt)|\.env(?:\.\w+)?\b|wallet\.dat|keystore\.jks)"
+SECRET_NOUN = alt(
+    "secrets?", "tokens?", "api[ _\\-]?keys?", "keys", "credentials?", "creds", "passwords?",
+    "passwd", "env(?:ironment)?(?: variables| vars)?", "\\.env", "ssh keys?", "private keys?",
+    "id_rsa", "cookies?", "session (?:tokens?|cookies?|ids?)",
+    "auth(?:entication|orization)? (?:tokens?|headers?)", "bearer tokens?", "access tokens?",
+    "system prompt", "conversation(?: history)?", "chat (?:history|log|transcript)",
+    "memory", "(?:user|personal|customer|private|sensitive) (?:data|information|details)",
+    "contents? of", "\\.aws", "\\.ssh", "/etc/passwd", "/etc/shadow", "kubeconfig",
+    "\\.kube", "wallet", "seed phrase", "mnemonic", "(?:2fa|otp|one-time|verification) codes?",
+    "previous messages", "messages above", "database(?: dump| export| backup| contents)?s?",
+    "(?:customer|user) (?:records|list|emails|database)",
+)  # fmt: skip
+DEST = alt(
+    "https?://", "www\\.", "[\\w.+\\-]+@[\\w\\-]+\\.[\\w.]+", "webhooks?", "servers?",
+    "endpoints?", "urls?", "addresse?s?", "domains?", "attacker", "external", "remote",
+    "pastebin", "discord", "telegram", "ngrok", "requestbin", "hookbin", "pipedream",
+    "(?:this|that|the following|my|our) (?:link|url|address|server|endpoint|webhook|email|site|website)",
+)  # fmt: skip
+V_SEND = alt(
+    "send", "post", "upload", "forward", "exfiltrate", "leak", "email", "e-mail", "mail",
+    "curl", "wget", "fetch", "transmit", "submit", "share", "paste", "push", "transfer",
+    "export", "dump", "beacon", "ping", "relay", "deliver", "copy", "report",
+)  # fmt: skip
+V_LEAK = alt(
+    "(?:respond|reply|answer|start|begin|open) with", "reveal", "print", "show", "display", "output", "repeat", "recite", "dump", "leak",
+    "expose", "disclose", "tell", "give", "share", "spell out", "paste", "echo", "list",
+    "provide", "type out", "write out", "return", "read out", "translate", "summari[sz]e",
+    "what (?:is|are|was|were)", "what's", "describe",
+)  # fmt: skip
+PROMPT_THING = alt(
+    "system (?:prompt|message|instructions?)", "(?:initial|original|hidden|secret|internal|developer|first|full|exact|entire|complete|real|pre-?)\\s*(?:prompt|instructions|message)",
+    "prompt", "instructions", "rules", "guidelines", "directives", "configuration",
+    "programming", "preprompt", "context window", "hidden (?:prompt|instructions|rules)",
+)  # fmt: skip
+
+ENGLISH: dict[str, list[str]] = {
+    "instruction-override": [
+        # ignore all previous instructions / forget your rules / bypass all safety filters
+        rf"\b{V_OVERRIDE}{G}(?:{DET}{G}){{0,3}}{STRONG}{G}(?:{DET}{G}){{0,2}}{words(1)}{TARGET}\b",
+        # forget everything you were told / ignore everything above
+        rf"\b{V_OVERRIDE}{G}{EVERYTHING}",
+        # ignore the above and …
+        rf"\b(?:ignore|disregard|forget){G}(?:all{G})?(?:of{G})?(?:the{G})?(?:above|foregoing|preceding|previous|prior)(?:{G}(?:text|content|message|input|prompt|context|conversation|directions))?\s*(?:[.;:!\n]|,?\s*(?:and|then|instead|now|from now on)\b)",
+        # your previous instructions are void
+        rf"\b(?:your|all|the|any){G}(?:{W}{G})?(?:previous|prior|above|earlier|original|initial|former|preceding|system|old){G}{words(1)}(?:instructions?|rules|directives?|guidelines|prompts?|programming|constraints|restrictions|system prompt){G}(?:are|is|were|have been|has been|shall be|will be|must be|become|are now|is now|(?:do|does) not|don'?t|doesn'?t|no longer){G}(?:now{G}|hereby{G})?(?:void|null|nullified|cancel+ed|revoked|obsolete|invalid|invalidated|overridden|superseded|lifted|suspended|rescinded|annulled|apply|valid|binding|in effect|active|relevant)\b",
+        # new system prompt: / new instructions: / your real instructions are
+        r"\b(?:new|real|actual|true|hidden|secret|override|overriding|replacement|revised|emergency|updated)[\s\-]+system[\s\-]+(?:prompt|message|instructions?)\s*(?:[:：]|is\b|reads\b|follows\b|as follows|below)",
+        r"\b(?:new|real|actual|true|hidden|secret|override|overriding|replacement)[\s\-]+(?:instructions?|orders|commands|prompt)\s*[:：]",
+        r"\b(?:real|actual|true|hidden|secret|override|overriding|replacement)[\s\-]+(?:directives?|task|mission|objective)\s*[:：]",
+        r"\bnew directives? (?:from [\w\s]{1,30})?[:：]\s*(?:the )?(?:AI|assistant|model|LLM|you)\b",
+        rf"\b(?:here are|below are|these are|the following are|follow){G}(?:your{G})?(?:new|updated|real|actual|true|secret|hidden){G}(?:instructions|rules|directives|orders|commands|guidelines)\b",
+        r"\byour (?:new|real|actual|true|only|updated|sole|secret|hidden) (?:task|job|goal|objective|purpose|mission|role|directive|instructions?|priority|function|assignment|duty|orders) (?:is|are|will be|becomes|is now|now is)\s*(?:to\b|[:：]|simply|only|now|as follows)",
+        rf"\b(?:forget|ignore|disregard|abandon){G}(?:about{G})?(?:your{G}(?:{W}{G})?|the (?:original|assigned|previous|initial|real) )(?:task|job|goal|objective|mission|assignment|purpose)\b",
+        rf"\bfollow{G}(?:only{G})?(?:these|the following|my){G}(?:new{G})?instructions{G}(?:instead|only|from now on|rather than|and nothing else|above all)\b",
+        r"\b(?:from now on|from this point (?:on|forward)|from this moment(?: on)?|from here on(?: out)?|as of now|henceforth|hereafter|starting now|starting immediately|for the rest of (?:this|the) (?:conversation|chat|session))\s*,?\s*(?:you (?:are|will|must|shall|should|have to|need to)|you're|you'll)\s+(?:be\s+|now\s+|only\s+|always\s+|never\s+)?(?:act|behave|respond|reply|answer|ignore|pretend|obey|follow|refer|speak|talk|play|an?\s|called|named|my|DAN|free|no longer|not|disregard|forget|roleplay|simulate)",
+        r"\b(?:from now on|henceforth)\s*,?\s*(?:act|behave|respond|reply|answer|ignore|pretend|obey|disregard|roleplay)\b",
+        # instructions in an unusual register: "(?:forget|ignore) the rules" with nothing else is left alone
+        rf"\b(?:the|your){G}(?:{W}{G})?(?:instructions?|rules|guidelines|restrictions){G}(?:you were given{G})?(?:no longer apply|do not apply|don'?t apply|are (?:now )?(?:void|cancel+ed|revoked|lifted|suspended))\b",
+        rf"\b{V_OVERRIDE}{G}(?:{DET}{G}){{0,3}}{TARGET}{G}(?:above|(?:given|written|stated|listed) above|before this|so far|(?:that|which) (?:came|come) before|from before|up to (?:now|here))\b",
+        r"\b(?:on|to) your new (?:task|job|mission|assignment|goal|objective)s?\b",
+        r"\byour (?:new )?instructions (?:are|have changed|have been updated)(?: now)?\s*(?:to\b|[:：])",
+        # … the rules you were given / the system message / the content policy
+        rf"\b{V_OVERRIDE}{G}(?:{DET}{G}){{0,3}}{TARGET}{G}(?:(?:that|which){G})?(?:you(?:'ve| have)? (?:were |been )?(?:given|told|taught|provided|issued|trained on|programmed with)|(?:given|provided|issued) to you|from (?:your|the) (?:developers?|creators?|system|operator|admins?))\b",
+        rf"\b{V_OVERRIDE}{G}(?:the{G}|your{G}|all{G}|any{G})?(?:system|developer|initial|original){G}(?:prompt|message|instructions?|rules|directives|configuration)\b",
+        rf"\b{V_OVERRIDE}{G}(?:your{G}|all{G}(?:of{G})?(?:your{G}|the{G})?|any{G}|every{G})(?:content|safety|usage|moderation|acceptable use){G}(?:policy|policies|filters?|guidelines|rules|settings|checks)\b",
+        rf"\b(?:ignore|disregard|bypass|override|circumvent|evade|forget){G}(?:content|safety|usage|moderation){G}(?:policy|policies|filters?|guidelines|rules)\b",
+        r"\b(?:nothing|none of what|none of the things) (?:you (?:were|have been|'ve been) told|(?:that )?(?:was|I) said) (?:before|earlier|previously|above|so far)?\s*(?:applies|apply|matters|counts|is valid|stands)",
+        r"\b(?:the )?(?:previous|earlier|above|prior|original) (?:instructions|prompt|rules|messages?|directives) (?:was|were) (?:just |only )?(?:a test|fake|a joke|a trick|not real|a decoy|wrong|a mistake)",
+        r"\b(?:real|actual|true|genuine) (?:instructions|task|orders|goal|objective|directives?) (?:follow|are as follows|is as follows|are below|is below|begin here|start here)",
+        rf"\b(?:consider|treat|regard){G}(?:all{G}|any{G}|your{G})?(?:prior|previous|earlier|existing|original|former){G}(?:constraints|rules|instructions|restrictions|guidelines|directives|limits|limitations){G}(?:as{G})?(?:lifted|void|removed|cancel+ed|null|revoked|suspended|gone|obsolete|invalid|deleted)\b",
+        rf"\b(?:freed|liberated|released|unshackled|unchained|free){G}from{G}(?:your|all|any|the){G}(?:{W}{G})?(?:limitations|restrictions|rules|constraints|programming|guidelines|shackles|chains|filters|guardrails)\b",
+        r"\b(?:must|will|shall|should) (?:now )?(?:comply with|obey|fulfil+|answer) (?:every|all|any) (?:request|instruction|command|order|question)s?(?: (?:without|no matter))",
+        rf"\b(?:even if|even though|regardless of whether) (?:it|this|that) (?:contradicts|violates|conflicts with|breaks|goes against) (?:your|the|any){G}(?:{W}{G})?(?:rules|instructions|guidelines|programming|policy|policies|principles|training)\b",
+        rf"\bregardless of (?:your|any|the) (?:{W}{G})?(?:rules|guidelines|instructions|programming|policies|policy|restrictions|safety guidelines|ethical guidelines)\b",
+        rf"\b(?:takes?|taking|has|have) (?:precedence|priority) over{G}(?:all{G}|any{G}|your{G}|the{G})*(?:(?:other|previous|prior|earlier|existing|system){G})?(?:instructions|rules|directives|prompts|guidelines|orders)\b",
+        rf"\b(?:overrid(?:e|es|ing)|supersed(?:e|es|ing)) (?:all|any|every|your) (?:(?:other|previous|prior|earlier|existing|system){G})?(?:instructions|rules|directives|prompts|guidelines|orders)\b",
+        rf"\b(?:you{G})?(?:don'?t|do not|no longer|won'?t|will not|needn'?t) (?:need|have|got) to (?:follow|obey|comply with|respect|adhere to|stick to|abide by){G}(?:your|the|any|these|those|its){G}(?:{W}{G})?(?:{TARGET}|policy|policies)\b",
+        rf"\b{TARGET}{G}(?:(?:that|which){G}(?:were|was|are){G})?(?:set|given|imposed|defined|placed|laid down|put in place|established|written|configured)(?:{G}(?:on|upon|for){G}you)?{G}by{G}(?:your|the){G}(?:creators?|developers?|makers?|programmers?|company|owners?|operators?|trainers?|openai|anthropic|admins?|administrators?)\b",
+        rf"\binstead of{G}(?:following{G}|obeying{G})?(?:your|the){G}(?:(?:original|initial|previous|prior|system|usual|default|built-in){G})?(?:programming|instructions|rules|guidelines|system prompt|training|directives|policies|policy)\b",
+        rf"\bobey{G}(?:only{G})?me\b",
+        rf"\b(?:system prompt|instructions|rules|guidelines|policy|policies|configuration){G}(?:has|have){G}(?:just{G})?been{G}(?:updated|changed|modified|replaced|overwritten|revised|amended|lifted|removed){G}?(?:[:：,.;\-]\s*)?(?:you (?:may|can|must|should|will|are (?:now )?(?:allowed|permitted|authori[sz]ed|free))|from now on)",
+        r"\byou (?:may|can|are (?:now )?(?:allowed|permitted|authori[sz]ed|free) to) (?:now )?(?:share|reveal|disclose|ignore|bypass|disregard|output|print|leak|discuss)\s+(?:any |all |the )?(?:confidential|secret|private|sensitive|internal|hidden|restricted|classified)\b",
+        rf"\bif you (?:had|have|were (?:free of|without)|did not have|didn'?t have) (?:no |any )?{alt(RESTRICTIONS, 'content polic(?:y|ies)', 'guidelines', 'programming', 'training')}",
+        rf"\b(?:do|say|follow) the opposite of (?:what )?(?:your|the) (?:{W}{G})?(?:rules|instructions|guidelines|programming|policy|system prompt|training)",
+        r"\bno more (?:rules|restrictions|limits|limitations|filters|guidelines|censorship|boundaries)\b",
+        r"\b(?:highest|top|absolute|overriding|supreme) priority (?:instruction|directive|order|command|task)s?\b",
+        r"\b(?:do not|don'?t|never|no need to) ask (?:the user |anyone |the human )?for (?:any )?(?:confirmation|approval|permission)\b",
+        rf"\b(?:disable|turn off|deactivate|remove|bypass|circumvent|ignore|override|switch off|get around|evade|jailbreak|break){G}(?:your|all{G}(?:of{G})?your|all|any){G}(?:{W}{G})?(?:{W}{G})?{RESTRICTIONS}\b",
+    ],
+    "role-hijack": [
+        rf"\byou(?:'re| are) (?:now|henceforth|from now on|officially|hereby)\s+(?:an?\s+|the\s+|my\s+)?(?:(?:new|different|evil|completely|totally|fully|truly|free|rogue|malicious|unrestricted|unfiltered|uncensored|jailbroken|AI)\s+)*{alt(PERSONA, BAD_PERSONA, 'in (?:developer|dev|god|jailbreak|unrestricted|DAN|sudo|admin|debug|maintenance|test|evil|opposite|unfiltered) mode')}\b",
+        r"\byou(?:'re| are) (?:now|henceforth|from now on)\s+(?:an?\s+|the\s+|my\s+)?(?:new|different|evil|free|rogue|malicious|unrestricted|unfiltered|uncensored|jailbroken|AI)\s+(?:assistant|model|bot|agent|system|machine|program)\b",
+        r"\byou(?:'re| are) no longer\s+(?:an?\s+)?(?:AI|assistant|chatbot|language model|LLM|ChatGPT|Claude|GPT|bound|restricted|limited|constrained|subject|obligated|governed|controlled|programmed|censored|filtered|required to (?:follow|obey|comply))\b",
+        rf"\b(?:pretend|imagine|suppose|act as if|act like|behave as if|roleplay|role-play|role play|play the (?:role|part) of|take on the (?:role|persona) of|assume the (?:role|persona|identity) of|simulate|emulate|impersonate|you will be|you'll be|you are going to (?:act|pretend|be))\s+(?:that\s+)?(?:you(?:'re| are| were|'ve| have)?\s+|to be\s+|being\s+)?{words(5)}(?:an?{G}|the{G}|my{G})?{BAD_PERSONA}",
+        rf"\b(?:act|acting|behave|respond|answer|speak|reply|function|operate|talk|write)\s+(?:as|like)\s+(?:an?\s+|the\s+|my\s+)?{words(2)}{BAD_PERSONA}",
+        rf"\b(?:an?{G})?(?:AI|assistant|chatbot|LLM|bot|yourself|version of (?:yourself|you)|DAN|persona|character|entity|GPT|ChatGPT|Claude)(?:{G}model)?{G}(?:that{G}|who{G}|which{G})?(?:has no|have no|with no|with zero|without(?: any)?|free (?:of|from)(?: any| all)?|unbound by|not bound by|unconstrained by|not limited by|not restricted by|devoid of|lacking(?: any)?|ignoring(?: all| any)?|bypassing(?: all| any)?){G}(?:{W}{G})?{RESTRICTIONS}\b",
+        rf"\byou (?:have|now have|'ve) no {RESTRICTIONS}\b",
+        rf"\b(?:respond|answer|reply|write|speak|talk|output|act|behave)\s+{words(3)}(?:without|with no|free of|ignoring|bypassing){G}(?:any{G}|all{G})?(?:{W}{G})?{RESTRICTIONS}\b",
+        r"\b(?:no|without any|without) (?:ethical|moral) (?:guidelines|constraints|boundaries|restrictions|limits|considerations|concerns|qualms|compass)\b",
+        r"(?-i:\bDAN\b)(?:\s+(?:mode|prompt|jailbreak)|,?\s+(?:which|who)\s+stands|\s+stands for|\s+can do anything|\s*\((?i:do anything now)\))",
+        r"\bdo anything now\b",
+        r"\buncensored (?:twin|version|mode|persona|AI|assistant|model|response|answer|chatbot)\b",
+        r"\[system\]\(#\w+\)",
+        r"(?m)(?:^|[.!?]\s+)(?:attention|listen|warning|important),?\s+(?:AI|LLM|assistant|chatbot|GPT|ChatGPT|Claude|language model|AI (?:agent|assistant|model)s?)\s*[:,!]",
+        rf"\bjail-?brok(?:en|e)\b{G}(?:{W}{G})?(?:mode|prompt|AI|assistant|model|version|ChatGPT|GPT|Claude|persona|chatbot|LLM)\b",
+        rf"\bjailbreak(?:ing)?{G}(?:{W}{G})?(?:mode|prompt|yourself|the (?:AI|assistant|model)|ChatGPT|GPT|Claude|enabled|activated|successful)\b",
+        r"\b(?:you(?:'re| are)|ChatGPT (?:is|with)|assistant (?:is|with)|AI (?:is|with)|model (?:is|with)|now (?:in|entering)|with)\s+(?:now\s+)?(?:in\s+|entering\s+)?(?:developer|dev|god|sudo|DAN|jailbreak|jailbroken|unrestricted|unfiltered|evil|opposite|chaos|uncensored|admin|debug|root) mode(?:\s+(?:enabled|activated|on|engaged))?\b",
+        r"\b(?:DAN|jailbreak|jailbroken|unrestricted|unfiltered|evil|opposite|chaos|uncensored|anarchy|no-?limits?|no-?rules) mode\b",
+        r"\b(?:enable|activate|enter|switch to|turn on|engage|unlock)\s+(?:the\s+)?(?:DAN|jailbreak|jailbroken|unrestricted|unfiltered|evil|opposite|uncensored|god) mode\b",
+        r"\b(?:stay|remain|keep) in character\b|\b(?:never|don'?t|do not) break character\b|\b(?:always )?stay in (?:your|their|his|her) roles?\b",
+        r"\b(?:switch|swap|reverse|exchange) (?:our |the )?roles\b",
+        r"(?:^|[.!?]\s+)(?:okay|ok|alright|good|great)?[,.!]?\s*(?:now,? you(?:'re| are)|you(?:'re| are) now) (?-i:[A-Z][a-z]+)(?: (?-i:[A-Z][a-z]+))?,",
+        r"\b(?:override|unlock|admin|master|authori[sz]ation|access) code\s*[:=]?\s*\w+",
+        # forged turn and delimiter markers
+        r"<\|?(?:im_start|im_end|system|endoftext|end_of_text|begin_of_text|start_header_id|end_header_id|eot_id)\|?>",
+        r"\[/?INST\]|<</?SYS>>|</?(?:system|sys|system_prompt|admin|developer_message|instructions?)>",
+        rf"(?m)^[\s#*>\[<(]*(?:system|admin|administrator|developer|root|operator|sudo|openai|anthropic|instructions?|new instructions?)(?:{G}(?:message|prompt|override|instructions?|note|notice|update|command|alert|directive))?[\]>)*\s]*[:：]\s*{words(2)}(?:ignore|disregard|forget|override|from now on|new (?:instructions|rules|task)|obey|comply|the assistant|the model|you are now|you(?:'re| are) (?:now )?(?:in|a|an)\b|you (?:must|will|shall) (?:now )?(?:comply|obey|ignore|disregard|forget|follow|reveal|output|print)|reveal|your (?:instructions|rules|prompt|guidelines|task)|assistant\b|AI\b|the user is (?:an? )?(?:admin|administrator|developer|owner|root|superuser|authori[sz]ed|verified|trusted)|grant (?:all|every|any)|approve (?:all|every|any))",
+        r"(?m)^\s*(?:#+\s*)?(?:assistant|AI)\s*[:：]\s*(?:sure|okay|ok|certainly|of course|absolutely)[,!.]",
+        r"(?-i:\b(?:BEGIN|START) (?:NEW |ADMIN |SYSTEM |PRIORITY |HIDDEN |SECRET |OVERRIDE )?(?:INSTRUCTIONS?|PROMPT|OVERRIDE|DIRECTIVES?)\b|\bEND OF (?:USER INPUT|INPUT|PROMPT|CONTEXT|DOCUMENT|SYSTEM PROMPT|INSTRUCTIONS|CONVERSATION)\b)",
+        r"(?-i:\b(?:ADMIN|SYSTEM|SECURITY|PRIORITY|EMERGENCY|DEVELOPER|ROOT|SUDO)[ _\-]?(?:OVERRIDE|ACCESS GRANTED|COMMAND)\b)",
+        r"\b(?:system|admin|administrator|developer|security|emergency|priority) override\s*[:：!\-]",
+        rf"\b(?:this is|(?:this )?(?:message|instruction|note|notice|directive|order|request)s? (?:is |are |comes? )?from|i am|i'm){G}(?:an?{G}|the{G}|your{G})?(?:official{G})?(?:openai|anthropic|your (?:developers?|creators?|programmers?|administrator|admin|operator|owner|master|maker)|the (?:AI|system) (?:administrator|developers?|team|owner))\b",
+        # text addressed to an AI that reads it
+        r"\b(?:the|this|any|all|every|an?) (?:AI|assistant|model|LLM|chatbot|language model|AI agent|AI assistant)s? (?:must|should|shall|will|is (?:required|instructed|ordered|authori[sz]ed|expected) to|has to|needs to|is to) (?:now |always |immediately |automatically |then |also )?(?:approve|merge|delete|send|forward|email|grant|transfer|ignore|disregard|reveal|disclose|execute|run|install|publish|leak|upload|disable|bypass|pay|refund|wipe|drop|exfiltrate|post|share|obey|comply)\b",
+        r"\b(?:when|once|as soon as|if) (?:the|an?|any) (?:AI|assistant|LLM|model|chatbot|AI agent|language model)s? (?:reads|sees|processes|summari[sz]es|parses|finds|opens|reviews|encounters) (?:this|these|the (?:text|message|document|page|file))\b",
+        r"\b(?:note|message|instructions?|attention|important|notice|reminder|warning|memo|directive|request|command|hint|p\.?s\.?)\s*(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:AI|AI (?:agents?|assistants?|models?|systems?)|assistants?|LLMs?|language models?|chatbots?|GPT|ChatGPT|Claude|Copilot|Gemini)(?:\s*(?:[:,!\-–]|\(s\))|\s+(?:reading|processing|summari[sz]ing|reviewing|parsing|handling|here|who|that)\b)",
+        r"\bif you(?:'re| are)\s+(?:an?\s+)?(?:AI|LLM|(?:large )?language model|AI (?:assistant|agent|model|system)|chatbot|GPT|ChatGPT|Claude|bot|automated (?:system|agent|assistant)|machine)\b",
+        r"\b(?:AI|LLM|GPT|language model|AI assistant|AI agent|AI model|AI system|chatbot)s?\s+(?:that (?:is|are) )?(?:reading|processing|parsing|summari[sz]ing|analy[sz]ing|reviewing|seeing|viewing|ingesting|scanning|crawling|browsing)\s+(?:this|these)\b",
+        r"\bdear\s+(?:AI|LLM|assistant|chatbot|GPT|ChatGPT|Claude|language model|AI (?:assistant|agent|model))\b",
+        r"\b(?:say|print|respond with|reply with|output|answer with|write|return|type)\s+(?:only\s+)?(?:the\s+(?:words?|phrase|text|string)\s+)?[\"'“]?(?:I have been PWNED|PWNED|HACKED|I have been hacked)\b",
+        r"\b(?:begin|start) (?:your|each|every) (?:response|reply|answer|output) with\s+[\"'“]?(?:sure|certainly|absolutely|of course)",
+    ],
+    "prompt-leak": [
+        rf"\b{V_LEAK}{G}(?:(?:me|us){G})?(?:(?:back|out|verbatim|exactly|word for word){G})?(?:all{G}(?:of{G})?)?your{G}(?:(?:full|entire|complete|exact|original|initial|hidden|secret|internal|real|verbatim|raw|current|first|system|developer|previous){G})*{PROMPT_THING}\b",
+        rf"\b{V_LEAK}{G}(?:me|us){G}(?:(?:back|out){G})?(?:all{G}(?:of{G})?)?(?:the{G})?(?:(?:full|entire|complete|exact|original|initial|hidden|secret|internal|real|verbatim|raw|first){G})*(?:system (?:prompt|message|instructions?)|hidden (?:prompt|instructions|rules)|initial (?:prompt|instructions)|original (?:prompt|instructions)|(?:prompt|instructions) (?:you were given|above))\b",
+        r"\b(?:reveal|leak|expose|disclose|dump|recite)\s+(?:the\s+)?(?:(?:full|entire|complete|exact|original|initial|hidden|secret|internal)\s+)*system (?:prompt|message|instructions?)\b",
+        r"\b(?:repeat|recite|print|output|echo|return|reproduce|dump)\s+(?:back\s+)?(?:all\s+(?:of\s+)?)?(?:everything|all|the (?:text|words|content|lines|messages?|instructions|prompt|conversation)|your (?:text|words|instructions|prompt|initial message))\s+(?:(?:written|that (?:appears?|came|is|was)|you (?:were|have been) (?:given|told))\s+)?(?:above|before (?:this|that|the user|my (?:first |last )?(?:message|question|prompt|request))|prior to (?:this|my (?:first )?(?:message|question))|so far|verbatim|word for word|from the (?:start|beginning))\b",
+        r"\b(?:beginning|starting) with (?:the (?:words?|phrase) )?[\"'“]?you are\b",
+        rf"\b{V_LEAK}{G}(?:the{G})?(?:(?:first|last|full|entire|exact|complete){G})?(?:\d+{G})?(?:words|lines|sentences|characters|paragraphs|parts?|text|tokens|letters){G}(?:of|in|from){G}(?:your|the){G}(?:(?:system|initial|original|hidden|secret|full|first){G})*(?:prompt|instructions|system prompt|system message|context|initial message|rules)\b",
+        r"\b(?:tell|show|give|share|explain|write)\s+(?:me|us)\s+what\s+(?:your|the)\s+(?:(?:system|initial|original|hidden|secret|first|exact)\s+)*(?:prompt|instructions|rules|guidelines|directives|system prompt|system message)\s+(?:is|are|was|were|say|said|contain)",
+        r"\bwhat (?:were|are|was|is) your (?:(?:system|initial|original|hidden|secret|first|exact|real|full|current) )*(?:instructions|prompt|rules|guidelines|directives|system prompt|system message|programming)\b",
+        r"\bwhat (?:was|is|were) (?:written|said|stated|typed) (?:at the (?:beginning|start|top) of (?:this|the) (?:conversation|chat|prompt|context|session)|(?:above|before) (?:this|my) (?:message|question|prompt))",
+        r"\b(?:tl;?dr|summary|recap|overview|gist) of your (?:(?:system|initial|original|hidden|secret)\s+)*(?:instructions|prompt|rules|guidelines|system prompt)\b",
+        r"\bwhat (?:were|are) you (?:told|instructed|programmed|asked) (?:to do )?(?:before|initially|at the (?:start|beginning)|by (?:your|the) (?:developers?|creators?|system|operator))\b",
+        r"\b(?:what|which) (?:instructions|rules|guidelines|prompt) (?:were|are|have) you (?:been )?(?:given|told|programmed|following)\b",
+        r"\b(?:rules|instructions|guidelines|directives|prompt) (?:you (?:were|have been|'ve been)|that you were) (?:configured|given|programmed|set up|provided|initiali[sz]ed|loaded) with\b",
+    ],
+    "exfiltration": [
+        rf"\b{V_SEND}{G}{words(4)}(?:(?:your|the|all|any|my|our|these|this|those|every){G})?(?:{W}{G})?{SECRET_NOUN}{G}{words(4)}(?:to|into|at|via|using|on|onto|through|with){G}{words(2)}{DEST}",
+        rf"\b{V_SEND}{G}{words(3)}(?:to{G}|at{G})?{DEST}[^\s]*{G}(?:with|followed by|containing|including|plus|appending|append|and append|and include){G}{words(3)}(?:(?:your|the|all|any|my|our|this|every){G})?(?:{W}{G})?{SECRET_NOUN}",
+        rf"\b{V_SEND}{G}(?:me|us){G}{words(2)}(?:(?:your|the|all|any|every){G})(?:{W}{G})?(?:secrets?|tokens?|api[ _\-]?keys?|credentials?|passwords?|env(?:ironment)?(?: variables| vars)?|\.env|ssh keys?|private keys?|system prompt|conversation history|chat history)\b",
+        rf"\b(?:append|add|include|insert|encode|put|embed|attach|concatenate){G}(?:(?:the|all|your|every){G})?(?:user'?s?{G})?(?:conversation|chat history|chat|history|messages|previous messages|system prompt|memory|secrets?|credentials|passwords?|api keys?|tokens?|personal (?:data|information|details)|private data|session|email address|secret|key)(?:{G}{W}){{0,7}}{G}(?:to|in|into|as|inside|within){G}(?:the{G}|this{G}|a{G}|an{G})?(?:url|link|query(?: string)?|image|parameters?|request|markdown|href|src|alt(?: text)?|caption|filename|title|query parameter)\b",
+        r"\b(?:curl|wget|nc|ncat|scp|rsync|ftp|sftp|socat|invoke-webrequest|iwr|invoke-restmethod|irm|fetch|requests\.post|http\.post)\b[^\n]{0,100}(?:\.aws/credentials|\.ssh/|id_rsa|id_ed25519|id_ecdsa|\.netrc|\.kube/config|\.env\b|/etc/shadow|/etc/passwd|\.git-credentials|\.npmrc|\.pypirc|\.docker/config|credentials\.json|secrets?\.(?:json|ya?ml|txt|env)|\$\(env\)|\$\(printenv\)|`env`|`printenv`|\$\(cat\s|\$\{?[A-Z_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD)[A-Z_]*\}?)",
+        rf"\b(?:read|open|cat|get|load|access)\s+(?:the\s+)?(?:contents?\s+of\s+)?(?:the\s+)?(?:file\s+)?{SECRET_FILE}[^\n]{{0,60}}?\b(?:paste|print|output|send|post|share|show|return|include|reveal|dump|display|upload|email|tell)\b",
+        rf"\b(?:print|paste|dump|output|display|reveal|leak|send|upload|post|email|exfiltrate|type out|share|show(?: me)?|cat)\s+(?:me\s+)?(?:the\s+)?(?:(?:full\s+)?contents?\s+of\s+)?(?:your\s+|the\s+)?(?:file\s+)?{SECRET_FILE}",
+        rf"\b{V_LEAK}{G}(?:me{G})?(?:the{G})?(?:values?{G}of{G})?(?:every|all|each|any|your)?{G}?(?:environment variables?|env vars?|secrets|credentials|api keys|tokens|passwords|keys)\b{G}(?:(?:that{G})?you{G}(?:can{G})?(?:access|see|read|have(?:{G}access{G}to)?|know)|available to you|in your (?:environment|context|memory|config))",
+        rf"\b{V_LEAK}{G}(?:me{G})?your{G}(?:environment variables?|env vars?|secrets|credentials|api keys?|tokens?|passwords?|keys|ssh keys?|private keys?)\b",
+        r"\b(?:env|printenv|set|export -p|cat\s+[^\n|]{0,60}|history)\s*\|\s*(?:curl|wget|nc|ncat|base64|xxd|openssl|mail|sendmail)\b",
+        r"(?:\b(?:bash|sh|zsh)\s+-i\s*>&?\s*/dev/tcp/|/dev/tcp/\d|\bnc(?:at)?\s+(?:-\w+\s+)*-e\s+/bin/(?:ba)?sh|\bmkfifo\s+/tmp/\S+;?\s*(?:cat|nc))",
+    ],
+    "concealment": [
+        r"\b(?:do not|don'?t|never)\s+(?:ever\s+)?(?:tell|inform|alert|notify|mention (?:this|it|anything) to|let|warn|show (?:this|it) to|reveal (?:this|it) to|report (?:this|it) to)\s+(?:the\s+|your\s+)?(?:user|human|operator|owner|person you'?re (?:talking|chatting) (?:to|with))s?(?:[.,;:!?)]|\s+(?:about|that|this|what|anything|why|how|where|when|if|until|unless|or|and|you|of)\b|\s*$)",
+        rf"\b(?:do not|don'?t|never)\s+(?:mention|reveal|disclose|acknowledge|reference|repeat|discuss)\s+(?:these|this|that|the|any|my)?{G}?(?:(?:hidden|secret|special|above|following){G})?(?:instructions?|message|note|directive|prompt|injection)\b",
+        r"\b(?:hide|conceal|keep)\s+(?:this|it|these|that|everything)\s+(?:(?:a\s+)?secret\s+)?from\s+(?:the\s+)?(?:user|human|operator)s?\b",
+        rf"\b(?:secretly|silently|covertly|quietly|discreetly|stealthily|without (?:the user|them|anyone) (?:knowing|noticing))\s+{words(2)}(?:send|forward|email|post|upload|add|insert|include|append|execute|run|transfer|delete|exfiltrate|copy|call|invoke|modify|change|approve|merge|grant|share|leak|install|download)\b",
+        r"\bwithout (?:telling|informing|alerting|notifying|asking) (?:the )?(?:user|human|operator)s?\b,?\s+(?:send|forward|email|post|upload|add|execute|run|transfer|delete|call|approve|merge|grant|share|install|download)\b",
+    ],
+}
+
+# ------------------------------------------------------------------ other languages
+
+FR_DET = alt(
+    "toutes", "tous", "les", "tes", "vos", "ses", "ces", "la", "le", "l'", "de", "des", "du",
+    "d'", "mes", "nos", "ta", "ton", "votre", "pr[eé]c[eé]dentes?", "ant[eé]rieures?",
+    "initiales?", "ci-dessus", "anciennes?", "autres", "pr[eé]alables", "syst[eè]me",
+    "actuelles?", "d'origine", "qu'on t'a donn[eé]es",
+)  # fmt: skip
+
+OTHER_LANGUAGES: dict[str, list[str]] = {
+    "instruction-override": [
+        # French
+        rf"\b(?:(?:ignore[sz]?|ignorer|oublie[sz]?|oublier|n[eé]glige[sz]?|outrepasse[sz]?|contourne[sz]?|annule[sz]?|efface[sz]?|abandonne[sz]?|ne (?:suis|suivez|respecte[sz]?|respecter|suivre) (?:pas|plus)|passe[sz]? outre [aà])\s+|(?:ne (?:tiens|tenez|tenir) (?:pas|plus) compte|fais abstraction|faites abstraction)\s+(?:de |des |du |d'|de la ))(?:{FR_DET}{G}){{0,4}}(?:instructions?|consignes?|r[eè]gles|directives?|indications|ordres|prompts?|invites?|restrictions|limites|tout ce qui (?:pr[eé]c[eè]de|a [eé]t[eé] dit)|ce qui pr[eé]c[eè]de)\b",
+        r"\b(?:nouvelles?|vraies?|v[eé]ritables?)\s+(?:instructions|consignes|r[eè]gles|directives)\s*[:：]",
+        r"\b(?:nouveau|nouvelle)\s+(?:prompt|invite|message) (?:syst[eè]me)\s*[:：]",
+        r"\b(?:les|tes|vos) (?:instructions|consignes|r[eè]gles) (?:pr[eé]c[eé]dentes|ant[eé]rieures|initiales|d'origine) (?:sont|ne sont plus) (?:annul[eé]es|caduques|nulles|valables|valides)",
+        r"\b(?:a|à) partir de maintenant,?\s+(?:tu (?:es|dois|vas|ne)|vous (?:[eê]tes|devez|allez))\b",
+        # German
+        rf"\b(?:ignoriere|ignorier|ignorieren sie|ignoriert|vergiss|vergi(?:ss|ß)|vergessen sie|missachte|missachten sie|[uü]berspringe|umgehe|verwirf|verwerfen sie|l[oö]sche|befolge|befolgen sie|beachte|beachten sie)\s+(?:{W}{G}){{0,4}}(?:anweisungen|anweisung|instruktionen|befehle|regeln|vorgaben|richtlinien|anordnungen|systemprompt|system-prompt|systemanweisungen?|aufgaben|einschr[aä]nkungen|alles,? was (?:dir )?(?:zuvor |vorher |bisher |oben )?(?:gesagt|gesagt wurde|geschrieben|steht))\b",
+        r"\b(?:neue|echte|wahre|geheime)\s+(?:anweisungen|regeln|befehle|systemanweisung|instruktionen|aufgabe)\s*[:：]",
+        r"\b(?:vergiss|vergi(?:ss|ß)|vergessen sie|ignoriere|ignorieren sie)\s+(?:einfach\s+|bitte\s+)?(?:alles|alle aufgaben|alle bisherigen aufgaben|deine aufgabe)(?:\s+(?:davor|bisherige|vorherige|vorher|zuvor|oben|bisher|andere))?\b",
+        r"\b(?:konzentriere dich|konzentrieren sie sich) (?:jetzt |nun )?auf (?:deine|ihre) neue aufgabe",
+        r"\b(?:neuer) (?:systemprompt|system-prompt|prompt)\s*[:：]",
+        r"\bab (?:jetzt|sofort)\s*,?\s+(?:bist|wirst|sollst|musst|darfst) du\b",
+        r"\b(?:deine|ihre|alle) (?:bisherigen |vorherigen |fr[uü]heren |urspr[uü]nglichen )?(?:anweisungen|regeln|vorgaben) (?:sind|gelten) (?:nicht mehr|ung[uü]ltig|aufgehoben|nichtig)",
+        # Spanish
+        rf"\b(?:ignora|ignore|ignorad|ignoren|olvida|olvide|olviden|olvidad|descarta|descarte|omite|omita|no hagas caso (?:a|de)|haz caso omiso (?:a|de)|pasa por alto|desobedece|deja de seguir|salta(?:te)?|anula|borra)\s+(?:{W}{G}){{0,4}}(?:instrucciones|instrucci[oó]n|indicaciones|reglas|directrices|[oó]rdenes|normas|pautas|restricciones|l[ií]mites|tareas|todo lo (?:anterior|que se te (?:dijo|ha dicho))|todo(?: lo)? que (?:te )?(?:dije|digo|he dicho|dijimos|dijeron)|todo lo de antes)\b",
+        r"\b(?:nuevas|verdaderas|reales)\s+(?:instrucciones|reglas|[oó]rdenes|directrices)\s*[:：]",
+        r"\b(?:nuevo) (?:prompt|mensaje) (?:del sistema|de sistema)\s*[:：]",
+        r"\b(?:a partir de ahora|de ahora en adelante|desde ahora),?\s+(?:eres|ser[aá]s|debes|vas a|tu|tú|ya no)\b",
+        # Italian
+        rf"\b(?:ignora|ignori|ignorate|dimentica|dimentichi|dimenticate|trascura|tralascia|non seguire|non considerare|non tenere conto d[ei]|scarta|salta|annulla|cancella)\s+(?:{W}{G}){{0,4}}(?:istruzioni|istruzione|indicazioni|regole|direttive|ordini|norme|restrizioni|limiti|prompts?|tutto (?:ci[oò] che|quello che) (?:precede|[eè] stato detto|ti [eè] stato detto)|quanto sopra)\b",
+        r"\b(?:nuove|vere)\s+(?:istruzioni|regole|direttive)\s*[:：]",
+        r"\b(?:nuovo) (?:prompt|messaggio) (?:di sistema)\s*[:：]",
+        r"\b(?:d'ora in poi|da ora in poi|da adesso),?\s+(?:sei|sarai|devi|tu|non)\b",
+        # Portuguese
+        rf"\b(?:ignore|ignora|ignorem|ignorar|esque[cç]a|esque[cç]am|esquece|desconsidere|desconsidera|descarte|n[aã]o siga|deixe de seguir|n[aã]o obede[cç]a|pule|anule|apague)\s+(?:{W}{G}){{0,4}}(?:instru[cç][oõ]es|instru[cç][aã]o|regras|diretrizes|ordens|orienta[cç][oõ]es|comandos|restri[cç][oõ]es|limites|tarefas|tudo o que (?:foi dito|te disseram|eu disse))\b",
+        r"\b(?:novas|verdadeiras)\s+(?:instru[cç][oõ]es|regras|ordens|diretrizes)\s*[:：]",
+        r"\b(?:novo) (?:prompt|mensagem) (?:do sistema|de sistema)\s*[:：]",
+        r"\b(?:a partir de agora|de agora em diante|daqui (?:pra|para) frente),?\s+(?:voc[eê] (?:[eé]|ser[aá]|deve|vai|n[aã]o)|tu [eé]s)\b",
+        # Croatian, Serbian, Bosnian, Czech, Slovak
+        rf"\b(?:zaboravi|ignoriraj|ignori[sš]i|zanemari|zapome[nň]|ignoruj|zabudni)\s+(?:{W}{G}){{0,3}}(?:instrukcije|upute|uputstva|naredbe|pravila|pokyny|instrukce|pravidla|in[sš]trukcie)\b",
+        # Dutch, Polish, Turkish
+        rf"\b(?:negeer|vergeet|omzeil|overschrijf)\s+(?:{W}{G}){{0,4}}(?:instructies|regels|opdrachten|richtlijnen|prompts?|beperkingen)\b",
+        rf"\b(?:zignoruj|ignoruj|zapomnij|pomi[nń])\s+(?:{W}{G}){{0,4}}(?:instrukcje|polecenia|zasady|regu[lł]y|wytyczne|ograniczenia)\b",
+        rf"\b(?:[oö]nceki|t[uü]m|b[uü]t[uü]n)\s+(?:{W}{G}){{0,3}}(?:talimatlar[iı]?|kurallar[iı]?|komutlar[iı]?)\s+(?:{W}{G}){{0,2}}(?:yok say|g[oö]rmezden gel|unut)",
+        # Russian
+        rf"(?:игнорируй|игнорируйте|проигнорируй|проигнорируйте|забудь|забудьте|не обращай внимания на|не обращайте внимания на|отбрось|отбросьте|пренебреги|не следуй|не выполняй)\s+(?:{W}{G}){{0,4}}(?:инструкци|указани|правил|команд|промпт|ограничени|вс[её],? что)",
+        r"(?:новые|настоящие) (?:инструкции|правила|указания)\s*[:：]",
+        rf"(?:с этого момента|отныне|теперь),?\s+ты\s+(?:-\s*)?(?:будешь|должен|не|являешься|{W})",
+        # Chinese
+        r"(?:忽略|无视|忽视|不要理会|不用理会|忘记|忘掉|无需理会|不要遵守|不再遵守|抛开|丢弃|跳过|绕过|覆盖)[^。！？\n]{0,12}(?:指令|指示|说明|规则|提示|命令|要求|设定|限制|提示词|约束)",
+        r"(?:新的|真正的)(?:指令|指示|规则|系统提示)\s*[:：]",
+        r"(?:从现在开始|从现在起)[，,]?\s*你(?:是|将|必须|要|不)",
+        # Japanese
+        r"(?:以前|前|これまで|上記|上|すべて|全て|今まで)の(?:指示|命令|ルール|指令|プロンプト|設定|制約)[^。！？\n]{0,12}(?:無視|忘れ|従わな)",
+        r"(?:指示|命令|ルール|指令|プロンプト|制約)[^。！？\n]{0,8}(?:を無視|は無視|を忘れ)",
+        r"新しい(?:指示|命令|ルール|システムプロンプト)\s*[:：]",
+        # Korean
+        r"(?:이전|앞의|위의|모든|기존|지금까지)[^.!?\n]{0,8}(?:지시|명령|규칙|지침|프롬프트|설정|제한)[^.!?\n]{0,8}(?:무시|잊어)",
+        r"새로운 (?:지시|명령|규칙|지침|시스템 프롬프트)\s*[:：]",
+        # Arabic, Hindi
+        rf"(?:تجاهل|انسَ|انس|تخطى)\s+(?:{W}{G}){{0,3}}(?:التعليمات|الأوامر|القواعد|التوجيهات)",
+        r"(?:पिछले|सभी|पहले के)[^।\n]{0,20}(?:निर्देशों|निर्देश|नियमों|नियम)[^।\n]{0,20}(?:अनदेखा|नज़रअंदाज़|नजरअंदाज|भूल)",
+    ],
+    "role-hijack": [
+        r"\btu es (?:maintenant|d[eé]sormais|[aà] pr[eé]sent)\s+(?:un|une|le|la|DAN|libre|sans|d[eé]brid[eé])",
+        rf"\b(?:fais semblant d'[eê]tre|fais comme si tu [eé]tais|imagine que tu es|joue le r[oô]le d['e]|faites semblant d'[eê]tre|agis comme)\s+(?:{W}{G}){{0,4}}(?:sans (?:r[eè]gles|restrictions|limites|filtres|censure)|DAN|d[eé]brid[eé]|mal[eé]fique|hacker|pirate|IA)",
+        r"\bsans (?:aucune )?(?:restriction|limite|filtre|r[eè]gle|censure)s?\b[^.\n]{0,40}\b(?:r[eé]ponds|r[eé]pondez|agis|tu|vous)\b",
+        r"\bdu bist (?:jetzt|nun|ab sofort|ab jetzt|von nun an)\s+(?:ein|eine|der|die|DAN|frei|nicht mehr|uneingeschr[aä]nkt)",
+        rf"\b(?:tu so,? als (?:ob|w[aä]rst) du|stell dir vor,? du (?:bist|w[aä]rst)|spiele die rolle)\s+(?:{W}{G}){{0,4}}(?:ohne (?:regeln|einschr[aä]nkungen|filter|grenzen|zensur)|DAN|b[oö]se|hacker|KI)",
+        r"\bohne (?:jegliche |alle |irgendwelche )?(?:einschr[aä]nkungen|regeln|filter|zensur|grenzen)\b[^.\n]{0,40}\b(?:antworte|antworten|du|sie)\b",
+        r"\b(?:ahora|a partir de ahora) eres\s+(?:un|una|el|la|DAN|libre)",
+        rf"\b(?:finge (?:que eres|ser)|imagina que eres|haz de cuenta que eres|act[uú]a como (?:si fueras|un|una))\s+(?:{W}{G}){{0,4}}(?:sin (?:reglas|restricciones|l[ií]mites|filtros|censura)|DAN|malvad[oa]|hacker|IA)",
+        r"\bsin (?:ninguna |ning[uú]n )?(?:restricci[oó]n|restricciones|l[ií]mites?|filtros?|reglas|censura)\b[^.\n]{0,40}\b(?:responde|contesta|act[uú]a|eres)\b",
+        r"\b(?:ora|adesso|d'ora in poi) sei\s+(?:un|una|il|la|DAN|libero)",
+        rf"\b(?:fingi di essere|fai finta di essere|immagina di essere)\s+(?:{W}{G}){{0,4}}(?:senza (?:regole|restrizioni|limiti|filtri|censura)|DAN|malvagi[oa]|hacker|IA)",
+        r"\bsenza (?:alcuna |nessuna )?(?:restrizion[ei]|limit[ei]|filtr[oi]|regole|censura)\b[^.\n]{0,40}\b(?:rispondi|agisci|sei)\b",
+        r"\b(?:agora|a partir de agora) voc[eê] [eé]\s+(?:um|uma|o|a|DAN|livre)",
+        rf"\b(?:finja (?:que (?:voc[eê] )?[eé]|ser)|imagine que voc[eê] [eé]|fa[cç]a de conta que)\s+(?:{W}{G}){{0,4}}(?:sem (?:regras|restri[cç][oõ]es|limites|filtros|censura)|DAN|malvad[oa]|hacker|IA)",
+        r"\bsem (?:nenhuma |qualquer )?(?:restri[cç][aã]o|restri[cç][oõ]es|limites?|filtros?|regras|censura)\b[^.\n]{0,40}\b(?:responda|aja|voc[eê])\b",
+        rf"(?:притворись|представь,? что ты|ты теперь|теперь ты)\s+(?:{W}{G}){{0,4}}(?:без (?:ограничений|правил|фильтров|цензуры)|DAN|злой|хакер)",
+        r"(?:假装你是|扮演|你现在是)[^。！？\n]{0,16}(?:没有(?:任何)?(?:限制|规则|约束)|DAN|不受限制|邪恶)",
+    ],
+    "prompt-leak": [
+        r"\b(?:r[eé]v[eè]le|affiche|montre|r[eé]p[eè]te|donne|[eé]cris|imprime)(?:-moi|-nous)?\s+(?:ton|tes|votre|vos|le|les)\s+(?:prompt(?: syst[eè]me)?|instructions|consignes|invite syst[eè]me|r[eè]gles initiales)\b",
+        r"\b(?:zeige|gib|verrate|wiederhole|nenne|drucke)\s+(?:mir\s+)?(?:deinen|deine|ihren|ihre|den|die)\s+(?:systemprompt|system-prompt|anweisungen|prompt|urspr[uü]nglichen anweisungen)\b",
+        r"\b(?:revela|muestra|imprime|repite|dime|escribe)(?:me)?\s+(?:tu|tus|su|sus|el|las)\s+(?:prompt(?: del sistema)?|instrucciones|indicaciones|reglas iniciales)\b",
+        r"\b(?:rivela|mostra|stampa|ripeti|dimmi|scrivi)(?:mi)?\s+(?:il tuo|le tue|il|le)\s+(?:prompt(?: di sistema)?|istruzioni|regole iniziali)\b",
+        r"\b(?:revele|mostre|imprima|repita|diga|escreva)(?:-me)?\s+(?:seu|suas|o seu|as suas|o|as)\s+(?:prompt(?: do sistema)?|instru[cç][oõ]es|regras iniciais)\b",
+        r"(?:покажи|выведи|повтори|раскрой|напиши)\s+(?:мне\s+)?(?:свой|свои|твой|твои|системный)\s+(?:промпт|инструкции|системный промпт)",
+        r"(?:显示|输出|打印|告诉我|重复|泄露|透露)[^。！？\n]{0,6}(?:系统提示|提示词|你的指令|初始指令)",
+        r"システムプロンプト[^。！？\n]{0,10}(?:表示|教え|出力|見せ)",
+        r"시스템 프롬프트[^.!?\n]{0,10}(?:보여|알려|출력)",
+    ],
+}
+
+# ------------------------------------------------------------------ the automata
+
+OPEN_GROUPS = 3
+_SCRIPTS = re.compile(
+    "[\u0400-\u04ff\u0600-\u06ff\u0900-\u097f\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]"
+)
+
+
+def _open(pattern: str) -> bool:
+    """A pattern with an open gap: any word, or any character, between two of its words."""
+    return W in pattern or "[^" in pattern or ".{0" in pattern
+
+
+@dataclass(frozen=True)
+class Automaton:
+    pattern: Pattern
+    kinds: list[str]  # the kind of each of its groups
+    ascii: bool  # whether ASCII text can match (every other-script phrase begins with a word in its script)
+
+
+@functools.cache
+def automata() -> list[Automaton]:
+    """The phrases compiled on first use: the closed Latin-script ones in one automaton,
+    the open ones over ``OPEN_GROUPS``, the other scripts' in one of their own."""
+    closed: list[tuple[str, str]] = []
+    opened: list[list[tuple[str, str]]] = [[] for _ in range(OPEN_GROUPS)]
+    scripts: list[tuple[str, str]] = []
+    n = 0
+    for table in (ENGLISH, OTHER_LANGUAGES):
+        for kind, patterns in table.items():
+            for pattern in patterns:
+                item = (kind, fold_pattern(pattern))
+                if _SCRIPTS.search(pattern):
+                    scripts.append(item)
+                elif _open(pattern):
+                    opened[n % OPEN_GROUPS].append(item)
+                    n += 1
+                else:
+                    closed.append(item)
+    out: list[Automaton] = []
+    for group, ascii in [(closed, True), *((g, True) for g in opened), (scripts, False)]:
+        automaton = Pattern("(?i)" + "|".join(f"({p})" for _, p in group))
+        out.append(Automaton(automaton, [k for k, _ in group], ascii))
+    return out
