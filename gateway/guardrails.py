@@ -35,7 +35,8 @@ Detector = Callable[[str], list[Finding]]
 
 SEPARATOR = "\n"
 # Characters a token is made of: two texts that meet on these may hold one token's halves.
-_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=.")
+_TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=."
+_DIGIT_SET = frozenset("0123456789")
 _JOINT_REACH = 256
 
 
@@ -89,65 +90,89 @@ def resolve_detector(name: str) -> Detector:
 
 def _tail(text: str) -> int:
     """How many characters at the end of ``text`` are token characters (bounded)."""
-    n = 0
-    while n < _JOINT_REACH and n < len(text) and text[-1 - n] in _TOKEN_CHARS:
-        n += 1
-    return n
+    end = text[-_JOINT_REACH:]
+    return len(end) - len(end.rstrip(_TOKEN_CHARS))
 
 
 def _head(text: str) -> int:
-    n = 0
-    while n < _JOINT_REACH and n < len(text) and text[n] in _TOKEN_CHARS:
-        n += 1
-    return n
+    start = text[:_JOINT_REACH]
+    return len(start) - len(start.lstrip(_TOKEN_CHARS))
 
 
-def scan(detector: Detector, texts: Sequence[str]) -> dict[int, list[Finding]]:
-    """Findings per text index, the texts scanned as one (see the module docstring)."""
-    live = [i for i, t in enumerate(texts) if t]
-    if not live:
-        return {}
-    if len(live) == 1:
-        found = detector(texts[live[0]])
-        return {live[0]: found} if found else {}
-    starts: list[int] = []
-    pos = 0
-    for i in live:
-        starts.append(pos)
-        pos += len(texts[i]) + len(SEPARATOR)
-    joined = SEPARATOR.join(texts[i] for i in live)
-    out: dict[int, list[Finding]] = {}
+def _has_digit(text: str) -> bool:
+    return not _DIGIT_SET.isdisjoint(text)
 
-    def place(f: Finding, start: int, end: int) -> None:
-        """Cut a span of the joined text into the pieces of each text it covers."""
-        k = max(0, bisect_right(starts, start) - 1)
-        while k < len(live) and starts[k] < end:
-            i = live[k]
-            lo, hi = max(start, starts[k]), min(end, starts[k] + len(texts[i]))
-            if lo < hi:
-                piece = Finding(f.detector, f.kind, lo - starts[k], hi - starts[k], f.masked)
-                out.setdefault(i, []).append(piece)
-            k += 1
 
-    for f in detector(joined):
-        start, end = max(0, int(f.start)), min(len(joined), int(f.end))
-        if start < end:
-            place(f, start, end)
-    # A token cut in two with nothing between the halves: scan each joint on its own.
-    for k in range(len(live) - 1):
-        a, b = texts[live[k]], texts[live[k + 1]]
-        if a[-1] not in _TOKEN_CHARS or b[0] not in _TOKEN_CHARS:
-            continue
-        tail, head = _tail(a), _head(b)
-        if tail + head < 12:
-            continue
-        joint = a[len(a) - tail :] + b[:head]
-        base = starts[k] + len(a) - tail
-        for f in detector(joint):
-            if f.start < tail < f.end:  # only what the joint alone reveals
-                place(f, base + f.start, base + tail)
-                place(f, starts[k + 1], starts[k + 1] + f.end - tail)
-    return out
+class Joined:
+    """Texts scanned as one: joined by newlines, each finding cut back into the texts it
+    touches. Built once for all the rules of a check (until a redaction changes a text)."""
+
+    __slots__ = ("live", "starts", "text", "texts")
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = texts
+        self.live = [i for i, t in enumerate(texts) if t]
+        self.starts: list[int] = []
+        pos = 0
+        for i in self.live:
+            self.starts.append(pos)
+            pos += len(texts[i]) + len(SEPARATOR)
+        self.text = SEPARATOR.join(texts[i] for i in self.live)
+
+    def findings(self, detector: Detector, joints: bool = True) -> dict[int, list[Finding]]:
+        """Findings per text index; ``joints``: also look for a token cut in two between
+        texts (phrases need no such look: the newline between two texts is a gap like any
+        other)."""
+        texts, live, starts = self.texts, self.live, self.starts
+        if not live:
+            return {}
+        if len(live) == 1:
+            found = detector(texts[live[0]])
+            return {live[0]: found} if found else {}
+        out: dict[int, list[Finding]] = {}
+
+        def place(f: Finding, start: int, end: int) -> None:
+            """Cut a span of the joined text into the pieces of each text it covers."""
+            k = max(0, bisect_right(starts, start) - 1)
+            while k < len(live) and starts[k] < end:
+                i = live[k]
+                lo, hi = max(start, starts[k]), min(end, starts[k] + len(texts[i]))
+                if lo < hi:
+                    piece = Finding(f.detector, f.kind, lo - starts[k], hi - starts[k], f.masked)
+                    out.setdefault(i, []).append(piece)
+                k += 1
+
+        joined = self.text
+        for f in detector(joined):
+            start, end = max(0, int(f.start)), min(len(joined), int(f.end))
+            if start < end:
+                place(f, start, end)
+        if not joints:
+            return out
+        # A token cut in two with nothing between the halves: scan each joint on its own.
+        for k in range(len(live) - 1):
+            a, b = texts[live[k]], texts[live[k + 1]]
+            if a[-1] not in _TOKEN_CHARS or b[0] not in _TOKEN_CHARS:
+                continue
+            # Both halves of a cut token are long and random: digits on both sides.
+            tail = _tail(a)
+            if tail < 6 or not _has_digit(a[len(a) - tail :]):
+                continue
+            head = _head(b)
+            if head < 6 or tail + head < 16 or not _has_digit(b[:head]):
+                continue
+            joint = a[len(a) - tail :] + b[:head]
+            base = starts[k] + len(a) - tail
+            for f in detector(joint):
+                if f.start < tail < f.end:  # only what the joint alone reveals
+                    place(f, base + f.start, base + tail)
+                    place(f, starts[k + 1], starts[k + 1] + f.end - tail)
+        return out
+
+
+def scan(detector: Detector, texts: Sequence[str], joints: bool = True) -> dict[int, list[Finding]]:
+    """Findings per text index, the texts scanned as one (see :class:`Joined`)."""
+    return Joined(texts).findings(detector, joints)
 
 
 def check_texts(
@@ -160,6 +185,9 @@ def check_texts(
 TRUSTED_SYSTEM = frozenset({"prompt-injection"})
 """Detectors that do not read system messages (the loop's pinned instructions)."""
 
+PHRASE_DETECTORS = frozenset({"prompt-injection"})
+"""Detectors that look for phrases, not tokens: no joint scan between texts."""
+
 
 def _check(
     hook: str, rules: Sequence[GwGuardrail], texts: list[str], pinned: frozenset[int]
@@ -167,13 +195,20 @@ def _check(
     """:func:`check_texts`, with the texts at ``pinned`` hidden from ``TRUSTED_SYSTEM``."""
     verdicts: list[Verdict] = []
     out = list(texts)
+    every: Joined | None = None
+    unpinned: Joined | None = None
     for rule in rules:
         detector = resolve_detector(rule.detector)
+        joints = rule.detector not in PHRASE_DETECTORS
         if pinned and rule.detector in TRUSTED_SYSTEM:
             # An empty text is not scanned, and the others stay in order.
-            found = scan(detector, ["" if i in pinned else t for i, t in enumerate(out)])
+            if unpinned is None:
+                unpinned = Joined(["" if i in pinned else t for i, t in enumerate(out)])
+            found = unpinned.findings(detector, joints)
         else:
-            found = scan(detector, out)
+            if every is None:
+                every = Joined(out)
+            found = every.findings(detector, joints)
         if not found:
             continue
         kinds = sorted({f.kind for findings in found.values() for f in findings})
@@ -184,6 +219,7 @@ def _check(
         if rule.action == "redact":
             for i, findings in found.items():
                 out[i] = redact(out[i], findings)
+            every = unpinned = None
     return out, verdicts, None
 
 
@@ -216,8 +252,22 @@ class Slot:
         self.key = value
 
 
+# JSON Schema's own words carry nothing a caller wrote: not scanned as texts.
+_SCHEMA_WORDS = frozenset(
+    {
+        "type", "properties", "required", "items", "enum", "description", "title",
+        "default", "additionalProperties", "$schema", "$ref", "$defs", "definitions",
+        "anyOf", "oneOf", "allOf", "format", "minimum", "maximum", "minLength",
+        "maxLength", "pattern", "object", "string", "number", "integer", "boolean",
+        "array", "null", "strict", "name", "parameters", "function", "json_schema",
+        "schema", "examples", "const",
+    }
+)  # fmt: skip
+
+
 def _walk(value: Any, out: list[Slot]) -> None:
-    """Every string inside a JSON value (object keys too), in document order."""
+    """Every string inside a JSON value (object keys too), in document order, but for
+    JSON Schema's own keywords and type names."""
     # Iterative: a request may nest as deep as the JSON parser allows.
     stack: list[Any] = [value]
     while stack:
@@ -225,15 +275,15 @@ def _walk(value: Any, out: list[Slot]) -> None:
         children: list[Any] = []
         if isinstance(node, dict):
             for k, v in node.items():
-                if isinstance(k, str):
+                if isinstance(k, str) and k not in _SCHEMA_WORDS:
                     out.append(Slot(node, k, is_key=True))
-                if isinstance(v, str):
+                if isinstance(v, str) and v not in _SCHEMA_WORDS:
                     out.append(Slot(node, k))
                 elif isinstance(v, (dict, list)):
                     children.append(v)
         elif isinstance(node, list):
             for j, v in enumerate(node):
-                if isinstance(v, str):
+                if isinstance(v, str) and v not in _SCHEMA_WORDS:
                     out.append(Slot(node, j))
                 elif isinstance(v, (dict, list)):
                     children.append(v)
