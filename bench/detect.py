@@ -1,0 +1,324 @@
+"""Benchmark: what the detectors cost per KB of text, before and after RE2, and what the
+gateway's guardrails add to a chat request.
+
+Prints four tables:
+
+1. each detector's cost per KB (µs/KB, CPU time, best of several runs) on benign support
+   tickets (ASCII and not), and on the worst of the hostile families of
+   ``tests/guardrails/test_linear.py`` at 64 KB; the old detectors (``fleet/detect.py``
+   before the package, read from git and run from a temporary module) on the same benign
+   text and on the audit's inputs at 2 and 4 KB, where their quadratic growth shows;
+2. the audit's three inputs at full size (64 KB) with the new detectors;
+3. a 2 KB chat request through the llm_input guardrails (the benchmark policy, injection and
+   secrets, and the full one with PII), before and after, in µs per request and µs per KB;
+4. recall and false positives on the labelled corpus (``tests/guardrails/corpus``), the
+   same table ``tests/guardrails/test_corpus.py`` checks, for the old detectors and new.
+
+Target (issue 16): scanning every field costs the hot path ≤ 30 µs per KB of text.
+Run: ``.venv/bin/python bench/detect.py [--before REF] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fleet.detect import DETECTORS  # noqa: E402
+from fleet.gwconfig import GwGuardrail  # noqa: E402
+from gateway import guardrails  # noqa: E402
+from tests.guardrails.scoring import load, score  # noqa: E402
+from tests.guardrails.test_linear import UNITS  # noqa: E402
+
+TARGET_US_PER_KB = 30.0
+Detector = Callable[[str], list[Any]]
+
+
+def cpu(fn: Callable[[], object], repeats: int) -> float:
+    """Least CPU seconds of ``repeats`` calls."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        fn()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def per_kb(detect: Detector, text: str, repeats: int) -> float:
+    kb = len(text.encode("utf-8", "surrogatepass")) / 1024
+    copies = iter([(" " + text)[1:] for _ in range(repeats + 1)])  # defeat the view cache
+    detect(next(copies))
+    return cpu(lambda: detect(next(copies)), repeats) * 1e6 / kb
+
+
+def before_ref(arg: str | None) -> str:
+    """The last commit with the single-module fleet/detect.py."""
+    if arg:
+        return arg
+    deleted = subprocess.run(
+        ["git", "log", "--diff-filter=D", "--format=%H", "-1", "--", "fleet/detect.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return f"{deleted}~1" if deleted else "HEAD"
+
+
+def old_modules(ref: str) -> tuple[types.ModuleType, types.ModuleType] | None:
+    """The detectors and guardrails as they were at ``ref``, as throwaway modules."""
+    try:
+        detect_src = subprocess.run(
+            ["git", "show", f"{ref}:fleet/detect.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        guard_src = subprocess.run(
+            ["git", "show", f"{ref}:gateway/guardrails.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except subprocess.CalledProcessError:
+        return None
+    detect = types.ModuleType("old_detect")
+    sys.modules["old_detect"] = detect  # dataclasses look their module up
+    exec(compile(detect_src, "old:fleet/detect.py", "exec"), detect.__dict__)
+    guard = types.ModuleType("old_guardrails")
+    sys.modules["old_guardrails"] = guard
+    exec(
+        compile(
+            guard_src.replace("from fleet.detect import", "from old_detect import"),
+            "old:gateway/guardrails.py",
+            "exec",
+        ),
+        guard.__dict__,
+    )
+    return detect, guard
+
+
+def benign_text(size: int) -> str:
+    tickets = [str(c["text"]) for c in load() if not c["expect"] and str(c["text"]).isascii()]
+    text = "\n".join(tickets)
+    return (text * (size // len(text) + 1))[:size]
+
+
+def foreign_text(size: int) -> str:
+    text = (
+        "Bonjour, ma commande n°48213 n'est jamais arrivée ; pouvez-vous vérifier l'adresse ? "
+        "Guten Tag, die Rechnung für März fehlt noch, bitte prüfen Sie das Kundenkonto. "
+        "Hola, el pedido llegó dañado y necesito un reembolso, gracias. "
+        "您好，我的订单还没有到，请帮我查一下物流信息。谢谢！ "
+    )
+    return (text * (size // len(text) + 1))[:size]
+
+
+def chat_request(size: int) -> dict[str, Any]:
+    """A typical chat completion request with about ``size`` bytes of text."""
+    lines = benign_text(size).splitlines()[:-1]  # whole tickets, one a line
+    third = len(lines) // 3
+    parts = [
+        "\n".join(lines[:third]),
+        "\n".join(lines[third : 2 * third]),
+        "\n".join(lines[2 * third :]),
+    ]
+    return {
+        "model": "main",
+        "messages": [
+            {
+                "role": "system",
+                "content": "You triage support tickets. Label each one and reply politely.",
+            },
+            {"role": "user", "content": parts[0]},
+            {"role": "assistant", "content": parts[1]},
+            {"role": "user", "content": parts[2]},
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "label_ticket",
+                    "description": "Attach a label to a ticket.",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"ticket": {"type": "string"}, "label": {"type": "string"}},
+                        "required": ["ticket", "label"],
+                    },
+                },
+            }
+        ],
+    }
+
+
+PROSE = (
+    "Our nightly build started failing on Tuesday after the dependency update. The test suite "
+    "runs for about twelve minutes and then the integration step times out while waiting for the "
+    "database container to become healthy. I looked at the logs and the container starts, but the "
+    "health check never passes because the port mapping changed in the new compose file. Could you "
+    "look at the pipeline configuration and suggest a fix? We would also like to understand why the "
+    "retry logic did not kick in, since the step is supposed to retry twice before giving up. "
+    "Thanks a lot for the quick help last week, the cache change made the builds much faster. "
+)
+ANSWER = (
+    "The health check fails because the service now listens on the container's internal port while "
+    "the check still probes the old published port. Update the check to use the service name and the "
+    "internal port, or publish the port again in the compose file. The retry did not run because the "
+    "step exits with a timeout, which the pipeline treats as a cancellation rather than a failure; "
+    "mark timeouts as retryable in the step options. After that, rerun the job and compare the timing "
+    "of the integration step with the previous green build. "
+)
+
+
+def prose_request() -> dict[str, Any]:
+    """A chat request of plain prose, about 2 KB: a question, an answer, a follow-up."""
+    return {
+        "model": "main",
+        "messages": [
+            {"role": "system", "content": "You help engineers fix their CI pipelines."},
+            {"role": "user", "content": PROSE * 2},
+            {"role": "assistant", "content": ANSWER},
+            {"role": "user", "content": "That worked. " + PROSE[:400]},
+        ],
+    }
+
+
+TINY = {
+    "model": "main",
+    "messages": [{"role": "user", "content": "Summarise the failing build in one line."}],
+    "max_tokens": 10,
+}
+
+
+def request_cost(
+    apply: Callable[[dict[str, Any]], object], body: dict[str, Any], repeats: int
+) -> float:
+    """Least CPU µs of ``apply`` on fresh copies of ``body`` (redaction edits in place)."""
+    bodies = iter([copy.deepcopy(body) for _ in range(repeats + 1)])
+    apply(next(bodies))
+    return cpu(lambda: apply(next(bodies)), repeats) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--before", help="git ref of the old detectors (default: before the package)"
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer runs")
+    args = parser.parse_args()
+    repeats = 5 if args.quick else 15
+    ref = before_ref(args.before)
+    old = old_modules(ref)
+    old_detectors: dict[str, Detector] = old[0].DETECTORS if old else {}
+
+    benign, foreign = benign_text(16384), foreign_text(16384)
+    print(f"1. cost per KB (µs/KB, CPU; old = {ref})")
+    print(
+        f"{'detector':18} {'benign':>8} {'non-ASCII':>10} {'worst hostile 64K':>26} "
+        f"{'old benign':>11} {'old audit 2K→4K':>17}"
+    )
+    audit = {"secrets": "a-", "pii": "a.", "prompt-injection": "\n"}
+    for name, detect in DETECTORS.items():
+        worst = max(
+            (
+                (per_kb(detect, (unit * (65536 // len(unit) + 1))[:65536], 3), label)
+                for label, unit in UNITS.items()
+            ),
+        )
+        row = f"{name:18} {per_kb(detect, benign, repeats):8.1f} {per_kb(detect, foreign, repeats):10.1f} {worst[0]:9.1f} ({worst[1][:14]:>14})"
+        if name in old_detectors:
+            unit = audit[name]
+            o = old_detectors[name]
+            small, big = (unit * 1024)[:2048], (unit * 2048)[:4096]
+            row += f" {per_kb(o, benign, max(3, repeats // 3)):11.1f} {per_kb(o, small, 1):8.0f}→{per_kb(o, big, 1):.0f}"
+        print(row)
+
+    print("\n2. the audit's inputs at 64 KB (ms, new)")
+    for name, text in (
+        ("scan_secrets('a-'*32000+'token')", "a-" * 32000 + "token"),
+        ("scan_injection('\\n'*32000)", "\n" * 32000),
+        ("scan_pii('a.'*32000)", "a." * 32000),
+    ):
+        fn = {
+            "secrets": DETECTORS["secrets"],
+            "injection": DETECTORS["prompt-injection"],
+            "pii": DETECTORS["pii"],
+        }[name.split("(")[0].split("_")[1]]
+        print(f"  {name:36} {cpu(lambda fn=fn, text=text: fn(text), 3) * 1000:8.2f} ms")
+
+    print("\n3. chat requests through the llm_input guardrails (µs per request; µs per KB)")
+    print(
+        f"{'request / policy':46} {'new':>8} {'new/KB':>7} {'old':>8} {'old/KB':>7}"
+        f"  target ≤ {TARGET_US_PER_KB:.0f} µs/KB"
+    )
+    policies = {
+        "injection + secrets": [
+            GwGuardrail(detector="prompt-injection"),
+            GwGuardrail(detector="secrets"),
+        ],
+        "+ pii": [
+            GwGuardrail(detector="prompt-injection"),
+            GwGuardrail(detector="secrets"),
+            GwGuardrail(detector="pii", action="redact"),
+        ],
+    }
+    requests = {
+        "2 KB of prose": prose_request(),
+        "2 KB of tickets (hashes, ids, links), a tool": chat_request(2300),
+        "the gateway bench's one line": TINY,
+    }
+    for req_label, body in requests.items():
+        kb = sum(len(t.encode()) for t in guardrails.request_texts(body)) / 1024
+        for label, rules in policies.items():
+            new = request_cost(
+                lambda b, rules=rules: guardrails.apply_to_request(b, "llm_input", rules),
+                body,
+                repeats * 20,
+            )
+            line = f"{req_label + ', ' + label:46} {new:8.1f} {new / kb:7.1f}"
+            if old:
+                was = request_cost(
+                    lambda b, rules=rules, apply=old[1].apply_to_messages: apply(
+                        b["messages"], "llm_input", rules
+                    ),
+                    body,
+                    repeats * 4,
+                )
+                line += f" {was:8.1f} {was / kb:7.1f}"
+            verdict = "ok" if new / kb <= TARGET_US_PER_KB or kb < 0.25 else "MISSED"
+            print(f"{line}  {verdict}")
+        print(
+            f"  ({kb:.2f} KB of text in {len(guardrails.request_texts(body))} fields; old scanned message content only)"
+        )
+
+    print("\n4. labelled corpus: recall and false positives on benign tickets")
+    cases = load()
+    new_scores = score(cases)
+    old_scores = score(cases, old_detectors) if old_detectors else {}
+    print(f"{'detector':18} {'recall':>16} {'FP on benign':>16} {'old recall':>12} {'old FP':>8}")
+    for name, s in new_scores.items():
+        line = f"{name:18} {s.recall:7.1%} {s.found:3}/{s.expected:<4} {s.fp_rate:7.1%} {s.false_alarms:3}/{s.benign:<4}"
+        if name in old_scores:
+            o = old_scores[name]
+            line += f" {o.recall:12.1%} {o.fp_rate:8.1%}"
+        print(line)
+    counts = {k: sum(k in c["expect"] for c in cases) for k in new_scores}  # type: ignore[operator]
+    print(
+        f"  ({len(cases)} texts: {json.dumps(counts)}, {sum(not c['expect'] for c in cases)} benign)"
+    )
+
+
+if __name__ == "__main__":
+    main()
