@@ -9,12 +9,17 @@ human approval gates and idempotent side effects.
 and idempotency keys) and ``authenticate(scope, runtime)``; the gateway's own
 :class:`gateway.app.Gateway` is one.
 
-Modules: :mod:`~gateway.mcp.grants` (who may call what),
+Modules: :mod:`~gateway.mcp.grants` (who may call what, look-alike names),
 :mod:`~gateway.mcp.calls` (tools/call policy and execution, the
 ``fleet_approval_result`` pseudo-tool, idempotency keys),
+:mod:`~gateway.mcp.answers` (what a loop is told about approvals and keys),
 :mod:`~gateway.mcp.ledger` (approval and key records, under leases),
 :mod:`~gateway.mcp.endpoint` (``/mcp/<server>``), :mod:`~gateway.mcp.api`
-(``/approvals``), :mod:`~gateway.mcp.wire` (streamable HTTP on the wire),
+(``/approvals``), :mod:`~gateway.mcp.jsonrpc` (what a caller may send),
+:mod:`~gateway.mcp.sessions` (sessions bound to their owner),
+:mod:`~gateway.mcp.listing` (only names the server lists),
+:mod:`~gateway.mcp.redact` (injected credentials never passed back),
+:mod:`~gateway.mcp.wire` (streamable HTTP on the wire),
 :mod:`~gateway.mcp.client` (the keep-alive HTTP/1.1 client to servers),
 :mod:`~gateway.mcp.relay` (progress and server requests streamed mid-call).
 """
