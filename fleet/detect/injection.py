@@ -84,6 +84,22 @@ _HEX = "0123456789abcdefABCDEF"
 _B64_ASCII_LEAD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
 
 
+_HIDDEN_CHAR = compile(
+    "[\\x{E0000}-\\x{E007F}\\x{200B}-\\x{200D}\\x{2060}-\\x{2064}\\x{FEFF}\\x{180E}]"
+)
+
+
+def _hides(text: str) -> bool:
+    """Whether ``text`` holds a tag or zero-width character (RE2, fast; Python's engine
+    for text RE2 cannot take)."""
+    try:
+        return _HIDDEN_CHAR.search(text) is not None
+    except UnicodeEncodeError:  # lone surrogates
+        return _HIDDEN_RUN.search(text) is not None or any(
+            c in text for c in "\u200b\u200c\u200d\ufeff"
+        )
+
+
 def _decode(candidate: str) -> str | None:
     """The text a base64, hex or percent-encoded candidate hides, if it is text."""
     if candidate.startswith("%"):
@@ -248,7 +264,7 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
         last_end = e
         os, oe = view.original(s, e)
         found.append(Finding("prompt-injection", kind, os, oe, snippet(text[os:oe])))
-    if not text.isascii():
+    if view.translated() and _hides(text):
         # Runs of tag or zero-width characters hide text; spans of the original string.
         for m in _HIDDEN_RUN.finditer(text):
             s, e = m.span()

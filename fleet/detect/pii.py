@@ -45,7 +45,7 @@ _NINO_BAD = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
 # File names with a resolution suffix (icon@2x.png) look like addresses.
 _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "pdf", "js", "css"}
 
-_IBAN = Pattern(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30})")
+_IBAN = Pattern(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
 
 # ------------------------------------------------------------------ digit runs
 
@@ -338,7 +338,7 @@ def scan_pii(text: str) -> list[Finding]:
                 kind = "es-nie"
             spans.append((s, e, kind))
     for hit in _IBAN.finditer(view):
-        s, e = hit.span(1)
+        s, e = hit.span()
         compact = view.text[s:e].replace(" ", "")
         length = ck.IBAN_LENGTHS.get(compact[:2], len(compact))
         if len(compact) < length:

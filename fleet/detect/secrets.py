@@ -169,7 +169,7 @@ _TOKENS: list[_Token] = [
         r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}\b",
     ),
     _Token("aws-session-token", r"\b(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdz)[A-Za-z0-9/+=]+", 16, 100),
-    _Token("openai-key", r"\bsk-[A-Za-z0-9_\-]+", check=_openai),
+    _Token("openai-key", r"\bsk-[A-Za-z0-9_\-]{12,}", check=_openai),
     _Token("gcp-api-key", r"\bAIza[0-9A-Za-z_\-]+", 4, 30),
     _Token("gcp-oauth-secret", r"\bGOCSPX-[A-Za-z0-9_\-]+", 7, 20),
     _Token("google-oauth-token", r"\bya29\.[0-9A-Za-z_\-]+", 5, 30),
@@ -249,7 +249,7 @@ _TOKENS: list[_Token] = [
         r"\b[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}\b",
     ),
     _Token("mapbox-secret", r"\bsk\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", 3, 40),
-    _Token("jwt", r"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*", check=_jwt),
+    _Token("jwt", r"\beyJ[A-Za-z0-9_\-]{7,}\.eyJ[A-Za-z0-9_\-]{7,}\.[A-Za-z0-9_\-]*", check=_jwt),
     _Token(
         "aws-presigned-url",
         r"[?&]X-Amz-(?:Signature=[0-9a-f]{64}|Security-Token=[A-Za-z0-9%]{40,})",
@@ -260,7 +260,18 @@ _TOKENS: list[_Token] = [
         check=_basic_url,
     ),
 ]
-_TOKENS_RE = Pattern("|".join(f"({t.pattern})" for t in _TOKENS))
+
+
+def _scanning(token: _Token) -> str:
+    """A token's pattern as scanned: a run of the body at least nearly as long as the
+    shortest body that can pass (the check counts exactly), so a text of prefixes with
+    short runs ("eyJhb.eyJhb.…") makes no candidates to check one by one."""
+    if token.min_body and token.pattern.endswith("]+"):
+        return f"{token.pattern[:-1]}{{{max(1, token.min_body - 4)},}}"
+    return token.pattern
+
+
+_TOKENS_RE = Pattern("|".join(f"({_scanning(t)})" for t in _TOKENS))
 
 # ------------------------------------------------------------------ values by a credential word
 
@@ -277,7 +288,8 @@ _CONTEXT_RE = Pattern(
     # Bearer…); the value: 3 double-quoted, 4 single-quoted, 5 bare
     rf"(?i)({_KEY_WORD}[A-Za-z0-9_.\-]*)[\"'\]]?\s*(?:=>|:=|=|:|\s(?:is|was|are)\b)\s*"
     r"((?:basic|bearer|token|digest)\s+)?"
-    r"(?-i:\"([^\"\n]{1,200})\"|'([^'\n]{1,200})'|`?([^\s\"'`<>,;()\[\]{}]+))"
+    # A bare value holds a digit or a symbol, or is a long run of letters: a word is no secret.
+    r"(?-i:\"([^\"\n]{6,200})\"|'([^'\n]{6,200})'|`?([^\s\"'`<>,;()\[\]{}]*[^\sA-Za-z\"'`<>,;()\[\]{}][^\s\"'`<>,;()\[\]{}]*|[A-Za-z]{12,}))"
     # 6 Authorization: Bearer …   7 Authorization: Basic …
     r"|(?i:\bbearer\s+)([A-Za-z0-9._~+/\-]+=*)"
     r"|(?i:\bbasic\s+)([A-Za-z0-9+/]{8,}={0,2})"

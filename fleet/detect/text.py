@@ -33,6 +33,7 @@ finding.
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right
@@ -66,31 +67,46 @@ class Pattern:
     anchored at a match only, to say which group matched where. Same matches either way:
     the groups change what RE2 reports, not what it matches."""
 
-    __slots__ = ("full", "groups", "pattern", "plain")
+    __slots__ = ("_find", "_groups_at", "full", "groups", "pattern", "plain")
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
         self.plain = compile(pattern, capture=False)
         self.full = compile(pattern)
         self.groups: int = self.full.groups
+        # The binding's own Match (spans of every group, as a list) saves the wrapper's
+        # generator per call; the wrapper's methods stand in where it is missing.
+        raw_plain, raw_full = (
+            getattr(self.plain, "_regexp", None),
+            getattr(self.full, "_regexp", None),
+        )
+        anchor = getattr(re2, "_Anchor", None)
+        if raw_plain is not None and raw_full is not None and anchor is not None:
+            unanchored, start = anchor.UNANCHORED, anchor.ANCHOR_START
+            self._find = lambda data, pos: raw_plain.Match(unanchored, data, pos, len(data))[0]
+            self._groups_at = lambda data, pos: raw_full.Match(start, data, pos, len(data))
+        else:
+            self._find = self._find_slowly
+            self._groups_at = self._groups_slowly
+
+    def _find_slowly(self, data: bytes, pos: int) -> tuple[int, int]:
+        m = self.plain.search(data, pos)
+        return _NULL_SPAN if m is None else m.span()
+
+    def _groups_slowly(self, data: bytes, pos: int) -> list[tuple[int, int]]:
+        m = self.full.match(data, pos)
+        return [m.span(g) for g in range(self.groups + 1)]
 
     def finditer(self, view: View) -> Iterator[Hit]:
         """Every match in ``view``'s subject, left to right, as :class:`Hit`."""
         data = view.subject
         pos, end = 0, len(data)
+        find, groups_at, grouped = self._find, self._groups_at, bool(self.groups)
         while pos <= end:
-            m = self.plain.search(data, pos)
-            if m is None:
+            s, e = find(data, pos)
+            if s < 0:
                 return
-            s, e = m.span()
-            if self.groups:
-                full = self.full.match(data, s)
-                spans = getattr(full, "_spans", None)
-                if spans is None:  # another re2 wrapper: ask for each group
-                    spans = [full.span(g) for g in range(self.groups + 1)]
-            else:
-                spans = [(s, e)]
-            yield Hit(view, spans)
+            yield Hit(view, groups_at(data, s) if grouped else [(s, e)])
             pos = e if e > s else e + 1
 
 
@@ -287,6 +303,10 @@ class View:
         self._starts: array[int] | None = None
         self._marks: tuple[list[int], list[int]] = ([0], [0])  # byte and char offsets seen
 
+    def translated(self) -> bool:
+        """Whether this form, or one it was made from, differs from the caller's string."""
+        return self._source is not None or (self._parent is not None and self._parent.translated())
+
     def char(self, offset: int) -> int:
         """The character offset in ``text`` of a byte offset in ``subject`` (a character
         boundary, as RE2 reports them). Decodes from the nearest offset already converted,
@@ -320,15 +340,52 @@ class View:
         return start, end
 
 
+# Python's engine for one character class repeated: linear (nothing to retry).
+_NON_ASCII_RUN = re.compile("[^\x00-\x7f]+")
+
+
+def _translate(text: str, table: _Table) -> str:
+    """``text.translate(table)``; for text with few non-ASCII characters, only their runs
+    are translated (``translate`` costs about as much per ASCII character as per other)."""
+    if (len(text.encode("utf-8", "surrogatepass")) - len(text)) * 8 > len(text):
+        return text.translate(table)
+    parts: list[str] = []
+    pos = 0
+    for m in _NON_ASCII_RUN.finditer(text):
+        start, end = m.span()
+        parts.append(text[pos:start])
+        parts.append(text[start:end].translate(table))
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+@functools.cache
+def _composing() -> Any:
+    """Characters around which NFKC of the whole string differs from NFKC of each
+    character: combining marks, Hangul jamo, the kana sound marks."""
+    return compile(
+        "[\\p{M}\\x{1100}-\\x{11FF}\\x{3130}-\\x{318F}\\x{A960}-\\x{A97F}\\x{D7B0}-\\x{D7FF}"
+        "\\x{FFA0}-\\x{FFDC}\\x{FF9E}\\x{FF9F}\\x{309B}\\x{309C}]"
+    )
+
+
 def _exact_view(text: str) -> View:
     if text.isascii():
         return View(text, None, None, None)
     try:
-        if unicodedata.is_normalized("NFKC", text) and not _needs_exact().search(text):
-            return View(text, None, None, None)
+        if unicodedata.is_normalized("NFKC", text):
+            if not _needs_exact().search(text):
+                return View(text, None, None, None)
+        elif not _composing().search(text):
+            # Without composition, NFKC of the whole string is the per-character map (and
+            # C-speed); when nothing else is left to map, it is the exact form.
+            nfkc = unicodedata.normalize("NFKC", text)
+            if not _needs_exact().search(nfkc):
+                return View(nfkc, text, _EXACT, None)
     except UnicodeEncodeError:
         pass  # lone surrogates: the map replaces them
-    return View(text.translate(_EXACT), text, _EXACT, None)
+    return View(_translate(text, _EXACT), text, _EXACT, None)
 
 
 def _folded_view(exact: View) -> View:
@@ -343,7 +400,7 @@ def _folded_view(exact: View) -> View:
     elif not not_latin.search(nfkd):
         text = nfkd.encode("ascii", "ignore").decode("ascii")  # Latin text with accents
     else:
-        text = base.translate(_FOLDED)
+        text = _translate(base, _FOLDED)
     if text == base:
         return View(base, None, None, exact)
     return View(text, base, _FOLDED, exact)

@@ -147,3 +147,19 @@ def test_lone_surrogates_are_read_past() -> None:
     text = f"a \ud800 b {TOKEN} \udfff"
     (finding,) = scan_secrets(text)
     assert text[finding.start : finding.end] == TOKEN
+
+
+_TRICKY = [*"aé中ßœ…№①２ＡＢ，。！ﬁﬃ™²½\u00a0\u2009\u3000‐‑–—−’“«»", "\u200b", "\ufeff", "\u00ad"]
+_TRICKY += ["\U000e0041", "\u0301", "\u0308", "가", "ᄀ", "ﾞ", "が", "ｶ", "ї", "Ω", "😀", "x", " "]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet=st.sampled_from(_TRICKY), max_size=60))
+def test_every_shortcut_gives_the_per_character_forms(text: str) -> None:
+    # The views take whole-string shortcuts (NFKC, NFKD, ASCII-ignore) where they give the
+    # same result as the per-character maps; the offsets are mapped with the latter.
+    from fleet.detect.text import _EXACT, _FOLDED, _exact_view, _folded_view
+
+    view = _exact_view(text)
+    assert view.text == text.translate(_EXACT)
+    assert _folded_view(view).text == view.text.translate(_FOLDED)
