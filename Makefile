@@ -48,6 +48,7 @@ bench: setup
 	$(PY) bench/gateway/run.py
 	$(PY) bench/gateway/chunks.py
 	$(PY) -m bench.mcp.run
+	$(PY) -m bench.harness.run
 	$(PY) bench/operator/scale.py
 
 clean:

@@ -1,0 +1,307 @@
+"""Part ``cpu``: the harness's own CPU per step, without model and tool time (target ≤ 1 ms
+median).
+
+``fleet-harness`` runs as a real process on a 50-step script (each maker step one MCP
+tool call through the gateway, alternating a read and a write; then ``finish`` and a
+checker pass), the gateway, the scripted provider and the MCP server in processes of
+their own. At each ``step`` event it prints, the bench reads the harness process's CPU
+time (its CPU clock: utime + stime of every thread, to the nanosecond; ``/proc/<pid>/stat``
+counts the same in 10 ms ticks and is shown as a cross-check). The CPU between two step
+events is one step: the tool call and its journal entry, the next model call and its
+journal entry, the events. Waiting for the model, the tool and the gateway costs no CPU.
+
+Then one run in-process under cProfile, timed by the thread's CPU clock (so time spent
+waiting in epoll counts nothing), after a warm-up run: the top self-time functions per step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import gc
+import itertools
+import os
+import pstats
+import re
+import statistics
+import sysconfig
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.harness.script import tag
+from bench.harness.stack import ROOT, Stack, cpu_s, pct, spread, stat_cpu_s
+
+STEPS = 50
+TARGET_MS = 1.0
+
+
+@dataclass
+class Trace:
+    startup: float
+    """CPU before the ``start`` event: interpreter, imports, settings, opening and reading the run."""
+    first: float
+    """CPU from ``start`` to the first step: the context entry, the clients' imports, the MCP
+    session and tool listing, the first model call."""
+    steps: list[float]
+    """CPU between consecutive maker step events (one tool step + the next model step)."""
+    checker: float
+    tail: float
+    total: float
+    total_ticks: float
+
+
+def one_process(stack: Stack, gateway: str, path: Path, run_id: str) -> Trace:
+    proc = stack.spawn(gateway, run_id, path, tag("m", STEPS, run_id))
+    assert proc.stdout is not None
+    marks: list[tuple[str, str, float]] = []
+    end_ticks = 0.0
+    for line in proc.stdout:
+        now = cpu_s(proc.pid)
+        event = orjson.loads(line)
+        marks.append((event["event"], event.get("scope", ""), now))
+        if event["event"] == "end":
+            end_ticks = stat_cpu_s(proc.pid)
+            if event["outcome"] != "done":
+                raise SystemExit(f"cpu: run {run_id} ended {event['outcome']}: {event}")
+            break
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode != 0:
+        raise SystemExit(f"cpu: fleet-harness exited {proc.returncode}: {err.decode()[-500:]}")
+    start = next(c for e, _, c in marks if e == "start")
+    steps = [(scope, c) for e, scope, c in marks if e == "step"]
+    main = [c for scope, c in steps if scope == "main"]
+    check = next(c for scope, c in steps if scope.startswith("check:"))
+    end = marks[-1][2]
+    return Trace(
+        startup=start,
+        first=main[0] - start,
+        steps=[b - a for a, b in itertools.pairwise(main)],
+        checker=check - main[-1],
+        tail=end - check,
+        total=end,
+        total_ticks=end_ticks,
+    )
+
+
+def _where(path: str) -> str:
+    site = sysconfig.get_paths()["purelib"]
+    std = sysconfig.get_paths()["stdlib"]
+    for base in (site, str(ROOT), std):
+        if path.startswith(base + os.sep):
+            return path[len(base) + 1 :]
+    return path
+
+
+# Where a step's CPU goes, without a profiler's overhead: the thread's CPU time inside
+# each of these, summed over a run (a run is sequential, so what runs while one of them
+# awaits is its own work: the MCP session's reader, the HTTP connection).
+ATTRIBUTED = (
+    (
+        "openai.resources.chat.completions.completions",
+        "async_maybe_transform",
+        "openai: transform of the request params (messages, tools)",
+    ),
+    ("harness.models", "Models.complete", "model call (harness/models.py Models.complete)"),
+    ("harness.runs", "Runs.append", "journal appends (harness/runs.py Runs.append)"),
+    ("harness.mcptools", "McpTools.call", "tool call (harness/mcptools.py McpTools.call)"),
+    ("harness.mcptools", "McpTools.list", "tool listing + MCP session set-up (McpTools.list)"),
+    ("harness.events", "Events.emit", "events (harness/events.py Events.emit)"),
+)
+
+
+def attribute(
+    run_once: Any,
+) -> tuple[float, int, dict[str, float], list[tuple[int, float]]]:
+    """Run ``run_once`` with :data:`ATTRIBUTED` wrapped: (CPU, steps, label → CPU, and
+    each transform's (messages, CPU))."""
+    import functools
+    import importlib
+    import inspect
+
+    spent: dict[str, float] = {}
+    by_size: list[tuple[int, float]] = []
+    undo = []
+    for module, dotted, label in ATTRIBUTED:
+        owner: Any = importlib.import_module(module)
+        *path, name = dotted.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        orig = getattr(owner, name)
+
+        def wrapper(orig: Any = orig, label: str = label) -> Any:
+            if inspect.iscoroutinefunction(orig):
+
+                @functools.wraps(orig)
+                async def timed(*a: Any, **k: Any) -> Any:
+                    t = time.thread_time()
+                    try:
+                        return await orig(*a, **k)
+                    finally:
+                        used = time.thread_time() - t
+                        spent[label] = spent.get(label, 0.0) + used
+                        if label == ATTRIBUTED[0][2] and isinstance(a[0], dict):
+                            by_size.append((len(a[0].get("messages") or ()), used))
+
+                return timed
+
+            @functools.wraps(orig)
+            def timed_sync(*a: Any, **k: Any) -> Any:
+                t = time.thread_time()
+                try:
+                    return orig(*a, **k)
+                finally:
+                    spent[label] = spent.get(label, 0.0) + time.thread_time() - t
+
+            return timed_sync
+
+        setattr(owner, name, wrapper())
+        undo.append((owner, name, orig))
+    try:
+        gc.collect()
+        t = time.thread_time()
+        end = run_once()
+        total = time.thread_time() - t
+    finally:
+        for owner, name, orig in undo:
+            setattr(owner, name, orig)
+    return total, end.usage.steps, spent, by_size
+
+
+def profile(stack: Stack, gateway: str, path: Path, nonce: str) -> dict[str, Any]:
+    from harness.events import Events
+    from harness.runner import run
+
+    def run_once(name: str) -> Any:
+        rid = f"{name}-{nonce}"
+        events = Events("jsonl", open(os.devnull, "w"))  # noqa: SIM115 (closed with the process)
+        return asyncio.run(run(stack.settings(gateway, rid, path, tag("m", STEPS, rid)), events))
+
+    run_once("prof-warm")
+    attributed = attribute(lambda: run_once("prof-attr"))
+    run_id = f"prof-{nonce}"
+    settings = stack.settings(gateway, run_id, path, tag("m", STEPS, run_id))
+    gc.collect()
+    prof = cProfile.Profile(time.thread_time_ns, 1e-9)
+    cpu0 = time.thread_time()
+    prof.enable()
+    end = asyncio.run(run(settings, Events("none")))
+    prof.disable()
+    cpu = time.thread_time() - cpu0
+    if end.outcome != "done":
+        raise SystemExit(f"cpu: profiled run ended {end.outcome}")
+    steps = end.usage.steps
+    stats = pstats.Stats(prof)
+    rows = []
+    packages: dict[str, float] = {}
+    for (file, line, name), (_, calls, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        where = _where(file) if file != "~" else "(built-in)"
+        rows.append((tottime, calls, f"{where}:{line}({name})" if file != "~" else name))
+        pkg = re.split(r"[/\\]", where)[0].removesuffix(".py") if file != "~" else "(built-in)"
+        packages[pkg] = packages.get(pkg, 0.0) + tottime
+    rows.sort(reverse=True)
+    total = sum(r[0] for r in rows)
+    return {
+        "attributed": attributed,
+        "steps": steps,
+        "cpu_per_step_ms": cpu / steps * 1000,
+        "profiled_per_step_ms": total / steps * 1000,
+        "top": [(t / steps * 1e6, t / total, calls / steps, name) for t, calls, name in rows[:10]],
+        "packages": sorted(
+            ((t / steps * 1e6, t / total, p) for p, t in packages.items()), reverse=True
+        )[:10],
+    }
+
+
+def measure(stack: Stack, reps: int = 3) -> list[tuple[str, str, str, bool]]:
+    gateway = stack.gateway("sqlite")
+    path = stack.content()
+    nonce = os.urandom(3).hex()
+    traces = [one_process(stack, gateway, path, f"cpu-{i}-{nonce}") for i in range(reps)]
+    ms = 1000.0
+    print(f"\n## cpu: fleet-harness process, {STEPS}-step script + finish + checker, {reps} runs")
+    print(
+        f"{'run':>4} {'startup':>9} {'1st step':>9} {'step p50':>9} {'step p90':>9} "
+        f"{'first10':>8} {'last10':>8} {'checker':>8} {'tail':>7} {'total':>8} {'ticks':>7}  (ms CPU)"
+    )
+    for i, t in enumerate(traces):
+        print(
+            f"{i:>4} {t.startup * ms:9.1f} {t.first * ms:9.1f} "
+            f"{statistics.median(t.steps) * ms:9.3f} {pct(t.steps, 90) * ms:9.3f} "
+            f"{statistics.median(t.steps[:10]) * ms:8.3f} {statistics.median(t.steps[-10:]) * ms:8.3f} "
+            f"{t.checker * ms:8.2f} {t.tail * ms:7.2f} {t.total * ms:8.1f} {t.total_ticks * ms:7.0f}"
+        )
+    medians = [statistics.median(t.steps) * ms for t in traces]
+    p90s = [pct(t.steps, 90) * ms for t in traces]
+    startups = [t.startup * ms for t in traces]
+    firsts = [t.first * ms for t in traces]
+    prof = profile(stack, gateway, path, nonce)
+    total, steps, spent, by_size = prof["attributed"]
+    transform = spent.get(ATTRIBUTED[0][2], 0.0)
+    print(
+        f"\nwhere a step's CPU goes (in-process, no profiler: thread CPU inside each, per model "
+        f"step): {total / steps * ms:.2f} ms per step in all"
+    )
+    shown = 0.0
+    for _, _, label in ATTRIBUTED:
+        value = spent.get(label, 0.0)
+        if label == ATTRIBUTED[1][2]:
+            value -= transform
+            label = "model call, the rest (openai client: request, HTTP, parse)"
+        if label != ATTRIBUTED[0][2]:
+            shown += value
+        print(f"{value / steps * ms:9.3f} ms  {label}")
+    print(
+        f"{(total - shown - transform) / steps * ms:9.3f} ms  the rest (runner, journal, replay logic, GC)"
+    )
+    by_size.sort()
+    picks = sorted(
+        {0, len(by_size) // 4, len(by_size) // 2, 3 * len(by_size) // 4, len(by_size) - 1}
+    )
+    print(
+        "the transform's CPU by conversation length: "
+        + ", ".join(f"{by_size[i][0]} messages {by_size[i][1] * ms:.1f} ms" for i in picks)
+    )
+    print(
+        f"\nprofile (in-process, cProfile on the thread's CPU clock, {prof['steps']} model steps): "
+        f"{prof['cpu_per_step_ms']:.2f} ms CPU per step under the profiler "
+        f"({prof['profiled_per_step_ms']:.2f} ms attributed)"
+    )
+    print(f"{'µs/step':>8} {'share':>6} {'calls/step':>10}  top self-time functions")
+    for us, share, calls, name in prof["top"]:
+        print(f"{us:8.1f} {share * 100:5.1f}% {calls:10.1f}  {name}")
+    print(f"{'µs/step':>8} {'share':>6}  by package (self time)")
+    for us, share, pkg in prof["packages"]:
+        print(f"{us:8.1f} {share * 100:5.1f}%  {pkg}")
+    fmt = "{:.3f} / {:.3f} / {:.3f} ms"
+    return [
+        (
+            "harness CPU per step, median (p50 of each run)",
+            f"≤ {TARGET_MS:g} ms",
+            fmt.format(*spread(medians)),
+            statistics.median(medians) <= TARGET_MS,
+        ),
+        ("harness CPU per step, p90 (of each run)", "–", fmt.format(*spread(p90s)), True),
+        (
+            "harness CPU per step, first 10 → last 10 steps (median)",
+            "–",
+            f"{statistics.median(statistics.median(t.steps[:10]) for t in traces) * ms:.1f} → "
+            f"{statistics.median(statistics.median(t.steps[-10:]) for t in traces) * ms:.1f} ms",
+            True,
+        ),
+        (
+            "harness CPU before the start event",
+            "–",
+            "{:.0f} / {:.0f} / {:.0f} ms".format(*spread(startups)),
+            True,
+        ),
+        (
+            "harness CPU start → first step",
+            "–",
+            "{:.0f} / {:.0f} / {:.0f} ms".format(*spread(firsts)),
+            True,
+        ),
+    ]
