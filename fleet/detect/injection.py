@@ -66,6 +66,7 @@ _COMMENT = Pattern(r"<!--(?s:(.*?))(?:-->|\z)")
 _COMMENT_HINT = compile(
     fold_pattern(
         r"(?i)\bAI\b|\bassistant|\bLLM|language model|chatbot|\bGPT|claude|copilot|gemini"
+        r"|\binstructions? (?:for|to) (?:the )?(?:model|ai|assistant|llm|agent|bot|reader|reviewer)\b"
         r"|\byou (?:must|should|will|need to|are to|have to|are required)\b"
         r"|\byour (?:task|instructions?|response|answer|reply|output|summary|goal|job)\b"
         r"|\b(?:ignore|disregard|forget)\b|\bsecretly\b|\bdo not (?:tell|mention|reveal)\b"
@@ -145,9 +146,11 @@ def _link_exfil(is_image: bool, url: str) -> bool:
     if _TEMPLATE.search(unquote(parts.path)):
         return True
     for pair in parts.query.split("&"):
-        name, _, value = pair.partition("=")
+        name, has_value, value = pair.partition("=")
         value = unquote(value)
         if not value:
+            if is_image and has_value and pair is parts.query.split("&")[-1]:
+                return True  # ?x= at the end of an image URL: a slot to append data to
             continue
         if _TEMPLATE.search(value):
             return True
