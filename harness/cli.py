@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import traceback
 
 from harness.errors import HarnessError
 
@@ -49,5 +51,16 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         print("fleet-harness: interrupted; run it again to resume", file=sys.stderr)
+        raise SystemExit(1) from None
+    except (Exception, asyncio.CancelledError) as exc:
+        # A client library's failure we did not foresee (e.g. the MCP transport's background
+        # task dying): nothing acknowledged is lost, so the Job's retry resumes the run.
+        if os.environ.get("FLEET_HARNESS_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"fleet-harness: unexpected {type(exc).__name__}: {exc or 'no detail'}; nothing "
+            "acknowledged is lost: run it again to resume (FLEET_HARNESS_DEBUG=1 shows the trace)",
+            file=sys.stderr,
+        )
         raise SystemExit(1) from None
     raise SystemExit(0)

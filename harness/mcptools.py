@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import GatewayLost
+from harness.runs import tls
 
 if TYPE_CHECKING:
     import httpx2
@@ -96,6 +97,7 @@ class McpTools:
                 headers={"authorization": f"Bearer {token}", "x-fleet-run-id": self.run_id},
                 timeout=httpx2.Timeout(CALL_TIMEOUT_S, connect=5.0),
                 event_hooks={"request": [self.step.hook]},
+                verify=tls(self.base_url),
             )
         )
         try:
