@@ -280,6 +280,21 @@ def test_webhook_payloads_become_one_job_each_under_each_concurrency_policy(
         lambda: len(jobs(kube, "docs-drift", active=True)) == 2, 10, "two Jobs running at once"
     )
 
+    # A suspended loop's payloads wait in the queue until it is resumed.
+    kube.patch(API_VERSION, "AgentLoop", NS, "docs-drift", {"spec": {"trigger": {"suspend": True}}})
+    wait_for(
+        lambda: (kube.get("batch/v1", "CronJob", NS, "docs-drift") or {})["spec"]["suspend"],
+        10,
+        "the suspension to be reconciled",
+    )
+    e = post(fleet, kube, "docs-drift", {"n": 3}).json()["trigger"]["id"]
+    polls()
+    assert by_trigger(kube, "docs-drift", e) == []
+    kube.patch(
+        API_VERSION, "AgentLoop", NS, "docs-drift", {"spec": {"trigger": {"suspend": False}}}
+    )
+    wait_for(lambda: by_trigger(kube, "docs-drift", e), 10, "the payload's Job once resumed")
+
 
 def pause(fleet: FleetGateway, kube: Kube, loop: str, run: str, ttl_s: float = 3600.0) -> str:
     """The harness's side of a destructive call: an approval request, the run paused on it."""
