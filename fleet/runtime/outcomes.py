@@ -9,7 +9,7 @@ operator, not the harness: a run that waited for its approval longer than the fl
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 Outcome = Literal[
     "done",
@@ -26,20 +26,7 @@ Outcome = Literal[
     "error",
 ]
 
-OUTCOMES: Final[tuple[Outcome, ...]] = (
-    "done",
-    "rejected",
-    "max_steps",
-    "max_tokens",
-    "timeout",
-    "stalled",
-    "budget_exceeded",
-    "guardrail_blocked",
-    "provider_unavailable",
-    "awaiting_approval",
-    "expired",
-    "error",
-)
+OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
 
 PAUSED: Final = "awaiting_approval"
 

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from fleet.runtime.outcomes import OUTCOMES as RUN_OUTCOMES
 from gateway.errors import BadRequestError, GatewayError
 
 KiB = 1024
@@ -39,20 +40,7 @@ DURATION = re.compile(r"([0-9]{1,9})([smhdw])")
 DURATION_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 STATUSES = ("running", "awaiting_approval", "ended")
-OUTCOMES = (
-    "done",
-    "rejected",
-    "max_steps",
-    "max_tokens",
-    "timeout",
-    "stalled",
-    "budget_exceeded",
-    "guardrail_blocked",
-    "provider_unavailable",
-    "awaiting_approval",
-    "expired",
-    "error",
-)
+OUTCOMES = tuple(RUN_OUTCOMES)  # one list, the pure core's
 COUNTS = ("steps", "tokens", "checker_rounds")
 AMOUNTS = ("cost_usd", "active_s")
 PATCH_FIELDS = (
