@@ -31,7 +31,7 @@ import base64
 import binascii
 import re
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
 from .finding import Finding, snippet
@@ -201,6 +201,25 @@ def _respelled(view: View, spelled: list[tuple[int, int]]) -> tuple[str, array[i
     return "".join(pieces), origin
 
 
+_ROT13 = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+    "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm",
+)
+_REVERSED_WORDS = ("erongi", "dragersid", "snoitcurtsni", "tpmorp", "selur", "tegrof")
+
+
+def _turnings(low: str) -> list[tuple[str, Callable[[int, int], tuple[int, int]]]]:
+    """The text rot13-decoded when it says rot13, and reversed when it holds reversed
+    trigger words: (text, a map of its spans back to the view's)."""
+    out: list[tuple[str, Callable[[int, int], tuple[int, int]]]] = []
+    if "rot" in low and ("rot13" in low or "rot-13" in low or "rot 13" in low):
+        out.append((low.translate(_ROT13), lambda s, e: (s, e)))
+    if any(word in low for word in _REVERSED_WORDS):
+        n = len(low)
+        out.append((low[::-1], lambda s, e: (n - e, n - s)))
+    return out
+
+
 def _matches(view: View, ascii: bool) -> Iterator[tuple[str, int, int]]:
     """(kind, start, end) of every phrase in the view's text, automaton by automaton
     (``ascii``: the caller's text is ASCII, so other scripts' phrases cannot be there)."""
@@ -246,6 +265,10 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
             if not any(x < e and s < y for x, y, _ in spans):
                 spans.append((s, e, kind))
     body = view.text
+    low = body.lower()
+    for turned, undo in _turnings(low):
+        for _kind, s, e in _matches(View(turned), True):
+            spans.append((*undo(s, e), "encoded-injection"))
     if "](" in body or "<img" in body or "<IMG" in body:
         for hit in _LINK.finditer(view):
             if hit.group == 1:  # markdown: ![alt](url) or [text](url)
