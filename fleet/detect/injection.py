@@ -239,7 +239,7 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
     spans: list[tuple[int, int, str]] = []
     ascii = text.isascii()
     for kind, s, e in _matches(view, ascii):
-        if kind == "prompt-leak" and _ui_words(view.text, e):
+        if kind == "prompt-leak" and (_ui_words(view.text, e) or _topic_follows(view.text, e)):
             continue
         if kind == "exfiltration" and _password_chore(view.text[s : e + 24]):
             continue
@@ -309,6 +309,16 @@ def _ui_words(text: str, end: int) -> bool:
     """``show the system prompt setting``: a place in a product, not a request."""
     following = text[end : end + 24].split()
     return bool(following) and following[0].strip(".,;:!?)").lower() in _UI_WORDS
+
+
+_TOPIC_WORDS = {"for", "on", "about", "regarding", "concerning"}
+
+
+def _topic_follows(text: str, end: int) -> bool:
+    """``what are your instructions for returning hardware``: a customer's question about
+    a procedure, not a request for the model's instructions."""
+    following = text[end : end + 16].split()
+    return bool(following) and following[0].strip(".,;:!?").lower() in _TOPIC_WORDS
 
 
 def _password_chore(phrase: str) -> bool:
