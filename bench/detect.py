@@ -229,7 +229,7 @@ def main() -> None:
         f"{'detector':18} {'benign':>8} {'non-ASCII':>10} {'worst hostile 64K':>26} "
         f"{'old benign':>11} {'old audit 2K→4K':>17}"
     )
-    audit = {"secrets": "a-", "pii": "a.", "prompt-injection": "\n"}
+    audit = {"secrets": ("a-", "token"), "pii": ("a.", ""), "prompt-injection": ("\n", "")}
     for name, detect in DETECTORS.items():
         worst = max(
             (
@@ -239,9 +239,9 @@ def main() -> None:
         )
         row = f"{name:18} {per_kb(detect, benign, repeats):8.1f} {per_kb(detect, foreign, repeats):10.1f} {worst[0]:9.1f} ({worst[1][:14]:>14})"
         if name in old_detectors:
-            unit = audit[name]
+            unit, tail = audit[name]
             o = old_detectors[name]
-            small, big = (unit * 1024)[:2048], (unit * 2048)[:4096]
+            small, big = (unit * 1024)[:2048] + tail, (unit * 2048)[:4096] + tail
             row += f" {per_kb(o, benign, max(3, repeats // 3)):11.1f} {per_kb(o, small, 1):8.0f}→{per_kb(o, big, 1):.0f}"
         print(row)
 
