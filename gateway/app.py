@@ -47,7 +47,7 @@ from gateway.cache import ResponseCache, cache_key
 from gateway.config import ConfigHolder, Identity, Runtime
 from gateway.errors import BadRequestError, ForbiddenError, GatewayError, NotFoundError
 from gateway.forward import complete
-from gateway.guardrails import Verdict, apply_to_messages
+from gateway.guardrails import Verdict, apply_to_request
 from gateway.metrics import Metrics, standard
 from gateway.otel import OtlpExporter
 from gateway.ratelimit import check_limits
@@ -266,9 +266,7 @@ class Gateway:
         labels = {"loop": ident.loop, "model": model}
         try:
             await check_limits(self.store, ident, run, now)
-            verdicts, blocked = apply_to_messages(
-                body["messages"], "llm_input", rt.config.guardrails.llm_input
-            )
+            verdicts, blocked = apply_to_request(body, "llm_input", rt.config.guardrails.llm_input)
             self.count_verdicts(verdicts, ident)
             trace["guardrails"] = [v.to_json() for v in verdicts]
             if blocked is not None:

@@ -132,11 +132,6 @@ def test_tool_definitions_are_checked() -> None:
     assert blocked is not None
 
 
-@pytest.mark.xfail(
-    reason="gateway/app.py checks body['messages'] with apply_to_messages; "
-    "it must call guardrails.apply_to_request(body, …) for tools and response_format",
-    strict=False,
-)
 def test_tool_definitions_are_refused_through_the_gateway(
     gateway: GatewayFactory, fake: FakeProvider
 ) -> None:
