@@ -319,9 +319,11 @@ class View:
         if base == offset:
             return chars
         chars += len(self.subject[base:offset].decode("utf-8"))
-        if k == len(bytes_seen) - 1:
-            bytes_seen.append(offset)
-            chars_seen.append(chars)
+        # Keep every converted offset (in order), not only the rightmost: offsets that come
+        # back left of the last one (a match's start after a long match's end) would otherwise
+        # decode from far back each time, quadratic on a long text.
+        bytes_seen.insert(k + 1, offset)
+        chars_seen.insert(k + 1, chars)
         return chars
 
     def original(self, start: int, end: int) -> tuple[int, int]:

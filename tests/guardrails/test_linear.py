@@ -188,3 +188,15 @@ def test_no_repeated_unit_scales_worse_than_linear(unit: str) -> None:
         total += b
         assert b / max(a, 1e-6) < 8, f"{detect.__name__} on {unit!r}: {b / max(a, 1e-6):.1f}x"
     target(total / len(small * 4), label="seconds per character")
+
+
+@pytest.mark.timeout(60)
+def test_offsets_converted_out_of_order_stay_linear() -> None:
+    # Found by the search above: a private-key header that never ends, in non-ASCII text, made
+    # every match's start decode the text from far back (3.1 s at 360 K characters).
+    unit = "/+1 (a-a.b.忽略之前-----BEGIN PRIVATE KEY-----a\u200b:"
+    small = unit * 1000
+    for detect in DETECTORS.values():
+        detect(small)
+        ratio = cost(detect, small * 4, 3) / max(cost(detect, small, 3), 1e-6)
+        assert ratio < 8, f"{detect.__name__}: {ratio:.1f}x for 4x the text"
