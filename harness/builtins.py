@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.runtime.verdict import VERDICT_SCHEMA, VERDICT_TOOL
-from harness.runs import Runs, StateConflict
+from harness.runs import Runs, StateConflict, StateTooLarge
 
 COMMAND_TIMEOUT_S = 120.0
 COMMAND_MAX_TIMEOUT_S = 600.0
@@ -192,9 +192,9 @@ async def state(runs: Runs, action: str, value: Any) -> tuple[str, bool, int]:
             return orjson.dumps({"version": version, "unchanged": True}).decode(), False, version
         try:
             written = await runs.put_state(new, version)
-        except StateConflict as exc:
-            if "too_large" in str(exc) or "413" in str(exc):
-                return f"state not written: {exc}", True, version
+        except StateTooLarge as exc:
+            return f"state not written: {exc}", True, version
+        except StateConflict:
             continue  # another writer moved it: read again
         after = int(written.get("version") or version + 1)
         return orjson.dumps({"version": after}).decode(), False, after

@@ -14,6 +14,7 @@ over everything the run used in every attempt.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from fleet.runtime.progress import StallDetector, Usage, fingerprint, over
 from fleet.runtime.verdict import VERDICT_TOOL, Verdict, from_arguments, from_text
 from harness import builtins
 from harness.content import Content, load
-from harness.errors import GatewayLost, Nondeterminism
+from harness.errors import Nondeterminism
 from harness.events import Events
 from harness.journal import Journal
 from harness.mcptools import McpTools, ToolResult
@@ -166,7 +167,7 @@ class Runner:
         try:
             remaining = max(self.d.bounds.max_run_s - journal.prior_active_s, 0.001)
             try:
-                async with self._deadline(remaining):
+                async with asyncio.timeout(remaining):
                     summary = await self.main()
                 outcome, detail = "done", None
             except TimeoutError:
@@ -223,11 +224,6 @@ class Runner:
         end = End(self.s.run_id, outcome, summary, detail, usage=self.usage)
         self.events.emit("end", **end.to_json())
         return end
-
-    def _deadline(self, seconds: float) -> Any:
-        import asyncio
-
-        return asyncio.timeout(seconds)
 
     def _patch(self) -> dict[str, Any]:
         j = self.journal
@@ -676,7 +672,4 @@ class Runner:
 
 async def run(settings: Settings, events: Events | None = None) -> End:
     """Run (or resume) the loop of ``settings`` until it ends or pauses."""
-    try:
-        return await Runner(settings, events).run()
-    except GatewayLost:
-        raise
+    return await Runner(settings, events).run()

@@ -41,6 +41,10 @@ class StateConflict(HarnessError):
     """The loop's state moved on since it was read (another writer)."""
 
 
+class StateTooLarge(HarnessError):
+    """The state value is over the gateway's size limit."""
+
+
 def _reason(r: httpx.Response) -> str:
     try:
         err = r.json().get("error", {})
@@ -137,5 +141,5 @@ class Runs:
         if r.status_code == 409:
             raise StateConflict(_reason(r))
         if r.status_code == 413:
-            raise StateConflict(_reason(r))
+            raise StateTooLarge(_reason(r))
         return self._check(r, "write the loop's state")

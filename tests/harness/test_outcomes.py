@@ -214,3 +214,15 @@ async def test_a_loop_token_cannot_read_another_loops_runs_or_state(stack: Stack
         headers={"authorization": f"Bearer {reviewer}"},
     )
     assert r.status_code == 403
+
+
+async def test_state_over_the_limit_is_the_tools_error(stack: Stack) -> None:
+    stack.scripted.policies[MAKER] = plan(
+        call("state", action="set", value={"blob": "x" * 70_000}), finish()
+    )
+    stack.scripted.policies[REVIEWER] = plan(PASS)
+    end = await stack.run("r-big", stack.content())
+    assert end.outcome == "done"
+    tool = next(e for e in stack.journal("r-big") if e["kind"] == "tool")
+    assert tool["result"]["is_error"] and "state not written" in tool["result"]["content"]
+    assert stack.state().json()["version"] == 0
