@@ -50,6 +50,32 @@ async def read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
+async def read_bounded(
+    scope: Scope, receive: Receive, limit: int, refusal: GatewayError, gone: str
+) -> bytes:
+    """The body, refused with ``refusal`` once it passes ``limit`` bytes: at once when the
+    declared Content-Length does, else while reading, so nothing unbounded is buffered.
+    ``gone`` is the message for a client that leaves before the body is in."""
+    declared = header(scope, b"content-length")
+    if declared is not None and (
+        len(declared) > 12 or (declared.isdigit() and int(declared) > limit)
+    ):
+        raise refusal
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequestError("client_disconnected", gone)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise refusal
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
 async def send_response(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:

@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from gateway.asgi import JSON, Receive, Scope, Send, header, send_response
+from gateway.asgi import JSON, Receive, Scope, Send, header, read_bounded, send_response
 from gateway.config import Runtime
 from gateway.errors import AuthError, BadRequestError, ForbiddenError, LimitError, NotFoundError
 from gateway.runs.validate import ConflictError, TooLargeError, size
@@ -107,26 +107,9 @@ async def _payload(scope: Scope, receive: Receive, limit: int, loop: str) -> byt
         "(trigger.webhook.max_payload): send less, or a reference to where the data lives",
         extra={"limit": limit},
     )
-    declared = header(scope, b"content-length")
-    if declared is not None and (
-        len(declared) > 12 or (declared.isdigit() and int(declared) > limit)
-    ):
-        raise refusal
-    chunks: list[bytes] = []
-    got = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadRequestError(
-                "client_disconnected", "the client went away before sending the payload"
-            )
-        chunk = message.get("body", b"")
-        got += len(chunk)
-        if got > limit:
-            raise refusal
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+    return await read_bounded(
+        scope, receive, limit, refusal, "the client went away before sending the payload"
+    )
 
 
 async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send, loop: str) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from gateway import auth, triggers
-from gateway.asgi import JSON, Receive, Scope, Send, header, send_response
+from gateway.asgi import JSON, Receive, Scope, Send, header, read_bounded, send_response
 from gateway.config import Runtime
 from gateway.errors import AuthError, BadRequestError, ForbiddenError, NotFoundError
 from gateway.runs import dispatch, records, state
@@ -111,26 +111,13 @@ async def body(scope: Scope, receive: Receive, limit: int, what: str, extra: int
         f"request body over {check.size(wire)}, and {what} is at most {check.size(limit)} of "
         "JSON: store less (a summary, or a reference to where the full output lives)",
     )
-    declared = header(scope, b"content-length")
-    if declared is not None and (
-        len(declared) > 12 or (declared.isdigit() and int(declared) > wire)
-    ):
-        raise refusal
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadRequestError(
-                "client_disconnected", "the client went away before sending the body; send it again"
-            )
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > wire:
-            raise refusal
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+    return await read_bounded(
+        scope,
+        receive,
+        wire,
+        refusal,
+        "the client went away before sending the body; send it again",
+    )
 
 
 def _methods(method: str, allowed: str, path: str) -> MethodError:
