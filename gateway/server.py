@@ -1,6 +1,10 @@
 """Serve the gateway: uvicorn with uvloop and httptools, one process.
 
 ``fleetctl gateway serve --config FILE`` and ``python -m gateway`` both end here.
+Every connection runs :class:`gateway.conn.GatewayProtocol` (header, body and
+keep-alive deadlines, a header size bound, a connection cap) and every request
+passes :class:`gateway.limits.TokenLimiter` (requests in flight per token); the
+limits, their defaults, env variables and flags are listed in :mod:`gateway.limits`.
 """
 
 from __future__ import annotations
@@ -8,8 +12,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import uvicorn
+
 from gateway.app import Gateway
 from gateway.config import ConfigHolder
+from gateway.conn import Connections
+from gateway.limits import App, Limits, TokenLimiter
 from gateway.otel import OtlpExporter, endpoint_from_env
 from gateway.store import open_store
 
@@ -30,29 +38,24 @@ def build(
     )
 
 
-def serve(
-    config: Path,
+def uvicorn_config(
+    app: App,
+    limits: Limits,
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
-    store: str = "sqlite:gateway.sqlite3",
     log_level: str = "warning",
-    watch_interval: float = 1.0,
-    otlp_endpoint: str | None = None,
-) -> None:
-    import uvicorn
-
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.WARNING),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    app = build(config, store, watch_interval, otlp_endpoint)
-    uvicorn.run(
-        app,
+) -> uvicorn.Config:
+    """The uvicorn config the gateway runs under: ``app`` behind the per-token limiter, on
+    connections bounded by ``limits`` (which also sets the keep-alive timeout). Tests serve
+    through this too."""
+    return uvicorn.Config(
+        TokenLimiter(app, limits.max_requests_per_token),
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=Connections(limits).protocol(),
+        ws="none",
         lifespan="on",
         log_level=log_level,
         access_log=False,
@@ -64,3 +67,24 @@ def serve(
         backlog=4096,
         timeout_graceful_shutdown=10,
     )
+
+
+def serve(
+    config: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    store: str = "sqlite:gateway.sqlite3",
+    log_level: str = "warning",
+    watch_interval: float = 1.0,
+    otlp_endpoint: str | None = None,
+    limits: Limits | None = None,
+) -> None:
+    """Run until stopped. ``limits`` defaults to :meth:`Limits.resolve` (env, then defaults)."""
+    limits = limits or Limits.resolve()
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = build(config, store, watch_interval, otlp_endpoint)
+    uvicorn.Server(uvicorn_config(app, limits, host=host, port=port, log_level=log_level)).run()
