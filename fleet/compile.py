@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from fleet import cron
 from fleet.crd import crds
 from fleet.errors import SpecError
 from fleet.load import LoadedAgent, LoadedFleet
@@ -266,7 +267,7 @@ def loop_spec(fleet: Fleet, la: LoadedAgent, res: Resolution) -> AgentLoopSpec:
         budget=budget,
         rate_limits=rate,
         approvals=dict(sorted(approvals.items())),
-        trigger=TriggerSpec.of(agent.trigger),
+        trigger=TriggerSpec.of(agent.trigger, cron.seed(fleet.fleet, agent.name)),
         sandbox=fleet.sandbox,
     )
 

@@ -197,7 +197,7 @@ def _crds() -> tuple[dict[str, Any], dict[str, Any]]:
             {"name": "Owner", "type": "string", "jsonPath": ".spec.owner"},
             {"name": "Stage", "type": "string", "jsonPath": ".spec.stage"},
             {"name": "Model", "type": "string", "jsonPath": ".spec.model"},
-            {"name": "Schedule", "type": "string", "jsonPath": ".spec.trigger.schedule"},
+            {"name": "Schedule", "type": "string", "jsonPath": ".spec.trigger.resolvedSchedule"},
             {"name": "Ready", "type": "string", "jsonPath": _READY},
             {"name": "Last Run", "type": "date", "jsonPath": ".status.lastRun.finishedAt"},
             {"name": "Outcome", "type": "string", "jsonPath": ".status.lastRun.outcome"},

@@ -128,6 +128,19 @@ def _loop_form(spec: dict[str, Any]) -> dict[str, Any]:
         form["skills"] = {s["name"]: _pin(s) for s in sub.get("skills", [])}
         subs[sub["name"]] = form
     out["subagents"] = subs
+    if isinstance(spec.get("trigger"), dict):
+        out["trigger"] = _trigger_form(spec["trigger"])
+    return out
+
+
+def _trigger_form(trigger: dict[str, Any]) -> dict[str, Any]:
+    """The schedule as one value, written and concrete: ``H 6 * * 1-5 (runs as 37 6 * * 1-5)``.
+
+    One change per schedule edit, and a rehash (a renamed loop, say) still shows as one."""
+    out = {k: v for k, v in trigger.items() if k != "resolvedSchedule"}
+    resolved = trigger.get("resolvedSchedule")
+    if resolved and resolved != trigger.get("schedule"):
+        out["schedule"] = f"{trigger.get('schedule')} (runs as {resolved})"
     return out
 
 

@@ -34,6 +34,7 @@ from typing import Any, TypedDict
 
 import orjson
 
+from fleet import cron
 from fleet.gwrender import gateway_config, identity_key
 from fleet.resources import API_VERSION
 
@@ -63,6 +64,8 @@ OPERATOR_SECRET = "fleet-operator-token"
 # A loop without a schedule still has its CronJob: the template every Job of the loop is made
 # from. It never fires: suspended, on a date that does not exist.
 NO_SCHEDULE = "0 0 31 2 *"
+SCHEDULE_ANNOTATION = "fleetctl.dev/schedule"
+"""On a CronJob whose schedule came from ``H``: the schedule as the loop's file writes it."""
 
 # What each kind's "body" is: the fields we own and compare for drift.
 _BODY_FIELDS = {
@@ -204,6 +207,21 @@ def definition(loop: Mapping[str, Any]) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode() + "\n"
 
 
+def concrete_schedule(trigger: Mapping[str, Any], fleet: str, loop: str) -> str | None:
+    """The schedule a loop's CronJob runs: compile's ``resolvedSchedule``, else the ``H`` of
+    ``schedule`` resolved here (an AgentLoop written by hand, or by an older fleetctl)."""
+    resolved = trigger.get("resolvedSchedule")
+    if resolved:
+        return str(resolved)
+    schedule = trigger.get("schedule")
+    if not schedule:
+        return None
+    try:
+        return cron.resolve(str(schedule), cron.seed(fleet, loop))
+    except cron.CronProblem:
+        return str(schedule)  # the API server refuses the CronJob and says why
+
+
 def render_loop(
     loop: Mapping[str, Any], policy: Mapping[str, Any], *, namespace: str
 ) -> list[Manifest]:
@@ -334,16 +352,20 @@ def render_loop(
     if sandbox.get("runtimeClass"):
         pod_spec["runtimeClassName"] = sandbox["runtimeClass"]
     run_minutes = int(harness.get("maxRunMinutes", 60))
+    schedule = concrete_schedule(trigger, fleet, name)
+    cron_meta: dict[str, Any] = {"name": name, "labels": labels}
+    if schedule and schedule != trigger.get("schedule"):
+        cron_meta["annotations"] = {SCHEDULE_ANNOTATION: trigger["schedule"]}
     cron_job: Manifest = {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {"name": name, "labels": labels},
+        "metadata": cron_meta,
         "spec": {
-            "schedule": trigger.get("schedule") or NO_SCHEDULE,
+            "schedule": schedule or NO_SCHEDULE,
             "timeZone": trigger.get("timezone", "UTC"),
             "concurrencyPolicy": trigger.get("concurrency", "Forbid"),
             "startingDeadlineSeconds": 300,
-            "suspend": bool(trigger.get("suspend", False)) or not trigger.get("schedule"),
+            "suspend": bool(trigger.get("suspend", False)) or not schedule,
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
             "jobTemplate": {

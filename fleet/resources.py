@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from fleet import cron
 from fleet.spec import (
     DEFAULT_CHECKER_ROUNDS,
     DONE_NEEDS,
@@ -110,6 +111,9 @@ class TriggerSpec(Strict):
     happens when a run is still active (every trigger kind obeys ``concurrency``)."""
 
     schedule: str | None = None
+    """As the loop's file writes it, ``H`` included."""
+    resolved_schedule: str | None = None
+    """The schedule the CronJob runs: every ``H`` replaced by the loop's own numbers."""
     timezone: str = "UTC"
     suspend: bool = False
     concurrency: Concurrency = "Forbid"
@@ -122,10 +126,12 @@ class TriggerSpec(Strict):
         return self
 
     @classmethod
-    def of(cls, trigger: Trigger) -> TriggerSpec:
+    def of(cls, trigger: Trigger, seed: str = "") -> TriggerSpec:
+        """``seed`` is :func:`fleet.cron.seed` of the loop, what its ``H`` are derived from."""
         hook = trigger.webhook_settings
         return cls(
             schedule=trigger.schedule,
+            resolved_schedule=cron.resolve(trigger.schedule, seed) if trigger.schedule else None,
             timezone=trigger.timezone,
             suspend=trigger.suspend,
             concurrency=trigger.concurrency,

@@ -199,6 +199,16 @@ class GatewayPolicy(Strict):
     approval_ttl: Duration = "7d"
 
 
+DEFAULT_MAX_STARTS_PER_MINUTE = 20
+
+
+class Schedules(Strict):
+    """How the fleet's schedules share the clock."""
+
+    max_starts_per_minute: int = Field(default=DEFAULT_MAX_STARTS_PER_MINUTE, ge=1, le=1_000_000)
+    """``fleetctl validate`` warns when more loops than this start in the same minute."""
+
+
 class Fleet(Strict):
     """``fleet.yaml``: set once, inherited by every loop."""
 
@@ -216,6 +226,7 @@ class Fleet(Strict):
     gateway: GatewayPolicy = Field(default_factory=GatewayPolicy)
     teams: dict[Key, list[Key]] = Field(default_factory=dict)
     """Optional: team → owners in it. An owner not listed is its own team."""
+    schedules: Schedules = Field(default_factory=Schedules)
 
     def team_of(self, owner: str) -> str:
         for team, owners in self.teams.items():
@@ -376,7 +387,8 @@ TRIGGER_NEEDS = (
 
 class Trigger(Strict):
     schedule: Annotated[str, StringConstraints(min_length=1)] | None = None
-    """Optional when the loop has a webhook."""
+    """Five cron fields; ``H`` (``H``, ``H(a-b)``, ``H/n``, ``H(a-b)/n``) is a value of the
+    loop's own, the same on every compile. Optional when the loop has a webhook."""
     timezone: str = "UTC"
     suspend: bool = False
     """Suspended: the schedule does not fire and queued webhook payloads wait."""

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import croniter
 
+from fleet import cron
 from fleet.errors import Diagnostic, Severity
 from fleet.rules.base import (
     Context,
@@ -17,73 +18,17 @@ from fleet.rules.base import (
     rule,
 )
 
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day-of-month", 1, 31, {}),
-    ("month", 1, 12, {m: i + 1 for i, m in enumerate(_MONTHS)}),
-    ("day-of-week", 0, 6, {d: i for i, d in enumerate(_DAYS)}),
-)
-"""The five fields and the ranges a Kubernetes CronJob (robfig/cron's standard parser) accepts."""
 CRON_HINT = "the fields are minute hour day-of-month month day-of-week; e.g. '0 6 * * 1-5' is 06:00 on weekdays"
-
-
-def _allowed(name: str, lo: int, hi: int) -> str:
-    extra = {"month": " or jan-dec", "day-of-week": " or sun-sat"}.get(name, "")
-    return f"{name} is {lo}-{hi}{extra}"
-
-
-def _digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()  # '²' is a digit to str.isdigit
-
-
-def _value(part: str, names: dict[str, int]) -> int | None:
-    if _digits(part):
-        return int(part) if len(part) <= 6 else 10**6  # int() of 5,000 digits raises
-    return names.get(part.lower())
-
-
-def _field_problem(text: str, name: str, lo: int, hi: int, names: dict[str, int]) -> str | None:
-    """Why one field is not what robfig/cron accepts, naming the field and its range."""
-    allowed = _allowed(name, lo, hi)
-    shown = text if len(text) <= 24 else text[:21] + "..."
-    for item in text.split(","):
-        span, slash, step = item.partition("/")
-        if slash and not (_digits(step) and (_value(step, {}) or 0) >= 1):
-            return f"{name} '{shown}' has a bad step: a step is a whole number, at least 1"
-        if span in ("*", "?"):
-            if span == "?" and name not in ("day-of-month", "day-of-week"):
-                return f"{name} '{shown}': '?' is only allowed in day-of-month and day-of-week"
-            continue
-        bounds: list[int] = []
-        for part in span.split("-", 1):
-            value = _value(part, names)
-            if value is None:
-                return f"{name} '{shown}' is not a number, range, list or step: {allowed}"
-            if not lo <= value <= hi:
-                return f"{name} '{shown}' is out of range: {allowed}"
-            bounds.append(value)
-        if len(bounds) == 2 and bounds[0] > bounds[1]:
-            return f"{name} '{shown}' runs backwards: write the smaller number first"
-    return None
 
 
 @lru_cache(maxsize=4096)
 def cron_problem(expr: str) -> str | None:
-    """Why ``expr`` is not a schedule a Kubernetes CronJob accepts, or ``None``."""
-    macros = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-    if expr.strip() in macros:
-        return None
-    fields = expr.split()
-    if len(fields) != 5:
-        return f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
-    for text, (name, lo, hi, names) in zip(fields, CRON_FIELDS, strict=True):
-        problem = _field_problem(text, name, lo, hi, names)
-        if problem:
-            return problem
-    if not croniter.is_valid(expr):
+    """Why ``expr`` is not a schedule a Kubernetes CronJob accepts once its ``H`` are
+    resolved (:mod:`fleet.cron`), or ``None``."""
+    problem = cron.problem(expr)
+    if problem:
+        return problem
+    if not croniter.is_valid(cron.resolve(expr, "")):
         return "not a valid cron expression"
     return None
 
