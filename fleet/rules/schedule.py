@@ -1,4 +1,5 @@
-"""Triggers: cron expressions and time zones a Kubernetes CronJob accepts."""
+"""Triggers: cron expressions and time zones a Kubernetes CronJob accepts, and start minutes
+too many loops share."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from croniter import croniter
 
 from fleet import cron
 from fleet.errors import Diagnostic, Severity
+from fleet.load import LoadedAgent
 from fleet.rules.base import (
     Context,
     _agents,
     at,
     rule,
 )
+from fleet.starts import Scheduled, crowds, describe
+from fleet.yamlsrc import SourceMap
 
 CRON_HINT = "the fields are minute hour day-of-month month day-of-week; e.g. '0 6 * * 1-5' is 06:00 on weekdays"
 
@@ -31,6 +35,17 @@ def cron_problem(expr: str) -> str | None:
     if not croniter.is_valid(cron.resolve(expr, "")):
         return "not a valid cron expression"
     return None
+
+
+def _cron_hint(schedule: str, problem: str) -> str:
+    if problem.startswith("expected 5 fields"):
+        return "e.g. '0 6 * * 1-5' is 06:00 on weekdays"
+    if "H" in schedule or "'h" in problem:
+        return (
+            f"H is {cron.H_FORMS}, a value of the loop's own in that range; "
+            "e.g. 'H 6 * * 1-5' is one minute of 06:00 on weekdays, the same on every compile"
+        )
+    return CRON_HINT
 
 
 def _shown(text: str) -> str:
@@ -85,9 +100,7 @@ def invalid_cron(ctx: Context) -> Iterator[Diagnostic]:
                 la.smap,
                 ("agent", "trigger", "schedule"),
                 f"schedule '{_shown(schedule)}': {problem}",
-                "e.g. '0 6 * * 1-5' is 06:00 on weekdays"
-                if problem.startswith("expected 5 fields")
-                else CRON_HINT,
+                _cron_hint(schedule, problem),
             )
 
 
@@ -109,3 +122,52 @@ def unknown_timezone(ctx: Context) -> Iterator[Diagnostic]:
                 f"unknown time zone '{tz}'",
                 zone_hint(tz),
             )
+
+
+_NAMED = 5
+
+
+@rule(
+    "FL173",
+    "crowded-start-minute",
+    Severity.WARNING,
+    "More loops than schedules.max_starts_per_minute start in the same minute (write H in their "
+    "schedules).",
+)
+def crowded_start_minute(ctx: Context) -> Iterator[Diagnostic]:
+    fleet = ctx.fleet.fleet
+    limit = fleet.schedules.max_starts_per_minute
+    by_name: dict[str, LoadedAgent] = {}
+    scheduled: list[Scheduled] = []
+    for la in _agents(ctx):
+        trigger = la.agent.trigger
+        if trigger.schedule is None or trigger.suspend or cron_problem(trigger.schedule):
+            continue
+        by_name[la.agent.name] = la
+        concrete = cron.resolve(trigger.schedule, cron.seed(fleet.fleet, la.agent.name))
+        scheduled.append(Scheduled(la.agent.name, concrete, trigger.timezone))
+    if len(scheduled) <= limit:
+        return
+    where = ("agent", "trigger", "schedule")
+    for crowd in crowds(scheduled, limit):
+        first, *rest = crowd.loops
+        named = ", ".join(crowd.loops[:_NAMED])
+        more = len(crowd.loops) - _NAMED
+        smap = by_name[first].smap
+        yield at(
+            smap,
+            where,
+            f"{len(crowd.loops)} loops start at {describe(crowd.minutes, crowd.timezone)}, "
+            f"more than schedules.max_starts_per_minute ({limit}): "
+            + named
+            + (f" and {more} more" if more > 0 else ""),
+            "use H so each loop gets a minute of its own: 'H 6 * * 1-5' spreads them over "
+            "06:00-06:59, 'H H(5-8) * * 1-5' over four hours; "
+            "or raise schedules.max_starts_per_minute in fleet.yaml",
+            related=tuple(_located(by_name[n].smap, where) for n in rest),
+        )
+
+
+def _located(smap: SourceMap, path: tuple[str, ...]) -> str:
+    line, col = smap.locate(path)
+    return f"{smap.file}:{line}:{col}"
