@@ -9,9 +9,10 @@ Jenkins' own, in any field:
 * ``H(a-b)``: one value in ``a``-``b``;
 * ``H/n`` and ``H(a-b)/n``: every ``n``-th value, from a hashed start below ``n``.
 
-The hash is SHA-256 of the fleet and loop names and the field's name: the same loop gets the
-same minute on every machine and every run (never Python's ``hash()``, which is salted per
-process), and moving a loop from ``H 6`` to ``H 7`` keeps its minute. :func:`resolve` turns an
+The hash is SHA-256 of the fleet and loop names, the field's name and the item's place in
+the field's list: the same loop gets the same minute on every machine and every run (never
+Python's ``hash()``, which is salted per process), and moving a loop from ``H 6`` to ``H 7``
+keeps its minute. :func:`resolve` turns an
 expression into the concrete one the CronJob carries; :func:`problem` says, naming the field
 and its range, why an expression is not one; :func:`expand` gives the values of each field of
 a concrete expression.
@@ -74,8 +75,8 @@ def seed(fleet: str, loop: str) -> str:
     return f"{fleet}/{loop}"
 
 
-def _hash(seed_text: str, field: str) -> int:
-    digest = hashlib.sha256(f"{seed_text}\x00{field}".encode()).digest()
+def _hash(salt: str) -> int:
+    digest = hashlib.sha256(salt.encode()).digest()
     return int.from_bytes(digest[:8], "big")
 
 
@@ -120,7 +121,7 @@ def _step(step: str, f: Field, shown: str) -> int:
     return value
 
 
-def _hashed(span: str, step: str | None, f: Field, shown: str, seed_text: str) -> list[int]:
+def _hashed(span: str, step: str | None, f: Field, shown: str, salt: str) -> list[int]:
     """The values an ``H`` item stands for: ``H``, ``H(a-b)``, each with an optional ``/n``."""
     if span == "H":
         lo, hi = f.lo, (f.hash_hi if step is None else f.hi)
@@ -128,7 +129,7 @@ def _hashed(span: str, step: str | None, f: Field, shown: str, seed_text: str) -
         lo, hi = _bounds(span[2:-1], f, shown)
     else:
         raise CronProblem(f"{f.name} '{shown}' is not a form of H: write {H_FORMS}, e.g. H(0-29)")
-    h = _hash(seed_text, f.name)
+    h = _hash(salt)
     if step is None:
         return [lo + h % (hi - lo + 1)]
     n = _step(step, f, shown)
@@ -151,10 +152,11 @@ def _field(text: str, f: Field, seed_text: str) -> str:
     """One field checked, its ``H`` items replaced by numbers."""
     shown = _shown(text)
     out: list[str] = []
-    for item in text.split(","):
+    for i, item in enumerate(text.split(",")):
         span, slash, step = item.partition("/")
         if span.startswith("H"):
-            out.append(_concrete(_hashed(span, step if slash else None, f, shown, seed_text)))
+            salt = f"{seed_text}\x00{f.name}\x00{i}"  # each H of a list draws its own value
+            out.append(_concrete(_hashed(span, step if slash else None, f, shown, salt)))
             continue
         if span[:1] == "h" and (span == "h" or span.startswith("h(")):
             raise CronProblem(f"{f.name} '{shown}': write H in capitals ({H_FORMS})")
