@@ -24,7 +24,10 @@ so replicas sharing Redis share the rows.
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -154,20 +157,80 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-def open_store(url: str) -> Store:
-    """``sqlite:PATH[?synchronous=full]`` (default) or ``redis://host:port/db``."""
+class StoreURLError(ValueError):
+    """A ``--store`` value that names no store this gateway can open."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message + (f" ({hint})" if hint else ""))
+        self.message = message
+        self.hint = hint
+
+
+class StoreNotFound(StoreURLError):
+    """A SQLite store was expected at a path where there is none."""
+
+
+STORE_FORMS = "sqlite:PATH[?synchronous=full], redis://HOST:PORT/DB, rediss://… or unix://SOCKET"
+
+
+def _near(path: Path) -> list[str]:
+    """SQLite files next to ``path`` whose names are close to it, best first."""
+    import difflib
+
+    folder = path.parent
+    try:
+        found = [p.name for p in folder.glob("*.sqlite3")] if folder.is_dir() else []
+    except OSError:
+        found = []
+    names = difflib.get_close_matches(path.name, found, n=3, cutoff=0.5) or sorted(found)[:3]
+    return [str(folder / n) if str(folder) != "." else n for n in names]
+
+
+def open_store(url: str, *, create: bool = True) -> Store:
+    """``sqlite:PATH[?synchronous=full]`` (default), or ``redis://host:port/db``,
+    ``rediss://…``, ``unix://SOCKET``. Anything else is refused with
+    :class:`StoreURLError`, so a mistyped URL never becomes a new empty database.
+
+    ``create=False`` is for readers of an existing store (``fleetctl cost``, ``runs``):
+    a SQLite path with nothing there raises :class:`StoreNotFound`, with the nearby
+    store files as suggestions. With ``create=True`` (the gateway) a new SQLite store
+    is logged once with its path, so a wrong path shows in the first lines of the log.
+    """
     if url.startswith(("redis://", "rediss://", "unix://")):
         from gateway.store.redis import RedisStore
 
         return RedisStore(url)
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]+(?=:)", url)
+    if scheme and scheme[0] != "sqlite":
+        # One letter before the colon is a drive (C:\\...); any longer "name:" is a scheme.
+        raise StoreURLError(
+            f"unknown store URL scheme '{scheme[0]}:' in {url!r}",
+            f"the store is one of {STORE_FORMS}",
+        )
     path = url.removeprefix("sqlite:").removeprefix("//")
     path, _, query = path.partition("?")
     options = dict(part.partition("=")[::2] for part in query.split("&") if part)
     unknown = set(options) - {"synchronous"}
     if unknown:
-        raise ValueError(
-            f"unknown SQLite store option(s) {', '.join(sorted(unknown))}: the only one is synchronous=normal|full"
+        raise StoreURLError(
+            f"unknown SQLite store option(s) {', '.join(sorted(unknown))}",
+            "the only one is synchronous=normal|full",
+        )
+    path = path or "gateway.sqlite3"
+    new = path != ":memory:" and not Path(path).exists()
+    if new and not create:
+        near = _near(Path(path))
+        raise StoreNotFound(
+            f"no store at {path}; the gateway creates it at first start",
+            f"did you mean {' or '.join(near)}?"
+            if near
+            else "point --store at the gateway's store (its --store value)",
         )
     from gateway.store.sqlite import SqliteStore
 
-    return SqliteStore(path or "gateway.sqlite3", options.get("synchronous", "normal").lower())
+    store = SqliteStore(path, options.get("synchronous", "normal").lower())
+    if new:
+        logging.getLogger("fleet.gateway").warning(
+            "created a new, empty store at %s (none was there)", Path(path).resolve()
+        )
+    return store
