@@ -53,17 +53,22 @@ for module in (
 
 
 def main() -> None:
+    """Run the CLI; what escapes a command is printed as one red line with exit 2."""
     from fleet.errors import FleetError
-    from fleetctl.output import EXIT_USAGE
+    from fleetctl.output import EXIT_USAGE, error_line, store_failure
 
     try:
         app()
     except FleetError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        error_line(str(exc))
         raise SystemExit(EXIT_USAGE) from None
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
-        typer.echo(
-            f"error: {exc.strerror or exc}{where} (check the path and its permissions)", err=True
-        )
+        error_line(f"{exc.strerror or exc}{where}", "check the path and its permissions")
+        raise SystemExit(EXIT_USAGE) from None
+    except Exception as exc:
+        reason = store_failure(exc)
+        if reason is None:
+            raise
+        error_line(f"the gateway's store failed: {reason}", "check --store and that it is running")
         raise SystemExit(EXIT_USAGE) from None

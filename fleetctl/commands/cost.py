@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
-from fleetctl.output import fail
+from fleetctl.output import fail, read_store
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 
 def register(app: typer.Typer) -> None:
@@ -36,16 +39,13 @@ def cost(
     if by not in ("loop", "team", "model"):
         fail(f"cannot group by '{by}'", "use loop, team or model")
     from gateway.rollup import rollup
-    from gateway.store import open_store
 
-    async def run() -> list[dict[str, object]]:
-        st = open_store(store)
-        try:
-            return rollup(await st.query_traces(since=parse_since(since)), by)
-        finally:
-            await st.close()
+    start = parse_since(since)
 
-    rows = asyncio.run(run())
+    async def run(st: Store) -> list[dict[str, object]]:
+        return rollup(await st.query_traces(since=start), by)
+
+    rows = read_store(store, run)
     if output == "json":
         typer.echo(json.dumps(rows, indent=2))
         return

@@ -15,14 +15,16 @@ newest first, from the gateway's runs API (``--gateway URL``, an approver's toke
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fleetctl.output import fail
+from fleetctl.output import fail, read_store
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 runs_app = typer.Typer(help="Inspect agent runs recorded by the gateway.", no_args_is_help=True)
 
@@ -160,20 +162,12 @@ def show(
 ) -> None:
     """The run's record and every LLM and tool step of RUN, in order."""
     from gateway.runs.records import Logged, read_run
-    from gateway.store import open_store
 
-    async def query() -> tuple[dict[str, Any] | None, list[Logged], list[dict[str, Any]]]:
-        st = open_store(store)
-        try:
-            record, logged = await read_run(st, run)
-            return record, logged, await st.query_traces(run=run)
-        finally:
-            await st.close()
+    async def query(st: Store) -> tuple[dict[str, Any] | None, list[Logged], list[dict[str, Any]]]:
+        record, logged = await read_run(st, run)
+        return record, logged, await st.query_traces(run=run)
 
-    try:
-        record, logged, traces = asyncio.run(query())
-    except Exception as exc:  # a driver error is a usage problem here: wrong path or URL
-        fail(f"cannot read run {run} from {store}: {exc}", "point --store at the gateway's store")
+    record, logged, traces = read_store(store, query)
     if record is None and not traces:
         fail(
             f"no run '{run}' and no steps recorded for it",
@@ -294,19 +288,11 @@ def list_runs(
         fail(exc.message.replace("limit=", "--limit ").replace("since=", "--since "))
     if store:
         from gateway.runs.records import select
-        from gateway.store import open_store
 
-        async def query() -> list[dict[str, Any]]:
-            st = open_store(store)
-            try:
-                return await select(st, *args)
-            finally:
-                await st.close()
+        async def listing(st: Store) -> list[dict[str, Any]]:
+            return await select(st, *args)
 
-        try:
-            records = asyncio.run(query())
-        except Exception as exc:  # a driver error is a usage problem here: wrong path or URL
-            fail(f"cannot read runs from {store}: {exc}", "point --store at the gateway's store")
+        records = read_store(store, listing)
     else:
         from urllib.parse import urlencode
 

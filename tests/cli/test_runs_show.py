@@ -188,6 +188,7 @@ def test_traces_without_a_record_keep_the_old_output(store_url: str) -> None:
 
 
 def test_an_unknown_run_is_a_usage_error(store_url: str) -> None:
+    asyncio.run(open_store(store_url).close())  # the store exists; the run does not
     code, out = show("nope", "--store", store_url)
     assert code == 2 and "no run 'nope'" in out
 
