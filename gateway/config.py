@@ -97,10 +97,41 @@ class Runtime:
             name: (os.environ.get(p.credentials.env) if p.credentials else None)
             for name, p in config.providers.items()
         }
+        warn_missing_credentials(config)
         return rt
 
     def identify(self, token: str) -> Identity | None:
         return self.by_token.get(hashlib.sha256(token.encode()).hexdigest())
+
+
+def warn_missing_credentials(config: GatewayConfig) -> list[str]:
+    """Log one warning per credential variable the config names and the environment lacks
+    (or holds empty): such a provider or MCP server would be called with no auth at all.
+    Returns the variables, in the order warned."""
+    wanted = [
+        *(
+            ("provider", name, p.credentials.env)
+            for name, p in config.providers.items()
+            if p.credentials
+        ),
+        *(
+            ("MCP server", name, s.credentials.env)
+            for name, s in config.mcp_servers.items()
+            if s.credentials
+        ),
+    ]
+    missing: list[str] = []
+    for *_, env in wanted:
+        if os.environ.get(env) or env in missing:
+            continue
+        missing.append(env)
+        users = ", ".join(f"{w} {n}" for w, n, e in wanted if e == env)
+        log.warning(
+            "credential variable %s is not set: %s gets no credentials (set it in the gateway's environment)",
+            env,
+            users,
+        )
+    return missing
 
 
 def load_runtime(path: Path) -> Runtime:
