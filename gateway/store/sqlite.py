@@ -21,20 +21,24 @@ event-loop turn's settlements in one transaction instead.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
+import os
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 
-from gateway.store import journal
+from gateway.store import encode, journal
 from gateway.store.base import BudgetKey, Denied, Reservation, RunState, Settlement
+from gateway.store.errors import StoreUnavailable
 from gateway.store.fold import applied_in, commit, connect
 from gateway.store.journal import Journal, Record
 
@@ -62,6 +66,37 @@ INSERT OR IGNORE INTO journal (id, applied) VALUES (1, 0);
 RUN_ROWS = 50_000
 # How long a row write waits for the database's write lock (the connections' busy_timeout).
 ROWS_BUSY_S = 5.0
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def _reach(method: F) -> F:
+    """The database or its journal failing under a call: :class:`StoreUnavailable`."""
+
+    @functools.wraps(method)
+    async def call(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
+            raise StoreUnavailable(
+                f"sqlite:{self.path}", f"{exc.__class__.__name__}: {exc}"
+            ) from exc
+
+    return cast(F, call)
+
+
+def _ts(value: Any) -> float:
+    """A trace's time as the index holds it (now, when the trace has none usable)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 1e11:
+        return float(value)
+    return time.time()
+
+
+def _text(value: Any) -> str | None:
+    """An indexed trace field: a string, or None."""
+    return value if isinstance(value, str) or value is None else None
+
 
 Pending = list[tuple[Settlement, Record, "asyncio.Future[dict[str, float]]"]]
 
@@ -129,6 +164,16 @@ class SqliteStore:
             self._seq = self._recover()
             self.journal.open_segment(self._seq + 1)
 
+    async def healthy(self) -> bool:
+        """The database answers a query, and the journal (when this store owns it) takes writes."""
+        try:
+            self.db.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        if self.journal is not None and self.journal_dir is not None:
+            return os.access(self.journal_dir, os.W_OK) and self.journal.fd >= 0
+        return True
+
     # ---------------------------------------------------------------- budgets
 
     def _spent_of(self, key: str) -> float:
@@ -138,6 +183,7 @@ class SqliteStore:
             value = self._spent[key] = row[0] if row else 0.0
         return value
 
+    @_reach
     async def reserve(self, keys: list[BudgetKey], amount: float) -> Reservation | Denied:
         for k in keys:
             spent = self._spent_of(k.key)
@@ -152,6 +198,7 @@ class SqliteStore:
         for k in reservation.keys:
             self._reserved[k.key] = max(0.0, self._reserved.get(k.key, 0.0) - reservation.amount)
 
+    @_reach
     async def spent(self, key: str) -> float:
         if self.journal is not None or self.journal_dir is None:
             return self._spent_of(key)
@@ -174,6 +221,7 @@ class SqliteStore:
             self.db.execute("COMMIT")
         return rows, [r for r in found if r.seq > applied]
 
+    @_reach
     async def settle(self, s: Settlement) -> dict[str, float]:
         """Durable on return: appended to the journal (fsynced in full mode), or, without
         the journal, committed with the rest of this event-loop turn's settlements."""
@@ -234,22 +282,30 @@ class SqliteStore:
 
     def _record(self, s: Settlement, seq: int) -> Record:
         """The settlement as journal rows, with the request and step counts gathered since
-        the last one."""
+        the last one. Nothing in ``s`` can make this fail: a trace orjson refuses is
+        encoded cleaned (:mod:`gateway.store.encode`), and it is encoded before the
+        gathered counts are taken, so they are never lost with it."""
+        head = None
+        body = b""
+        if s.trace:
+            t = s.trace
+            head = [
+                _ts(t.get("ts")),
+                _text(t.get("loop")),
+                _text(t.get("run")),
+                _text(t.get("kind", "llm")),
+            ]
+            body = encode.dumps(t)
         hits, self._hits = self._hits, {}
         steps, self._steps = self._steps, {}
         rate = {k: [v, 0] for k, v in hits.items()}
         runs = {k: [v, 0] for k, v in steps.items()}
         if s.tokens:
-            rate.setdefault((s.loop, s.minute), [0, 0])[1] += s.tokens
+            rate.setdefault((s.loop, s.minute), [0, 0])[1] += encode.count(s.tokens)
         if s.run is not None and s.run_tokens:
-            runs.setdefault((s.loop, s.run), [0, 0])[1] += s.run_tokens
-        spend = [[k.key, s.cost] for k in s.reservation.keys] if s.reservation else []
-        head = None
-        body = b""
-        if s.trace:
-            t = s.trace
-            head = [t.get("ts", time.time()), t.get("loop"), t.get("run"), t.get("kind", "llm")]
-            body = orjson.dumps(t)
+            runs.setdefault((s.loop, s.run), [0, 0])[1] += encode.count(s.run_tokens)
+        cost = encode.usd(s.cost)
+        spend = [[k.key, cost] for k in s.reservation.keys] if s.reservation else []
         return Record(
             seq,
             spend,
@@ -357,10 +413,12 @@ class SqliteStore:
                 del self._rate[key]
         return row
 
+    @_reach
     async def rate(self, loop: str, minute: int) -> tuple[int, int]:
         row = self._rate_row(loop, minute)
         return row[0], row[1]
 
+    @_reach
     async def hit(self, loop: str, minute: int) -> int:
         row = self._rate_row(loop, minute)
         row[0] += 1
@@ -387,6 +445,7 @@ class SqliteStore:
         for key in [k for k, row in self._runs.items() if row[2] <= applied]:
             del self._runs[key]
 
+    @_reach
     async def run_step(self, loop: str, run: str) -> RunState:
         row = self._run_row(loop, run)
         row[0] += 1
@@ -394,6 +453,7 @@ class SqliteStore:
         self._steps[(loop, run)] = self._steps.get((loop, run), 0) + 1
         return RunState(row[0], row[1])
 
+    @_reach
     async def mark_alert(self, key: str, threshold: int) -> bool:
         cur = self.db.execute(
             "INSERT OR IGNORE INTO alerts (key, threshold, at) VALUES (?, ?, ?)",
@@ -409,6 +469,7 @@ class SqliteStore:
             Settlement(None, 0.0, str(record.get("loop") or ""), 0, 0, None, 0, record)
         )
 
+    @_reach
     async def query_traces(
         self,
         since: float = 0.0,
@@ -468,6 +529,7 @@ class SqliteStore:
         # Full mode (each statement fsyncs), or the write lock is taken: off the event loop.
         return await asyncio.to_thread(self._rows_run, sql, args)
 
+    @_reach
     async def row_insert(self, table: str, key: str, value: dict[str, Any]) -> bool:
         now = time.time()
         cur = await self._rows_exec(
@@ -476,12 +538,14 @@ class SqliteStore:
         )
         return cur.rowcount == 1
 
+    @_reach
     async def row_get(self, table: str, key: str) -> dict[str, Any] | None:
         row = self.db.execute(
             "SELECT body FROM rows WHERE tbl = ? AND key = ?", (table, key)
         ).fetchone()
         return orjson.loads(row[0]) if row else None
 
+    @_reach
     async def row_update(
         self,
         table: str,
@@ -502,9 +566,11 @@ class SqliteStore:
         cur = await self._rows_exec(sql, args)
         return cur.rowcount == 1
 
+    @_reach
     async def row_delete(self, table: str, key: str) -> None:
         await self._rows_exec("DELETE FROM rows WHERE tbl = ? AND key = ?", (table, key))
 
+    @_reach
     async def row_list(
         self,
         table: str,
