@@ -1,7 +1,9 @@
 """One chat completion as both answer paths (``forward``, ``streaming``) see it,
 and the steps of the attempt plan they share: the backoff before a retry, each
 attempt's entry in the trace, a non-retryable upstream answer passed back as it
-came, the trace of the attempt that served, and the 502 when none did.
+came, the trace of the attempt that served, and the 502 when none did. What
+goes back to the caller and into the trace has the credentials the gateway
+injected replaced (:mod:`gateway.secrets`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from gateway.asgi import JSON, Send, send_response
 from gateway.config import Identity, Runtime
 from gateway.errors import UpstreamError
 from gateway.routing import backoff
+from gateway.secrets import secrets_for
 from gateway.store import Reservation
 
 if TYPE_CHECKING:
@@ -37,6 +40,12 @@ class Call:
     send: Send
 
     async def settle(self, cost: float = 0.0, tokens: int = 0) -> None:
+        secrets = secrets_for(self.rt)
+        if secrets:
+            clean = secrets.value(self.trace)
+            if clean is not self.trace:
+                self.trace.clear()
+                self.trace.update(clean)
         await self.gw.settle(
             self.ident, self.reservation, cost, tokens, self.run, self.now, self.trace, self.started
         )
@@ -62,9 +71,13 @@ class Call:
         return entry
 
     async def pass_back(self, where: str, status: int, body: bytes) -> None:
-        """A non-retryable upstream answer goes to the caller as it came, at no cost."""
+        """A non-retryable upstream answer goes to the caller as it came (less the
+        credentials it may echo), at no cost."""
         self.trace.update(target=where, status=status, error="upstream_error", cost_usd=0.0)
         await self.settle()
+        secrets = secrets_for(self.rt)
+        if secrets and secrets.holds(body):
+            body = secrets.data(body)
         await send_response(self.send, status, body, [*JSON, (b"x-fleet-target", where.encode())])
 
     def served(
@@ -93,3 +106,19 @@ class Call:
             "upstream_unavailable",
             f"every target and fallback {failed} ({len(attempts)} attempts): {reasons}",
         )
+
+
+def usage_tokens(usage: Any) -> tuple[int, int]:
+    """(prompt, completion) tokens of a provider's usage block; what is not a count
+    (missing, a string, negative, absurdly large) is 0, and the caller estimates."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if value != value or not 0 <= value < 1 << 40:  # NaN, negative, or no real count
+        return 0
+    return int(value)

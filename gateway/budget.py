@@ -17,6 +17,7 @@ from gateway.config import Identity, Runtime
 from gateway.errors import LimitError
 from gateway.routing import max_cost
 from gateway.store import BudgetKey, Denied, Reservation
+from gateway.store.errors import StoreUnavailable
 from gateway.windows import window
 
 if TYPE_CHECKING:
@@ -88,7 +89,14 @@ async def alerts(gw: Gateway, ident: Identity, key: BudgetKey, ratio: float) -> 
             ):
                 thresholds = shared.alert_at
     for threshold in sorted(thresholds):
-        if ratio * 100 >= threshold and await gw.store.mark_alert(key.key, threshold):
+        if ratio * 100 < threshold:
+            continue
+        try:
+            first = await gw.store.mark_alert(key.key, threshold)
+        except StoreUnavailable as exc:  # the request is settled; its alert waits for the next
+            log.warning("budget alert for %s not marked: %s", key.key, exc.message)
+            return
+        if first:
             budget = key.key.rsplit(":", 2)[0]
             log.warning("budget alert: %s reached %d%% of $%g", budget, threshold, key.limit)
             gw.metrics.inc(

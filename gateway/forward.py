@@ -1,19 +1,29 @@
 """Non-streaming completions: walk the attempt plan (retries, fallback), apply
-output guardrails, settle spend and the trace, fill the cache, answer.
+output guardrails, settle spend and the trace, fill the cache, answer. The
+settlement is durable before the answer is sent (in the store, or in the
+store's local journal when it does not answer in time), and nothing the
+provider sends back can turn a served request into a 500: an answer that is
+not a JSON object is a failed attempt, a usage block that holds no counts is
+estimated, and injected credentials are replaced (:mod:`gateway.secrets`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Any
 
 import orjson
 
 from gateway.asgi import JSON, send_response
-from gateway.attempts import Call
+from gateway.attempts import Call, usage_tokens
 from gateway.errors import BadRequestError
 from gateway.guardrails import check_texts
 from gateway.routing import cost_of, plan_attempts, upstream_body
+from gateway.secrets import secrets_for
 from gateway.upstream import AttemptFailed
+
+log = logging.getLogger("fleet.gateway")
 
 
 async def complete(call: Call, ckey: str) -> None:
@@ -48,23 +58,29 @@ async def complete(call: Call, ckey: str) -> None:
         except orjson.JSONDecodeError:
             attempt["error"] = "upstream sent invalid JSON"
             continue
-        usage = data.get("usage") or {}
-        tokens_in = int(usage.get("prompt_tokens") or 0)
-        tokens_out = int(usage.get("completion_tokens") or 0)
-        if not usage:
-            tokens_in, tokens_out = (
-                len(upstream_body(body, target, False)) // 4,
-                sum(
-                    len(str(c.get("message", {}).get("content") or ""))
-                    for c in data.get("choices", [])
-                )
-                // 4,
-            )
+        if not isinstance(data, dict):
+            attempt["error"] = "upstream sent JSON that is not an object"
+            continue
+        choices = [c for c in data.get("choices") or [] if isinstance(c, dict)]
+        if not isinstance(data.get("choices"), list):
+            choices = []
+        texts = [_content(c) for c in choices]
+        tokens_in, tokens_out = usage_tokens(data.get("usage"))
+        if not tokens_in and not tokens_out:
+            tokens_in = len(upstream_body(body, target, False)) // 4
+            tokens_out = sum(len(t) for t in texts) // 4
         out_body = reply.body
+        secrets = secrets_for(rt)
+        if secrets and secrets.holds(out_body):
+            out_body = secrets.data(out_body)
+            try:
+                data = orjson.loads(out_body)
+            except orjson.JSONDecodeError:
+                data = {}  # the mark went somewhere no string was: pass the body as it is now
+            choices = [c for c in data.get("choices") or [] if isinstance(c, dict)]
+            texts = [_content(c) for c in choices]
         rules = rt.config.guardrails.llm_output
         if rules:
-            choices = data.get("choices") or []
-            texts = [str((c.get("message") or {}).get("content") or "") for c in choices]
             new_texts, verdicts, blocked = check_texts("llm_output", rules, texts)
             gw.count_verdicts(verdicts, ident)
             trace.setdefault("guardrails", []).extend(v.to_json() for v in verdicts)
@@ -83,7 +99,7 @@ async def complete(call: Call, ckey: str) -> None:
                     tokens_out=tokens_out,
                     cost_usd=cost,
                 )
-                await call.settle(cost, tokens_in + tokens_out)
+                await _settle(call, cost, tokens_in + tokens_out)
                 raise BadRequestError(
                     "guardrail_blocked",
                     f"llm_output guardrail '{blocked.detector}' withheld the model's answer ({', '.join(blocked.kinds)})",
@@ -91,7 +107,7 @@ async def complete(call: Call, ckey: str) -> None:
                 )
         cost = cost_of(rt, provider, target, tokens_in, tokens_out)
         call.served(vm, where, tokens_in, tokens_out, cost)
-        await call.settle(cost, tokens_in + tokens_out)
+        await _settle(call, cost, tokens_in + tokens_out)
         if ckey:
             gw.cache.put(ckey, out_body, {"target": where}, rt.config.caching.ttl_s)
         gw.metrics.inc(
@@ -111,3 +127,18 @@ async def complete(call: Call, ckey: str) -> None:
         await send_response(call.send, 200, out_body, headers)
         return
     await call.give_up()
+
+
+def _content(choice: dict[str, Any]) -> str:
+    message = choice.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    return content if isinstance(content, str) else str(content or "")
+
+
+async def _settle(call: Call, cost: float, tokens: int) -> None:
+    """Settle a served request; the stores make this durable or raise only when the
+    record is lost for good, and then the caller still gets the answer it paid for."""
+    try:
+        await call.settle(cost, tokens)
+    except Exception:
+        log.exception("settling a served completion failed")

@@ -1,21 +1,29 @@
 """Streaming completions (SSE): fall back only before the provider's first byte;
-after it, relay chunks as they come, watch usage and output guardrails on the
-way, and report a broken stream in-band, then settle. Output guardrails can
-stop a stream; they cannot redact text already sent, so redact findings on a
-stream are traced (``"applied": false``) and counted, not applied.
+after it, relay complete lines as they come, watch usage and output guardrails
+on the way, and report a broken stream in-band. The end of the stream (the
+provider's ``data: [DONE]``, or the in-band error) is held back until the
+request is settled: the client never has a whole answer whose spend and trace
+are not recorded. Output guardrails can stop a stream; they cannot redact text
+already sent, so redact findings on a stream are traced (``"applied": false``)
+and counted, not applied. The credentials the gateway injects are replaced in
+every line before it goes out (:mod:`gateway.secrets`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import orjson
 
-from gateway.attempts import Call
+from gateway.attempts import Call, usage_tokens
 from gateway.guardrails import Verdict, check_texts
 from gateway.routing import cost_of, plan_attempts, upstream_body
+from gateway.secrets import StreamText, secrets_for
 from gateway.upstream import AttemptFailed, Final
+
+log = logging.getLogger("fleet.gateway")
 
 # Characters of already-scanned output kept for the next scan, so a secret split
 # across chunks is still seen whole (a PEM key block is longer; its header is not).
@@ -70,10 +78,14 @@ async def stream(call: Call) -> None:
         usage: dict[str, Any] = {}
         text_out: list[str] = []
         rules = rt.config.guardrails.llm_output
+        secrets = secrets_for(rt)
+        spelled = StreamText(secrets) if secrets else None
         checked, tail = 0, ""
         # Text already relayed cannot be redacted: such findings are traced and counted only.
         seen: list[Verdict] = []
         buffer = b""
+        held: list[bytes] = []  # from the provider's [DONE] on: sent once settled
+        final = b""
         broken: str | None = None
         saw_done = False
         chunk = first
@@ -81,20 +93,39 @@ async def stream(call: Call) -> None:
             while chunk:
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
+                out: list[bytes] = []
                 for line in lines:
-                    if line.startswith(b"data: [DONE]"):
+                    if saw_done or line.startswith(b"data: [DONE]"):
                         saw_done = True
-                    elif line.startswith(b"data: ") and line[6:].strip():
+                        held.append(line)
+                        continue
+                    if secrets and secrets.holds(line):
+                        line = secrets.data(line)
+                    event: Any = None
+                    delta: str | None = None
+                    if line.startswith(b"data: ") and line[6:].strip():
                         try:
                             event = orjson.loads(line[6:])
                         except orjson.JSONDecodeError:
-                            continue
-                        if event.get("usage"):
-                            usage = event["usage"]
-                        for choice in event.get("choices") or []:
-                            delta = (choice.get("delta") or {}).get("content")
-                            if delta:
-                                text_out.append(delta)
+                            event = None
+                        if isinstance(event, dict):
+                            if isinstance(event.get("usage"), dict):
+                                usage = event["usage"]
+                            for choice in event.get("choices") or []:
+                                part = (
+                                    (choice.get("delta") or {}).get("content")
+                                    if isinstance(choice, dict)
+                                    else None
+                                )
+                                if part and isinstance(part, str):
+                                    text_out.append(part)
+                                    delta = part if delta is None else delta + part
+                        else:
+                            event = None
+                    if spelled is not None:
+                        out.extend(spelled.feed(line, event, delta))
+                    else:
+                        out.append(line)
                 if rules and len(text_out) > checked:
                     # Scan what is new plus an overlap, not the whole answer again per chunk.
                     fresh = "".join(text_out[checked:])
@@ -114,16 +145,12 @@ async def stream(call: Call) -> None:
                                 "message": f"llm_output guardrail '{blocked.detector}' stopped the stream ({', '.join(blocked.kinds)})",
                             }
                         }
-                        await send(
-                            {
-                                "type": "http.response.body",
-                                "body": b"data: " + orjson.dumps(error) + b"\n\n",
-                                "more_body": False,
-                            }
-                        )
+                        final = b"data: " + orjson.dumps(error) + b"\n\n"
                         broken = "guardrail_blocked"
                         break
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if out:
+                    body_out = b"\n".join(out) + b"\n"
+                    await send({"type": "http.response.body", "body": body_out, "more_body": True})
                 chunk = await resp.read()
         except (
             TimeoutError,
@@ -136,7 +163,10 @@ async def stream(call: Call) -> None:
         if broken is None and not saw_done:
             broken = "stream ended before [DONE]"
         if broken is None:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            rest = spelled.flush() if spelled is not None else []
+            final = b"\n".join([*rest, *held, buffer])
+            if secrets and secrets.holds(final):
+                final = secrets.data(final)
         elif broken != "guardrail_blocked":
             # Past the first byte there is no falling back: tell the client in-band.
             error = {
@@ -146,23 +176,26 @@ async def stream(call: Call) -> None:
                     "message": f"the provider's stream broke mid-answer ({broken}); retry the request",
                 }
             }
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": b"data: " + orjson.dumps(error) + b"\n\n",
-                    "more_body": False,
-                }
-            )
+            final = b"data: " + orjson.dumps(error) + b"\n\n"
         if seen:
             gw.count_verdicts(seen, ident)
             trace.setdefault("guardrails", []).extend(
                 {**v.to_json(), "applied": False} for v in seen
             )
-        tokens_in = int(usage.get("prompt_tokens") or len(orjson.dumps(body["messages"])) // 4)
-        tokens_out = int(usage.get("completion_tokens") or len("".join(text_out)) // 4)
+        tokens_in, tokens_out = usage_tokens(usage)
+        if not tokens_in:
+            tokens_in = len(orjson.dumps(body["messages"])) // 4
+        if not tokens_out:
+            tokens_out = len("".join(text_out)) // 4
         cost = cost_of(rt, provider, target, tokens_in, tokens_out)
         call.served(vm, where, tokens_in, tokens_out, cost, error=broken)
-        await call.settle(cost, tokens_in + tokens_out)
+        try:
+            # Settled before the last byte: durable in the store, or in the local journal
+            # when the store does not answer in time (the store bounds the wait).
+            await call.settle(cost, tokens_in + tokens_out)
+        except Exception:  # recording failed for good: the client still gets its answer
+            log.exception("settling a served stream failed")
+        await send({"type": "http.response.body", "body": final, "more_body": False})
         gw.metrics.inc(
             "fleet_gateway_requests_total",
             outcome="ok" if broken is None else "stream_broken",
