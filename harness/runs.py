@@ -14,10 +14,10 @@ import asyncio
 import ssl
 from typing import Any
 
-import httpx2 as httpx
 import orjson
 
 from harness.errors import GatewayLost, HarnessError, Nondeterminism, UsageError
+from harness.http1 import Http1, Response, TransportError
 
 RETRY_FOR_S = 60.0
 BACKOFF_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
@@ -45,7 +45,7 @@ class StateTooLarge(HarnessError):
     """The state value is over the gateway's size limit."""
 
 
-def _reason(r: httpx.Response) -> str:
+def _reason(r: Response) -> str:
     try:
         err = r.json().get("error", {})
         return f"{err.get('code') or r.status_code}: {err.get('message') or r.text[:200]}"
@@ -60,11 +60,12 @@ class Runs:
         self.run_id = run_id
         self.loop = loop
         self.retry_for_s = retry_for_s
-        self.http = httpx.AsyncClient(
-            base_url=base_url,
-            headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
-            timeout=httpx.Timeout(30.0, connect=5.0),
-            verify=tls(base_url),
+        self.http = Http1(
+            base_url,
+            {"authorization": f"Bearer {token}", "content-type": "application/json"},
+            timeout_s=30.0,
+            connect_timeout_s=5.0,
+            tls=tls(base_url),
         )
 
     async def aclose(self) -> None:
@@ -72,15 +73,15 @@ class Runs:
 
     async def _send(
         self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201)
-    ) -> httpx.Response:
+    ) -> Response:
         content = orjson.dumps(body) if body is not None else None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_for_s
         attempt = 0
         while True:
             try:
-                r = await self.http.request(method, path, content=content)
-            except httpx.TransportError as exc:
+                r = await self.http.request(method, path, content)
+            except TransportError as exc:
                 problem = f"cannot reach the gateway: {exc!r}"
             else:
                 if r.status_code in ok or (r.status_code < 500 and r.status_code not in (408, 429)):
@@ -93,7 +94,7 @@ class Runs:
             await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
             attempt += 1
 
-    def _check(self, r: httpx.Response, what: str) -> dict[str, Any]:
+    def _check(self, r: Response, what: str) -> dict[str, Any]:
         if r.status_code in (401, 403):
             raise UsageError(f"{what}: the gateway refused the loop's token ({_reason(r)})")
         if r.status_code >= 400:
