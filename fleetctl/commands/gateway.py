@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from pathlib import Path
 
@@ -15,6 +16,53 @@ app = typer.Typer(help="Run the fleet gateway locally.", no_args_is_help=True)
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="gateway")
+
+
+def read_tokens(path: Path) -> dict[str, str]:
+    """The tokens minted before at ``path`` (kept, so a re-run does not rotate them)."""
+    if path.is_symlink():
+        fail(
+            f"{path} is a symbolic link: the tokens file is never written through one",
+            "remove the link, or pass the real path with --tokens-out",
+        )
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        fail(f"cannot read {path}: {exc}", "delete it to mint new tokens")
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        fail(
+            f"{path}: not a tokens file (a JSON object of names to tokens)",
+            "delete it to mint new tokens",
+        )
+    return data
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only, from its first byte.
+
+    The file is created 0600 under a fresh name in the same directory and renamed over
+    ``path``: a reader never sees it half-written or with wider permissions, and a symlink
+    at ``path`` is replaced, not followed.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
+            data = memoryview(text.encode())
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @app.command("config")
@@ -46,7 +94,7 @@ def config(
         print_diagnostics(report.diagnostics, Output.text)
         raise typer.Exit(EXIT_INVALID)
     compiled = compile_loaded(report.fleet, report.resolution)
-    existing: dict[str, str] = json.loads(tokens_out.read_text()) if tokens_out.exists() else {}
+    existing = read_tokens(tokens_out)
     tokens = {
         key: existing.get(key) or f"fgw_{secrets.token_urlsafe(32)}"
         for key in identities(compiled.loops)
@@ -61,11 +109,15 @@ def config(
         {k: [token_sha256(v)] for k, v in tokens.items()},
         {k.removeprefix("approver:"): [token_sha256(v)] for k, v in approver_tokens.items()},
     )
+    try:
+        write_private(
+            tokens_out,
+            json.dumps({**tokens, **approver_tokens}, indent=2, sort_keys=True) + "\n",
+        )
+    except OSError as exc:
+        fail(f"cannot write {tokens_out}: {exc.strerror or exc}", "pick another --tokens-out path")
+    # The tokens first: a config never names hashes of tokens that were not kept.
     out.write_text(cfg.model_dump_json(indent=2) + "\n")
-    tokens_out.write_text(
-        json.dumps({**tokens, **approver_tokens}, indent=2, sort_keys=True) + "\n"
-    )
-    tokens_out.chmod(0o600)
     typer.echo(
         f"wrote {out} ({len(cfg.loops)} loops) and {tokens_out} ({len(tokens) + len(approver_tokens)} tokens)"
     )
@@ -89,12 +141,58 @@ def serve(
         "--otlp-endpoint",
         help="Export traces as OTLP/HTTP JSON to this collector (default: $OTEL_EXPORTER_OTLP_ENDPOINT).",
     ),
+    header_timeout: float | None = typer.Option(
+        None,
+        "--header-timeout",
+        help="Seconds for a request's whole head to arrive (default: $FLEET_GATEWAY_HEADER_TIMEOUT, else 10).",
+    ),
+    body_timeout: float | None = typer.Option(
+        None,
+        "--body-timeout",
+        help="Seconds a request body may make no progress (default: $FLEET_GATEWAY_BODY_TIMEOUT, else 30).",
+    ),
+    keepalive_timeout: float | None = typer.Option(
+        None,
+        "--keepalive-timeout",
+        help="Seconds an idle connection is kept between requests (default: $FLEET_GATEWAY_KEEPALIVE_TIMEOUT, else 5).",
+    ),
+    max_header_bytes: int | None = typer.Option(
+        None,
+        "--max-header-bytes",
+        help="Largest request line and headers, in bytes (default: $FLEET_GATEWAY_MAX_HEADER_BYTES, else 32768).",
+    ),
+    max_connections: int | None = typer.Option(
+        None,
+        "--max-connections",
+        help="Most open connections (default: $FLEET_GATEWAY_MAX_CONNECTIONS, else 4096 or half the open-file limit).",
+    ),
+    max_requests_per_token: int | None = typer.Option(
+        None,
+        "--max-requests-per-token",
+        help="Most requests in flight for one token (default: $FLEET_GATEWAY_MAX_REQUESTS_PER_TOKEN, else a quarter of --max-connections).",
+    ),
 ) -> None:
-    """Serve the gateway (uvloop + httptools)."""
+    """Serve the gateway (uvloop + httptools).
+
+    Slow and idle clients are closed and one token cannot hold every connection: the limits
+    and their defaults are listed in the gateway.limits module.
+    """
     if not config.exists():
         fail(f"no such config: {config}", "write one with `fleetctl gateway config FLEET`")
+    from gateway.limits import Limits
     from gateway.server import serve as run
 
+    try:
+        limits = Limits.resolve(
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            keepalive_timeout=keepalive_timeout,
+            max_header_bytes=max_header_bytes,
+            max_connections=max_connections,
+            max_requests_per_token=max_requests_per_token,
+        )
+    except ValueError as exc:
+        fail(str(exc), "fix the flag or the FLEET_GATEWAY_* variable")
     try:
         run(
             config,
@@ -103,6 +201,7 @@ def serve(
             store=store,
             log_level=log_level,
             otlp_endpoint=otlp_endpoint,
+            limits=limits,
         )
     except ValueError as exc:
         fail(str(exc), "fix the config file")
