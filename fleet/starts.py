@@ -72,6 +72,7 @@ def _offsets(zone: str) -> tuple[int, ...]:
     )
 
 
+@lru_cache(maxsize=1024)
 def _dates(months: frozenset[int], doms: frozenset[int]) -> frozenset[int] | None:
     """The days of the leap year in both sets; ``None`` for every day."""
     if len(months) == 12 and len(doms) == 31:
@@ -90,57 +91,81 @@ def _parts(e: Expanded) -> list[tuple[frozenset[int] | None, frozenset[int]]]:
     ]
 
 
-Bucket = dict[int, list[str]]
+Bucket = dict[int, list[int]]
+"""Minute of the UTC week → the alike groups (indexes) that start in it."""
 
 
-def _add(bucket: Bucket, name: str, weekdays: frozenset[int], times: list[int], shift: int) -> None:
+@dataclass(frozen=True)
+class _Alike:
+    """Loops with one concrete schedule and time zone: they always start together."""
+
+    names: tuple[str, ...]
+    expanded: Expanded
+    timezone: str
+
+
+def _add(bucket: Bucket, g: int, weekdays: frozenset[int], times: list[int], shift: int) -> None:
     for day in weekdays:
         base = day * 1440 - shift
         for t in times:
-            bucket.setdefault((base + t) % WEEK, []).append(name)
+            bucket.setdefault((base + t) % WEEK, []).append(g)
 
 
-def _season(
-    loops: list[tuple[Scheduled, Expanded]], season: int, limit: int
-) -> Iterable[tuple[frozenset[str], int]]:
+def _season(alike: list[_Alike], season: int, limit: int) -> Iterable[tuple[frozenset[str], int]]:
     """(loops, UTC minute of the week) wherever more than ``limit`` start together."""
+    sizes = [len(a.names) for a in alike]
     every_week: Bucket = {}
     dated: dict[frozenset[int], Bucket] = defaultdict(dict)
-    for loop, e in loops:
-        shift = _offsets(loop.timezone)[season]
+    for g, a in enumerate(alike):
+        shift = _offsets(a.timezone)[season]
+        e = a.expanded
         times = [h * 60 + m for h in e.hours for m in e.minutes]
         for dates, weekdays in _parts(e):
             if dates is None:
-                _add(every_week, loop.name, weekdays, times, shift)
+                _add(every_week, g, weekdays, times, shift)
             elif dates:
-                _add(dated[dates], loop.name, weekdays, times, shift)
-    for minute, names in every_week.items():
-        if len(names) > limit:
-            yield frozenset(names), minute
+                _add(dated[dates], g, weekdays, times, shift)
+
+    seen: dict[tuple[int, ...], frozenset[str]] = {}
+
+    def names(groups: list[int]) -> frozenset[str]:
+        key = tuple(groups)
+        if key not in seen:  # one set per combination: every minute it crowds shares it
+            seen[key] = frozenset(n for g in groups for n in alike[g].names)
+        return seen[key]
+
+    for minute, groups in every_week.items():
+        if sum(sizes[g] for g in groups) > limit:
+            yield names(groups), minute
     if not dated:
         return
-    groups = list(dated.items())
+    by_dates = list(dated.items())
     together = {
-        tuple(i for i, (dates, _) in enumerate(groups) if day in dates) for day in range(366)
+        tuple(i for i, (dates, _) in enumerate(by_dates) if day in dates) for day in range(366)
     }
     for active in together:
-        counts: dict[int, list[str]] = defaultdict(list)
+        at_minute: Bucket = defaultdict(list)
         for i in active:
-            for minute, names in groups[i][1].items():
-                counts[minute].extend(names)
-        for minute, names in counts.items():
-            if len(names) + len(every_week.get(minute, ())) > limit:
-                yield frozenset([*names, *every_week.get(minute, ())]), minute
+            for minute, groups in by_dates[i][1].items():
+                at_minute[minute].extend(groups)
+        for minute, groups in at_minute.items():
+            groups = groups + every_week.get(minute, [])
+            if sum(sizes[g] for g in groups) > limit:
+                yield names(groups), minute
 
 
 def crowds(loops: Iterable[Scheduled], limit: int) -> list[Crowd]:
     """Every set of more than ``limit`` loops that start in the same minute, largest first;
     a set inside a larger one is left out (the fix, ``H``, is the same)."""
-    expanded = [(loop, expand(loop.schedule)) for loop in loops]
-    zones = {loop.name: loop.timezone for loop, _ in expanded}
+    by_schedule: dict[tuple[str, str], list[str]] = defaultdict(list)
+    zones: dict[str, str] = {}
+    for loop in loops:
+        by_schedule[(loop.schedule, loop.timezone)].append(loop.name)
+        zones[loop.name] = loop.timezone
+    alike = [_Alike(tuple(n), expand(s), z) for (s, z), n in by_schedule.items()]
     found: dict[frozenset[str], tuple[int, set[int]]] = {}
     for season in range(len(_SEASONS)):
-        for names, minute in _season(expanded, season, limit):
+        for names, minute in _season(alike, season, limit):
             first_season, minutes = found.setdefault(names, (season, set()))
             if first_season == season:
                 minutes.add(minute)
