@@ -20,8 +20,12 @@ works, else a 404 JSON error. The MCP half gets this :class:`Gateway`: its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import hmac
 import logging
+import os
+import secrets
 import time
 from collections.abc import Awaitable
 from random import getrandbits
@@ -32,20 +36,31 @@ import orjson
 from gateway import auth
 from gateway.asgi import (
     JSON,
+    MAX_BODY,
     Receive,
     Scope,
     Send,
     header,
-    read_body,
+    read_bounded,
     send_error,
     send_json,
     send_response,
+    step_value,
+    text_value,
 )
 from gateway.attempts import Call
 from gateway.budget import alerts, reserve
 from gateway.cache import ResponseCache, cache_key
+from gateway.chatrequest import check
 from gateway.config import ConfigHolder, Identity, Runtime
-from gateway.errors import BadRequestError, ForbiddenError, GatewayError, NotFoundError
+from gateway.errors import (
+    AuthError,
+    BadRequestError,
+    ForbiddenError,
+    GatewayError,
+    NotFoundError,
+    TooLargeError,
+)
 from gateway.forward import complete
 from gateway.guardrails import Verdict, apply_to_request
 from gateway.metrics import Metrics, standard
@@ -61,9 +76,17 @@ log = logging.getLogger("fleet.gateway")
 
 __all__ = ["Gateway", "Receive", "Scope", "Send"]
 
-DEFAULT_MAX_OUTPUT_TOKENS = 4096
 RUN_HEADER = b"x-fleet-run-id"
 STEP_HEADER = b"x-fleet-step"
+# Set, /metrics answers only 'Authorization: Bearer <it>' (the series name every loop).
+METRICS_TOKEN_ENV = "FLEET_GATEWAY_METRICS_TOKEN"
+# Longer than any probe waits: a stalled store answers not-ready rather than not at all.
+READY_TIMEOUT_S = 0.9
+TOO_LARGE = TooLargeError(
+    "body_too_large",
+    f"request body over {MAX_BODY // (1024 * 1024)} MiB: send a shorter conversation",
+    extra={"limit": MAX_BODY},
+)
 
 
 class Gateway:
@@ -89,6 +112,8 @@ class Gateway:
         self._mcp: Any = None
         self._mcp_loaded = False
         self.ready = False
+        token = os.environ.get(METRICS_TOKEN_ENV)
+        self.metrics_auth = f"Bearer {token}".encode() if token else None
 
     # ---------------------------------------------------------------- ASGI
 
@@ -153,19 +178,9 @@ class Gateway:
             elif path == "/healthz":
                 await send_json(send, 200, {"status": "ok"})
             elif path == "/readyz":
-                rt = self.holder.runtime
-                ok = self.ready
-                await send_json(
-                    send,
-                    200 if ok else 503,
-                    {
-                        "ready": ok,
-                        "config": rt.digest[:12],
-                        "loops": len(rt.config.loops),
-                        "last_error": self.holder.last_error,
-                    },
-                )
+                await self.readyz(send)
             elif path == "/metrics":
+                self.metrics_allowed(scope)
                 self.metrics.set("fleet_gateway_config_reloads_total", self.holder.reloads)
                 unapplied = getattr(self.store, "unapplied", None)
                 if unapplied is not None and (n := unapplied()) is not None:
@@ -187,6 +202,59 @@ class Gateway:
                 )
         except GatewayError as exc:
             await send_error(send, exc)
+        except Exception:
+            # A fault of the gateway's own: logged in full, answered with an id to find it by.
+            incident = secrets.token_hex(6)
+            log.exception("internal error %s on %s %s", incident, method, path)
+            with contextlib.suppress(Exception):  # the answer may have started already
+                await send_json(
+                    send,
+                    500,
+                    {
+                        "error": {
+                            "type": "server_error",
+                            "code": "internal_error",
+                            "message": f"internal error in the gateway (incident {incident}, in its log)",
+                            "param": None,
+                        }
+                    },
+                )
+
+    async def readyz(self, send: Send) -> None:
+        rt = self.holder.runtime
+        ok = self.ready
+        store_ok: bool | None = None
+        healthy = getattr(self.store, "healthy", None)
+        if ok and healthy is not None:
+            try:
+                async with asyncio.timeout(READY_TIMEOUT_S):
+                    store_ok = bool(await healthy())
+            except Exception as exc:  # whatever the store raises, it is not serving
+                log.warning("readiness: the store is unreachable: %r", exc)
+                store_ok = False
+            ok = store_ok
+        await send_json(
+            send,
+            200 if ok else 503,
+            {
+                "ready": ok,
+                "store": store_ok,
+                "config": rt.digest[:12],
+                "loops": len(rt.config.loops),
+                "last_error": self.holder.last_error,
+            },
+        )
+
+    def metrics_allowed(self, scope: Scope) -> None:
+        if self.metrics_auth is None:
+            return
+        given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        if not hmac.compare_digest(given, self.metrics_auth):
+            raise AuthError(
+                "invalid_token" if given else "missing_token",
+                f"/metrics takes the token in {METRICS_TOKEN_ENV} of the gateway's "
+                "environment, as 'Authorization: Bearer <token>'",
+            )
 
     async def _mcp_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._mcp_loaded:
@@ -222,21 +290,20 @@ class Gateway:
         started = time.perf_counter()
         now = time.time()
         rt = self.holder.runtime
-        raw = await read_body(receive)
+        # Who is asking, and whether its headers can be recorded, before a byte of body is read.
         ident = self.authenticate(scope, rt)
+        run = text_value("x-fleet-run-id", header(scope, RUN_HEADER))
+        step = step_value("x-fleet-step", header(scope, STEP_HEADER))
+        no_cache = text_value("x-fleet-cache", header(scope, b"x-fleet-cache")) == "off"
+        control = text_value("cache-control", header(scope, b"cache-control"), 1024)
+        raw = await read_bounded(
+            scope, receive, MAX_BODY, TOO_LARGE, "the client went away before sending the body"
+        )
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise BadRequestError("invalid_json", f"request body is not JSON: {exc}") from exc
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("messages"), list)
-            or not isinstance(body.get("model"), str)
-        ):
-            raise BadRequestError(
-                "invalid_request",
-                "expected a JSON object with 'model' (a virtual model name) and 'messages' (a list)",
-            )
+        bounds = check(body, raw)
         model = body["model"]
         if model not in ident.models:
             if model in rt.models:
@@ -248,8 +315,6 @@ class Gateway:
                 "model_not_found",
                 f"no virtual model '{model}' in fleet '{rt.config.fleet}'; '{ident.member}' may use: {', '.join(sorted(ident.models)) or 'none'}",
             )
-        run = header(scope, RUN_HEADER)
-        step = header(scope, STEP_HEADER)
         trace: dict[str, Any] = {
             # 128 random bits as hex (an OTLP trace id), without a getrandom call per request.
             "id": f"{getrandbits(128):032x}",
@@ -259,9 +324,9 @@ class Gateway:
             "member": ident.member,
             "team": ident.team,
             "run": run,
-            "step": int(step) if step and step.isdigit() else None,
+            "step": step,
             "virtual_model": model,
-            "stream": bool(body.get("stream")),
+            "stream": bounds.stream,
         }
         labels = {"loop": ident.loop, "model": model}
         try:
@@ -278,9 +343,9 @@ class Gateway:
             caching = rt.config.caching
             use_cache = (
                 caching.type == "exact"
-                and not body.get("stream")
-                and header(scope, b"x-fleet-cache") != "off"
-                and "no-cache" not in (header(scope, b"cache-control") or "")
+                and not bounds.stream
+                and not no_cache
+                and "no-cache" not in (control or "")
             )
             ckey = (
                 cache_key(
@@ -319,17 +384,11 @@ class Gateway:
                     self.metrics.inc("fleet_gateway_requests_total", outcome="ok", **labels)
                     return
             chain = fallback_chain(rt, model)
-            max_out = (
-                body.get("max_completion_tokens")
-                or body.get("max_tokens")
-                or DEFAULT_MAX_OUTPUT_TOKENS
-            )
-            if not isinstance(max_out, int) or max_out <= 0:
-                raise BadRequestError("invalid_max_tokens", "max_tokens must be a positive integer")
-            reservation = await reserve(self, rt, ident, chain, len(raw), max_out, now)
+            # Every answer of n may run to the limit, which upstream_body always sends.
+            reservation = await reserve(self, rt, ident, chain, len(raw), bounds.output_tokens, now)
             call = Call(self, rt, ident, body, chain, reservation, run, now, trace, started, send)
             try:
-                if body.get("stream"):
+                if bounds.stream:
                     await stream(call)
                 else:
                     await complete(call, ckey if use_cache else "")

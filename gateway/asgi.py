@@ -1,5 +1,5 @@
-"""ASGI plumbing shared by the gateway's handlers: message types, header lookup,
-body reading with a size cap, and JSON / error responses.
+"""ASGI plumbing shared by the gateway's handlers: message types, header lookup and
+the checks on header values, body reading with a size cap, and JSON / error responses.
 
 Kept apart from the handlers so the LLM path and the MCP proxy answer the
 same way without importing each other.
@@ -19,6 +19,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 MAX_BODY = 8 * 1024 * 1024
+MAX_HEADER = 256
+MAX_STEP = 2**53
+MAX_STEP_DIGITS = len(str(MAX_STEP))
 JSON = [(b"content-type", b"application/json")]
 
 
@@ -30,24 +33,36 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadRequestError(
-                "client_disconnected", "the client went away before sending the body"
-            )
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BadRequestError(
-                "body_too_large", f"request body over {MAX_BODY // (1024 * 1024)} MiB"
-            )
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+def step_value(name: str, value: str | None) -> int | None:
+    """A step-number header: ASCII digits only, at most :data:`MAX_STEP` (every store keeps
+    it as a 64-bit integer, and a JSON reader as a double); else 400 ``invalid_header``."""
+    if value is None:
+        return None
+    if (
+        not value.isascii()
+        or not value.isdigit()
+        or len(value) > MAX_STEP_DIGITS
+        or int(value) > MAX_STEP
+    ):
+        raise BadRequestError(
+            "invalid_header",
+            f"{name} must be a step number in ASCII digits, 0 to {MAX_STEP}, not {value[:40]!r}",
+            extra={"header": name},
+        )
+    return int(value)
+
+
+def text_value(name: str, value: str | None, limit: int = MAX_HEADER) -> str | None:
+    """A header the gateway records or compares (run id, cache control, token): printable
+    ASCII, at most ``limit`` characters; else 400 ``invalid_header``."""
+    if value is None or (len(value) <= limit and value.isascii() and value.isprintable()):
+        return value
+    raise BadRequestError(
+        "invalid_header",
+        f"{name} must be at most {limit} printable ASCII characters "
+        f"(got {len(value)} characters: {value[:40]!r})",
+        extra={"header": name},
+    )
 
 
 async def read_bounded(
@@ -58,7 +73,7 @@ async def read_bounded(
     ``gone`` is the message for a client that leaves before the body is in."""
     declared = header(scope, b"content-length")
     if declared is not None and (
-        len(declared) > 12 or (declared.isdigit() and int(declared) > limit)
+        len(declared) > 12 or (declared.isascii() and declared.isdigit() and int(declared) > limit)
     ):
         raise refusal
     chunks: list[bytes] = []

@@ -6,12 +6,14 @@ a missing or unknown token is a 401 that says where the right token lives.
 
 from __future__ import annotations
 
-from gateway.asgi import Scope, header
+from gateway.asgi import Scope, header, text_value
 from gateway.config import Identity, Runtime
 from gateway.errors import AuthError
 
 # Distinct valid header values remembered per config; past this the map starts over.
 KNOWN_HEADERS = 10_000
+# Longer than any token the fleet issues, short enough that hashing one costs nothing.
+MAX_AUTHORIZATION = 1024
 
 
 def authenticate(scope: Scope, rt: Runtime) -> Identity:
@@ -26,7 +28,7 @@ def authenticate(scope: Scope, rt: Runtime) -> Identity:
             if known is not None:
                 return known
             break
-    auth = header(scope, b"authorization")
+    auth = text_value("authorization", header(scope, b"authorization"), MAX_AUTHORIZATION)
     if not auth or not auth.lower().startswith("bearer "):
         raise AuthError(
             "missing_token",

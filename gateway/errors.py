@@ -5,9 +5,12 @@ Exception tree::
     GatewayError                   root; carries status, type, code, message
      ├── AuthError                 401: missing or unknown bearer token
      ├── ForbiddenError            403: a virtual model or tool the caller is not granted
-     ├── BadRequestError           400: malformed request, unknown model, guardrail block
+     ├── BadRequestError           400: malformed request or header, guardrail block
+     ├── NotFoundError             404: unknown route or virtual model
+     ├── TooLargeError             413: a body over the size the route takes
      ├── LimitError                429: budget exceeded, rate limit, run bounds
-     └── UpstreamError             502/504: every attempt and fallback failed
+     ├── UpstreamError             502/504: every attempt and fallback failed
+     └── UnavailableError          503: the gateway cannot serve this now (credentials, store)
 
 Every message says what to do, not only what went wrong.
 """
@@ -68,6 +71,11 @@ class NotFoundError(GatewayError):
     type = "invalid_request_error"
 
 
+class TooLargeError(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+
+
 class LimitError(GatewayError):
     status = 429
     type = "rate_limit_error"
@@ -76,3 +84,8 @@ class LimitError(GatewayError):
 class UpstreamError(GatewayError):
     status = 502
     type = "upstream_error"
+
+
+class UnavailableError(GatewayError):
+    status = 503
+    type = "service_unavailable"

@@ -1,5 +1,7 @@
 """Routing on virtual models: the fallback chain, the ordered attempt plan over
-weighted targets, retry backoff, the body sent upstream, and what a call costs.
+weighted targets (skipping providers whose credential is missing), retry
+backoff, the body sent upstream (never without an output limit, so a provider
+cannot write more than the budget reserved), and what a call costs.
 
 Pure functions of the runtime config, so the plan for a request is decided
 before the first byte goes out; the handlers walk it.
@@ -14,6 +16,11 @@ from typing import Any
 import orjson
 
 from gateway.config import Runtime
+from gateway.errors import UnavailableError
+
+# What a request that names no output limit is reserved for, and limited to upstream.
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+OUTPUT_LIMITS = ("max_completion_tokens", "max_tokens")
 
 
 def fallback_chain(rt: Runtime, model: str) -> list[str]:
@@ -40,12 +47,32 @@ def max_cost(rt: Runtime, chain: list[str], body_len: int, max_out: int) -> floa
     return worst
 
 
+def missing_credential(rt: Runtime, provider: str) -> str | None:
+    """The environment variable ``provider``'s credential should come from, when it is
+    configured but empty (sending the request with no auth would only earn a 401)."""
+    p = rt.config.providers.get(provider)
+    if p is None or p.credentials is None or rt.credentials.get(provider):
+        return None
+    return str(p.credentials.env)
+
+
 def plan_attempts(rt: Runtime, chain: list[str]) -> list[tuple[str, str, str]]:
-    """The ordered (virtual model, provider, model) attempts: weighted pick, then the others, per model."""
+    """The ordered (virtual model, provider, model) attempts: weighted pick, then the others,
+    per model; targets whose provider has no credential are left out, and when that leaves
+    none, 503 ``provider_credentials_missing`` names the variables to set."""
     out: list[tuple[str, str, str]] = []
     attempts = rt.config.retries.attempts
+    missing: dict[str, str] = {}
     for name in chain:
-        targets = list(rt.models[name].targets)
+        targets = []
+        for t in rt.models[name].targets:
+            env = missing_credential(rt, t.provider)
+            if env is None:
+                targets.append(t)
+            else:
+                missing[t.provider] = env
+        if not targets:
+            continue
         order: list[Any] = []
         pool = [t for t in targets if t.weight > 0] or targets
         while pool and len(order) < attempts:
@@ -60,6 +87,14 @@ def plan_attempts(rt: Runtime, chain: list[str]) -> list[tuple[str, str, str]]:
         while len(order) < attempts and targets:
             order.append(order[-1])
         out.extend((name, t.provider, t.model) for t in order)
+    if not out and missing:
+        named = ", ".join(f"{env} (provider {p})" for p, env in sorted(missing.items()))
+        raise UnavailableError(
+            "provider_credentials_missing",
+            f"no target of '{chain[0]}' or its fallbacks can be called: the gateway has no "
+            f"credential for it; set {named} in the gateway's environment and restart it",
+            extra={"env": sorted(set(missing.values()))},
+        )
     return out
 
 
@@ -71,9 +106,13 @@ async def backoff(rt: Runtime, i: int) -> None:
 
 
 def upstream_body(body: dict[str, Any], target_model: str, stream: bool) -> bytes:
-    """The request as the provider sees it; streams ask for the usage block."""
+    """The request as the provider sees it: an output limit always (the one the caller
+    named, in the field it used, else the default the reservation priced), and streams
+    ask for the usage block."""
     out = dict(body)
     out["model"] = target_model
+    if out.get("max_completion_tokens") is None and out.get("max_tokens") is None:
+        out["max_tokens"] = DEFAULT_MAX_OUTPUT_TOKENS
     if stream:
         out["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
     return orjson.dumps(out)
