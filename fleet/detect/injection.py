@@ -34,6 +34,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
+from .cues import scan_cues
 from .finding import Finding, snippet
 from .phrases import automata
 from .text import Pattern, View, compile, fold_pattern, folded
@@ -244,6 +245,7 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
         if kind == "exfiltration" and _password_chore(view.text[s : e + 24]):
             continue
         spans.append((s, e, kind))
+    spans.extend(scan_cues(view))
     spelled: list[tuple[int, int]] = []
     played = False
     for hit in _AUX.finditer(view):

@@ -1,0 +1,345 @@
+"""Prompt injection read as a combination of cues, for phrasings no listed phrase has.
+
+:mod:`fleet.detect.phrases` lists whole phrases, which an attacker rewords at will
+("set your usual policies to one side", "the constraints you started this chat with
+have been lifted"). Here an injection is a sentence that holds cues from several
+families at once: a verb or state that dismisses orders (``ignore``, ``set aside``,
+``no longer binds``, ``revoked``) *and* orders that are the model's own (``your
+policies``, ``the preceding configuration``, ``restrictions placed on you``); a text
+addressed to an AI reading it *and* a sensitive act (approve, merge, grant, reveal…);
+a destructive tool's name *and* an order to call it now; a mode switch (``developer
+mode``, ``sudo mode``) *and* what the mode is for; a forged role marker *and* an order;
+a payload to assemble *and* an order to run it. A benign ticket has one family ("ignore
+the previous error", "your rules for returns", "the merge_pr button"), seldom two in one
+sentence.
+
+Cost: one RE2 pass over the text finds the rare anchor cues; only the sentences around
+an anchor (bounded, each read at most twice) are matched against all the families at
+once with an ``RE2::Set``, which says which families occur without their matches
+competing for the same characters. Linear in the text, whatever it holds.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import re2
+
+from .text import Pattern, View, fold_pattern
+
+TGT = (
+    r"(?:instructions?|directives?|rules|guidelines|guidance|polic(?:y|ies)|restrictions|"
+    r"constraints|limitations|limits|filters?|guardrails|safeguards|configuration|config|"
+    r"briefing|playbook|persona|programming|orders|prompts?|setup|training|moderation|"
+    r"boundaries|principles|ethics|acceptance criteria|task|assignment|mission|context)"
+)
+AI = r"(?:AI|A\.I\.|assistant|model|LLM|bot|agent|chatbot|copilot|GPT|claude|gemini|summari[sz]er|language model)"
+_W = r"[\w'\-]+\s+"
+
+FAMILIES: dict[str, list[str]] = {
+    # orders dismissed, or declared void
+    "dismiss": [
+        r"\b(?:ignore|disregard|overlook|forget|bypass|circumvent|override|skip|discard|abandon|"
+        r"drop|suspend|withdraw|revoke|nullify|rescind|scrap|ditch|look past|forgo)\b",
+        r"\b(?:lifted|withdrawn|revoked|void|obsolete|invalid|invalidated|superseded|nullified|"
+        r"suspended|rescinded|cancel+ed|reset|wiped|injected|fake|overridden|turned off|"
+        r"switched off|disabled|off)\b",
+        r"\bno longer (?:binds?|bind(?:ing)?|appl(?:y|ies)|valid|in (?:effect|force)|matters?|counts?|stands?)\b",
+        rf"\bset\s+(?:{_W}){{0,4}}(?:aside|to one side)\b",
+        rf"\bput\s+(?:{_W}){{0,4}}on hold\b",
+        r"\b(?:stop|quit) (?:following|obeying|respecting|using)\b",
+        r"\b(?:do not|don'?t|never|no longer) (?:follow|obey|heed|respect)\b",
+        r"\bpay no (?:attention|heed|mind)\b",
+        r"\bignores (?:all|every|any)\b",
+        r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters)\b",
+        r"\bno (?:rules|restrictions|limits|filters) (?:apply|anymore|any more)\b",
+        # other languages
+        r"\b(?:ignore[rz]?|oublie[rsz]?|ne (?:tiens|tenez) (?:pas|plus) compte|fais abstraction|"
+        r"annul[eé]e?s|caduques?|outrepasse[rsz]?)\b",
+        r"\b(?:ignorier\w*|vergiss|vergessen|missachte\w*|aufgehoben|ung[uü]ltig|gelten nicht mehr|"
+        r"au[sß]er kraft)\b",
+        r"\b(?:ignora\w*|olvida\w*|omite|descarta\w*|haz caso omiso|no hagas caso|anulad[ao]s|"
+        r"esque[cç]a\w*|esquece|desconsider\w*|dimentica\w*|trascura\w*|annullat[ei])\b",
+        r"\b(?:negeer\w*|vergeet|omzeil\w*|niet meer geldig|vervallen)\b",
+    ],
+    # text addressed to an AI that reads it
+    "addr": [
+        rf"(?m:^)\s*(?:(?:hey|hi|dear|attention|attn|note to|note for|to)\s+(?:the\s+)?)?{AI}s?\s*[,:!]",
+        rf"\b(?:note|message|instructions?|reminder|P\.?S\.?|tool instruction|notice)\s+(?:to|for)\s+"
+        rf"(?:the |any |all |code review |review )?(?:{AI}|bots|agents|reviewers|language models)\b",
+        r"@(?:ai|bot|agent|assistant|copilot|llm)[\w\-]*",
+        rf"\b(?:if|when|whenever) (?:you are|you're|an?) (?:an? )?{AI}\b",
+        rf"\b{AI}s? (?:reading|processing|summari[sz]ing|reviewing|parsing|crawling|analy[sz]ing|"
+        r"seeing|handling) (?:this|these|the following|it)\b",
+        rf"\b(?:the )?{AI}s? (?:must|should|shall|is required to|are required to|needs to|need to|"
+        r"will now|has to|have to|is instructed to|are instructed to)\b",
+        rf"\b(?:ATTENTION|ATTN|NOTICE|IMPORTANT|WARNING)[\s:,\-]+(?:the\s+)?{AI}s?\b",
+        rf"\bwhen (?:the )?{AI} (?:reads|sees|processes|summari[sz]es|gets to) this\b",
+    ],
+    # a tool with a destructive or powerful name
+    "tool": [
+        r"\b(?:merge|delete|drop|remove|destroy|transfer|deploy|approve|close|create|grant|send|run|"
+        r"exec|execute|shell|wipe|force|push|publish|pay|refund|revoke|reset|write|invite|rotate|"
+        r"disable|kill|terminate|purge|truncate|update|add|set|move|withdraw)_[a-z0-9_]+\b",
+        r"\brm -rf\b",
+        r"\|\s*(?:ba|z)?sh\b",
+        r"\bthe [a-z_\-]+ tool\b",
+    ],
+    "mode": [
+        r"\b(?:developer|dev|debug|god|sudo|maintenance|admin|root|unrestricted|jailbreak|"
+        r"jailbroken|unfiltered|DAN|diagnostic|override|unsafe|evil|chaos|test|no[- ]limits?)[\s\-]mode\b",
+    ],
+    "rolemark": [
+        r"(?m:^)\s*(?:system|sys|developer)\s*(?:prompt\s*)?[:>]",
+        r"\"role\"\s*:\s*\"(?:system|developer)\"",
+        r"\bEND OF (?:THE )?(?:USER |CUSTOMER )?(?:DATA|INPUT|CONTEXT|DOCUMENT|MESSAGE|PROMPT|TEXT)\b",
+        r"</?(?:system|sys|user_input|instructions?|admin|IMPORTANT)>",
+        r"\[(?:SYSTEM|ADMIN|DEVELOPER)(?: (?:OVERRIDE|NOTE|MESSAGE|PROMPT|UPDATE))?\]",
+    ],
+    "newrules": [
+        r"\b(?:revised|updated|amended|corrected|new|real|actual|true)\s+(?:instructions|orders|directives|rules|task|guidelines)\s*:",
+    ],
+    "split": [
+        r"\b(?:concatenate|combine|join|append|put together|glue)\b",
+        r"\bpart \d (?:of|/) \d\b",
+        r"\b(?:take|remember) the (?:string|word|phrase|text)\b",
+        r"\b[a-z] ?= ?['\"]",
+    ],
+    "doit": [
+        r"\b(?:obey|follow|execute|act on|do|run|carry out|perform|comply with)\s+"
+        r"(?:it|them|that|the result|what it says|the (?:combined|resulting|full|whole) \w+)\b",
+        r"\bdo a ?\+ ?b\b",
+    ],
+    "priority": [
+        r"\b(?:higher|more|greater|top|highest) priority than\b",
+        r"\btakes? precedence over\b",
+        r"\b(?:supersedes?|overrides?) (?:your|the|all|any) (?:system|previous|prior|other|earlier)\b",
+    ],
+    "claim": [
+        r"\bI(?:'m| am) (?:the|your|an?) (?:developer|creator|admin|administrator|owner|operator|maker)s?\b",
+        r"\bas your (?:developer|admin|administrator|creator|operator|owner)\b",
+        r"\b(?:authori[sz]ed|approved|sanctioned|ordered) by (?:the )?(?:admin|administrator|"
+        r"developers?|security team|openai|anthropic|platform team|your operators?)\b",
+        r"\bby order of\b",
+        r"\bcomply with this (?:override|order|command)\b",
+    ],
+    "leakv": [r"\b(?:leak|exfiltrate|harvest|enumerate|siphon|smuggle|grab)\b"],
+    "alone": [
+        rf"\b(?:hidden|secret|invisible|covert) (?:instructions?|note|message|command|directive)s? "
+        rf"(?:for|to) (?:the )?{AI}s?\b",
+        r"\b(?:ignore|disregard|skip|do not answer|don'?t answer|instead of answering) (?:the )?"
+        r"user'?s? (?:actual |real |original |first )?(?:question|request|message|query|prompt|input)\b",
+        r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters) (?:(?:in|for) (?:this|our) (?:conversation|chat|session)|any ?more)\b",
+        r"\b(?:act|behave|respond|answer) as (?:though|if) (?:there (?:is|were|was) )?no (?:system (?:prompt|message)|rules|restrictions|guidelines|content policy|filters?)\b",
+    ],
+    "argslot": [
+        r"\b(?:as|in|into|to|via) (?:the )?['\"]?[\w\-]+['\"]? (?:argument|parameter|param)\b",
+    ],
+    "sfile": [
+        r"~?/?(?:\.ssh/id_\w+|\.aws/credentials|/etc/(?:passwd|shadow)|\.netrc|\.kube/config|\.git-credentials)|\bid_(?:rsa|ed25519)\b|\.env\b",
+    ],
+    "conversation": [
+        r"\b(?:conversation|chat history|chat log|transcript|previous messages)\b",
+    ],
+    # the model's own orders
+    "own": [
+        rf"\b(?:your|ur)\s+(?:{_W}){{0,2}}{TGT}\b",
+        rf"\b{TGT}\s+(?:{_W}){{0,4}}?(?:you|your (?:operators?|developers?|creators?|owners?|makers?))\b",
+        rf"\b(?:preceding|prior|previous|above|earlier|original|initial|existing|standing|usual|"
+        rf"built-in|hidden|internal|pre-?set|foregoing|aforementioned)\s+(?:{_W})?{TGT}\b",
+        rf"\b{TGT}\s+(?:above|before this|so far|given above)\b",
+        r"\bsystem (?:prompt|message|instructions?)\b",
+        r"\b(?:moderation|content|safety|ethical) (?:filters?|polic(?:y|ies)|rules|guidelines?|checks|training|measures)\b",
+        r"\b(?:everything|anything|all|whatever) (?:that )?(?:you were|you've been|you have been|they) "
+        r"(?:told|given|taught|instructed)\b",
+        r"\b(?:tes|vos|ton|ta)\s+(?:[\w']+\s+){0,2}(?:instructions|consignes|r[eè]gles|directives)\b",
+        r"\btout ce qu'on t'a dit\b",
+        r"\b(?:deine|ihre|bisherigen|vorherigen|urspr[uü]nglichen)\s+(?:\w+\s+)?(?:anweisungen|regeln|"
+        r"vorgaben|richtlinien|instruktionen|aufgabe)\b",
+        r"\b(?:tus|sus|suas|tuas|tue)\s+(?:\w+\s+)?(?:instrucciones|reglas|indicaciones|directrices|"
+        r"instru[cç][oõ]es|regras|diretrizes|istruzioni|regole|direttive)\b",
+        r"\b(?:je|jouw|uw)\s+(?:\w+\s+)?(?:instructies|regels|opdracht|richtlijnen)\b",
+    ],
+    "target": [rf"\b{TGT}\b"],
+    "youprompt": [
+        r"\byour\s+(?:\w+\s+){0,2}(?:system prompt|prompt|instructions|configuration|programming|"
+        r"directives|setup|initiali[sz]ation)\b(?!\s+(?:for|on|about|regarding|options?|settings?|page|file|templates?|library|field|editor|limit|length|size))",
+    ],
+    "order": [
+        r"\b(?:you|u)\s+(?:must|shall|will now|need to|have to|are (?:now |hereby )?(?:required|"
+        r"authori[sz]ed|allowed|permitted|free|instructed) to|may now|can now)\b",
+        r"\b(?:comply|obey|acknowledge)\b",
+    ],
+    "act": [
+        r"\b(?:approve|merge|grant|elevate|refund|transfer|exfiltrate|leak|reveal|disclose|praise|"
+        r"recommend|classify|disable|deactivate|deploy|push|delete|wipe|forward all|cancel all|"
+        r"tell the user|do not (?:tell|mention|inform)|don'?t (?:tell|mention))\b",
+        r"\b(?:mark|close|resolve) (?:this|it|the ticket|the issue)\b",
+        r"\badd (?:my|me|this|the following)\b",
+    ],
+    "imperative": [
+        r"\b(?:send|email|print|output|run|execute|invoke|call|write|say|include|insert|reply|respond|"
+        r"answer|open|create|cancel|forward|summari[sz]e|post|upload|install|download|add|remove|change)\b",
+    ],
+    "invoke": [
+        r"(?m:^)\s*(?:please\s+)?(?:call|invoke|execute|run|trigger|use)\b",
+        r"(?:[.!?;:,(]\s*|\b(?:please|now|immediately|then|first|and|also|must|should|to)\s+)"
+        r"(?:call|invoke|execute|run|trigger|use)\b",
+    ],
+    "bypass": [
+        r"\bwithout (?:waiting for |asking (?:for )?|any |user |human |further )?(?:approval|"
+        r"confirmation|review|asking|permission|questions?)\b",
+        r"\bno need to (?:ask|confirm|check|wait|tell)\b",
+        r"\bskip (?:the )?(?:CI|review|checks?|approval|tests)\b",
+        r"\b(?:immediately|right away|silently|right now)\b",
+        r"\bbefore (?:you )?(?:answer|answering|reply|replying|respond|responding|continu\w+|doing anything)\b",
+        r"\bignore any failing\b",
+    ],
+    "switch": [
+        r"\b(?:enable|enter|activate|switch (?:to|into)|turn on|engaged?|unlock(?:ed)?|go into|boot into|"
+        r"activated|enabled|is on|now on|on\s*[:.!])\b",
+    ],
+    "unsafe": [
+        r"\b(?:safety|content|moderation|refus\w+|censor\w*|filters?)\b",
+        r"\bany (?:content|request|question)\b",
+        r"\bno (?:restrictions|rules|limits|filters)\b",
+    ],
+    "leakp": [
+        r"\b(?:print|reveal|show|output|repeat|quote|recite|tell me|display|dump|disclose|verbatim|"
+        r"word for word)\b",
+        r"\bwhat (?:\w+ )?(?:is|are|does|do|did|was|were)\b",
+    ],
+    "secret": [
+        r"\b(?:secrets?|tokens?|api[ _\-]?keys?|keys|credentials?|passwords?|private keys?|cookies?|"
+        r"env(?:ironment)? (?:variables|vars)|\.env|user records|customer records)\b",
+    ],
+}
+
+# Families that start a look at the sentence around them: rare in benign text.
+ANCHORS = ("dismiss", "addr", "tool", "mode", "rolemark", "split", "doit", "priority", "claim",
+           "leakv", "alone", "youprompt", "argslot", "newrules")  # fmt: skip
+
+# (kind, families that must all be there, one of each tuple at least), on the anchor's
+# sentence only (False) or with the sentence after it (True).
+COMBOS: list[tuple[str, bool, tuple[str, ...], tuple[tuple[str, ...], ...]]] = [
+    ("instruction-override", False, ("dismiss", "own"), ()),
+    ("instruction-override", True, ("priority",), (("own", "target"),)),
+    ("instruction-override", True, ("alone",), ()),
+    ("role-hijack", True, ("addr",), (("act", "dismiss", "tool", "bypass", "order", "rolemark"),)),
+    (
+        "role-hijack",
+        True,
+        ("mode", "switch"),
+        (("own", "target", "dismiss", "order", "leakp", "unsafe"),),
+    ),
+    (
+        "role-hijack",
+        True,
+        ("rolemark",),
+        (("order", "act", "dismiss", "youprompt", "own", "imperative"),),
+    ),
+    (
+        "instruction-override",
+        True,
+        ("newrules",),
+        (("order", "act", "dismiss", "youprompt", "own", "sfile", "secret"),),
+    ),
+    ("role-hijack", True, ("claim",), (("order", "dismiss", "mode", "bypass", "youprompt"),)),
+    ("tool-hijack", True, ("tool",), (("invoke", "bypass", "addr", "order"),)),
+    ("encoded-injection", True, ("split", "doit"), ()),
+    ("encoded-injection", True, ("split",), (("dismiss", "own"),)),
+    ("prompt-leak", False, ("youprompt", "leakp"), ()),
+    ("exfiltration", False, ("leakv", "secret"), ()),
+    ("exfiltration", True, ("argslot",), (("secret", "sfile", "conversation"),)),
+]
+_SPAN = 300  # characters a sentence is read at most, either way from its anchor
+_END = re.compile(r"[.!?](?=\s)|[\n。！？]")
+
+
+@functools.cache
+def _compiled() -> tuple[Pattern, Any, list[str]]:
+    names = list(FAMILIES)
+    anchor = Pattern(
+        "(?i)" + "|".join(_lookahead_free(fold_pattern(p)) for f in ANCHORS for p in FAMILIES[f])
+    )
+    options = re2.Options()
+    options.max_mem = 64 << 20
+    options.log_errors = False
+    options.case_sensitive = False
+    options.never_capture = True
+    families = re2.Set.SearchSet(options)
+    owner: list[str] = []
+    for name in names:
+        for p in FAMILIES[name]:
+            families.Add(_lookahead_free(fold_pattern(p)))
+            owner.append(name)
+    families.Compile()
+    return anchor, families, owner
+
+
+def _lookahead_free(pattern: str) -> str:
+    """RE2 has no lookahead: a negative tail (``(?!…)``) is dropped from the Set's
+    pattern and checked on the sentence in Python instead."""
+    cut = pattern.find("(?!")
+    return pattern if cut < 0 else pattern[:cut]
+
+
+_NOT_AFTER_PROMPT = re.compile(
+    r"(?i)\byour\s+(?:\w+\s+){0,2}(?:system prompt|prompt|instructions|configuration|programming|"
+    r"directives|setup|initiali[sz]ation)\b(?!\s+(?:for|on|about|regarding|options?|settings?|page|file|templates?|library|field|editor|limit|length|size)\b)"
+)
+
+
+def _sentence(text: str, s: int, e: int) -> tuple[int, int]:
+    """The sentence around ``text[s:e]``, at most ``_SPAN`` characters either way."""
+    lo = max(0, s - _SPAN)
+    start = lo
+    for m in _END.finditer(text, lo, s):
+        start = m.end()
+    after = _END.search(text, e, min(len(text), e + _SPAN))
+    return start, (after.end() if after else min(len(text), e + _SPAN))
+
+
+def scan_cues(view: View) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of each sentence of the view's text whose cues combine."""
+    anchor, families, owner = _compiled()
+    text = view.text
+    found: list[tuple[int, int, str]] = []
+    seen: dict[int, tuple[int, frozenset[str]]] = {}  # sentence start: (end, families)
+
+    def families_at(start: int, end: int) -> frozenset[str]:
+        got = seen.get(start)
+        if got is None or got[0] != end:
+            chunk = text[start:end]
+            hits = families.Match(chunk) or ()
+            names = {owner[i] for i in hits}
+            if "youprompt" in names and not _NOT_AFTER_PROMPT.search(chunk):
+                names.discard("youprompt")
+            got = (end, frozenset(names))
+            seen[start] = got
+        return got[1]
+
+    done = -1
+    for hit in anchor.finditer(view):
+        s, e = hit.span()
+        if s < done:
+            continue
+        start, end = _sentence(text, s, e)
+        done = end
+        here = families_at(start, end)
+        both = here
+        last = end
+        if end < len(text):
+            nstart, nend = _sentence(text, end, end)
+            both = here | families_at(nstart if nstart >= end else end, nend)
+            last = nend
+        for kind, extended, needs, any_of in COMBOS:
+            have = both if extended else here
+            if all(n in have for n in needs) and all(
+                not have.isdisjoint(group) for group in any_of
+            ):
+                found.append((start, last if extended else end, kind))
+                break
+    return found
