@@ -37,8 +37,10 @@ _IDS = Pattern(
     # 6 driving licence number after the words
     r"|(?i:\bdriv(?:er'?s?|ing)[ \-]licen[cs]e(?:\s+(?:no|number|num|nr|#|id))?\.?\s*[:#]?\s*)([A-Z0-9][A-Z0-9\-]{4,15}[A-Z0-9])\b"
     # 7 date of birth after the words
-    r"|(?i:\b(?:DOB|D\.O\.B\.|date of birth|birth ?date|born on|geboren am|n[ée]e? le|fecha de nacimiento|data di nascita|data de nascimento)\b\s*[:\-]?\s*)(\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}|\d{1,2}(?:st|nd|rd|th)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}(?:st|nd|rd|th)?,? \d{4})"
-    # 8 a street address: a house number, capitalised words, a street type
+    r"|(?i:\b(?:DOB|D\.O\.B\.|date of birth|birth ?date|born on|geboren am|n[ée]e? le|fecha de nacimiento|data di nascita|data de nascimento)\b(?:\s+(?:is|was))?\s*[:\-]?\s*)(\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}|\d{1,2}(?:st|nd|rd|th)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}(?:st|nd|rd|th)?,? \d{4})"
+    # 8 Indian PAN after the word (the fourth letter says who holds it)
+    r"|(?i:\bPAN(?:\s+(?:card|no|number|nr|#))?(?:\s+(?:is|was))?\.?\s*[:#]?\s*)([A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z])\b"
+    # 9 a street address: a house number, capitalised words, a street type
     r"|\b(\d{1,5}[A-Z]?,?\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Crescent|Close|Parkway|Highway|Hwy)"
     r"|[A-Z][a-zäöüß]+(?:straße|strasse|weg|allee|platz|gasse|ring|damm|ufer|chaussee)\s+\d{1,4}[a-z]?"
     r"|\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|chemin|all[ée]e|place|impasse|quai|route)\s+(?:de la\s+|de\s+|du\s+|des\s+|d')?[A-Z][a-zéèêàç]+"
@@ -321,7 +323,8 @@ _CHECKS: dict[int, tuple[str, Callable[[str], bool]]] = {
     5: ("passport", lambda v: any(c.isdigit() for c in v)),
     6: ("driving-licence", lambda v: any(c.isdigit() for c in v)),
     7: ("date-of-birth", lambda v: True),
-    8: ("street-address", lambda v: True),
+    8: ("in-pan", lambda v: True),
+    9: ("street-address", lambda v: True),
 }
 
 

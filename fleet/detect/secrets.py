@@ -279,7 +279,7 @@ _TOKENS_RE = Pattern("|".join(f"({_scanning(t)})" for t in _TOKENS))
 # ------------------------------------------------------------------ values by a credential word
 
 _KEY_WORD = (
-    r"(?:api[_.\- ]?key|apikey|api[_.\- ]?secret|app[_.\- ]?secret|client[_.\- ]?secret"
+    r"(?:api[_.\- ]?key|apikey|api[_.\- ]?secret|app[_.\- ]?secret|app[_.\- ]?key|client[_.\- ]?secret"
     r"|secret[_.\- ]?key|secret|access[_.\- ]?key(?:[_.\- ]?id)?|access[_.\- ]?token|auth[_.\- ]?token"
     r"|refresh[_.\- ]?token|bearer[_.\- ]?token|token|passw(?:or)?d|passwort|mot de passe|contraseña"
     r"|passphrase|passcode|pwd|credentials?|private[_.\- ]?key|signing[_.\- ]?key"
