@@ -6,8 +6,9 @@ DELETE) through to the catalog server with its credential, redacting that
 credential from whatever comes back.
 
 Order of checks, each answered without forwarding anything: the token (401),
-the server (404, naming only servers the caller holds grants on), a grant on
-that server (403), the HTTP method (405), the body's size (413), the session
+the server (404, naming only servers the caller holds grants on), the body's
+size (413, from Content-Length before reading), a grant on that server (403),
+the HTTP method (405), the headers passed on to the server (400), the session
 id (404 ``Session not found``, as the server answers one it does not know),
 then the JSON-RPC message itself (400, :mod:`gateway.mcp.jsonrpc`).
 """
@@ -21,14 +22,15 @@ from typing import Any
 
 import orjson
 
+from gateway.asgi import read_bounded
 from gateway.errors import NotFoundError
 from gateway.mcp import grants, jsonrpc
 from gateway.mcp.calls import DENIED, RESULT_TOOL, UNREACHABLE, ToolCalls
 from gateway.mcp.jsonrpc import RpcError
 from gateway.mcp.listing import names_of
 from gateway.mcp.relay import Relay
-from gateway.mcp.sessions import NOT_FOUND, Sessions
-from gateway.mcp.wire import Pool, Reply, Unreachable, upstream_headers
+from gateway.mcp.sessions import NOT_FOUND, SESSION_HEADER, Sessions
+from gateway.mcp.wire import FORWARD, Pool, Reply, Unreachable, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
 
@@ -37,6 +39,10 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 JSON = [(b"content-type", b"application/json")]
 MAX_BODY = 8 * 1024 * 1024
+TOO_LARGE = RpcError(413, jsonrpc.INVALID_REQUEST, "request body over 8 MiB; send less")
+# A forwarded header longer than this is no session id, version or event id a server sent.
+MAX_FORWARDED = 1024
+CHECKED = frozenset(FORWARD) - {SESSION_HEADER}
 METHODS = ("POST", "GET", "DELETE")
 
 RESULT_TOOL_SPEC = {
@@ -71,11 +77,28 @@ async def read_body(receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise RpcError(413, jsonrpc.INVALID_REQUEST, "request body over 8 MiB; send less")
+            raise TOO_LARGE
         chunks.append(chunk)
         if not message.get("more_body"):
             break
     return b"".join(chunks)
+
+
+def check_forwarded(headers: list[tuple[bytes, bytes]]) -> None:
+    """The headers passed on to the server are printable ASCII and bounded: the server
+    gets nothing the gateway could not have sent itself. (A session id is passed on only
+    when it is one the gateway issued: any other is answered as unknown.)"""
+    for k, v in headers:
+        if k in CHECKED and (
+            len(v) > MAX_FORWARDED or not (v.isascii() and v.decode().isprintable())
+        ):
+            name = k.decode()
+            raise RpcError(
+                400,
+                jsonrpc.INVALID_REQUEST,
+                f"{name} must be at most {MAX_FORWARDED} printable ASCII characters",
+                data={"header": name},
+            )
 
 
 def failed(name: str, status: int, request_id: Any) -> bytes:
@@ -118,7 +141,13 @@ class McpEndpoint:
                 f"no MCP server '{name}' in the fleet catalog (yours: {yours or 'none'})",
             )
         method = scope["method"]
-        body = await read_body(receive) if method == "POST" else b""
+        body = (
+            await read_bounded(
+                scope, receive, MAX_BODY, TOO_LARGE, "the client went away before the body"
+            )
+            if method == "POST"
+            else b""
+        )
         refusal = grants.server_refusal(ident, name)
         if refusal is not None:
             raise RpcError(
@@ -132,6 +161,7 @@ class McpEndpoint:
                 "or DELETE a session",
                 request_id=None,
             )
+        check_forwarded(scope["headers"])
         await self.sessions.ready()
         headers = self.sessions.inbound(scope["headers"], ident.member, name)
         if headers is None:  # another identity's session, or none at all: as if unknown

@@ -8,7 +8,9 @@ back (8), and no 500 for any bad request (5), with a fixed-seed fuzz run."""
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -462,6 +464,50 @@ def test_a_body_over_8_mib_is_413(stack: Stack) -> None:
     r = rpc(stack, TOKENS["release"], None, raw=big)
     assert r.status_code == 413
     assert r.json()["error"]["message"] == "request body over 8 MiB; send less"
+
+
+def test_a_body_declared_over_8_mib_is_413_before_it_is_sent(stack: Stack) -> None:
+    """The Content-Length is read first: nothing is buffered for a body that cannot fit."""
+    where = urlsplit(stack.url)
+    head = (
+        f"POST /mcp/github HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKENS['release']}"
+        f"\r\ncontent-type: application/json\r\ncontent-length: {9 << 20}\r\n\r\n"
+    )
+    with socket.create_connection((where.hostname, where.port), timeout=5) as s:
+        s.sendall(head.encode())
+        got = b""
+        while not got.endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 413"), got[:200]
+    assert b"request body over 8 MiB; send less" in got
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("last-event-id", b"e" * 2000),
+        ("mcp-protocol-version", b"2025-06-18\xe9"),
+        ("accept", b"application/json, text/event-stream, \xff/\xfe"),
+    ],
+)
+def test_a_header_passed_on_to_the_server_is_printable_ascii_and_bounded(
+    stack: Stack, header: str, value: bytes
+) -> None:
+    """Issue 16 item 4: the server gets no header value the gateway could not have sent."""
+    r = httpx.post(
+        stack.url + "/mcp/github",
+        headers=[
+            *((k, v) for k, v in headers(TOKENS["release"]).items() if k != header),
+            (header, value),  # type: ignore[list-item]
+        ],
+        content=orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INIT}),
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["data"] == {"header": header}
+    assert header in r.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
