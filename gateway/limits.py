@@ -36,8 +36,8 @@ by an environment variable or by a flag of ``fleetctl gateway serve`` and
   are not counted here; they are answered at once.
 
 The first four are enforced by :mod:`gateway.conn` on each connection, the last
-by :class:`TokenLimiter` in front of the app. Tokens are counted by the
-Authorization header's value in memory and never logged.
+by :class:`TokenLimiter` in front of the app. Tokens are counted as authentication
+reads them (scheme and surrounding spaces aside), in memory, and never logged.
 """
 
 from __future__ import annotations
@@ -160,7 +160,9 @@ class TokenLimiter:
         key = None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                key = value
+                # The token as authentication reads it, so spelling the scheme or the
+                # spaces differently does not open a second count for the same token.
+                key = value[7:].strip() if value[:7].lower() == b"bearer " else value
                 break
         if key is None:
             await app(scope, receive, send)

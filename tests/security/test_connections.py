@@ -344,17 +344,21 @@ async def test_one_token_holds_at_most_k_requests(serve: Any, fake: FakeProvider
             httpx.AsyncClient(base_url=served.url, timeout=10) as client,
         ):
 
-            def chat(token: str, content: str) -> Any:
+            def chat(token: str, content: str, scheme: str = "Bearer ") -> Any:
                 return client.post(
                     "/v1/chat/completions",
                     content=chat_body(content),
-                    headers={"authorization": f"Bearer {token}"},
+                    headers={"authorization": scheme + token},
                 )
 
-            held = [asyncio.create_task(chat(TOKENS["alpha"], f"held {i}")) for i in range(2)]
+            held = [
+                asyncio.create_task(chat(TOKENS["alpha"], f"held {i}", scheme))
+                for i, scheme in enumerate(("Bearer ", "bearer  "))
+            ]
             while len(fake.seen) < 2:
                 await asyncio.sleep(0.01)
-            over = await chat(TOKENS["alpha"], "one too many")
+            # the same token spelled another way is the same token
+            over = await chat(TOKENS["alpha"], "one too many", "BEARER   ")
             assert not any(t.done() for t in held)  # refused at once, not queued behind them
             other = await client.post(
                 "/v1/chat/completions",
