@@ -10,8 +10,12 @@ at most the difference between their reserved maximum and what one of them
 could still add — never by the sum of in-flight costs.
 
 Durability: :meth:`Store.settle` commits spend, rate and run counters and the
-trace record in one transaction before the response is finished; a killed
-process loses nothing that was settled.
+trace record in one transaction before the response is finished (a Redis that
+does not answer in time gets it later, from the replica's local journal); a
+killed process loses nothing that was settled. Nothing a trace holds can make
+a settlement fail (:mod:`gateway.store.encode`). A backend that cannot be
+reached raises :class:`~gateway.store.errors.StoreUnavailable` (503), and
+:meth:`Store.healthy` tells readiness probes.
 
 For the MCP half and other features: ``write_trace`` / ``query_traces`` for
 trace records of any ``kind`` (``"llm"`` here, e.g. ``"mcp"`` there), and the
@@ -152,6 +156,10 @@ class Store(Protocol):
         """Rows of ``table`` (optionally only those whose ``state`` is ``state``), oldest
         first, or newest first; with ``since``, only those inserted at or after it (epoch
         seconds); ``offset`` skips that many, to read a long table a page at a time."""
+        ...
+
+    async def healthy(self) -> bool:
+        """Whether the backend answers now (a short bound: readiness probes call it)."""
         ...
 
     async def close(self) -> None: ...

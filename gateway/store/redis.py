@@ -515,7 +515,8 @@ class RedisStore:
                 await self._background
         if self._spill is not None:
             with contextlib.suppress(RedisError, OSError, TimeoutError):
-                await self.replay()
+                async with asyncio.timeout(2.0):  # what is left waits for the next start
+                    await self.replay()
             self._spill.close()
         await self.redis.aclose()
 
