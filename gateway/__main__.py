@@ -42,15 +42,19 @@ def main() -> None:
     except ValueError as exc:
         print(f"gateway: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    serve(
-        args.config,
-        host=args.host,
-        port=args.port,
-        store=args.store,
-        log_level=args.log_level,
-        otlp_endpoint=args.otlp_endpoint,
-        limits=resolved,
-    )
+    try:
+        serve(
+            args.config,
+            host=args.host,
+            port=args.port,
+            store=args.store,
+            log_level=args.log_level,
+            otlp_endpoint=args.otlp_endpoint,
+            limits=resolved,
+        )
+    except ValueError as exc:  # a config or --store that cannot be used, said before serving
+        print(f"gateway: error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
