@@ -71,6 +71,31 @@ def test_an_unknown_store_scheme_is_refused_with_the_accepted_forms(
     assert list(tmp_path.iterdir()) == []  # nothing was created
 
 
+def test_the_gateway_refuses_an_unknown_store_scheme_before_serving(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.json"
+    config.write_bytes(orjson.dumps(base_config("http://127.0.0.1:9")))
+    port = str(free_port())
+    for argv in (
+        [sys.executable, "-m", "gateway", "--config", str(config), "--port", port],
+        [str(FLEETCTL), "gateway", "serve", "--config", str(config), "--port", port],
+    ):
+        try:
+            result = subprocess.run(
+                [*argv, "--store", "postgres://db/fleet"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                cwd=tmp_path,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{argv[1:3]} served on a store it made up from postgres://db/fleet")
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert "unknown store URL scheme 'postgres:'" in result.stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gateway.json"]
+
+
 @pytest.mark.parametrize("command", READERS, ids=lambda c: " ".join(c))
 def test_a_mistyped_sqlite_path_is_not_created_and_suggests_the_store(
     command: list[str], tmp_path: Path
