@@ -205,8 +205,13 @@ DEFAULT_MAX_STARTS_PER_MINUTE = 20
 class Schedules(Strict):
     """How the fleet's schedules share the clock."""
 
-    max_starts_per_minute: int = Field(default=DEFAULT_MAX_STARTS_PER_MINUTE, ge=1, le=1_000_000)
-    """``fleetctl validate`` warns when more loops than this start in the same minute."""
+    max_starts_per_minute: int = Field(
+        default=DEFAULT_MAX_STARTS_PER_MINUTE,
+        ge=1,
+        le=1_000_000,
+        description="fleetctl validate warns (FL173) when more loops than this start in the "
+        "same minute; write H in their schedules to spread them.",
+    )
 
 
 class Fleet(Strict):
@@ -386,9 +391,12 @@ TRIGGER_NEEDS = (
 
 
 class Trigger(Strict):
-    schedule: Annotated[str, StringConstraints(min_length=1)] | None = None
-    """Five cron fields; ``H`` (``H``, ``H(a-b)``, ``H/n``, ``H(a-b)/n``) is a value of the
-    loop's own, the same on every compile. Optional when the loop has a webhook."""
+    schedule: Annotated[str, StringConstraints(min_length=1)] | None = Field(
+        default=None,
+        description="Five cron fields: minute hour day-of-month month day-of-week. H, H(a-b), "
+        "H/n and H(a-b)/n stand for a value of the loop's own (Jenkins' H), the same on every "
+        "compile: 'H 6 * * 1-5' is one minute of 06:00 on weekdays. Optional with a webhook.",
+    )
     timezone: str = "UTC"
     suspend: bool = False
     """Suspended: the schedule does not fire and queued webhook payloads wait."""
