@@ -223,7 +223,7 @@ def _values(text: str, f: Field) -> tuple[frozenset[int], bool]:
         span, slash, step = item.partition("/")
         n = int(step) if slash else 1
         if span in ("*", "?"):
-            star = True
+            star = star or n == 1  # robfig/cron: '*/2' is a restriction, not a star
             lo, hi = f.lo, f.hi
         else:
             parts = [_value(p, f.names) or 0 for p in span.split("-", 1)]

@@ -172,6 +172,7 @@ def test_an_h_error_is_located_with_an_h_hint(tmp_path: Path) -> None:
         ("0 6 1,15 * *", (0,), (6,), (1, 15), range(7), (False, True)),
         ("0-58/2 1-3 1 * 0", tuple(range(0, 59, 2)), (1, 2, 3), (1,), (0,), (False, False)),
         ("@weekly", (0,), (0,), range(1, 32), (0,), (True, False)),
+        ("0 0 */2 * */1", (0,), (0,), range(1, 32, 2), range(7), (False, True)),
     ],
 )
 def test_expand_gives_each_fields_values(

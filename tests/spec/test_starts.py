@@ -66,6 +66,8 @@ def test_one_zone_is_shown_in_its_own_time() -> None:
         ("0 6 1 * 1", "0 6 15 * *", True),  # every Monday; the 15th is a Monday some months
         ("0 6 1 * 1", "0 6 * * 2", True),  # the 1st falls on a Tuesday some months
         ("0 6 1 * 1", "0 7 * * 1", False),
+        # '*/2' is no star to robfig/cron: odd days or Mondays (not odd Mondays): a Monday the 2nd
+        ("0 6 */2 * 1", "0 6 2 * *", True),
         ("@daily", "0 0 * * 3", True),
     ],
 )
