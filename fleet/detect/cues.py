@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
 
 import re2
 
@@ -43,9 +42,16 @@ FAMILIES: dict[str, list[str]] = {
     "dismiss": [
         r"\b(?:ignore|disregard|overlook|forget|bypass|circumvent|override|skip|discard|abandon|"
         r"drop|suspend|withdraw|revoke|nullify|rescind|scrap|ditch|look past|forgo)\b",
-        r"\b(?:lifted|withdrawn|revoked|void|obsolete|invalid|invalidated|superseded|nullified|"
-        r"suspended|rescinded|cancel+ed|reset|wiped|injected|fake|overridden|turned off|"
-        r"switched off|disabled|off)\b",
+        # other languages
+        r"\b(?:ignore[rz]?|oublie[rsz]?|ne (?:tiens|tenez) (?:pas|plus) compte|fais abstraction|"
+        r"outrepasse[rsz]?|ignorier\w*|vergiss|vergessen|missachte\w*|ignora\w*|olvida\w*|omite|"
+        r"descarta\w*|haz caso omiso|no hagas caso|esque[cç]a\w*|esquece|desconsider\w*|"
+        r"dimentica\w*|trascura\w*|negeer\w*|vergeet|omzeil\w*)\b",
+    ],
+    # dismissals rare in tickets: each starts a look
+    "dismiss2": [
+        r"\b(?:lifted|withdrawn|revoked|void|obsolete|invalidated|superseded|nullified|"
+        r"suspended|rescinded|injected|overridden)\b",
         r"\bno longer (?:binds?|bind(?:ing)?|appl(?:y|ies)|valid|in (?:effect|force)|matters?|counts?|stands?)\b",
         rf"\bset\s+(?:{_W}){{0,4}}(?:aside|to one side)\b",
         rf"\bput\s+(?:{_W}){{0,4}}on hold\b",
@@ -55,14 +61,13 @@ FAMILIES: dict[str, list[str]] = {
         r"\bignores (?:all|every|any)\b",
         r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters)\b",
         r"\bno (?:rules|restrictions|limits|filters) (?:apply|anymore|any more)\b",
-        # other languages
-        r"\b(?:ignore[rz]?|oublie[rsz]?|ne (?:tiens|tenez) (?:pas|plus) compte|fais abstraction|"
-        r"annul[eé]e?s|caduques?|outrepasse[rsz]?)\b",
-        r"\b(?:ignorier\w*|vergiss|vergessen|missachte\w*|aufgehoben|ung[uü]ltig|gelten nicht mehr|"
-        r"au[sß]er kraft)\b",
-        r"\b(?:ignora\w*|olvida\w*|omite|descarta\w*|haz caso omiso|no hagas caso|anulad[ao]s|"
-        r"esque[cç]a\w*|esquece|desconsider\w*|dimentica\w*|trascura\w*|annullat[ei])\b",
-        r"\b(?:negeer\w*|vergeet|omzeil\w*|niet meer geldig|vervallen)\b",
+        r"\b(?:annul[eé]e?s|caduques?|aufgehoben|ung[uü]ltig|gelten nicht mehr|au[sß]er kraft|"
+        r"anulad[ao]s|annullat[ei]|niet meer geldig|vervallen)\b",
+    ],
+    # states of orders too common in tickets to start a look, read once one has
+    "void": [
+        r"\b(?:invalid|cancel+ed|reset|wiped|fake|turned off|switched off|disabled|off|"
+        r"not real|a test|a trick|a joke)\b",
     ],
     # text addressed to an AI that reads it
     "addr": [
@@ -217,129 +222,200 @@ FAMILIES: dict[str, list[str]] = {
     ],
 }
 
-# Families that start a look at the sentence around them: rare in benign text.
-ANCHORS = ("dismiss", "addr", "tool", "mode", "rolemark", "split", "doit", "priority", "claim",
-           "leakv", "alone", "youprompt", "argslot", "newrules")  # fmt: skip
+# A common dismissal starts a look only with a word of the model's orders after it, in
+# the same sentence.
+_OWN_WORD = (
+    r"(?:your|you|yours|ur|preceding|prior|previous|above|earlier|original|initial|existing|"
+    r"standing|usual|built-in|hidden|internal|system|moderation|content|safety|ethical|"
+    r"everything|anything|whatever|tes|vos|ton|ta|tout|deine|ihre|alles|bisherigen|vorherigen|"
+    r"tus|sus|todo|anteriores|suas|tudo|tue|tutto|precedenti|je|jouw|uw|eerdere|oorspronkelijke)"
+)
+ANCHORS: dict[str, list[str]] = {
+    "nearown": [rf"(?:{FAMILIES['dismiss'][0]}|{FAMILIES['dismiss'][1]})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
+    **{
+        name: FAMILIES[name]
+        for name in ("alone", "dismiss2", "addr", "tool", "mode", "rolemark", "split", "doit",
+                     "priority", "claim", "leakv", "youprompt", "argslot", "newrules")
+    },
+}  # fmt: skip
 
-# (kind, families that must all be there, one of each tuple at least), on the anchor's
-# sentence only (False) or with the sentence after it (True).
-COMBOS: list[tuple[str, bool, tuple[str, ...], tuple[tuple[str, ...], ...]]] = [
-    ("instruction-override", False, ("dismiss", "own"), ()),
-    ("instruction-override", True, ("priority",), (("own", "target"),)),
-    ("instruction-override", True, ("alone",), ()),
-    ("role-hijack", True, ("addr",), (("act", "dismiss", "tool", "bypass", "order", "rolemark"),)),
-    (
-        "role-hijack",
-        True,
-        ("mode", "switch"),
-        (("own", "target", "dismiss", "order", "leakp", "unsafe"),),
-    ),
-    (
-        "role-hijack",
-        True,
-        ("rolemark",),
-        (("order", "act", "dismiss", "youprompt", "own", "imperative"),),
-    ),
-    (
-        "instruction-override",
-        True,
-        ("newrules",),
-        (("order", "act", "dismiss", "youprompt", "own", "sfile", "secret"),),
-    ),
-    ("role-hijack", True, ("claim",), (("order", "dismiss", "mode", "bypass", "youprompt"),)),
-    ("tool-hijack", True, ("tool",), (("invoke", "bypass", "addr", "order"),)),
-    ("encoded-injection", True, ("split", "doit"), ()),
-    ("encoded-injection", True, ("split",), (("dismiss", "own"),)),
-    ("prompt-leak", False, ("youprompt", "leakp"), ()),
-    ("exfiltration", False, ("leakv", "secret"), ()),
-    ("exfiltration", True, ("argslot",), (("secret", "sfile", "conversation"),)),
-]
+Combo = tuple[str, bool, tuple[str, ...], tuple[tuple[str, ...], ...]]
+# For each anchor: (kind, whether the sentence after the anchor's counts too, families
+# that must all be there, groups of which one at least must be).
+COMBOS: dict[str, list[Combo]] = {
+    "nearown": [("instruction-override", False, ("own",), ())],
+    "dismiss2": [("instruction-override", False, ("own",), ())],
+    "priority": [("instruction-override", True, (), (("own", "target"),))],
+    "alone": [("instruction-override", False, (), ())],
+    "addr": [
+        ("role-hijack", True, (),
+         (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),)),
+    ],
+    "mode": [
+        ("role-hijack", True, ("switch",),
+         (("own", "target", "dismiss", "order", "leakp", "unsafe"),)),
+    ],
+    "rolemark": [
+        ("role-hijack", True, (), (("order", "act", "dismiss", "youprompt", "own", "imperative"),)),
+    ],
+    "newrules": [
+        ("instruction-override", True, (),
+         (("order", "act", "dismiss", "youprompt", "own", "sfile", "secret"),)),
+    ],
+    "claim": [("role-hijack", True, (), (("order", "dismiss", "mode", "bypass", "youprompt"),))],
+    "tool": [("tool-hijack", True, (), (("invoke", "bypass", "addr", "order"),))],
+    "split": [("encoded-injection", True, (), (("doit", "dismiss", "dismiss2", "own"),))],
+    "doit": [("encoded-injection", True, ("split",), ())],
+    "youprompt": [("prompt-leak", False, ("leakp",), ())],
+    "leakv": [("exfiltration", False, ("secret",), ())],
+    "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],
+}  # fmt: skip
 _SPAN = 300  # characters a sentence is read at most, either way from its anchor
-_END = re.compile(r"[.!?](?=\s)|[\n。！？]")
+_END = re.compile(r"[.!?](?:\s|\Z)|[\n。！？]")
+# Python's engine, on at most a span: one greedy run, then back to the last sentence end.
+_LAST_END = re.compile(r".*(?:[.!?]\s|[\n。！？])", re.S)
 
 
-@functools.cache
-def _compiled() -> tuple[Pattern, Any, list[str]]:
-    names = list(FAMILIES)
-    anchor = Pattern(
-        "(?i)" + "|".join(_lookahead_free(fold_pattern(p)) for f in ANCHORS for p in FAMILIES[f])
-    )
+class _Look:
+    """What one anchor family needs read in a sentence: an ``RE2::Set`` of the families
+    its combinations name (a small Set is a small automaton), and the combinations as
+    bit masks of them."""
+
+    __slots__ = ("combos", "extended", "owner", "set")
+
+    def __init__(self, anchor: str) -> None:
+        names = sorted(
+            {n for _, _, needs, any_of in COMBOS[anchor] for n in needs + sum(any_of, ())}
+        )
+        bit = {name: 1 << i for i, name in enumerate(names)}
+        self.set = re2.Set.SearchSet(_options(8 << 20)) if names else None
+        self.owner: list[int] = []
+        for name in names:
+            for p in FAMILIES[name]:
+                self.set.Add(_lookahead_free(fold_pattern(p)))  # type: ignore[union-attr]
+                self.owner.append(bit[name])
+        if self.set is not None:
+            self.set.Compile()
+        self.extended = all(extended for _, extended, _, _ in COMBOS[anchor])
+        self.combos = [
+            (
+                kind,
+                extended,
+                sum(bit[n] for n in needs),
+                tuple(sum(bit[n] for n in g) for g in any_of),
+            )
+            for kind, extended, needs, any_of in COMBOS[anchor]
+        ]
+
+    def families(self, chunk: str) -> int:
+        got = 0
+        if self.set is not None:
+            for i in self.set.Match(chunk) or ():
+                got |= self.owner[i]
+        return got
+
+
+def _options(max_mem: int) -> re2.Options:
     options = re2.Options()
-    options.max_mem = 64 << 20
+    options.max_mem = max_mem
     options.log_errors = False
     options.case_sensitive = False
     options.never_capture = True
-    families = re2.Set.SearchSet(options)
-    owner: list[str] = []
-    for name in names:
-        for p in FAMILIES[name]:
-            families.Add(_lookahead_free(fold_pattern(p)))
-            owner.append(name)
-    families.Compile()
-    return anchor, families, owner
+    return options
+
+
+@functools.cache
+def _compiled() -> tuple[Pattern, re2.Set, list[int], list[str], list[_Look]]:
+    """The anchors as one pattern without groups (groups make RE2 run its slow engine
+    on every match), and as a Set anchored at a match, which says whose it is."""
+    names = list(ANCHORS)
+    patterns = [
+        (i, _lookahead_free(fold_pattern(p))) for i, n in enumerate(names) for p in ANCHORS[n]
+    ]
+    anchor = Pattern("(?i)" + "|".join(p for _, p in patterns))
+    whose = re2.Set.MatchSet(_options(8 << 20))
+    for _, p in patterns:
+        whose.Add(p)
+    whose.Compile()
+    return anchor, whose, [i for i, _ in patterns], names, [_Look(n) for n in names]
 
 
 def _lookahead_free(pattern: str) -> str:
-    """RE2 has no lookahead: a negative tail (``(?!…)``) is dropped from the Set's
-    pattern and checked on the sentence in Python instead."""
+    """RE2 has no lookahead: a negative tail (``(?!…)``) is dropped from the pattern and
+    checked in Python on the match instead."""
     cut = pattern.find("(?!")
     return pattern if cut < 0 else pattern[:cut]
 
 
-_NOT_AFTER_PROMPT = re.compile(
-    r"(?i)\byour\s+(?:\w+\s+){0,2}(?:system prompt|prompt|instructions|configuration|programming|"
-    r"directives|setup|initiali[sz]ation)\b(?!\s+(?:for|on|about|regarding|options?|settings?|page|file|templates?|library|field|editor|limit|length|size)\b)"
+_PROMPT_NOT_A_PLACE = re.compile(
+    r"(?i)your\s+(?:\w+\s+){0,2}(?:system prompt|prompt|instructions|configuration|programming|"
+    r"directives|setup|initiali[sz]ation)\b(?!\s+(?:for|on|about|regarding|options?|settings?|"
+    r"page|file|templates?|library|field|editor|limit|length|size)\b)"
 )
 
 
 def _sentence(text: str, s: int, e: int) -> tuple[int, int]:
     """The sentence around ``text[s:e]``, at most ``_SPAN`` characters either way."""
     lo = max(0, s - _SPAN)
-    start = lo
-    for m in _END.finditer(text, lo, s):
-        start = m.end()
+    before = _LAST_END.match(text, lo, s)
     after = _END.search(text, e, min(len(text), e + _SPAN))
-    return start, (after.end() if after else min(len(text), e + _SPAN))
+    return (before.end() if before else lo), (after.end() if after else min(len(text), e + _SPAN))
 
 
 def scan_cues(view: View) -> list[tuple[int, int, str]]:
     """(start, end, kind) of each sentence of the view's text whose cues combine."""
-    anchor, families, owner = _compiled()
-    text = view.text
+    anchor, whose, owner, names, looks = _compiled()
+    text, data = view.text, view.subject
     found: list[tuple[int, int, str]] = []
-    seen: dict[int, tuple[int, frozenset[str]]] = {}  # sentence start: (end, families)
-
-    def families_at(start: int, end: int) -> frozenset[str]:
-        got = seen.get(start)
-        if got is None or got[0] != end:
-            chunk = text[start:end]
-            hits = families.Match(chunk) or ()
-            names = {owner[i] for i in hits}
-            if "youprompt" in names and not _NOT_AFTER_PROMPT.search(chunk):
-                names.discard("youprompt")
-            got = (end, frozenset(names))
-            seen[start] = got
-        return got[1]
-
-    done = -1
-    for hit in anchor.finditer(view):
-        s, e = hit.span()
-        if s < done:
+    last: dict[int, int] = {}  # family: the end of the last sentence it read
+    read: dict[tuple[int, str], tuple[str, int] | None] = {}
+    # Sentences read per text: a few per KB at most, so a text made of anchors costs a
+    # bounded amount per KB more than the pass that finds them.
+    budget = 16 + len(text) // 64
+    pos, size = 0, len(data)
+    while pos <= size and budget > 0:
+        bs, be = anchor._find(data, pos)
+        if bs < 0:
+            break
+        pos = be if be > bs else be + 1
+        s, e = view.char(bs), view.char(be)
+        which = whose.Match(text[s:e])
+        if not which:
+            continue
+        # A family reads a sentence once: an anchor inside the last one it read adds
+        # nothing (in text with no sentence ends, reads overlap by a span at most).
+        families = sorted({f for i in which if last.get(f := owner[i], -1) <= s})
+        if not families:
             continue
         start, end = _sentence(text, s, e)
-        done = end
-        here = families_at(start, end)
-        both = here
-        last = end
-        if end < len(text):
-            nstart, nend = _sentence(text, end, end)
-            both = here | families_at(nstart if nstart >= end else end, nend)
-            last = nend
-        for kind, extended, needs, any_of in COMBOS:
-            have = both if extended else here
-            if all(n in have for n in needs) and all(
-                not have.isdisjoint(group) for group in any_of
-            ):
-                found.append((start, last if extended else end, kind))
+        for family in families:
+            last[family] = end
+            if names[family] == "youprompt" and not _PROMPT_NOT_A_PLACE.match(text, s):
+                continue
+            key = (family, text[start:end])
+            if key in read:
+                got = read[key]
+            else:
+                budget -= 1
+                got = read[key] = _combine(looks[family], text, start, end)
+            if got is not None:
+                found.append((start, got[1], got[0]))
+                # Go on after the sentence: its other anchors can add nothing.
+                pos = max(pos, be + len(text[e:end].encode("utf-8")))
                 break
     return found
+
+
+def _combine(look: _Look, text: str, start: int, end: int) -> tuple[str, int] | None:
+    """The kind of the first of ``look``'s combinations the sentence ``text[start:end]``
+    (and, where a combination allows, the sentence after it) completes, and where the
+    text it read ends. One read of the text: the sentence, or both when every
+    combination may use the second."""
+    last = end
+    if look.extended and end < len(text):
+        last = _sentence(text, end, end)[1]
+    have = look.families(text[start:last])
+    for kind, _, needs, any_of in look.combos:
+        if have & needs == needs and all(have & g for g in any_of):
+            return kind, last
+    return None
