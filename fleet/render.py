@@ -208,18 +208,18 @@ def definition(loop: Mapping[str, Any]) -> str:
 
 
 def concrete_schedule(trigger: Mapping[str, Any], fleet: str, loop: str) -> str | None:
-    """The schedule a loop's CronJob runs: compile's ``resolvedSchedule``, else the ``H`` of
-    ``schedule`` resolved here (an AgentLoop written by hand, or by an older fleetctl)."""
-    resolved = trigger.get("resolvedSchedule")
-    if resolved:
-        return str(resolved)
+    """The schedule a loop's CronJob runs: ``schedule`` with its ``H`` resolved for the loop.
+
+    That is compile's ``resolvedSchedule`` (the same hash of the same names), computed again
+    so that an AgentLoop written or edited by hand runs the schedule it says, not a
+    ``resolvedSchedule`` left over from before the edit."""
     schedule = trigger.get("schedule")
     if not schedule:
         return None
     try:
         return cron.resolve(str(schedule), cron.seed(fleet, loop))
-    except cron.CronProblem:
-        return str(schedule)  # the API server refuses the CronJob and says why
+    except cron.CronProblem:  # the spec's validation refuses it first; the API server too
+        return str(trigger.get("resolvedSchedule") or schedule)
 
 
 def render_loop(

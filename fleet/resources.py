@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from fleet import cron
 from fleet.spec import (
@@ -125,8 +125,17 @@ class TriggerSpec(Strict):
             raise ValueError(TRIGGER_NEEDS)
         return self
 
+    @field_validator("schedule")
     @classmethod
-    def of(cls, trigger: Trigger, seed: str = "") -> TriggerSpec:
+    def _h_forms(cls, value: str | None) -> str | None:
+        # An AgentLoop written by hand reaches the operator unchecked; a bad H is named here.
+        problem = cron.problem(value) if value and "H" in value else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @classmethod
+    def of(cls, trigger: Trigger, seed: str) -> TriggerSpec:
         """``seed`` is :func:`fleet.cron.seed` of the loop, what its ``H`` are derived from."""
         hook = trigger.webhook_settings
         return cls(

@@ -119,3 +119,11 @@ def test_diff_shows_a_schedule_change_as_one_change(
     assert [(c.path, c.before, c.after, c.risk, c.reason) for c in loop.changes] == [
         ("trigger.schedule", *shown, "medium", "schedule changed")
     ]
+
+
+def test_a_hand_edited_schedule_wins_over_a_stale_resolved_one(tmp_path: Path) -> None:
+    fleet = compiled(tmp_path, "H(0-29) 7 * * *")
+    loop = loop_cr(fleet, "beta")
+    edited = {**loop["spec"]["trigger"], "schedule": "H(0-29) 9 * * *"}  # resolvedSchedule: 7
+    by_hand = {**loop, "spec": {**loop["spec"], "trigger": edited}}
+    assert _cronjob(by_hand, fleet.policy)["spec"]["schedule"] == "11 9 * * *"

@@ -73,3 +73,19 @@ def test_the_cronjob_runs_the_loops_own_minute(kube: Kube, tmp_path: Path) -> No
     assert cronjob is not None
     moved = cron.resolve("H(30-59) 9 * * 1-5", cron.seed("northwind", LOOP))
     assert cronjob["spec"]["schedule"] == moved != concrete
+
+
+def test_a_bad_h_in_an_agentloop_written_by_hand_is_named(kube: Kube, tmp_path: Path) -> None:
+    ns = "schedule-bad-h"
+    loop = _apply(kube, _compile(tmp_path, "H 8 * * 1"), ns)
+    trigger = {**loop["spec"]["trigger"], "schedule": "H(70-80) 8 * * 1"}
+    kube.patch(API_VERSION, "AgentLoop", ns, LOOP, {"spec": {"trigger": trigger}})
+    loop = kube.get(API_VERSION, "AgentLoop", ns, LOOP)
+    assert loop is not None
+    status = reconcile_loop(kube, loop, FleetState())
+    accepted = next(c for c in status["conditions"] if c["type"] == "Accepted")
+    assert (accepted["status"], accepted["reason"]) == ("False", "InvalidSpec")
+    assert accepted["message"] == (
+        "spec.trigger.schedule: Value error, minute 'H(70-80)' is out of range: minute is 0-59"
+    )
+    assert kube.get("batch/v1", "CronJob", ns, LOOP) is None
