@@ -103,10 +103,11 @@ class GatewayProtocol(HttpToolsProtocol):
         limits = self.shared.limits
         self.timeout_keep_alive = limits.keepalive_timeout  # type: ignore[assignment]
         self._header_timer: asyncio.TimerHandle | None = None
+        self._head_deadline = 0.0
         self._body_timer: asyncio.TimerHandle | None = None
         self._in_head = False
+        self._fed = 0
         self._head_raw = 0
-        self._head_bytes = 0
         self._in_body = False
         self._body_seen = 0.0
         self._refusal: bytes | None = None
@@ -124,9 +125,9 @@ class GatewayProtocol(HttpToolsProtocol):
             return
         super().connection_made(transport)
         shared.idle[self] = None
-        self._header_timer = self.loop.call_later(
-            shared.limits.header_timeout, self._header_timeout
-        )
+        timeout = shared.limits.header_timeout
+        self._head_deadline = self.loop.time() + timeout
+        self._header_timer = self.loop.call_later(timeout, self._header_timeout)
 
     def _make_room(self) -> bool:
         idle = self.shared.idle
@@ -173,7 +174,10 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
-        if self._in_body:
+        self._fed = len(data)
+        if self._in_head:
+            self._head_raw += self._fed
+        elif self._in_body:
             self._body_seen = self.loop.time()
         try:
             self.parser.feed_data(data)
@@ -185,9 +189,6 @@ class GatewayProtocol(HttpToolsProtocol):
             self._close_with(self._refusal or self.shared.invalid_reply, in_body=self._in_body)
             return
         if self._in_head:
-            # A header still arriving is not seen by on_header; the raw bytes bound it
-            # (over by at most the previous request's tail in this read).
-            self._head_raw += len(data)
             if self._head_raw > self.shared.limits.max_header_bytes:
                 self._close_with(self.shared.too_large_reply)
         elif self._in_body and self._body_timer is None:
@@ -197,32 +198,24 @@ class GatewayProtocol(HttpToolsProtocol):
             )
 
     def on_message_begin(self) -> None:
+        # The head's bytes are bounded by those of the reads that carried it (the first
+        # read counted whole: it may also hold the previous request's tail); only a head
+        # past the limit by that bound is measured exactly, so most requests cost nothing.
         self._in_head = True
-        self._head_raw = 0
-        self._head_bytes = 0
-        if self._header_timer is None:
-            self._header_timer = self.loop.call_later(
-                self.shared.limits.header_timeout, self._header_timeout
-            )
+        self._head_raw = self._fed
+        if not self._head_deadline:
+            self._head_deadline = self.loop.time() + self.shared.limits.header_timeout
         super().on_message_begin()
-
-    def on_url(self, url: bytes) -> None:
-        self._head_bytes += len(url)
-        if self._head_bytes > self.shared.limits.max_header_bytes:
-            self._refusal = self.shared.too_large_reply
-            raise _Refused
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > self.shared.limits.max_header_bytes:
-            self._refusal = self.shared.too_large_reply
-            raise _Refused
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._cancel_header_timer()
+        self._head_deadline = 0.0
+        limit = self.shared.limits.max_header_bytes
+        if self._head_raw > limit and (
+            len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers) > limit
+        ):
+            self._refusal = self.shared.too_large_reply
+            raise _Refused
         self.shared.idle.pop(self, None)
         super().on_headers_complete()
         self._in_body = True
@@ -242,20 +235,28 @@ class GatewayProtocol(HttpToolsProtocol):
     # Deadlines
 
     def _header_timeout(self) -> None:
+        # One timer per connection, re-armed when it fires rather than per request: a
+        # kept-alive connection's requests each set a deadline and arm nothing.
         self._header_timer = None
         if self.transport.is_closing():
             return
+        timeout = self.shared.limits.header_timeout
+        now = self.loop.time()
         cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
+        if not self._head_deadline:
+            pass  # no head arriving now
+        elif cycle is not None and not cycle.response_complete:
             # A pipelined head waits behind a response in progress, which is not the
             # client's delay: it gets another period.
-            self._header_timer = self.loop.call_later(
-                self.shared.limits.header_timeout, self._header_timeout
-            )
-        elif self._in_head:
-            self._close_with(self.shared.header_timeout_reply)
-        else:
-            self.transport.close()
+            self._head_deadline = now + timeout
+        elif now >= self._head_deadline:
+            if self._in_head:
+                self._close_with(self.shared.header_timeout_reply)
+            else:
+                self.transport.close()  # nothing was sent: nothing to answer
+            return
+        wake = self._head_deadline - now if self._head_deadline else timeout
+        self._header_timer = self.loop.call_later(wake, self._header_timeout)
 
     def _body_timeout(self) -> None:
         self._body_timer = None
