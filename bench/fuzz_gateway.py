@@ -146,9 +146,14 @@ class Health:
     polls: int = 0
     misses: int = 0
     worst: float = 0.0
-    current: str = ""  # the surface of the case in flight, set by the fuzz
-    worst_during: str = ""
+    latencies: list[float] = field(default_factory=list)
+    current: GwCase | None = None  # the case in flight, set by the fuzz
+    worst_during: GwCase | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
     def run(self) -> None:
         with httpx.Client(timeout=5) as client:
@@ -159,6 +164,7 @@ class Health:
                 except httpx.HTTPError:
                     ok = False
                 took = time.perf_counter() - started
+                self.latencies.append(took)
                 if took > self.worst:
                     self.worst, self.worst_during = took, self.current
                 self.polls += 1
@@ -273,6 +279,15 @@ def judge(case: GwCase, status: int, body: bytes) -> str | None:
     return None
 
 
+def repro(case: GwCase, limit: int = 400) -> str:
+    """One line that says how to send ``case`` again."""
+    c = case.case
+    if case.wire:
+        return f"raw {case.wire[:limit]!r}" + (" …" if len(case.wire) > limit else "")
+    body = f"{c.body[:limit]!r}" + (f" … ({len(c.body)} bytes)" if len(c.body) > limit else "")
+    return f"{c.http} {c.path} token={c.token} headers={dict(c.headers)} body={body} upstream={case.fault}"
+
+
 @dataclass
 class Report:
     seed: int
@@ -324,24 +339,22 @@ class Report:
         h = self.health
         if h is not None:
             print(
-                f"\n/healthz polled {h.polls} times while fuzzing: {h.misses} missed, max latency {h.worst * 1000:.1f} ms (a {h.worst_during} case in flight)"
+                f"\n/healthz polled {h.polls} times while fuzzing: {h.misses} missed, latency "
+                f"p50 {h.quantile(0.5) * 1000:.1f} ms, p99 {h.quantile(0.99) * 1000:.1f} ms, "
+                f"max {h.worst * 1000:.1f} ms, with this case in flight:"
             )
+            if h.worst_during is not None:
+                print(f"    {repro(h.worst_during)}")
         print(
             f"5xx not caused upstream: {sum(self.fives.values())}; tracebacks in the gateway's log: {sum(self.tracebacks.values())}"
         )
         if self.failures:
             print(f"\n{len(self.failures)} failing input classes:")
         for key, (case, status, body) in sorted(self.failures.items()):
-            c = case.case
             print(
                 f"- {key[0]}: {key[1]} ({self.failure_counts[key]} cases) -> {status} {body[:160]!r}"
             )
-            if case.wire:
-                print(f"    raw {case.wire[:300]!r}")
-            else:
-                print(
-                    f"    {c.http} {c.path} token={c.token} headers={dict(c.headers)} body={c.body[:300]!r} fault={case.fault}"
-                )
+            print(f"    {repro(case)}")
 
 
 def fuzz(
@@ -367,7 +380,7 @@ def fuzz(
         @given(case=cases(surfaces))
         def run(case: GwCase) -> None:
             stage(gw.provider, case.fault)
-            health.current = case.label()
+            health.current = case
             if case.wire:
                 status, body = target.send_raw(case.wire)
             else:
