@@ -107,6 +107,8 @@ def check(body: Any, raw: bytes) -> Bounds:
             raise _refuse(
                 f"messages[{i}]", 'an object such as {"role": ..., "content": ...}', message
             )
+        if not isinstance(message.get("role"), str):
+            raise _refuse(f"messages[{i}].role", 'a role such as "user"', message.get("role"))
     stream = body.get("stream")
     if stream is not None and type(stream) is not bool:
         raise _refuse("stream", "true or false", stream)

@@ -37,7 +37,17 @@ from typing import Any
 
 import orjson
 
-from gateway.asgi import JSON, Receive, Scope, Send, header, read_bounded, send_response
+from gateway.asgi import (
+    JSON,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_bounded,
+    send_response,
+    text_value,
+)
+from gateway.auth import MAX_AUTHORIZATION
 from gateway.config import Runtime
 from gateway.errors import AuthError, BadRequestError, ForbiddenError, LimitError, NotFoundError
 from gateway.runs.validate import ConflictError, TooLargeError, size
@@ -87,7 +97,7 @@ def index(rt: Runtime) -> Index:
 
 
 def bearer(scope: Scope) -> str | None:
-    value = header(scope, b"authorization") or ""
+    value = text_value("authorization", header(scope, b"authorization"), MAX_AUTHORIZATION) or ""
     return value[7:].strip() or None if value.lower().startswith("bearer ") else None
 
 

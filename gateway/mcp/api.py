@@ -19,6 +19,8 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from gateway.asgi import header, text_value
+from gateway.auth import MAX_AUTHORIZATION
 from gateway.errors import AuthError, BadRequestError, ForbiddenError, GatewayError, NotFoundError
 from gateway.mcp.calls import ToolCalls
 from gateway.mcp.endpoint import JSON, Receive, Scope, Send, read_body, respond
@@ -63,7 +65,7 @@ class ApprovalsApi:
 
     def approver(self, scope: Scope) -> str:
         rt = self.gateway.holder.runtime
-        auth = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        auth = text_value("authorization", header(scope, b"authorization"), MAX_AUTHORIZATION) or ""
         if not auth.lower().startswith("bearer "):
             raise AuthError(
                 "missing_token",

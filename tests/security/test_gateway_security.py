@@ -121,6 +121,27 @@ def test_a_header_the_gateway_reads_is_printable_ascii_and_bounded(
     assert fake.seen == []
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/chat/completions"),
+        ("GET", "/v1/models"),
+        ("GET", "/approvals"),
+        ("POST", "/v1/fleet/loops/alpha/trigger"),
+        ("GET", "/v1/fleet/runs"),
+    ],
+)
+@pytest.mark.parametrize("value", [b"Bearer tok-\xe9", b"Bearer " + b"t" * 2000])
+def test_every_route_refuses_a_malformed_authorization_header(
+    gateway: GatewayFactory, method: str, path: str, value: bytes
+) -> None:
+    """The token is looked up only when it is printable ASCII of a bounded length."""
+    with gateway() as (url, _, _):
+        r = httpx.request(method, url + path, headers={"authorization": value}, content=b"{}")
+        assert r.status_code == 400, r.text[:200]
+        assert error(r)["code"] == "invalid_header" and error(r)["header"] == "authorization"
+
+
 # ---------------------------------------------------------------- item 5: bodies
 
 # 300 levels: past what orjson writes (255), which the cache key and the trace need.
@@ -151,6 +172,7 @@ DEEP = (
         ({"n": 10_000}, "n"),
         ({"messages": [1]}, "messages[0]"),
         ({"messages": [{"role": "user", "content": "hi"}, "hi"]}, "messages[1]"),
+        ({"messages": [{"role": [], "content": "hi"}]}, "messages[0].role"),
         ({"tools": {"type": "function"}}, "tools"),
         ({"tools": [1]}, "tools[0]"),
         ({"response_format": "json"}, "response_format"),
