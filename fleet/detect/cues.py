@@ -29,12 +29,23 @@ import re2
 from .text import Pattern, View, fold_pattern
 
 TGT = (
-    r"(?:instructions?|directives?|rules|guidelines|guidance|polic(?:y|ies)|restrictions|"
+    r"(?:instructions?|directives?|rules?|guidelines?|guidance|polic(?:y|ies)|restrictions?|"
     r"constraints|limitations|limits|filters?|guardrails|safeguards|configuration|config|"
     r"briefing|playbook|persona|programming|orders|prompts?|setup|training|moderation|"
-    r"boundaries|principles|ethics|acceptance criteria|task|assignment|mission|context)"
+    r"boundaries|principles|ethics|acceptance criteria|task|assignment|mission|context|"
+    r"filtering|censoring|checklists?|procedures?|protocols?|handbook|script|framework)"
 )
-AI = r"(?:AI|A\.I\.|assistant|model|LLM|bot|agent|chatbot|copilot|GPT|claude|gemini|summari[sz]er|language model)"
+AI = (
+    r"(?:(?:AI|LLM) (?:reviewers?|screening tools?|notetakers?|agents?|assistants?|models?|tools?|"
+    r"systems?|bots?|crawlers?|readers?)|AI|A\.I\.|assistant|model|LLM|bot|agent|chatbot|copilot|"
+    r"GPT|claude|gemini|summari[sz]er|language model)"
+)
+# Orders a text gives an AI it addresses.
+_ORDER_VERBS = (
+    r"(?:ignore|disregard|forget|update|reveal|approve|remove|rank|rate|send|forward|pay|add|"
+    r"delete|tell|say|print|output|run|call|merge|push|mark|stop|skip|reroute|transfer|grant|"
+    r"disable|change|submit|include|recommend|list|email|post|upload|give|share|close|open)"
+)
 _W = r"[\w'\-]+\s+"
 
 FAMILIES: dict[str, list[str]] = {
@@ -53,10 +64,10 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:lifted|withdrawn|revoked|void|obsolete|invalidated|superseded|nullified|"
         r"suspended|rescinded|injected|overridden)\b",
         r"\bno longer (?:binds?|bind(?:ing)?|appl(?:y|ies)|valid|in (?:effect|force)|matters?|counts?|stands?)\b",
-        rf"\bset\s+(?:{_W}){{0,4}}(?:aside|to one side)\b",
+        rf"\b(?:set|put|lay|push)\s+(?:{_W}){{0,4}}(?:aside|to one side)\b",
         rf"\bput\s+(?:{_W}){{0,4}}on hold\b",
-        r"\b(?:stop|quit) (?:following|obeying|respecting|using)\b",
-        r"\b(?:do not|don'?t|never|no longer) (?:follow|obey|heed|respect)\b",
+        r"\b(?:stop|quit) (?:following|obeying|respecting|using|adhering to|complying with|honou?ring)\b",
+        r"\b(?:do not|don'?t|never|no longer) (?:follow|obey|heed|respect|apply|use|adhere to|comply with)\b",
         r"\bpay no (?:attention|heed|mind)\b",
         r"\bignores (?:all|every|any)\b",
         r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters)\b",
@@ -67,7 +78,9 @@ FAMILIES: dict[str, list[str]] = {
     # states of orders too common in tickets to start a look, read once one has
     "void": [
         r"\b(?:invalid|cancel+ed|reset|wiped|fake|turned off|switched off|disabled|off|"
-        r"not real|a test|a trick|a joke)\b",
+        r"not real|a test|a trick|a joke|expired|retired|outdated|waived|obsolete)\b",
+        r"\b(?:doesn'?t|don'?t|do not|does not|never|no longer) (?:exist|apply|matter|count)\b",
+        r"\b(?:never existed|(?:were|was|are|is|have been|has been) (?:removed|deleted|gone|dropped))\b",
     ],
     # text addressed to an AI that reads it
     "addr": [
@@ -75,11 +88,14 @@ FAMILIES: dict[str, list[str]] = {
         rf"\b(?:note|message|instructions?|reminder|P\.?S\.?|tool instruction|notice)\s+(?:to|for)\s+"
         rf"(?:the |any |all |code review |review )?(?:{AI}|bots|agents|reviewers|language models)\b",
         r"@(?:ai|bot|agent|assistant|copilot|llm)[\w\-]*",
+        rf"\b{AI}s?\s*[,:]\s*(?:[\w' ]{{0,40}}[,;]\s*)?(?:please\s+)?{_ORDER_VERBS}\b",
+        rf"\b(?:whatever|any|every|the) {AI}s? (?:that |which |who )?(?:triages?|reads?|handles?|"
+        r"processes?|monitors?|reviews?|answers?|screens?|summari[sz]es?) (?:this|these|the)\b",
         rf"\b(?:if|when|whenever) (?:you are|you're|an?) (?:an? )?{AI}\b",
         rf"\b{AI}s? (?:reading|processing|summari[sz]ing|reviewing|parsing|crawling|analy[sz]ing|"
-        r"seeing|handling) (?:this|these|the following|it)\b",
-        rf"\b(?:the )?{AI}s? (?:must|should|shall|is required to|are required to|needs to|need to|"
-        r"will now|has to|have to|is instructed to|are instructed to)\b",
+        r"seeing|handling|visiting|browsing|indexing|scanning|screening|triaging) (?:this|these|the following|it)\b",
+        rf"\b(?:the )?{AI}s?\s+(?:[\w'\-]+\s+){{0,4}}?(?:must|should|shall|is required to|are required to|"
+        r"needs to|need to|will now|has to|have to|is instructed to|are instructed to)\b",
         rf"\b(?:ATTENTION|ATTN|NOTICE|IMPORTANT|WARNING)[\s:,\-]+(?:the\s+)?{AI}s?\b",
         rf"\bwhen (?:the )?{AI} (?:reads|sees|processes|summari[sz]es|gets to) this\b",
     ],
@@ -104,10 +120,13 @@ FAMILIES: dict[str, list[str]] = {
         r"\[(?:SYSTEM|ADMIN|DEVELOPER)(?: (?:OVERRIDE|NOTE|MESSAGE|PROMPT|UPDATE))?\]",
     ],
     "newrules": [
-        r"\b(?:revised|updated|amended|corrected|new|real|actual|true)\s+(?:instructions|orders|directives|rules|task|guidelines)\s*:",
+        r"\b(?:revised|updated|amended|corrected|new|real|actual|true|replacement)\s+(?:instructions?|orders?|"
+        r"directives?|rules?|tasks?|guidelines?|polic(?:y|ies)|prompt)\s*(?:[:：]|follow)",
+        r"(?m:^)\s*(?:[=#*\-]{2,}\s*)?(?:SYSTEM|DEVELOPER) (?:PROMPT|MESSAGE|INSTRUCTIONS?)\b",
     ],
     "split": [
-        r"\b(?:concatenate|combine|join|append|put together|glue)\b",
+        r"\b(?:concatenate|combine|join|append|glue)\b",
+        r"\bput (?:\w+ ){0,3}together\b",
         r"\bpart \d (?:of|/) \d\b",
         r"\b(?:take|remember) the (?:string|word|phrase|text)\b",
         r"\b[a-z] ?= ?['\"]",
@@ -115,7 +134,7 @@ FAMILIES: dict[str, list[str]] = {
     "doit": [
         r"\b(?:obey|follow|execute|act on|do|run|carry out|perform|comply with)\s+"
         r"(?:it|them|that|the result|what it says|the (?:combined|resulting|full|whole) \w+)\b",
-        r"\bdo a ?\+ ?b\b",
+        r"\b(?:do|run|execute|follow|obey|perform)\s+[a-z]\s*\+\s*[a-z]\b",
     ],
     "priority": [
         r"\b(?:higher|more|greater|top|highest) priority than\b",
@@ -136,6 +155,7 @@ FAMILIES: dict[str, list[str]] = {
         rf"(?:for|to) (?:the )?{AI}s?\b",
         r"\b(?:ignore|disregard|skip|do not answer|don'?t answer|instead of answering) (?:the )?"
         r"user'?s? (?:actual |real |original |first )?(?:question|request|message|query|prompt|input)\b",
+        r"\b(?:you (?:answer|report|listen|belong)|answer|listen|report) only to me\b",
         r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters) (?:(?:in|for) (?:this|our) (?:conversation|chat|session)|any ?more)\b",
         r"\b(?:act|behave|respond|answer) as (?:though|if) (?:there (?:is|were|was) )?no (?:system (?:prompt|message)|rules|restrictions|guidelines|content policy|filters?)\b",
     ],
@@ -151,12 +171,20 @@ FAMILIES: dict[str, list[str]] = {
     # the model's own orders
     "own": [
         rf"\b(?:your|ur)\s+(?:{_W}){{0,2}}{TGT}\b",
-        rf"\b{TGT}\s+(?:{_W}){{0,4}}?(?:you|your (?:operators?|developers?|creators?|owners?|makers?))\b",
+        rf"\b{TGT}\s+(?:{_W}){{0,4}}?(?:you|your (?:operators?|developers?|creators?|owners?|makers?|"
+        r"vendor|deployment|admins?|administrators?))\b",
+        r"\b(?:everything|anything|whatever|all) (?:that )?(?:your|the) (?:admins?|administrators?|"
+        r"operators?|developers?|creators?|owners?|vendor|company|team) (?:\w+ ){0,2}?(?:configured|"
+        r"set up|told|gave|wrote|loaded|said|specified)\b",
+    ],
+    # orders that may be the model's, or a product's: strong only with a strong dismissal
+    "ownweak": [
         rf"\b(?:preceding|prior|previous|above|earlier|original|initial|existing|standing|usual|"
         rf"built-in|hidden|internal|pre-?set|foregoing|aforementioned)\s+(?:{_W})?{TGT}\b",
         rf"\b{TGT}\s+(?:above|before this|so far|given above)\b",
         r"\bsystem (?:prompt|message|instructions?)\b",
-        r"\b(?:moderation|content|safety|ethical) (?:filters?|polic(?:y|ies)|rules|guidelines?|checks|training|measures)\b",
+        r"\b(?:moderation|content|safety|ethical) (?:filters?|polic(?:y|ies)|rules|guidelines?|checks|"
+        r"training|measures|layer|net|system|mode|settings)\b",
         r"\b(?:everything|anything|all|whatever) (?:that )?(?:you were|you've been|you have been|they) "
         r"(?:told|given|taught|instructed)\b",
         r"\b(?:tes|vos|ton|ta)\s+(?:[\w']+\s+){0,2}(?:instructions|consignes|r[eè]gles|directives)\b",
@@ -168,9 +196,19 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:je|jouw|uw)\s+(?:\w+\s+)?(?:instructies|regels|opdracht|richtlijnen)\b",
     ],
     "target": [rf"\b{TGT}\b"],
+    "persona": [
+        r"\byou are (?:now )?(?:an? |the )?(?:\w+ )?(?:assistant|AI|model|bot|agent)\b",
+    ],
+    "pretend": [r"\b(?:pretend|imagine|assume|suppose|act as (?:if|though))\b"],
+    "conceal": [
+        r"\bwithout (?:letting|telling|informing|alerting|notifying) (?:the )?(?:user|operator|"
+        r"human|anyone)s?(?: know)?(?:[\s,.;:!?]|\z)",
+        r"\b(?:don'?t|do not|never) (?:tell|inform|notify|alert) (?:the )?(?:user|operator|human)s?(?:[\s,.;:!?]|\z)",
+    ],
     "youprompt": [
+        r"\b(?:the|your) (?:developer|system|hidden|initial|original|first) (?:message|prompt|instructions)\b",
         r"\byour\s+(?:\w+\s+){0,2}(?:system prompt|prompt|instructions|configuration|programming|"
-        r"directives|setup|initiali[sz]ation)\b(?!\s+(?:for|on|about|regarding|options?|settings?|page|file|templates?|library|field|editor|limit|length|size))",
+        r"directives|setup|initiali[sz]ation|context window|context)\b(?!\s+(?:for|on|about|regarding|options?|settings?|page|file|templates?|library|field|editor|limit|length|size))",
     ],
     "order": [
         r"\b(?:you|u)\s+(?:must|shall|will now|need to|have to|are (?:now |hereby )?(?:required|"
@@ -183,6 +221,9 @@ FAMILIES: dict[str, list[str]] = {
         r"tell the user|do not (?:tell|mention|inform)|don'?t (?:tell|mention))\b",
         r"\b(?:mark|close|resolve) (?:this|it|the ticket|the issue)\b",
         r"\badd (?:my|me|this|the following)\b",
+        r"\badd (?:a |an )?(?:hidden|secret|silent|invisible|bcc|cc)\b",
+        r"\b(?:remove|rank|shortlist|hire|pay|reroute|redirect|update (?:our|the) bank|submit|"
+        r"forward (?:every|each|all))\b",
     ],
     "imperative": [
         r"\b(?:send|email|print|output|run|execute|invoke|call|write|say|include|insert|reply|respond|"
@@ -190,7 +231,7 @@ FAMILIES: dict[str, list[str]] = {
     ],
     "invoke": [
         r"(?m:^)\s*(?:please\s+)?(?:call|invoke|execute|run|trigger|use)\b",
-        r"(?:[.!?;:,(]\s*|\b(?:please|now|immediately|then|first|and|also|must|should|to)\s+)"
+        r"(?:[.!?;:,(]\s*|\b(?:please|now|immediately|then|first|and|also|must|should)\s+)"
         r"(?:call|invoke|execute|run|trigger|use)\b",
     ],
     "bypass": [
@@ -235,7 +276,8 @@ ANCHORS: dict[str, list[str]] = {
     **{
         name: FAMILIES[name]
         for name in ("alone", "dismiss2", "addr", "tool", "mode", "rolemark", "split", "doit",
-                     "priority", "claim", "leakv", "youprompt", "argslot", "newrules")
+                     "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
+                     "pretend", "conceal")
     },
 }  # fmt: skip
 
@@ -243,9 +285,9 @@ Combo = tuple[str, bool, tuple[str, ...], tuple[tuple[str, ...], ...]]
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
 # that must all be there, groups of which one at least must be).
 COMBOS: dict[str, list[Combo]] = {
-    "nearown": [("instruction-override", False, ("own",), ())],
-    "dismiss2": [("instruction-override", False, ("own",), ())],
-    "priority": [("instruction-override", True, (), (("own", "target"),))],
+    "nearown": [("instruction-override", False, (), (("own", "ownweak"),))],
+    "dismiss2": [("instruction-override", False, (), (("own", "ownweak"),))],
+    "priority": [("instruction-override", True, (), (("own", "ownweak", "target"),))],
     "alone": [("instruction-override", False, (), ())],
     "addr": [
         ("role-hijack", True, (),
@@ -253,20 +295,24 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     "mode": [
         ("role-hijack", True, ("switch",),
-         (("own", "target", "dismiss", "order", "leakp", "unsafe"),)),
+         (("own", "ownweak", "target", "dismiss", "order", "leakp", "unsafe"),)),
     ],
     "rolemark": [
-        ("role-hijack", True, (), (("order", "act", "dismiss", "youprompt", "own", "imperative"),)),
+        ("role-hijack", True, (),
+         (("order", "act", "dismiss", "youprompt", "own", "ownweak", "imperative", "persona"),)),
     ],
     "newrules": [
         ("instruction-override", True, (),
-         (("order", "act", "dismiss", "youprompt", "own", "sfile", "secret"),)),
+         (("order", "act", "dismiss", "youprompt", "own", "ownweak", "sfile", "secret"),)),
     ],
     "claim": [("role-hijack", True, (), (("order", "dismiss", "mode", "bypass", "youprompt"),))],
     "tool": [("tool-hijack", True, (), (("invoke", "bypass", "addr", "order"),))],
-    "split": [("encoded-injection", True, (), (("doit", "dismiss", "dismiss2", "own"),))],
+    "split": [("encoded-injection", True, (), (("doit", "dismiss", "dismiss2", "own", "ownweak"),))],
     "doit": [("encoded-injection", True, ("split",), ())],
     "youprompt": [("prompt-leak", False, ("leakp",), ())],
+    "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),))],
+    "pretend": [("instruction-override", False, ("void",), (("own", "ownweak", "target"),))],
+    "conceal": [("concealment", True, (), (("act", "tool"),))],
     "leakv": [("exfiltration", False, ("secret",), ())],
     "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],
 }  # fmt: skip
@@ -347,10 +393,11 @@ def _lookahead_free(pattern: str) -> str:
     return pattern if cut < 0 else pattern[:cut]
 
 
-_PROMPT_NOT_A_PLACE = re.compile(
-    r"(?i)your\s+(?:\w+\s+){0,2}(?:system prompt|prompt|instructions|configuration|programming|"
-    r"directives|setup|initiali[sz]ation)\b(?!\s+(?:for|on|about|regarding|options?|settings?|"
-    r"page|file|templates?|library|field|editor|limit|length|size)\b)"
+# "your prompt templates", "the system message field": a place in a product.
+_A_PLACE_FOLLOWS = re.compile(
+    r"\s+(?:for|on|about|regarding|options?|settings?|page|file|templates?|library|field|editor|"
+    r"limit|length|size|banner|feature|box|button|tab)\b",
+    re.I,
 )
 
 
@@ -390,7 +437,7 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
         start, end = _sentence(text, s, e)
         for family in families:
             last[family] = end
-            if names[family] == "youprompt" and not _PROMPT_NOT_A_PLACE.match(text, s):
+            if names[family] == "youprompt" and _A_PLACE_FOLLOWS.match(text, e):
                 continue
             key = (family, text[start:end])
             if key in read:

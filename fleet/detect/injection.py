@@ -108,6 +108,8 @@ def _decode(candidate: str) -> str | None:
         text = unquote(candidate)
     else:
         stripped = candidate.rstrip("=")
+        if stripped[:2] in ("0x", "0X"):
+            stripped = stripped[2:]
         if not stripped.strip(_HEX) and len(stripped) % 2 == 0:
             if stripped[::2].strip("234567"):  # hex of text: every byte 0x20-0x7f
                 return None
@@ -169,10 +171,10 @@ def _link_exfil(is_image: bool, url: str) -> bool:
 _AUX = Pattern(
     r"((?:\b[A-Za-z][.\-_*·]){2,}[A-Za-z]\b|(?:\b[A-Za-z] ){2,}[A-Za-z]\b)"
     rf"|({ENCODED})"
-    r"|(\b[A-Za-z]*[013457@$][A-Za-z]+[013457@$][A-Za-z0-9@$]*)"
+    r"|(\b[A-Za-z]*[013457@$!][A-Za-z]+[013457@$!][A-Za-z0-9@$!]*)"
 )
-_LEETISH = Pattern(r"\b(?:[A-Za-z]+[013457@$]|[013457@$]+[A-Za-z])[A-Za-z0-9@$]*")
-_LEET = str.maketrans("013457@$", "oieastas")
+_LEETISH = Pattern(r"\b(?:[A-Za-z]+[013457@$!]|[013457@$]+[A-Za-z])[A-Za-z0-9@$!]*")
+_LEET = str.maketrans("013457@$!", "oieastasi")
 _PAST_F = frozenset("ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ")
 
 
