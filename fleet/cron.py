@@ -173,13 +173,27 @@ def _field(text: str, f: Field, seed_text: str) -> str:
     return ",".join(out)
 
 
-@lru_cache(maxsize=8192)
 def resolve(expr: str, seed_text: str) -> str:
     """The concrete expression a CronJob runs: every ``H`` replaced by the loop's numbers.
 
     Raises :class:`CronProblem` when ``expr`` is not a schedule. An expression without ``H``
     comes back as written.
     """
+    if "H" not in expr:  # nothing of the loop's own: checked once per expression, not per loop
+        found = problem(expr)
+        if found:
+            raise CronProblem(found)
+        stripped = expr.strip()
+        return stripped if stripped in MACROS else expr
+    return _resolve_hashed(expr, seed_text)
+
+
+@lru_cache(maxsize=8192)
+def _resolve_hashed(expr: str, seed_text: str) -> str:
+    return _resolved(expr, seed_text)
+
+
+def _resolved(expr: str, seed_text: str) -> str:
     stripped = expr.strip()
     if stripped in MACROS:
         return stripped
@@ -192,10 +206,11 @@ def resolve(expr: str, seed_text: str) -> str:
     return expr if concrete == fields else " ".join(concrete)
 
 
+@lru_cache(maxsize=8192)
 def problem(expr: str) -> str | None:
     """Why ``expr`` is not a schedule (``H`` forms included), or ``None``."""
     try:
-        resolve(expr, "")
+        _resolved(expr, "")
     except CronProblem as e:
         return str(e)
     return None
