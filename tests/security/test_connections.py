@@ -132,6 +132,14 @@ async def until_closed(reader: asyncio.StreamReader, within: float) -> tuple[flo
     return time.monotonic() - start, data
 
 
+async def response(reader: asyncio.StreamReader) -> bytes:
+    """One response's head off a kept-alive connection, its body read past."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), SLACK)
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r")[0])
+    await reader.readexactly(length)
+    return head
+
+
 def reply(data: bytes) -> tuple[int, dict[str, Any]]:
     """The status and JSON body of the one response in ``data``."""
     head, _, body = data.partition(b"\r\n\r\n")
@@ -217,12 +225,28 @@ async def test_a_kept_alive_connection_left_idle_is_closed(serve: Any) -> None:
     with serve() as served:
         reader, writer = await opened(served)
         writer.write(b"GET /healthz HTTP/1.1\r\nhost: gw\r\n\r\n")
-        head = await reader.readuntil(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200")
-        await reader.readexactly(int(head.lower().split(b"content-length: ")[1].split(b"\r")[0]))
+        assert (await response(reader)).startswith(b"HTTP/1.1 200")
         _, data = await until_closed(reader, FAST.keepalive_timeout + SLACK)
         assert data == b""
         writer.close()
+
+
+async def test_a_busy_kept_alive_connection_outlives_the_deadlines(serve: Any) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nhost: gw\r\n\r\n"
+    with serve() as served:
+        reader, writer = await opened(served)
+        start = time.monotonic()
+        answered = 0
+        # requests 0.3 s apart for 2.5 times the header deadline, two of them pipelined
+        while time.monotonic() - start < FAST.header_timeout * 2.5:
+            writer.write(request * 2 if answered == 3 else request)
+            for _ in range(2 if answered == 3 else 1):
+                head = await response(reader)
+                assert head.startswith(b"HTTP/1.1 200"), head
+                answered += 1
+            await asyncio.sleep(0.3)
+        writer.close()
+    assert answered >= 8
 
 
 async def test_a_declared_body_never_sent_gets_408_and_close(
