@@ -50,7 +50,7 @@ class Scheduled:
 
 @dataclass(frozen=True)
 class Crowd:
-    """Loops that start together, in more minutes than the limit allows."""
+    """More loops than the limit allows that start in the same minutes."""
 
     loops: tuple[str, ...]
     minutes: tuple[int, ...]
