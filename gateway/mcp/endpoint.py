@@ -8,7 +8,8 @@ credential from whatever comes back.
 Order of checks, each answered without forwarding anything: the token (401),
 the server (404, naming only servers the caller holds grants on), the body's
 size (413, from Content-Length before reading), a grant on that server (403),
-the HTTP method (405), the headers passed on to the server (400), the session
+the HTTP method (405), the server's credential in the gateway's environment
+(503), the headers passed on to the server (400), the session
 id (404 ``Session not found``, as the server answers one it does not know),
 then the JSON-RPC message itself (400, :mod:`gateway.mcp.jsonrpc`).
 """
@@ -30,7 +31,7 @@ from gateway.mcp.jsonrpc import RpcError
 from gateway.mcp.listing import names_of
 from gateway.mcp.relay import Relay
 from gateway.mcp.sessions import NOT_FOUND, SESSION_HEADER, Sessions
-from gateway.mcp.wire import FORWARD, Pool, Reply, Unreachable, upstream_headers
+from gateway.mcp.wire import FORWARD, Pool, Reply, Unreachable, credential, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
 
@@ -160,6 +161,17 @@ class McpEndpoint:
                 f"{method} is not part of MCP streamable HTTP: POST a message, GET a stream, "
                 "or DELETE a session",
                 request_id=None,
+            )
+        if server.credentials is not None and not credential(server):
+            # Sent without it, the call would only earn the server's 401, or worse, run anonymously.
+            env = server.credentials.env
+            raise RpcError(
+                503,
+                UNREACHABLE,
+                f"MCP server '{name}' cannot be called: the gateway has no credential for it; "
+                f"set {env} in the gateway's environment and restart it",
+                request_id=_id_of(body),
+                data={"code": "credentials_missing", "env": env},
             )
         check_forwarded(scope["headers"])
         await self.sessions.ready()

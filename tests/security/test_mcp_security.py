@@ -485,6 +485,26 @@ def test_a_body_declared_over_8_mib_is_413_before_it_is_sent(stack: Stack) -> No
     assert b"request body over 8 MiB; send less" in got
 
 
+def test_a_server_whose_credential_is_missing_is_not_called(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16 item 10: a missing MCP_* credential was sent upstream as no auth at all."""
+    monkeypatch.delenv("TEST_GITHUB_MCP_KEY")
+    before = len(stack.seen)
+    r = rpc(
+        stack,
+        TOKENS["release"],
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INIT},
+    )
+    assert r.status_code == 503, r.text
+    assert r.json()["id"] == 1 and "TEST_GITHUB_MCP_KEY" in r.json()["error"]["message"]
+    assert r.json()["error"]["data"] == {
+        "code": "credentials_missing",
+        "env": "TEST_GITHUB_MCP_KEY",
+    }
+    assert stack.seen[before:] == []
+
+
 @pytest.mark.parametrize(
     ("header", "value"),
     [
