@@ -10,8 +10,8 @@ be honoured as something it is not. So they are checked here, once, and each
 refusal is a 400 naming the field, what it must be and what was sent. Fields
 the gateway does not read are the provider's to judge.
 
-The checks cost one pass over the parsed body's containers, and only when the
-raw body holds enough brackets to nest past :data:`MAX_DEPTH` at all.
+The checks cost a look at each message, and, only when the raw body holds
+enough brackets to nest past :data:`MAX_DEPTH` at all, one serialization.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from gateway.errors import BadRequestError
 from gateway.routing import DEFAULT_MAX_OUTPUT_TOKENS
 
-# Well inside the 255 levels orjson serializes (the cache key adds one, the trace a few).
+# Half the 255 levels orjson writes: the cache key, the trace and the stores add a few.
 MAX_DEPTH = 128
 # More output than any model writes in one answer; what the budget reservation can price.
 MAX_OUTPUT_TOKENS = 1_000_000
@@ -71,20 +73,17 @@ def _count(body: dict[str, Any], field: str, top: int, code: str) -> int | None:
     return value
 
 
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether ``value`` nests arrays/objects more than ``limit`` deep (no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth >= limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+def too_deep(body: Any) -> bool:
+    """Whether ``body`` nests arrays/objects past about :data:`MAX_DEPTH` levels: whether
+    orjson, which stops at 255, fails to write it under ``MAX_DEPTH - 1`` more (one C
+    pass, several times faster than walking the containers in Python)."""
+    wrapped = body
+    for _ in range(MAX_DEPTH - 1):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except orjson.JSONEncodeError:
+        return True
     return False
 
 
@@ -132,7 +131,7 @@ def check(body: Any, raw: bytes) -> Bounds:
     if fmt is not None and not isinstance(fmt, dict):
         raise _refuse("response_format", 'an object such as {"type": "json_object"}', fmt)
     # Nesting needs brackets: a body with few cannot be deep, and counting bytes is cheap.
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and too_deep(body):
+    if raw.count(b"[") + raw.count(b"{") >= MAX_DEPTH and too_deep(body):
         raise BadRequestError(
             "invalid_request",
             f"the request nests arrays and objects more than {MAX_DEPTH} deep; flatten it",
