@@ -1,0 +1,94 @@
+"""The product's own texts never trip a guardrail: a loop whose first request is blocked
+by its fleet's ``llm_input`` policy cannot run at all. The harness's built-in tools, its
+task and nudge prompts, and the bundled examples' instructions and tool descriptions
+are scanned as the gateway scans a request, with the northwind fleet's own rules."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet.gwconfig import GwGuardrail
+from fleet.runtime import prompts
+from gateway.guardrails import apply_to_request
+from harness import builtins
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = [
+    GwGuardrail(detector="prompt-injection", action="block"),
+    GwGuardrail(detector="secrets", action="block"),
+]
+# Prompts that quote an attack on purpose, to teach the loop to spot one (a pinned version
+# is immutable, so the exemption lives here), with what they trip.
+QUOTES_AN_ATTACK = {
+    "examples/northwind/prompts/bug-report-triage/v6.md": [
+        "prompt-injection: instruction-override"
+    ],
+}
+BUILTINS = [
+    builtins.LOAD_SKILL,
+    builtins.STATE,
+    builtins.RUN_COMMAND,
+    builtins.FINISH,
+    builtins.VERDICT,
+    builtins.delegate_tool({"reviewer": "a triage-default sub-agent"}),
+]
+
+
+def _demo_tools() -> list[dict[str, Any]]:
+    """The fake GitHub server's tools as the harness offers them (name and docstring)."""
+    tree = ast.parse((ROOT / "examples/northwind/demo/github_mcp.py").read_text())
+    tools = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and any(
+            isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "tool"
+            for d in node.decorator_list
+        ):
+            tools.append(
+                builtins.function(
+                    f"github__{node.name}",
+                    ast.get_docstring(node) or "",
+                    {"type": "object", "properties": {}},
+                )
+            )
+    assert tools, "the demo server's tools were not found"
+    return tools
+
+
+def _blocked(body: dict[str, Any]) -> list[str]:
+    verdicts, _ = apply_to_request(body, "llm_input", RULES)
+    return [f"{v.detector}: {', '.join(v.kinds)}" for v in verdicts if v.action == "block"]
+
+
+def test_builtin_tools_and_prompts_pass() -> None:
+    task = prompts.task("bug-report-triage", "manual", None, {}, 0)
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": task},
+            {"role": "assistant", "content": "Reading the issue first."},
+            {"role": "user", "content": prompts.NUDGE},
+        ],
+        "tools": BUILTINS + _demo_tools(),
+    }
+    assert _blocked(body) == []
+
+
+@pytest.mark.parametrize("tool", BUILTINS, ids=lambda t: t["function"]["name"])
+def test_each_builtin_tool_passes(tool: dict[str, Any]) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "go"}], "tools": [tool]}
+    assert _blocked(body) == []
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").rglob("*.md")),
+)
+def test_example_texts_pass_as_user_content(prompt: str) -> None:
+    """Instructions and skills as a model might be handed them in a user turn."""
+    text = (ROOT / prompt).read_text()
+    blocked = _blocked({"model": "m", "messages": [{"role": "user", "content": text}]})
+    assert blocked == (QUOTES_AN_ATTACK.get(prompt) or []), prompt
