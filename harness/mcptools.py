@@ -80,6 +80,8 @@ class McpTools:
         self.run_id = run_id
         self.stack = stack
         self.step = _Step()
+        self.transport: httpx2.AsyncBaseTransport | None = None
+        """httpx2's own when None; the bench plugs another in to measure the HTTP stack."""
         self._sessions: dict[tuple[str, str], ClientSession] = {}
 
     async def session(self, token: str, server: str) -> ClientSession:
@@ -98,6 +100,7 @@ class McpTools:
                 timeout=httpx2.Timeout(CALL_TIMEOUT_S, connect=5.0),
                 event_hooks={"request": [self.step.hook]},
                 verify=tls(self.base_url),
+                transport=self.transport,
             )
         )
         try:

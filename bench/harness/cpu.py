@@ -101,29 +101,30 @@ def _where(path: str) -> str:
 # awaits is its own work: the MCP session's reader, the HTTP connection).
 ATTRIBUTED = (
     (
-        "openai.resources.chat.completions.completions",
-        "async_maybe_transform",
-        "openai: transform of the request params (messages, tools)",
+        "harness.models",
+        "Models.complete",
+        "model call (harness/models.py Models.complete: openai client, HTTP)",
     ),
-    ("harness.models", "Models.complete", "model call (harness/models.py Models.complete)"),
+    ("harness.models", "_reply", "  of which: reading the reply's JSON (harness/models.py _reply)"),
     ("harness.runs", "Runs.append", "journal appends (harness/runs.py Runs.append)"),
-    ("harness.mcptools", "McpTools.call", "tool call (harness/mcptools.py McpTools.call)"),
+    (
+        "harness.mcptools",
+        "McpTools.call",
+        "tool call (harness/mcptools.py McpTools.call: mcp client, HTTP)",
+    ),
     ("harness.mcptools", "McpTools.list", "tool listing + MCP session set-up (McpTools.list)"),
     ("harness.events", "Events.emit", "events (harness/events.py Events.emit)"),
 )
+"""A label starting with a space is a part of the row above it, not summed again."""
 
 
-def attribute(
-    run_once: Any,
-) -> tuple[float, int, dict[str, float], list[tuple[int, float]]]:
-    """Run ``run_once`` with :data:`ATTRIBUTED` wrapped: (CPU, steps, label → CPU, and
-    each transform's (messages, CPU))."""
+def attribute(run_once: Any) -> tuple[float, int, dict[str, float]]:
+    """Run ``run_once`` with :data:`ATTRIBUTED` wrapped: (CPU, steps, label → CPU)."""
     import functools
     import importlib
     import inspect
 
     spent: dict[str, float] = {}
-    by_size: list[tuple[int, float]] = []
     undo = []
     for module, dotted, label in ATTRIBUTED:
         owner: Any = importlib.import_module(module)
@@ -141,10 +142,7 @@ def attribute(
                     try:
                         return await orig(*a, **k)
                     finally:
-                        used = time.thread_time() - t
-                        spent[label] = spent.get(label, 0.0) + used
-                        if label == ATTRIBUTED[0][2] and isinstance(a[0], dict):
-                            by_size.append((len(a[0].get("messages") or ()), used))
+                        spent[label] = spent.get(label, 0.0) + time.thread_time() - t
 
                 return timed
 
@@ -168,20 +166,29 @@ def attribute(
     finally:
         for owner, name, orig in undo:
             setattr(owner, name, orig)
-    return total, end.usage.steps, spent, by_size
+    return total, end.usage.steps, spent
 
 
 def profile(stack: Stack, gateway: str, path: Path, nonce: str) -> dict[str, Any]:
-    from harness.events import Events
-    from harness.runner import run
+    import httpx2
 
-    def run_once(name: str) -> Any:
+    from bench.harness.transport import StreamTransport
+    from harness.events import Events
+    from harness.runner import Runner, run
+
+    def run_once(name: str, transport: bool = False) -> Any:
         rid = f"{name}-{nonce}"
         events = Events("jsonl", open(os.devnull, "w"))  # noqa: SIM115 (closed with the process)
-        return asyncio.run(run(stack.settings(gateway, rid, path, tag("m", STEPS, rid)), events))
+        runner = Runner(stack.settings(gateway, rid, path, tag("m", STEPS, rid)), events)
+        if transport:
+            runner.models.http = httpx2.AsyncClient(transport=StreamTransport(), timeout=600.0)
+            runner.mcp.transport = StreamTransport()
+        return asyncio.run(runner.run())
 
     run_once("prof-warm")
     attributed = attribute(lambda: run_once("prof-attr"))
+    run_once("prof-warm-t", transport=True)
+    streamed = attribute(lambda: run_once("prof-attr-t", transport=True))
     run_id = f"prof-{nonce}"
     settings = stack.settings(gateway, run_id, path, tag("m", STEPS, run_id))
     gc.collect()
@@ -206,6 +213,7 @@ def profile(stack: Stack, gateway: str, path: Path, nonce: str) -> dict[str, Any
     total = sum(r[0] for r in rows)
     return {
         "attributed": attributed,
+        "streamed": streamed,
         "steps": steps,
         "cpu_per_step_ms": cpu / steps * 1000,
         "profiled_per_step_ms": total / steps * 1000,
@@ -239,32 +247,24 @@ def measure(stack: Stack, reps: int = 3) -> list[tuple[str, str, str, bool]]:
     startups = [t.startup * ms for t in traces]
     firsts = [t.first * ms for t in traces]
     prof = profile(stack, gateway, path, nonce)
-    total, steps, spent, by_size = prof["attributed"]
-    transform = spent.get(ATTRIBUTED[0][2], 0.0)
     print(
-        f"\nwhere a step's CPU goes (in-process, no profiler: thread CPU inside each, per model "
-        f"step): {total / steps * ms:.2f} ms per step in all"
+        "\nwhere a step's CPU goes (in-process, no profiler: thread CPU inside each, per model "
+        "step), with httpx2's own transport under the openai and mcp clients (as shipped) and "
+        "with the bench's (bench/harness/transport.py):"
     )
-    shown = 0.0
+    runs = (prof["attributed"], prof["streamed"])
+    print(f"{'httpx2':>9} {'bench tr.':>9}")
+    print(
+        " ".join(f"{total / steps * ms:9.3f}" for total, steps, _ in runs) + " ms  in all, per step"
+    )
+    shown = [0.0, 0.0]
     for _, _, label in ATTRIBUTED:
-        value = spent.get(label, 0.0)
-        if label == ATTRIBUTED[1][2]:
-            value -= transform
-            label = "model call, the rest (openai client: request, HTTP, parse)"
-        if label != ATTRIBUTED[0][2]:
-            shown += value
-        print(f"{value / steps * ms:9.3f} ms  {label}")
-    print(
-        f"{(total - shown - transform) / steps * ms:9.3f} ms  the rest (runner, journal, replay logic, GC)"
-    )
-    by_size.sort()
-    picks = sorted(
-        {0, len(by_size) // 4, len(by_size) // 2, 3 * len(by_size) // 4, len(by_size) - 1}
-    )
-    print(
-        "the transform's CPU by conversation length: "
-        + ", ".join(f"{by_size[i][0]} messages {by_size[i][1] * ms:.1f} ms" for i in picks)
-    )
+        values = [spent.get(label, 0.0) / steps * ms for _, steps, spent in runs]
+        if not label.startswith(" "):
+            shown = [a + b for a, b in zip(shown, values, strict=True)]
+        print(" ".join(f"{v:9.3f}" for v in values) + f" ms  {label}")
+    rest = [total / steps * ms - s for (total, steps, _), s in zip(runs, shown, strict=True)]
+    print(" ".join(f"{v:9.3f}" for v in rest) + " ms  the rest (runner, journal, replay logic, GC)")
     print(
         f"\nprofile (in-process, cProfile on the thread's CPU clock, {prof['steps']} model steps): "
         f"{prof['cpu_per_step_ms']:.2f} ms CPU per step under the profiler "
@@ -285,6 +285,12 @@ def measure(stack: Stack, reps: int = 3) -> list[tuple[str, str, str, bool]]:
             statistics.median(medians) <= TARGET_MS,
         ),
         ("harness CPU per step, p90 (of each run)", "–", fmt.format(*spread(p90s)), True),
+        (
+            "in-process CPU per step, httpx2 / bench transport under openai + mcp",
+            "–",
+            " / ".join(f"{total / steps * ms:.3f}" for total, steps, _ in runs) + " ms",
+            True,
+        ),
         (
             "harness CPU per step, first 10 → last 10 steps (median)",
             "–",

@@ -1,7 +1,7 @@
 """Harness benchmark: the loop runtime's own cost, its durable writes, against the OpenAI
 Agents SDK, many runs at once, and resuming after kill -9, through the real gateway.
 
-    .venv/bin/python -m bench.harness.run [--only cpu,write,sdk,fleet,restart] [--no-pin]
+    .venv/bin/python -m bench.harness.run [--only cpu,mcp,write,sdk,fleet,restart] [--no-pin]
 
 The gateway (``python -m gateway``), the scripted provider of ``tests/harness``
 (``provider.py``, playing ``script.py``) and the fake github MCP server of
@@ -12,7 +12,7 @@ with its target. Wall times on a shared machine include the time others' work ke
 CPU from us: the parts print the load average, and where it matters the time spent
 runnable but waiting for a CPU, beside the CPU time the work itself took.
 
-Parts: ``cpu`` (cpu.py), ``write`` (write.py), ``sdk`` (sdk.py), ``fleet`` (fleet.py),
+Parts: ``cpu`` (cpu.py), ``mcp`` (mcp.py), ``write`` (write.py), ``sdk`` (sdk.py), ``fleet`` (fleet.py),
 ``restart`` (restart.py).
 """
 
@@ -26,12 +26,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.harness import cpu, fleet, restart, sdk, write
+from bench.harness import cpu, fleet, mcp, restart, sdk, write
 from bench.harness.stack import Stack, load
 
 Row = tuple[str, str, str, bool]
 PARTS: dict[str, Callable[[Stack], list[Row]]] = {
     "cpu": cpu.measure,
+    "mcp": mcp.measure,
     "write": write.measure,
     "sdk": sdk.measure,
     "fleet": fleet.measure,
