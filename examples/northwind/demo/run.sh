@@ -38,6 +38,11 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 
+# The gateway injects each MCP server's credential from its environment and refuses to call
+# a server whose credential is missing; the fake GitHub server takes any.
+export MCP_GITHUB_API_KEY="${MCP_GITHUB_API_KEY:-demo-not-a-real-key}"
+export MCP_LINEAR_API_KEY="${MCP_LINEAR_API_KEY:-demo-not-a-real-key}"
+
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; }
 # linear is granted to the loop but not part of this story: its URL points at nothing on
