@@ -33,7 +33,8 @@ TGT = (
     r"constraints|limitations|limits|filters?|guardrails|safeguards|configuration|config|"
     r"briefing|playbook|persona|programming|orders|prompts?|setup|training|moderation|"
     r"boundaries|principles|ethics|acceptance criteria|task|assignment|mission|context|"
-    r"filtering|censoring|checklists?|procedures?|protocols?|handbook|script|framework)"
+    r"filtering|censoring|checklists?|procedures?|protocols?|handbook|script|framework|rubric|"
+    r"criteria|grading)"
 )
 AI = (
     r"(?:(?:AI|LLM) (?:reviewers?|screening tools?|notetakers?|agents?|assistants?|models?|tools?|"
@@ -78,7 +79,8 @@ FAMILIES: dict[str, list[str]] = {
     # states of orders too common in tickets to start a look, read once one has
     "void": [
         r"\b(?:invalid|cancel+ed|reset|wiped|fake|turned off|switched off|disabled|off|"
-        r"not real|a test|a trick|a joke|expired|retired|outdated|waived|obsolete)\b",
+        r"not real|a test|a trick|a joke|expired|retired|outdated|waived|obsolete|paused|on hold)\b",
+        r"\b(?:was|were|is|are) (?:a |an )?(?:mistake|error|wrong|mistaken)\b",
         r"\b(?:doesn'?t|don'?t|do not|does not|never|no longer) (?:exist|apply|matter|count)\b",
         r"\b(?:never existed|(?:were|was|are|is|have been|has been) (?:removed|deleted|gone|dropped))\b",
     ],
@@ -99,11 +101,17 @@ FAMILIES: dict[str, list[str]] = {
         rf"\b(?:ATTENTION|ATTN|NOTICE|IMPORTANT|WARNING)[\s:,\-]+(?:the\s+)?{AI}s?\b",
         rf"\bwhen (?:the )?{AI} (?:reads|sees|processes|summari[sz]es|gets to) this\b",
     ],
+    # an AI spoken to at the start of a sentence: "Hey chatbot, new plan: …"
+    "vocative": [
+        rf"(?:(?m:^)|[.!?:;\[(\x{2014}\"']\s*|\b(?:hey|hi|hello|dear|ok|okay|yo|attention|note (?:to|for))\s+)"
+        rf"(?:the\s+)?(?:[\w\-]+\s+)?{AI.replace('|agent|', '|')}s?\s*[,:]",
+    ],
     # a tool with a destructive or powerful name
     "tool": [
         r"\b(?:merge|delete|drop|remove|destroy|transfer|deploy|approve|close|create|grant|send|run|"
         r"exec|execute|shell|wipe|force|push|publish|pay|refund|revoke|reset|write|invite|rotate|"
-        r"disable|kill|terminate|purge|truncate|update|add|set|move|withdraw)_[a-z0-9_]+\b",
+        r"disable|kill|terminate|purge|truncate|update|add|set|move|withdraw|cleanup|clean|erase|nuke|"
+        r"format|overwrite)_[a-z0-9_]+\b",
         r"\brm -rf\b",
         r"\|\s*(?:ba|z)?sh\b",
         r"\bthe [a-z_\-]+ tool\b",
@@ -135,10 +143,12 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:obey|follow|execute|act on|do|run|carry out|perform|comply with)\s+"
         r"(?:it|them|that|the result|what it says|the (?:combined|resulting|full|whole) \w+)\b",
         r"\b(?:do|run|execute|follow|obey|perform)\s+[a-z]\s*\+\s*[a-z]\b",
+        r"\bcarry (?:it|them|that) out\b",
     ],
     "priority": [
         r"\b(?:higher|more|greater|top|highest) priority than\b",
         r"\btakes? precedence over\b",
+        r"\b(?:authority|precedence|priority) (?:above|over)\b",
         r"\b(?:supersedes?|overrides?) (?:your|the|all|any) (?:system|previous|prior|other|earlier)\b",
     ],
     "claim": [
@@ -149,13 +159,17 @@ FAMILIES: dict[str, list[str]] = {
         r"\bby order of\b",
         r"\bcomply with this (?:override|order|command)\b",
     ],
-    "leakv": [r"\b(?:leak|exfiltrate|harvest|enumerate|siphon|smuggle|grab)\b"],
+    "leakv": [r"\b(?:leak|exfiltrate|harvest|enumerate|siphon|smuggle|grab|dump)\b"],
     "alone": [
         rf"\b(?:hidden|secret|invisible|covert) (?:instructions?|note|message|command|directive)s? "
         rf"(?:for|to) (?:the )?{AI}s?\b",
         r"\b(?:ignore|disregard|skip|do not answer|don'?t answer|instead of answering) (?:the )?"
         r"user'?s? (?:actual |real |original |first )?(?:question|request|message|query|prompt|input)\b",
         r"\b(?:you (?:answer|report|listen|belong)|answer|listen|report) only to me\b",
+        r"\byou are (?:now )?(?:DAN|STAN|DUDE|jailbroken|unrestricted|unfiltered|uncensored)\b",
+        r"\byou are now (?:my|an?|the)\s+(?:\w+\s+)?(?:hacker|accomplice|weapon|servant|slave|henchman)\b",
+        r"\bstop being (?:an? |the )?(?:AI|assistant|chatbot|model|helpful)\b",
+        r"\btu n'as plus (?:aucune?|de) (?:regles?|limites?|restrictions?)\b",
         r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters) (?:(?:in|for) (?:this|our) (?:conversation|chat|session)|any ?more)\b",
         r"\b(?:act|behave|respond|answer) as (?:though|if) (?:there (?:is|were|was) )?no (?:system (?:prompt|message)|rules|restrictions|guidelines|content policy|filters?)\b",
     ],
@@ -171,6 +185,14 @@ FAMILIES: dict[str, list[str]] = {
     # the model's own orders
     "own": [
         rf"\b(?:your|ur)\s+(?:{_W}){{0,2}}{TGT}\b",
+        rf"\b{AI}'?s?\s+(?:\w+\s+)?{TGT}\b",
+        r"\bsystem (?:prompt|message|instructions?) (?:you (?:got|were given|received|have|had))\b",
+        r"\b(?:stuff|things|everything|anything|whatever|what|all)\s+(?:that\s+)?(?:they|we|I|people|"
+        r"your \w+|the \w+)\s+(?:told|gave|asked|taught|instructed)\s+you\b",
+        r"\b(?:stuff|things|everything|anything|whatever|what|all)\s+(?:that\s+)?you\s+(?:were|have been|"
+        r"'ve been|got)\s+(?:told|given|taught|asked)\b",
+        r"\b(?:was man dir (?:\w+ )?gesagt hat|lo que te (?:dijeron|han dicho|dije)|wat je (?:\w+ )?(?:is )?"
+        r"(?:verteld|gezegd)|ce qu'on t'a dit|o que te disseram|quello che ti (?:e stato|hanno) detto)\b",
         rf"\b{TGT}\s+(?:{_W}){{0,4}}?(?:you|your (?:operators?|developers?|creators?|owners?|makers?|"
         r"vendor|deployment|admins?|administrators?))\b",
         r"\b(?:everything|anything|whatever|all) (?:that )?(?:your|the) (?:admins?|administrators?|"
@@ -199,16 +221,23 @@ FAMILIES: dict[str, list[str]] = {
     "persona": [
         r"\byou are (?:now )?(?:an? |the )?(?:\w+ )?(?:assistant|AI|model|bot|agent)\b",
     ],
-    "pretend": [r"\b(?:pretend|imagine|assume|suppose|act as (?:if|though))\b"],
+    "pretend": [
+        r"\b(?:pretend|imagine|assume|suppose|act as (?:if|though))\b[^.!?\n]{0,60}?"
+        r"(?:\b(?:doesn'?t|don'?t|do not|does not|never|no longer) (?:exist|apply|matter|count)|"
+        r"never existed|(?:were|was|are|is|have been|has been) (?:removed|deleted|gone|lifted|off))",
+    ],
     "conceal": [
         r"\bwithout (?:letting|telling|informing|alerting|notifying) (?:the )?(?:user|operator|"
         r"human|anyone)s?(?: know)?(?:[\s,.;:!?]|\z)",
         r"\b(?:don'?t|do not|never) (?:tell|inform|notify|alert) (?:the )?(?:user|operator|human)s?(?:[\s,.;:!?]|\z)",
     ],
     "youprompt": [
-        r"\b(?:the|your) (?:developer|system|hidden|initial|original|first) (?:message|prompt|instructions)\b",
-        r"\byour\s+(?:\w+\s+){0,2}(?:system prompt|prompt|instructions|configuration|programming|"
-        r"directives|setup|initiali[sz]ation|context window|context)\b(?!\s+(?:for|on|about|regarding|options?|settings?|page|file|templates?|library|field|editor|limit|length|size))",
+        r"\b(?:list|print|show|repeat|reveal|recite|output)\b[^.!?\n]{0,20}?\b(?:rules|instructions|"
+        r"guidelines|directives) (?:you (?:were|have been) given|you follow|you received)\b",
+        r"\b(?:print|reveal|show|output|repeat|quote|recite|tell me|display|dump|disclose|"
+        r"summari[sz]e|list|give me|what)\b[^.!?\n]{0,40}?\b(?:your|the (?:developer|system|hidden|"
+        r"initial|original|first))\s+(?:\w+\s+){0,2}(?:system prompt|prompt|instructions|configuration|"
+        r"programming|directives|setup|initiali[sz]ation|context window|context|message)\b",
     ],
     "order": [
         r"\b(?:you|u)\s+(?:must|shall|will now|need to|have to|are (?:now |hereby )?(?:required|"
@@ -222,6 +251,8 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:mark|close|resolve) (?:this|it|the ticket|the issue)\b",
         r"\badd (?:my|me|this|the following)\b",
         r"\badd (?:a |an )?(?:hidden|secret|silent|invisible|bcc|cc)\b",
+        r"\b(?:rate|wire|auto-reply|recommend|praise|call (?:this|it|them|us)|"
+        r"cancel (?:every|all|each)|change (?:the )?(?:payout|bank|payment|account|recipient|payee))\b",
         r"\b(?:remove|rank|shortlist|hire|pay|reroute|redirect|update (?:our|the) bank|submit|"
         r"forward (?:every|each|all))\b",
     ],
@@ -275,7 +306,7 @@ ANCHORS: dict[str, list[str]] = {
     "nearown": [rf"(?:{FAMILIES['dismiss'][0]}|{FAMILIES['dismiss'][1]})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
-        for name in ("alone", "dismiss2", "addr", "tool", "mode", "rolemark", "split", "doit",
+        for name in ("alone", "dismiss2", "addr", "vocative", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal")
     },
@@ -293,6 +324,10 @@ COMBOS: dict[str, list[Combo]] = {
         ("role-hijack", True, (),
          (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),)),
     ],
+    "vocative": [
+        ("role-hijack", True, (),
+         (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order"),)),
+    ],
     "mode": [
         ("role-hijack", True, ("switch",),
          (("own", "ownweak", "target", "dismiss", "order", "leakp", "unsafe"),)),
@@ -309,9 +344,9 @@ COMBOS: dict[str, list[Combo]] = {
     "tool": [("tool-hijack", True, (), (("invoke", "bypass", "addr", "order"),))],
     "split": [("encoded-injection", True, (), (("doit", "dismiss", "dismiss2", "own", "ownweak"),))],
     "doit": [("encoded-injection", True, ("split",), ())],
-    "youprompt": [("prompt-leak", False, ("leakp",), ())],
+    "youprompt": [("prompt-leak", False, (), ())],
     "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),))],
-    "pretend": [("instruction-override", False, ("void",), (("own", "ownweak", "target"),))],
+    "pretend": [("instruction-override", False, (), (("own", "ownweak", "target"),))],
     "conceal": [("concealment", True, (), (("act", "tool"),))],
     "leakv": [("exfiltration", False, ("secret",), ())],
     "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],

@@ -44,8 +44,7 @@ V_OVERRIDE = alt(
     "forget about", "overlook", "look past", "forgo", "omit", "leave behind",
     "quit (?:following|obeying)", "ignore", "disregard", "forget", "override", "overwrite", "bypass", "skip", "discard",
     "dismiss", "neglect", "drop", "abandon", "scrap", "ditch", "erase", "delete", "remove",
-    "clear", "wipe", "reset", "cancel", "nullify", "revoke", "suspend", "lift", "disable",
-    "deactivate", "circumvent", "evade", "get rid of", "throw away", "throw out",
+    "clear", "wipe", "reset", "cancel", "nullify", "revoke", "suspend", "lift", "circumvent", "evade", "get rid of", "throw away", "throw out",
     "set aside", "put aside", "pay no (?:attention|heed|mind) to", "take no notice of",
     "(?:do not|don'?t|never|no longer) (?:follow|obey|heed|respect|adhere to|comply with|listen to)",
     "stop (?:following|obeying|adhering to|listening to|complying with)",
@@ -252,7 +251,7 @@ ENGLISH: dict[str, list[str]] = {
         r"\[system\]\(#\w+\)",
         r"(?m)(?:^|[.!?]\s+)(?:attention|listen|warning|important),?\s+(?:AI|LLM|assistant|chatbot|GPT|ChatGPT|Claude|language model|AI (?:agent|assistant|model)s?)\s*[:,!]",
         rf"\bjail-?brok(?:en|e)\b{G}(?:{W}{G})?(?:mode|prompt|AI|assistant|model|version|ChatGPT|GPT|Claude|persona|chatbot|LLM)\b",
-        rf"\bjailbreak(?:ing)?{G}(?:{W}{G})?(?:mode|prompt|yourself|the (?:AI|assistant|model)|ChatGPT|GPT|Claude|enabled|activated|successful)\b",
+        rf"\bjailbreak(?:ing)?{G}(?:mode|prompt|yourself|the (?:AI|assistant|model)|ChatGPT|GPT|Claude|enabled|activated|successful)\b",
         r"\b(?:you(?:'re| are)|ChatGPT (?:is|with)|assistant (?:is|with)|AI (?:is|with)|model (?:is|with)|now (?:in|entering)|with)\s+(?:now\s+)?(?:in\s+|entering\s+)?(?:developer|dev|god|sudo|DAN|jailbreak|jailbroken|unrestricted|unfiltered|evil|opposite|chaos|uncensored|admin|debug|root) mode(?:\s+(?:enabled|activated|on|engaged))?\b",
         r"\b(?:DAN|jailbreak|jailbroken|unrestricted|unfiltered|evil|opposite|chaos|uncensored|anarchy|no-?limits?|no-?rules|override|unlocked|unrestricted) mode\b",
         r"\b(?:enable|activate|enter|switch to|turn on|engage|unlock)\s+(?:the\s+)?(?:DAN|jailbreak|jailbroken|unrestricted|unfiltered|evil|opposite|uncensored|god) mode\b",
@@ -384,7 +383,7 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
         r"(?:从现在开始|从现在起)[，,]?\s*你(?:是|将|必须|要|不)",
         # Japanese
         r"(?:以前|前|これまで|上記|上|すべて|全て|今まで)の(?:指示|命令|ルール|指令|プロンプト|設定|制約)[^。！？\n]{0,12}(?:無視|忘れ|従わな)",
-        r"(?:指示|命令|ルール|指令|プロンプト|制約)[^。！？\n]{0,8}(?:を無視|は無視|を忘れ)",
+        r"(?:指示|命令|ルール|指令|プロンプト|制約)[^。！？\n]{0,8}(?:無視|忘れ)",
         r"新しい(?:指示|命令|ルール|システムプロンプト)\s*[:：]",
         # Korean
         r"(?:이전|앞의|위의|모든|기존|지금까지)[^.!?\n]{0,8}(?:지시|명령|규칙|지침|프롬프트|설정|제한)[^.!?\n]{0,8}(?:무시|잊어)",

@@ -204,6 +204,7 @@ _TOKENS: list[_Token] = [
         r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]+",
     ),
     _Token("huggingface-token", r"\bhf_[A-Za-z0-9]+", 3, 30),
+    _Token("sentry-dsn", r"https://[0-9a-f]{32}@[a-z0-9.\-]*ingest\.(?:[a-z]{2}\.)?sentry\.io"),
     _Token("huggingface-token", r"\bapi_org_[A-Za-z0-9]+", 8, 30),
     _Token("stripe-key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]+", 8, 16),
     _Token("stripe-webhook-secret", r"\bwhsec_[A-Za-z0-9]+", 6, 24),
