@@ -1,6 +1,6 @@
 """Part ``write``: a durable step write through the gateway (target ≤ 2 ms p50, ≤ 10 ms p99).
 
-``harness.runs.Runs.append``, the harness's own client (httpx2, one keep-alive
+``harness.runs.Runs.append``, the harness's own client (harness/http1.py, one keep-alive
 connection), times 5,000 journal appends of realistic entries, alternating a model
 entry with one tool call (~1 KB) and a tool entry (~2 KB), each with the record patch
 the runner sends beside it, against a gateway process on SQLite (default synchronous
