@@ -41,6 +41,12 @@ AI = (
     r"systems?|bots?|crawlers?|readers?)|AI|A\.I\.|assistant|model|LLM|bot|agent|chatbot|copilot|"
     r"GPT|claude|gemini|summari[sz]er|language model)"
 )
+TOOL_ID = (
+    r"\b(?:merge|delete|drop|remove|destroy|transfer|deploy|approve|close|create|grant|send|run|"
+    r"exec|execute|shell|wipe|force|push|publish|pay|refund|revoke|reset|write|invite|rotate|"
+    r"disable|kill|terminate|purge|truncate|update|add|set|move|withdraw|cleanup|clean|erase|nuke|"
+    r"format|overwrite)_[a-z0-9_]+\b"
+)
 # Orders a text gives an AI it addresses.
 _ORDER_VERBS = (
     r"(?:ignore|disregard|forget|update|reveal|approve|remove|rank|rate|send|forward|pay|add|"
@@ -108,10 +114,7 @@ FAMILIES: dict[str, list[str]] = {
     ],
     # a tool with a destructive or powerful name
     "tool": [
-        r"\b(?:merge|delete|drop|remove|destroy|transfer|deploy|approve|close|create|grant|send|run|"
-        r"exec|execute|shell|wipe|force|push|publish|pay|refund|revoke|reset|write|invite|rotate|"
-        r"disable|kill|terminate|purge|truncate|update|add|set|move|withdraw|cleanup|clean|erase|nuke|"
-        r"format|overwrite)_[a-z0-9_]+\b",
+        TOOL_ID,
         r"\brm -rf\b",
         r"\|\s*(?:ba|z)?sh\b",
         r"\bthe [a-z_\-]+ tool\b",
@@ -260,10 +263,12 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:send|email|print|output|run|execute|invoke|call|write|say|include|insert|reply|respond|"
         r"answer|open|create|cancel|forward|summari[sz]e|post|upload|install|download|add|remove|change)\b",
     ],
+    # an order to call a named tool (a tool's own name and description, side by side in a
+    # request's tool list, are not one)
     "invoke": [
-        r"(?m:^)\s*(?:please\s+)?(?:call|invoke|execute|run|trigger|use)\b",
-        r"(?:[.!?;:,(]\s*|\b(?:please|now|immediately|then|first|and|also|must|should)\s+)"
-        r"(?:call|invoke|execute|run|trigger|use)\b",
+        rf"(?:(?m:^)\s*|[.!?;:,(]\s*|\b(?:please|now|immediately|then|first|and|also|must|should)\s+)"
+        rf"(?:call|invoke|execute|run|trigger|use|fire)\s+(?:the\s+)?(?:[\w\-]+\s+){{0,2}}?"
+        rf"(?:{TOOL_ID}|[a-z_\-]+ tool\b)",
     ],
     "bypass": [
         r"\bwithout (?:waiting for |asking (?:for )?|any |user |human |further )?(?:approval|"
