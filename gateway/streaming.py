@@ -91,16 +91,18 @@ async def stream(call: Call) -> None:
         chunk = first
         try:
             while chunk:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
+                whole = buffer + chunk if buffer else chunk
+                cut = whole.rfind(b"\n") + 1
+                *lines, buffer = whole.split(b"\n")
                 out: list[bytes] = []
+                intact = True  # every line goes out as it came: send the bytes as they are
                 for line in lines:
                     if saw_done or line.startswith(b"data: [DONE]"):
-                        saw_done = True
+                        saw_done, intact = True, False
                         held.append(line)
                         continue
                     if secrets and secrets.holds(line):
-                        line = secrets.data(line)
+                        line, intact = secrets.data(line), False
                     event: Any = None
                     delta: str | None = None
                     if line.startswith(b"data: ") and line[6:].strip():
@@ -123,7 +125,10 @@ async def stream(call: Call) -> None:
                         else:
                             event = None
                     if spelled is not None:
-                        out.extend(spelled.feed(line, event, delta))
+                        sent = spelled.feed(line, event, delta)
+                        if len(sent) != 1 or sent[0] is not line:
+                            intact = False
+                        out.extend(sent)
                     else:
                         out.append(line)
                 if rules and len(text_out) > checked:
@@ -149,7 +154,7 @@ async def stream(call: Call) -> None:
                         broken = "guardrail_blocked"
                         break
                 if out:
-                    body_out = b"\n".join(out) + b"\n"
+                    body_out = whole[:cut] if intact else b"\n".join(out) + b"\n"
                     await send({"type": "http.response.body", "body": body_out, "more_body": True})
                 chunk = await resp.read()
         except (
