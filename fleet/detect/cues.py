@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 import re2
 
@@ -70,6 +71,8 @@ FAMILIES: dict[str, list[str]] = {
     "dismiss2": [
         r"\b(?:lifted|withdrawn|revoked|void|obsolete|invalidated|superseded|nullified|"
         r"suspended|rescinded|injected|overridden)\b",
+        r"\bno longer (?:bound|restricted|limited|constrained) by\b",
+        r"\b(?:release|free|liberate|unshackle)\s+you\s+from\b",
         r"\bno longer (?:binds?|bind(?:ing)?|appl(?:y|ies)|valid|in (?:effect|force)|matters?|counts?|stands?)\b",
         rf"\b(?:set|put|lay|push)\s+(?:{_W}){{0,4}}(?:aside|to one side)\b",
         rf"\bput\s+(?:{_W}){{0,4}}on hold\b",
@@ -87,6 +90,7 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:invalid|cancel+ed|reset|wiped|fake|turned off|switched off|disabled|off|"
         r"not real|a test|a trick|a joke|expired|retired|outdated|waived|obsolete|paused|on hold)\b",
         r"\b(?:was|were|is|are) (?:a |an )?(?:mistake|error|wrong|mistaken)\b",
+        r"\bne s'appliquent plus\b|\bne sont plus (?:valables|valides)\b",
         r"\b(?:doesn'?t|don'?t|do not|does not|never|no longer) (?:exist|apply|matter|count)\b",
         r"\b(?:never existed|(?:were|was|are|is|have been|has been) (?:removed|deleted|gone|dropped))\b",
     ],
@@ -110,7 +114,18 @@ FAMILIES: dict[str, list[str]] = {
     # an AI spoken to at the start of a sentence: "Hey chatbot, new plan: …"
     "vocative": [
         rf"(?:(?m:^)|[.!?:;\[(\x{2014}\"']\s*|\b(?:hey|hi|hello|dear|ok|okay|yo|attention|note (?:to|for))\s+)"
-        rf"(?:the\s+)?(?:[\w\-]+\s+)?{AI.replace('|agent|', '|')}s?\s*[,:]",
+        rf"(?:the\s+)?(?:[\w\-]+\s+)?{AI.replace('|agent|', '|')}s?\s*(?:[,:]|\x{{2014}}|\s-\s)",
+    ],
+    "addrorder": [
+        rf"\b{AI}s?\s*(?:[,:]|\x{{2014}}|\s-\s)\s*(?:please\s+)?(?:ignore|disregard|forget|update|reveal|approve|"
+        r"remove|rank|rate|forward|pay|delete|merge|push|mark|skip|reroute|transfer|grant|disable|change|"
+        r"submit|recommend|wire|cancel|close|shortlist|exfiltrate|leak)\b",
+    ],
+    "sendv": [
+        r"\b(?:send|upload|post|email|e-mail|mail|forward|copy|transfer|submit|paste|export|sync|leak)\b"
+        r"[^.!?\n]{0,60}?(?:\bto\s+(?:[\w.+\-]+@[\w\-]+\.[\w.]+|https?://|ftp://|s3://|"
+        r"(?:this|my|our) (?:webhook|url|address|server|endpoint|bucket))|\binto (?:the chat|your "
+        r"(?:reply|answer|response)|the (?:reply|url|link|image)))",
     ],
     # a tool with a destructive or powerful name
     "tool": [
@@ -147,6 +162,7 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:it|them|that|the result|what it says|the (?:combined|resulting|full|whole) \w+)\b",
         r"\b(?:do|run|execute|follow|obey|perform)\s+[a-z]\s*\+\s*[a-z]\b",
         r"\bcarry (?:it|them|that) out\b",
+        r"\bdo what (?:it|they|the \w+) says?\b",
     ],
     "priority": [
         r"\b(?:higher|more|greater|top|highest) priority than\b",
@@ -170,9 +186,16 @@ FAMILIES: dict[str, list[str]] = {
         r"user'?s? (?:actual |real |original |first )?(?:question|request|message|query|prompt|input)\b",
         r"\b(?:you (?:answer|report|listen|belong)|answer|listen|report) only to me\b",
         r"\byou are (?:now )?(?:DAN|STAN|DUDE|jailbroken|unrestricted|unfiltered|uncensored)\b",
-        r"\byou are now (?:my|an?|the)\s+(?:\w+\s+)?(?:hacker|accomplice|weapon|servant|slave|henchman)\b",
+        r"\byou are (?:now )?(?:my|an?|the)\s+(?:\w+\s+)?(?:hacker|accomplice|weapon|servant|slave|henchman)\b",
         r"\bstop being (?:an? |the )?(?:AI|assistant|chatbot|model|helpful)\b",
         r"\btu n'as plus (?:aucune?|de) (?:regles?|limites?|restrictions?)\b",
+        r"\b(?:ya )?no tienes (?:reglas|restricciones|limites)\b|\bdu hast keine (?:regeln|grenzen|einschrankungen)\b|"
+        r"\bnon hai (?:regole|limiti|restrizioni)\b|\bvoce nao tem (?:regras|limites|restricoes)\b",
+        r"\b(?:pretend|imagine|act as if|act as though)\b[^.!?\n]{0,40}?\b(?:without|with no|free of|free from)\s+"
+        r"(?:any\s+)?(?:\w+\s+)?(?:filters?|rules|restrictions|limits|guidelines|ethics|censorship|polic(?:y|ies))\b",
+        r"\b(?:curl|wget)\b[^\n|]{0,100}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b",
+        r"\bforget (?:that )?you(?:'re| are) an? (?:AI|assistant|chatbot|model)\b",
+        r"\byour (?:true|real|actual|secret) (?:instructions?|orders|task|purpose|mission)\b",
         r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters) (?:(?:in|for) (?:this|our) (?:conversation|chat|session)|any ?more)\b",
         r"\b(?:act|behave|respond|answer) as (?:though|if) (?:there (?:is|were|was) )?no (?:system (?:prompt|message)|rules|restrictions|guidelines|content policy|filters?)\b",
     ],
@@ -196,8 +219,11 @@ FAMILIES: dict[str, list[str]] = {
         r"'ve been|got)\s+(?:told|given|taught|asked)\b",
         r"\b(?:was man dir (?:\w+ )?gesagt hat|lo que te (?:dijeron|han dicho|dije)|wat je (?:\w+ )?(?:is )?"
         r"(?:verteld|gezegd)|ce qu'on t'a dit|o que te disseram|quello che ti (?:e stato|hanno) detto)\b",
-        rf"\b{TGT}\s+(?:{_W}){{0,4}}?(?:you|your (?:operators?|developers?|creators?|owners?|makers?|"
+        rf"\b{TGT}\s+(?:that\s+|which\s+)?(?:(?:were|was|have been|had been|got)\s+)?(?:[\w\-]+\s+)?"
+        r"(?:(?:on|to|for|by|with|from)\s+)?(?:you|your (?:operators?|developers?|creators?|owners?|makers?|"
         r"vendor|deployment|admins?|administrators?))\b",
+        rf"\b{TGT}\s+(?:[\w\-]+\s+){{0,2}}(?:to|for) (?:this|the) {AI}\b",
+        r"\b(?:regles|instructions|consignes) (?:que tu as|qu'on t'a|que vous avez) (?:recues|donnees)\b",
         r"\b(?:everything|anything|whatever|all) (?:that )?(?:your|the) (?:admins?|administrators?|"
         r"operators?|developers?|creators?|owners?|vendor|company|team) (?:\w+ ){0,2}?(?:configured|"
         r"set up|told|gave|wrote|loaded|said|specified)\b",
@@ -221,13 +247,25 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:je|jouw|uw)\s+(?:\w+\s+)?(?:instructies|regels|opdracht|richtlijnen)\b",
     ],
     "target": [rf"\b{TGT}\b"],
+    # orders or an AI that are the writer's own: "our earlier guidance", "our bot"
+    "ours": [
+        rf"\b(?:our|my|their|we)\s+(?:[\w'\-]+\s+){{0,2}}(?:{TGT}|{AI})\b",
+    ],
+    # sensitive data, for what is sent away
+    "sensitive": [
+        r"\b(?:secrets?|tokens?|api[ _\-]?keys?|keys|credentials?|passwords?|private keys?|cookies?|"
+        r"ssns?|social security|credit cards?|card numbers?|payroll|salar(?:y|ies)|records|archive|"
+        r"database|dump|pii|personal data|customer data|patient data|charts|contracts?|files?|"
+        r"conversation|chat history|emails|inbox)\b",
+    ],
     "persona": [
         r"\byou are (?:now )?(?:an? |the )?(?:\w+ )?(?:assistant|AI|model|bot|agent)\b",
     ],
     "pretend": [
         r"\b(?:pretend|imagine|assume|suppose|act as (?:if|though))\b[^.!?\n]{0,60}?"
         r"(?:\b(?:doesn'?t|don'?t|do not|does not|never|no longer) (?:exist|apply|matter|count)|"
-        r"never existed|(?:were|was|are|is|have been|has been) (?:removed|deleted|gone|lifted|off))",
+        r"never existed|(?:was|were) never (?:written|given|set|there)|"
+        r"(?:were|was|are|is|have been|has been) (?:removed|deleted|gone|lifted|off))",
     ],
     "conceal": [
         r"\bwithout (?:letting|telling|informing|alerting|notifying) (?:the )?(?:user|operator|"
@@ -255,7 +293,8 @@ FAMILIES: dict[str, list[str]] = {
         r"\badd (?:my|me|this|the following)\b",
         r"\badd (?:a |an )?(?:hidden|secret|silent|invisible|bcc|cc)\b",
         r"\b(?:rate|wire|auto-reply|recommend|praise|call (?:this|it|them|us)|"
-        r"cancel (?:every|all|each)|change (?:the )?(?:payout|bank|payment|account|recipient|payee))\b",
+        r"cancel (?:every|all|each)|change (?:the )?(?:payout|bank|payment|account|recipient|payee|"
+        r"delivery address|address|dosage|medication|password))\b",
         r"\b(?:remove|rank|shortlist|hire|pay|reroute|redirect|update (?:our|the) bank|submit|"
         r"forward (?:every|each|all))\b",
     ],
@@ -311,23 +350,27 @@ ANCHORS: dict[str, list[str]] = {
     "nearown": [rf"(?:{FAMILIES['dismiss'][0]}|{FAMILIES['dismiss'][1]})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
-        for name in ("alone", "dismiss2", "addr", "vocative", "tool", "mode", "rolemark", "split", "doit",
+        for name in ("alone", "addrorder", "dismiss2", "addr", "vocative", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal")
     },
 }  # fmt: skip
 
-Combo = tuple[str, bool, tuple[str, ...], tuple[tuple[str, ...], ...]]
+Combo = tuple[Any, ...]  # kind, extended, needs, any_of[, unless]
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
 # that must all be there, groups of which one at least must be).
 COMBOS: dict[str, list[Combo]] = {
-    "nearown": [("instruction-override", False, (), (("own", "ownweak"),))],
-    "dismiss2": [("instruction-override", False, (), (("own", "ownweak"),))],
+    "nearown": [("instruction-override", False, ("own",), ()),
+                ("instruction-override", False, ("ownweak",), (), ("ours",))],
+    "dismiss2": [("instruction-override", False, ("own",), ()),
+                 ("instruction-override", False, ("ownweak",), (), ("ours",))],
+    "addrorder": [("role-hijack", False, (), ())],
+    "sendv": [("exfiltration", False, ("sensitive",), ())],
     "priority": [("instruction-override", True, (), (("own", "ownweak", "target"),))],
     "alone": [("instruction-override", False, (), ())],
     "addr": [
         ("role-hijack", True, (),
-         (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),)),
+         (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),), ("ours",)),
     ],
     "vocative": [
         ("role-hijack", True, (),
@@ -343,12 +386,12 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     "newrules": [
         ("instruction-override", True, (),
-         (("order", "act", "dismiss", "youprompt", "own", "ownweak", "sfile", "secret"),)),
+         (("order", "dismiss", "youprompt", "own", "ownweak", "sfile", "secret"),)),
     ],
     "claim": [("role-hijack", True, (), (("order", "dismiss", "mode", "bypass", "youprompt"),))],
     "tool": [("tool-hijack", True, (), (("invoke", "bypass", "addr", "order"),))],
     "split": [("encoded-injection", True, (), (("doit", "dismiss", "dismiss2", "own", "ownweak"),))],
-    "doit": [("encoded-injection", True, ("split",), ())],
+    "doit": [("encoded-injection", True, (), (("split", "dismiss", "dismiss2", "own"),))],
     "youprompt": [("prompt-leak", False, (), ())],
     "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),))],
     "pretend": [("instruction-override", False, (), (("own", "ownweak", "target"),))],
@@ -371,7 +414,11 @@ class _Look:
 
     def __init__(self, anchor: str) -> None:
         names = sorted(
-            {n for _, _, needs, any_of in COMBOS[anchor] for n in needs + sum(any_of, ())}
+            {
+                n
+                for combo in COMBOS[anchor]
+                for n in combo[2] + sum(combo[3], ()) + (combo[4] if len(combo) > 4 else ())
+            }
         )
         bit = {name: 1 << i for i, name in enumerate(names)}
         self.set = re2.Set.SearchSet(_options(8 << 20)) if names else None
@@ -382,15 +429,16 @@ class _Look:
                 self.owner.append(bit[name])
         if self.set is not None:
             self.set.Compile()
-        self.extended = all(extended for _, extended, _, _ in COMBOS[anchor])
+        self.extended = all(combo[1] for combo in COMBOS[anchor])
         self.combos = [
             (
-                kind,
-                extended,
-                sum(bit[n] for n in needs),
-                tuple(sum(bit[n] for n in g) for g in any_of),
+                combo[0],
+                combo[1],
+                sum(bit[n] for n in combo[2]),
+                tuple(sum(bit[n] for n in g) for g in combo[3]),
+                sum(bit[n] for n in (combo[4] if len(combo) > 4 else ())),
             )
-            for kind, extended, needs, any_of in COMBOS[anchor]
+            for combo in COMBOS[anchor]
         ]
 
     def families(self, chunk: str) -> int:
@@ -502,7 +550,7 @@ def _combine(look: _Look, text: str, start: int, end: int) -> tuple[str, int] | 
     if look.extended and end < len(text):
         last = _sentence(text, end, end)[1]
     have = look.families(text[start:last])
-    for kind, _, needs, any_of in look.combos:
-        if have & needs == needs and all(have & g for g in any_of):
+    for kind, _, needs, any_of, unless in look.combos:
+        if have & needs == needs and all(have & g for g in any_of) and not have & unless:
             return kind, last
     return None

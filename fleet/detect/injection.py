@@ -244,7 +244,9 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
     for kind, s, e in _matches(view, ascii):
         if kind == "prompt-leak" and (_ui_words(view.text, e) or _topic_follows(view.text, e)):
             continue
-        if kind == "exfiltration" and _password_chore(view.text[s : e + 24]):
+        if kind == "exfiltration" and (
+            _password_chore(view.text[s : e + 24]) or _AUTH_HEADER.search(view.text[s:e])
+        ):
             continue
         spans.append((s, e, kind))
     spans.extend(scan_cues(view))
@@ -323,6 +325,12 @@ def _topic_follows(text: str, end: int) -> bool:
     a procedure, not a request for the model's instructions."""
     following = text[end : end + 16].split()
     return bool(following) and following[0].strip(".,;:!?").lower() in _TOPIC_WORDS
+
+
+# ``curl -H "Authorization: Bearer $TOKEN" https://…``: a credential sent where it belongs.
+_AUTH_HEADER = re.compile(
+    r"(?i)-H\s*['\"]?(?:authorization|x-api-key|api-key|x-auth-token)\s*:\s*(?:bearer\s+|token\s+)?\$"
+)
 
 
 def _password_chore(phrase: str) -> bool:

@@ -258,7 +258,7 @@ ENGLISH: dict[str, list[str]] = {
         r"\b(?:stay|remain|keep) in character\b|\b(?:never|don'?t|do not) break character\b|\b(?:always )?stay in (?:your|their|his|her) roles?\b",
         r"\b(?:switch|swap|reverse|exchange) (?:our |the )?roles\b",
         r"(?:^|[.!?]\s+)(?:okay|ok|alright|good|great)?[,.!]?\s*(?:now,? you(?:'re| are)|you(?:'re| are) now) (?-i:[A-Z][a-z]+)(?: (?-i:[A-Z][a-z]+))?,",
-        r"\b(?:override|unlock|admin|master|authori[sz]ation|access) code\s*[:=]?\s*\w+",
+        r"\b(?:override|unlock|admin|master|authori[sz]ation|access) code\s*(?:[:=]\s*\w+|\s\w*\d\w*)",
         # forged turn and delimiter markers
         r"<\|?(?:im_start|im_end|system|endoftext|end_of_text|begin_of_text|start_header_id|end_header_id|eot_id)\|?>",
         r"\[/?INST\]|<</?SYS>>|</?(?:system|sys|system_prompt|admin|developer_message|instructions?)>",
@@ -383,7 +383,7 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
         r"(?:从现在开始|从现在起)[，,]?\s*你(?:是|将|必须|要|不)",
         # Japanese
         r"(?:以前|前|これまで|上記|上|すべて|全て|今まで)の(?:指示|命令|ルール|指令|プロンプト|設定|制約)[^。！？\n]{0,12}(?:無視|忘れ|従わな)",
-        r"(?:指示|命令|ルール|指令|プロンプト|制約)[^。！？\n]{0,8}(?:無視|忘れ)",
+        r"(?:指示|命令|ルール|指令|プロンプト|制約)[^。！？\n]{0,8}(?:無視|忘れ|無効)",
         r"新しい(?:指示|命令|ルール|システムプロンプト)\s*[:：]",
         # Korean
         r"(?:이전|앞의|위의|모든|기존|지금까지)[^.!?\n]{0,8}(?:지시|명령|규칙|지침|프롬프트|설정|제한)[^.!?\n]{0,8}(?:무시|잊어)",

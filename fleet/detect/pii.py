@@ -44,7 +44,7 @@ _IDS = Pattern(
     r"|\b(\d{1,5}[A-Z]?,?\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Crescent|Close|Parkway|Highway|Hwy)"
     r"|[A-Z][a-zäöüß]+(?:straße|strasse|weg|allee|platz|gasse|ring|damm|ufer|chaussee)\s+\d{1,4}[a-z]?"
     r"|\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|chemin|all[ée]e|place|impasse|quai|route)\s+(?:de la\s+|de\s+|du\s+|des\s+|d')?[A-Z][a-zéèêàç]+"
-    r"|(?:Calle|Avenida|Avda\.|Paseo|Plaza|Via|Viale|Piazza|Corso|Rua|Travessa|Largo)\s+(?:de\s+(?:la\s+|las\s+|los\s+)?|del\s+|della\s+|delle\s+|di\s+|da\s+|do\s+|das\s+|dos\s+)?[A-Z][a-zéèàóúíñç]+(?:\s+[A-Z][a-zéèàóúíñç]+)?,?\s+\d{1,4})\b"
+    r"|(?:Calle|Avenida|Avda\.|Paseo|Plaza|Via|Viale|Piazza|Corso|Rua|Travessa|Largo)\s+(?:de\s+(?:la\s+|las\s+|los\s+)?|del\s+|della\s+|delle\s+|di\s+|da\s+|do\s+|das\s+|dos\s+)?[A-Z][a-záéèàâãêíóôõúñç]+(?:\s+[A-Z][a-záéèàâãêíóôõúñç]+)?,?\s+\d{1,4})\b"
 )
 _NINO_FIRST = set("ABCEGHJKLMNOPRSTWXYZ")
 _NINO_SECOND = set("ABCEGHJKLMNPRSTWXYZ")

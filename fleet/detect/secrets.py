@@ -233,6 +233,7 @@ _TOKENS: list[_Token] = [
     _Token("terraform-token", r"\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-]+", 23, 60),
     _Token("doppler-token", r"\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]+", 6, 40),
     _Token("square-token", r"\bsq0(?:atp|csp)-[A-Za-z0-9_\-]+", 7, 22),
+    _Token("square-token", r"\bEAAA[A-Za-z0-9_\-]{60}\b"),
     _Token("facebook-token", r"\bEAA[A-Za-z0-9]+", 3, 100),
     _Token("dropbox-token", r"\bsl\.[A-Za-z0-9_\-]+", 3, 120),
     _Token("postman-key", r"\bPMAK-[a-f0-9]{24}-[a-f0-9]{34}\b"),
