@@ -2,7 +2,9 @@
 
 No web framework in the hot path: a raw ASGI callable that routes five paths.
 ``POST /v1/chat/completions`` runs the policy in this order: identity (bearer
-token → loop or sub-agent), model grant, run bounds, rate limits, input
+token → loop or sub-agent) and the headers it reads, all before the body is
+read; the body (its size, then the fields the gateway reads, see
+:mod:`gateway.chatrequest`), model grant, run bounds, rate limits, input
 guardrails, cache, budget reservation, routing (weighted targets, retries with
 backoff, fallback chain), output guardrails, settlement (spend, counters and
 the trace committed together), response. Each step lives in its own module
@@ -10,6 +12,10 @@ the trace committed together), response. Each step lives in its own module
 :mod:`gateway.routing`, :mod:`gateway.forward`, :mod:`gateway.streaming`, the
 last two walking the attempt plan through :class:`gateway.attempts.Call`);
 this one orders them and settles.
+
+``/readyz`` asks the store whether it is serving; ``/metrics`` takes the token
+in ``FLEET_GATEWAY_METRICS_TOKEN`` when that is set. A fault of the gateway's
+own is logged with its traceback and answered as a JSON 500 with an incident id.
 
 The MCP seam: any path under ``/mcp/`` (and ``/approvals``) goes to the ASGI
 app returned by ``gateway.mcp.create_mcp_app(gateway)`` when that import
