@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -86,9 +87,16 @@ def load(definition: str | None, resume: str | None, env: dict[str, str] | None 
         except orjson.JSONDecodeError as exc:
             raise UsageError(f"{source} is not JSON: {exc}") from None
     content = Path(env.get("FLEET_CONTENT_DIR") or "/etc/fleet")
+    gateway_url = _env(env, "FLEET_GATEWAY_URL").rstrip("/")
+    parts = urlsplit(gateway_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"$FLEET_GATEWAY_URL is {gateway_url!r}: give the gateway's base URL, "
+            "http://host:port or https://host"
+        )
     return Settings(
         definition=defn,
-        gateway_url=_env(env, "FLEET_GATEWAY_URL").rstrip("/"),
+        gateway_url=gateway_url,
         token=_env(env, "FLEET_GATEWAY_TOKEN"),
         run_id=run_id,
         content_dir=content,

@@ -241,3 +241,11 @@ def test_the_gateway_lost_is_exit_1(stack: Stack) -> None:
     code, _, err = wait(proc)
     assert code == 1 and "gateway" in err
     assert "Traceback" not in err
+
+
+def test_a_gateway_url_that_is_not_http_is_a_usage_error(stack: Stack) -> None:
+    path = stack.content()
+    proc = stack.spawn("badurl", path, FLEET_GATEWAY_URL="gateway.fleet:8080")
+    code, _, err = wait(proc)
+    assert code == 2 and "$FLEET_GATEWAY_URL is 'gateway.fleet:8080'" in err
+    assert "http://host:port" in err and "Traceback" not in err
