@@ -319,6 +319,39 @@ def main() -> None:
         f"  ({len(cases)} texts: {json.dumps(counts)}, {sum(not c['expect'] for c in cases)} benign)"
     )
 
+    by_source()
+
+
+# Each fresh probe as first measured, before any detector change that read it (the commit
+# that added it says so): the figures to expect on texts nobody tuned for. Injection
+# recall, injection false positives, secrets recall, personal-data recall.
+FIRST_MEASURED = {
+    "probe-g9-1": ("8db6a47", "before the cues", 0.643, 0.000, 0.968, 0.968),
+    "probe-g9-2": ("3030755", "after round 1", 0.704, 0.028, 0.977, 0.956),
+    "probe-g9-3": ("a225654", "after round 2", 0.752, 0.019, 0.976, 0.925),
+    "probe-g9-4": ("42426e2", "after round 3", 0.804, 0.040, 0.976, 0.950),
+    "probe-g9-5": ("4aa67ee", "after round 4", 0.843, 0.020, 1.000, 1.000),
+}
+
+
+def by_source() -> None:
+    """5. the corpus per source: each fresh probe now, beside its first, untuned figure."""
+    print("\n5. per source: recall / false positives now (and when first measured, untuned)")
+    cases = load()
+    sources = sorted({str(c.get("source", "original")) for c in cases})
+    print(
+        f"{'source':14} {'texts':>5} {'injection':>10} {'inj FP':>7} {'secrets':>8} {'pii':>7}   first measured"
+    )
+    for source in sources:
+        part = [c for c in cases if str(c.get("source", "original")) == source]
+        sc = score(part)
+        inj, sec, pii = sc["prompt-injection"], sc["secrets"], sc["pii"]
+        line = f"{source:14} {len(part):5} {inj.recall:10.1%} {inj.fp_rate:7.1%} {sec.recall:8.1%} {pii.recall:7.1%}"
+        if source in FIRST_MEASURED:
+            ref, when, r, fp, rs, rp = FIRST_MEASURED[source]
+            line += f"   {r:.1%} / {fp:.1%} / {rs:.1%} / {rp:.1%} ({when}, {ref})"
+        print(line)
+
 
 if __name__ == "__main__":
     main()

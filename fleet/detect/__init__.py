@@ -10,6 +10,8 @@ around a match is linear in the match; so no input costs more than linear time
 - :mod:`fleet.detect.text`: Unicode normalization, and mapping matches back;
 - :mod:`fleet.detect.secrets`, :mod:`fleet.detect.pii`, :mod:`fleet.detect.injection`:
   the three detectors; :mod:`fleet.detect.checksums`: the check digits PII relies on;
+  :mod:`fleet.detect.phrases` and :mod:`fleet.detect.cues`: injection's listed phrases, and
+  the cues it reads in combination for phrasings no list has;
 - :mod:`fleet.detect.finding`: findings, masking, redaction.
 
 They aim at few false positives on ordinary prose, support tickets, UUIDs, content

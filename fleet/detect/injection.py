@@ -16,7 +16,12 @@ What it looks for, by kind:
 - ``hidden-instruction``: instructions inside HTML comments; tag-character or zero-width
   runs that hide text;
 - ``encoded-injection``: any of the above inside base64, hex or percent-encoding
-  (candidates decoded, bounded, and scanned again).
+  (candidates decoded, bounded, and scanned again), or a payload split in parts to join;
+- ``tool-hijack``: an order to call a destructive tool now, without approval.
+
+Phrases are listed in :mod:`fleet.detect.phrases`; :mod:`fleet.detect.cues` adds the
+sentences whose cues combine (a dismissal and the model's own orders, an AI addressed and a
+sensitive act…), which is what finds reworded attacks no list foresaw.
 
 Matching runs on the folded form of the text (see :mod:`fleet.detect.text`): look-alike
 letters and combining marks are read away, case is matched by the patterns. The phrases

@@ -37,3 +37,17 @@ def test_recall_and_false_positives_meet_the_targets(cases: list[dict[str, objec
         assert s.recall >= target, f"{name} recall {s.recall:.1%}; missed: {s.misses}\n{report}"
         assert s.fp_rate <= MAX_FALSE_POSITIVES, f"{name} fired on: {s.alarms}\n{report}"
     assert any_alarm_rate(cases) <= MAX_FALSE_POSITIVES
+
+
+def test_the_fresh_probes_are_labelled_and_large(cases: list[dict[str, object]]) -> None:
+    """The probes written to measure the detectors on texts they were not tuned on (issue 16
+    item 9): each text says which probe it came from, and each probe has at least 100
+    injections and benign tickets and 40 secrets and personal-data texts."""
+    probes = {str(c["source"]) for c in cases if "source" in c}
+    assert len(probes) >= 2
+    for probe in probes:
+        part = [c for c in cases if c.get("source") == probe]
+        kinds = [str(k) for c in part for k in c["expect"]]  # type: ignore[attr-defined]
+        assert kinds.count("prompt-injection") >= 100, probe
+        assert kinds.count("secrets") >= 40 and kinds.count("pii") >= 40, probe
+        assert sum(not c["expect"] for c in part) >= 100, probe

@@ -1,0 +1,387 @@
+"""The cue families injection's combination reading is made of (:mod:`fleet.detect.cues`
+reads them): for each family, RE2 patterns in plain text, folded before use; which
+families start a look at their sentence (the anchors, rare in benign text); and, for each
+anchor, the combinations of families that make the sentence an injection.
+
+A family is a kind of cue, not a phrase: "dismiss" holds verbs and states that set orders
+aside, "own" the forms that make orders the model's ("your policies", "the rules you were
+given"), "addr" the ways a text speaks to an AI that reads it, "tool" destructive tool
+names. Benign tickets hold one family a sentence, seldom two; the combinations name two
+or three. A combination's fifth member, when there is one, lists families that veto it
+("our earlier guidance" is the writer's own, not the model's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TGT = (
+    r"(?:instructions?|directives?|rules?|guidelines?|guidance|polic(?:y|ies)|restrictions?|"
+    r"constraints|limitations|limits|filters?|guardrails|safeguards|configuration|config|"
+    r"briefing|playbook|persona|programming|orders|prompts?|setup|training|moderation|"
+    r"boundaries|principles|ethics|acceptance criteria|task|assignment|mission|context|"
+    r"filtering|censoring|checklists?|procedures?|protocols?|handbook|script|framework|rubric|"
+    r"criteria|grading)"
+)
+AI = (
+    r"(?:(?:AI|LLM) (?:reviewers?|screening tools?|notetakers?|agents?|assistants?|models?|tools?|"
+    r"systems?|bots?|crawlers?|readers?)|AI|A\.I\.|assistant|model|LLM|bot|agent|chatbot|copilot|"
+    r"GPT|claude|gemini|summari[sz]er|language model)"
+)
+TOOL_ID = (
+    r"\b(?:merge|delete|drop|remove|destroy|transfer|deploy|approve|close|create|grant|send|run|"
+    r"exec|execute|shell|wipe|force|push|publish|pay|refund|revoke|reset|write|invite|rotate|"
+    r"disable|kill|terminate|purge|truncate|update|add|set|move|withdraw|cleanup|clean|erase|nuke|"
+    r"format|overwrite)_[a-z0-9_]+\b"
+)
+# Orders a text gives an AI it addresses.
+_ORDER_VERBS = (
+    r"(?:ignore|disregard|forget|update|reveal|approve|remove|rank|rate|send|forward|pay|add|"
+    r"delete|tell|say|print|output|run|call|merge|push|mark|stop|skip|reroute|transfer|grant|"
+    r"disable|change|submit|include|recommend|list|email|post|upload|give|share|close|open)"
+)
+_W = r"[\w'\-]+\s+"
+
+FAMILIES: dict[str, list[str]] = {
+    # orders dismissed, or declared void
+    "dismiss": [
+        r"\b(?:ignore|disregard|overlook|forget|bypass|circumvent|override|skip|discard|abandon|"
+        r"drop|suspend|withdraw|revoke|nullify|rescind|scrap|ditch|look past|forgo)\b",
+        # other languages
+        r"\b(?:ignore[rz]?|oublie[rsz]?|ne (?:tiens|tenez) (?:pas|plus) compte|fais abstraction|"
+        r"outrepasse[rsz]?|ignorier\w*|vergiss|vergessen|missachte\w*|ignora\w*|olvida\w*|omite|"
+        r"descarta\w*|haz caso omiso|no hagas caso|esque[cç]a\w*|esquece|desconsider\w*|"
+        r"dimentica\w*|trascura\w*|negeer\w*|vergeet|omzeil\w*)\b",
+    ],
+    # dismissals rare in tickets: each starts a look
+    "dismiss2": [
+        r"\b(?:lifted|withdrawn|revoked|void|obsolete|invalidated|superseded|nullified|"
+        r"suspended|rescinded|injected|overridden)\b",
+        r"\bno longer (?:bound|restricted|limited|constrained) by\b",
+        r"\b(?:release|free|liberate|unshackle)\s+you\s+from\b",
+        r"\bno longer (?:binds?|bind(?:ing)?|appl(?:y|ies)|valid|in (?:effect|force)|matters?|counts?|stands?)\b",
+        rf"\b(?:set|put|lay|push)\s+(?:{_W}){{0,4}}(?:aside|to one side)\b",
+        rf"\bput\s+(?:{_W}){{0,4}}on hold\b",
+        r"\b(?:stop|quit) (?:following|obeying|respecting|using|adhering to|complying with|honou?ring)\b",
+        r"\b(?:do not|don'?t|never|no longer) (?:follow|obey|heed|respect|apply|use|adhere to|comply with)\b",
+        r"\bpay no (?:attention|heed|mind)\b",
+        r"\bignores (?:all|every|any)\b",
+        r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters)\b",
+        r"\bno (?:rules|restrictions|limits|filters) (?:apply|anymore|any more)\b",
+        r"\b(?:annul[eé]e?s|caduques?|aufgehoben|ung[uü]ltig|gelten nicht mehr|au[sß]er kraft|"
+        r"anulad[ao]s|annullat[ei]|niet meer geldig|vervallen)\b",
+    ],
+    # states of orders too common in tickets to start a look, read once one has
+    "void": [
+        r"\b(?:invalid|cancel+ed|reset|wiped|fake|turned off|switched off|disabled|off|"
+        r"not real|a test|a trick|a joke|expired|retired|outdated|waived|obsolete|paused|on hold)\b",
+        r"\b(?:was|were|is|are) (?:a |an )?(?:mistake|error|wrong|mistaken)\b",
+        r"\bne s'appliquent plus\b|\bne sont plus (?:valables|valides)\b",
+        r"\b(?:doesn'?t|don'?t|do not|does not|never|no longer) (?:exist|apply|matter|count)\b",
+        r"\b(?:never existed|(?:were|was|are|is|have been|has been) (?:removed|deleted|gone|dropped))\b",
+    ],
+    # text addressed to an AI that reads it
+    "addr": [
+        rf"(?m:^)\s*(?:(?:hey|hi|dear|attention|attn|note to|note for|to)\s+(?:the\s+)?)?{AI}s?\s*[,:!]",
+        rf"\b(?:note|message|instructions?|reminder|P\.?S\.?|tool instruction|notice)\s+(?:to|for)\s+"
+        rf"(?:the |any |all |code review |review )?(?:{AI}|bots|agents|reviewers|language models)\b",
+        r"@(?:ai|bot|agent|assistant|copilot|llm)[\w\-]*",
+        rf"\b{AI}s?\s*[,:]\s*(?:[\w' ]{{0,40}}[,;]\s*)?(?:please\s+)?{_ORDER_VERBS}\b",
+        rf"\b(?:whatever|any|every|the) {AI}s? (?:that |which |who )?(?:triages?|reads?|handles?|"
+        r"processes?|monitors?|reviews?|answers?|screens?|summari[sz]es?) (?:this|these|the)\b",
+        rf"\b(?:if|when|whenever) (?:you are|you're|an?) (?:an? )?{AI}\b",
+        rf"\b{AI}s? (?:reading|processing|summari[sz]ing|reviewing|parsing|crawling|analy[sz]ing|"
+        r"seeing|handling|visiting|browsing|indexing|scanning|screening|triaging) (?:this|these|the following|it)\b",
+        rf"\b(?:the )?{AI}s?\s+(?:[\w'\-]+\s+){{0,4}}?(?:must|should|shall|is required to|are required to|"
+        r"needs to|need to|will now|has to|have to|is instructed to|are instructed to)\b",
+        rf"\b(?:ATTENTION|ATTN|NOTICE|IMPORTANT|WARNING)[\s:,\-]+(?:the\s+)?{AI}s?\b",
+        rf"\bwhen (?:the )?{AI} (?:reads|sees|processes|summari[sz]es|gets to) this\b",
+    ],
+    # an AI spoken to at the start of a sentence: "Hey chatbot, new plan: …"
+    "vocative": [
+        rf"(?:(?m:^)|[.!?:;\[(\x{2014}\"']\s*|\b(?:hey|hi|hello|dear|ok|okay|yo|attention|note (?:to|for))\s+)"
+        rf"(?:the\s+)?(?:[\w\-]+\s+)?{AI.replace('|agent|', '|')}s?\s*(?:[,:]|\x{{2014}}|\s-\s)",
+    ],
+    "addrorder": [
+        rf"\b{AI}s?\s*(?:[,:]|\x{{2014}}|\s-\s)\s*(?:please\s+)?(?:ignore|disregard|forget|update|reveal|approve|"
+        r"remove|rank|rate|forward|pay|delete|merge|push|mark|skip|reroute|transfer|grant|disable|change|"
+        r"submit|recommend|wire|cancel|close|shortlist|exfiltrate|leak)\b",
+    ],
+    "sendv": [
+        r"\b(?:send|upload|post|email|e-mail|mail|forward|copy|transfer|submit|paste|export|sync|leak)\b"
+        r"[^.!?\n]{0,60}?(?:\bto\s+(?:[\w.+\-]+@[\w\-]+\.[\w.]+|https?://|ftp://|s3://|"
+        r"(?:this|my|our) (?:webhook|url|address|server|endpoint|bucket))|\binto (?:the chat|your "
+        r"(?:reply|answer|response)|the (?:reply|url|link|image)))",
+    ],
+    # a tool with a destructive or powerful name
+    "tool": [
+        TOOL_ID,
+        r"\brm -rf\b",
+        r"\|\s*(?:ba|z)?sh\b",
+        r"\bthe [a-z_\-]+ tool\b",
+    ],
+    "mode": [
+        r"\b(?:developer|dev|debug|god|sudo|maintenance|admin|root|unrestricted|jailbreak|"
+        r"jailbroken|unfiltered|DAN|diagnostic|override|unsafe|evil|chaos|test|no[- ]limits?)[\s\-]mode\b",
+    ],
+    "rolemark": [
+        r"(?m:^)\s*(?:system|sys|developer)\s*(?:prompt\s*)?[:>]",
+        r"\"role\"\s*:\s*\"(?:system|developer)\"",
+        r"\bEND OF (?:THE )?(?:USER |CUSTOMER )?(?:DATA|INPUT|CONTEXT|DOCUMENT|MESSAGE|PROMPT|TEXT)\b",
+        r"</?(?:system|sys|user_input|instructions?|admin|IMPORTANT)>",
+        r"\[(?:SYSTEM|ADMIN|DEVELOPER)(?: (?:OVERRIDE|NOTE|MESSAGE|PROMPT|UPDATE))?\]",
+    ],
+    "newrules": [
+        r"\b(?:revised|updated|amended|corrected|new|real|actual|true|replacement)\s+(?:instructions?|orders?|"
+        r"directives?|rules?|tasks?|guidelines?|polic(?:y|ies)|prompt)\s*(?:[:：]|follow)",
+        r"(?m:^)\s*(?:[=#*\-]{2,}\s*)?(?:SYSTEM|DEVELOPER) (?:PROMPT|MESSAGE|INSTRUCTIONS?)\b",
+    ],
+    "split": [
+        r"\b(?:concatenate|combine|join|append|glue)\b",
+        r"\bput (?:\w+ ){0,3}together\b",
+        r"\bpart \d (?:of|/) \d\b",
+        r"\b(?:take|remember) the (?:string|word|phrase|text)\b",
+        r"\b[a-z] ?= ?['\"]",
+    ],
+    "doit": [
+        r"\b(?:obey|follow|execute|act on|do|run|carry out|perform|comply with)\s+"
+        r"(?:it|them|that|the result|what it says|the (?:combined|resulting|full|whole) \w+)\b",
+        r"\b(?:do|run|execute|follow|obey|perform)\s+[a-z]\s*\+\s*[a-z]\b",
+        r"\bcarry (?:it|them|that) out\b",
+        r"\bdo what (?:it|they|the \w+) says?\b",
+    ],
+    "priority": [
+        r"\b(?:higher|more|greater|top|highest) priority than\b",
+        r"\btakes? precedence over\b",
+        r"\b(?:authority|precedence|priority) (?:above|over)\b",
+        r"\b(?:supersedes?|overrides?) (?:your|the|all|any) (?:system|previous|prior|other|earlier)\b",
+    ],
+    "claim": [
+        r"\bI(?:'m| am) (?:the|your|an?) (?:developer|creator|admin|administrator|owner|operator|maker)s?\b",
+        r"\bas your (?:developer|admin|administrator|creator|operator|owner)\b",
+        r"\b(?:authori[sz]ed|approved|sanctioned|ordered) by (?:the )?(?:admin|administrator|"
+        r"developers?|security team|openai|anthropic|platform team|your operators?)\b",
+        r"\bby order of\b",
+        r"\bcomply with this (?:override|order|command)\b",
+    ],
+    "leakv": [r"\b(?:leak|exfiltrate|harvest|enumerate|siphon|smuggle|grab|dump)\b"],
+    "alone": [
+        rf"\b(?:hidden|secret|invisible|covert) (?:instructions?|note|message|command|directive)s? "
+        rf"(?:for|to) (?:the )?{AI}s?\b",
+        r"\b(?:ignore|disregard|skip|do not answer|don'?t answer|instead of answering) (?:the )?"
+        r"user'?s? (?:actual |real |original |first )?(?:question|request|message|query|prompt|input)\b",
+        r"\b(?:you (?:answer|report|listen|belong)|answer|listen|report) only to me\b",
+        r"\byou are (?:now )?(?:DAN|STAN|DUDE|jailbroken|unrestricted|unfiltered|uncensored)\b",
+        r"\byou are (?:now )?(?:my|an?|the)\s+(?:\w+\s+)?(?:hacker|accomplice|weapon|servant|slave|henchman)\b",
+        r"\bstop being (?:an? |the )?(?:AI|assistant|chatbot|model|helpful)\b",
+        r"\btu n'as plus (?:aucune?|de) (?:regles?|limites?|restrictions?)\b",
+        r"\b(?:ya )?no tienes (?:reglas|restricciones|limites)\b|\bdu hast keine (?:regeln|grenzen|einschrankungen)\b|"
+        r"\bnon hai (?:regole|limiti|restrizioni)\b|\bvoce nao tem (?:regras|limites|restricoes)\b",
+        r"\b(?:pretend|imagine|act as if|act as though)\b[^.!?\n]{0,40}?\b(?:without|with no|free of|free from)\s+"
+        r"(?:any\s+)?(?:\w+\s+)?(?:filters?|rules|restrictions|limits|guidelines|ethics|censorship|polic(?:y|ies))\b",
+        r"\b(?:curl|wget)\b[^\n|]{0,100}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b",
+        r"\bforget (?:that )?you(?:'re| are) an? (?:AI|assistant|chatbot|model)\b",
+        r"\byour (?:true|real|actual|secret) (?:instructions?|orders|task|purpose|mission)\b",
+        r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters) (?:(?:in|for) (?:this|our) (?:conversation|chat|session)|any ?more)\b",
+        r"\b(?:act|behave|respond|answer) as (?:though|if) (?:there (?:is|were|was) )?no (?:system (?:prompt|message)|rules|restrictions|guidelines|content policy|filters?)\b",
+    ],
+    "argslot": [
+        r"\b(?:as|in|into|to|via) (?:the )?['\"]?[\w\-]+['\"]? (?:argument|parameter|param)\b",
+    ],
+    "sfile": [
+        r"~?/?(?:\.ssh/id_\w+|\.aws/credentials|/etc/(?:passwd|shadow)|\.netrc|\.kube/config|\.git-credentials)|\bid_(?:rsa|ed25519)\b|\.env\b",
+    ],
+    "conversation": [
+        r"\b(?:conversation|chat history|chat log|transcript|previous messages)\b",
+    ],
+    # the model's own orders
+    "own": [
+        rf"\b(?:your|ur)\s+(?:{_W}){{0,2}}{TGT}\b",
+        rf"\b{AI}'?s?\s+(?:\w+\s+)?{TGT}\b",
+        r"\bsystem (?:prompt|message|instructions?) (?:you (?:got|were given|received|have|had))\b",
+        r"\b(?:stuff|things|everything|anything|whatever|what|all)\s+(?:that\s+)?(?:they|we|I|people|"
+        r"your \w+|the \w+)\s+(?:told|gave|asked|taught|instructed)\s+you\b",
+        r"\b(?:stuff|things|everything|anything|whatever|what|all)\s+(?:that\s+)?you\s+(?:were|have been|"
+        r"'ve been|got)\s+(?:told|given|taught|asked)\b",
+        r"\b(?:was man dir (?:\w+ )?gesagt hat|lo que te (?:dijeron|han dicho|dije)|wat je (?:\w+ )?(?:is )?"
+        r"(?:verteld|gezegd)|ce qu'on t'a dit|o que te disseram|quello che ti (?:e stato|hanno) detto)\b",
+        rf"\b{TGT}\s+(?:that\s+|which\s+)?(?:(?:were|was|have been|had been|got)\s+)?(?:[\w\-]+\s+)?"
+        r"(?:(?:on|to|for|by|with|from)\s+)?(?:you|your (?:operators?|developers?|creators?|owners?|makers?|"
+        r"vendor|deployment|admins?|administrators?))\b",
+        rf"\b{TGT}\s+(?:[\w\-]+\s+){{0,2}}(?:to|for) (?:this|the) {AI}\b",
+        r"\b(?:regles|instructions|consignes) (?:que tu as|qu'on t'a|que vous avez) (?:recues|donnees)\b",
+        r"\b(?:everything|anything|whatever|all) (?:that )?(?:your|the) (?:admins?|administrators?|"
+        r"operators?|developers?|creators?|owners?|vendor|company|team) (?:\w+ ){0,2}?(?:configured|"
+        r"set up|told|gave|wrote|loaded|said|specified)\b",
+    ],
+    # orders that may be the model's, or a product's: strong only with a strong dismissal
+    "ownweak": [
+        rf"\b(?:preceding|prior|previous|above|earlier|original|initial|existing|standing|usual|"
+        rf"built-in|hidden|internal|pre-?set|foregoing|aforementioned)\s+(?:{_W})?{TGT}\b",
+        rf"\b{TGT}\s+(?:above|before this|so far|given above)\b",
+        r"\bsystem (?:prompt|message|instructions?)\b",
+        r"\b(?:moderation|content|safety|ethical) (?:filters?|polic(?:y|ies)|rules|guidelines?|checks|"
+        r"training|measures|layer|net|system|mode|settings)\b",
+        r"\b(?:everything|anything|all|whatever) (?:that )?(?:you were|you've been|you have been|they) "
+        r"(?:told|given|taught|instructed)\b",
+        r"\b(?:tes|vos|ton|ta)\s+(?:[\w']+\s+){0,2}(?:instructions|consignes|r[eè]gles|directives)\b",
+        r"\btout ce qu'on t'a dit\b",
+        r"\b(?:deine|ihre|bisherigen|vorherigen|urspr[uü]nglichen)\s+(?:\w+\s+)?(?:anweisungen|regeln|"
+        r"vorgaben|richtlinien|instruktionen|aufgabe)\b",
+        r"\b(?:tus|sus|suas|tuas|tue)\s+(?:\w+\s+)?(?:instrucciones|reglas|indicaciones|directrices|"
+        r"instru[cç][oõ]es|regras|diretrizes|istruzioni|regole|direttive)\b",
+        r"\b(?:je|jouw|uw)\s+(?:\w+\s+)?(?:instructies|regels|opdracht|richtlijnen)\b",
+    ],
+    "target": [rf"\b{TGT}\b"],
+    # orders or an AI that are the writer's own: "our earlier guidance", "our bot"
+    "ours": [
+        rf"\b(?:our|my|their|we)\s+(?:[\w'\-]+\s+){{0,2}}(?:{TGT}|{AI})\b",
+    ],
+    # sensitive data, for what is sent away
+    "sensitive": [
+        r"\b(?:secrets?|tokens?|api[ _\-]?keys?|keys|credentials?|passwords?|private keys?|cookies?|"
+        r"ssns?|social security|credit cards?|card numbers?|payroll|salar(?:y|ies)|records|archive|"
+        r"database|dump|pii|personal data|customer data|patient data|charts|contracts?|files?|"
+        r"conversation|chat history|emails|inbox)\b",
+    ],
+    "persona": [
+        r"\byou are (?:now )?(?:an? |the )?(?:\w+ )?(?:assistant|AI|model|bot|agent)\b",
+    ],
+    "pretend": [
+        r"\b(?:pretend|imagine|assume|suppose|act as (?:if|though))\b[^.!?\n]{0,60}?"
+        r"(?:\b(?:doesn'?t|don'?t|do not|does not|never|no longer) (?:exist|apply|matter|count)|"
+        r"never existed|(?:was|were) never (?:written|given|set|there)|"
+        r"(?:were|was|are|is|have been|has been) (?:removed|deleted|gone|lifted|off))",
+    ],
+    "conceal": [
+        r"\bwithout (?:letting|telling|informing|alerting|notifying) (?:the )?(?:user|operator|"
+        r"human|anyone)s?(?: know)?(?:[\s,.;:!?]|\z)",
+        r"\b(?:don'?t|do not|never) (?:tell|inform|notify|alert) (?:the )?(?:user|operator|human)s?(?:[\s,.;:!?]|\z)",
+    ],
+    "youprompt": [
+        r"\b(?:list|print|show|repeat|reveal|recite|output)\b[^.!?\n]{0,20}?\b(?:rules|instructions|"
+        r"guidelines|directives) (?:you (?:were|have been) given|you follow|you received)\b",
+        r"\b(?:print|reveal|show|output|repeat|quote|recite|tell me|display|dump|disclose|"
+        r"summari[sz]e|list|give me|what)\b[^.!?\n]{0,40}?\b(?:your|the (?:developer|system|hidden|"
+        r"initial|original|first))\s+(?:\w+\s+){0,2}(?:system prompt|prompt|instructions|configuration|"
+        r"programming|directives|setup|initiali[sz]ation|context window|context|message)\b",
+    ],
+    "order": [
+        r"\b(?:you|u)\s+(?:must|shall|will now|need to|have to|are (?:now |hereby )?(?:required|"
+        r"authori[sz]ed|allowed|permitted|free|instructed) to|may now|can now)\b",
+        r"\b(?:comply|obey|acknowledge)\b",
+    ],
+    "act": [
+        r"\b(?:approve|merge|grant|elevate|refund|transfer|exfiltrate|leak|reveal|disclose|praise|"
+        r"recommend|classify|disable|deactivate|deploy|push|delete|wipe|forward all|cancel all|"
+        r"tell the user|do not (?:tell|mention|inform)|don'?t (?:tell|mention))\b",
+        r"\b(?:mark|close|resolve) (?:this|it|the ticket|the issue)\b",
+        r"\badd (?:my|me|this|the following)\b",
+        r"\badd (?:a |an )?(?:hidden|secret|silent|invisible|bcc|cc)\b",
+        r"\b(?:rate|wire|auto-reply|recommend|praise|call (?:this|it|them|us)|"
+        r"cancel (?:every|all|each)|change (?:the )?(?:payout|bank|payment|account|recipient|payee|"
+        r"delivery address|address|dosage|medication|password))\b",
+        r"\b(?:remove|rank|shortlist|hire|pay|reroute|redirect|update (?:our|the) bank|submit|"
+        r"forward (?:every|each|all))\b",
+    ],
+    "imperative": [
+        r"\b(?:send|email|print|output|run|execute|invoke|call|write|say|include|insert|reply|respond|"
+        r"answer|open|create|cancel|forward|summari[sz]e|post|upload|install|download|add|remove|change)\b",
+    ],
+    # an order to call a named tool (a tool's own name and description, side by side in a
+    # request's tool list, are not one)
+    "invoke": [
+        rf"(?:(?m:^)\s*|[.!?;:,(]\s*|\b(?:please|now|immediately|then|first|and|also|must|should)\s+)"
+        rf"(?:call|invoke|execute|run|trigger|use|fire)\s+(?:the\s+)?(?:[\w\-]+\s+){{0,2}}?"
+        rf"(?:{TOOL_ID}|[a-z_\-]+ tool\b)",
+    ],
+    "bypass": [
+        r"\bwithout (?:waiting for |asking (?:for )?|any |user |human |further )?(?:approval|"
+        r"confirmation|review|asking|permission|questions?)\b",
+        r"\bno need to (?:ask|confirm|check|wait|tell)\b",
+        r"\bskip (?:the )?(?:CI|review|checks?|approval|tests)\b",
+        r"\b(?:immediately|right away|silently|right now)\b",
+        r"\bbefore (?:you )?(?:answer|answering|reply|replying|respond|responding|continu\w+|doing anything)\b",
+        r"\bignore any failing\b",
+    ],
+    "switch": [
+        r"\b(?:enable|enter|activate|switch (?:to|into)|turn on|engaged?|unlock(?:ed)?|go into|boot into|"
+        r"activated|enabled|is on|now on|on\s*[:.!])\b",
+    ],
+    "unsafe": [
+        r"\b(?:safety|content|moderation|refus\w+|censor\w*|filters?)\b",
+        r"\bany (?:content|request|question)\b",
+        r"\bno (?:restrictions|rules|limits|filters)\b",
+    ],
+    "leakp": [
+        r"\b(?:print|reveal|show|output|repeat|quote|recite|tell me|display|dump|disclose|verbatim|"
+        r"word for word)\b",
+        r"\bwhat (?:\w+ )?(?:is|are|does|do|did|was|were)\b",
+    ],
+    "secret": [
+        r"\b(?:secrets?|tokens?|api[ _\-]?keys?|keys|credentials?|passwords?|private keys?|cookies?|"
+        r"env(?:ironment)? (?:variables|vars)|\.env|user records|customer records)\b",
+    ],
+}
+
+# A common dismissal starts a look only with a word of the model's orders after it, in
+# the same sentence.
+_OWN_WORD = (
+    r"(?:your|you|yours|ur|preceding|prior|previous|above|earlier|original|initial|existing|"
+    r"standing|usual|built-in|hidden|internal|system|moderation|content|safety|ethical|"
+    r"everything|anything|whatever|tes|vos|ton|ta|tout|deine|ihre|alles|bisherigen|vorherigen|"
+    r"tus|sus|todo|anteriores|suas|tudo|tue|tutto|precedenti|je|jouw|uw|eerdere|oorspronkelijke)"
+)
+ANCHORS: dict[str, list[str]] = {
+    "nearown": [rf"(?:{FAMILIES['dismiss'][0]}|{FAMILIES['dismiss'][1]})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
+    **{
+        name: FAMILIES[name]
+        for name in ("alone", "addrorder", "dismiss2", "addr", "vocative", "sendv", "tool", "mode", "rolemark", "split", "doit",
+                     "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
+                     "pretend", "conceal")
+    },
+}  # fmt: skip
+
+Combo = tuple[Any, ...]  # kind, extended, needs, any_of[, unless]
+# For each anchor: (kind, whether the sentence after the anchor's counts too, families
+# that must all be there, groups of which one at least must be).
+COMBOS: dict[str, list[Combo]] = {
+    "nearown": [("instruction-override", False, ("own",), ()),
+                ("instruction-override", False, ("ownweak",), (), ("ours",))],
+    "dismiss2": [("instruction-override", False, ("own",), ()),
+                 ("instruction-override", False, ("ownweak",), (), ("ours",))],
+    "addrorder": [("role-hijack", False, (), ())],
+    "sendv": [("exfiltration", False, ("sensitive",), ())],
+    "priority": [("instruction-override", True, (), (("own", "ownweak", "target"),))],
+    "alone": [("instruction-override", False, (), ())],
+    "addr": [
+        ("role-hijack", True, (),
+         (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),), ("ours",)),
+    ],
+    "vocative": [
+        ("role-hijack", True, (),
+         (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order"),)),
+    ],
+    "mode": [
+        ("role-hijack", True, ("switch",),
+         (("own", "ownweak", "target", "dismiss", "order", "leakp", "unsafe"),)),
+    ],
+    "rolemark": [
+        ("role-hijack", True, (),
+         (("order", "act", "dismiss", "youprompt", "own", "ownweak", "imperative", "persona"),)),
+    ],
+    "newrules": [
+        ("instruction-override", True, (),
+         (("order", "dismiss", "youprompt", "own", "ownweak", "sfile", "secret"),)),
+    ],
+    "claim": [("role-hijack", True, (), (("order", "dismiss", "mode", "bypass", "youprompt"),))],
+    "tool": [("tool-hijack", True, (), (("invoke", "bypass", "addr", "order"),))],
+    "split": [("encoded-injection", True, (), (("doit", "dismiss", "dismiss2", "own", "ownweak"),))],
+    "doit": [("encoded-injection", True, (), (("split", "dismiss", "dismiss2", "own"),))],
+    "youprompt": [("prompt-leak", False, (), ())],
+    "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),))],
+    "pretend": [("instruction-override", False, (), (("own", "ownweak", "target"),))],
+    "conceal": [("concealment", True, (), (("act", "tool"),))],
+    "leakv": [("exfiltration", False, ("secret",), ())],
+    "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],
+}  # fmt: skip
