@@ -147,6 +147,7 @@ class Health:
     misses: int = 0
     worst: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    slow: int = 0  # polls over 100 ms
     current: GwCase | None = None  # the case in flight, set by the fuzz
     worst_during: GwCase | None = None
     stop: threading.Event = field(default_factory=threading.Event)
@@ -165,6 +166,7 @@ class Health:
                     ok = False
                 took = time.perf_counter() - started
                 self.latencies.append(took)
+                self.slow += took > 0.1
                 if took > self.worst:
                     self.worst, self.worst_during = took, self.current
                 self.polls += 1
@@ -296,6 +298,7 @@ class Report:
     by_surface: dict[str, collections.Counter[int]] = field(
         default_factory=lambda: collections.defaultdict(collections.Counter)
     )
+    upstream: int = 0  # 5xx answers to a failure the scripted provider was told to stage
     fives: collections.Counter[str] = field(default_factory=collections.Counter)
     tracebacks: collections.Counter[str] = field(default_factory=collections.Counter)
     failures: dict[tuple[str, str], tuple[GwCase, int, bytes]] = field(default_factory=dict)
@@ -341,11 +344,12 @@ class Report:
             print(
                 f"\n/healthz polled {h.polls} times while fuzzing: {h.misses} missed, latency "
                 f"p50 {h.quantile(0.5) * 1000:.1f} ms, p99 {h.quantile(0.99) * 1000:.1f} ms, "
-                f"max {h.worst * 1000:.1f} ms, with this case in flight:"
+                f"{h.slow} over 100 ms, max {h.worst * 1000:.1f} ms, with this case in flight:"
             )
             if h.worst_during is not None:
                 print(f"    {repro(h.worst_during)}")
         print(
+            f"5xx caused by the scripted upstream's faults: {self.upstream}; "
             f"5xx not caused upstream: {sum(self.fives.values())}; tracebacks in the gateway's log: {sum(self.tracebacks.values())}"
         )
         if self.failures:
@@ -389,6 +393,7 @@ def fuzz(
             report.by_surface[label][status] += 1
             report.cases += 1
             why = judge(case, status, body)
+            report.upstream += case.fault != "ok" and status in (502, 503, 504)
             report.fives[label] += why is not None and why.isdigit()
             raised = exception(log.read())
             if raised is not None:

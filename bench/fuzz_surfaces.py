@@ -86,7 +86,7 @@ chat_headers = st.fixed_dictionaries(
         )
         | header_text,
         "accept": st.sampled_from([b"application/json", b"text/event-stream", b"*/*"]),
-        "x-fleet-cache": header_text,
+        "x-fleet-cache": st.sampled_from([b"off", b"on", b"OFF"]) | header_text,
     },
 )
 text = st.text(max_size=40) | st.sampled_from(
@@ -161,7 +161,28 @@ chat_fields = st.fixed_dictionaries(
         "seed": st.integers(-(2**70), 2**70) | values,
     },
 )
+# A request the gateway serves: what reaches the provider, its faults and the settlement.
+good_chat = st.fixed_dictionaries(
+    {
+        "model": st.sampled_from(["main", "backup"]),
+        "messages": st.lists(
+            st.fixed_dictionaries(
+                {"role": st.sampled_from(["user", "system"]), "content": st.text(max_size=40)}
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    },
+    optional={
+        "stream": st.booleans(),
+        "stream_options": st.just({"include_usage": True}),
+        "max_tokens": st.integers(1, 4000),
+        "temperature": st.floats(0, 2),
+    },
+)
 chat_bodies = st.one_of(
+    good_chat.map(_dumps),
+    good_chat.map(_dumps),
     chat_fields.map(_dumps),
     chat_fields.map(_dumps),
     chat_fields.map(_dumps),
@@ -186,7 +207,8 @@ chat_bodies = st.one_of(
         ]
     ),
 )
-faults = st.sampled_from(["ok"] * 17 + ["429", "500", "503"]) | st.just("cut")
+faults = st.sampled_from(["ok"] * 14 + ["429", "500", "503", "cut", "cut"])
+chat_tokens = st.sampled_from(["triage"] * 6 + ["release"] * 2) | tokens
 
 
 @st.composite
@@ -198,8 +220,15 @@ def chat_case(draw: Any) -> GwCase:
             ["/v1/chat/completions"] * 9 + ["/v1/chat/completions/", "/v1/chat/completions?x=1"]
         )
     )
-    case = Case(http, path, draw(tokens), tuple(sorted(headers.items())), draw(chat_bodies))
-    return GwCase("chat", case, draw(faults))
+    fault = draw(faults)
+    body = draw(chat_bodies)
+    if fault != "ok" and draw(st.integers(0, 3)):
+        # Most staged faults reach the provider: a request it would serve, sent uncached.
+        headers["x-fleet-cache"] = b"off"
+        headers.pop("authorization", None)
+        http, path, body = "POST", "/v1/chat/completions", draw(good_chat.map(_dumps))
+    case = Case(http, path, draw(chat_tokens), tuple(sorted(headers.items())), body)
+    return GwCase("chat", case, fault)
 
 
 run_paths = st.one_of(
