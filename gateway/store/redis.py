@@ -2,8 +2,8 @@
 
 Reservations are atomic across replicas: one Lua script checks every budget
 that applies (spend + live reservations + this request ≤ limit) and records
-the reservation with a lease. Each replica renews the leases of the
-reservations it holds every ``renew_s`` seconds; a replica that dies stops
+the reservation with a lease (8 s). Each replica renews the leases of the
+reservations it holds four times a lease; a replica that dies stops
 renewing, and the next reservation on the same budget, on any replica, drops
 the expired ones, so a dead replica's reservations hold budget for
 ``lease_s`` seconds at most.
@@ -44,9 +44,10 @@ from gateway.store.spill import Spill, entries, orphans, read_all
 
 log = logging.getLogger("fleet.gateway.store")
 
-# A reservation's lease, and how often its replica renews it.
+# A reservation's lease (FLEET_GATEWAY_LEASE_S overrides it); its replica renews it
+# four times a lease.
 LEASE_S = 8.0
-RENEW_S = 2.0
+LEASE_ENV = "FLEET_GATEWAY_LEASE_S"
 # How long a settlement waits for Redis before it goes to the local journal.
 SETTLE_TIMEOUT_S = 1.0
 # How long Redis remembers which settlements it applied (a replayed one counts once
@@ -144,14 +145,15 @@ class RedisStore:
         prefix: str = "fleetgw",
         *,
         spill_dir: str | Path | None = None,
-        lease_s: float = LEASE_S,
-        renew_s: float = RENEW_S,
+        lease_s: float | None = None,
         settle_timeout: float = SETTLE_TIMEOUT_S,
         timeout: float = 2.0,
     ):
         """``spill_dir``: where settlements Redis could not take wait (default
         ``$FLEET_GATEWAY_SPILL_DIR``, else ``~/.local/state/fleet-gateway/spill``), one
-        folder per store; ``timeout``: how long any other call waits for Redis."""
+        folder per store; ``lease_s``: a reservation's lease (default
+        ``$FLEET_GATEWAY_LEASE_S``, else 8 s), renewed every quarter of it; ``timeout``:
+        how long any other call waits for Redis."""
         self.url = url
         # One try per call, bounded: a down Redis is a 503 now, not after ten retries.
         self.redis = aioredis.from_url(
@@ -162,8 +164,10 @@ class RedisStore:
         )
         self.prefix = prefix
         self.replica = uuid.uuid4().hex[:16]
-        self.lease_s = lease_s
-        self.renew_s = renew_s
+        self.lease_s = lease_s or float(os.environ.get(LEASE_ENV) or LEASE_S)
+        if not 0.1 <= self.lease_s <= 3600:
+            raise ValueError(f"a reservation lease of {self.lease_s:g} s is out of 0.1-3600 s")
+        self.renew_s = self.lease_s / 4
         self.settle_timeout = settle_timeout
         self._reserve = self.redis.register_script(_RESERVE)
         self._settle = self.redis.register_script(_SETTLE)

@@ -33,6 +33,7 @@ import redis
 
 from gateway.app import Gateway
 from gateway.config import ConfigHolder
+from gateway.secrets import Secrets, StreamText
 from gateway.store import BudgetKey, Denied, Reservation, Settlement, open_store
 from gateway.store.base import RunState
 from gateway.store.redis import RedisStore
@@ -190,6 +191,9 @@ async def test_a_trace_orjson_refuses_still_settles_with_the_other_requests_coun
         await store.run_step("beta", "run-b")
         held = await store.reserve([key], 0.9)
         assert isinstance(held, Reservation)
+        tower: list[Any] = []
+        for _ in range(300):  # past orjson's depth limit
+            tower = [tower]
         bad = {
             "id": "t-bad",
             "ts": time.time(),
@@ -197,6 +201,7 @@ async def test_a_trace_orjson_refuses_still_settles_with_the_other_requests_coun
             "loop": "alpha",
             "step": 99999999999999999999,
             "nested": {1: "int key", "x": float("nan"), "deep": [[[[1 << 70]]]]},
+            "tower": tower,
         }
         await store.settle(Settlement(held, 0.25, "alpha", 7, 30, "run-a", 30, bad))
         assert math.isclose(await store.spent(key.key), 0.25)
@@ -206,6 +211,7 @@ async def test_a_trace_orjson_refuses_still_settles_with_the_other_requests_coun
         assert trace["step"] == "<integer of 67 bits>"
         assert trace["nested"]["1"] == "int key" and trace["nested"]["x"] is None
         assert ".step" in trace["unserializable"]
+        assert any(p.startswith(".tower[0]") for p in trace["unserializable"])
         assert await store.rate("alpha", 7) == (0, 30)
         if kind == "sqlite":
             # The batched counters went out with the bad trace's record.
@@ -312,6 +318,7 @@ async def test_a_killed_replicas_reservation_is_released_within_seconds(
     locking a small-budget loop out. A live replica renews its leases (held past the
     lease while it lives); a killed one's lapse within seconds."""
     monkeypatch.setenv("FLEET_GATEWAY_SPILL_DIR", str(tmp_path / "spill"))
+    monkeypatch.setenv("FLEET_GATEWAY_LEASE_S", "2")
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, own_redis.url],
         stdout=subprocess.PIPE,
@@ -426,6 +433,19 @@ def test_the_provider_key_never_comes_back(tmp_path: Path, provider: Any) -> Non
             traces = asyncio.run(_traces(tmp_path))
             assert traces and not any(PROVIDER_KEY in orjson.dumps(t).decode() for t in traces)
             assert isinstance(app.store, SqliteStore)
+
+
+def test_a_stream_of_key_prefixes_is_held_back_within_a_bound() -> None:
+    """Item 8, at no more than linear cost: events held while the text could be the start
+    of a key are only those overlapping that start, however long the stream."""
+    secrets = Secrets([PROVIDER_KEY])
+    spelled = StreamText(secrets)
+    sent = 0
+    for _ in range(20_000):
+        event = {"choices": [{"index": 0, "delta": {"content": PROVIDER_KEY[:4]}}]}
+        sent += len(spelled.feed(b"data: " + orjson.dumps(event), event, PROVIDER_KEY[:4]))
+        assert len(spelled.held) <= 2 and len(spelled.text) <= 2 * len(PROVIDER_KEY)
+    assert sent + len(spelled.flush()) == 20_000
 
 
 async def _traces(tmp_path: Path) -> list[dict[str, Any]]:
