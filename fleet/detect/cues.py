@@ -134,14 +134,17 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     last: dict[int, int] = {}  # family: the end of the last sentence it read
     read: dict[tuple[int, str], tuple[str, int] | None] = {}
-    # Sentences read per text: a few per KB at most, so a text made of anchors costs a
-    # bounded amount per KB more than the pass that finds them.
-    budget = 16 + len(text) // 64
+    # Sentences read, and anchors looked at, per text: a few per KB at most, so a text
+    # made of anchors costs a bounded amount per KB. Past them, the listed phrases still
+    # read the whole text; only the combinations stop.
+    budget = 8 + len(text) // 256
+    anchors = 32 + len(text) // 64
     pos, size = 0, len(data)
-    while pos <= size and budget > 0:
+    while pos <= size and budget > 0 and anchors > 0:
         bs, be = anchor._find(data, pos)
         if bs < 0:
             break
+        anchors -= 1
         pos = be if be > bs else be + 1
         s, e = view.char(bs), view.char(be)
         which = whose.Match(text[s:e])

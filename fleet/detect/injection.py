@@ -42,7 +42,7 @@ from urllib.parse import unquote, urlsplit
 from .cues import scan_cues
 from .finding import Finding, snippet
 from .phrases import automata
-from .text import Pattern, View, compile, fold_pattern, folded
+from .text import Hit, Pattern, View, compile, fold_pattern, folded
 
 # Encoded text: base64 (standard or URL-safe), hex, percent-encoding.
 ENCODED = r"[A-Za-z0-9+/_\-]{24,}={0,2}|(?:%[0-9A-Fa-f]{2}){8,}"
@@ -230,14 +230,28 @@ def _turnings(low: str) -> list[tuple[str, Callable[[int, int], tuple[int, int]]
 
 def _matches(view: View, ascii: bool) -> Iterator[tuple[str, int, int]]:
     """(kind, start, end) of every phrase in the view's text, automaton by automaton
-    (``ascii``: the caller's text is ASCII, so other scripts' phrases cannot be there)."""
+    (``ascii``: the caller's text is ASCII, so other scripts' phrases cannot be there).
+    Each phrase is one whole alternative, so a match's span is its phrase's; which phrase
+    it is comes from the automaton's Set: the first listed that matches there, as RE2's
+    leftmost-first choice."""
+    data, text = view.subject, view.text
     for automaton in automata():
         if ascii and not automaton.ascii:
             continue
-        kinds = automaton.kinds
-        for hit in automaton.pattern.finditer(view):
-            group = hit.group
-            yield (kinds[group - 1], *hit.span(group))
+        kinds, find, whose = automaton.kinds, automaton.pattern._find, automaton.whose
+        pos, size = 0, len(data)
+        while pos <= size:
+            bs, be = find(data, pos)
+            if bs < 0:
+                break
+            pos = be if be > bs else be + 1
+            s, e = view.char(bs), view.char(be)
+            which = whose.Match(text[s:e])
+            if which:
+                yield kinds[min(which)], s, e
+            else:  # a word boundary that the cut text moved: ask the pattern itself
+                hit = Hit(view, automaton.pattern._groups_at(data, bs))
+                yield (kinds[hit.group - 1], *hit.span(hit.group))
 
 
 def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
