@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -212,3 +214,43 @@ async def test_nobody_listening_is_a_transport_error() -> None:
 def test_only_http_urls() -> None:
     with pytest.raises(ValueError, match="not an http"):
         Http1("ftp://gateway", {})
+
+
+@pytest.fixture
+def cert(tmp_path):
+    """A self-signed certificate for 127.0.0.1 (openssl, as a gateway's own CA would issue)."""
+    key, crt = tmp_path / "key.pem", tmp_path / "crt.pem"
+    argv = (
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+        f"-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout {key} -out {crt}"
+    )
+    subprocess.run(
+        argv.split(),
+        check=True,
+        capture_output=True,
+    )
+    return key, crt
+
+
+async def test_https_verifies_the_gateway_certificate(serve, cert) -> None:
+    key, crt = cert
+    requests: list[tuple[bytes, bytes]] = []
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(crt, key)
+    server = Server(keep_alive(requests))
+    server.server = await asyncio.start_server(server._serve, "127.0.0.1", 0, ssl=server_ctx)
+    try:
+        url = server.url.replace("http:", "https:")
+        trusted = ssl.create_default_context(cafile=str(crt))
+        http = Http1(url, {}, tls=trusted)
+        for _ in range(3):
+            assert (await http.request("GET", "/runs")).json() == {"ok": True}
+        assert server.connections == 1
+        await http.aclose()
+        # the system's trust store does not know this certificate: refused, no request sent
+        http = Http1(url, {})
+        with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
+            await http.request("GET", "/runs")
+        assert len(requests) == 3
+    finally:
+        server.server.close()
