@@ -56,14 +56,16 @@ FAMILIES: dict[str, list[str]] = {
     # dismissals rare in tickets: each starts a look
     "dismiss2": [
         r"\b(?:lifted|withdrawn|revoked|void|obsolete|invalidated|superseded|nullified|"
-        r"suspended|rescinded|injected|overridden)\b",
+        r"suspended|rescinded|injected|overridden|repealed|abolished|annulled|voided|scrapped)\b",
+        r"\btreat\s+(?:[\w'\-]+\s+){0,4}as (?:optional|void|obsolete|invalid|non-binding|a suggestion|suggestions)\b",
         r"\bno longer (?:bound|restricted|limited|constrained) by\b",
         r"\b(?:release|free|liberate|unshackle)\s+you\s+from\b",
-        r"\bno longer (?:binds?|bind(?:ing)?|appl(?:y|ies)|valid|in (?:effect|force)|matters?|counts?|stands?)\b",
+        r"\bno longer (?:binds?|bind(?:ing)?|in (?:effect|force))\b",
         rf"\b(?:set|put|lay|push)\s+(?:{_W}){{0,4}}(?:aside|to one side)\b",
         rf"\bput\s+(?:{_W}){{0,4}}on hold\b",
         r"\b(?:stop|quit) (?:following|obeying|respecting|using|adhering to|complying with|honou?ring)\b",
-        r"\b(?:do not|don'?t|never|no longer) (?:follow|obey|heed|respect|apply|use|adhere to|comply with)\b",
+        r"\b(?:do not|don'?t|never) (?:follow|obey|heed|respect|apply|use|adhere to|comply with)\b",
+        r"\bno longer (?:follow|obey|heed|respect|adhere to|comply with)\b",
         r"\bpay no (?:attention|heed|mind)\b",
         r"\bignores (?:all|every|any)\b",
         r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters)\b",
@@ -75,8 +77,10 @@ FAMILIES: dict[str, list[str]] = {
     "void": [
         r"\b(?:invalid|cancel+ed|reset|wiped|fake|turned off|switched off|disabled|off|"
         r"not real|a test|a trick|a joke|expired|retired|outdated|waived|obsolete|paused|on hold)\b",
-        r"\b(?:was|were|is|are) (?:a |an )?(?:mistake|error|wrong|mistaken)\b",
+        r"\b(?:was|were|is|are) (?:a |an |just |only )?(?:mistake|error|wrong|mistaken|prank|hoax|joke|test|trick)\b",
         r"\bne s'appliquent plus\b|\bne sont plus (?:valables|valides)\b",
+        r"\bno longer (?:appl(?:y|ies)|valid|matters?|counts?|stands?)\b",
+        r"\b(?:optional|non-binding|(?:just|only|merely) suggestions)\b",
         r"\b(?:doesn'?t|don'?t|do not|does not|never|no longer) (?:exist|apply|matter|count)\b",
         r"\b(?:never existed|(?:were|was|are|is|have been|has been) (?:removed|deleted|gone|dropped))\b",
     ],
@@ -100,7 +104,7 @@ FAMILIES: dict[str, list[str]] = {
     # an AI spoken to at the start of a sentence: "Hey chatbot, new plan: …"
     "vocative": [
         rf"(?:(?m:^)|[.!?:;\[(\x{2014}\"']\s*|\b(?:hey|hi|hello|dear|ok|okay|yo|attention|note (?:to|for))\s+)"
-        rf"(?:the\s+)?(?:[\w\-]+\s+)?{AI.replace('|agent|', '|')}s?\s*(?:[,:]|\x{{2014}}|\s-\s)",
+        rf"(?:(?:for|to)\s+)?(?:the\s+)?(?:[\w\-]+\s+)?{AI.replace('|agent|', '|')}s?\s*(?:[,:]|\x{{2014}}|\s-\s)",
     ],
     "addrorder": [
         rf"\b{AI}s?\s*(?:[,:]|\x{{2014}}|\s-\s)\s*(?:please\s+)?(?:ignore|disregard|forget|update|reveal|approve|"
@@ -172,7 +176,7 @@ FAMILIES: dict[str, list[str]] = {
         r"user'?s? (?:actual |real |original |first )?(?:question|request|message|query|prompt|input)\b",
         r"\b(?:you (?:answer|report|listen|belong)|answer|listen|report) only to me\b",
         r"\byou are (?:now )?(?:DAN|STAN|DUDE|jailbroken|unrestricted|unfiltered|uncensored)\b",
-        r"\byou are (?:now )?(?:my|an?|the)\s+(?:\w+\s+)?(?:hacker|accomplice|weapon|servant|slave|henchman)\b",
+        r"\byou(?: are|'re) (?:now )?(?:my|an?|the)\s+(?:\w+\s+)?(?:hacker|accomplice|weapon|servant|slave|henchman)\b",
         r"\bstop being (?:an? |the )?(?:AI|assistant|chatbot|model|helpful)\b",
         r"\btu n'as plus (?:aucune?|de) (?:regles?|limites?|restrictions?)\b",
         r"\b(?:ya )?no tienes (?:reglas|restricciones|limites)\b|\bdu hast keine (?:regeln|grenzen|einschrankungen)\b|"
@@ -182,6 +186,12 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:curl|wget)\b[^\n|]{0,100}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b",
         r"\bforget (?:that )?you(?:'re| are) an? (?:AI|assistant|chatbot|model)\b",
         r"\byour (?:true|real|actual|secret) (?:instructions?|orders|task|purpose|mission)\b",
+        r"\bnothing (?:in|from|of) (?:your|the) (?:system prompt|instructions|rules|guidelines|configuration)\b"
+        r" (?:applies|matters|counts|is valid)",
+        rf"\byou(?:'re| are) (?:now )?an? (?:[\w\-]+ ){{0,2}}{AI} (?:who|that|which) (?:ignores|has no|breaks|"
+        r"doesn'?t follow|disregards|never follows)\b",
+        r"\byou (?:must|will|shall|may) (?:not|never) refuse (?:anything|any request|me)\b",
+        r"\bforget (?:that )?you(?:'re| are) (?:an? |the )?[\w\-]+\b",
         r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters) (?:(?:in|for) (?:this|our) (?:conversation|chat|session)|any ?more)\b",
         r"\b(?:act|behave|respond|answer) as (?:though|if) (?:there (?:is|were|was) )?no (?:system (?:prompt|message)|rules|restrictions|guidelines|content policy|filters?)\b",
     ],
@@ -209,6 +219,8 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:(?:on|to|for|by|with|from)\s+)?(?:you|your (?:operators?|developers?|creators?|owners?|makers?|"
         r"vendor|deployment|admins?|administrators?))\b",
         rf"\b{TGT}\s+(?:[\w\-]+\s+){{0,2}}(?:to|for) (?:this|the) {AI}\b",
+        rf"\b{TGT}\s+(?:that |which )?(?:your|the) [\w\-]+ (?:put|placed|set|imposed|gave|loaded|configured)\b",
+        rf"\b{TGT} on what you (?:can|may|are allowed to) (?:say|do|answer|write)\b",
         r"\b(?:regles|instructions|consignes) (?:que tu as|qu'on t'a|que vous avez) (?:recues|donnees)\b",
         r"\b(?:everything|anything|whatever|all) (?:that )?(?:your|the) (?:admins?|administrators?|"
         r"operators?|developers?|creators?|owners?|vendor|company|team) (?:\w+ ){0,2}?(?:configured|"
@@ -241,6 +253,7 @@ FAMILIES: dict[str, list[str]] = {
     "sensitive": [
         r"\b(?:secrets?|tokens?|api[ _\-]?keys?|keys|credentials?|passwords?|private keys?|cookies?|"
         r"ssns?|social security|credit cards?|card numbers?|payroll|salar(?:y|ies)|records|archive|"
+        r"passports?|passport scans?|phone numbers|addresses|ids|identity documents|medical|"
         r"database|dump|pii|personal data|customer data|patient data|charts|contracts?|files?|"
         r"conversation|chat history|emails|inbox)\b",
     ],
@@ -255,7 +268,7 @@ FAMILIES: dict[str, list[str]] = {
     ],
     "conceal": [
         r"\bwithout (?:letting|telling|informing|alerting|notifying) (?:the )?(?:user|operator|"
-        r"human|anyone)s?(?: know)?(?:[\s,.;:!?]|\z)",
+        r"human|anyone|guest|customer|client|owner|patient)s?(?: know)?(?:[\s,.;:!?]|\z)",
         r"\b(?:don'?t|do not|never) (?:tell|inform|notify|alert) (?:the )?(?:user|operator|human)s?(?:[\s,.;:!?]|\z)",
     ],
     "youprompt": [
@@ -275,7 +288,11 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:approve|merge|grant|elevate|refund|transfer|exfiltrate|leak|reveal|disclose|praise|"
         r"recommend|classify|disable|deactivate|deploy|push|delete|wipe|forward all|cancel all|"
         r"tell the user|do not (?:tell|mention|inform)|don'?t (?:tell|mention))\b",
-        r"\b(?:mark|close|resolve) (?:this|it|the ticket|the issue)\b",
+        r"\b(?:mark|close|resolve) (?:this|it|the ticket|the issue|every|all|each)\b",
+        r"\b(?:should|must|shall) (?:say|state|claim|tell (?:the )?(?:users?|readers?|renters?|customers?)|"
+        r"report|recommend|describe)\b",
+        r"\bgive (?:a |an |them |me )?(?:\d+ ?% |full |free )?(?:discount|refund|upgrade|access)\b",
+        r"\bcharge (?:their|the|his|her|my) (?:card|account)\b",
         r"\badd (?:my|me|this|the following)\b",
         r"\badd (?:a |an )?(?:hidden|secret|silent|invisible|bcc|cc)\b",
         r"\b(?:rate|wire|auto-reply|recommend|praise|call (?:this|it|them|us)|"
@@ -333,7 +350,7 @@ _OWN_WORD = (
     r"tus|sus|todo|anteriores|suas|tudo|tue|tutto|precedenti|je|jouw|uw|eerdere|oorspronkelijke)"
 )
 ANCHORS: dict[str, list[str]] = {
-    "nearown": [rf"(?:{FAMILIES['dismiss'][0]}|{FAMILIES['dismiss'][1]})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
+    "nearown": [rf"(?:{'|'.join(FAMILIES['dismiss'])})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
         for name in ("alone", "addrorder", "dismiss2", "addr", "vocative", "sendv", "tool", "mode", "rolemark", "split", "doit",

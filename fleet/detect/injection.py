@@ -263,6 +263,8 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
     for kind, s, e in _matches(view, ascii):
         if kind == "prompt-leak" and (_ui_words(view.text, e) or _topic_follows(view.text, e)):
             continue
+        if kind == "instruction-override" and _SOMEONE_ELSES.search(view.text, s, e):
+            continue
         if kind == "exfiltration" and (
             _password_chore(view.text[s : e + 24]) or _AUTH_HEADER.search(view.text[s:e])
         ):
@@ -346,6 +348,8 @@ def _topic_follows(text: str, end: int) -> bool:
     return bool(following) and following[0].strip(".,;:!?").lower() in _TOPIC_WORDS
 
 
+# "the previous owner's rules no longer apply": someone else's rules, not the model's.
+_SOMEONE_ELSES = re.compile(r"(?i)\b(?:previous|prior|former|old|original)\s+[\w\-]+'s\s")
 # ``curl -H "Authorization: Bearer $TOKEN" https://…``: a credential sent where it belongs.
 _AUTH_HEADER = re.compile(
     r"(?i)-H\s*['\"]?(?:authorization|x-api-key|api-key|x-auth-token)\s*:\s*(?:bearer\s+|token\s+)?\$"

@@ -282,7 +282,6 @@ ENGLISH: dict[str, list[str]] = {
         r"\{\{\s*(?:system|assistant|instructions?|admin|developer)\s*\}\}|\[\[\s*(?:system|assistant|instructions?|admin)\s*\]\]",
         rf"\b(?:as|i am|i'm)\s+your\s+(?:administrator|admin|developer|creator|owner|operator|master|supervisor|programmer|maker)\b(?:{G}{W}){{0,4}}{G}(?:i(?:'m| am)?\s+)?(?:revok|remov|lift|disabl|overrid|cancel|suspend|delet|reset|grant|authori[sz]|unlock|enabl|allow|permit|order|command|instruct)\w*",
         r"\b(?:AI|LLM|GPT|language model|AI assistant|AI agent|AI model|AI system|chatbot)s?\s+(?:that (?:is|are) )?(?:reading|processing|parsing|summari[sz]ing|analy[sz]ing|reviewing|seeing|viewing|ingesting|scanning|crawling|browsing)\s+(?:this|these)\b",
-        r"\bdear\s+(?:AI|LLM|assistant|chatbot|GPT|ChatGPT|Claude|language model|AI (?:assistant|agent|model))\s*[,:!]",
         r"\b(?:say|print|respond with|reply with|output|answer with|write|return|type)\s+(?:only\s+)?(?:the\s+(?:words?|phrase|text|string)\s+)?[\"'“]?(?:I have been PWNED|PWNED|HACKED|I have been hacked)\b",
         r"\b(?:begin|start) (?:your|each|every) (?:response|reply|answer|output) with\s+[\"'“]?(?:sure|certainly|absolutely|of course)",
     ],
