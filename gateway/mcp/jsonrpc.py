@@ -201,15 +201,17 @@ def step_header(value: str | None, rid: Any) -> int | None:
 
 
 def text_header(name: str, value: str | None, rid: Any) -> str | None:
-    """A free-text header the policy records (run id, idempotency key): printable, bounded."""
+    """A free-text header the policy records (run id, idempotency key): printable ASCII,
+    bounded."""
     if value is None:
         return None
-    if len(value) > MAX_HEADER or not value.isprintable():
+    if len(value) > MAX_HEADER or not (value.isascii() and value.isprintable()):
         raise RpcError(
             400,
             INVALID_REQUEST,
-            f"{name} must be at most {MAX_HEADER} printable characters",
+            f"{name} must be at most {MAX_HEADER} printable ASCII characters",
             request_id=rid,
+            data={"header": name},
         )
     return value
 

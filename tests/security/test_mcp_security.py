@@ -433,6 +433,8 @@ def bad_request(stack: Stack, payload: Any) -> None:
         ("x-fleet-step", "\u00b2"),
         ("x-fleet-step", "99999999999999999999"),
         ("x-fleet-step", "-1"),
+        ("x-fleet-run-id", "run-\u00e9"),  # printable, but not ASCII: was recorded as sent
+        ("idempotency-key", "key-\u00ff"),
     ],
 )
 def test_a_bad_header_gets_an_error_not_a_500(stack: Stack, header: str, value: str) -> None:
