@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -368,11 +369,18 @@ def own_redis(tmp_path: Any) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 def test_not_ready_while_the_store_is_unreachable(
     gateway: GatewayFactory, own_redis: tuple[str, subprocess.Popen[bytes]]
 ) -> None:
-    """With Redis down, /readyz said ready and requests got plain-text 500s."""
+    """With Redis stalled or down, /readyz said ready and requests got plain-text 500s."""
     store_url, proc = own_redis
     with gateway(store_url) as (url, _, _):
         ready = httpx.get(url + "/readyz")
         assert ready.status_code == 200 and ready.json()["ready"] is True
+        proc.send_signal(signal.SIGSTOP)  # stalled: the probe is answered anyway, not ready
+        try:
+            stalled = httpx.get(url + "/readyz", timeout=10)
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        assert stalled.status_code == 503 and stalled.json()["store"] is False
+        assert httpx.get(url + "/readyz", timeout=10).status_code == 200
         proc.kill()
         proc.wait(timeout=10)
         down = httpx.get(url + "/readyz", timeout=10)
