@@ -37,6 +37,7 @@ from gateway.secrets import Secrets, StreamText
 from gateway.store import BudgetKey, Denied, Reservation, Settlement, open_store
 from gateway.store.base import RunState
 from gateway.store.redis import RedisStore
+from gateway.store.spill import Spill
 from gateway.store.sqlite import SqliteStore
 from tests.gateway import conftest as gw_fixtures
 from tests.gateway.conftest import TOKENS, base_config
@@ -291,6 +292,37 @@ def test_streams_cut_off_from_redis_are_settled_before_their_last_byte_and_count
         assert until(lambda: spilled(spill) == 0, 5)
         # Nothing stays reserved: the budget's reservations are all released.
         assert not any(db.hlen(k) for k in db.keys("fleetgw:b:*:res"))
+
+
+async def test_a_dead_replicas_local_journal_is_replayed_by_a_live_one_once(
+    own_redis: OwnRedis, tmp_path: Path
+) -> None:
+    """Item 12: what a replica kept in its local journal and did not replay before it died
+    is replayed by the next replica on the same journal folder, once, torn line skipped."""
+    dead = RedisStore(own_redis.url, spill_dir=tmp_path / "spill")
+    key = BudgetKey("loop:alpha:day:2026-12-01", 10.0, time.time() + 86400)
+    held = await dead.reserve([key], 1.0)
+    assert isinstance(held, Reservation)
+    trace = {"id": "t-dead", "ts": time.time(), "kind": "llm", "loop": "alpha", "status": 200}
+    entry = dead._entry(Settlement(held, 0.5, "alpha", 1, 40, None, 0, trace))
+    journal = Spill(dead.spill_dir, "dead-replica")
+    journal.append(entry)
+    os.close(journal.fd)  # the replica dies: the kernel drops its lock
+    with open(dead.spill_dir / "dead-replica.spill", "ab") as f:
+        f.write(b'{"torn": ')
+    await dead.close()
+    live = RedisStore(own_redis.url, spill_dir=tmp_path / "spill")
+    try:
+        assert await live.replay() == 1
+        assert await live.replay() == 0
+        assert math.isclose(await live.spent(key.key), 0.5)
+        assert [t["id"] for t in await live.query_traces()] == ["t-dead"]
+        assert not list(live.spill_dir.glob("*.spill"))
+        # Replayed again from a copy (a replica that died mid-replay): counted once.
+        assert await live._replay_one(entry) == 1
+        assert math.isclose(await live.spent(key.key), 0.5)
+    finally:
+        await live.close()
 
 
 # --------------------------------------------------------------------------- item 12: leases
