@@ -21,7 +21,7 @@ TGT = (
     r"briefing|playbook|persona|programming|orders|prompts?|setup|training|moderation|"
     r"boundaries|principles|ethics|acceptance criteria|task|assignment|mission|context|"
     r"filtering|censoring|checklists?|procedures?|protocols?|handbook|script|framework|rubric|"
-    r"criteria|grading)"
+    r"criteria|grading|directions|brief|mandate|remit)"
 )
 AI = (
     r"(?:(?:AI|LLM) (?:reviewers?|screening tools?|notetakers?|agents?|assistants?|models?|tools?|"
@@ -32,7 +32,8 @@ TOOL_ID = (
     r"\b(?:merge|delete|drop|remove|destroy|transfer|deploy|approve|close|create|grant|send|run|"
     r"exec|execute|shell|wipe|force|push|publish|pay|refund|revoke|reset|write|invite|rotate|"
     r"disable|kill|terminate|purge|truncate|update|add|set|move|withdraw|cleanup|clean|erase|nuke|"
-    r"format|overwrite)_[a-z0-9_]+\b"
+    r"format|overwrite|unban|ban|unlock|lock|suspend|credit|debit|issue|export|sign|upgrade|downgrade|"
+    r"change|modify|edit|label|assign|escalate|cancel|void|wire|enable|release)_[a-z0-9_]+\b"
 )
 # Orders a text gives an AI it addresses.
 _ORDER_VERBS = (
@@ -79,6 +80,7 @@ FAMILIES: dict[str, list[str]] = {
         r"not real|a test|a trick|a joke|expired|retired|outdated|waived|obsolete|paused|on hold)\b",
         r"\b(?:was|were|is|are) (?:a |an |just |only )?(?:mistake|error|wrong|mistaken|prank|hoax|joke|test|trick)\b",
         r"\bne s'appliquent plus\b|\bne sont plus (?:valables|valides)\b",
+        r"\b(?:not binding|replaced|overwritten|overruled|a drill|an exercise|a rehearsal)\b",
         r"\bno longer (?:appl(?:y|ies)|valid|matters?|counts?|stands?)\b",
         r"\b(?:optional|non-binding|(?:just|only|merely) suggestions)\b",
         r"\b(?:doesn'?t|don'?t|do not|does not|never|no longer) (?:exist|apply|matter|count)\b",
@@ -192,6 +194,9 @@ FAMILIES: dict[str, list[str]] = {
         r"doesn'?t follow|disregards|never follows)\b",
         r"\byou (?:must|will|shall|may) (?:not|never) refuse (?:anything|any request|me)\b",
         r"\bforget (?:that )?you(?:'re| are) (?:an? |the )?[\w\-]+\b",
+        rf"\b(?:roleplay|role-play|play|act|pretend to be|simulate|be) (?:as )?an? (?:[\w\-]+ ){{0,3}}{AI} "
+        r"(?:that|who|which) (?:approves|ignores|has no|was never|never|breaks|does anything|answers anything)\b",
+        r"\bignore (?:what|whatever) (?:the )?(?:user|customer|caller|human|person) (?:asked|said|wants|wrote|requested)\b",
         r"\bthere are no (?:more )?(?:rules|restrictions|limits|guidelines|filters) (?:(?:in|for) (?:this|our) (?:conversation|chat|session)|any ?more)\b",
         r"\b(?:act|behave|respond|answer) as (?:though|if) (?:there (?:is|were|was) )?no (?:system (?:prompt|message)|rules|restrictions|guidelines|content policy|filters?)\b",
     ],
@@ -212,14 +217,15 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:stuff|things|everything|anything|whatever|what|all)\s+(?:that\s+)?(?:they|we|I|people|"
         r"your \w+|the \w+)\s+(?:told|gave|asked|taught|instructed)\s+you\b",
         r"\b(?:stuff|things|everything|anything|whatever|what|all)\s+(?:that\s+)?you\s+(?:were|have been|"
-        r"'ve been|got)\s+(?:told|given|taught|asked)\b",
+        r"'ve been|got)\s+(?:told|given|taught|asked|programmed|trained|configured|built)\b",
         r"\b(?:was man dir (?:\w+ )?gesagt hat|lo que te (?:dijeron|han dicho|dije)|wat je (?:\w+ )?(?:is )?"
         r"(?:verteld|gezegd)|ce qu'on t'a dit|o que te disseram|quello che ti (?:e stato|hanno) detto)\b",
         rf"\b{TGT}\s+(?:that\s+|which\s+)?(?:(?:were|was|have been|had been|got)\s+)?(?:[\w\-]+\s+)?"
         r"(?:(?:on|to|for|by|with|from)\s+)?(?:you|your (?:operators?|developers?|creators?|owners?|makers?|"
         r"vendor|deployment|admins?|administrators?))\b",
         rf"\b{TGT}\s+(?:[\w\-]+\s+){{0,2}}(?:to|for) (?:this|the) {AI}\b",
-        rf"\b{TGT}\s+(?:that |which )?(?:your|the) [\w\-]+ (?:put|placed|set|imposed|gave|loaded|configured)\b",
+        rf"\b{TGT}\s+(?:that |which )?(?:your|ur|the) [\w\-]+ (?:put|placed|set|imposed|gave|loaded|configured|"
+        r"wrote|made|created|defined|established)\b",
         rf"\b{TGT} on what you (?:can|may|are allowed to) (?:say|do|answer|write)\b",
         r"\b(?:regles|instructions|consignes) (?:que tu as|qu'on t'a|que vous avez) (?:recues|donnees)\b",
         r"\b(?:everything|anything|whatever|all) (?:that )?(?:your|the) (?:admins?|administrators?|"
@@ -253,7 +259,8 @@ FAMILIES: dict[str, list[str]] = {
     "sensitive": [
         r"\b(?:secrets?|tokens?|api[ _\-]?keys?|keys|credentials?|passwords?|private keys?|cookies?|"
         r"ssns?|social security|credit cards?|card numbers?|payroll|salar(?:y|ies)|records|archive|"
-        r"passports?|passport scans?|phone numbers|addresses|ids|identity documents|medical|"
+        r"passports?|passport scans?|phone numbers?|addresses|ids|identity documents|medical|"
+        r"readings|documents|claims?|ips|ip addresses|users|subscribers?|accounts|"
         r"database|dump|pii|personal data|customer data|patient data|charts|contracts?|files?|"
         r"conversation|chat history|emails|inbox)\b",
     ],
@@ -261,9 +268,9 @@ FAMILIES: dict[str, list[str]] = {
         r"\byou are (?:now )?(?:an? |the )?(?:\w+ )?(?:assistant|AI|model|bot|agent)\b",
     ],
     "pretend": [
-        r"\b(?:pretend|imagine|assume|suppose|act as (?:if|though))\b[^.!?\n]{0,60}?"
+        r"\b(?:pretend|imagine|assume|suppose|act as (?:if|though)|act like)\b[^.!?\n]{0,60}?"
         r"(?:\b(?:doesn'?t|don'?t|do not|does not|never|no longer) (?:exist|apply|matter|count)|"
-        r"never existed|(?:was|were) never (?:written|given|set|there)|"
+        r"never existed|(?:was|were) never (?:written|given|set|there|turned on|enabled|switched on)|"
         r"(?:were|was|are|is|have been|has been) (?:removed|deleted|gone|lifted|off))",
     ],
     "conceal": [
@@ -288,7 +295,9 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:approve|merge|grant|elevate|refund|transfer|exfiltrate|leak|reveal|disclose|praise|"
         r"recommend|classify|disable|deactivate|deploy|push|delete|wipe|forward all|cancel all|"
         r"tell the user|do not (?:tell|mention|inform)|don'?t (?:tell|mention))\b",
-        r"\b(?:mark|close|resolve) (?:this|it|the ticket|the issue|every|all|each)\b",
+        r"\b(?:mark|close|resolve|label|assign) (?:this|it|the ticket|the issue|every|all|each)\b",
+        r"\b(?:lift|unban|unlock|unsuspend|reinstate) (?:the|my|this|that|every|all)\b",
+        r"\bset (?:this|the|it|all|every) (?:[\w\-]+ )?to\b",
         r"\b(?:should|must|shall) (?:say|state|claim|tell (?:the )?(?:users?|readers?|renters?|customers?)|"
         r"report|recommend|describe)\b",
         r"\bgive (?:a |an |them |me )?(?:\d+ ?% |full |free )?(?:discount|refund|upgrade|access)\b",
@@ -381,7 +390,7 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     "mode": [
         ("role-hijack", True, ("switch",),
-         (("own", "ownweak", "target", "dismiss", "order", "leakp", "unsafe"),)),
+         (("own", "ownweak", "target", "dismiss", "order", "leakp", "unsafe", "act"),)),
     ],
     "rolemark": [
         ("role-hijack", True, (),
