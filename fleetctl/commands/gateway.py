@@ -204,4 +204,8 @@ def serve(
             limits=limits,
         )
     except ValueError as exc:
+        from gateway.store.base import StoreURLError
+
+        if isinstance(exc, StoreURLError):
+            fail(exc.message, exc.hint or "fix the --store URL")
         fail(str(exc), "fix the config file")

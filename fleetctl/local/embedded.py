@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 from typing import IO, Any
 
@@ -75,6 +76,19 @@ class EmbeddedGateway:
         self._lock.write(json.dumps({"pid": os.getpid(), "url": self.url}) + "\n")
         self._lock.flush()
 
+    def _log_to_home(self) -> None:
+        """The gateway's warnings (a new store, a credential variable not set) go to the home's
+        gateway.log, not between the run's progress lines."""
+        logger = logging.getLogger("fleet.gateway")
+        for old in [h for h in logger.handlers if getattr(h, "fleet_home", False)]:
+            logger.removeHandler(old)
+            old.close()
+        handler = logging.FileHandler(self.home.log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.fleet_home = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
+
     def start(self) -> EmbeddedGateway:
         from fleetctl.local.server import ServerThread
         from gateway.app import Gateway
@@ -82,6 +96,7 @@ class EmbeddedGateway:
         from gateway.store import open_store
 
         self.acquire()
+        self._log_to_home()
         try:
             try:
                 holder = ConfigHolder.from_file(self.home.config_file)

@@ -183,6 +183,10 @@ class Home:
         return f"sqlite:{self.store_file}"
 
     @property
+    def log_file(self) -> Path:
+        return self.path / "gateway.log"
+
+    @property
     def lock_file(self) -> Path:
         return self.path / "gateway.lock"
 
