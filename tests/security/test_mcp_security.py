@@ -3,7 +3,9 @@ front of the fake github (official SDK): no method without a grant on the server
 (item 7), sessions bound to their owner (7), only tool names the server lists and
 look-alikes of destructive names classified destructive (7), idempotency keys
 scoped by identity, server and tool (7), the server's credential never passed
-back (8), and no 500 for any bad request (5), with a fixed-seed fuzz run."""
+back (8), headers checked before anything is forwarded or recorded (4), no call to a
+server whose credential is missing (10), and no 500 for any bad request (5), with a
+fixed-seed fuzz run."""
 
 from __future__ import annotations
 
