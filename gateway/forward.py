@@ -19,7 +19,7 @@ from gateway.asgi import JSON, send_response
 from gateway.attempts import Call, usage_tokens
 from gateway.errors import BadRequestError
 from gateway.guardrails import check_texts
-from gateway.routing import cost_of, plan_attempts, upstream_body
+from gateway.routing import cost_of, limit_field, plan_attempts, upstream_body
 from gateway.secrets import secrets_for
 from gateway.upstream import AttemptFailed
 
@@ -40,7 +40,9 @@ async def complete(call: Call, ckey: str) -> None:
             reply = await gw.upstream.complete(
                 rt.config.providers[provider],
                 rt.credentials.get(provider),
-                upstream_body(body, target, False),
+                upstream_body(
+                    body, target, False, limit_field(rt.config.providers[provider].base_url)
+                ),
                 retry_on,
             )
         except AttemptFailed as exc:

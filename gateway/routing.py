@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -105,14 +107,27 @@ async def backoff(rt: Runtime, i: int) -> None:
         await asyncio.sleep(base * (2 ** min(i, 6)) * (0.5 + random.random() / 2))
 
 
-def upstream_body(body: dict[str, Any], target_model: str, stream: bool) -> bytes:
+@lru_cache(maxsize=256)
+def limit_field(base_url: str) -> str:
+    """The output-limit field a provider is sent when the caller named none: OpenAI's own
+    API (and Azure OpenAI) take ``max_completion_tokens`` on every chat model and refuse
+    ``max_tokens`` on reasoning models; other OpenAI-compatible servers read ``max_tokens``."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host == "api.openai.com" or host.endswith((".openai.com", ".openai.azure.com")):
+        return "max_completion_tokens"
+    return "max_tokens"
+
+
+def upstream_body(
+    body: dict[str, Any], target_model: str, stream: bool, field: str = "max_tokens"
+) -> bytes:
     """The request as the provider sees it: an output limit always (the one the caller
-    named, in the field it used, else the default the reservation priced), and streams
-    ask for the usage block."""
+    named, in the field it used, else the default the reservation priced, in ``field``:
+    see :func:`limit_field`), and streams ask for the usage block."""
     out = dict(body)
     out["model"] = target_model
     if out.get("max_completion_tokens") is None and out.get("max_tokens") is None:
-        out["max_tokens"] = DEFAULT_MAX_OUTPUT_TOKENS
+        out[field] = DEFAULT_MAX_OUTPUT_TOKENS
     if stream:
         out["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
     return orjson.dumps(out)

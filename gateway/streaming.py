@@ -19,7 +19,7 @@ import orjson
 
 from gateway.attempts import Call, usage_tokens
 from gateway.guardrails import Verdict, check_texts
-from gateway.routing import cost_of, plan_attempts, upstream_body
+from gateway.routing import cost_of, limit_field, plan_attempts, upstream_body
 from gateway.secrets import StreamText, secrets_for
 from gateway.upstream import AttemptFailed, Final
 
@@ -51,7 +51,9 @@ async def stream(call: Call) -> None:
             resp, first = await gw.upstream.open_stream(
                 rt.config.providers[provider],
                 rt.credentials.get(provider),
-                upstream_body(body, target, True),
+                upstream_body(
+                    body, target, True, limit_field(rt.config.providers[provider].base_url)
+                ),
                 retry_on,
             )
         except Final as exc:
