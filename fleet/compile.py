@@ -358,6 +358,8 @@ def compile_loaded(loaded: LoadedFleet, res: Resolution, *, git_commit: str = ""
             f"{LABEL_PREFIX}/team": fleet.team_of(la.agent.owner),
             f"{LABEL_PREFIX}/stage": la.agent.stage,
         }
+        if la.agent.promotes_to:
+            labels[f"{LABEL_PREFIX}/promotes-to"] = la.agent.promotes_to
         loops.append(
             _object(
                 "AgentLoop",

@@ -51,7 +51,7 @@ def loop_rows(fleet: Fleet, agents: list[Agent]) -> list[LoopRow]:
             loop=a.name,
             owner=a.owner,
             team=fleet.team_of(a.owner),
-            stage=a.stage,
+            stage=f"{a.stage} -> {a.promotes_to}" if a.promotes_to else a.stage,
             model=a.model,
             schedule=_schedule(a),
             budget=_budget(fleet, a),

@@ -432,6 +432,12 @@ class Agent(Strict):
     name: Name
     owner: Key
     stage: Literal["production", "staging", "development"] = "staging"
+    promotes_to: Name | None = Field(
+        default=None,
+        description="The production loop this staging loop is the candidate for: it runs the "
+        "same task under its own identity and budget, with newer pins (instructions, skills, "
+        "model), the same owner and trigger kind, and the same or narrower tool grants.",
+    )
     description: str | None = None
     owns: list[Key] = Field(default_factory=list)
     model: Key

@@ -6,7 +6,7 @@ one parsed document) that yields located diagnostics; rules never raise for
 user data. Importing this package registers every rule module.
 """
 
-from fleet.rules import catalog, credentials, identity, limits, pins, schedule
+from fleet.rules import catalog, credentials, identity, limits, pins, promotion, schedule
 from fleet.rules.base import (
     DOCUMENT_RULES,
     RULES,
@@ -37,6 +37,7 @@ __all__ = [
     "is_destructive",
     "limits",
     "pins",
+    "promotion",
     "run_document_rules",
     "run_rules",
     "schedule",
