@@ -1,18 +1,22 @@
-"""A lean HTTP/1.1 client for the runs API: keep-alive connections over asyncio streams,
-responses parsed by ``httptools``.
+"""The harness's one HTTP/1.1 implementation: keep-alive connections over asyncio streams,
+answers parsed by ``httptools``.
 
 Two journal appends a step went through httpx2 at ~1.1 ms of CPU each (request and
 response models, header validation, the anyio socket layer, h11), more than all the
-runs API's own work on the gateway. The runs API is fleetctl's own protocol, its
-requests are small and its answers short JSON, so this client writes a request as
-one buffer and reads the answer with the C parser uvicorn uses: ~0.1 ms an append.
+runs API's own work on the gateway; under the official ``openai`` and ``mcp`` clients
+the same stack was half of each call's CPU. This module holds what both users share:
+opening a connection (connect timeout, TLS with the caller's context and SNI), the
+answer parser, and a bounded pool of idle connections per origin. On it sit
+:class:`Http1`, the runs API's client (its requests are small, its answers short
+JSON: a request is one buffer, an answer is read whole within one timeout), and
+:mod:`harness.transport`, the httpx2 transport the official clients run on.
 
-What it keeps of a real client: persistent connections (one per concurrent request,
-idle ones reused), a connect timeout and a timeout for the whole exchange, TLS for
-``https`` (the caller's context), and a fresh connection when a kept-alive one turns
-out closed before it answered a byte. Every failure is a :class:`TransportError`;
-retrying is the caller's decision (:mod:`harness.runs` retries with backoff, which the
-runs API allows: an append or a patch sent twice is one change).
+A kept-alive connection the server closed while it was idle (the request went out
+as the server's close came in: no byte of answer) is retried once on a fresh
+connection, never after an answer byte arrived. Every failure of :class:`Http1` is a
+:class:`TransportError`; retrying is the caller's decision (:mod:`harness.runs`
+retries with backoff, which the runs API allows: an append or a patch sent twice is
+one change).
 """
 
 from __future__ import annotations
@@ -27,11 +31,25 @@ import orjson
 
 READ_CHUNK = 65536
 MAX_IDLE = 4
+"""Idle connections kept per origin; more are closed as they come back."""
 
 
 class TransportError(Exception):
     """The request got no complete answer: the gateway is unreachable, closed the
     connection, answered something that is not HTTP, or ran past the timeout."""
+
+
+class ConnectFailed(TransportError):
+    """No connection: refused, unreachable, a TLS handshake or certificate that failed,
+    or ``timed_out`` past the connect timeout."""
+
+    def __init__(self, message: str, timed_out: bool):
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class Stale(Exception):
+    """A kept-alive connection was found closed before it answered anything."""
 
 
 class Response:
@@ -55,22 +73,35 @@ class Response:
         return orjson.loads(self.body)
 
 
-class _Answer:
-    """httptools' callbacks for one response."""
+class Answer:
+    """httptools' callbacks for one response: its head, its body as it comes, its end.
 
-    __slots__ = ("body", "done", "headers", "keep_alive", "parser")
+    An interim ``1xx`` answer (``100 Continue``) is skipped: the head is the final one's.
+    """
+
+    __slots__ = ("body", "done", "head_done", "headers", "keep_alive", "parser", "reason")
 
     def __init__(self) -> None:
-        self.headers: dict[str, str] = {}
+        self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
+        self.reason = b""
+        self.head_done = False
         self.done = False
         self.keep_alive = False
         self.parser = httptools.HttpResponseParser(self)
 
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if 100 <= self.parser.get_status_code() < 200:
+            self.headers.clear()
+            self.reason = b""
+            return
+        self.head_done = True
         # llhttp answers this only until the message is complete.
         self.keep_alive = self.parser.should_keep_alive()
 
@@ -78,10 +109,25 @@ class _Answer:
         self.body.append(body)
 
     def on_message_complete(self) -> None:
-        self.done = True
+        if self.head_done:
+            self.done = True
+
+    def framed(self) -> bool:
+        """Whether the body's end is marked (a length, chunked, or no body by status):
+        an unframed body ends when the server closes the connection."""
+        status = self.parser.get_status_code()
+        if status in (204, 304):
+            return True
+        for name, value in self.headers:
+            lname = name.lower()
+            if lname == b"content-length" or (
+                lname == b"transfer-encoding" and b"chunked" in value.lower()
+            ):
+                return True
+        return False
 
 
-class _Connection:
+class Connection:
     __slots__ = ("reader", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
@@ -94,6 +140,67 @@ class _Connection:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def connect(
+    host: str, port: int, tls: ssl.SSLContext | None, timeout_s: float | None
+) -> Connection:
+    """A new connection, TLS-wrapped (the host as SNI and as the name the certificate
+    must carry) when ``tls`` is given; the timeout covers the handshake too."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=tls, server_hostname=host if tls else None, limit=READ_CHUNK
+            )
+    except TimeoutError:
+        raise ConnectFailed(
+            f"connecting to {host}:{port} took over {timeout_s:g} s", timed_out=True
+        ) from None
+    except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
+        raise ConnectFailed(f"cannot connect to {host}:{port}: {exc}", timed_out=False) from None
+    return Connection(reader, writer)
+
+
+class Pool:
+    """Idle connections per origin, at most :data:`MAX_IDLE` each, newest reused first;
+    every connection it opened is closed by :meth:`close`, in use or not."""
+
+    def __init__(self) -> None:
+        self.idle: dict[Any, list[Connection]] = {}
+        self.live: set[Connection] = set()
+
+    def take(self, key: Any) -> Connection | None:
+        idle = self.idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if conn.usable:
+                return conn
+            self.discard(conn)
+        return None
+
+    async def open(
+        self, host: str, port: int, tls: ssl.SSLContext | None, timeout_s: float | None
+    ) -> Connection:
+        conn = await connect(host, port, tls, timeout_s)
+        self.live.add(conn)
+        return conn
+
+    def put(self, key: Any, conn: Connection) -> None:
+        idle = self.idle.setdefault(key, [])
+        if len(idle) < MAX_IDLE and conn.usable:
+            idle.append(conn)
+        else:
+            self.discard(conn)
+
+    def discard(self, conn: Connection) -> None:
+        conn.close()
+        self.live.discard(conn)
+
+    def close(self) -> None:
+        live, self.live = self.live, set()
+        self.idle.clear()
+        for conn in live:
+            conn.close()
 
 
 class Http1:
@@ -116,39 +223,19 @@ class Http1:
         self.host = url.hostname
         self.port = url.port or (443 if self.https else 80)
         self.prefix = url.path.rstrip("/")
-        if self.https and tls is False:
+        if self.https and not isinstance(tls, ssl.SSLContext):
             tls = ssl.create_default_context()
-        self.tls = tls if self.https else None
+        self.tls = tls if self.https and isinstance(tls, ssl.SSLContext) else None
         default = (self.https and self.port == 443) or (not self.https and self.port == 80)
         authority = url.netloc.rpartition("@")[2] if not default else self.host
         lines = [f"host: {authority}", *(f"{k}: {v}" for k, v in headers.items())]
         self._head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
-        self._idle: list[_Connection] = []
+        self._pool = Pool()
 
     async def aclose(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-    async def _connect(self) -> _Connection:
-        try:
-            async with asyncio.timeout(self.connect_timeout_s):
-                reader, writer = await asyncio.open_connection(
-                    self.host,
-                    self.port,
-                    ssl=self.tls,
-                    server_hostname=self.host if self.tls else None,
-                    limit=READ_CHUNK,
-                )
-        except TimeoutError:
-            raise TransportError(
-                f"connecting to {self.host}:{self.port} took over {self.connect_timeout_s:g} s"
-            ) from None
-        except OSError as exc:
-            raise TransportError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
-        return _Connection(reader, writer)
+        self._pool.close()
 
     def _request_bytes(self, method: str, path: str, body: bytes | None) -> bytes:
         size = b"content-length: %d\r\n\r\n" % len(body or b"")
@@ -157,22 +244,20 @@ class Http1:
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> Response:
         data = self._request_bytes(method, path, body)
-        while self._idle:
-            conn = self._idle.pop()
-            if not conn.usable:
-                conn.close()
-                continue
+        conn = self._pool.take(None)
+        if conn is not None:
             try:
                 return await self._exchange(conn, data, reused=True)
-            except _Stale:
-                continue  # closed by the gateway while idle: it never saw this request
+            except Stale:
+                pass  # closed by the gateway while idle: it never saw this request
+        conn = await self._pool.open(self.host, self.port, self.tls, self.connect_timeout_s)
         try:
-            return await self._exchange(await self._connect(), data, reused=False)
-        except _Stale as exc:
+            return await self._exchange(conn, data, reused=False)
+        except Stale as exc:
             raise TransportError(str(exc)) from None
 
-    async def _exchange(self, conn: _Connection, data: bytes, reused: bool) -> Response:
-        answer = _Answer()
+    async def _exchange(self, conn: Connection, data: bytes, reused: bool) -> Response:
+        answer = Answer()
         parser = answer.parser
         got = 0
         try:
@@ -182,35 +267,34 @@ class Http1:
                     chunk = await conn.reader.read(READ_CHUNK)
                     if not chunk:
                         if got == 0 and reused:
-                            raise _Stale("the connection was closed before an answer")
+                            raise Stale("the connection was closed before an answer")
+                        if answer.head_done and not answer.framed():
+                            break  # a body that ends at close
                         raise TransportError(
                             f"{self.host}:{self.port} closed the connection mid-answer"
                         )
                     got += len(chunk)
                     parser.feed_data(chunk)
-        except _Stale:
-            conn.close()
+        except Stale:
+            self._pool.discard(conn)
             raise
         except TimeoutError:
-            conn.close()
+            self._pool.discard(conn)
             raise TransportError(f"no complete answer within {self.timeout_s:g} s") from None
         except httptools.HttpParserError as exc:
-            conn.close()
+            self._pool.discard(conn)
             raise TransportError(f"the answer is not valid HTTP/1.1: {exc}") from None
         except OSError as exc:
-            conn.close()
+            self._pool.discard(conn)
             if got == 0 and reused:
-                raise _Stale(str(exc)) from None
+                raise Stale(str(exc)) from None
             raise TransportError(f"the connection failed: {exc!r}") from None
         except BaseException:
-            conn.close()  # cancelled mid-exchange: the connection's state is unknown
+            self._pool.discard(conn)  # cancelled mid-exchange: the connection's state is unknown
             raise
-        if answer.keep_alive and len(self._idle) < MAX_IDLE:
-            self._idle.append(conn)
+        if answer.done and answer.keep_alive:
+            self._pool.put(None, conn)
         else:
-            conn.close()
-        return Response(parser.get_status_code(), answer.headers, b"".join(answer.body))
-
-
-class _Stale(Exception):
-    """A kept-alive connection was found closed before it answered anything."""
+            self._pool.discard(conn)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
+        return Response(parser.get_status_code(), headers, b"".join(answer.body))

@@ -7,6 +7,7 @@ owns the HTTP client). Write and destructive calls carry an idempotency key in
 ``_meta``, so a call re-sent after a crash gets the gateway's stored result.
 The gateway's answers become :class:`ToolResult` data: a pending approval, a
 refusal or a guardrail block are results the harness decides on, not errors.
+Each session's HTTP runs on :mod:`harness.transport` unless ``FLEET_HARNESS_HTTP=httpx``.
 ``mcp`` is imported with the first session: a resumed run whose next step is a
 model call does not wait for it.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,14 +78,28 @@ class _Step:
 
 
 class McpTools:
-    def __init__(self, base_url: str, run_id: str, stack: contextlib.AsyncExitStack):
+    def __init__(
+        self,
+        base_url: str,
+        run_id: str,
+        stack: contextlib.AsyncExitStack,
+        lean_http: bool = True,
+    ):
         self.base_url = base_url
         self.run_id = run_id
         self.stack = stack
         self.step = _Step()
-        self.transport: httpx2.AsyncBaseTransport | None = None
-        """httpx2's own when None; the bench plugs another in to measure the HTTP stack."""
+        self.transport: Callable[[], httpx2.AsyncBaseTransport] | None = (
+            self._lean if lean_http else None
+        )
+        """Makes each session's transport; httpx2's own when None."""
         self._sessions: dict[tuple[str, str], ClientSession] = {}
+
+    def _lean(self) -> httpx2.AsyncBaseTransport:
+        from harness.transport import Transport
+
+        context = tls(self.base_url)
+        return Transport(context if isinstance(context, ssl.SSLContext) else None)
 
     async def session(self, token: str, server: str) -> ClientSession:
         key = (token, server)
@@ -100,7 +117,7 @@ class McpTools:
                 timeout=httpx2.Timeout(CALL_TIMEOUT_S, connect=5.0),
                 event_hooks={"request": [self.step.hook]},
                 verify=tls(self.base_url),
-                transport=self.transport,
+                transport=self.transport() if self.transport else None,
             )
         )
         try:

@@ -7,6 +7,7 @@ across targets; what is left is decided here, as data: a refusal that ends the
 run (:func:`fleet.runtime.outcomes.outcome_of_refusal`) becomes a
 :class:`Stop`, a rate limit is waited out, and an unavailable provider is
 retried a bounded number of times before the run ends ``provider_unavailable``.
+The client's HTTP runs on :mod:`harness.transport` unless ``FLEET_HARNESS_HTTP=httpx``.
 ``openai`` is imported when the first call is made: a resumed run whose next
 step is a tool call does not wait for it.
 """
@@ -14,6 +15,7 @@ step is a tool call does not wait for it.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ import orjson
 from fleet.runtime.outcomes import Outcome, outcome_of_refusal
 from harness.errors import GatewayLost
 from harness.runs import tls
+from harness.transport import Transport
 
 if TYPE_CHECKING:
     import openai
@@ -99,14 +102,27 @@ def _int(value: Any) -> int:
 
 
 class Models:
-    def __init__(self, base_url: str, run_id: str, backoff_s: float = 0.5, retry_s: float = 60.0):
+    def __init__(
+        self,
+        base_url: str,
+        run_id: str,
+        backoff_s: float = 0.5,
+        retry_s: float = 60.0,
+        lean_http: bool = True,
+    ):
         self.base_url = base_url + "/v1"
         self.retry_s = retry_s
         self.run_id = run_id
         self.backoff_s = backoff_s
-        self.http = httpx2.AsyncClient(
-            timeout=httpx2.Timeout(600.0, connect=5.0), verify=tls(base_url)
-        )
+        timeout = httpx2.Timeout(600.0, connect=5.0)
+        if lean_http:
+            context = tls(base_url)
+            self.http = httpx2.AsyncClient(
+                timeout=timeout,
+                transport=Transport(context if isinstance(context, ssl.SSLContext) else None),
+            )
+        else:
+            self.http = httpx2.AsyncClient(timeout=timeout, verify=tls(base_url))
         self._clients: dict[str, openai.AsyncOpenAI] = {}
 
     def client(self, token: str) -> openai.AsyncOpenAI:

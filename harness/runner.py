@@ -118,8 +118,15 @@ class Runner:
         self.runs = Runs(
             settings.gateway_url, settings.token, settings.run_id, self.d.loop, settings.retry_s
         )
-        self.models = Models(settings.gateway_url, settings.run_id, retry_s=settings.retry_s)
-        self.mcp = McpTools(settings.gateway_url, settings.run_id, self.stack)
+        self.models = Models(
+            settings.gateway_url,
+            settings.run_id,
+            retry_s=settings.retry_s,
+            lean_http=settings.lean_http,
+        )
+        self.mcp = McpTools(
+            settings.gateway_url, settings.run_id, self.stack, lean_http=settings.lean_http
+        )
         self.journal: Journal | None = None
         self._agents: dict[str, Agent] = {}
 

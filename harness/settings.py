@@ -36,6 +36,9 @@ class Settings:
     resume: bool
     retry_s: float = 60.0
     """How long to keep retrying a gateway that does not answer before exiting 1."""
+    lean_http: bool = True
+    """The official clients on :mod:`harness.transport` (``FLEET_HARNESS_HTTP=lean``, the
+    default) or on httpx2's own stack (``httpx``)."""
 
 
 def _env(env: dict[str, str], name: str, default: str | None = None) -> str:
@@ -106,7 +109,17 @@ def load(definition: str | None, resume: str | None, env: dict[str, str] | None 
         input=payload,
         resume=resume is not None,
         retry_s=_float(env, "FLEET_HARNESS_RETRY_S", 60.0),
+        lean_http=_http(env),
     )
+
+
+def _http(env: dict[str, str]) -> bool:
+    value = env.get("FLEET_HARNESS_HTTP", "").strip().lower()
+    if value not in ("", "lean", "httpx"):
+        raise UsageError(
+            f"$FLEET_HARNESS_HTTP: expected 'lean' (the default) or 'httpx', got {value!r}"
+        )
+    return value != "httpx"
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
