@@ -189,6 +189,14 @@ class Reply:
             if isinstance(msg, dict):
                 self.message = msg
 
+    def render_json(self) -> bytes:
+        """The answer as one JSON body, whatever format it came in."""
+        sse, self.sse = self.sse, False
+        try:
+            return self.render()
+        finally:
+            self.sse = sse
+
     def render(self) -> bytes:
         if self.message is None:
             return self.body

@@ -580,3 +580,25 @@ def test_fuzz_no_5xx_no_traceback(leaky_stack: Stack, case: fuzz_mcp.Case) -> No
     target = fuzz_mcp.target_for(leaky_stack.url)
     status, body = target.send(case)
     assert fuzz_mcp.problem(status, body) is None, (case, status, body[:500])
+
+
+def test_an_answer_of_one_event_is_sent_as_json(stack: Stack) -> None:
+    """The streamable HTTP transport lets a server answer a request with JSON; an SSE answer
+    that is the result alone reaches the caller as JSON, whole."""
+    sid = open_session(stack, TOKENS["triage"])
+    extra = {"mcp-session-id": sid, "mcp-protocol-version": "2025-06-18"}
+    listed = rpc(
+        stack, TOKENS["triage"], {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, **extra
+    )
+    tool = answer(listed)["result"]["tools"][0]
+    payload = {"name": tool["name"], "arguments": {"number": 1}}
+    r = rpc(
+        stack,
+        TOKENS["triage"],
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": payload},
+        **extra,
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    got = r.json()
+    assert got["id"] == 3 and isinstance(got["result"]["content"], list)
