@@ -1,18 +1,26 @@
-"""``fleetctl cost``: spend rolled up from the gateway's traces, by loop, team or model."""
+"""``fleetctl cost``: spend next to outcome, by loop, team, model, role or run, from the
+gateway's store (its per-call traces and its run records); the sums are :mod:`fleet.economics`."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from fleetctl.output import fail, read_store
 
 if TYPE_CHECKING:
+    from fleet.economics import CostReport
     from gateway.store import Store
+
+WINDOW_S = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400}
+# Every call of the window is read: the default cap of a trace query would cut a month short.
+TRACE_CAP = 1_000_000_000
 
 
 def register(app: typer.Typer) -> None:
@@ -27,51 +35,116 @@ def parse_since(text: str) -> float:
     return time.time() - int(match.group(1)) * seconds
 
 
+def window_start(window: str | None, since: str | None) -> float:
+    """Epoch seconds the window opens at: ``--window`` or ``--since``, a week by default."""
+    if window is not None and since is not None:
+        fail("give --window or --since, not both", "--window day|week|month, or --since 36h")
+    if window is not None:
+        if window not in WINDOW_S:
+            fail(f"unknown --window '{window}'", "use day, week or month")
+        return time.time() - WINDOW_S[window]
+    return parse_since(since or "7d")
+
+
+async def read_records(
+    st: Store, start: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The window's call traces and the run records opened in it, newest first."""
+    from gateway.runs import records
+
+    calls = await st.query_traces(since=start, limit=TRACE_CAP)
+    runs = await records.page(st, start, 0, TRACE_CAP)
+    return calls, runs
+
+
 def cost(
-    by: str = typer.Option("loop", "--by", help="loop, team or model."),
-    since: str = typer.Option("7d", "--since", help="Window: 30m, 24h, 7d, 4w."),
+    by: str = typer.Option(
+        "loop", "--by", help="loop, team, model, role (maker or sub-agent) or run."
+    ),
+    window: str | None = typer.Option(None, "--window", help="day, week or month (30 days)."),
+    since: str | None = typer.Option(
+        None, "--since", help="Or a window like 30m, 24h, 7d, 4w (default 7d)."
+    ),
     store: str = typer.Option(
         "sqlite:gateway.sqlite3", "--store", help="The gateway's store: sqlite:PATH or redis://…"
     ),
-    output: str = typer.Option("table", "--output", "-o", help="table or json."),
+    output: str = typer.Option("text", "--output", "-o", help="text, json or csv."),
 ) -> None:
-    """Spend, tokens, requests, cache hits and errors per loop, team or model."""
-    if by not in ("loop", "team", "model"):
-        fail(f"cannot group by '{by}'", "use loop, team or model")
-    from gateway.rollup import rollup
+    """Spend per loop, team, model, role or run, next to what it delivered.
 
-    start = parse_since(since)
+    Cost is summed from the gateway's per-call records only (model and tool calls), never
+    again from the runs that contain them. RUNS counts the runs opened in the window; USEFUL
+    those whose outcome is done (the checker passed or the done command exited 0); PER
+    USEFUL is cost divided by useful outcomes; SHARE is the part of the fleet's spend; a
+    group marked '!' spends more than the next four together. MAKER and SUB-AGENT split
+    the loop's own calls from its sub-agents' (checkers')."""
+    from fleet.economics import GROUPS, cost_report
 
-    async def run(st: Store) -> list[dict[str, object]]:
-        return rollup(await st.query_traces(since=start), by)
-
-    rows = read_store(store, run)
+    if by not in GROUPS:
+        fail(f"cannot group by '{by}'", f"use {', '.join(GROUPS)}")
+    if output not in ("text", "table", "json", "csv"):
+        fail(f"unknown --output '{output}'", "use text, json or csv")
+    start = window_start(window, since)
+    calls, runs = read_store(store, lambda st: read_records(st, start))
+    report = cost_report(calls, runs, by)
     if output == "json":
-        typer.echo(json.dumps(rows, indent=2))
+        # A list of groups, as before: the fleet's totals are the sums of its loops.
+        typer.echo(json.dumps(report.as_dict()["groups"], indent=2))
+    elif output == "csv":
+        typer.echo(as_csv(report), nl=False)
+    else:
+        print_table(report)
+
+
+COLUMNS = ("RUNS", "USEFUL", "COST USD", "PER USEFUL", "SHARE", "MAKER", "SUB-AGENT", "TOKENS")
+
+
+def _cells(report: CostReport) -> list[list[str]]:
+    out = []
+    for g in report.groups:
+        out.append(
+            [
+                g.key + (" !" if g.dominant else ""),
+                str(g.runs),
+                str(g.useful),
+                f"{g.cost_usd:.4f}",
+                "-" if g.per_useful_usd is None else f"{g.per_useful_usd:.4f}",
+                f"{g.share * 100:.1f}%",
+                f"{g.maker_usd:.4f}",
+                f"{g.subagent_usd:.4f}",
+                str(g.tokens_in + g.tokens_out),
+            ]
+        )
+    return out
+
+
+def print_table(report: CostReport) -> None:
+    if not report.groups:
+        typer.echo("no spend in the window")
         return
-    header = [
-        by.upper(),
-        "REQUESTS",
-        "TOOL CALLS",
-        "TOKENS IN",
-        "TOKENS OUT",
-        "COST USD",
-        "CACHE HITS",
-        "ERRORS",
-    ]
-    lines = [header] + [
-        [
-            str(r["key"]),
-            str(r["requests"]),
-            str(r["tool_calls"]),
-            str(r["tokens_in"]),
-            str(r["tokens_out"]),
-            f"{r['cost_usd']:.4f}",
-            str(r["cache_hits"]),
-            str(r["errors"]),
-        ]
-        for r in rows
-    ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    lines = [[report.by.upper(), *COLUMNS], *_cells(report)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     for line in lines:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+    per = f"{report.total_usd / report.useful:.4f}" if report.useful else "-"
+    typer.echo(
+        f"total {report.total_usd:.4f} USD over {report.runs} runs, {report.useful} useful "
+        f"({per} USD per useful outcome)"
+    )
+    top = [g for g in report.groups if g.dominant]
+    for g in top:
+        typer.echo(f"! {g.key} spends more than the next four {report.by}s together")
+
+
+def as_csv(report: CostReport) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    fields = [
+        "key", "runs", "useful", "cost_usd", "per_useful_usd", "share", "maker_usd",
+        "subagent_usd", "requests", "tool_calls", "tokens_in", "tokens_out", "dominant",
+    ]  # fmt: skip
+    writer.writerow([report.by if f == "key" else f for f in fields])
+    for g in report.groups:
+        row = g.__dict__
+        writer.writerow(["" if row[f] is None else row[f] for f in fields])
+    return buf.getvalue()
