@@ -10,6 +10,9 @@ counts the same in 10 ms ticks and is shown as a cross-check). The CPU between t
 events is one step: the tool call and its journal entry, the next model call and its
 journal entry, the events. Waiting for the model, the tool and the gateway costs no CPU.
 
+Each run on the shipped transport (:mod:`harness.transport`) is followed by one with
+``FLEET_HARNESS_HTTP=httpx`` (httpx2's own stack), so both see the same load.
+
 Then one run in-process under cProfile, timed by the thread's CPU clock (so time spent
 waiting in epoll counts nothing), after a warm-up run: the top self-time functions per step.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import dataclasses
 import gc
 import itertools
 import os
@@ -54,8 +58,9 @@ class Trace:
     total_ticks: float
 
 
-def one_process(stack: Stack, gateway: str, path: Path, run_id: str) -> Trace:
-    proc = stack.spawn(gateway, run_id, path, tag("m", STEPS, run_id))
+def one_process(stack: Stack, gateway: str, path: Path, run_id: str, http: str = "lean") -> Trace:
+    """One ``fleet-harness`` process's CPU marks; ``http`` is its ``FLEET_HARNESS_HTTP``."""
+    proc = stack.spawn(gateway, run_id, path, tag("m", STEPS, run_id), FLEET_HARNESS_HTTP=http)
     assert proc.stdout is not None
     marks: list[tuple[str, str, float]] = []
     end_ticks = 0.0
@@ -170,25 +175,20 @@ def attribute(run_once: Any) -> tuple[float, int, dict[str, float]]:
 
 
 def profile(stack: Stack, gateway: str, path: Path, nonce: str) -> dict[str, Any]:
-    import httpx2
-
-    from bench.harness.transport import StreamTransport
     from harness.events import Events
     from harness.runner import Runner, run
 
-    def run_once(name: str, transport: bool = False) -> Any:
+    def run_once(name: str, lean: bool) -> Any:
         rid = f"{name}-{nonce}"
         events = Events("jsonl", open(os.devnull, "w"))  # noqa: SIM115 (closed with the process)
-        runner = Runner(stack.settings(gateway, rid, path, tag("m", STEPS, rid)), events)
-        if transport:
-            runner.models.http = httpx2.AsyncClient(transport=StreamTransport(), timeout=600.0)
-            runner.mcp.transport = StreamTransport()
+        settings = stack.settings(gateway, rid, path, tag("m", STEPS, rid))
+        runner = Runner(dataclasses.replace(settings, lean_http=lean), events)
         return asyncio.run(runner.run())
 
-    run_once("prof-warm")
-    attributed = attribute(lambda: run_once("prof-attr"))
-    run_once("prof-warm-t", transport=True)
-    streamed = attribute(lambda: run_once("prof-attr-t", transport=True))
+    run_once("prof-warm", lean=False)
+    attributed = attribute(lambda: run_once("prof-attr", lean=False))
+    run_once("prof-warm-t", lean=True)
+    streamed = attribute(lambda: run_once("prof-attr-t", lean=True))
     run_id = f"prof-{nonce}"
     settings = stack.settings(gateway, run_id, path, tag("m", STEPS, run_id))
     gc.collect()
@@ -228,14 +228,21 @@ def measure(stack: Stack, reps: int = 3) -> list[tuple[str, str, str, bool]]:
     gateway = stack.gateway("sqlite")
     path = stack.content()
     nonce = os.urandom(3).hex()
-    traces = [one_process(stack, gateway, path, f"cpu-{i}-{nonce}") for i in range(reps)]
+    traces: list[Trace] = []
+    httpx_traces: list[Trace] = []
+    for i in range(reps):  # interleaved, so both see the same load
+        traces.append(one_process(stack, gateway, path, f"cpu-{i}-{nonce}"))
+        httpx_traces.append(one_process(stack, gateway, path, f"cpu-x{i}-{nonce}", "httpx"))
     ms = 1000.0
     print(f"\n## cpu: fleet-harness process, {STEPS}-step script + finish + checker, {reps} runs")
+    print("(each run on harness.transport, then one with FLEET_HARNESS_HTTP=httpx: rows x)")
     print(
         f"{'run':>4} {'startup':>9} {'1st step':>9} {'step p50':>9} {'step p90':>9} "
         f"{'first10':>8} {'last10':>8} {'checker':>8} {'tail':>7} {'total':>8} {'ticks':>7}  (ms CPU)"
     )
-    for i, t in enumerate(traces):
+    for i, t in itertools.chain(
+        enumerate(traces), ((f"x{i}", t) for i, t in enumerate(httpx_traces))
+    ):
         print(
             f"{i:>4} {t.startup * ms:9.1f} {t.first * ms:9.1f} "
             f"{statistics.median(t.steps) * ms:9.3f} {pct(t.steps, 90) * ms:9.3f} "
@@ -243,17 +250,18 @@ def measure(stack: Stack, reps: int = 3) -> list[tuple[str, str, str, bool]]:
             f"{t.checker * ms:8.2f} {t.tail * ms:7.2f} {t.total * ms:8.1f} {t.total_ticks * ms:7.0f}"
         )
     medians = [statistics.median(t.steps) * ms for t in traces]
+    httpx_medians = [statistics.median(t.steps) * ms for t in httpx_traces]
     p90s = [pct(t.steps, 90) * ms for t in traces]
     startups = [t.startup * ms for t in traces]
     firsts = [t.first * ms for t in traces]
     prof = profile(stack, gateway, path, nonce)
     print(
         "\nwhere a step's CPU goes (in-process, no profiler: thread CPU inside each, per model "
-        "step), with httpx2's own transport under the openai and mcp clients (as shipped) and "
-        "with the bench's (bench/harness/transport.py):"
+        "step), with httpx2's own transport under the openai and mcp clients "
+        "(FLEET_HARNESS_HTTP=httpx) and with harness/transport.py (the default):"
     )
     runs = (prof["attributed"], prof["streamed"])
-    print(f"{'httpx2':>9} {'bench tr.':>9}")
+    print(f"{'httpx2':>9} {'harness':>9}")
     print(
         " ".join(f"{total / steps * ms:9.3f}" for total, steps, _ in runs) + " ms  in all, per step"
     )
@@ -284,9 +292,15 @@ def measure(stack: Stack, reps: int = 3) -> list[tuple[str, str, str, bool]]:
             fmt.format(*spread(medians)),
             statistics.median(medians) <= TARGET_MS,
         ),
+        (
+            "the same with FLEET_HARNESS_HTTP=httpx (interleaved)",
+            "–",
+            fmt.format(*spread(httpx_medians)),
+            True,
+        ),
         ("harness CPU per step, p90 (of each run)", "–", fmt.format(*spread(p90s)), True),
         (
-            "in-process CPU per step, httpx2 / bench transport under openai + mcp",
+            "in-process CPU per step, httpx2 / harness.transport under openai + mcp",
             "–",
             " / ".join(f"{total / steps * ms:.3f}" for total, steps, _ in runs) + " ms",
             True,
