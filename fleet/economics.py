@@ -87,31 +87,40 @@ def cost_report(
     touched: dict[str, set[str]] = {}
     team_of: dict[str, str] = {}
     total = 0.0
+    track_runs = by in ("model", "role")
     for call in calls:
-        loop = str(call.get("loop") or "-")
-        key = _key(call, by, loop)
+        get = call.get
+        loop = get("loop") or "-"
+        member = get("member")
+        maker = not member or member == loop
+        if by == "loop":
+            key = loop
+        elif by == "role":
+            key = "maker" if maker else "sub-agent"
+        else:
+            key = _key(call, by, loop)
         g = groups.get(key)
         if g is None:
             g = groups[key] = Group(key)
-        cost = float(call.get("cost_usd") or 0.0)
+        cost = get("cost_usd") or 0.0
         g.cost_usd += cost
         total += cost
-        if role_of(str(call.get("member") or ""), loop) == "maker":
+        if maker:
             g.maker_usd += cost
         else:
             g.subagent_usd += cost
-        if call.get("kind") == "tool":
+        if get("kind") == "tool":
             g.tool_calls += 1
         else:
             g.requests += 1
-        g.tokens_in += int(call.get("tokens_in") or 0)
-        g.tokens_out += int(call.get("tokens_out") or 0)
+        g.tokens_in += get("tokens_in") or 0
+        g.tokens_out += get("tokens_out") or 0
         if by == "team" and loop not in team_of:
             team_of[loop] = key
-        if by in ("model", "role"):
-            run = call.get("run")
+        if track_runs:
+            run = get("run")
             if run:
-                touched.setdefault(key, set()).add(str(run))
+                touched.setdefault(key, set()).add(run)
     outcome: dict[str, bool] = {}
     for record in runs:
         run_id = str(record.get("id"))
