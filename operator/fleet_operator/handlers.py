@@ -34,6 +34,7 @@ import kopf
 
 from fleet.render import ConfigTooLarge
 from fleet.resources import GROUP, VERSION
+from fleet_operator.approvers import APPROVERS_LABEL, fingerprint
 from fleet_operator.gwclient import GatewayClient
 from fleet_operator.kube import Kube
 from fleet_operator.reconcile import (
@@ -73,6 +74,8 @@ def kube() -> Kube:
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.enabled = False  # no Event objects: an idle fleet makes no writes
     settings.watching.server_timeout = 300
+    # Only approvers Secrets are watched: the API server filters, the rest never reach us.
+    settings.watching.label_selectors["v1", "secrets"] = APPROVERS_LABEL
     settings.persistence.finalizer = "fleetctl.dev/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="fleetctl.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -146,7 +149,10 @@ def _reconcile_policy(body: kopf.Body, listed: list[dict[str, Any]] | None = Non
         log.error("fleet %s: %s", policy["spec"].get("fleet"), exc)
         status = fleet_failed(policy, "ConfigTooLarge", str(exc))
     else:
-        status = fleet_status(policy, outcomes, loops)
+        ns = policy["metadata"].get("namespace") or "default"
+        with STATE.lock:
+            approvers = STATE.approvers.get((ns, str(policy["spec"].get("fleet"))))
+        status = fleet_status(policy, outcomes, loops, approvers)
     write_status(kube(), policy, status, kind="FleetPolicy", current=True)
 
 
@@ -161,6 +167,22 @@ def policy_changed(body: kopf.Body, **_: Any) -> None:
 @kopf.on.delete(GROUP, VERSION, "fleetpolicies", optional=True)
 def policy_deleted(body: kopf.Body, **_: Any) -> None:
     STATE.forget_policy(body.metadata.get("namespace") or "default", str(body.spec.get("fleet")))
+
+
+@kopf.on.event("v1", "secrets", labels={APPROVERS_LABEL: kopf.PRESENT})
+def approvers_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
+    """An approvers Secret was added, changed or deleted: its fleet's gateway config is
+    re-rendered at the fleet's next timer (and its old fleet's, if the label moved). An event
+    is only observed: nothing is written to the Secret, and one that changes no value (a
+    re-list, a label edit elsewhere) re-renders nothing."""
+    ns = body.metadata.get("namespace") or "default"
+    secret = {"metadata": dict(body.metadata), "data": dict(body.get("data") or {})}
+    secret["stringData"] = dict(body.get("stringData") or {})
+    fleet = (body.metadata.get("labels") or {}).get(APPROVERS_LABEL)
+    seen = None if type == "DELETED" or not fleet else (str(fleet), fingerprint(secret))
+    for changed in STATE.approver_secret(ns, str(body.metadata.get("name")), seen):
+        log.info("approvers Secret %s/%s changed: fleet %s", ns, body.metadata.get("name"), changed)
+        STATE.mark(ns, changed)
 
 
 def sweep_fleet(policy: kopf.Body) -> int:

@@ -44,6 +44,7 @@ from fleet.render import (
     trigger_secret_name,
 )
 from fleet.resources import API_VERSION, AgentLoopSpec
+from fleet_operator.approvers import Approvers, fleet_approvers
 from fleet_operator.kube import Kube, KubeError
 
 log = logging.getLogger("fleet.operator")
@@ -237,6 +238,10 @@ class FleetState:
     loops: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # Each loop's CronJob as last applied or seen (the template its Jobs are made from)
     crons: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Approvers Secrets seen, (namespace, Secret) → (fleet, fingerprint), and each fleet's
+    # approvers as last rendered, (namespace, fleet) → Approvers (for its status)
+    approver_secrets: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    approvers: dict[tuple[str, str], Approvers] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _object_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
 
@@ -257,6 +262,19 @@ class FleetState:
     def mark(self, namespace: str, fleet: str) -> None:
         with self.lock:
             self.dirty.add((namespace, fleet))
+
+    def approver_secret(self, namespace: str, name: str, seen: tuple[str, str] | None) -> set[str]:
+        """Note an approvers Secret as a watch event shows it (``None``: deleted); return the
+        fleets whose gateway config it changes (its old fleet and its new one)."""
+        with self.lock:
+            before = self.approver_secrets.get((namespace, name))
+            if seen is None:
+                self.approver_secrets.pop((namespace, name), None)
+            else:
+                self.approver_secrets[(namespace, name)] = seen
+        if before == seen:
+            return set()
+        return {pair[0] for pair in (before, seen) if pair is not None and pair[0]}
 
     def take(self, namespace: str, fleet: str) -> bool:
         with self.lock:
@@ -659,7 +677,9 @@ def reconcile_fleet(
 ) -> tuple[dict[str, str], int]:
     """Render and apply the gateway objects of one fleet from every accepted loop in its namespace.
 
-    ``listed`` is a fresh list of the namespace's AgentLoops if the caller has one."""
+    ``listed`` is a fresh list of the namespace's AgentLoops if the caller has one;
+    ``approvers`` (name → token hashes) replaces those of the fleet's approvers Secrets,
+    which are otherwise listed once per render (:mod:`fleet_operator.approvers`)."""
     meta = policy["metadata"]
     ns = meta.get("namespace") or "default"
     state.remember_policy({**policy, "metadata": {**meta, "namespace": ns}})
@@ -725,6 +745,11 @@ def _reconcile_fleet(
     }
     hashes.update(triggers)
     hashes[OPERATOR_KEY] = [hashlib.sha256(token.encode()).hexdigest()]
+    if approvers is None:
+        declared = fleet_approvers(kube, ns, fleet)
+        approvers = declared.hashes
+        with state.lock:
+            state.approvers[(ns, fleet)] = declared
     for child in render_fleet(
         policy, loops, hashes, namespace=ns, image=image, approvers=approvers
     ):
@@ -734,8 +759,17 @@ def _reconcile_fleet(
     return outcomes, len(loops)
 
 
-def fleet_status(policy: dict[str, Any], outcomes: dict[str, str], loops: int) -> dict[str, Any]:
+def fleet_status(
+    policy: dict[str, Any],
+    outcomes: dict[str, str],
+    loops: int,
+    approvers: Approvers | None = None,
+) -> dict[str, Any]:
     status = _fleet_ready(policy, True, "Reconciled", f"gateway config holds {loops} loop(s)")
+    if approvers is not None:
+        ok, reason, message = approvers.condition()
+        generation = policy["metadata"].get("generation")
+        status["conditions"].append(_condition("Approvers", ok, reason, message, generation))
     status["children"] = [{"kind": k.split("/")[0], "name": k.split("/")[1]} for k in outcomes]
     return status
 
