@@ -11,6 +11,7 @@ import typer
 
 from fleetctl.commands import (
     approvals,
+    approvers,
     cost,
     diff,
     gateway,
@@ -45,6 +46,7 @@ for module in (
     gateway,
     cost,
     approvals,
+    approvers,
     run,
     runs,
     trigger,
