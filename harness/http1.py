@@ -168,6 +168,7 @@ class Pool:
     def __init__(self) -> None:
         self.idle: dict[Any, list[Connection]] = {}
         self.live: set[Connection] = set()
+        self.closed = False
 
     def take(self, key: Any) -> Connection | None:
         idle = self.idle.get(key)
@@ -187,7 +188,7 @@ class Pool:
 
     def put(self, key: Any, conn: Connection) -> None:
         idle = self.idle.setdefault(key, [])
-        if len(idle) < MAX_IDLE and conn.usable:
+        if len(idle) < MAX_IDLE and conn.usable and not self.closed:
             idle.append(conn)
         else:
             self.discard(conn)
@@ -197,6 +198,7 @@ class Pool:
         self.live.discard(conn)
 
     def close(self) -> None:
+        self.closed = True  # an answer read to its end after this closes its connection
         live, self.live = self.live, set()
         self.idle.clear()
         for conn in live:
