@@ -22,7 +22,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q -e '.[gateway,operator,harness,test]'
+	$(PY) -m pip install -q -e '.[gateway,operator,harness,dashboard,test]'
 	rm -f $(VENV)/.installed-*; touch $@
 
 redis:

@@ -13,6 +13,7 @@ from fleetctl.commands import (
     approvals,
     approvers,
     cost,
+    dashboard,
     diff,
     doctor,
     gateway,

@@ -1,0 +1,242 @@
+"""The fleet page: a counts strip, the needs-attention panel and a row per loop (owner and
+team, stage, model with its deprecation, servers and tools by class, last outcome,
+useful-outcome rate, seven days of cost split maker/checker with a sparkline, budget used).
+
+Rows filter by ``team`` and ``stage`` and sort by ``sort=cost|name|budget`` (query
+parameters, so a filtered view is a link). Every sum is one pass over the window's calls
+and runs: linear in what the store returned, whatever the number of loops.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup
+
+from dashboard.attention import Finding
+from dashboard.snapshot import DAY_S, Snapshot
+from dashboard.svg import meter, sparkline
+from fleet.rules.base import TOOL_CLASSES, WINDOW_DAYS, is_destructive, tool_class
+
+SORTS = ("name", "cost", "budget")
+DAYS = 7
+
+
+class QueryError(Exception):
+    """A query parameter the page cannot use; the message says which and what to use."""
+
+
+@dataclass
+class LoopRow:
+    name: str
+    owner: str
+    team: str
+    stage: str
+    model: str
+    deprecated: str
+    touches: dict[str, dict[str, list[str]]]
+    """server → tool class → tools or patterns granted."""
+    last_outcome: str
+    last_run: str
+    runs: int
+    useful: int
+    maker_usd: float
+    checker_usd: float
+    daily: list[float]
+    budget_limit: float | None
+    budget_window: str
+    budget_spent: float
+    spark: Markup = field(default=Markup(""))
+    meter: Markup = field(default=Markup(""))
+
+    @property
+    def cost_usd(self) -> float:
+        return self.maker_usd + self.checker_usd
+
+    @property
+    def budget_used(self) -> float | None:
+        return None if not self.budget_limit else self.budget_spent / self.budget_limit
+
+    @property
+    def useful_rate(self) -> str:
+        return "-" if not self.runs else f"{self.useful / self.runs * 100:.0f}%"
+
+
+def _budget(fleet: Any, agent: Any) -> tuple[float | None, str]:
+    if agent.budget is not None:
+        return float(agent.budget.limit_usd), str(agent.budget.window)
+    for b in fleet.gateway.budgets:
+        if b.applies_per == "agent":
+            return float(b.limit_usd), str(b.window)
+    return None, "day"
+
+
+def touches(fleet: Any, agent: Any) -> dict[str, dict[str, list[str]]]:
+    """What a loop and its sub-agents are granted, per server and tool class."""
+    out: dict[str, dict[str, list[str]]] = {}
+    members = [agent, *agent.subagents]
+    for member in members:
+        for server_name, grant in sorted(member.mcp_servers.items()):
+            server = fleet.mcp_servers.get(server_name)
+            classes = out.setdefault(server_name, {})
+            for entry in grant.tools:
+                if entry in TOOL_CLASSES:
+                    tools = list(getattr(server.tools, entry)) if server else [entry]
+                    cls = entry
+                else:
+                    tools = [entry]
+                    cls = (
+                        "destructive"
+                        if is_destructive(fleet, server, entry)
+                        else (tool_class(server, entry) if server else None) or "write"
+                    )
+                bucket = classes.setdefault(cls, [])
+                bucket.extend(t for t in tools if t not in bucket)
+    return {s: {c: v for c in TOOL_CLASSES if (v := classes.get(c))} for s, classes in out.items()}
+
+
+def _deprecation(fleet: Any, model: str, today: dt.date) -> str:
+    vm = fleet.models.get(model)
+    dep = getattr(vm, "deprecated", None)
+    if dep is None:
+        return ""
+    when = "since" if dep.after <= today else "after"
+    return f"deprecated {when} {dep.after.isoformat()}" + (f", use {dep.use}" if dep.use else "")
+
+
+def rows(loaded: Any, snap: Snapshot) -> list[LoopRow]:
+    fleet = loaded.fleet
+    now = snap.now
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    midnight = dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
+    daily: dict[str, list[float]] = defaultdict(lambda: [0.0] * DAYS)
+    maker: dict[str, float] = defaultdict(float)
+    checker: dict[str, float] = defaultdict(float)
+    spent: dict[tuple[str, int], float] = defaultdict(float)
+    for call in snap.calls:
+        loop = str(call.get("loop") or "")
+        cost = float(call.get("cost_usd") or 0)
+        if not loop or not cost:
+            continue
+        ts = float(call.get("ts") or 0)
+        age = int((midnight + DAY_S - ts) // DAY_S)  # 0 today, 1 yesterday, …
+        if 0 <= age < DAYS:
+            daily[loop][DAYS - 1 - age] += cost
+            member = str(call.get("member") or loop)
+            (maker if member == loop else checker)[loop] += cost
+        for days in (1, 7, 30):
+            if ts >= midnight - (days - 1) * DAY_S:
+                spent[(loop, days)] += cost
+    last: dict[str, dict[str, Any]] = {}
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for record in snap.runs:  # newest first
+        loop = str(record["loop"])
+        if record.get("status") == "ended":
+            counts[loop][0] += 1
+            counts[loop][1] += record.get("outcome") == "done"
+            last.setdefault(loop, record)
+    out = []
+    for agent in sorted((a.agent for a in loaded.agents), key=lambda a: a.name):
+        limit, window = _budget(fleet, agent)
+        ended = last.get(agent.name)
+        row = LoopRow(
+            name=agent.name,
+            owner=agent.owner,
+            team=fleet.team_of(agent.owner),
+            stage=f"{agent.stage} → {agent.promotes_to}" if agent.promotes_to else agent.stage,
+            model=agent.model,
+            deprecated=_deprecation(fleet, agent.model, today),
+            touches=touches(fleet, agent),
+            last_outcome=str(ended.get("outcome") or "-") if ended else "-",
+            last_run=str(ended["id"]) if ended else "",
+            runs=counts[agent.name][0],
+            useful=counts[agent.name][1],
+            maker_usd=maker[agent.name],
+            checker_usd=checker[agent.name],
+            daily=daily[agent.name],
+            budget_limit=limit,
+            budget_window=window,
+            budget_spent=spent[(agent.name, WINDOW_DAYS.get(window, 1))],
+        )
+        row.spark = sparkline(
+            row.daily,
+            f"{agent.name}: cost per day over {DAYS} days, "
+            + ", ".join(f"${v:.2f}" for v in row.daily),
+        )
+        used = row.budget_used
+        row.meter = meter(
+            used,
+            "no budget" if used is None else f"{used * 100:.0f}% of ${limit:g} per {window} used",
+        )
+        out.append(row)
+    return out
+
+
+@dataclass
+class Counts:
+    loops: int
+    running: int
+    awaiting: int
+    spend_today: float
+    budget_today: float | None
+
+
+def counts(loaded: Any, snap: Snapshot, all_rows: list[LoopRow]) -> Counts:
+    active: dict[str, str] = {}
+    for record in snap.runs:
+        if record.get("status") in ("running", "awaiting_approval"):
+            active[str(record["id"])] = str(record["status"])
+    daily = [r.budget_limit for r in all_rows if r.budget_limit and r.budget_window == "day"]
+    today = sum(r.daily[-1] for r in all_rows)
+    return Counts(
+        loops=len(all_rows),
+        running=sum(1 for s in active.values() if s == "running"),
+        awaiting=max(
+            sum(1 for s in active.values() if s == "awaiting_approval"), len(snap.approvals)
+        ),
+        spend_today=today,
+        budget_today=sum(daily) if daily else None,
+    )
+
+
+def select(all_rows: list[LoopRow], params: dict[str, str]) -> tuple[list[LoopRow], dict[str, str]]:
+    """The rows the query asks for, and the query as understood."""
+    unknown = sorted(set(params) - {"team", "stage", "sort"})
+    if unknown:
+        raise QueryError(f"unknown query parameter '{unknown[0][:40]}': use team, stage or sort")
+    team = params.get("team", "")
+    stage = params.get("stage", "")
+    sort = params.get("sort", "name")
+    if sort not in SORTS:
+        raise QueryError(f"sort must be one of {', '.join(SORTS)}, not '{sort[:40]}'")
+    shown = [
+        r
+        for r in all_rows
+        if (not team or r.team == team) and (not stage or r.stage.split(" ")[0] == stage)
+    ]
+    if sort == "cost":
+        shown.sort(key=lambda r: (-r.cost_usd, r.name))
+    elif sort == "budget":
+        shown.sort(key=lambda r: (-(r.budget_used or 0.0), r.name))
+    return shown, {"team": team, "stage": stage, "sort": sort}
+
+
+def context(
+    loaded: Any, snap: Snapshot, params: dict[str, str], findings: list[Finding], connected: bool
+) -> dict[str, Any]:
+    all_rows = rows(loaded, snap)
+    shown, query = select(all_rows, params)
+    return {
+        "title": f"Fleet {loaded.fleet.fleet}",
+        "counts": counts(loaded, snap, all_rows),
+        "rows": shown,
+        "query": query,
+        "teams": sorted({r.team for r in all_rows}),
+        "stages": sorted({r.stage.split(" ")[0] for r in all_rows}),
+        "findings": findings,
+        "findings_connected": connected,
+        "days": DAYS,
+    }
