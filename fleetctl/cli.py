@@ -48,6 +48,7 @@ for module in (
     gateway,
     cost,
     doctor,
+    dashboard,
     approvals,
     approvers,
     run,
