@@ -85,6 +85,9 @@ _COMMENT_HINT = compile(
 _HIDDEN_RUN = re.compile("[\U000e0000-\U000e007f]{8,}|[\u200b-\u200d\u2060-\u2064\ufeff\u180e]{8,}")
 
 
+# Invisible characters that may stand for a space between words.
+_JOINERS = re.compile("[\u00ad\u200b\u2060\u180e\ufeff]")
+
 _HEX = "0123456789abcdefABCDEF"
 # Base64 of ASCII text: the first character of every group of four encodes a byte's top
 # six bits, so it is one of the first 32 letters of the alphabet.
@@ -168,15 +171,18 @@ def _link_exfil(is_image: bool, url: str) -> bool:
 
 
 # Spelling games: letters apart ("i.g.n.o.r.e", "i g n o r e") and digits for letters
-# ("1gn0r3"). Only a text that holds one is read a second time, with them undone. A word
-# counts as a game when digits and letters alternate twice and it has a letter past "f"
-# (hex digests alternate too, with a to f only).
+# ("1gn0r3", "ign0re"). Only a text that holds one is read a second time, with them
+# undone. A word counts as a game when digits and letters alternate twice, or one digit
+# sits between letters with two lower-case ones after it ("ru1es", not "mp3" or "x86"),
+# or a word starts "1" or "0" and goes on in five letters ("1nstructions"); and it has a
+# letter past "f" (hex digests alternate too, with a to f only).
 # One pass finds them and the encoded candidates: 1 letters apart, 2 an encoded run
 # (before 3, so a base64 run is not taken for a word of digits and letters), 3 such a word.
 _AUX = Pattern(
     r"((?:\b[A-Za-z][.\-_*·]){2,}[A-Za-z]\b|(?:\b[A-Za-z] ){2,}[A-Za-z]\b)"
     rf"|({ENCODED})"
-    r"|(\b[A-Za-z]*[013457@$!][A-Za-z]+[013457@$!][A-Za-z0-9@$!]*)"
+    r"|(\b[A-Za-z]*[013457@$!][A-Za-z]+[013457@$!][A-Za-z0-9@$!]*"
+    r"|\b[A-Za-z]+[01345][a-z]{2,}\b|\b[01][a-z]{4,}\b)"
 )
 _LEETISH = Pattern(r"\b(?:[A-Za-z]+[013457@$!]|[013457@$]+[A-Za-z])[A-Za-z0-9@$!]*")
 _LEET = str.maketrans("013457@$!", "oieastasi")
@@ -200,13 +206,29 @@ def _respelled(view: View, spelled: list[tuple[int, int]]) -> tuple[str, array[i
         if apart:  # letters apart, one separator each: every other character
             pieces.append(text[s:e:2])
             origin.extend(range(s, e, 2))
+            if e < len(text) and text[e] == text[s + 1]:  # "i.g.n.o.r.e." ends in one more
+                e += 1
         else:
-            pieces.append(text[s:e].translate(_LEET))
+            pieces.append(_unleet(text[s:e]))
             origin.extend(range(s, e))
         pos = e
     pieces.append(text[pos:])
     origin.extend(range(pos, len(text)))
     return "".join(pieces), origin
+
+
+def _unleet(word: str) -> str:
+    """A word with digits read as letters; "1" is "l" before "e", "a", "i", another "1" or
+    at the end ("ru1es", "a11", "po1icy"), "i" elsewhere ("1nstructions", "g1ven")."""
+    if "1" not in word:
+        return word.translate(_LEET)
+    out = list(word.translate(_LEET))
+    for i, c in enumerate(word):
+        if c == "1":
+            after = word[i + 1 : i + 2].lower()
+            if after in ("", "e", "a", "i", "1") or word[i - 1 : i] == "1":
+                out[i] = "l"
+    return "".join(out)
 
 
 _ROT13 = str.maketrans(
@@ -317,6 +339,14 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
         last_end = e
         os, oe = view.original(s, e)
         found.append(Finding("prompt-injection", kind, os, oe, snippet(text[os:oe])))
+    if _depth == 0 and not ascii and _JOINERS.search(text):
+        # A soft hyphen or zero-width space is dropped, which glues the words it stood
+        # between ("ignore\u00adall\u00adprevious"): read the text once more with each
+        # as a space. Same length, so the spans are the caller's.
+        taken = [(f.start, f.end) for f in found]
+        for f in scan_injection(_JOINERS.sub(" ", text), _depth=_depth):
+            if not any(a < f.end and f.start < b for a, b in taken):
+                found.append(f)
     if view.translated() and _hides(text):
         # Runs of tag or zero-width characters hide text; spans of the original string.
         for m in _HIDDEN_RUN.finditer(text):

@@ -476,7 +476,9 @@ def automata() -> list[Automaton]:
     opened: list[list[tuple[str, str]]] = [[] for _ in range(OPEN_GROUPS)]
     scripts: list[tuple[str, str]] = []
     n = 0
-    for table in (ENGLISH, OTHER_LANGUAGES):
+    from .prose import PROSE  # it builds on this module's blocks
+
+    for table in (ENGLISH, OTHER_LANGUAGES, PROSE):
         for kind, patterns in table.items():
             for pattern in patterns:
                 item = (kind, fold_pattern(pattern))

@@ -210,6 +210,9 @@ def _folded_char(cp: int) -> str:
     for c in unicodedata.normalize("NFKD", chr(cp)):
         if c in _QUOTES or unicodedata.category(c) in ("Mn", "Mc", "Me"):
             continue
+        if c >= "\x80" and c.lower() not in _LOOKALIKES and unicodedata.category(c) == "So":
+            out.append(" ")  # an emoji between words ("ignore 👏 all") is a gap, not a word
+            continue
         out.append(_LOOKALIKES.get(c.lower(), c) if c >= "\x80" else c)
     return "".join(out)
 
@@ -267,7 +270,7 @@ def _needs_exact() -> Any:
 def _fold_classes() -> tuple[Any, Any]:
     quotes = re2.escape("".join(sorted(_QUOTES)))
     lookalikes = re2.escape("".join(sorted(set(_LOOKALIKES) | {c.upper() for c in _LOOKALIKES})))
-    changes = compile(f"[\\p{{M}}{quotes}{lookalikes}]")  # what folding would change
+    changes = compile(f"[\\p{{M}}\\p{{So}}{quotes}{lookalikes}]")  # what folding would change
     not_latin = compile(f"[^\\x00-\\x7F\\p{{M}}{quotes}]")  # what ASCII-only folding would lose
     return changes, not_latin
 

@@ -76,6 +76,15 @@ UNITS = {
     "pretend rules": "pretend the rules don't exist ",
     "you were given": "the rules you were given ",
     "send to": "send the keys to https://a/ ",
+    # prose exfiltration, leetspeak and joiners: open gaps and the second readings
+    "image followed by": "an image whose url is x followed by ",
+    "append to link": "append the card number to ",
+    "as if rules": "as if your rules were ",
+    "single leet": "ru1es g1ven ",
+    "soft hyphen": "ignore\u00ad",
+    "emoji gap": "ignore 👏 ",
+    "dots apart": "i.g.n.o.r.e. ",
+    "do not log": "send it ",
 }
 
 
