@@ -1,13 +1,15 @@
 """docs/deploy.md says only what the code does, so it cannot drift: its Secrets table against the
 Secrets, keys and variables that rendering produces for the bundled fleet, its metric series
 against the gateway's, its operator settings and their defaults against what the operator reads,
-its columns, status fields and Event reasons against the CRD and the outcomes; and its install,
-upgrade and uninstall commands run with the real kubectl against the e2e emulator."""
+its columns, status fields and Event reasons against the CRD and the outcomes, its approvers
+Secret against what ``fleetctl approvers token`` prints and the operator reads; and its install,
+approvers, upgrade and uninstall commands run with the real kubectl against the e2e emulator."""
 
 from __future__ import annotations
 
 import ast
 import copy
+import hashlib
 import os
 import re
 import subprocess
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from fleet_operator.approvers import APPROVERS_LABEL, HASH_PREFIX, parse, secret_name
 
 from fleet.gwconfig import GwSecretRef
 from fleet.gwrender import secret_env
@@ -112,12 +115,47 @@ def minted(rendered: dict[str, Any]) -> set[tuple[str, str]]:
 def test_minted_secrets_are_the_documented_ones(rendered: dict[str, Any]) -> None:
     documented = set()
     for row in table(section("Secrets")):
-        if "credentials.secret" in row[0]:
+        if "credentials.secret" in row[0] or APPROVERS_LABEL in row[0]:
             continue
         secret = ticked(row[0])[0]
         documented |= {(secret, key) for key in ticked(row[1])}
     assert minted(rendered) == documented
     assert (OPERATOR_SECRET, TOKEN_KEY) in documented
+
+
+def test_the_approvers_secret_is_what_the_cli_prints_and_the_operator_reads(
+    tmp_path: Path,
+) -> None:
+    (row,) = [r for r in table(section("Secrets")) if APPROVERS_LABEL in r[0]]
+    assert ticked(row[0])[:2] == [
+        secret_name("<fleet>", "<approver>"),
+        f"{APPROVERS_LABEL}: <fleet>",
+    ]
+    assert ticked(row[1]) == ["<approver>", f"{HASH_PREFIX}<hex>"]
+    text = section("Approvers")
+    (example,) = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    documented = yaml.safe_load(example)
+    proc = subprocess.run(
+        [
+            *(str(ROOT / ".venv/bin/fleetctl"), "approvers", "token", "alice"),
+            *("--fleet", "northwind", "-n", "fleet-system", "--token-file", str(tmp_path / "t")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    printed = yaml.safe_load(proc.stdout)
+    value = printed["stringData"]["alice"]
+    assert (
+        value
+        == HASH_PREFIX + hashlib.sha256((tmp_path / "t").read_text().strip().encode()).hexdigest()
+    )
+    # The doc's example is the CLI's output but for the hash (every token is new).
+    assert {**printed, "stringData": {}} == {**documented, "stringData": {}}
+    read = parse([documented])
+    assert read.problems == [] and list(read.hashes) == ["alice"]
+    assert "`FLEET_OPERATOR_FLEET_SECONDS`" in text and f"`{HASH_PREFIX}" in text
 
 
 def test_credential_secrets_land_in_the_documented_variables(rendered: dict[str, Any]) -> None:
@@ -210,19 +248,20 @@ def shell_blocks(title: str) -> list[str]:
 
 # What needs pods, a port or a running operator, which the emulator does not give.
 NEEDS_PODS = re.compile(
-    r"rollout status|wait --for|port-forward|curl|logs |runs list|trigger |diff "
+    r"rollout status|wait --for|port-forward|curl|logs |runs list|trigger |diff |approvals |APPROVER_TOKEN"
 )
 
 
 @pytest.mark.skipif(KUBECTL is None, reason=WHY_NOT)
 def test_install_upgrade_uninstall_commands_run(tmp_path: Path) -> None:
     """The doc's shell blocks, as written, in order, against the emulator: the operator's
-    kustomization, the Secrets (after their namespace), the compiled fleet, the pruning upgrade and the uninstall by
-    label. Lines that need pods or a running operator are left out (the e2e tests run those)."""
+    kustomization, the Secrets (after their namespace), the compiled fleet, an approver's Secret
+    from ``fleetctl approvers token``, the pruning upgrade and the uninstall by label. Lines that need pods or a running operator are left out (the e2e tests run those)."""
     for name in ("examples", "operator", ".venv"):
         (tmp_path / name).symlink_to(ROOT / name)
     blocks = [
         *shell_blocks("Install"),
+        *shell_blocks("Approvers"),
         *shell_blocks("Upgrade"),
         *shell_blocks("Uninstall"),
     ]
@@ -253,4 +292,8 @@ def test_install_upgrade_uninstall_commands_run(tmp_path: Path) -> None:
         out = proc.stdout
         assert out.index("namespace/fleet-system created") < out.index("secret/provider-openai")
         assert "fleetpolicy.fleetctl.dev/northwind created" in proc.stdout
+        assert "secret/northwind-approver-alice created" in proc.stdout
+        # Listed by its label (DATA shows 0 here: the emulator keeps stringData as sent).
+        assert re.search(r"^northwind-approver-alice\s+Opaque\s", out, re.M), out
+        assert (tmp_path / "alice.token").stat().st_mode & 0o777 == 0o600
         assert 'fleetpolicy.fleetctl.dev "northwind" deleted' in proc.stdout
