@@ -177,7 +177,7 @@ def parse(listed: list[dict[str, Any]]) -> Approvers:
             owner[digest] = name
             kept.append(digest)
         found.hashes[name] = kept
-    found.hashes = {n: h for n, h in found.hashes.items() if h}
+    found.hashes = {n: found.hashes[n] for n in sorted(found.hashes) if found.hashes[n]}
     return found
 
 

@@ -19,6 +19,9 @@ Deployment in ``operator/deploy`` does). Settings come from the environment:
 * ``FLEET_OPERATOR_ORPHAN_SECONDS`` — how long a run may stay ``running`` without an active
   Job before it is ended ``error`` (default 30).
 
+Secrets labelled ``fleetctl.dev/approvers`` are watched too (only they: the label is a
+server-side selector), to re-render their fleet's approvers (:mod:`fleet_operator.approvers`).
+
 Handlers are synchronous (kopf runs them in worker threads) and write only
 when something differs: an idle fleet costs reads.
 """
