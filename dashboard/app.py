@@ -49,6 +49,8 @@ HERE = Path(__file__).resolve().parent
 log = logging.getLogger("fleet.dashboard")
 MAX_FORM = 16 * 1024
 MAX_REASON = 2000
+# The doctor compares this week's spend with last week's.
+DOCTOR_DAYS = 14
 
 
 class Decider(Protocol):
@@ -76,7 +78,7 @@ class Dashboard:
         return redactor_for(self.gateway_config) if self.gateway_config else Redactor([])
 
     def window_days(self) -> int:
-        windows = [fleet_page.DAYS]
+        windows = [fleet_page.DAYS, DOCTOR_DAYS if self.findings_connected else 1]
         for a in self.loaded.agents:
             if a.agent.budget is not None:
                 windows.append(WINDOW_DAYS.get(a.agent.budget.window, 1))

@@ -4,7 +4,7 @@ The fleet's lifecycle checks (a deprecated model, a missed heartbeat, runs witho
 useful outcome, a checker that always passes) belong to the core; the dashboard only
 shows them. It asks a :class:`FindingSource` and renders what it gets, so the panel
 works with any implementation, and with none (:func:`no_findings`, the panel then says
-that no checks are connected).
+that no checks are connected). :func:`doctor_findings` is ``fleetctl doctor``'s.
 """
 
 from __future__ import annotations
@@ -33,3 +33,22 @@ def no_findings(
     fleet: Any, runs: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[str, Any]], now: float
 ) -> list[Finding]:
     return []
+
+
+def doctor_findings(
+    loaded: Any, runs: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[str, Any]], now: float
+) -> list[Finding]:
+    """``fleetctl doctor``'s findings (:func:`fleet.doctor.diagnose`, default thresholds)."""
+    from fleet.doctor import diagnose
+
+    found = diagnose(loaded.fleet, [a.agent for a in loaded.agents], runs, calls, now=now)
+    return [
+        Finding(
+            f.loop,
+            "error" if f.level == "error" else "warning" if f.level == "warning" else "info",
+            f.check,
+            f.evidence,
+            f.action,
+        )
+        for f in found
+    ]

@@ -132,12 +132,15 @@ def rows(loaded: Any, snap: Snapshot) -> list[LoopRow]:
                 spent[(loop, days)] += cost
     last: dict[str, dict[str, Any]] = {}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    week = now - DAYS * DAY_S
     for record in snap.runs:  # newest first
         loop = str(record["loop"])
-        if record.get("status") == "ended":
+        if record.get("status") != "ended":
+            continue
+        last.setdefault(loop, record)
+        if float(record.get("started") or 0) >= week:
             counts[loop][0] += 1
             counts[loop][1] += record.get("outcome") == "done"
-            last.setdefault(loop, record)
     out = []
     for agent in sorted((a.agent for a in loaded.agents), key=lambda a: a.name):
         limit, window = _budget(fleet, agent)

@@ -89,6 +89,7 @@ def dashboard(
     """Serve the fleet dashboard: fleet, loop, run and approvals pages from the store."""
     from dashboard.access import Access, ConfigError, read_viewers
     from dashboard.app import Dashboard, create_app
+    from dashboard.attention import doctor_findings
     from dashboard.decide import Gateway, LocalHome, Nowhere
     from gateway.store import open_store
 
@@ -138,6 +139,8 @@ def dashboard(
         access=access,
         decider=decider,
         gateway_config=cfg,
+        findings=doctor_findings,
+        findings_connected=True,
     )
     import uvicorn
 

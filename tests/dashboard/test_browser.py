@@ -11,8 +11,8 @@ import base64
 import json
 import shutil
 import subprocess
-from html import unescape
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
 import httpx
@@ -196,6 +196,10 @@ def test_approve_in_the_browser_and_the_run_resumes_to_done(demo: Demo, browser:
         .get_attribute("textContent")
         .startswith(f"{LOOP}: cost per day over 7 days")
     )
+    # the needs-attention panel shows the doctor's findings: loops that never ran here
+    attention = browser.find_element(By.CSS_SELECTOR, "section.attention")
+    assert attention.find_elements(By.CSS_SELECTOR, "li.finding a[href='/loops/changelog']")
+    assert not attention.find_elements(By.CSS_SELECTOR, f"li.finding a[href='/loops/{LOOP}']")
     counts = browser.find_element(By.CSS_SELECTOR, "dl.counts").text
     assert "Loops\n11" in counts and "Awaiting approval\n0" in counts
     check_accessible(browser)
