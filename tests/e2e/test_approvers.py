@@ -189,7 +189,7 @@ def test_an_approvers_secret_puts_its_hash_in_the_gateway_config(
     cluster: Any, kube: Kube, gateway: Follower, tmp_path: Path
 ) -> None:
     assert gateway.approvers() == {}
-    assert condition(kube).get("reason") == "NoApprovers"
+    wait_for(lambda: condition(kube).get("reason") == "NoApprovers", 10, "NoApprovers")
 
     # alice with --apply; bob as printed, applied the way `| kubectl apply -f -` would.
     TOKENS["alice"], printed = mint(cluster, tmp_path, "alice", apply=True)
