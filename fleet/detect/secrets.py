@@ -261,7 +261,10 @@ _TOKENS: list[_Token] = [
     ),
     _Token(
         "basic-auth-url",
-        r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:[^\s:/@]+@[^\s/]+",
+        # Bounded runs: an unbounded one, alive from an early start ("a.b.sk-…" is all
+        # scheme characters), keeps every later search of the combined pattern reading
+        # to the end of the text, quadratic in the number of tokens found.
+        r"\b[a-zA-Z][a-zA-Z0-9+.\-]{0,31}://[^\s:/@]{0,128}:[^\s:/@]{1,512}@[^\s/]+",
         check=_basic_url,
     ),
 ]

@@ -85,6 +85,9 @@ UNITS = {
     "emoji gap": "ignore 👏 ",
     "dots apart": "i.g.n.o.r.e. ",
     "do not log": "send it ",
+    # a run of URL-scheme characters alive from the start while tokens match all along
+    "scheme run": "sk-74111sk-41114111a.b.",
+    "userinfo run": "x://sk-aaaaaaaaaaaaaaaaaaaa",
 }
 
 
