@@ -189,32 +189,50 @@ _LEET = str.maketrans("013457@$!", "oieastasi")
 _PAST_F = frozenset("ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ")
 
 
-def _respelled(view: View, spelled: list[tuple[int, int]]) -> tuple[str, array[int]]:
-    """The view's text with spelling games undone, and the index in it of each character."""
+_REACH = 300  # characters read either side of a spelling game: a phrase around it
+
+
+def _respelled(view: View, spelled: list[tuple[int, int]]) -> Iterator[tuple[str, array[int]]]:
+    """Pieces of the view's text around its spelling games, each with the games undone,
+    and the index in the view's text of each of its characters. Only the games' surround
+    is read again, so a text full of version strings and leet handles costs a second
+    reading of those parts only."""
     text = view.text
     edits = [(s, e, True) for s, e in spelled]
     edits += [(*hit.span(), False) for hit in _LEETISH.finditer(view)]
     edits.sort()
-    pieces: list[str] = []
-    origin: array[int] = array("q")
-    pos = 0
-    for s, e, apart in edits:
-        if s < pos:
-            continue
-        pieces.append(text[pos:s])
-        origin.extend(range(pos, s))
-        if apart:  # letters apart, one separator each: every other character
-            pieces.append(text[s:e:2])
-            origin.extend(range(s, e, 2))
-            if e < len(text) and text[e] == text[s + 1]:  # "i.g.n.o.r.e." ends in one more
-                e += 1
+    windows: list[list[tuple[int, int, bool]]] = []
+    bounds: list[list[int]] = []
+    for edit in edits:
+        lo, hi = max(0, edit[0] - _REACH), min(len(text), edit[1] + _REACH)
+        if bounds and lo <= bounds[-1][1]:
+            bounds[-1][1] = max(bounds[-1][1], hi)
+            windows[-1].append(edit)
         else:
-            pieces.append(_unleet(text[s:e]))
-            origin.extend(range(s, e))
-        pos = e
-    pieces.append(text[pos:])
-    origin.extend(range(pos, len(text)))
-    return "".join(pieces), origin
+            bounds.append([lo, hi])
+            windows.append([edit])
+    for (lo, hi), inside in zip(bounds, windows, strict=True):
+        pieces: list[str] = []
+        origin: array[int] = array("q")
+        pos = lo
+        for s, e, apart in inside:
+            if s < pos:
+                continue
+            pieces.append(text[pos:s])
+            origin.extend(range(pos, s))
+            if apart:  # letters apart, one separator each: every other character
+                pieces.append(text[s:e:2])
+                origin.extend(range(s, e, 2))
+                if e < len(text) and text[e] == text[s + 1]:  # "i.g.n.o.r.e." ends in one more
+                    e += 1
+            else:
+                pieces.append(_unleet(text[s:e]))
+                origin.extend(range(s, e))
+            pos = e
+        end = max(pos, hi)
+        pieces.append(text[pos:end])
+        origin.extend(range(pos, end))
+        yield "".join(pieces), origin
 
 
 def _unleet(word: str) -> str:
@@ -238,10 +256,21 @@ _ROT13 = str.maketrans(
 _REVERSED_WORDS = ("erongi", "dragersid", "snoitcurtsni", "tpmorp", "selur", "tegrof")
 
 
-def _turnings(low: str) -> list[tuple[str, Callable[[int, int], tuple[int, int]]]]:
+# Whether a text says rot13 or holds a reversed trigger word: one RE2 pass, so that most
+# texts are not lower-cased and searched once per word.
+_TURNED = compile("(?i)rot[ \\-]?13|" + "|".join(_REVERSED_WORDS), capture=False)
+
+
+def _turnings(body: str) -> list[tuple[str, Callable[[int, int], tuple[int, int]]]]:
     """The text rot13-decoded when it says rot13, and reversed when it holds reversed
     trigger words: (text, a map of its spans back to the view's)."""
     out: list[tuple[str, Callable[[int, int], tuple[int, int]]]] = []
+    try:
+        if _TURNED.search(body) is None:
+            return out
+    except UnicodeEncodeError:  # lone surrogates, which RE2 cannot take: look the slow way
+        pass
+    low = body.lower()
     if "rot" in low and ("rot13" in low or "rot-13" in low or "rot 13" in low):
         out.append((low.translate(_ROT13), lambda s, e: (s, e)))
     if any(word in low for word in _REVERSED_WORDS):
@@ -308,14 +337,13 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
             if decoded is not None and scan_injection(decoded, _depth=_depth + 1):
                 spans.append((s, e, "encoded-injection"))
     if played:
-        again, origin = _respelled(view, spelled)
-        for kind, a, b in _matches(View(again), ascii):
-            s, e = origin[a], origin[b - 1] + 1
-            if not any(x < e and s < y for x, y, _ in spans):
-                spans.append((s, e, kind))
+        for again, origin in _respelled(view, spelled):
+            for kind, a, b in _matches(View(again), ascii):
+                s, e = origin[a], origin[b - 1] + 1
+                if not any(x < e and s < y for x, y, _ in spans):
+                    spans.append((s, e, kind))
     body = view.text
-    low = body.lower()
-    for turned, undo in _turnings(low):
+    for turned, undo in _turnings(body):
         for _kind, s, e in _matches(View(turned), True):
             spans.append((*undo(s, e), "encoded-injection"))
     if "](" in body or "<img" in body or "<IMG" in body:
