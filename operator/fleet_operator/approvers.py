@@ -33,6 +33,8 @@ MIN_TOKEN = 24
 """Characters a plain token needs at least: shorter ones are guessable and refused."""
 MAX_SHOWN = 3
 """Problems named on the FleetPolicy condition (the rest are counted)."""
+MAX_NAMED = 10
+"""Approvers named on the FleetPolicy condition (the rest are counted)."""
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 _SPLIT = re.compile(r"[\s,]+")
@@ -94,7 +96,9 @@ class Approvers:
                 f"no Secret labelled {APPROVERS_LABEL} for this fleet: nobody can decide its "
                 "approvals; add one with `fleetctl approvers token NAME`",
             )
-        names = ", ".join(sorted(self.hashes))
+        names = ", ".join(sorted(self.hashes)[:MAX_NAMED])
+        if len(self.hashes) > MAX_NAMED:
+            names += f" and {len(self.hashes) - MAX_NAMED} more"
         return (
             True,
             "Loaded",

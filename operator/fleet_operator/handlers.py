@@ -172,7 +172,9 @@ def policy_deleted(body: kopf.Body, **_: Any) -> None:
     STATE.forget_policy(body.metadata.get("namespace") or "default", str(body.spec.get("fleet")))
 
 
-@kopf.on.event("v1", "secrets", labels={APPROVERS_LABEL: kopf.PRESENT})
+# No client-side label filter: the watch is already only of labelled Secrets, and a Secret
+# whose label was removed arrives without it (as DELETED from a real API server).
+@kopf.on.event("v1", "secrets")
 def approvers_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
     """An approvers Secret was added, changed or deleted: its fleet's gateway config is
     re-rendered at the fleet's next timer (and its old fleet's, if the label moved). An event

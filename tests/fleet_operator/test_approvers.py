@@ -176,3 +176,17 @@ def test_apply_without_a_cluster_is_a_usage_error(tmp_path: Path) -> None:
     assert proc.stderr.startswith(
         "error: cannot write Secret default/nw-approver-alice in the current kubeconfig context"
     )
+
+
+def test_the_operator_watches_approvers_secrets_only() -> None:
+    import kopf
+    from kopf._cogs.structs.references import Resource
+
+    import fleet_operator.handlers as handlers
+
+    settings = kopf.OperatorSettings()
+    handlers.configure(settings=settings)
+    secrets = Resource("", "v1", "secrets", kind="Secret", namespaced=True)
+    pods = Resource("", "v1", "pods", kind="Pod", namespaced=True)
+    assert settings.watching.label_selectors.collect(secrets) == ["fleetctl.dev/approvers"]
+    assert settings.watching.label_selectors.collect(pods) == []
