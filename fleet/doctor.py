@@ -154,9 +154,14 @@ def diagnose(
     calls: Iterable[Mapping[str, Any]],
     *,
     now: float,
+    since: float | None = None,
     thresholds: Thresholds | None = None,
 ) -> list[Finding]:
-    """Every finding for every loop, errors first, then by loop. Linear in the records."""
+    """Every finding for every loop, errors first, then by loop. Linear in the records.
+
+    ``since`` is where the records read begin: a loop with no run in them is a missed
+    heartbeat only when they reach back further than its limit (a monthly loop is not
+    called silent from two weeks of records)."""
     t = thresholds or Thresholds()
     agents = list(agents)
     seen = _gather(runs, calls, now)
@@ -167,7 +172,7 @@ def diagnose(
         s = seen.get(agent.name) or _Seen()
         s.runs.sort(key=lambda r: r.get("started") or 0.0)
         found = _deprecated(fleet, agent, today, candidates)
-        found += _heartbeat(fleet, agent, s, now, t)
+        found += _heartbeat(fleet, agent, s, now, since, t)
         found += _usefulness(fleet, agent, s, t, candidates)
         found += _budget_and_waits(agent, s, now, t)
         found += _spend(agent, s, t)
@@ -212,7 +217,9 @@ def _deprecated(fleet: Fleet, agent: Agent, today: dt.date, cands: dict[str, str
     return out
 
 
-def _heartbeat(fleet: Fleet, agent: Agent, s: _Seen, now: float, t: Thresholds) -> list[Raw]:
+def _heartbeat(
+    fleet: Fleet, agent: Agent, s: _Seen, now: float, since: float | None, t: Thresholds
+) -> list[Raw]:
     trigger = agent.trigger
     if trigger.suspend or trigger.schedule is None:
         return []
@@ -222,6 +229,8 @@ def _heartbeat(fleet: Fleet, agent: Agent, s: _Seen, now: float, t: Thresholds) 
     limit = t.heartbeat_factor * gap
     last = max((r.get("started") or 0.0 for r in s.runs), default=None)
     if last is not None and now - last <= limit:
+        return []
+    if last is None and since is not None and now - since < limit:
         return []
     evidence = (
         f"no run since {_when(last)} ({_hours(now - last)} ago)"

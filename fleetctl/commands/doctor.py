@@ -90,7 +90,9 @@ def doctor(
     try:
         runs, calls = read_store(store, lambda st: read_records(st, start))
         agents = [la.agent for la in loaded.agents]
-        findings = diagnose(loaded.fleet, agents, runs, calls, now=now, thresholds=thresholds)
+        findings = diagnose(
+            loaded.fleet, agents, runs, calls, now=now, since=start, thresholds=thresholds
+        )
     finally:
         gc.enable()
     if output == "json":

@@ -206,6 +206,17 @@ def test_heartbeat_and_spend_jump_with_the_clock_moved_on(
     assert jump.evidence.endswith("(3.0x)") and jump.owner == "team-a"
     # Within twice the hourly schedule's gap there is nothing to say.
     assert diagnose(loaded.fleet, agents, runs, calls, now=time.time() + 3600) == []
+    # Records that begin an hour back cannot show a two-hour silence of a loop with no run.
+    alpha_only = [r for r in runs if r["loop"] == "alpha"]
+    later = time.time() + 3 * 3600
+    shallow = diagnose(loaded.fleet, agents, alpha_only, [], now=later, since=later - 3600)
+    deep = diagnose(loaded.fleet, agents, alpha_only, [], now=later, since=later - 86400)
+    assert [(f.loop, f.check) for f in shallow] == [("alpha", "missed-heartbeat")]
+    assert [(f.loop, f.check) for f in deep] == [
+        ("alpha", "missed-heartbeat"),
+        ("beta", "missed-heartbeat"),
+    ]
+    assert deep[1].evidence.startswith("no run in the records read")
 
 
 def test_longest_gap_of_a_schedule() -> None:
