@@ -254,6 +254,11 @@ def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]])
         if sizes[i] == 1 and not lead and not (i + 1 < count and sizes[i + 1] >= 2):
             i += 1
             continue
+        if i > 0 and "." in run[groups[i - 1][1] : g0]:
+            # Nothing starts after a dot inside a run: "build 10.0.19045.3693" holds no
+            # phone number "0.19045.3693", a version string goes on from its first part.
+            i += 1
+            continue
         ctx = first if i == 0 else _NO_CONTEXT
         found: tuple[int, str] | None = None
         ends: list[int] = []

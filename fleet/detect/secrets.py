@@ -167,6 +167,8 @@ _TOKENS: list[_Token] = [
     _Token(
         "aws-access-key",
         r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}\b",
+        4,
+        16,  # so that "AKIAXXXXXXXXXXXXXXXX" in the docs is a placeholder
     ),
     _Token("aws-session-token", r"\b(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdz)[A-Za-z0-9/+=]+", 16, 100),
     _Token("openai-key", r"\bsk-[A-Za-z0-9_\-]{12,}", check=_openai),
