@@ -190,6 +190,37 @@ def main() -> None:
         tail = out.strip().splitlines()[-1:] if out.strip() else []
         for line in tail:
             print(f"    {line[:150]}")
+        if name.startswith("cost --by loop"):
+            breakdown(url)
+
+
+def breakdown(url: str) -> None:
+    """Where a month's ``fleetctl cost`` goes, in-process: the store's reads, then the sums."""
+    import gc
+
+    from fleet.economics import cost_report
+    from gateway.runs import records
+    from gateway.store import open_store
+
+    async def go() -> None:
+        st = open_store(url, create=False)
+        since = time.time() - DAYS * DAY
+        gc.disable()
+        try:
+            t0 = time.perf_counter()
+            calls = await st.query_traces(since=since, limit=10**9)
+            t1 = time.perf_counter()
+            runs = await records.page(st, since, 0, 10**9)
+            t2 = time.perf_counter()
+            cost_report(calls, runs, "loop")
+            t3 = time.perf_counter()
+        finally:
+            gc.enable()
+            await st.close()
+        print(f"    in-process: query_traces {t1 - t0:.2f} s ({len(calls):,}), run records "
+              f"{t2 - t1:.2f} s ({len(runs):,}), fleet.economics {t3 - t2:.2f} s")  # fmt: skip
+
+    asyncio.run(go())
 
 
 if __name__ == "__main__":
