@@ -41,6 +41,7 @@ from dashboard.pages import approvals as approvals_page
 from dashboard.pages import fleet as fleet_page
 from dashboard.pages import loop as loop_page
 from dashboard.pages import run as run_page
+from dashboard.view import ViewCache
 from fleet.rules.base import WINDOW_DAYS
 from gateway.mcp.redact import Redactor, redactor_for
 from gateway.store import Store
@@ -72,6 +73,8 @@ class Dashboard:
     findings: FindingSource = no_findings
     findings_connected: bool = False
     secure_cookie: bool = False
+    refresh_s: float = 15.0
+    """How old the fleet view may get before a page has it rebuilt (0: every page)."""
     store: Store | None = None
 
     def redactor(self) -> Redactor:
@@ -155,16 +158,19 @@ def create_app(dash: Dashboard) -> Starlette:
             dash.store = dash.open_store()
         return dash.store
 
+    views = ViewCache(dash.loaded, store, dash.window_days(), dash.findings, dash.refresh_s)
+
     async def fleet(request: Request) -> Response:
         session, refused = reader(request)
         if refused:
             return refused
-        snap = await snapshot.read(await store(), dash.window_days())
-        findings = dash.findings(dash.loaded, snap.runs, snap.calls, snap.now)
+        view = await views.get()
+        pending = await snapshot.pending(await store(), _now())
         try:
             ctx = fleet_page.context(
-                dash.loaded, snap, dict(request.query_params), findings, dash.findings_connected
-            )
+                dash.loaded, view.rows, view.counts, len(pending), dict(request.query_params),
+                view.findings, dash.findings_connected, view.as_of,
+            )  # fmt: skip
         except fleet_page.QueryError as exc:
             return error(request, 400, str(exc), session)
         return page(request, "fleet.html", ctx, session)
@@ -185,10 +191,12 @@ def create_app(dash: Dashboard) -> Starlette:
             return error(
                 request, 404, f"no loop '{name[:80]}' in fleet {dash.loaded.fleet.fleet}", session
             )
-        st = await store()
-        snap = await snapshot.read(st, dash.window_days())
-        row = next(r for r in fleet_page.rows(dash.loaded, snap) if r.name == name)
-        runs = await snapshot.loop_runs(st, name)
+        row = (await views.get()).row(name)
+        if row is None:  # a loop the fleet gained since the dashboard started
+            return error(
+                request, 404, f"no loop '{name[:80]}' in fleet {dash.loaded.fleet.fleet}", session
+            )
+        runs = await snapshot.loop_runs(await store(), name)
         return page(request, "loop.html", loop_page.context(agent, row, runs), session)
 
     async def run(request: Request) -> Response:
@@ -310,12 +318,13 @@ def create_app(dash: Dashboard) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        await views.close()
         if dash.store is not None:
             with contextlib.suppress(Exception):
                 await dash.store.close()
             dash.store = None
 
-    return Starlette(
+    served = Starlette(
         routes=[
             Route("/", fleet),
             Route("/loops/{name}", loop),
@@ -329,6 +338,8 @@ def create_app(dash: Dashboard) -> Starlette:
         exception_handlers={HTTPException: not_found, Exception: failed},
         lifespan=lifespan,
     )
+    served.state.views = views
+    return served
 
 
 def _now() -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from markupsafe import Markup
@@ -228,13 +228,20 @@ def select(all_rows: list[LoopRow], params: dict[str, str]) -> tuple[list[LoopRo
 
 
 def context(
-    loaded: Any, snap: Snapshot, params: dict[str, str], findings: list[Finding], connected: bool
+    loaded: Any,
+    all_rows: list[LoopRow],
+    base: Counts,
+    pending: int,
+    params: dict[str, str],
+    findings: list[Finding],
+    connected: bool,
+    as_of: str,
 ) -> dict[str, Any]:
-    all_rows = rows(loaded, snap)
+    """The page from a computed view (rows, counts) and the requests pending right now."""
     shown, query = select(all_rows, params)
     return {
         "title": f"Fleet {loaded.fleet.fleet}",
-        "counts": counts(loaded, snap, all_rows),
+        "counts": replace(base, awaiting=max(base.awaiting, pending)),
         "rows": shown,
         "query": query,
         "teams": sorted({r.team for r in all_rows}),
@@ -242,4 +249,5 @@ def context(
         "findings": findings,
         "findings_connected": connected,
         "days": DAYS,
+        "as_of": as_of,
     }

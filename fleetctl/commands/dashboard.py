@@ -85,6 +85,11 @@ def dashboard(
     open_: bool = typer.Option(
         False, "--open", help="Anyone may read without a token (loopback addresses only)."
     ),
+    refresh: float = typer.Option(
+        15.0,
+        "--refresh",
+        help="Seconds the fleet view may age before it is read again (0: every page).",
+    ),
 ) -> None:
     """Serve the fleet dashboard: fleet, loop, run and approvals pages from the store."""
     from dashboard.access import Access, ConfigError, read_viewers
@@ -100,6 +105,8 @@ def dashboard(
         )
     if gateway and local:
         fail("give --gateway or --local, not both", "--local is for a `fleetctl run` home")
+    if not refresh >= 0:
+        fail(f"--refresh {refresh} is negative", "give seconds, 0 to read the store for every page")
     if not 0 < port < 65536:
         fail(f"--port {port} is not a port", "use 1-65535")
     decider: Any = Nowhere()
@@ -141,6 +148,7 @@ def dashboard(
         gateway_config=cfg,
         findings=doctor_findings,
         findings_connected=True,
+        refresh_s=refresh,
     )
     import uvicorn
 

@@ -101,7 +101,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         procs.append(
             subprocess.Popen(
                 [FLEETCTL, "dashboard", "--fleet", str(FLEET), "--local", str(home),
-                 "--viewers", str(viewers), "--port", str(port)],
+                 "--viewers", str(viewers), "--port", str(port), "--refresh", "0"],
                 stdout=subprocess.DEVNULL, stderr=dash_log.open("wb"), env=env,
             )
         )  # fmt: skip

@@ -1,0 +1,101 @@
+"""The fleet view, computed from the store and kept: the fleet and loop pages render from it.
+
+Building the view reads every run record and call trace of the window and sums them
+(at 1,000 loops and 30 days of runs, ~270,000 traces: seconds on a small machine,
+bench/dashboard.py), so it is not done per page. It is built on the first request,
+then rebuilt in the background when a page finds it older than ``refresh_s``, while
+pages keep rendering the last one, which says when it was read. ``refresh_s`` 0 builds
+it for every page (a small store, or a test that must see a run's end at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dashboard import snapshot
+from dashboard.attention import Finding, FindingSource
+from dashboard.pages import fleet as fleet_page
+from gateway.store import Store
+
+log = logging.getLogger("fleet.dashboard")
+
+
+@dataclass(frozen=True)
+class FleetView:
+    at: float
+    rows: list[fleet_page.LoopRow]
+    counts: fleet_page.Counts
+    findings: list[Finding]
+
+    @property
+    def as_of(self) -> str:
+        return dt.datetime.fromtimestamp(self.at, dt.UTC).strftime("%H:%M:%S UTC")
+
+    def row(self, loop: str) -> fleet_page.LoopRow | None:
+        return next((r for r in self.rows if r.name == loop), None)
+
+
+def derive(loaded: Any, snap: snapshot.Snapshot, findings: FindingSource) -> FleetView:
+    rows = fleet_page.rows(loaded, snap)
+    found = findings(loaded, snap.runs, snap.calls, snap.now)
+    return FleetView(snap.now, rows, fleet_page.counts(loaded, snap, rows), found)
+
+
+class ViewCache:
+    def __init__(
+        self,
+        loaded: Any,
+        store: Callable[[], Awaitable[Store]],
+        days: int,
+        findings: FindingSource,
+        refresh_s: float,
+    ):
+        self.loaded = loaded
+        self.store = store
+        self.days = days
+        self.findings = findings
+        self.refresh_s = refresh_s
+        self.current: FleetView | None = None
+        self._building: asyncio.Task[FleetView] | None = None
+
+    async def build(self) -> FleetView:
+        snap = await snapshot.read(await self.store(), self.days)
+        # The sums are CPU work: off the event loop, so the other pages keep answering.
+        view = await asyncio.to_thread(derive, self.loaded, snap, self.findings)
+        self.current = view
+        return view
+
+    async def get(self) -> FleetView:
+        view = self.current
+        if view is None or self.refresh_s <= 0:
+            return await self._once()
+        if time.time() - view.at > self.refresh_s and (
+            self._building is None or self._building.done()
+        ):
+            self._building = asyncio.ensure_future(self.build())
+            self._building.add_done_callback(_report)
+        return view
+
+    async def _once(self) -> FleetView:
+        """One build at a time: concurrent first requests wait for the same one."""
+        if self._building is None or self._building.done():
+            self._building = asyncio.ensure_future(self.build())
+        return await asyncio.shield(self._building)
+
+    async def close(self) -> None:
+        if self._building is not None and not self._building.done():
+            self._building.cancel()
+            with contextlib.suppress(BaseException):
+                await self._building
+
+
+def _report(task: asyncio.Task[FleetView]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("rebuilding the fleet view failed: %s", task.exception())
