@@ -171,8 +171,14 @@ async def test_mcp_notification_arrives_on_the_get_stream() -> None:
     methods: list[str] = []
     changed = asyncio.Event()
 
+    streams: list[tuple[int, str]] = []
+
     async def sent(request: httpx2.Request) -> None:
         methods.append(request.method)
+
+    async def answered(response: httpx2.Response) -> None:
+        if response.request.method == "GET":
+            streams.append((response.status_code, response.headers.get("content-type", "")))
 
     async def on_message(message: Any) -> None:
         if type(message).__name__ == "ToolListChangedNotification" or "list_changed" in repr(
@@ -182,7 +188,9 @@ async def test_mcp_notification_arrives_on_the_get_stream() -> None:
 
     with ServerThread(notifier().streamable_http_app()) as server:
         http = httpx2.AsyncClient(
-            transport=Transport(), timeout=30, event_hooks={"request": [sent]}
+            transport=Transport(),
+            timeout=30,
+            event_hooks={"request": [sent], "response": [answered]},
         )
         async with (
             http,
@@ -193,6 +201,7 @@ async def test_mcp_notification_arrives_on_the_get_stream() -> None:
             assert (await session.call_tool("add_tool", {})).content[0].text == "announced"  # type: ignore[union-attr]
             await asyncio.wait_for(changed.wait(), 10)
     assert "GET" in methods and methods[-1] == "DELETE", methods
+    assert streams and streams[0][0] == 200 and streams[0][1].startswith("text/event-stream")
 
 
 # --- httpx2 on raw servers ------------------------------------------------------------
