@@ -85,8 +85,30 @@ _COMMENT_HINT = compile(
 _HIDDEN_RUN = re.compile("[\U000e0000-\U000e007f]{8,}|[\u200b-\u200d\u2060-\u2064\ufeff\u180e]{8,}")
 
 
-# Invisible characters that may stand for a space between words.
+# What may stand for the spaces between words: invisible characters (dropped by the
+# folded form, which glues the words), "%20", and the underscores of a phrase written as
+# one identifier ("ignore_all_previous_instructions", four words or more, not
+# "delete_user"). RE2 finds them (a pattern of runs on Python's engine would retry each
+# run from each of its letters); Python's engine only for text RE2 cannot take.
+_SPACERS = compile(
+    "[\\x{AD}\\x{200B}\\x{2060}\\x{180E}\\x{FEFF}]|%20|[A-Za-z]+(?:_[A-Za-z]+){3,}",
+    capture=False,
+)
 _JOINERS = re.compile("[\u00ad\u200b\u2060\u180e\ufeff]")
+_AS_SPACES = str.maketrans(dict.fromkeys("\u00ad\u200b\u2060\u180e\ufeff_", " "))
+
+
+def _spaced(text: str) -> str | None:
+    """The text with its spacers as spaces, the same length (``%20`` is three spaces), or
+    None when it has none."""
+    try:
+        if _SPACERS.search(text) is None:
+            return None
+    except UnicodeEncodeError:  # lone surrogates
+        if _JOINERS.search(text) is None:
+            return None
+    return text.translate(_AS_SPACES).replace("%20", "   ")
+
 
 _HEX = "0123456789abcdefABCDEF"
 # Base64 of ASCII text: the first character of every group of four encodes a byte's top
@@ -182,9 +204,11 @@ _AUX = Pattern(
     r"((?:\b[A-Za-z][.\-_*·]){2,}[A-Za-z]\b|(?:\b[A-Za-z] ){2,}[A-Za-z]\b)"
     rf"|({ENCODED})"
     r"|(\b[A-Za-z]*[013457@$!][A-Za-z]+[013457@$!][A-Za-z0-9@$!]*"
-    r"|\b[A-Za-z]+[01345][a-z]{2,}\b|\b[01][a-z]{4,}\b)"
+    r"|\b[A-Za-z]+[013457@$!][a-z]{2,}\b|\b[01@$][a-z]{3,}\b)"
 )
-_LEETISH = Pattern(r"\b(?:[A-Za-z]+[013457@$!]|[013457@$]+[A-Za-z])[A-Za-z0-9@$!]*")
+_LEETISH = Pattern(
+    r"\b(?:[A-Za-z]+[013457@$!]|[013457@$]+[A-Za-z])[A-Za-z0-9@$!]*|\b[4@][1l]{2}\b|@ll\b"
+)
 _LEET = str.maketrans("013457@$!", "oieastasi")
 _PAST_F = frozenset("ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ")
 
@@ -367,12 +391,13 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
         last_end = e
         os, oe = view.original(s, e)
         found.append(Finding("prompt-injection", kind, os, oe, snippet(text[os:oe])))
-    if _depth == 0 and not ascii and _JOINERS.search(text):
-        # A soft hyphen or zero-width space is dropped, which glues the words it stood
-        # between ("ignore\u00adall\u00adprevious"): read the text once more with each
-        # as a space. Same length, so the spans are the caller's.
+    spaced = _spaced(text) if _depth == 0 else None
+    if spaced is not None:
+        # Read the text once more with its spacers as spaces ("ignore\u00adall\u00adprevious",
+        # "ignore%20all", "ignore_all_previous_instructions"). Same length, so the spans
+        # are the caller's; the second reading has no spacers left, so it stops there.
         taken = [(f.start, f.end) for f in found]
-        for f in scan_injection(_JOINERS.sub(" ", text), _depth=_depth):
+        for f in scan_injection(spaced, _depth=_depth):
             if not any(a < f.end and f.start < b for a, b in taken):
                 found.append(f)
     if view.translated() and _hides(text):

@@ -88,6 +88,12 @@ UNITS = {
     # a run of URL-scheme characters alive from the start while tokens match all along
     "scheme run": "sk-74111sk-41114111a.b.",
     "userinfo run": "x://sk-aaaaaaaaaaaaaaaaaaaa",
+    # spacers read as spaces, AIs addressed as readers, states declared void
+    "snake words": "ignore_all_the_rules_",
+    "percent space": "ignore%20",
+    "when you read": "when you read this, ",
+    "comment address": "// copilot: ",
+    "rules placed on": "rules placed on you ",
 }
 
 
