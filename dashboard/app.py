@@ -158,7 +158,11 @@ def create_app(dash: Dashboard) -> Starlette:
             dash.store = dash.open_store()
         return dash.store
 
-    views = ViewCache(dash.loaded, store, dash.window_days(), dash.findings, dash.refresh_s)
+    row_template = env.get_template("fleet_row.html")
+    views = ViewCache(
+        dash.loaded, store, dash.window_days(), dash.findings, dash.refresh_s,
+        lambda r: row_template.render(r=r),
+    )  # fmt: skip
 
     async def fleet(request: Request) -> Response:
         session, refused = reader(request)

@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import Markup
+
 from dashboard import snapshot
 from dashboard.attention import Finding, FindingSource
 from dashboard.pages import fleet as fleet_page
@@ -42,8 +44,15 @@ class FleetView:
         return next((r for r in self.rows if r.name == loop), None)
 
 
-def derive(loaded: Any, snap: snapshot.Snapshot, findings: FindingSource) -> FleetView:
+def derive(
+    loaded: Any,
+    snap: snapshot.Snapshot,
+    findings: FindingSource,
+    render_row: Callable[[fleet_page.LoopRow], str],
+) -> FleetView:
     rows = fleet_page.rows(loaded, snap)
+    for row in rows:  # a page then joins the rows it shows: no per-page row rendering
+        row.html = Markup(render_row(row))
     found = findings(loaded, snap.runs, snap.calls, snap.now)
     return FleetView(snap.now, rows, fleet_page.counts(loaded, snap, rows), found)
 
@@ -56,7 +65,9 @@ class ViewCache:
         days: int,
         findings: FindingSource,
         refresh_s: float,
+        render_row: Callable[[fleet_page.LoopRow], str],
     ):
+        self.render_row = render_row
         self.loaded = loaded
         self.store = store
         self.days = days
@@ -68,7 +79,7 @@ class ViewCache:
     async def build(self) -> FleetView:
         snap = await snapshot.read(await self.store(), self.days)
         # The sums are CPU work: off the event loop, so the other pages keep answering.
-        view = await asyncio.to_thread(derive, self.loaded, snap, self.findings)
+        view = await asyncio.to_thread(derive, self.loaded, snap, self.findings, self.render_row)
         self.current = view
         return view
 

@@ -51,6 +51,8 @@ class LoopRow:
     budget_spent: float
     spark: Markup = field(default=Markup(""))
     meter: Markup = field(default=Markup(""))
+    html: Markup = field(default=Markup(""))
+    """The row as the table shows it (``fleet_row.html``), rendered with the view."""
 
     @property
     def cost_usd(self) -> float:

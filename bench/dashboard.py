@@ -1,0 +1,178 @@
+"""Benchmark: the dashboard's fleet page for 1,000 loops with 30 days of runs (target
+<= 150 ms at the server) and the run page of a 200-step run (target <= 50 ms).
+
+The fleet and the store are bench/lifecycle.py's (genfleet's 1,000 loops, ~200,000 run
+records and their call traces in the gateway's SQLite store); the 200-step run is opened
+through the runs API's own writer (:mod:`gateway.runs.records`) with a journal entry and
+a model trace per step. Each page is asked for through the dashboard's ASGI app in this
+process (httpx's ASGITransport: no socket, so what is timed is the server's work: store
+reads, view, template), the median of ``--runs``. The fleet page renders the fleet view
+(:mod:`dashboard.view`), rebuilt in the background when older than ``--refresh``: its
+build is timed apart, by part.
+
+Run: ``.venv/bin/python bench/dashboard.py [--runs 5] [--keep DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from lifecycle import DAYS, LOOPS, fill_store, make_fleet  # noqa: E402
+
+STEPS = 200
+RUN = "bench-run-200-steps"
+
+
+async def long_run(url: str, loop: str) -> None:
+    from gateway.runs import records
+    from gateway.store import open_store
+
+    st = open_store(url)
+    try:
+        await records.open_run(st, RUN, loop, "bench", None)
+        for seq in range(1, STEPS + 1):
+            found = await records.get(st, RUN)
+            assert found is not None
+            entry = {"kind": "model", "step": seq, "member": loop, "cost_usd": 0.001}
+            await records.append(st, found, seq, orjson.dumps(entry), {"steps": seq})
+            await st.write_trace({
+                "ts": time.time(), "kind": "llm", "loop": loop, "member": loop, "run": RUN,
+                "step": seq, "virtual_model": "default", "target": "openai/gpt-5-mini",
+                "status": 200, "tokens_in": 1200, "tokens_out": 80, "cost_usd": 0.00046,
+                "latency_ms": 420.0,
+            })  # fmt: skip
+    finally:
+        await st.close()
+
+
+async def measure(fleet: Path, url: str, runs: int) -> dict[str, Any]:
+    import httpx
+    from markupsafe import Markup
+
+    from dashboard import snapshot
+    from dashboard.access import Access
+    from dashboard.app import Dashboard, create_app, templates
+    from dashboard.attention import doctor_findings
+    from dashboard.pages import fleet as fleet_page
+    from fleet.source import DirSource
+    from fleet.validate import validate
+    from gateway.store import open_store
+
+    report = validate(DirSource(fleet, str(fleet)))
+    assert report.fleet is not None and not report.errors
+    dash = Dashboard(
+        loaded=report.fleet,
+        open_store=lambda: open_store(url, create=False),
+        access=Access(open=True),
+        findings=doctor_findings,
+        findings_connected=True,
+        refresh_s=3600.0,  # the pages are timed on a built view; its build is timed below
+    )
+    app = create_app(dash)
+    out: dict[str, Any] = {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://d") as c:
+        for name, path in (
+            ("fleet", "/"),
+            ("fleet sorted by cost", "/?sort=cost"),
+            ("run", f"/runs/{RUN}"),
+        ):
+            await c.get(path)  # the first read opens the store
+            took = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                r = await c.get(path)
+                took.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 200, r.text[:300]
+            out[name] = (statistics.median(took), len(r.content))
+        st = dash.store
+        assert st is not None
+        parts: dict[str, list[float]] = {
+            "store reads": [],
+            "doctor": [],
+            "rows": [],
+            "page template": [],
+        }
+        build = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            await app.state.views.build()
+            build.append((time.perf_counter() - t0) * 1000)
+        out["build"] = statistics.median(build)
+        env = templates()
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            snap = await snapshot.read(st, dash.window_days())
+            t1 = time.perf_counter()
+            found = doctor_findings(dash.loaded, snap.runs, snap.calls, snap.now)
+            t2 = time.perf_counter()
+            all_rows = fleet_page.rows(dash.loaded, snap)
+            row_template = env.get_template("fleet_row.html")
+            for r in all_rows:
+                r.html = Markup(row_template.render(r=r))
+            base = fleet_page.counts(dash.loaded, snap, all_rows)
+            ctx = fleet_page.context(dash.loaded, all_rows, base, 0, {}, found, True, "now")
+            t3 = time.perf_counter()
+            env.get_template("fleet.html").render(
+                **ctx, session=None, person=None, open=True, path="/"
+            )
+            t4 = time.perf_counter()
+            for k, a, b in (
+                ("store reads", t0, t1),
+                ("doctor", t1, t2),
+                ("rows", t2, t3),
+                ("page template", t3, t4),
+            ):
+                parts[k].append((b - a) * 1000)
+        out["parts"] = {k: statistics.median(v) for k, v in parts.items()}
+        out["records"] = (len(snap.runs), len(snap.calls), dash.window_days())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="build the fleet and store here, and keep them")
+    opts = parser.parse_args()
+    work = opts.keep or Path(tempfile.mkdtemp(prefix="fleet-dashboard-"))
+    work.mkdir(parents=True, exist_ok=True)
+    fleet, store = work / "fleet", work / "gateway.sqlite3"
+    started = time.perf_counter()
+    if not (fleet / "fleet.yaml").exists() or not store.exists():
+        make_fleet(fleet)
+        if store.exists():
+            store.unlink()
+        fill_store(store, time.time())
+        asyncio.run(long_run(f"sqlite:{store}", "loop-00000"))
+    print(f"{LOOPS} loops, {DAYS} days of runs, a {STEPS}-step run "
+          f"({time.perf_counter() - started:.0f} s to build)")  # fmt: skip
+    got = asyncio.run(measure(fleet, f"sqlite:{store}", opts.runs))
+    runs, calls, days = got["records"]
+    print(f"the fleet page reads {days} days: {runs:,} run records, {calls:,} call traces")
+    for name, target in (("fleet", 150.0), ("fleet sorted by cost", 150.0), ("run", 50.0)):
+        ms, size = got[name]
+        verdict = "meets" if ms <= target else "MISSES"
+        print(f"{name} page: {ms:.1f} ms (median of {opts.runs}, {size // 1024} KiB; "
+              f"target <= {target:.0f} ms: {verdict})")  # fmt: skip
+    print(
+        f"building the fleet view (in the background every --refresh seconds): {got['build']:.0f} ms"
+    )
+    print(
+        "the view's build by part (rows: sums and row HTML), and the page template: "
+        + ", ".join(f"{k} {v:.1f} ms" for k, v in got["parts"].items())
+    )
+
+
+if __name__ == "__main__":
+    main()
