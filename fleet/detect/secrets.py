@@ -188,7 +188,7 @@ _TOKENS: list[_Token] = [
     _Token(
         "gitlab-token",
         r"\bgl(?:pat|dt|rt|ptt|soat|ft|cbt|imt|agent|oas|wt|ffct|cpt)-[A-Za-z0-9_.\-]+",
-        6,
+        5,  # the shortest prefix, "glrt-": a longer one counts its tail in the body
         20,
     ),
     _Token("gitlab-runner-token", r"\bGR1348941[A-Za-z0-9_\-]+", 9, 20),
@@ -250,7 +250,7 @@ _TOKENS: list[_Token] = [
     _Token("bitbucket-token", r"\bATBB[A-Za-z0-9_=.\-]+", 4, 32),
     _Token("jfrog-token", r"\bAKCp[A-Za-z0-9]+", 4, 60),
     _Token("brevo-key", r"\bxkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}\b"),
-    _Token("telegram-bot-token", r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),
+    _Token("telegram-bot-token", r"\b(?:bot)?\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),
     _Token(
         "discord-bot-token",
         r"\b[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}\b",
