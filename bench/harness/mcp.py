@@ -3,8 +3,8 @@ gateway's answer format and the HTTP stack decide.
 
 The harness's tool step is one ``ClientSession.call_tool`` (streamable HTTP, official
 ``mcp`` client on httpx2). Measured here, in-process on the harness's core, for the
-same ``get_issue`` call: through the gateway's ``/mcp/github`` (which passes the
-upstream server's ``text/event-stream`` answer on), and straight to the fake github
+same ``get_issue`` call: through the gateway's ``/mcp/github`` (which answers a
+one-event ``tools/call`` as JSON), and straight to the fake github
 server (official SDK) started twice, once answering SSE (the SDK's default) and once
 ``application/json`` (``json_response=True``, which the streamable-HTTP spec allows for
 a single answer), each with httpx2's own transport and with the harness's
@@ -65,7 +65,7 @@ def fake_server(stack: Stack, mode: str) -> str:
 
 def measure(stack: Stack) -> list[tuple[str, str, str, bool]]:
     urls = {
-        "gateway /mcp/github (SSE passed on)": stack.gateway("sqlite") + "/mcp/github",
+        "gateway /mcp/github": stack.gateway("sqlite") + "/mcp/github",
         "fake github, SSE answers": fake_server(stack, "sse"),
         "fake github, JSON answers": fake_server(stack, "json"),
     }
@@ -84,13 +84,13 @@ def measure(stack: Stack) -> list[tuple[str, str, str, bool]]:
         a, b = (statistics.median(got[(where, n)]) for n in transports)
         print(f"{where:38} {a:8.3f} {b:18.3f}")
     med = {k: statistics.median(v) for k, v in got.items()}
-    gw = med[("gateway /mcp/github (SSE passed on)", "httpx2")]
+    gw = med[("gateway /mcp/github", "httpx2")]
     js = med[("fake github, JSON answers", "httpx2")]
-    gw_lean = med[("gateway /mcp/github (SSE passed on)", "harness transport")]
+    gw_lean = med[("gateway /mcp/github", "harness transport")]
     js_lean = med[("fake github, JSON answers", "harness transport")]
     return [
         (
-            "mcp call_tool CPU through the gateway (SSE), httpx2 / harness transport",
+            "mcp call_tool CPU through the gateway, httpx2 / harness transport",
             "–",
             f"{gw:.3f} / {gw_lean:.3f} ms",
             True,
