@@ -229,8 +229,6 @@ def create_app(dash: Dashboard) -> Starlette:
         session = current(request)
         if session is None:
             return RedirectResponse("/signin?next=/approvals", status_code=303)
-        if int(request.headers.get("content-length") or 0) > MAX_FORM:
-            return error(request, 413, "the form is too large", session)
         form = await request.form(max_files=0, max_fields=8)
         if not csrf_ok(session, str(form.get("csrf") or "")):
             return error(
@@ -341,6 +339,7 @@ def create_app(dash: Dashboard) -> Starlette:
         ],
         exception_handlers={HTTPException: not_found, Exception: failed},
         lifespan=lifespan,
+        max_body_size=MAX_FORM,  # forms carry a token or a reason: a larger body is refused
     )
     served.state.views = views
     return served

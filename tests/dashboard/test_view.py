@@ -92,3 +92,16 @@ async def test_a_page_sees_new_calls_once_the_view_is_older_than_refresh(
         views.refresh_s = 3600
         assert "<span>$3.3000</span>" in cost_cell((await client.get("/")).text, LOOP)
     await st.close()
+
+
+async def test_bodies_past_the_form_limit_are_refused(tmp_path: Path, loaded: Any) -> None:
+    client, st = await serve(tmp_path, loaded, refresh_s=0)
+    async with client:
+        r = await client.post("/signin", data={"token": "x" * 20_000})
+        assert r.status_code == 413
+        r = await client.post("/signin", data={"token": "nope"})
+        assert r.status_code == 401 and "unknown token" in r.text
+        r = await client.get("/approvals")  # --open: read without a token
+        assert r.status_code == 200 and "No request is waiting for a human." in r.text
+        assert "default-src 'none'" in r.headers["content-security-policy"]
+    await st.close()
