@@ -115,7 +115,7 @@ async def measure(fleet: Path, url: str, runs: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             snap = await snapshot.read(st, dash.window_days())
             t1 = time.perf_counter()
-            found = doctor_findings(dash.loaded, snap.runs, snap.calls, snap.now)
+            found = doctor_findings(dash.loaded, snap)
             t2 = time.perf_counter()
             all_rows = fleet_page.rows(dash.loaded, snap)
             row_template = env.get_template("fleet_row.html")

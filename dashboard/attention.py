@@ -9,9 +9,11 @@ that no checks are connected). :func:`doctor_findings` is ``fleetctl doctor``'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from dashboard.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -23,25 +25,21 @@ class Finding:
     hint: str = ""
 
 
-# (the loaded fleet, run records of the window, per-call traces of the window, now) → findings
-FindingSource = Callable[
-    [Any, Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]], float], list[Finding]
-]
+# (the loaded fleet, what was read of the store: its window's runs and calls) → findings
+FindingSource = Callable[[Any, Snapshot], list[Finding]]
 
 
-def no_findings(
-    fleet: Any, runs: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[str, Any]], now: float
-) -> list[Finding]:
+def no_findings(loaded: Any, snap: Snapshot) -> list[Finding]:
     return []
 
 
-def doctor_findings(
-    loaded: Any, runs: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[str, Any]], now: float
-) -> list[Finding]:
-    """``fleetctl doctor``'s findings (:func:`fleet.doctor.diagnose`, default thresholds)."""
+def doctor_findings(loaded: Any, snap: Snapshot) -> list[Finding]:
+    """``fleetctl doctor``'s findings (:func:`fleet.doctor.diagnose`, default thresholds)
+    over the records read, which begin at ``snap.since``."""
     from fleet.doctor import diagnose
 
-    found = diagnose(loaded.fleet, [a.agent for a in loaded.agents], runs, calls, now=now)
+    agents = [a.agent for a in loaded.agents]
+    found = diagnose(loaded.fleet, agents, snap.runs, snap.calls, now=snap.now, since=snap.since)
     return [
         Finding(
             f.loop,

@@ -53,7 +53,7 @@ def derive(
     rows = fleet_page.rows(loaded, snap)
     for row in rows:  # a page then joins the rows it shows: no per-page row rendering
         row.html = Markup(render_row(row))
-    found = findings(loaded, snap.runs, snap.calls, snap.now)
+    found = findings(loaded, snap)
     return FleetView(snap.now, rows, fleet_page.counts(loaded, snap, rows), found)
 
 
