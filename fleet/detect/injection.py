@@ -90,24 +90,29 @@ _HIDDEN_RUN = re.compile("[\U000e0000-\U000e007f]{8,}|[\u200b-\u200d\u2060-\u206
 # one identifier ("ignore_all_previous_instructions", four words or more, not
 # "delete_user"). RE2 finds them (a pattern of runs on Python's engine would retry each
 # run from each of its letters); Python's engine only for text RE2 cannot take.
-_SPACERS = compile(
-    "[\\x{AD}\\x{200B}\\x{2060}\\x{180E}\\x{FEFF}]|%20|[A-Za-z]+(?:_[A-Za-z]+){3,}",
-    capture=False,
-)
+_SPACERS = Pattern("[\\x{AD}\\x{200B}\\x{2060}\\x{180E}\\x{FEFF}]|%20|[A-Za-z]+(?:_[A-Za-z]+){3,}")
 _JOINERS = re.compile("[\u00ad\u200b\u2060\u180e\ufeff]")
 _AS_SPACES = str.maketrans(dict.fromkeys("\u00ad\u200b\u2060\u180e\ufeff_", " "))
 
 
-def _spaced(text: str) -> str | None:
-    """The text with its spacers as spaces, the same length (``%20`` is three spaces), or
-    None when it has none."""
+def _spaced(text: str) -> Iterator[tuple[int, str]]:
+    """Pieces of the text around its spacers, with them as spaces, each the same length
+    as the text it stands for (``%20`` is three spaces): (where it starts, the piece). A
+    URL's ``%20`` or an identifier costs a second reading of its surround only."""
     try:
-        if _SPACERS.search(text) is None:
-            return None
+        spans = [hit.span() for hit in _SPACERS.finditer(View(text))]
     except UnicodeEncodeError:  # lone surrogates
-        if _JOINERS.search(text) is None:
-            return None
-    return text.translate(_AS_SPACES).replace("%20", "   ")
+        spans = [m.span() for m in _JOINERS.finditer(text)]
+    lo = hi = -1
+    for s, e in spans:
+        if lo >= 0 and s - _REACH <= hi:
+            hi = min(len(text), e + _REACH)
+            continue
+        if lo >= 0:
+            yield lo, text[lo:hi].translate(_AS_SPACES).replace("%20", "   ")
+        lo, hi = max(0, s - _REACH), min(len(text), e + _REACH)
+    if lo >= 0:
+        yield lo, text[lo:hi].translate(_AS_SPACES).replace("%20", "   ")
 
 
 _HEX = "0123456789abcdefABCDEF"
@@ -204,7 +209,7 @@ _AUX = Pattern(
     r"((?:\b[A-Za-z][.\-_*·]){2,}[A-Za-z]\b|(?:\b[A-Za-z] ){2,}[A-Za-z]\b)"
     rf"|({ENCODED})"
     r"|(\b[A-Za-z]*[013457@$!][A-Za-z]+[013457@$!][A-Za-z0-9@$!]*"
-    r"|\b[A-Za-z]+[013457@$!][a-z]{2,}\b|\b[01@$][a-z]{3,}\b)"
+    r"|\b[A-Za-z]+[013457$!][a-z]{2,}\b|\b[01$][a-z]{3,}\b)"
 )
 _LEETISH = Pattern(
     r"\b(?:[A-Za-z]+[013457@$!]|[013457@$]+[A-Za-z])[A-Za-z0-9@$!]*|\b[4@][1l]{2}\b|@ll\b"
@@ -391,15 +396,17 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
         last_end = e
         os, oe = view.original(s, e)
         found.append(Finding("prompt-injection", kind, os, oe, snippet(text[os:oe])))
-    spaced = _spaced(text) if _depth == 0 else None
-    if spaced is not None:
-        # Read the text once more with its spacers as spaces ("ignore\u00adall\u00adprevious",
-        # "ignore%20all", "ignore_all_previous_instructions"). Same length, so the spans
-        # are the caller's; the second reading has no spacers left, so it stops there.
+    if _depth == 0:
+        # Read the surround of each spacer once more with spacers as spaces
+        # ("ignore\u00adall\u00adprevious", "ignore%20all", "ignore_all_previous_instructions").
+        # Same length, so a piece's spans are the caller's, shifted; a piece has no
+        # spacers left, so its reading stops there.
         taken = [(f.start, f.end) for f in found]
-        for f in scan_injection(spaced, _depth=_depth):
-            if not any(a < f.end and f.start < b for a, b in taken):
-                found.append(f)
+        for at, piece in _spaced(text):
+            for f in scan_injection(piece, _depth=_MAX_DEPTH):
+                f = Finding(f.detector, f.kind, f.start + at, f.end + at, f.masked)
+                if not any(a < f.end and f.start < b for a, b in taken):
+                    found.append(f)
     if view.translated() and _hides(text):
         # Runs of tag or zero-width characters hide text; spans of the original string.
         for m in _HIDDEN_RUN.finditer(text):
