@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fleet.detect import DETECTORS  # noqa: E402
+from fleet.detect import DETECTORS, scan_injection, scan_pii, scan_secrets  # noqa: E402
 from fleet.gwconfig import GwGuardrail  # noqa: E402
 from gateway import guardrails  # noqa: E402
 from tests.guardrails.scoring import load, score  # noqa: E402
@@ -114,6 +114,25 @@ def benign_text(size: int) -> str:
     tickets = [str(c["text"]) for c in load() if not c["expect"] and str(c["text"]).isascii()]
     text = "\n".join(tickets)
     return (text * (size // len(text) + 1))[:size]
+
+
+def dense_tickets(size: int) -> str:
+    """The corpus's benign tickets that hold the injection detector's trigger words (the
+    hardest benign text for it: every cue anchor starts a look)."""
+    words = ("ignore", "forget", "disregard", "override", "instructions", "rules", "prompt",
+             "assistant", "system", "token", "password", "mode", "approve", "delete")  # fmt: skip
+    tickets = [
+        str(c["text"])
+        for c in load()
+        if not c["expect"] and any(w in str(c["text"]).lower() for w in words)
+    ]
+    text = "\n".join(tickets)
+    return (text * (size // len(text) + 1))[:size]
+
+
+def scan_all(text: str) -> list[Any]:
+    """The three detectors on one text, as a policy with all three runs them."""
+    return [*scan_secrets(text), *scan_pii(text), *scan_injection(text)]
 
 
 def foreign_text(size: int) -> str:
@@ -230,14 +249,16 @@ def main() -> None:
         f"{'old benign':>11} {'old audit 2K→4K':>17}"
     )
     audit = {"secrets": ("a-", "token"), "pii": ("a.", ""), "prompt-injection": ("\n", "")}
-    for name, detect in DETECTORS.items():
+    dense = dense_tickets(16384)
+    print(f"{'':18} {'(tickets)':>8} {'(foreign)':>10}   dense tickets, trigger words")
+    for name, detect in {**DETECTORS, "all three": scan_all}.items():
         worst = max(
             (
                 (per_kb(detect, (unit * (65536 // len(unit) + 1))[:65536], 3), label)
                 for label, unit in UNITS.items()
             ),
         )
-        row = f"{name:18} {per_kb(detect, benign, repeats):8.1f} {per_kb(detect, foreign, repeats):10.1f} {worst[0]:9.1f} ({worst[1][:14]:>14})"
+        row = f"{name:18} {per_kb(detect, benign, repeats):8.1f} {per_kb(detect, foreign, repeats):10.1f} {worst[0]:9.1f} ({worst[1][:14]:>14}) dense {per_kb(detect, dense, repeats):5.1f}"
         if name in old_detectors:
             unit, tail = audit[name]
             o = old_detectors[name]
@@ -332,6 +353,8 @@ FIRST_MEASURED = {
     "probe-g9-4": ("42426e2", "after round 3", 0.804, 0.040, 0.976, 0.950),
     "probe-g9-5": ("4aa67ee", "after round 4", 0.843, 0.020, 1.000, 1.000),
     "probe-g9-6": ("b581aff", "after round 5", 0.765, 0.000, 1.000, 1.000),
+    "probe-g12-1": ("ea24baf", "after round 6", 0.629, 0.000, 0.976, 0.952),
+    "probe-g12-2": ("1d049c9", "after round 7", 0.588, 0.010, 0.929, 0.833),
 }
 
 
