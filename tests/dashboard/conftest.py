@@ -50,6 +50,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
 class Demo:
     home: Path
     run: str
+    denied_run: str
     url: str
     approver: str
     loop_token: str
@@ -90,6 +91,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         done = subprocess.run(run_cmd, capture_output=True, text=True, env=env, timeout=120)
         result = json.loads(done.stdout)
         assert result["outcome"] == "awaiting_approval", done.stderr
+        # a second run of the same story: its merge is the one an approver denies
+        again = subprocess.run(run_cmd, capture_output=True, text=True, env=env, timeout=120)
+        second = json.loads(again.stdout)
+        assert second["outcome"] == "awaiting_approval", again.stderr
         tokens = json.loads((home / "tokens.json").read_text())
         viewer = "viewer-token-for-the-dashboard-tests"
         import hashlib
@@ -111,6 +116,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         yield Demo(
             home=home,
             run=result["run"],
+            denied_run=second["run"],
             url=f"http://127.0.0.1:{port}",
             approver=tokens["approver:local"],
             loop_token=tokens[LOOP],

@@ -122,10 +122,40 @@ def test_a_viewer_reads_but_cannot_decide(demo: Demo, browser: WebDriver) -> Non
         assert r.status_code == 403 and "only an approver may decide" in r.text
 
 
+def test_deny_in_the_browser_with_a_reason(demo: Demo, browser: WebDriver) -> None:
+    sign_in(browser, demo, demo.approver, "/approvals")
+    card = next(
+        c
+        for c in browser.find_elements(By.CSS_SELECTOR, "article.approval")
+        if demo.denied_run in c.text
+    )
+    approval = card.get_attribute("aria-labelledby").removeprefix("ap-")
+    card.find_element(By.CSS_SELECTOR, "input[name=reason]").send_keys(
+        "second merge of the same fix"
+    )
+    card.find_element(By.CSS_SELECTOR, "button.deny").click()
+    notice = browser.find_element(By.CSS_SELECTOR, "[role=status]").text
+    assert notice == f"Decided: {approval}: denied by local"
+    assert approval not in browser.find_element(By.TAG_NAME, "main").text.replace(notice, "")
+    shown = subprocess.run(
+        [demo.run_cmd[0], "approvals", "show", approval, "--local", str(demo.home), "-o", "json"],
+        capture_output=True, text=True, env=demo.env, timeout=60,
+    )  # fmt: skip
+    row = json.loads(shown.stdout)
+    assert row["state"] == "denied" and row["reason"] == "second merge of the same fix"
+    assert row["decided_by"] == "local"
+    # the denied run resumes, is told why, and ends
+    cmd = [*demo.run_cmd[:4], "--resume", demo.denied_run, *demo.run_cmd[6:]]
+    resumed = subprocess.run(cmd, capture_output=True, text=True, env=demo.env, timeout=120)
+    assert json.loads(resumed.stdout)["outcome"] != "awaiting_approval", resumed.stderr
+
+
 def test_approve_in_the_browser_and_the_run_resumes_to_done(demo: Demo, browser: WebDriver) -> None:
     sign_in(browser, demo, demo.approver, "/approvals")
     assert "local (approver)" in browser.find_element(By.CSS_SELECTOR, "header .who").text
-    cards = browser.find_elements(By.CSS_SELECTOR, "article.approval")
+    cards = [
+        c for c in browser.find_elements(By.CSS_SELECTOR, "article.approval") if demo.run in c.text
+    ]
     assert len(cards) == 1
     card = cards[0]
     assert "github.merge_pr" in card.find_element(By.TAG_NAME, "h2").text
