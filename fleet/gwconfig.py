@@ -51,6 +51,8 @@ class GwPrice(_Model):
     input: float
     output: float
     """USD per million tokens."""
+    embedding: float | None = None
+    """USD per million tokens embedded (``/v1/embeddings``); unset, the input price."""
 
 
 class GwRetries(_Model):

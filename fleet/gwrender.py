@@ -173,7 +173,7 @@ def gateway_config(
             for name, vm in sorted(spec.get("models", {}).items())
         },
         pricing={
-            key: GwPrice(input=p["input"], output=p["output"])
+            key: GwPrice(input=p["input"], output=p["output"], embedding=p.get("embedding"))
             for key, p in sorted(spec.get("pricing", {}).items())
         },
         retries=GwRetries(

@@ -90,6 +90,7 @@ class VirtualModel(Strict):
 class Price(Strict):
     input: float = Field(ge=0)
     output: float = Field(ge=0)
+    embedding: float | None = Field(default=None, ge=0)
 
 
 class Registry(Strict):

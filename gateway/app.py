@@ -43,11 +43,13 @@ from gateway import auth
 from gateway.asgi import (
     JSON,
     MAX_BODY,
+    REQUEST_ID,
     Receive,
     Scope,
     Send,
     header,
     read_bounded,
+    request_id,
     send_error,
     send_json,
     send_response,
@@ -59,6 +61,7 @@ from gateway.budget import alerts, reserve
 from gateway.cache import ResponseCache, cache_key
 from gateway.chatrequest import check
 from gateway.config import ConfigHolder, Identity, Runtime
+from gateway.embeddings import embeddings
 from gateway.errors import (
     AuthError,
     BadRequestError,
@@ -85,6 +88,9 @@ __all__ = ["Gateway", "Receive", "Scope", "Send"]
 RUN_HEADER = b"x-fleet-run-id"
 STEP_HEADER = b"x-fleet-step"
 # Set, /metrics answers only 'Authorization: Bearer <it>' (the series name every loop).
+OPENMETRICS = b"application/openmetrics-text; version=1.0.0; charset=utf-8"
+# RFC 9728 metadata for the MCP routes, answered by the MCP half.
+WELL_KNOWN = "/.well-known/oauth-protected-resource"
 METRICS_TOKEN_ENV = "FLEET_GATEWAY_METRICS_TOKEN"
 # Longer than any probe waits: a stalled store answers not-ready rather than not at all.
 READY_TIMEOUT_S = 0.9
@@ -173,14 +179,28 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, outer: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
+        rid = request_id(scope)
+        scope["fleet.request_id"] = rid.decode()
+        tag = (REQUEST_ID, rid)
+
+        async def send(message: dict[str, Any]) -> None:
+            # Every answer, errors and streams included, names the request it answers.
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message["headers"], tag]
+            await outer(message)
+
         try:
             if path == "/v1/chat/completions" and method == "POST":
                 await self.chat(scope, receive, send)
+            elif path == "/v1/embeddings" and method == "POST":
+                await embeddings(self, scope, receive, send)
             elif path == "/v1/models" and method == "GET":
                 await self.list_models(scope, send)
+            elif path.startswith("/v1/models/") and method == "GET":
+                await self.get_model(scope, send, path[len("/v1/models/") :])
             elif path == "/healthz":
                 await send_json(send, 200, {"status": "ok"})
             elif path == "/readyz":
@@ -191,20 +211,25 @@ class Gateway:
                 unapplied = getattr(self.store, "unapplied", None)
                 if unapplied is not None and (n := unapplied()) is not None:
                     self.metrics.set("fleet_gateway_journal_unapplied_records", n)
-                await send_response(
-                    send,
-                    200,
-                    self.metrics.render().encode(),
-                    [(b"content-type", b"text/plain; version=0.0.4")],
-                )
-            elif path.startswith("/mcp/") or path.startswith("/approvals"):
+                await self.mcp_gauges()
+                if b"application/openmetrics-text" in (header(scope, b"accept") or "").encode():
+                    body, kind = self.metrics.render(openmetrics=True), OPENMETRICS
+                else:
+                    body, kind = self.metrics.render(), b"text/plain; version=0.0.4"
+                await send_response(send, 200, body.encode(), [(b"content-type", kind)])
+            elif (
+                path.startswith("/mcp/")
+                or path.startswith("/approvals")
+                or path.startswith(WELL_KNOWN)
+            ):
                 await self._mcp_app(scope, receive, send)
             elif path.startswith("/v1/fleet/"):
                 await runs.handle(self, scope, receive, send)
             else:
                 raise NotFoundError(
                     "not_found",
-                    f"no route for {method} {path}; the gateway serves /v1/chat/completions and /v1/models",
+                    f"no route for {method} {path}; the gateway serves /v1/chat/completions, "
+                    "/v1/embeddings and /v1/models",
                 )
         except GatewayError as exc:
             await send_error(send, exc)
@@ -281,6 +306,50 @@ class Gateway:
         """The caller's identity (the MCP proxy authenticates the same way)."""
         return auth.authenticate(scope, rt)
 
+    def run_headers(self, scope: Scope) -> tuple[str | None, int | None]:
+        """The run id and step the caller sent (400 for a value that cannot be recorded)."""
+        return (
+            text_value("x-fleet-run-id", header(scope, RUN_HEADER)),
+            step_value("x-fleet-step", header(scope, STEP_HEADER)),
+        )
+
+    def check_grant(self, rt: Runtime, ident: Identity, model: str) -> None:
+        """403 for a virtual model the caller is not granted, 404 for one the fleet lacks."""
+        if model in ident.models:
+            return
+        if model in rt.models:
+            raise ForbiddenError(
+                "model_not_granted",
+                f"'{ident.member}' may not use virtual model '{model}'; it may use: {', '.join(sorted(ident.models)) or 'none'}",
+            )
+        raise NotFoundError(
+            "model_not_found",
+            f"no virtual model '{model}' in fleet '{rt.config.fleet}'; '{ident.member}' may use: {', '.join(sorted(ident.models)) or 'none'}",
+        )
+
+    async def get_model(self, scope: Scope, send: Send, model: str) -> None:
+        """One model as ``GET /v1/models`` lists it; 404 ``model_not_found`` (OpenAI's answer)
+        for one the caller is not granted as for one the fleet lacks: the caller learns no
+        names it may not use."""
+        rt = self.holder.runtime
+        ident = self.authenticate(scope, rt)
+        if model not in ident.models:
+            raise NotFoundError(
+                "model_not_found",
+                f"The model '{model[:256]}' does not exist or you do not have access to it; "
+                f"'{ident.member}' may use: {', '.join(sorted(ident.models)) or 'none'}",
+                extra={"param": "model"},
+            )
+        await send_json(
+            send, 200, {"id": model, "object": "model", "created": 0, "owned_by": rt.config.fleet}
+        )
+
+    async def mcp_gauges(self) -> None:
+        """Approvals pending, read from the store when ``/metrics`` is scraped."""
+        if self._mcp is not None:
+            with contextlib.suppress(Exception):  # a scrape shows what it can
+                await self._mcp.gauges(self.metrics)
+
     async def list_models(self, scope: Scope, send: Send) -> None:
         rt = self.holder.runtime
         ident = self.authenticate(scope, rt)
@@ -298,8 +367,7 @@ class Gateway:
         rt = self.holder.runtime
         # Who is asking, and whether its headers can be recorded, before a byte of body is read.
         ident = self.authenticate(scope, rt)
-        run = text_value("x-fleet-run-id", header(scope, RUN_HEADER))
-        step = step_value("x-fleet-step", header(scope, STEP_HEADER))
+        run, step = self.run_headers(scope)
         no_cache = text_value("x-fleet-cache", header(scope, b"x-fleet-cache")) == "off"
         control = text_value("cache-control", header(scope, b"cache-control"), 1024)
         raw = await read_bounded(
@@ -311,16 +379,7 @@ class Gateway:
             raise BadRequestError("invalid_json", f"request body is not JSON: {exc}") from exc
         bounds = check(body, raw)
         model = body["model"]
-        if model not in ident.models:
-            if model in rt.models:
-                raise ForbiddenError(
-                    "model_not_granted",
-                    f"'{ident.member}' may not use virtual model '{model}'; it may use: {', '.join(sorted(ident.models)) or 'none'}",
-                )
-            raise NotFoundError(
-                "model_not_found",
-                f"no virtual model '{model}' in fleet '{rt.config.fleet}'; '{ident.member}' may use: {', '.join(sorted(ident.models)) or 'none'}",
-            )
+        self.check_grant(rt, ident, model)
         trace: dict[str, Any] = {
             # 128 random bits as hex (an OTLP trace id), without a getrandom call per request.
             "id": f"{getrandbits(128):032x}",
@@ -333,6 +392,7 @@ class Gateway:
             "step": step,
             "virtual_model": model,
             "stream": bounds.stream,
+            "request_id": scope.get("fleet.request_id"),
         }
         labels = {"loop": ident.loop, "model": model}
         try:

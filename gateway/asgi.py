@@ -7,7 +7,9 @@ same way without importing each other.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
+from random import getrandbits
 from typing import Any
 
 import orjson
@@ -23,6 +25,10 @@ MAX_HEADER = 256
 MAX_STEP = 2**53
 MAX_STEP_DIGITS = len(str(MAX_STEP))
 JSON = [(b"content-type", b"application/json")]
+REQUEST_ID = b"x-request-id"
+# Long enough for any id scheme a client or proxy uses (UUIDs, W3C trace ids, ULIDs).
+MAX_REQUEST_ID = 128
+_ID_SHAPE = re.compile(rb"[!-~]{1,%d}" % MAX_REQUEST_ID)
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -63,6 +69,17 @@ def text_value(name: str, value: str | None, limit: int = MAX_HEADER) -> str | N
         f"(got {len(value)} characters: {value[:40]!r})",
         extra={"header": name},
     )
+
+
+def request_id(scope: Scope) -> bytes:
+    """The client's ``x-request-id`` when it is 1 to :data:`MAX_REQUEST_ID` printable ASCII
+    characters without spaces (safe to echo in a header and to record), else a new one."""
+    for key, value in scope["headers"]:
+        if key == REQUEST_ID:
+            if _ID_SHAPE.fullmatch(value):
+                return bytes(value)
+            break
+    return f"req_{getrandbits(96):024x}".encode()
 
 
 async def read_bounded(

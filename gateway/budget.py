@@ -48,12 +48,15 @@ async def reserve(
     body_len: int,
     max_out: int,
     now: float,
+    amount: float | None = None,
 ) -> Reservation | None:
-    """Reserve the request's maximum cost in every window, or raise 429 ``budget_exceeded``."""
+    """Reserve the request's maximum cost (``amount``, else priced for a chat completion) in
+    every window, or raise 429 ``budget_exceeded``."""
     keys = budget_keys(rt, ident, now)
     if not keys:
         return None
-    amount = max_cost(rt, chain, body_len, max_out)
+    if amount is None:
+        amount = max_cost(rt, chain, body_len, max_out)
     result = await gw.store.reserve(keys, amount)
     if isinstance(result, Denied):
         reset = dt.datetime.fromtimestamp(result.key.resets_at, dt.UTC).strftime(

@@ -50,6 +50,8 @@ class Runtime:
     approvers: dict[str, str] = field(default_factory=dict)
     models: dict[str, GwModel] = field(default_factory=dict)
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # USD per token embedded, by provider/model (the embedding price, else the input price).
+    embedding_prices: dict[str, float] = field(default_factory=dict)
     credentials: dict[str, str | None] = field(default_factory=dict)
     # Authorization header values already matched to an identity under this config. A
     # token revoked or rotated comes with a new config, and so with an empty map.
@@ -93,6 +95,10 @@ class Runtime:
                 rt.approvers[h] = approver.name
         rt.models = dict(config.models)
         rt.prices = {key: (p.input / 1e6, p.output / 1e6) for key, p in config.pricing.items()}
+        rt.embedding_prices = {
+            key: (p.input if p.embedding is None else p.embedding) / 1e6
+            for key, p in config.pricing.items()
+        }
         rt.credentials = {
             name: (os.environ.get(p.credentials.env) if p.credentials else None)
             for name, p in config.providers.items()

@@ -76,8 +76,8 @@ class _Target:
 
     __slots__ = ("head", "host", "key", "port", "tls")
 
-    def __init__(self, base_url: str, api_key: str | None):
-        url = urlsplit(base_url.rstrip("/") + "/chat/completions")
+    def __init__(self, base_url: str, api_key: str | None, path: str = "/chat/completions"):
+        url = urlsplit(base_url.rstrip("/") + path)
         self.tls = url.scheme == "https"
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"provider base_url must be an http(s) URL, not {base_url!r}")
@@ -361,7 +361,7 @@ class Upstream:
         self.connections = connections
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
-        self._targets: dict[tuple[str, str | None], _Target] = {}
+        self._targets: dict[tuple[str, str | None, str], _Target] = {}
         self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
         self._resolving: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._idle: dict[tuple[str, str, int], dict[_Conn, float]] = {}
@@ -389,19 +389,28 @@ class Upstream:
 
     # ------------------------------------------------------------ requests
 
-    def _target(self, provider: GwProvider, key: str | None) -> _Target:
-        target = self._targets.get((provider.base_url, key))
+    def _target(
+        self, provider: GwProvider, key: str | None, path: str = "/chat/completions"
+    ) -> _Target:
+        target = self._targets.get((provider.base_url, key, path))
         if target is None:
-            target = self._targets[(provider.base_url, key)] = _Target(provider.base_url, key)
+            target = _Target(provider.base_url, key, path)
+            self._targets[(provider.base_url, key, path)] = target
         return target
 
     async def complete(
-        self, provider: GwProvider, key: str | None, body: bytes, retry_on: frozenset[int]
+        self,
+        provider: GwProvider,
+        key: str | None,
+        body: bytes,
+        retry_on: frozenset[int],
+        path: str = "/chat/completions",
     ) -> Reply:
+        """One non-streaming exchange; ``path`` is the provider's endpoint under its base URL."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + provider.timeout_s
         try:
-            target = self._target(provider, key)
+            target = self._target(provider, key, path)
             request = target.request(body)
             conn = self._take_idle(target.key, loop) or await self._acquire(
                 target, min(10.0, provider.timeout_s), deadline

@@ -1,0 +1,229 @@
+"""``POST /v1/embeddings``: the OpenAI embeddings API under the same policy as chat.
+
+Agent frameworks embed for retrieval and memory through the same base URL they
+chat through, so the gateway serves the route rather than let that spend go
+around its budgets. The order is chat's: identity and headers before the body,
+the body's fields (``model``, ``input``), the model grant, run bounds and rate
+limits, ``llm_input`` guardrails on every input text (token-id inputs carry no
+text to scan), a budget reservation at the embedding price of the most
+expensive target for every input token the body could hold, then the attempt
+plan (retries with backoff, the fallback chain) against each provider's
+``/embeddings``, and settlement of spend and the trace before the answer goes out.
+
+Price: ``pricing["provider/model"].embedding`` in the gateway config (USD per
+million tokens), else that entry's input price. Tokens are the provider's
+``usage.prompt_tokens``; a reply without them is estimated at a token per four
+characters of input (or one per token id).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from random import getrandbits
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gateway.asgi import JSON, MAX_BODY, Receive, Scope, Send, read_bounded, send_response
+from gateway.attempts import Call, usage_tokens
+from gateway.budget import reserve
+from gateway.errors import BadRequestError, GatewayError, TooLargeError
+from gateway.guardrails import check_texts
+from gateway.ratelimit import check_limits
+from gateway.routing import fallback_chain, plan_attempts
+from gateway.upstream import AttemptFailed
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+    from gateway.config import Runtime
+
+log = logging.getLogger("fleet.gateway")
+
+PATH = "/embeddings"
+# OpenAI's own bound on inputs per request.
+MAX_INPUTS = 2048
+TOO_LARGE = TooLargeError(
+    "body_too_large",
+    f"request body over {MAX_BODY // (1024 * 1024)} MiB: embed fewer inputs per request",
+    extra={"limit": MAX_BODY},
+)
+
+
+def _refuse(field: str, must: str) -> BadRequestError:
+    return BadRequestError("invalid_request", f"'{field}' must be {must}", extra={"param": field})
+
+
+def inputs(body: Any) -> tuple[list[str], int]:
+    """The input texts of an embeddings request, and how many token ids it holds besides;
+    a 400 naming the field for anything else."""
+    if not isinstance(body, dict):
+        raise BadRequestError(
+            "invalid_request",
+            "expected a JSON object with 'model' (a virtual model name) and 'input' "
+            "(a string, a list of strings, or token ids)",
+        )
+    model = body.get("model")
+    if not isinstance(model, str) or not 1 <= len(model) <= 256:
+        raise _refuse("model", "a virtual model name (1 to 256 characters)")
+    value = body.get("input")
+    if isinstance(value, str):
+        return [value], 0
+    if not isinstance(value, list) or not value:
+        raise _refuse("input", "a string or a non-empty list of strings or token ids")
+    if len(value) > MAX_INPUTS:
+        raise _refuse("input", f"at most {MAX_INPUTS} items (got {len(value)})")
+    if all(isinstance(v, str) for v in value):
+        return list(value), 0
+    if all(type(v) is int for v in value):
+        return [], len(value)
+    ids = 0
+    for i, v in enumerate(value):
+        if not isinstance(v, list) or not all(type(t) is int for t in v):
+            raise _refuse(
+                f"input[{i}]",
+                "like the other items: all strings, all token ids, or all lists of token ids",
+            )
+        ids += len(v)
+    return [], ids
+
+
+def worst_price(rt: Runtime, chain: list[str]) -> float:
+    """USD per token at the most expensive target the request may reach."""
+    return max(
+        (
+            rt.embedding_prices.get(f"{t.provider}/{t.model}", 0.0)
+            for name in chain
+            for t in rt.models[name].targets
+        ),
+        default=0.0,
+    )
+
+
+async def embeddings(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+    started = time.perf_counter()
+    now = time.time()
+    rt = gw.holder.runtime
+    ident = gw.authenticate(scope, rt)
+    run, step = gw.run_headers(scope)
+    raw = await read_bounded(
+        scope, receive, MAX_BODY, TOO_LARGE, "the client went away before sending the body"
+    )
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError("invalid_json", f"request body is not JSON: {exc}") from exc
+    texts, ids = inputs(body)
+    model = body["model"]
+    gw.check_grant(rt, ident, model)
+    trace: dict[str, Any] = {
+        "id": f"{getrandbits(128):032x}",
+        "ts": now,
+        "kind": "embedding",
+        "loop": ident.loop,
+        "member": ident.member,
+        "team": ident.team,
+        "run": run,
+        "step": step,
+        "virtual_model": model,
+        "stream": False,
+        "request_id": scope.get("fleet.request_id"),
+    }
+    labels = {"loop": ident.loop, "model": model}
+    try:
+        await check_limits(gw.store, ident, run, now)
+        rules = rt.config.guardrails.llm_input
+        if rules and texts:
+            new_texts, verdicts, blocked = check_texts("llm_input", rules, texts)
+            gw.count_verdicts(verdicts, ident)
+            trace["guardrails"] = [v.to_json() for v in verdicts]
+            if blocked is not None:
+                raise BadRequestError(
+                    "guardrail_blocked",
+                    f"llm_input guardrail '{blocked.detector}' blocked the input "
+                    f"({', '.join(blocked.kinds)}); remove that content or ask the fleet "
+                    "owners to adjust the policy",
+                    extra={"hook": "llm_input"},
+                )
+            if new_texts != texts:
+                body["input"] = new_texts if isinstance(body["input"], list) else new_texts[0]
+                texts = new_texts
+        chain = fallback_chain(rt, model)
+        # A token is at least one byte of the body: no reply can bill more tokens than that.
+        reservation = await reserve(
+            gw, rt, ident, chain, len(raw), 0, now, amount=len(raw) * worst_price(rt, chain)
+        )
+        call = Call(gw, rt, ident, body, chain, reservation, run, now, trace, started, send)
+        try:
+            await _attempts(call, texts, ids)
+        except BaseException:
+            if reservation is not None and not trace.get("settled"):
+                await gw.store.release(reservation)
+            raise
+    except GatewayError as exc:
+        gw.metrics.inc("fleet_gateway_requests_total", outcome=exc.code, **labels)
+        if not trace.get("settled"):
+            trace.update(status=exc.status, error=exc.code, message=exc.message)
+            trace.setdefault("cost_usd", 0.0)
+            await gw.settle(ident, None, 0.0, 0, run, now, trace, started)
+        raise
+
+
+async def _attempts(call: Call, texts: list[str], ids: int) -> None:
+    gw, rt, ident, trace = call.gw, call.rt, call.ident, call.trace
+    retry_on = frozenset(rt.config.retries.on_status_codes)
+    trace["attempts"] = []
+    for i, (vm, provider, target) in enumerate(plan_attempts(rt, call.chain)):
+        await call.before_retry(i, vm)
+        where = f"{provider}/{target}"
+        t0 = time.perf_counter()
+        try:
+            reply = await gw.upstream.complete(
+                rt.config.providers[provider],
+                rt.credentials.get(provider),
+                orjson.dumps({**call.body, "model": target}),
+                retry_on,
+                PATH,
+            )
+        except AttemptFailed as exc:
+            call.record(vm, where, t0, error=exc.reason, status=exc.status)
+            continue
+        gw.metrics.observe(
+            "fleet_gateway_upstream_seconds", time.perf_counter() - t0, loop=ident.loop, model=vm
+        )
+        attempt = call.record(vm, where, t0, status=reply.status)
+        if reply.status != 200:
+            await call.pass_back(where, reply.status, reply.body)
+            return
+        try:
+            data = orjson.loads(reply.body)
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            attempt["error"] = "upstream sent no embeddings list"
+            continue
+        tokens, _ = usage_tokens(data.get("usage"))
+        if not tokens:
+            tokens = sum(len(t) for t in texts) // 4 + ids
+        cost = tokens * rt.embedding_prices.get(where, 0.0)
+        call.served(vm, where, tokens, 0, cost, inputs=len(data["data"]))
+        try:
+            await call.settle(cost, tokens)
+        except Exception:  # the record is lost for good; the caller still gets its answer
+            log.exception("settling served embeddings failed")
+        gw.metrics.inc(
+            "fleet_gateway_requests_total",
+            outcome="ok",
+            loop=ident.loop,
+            model=trace["virtual_model"],
+        )
+        headers = [
+            *JSON,
+            (b"x-fleet-target", where.encode()),
+            (b"x-fleet-virtual-model", vm.encode()),
+            (b"x-fleet-attempts", str(len(trace["attempts"])).encode()),
+            (b"x-fleet-cost-usd", f"{cost:.8f}".encode()),
+        ]
+        await send_response(call.send, 200, reply.body, headers)
+        return
+    await call.give_up()
