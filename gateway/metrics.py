@@ -1,7 +1,8 @@
 """Prometheus metrics in the text exposition format, kept as plain dicts.
 
 A small registry of our own: the hot path does one dict update per counter,
-and ``/metrics`` renders on demand. Labels are loop and model (and a few more).
+and ``/metrics`` renders on demand, as the 0.0.4 text format or, to a scraper
+that accepts it, OpenMetrics 1.0. Labels are loop and model (and a few more).
 """
 
 from __future__ import annotations
@@ -66,12 +67,20 @@ class Metrics:
         )
         return "{" + inner + "}"
 
-    def render(self) -> str:
+    def render(self, openmetrics: bool = False) -> str:
+        """The text format 0.0.4, or OpenMetrics 1.0: the same samples, but a counter's
+        family is named without its ``_total``, untyped is ``unknown``, and ``# EOF`` ends it."""
         lines: list[str] = []
         for name in sorted(set(self.counters) | set(self.gauges) | set(self.hist)):
             kind, text = self.help.get(name, ("untyped", name))
-            lines.append(f"# HELP {name} {text}")
-            lines.append(f"# TYPE {name} {kind}")
+            family = name
+            if openmetrics:
+                if kind == "counter":
+                    family = name.removesuffix("_total")
+                elif kind == "untyped":
+                    kind = "unknown"
+            lines.append(f"# HELP {family} {text}")
+            lines.append(f"# TYPE {family} {kind}")
             for labels, value in sorted(self.counters.get(name, {}).items()):
                 lines.append(f"{name}{self._fmt(labels)} {value:g}")
             for labels, value in sorted(self.gauges.get(name, {}).items()):
@@ -87,6 +96,8 @@ class Metrics:
                 lines.append(f"{name}_bucket{self._fmt(labels, (('le', '+Inf'),))} {cumulative:g}")
                 lines.append(f"{name}_sum{self._fmt(labels)} {row[-1]:g}")
                 lines.append(f"{name}_count{self._fmt(labels)} {cumulative:g}")
+        if openmetrics:
+            lines.append("# EOF")
         return "\n".join(lines) + "\n"
 
 
@@ -107,6 +118,26 @@ def standard() -> Metrics:
         "Guardrail verdicts by hook, detector and action.",
     )
     m.describe("fleet_gateway_config_reloads_total", "counter", "Config reloads.")
+    m.describe(
+        "fleet_gateway_mcp_tool_calls_total",
+        "counter",
+        "MCP tool calls by server, tool, class and outcome.",
+    )
+    m.describe(
+        "fleet_gateway_mcp_denials_total",
+        "counter",
+        "MCP tool calls refused by grant, guardrail or listing, by server and reason.",
+    )
+    m.describe(
+        "fleet_gateway_mcp_approvals_pending",
+        "gauge",
+        "Approval requests waiting for a human, by server (read from the store at scrape).",
+    )
+    m.describe(
+        "fleet_gateway_mcp_approvals_decided_total",
+        "counter",
+        "Approval requests decided through this gateway, by server and decision.",
+    )
     m.describe(
         "fleet_gateway_journal_unapplied_records",
         "gauge",

@@ -3,7 +3,11 @@ after it, relay complete lines as they come, watch usage and output guardrails
 on the way, and report a broken stream in-band. The end of the stream (the
 provider's ``data: [DONE]``, or the in-band error) is held back until the
 request is settled: the client never has a whole answer whose spend and trace
-are not recorded. Output guardrails can stop a stream; they cannot redact text
+are not recorded. The provider is always asked for its usage chunk (the
+stream is accounted either way), but the client gets that chunk only when it
+asked (``stream_options.include_usage``), with the cost in its ``fleet``
+field; otherwise the cost comes as an SSE comment before the end
+(:func:`cost_comment`). Output guardrails can stop a stream; they cannot redact text
 already sent, so redact findings on a stream are traced (``"applied": false``)
 and counted, not applied. The credentials the gateway injects are replaced in
 every line before it goes out (:mod:`gateway.secrets`).
@@ -28,6 +32,14 @@ log = logging.getLogger("fleet.gateway")
 # Characters of already-scanned output kept for the next scan, so a secret split
 # across chunks is still seen whole (a PEM key block is longer; its header is not).
 SCAN_OVERLAP = 1024
+
+
+def cost_comment(cost: float, tokens_in: int, tokens_out: int) -> bytes:
+    """The stream's cost as an SSE comment before its end: every SSE parser (the openai
+    clients' included) skips comments, and a client that wants the figure reads the line
+    ``: fleet {"cost_usd": ..., "tokens_in": ..., "tokens_out": ...}``."""
+    figures = {"cost_usd": round(cost, 10), "tokens_in": tokens_in, "tokens_out": tokens_out}
+    return b": fleet " + orjson.dumps(figures) + b"\n\n"
 
 
 async def stream(call: Call) -> None:
@@ -78,6 +90,8 @@ async def stream(call: Call) -> None:
             }
         )
         usage: dict[str, Any] = {}
+        want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        costed = False  # a usage chunk carried the cost
         text_out: list[str] = []
         rules = rt.config.guardrails.llm_output
         secrets = secrets_for(rt)
@@ -115,6 +129,17 @@ async def stream(call: Call) -> None:
                         if isinstance(event, dict):
                             if isinstance(event.get("usage"), dict):
                                 usage = event["usage"]
+                                if event.get("choices") == []:
+                                    # The usage chunk the gateway always asks for: the
+                                    # client sees it only if it asked, with the cost.
+                                    intact = False
+                                    if not want_usage:
+                                        continue
+                                    cost = cost_of(rt, provider, target, *usage_tokens(usage))
+                                    line = b"data: " + orjson.dumps(
+                                        {**event, "fleet": {"cost_usd": round(cost, 10)}}
+                                    )
+                                    costed = True
                             for choice in event.get("choices") or []:
                                 part = (
                                     (choice.get("delta") or {}).get("content")
@@ -196,6 +221,11 @@ async def stream(call: Call) -> None:
             tokens_out = len("".join(text_out)) // 4
         cost = cost_of(rt, provider, target, tokens_in, tokens_out)
         call.served(vm, where, tokens_in, tokens_out, cost, error=broken)
+        gw.metrics.observe(
+            "fleet_gateway_upstream_seconds", time.perf_counter() - t0, loop=ident.loop, model=vm
+        )
+        if not costed:
+            final = cost_comment(cost, tokens_in, tokens_out) + final
         try:
             # Settled before the last byte: durable in the store, or in the local journal
             # when the store does not answer in time (the store bounds the wait).
