@@ -44,6 +44,30 @@ def key_busy(claim: Claim, server: str, tool: str) -> dict[str, Any]:
     }
 
 
+def not_done(
+    approval_id: str, state: str, text: str, meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A call that waits for (or on) a human: ``isError`` true, so no client or model takes
+    it for the tool's result, with the approval in ``_meta`` and, for SDKs that drop
+    ``_meta``, in ``structuredContent`` too (a gated tool lists no output schema)."""
+    approval = {"id": approval_id, "state": state, "fetch_with": RESULT_TOOL}
+    result = text_result(text, error=True, extra={**(meta or {}), "fleet/approval": approval})
+    result["structuredContent"] = {"fleet_approval": approval}
+    return result
+
+
+def pending_call(approval_id: str, server: str, tool: str) -> dict[str, Any]:
+    """The answer to a gated call just queued for approval."""
+    return not_done(
+        approval_id,
+        "pending",
+        f"NOT DONE: {server}.{tool} has not run. It waits for a human to approve request "
+        f"{approval_id} (fleetctl approvals approve {approval_id}). This is not the tool's "
+        f'result. Later, call the tool {RESULT_TOOL} with {{"approval_id": "{approval_id}"}} '
+        "to get the outcome.",
+    )
+
+
 def approval_answer(row: dict[str, Any]) -> dict[str, Any]:
     """The ``fleet_approval_result`` result for an approval request in its current state."""
     state = row["state"]
@@ -54,16 +78,19 @@ def approval_answer(row: dict[str, Any]) -> dict[str, Any]:
         result["_meta"] = {**(earlier if isinstance(earlier, dict) else {}), **meta}
         return result
     if state == "pending":
-        return text_result(
-            f"approval {row['id']} for {row['server']}.{row['tool']} is still pending; ask again later",
-            extra=meta,
+        return not_done(
+            row["id"],
+            state,
+            f"NOT DONE: approval {row['id']} for {row['server']}.{row['tool']} is still "
+            f"pending; the call has not run. Call {RESULT_TOOL} again later.",
         )
     if state == "approved":
-        return text_result(
-            f"approval {row['id']} was approved by {row['decided_by']} and is executing "
-            f"(started {ago(row.get('started'))} ago on {row.get('owner') or 'a gateway'}); "
-            "ask again shortly",
-            extra=meta,
+        return not_done(
+            row["id"],
+            state,
+            f"NOT DONE YET: approval {row['id']} was approved by {row['decided_by']} and "
+            f"{row['server']}.{row['tool']} is executing (started {ago(row.get('started'))} "
+            f"ago on {row.get('owner') or 'a gateway'}); call {RESULT_TOOL} again shortly.",
         )
     if state == "interrupted":
         return text_result(

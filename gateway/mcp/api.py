@@ -131,6 +131,11 @@ class ApprovalsApi:
             raise ConflictError(
                 "already_decided" if action != "retry" else "not_interrupted", refusal(now, action)
             )
+        self.gateway.metrics.inc(
+            "fleet_gateway_mcp_approvals_decided_total",
+            server=str(row["server"]),
+            decision=action,
+        )
         if claimed["state"] == "approved":
             await self.calls.execute_approved(claimed, who)
         decided = self.calls.redactor.value(await ledger.approval(row["id"]))

@@ -1,5 +1,6 @@
 """The MCP half as one ASGI callable: routes ``/mcp/<server>`` to the proxy
-endpoint and ``/approvals…`` to the approvers' API, and renders gateway errors.
+endpoint, ``/approvals…`` to the approvers' API and the RFC 9728 metadata to
+:mod:`gateway.mcp.discovery`, and renders gateway errors.
 
 No request gets a traceback: a refusal is a :class:`gateway.errors.GatewayError`
 rendered as JSON (JSON-RPC on ``/mcp/``), and anything else that escapes is
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import GatewayError, NotFoundError
+from gateway.mcp import discovery
 from gateway.mcp.api import ApprovalsApi
 from gateway.mcp.calls import ToolCalls
 from gateway.mcp.endpoint import JSON, McpEndpoint, Receive, Scope, Send, respond
@@ -25,6 +27,8 @@ from gateway.mcp.sessions import Sessions
 from gateway.mcp.wire import Pool
 
 log = logging.getLogger("fleet.gateway.mcp")
+# Pending requests read per scrape at most: past this the gauge shows a floor.
+PENDING_COUNTED = 10_000
 
 
 class McpApp:
@@ -61,6 +65,8 @@ class McpApp:
                 await self.endpoint(scope, receive, tracked)
             elif path == "/approvals" or path.startswith("/approvals/"):
                 await self.api(scope, receive, tracked)
+            elif path.startswith(discovery.WELL_KNOWN):
+                await discovery.serve(self.gateway, scope, tracked)
             else:
                 raise NotFoundError("not_found", f"no route for {path}")
         except GatewayError as exc:
@@ -80,6 +86,14 @@ class McpApp:
             }
             body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": error})
             await respond(send, 500, body, JSON)
+
+    async def gauges(self, metrics: Any) -> None:
+        """Approval requests pending per server, as ``/metrics`` shows them."""
+        counts: dict[str, int] = dict.fromkeys(self.gateway.holder.runtime.config.mcp_servers, 0)
+        for row in await self.ledger.approvals("pending", limit=PENDING_COUNTED):
+            counts[row["server"]] = counts.get(row["server"], 0) + 1
+        for server, n in counts.items():
+            metrics.set("fleet_gateway_mcp_approvals_pending", n, server=server)
 
     async def aclose(self) -> None:
         await self.calls.drain()

@@ -50,7 +50,7 @@ from fleet.gwconfig import GwMcpServer
 from gateway.config import Identity
 from gateway.guardrails import Verdict, check_texts
 from gateway.mcp import grants, jsonrpc
-from gateway.mcp.answers import RESULT_TOOL, approval_answer, key_busy
+from gateway.mcp.answers import RESULT_TOOL, approval_answer, key_busy, pending_call
 from gateway.mcp.ledger import Ledger
 from gateway.mcp.listing import Listing, ListingError, Post
 from gateway.mcp.redact import Redactor, redactor_for
@@ -64,6 +64,9 @@ DENIED = -32003
 BLOCKED = -32004
 UNREACHABLE = -32006
 KEY_WAIT_S = 30.0
+# The headers of an answer the gateway wrote itself (compared by identity: a server's
+# 5xx is reported as its failure, the gateway's own 502 goes out as written).
+OWN_ANSWER = [(b"content-type", b"application/json")]
 OWN_REQUEST = [
     (b"content-type", b"application/json"),
     (b"accept", b"application/json, text/event-stream"),
@@ -97,6 +100,15 @@ def _replace(value: Any, it: Any) -> Any:
     if isinstance(value, list):
         return [_replace(v, it) for v in value]
     return value
+
+
+def unreachable_error(server: str, why: str) -> dict[str, Any]:
+    """The JSON-RPC error for a server the gateway could not reach (sent with HTTP 502)."""
+    return {
+        "code": UNREACHABLE,
+        "message": f"MCP server '{server}' unreachable: {why}; retry later or ask its owners",
+        "data": {"code": "mcp_upstream_unavailable", "server": server},
+    }
 
 
 def guard(hook: str, rules: Any, value: Any) -> tuple[Any, list[Verdict], Verdict | None]:
@@ -185,7 +197,30 @@ class ToolCalls:
         record.setdefault("id", f"{self._trace_prefix}{next(self._trace_ids):x}")
         record.setdefault("ts", time.time())
         record["kind"] = "tool"
+        self.count(record)
         await self._write(self.redactor.value(record))
+
+    def count(self, record: dict[str, Any]) -> None:
+        """The call in ``/metrics``. A tool name is a label only once its server listed it
+        (or it is the gateway's own): a caller cannot mint series with made-up names."""
+        server, tool = str(record.get("server") or ""), str(record.get("tool") or "")
+        if tool != RESULT_TOOL and not self.listing.listed(server, tool):
+            tool = "(unlisted)"
+        metrics = self.gateway.metrics
+        outcome = str(record.get("outcome") or "unknown")
+        metrics.inc(
+            "fleet_gateway_mcp_tool_calls_total",
+            server=server,
+            tool=tool,
+            tool_class=str(record.get("tool_class") or "none"),
+            outcome=outcome,
+        )
+        if outcome in ("denied", "blocked"):
+            metrics.inc(
+                "fleet_gateway_mcp_denials_total",
+                server=server,
+                reason=str(record.get("denied_by") or outcome),
+            )
 
     async def _write(self, record: dict[str, Any]) -> None:
         try:
@@ -391,9 +426,10 @@ class ToolCalls:
             if "error" in answer or (answer.get("result") or {}).get("isError"):
                 trace["error"] = True
             await self.trace(**trace)
+            error = answer.get("error")
             return (
-                200,
-                [(b"content-type", b"application/json")],
+                502 if isinstance(error, dict) and error.get("code") == UNREACHABLE else 200,
+                OWN_ANSWER,
                 orjson.dumps({"jsonrpc": "2.0", "id": rid, **answer}),
             )
 
@@ -420,13 +456,11 @@ class ToolCalls:
                         "data": {"grant": refusal.grant, "class": cls},
                     }
                 },
+                denied_by="grant",
             )
 
         def unreachable(exc: Unreachable) -> dict[str, Any]:
-            why = self.redactor.text(str(exc))
-            return {
-                "error": {"code": UNREACHABLE, "message": f"MCP server '{name}' unreachable: {why}"}
-            }
+            return {"error": unreachable_error(name, self.redactor.text(str(exc)))}
 
         try:
             listed = self.listing.listed(name, tool) or await self.listing.check(
@@ -445,6 +479,7 @@ class ToolCalls:
                         "a session first, or retry",
                     }
                 },
+                denied_by="listing",
             )
         if not listed:
             hint = self.listing.suggest(name, tool)
@@ -458,6 +493,7 @@ class ToolCalls:
                         "data": {"tool": tool, "listed": False},
                     }
                 },
+                denied_by="listing",
             )
 
         original = args
@@ -474,6 +510,7 @@ class ToolCalls:
                         "data": {"hook": "mcp_pre_tool", "detector": blocked.detector},
                     }
                 },
+                denied_by="guardrail",
             )
 
         if key is None and run and cls != "read":
@@ -495,14 +532,7 @@ class ToolCalls:
                 ttl_s=config.approval_ttl_s,
             )
             if row["state"] == "pending":
-                text = (
-                    f"approval {row['id']} pending: {name}.{tool} waits for a human "
-                    f"(fleetctl approvals approve {row['id']}); fetch the result later with tool "
-                    f'{RESULT_TOOL} and arguments {{"approval_id": "{row["id"]}"}}'
-                )
-                result = text_result(
-                    text, extra={"fleet/approval": {"id": row["id"], "state": "pending"}}
-                )
+                result = pending_call(row["id"], name, tool)
             else:
                 result = await self.fetch_result(ident, {"approval_id": row["id"]})
             return await done("pending", {"result": result}, approval_id=row["id"])

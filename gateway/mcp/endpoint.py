@@ -25,8 +25,15 @@ import orjson
 
 from gateway.asgi import read_bounded
 from gateway.errors import NotFoundError
-from gateway.mcp import grants, jsonrpc
-from gateway.mcp.calls import DENIED, RESULT_TOOL, UNREACHABLE, ToolCalls
+from gateway.mcp import discovery, grants, jsonrpc
+from gateway.mcp.calls import (
+    DENIED,
+    OWN_ANSWER,
+    RESULT_TOOL,
+    UNREACHABLE,
+    ToolCalls,
+    unreachable_error,
+)
 from gateway.mcp.jsonrpc import RpcError
 from gateway.mcp.listing import names_of
 from gateway.mcp.relay import Relay
@@ -132,8 +139,9 @@ class McpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = self.gateway.holder.runtime
-        ident = self.gateway.authenticate(scope, rt)
         name = scope["path"][len("/mcp/") :].strip("/")
+        known = name in rt.config.mcp_servers
+        ident = discovery.authenticate(self.gateway, scope, rt, f"/mcp/{name}" if known else "/mcp")
         server = rt.config.mcp_servers.get(name)
         if server is None:
             yours = ", ".join(sorted(s for s in ident.mcp if s in rt.config.mcp_servers))
@@ -188,10 +196,9 @@ class McpEndpoint:
             await self.dispatch(kind, ident, name, server, msg, body, headers, receive, send)
         except Unreachable as exc:
             # A JSON-RPC error, so the loop's SDK reports it as a failed call, not a broken transport.
-            why = self.calls.redactor.text(str(exc))
-            error = {"code": UNREACHABLE, "message": f"MCP server '{name}' unreachable: {why}"}
+            error = unreachable_error(name, self.calls.redactor.text(str(exc)))
             out = orjson.dumps({"jsonrpc": "2.0", "id": msg.get("id"), "error": error})
-            await respond(send, 200 if "id" in msg else 502, out, JSON)
+            await respond(send, 502, out, JSON)
 
     async def dispatch(
         self,
@@ -217,7 +224,7 @@ class McpEndpoint:
             )
             if relay.started:  # interim events went out already: the result ends the stream
                 await send({"type": "http.response.body", "body": Relay.last(out)})
-            elif status >= 500:
+            elif status >= 500 and rh is not OWN_ANSWER:
                 await respond(send, 502, failed(name, status, msg.get("id")), JSON)
             else:
                 await respond(send, status, out, shown(rh))
@@ -310,8 +317,10 @@ class McpEndpoint:
                 raise pumping.exception()  # type: ignore[misc]
         except Unreachable as exc:
             if not started:
-                why = self.calls.redactor.text(str(exc))
-                raise RpcError(502, UNREACHABLE, f"MCP server '{name}' unreachable: {why}") from exc
+                error = unreachable_error(name, self.calls.redactor.text(str(exc)))
+                raise RpcError(
+                    502, UNREACHABLE, error["message"], request_id=_id_of(body), data=error["data"]
+                ) from exc
         except OSError:
             pass  # the caller hung up mid-stream
 

@@ -23,13 +23,14 @@ async def request_merge(stack: Stack, number: int) -> str:
         stack.url + "/mcp/github", TOKENS["release"], **{"x-fleet-run-id": "run-9"}
     ) as session:
         result = await session.call_tool("merge_pr", {"number": number})
-    assert not result.is_error
+    # Pending is not success (issue 17 part 5): an error result naming the id and the fetch.
+    assert result.is_error
     approval = result.meta["fleet/approval"]  # type: ignore[index]
     assert approval["state"] == "pending"
-    assert (
-        f"approval {approval['id']} pending: github.merge_pr waits for a human"
-        in result.content[0].text
-    )  # type: ignore[union-attr]
+    assert result.structured_content == {"fleet_approval": approval}
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert text.startswith("NOT DONE: github.merge_pr has not run")
+    assert approval["id"] in text and '"approval_id"' in text and "fleet_approval_result" in text
     return str(approval["id"])
 
 
@@ -47,6 +48,7 @@ async def test_pending_approved_executed_once_and_fetched(stack: Stack) -> None:
         (approval_id, "release", "run-9", "merge_pr", {"number": 5})
     ]
     waiting = await fetch(stack, approval_id)
+    assert waiting.is_error and waiting.content[0].text.startswith("NOT DONE")
     assert "still pending" in waiting.content[0].text
 
     approved = api(
