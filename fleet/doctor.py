@@ -159,12 +159,17 @@ def diagnose(
 ) -> list[Finding]:
     """Every finding for every loop, errors first, then by loop. Linear in the records.
 
-    ``since`` is where the records read begin: a loop with no run in them is a missed
-    heartbeat only when they reach back further than its limit (a monthly loop is not
-    called silent from two weeks of records)."""
+    ``since`` is where the records read begin (at the latest, the oldest run in them): a
+    loop with no run in them is a missed heartbeat only when they reach back further than
+    its limit (a monthly loop is not called silent from two weeks of records, nor a daily
+    one from the first hour of a new store)."""
     t = thresholds or Thresholds()
     agents = list(agents)
     seen = _gather(runs, calls, now)
+    # The records reach back only as far as the oldest run in them: a store begun an hour ago
+    # says nothing of a daily loop, and one with no runs at all says nothing of any loop.
+    oldest = min((r.get("started") or now for s in seen.values() for r in s.runs), default=now)
+    since = oldest if since is None else max(since, oldest)
     candidates = {a.promotes_to: a.name for a in agents if a.promotes_to}
     today = dt.datetime.fromtimestamp(now, dt.UTC).date()
     out: list[Finding] = []

@@ -224,3 +224,23 @@ def test_longest_gap_of_a_schedule() -> None:
     assert longest_gap_s("0 6 * * 1-5", "x") == 3 * 86400  # Friday 06:00 to Monday 06:00
     assert longest_gap_s("H H 1 * *", "x") == 31 * 86400
     assert longest_gap_s("not a schedule", "x") is None
+
+
+def test_a_new_store_says_nothing_of_loops_that_have_not_run_yet() -> None:
+    """The records reach back only to their oldest run: a store begun an hour ago (or with no
+    runs at all) is no evidence that a daily loop missed its heartbeat; a month of them is."""
+    loaded, _ = load_fleet(DirSource(Path(__file__).resolve().parents[2] / "examples/northwind"))
+    assert loaded is not None
+    agents = [la.agent for la in loaded.agents]
+    now = time.time()
+
+    def silent(runs: list[dict[str, object]], since: float | None) -> set[str]:
+        found = diagnose(loaded.fleet, agents, runs, [], now=now, since=since)
+        return {f.loop for f in found if f.check == "missed-heartbeat"}
+
+    ran = {"loop": "bug-report-triage", "run": "r1", "outcome": "done"}
+    assert silent([], None) == set()
+    assert silent([], now - 30 * 86400) == set()
+    assert silent([{**ran, "started": now - 3600}], now - 14 * 86400) == set()
+    month = silent([{**ran, "started": now - 30 * 86400}], now - 30 * 86400)
+    assert "flaky-test-hunter" in month  # daily, never ran in a month of records
