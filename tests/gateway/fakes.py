@@ -86,6 +86,31 @@ class FakeProvider:
             "completion_tokens": step.completion_tokens,
             "total_tokens": step.prompt_tokens + step.completion_tokens,
         }
+        if scope["path"].endswith("/embeddings"):
+            texts = req.get("input")
+            texts = [texts] if isinstance(texts, str) else list(texts or [])
+            data = {
+                "object": "list",
+                "model": req.get("model"),
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": [0.5, float(len(str(t)))]}
+                    for i, t in enumerate(texts)
+                ],
+            }
+            if step.usage:
+                data["usage"] = {
+                    "prompt_tokens": step.prompt_tokens,
+                    "total_tokens": step.prompt_tokens,
+                }
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": orjson.dumps(data)})
+            return
         if not req.get("stream"):
             data = {
                 "id": "chatcmpl-fake",
