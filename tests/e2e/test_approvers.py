@@ -147,6 +147,12 @@ def gateway(
                 os.environ.pop("FLEET_OPERATOR_GATEWAY_URL", None)
             else:
                 os.environ["FLEET_OPERATOR_GATEWAY_URL"] = previous
+            # The emulator serves the whole session: leave no fleet for later operators to run.
+            for kind in ("AgentLoop", "FleetPolicy"):
+                for obj in kube.list(API_VERSION, kind, NS):
+                    kube.delete(API_VERSION, kind, NS, obj["metadata"]["name"])
+            for obj in kube.list("v1", "Secret", NS, "fleetctl.dev/approvers"):
+                kube.delete("v1", "Secret", NS, obj["metadata"]["name"])
         assert runner.exception is None, runner.exception
 
 
