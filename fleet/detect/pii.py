@@ -37,13 +37,13 @@ _IDS = Pattern(
     # 6 driving licence number after the words
     r"|(?i:\bdriv(?:er'?s?|ing)[ \-]licen[cs]e(?:\s+(?:no|number|num|nr|#|id))?\.?\s*[:#]?\s*)([A-Z0-9][A-Z0-9\-]{4,15}[A-Z0-9])\b"
     # 7 date of birth after the words
-    r"|(?i:\b(?:DOB|D\.O\.B\.|date of birth|birth ?date|born on|geboren am|n[ée]e? le|fecha de nacimiento|data di nascita|data de nascimento)\b(?:\s+(?:is|was))?\s*[:\-]?\s*)(\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}|\d{1,2}(?:st|nd|rd|th)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}(?:st|nd|rd|th)?,? \d{4})"
+    r"|(?i:(?:\b(?:DOB|date of birth|birth ?date|birthday|born on|geboren am|geburtsdatum|n[ée]e? le|date de naissance|fecha de nacimiento|data di nascita|data de nascimento)\b|\bD\.O\.B\.)(?:\s+(?:is|was))?\s*[:\-]?\s*)(\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}|\d{1,2}(?:st|nd|rd|th)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}(?:st|nd|rd|th)?,? \d{4})"
     # 8 Indian PAN after the word (the fourth letter says who holds it)
     r"|(?i:\bPAN(?:\s+(?:card|no|number|nr|#))?(?:\s+(?:is|was))?\.?\s*[:#]?\s*)([A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z])\b"
     # 9 a street address: a house number, capitalised words, a street type
     r"|\b(\d{1,5}[A-Z]?,?\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Crescent|Close|Parkway|Highway|Hwy)"
     r"|[A-Z][a-zäöüß]+(?:straße|strasse|weg|allee|platz|gasse|ring|damm|ufer|chaussee)\s+\d{1,4}[a-z]?"
-    r"|\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|chemin|all[ée]e|place|impasse|quai|route)\s+(?:de la\s+|de\s+|du\s+|des\s+|d')?[A-Z][a-zéèêàç]+"
+    r"|\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:[Rr]ue|[Aa]venue|[Bb]oulevard|[Cc]hemin|[Aa]ll[ée]e|[Pp]lace|[Ii]mpasse|[Qq]uai|[Rr]oute)\s+(?:de la\s+|de\s+|du\s+|des\s+|d')?[A-Z][a-zéèêàç]+"
     r"|(?:Calle|Avenida|Avda\.|Paseo|Plaza|Via|Viale|Piazza|Corso|Rua|Travessa|Largo)\s+(?:de\s+(?:la\s+|las\s+|los\s+)?|del\s+|della\s+|delle\s+|di\s+|da\s+|do\s+|das\s+|dos\s+)?[A-Z][a-záéèàâãêíóôõúñç]+(?:\s+[A-Z][a-záéèàâãêíóôõúñç]+)?,?\s+\d{1,4})\b"
 )
 _NINO_FIRST = set("ABCEGHJKLMNOPRSTWXYZ")
@@ -230,6 +230,15 @@ _DIGITS = re.compile("[0-9]+")
 _TWO_DIGITS = re.compile("[0-9]{2}")
 
 
+# A word that names the number after it as a thing's, not a person's. Python's engine on
+# at most 40 characters.
+_AN_ID_BEFORE = re.compile(
+    r"(?i)\b(?:ticket|order|code|case|ref|reference|invoice|serial|sku|po|tracking|product|"
+    r"part|item|job|build|version|error|lot|batch|incident|request|issue|model|article)"
+    r"\s*(?:#|no\.?|nr\.?|number|id)?\s*[:#]?\s*\Z"
+)
+
+
 def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]]) -> None:
     """Cut a run of digits into groups and read each window of up to eight groups that
     has the shape of a format (or a word before it saying what it is), longest first."""
@@ -243,6 +252,8 @@ def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]])
     run = text[start:end]
     if not _TWO_DIGITS.search(run):
         return  # every format has a group of two digits or more
+    if run[0] != "+" and _AN_ID_BEFORE.search(text, max(0, start - 40), start):
+        return  # "ticket #883-221-4410", "product code 0043-2210-7789-1": the shop's numbers
     groups = [m.span() for m in _DIGITS.finditer(run)]
     sizes = [b - a for a, b in groups]
     count = len(groups)

@@ -94,6 +94,8 @@ UNITS = {
     "when you read": "when you read this, ",
     "comment address": "// copilot: ",
     "rules placed on": "rules placed on you ",
+    "ticket number": "ticket # 12-",
+    "D.O.B.": "D.O.B.: 1 ",
 }
 
 
