@@ -14,7 +14,9 @@ carries the same sentence, so a client reports a missing token instead of
 opening a browser.
 
 A token that belongs to an approver, valid but not for a tool route, is told
-apart from an unknown one: 403 ``approver_token``, not "unknown or revoked".
+apart from an unknown one: 403 with ``data.code`` ``approver_token``, not
+"unknown or revoked". Both refusals are JSON-RPC errors, as on the rest of the
+MCP routes, with the gateway's error code in ``data.code``.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from typing import Any
 import orjson
 
 from gateway.asgi import JSON, Scope, Send, header, send_response
-from gateway.errors import AuthError, ForbiddenError, NotFoundError
+from gateway.errors import AuthError, NotFoundError
+from gateway.mcp.jsonrpc import RpcError
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
+# The JSON-RPC code of a refused credential (the range servers define for themselves).
+UNAUTHORIZED = -32001
 ISSUER = (
     "bearer tokens are issued by the fleet's operator, not by an OAuth authorization "
     "server: a loop's gateway token is in its Kubernetes Secret"
@@ -50,14 +55,16 @@ def metadata_url(scope: Scope, resource_path: str) -> str:
     return f"{base_url(scope)}{WELL_KNOWN}{resource_path}"
 
 
-def challenge(exc: AuthError, scope: Scope, resource_path: str) -> AuthError:
-    """``exc`` with the ``WWW-Authenticate`` header the MCP authorization spec asks for."""
+def challenge(exc: AuthError, scope: Scope, resource_path: str) -> RpcError:
+    """``exc`` as a JSON-RPC error (which MCP clients show as it is, where another body
+    becomes "Server returned an error response"), with the ``WWW-Authenticate`` header
+    the MCP authorization spec asks for."""
     value = f'Bearer resource_metadata="{metadata_url(scope, resource_path)}"'
     if exc.code == "invalid_token":
         value += ', error="invalid_token"'
-    exc.headers = {**exc.headers, "www-authenticate": value}
-    exc.message = f"{exc.message} ({ISSUER})"
-    return exc
+    refusal = RpcError(401, UNAUTHORIZED, f"{exc.message} ({ISSUER})", data={"code": exc.code})
+    refusal.headers = {"www-authenticate": value}
+    return refusal
 
 
 def authenticate(gateway: Any, scope: Scope, rt: Any, resource_path: str) -> Any:
@@ -71,11 +78,13 @@ def authenticate(gateway: Any, scope: Scope, rt: Any, resource_path: str) -> Any
             token = auth[7:].strip()
             name = rt.approvers.get(hashlib.sha256(token.encode()).hexdigest())
             if name is not None:
-                raise ForbiddenError(
-                    "approver_token",
+                raise RpcError(
+                    403,
+                    UNAUTHORIZED,
                     f"this is an approver token (approver '{name}'), not a loop token: "
                     f"{resource_path} takes the calling loop's gateway token; approver "
                     "tokens decide approvals on /approvals",
+                    data={"code": "approver_token"},
                 ) from None
         raise challenge(exc, scope, resource_path) from None
 
