@@ -230,13 +230,46 @@ _DIGITS = re.compile("[0-9]+")
 _TWO_DIGITS = re.compile("[0-9]{2}")
 
 
-# A word that names the number after it as a thing's, not a person's. Python's engine on
-# at most 40 characters.
-_AN_ID_BEFORE = re.compile(
-    r"(?i)\b(?:ticket|order|code|case|ref|reference|invoice|serial|sku|po|tracking|product|"
-    r"part|item|job|build|version|error|lot|batch|incident|request|issue|model|article)"
-    r"\s*(?:#|no\.?|nr\.?|number|id)?\s*[:#]?\s*\Z"
+# Words that name the number after them as a thing's, not a person's.
+_THING_WORDS = frozenset(
+    [
+        "ticket",
+        "order",
+        "code",
+        "case",
+        "ref",
+        "reference",
+        "invoice",
+        "serial",
+        "sku",
+        "po",
+        "tracking",
+        "product",
+        "part",
+        "item",
+        "job",
+        "build",
+        "version",
+        "error",
+        "lot",
+        "batch",
+        "incident",
+        "request",
+        "issue",
+        "model",
+        "article",
+    ]
 )
+_NUMBER_WORDS = frozenset(("#", "no", "no.", "nr", "nr.", "number", "id"))
+
+
+def _a_thing_before(text: str, start: int) -> bool:
+    """Whether the words just before ``start`` say the number is a thing's ("ticket #",
+    "product code", "order no."): a few string operations on the 40 characters before."""
+    words = text[max(0, start - 40) : start].replace("#", " # ").replace(":", " ").split()
+    if words and words[-1].lower() in _NUMBER_WORDS:
+        words.pop()
+    return bool(words) and words[-1].lower() in _THING_WORDS
 
 
 def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]]) -> None:
@@ -252,7 +285,7 @@ def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]])
     run = text[start:end]
     if not _TWO_DIGITS.search(run):
         return  # every format has a group of two digits or more
-    if run[0] != "+" and _AN_ID_BEFORE.search(text, max(0, start - 40), start):
+    if run[0] != "+" and _a_thing_before(text, start):
         return  # "ticket #883-221-4410", "product code 0043-2210-7789-1": the shop's numbers
     groups = [m.span() for m in _DIGITS.finditer(run)]
     sizes = [b - a for a, b in groups]
