@@ -28,6 +28,7 @@ import orjson
 from gateway.asgi import JSON, MAX_BODY, Receive, Scope, Send, read_bounded, send_response
 from gateway.attempts import Call, usage_tokens
 from gateway.budget import reserve
+from gateway.chatrequest import MAX_DEPTH, too_deep
 from gateway.errors import BadRequestError, GatewayError, TooLargeError
 from gateway.guardrails import check_texts
 from gateway.ratelimit import check_limits
@@ -114,6 +115,11 @@ async def embeddings(gw: Gateway, scope: Scope, receive: Receive, send: Send) ->
     except orjson.JSONDecodeError as exc:
         raise BadRequestError("invalid_json", f"request body is not JSON: {exc}") from exc
     texts, ids = inputs(body)
+    if raw.count(b"[") + raw.count(b"{") >= MAX_DEPTH and too_deep(body):
+        raise BadRequestError(
+            "invalid_request",
+            f"the request nests arrays and objects more than {MAX_DEPTH} deep; flatten it",
+        )
     model = body["model"]
     gw.check_grant(rt, ident, model)
     trace: dict[str, Any] = {

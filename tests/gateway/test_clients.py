@@ -87,6 +87,15 @@ def test_embeddings_policy_refusals(gateway: GatewayFactory, fake: FakeProvider)
             client(url, TOKENS["beta"]).embeddings.create(model="embed", input="x")
         with pytest.raises(openai.BadRequestError) as bad:
             client(url).embeddings.create(model="embed", input=[1, "a"])  # type: ignore[list-item]
+        deep: Any = "x"
+        for _ in range(300):
+            deep = [deep]
+        nested = httpx.post(
+            url + "/v1/embeddings",
+            headers={"authorization": f"Bearer {TOKENS['alpha']}"},
+            json={"model": "embed", "input": "a", "user": deep},
+        )
+    assert nested.status_code == 400 and "nests" in nested.json()["error"]["message"]
     assert blocked.value.code == "guardrail_blocked"
     assert denied.value.code == "model_not_granted"
     assert bad.value.code == "invalid_request" and "input[0]" in bad.value.message
