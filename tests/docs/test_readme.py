@@ -23,7 +23,7 @@ FLEETCTL = str(ROOT / ".venv" / "bin" / "fleetctl")
 # when it finds changes, which depends on the revisions, not on the example.
 RUN = {"validate": {0}, "rules": {0}, "schema": {0}, "lock": {0}, "compile": {0}, "diff": {0, 1}}
 RUN |= {"ls": {0}, "who-touches": {0}, "owners": {0}, ("gateway", "config"): {0}}
-GROUPS = {"gateway", "approvals", "runs"}
+GROUPS = {"gateway", "approvals", "approvers", "runs"}
 
 
 def command_lines(text: str) -> list[list[str]]:
