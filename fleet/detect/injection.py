@@ -36,7 +36,8 @@ import base64
 import binascii
 import re
 from array import array
-from collections.abc import Callable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import unquote, urlsplit
 
 from .cues import scan_cues
@@ -401,11 +402,14 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
         # ("ignore\u00adall\u00adprevious", "ignore%20all", "ignore_all_previous_instructions").
         # Same length, so a piece's spans are the caller's, shifted; a piece has no
         # spacers left, so its reading stops there.
-        taken = [(f.start, f.end) for f in found]
+        starts, ends = _merged((f.start, f.end) for f in found)
         for at, piece in _spaced(text):
             for f in scan_injection(piece, _depth=_MAX_DEPTH):
                 f = Finding(f.detector, f.kind, f.start + at, f.end + at, f.masked)
-                if not any(a < f.end and f.start < b for a, b in taken):
+                # The one taken span that can overlap is the last to start before f ends
+                # (they are disjoint and sorted): a bisection, not a walk over all of them.
+                i = bisect_left(starts, f.end) - 1
+                if i < 0 or ends[i] <= f.start:
                     found.append(f)
     if view.translated() and _hides(text):
         # Runs of tag or zero-width characters hide text; spans of the original string.
@@ -415,6 +419,19 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
                 Finding("prompt-injection", "hidden-text", s, e, f"{e - s} hidden characters")
             )
     return sorted(found, key=lambda f: (f.start, f.kind))
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Spans merged into disjoint ones, as sorted starts and their ends."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for s, e in sorted(spans):
+        if ends and s < ends[-1]:
+            ends[-1] = max(ends[-1], e)
+        else:
+            starts.append(s)
+            ends.append(e)
+    return starts, ends
 
 
 _UI_WORDS = {"setting", "settings", "field", "option", "options", "button", "page", "tab",
