@@ -76,6 +76,9 @@ class Dashboard:
     refresh_s: float = 15.0
     """How old the fleet view may get before a page has it rebuilt (0: every page)."""
     store: Store | None = None
+    replay_of: Any = None
+    """A callable: run id -> the recorded transcript a local run's model replays, or None
+    (said on the run page, as every printout of a replayed run says it)."""
 
     def redactor(self) -> Redactor:
         return redactor_for(self.gateway_config) if self.gateway_config else Redactor([])
@@ -213,7 +216,9 @@ def create_app(dash: Dashboard) -> Starlette:
             return error(
                 request, 404, f"no run '{run_id[:80]}' and no steps recorded for it", session
             )
-        return page(request, "run.html", run_page.context(run_id, record, logged, traces), session)
+        ctx = run_page.context(run_id, record, logged, traces)
+        ctx["replay"] = dash.replay_of(run_id) if dash.replay_of is not None else None
+        return page(request, "run.html", ctx, session)
 
     async def approvals(request: Request) -> Response:
         session, refused = reader(request)

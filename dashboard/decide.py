@@ -11,6 +11,7 @@ started in this process for the one decision, as ``fleetctl approvals --local`` 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,3 +88,17 @@ class Nowhere:
             "this dashboard reads the store only: start it with --gateway URL (or --local HOME) "
             "to decide here, or use fleetctl approvals"
         )
+
+
+def local_replay(home: Path, run_id: str) -> str | None:
+    """The transcript a ``fleetctl run`` in ``home`` replayed for ``run_id``, if it did."""
+    if "/" in run_id or run_id.startswith("."):
+        return None
+    try:
+        options = json.loads((home / "runs" / run_id / "options.json").read_text())
+    except (OSError, ValueError):
+        return None
+    provider = options.get("provider") if isinstance(options, dict) else None
+    if isinstance(provider, str) and provider.startswith("replay:"):
+        return Path(provider.removeprefix("replay:")).name
+    return None

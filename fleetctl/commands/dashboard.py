@@ -120,6 +120,8 @@ def dashboard(
             fail(exc.message, exc.hint)
         config = config or home.config_file
         store = store or home.store_url
+        from dashboard.decide import local_replay
+
         decider = LocalHome(home.path)
     elif gateway:
         decider = Gateway(gateway)
@@ -149,6 +151,7 @@ def dashboard(
         findings=doctor_findings,
         findings_connected=True,
         refresh_s=refresh,
+        replay_of=(lambda run: local_replay(home.path, run)) if local is not None else None,
     )
     import uvicorn
 

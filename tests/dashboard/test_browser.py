@@ -193,6 +193,8 @@ def test_approve_in_the_browser_and_the_run_resumes_to_done(demo: Demo, browser:
 
     browser.get(f"{demo.url}/runs/{demo.run}")
     assert browser.find_element(By.ID, "run-outcome").text == "done"
+    # a replayed model's output says so wherever it is shown
+    assert "bug-report-triage.replay.yaml" in browser.find_element(By.ID, "run-replay").text
     timeline = browser.find_element(By.CSS_SELECTOR, "table.timeline").text
     for seen in (
         "github.merge_pr",
