@@ -58,6 +58,8 @@ from gateway.mcp.relay import Relay
 from gateway.mcp.wire import Pool, Reply, Unreachable, call_once, text_result, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
+# Tool results longer than this are read by the guardrails in a worker thread.
+OFF_LOOP_BYTES = 64 * 1024
 
 IDEMPOTENCY_META = "fleet/idempotency-key"
 DENIED = -32003
@@ -279,7 +281,7 @@ class ToolCalls:
                 result = text_result(
                     f"server unreachable: {self.redactor.text(str(exc))}", error=True
                 )
-        result, verdicts, _blocked = self.post_guard(result)
+        result, verdicts, _blocked = await self.post_guard_async(result, OFF_LOOP_BYTES + 1)
         await self.ledger.executed(row, result)
         await self.trace(
             loop=row["loop"],
@@ -312,6 +314,15 @@ class ToolCalls:
         if blocked is not None:
             return None, verdicts
         return (msg if cleaned is params else {**msg, "params": cleaned}), verdicts
+
+    async def post_guard_async(
+        self, result: dict[str, Any], size: int
+    ) -> tuple[dict[str, Any], list[Verdict], Verdict | None]:
+        """:meth:`post_guard`, in a worker thread for a long result (``size`` bytes), so
+        the event loop goes on answering other calls while the detectors read it."""
+        if size > OFF_LOOP_BYTES and self.config.guardrails.mcp_post_tool:
+            return await asyncio.to_thread(self.post_guard, result)
+        return self.post_guard(result)
 
     def post_guard(
         self, result: dict[str, Any]
@@ -600,7 +611,9 @@ class ToolCalls:
                 raise
             msg = reply.message or {}
             if isinstance(msg.get("result"), dict):
-                msg["result"], verdicts, _ = self.post_guard(msg["result"])
+                msg["result"], verdicts, _ = await self.post_guard_async(
+                    msg["result"], len(reply.body)
+                )
                 await self.ledger.finish(scoped, msg["result"])
                 future.set_result(msg["result"])
             else:
@@ -631,7 +644,7 @@ class ToolCalls:
         if msg is not None and isinstance(msg.get("result"), dict):
             if verdicts is None:
                 result = msg["result"]
-                msg["result"], verdicts, _ = self.post_guard(result)
+                msg["result"], verdicts, _ = await self.post_guard_async(result, len(reply.body))
                 changed = msg["result"] is not result
             trace["guardrails"] = trace.get("guardrails", []) + [v.to_json() for v in verdicts]
             if any(v.action == "block" for v in verdicts):
