@@ -26,6 +26,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -49,6 +50,15 @@ def browser() -> Iterator[WebDriver]:
         yield driver
     finally:
         driver.quit()
+
+
+def decided(driver: WebDriver) -> str:
+    """The notice of the page a decision's form lands on: the decision runs the tool call,
+    so the click returns before that page has loaded."""
+    found = WebDriverWait(driver, 30).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "[role=status]")
+    )
+    return str(found[0].text)
 
 
 def sign_in(driver: WebDriver, demo: Demo, token: str, then: str = "/") -> None:
@@ -134,7 +144,7 @@ def test_deny_in_the_browser_with_a_reason(demo: Demo, browser: WebDriver) -> No
         "second merge of the same fix"
     )
     card.find_element(By.CSS_SELECTOR, "button.deny").click()
-    notice = browser.find_element(By.CSS_SELECTOR, "[role=status]").text
+    notice = decided(browser)
     assert notice == f"Decided: {approval}: denied by local"
     assert approval not in browser.find_element(By.TAG_NAME, "main").text.replace(notice, "")
     shown = subprocess.run(
@@ -177,7 +187,7 @@ def test_approve_in_the_browser_and_the_run_resumes_to_done(demo: Demo, browser:
     approve = browser.switch_to.active_element
     assert approve.text == "Approve"
     approve.click()
-    notice = browser.find_element(By.CSS_SELECTOR, "[role=status]").text
+    notice = decided(browser)
     assert notice == f"Decided: {approval}: executed by local"
     assert browser.find_elements(By.CSS_SELECTOR, "article.approval") == []
     executed = [
