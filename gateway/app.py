@@ -352,6 +352,33 @@ class Gateway:
             with contextlib.suppress(Exception):  # a scrape shows what it can
                 await self._mcp.gauges(self.metrics)
 
+    @staticmethod
+    def new_trace(
+        kind: str,
+        scope: Scope,
+        ident: Identity,
+        run: str | None,
+        step: int | None,
+        model: str,
+        now: float,
+        stream: bool,
+    ) -> dict[str, Any]:
+        """The trace record a model call starts with (chat and embeddings alike)."""
+        return {
+            # 128 random bits as hex (an OTLP trace id), without a getrandom call per request.
+            "id": f"{getrandbits(128):032x}",
+            "ts": now,
+            "kind": kind,
+            "loop": ident.loop,
+            "member": ident.member,
+            "team": ident.team,
+            "run": run,
+            "step": step,
+            "virtual_model": model,
+            "stream": stream,
+            "request_id": scope.get("fleet.request_id"),
+        }
+
     async def list_models(self, scope: Scope, send: Send) -> None:
         rt = self.holder.runtime
         ident = self.authenticate(scope, rt)
@@ -382,20 +409,7 @@ class Gateway:
         bounds = check(body, raw)
         model = body["model"]
         self.check_grant(rt, ident, model)
-        trace: dict[str, Any] = {
-            # 128 random bits as hex (an OTLP trace id), without a getrandom call per request.
-            "id": f"{getrandbits(128):032x}",
-            "ts": now,
-            "kind": "llm",
-            "loop": ident.loop,
-            "member": ident.member,
-            "team": ident.team,
-            "run": run,
-            "step": step,
-            "virtual_model": model,
-            "stream": bounds.stream,
-            "request_id": scope.get("fleet.request_id"),
-        }
+        trace = self.new_trace("llm", scope, ident, run, step, model, now, bounds.stream)
         labels = {"loop": ident.loop, "model": model}
         try:
             await check_limits(self.store, ident, run, now)

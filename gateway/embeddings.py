@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import time
-from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -122,19 +121,7 @@ async def embeddings(gw: Gateway, scope: Scope, receive: Receive, send: Send) ->
         )
     model = body["model"]
     gw.check_grant(rt, ident, model)
-    trace: dict[str, Any] = {
-        "id": f"{getrandbits(128):032x}",
-        "ts": now,
-        "kind": "embedding",
-        "loop": ident.loop,
-        "member": ident.member,
-        "team": ident.team,
-        "run": run,
-        "step": step,
-        "virtual_model": model,
-        "stream": False,
-        "request_id": scope.get("fleet.request_id"),
-    }
+    trace = gw.new_trace("embedding", scope, ident, run, step, model, now, False)
     labels = {"loop": ident.loop, "model": model}
     try:
         await check_limits(gw.store, ident, run, now)
