@@ -128,6 +128,7 @@ def policy_spec(fleet: Fleet) -> FleetPolicySpec:
         destructive_tools=g.destructive_tools,
         alerts=g.alerts,
         approval_ttl=g.approval_ttl,
+        mcp_separator=g.mcp_separator,
     )
     return FleetPolicySpec(
         fleet=fleet.fleet,

@@ -168,6 +168,8 @@ class GatewayConfig(_Model):
     destructive_tools: list[str] = Field(default_factory=list)
     alert_webhook: str | None = None
     approval_ttl_s: float = 7 * 86400
+    mcp_separator: str = "__"
+    """Joins a server's name to its tool, prompt and resource names on ``/mcp``."""
     mcp_servers: dict[str, GwMcpServer] = Field(default_factory=dict)
     loops: dict[str, GwLoop] = Field(default_factory=dict)
     approvers: list[GwApprover] = Field(default_factory=list)

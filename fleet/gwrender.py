@@ -200,6 +200,7 @@ def gateway_config(
         destructive_tools=list(gw.get("destructiveTools", [])),
         alert_webhook=(gw.get("alerts") or {}).get("webhook"),
         approval_ttl_s=duration_seconds(gw.get("approvalTtl", "7d")),
+        mcp_separator=gw.get("mcpSeparator", "__"),
         mcp_servers={
             name: GwMcpServer(
                 url=s["url"],

@@ -190,6 +190,7 @@ class GatewaySpec(Strict):
     destructive_tools: list[str] = Field(default_factory=list)
     alerts: Alerts
     approval_ttl: Duration
+    mcp_separator: str = "__"
 
 
 class FleetPolicySpec(Strict):

@@ -198,6 +198,12 @@ class GatewayPolicy(Strict):
     destructive_tools: list[str] = Field(default_factory=list)
     alerts: Alerts = Field(default_factory=Alerts)
     approval_ttl: Duration = "7d"
+    mcp_separator: Annotated[str, StringConstraints(pattern=r"^[_.-]{1,4}$")] = Field(
+        default="__",
+        description="What joins a server's name to each of its tool and prompt names on the "
+        "gateway's aggregated /mcp endpoint (github__get_issue); no server name may contain it "
+        "(FL124).",
+    )
 
 
 DEFAULT_MAX_STARTS_PER_MINUTE = 20

@@ -6,7 +6,16 @@ one parsed document) that yields located diagnostics; rules never raise for
 user data. Importing this package registers every rule module.
 """
 
-from fleet.rules import catalog, credentials, identity, limits, pins, promotion, schedule
+from fleet.rules import (
+    catalog,
+    credentials,
+    identity,
+    limits,
+    pins,
+    promotion,
+    schedule,
+    separator,
+)
 from fleet.rules.base import (
     DOCUMENT_RULES,
     RULES,
@@ -41,6 +50,7 @@ __all__ = [
     "run_document_rules",
     "run_rules",
     "schedule",
+    "separator",
     "tool_class",
     "zone_problem",
 ]
