@@ -2,9 +2,10 @@
 
 Routes::
 
-    GET  /                     the fleet (?team=&stage=&sort=name|cost|budget)
+    GET  /                     the fleet (?team=&stage=&health=&sort=name|cost|budget)
     GET  /loops/<loop>         one loop: its definition and runs
     GET  /runs/<run>           one run's timeline
+    GET  /cost                 spend by team, model and role, day by day
     GET  /approvals            the pending requests
     POST /approvals/<id>       approve or deny (form: action, reason, csrf); approvers only
     GET  /signin, POST /signin, POST /signout
@@ -38,9 +39,11 @@ from dashboard.access import SESSION_COOKIE, SESSION_S, Access, AccessError, Ses
 from dashboard.attention import FindingSource, no_findings
 from dashboard.decide import DecisionError, Nowhere
 from dashboard.pages import approvals as approvals_page
+from dashboard.pages import cost as cost_page
 from dashboard.pages import fleet as fleet_page
 from dashboard.pages import loop as loop_page
 from dashboard.pages import run as run_page
+from dashboard.svg import swatch
 from dashboard.view import ViewCache
 from fleet.rules.base import WINDOW_DAYS
 from gateway.mcp.redact import Redactor, redactor_for
@@ -102,6 +105,7 @@ def templates() -> Environment:
     env.filters["usd"] = lambda v: f"${float(v or 0):.4f}"
     env.filters["q"] = lambda v: quote(str(v), safe="")
     env.globals["when"] = approvals_page.when
+    env.globals["swatch"] = swatch
     return env
 
 
@@ -164,7 +168,7 @@ def create_app(dash: Dashboard) -> Starlette:
     row_template = env.get_template("fleet_row.html")
     views = ViewCache(
         dash.loaded, store, dash.window_days(), dash.findings, dash.refresh_s,
-        lambda r: row_template.render(r=r),
+        lambda r: row_template.render(r=r), dash.findings_connected,
     )  # fmt: skip
 
     async def fleet(request: Request) -> Response:
@@ -181,6 +185,17 @@ def create_app(dash: Dashboard) -> Starlette:
         except fleet_page.QueryError as exc:
             return error(request, 400, str(exc), session)
         return page(request, "fleet.html", ctx, session)
+
+    async def cost(request: Request) -> Response:
+        session, refused = reader(request)
+        if refused:
+            return refused
+        view = await views.get()
+        try:
+            ctx = cost_page.context(view.cost, dict(request.query_params), view.as_of)
+        except cost_page.QueryError as exc:
+            return error(request, 400, str(exc), session)
+        return page(request, "cost.html", ctx, session)
 
     def agent_of(name: str) -> Any:
         for a in dash.loaded.agents:
@@ -336,6 +351,7 @@ def create_app(dash: Dashboard) -> Starlette:
             Route("/", fleet),
             Route("/loops/{name}", loop),
             Route("/runs/{run}", run),
+            Route("/cost", cost),
             Route("/approvals", approvals),
             Route("/approvals/{id}", decide, methods=["POST"]),
             Route("/signin", signin, methods=["GET", "POST"]),

@@ -1,4 +1,5 @@
-"""The fleet view, computed from the store and kept: the fleet and loop pages render from it.
+"""The fleet view, computed from the store and kept: the fleet, loop and cost pages render
+from it.
 
 Building the view reads every run record and call trace of the window and sums them
 (at 1,000 loops and 30 days of runs, ~270,000 traces: seconds on a small machine,
@@ -23,6 +24,7 @@ from markupsafe import Markup
 
 from dashboard import snapshot
 from dashboard.attention import Finding, FindingSource
+from dashboard.pages import cost as cost_page
 from dashboard.pages import fleet as fleet_page
 from gateway.store import Store
 
@@ -35,6 +37,7 @@ class FleetView:
     rows: list[fleet_page.LoopRow]
     counts: fleet_page.Counts
     findings: list[Finding]
+    cost: cost_page.CostView
 
     @property
     def as_of(self) -> str:
@@ -49,12 +52,17 @@ def derive(
     snap: snapshot.Snapshot,
     findings: FindingSource,
     render_row: Callable[[fleet_page.LoopRow], str],
+    connected: bool = True,
 ) -> FleetView:
+    """The view from one snapshot; ``connected`` says whether ``findings`` really checks
+    (a loop is healthy only when something looked)."""
+    found = findings(loaded, snap)
     rows = fleet_page.rows(loaded, snap)
+    fleet_page.judge(rows, found, connected)
     for row in rows:  # a page then joins the rows it shows: no per-page row rendering
         row.html = Markup(render_row(row))
-    found = findings(loaded, snap)
-    return FleetView(snap.now, rows, fleet_page.counts(loaded, snap, rows), found)
+    counts = fleet_page.counts(loaded, snap, rows)
+    return FleetView(snap.now, rows, counts, found, cost_page.summarize(snap))
 
 
 class ViewCache:
@@ -66,8 +74,10 @@ class ViewCache:
         findings: FindingSource,
         refresh_s: float,
         render_row: Callable[[fleet_page.LoopRow], str],
+        connected: bool = True,
     ):
         self.render_row = render_row
+        self.connected = connected
         self.loaded = loaded
         self.store = store
         self.days = days
@@ -79,7 +89,9 @@ class ViewCache:
     async def build(self) -> FleetView:
         snap = await snapshot.read(await self.store(), self.days)
         # The sums are CPU work: off the event loop, so the other pages keep answering.
-        view = await asyncio.to_thread(derive, self.loaded, snap, self.findings, self.render_row)
+        view = await asyncio.to_thread(
+            derive, self.loaded, snap, self.findings, self.render_row, self.connected
+        )
         self.current = view
         return view
 

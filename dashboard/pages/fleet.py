@@ -1,10 +1,15 @@
-"""The fleet page: a counts strip, the needs-attention panel and a row per loop (owner and
-team, stage, model with its deprecation, servers and tools by class, last outcome,
+"""The fleet page: a counts strip, the needs-attention panel and a row per loop (health,
+owner and team, stage, pins: model with its deprecation, instructions and skills, and for a
+staging loop what promoting it would change; servers and tools by class, last outcome,
 useful-outcome rate, seven days of cost split maker/checker with a sparkline, budget used).
 
-Rows filter by ``team`` and ``stage`` and sort by ``sort=cost|name|budget`` (query
-parameters, so a filtered view is a link). Every sum is one pass over the window's calls
-and runs: linear in what the store returned, whatever the number of loops.
+A loop's health is read off the needs-attention findings: an error finding makes it
+*degraded*, warnings alone *warning*, none *healthy*; with no checks connected it is
+*unknown*, never healthy by default.
+
+Rows filter by ``team``, ``stage`` and ``health`` and sort by ``sort=cost|name|budget``
+(query parameters, so a filtered view is a link). Every sum is one pass over the window's
+calls and runs: linear in what the store returned, whatever the number of loops.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from dashboard.attention import Finding
 from dashboard.snapshot import DAY_S, Snapshot
 from dashboard.svg import meter, sparkline
 from fleet.rules.base import TOOL_CLASSES, WINDOW_DAYS, is_destructive, tool_class
+from fleet.spec import split_ref
 
 SORTS = ("name", "cost", "budget")
+HEALTH = ("healthy", "warning", "degraded")
+PARAMS = ("team", "stage", "health", "sort")
 DAYS = 7
 
 
@@ -37,6 +45,10 @@ class LoopRow:
     stage: str
     model: str
     deprecated: str
+    pins: list[str]
+    """The loop's own pinned instructions and skills, ``name@version``."""
+    promotes: list[str]
+    """For a staging loop: what promoting it would change in its production loop."""
     touches: dict[str, dict[str, list[str]]]
     """server → tool class → tools or patterns granted."""
     last_outcome: str
@@ -49,6 +61,8 @@ class LoopRow:
     budget_limit: float | None
     budget_window: str
     budget_spent: float
+    health: str = "unknown"
+    """healthy, warning or degraded from the findings; unknown with no checks connected."""
     spark: Markup = field(default=Markup(""))
     meter: Markup = field(default=Markup(""))
     html: Markup = field(default=Markup(""))
@@ -109,6 +123,33 @@ def _deprecation(fleet: Any, model: str, today: dt.date) -> str:
     return f"deprecated {when} {dep.after.isoformat()}" + (f", use {dep.use}" if dep.use else "")
 
 
+def pins(agent: Any) -> list[str]:
+    return [str(agent.instructions), *(str(s) for s in agent.skills)]
+
+
+def promotion(agent: Any, target: Any | None) -> list[str]:
+    """What ``fleetctl promote`` would move into ``target``: each pin that differs, as
+    ``what old → new``; an empty list when the candidate pins what production pins."""
+    if target is None:
+        return [f"its production loop '{agent.promotes_to}' is not in the fleet"]
+    out = []
+    if agent.model != target.model:
+        out.append(f"model {target.model} → {agent.model}")
+    if agent.instructions != target.instructions:
+        out.append(f"instructions {target.instructions} → {agent.instructions}")
+    theirs = dict(split_ref(str(s)) for s in target.skills)
+    ours = dict(split_ref(str(s)) for s in agent.skills)
+    for name in sorted(set(theirs) | set(ours)):
+        old, new = theirs.get(name, "-"), ours.get(name, "-")
+        if name not in theirs:
+            out.append(f"skill {name} added @{new}")
+        elif name not in ours:
+            out.append(f"skill {name} dropped (@{old})")
+        elif old != new:
+            out.append(f"skill {name} @{old} → @{new}")
+    return out
+
+
 def rows(loaded: Any, snap: Snapshot) -> list[LoopRow]:
     fleet = loaded.fleet
     now = snap.now
@@ -144,7 +185,8 @@ def rows(loaded: Any, snap: Snapshot) -> list[LoopRow]:
             counts[loop][0] += 1
             counts[loop][1] += record.get("outcome") == "done"
     out = []
-    for agent in sorted((a.agent for a in loaded.agents), key=lambda a: a.name):
+    by_name = {a.agent.name: a.agent for a in loaded.agents}
+    for agent in sorted(by_name.values(), key=lambda a: a.name):
         limit, window = _budget(fleet, agent)
         ended = last.get(agent.name)
         row = LoopRow(
@@ -154,6 +196,10 @@ def rows(loaded: Any, snap: Snapshot) -> list[LoopRow]:
             stage=f"{agent.stage} → {agent.promotes_to}" if agent.promotes_to else agent.stage,
             model=agent.model,
             deprecated=_deprecation(fleet, agent.model, today),
+            pins=pins(agent),
+            promotes=(
+                promotion(agent, by_name.get(agent.promotes_to)) if agent.promotes_to else []
+            ),
             touches=touches(fleet, agent),
             last_outcome=str(ended.get("outcome") or "-") if ended else "-",
             last_run=str(ended["id"]) if ended else "",
@@ -180,6 +226,22 @@ def rows(loaded: Any, snap: Snapshot) -> list[LoopRow]:
     return out
 
 
+def judge(all_rows: list[LoopRow], findings: list[Finding], connected: bool) -> None:
+    """Set each row's health from the findings (worst wins); unknown when nothing checks."""
+    if not connected:
+        for r in all_rows:
+            r.health = "unknown"
+        return
+    worst: dict[str, str] = {}
+    for f in findings:
+        if f.severity == "error":
+            worst[f.loop] = "degraded"
+        elif f.severity == "warning" and worst.get(f.loop) != "degraded":
+            worst[f.loop] = "warning"
+    for r in all_rows:
+        r.health = worst.get(r.name, "healthy")
+
+
 @dataclass
 class Counts:
     loops: int
@@ -187,6 +249,11 @@ class Counts:
     awaiting: int
     spend_today: float
     budget_today: float | None
+    healthy: int | None = None
+    """Loops without findings, warning (warnings only) and degraded (an error finding);
+    None when no checks are connected."""
+    warning: int | None = None
+    degraded: int | None = None
 
 
 def counts(loaded: Any, snap: Snapshot, all_rows: list[LoopRow]) -> Counts:
@@ -196,6 +263,10 @@ def counts(loaded: Any, snap: Snapshot, all_rows: list[LoopRow]) -> Counts:
             active[str(record["id"])] = str(record["status"])
     daily = [r.budget_limit for r in all_rows if r.budget_limit and r.budget_window == "day"]
     today = sum(r.daily[-1] for r in all_rows)
+    health: dict[str, int] = defaultdict(int)
+    for r in all_rows:
+        health[r.health] += 1
+    known = health["unknown"] < len(all_rows) or not all_rows
     return Counts(
         loops=len(all_rows),
         running=sum(1 for s in active.values() if s == "running"),
@@ -204,29 +275,39 @@ def counts(loaded: Any, snap: Snapshot, all_rows: list[LoopRow]) -> Counts:
         ),
         spend_today=today,
         budget_today=sum(daily) if daily else None,
+        healthy=health["healthy"] if known else None,
+        warning=health["warning"] if known else None,
+        degraded=health["degraded"] if known else None,
     )
 
 
 def select(all_rows: list[LoopRow], params: dict[str, str]) -> tuple[list[LoopRow], dict[str, str]]:
     """The rows the query asks for, and the query as understood."""
-    unknown = sorted(set(params) - {"team", "stage", "sort"})
+    unknown = sorted(set(params) - set(PARAMS))
     if unknown:
-        raise QueryError(f"unknown query parameter '{unknown[0][:40]}': use team, stage or sort")
+        raise QueryError(
+            f"unknown query parameter '{unknown[0][:40]}': use team, stage, health or sort"
+        )
     team = params.get("team", "")
     stage = params.get("stage", "")
+    health = params.get("health", "")
     sort = params.get("sort", "name")
     if sort not in SORTS:
         raise QueryError(f"sort must be one of {', '.join(SORTS)}, not '{sort[:40]}'")
+    if health and health not in HEALTH:
+        raise QueryError(f"health must be one of {', '.join(HEALTH)}, not '{health[:40]}'")
     shown = [
         r
         for r in all_rows
-        if (not team or r.team == team) and (not stage or r.stage.split(" ")[0] == stage)
+        if (not team or r.team == team)
+        and (not stage or r.stage.split(" ")[0] == stage)
+        and (not health or r.health == health)
     ]
     if sort == "cost":
         shown.sort(key=lambda r: (-r.cost_usd, r.name))
     elif sort == "budget":
         shown.sort(key=lambda r: (-(r.budget_used or 0.0), r.name))
-    return shown, {"team": team, "stage": stage, "sort": sort}
+    return shown, {"team": team, "stage": stage, "health": health, "sort": sort}
 
 
 def context(
@@ -248,6 +329,7 @@ def context(
         "query": query,
         "teams": sorted({r.team for r in all_rows}),
         "stages": sorted({r.stage.split(" ")[0] for r in all_rows}),
+        "healths": HEALTH if connected else (),
         "findings": findings,
         "findings_connected": connected,
         "days": DAYS,

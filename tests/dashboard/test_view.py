@@ -1,6 +1,8 @@
 """The fleet view over a real SQLite store, through the dashboard's ASGI app in process
-(httpx's ASGITransport): costs by day and by role from the store's traces, and when a page
-sees what was written since the view was built (``refresh_s``)."""
+(httpx's ASGITransport): costs by day and by role from the store's traces, the cost page's
+sums by team, model and role (the same as ``fleet.economics``), health and pins on the
+fleet page, and when a page sees what was written since the view was built
+(``refresh_s``)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 
 from dashboard.access import Access
 from dashboard.app import Dashboard, create_app
+from dashboard.attention import Finding, doctor_findings, no_findings
 from fleet.source import DirSource
 from fleet.validate import validate
 from gateway.store import open_store
@@ -22,9 +25,12 @@ FLEET = Path(__file__).resolve().parents[2] / "examples/northwind"
 LOOP = "bug-report-triage"
 
 
-def call(loop: str, member: str, cost: float, ts: float) -> dict[str, Any]:
+def call(
+    loop: str, member: str, cost: float, ts: float, model: str = "triage-default"
+) -> dict[str, Any]:
     return {"ts": ts, "kind": "llm", "loop": loop, "member": member, "run": "r1",
-            "virtual_model": "triage-default", "tokens_in": 10, "tokens_out": 1, "cost_usd": cost}  # fmt: skip
+            "team": "platform", "virtual_model": model, "tokens_in": 10, "tokens_out": 1,
+            "cost_usd": cost}  # fmt: skip
 
 
 @pytest.fixture
@@ -34,7 +40,9 @@ def loaded() -> Any:
     return report.fleet
 
 
-async def serve(tmp_path: Path, loaded: Any, refresh_s: float) -> tuple[httpx.AsyncClient, Any]:
+async def serve(
+    tmp_path: Path, loaded: Any, refresh_s: float, checks: bool = False
+) -> tuple[httpx.AsyncClient, Any]:
     url = f"sqlite:{tmp_path / 'gw.sqlite3'}"
     st = open_store(url)
     now = time.time()
@@ -45,6 +53,7 @@ async def serve(tmp_path: Path, loaded: Any, refresh_s: float) -> tuple[httpx.As
     dash = Dashboard(
         loaded=loaded, open_store=lambda: open_store(url, create=False),
         access=Access(open=True), refresh_s=refresh_s,
+        findings=doctor_findings if checks else no_findings, findings_connected=checks,
     )  # fmt: skip
     app = create_app(dash)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://d"), st
@@ -105,3 +114,90 @@ async def test_bodies_past_the_form_limit_are_refused(tmp_path: Path, loaded: An
         assert r.status_code == 200 and "No request is waiting for a human." in r.text
         assert "default-src 'none'" in r.headers["content-security-policy"]
     await st.close()
+
+
+async def test_the_cost_page_sums_by_team_model_and_role(tmp_path: Path, loaded: Any) -> None:
+    client, st = await serve(tmp_path, loaded, refresh_s=0)
+    await st.write_trace(
+        {**call("changelog", "changelog", 0.5, time.time() - 30, "cheap-backup"), "team": "product"}
+    )
+    async with client:
+        r = await client.get("/cost")
+        bad = await client.get("/cost?by=team")
+    await st.close()
+    assert r.status_code == 200
+    page = r.text
+    assert bad.status_code == 400 and "the cost page takes none" in bad.text
+    sections = {
+        by: page.split(f'<section aria-labelledby="by-{by}-h"')[1].split("</section>")[0]
+        for by in ("team", "model", "role")
+    }
+    # the view's window is the longest a page needs: northwind has a monthly budget, so the
+    # chart and the tables cover 30 days, the 9-day-old call too
+    assert "30 days," in page
+    team = sections["team"]
+    chart = team.split('<svg class="chart"')[1].split("</svg>")[0]
+    # platform 9 days ago, 3 days ago and today; product today, stacked on platform's
+    assert chart.count("<rect ") == 4 and chart.count('fill="#b34700"') == 1
+    assert '<th scope="row">platform</th>' in team and "$10.3000" in team
+    assert '<th scope="row">product</th>' in team and "$0.5000" in team
+    assert team.index(">platform<") < team.index(">product<")  # highest first
+    model = sections["model"]
+    assert "triage-default" in model and "cheap-backup" in model
+    role = sections["role"]
+    assert '<th scope="row">maker</th>' in role and "$10.7500" in role
+    assert '<th scope="row">sub-agent</th>' in role and "$0.0500" in role
+    assert "$10.80 in all" in page
+    title = team.split("<title>")[1].split("</title>")[0]
+    assert title.endswith("platform $10.30; product $0.50")
+
+
+def scripted(loaded: Any, snap: Any) -> list[Finding]:
+    """A finding source that names two loops (the doctor's own checks are tested in
+    tests/cli; here the page's reading of any source is)."""
+    return [
+        Finding("changelog", "error", "missed-heartbeat", "no run in the records read"),
+        Finding("changelog", "warning", "spend-jump", "twice last week's"),
+        Finding("docs-drift", "warning", "spend-jump", "twice last week's"),
+    ]
+
+
+async def test_health_counts_filter_and_pins(tmp_path: Path, loaded: Any) -> None:
+    client, st = await serve(tmp_path, loaded, refresh_s=0, checks=True)
+    client._transport.app.state.views.findings = scripted  # type: ignore[attr-defined]
+    async with client:
+        page = (await client.get("/")).text
+        degraded = (await client.get("/?health=degraded")).text
+        warning = (await client.get("/?health=warning&sort=cost")).text
+        bad = await client.get("/?health=sick")
+    await st.close()
+    counts = page.split('<dl class="counts">')[1].split("</dl>")[0]
+    assert '<dt>Healthy</dt><dd><a href="/?health=healthy">9</a>' in counts
+    assert '<a href="/?health=warning">1</a> with warnings' in counts
+    assert '<dt>Degraded</dt><dd><a href="/?health=degraded" class="bad">1</a>' in counts
+
+    def names(html: str) -> list[str]:
+        body = html.split("<tbody>")[1].split("</tbody>")[0]
+        return [p.split('">')[1].split("<")[0] for p in body.split('<a href="/loops/')[1:]]
+
+    assert names(degraded) == ["changelog"]
+    assert names(warning) == ["docs-drift"]
+    assert 'option value="degraded" selected' in degraded
+    assert bad.status_code == 400 and "health must be one of healthy, warning, degraded" in bad.text
+    row = page.split(f'<a href="/loops/{LOOP}">{LOOP}</a>')[1].split("</tr>")[0]
+    assert '<span class="health healthy">healthy</span>' in row
+    pins = row.split('<td class="pins">')[1].split("</td>")[0]
+    assert "triage-default" in pins
+    assert "<div>prompts/bug-report-triage@v6</div>" in pins
+    assert "<div>triage-runbook@v3</div>" in pins
+    assert "promotes" not in pins  # a production loop
+
+
+async def test_without_checks_health_is_not_claimed(tmp_path: Path, loaded: Any) -> None:
+    client, st = await serve(tmp_path, loaded, refresh_s=0)
+    async with client:
+        page = (await client.get("/")).text
+    await st.close()
+    assert '<dt>Health</dt><dd><span class="muted">no checks connected</span>' in page
+    assert '<select id="health"' not in page and "health healthy" not in page
+    assert page.count('<span class="health unknown">unknown</span>') == 11

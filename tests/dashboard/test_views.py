@@ -1,5 +1,6 @@
 """The dashboard's parts without a browser: who may sign in, the CSRF check, the viewers
-file's errors, the sparkline, the fleet page's query, redaction of arguments, and the
+file's errors, the sparkline and the cost chart, the fleet page's query, health from
+findings, pins and what a staging loop would promote, redaction of arguments, and the
 ``fleetctl dashboard`` command's refusals (one line, exit 2)."""
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from dashboard.access import Access, AccessError, ConfigError, csrf_ok, read_viewers
+from dashboard.attention import Finding
 from dashboard.pages.approvals import hide_secrets
-from dashboard.pages.fleet import LoopRow, QueryError, select
-from dashboard.svg import meter, sparkline
+from dashboard.pages.fleet import LoopRow, QueryError, judge, promotion, select
+from dashboard.svg import PALETTE, meter, sparkline, stacked_bars
 from fleetctl.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,9 +109,65 @@ def test_sparkline_and_meter() -> None:
     assert "no budget" in meter(None, "")
 
 
+def test_stacked_bars_scale_to_a_round_top_and_stack_bottom_up() -> None:
+    series = [
+        SimpleNamespace(key="a", colour=PALETTE[0], daily=[1.0, 0.0, 3.0]),
+        SimpleNamespace(key="b", colour=PALETTE[1], daily=[0.5, 0.0, 1.0]),
+    ]
+    svg = stacked_bars(["2026-11-30", "2026-12-01", "2026-12-02"], series, "by <team>")
+    assert "<title>by &lt;team&gt;</title>" in svg
+    assert "$5.00</text>" in svg and "$0.00</text>" in svg  # 4.0 a day at most: the top is 5
+    rects = [r.split("/>")[0] for r in svg.split("<rect ")[1:]]
+    assert len(rects) == 4  # the empty day draws nothing
+    # plot height 190 from y=8: day 3's a (3.0 of 5) sits on the axis, b (1.0) above it
+    assert 'y="84.0" width="' in rects[2] and 'height="114.0"' in rects[2]
+    assert 'y="46.0"' in rects[3] and 'height="38.0"' in rects[3]
+    assert "12-02</text>" in svg and "</svg>" in svg
+    assert ">$1.00</text>" in stacked_bars(["d"], [], "nothing")  # no spend: a unit axis
+
+
+def test_health_is_the_worst_finding_and_unknown_without_checks() -> None:
+    rows = [row(n, "t", "production", 0.0, None) for n in ("a", "b", "c", "d")]
+    found = [
+        Finding("a", "warning", "spend-jump", "x"),
+        Finding("a", "error", "missed-heartbeat", "y"),
+        Finding("b", "warning", "spend-jump", "z"),
+        Finding("c", "info", "note", "i"),
+    ]
+    judge(rows, found, connected=True)
+    assert [r.health for r in rows] == ["degraded", "warning", "healthy", "healthy"]
+    assert [r.name for r in select(rows, {"health": "degraded"})[0]] == ["a"]
+    with pytest.raises(QueryError, match="health must be one of healthy, warning, degraded"):
+        select(rows, {"health": "sick"})
+    judge(rows, found, connected=False)
+    assert {r.health for r in rows} == {"unknown"}
+
+
+def test_what_a_staging_loop_would_promote() -> None:
+    prod = SimpleNamespace(
+        model="triage-default", instructions="prompts/triage@v6",
+        skills=["runbook@v3", "labels@v1"],
+    )  # fmt: skip
+    cand = SimpleNamespace(
+        model="triage-next", instructions="prompts/triage@v7", promotes_to="triage",
+        skills=["runbook@v4", "search@v2"],
+    )  # fmt: skip
+    assert promotion(cand, prod) == [
+        "model triage-default → triage-next",
+        "instructions prompts/triage@v6 → prompts/triage@v7",
+        "skill labels dropped (@v1)",
+        "skill runbook @v3 → @v4",
+        "skill search added @v2",
+    ]
+    same = SimpleNamespace(**{**vars(prod), "promotes_to": "triage"})
+    assert promotion(same, prod) == []
+    assert promotion(cand, None) == ["its production loop 'triage' is not in the fleet"]
+
+
 def row(name: str, team: str, stage: str, cost: float, used: float | None) -> LoopRow:
     return LoopRow(
         name=name, owner=team, team=team, stage=stage, model="m", deprecated="", touches={},
+        pins=["prompts/p@v1"], promotes=[],
         last_outcome="-", last_run="", runs=0, useful=0, maker_usd=cost, checker_usd=0.0,
         daily=[0.0] * 7, budget_limit=None if used is None else 1.0, budget_window="day",
         budget_spent=used or 0.0,
@@ -127,7 +185,7 @@ def test_fleet_query_filters_sorts_and_refuses() -> None:
     assert [r.name for r in select(rows, {"stage": "staging"})[0]] == ["b"]
     shown, query = select(rows, {"team": "platform", "stage": "production"})
     assert [r.name for r in shown] == ["a"]
-    assert query == {"team": "platform", "stage": "production", "sort": "name"}
+    assert query == {"team": "platform", "stage": "production", "health": "", "sort": "name"}
     with pytest.raises(QueryError, match="sort must be one of name, cost, budget, not 'price'"):
         select(rows, {"sort": "price"})
     with pytest.raises(QueryError, match="unknown query parameter 'owner'"):
