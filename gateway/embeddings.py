@@ -18,27 +18,24 @@ characters of input (or one per token id).
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gateway.asgi import JSON, MAX_BODY, Receive, Scope, Send, read_bounded, send_response
+from gateway.asgi import MAX_BODY, Receive, Scope, Send, read_bounded
 from gateway.attempts import Call, usage_tokens
 from gateway.budget import reserve
 from gateway.chatrequest import MAX_DEPTH, too_deep
 from gateway.errors import BadRequestError, GatewayError, TooLargeError
+from gateway.forward import Served, walk
 from gateway.guardrails import check_texts
 from gateway.ratelimit import check_limits
-from gateway.routing import fallback_chain, plan_attempts
-from gateway.upstream import AttemptFailed
+from gateway.routing import fallback_chain
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
     from gateway.config import Runtime
-
-log = logging.getLogger("fleet.gateway")
 
 PATH = "/embeddings"
 # OpenAI's own bound on inputs per request.
@@ -163,60 +160,18 @@ async def embeddings(gw: Gateway, scope: Scope, receive: Receive, send: Send) ->
 
 
 async def _attempts(call: Call, texts: list[str], ids: int) -> None:
-    gw, rt, ident, trace = call.gw, call.rt, call.ident, call.trace
-    retry_on = frozenset(rt.config.retries.on_status_codes)
-    trace["attempts"] = []
-    for i, (vm, provider, target) in enumerate(plan_attempts(rt, call.chain)):
-        await call.before_retry(i, vm)
-        where = f"{provider}/{target}"
-        t0 = time.perf_counter()
-        try:
-            reply = await gw.upstream.complete(
-                rt.config.providers[provider],
-                rt.credentials.get(provider),
-                orjson.dumps({**call.body, "model": target}),
-                retry_on,
-                PATH,
-            )
-        except AttemptFailed as exc:
-            call.record(vm, where, t0, error=exc.reason, status=exc.status)
-            continue
-        gw.metrics.observe(
-            "fleet_gateway_upstream_seconds", time.perf_counter() - t0, loop=ident.loop, model=vm
-        )
-        attempt = call.record(vm, where, t0, status=reply.status)
-        if reply.status != 200:
-            await call.pass_back(where, reply.status, reply.body)
-            return
-        try:
-            data = orjson.loads(reply.body)
-        except orjson.JSONDecodeError:
-            data = None
+    rt = call.rt
+
+    def body_for(provider: str, target: str) -> bytes:
+        return orjson.dumps({**call.body, "model": target})
+
+    def judge(provider: str, target: str, data: Any, raw: bytes) -> Served | str:
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-            attempt["error"] = "upstream sent no embeddings list"
-            continue
+            return "upstream sent no embeddings list"
         tokens, _ = usage_tokens(data.get("usage"))
         if not tokens:
             tokens = sum(len(t) for t in texts) // 4 + ids
-        cost = tokens * rt.embedding_prices.get(where, 0.0)
-        call.served(vm, where, tokens, 0, cost, inputs=len(data["data"]))
-        try:
-            await call.settle(cost, tokens)
-        except Exception:  # the record is lost for good; the caller still gets its answer
-            log.exception("settling served embeddings failed")
-        gw.metrics.inc(
-            "fleet_gateway_requests_total",
-            outcome="ok",
-            loop=ident.loop,
-            model=trace["virtual_model"],
-        )
-        headers = [
-            *JSON,
-            (b"x-fleet-target", where.encode()),
-            (b"x-fleet-virtual-model", vm.encode()),
-            (b"x-fleet-attempts", str(len(trace["attempts"])).encode()),
-            (b"x-fleet-cost-usd", f"{cost:.8f}".encode()),
-        ]
-        await send_response(call.send, 200, reply.body, headers)
-        return
-    await call.give_up()
+        cost = tokens * rt.embedding_prices.get(f"{provider}/{target}", 0.0)
+        return Served(tokens, 0, cost, raw, {"inputs": len(data["data"])})
+
+    await walk(call, PATH, body_for, judge)
