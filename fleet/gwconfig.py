@@ -31,7 +31,7 @@ class GwSecretRef(_Model):
 
 class GwProvider(_Model):
     base_url: str
-    api: Literal["openai"] = "openai"
+    api: Literal["openai", "chat_completions", "responses"] = "openai"
     timeout_s: float = 60.0
     credentials: GwSecretRef | None = None
 

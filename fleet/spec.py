@@ -66,7 +66,9 @@ class SecretRef(Strict):
 class Provider(Strict):
     base_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
     credentials: SecretRef | None = None
-    api: Literal["openai"] = "openai"
+    # Which API the provider speaks for /v1/responses calls: "openai" (chat completions, the
+    # default; "chat_completions" is the same) gets them translated, "responses" passed through.
+    api: Literal["openai", "chat_completions", "responses"] = "openai"
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
 
 
