@@ -19,6 +19,8 @@ from fleetctl.commands import (
     gateway,
     inventory,
     lock,
+    promote,
+    rollback,
     rules,
     run,
     runs,
@@ -54,6 +56,8 @@ for module in (
     run,
     runs,
     trigger,
+    promote,
+    rollback,
 ):
     module.register(app)
 
