@@ -40,12 +40,13 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.WARNING, stream=sys.stderr, format="fleet-harness: %(message)s"
     )
     from harness import settings
+    from harness.cpu import Split, settle
     from harness.events import Events
     from harness.runner import run
 
     try:
         s = settings.load(args.definition, args.resume)
-        asyncio.run(run(s, Events(args.events)))
+        asyncio.run(run(s, Events(args.events), Split.from_env(), settle))
     except HarnessError as exc:
         print(f"fleet-harness: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None

@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from harness.cpu import Split
 from harness.errors import Nondeterminism
 from harness.runs import Runs
 
@@ -31,8 +32,11 @@ Live = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class Journal:
-    def __init__(self, runs: Runs, entries: list[dict[str, Any]], attempt: int):
+    def __init__(
+        self, runs: Runs, entries: list[dict[str, Any]], attempt: int, split: Split | None = None
+    ):
         self.runs = runs
+        self.split = split or Split()
         self.entries = entries
         self.attempt = attempt
         self.next = 1
@@ -87,7 +91,11 @@ class Journal:
         }
         if self.kill_before == entry["seq"]:
             os.kill(os.getpid(), signal.SIGKILL)
+        split = self.split
+        t = split.now() if split.enabled else 0
         await self.runs.append(entry, self.patch())
+        if t:
+            split.journal_ns += split.now() - t
         self.entries.append(entry)
         self.next += 1
         if self.kill_after == entry["seq"]:

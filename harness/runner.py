@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from fleet.runtime.progress import StallDetector, Usage, fingerprint, over
 from fleet.runtime.verdict import VERDICT_TOOL, Verdict, from_arguments, from_text
 from harness import builtins
 from harness.content import Content, load
+from harness.cpu import Split
 from harness.errors import Nondeterminism
 from harness.events import Events
 from harness.journal import Journal
@@ -107,7 +109,16 @@ def _tool_message(call_id: str, text: str) -> dict[str, Any]:
 
 
 class Runner:
-    def __init__(self, settings: Settings, events: Events | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        events: Events | None = None,
+        split: Split | None = None,
+        settle: Callable[[], None] | None = None,
+    ):
+        """``split`` keeps the CPU account of :mod:`harness.cpu`; ``settle`` is called once
+        after the first live model call (the process's collector tuning: only the process's
+        owner, the CLI, passes it)."""
         self.s = settings
         self.d = settings.definition
         self.events = events or Events("none")
@@ -129,6 +140,8 @@ class Runner:
         )
         self.journal: Journal | None = None
         self._agents: dict[str, Agent] = {}
+        self.split = split or Split()
+        self.settle = settle
 
     # ------------------------------------------------------------------ entry
 
@@ -136,6 +149,7 @@ class Runner:
         try:
             return await self._run()
         finally:
+            self.split.close()
             with contextlib.suppress(Exception):
                 await self.stack.aclose()
             await self.models.aclose()
@@ -158,7 +172,9 @@ class Runner:
             self.events.emit("end", **end.to_json(), already=True)
             return end
         _, entries = await self.runs.read()
-        journal = self.journal = Journal(self.runs, entries, int(record.get("attempts") or 1))
+        journal = self.journal = Journal(
+            self.runs, entries, int(record.get("attempts") or 1), self.split
+        )
         journal.patch = self._patch
         self.usage.active_s = journal.prior_active_s
         self.events.emit(
@@ -293,6 +309,8 @@ class Runner:
             if reached is not None:
                 raise Stop(*reached)
             tools = await self.offered(agent)
+            split = self.split
+            t = split.now() if split.enabled else 0
             reply = await self.models.complete(
                 agent.token,
                 agent.member.identity,
@@ -301,6 +319,11 @@ class Runner:
                 messages,
                 tools,
             )
+            if t:
+                split.model_ns += split.now() - t
+            if self.settle is not None:
+                self.settle()
+                self.settle = None
             fields = {
                 "member": agent.member.identity,
                 "step": self.usage.steps + 1,
@@ -326,6 +349,7 @@ class Runner:
             cost_usd=round(self.usage.cost_usd, 6),
             tool_calls=[c["function"]["name"] for c in calls],
             replayed=entry.get("attempt") != self.journal.attempt,
+            **self.split.fields(),
         )
         return entry
 
@@ -443,7 +467,14 @@ class Runner:
         if target is None:
             offered = ", ".join(t["function"]["name"] for t in agent.tools or [])
             return ToolResult(f"no tool '{name}' is offered to you; your tools: {offered}", True)
-        return await self.mcp.call(agent.token, target[0], target[1], args, step, key)
+        split = self.split
+        if not split.enabled:
+            return await self.mcp.call(agent.token, target[0], target[1], args, step, key)
+        t = split.now()
+        try:
+            return await self.mcp.call(agent.token, target[0], target[1], args, step, key)
+        finally:
+            split.tool_ns += split.now() - t
 
     # ------------------------------------------------------------------ the maker
 
@@ -677,6 +708,11 @@ class Runner:
         return answer, False
 
 
-async def run(settings: Settings, events: Events | None = None) -> End:
+async def run(
+    settings: Settings,
+    events: Events | None = None,
+    split: Split | None = None,
+    settle: Callable[[], None] | None = None,
+) -> End:
     """Run (or resume) the loop of ``settings`` until it ends or pauses."""
-    return await Runner(settings, events).run()
+    return await Runner(settings, events, split, settle).run()
