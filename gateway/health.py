@@ -1,0 +1,278 @@
+"""``POST /v1/fleet/health``: ``fleetctl doctor``'s findings per loop, for the operator.
+
+The operator shows each AgentLoop's health as its ``Healthy`` condition. The findings come
+from the gateway's records (runs, per-call traces), which only the gateway reads, and from
+the fleet's definitions (model deprecations, schedules, grants, checkers), which only the
+operator holds in a cluster: the gateway config carries neither dates nor schedules. So the
+operator sends the definitions it reconciles (the FleetPolicy's spec and each AgentLoop's,
+as the CRs hold them) and the gateway answers with the findings, computed by
+:func:`fleet.doctor.diagnose` exactly as ``fleetctl doctor`` computes them. One request per
+fleet and period, whatever the number of loops; nothing is written.
+
+Only the operator's token is taken (401 for no or an unknown token, 403 for a loop's or an
+approver's); a body that is not the expected JSON is a 400 naming the field. A loop whose
+spec cannot be read is answered with its problem instead of findings, the others as usual.
+
+The conversion from CR specs back to :mod:`fleet.spec` models (:func:`fleet_of`,
+:func:`agent_of`) keeps what the checks read; the dashboard's cluster entry point reads a
+fleet the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from fleet.doctor import ERROR, Finding, Thresholds, diagnose
+from fleet.resources import AgentLoopSpec, FleetPolicySpec
+from fleet.spec import Agent, Fleet, GatewayPolicy, Grant, SubAgent, Trigger
+from gateway.asgi import Receive, Scope, Send, read_bounded, send_json
+from gateway.errors import BadRequestError, ForbiddenError, TooLargeError
+from gateway.runs import api as runs
+from gateway.runs import records
+from gateway.runs.validate import MethodError
+from gateway.store import Store
+
+PATH = "/v1/fleet/health"
+MAX_BODY = 16 * 1024 * 1024
+"""A fleet's definitions: about 3 KB a loop, so thousands of loops fit."""
+DEFAULT_DAYS = 14
+"""Records read: the spend check compares two weeks (as ``fleetctl doctor --days``)."""
+CAP = 1_000_000_000
+PROMOTES_TO = "fleetctl.dev/promotes-to"
+REASONS = {
+    "deprecated-model": "DeprecatedModel",
+    "missed-heartbeat": "MissedHeartbeat",
+    "no-useful-outcome": "NoUsefulOutcome",
+    "rubber-stamp-checker": "RubberStampChecker",
+    "repeated-budget-exceeded": "RepeatedBudgetExceeded",
+    "approval-waiting": "ApprovalWaiting",
+    "spend-jump": "SpendJump",
+}
+"""A finding's check as a condition reason (CamelCase, as Kubernetes reasons are)."""
+
+
+def reason_of(check: str) -> str:
+    return REASONS.get(check) or "".join(p.capitalize() for p in check.split("-"))
+
+
+def _where(exc: ValidationError, prefix: str) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    more = exc.error_count() - 1
+    return f"{prefix}{'.' + where if where else ''}: {first['msg']}" + (
+        f" (and {more} more)" if more > 0 else ""
+    )
+
+
+def fleet_of(policy_spec: Mapping[str, Any]) -> Fleet:
+    """The :class:`Fleet` a FleetPolicy's spec describes (what the checks and the dashboard
+    read: models and their deprecations, MCP servers' tool classes, teams, budgets).
+    Raises :class:`ValueError` naming the field that is wrong."""
+    try:
+        spec = FleetPolicySpec.model_validate(policy_spec, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise ValueError(_where(exc, "policy")) from None
+    gw = spec.gateway
+    return Fleet(
+        fleet=spec.fleet,
+        timezone=spec.timezone,
+        providers=spec.providers,
+        models=spec.models,
+        pricing=spec.pricing,
+        harness_limits=spec.harness_limits,
+        sandbox=spec.sandbox,
+        mcp_servers=spec.mcp_servers,
+        teams=spec.teams,
+        gateway=GatewayPolicy(
+            retries=gw.retries,
+            caching=gw.caching,
+            budgets=gw.budgets,
+            rate_limits=gw.rate_limits,
+            destructive_tools=gw.destructive_tools,
+            alerts=gw.alerts,
+            approval_ttl=gw.approval_ttl,
+        ),
+    )
+
+
+def agent_of(name: str, spec: Mapping[str, Any], promotes_to: str | None = None) -> Agent:
+    """The :class:`Agent` an AgentLoop's spec describes (its pins become their refs).
+    Raises :class:`ValueError` naming the field that is wrong."""
+    try:
+        s = AgentLoopSpec.model_validate(spec, by_alias=True, by_name=False)
+        trigger = s.trigger
+        return Agent(
+            name=name,
+            owner=s.owner,
+            stage=s.stage,
+            promotes_to=promotes_to or None,
+            description=s.description,
+            owns=s.owns,
+            model=s.model,
+            instructions=s.instructions.ref,
+            skills=[p.ref for p in s.skills],
+            mcp_servers={k: Grant(tools=g.tools) for k, g in s.mcp_servers.items()},
+            subagents=[
+                SubAgent(
+                    name=sub.name,
+                    role=sub.role,
+                    model=sub.model,
+                    instructions=sub.instructions.ref if sub.instructions else None,
+                    skills=[p.ref for p in sub.skills],
+                    mcp_servers={k: Grant(tools=g.tools) for k, g in sub.mcp_servers.items()},
+                )
+                for sub in s.subagents
+            ],
+            budget=s.budget.model_dump() if s.budget else None,
+            rate_limits=s.rate_limits,
+            approvals=s.approvals,
+            trigger=Trigger(
+                schedule=trigger.schedule,
+                timezone=trigger.timezone,
+                suspend=trigger.suspend,
+                concurrency=trigger.concurrency,
+                webhook=trigger.webhook is not None,
+            ),
+        )
+    except ValidationError as exc:
+        raise ValueError(_where(exc, f"loops.{name}.spec")) from None
+
+
+def _bad(code: str, message: str, param: str | None = None) -> BadRequestError:
+    return BadRequestError(code, message, extra={"param": param} if param else None)
+
+
+def _request(data: Any) -> tuple[Fleet, list[Agent], dict[str, str], int]:
+    """(fleet, agents, loop → why its spec was not read, days) of a request body."""
+    if not isinstance(data, dict):
+        raise BadRequestError("invalid_body", "the body must be a JSON object")
+    unknown = sorted(set(data) - {"policy", "loops", "days"})
+    if unknown:
+        raise _bad("invalid_body", f"unknown field '{unknown[0][:40]}'", unknown[0][:40])
+    policy, loops, days = data.get("policy"), data.get("loops"), data.get("days", DEFAULT_DAYS)
+    if not isinstance(policy, dict):
+        raise _bad("invalid_body", "policy must be the FleetPolicy's spec", "policy")
+    if not isinstance(loops, dict):
+        raise _bad("invalid_body", "loops must map each loop's name to {spec, promotesTo}", "loops")
+    if isinstance(days, bool) or not isinstance(days, int) or not 2 <= days <= 400:
+        raise _bad("invalid_body", "days must be a whole number from 2 to 400", "days")
+    try:
+        fleet = fleet_of(policy)
+    except ValueError as exc:
+        raise _bad("invalid_policy", str(exc), "policy") from None
+    agents, problems = [], {}
+    for name, loop in sorted(loops.items()):
+        if not isinstance(loop, dict) or not isinstance(loop.get("spec"), dict):
+            problems[name] = f"loops.{name}: give {{spec, promotesTo}}"
+            continue
+        promotes = loop.get("promotesTo")
+        try:
+            agents.append(
+                agent_of(name, loop["spec"], promotes if isinstance(promotes, str) else None)
+            )
+        except ValueError as exc:
+            problems[name] = str(exc)
+    return fleet, agents, problems, days
+
+
+def verdicts(
+    agents: list[Agent], findings: list[Finding], problems: Mapping[str, str], days: int
+) -> dict[str, dict[str, Any]]:
+    """Each loop's answer: healthy or not, the worst finding's reason, a message, all findings."""
+    by_loop: dict[str, list[Finding]] = {}
+    for f in findings:  # errors first already: the first of a loop is its worst
+        by_loop.setdefault(f.loop, []).append(f)
+    out: dict[str, dict[str, Any]] = {}
+    for agent in agents:
+        found = by_loop.get(agent.name, [])
+        if not found:
+            out[agent.name] = {
+                "healthy": True,
+                "reason": "NoFindings",
+                "message": f"no finding in the last {days} days of records",
+                "findings": [],
+            }
+            continue
+        worst = found[0]
+        message = f"{worst.level}: {worst.check}: {worst.evidence} (-> {worst.action})"
+        if len(found) > 1:
+            message += "; also " + ", ".join(f.check for f in found[1:])
+        out[agent.name] = {
+            "healthy": False,
+            "reason": reason_of(worst.check),
+            "message": message,
+            "findings": [
+                {
+                    "check": f.check,
+                    "level": f.level,
+                    "evidence": f.evidence,
+                    "action": f.action,
+                }
+                for f in found
+            ],
+        }
+    for name, why in problems.items():
+        out[name] = {"healthy": None, "reason": "InvalidSpec", "message": why, "findings": []}
+    return out
+
+
+async def read_records(
+    store: Store, start: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The runs and calls since ``start``, read as ``fleetctl doctor`` reads them."""
+    runs_ = await records.page(store, start, 0, CAP)
+    calls = await store.query_traces(since=start, limit=CAP)
+    return runs_, calls
+
+
+async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    who = runs.caller(scope, gateway.holder.runtime)  # 401 without a known token
+    if not who.operator:
+        raise ForbiddenError(
+            "operator_only",
+            "the fleet's health takes the operator's token (Secret fleet-operator-token); "
+            "`fleetctl doctor` reads the same findings from the store",
+        )
+    if scope["method"] != "POST":
+        raise MethodError(
+            "method_not_allowed",
+            f"{scope['method']} {PATH}: POST the fleet's definitions "
+            '({"policy": <FleetPolicy spec>, "loops": {name: {"spec": …}}})',
+        )
+    raw = await read_bounded(
+        scope,
+        receive,
+        MAX_BODY,
+        TooLargeError("too_large", f"a fleet's definitions are at most {MAX_BODY >> 20} MiB"),
+        "the client went away before sending the body; send it again",
+    )
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError("invalid_json", f"the body is not JSON: {exc}") from None
+    fleet, agents, problems, days = _request(data)
+    now = time.time()
+    start = now - days * 86400
+    runs_, calls = await read_records(gateway.store, start)
+    # The checks are linear in the records but CPU-bound: off the event loop, so a model
+    # call is never held up by a large store's health check.
+    found = await asyncio.to_thread(
+        diagnose, fleet, agents, runs_, calls, now=now, since=start, thresholds=Thresholds()
+    )
+    await send_json(
+        send,
+        200,
+        {
+            "fleet": fleet.fleet,
+            "now": now,
+            "days": days,
+            "errors": sum(1 for f in found if f.level == ERROR),
+            "loops": verdicts(agents, found, problems, days),
+        },
+    )
