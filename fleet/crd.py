@@ -129,6 +129,7 @@ _LOOP_STATUS: dict[str, Any] = {
 }
 
 _READY = '.status.conditions[?(@.type=="Ready")].status'
+_HEALTHY = '.status.conditions[?(@.type=="Healthy")].status'
 
 
 def _crd(
@@ -199,6 +200,7 @@ def _crds() -> tuple[dict[str, Any], dict[str, Any]]:
             {"name": "Model", "type": "string", "jsonPath": ".spec.model"},
             {"name": "Schedule", "type": "string", "jsonPath": ".spec.trigger.resolvedSchedule"},
             {"name": "Ready", "type": "string", "jsonPath": _READY},
+            {"name": "Healthy", "type": "string", "jsonPath": _HEALTHY},
             {"name": "Last Run", "type": "date", "jsonPath": ".status.lastRun.finishedAt"},
             {"name": "Outcome", "type": "string", "jsonPath": ".status.lastRun.outcome"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

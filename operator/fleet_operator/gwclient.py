@@ -1,5 +1,6 @@
 """The operator's client of a fleet's gateway: the poll (``GET /v1/fleet/dispatch``), taking a
-queued trigger, ending a run whose approval expired. One pooled keep-alive connection per
+queued trigger, ending a run whose approval expired, the loops' health
+(``POST /v1/fleet/health``). One pooled keep-alive connection per
 gateway, the operator's own token (never a loop's), JSON both ways.
 
 Errors become :class:`GatewayUnavailable` (no answer, or a 5xx: try again next period) or
@@ -81,6 +82,10 @@ class GatewayClient:
     def dispatch(self, base: str, token: str, since: float | None) -> dict[str, Any]:
         query = f"?since={since:.3f}" if since is not None else ""
         return self.call(base, token, "GET", f"/v1/fleet/dispatch{query}")
+
+    def health(self, base: str, token: str, definitions: dict[str, Any]) -> dict[str, Any]:
+        """The doctor's findings per loop of the fleet ``definitions`` describe."""
+        return self.call(base, token, "POST", "/v1/fleet/health", definitions)
 
     def take(self, base: str, token: str, trigger_id: str, job: str) -> bool:
         """True when this call took it; False when it was taken already."""

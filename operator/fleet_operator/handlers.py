@@ -16,6 +16,8 @@ Deployment in ``operator/deploy`` does). Settings come from the environment:
   webhook triggers, decided approvals and run summaries (default 10; one request per fleet);
 * ``FLEET_OPERATOR_GATEWAY_URL`` — the gateway's base URL (``{namespace}`` is replaced;
   default the fleet's Service, ``http://fleet-gateway.<namespace>.svc:8080``);
+* ``FLEET_OPERATOR_HEALTH_SECONDS`` — how often each fleet's gateway is asked for the
+  loops' findings, copied into their ``Healthy`` condition (default 60; one request per fleet);
 * ``FLEET_OPERATOR_ORPHAN_SECONDS`` — how long a run may stay ``running`` without an active
   Job before it is ended ``error`` (default 30).
 
@@ -39,6 +41,7 @@ from fleet.render import ConfigTooLarge
 from fleet.resources import GROUP, VERSION
 from fleet_operator.approvers import APPROVERS_LABEL, fingerprint
 from fleet_operator.gwclient import GatewayClient
+from fleet_operator.health import HEALTH_SECONDS, poll_health
 from fleet_operator.kube import Kube
 from fleet_operator.reconcile import (
     FleetState,
@@ -235,3 +238,12 @@ def fleet_runs(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     fleet = str(body.spec.get("fleet"))
     cursor = memo.setdefault(f"runs/{ns}/{fleet}", Cursor())
     poll_fleet(kube(), STATE, CLIENT, ns, fleet, cursor)
+
+
+@kopf.timer(
+    GROUP, VERSION, "fleetpolicies", interval=HEALTH_SECONDS, sharp=True, backoff=RETRY_SECONDS
+)
+def fleet_health(body: kopf.Body, **_: Any) -> None:
+    """One health request per fleet and period (not one per loop): each loop's ``Healthy``
+    condition follows the doctor's findings, written only when it changes."""
+    poll_health(kube(), STATE, CLIENT, _policy(body))

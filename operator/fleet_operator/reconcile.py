@@ -191,6 +191,10 @@ def _condition(
     return cond
 
 
+KEPT_CONDITIONS = ("Healthy",)
+"""Conditions a reconcile leaves alone: :mod:`fleet_operator.health` writes them."""
+
+
 def merge_status(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any] | None:
     """The status patch to write, or ``None`` when nothing changed (transition times kept)."""
     old = old or {}
@@ -209,6 +213,9 @@ def merge_status(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, A
             else now_rfc3339(),
         }
         conditions.append(cond)
+    # A condition another writer keeps (the health poll's) stays as it is.
+    written = {c["type"] for c in conditions}
+    conditions += [c for t, c in before.items() if t in KEPT_CONDITIONS and t not in written]
     merged = {**new, "conditions": conditions}
     comparable = {k: v for k, v in old.items() if k in merged}
     return None if comparable == merged else merged
