@@ -39,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from gateway import auth, health
+from gateway import auth
 from gateway.asgi import (
     JSON,
     MAX_BODY,
@@ -225,8 +225,6 @@ class Gateway:
                 or path.startswith(WELL_KNOWN)
             ):
                 await self._mcp_app(scope, receive, send)
-            elif path == health.PATH:
-                await health.handle(self, scope, receive, send)
             elif path.startswith("/v1/fleet/"):
                 await runs.handle(self, scope, receive, send)
             else:
