@@ -39,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from gateway import auth
+from gateway import auth, health
 from gateway.asgi import (
     JSON,
     MAX_BODY,
@@ -75,6 +75,7 @@ from gateway.guardrails import Verdict, apply_to_request
 from gateway.metrics import Metrics, standard
 from gateway.otel import OtlpExporter
 from gateway.ratelimit import check_limits
+from gateway.responses import responses
 from gateway.routing import fallback_chain
 from gateway.runs import api as runs
 from gateway.store import Reservation, Settlement, Store
@@ -199,6 +200,8 @@ class Gateway:
                 await self.chat(scope, receive, send)
             elif path == "/v1/embeddings" and method == "POST":
                 await embeddings(self, scope, receive, send)
+            elif path == "/v1/responses" and method == "POST":
+                await responses(self, scope, receive, send)
             elif path == "/v1/models" and method == "GET":
                 await self.list_models(scope, send)
             elif path.startswith("/v1/models/") and method == "GET":
@@ -225,13 +228,15 @@ class Gateway:
                 or path.startswith(WELL_KNOWN)
             ):
                 await self._mcp_app(scope, receive, send)
+            elif path == health.PATH:
+                await health.handle(self, scope, receive, send)
             elif path.startswith("/v1/fleet/"):
                 await runs.handle(self, scope, receive, send)
             else:
                 raise NotFoundError(
                     "not_found",
                     f"no route for {method} {path}; the gateway serves /v1/chat/completions, "
-                    "/v1/embeddings and /v1/models",
+                    "/v1/responses, /v1/embeddings and /v1/models",
                 )
         except GatewayError as exc:
             await send_error(send, exc)
