@@ -57,12 +57,23 @@ PALETTE = ("#0b5cad", "#b34700", "#1e6b2f", "#7a3e9d", "#8a6d00", "#a11a1a", "#4
 apart by hue and by the white gap drawn between stacked segments."""
 
 
-def _nice(top: float) -> float:
-    """The smallest 1, 2 or 5 times a power of ten at or above ``top``."""
+def _step(top: float, ticks: int = 4) -> float:
+    """The gridline step: the smallest 1, 2, 2.5 or 5 times a power of ten that ``ticks``
+    steps reach ``top`` with, so every label is a round figure."""
     if top <= 0:
-        return 1.0
-    scale = 10.0 ** math.floor(math.log10(top))
-    return next(m * scale for m in (1, 2, 5, 10) if m * scale >= top)
+        return 0.25
+    scale = 10.0 ** math.floor(math.log10(top / ticks))
+    return next(m * scale for m in (1, 2, 2.5, 5, 10) if m * scale * ticks >= top * (1 - 1e-9))
+
+
+def dollars(value: float, step: float) -> str:
+    """``value`` with as many decimals as ``step`` needs, at least two."""
+    places = 2
+    if step > 0:
+        power = math.floor(math.log10(step))
+        halves = round(step / 10.0**power, 6) == 2.5  # 0.025 needs one place more than 0.02
+        places = max(2, -power + halves)
+    return f"${value:,.{places}f}"
 
 
 def stacked_bars(
@@ -75,7 +86,8 @@ def stacked_bars(
     left, right, top_pad, bottom = 60.0, 8.0, 8.0, 22.0
     n = max(len(days), 1)
     totals = [sum(s.daily[i] for s in series) for i in range(len(days))]
-    top = _nice(max(totals, default=0.0))
+    step = _step(max(totals, default=0.0))
+    top = step * 4
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     slot = plot_w / n
     bar = max(1.0, slot * 0.7)
@@ -84,12 +96,12 @@ def stacked_bars(
         f'viewBox="0 0 {width} {height}"><title>{escape(label)}</title>'
     ]
     for k in range(5):
-        value = top * k / 4
+        value = step * k
         y = top_pad + plot_h - plot_h * k / 4
         parts.append(
             f'<line x1="{left:.0f}" x2="{width - right:.0f}" y1="{y:.1f}" y2="{y:.1f}" '
             f'class="grid"/><text x="{left - 6:.0f}" y="{y + 4:.1f}" text-anchor="end" '
-            f'class="axis">${value:.2f}</text>'
+            f'class="axis">{dollars(value, step)}</text>'
         )
     every = max(1, math.ceil(n / 8))
     for i, day in enumerate(days):

@@ -1,8 +1,10 @@
 """The dashboard in headless Chromium (Debian's ``chromium`` and ``chromium-driver``, driven
 by Selenium): every page renders from a store a real run filled, an approver approves in
 the browser and the run resumes to ``done``, a loop's token is refused, and each page has a
-heading, labelled controls and is reachable from the keyboard. Screenshots of each page go
-to the test's tmp dir; the fleet page's is also ``docs/img/dashboard-fleet.png``.
+heading, labelled controls, is reachable from the keyboard and has every visible text at
+WCAG AA contrast against what is behind it (from Chromium's computed styles). Screenshots
+of every page (fleet, loop, run, approvals, cost) go to ``$DASHBOARD_ARTIFACTS`` or the
+test's tmp dir; the fleet and cost pages' are also ``docs/img/dashboard-*.png``.
 """
 
 from __future__ import annotations
@@ -82,9 +84,65 @@ def shot(driver: WebDriver, demo: Demo, name: str) -> Path:
     return path
 
 
+# Each visible text's colour against the background it is drawn on: the first opaque
+# background up its ancestors, with the translucent ones between composited over it. SVG
+# text is painted with ``fill``. Form controls' own text (a select's chosen option) counts.
+CONTRAST_JS = """
+const parse = c => { const m = /rgba?\\(([^)]+)\\)/.exec(c || ''); if (!m) return null;
+  const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+const lum = rgb => { const [r, g, b] = rgb.map(v => { v /= 255;
+  return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+const behind = el => { const layers = [];
+  for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor);
+    if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; } }
+  let out = [255, 255, 255];
+  for (const c of layers.reverse()) out = out.map((v, i) => v * (1 - c[3]) + c[i] * c[3]);
+  return out; };
+const seen = new Set();
+const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+for (let n = walk.nextNode(); n; n = walk.nextNode())
+  if (n.textContent.trim() && n.parentElement) seen.add(n.parentElement);
+document.querySelectorAll('select, input[type=text]').forEach(e => seen.add(e));
+const checked = [], failed = [];
+for (const el of seen) {
+  const cs = getComputedStyle(el);
+  if (cs.visibility === 'hidden' || cs.display === 'none') continue;
+  const r = el.getBoundingClientRect();
+  if (r.width <= 1 || r.height <= 1 || r.right <= 0 || r.bottom <= 0) continue;
+  if (el.closest('option, title, script, style')) continue;
+  const svg = el instanceof SVGElement;
+  const fg = parse(svg ? cs.fill : cs.color);
+  if (!fg) continue;
+  const bg = behind(svg ? el.closest('svg').parentElement : el);
+  const shown = fg.slice(0, 3).map((v, i) => v * fg[3] + bg[i] * (1 - fg[3]));
+  const [a, b] = [lum(shown), lum(bg)].sort((x, y) => y - x);
+  const ratio = (a + 0.05) / (b + 0.05);
+  const size = parseFloat(cs.fontSize), bold = parseInt(cs.fontWeight, 10) >= 700;
+  const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  checked.push(el.tagName);
+  if (ratio < need) failed.push([el.tagName, (el.textContent || '').trim().slice(0, 40),
+    ratio.toFixed(2), need, svg ? cs.fill : cs.color, JSON.stringify(bg.map(Math.round))]);
+}
+return [checked.length, failed];
+"""
+
+
+def check_contrast(driver: WebDriver) -> int:
+    """Every visible text meets WCAG 2 AA: 4.5:1, or 3:1 for large text (24 px, or 18.66 px
+    bold). Returns how many elements were checked."""
+    checked, failed = driver.execute_script(CONTRAST_JS)
+    assert failed == [], f"{driver.current_url}: text below AA contrast: {failed}"
+    assert checked > 5
+    return int(checked)
+
+
 def check_accessible(driver: WebDriver) -> None:
     """One h1; every form control has a label (for= or aria-label); every image-like SVG
-    has a title; the skip link is the first thing the keyboard reaches."""
+    has a title; every text has AA contrast; the skip link is the first thing the keyboard
+    reaches."""
+    check_contrast(driver)
     assert len(driver.find_elements(By.TAG_NAME, "h1")) == 1
     unlabelled = driver.execute_script(
         """return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
@@ -102,11 +160,35 @@ def check_accessible(driver: WebDriver) -> None:
     assert first.get_attribute("class") == "skip"
 
 
+def test_the_contrast_check_finds_text_below_aa(browser: WebDriver) -> None:
+    """The check itself, on a page made to fail it: what it passes on the dashboard's pages
+    means something."""
+    page = (
+        "<html lang=en><body><p style='color:#999'>grey on white</p>"
+        "<div style='background:#333'><span style='color:#555'>dark on dark</span></div>"
+        "<div style='background:rgba(0,0,0,0.5)'><b style='color:#444'>on half black</b></div>"
+        "<p style='color:#767676'>4.54 to 1</p><h2 style='color:#888;font-size:30px'>large</h2>"
+        "<svg><text x='5' y='15' fill='#ccc'>light svg</text></svg>"
+        "<p style='position:absolute;left:-999px;color:#eee'>off screen</p>"
+        "<p style='color:#eee;display:none'>not shown</p></body></html>"
+    )
+    browser.get("data:text/html;base64," + base64.b64encode(page.encode()).decode())
+    checked, failed = browser.execute_script(CONTRAST_JS)
+    assert checked == 6
+    assert [(f[1], f[2]) for f in failed] == [
+        ("grey on white", "2.85"),
+        ("dark on dark", "1.69"),
+        ("on half black", "2.45"),  # #444 on white through 50% black: on #808080
+        ("light svg", "1.61"),
+    ]
+
+
 def test_a_loop_token_is_refused(demo: Demo, browser: WebDriver) -> None:
     """The loop's own token neither signs in nor reads, nor approves at the gateway."""
     sign_in(browser, demo, demo.loop_token)
     alert = browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
     assert f"token of loop {LOOP}" in alert
+    check_accessible(browser)
     assert browser.get_cookie("fleet_dashboard") is None
     r = httpx.get(f"{demo.url}/", headers={"authorization": f"Bearer {demo.loop_token}"})
     assert r.status_code == 403 and "can neither read" in r.text
@@ -229,7 +311,8 @@ def test_approve_in_the_browser_and_the_run_resumes_to_done(demo: Demo, browser:
 
     browser.get(f"{demo.url}/?sort=cost")
     rows = browser.find_elements(By.CSS_SELECTOR, "table.loops tbody tr")
-    assert len(rows) == 11
+    loops = len(list((ROOT / "examples/northwind/agents").glob("*.yaml")))
+    assert len(rows) == loops
     top = rows[0].text
     assert top.startswith(LOOP) and "done" in top and "100%" in top
     assert (
@@ -246,12 +329,32 @@ def test_approve_in_the_browser_and_the_run_resumes_to_done(demo: Demo, browser:
     assert not attention.find_elements(By.CSS_SELECTOR, "li.finding a[href='/loops/changelog']")
     assert not attention.find_elements(By.CSS_SELECTOR, f"li.finding a[href='/loops/{LOOP}']")
     counts = browser.find_element(By.CSS_SELECTOR, "dl.counts").text
-    assert "Loops\n11" in counts and "Awaiting approval\n0" in counts
+    assert f"Loops\n{loops}" in counts and "Awaiting approval\n0" in counts
+    health = browser.find_element(By.CSS_SELECTOR, "dl.counts").text
+    assert "Healthy\n" in health and "Degraded\n" in health
+    assert rows[0].find_element(By.CSS_SELECTOR, ".health").text == "healthy"
+    pins = rows[0].find_element(By.CSS_SELECTOR, "td.pins").text
+    assert "prompts/bug-report-triage@v6" in pins and "triage-runbook@v3" in pins
     check_accessible(browser)
     fleet_png = shot(browser, demo, "fleet")
     target = ROOT / "docs/img/dashboard-fleet.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(fleet_png, target)
+
+    # the cost page: this run's spend, by team, model and role, from the same store
+    browser.find_element(By.LINK_TEXT, "Cost").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Cost"
+    charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
+    assert len(charts) == 3 and all(c.find_elements(By.TAG_NAME, "rect") for c in charts)
+    role = browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby=by-role-h] table").text
+    assert "maker" in role and "sub-agent" in role  # the reviewer's calls are the checker's
+    model = browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby=by-model-h]").text
+    assert "triage-default" in model
+    check_accessible(browser)
+    shutil.copyfile(shot(browser, demo, "cost"), ROOT / "docs/img/dashboard-cost.png")
+    assert {p.stem for p in demo.artifacts.glob("*.png")} >= {
+        "fleet", "loop", "run", "approvals", "cost"
+    }  # fmt: skip
 
 
 def test_filters_and_errors_are_pages(demo: Demo, browser: WebDriver) -> None:

@@ -7,6 +7,7 @@ fleet page, and when a page sees what was written since the view was built
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,8 @@ async def test_health_counts_filter_and_pins(tmp_path: Path, loaded: Any) -> Non
         bad = await client.get("/?health=sick")
     await st.close()
     counts = page.split('<dl class="counts">')[1].split("</dl>")[0]
-    assert '<dt>Healthy</dt><dd><a href="/?health=healthy">9</a>' in counts
+    healthy = len(loaded.agents) - 2
+    assert f'<dt>Healthy</dt><dd><a href="/?health=healthy">{healthy}</a>' in counts
     assert '<a href="/?health=warning">1</a> with warnings' in counts
     assert '<dt>Degraded</dt><dd><a href="/?health=degraded" class="bad">1</a>' in counts
 
@@ -200,4 +202,26 @@ async def test_without_checks_health_is_not_claimed(tmp_path: Path, loaded: Any)
     await st.close()
     assert '<dt>Health</dt><dd><span class="muted">no checks connected</span>' in page
     assert '<select id="health"' not in page and "health healthy" not in page
-    assert page.count('<span class="health unknown">unknown</span>') == 11
+    assert page.count('<span class="health unknown">unknown</span>') == len(loaded.agents)
+
+
+async def test_a_staging_loop_shows_what_it_would_promote(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    shutil.copytree(FLEET, fleet, ignore=shutil.ignore_patterns("bug-report-triage-*.yaml"))
+    (fleet / "agents/triage-next.yaml").write_text(
+        "agent:\n  name: triage-next\n  owner: platform-team\n  stage: staging\n"
+        "  promotes_to: bug-report-triage\n  model: cheap-backup\n"
+        "  instructions: prompts/bug-report-triage@v6\n  skills: [triage-runbook@v3]\n"
+        "  mcp_servers: { github: { tools: [read] } }\n"
+        "  harness: { max_steps: 40, max_tokens_per_run: 1000000 }\n"
+        '  trigger: { schedule: "30 6 * * 1-5", timezone: Europe/Berlin }\n'
+    )
+    report = validate(DirSource(fleet, str(fleet)))
+    assert report.fleet is not None and not report.errors, report.diagnostics
+    client, st = await serve(tmp_path, report.fleet, refresh_s=0)
+    async with client:
+        page = (await client.get("/?stage=staging")).text
+    await st.close()
+    row = page.split('<a href="/loops/triage-next">triage-next</a>')[1].split("</tr>")[0]
+    assert "<td>staging → bug-report-triage</td>" in row
+    assert '<div class="promotes">promotes: model triage-default → cheap-backup</div>' in row

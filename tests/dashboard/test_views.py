@@ -116,14 +116,19 @@ def test_stacked_bars_scale_to_a_round_top_and_stack_bottom_up() -> None:
     ]
     svg = stacked_bars(["2026-11-30", "2026-12-01", "2026-12-02"], series, "by <team>")
     assert "<title>by &lt;team&gt;</title>" in svg
-    assert "$5.00</text>" in svg and "$0.00</text>" in svg  # 4.0 a day at most: the top is 5
+    # 4.0 a day at most: gridlines every $1.00 up to $4.00
+    assert [t.split(">")[-1] for t in svg.split("</text>")[:5]] == [
+        "$0.00", "$1.00", "$2.00", "$3.00", "$4.00"
+    ]  # fmt: skip
     rects = [r.split("/>")[0] for r in svg.split("<rect ")[1:]]
     assert len(rects) == 4  # the empty day draws nothing
-    # plot height 190 from y=8: day 3's a (3.0 of 5) sits on the axis, b (1.0) above it
-    assert 'y="84.0" width="' in rects[2] and 'height="114.0"' in rects[2]
-    assert 'y="46.0"' in rects[3] and 'height="38.0"' in rects[3]
+    # plot height 190 from y=8: day 3's a (3.0 of 4) sits on the axis, b (1.0) on top of it
+    assert 'y="55.5" width="' in rects[2] and 'height="142.5"' in rects[2]
+    assert 'y="8.0"' in rects[3] and 'height="47.5"' in rects[3]
     assert "12-02</text>" in svg and "</svg>" in svg
     assert ">$1.00</text>" in stacked_bars(["d"], [], "nothing")  # no spend: a unit axis
+    small = stacked_bars(["d"], [SimpleNamespace(key="a", colour="#000", daily=[0.0009])], "x")
+    assert ">$0.00025</text>" in small and ">$0.00100</text>" in small
 
 
 def test_health_is_the_worst_finding_and_unknown_without_checks() -> None:
