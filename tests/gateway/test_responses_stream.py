@@ -1,0 +1,177 @@
+"""Streamed ``/v1/responses`` with the official openai SDK over loopback: the chat stream of
+a scripted provider rewritten as the Responses event stream.
+
+Each event the gateway sends is validated strictly with the SDK's own event union
+(``ResponseStreamEvent``), and the SDK's stream helpers (``responses.stream`` and
+``responses.create(stream=True)``) parse the same stream into the final response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import orjson
+import pytest
+from openai.types.responses import ResponseStreamEvent
+from pydantic import TypeAdapter
+
+from tests.gateway.conftest import TOKENS
+from tests.gateway.test_responses import (
+    DIRECT,
+    WEATHER,
+    Scripted,
+    Turn,
+    client,
+    gateway,
+    provider,
+    scripted,
+    traces,
+)
+
+__all__ = ["gateway", "provider", "scripted"]  # the fixtures, shared with test_responses
+
+EVENTS: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
+
+
+def events(url: str, body: dict[str, Any]) -> list[Any]:
+    """The raw SSE events of one streamed call, each validated by the SDK's event types."""
+    out = []
+    headers = {"authorization": f"Bearer {TOKENS['alpha']}"}
+    with (
+        httpx.Client(base_url=url, headers=headers) as http,
+        http.stream("POST", "/v1/responses", json={**body, "stream": True}) as r,
+    ):
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        kind = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                data = orjson.loads(line[6:])
+                assert data["type"] == kind
+                out.append(EVENTS.validate_python(data))
+    assert [e.sequence_number for e in out] == list(range(len(out)))
+    return out
+
+
+def test_text_stream_event_sequence(gateway: Any, scripted: Scripted) -> None:
+    scripted.script(
+        "m-main", Turn(text="One two three four.", prompt_tokens=12, completion_tokens=4)
+    )
+    with gateway() as (url, app):
+        got = events(url, {"model": "main", "instructions": "Be brief.", "input": "Count."})
+        (trace,) = traces(app)
+    kinds = [e.type for e in got]
+    assert kinds == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        *["response.output_text.delta"] * 4,
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    deltas = [e.delta for e in got if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == "One two three four."
+    done = got[-1].response
+    assert (done.status, done.model, done.output_text) == (
+        "completed",
+        "main",
+        "One two three four.",
+    )
+    assert (done.usage.input_tokens, done.usage.output_tokens, done.usage.total_tokens) == (
+        12,
+        4,
+        16,
+    )
+    cost = 12 * 1.0 / 1e6 + 4 * 2.0 / 1e6
+    assert done.model_extra["fleet"]["cost_usd"] == pytest.approx(cost)
+    assert got[0].response.status == "in_progress" and got[0].response.output == []
+    # Settled before the last event went out: the trace holds the same figures.
+    assert (trace["api"], trace["stream"], trace["tokens_in"], trace["tokens_out"]) == (
+        "responses",
+        True,
+        12,
+        4,
+    )
+    assert trace["cost_usd"] == pytest.approx(cost)
+    sent = scripted.seen[-1][1]
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+    assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+def test_sdk_stream_helpers(gateway: Any, scripted: Scripted) -> None:
+    scripted.script("m-main", Turn(text="Streamed by the helper."), Turn(text="And by create."))
+    with gateway() as (url, _):
+        c = client(url)
+        with c.responses.stream(model="main", input="Hi") as s:
+            texts = [e.delta for e in s if e.type == "response.output_text.delta"]
+            final = s.get_final_response()
+        assert "".join(texts) == final.output_text == "Streamed by the helper."
+        assert final.usage is not None and final.usage.output_tokens == 9
+        seen = list(c.responses.create(model="main", input="Hi", stream=True))
+    assert seen[-1].type == "response.completed"
+    assert seen[-1].response.output_text == "And by create."
+
+
+def test_streamed_function_call(gateway: Any, scripted: Scripted) -> None:
+    scripted.script(
+        "m-main",
+        Turn(text="Checking.", calls=[("call_9", "get_weather", '{"city": "Rome"}')]),
+        Turn(text="", calls=[("call_10", "get_weather", '{"city": "Bari"}')]),
+    )
+    with gateway() as (url, _):
+        got = events(url, {"model": "main", "input": "Weather in Rome?", "tools": [WEATHER]})
+        with client(url).responses.stream(model="main", input="Bari?", tools=[WEATHER]) as s:  # type: ignore[list-item]
+            final = s.get_final_response()
+    kinds = [e.type for e in got]
+    # The text item closes before the call item opens.
+    assert kinds.index("response.output_item.done") < kinds.index(
+        "response.function_call_arguments.delta"
+    )
+    args = [e.delta for e in got if e.type == "response.function_call_arguments.delta"]
+    assert "".join(args) == '{"city": "Rome"}'
+    (done,) = [e for e in got if e.type == "response.function_call_arguments.done"]
+    assert (done.arguments, done.output_index) == ('{"city": "Rome"}', 1)
+    message, call = got[-1].response.output
+    assert (message.type, call.type, call.call_id, call.name) == (
+        "message",
+        "function_call",
+        "call_9",
+        "get_weather",
+    )
+    (streamed,) = final.output
+    assert streamed.type == "function_call"
+    assert (streamed.call_id, streamed.arguments) == ("call_10", '{"city": "Bari"}')
+
+
+def test_broken_stream_fails_in_band(gateway: Any, scripted: Scripted) -> None:
+    scripted.script("m-main", Turn(text="This answer breaks off midway", break_after=2))
+    with gateway() as (url, app):
+        got = events(url, {"model": "main", "input": "Hi"})
+        (trace,) = traces(app)
+    assert [e.type for e in got[-2:]] == ["error", "response.failed"]
+    assert got[-2].code == "stream_broken"
+    assert got[-1].response.status == "failed" and got[-1].response.error is not None
+    assert trace["error"].startswith("stream")
+
+
+def test_cut_stream_is_incomplete(gateway: Any, scripted: Scripted) -> None:
+    scripted.script("m-main", Turn(text="Cut short", finish="length"))
+    with gateway() as (url, _):
+        got = events(url, {"model": "main", "input": "Hi", "max_output_tokens": 16})
+    assert got[-1].type == "response.incomplete"
+    assert got[-1].response.incomplete_details.reason == "max_output_tokens"
+    assert scripted.seen[-1][1]["max_tokens"] == 16
+
+
+def test_stream_refused_for_a_passthrough_chain(gateway: Any, scripted: Scripted) -> None:
+    with gateway(**DIRECT) as (url, _), pytest.raises(openai.BadRequestError) as caught:
+        client(url).responses.create(model="direct", input="Hi", stream=True)
+    assert caught.value.code == "unsupported_parameter"
+    assert scripted.seen == []
