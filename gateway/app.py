@@ -224,6 +224,7 @@ class Gateway:
                 await send_response(send, 200, body.encode(), [(b"content-type", kind)])
             elif (
                 path.startswith("/mcp/")
+                or path == "/mcp"
                 or path.startswith("/approvals")
                 or path.startswith(WELL_KNOWN)
             ):

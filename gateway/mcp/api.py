@@ -25,8 +25,9 @@ from gateway.errors import AuthError, BadRequestError, ForbiddenError, GatewayEr
 from gateway.mcp.calls import ToolCalls
 from gateway.mcp.endpoint import JSON, Receive, Scope, Send, read_body, respond
 from gateway.mcp.jsonrpc import RpcError
+from gateway.mcp.wire import credential
 
-STATES = ("pending", "approved", "executed", "interrupted", "denied", "expired")
+STATES = ("pending", "approved", "executed", "interrupted", "denied", "expired", "cancelled")
 MAX_REASON = 2000
 
 
@@ -121,6 +122,10 @@ class ApprovalsApi:
             raise TooLargeError("body_too_large", exc.message) from None
         reason = reason_of(body)
         action = parts[1]
+        if action != "deny":
+            missing = credentials_missing(self.gateway.holder.runtime.config, row)
+            if missing is not None:
+                raise missing
         if action == "retry":
             claimed = await ledger.retry(row["id"], who, reason)
         else:
@@ -143,6 +148,26 @@ class ApprovalsApi:
 
 
 ACTIONS = ("approve", "deny", "retry")
+
+
+class UnavailableError(GatewayError):
+    status = 503
+    type = "server_error"
+
+
+def credentials_missing(config: Any, row: dict[str, Any]) -> GatewayError | None:
+    """Approving a call the gateway cannot make (its server's credential is unset) is refused
+    before anything is claimed: the request stays pending, and nothing reaches the server."""
+    server = config.mcp_servers.get(row["server"])
+    if server is None or server.credentials is None or credential(server):
+        return None
+    env = server.credentials.env
+    return UnavailableError(
+        "credentials_missing",
+        f"cannot run approval {row['id']}: the gateway has no credential for MCP server "
+        f"'{row['server']}'; set {env} in the gateway's environment and restart it, then "
+        "approve again (the request stays as it is)",
+    )
 
 
 def refusal(row: dict[str, Any], action: str) -> str:

@@ -1,5 +1,5 @@
-"""The MCP half as one ASGI callable: routes ``/mcp/<server>`` to the proxy
-endpoint, ``/approvals…`` to the approvers' API and the RFC 9728 metadata to
+"""The MCP half as one ASGI callable: routes ``/mcp`` to the aggregated endpoint,
+``/mcp/<server>`` to the proxy endpoint, ``/approvals…`` to the approvers' API and the RFC 9728 metadata to
 :mod:`gateway.mcp.discovery`, and renders gateway errors.
 
 No request gets a traceback: a refusal is a :class:`gateway.errors.GatewayError`
@@ -18,6 +18,7 @@ import orjson
 
 from gateway.errors import GatewayError, NotFoundError
 from gateway.mcp import discovery
+from gateway.mcp.aggregate import AggregateEndpoint
 from gateway.mcp.api import ApprovalsApi
 from gateway.mcp.calls import ToolCalls
 from gateway.mcp.endpoint import JSON, McpEndpoint, Receive, Scope, Send, respond
@@ -40,6 +41,7 @@ class McpApp:
         self.calls = ToolCalls(gateway, self.ledger, self.pool)
         self.sessions = Sessions(gateway.store)
         self.endpoint = McpEndpoint(gateway, self.calls, self.pool, self.sessions)
+        self.aggregate = AggregateEndpoint(gateway, self.calls, self.pool, self.sessions)
         self.api = ApprovalsApi(gateway, self.calls)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -61,7 +63,9 @@ class McpApp:
             await send(message)
 
         try:
-            if path.startswith("/mcp/"):
+            if path in ("/mcp", "/mcp/"):
+                await self.aggregate(scope, receive, tracked)
+            elif path.startswith("/mcp/"):
                 await self.endpoint(scope, receive, tracked)
             elif path == "/approvals" or path.startswith("/approvals/"):
                 await self.api(scope, receive, tracked)

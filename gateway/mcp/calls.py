@@ -55,7 +55,16 @@ from gateway.mcp.ledger import Ledger
 from gateway.mcp.listing import Listing, ListingError, Post
 from gateway.mcp.redact import Redactor, redactor_for
 from gateway.mcp.relay import Relay
-from gateway.mcp.wire import Pool, Reply, Unreachable, call_once, text_result, upstream_headers
+from gateway.mcp.tasks import task_json
+from gateway.mcp.wire import (
+    Pool,
+    Reply,
+    Unreachable,
+    call_once,
+    credential,
+    text_result,
+    upstream_headers,
+)
 
 log = logging.getLogger("fleet.gateway.mcp")
 # Tool results longer than this are read by the guardrails in a worker thread.
@@ -134,6 +143,24 @@ def default_key(run: str, step: str | None, server: str, tool: str, args: Any) -
     return hashlib.sha256(
         b"\0".join([run.encode(), (step or "").encode(), f"{server}.{tool}".encode(), canonical])
     ).hexdigest()
+
+
+def retry_key(session: str, rid: Any, server: str, tool: str, args: Any) -> str:
+    """The key of a request a stock client may re-send: its session, JSON-RPC id, tool and
+    canonical arguments (the same id with other arguments is another call)."""
+    canonical = orjson.dumps(args, option=orjson.OPT_SORT_KEYS)
+    ident = orjson.dumps(rid)
+    return (
+        "retry:"
+        + hashlib.sha256(
+            b"\0".join([session.encode(), ident, f"{server}.{tool}".encode(), canonical])
+        ).hexdigest()
+    )
+
+
+def session_run(session: str) -> str:
+    """The run of a caller that names none: one per MCP session (a valid run id)."""
+    return "mcp-" + hashlib.blake2b(session.encode(), digest_size=10).hexdigest()
 
 
 def scoped_key(member: str, server: str, tool: str, key: str) -> str:
@@ -266,6 +293,17 @@ class ToolCalls:
         if server is None:
             result = text_result(
                 f"server '{row['server']}' is no longer in the catalog", error=True
+            )
+        elif server.credentials is not None and not credential(server):
+            # As on every other call: sent without it, the call would run anonymously or fail.
+            result = text_result(
+                f"MCP server '{row['server']}' cannot be called: the gateway has no credential "
+                f"for it, so the call did not run; set {server.credentials.env} in the "
+                "gateway's environment and restart it, then make the call again",
+                error=True,
+                extra={
+                    "fleet/error": {"code": "credentials_missing", "env": server.credentials.env}
+                },
             )
         else:
             try:
@@ -402,17 +440,24 @@ class ToolCalls:
         headers: list[tuple[bytes, bytes]],
         raw: bytes | None = None,
         relay: Relay | None = None,
+        *,
+        session: str | None = None,
+        task: dict[str, Any] | None = None,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Answer one tools/call request (``raw``: its body as received): (HTTP status, headers,
         body). With ``relay``, interim events of the server's answer may already have gone to
-        the caller (``relay.started``); the body is then the rest of the stream."""
+        the caller (``relay.started``); the body is then the rest of the stream. ``session``:
+        the caller's MCP session id (its run when it sends no ``X-Fleet-Run-Id``, and the
+        scope of retry keys); ``task``: the call asked to run as an MCP task (a gated call
+        then answers with the task of its approval request)."""
         started = time.perf_counter()
         config = self.config
         rid = msg.get("id")
         # Malformed params or headers are refused before anything runs or is recorded.
         tool, args, meta = jsonrpc.call_params(msg)
         params: dict[str, Any] = msg.get("params") or {}
-        run = jsonrpc.text_header("x-fleet-run-id", _header(headers, b"x-fleet-run-id"), rid)
+        sent_run = jsonrpc.text_header("x-fleet-run-id", _header(headers, b"x-fleet-run-id"), rid)
+        run = sent_run or (session_run(session) if session else None)
         step = _header(headers, b"x-fleet-step")
         step_number = jsonrpc.step_header(step, rid)
         key = jsonrpc.text_header(
@@ -524,8 +569,11 @@ class ToolCalls:
                 denied_by="guardrail",
             )
 
-        if key is None and run and cls != "read":
-            key = default_key(run, step, name, tool, args)
+        if key is None and sent_run and cls != "read":
+            key = default_key(sent_run, step, name, tool, args)
+        elif key is None and session and jsonrpc.usable_id(rid) and cls != "read":
+            # A stock client sends no key; re-sending the same request in its session is a retry.
+            key = retry_key(session, rid, name, tool, args)
         scoped = scoped_key(ident.member, name, tool, key) if key else None
 
         if gated:
@@ -541,8 +589,12 @@ class ToolCalls:
                 verdicts=trace["guardrails"],
                 idempotency_key=scoped,
                 ttl_s=config.approval_ttl_s,
+                task=task is not None,
             )
-            if row["state"] == "pending":
+            if task is not None:
+                # The task is the approval request: its id, its state, its result.
+                result = {"task": task_json(row, config.approval_ttl_s)}
+            elif row["state"] == "pending":
                 result = pending_call(row["id"], name, tool)
             else:
                 result = await self.fetch_result(ident, {"approval_id": row["id"]})

@@ -246,20 +246,7 @@ class McpEndpoint:
         last = not result.get("nextCursor")
         self.calls.listing.note(name, names_of(result["tools"]), complete=first and last)
         config = self.gateway.holder.runtime.config
-        shown = []
-        gated = False
-        for tool in result["tools"]:
-            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-                continue  # not a tool: nothing a caller could call by name
-            tname = tool["name"]
-            cls = grants.tool_class(config, name, tname)
-            if not grants.visible(ident, name, tname, cls):
-                continue
-            if grants.needs_approval(config, ident, name, tname, cls):
-                # Its answer may be a pending notice, which no output schema of the tool describes.
-                tool = {k: v for k, v in tool.items() if k != "outputSchema"}
-                gated = True
-            shown.append(tool)
+        shown, gated = grants.visible_tools(config, ident, name, result["tools"])
         if gated:
             shown.append(RESULT_TOOL_SPEC)
         result["tools"] = shown

@@ -25,6 +25,7 @@ import unicodedata
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
+from typing import Any
 
 from fleet.gwconfig import GatewayConfig
 from gateway.config import Identity
@@ -179,3 +180,25 @@ def check(ident: Identity, server: str, tool: str, cls: str) -> Refusal | None:
 
 def visible(ident: Identity, server: str, tool: str, cls: str) -> bool:
     return check(ident, server, tool, cls) is None
+
+
+def visible_tools(
+    config: GatewayConfig, ident: Identity, server: str, tools: list[Any]
+) -> tuple[list[dict[str, Any]], bool]:
+    """What ``ident`` is shown of ``server``'s ``tools/list`` (on ``/mcp/<server>`` and on
+    ``/mcp`` alike), and whether any of it waits for approval. A gated tool loses its output
+    schema: its answer may be a pending notice, which no output schema describes."""
+    shown: list[dict[str, Any]] = []
+    gated = False
+    for tool in tools:
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            continue  # not a tool: nothing a caller could call by name
+        tname = tool["name"]
+        cls = tool_class(config, server, tname)
+        if not visible(ident, server, tname, cls):
+            continue
+        if needs_approval(config, ident, server, tname, cls):
+            tool = {k: v for k, v in tool.items() if k != "outputSchema"}
+            gated = True
+        shown.append(tool)
+    return shown, gated

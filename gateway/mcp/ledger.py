@@ -11,6 +11,7 @@ Approval states::
        │                                                                     │  │
        │                              approved ◄──retry (an approver)────────┘  │
        ├──deny──► denied ◄──deny (an approver closes it)─────────────────────────┘
+       ├──cancel (the caller, tasks/cancel)──► cancelled
        └──(ttl)──► expired
 
 ``approved`` means claimed for execution by exactly one approver (a
@@ -234,6 +235,14 @@ class Ledger:
         if row is None or row["state"] not in allowed:
             return None
         return await self._move(row, to, "approve" if to == "approved" else "deny", who, reason)
+
+    async def cancel(self, approval_id: str, who: str, reason: str | None) -> dict[str, Any] | None:
+        """The caller withdraws its own pending request (``tasks/cancel``): it never runs. None
+        unless it is pending (an approver decided first, or it expired)."""
+        row = await self.approval(approval_id)
+        if row is None or row["state"] != "pending":
+            return None
+        return await self._move(row, "cancelled", "cancel", who, reason)
 
     async def retry(self, approval_id: str, who: str, reason: str | None) -> dict[str, Any] | None:
         """Claim an interrupted request for one more execution; None unless it is interrupted."""

@@ -1,0 +1,530 @@
+"""ASGI endpoint ``/mcp``: every catalog server the caller holds a grant on, as one
+MCP server, for clients that take one URL (an Agents SDK ``MCPServerStreamableHttp``,
+a desktop client).
+
+The gateway answers ``initialize`` itself (the union of what the caller may use:
+tools, prompts, resources, and tasks from protocol 2025-11-25 on) and opens a
+session on a server only when a request needs it (:mod:`gateway.mcp.fanout`).
+``tools/list``, ``prompts/list``, ``resources/list`` and
+``resources/templates/list`` merge every granted server's answer under prefixed
+names (:mod:`gateway.mcp.merge`); a server that cannot be reached is left out
+and named in the result's ``_meta["fleet/unavailable"]``. ``fleet_approval_result``
+is listed once. ``tools/call`` is routed by its prefix to
+:meth:`gateway.mcp.calls.ToolCalls.tools_call`, the code that serves
+``/mcp/<server>``: the same grants, listing check, guardrails, approvals,
+idempotency, redaction, metrics (labelled with the server) and traces.
+``prompts/get`` and ``resources/read`` are routed the same way. ``tasks/*`` are
+the approvals' (:mod:`gateway.mcp.tasks`). ``ping`` is answered here;
+notifications go to every server session open behind the caller's; a response to
+a server's request (elicitation, sampling) goes back to the server that asked.
+GET holds a stream open with nothing on it (servers' own streams are not
+merged); DELETE closes the server sessions too.
+
+The session id is bound to the identity that opened it, as on ``/mcp/<server>``:
+another identity's, or a made-up one, is answered 404 ``Session not found``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any
+
+import orjson
+
+from gateway.asgi import read_bounded
+from gateway.mcp import discovery, grants, jsonrpc, merge
+from gateway.mcp.calls import DENIED, OWN_ANSWER, RESULT_TOOL, UNREACHABLE, ToolCalls
+from gateway.mcp.calls import unreachable_error as unreachable
+from gateway.mcp.endpoint import (
+    JSON,
+    MAX_BODY,
+    RESULT_TOOL_SPEC,
+    TOO_LARGE,
+    Receive,
+    Scope,
+    Send,
+    _id_of,
+    check_forwarded,
+    failed,
+    respond,
+)
+from gateway.mcp.fanout import Fanout
+from gateway.mcp.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, RpcError
+from gateway.mcp.listing import MAX_PAGES, names_of
+from gateway.mcp.relay import Relay
+from gateway.mcp.sessions import NOT_FOUND, SESSION_HEADER, Sessions
+from gateway.mcp.tasks import METHODS as TASK_METHODS
+from gateway.mcp.tasks import Tasks
+from gateway.mcp.wire import Pool, Unreachable, credential
+
+log = logging.getLogger("fleet.gateway.mcp")
+
+HANDSHAKE = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+TASKS_FROM = "2025-11-25"
+METHOD_NOT_FOUND = -32601
+# (method, the result's list, the field that is prefixed, the server capability it needs)
+LISTS = {
+    "prompts/list": ("prompts", "name", "prompts"),
+    "resources/list": ("resources", "uri", "resources"),
+    "resources/templates/list": ("resourceTemplates", "uriTemplate", "resources"),
+}
+MAX_SERVER_REQUESTS = 10_000
+
+
+class Skip(Exception):
+    """A server left out of a merged list, and why."""
+
+
+class AggregateEndpoint:
+    def __init__(self, gateway: Any, calls: ToolCalls, pool: Pool, sessions: Sessions):
+        self.gateway = gateway
+        self.calls = calls
+        self.fanout = Fanout(gateway.store, pool, sessions)
+        self.tasks = Tasks(calls)
+        # (caller's session, id of a server's request relayed to it) -> the server that asked.
+        self.asked: dict[tuple[str, Any], str] = {}
+        self._ids = itertools.count(1)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt = self.gateway.holder.runtime
+        ident = discovery.authenticate(self.gateway, scope, rt, "/mcp")
+        method = scope["method"]
+        body = (
+            await read_bounded(
+                scope, receive, MAX_BODY, TOO_LARGE, "the client went away before the body"
+            )
+            if method == "POST"
+            else b""
+        )
+        config = rt.config
+        servers = merge.routable(
+            [s for s in ident.mcp if ident.mcp.get(s) and s in config.mcp_servers],
+            config.mcp_separator,
+        )
+        if not servers:
+            who = f"sub-agent '{ident.member}'" if "/" in ident.member else f"loop '{ident.loop}'"
+            raise RpcError(
+                403,
+                DENIED,
+                f"{who} has no grant on any MCP server of the catalog; add one to its mcp_servers",
+                request_id=_id_of(body),
+            )
+        if method not in ("POST", "GET", "DELETE"):
+            raise RpcError(
+                405,
+                INVALID_REQUEST,
+                f"{method} is not part of MCP streamable HTTP: POST a message, GET a stream, "
+                "or DELETE a session",
+            )
+        check_forwarded(scope["headers"])
+        shown = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == SESSION_HEADER), None
+        )
+        row = await self.fanout.load(ident.member, shown) if shown is not None else None
+        if shown is not None and row is None:
+            await respond(send, 404, NOT_FOUND, JSON)
+            return
+        if method != "POST":
+            if row is None:
+                raise RpcError(400, INVALID_REQUEST, "Bad Request: no mcp-session-id header")
+            if method == "DELETE":
+                await self.fanout.close(row, config.mcp_servers)
+                await respond(send, 200, b"", [])
+            else:
+                await self.hold(receive, send, str(shown))
+            return
+        msg = jsonrpc.check_message(jsonrpc.parse(body))
+        kind = msg.get("method")
+        if row is None:
+            if kind != "initialize":
+                raise RpcError(
+                    400,
+                    INVALID_REQUEST,
+                    "Bad Request: no mcp-session-id header; initialize a session first",
+                    request_id=msg.get("id"),
+                )
+            await self.initialize(ident, servers, msg, send)
+            return
+        assert shown is not None
+        answer = await self.dispatch(kind, ident, servers, row, shown, msg, scope, send)
+        if answer is not None:
+            out = orjson.dumps({"jsonrpc": "2.0", "id": msg.get("id"), **answer})
+            await respond(send, 200, out, [*JSON, (SESSION_HEADER, shown.encode())])
+
+    async def hold(self, receive: Receive, send: Send, shown: str) -> None:
+        """GET: a stream with nothing on it, open until the caller hangs up (the SDK clients
+        reconnect a stream that fails, so a 405 would only make them retry)."""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                    (SESSION_HEADER, shown.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b": fleet\n\n", "more_body": True})
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async def initialize(
+        self, ident: Any, servers: list[str], msg: dict[str, Any], send: Send
+    ) -> None:
+        params = msg.get("params") or {}
+        asked = params.get("protocolVersion")
+        version = asked if asked in HANDSHAKE else HANDSHAKE[-1]
+        caps = params.get("capabilities")
+        info = params.get("clientInfo")
+        init = {
+            "protocolVersion": version,
+            "capabilities": caps if isinstance(caps, dict) else {},
+            "clientInfo": info if isinstance(info, dict) else None,
+        }
+        shown, _ = await self.fanout.create(ident.member, init)
+        capabilities: dict[str, Any] = {
+            "tools": {"listChanged": False},
+            "prompts": {"listChanged": False},
+            "resources": {"listChanged": False},
+        }
+        if version >= TASKS_FROM:
+            capabilities["tasks"] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+        sep = self.calls.config.mcp_separator
+        result = {
+            "protocolVersion": version,
+            "capabilities": capabilities,
+            "serverInfo": {"name": "fleet-gateway", "version": "1"},
+            "instructions": f"The tools of MCP servers {', '.join(sorted(servers))}, each named "
+            f"<server>{sep}<tool>. A call that waits for human approval says so; fetch its "
+            f"outcome with {RESULT_TOOL}.",
+        }
+        out = orjson.dumps({"jsonrpc": "2.0", "id": msg.get("id"), "result": result})
+        await respond(send, 200, out, [*JSON, (SESSION_HEADER, shown.encode())])
+
+    async def dispatch(
+        self,
+        kind: Any,
+        ident: Any,
+        servers: list[str],
+        row: dict[str, Any],
+        shown: str,
+        msg: dict[str, Any],
+        scope: Scope,
+        send: Send,
+    ) -> dict[str, Any] | None:
+        """The answer to one message in a session, or None when it was sent already."""
+        params: dict[str, Any] = msg.get("params") or {}
+        if kind is None:  # a response to a server's request
+            await self.answer_server(row, msg, scope, send)
+            return None
+        if "id" not in msg:  # a notification
+            if kind != "notifications/initialized":
+                await self.broadcast(row, msg, scope)
+            await respond(send, 202, b"", [(SESSION_HEADER, shown.encode())])
+            return None
+        if kind == "initialize":
+            return {"error": {"code": INVALID_REQUEST, "message": "this session is initialized"}}
+        if kind == "ping":
+            return {"result": {}}
+        if kind == "tools/list":
+            return await self.list_tools(ident, servers, row, scope)
+        if kind == "tools/call":
+            await self.call_tool(ident, servers, row, shown, msg, scope, send)
+            return None
+        if kind in LISTS:
+            return await self.list_other(kind, servers, row, scope)
+        if kind == "prompts/get" or kind == "resources/read":
+            return await self.routed(kind, servers, row, msg, scope)
+        if kind in TASK_METHODS:
+            return await self.tasks.answer(kind, ident, params)
+        return {
+            "error": {"code": METHOD_NOT_FOUND, "message": f"/mcp does not serve {kind[:80]!r}"}
+        }
+
+    # ---------------------------------------------------------------- upstream
+
+    def _server(self, name: str) -> Any:
+        server = self.calls.config.mcp_servers[name]
+        if server.credentials is not None and not credential(server):
+            raise Skip(f"the gateway has no credential for it; set {server.credentials.env}")
+        return server
+
+    async def _ask(
+        self, row: dict[str, Any], name: str, message: dict[str, Any], scope: Scope
+    ) -> dict[str, Any]:
+        """One request to server ``name`` in the caller's session: its answer message."""
+        server = self._server(name)
+        headers = await self.fanout.upstream(row, name, server, scope["headers"])
+        body = orjson.dumps(message)
+        reply, _ = await self.calls.forward(server, headers, body, message["id"])
+        if reply.status == 404:  # the server forgot the session (it restarted)
+            headers = await self.fanout.reopen(row, name, server, scope["headers"])
+            reply, _ = await self.calls.forward(server, headers, body, message["id"])
+        if reply.status >= 500 or reply.message is None:
+            raise Skip(f"it answered HTTP {reply.status}")
+        return reply.message
+
+    async def _pages(
+        self, row: dict[str, Any], name: str, method: str, field: str, scope: Scope
+    ) -> list[Any]:
+        items: list[Any] = []
+        cursor: Any = None
+        for _ in range(MAX_PAGES):
+            message: dict[str, Any] = {
+                "jsonrpc": "2.0",
+                "id": f"fleet-gateway-{next(self._ids)}",
+                "method": method,
+            }
+            if cursor is not None:
+                message["params"] = {"cursor": cursor}
+            answer = await self._ask(row, name, message, scope)
+            result = answer.get("result")
+            if not isinstance(result, dict) or not isinstance(result.get(field), list):
+                error = answer.get("error")
+                if isinstance(error, dict) and error.get("code") == METHOD_NOT_FOUND:
+                    return items  # a server without prompts or resources: nothing of it to list
+                why = error.get("message") if isinstance(error, dict) else "no list"
+                raise Skip(f"its {method} failed: {self.calls.redactor.text(str(why))[:200]}")
+            items.extend(result[field])
+            cursor = result.get("nextCursor")
+            if not isinstance(cursor, str) or not cursor:
+                break
+        return items
+
+    async def _merge(self, servers: list[str], one: Any) -> tuple[list[Any], dict[str, str]]:
+        """Run ``one(server)`` for every server at once; (its items in server order, the
+        servers left out and why)."""
+        found = await asyncio.gather(*(one(s) for s in servers), return_exceptions=True)
+        items: list[Any] = []
+        unavailable: dict[str, str] = {}
+        for name, got in zip(servers, found, strict=True):
+            if isinstance(got, Skip | Unreachable):
+                unavailable[name] = self.calls.redactor.text(str(got))[:300]
+                log.warning("/mcp left out MCP server %s: %s", name, unavailable[name])
+            elif isinstance(got, BaseException):
+                raise got
+            else:
+                items.extend(got)
+        return items, unavailable
+
+    # ---------------------------------------------------------------- lists
+
+    async def list_tools(
+        self, ident: Any, servers: list[str], row: dict[str, Any], scope: Scope
+    ) -> dict[str, Any]:
+        config = self.calls.config
+        sep = config.mcp_separator
+        tasks = isinstance((row.get("init") or {}).get("capabilities", {}).get("tasks"), dict)
+        gated_any = False
+
+        async def one(name: str) -> list[dict[str, Any]]:
+            nonlocal gated_any
+            tools = await self._pages(row, name, "tools/list", "tools", scope)
+            self.calls.listing.note(name, names_of(tools), complete=True)
+            shown, gated = grants.visible_tools(config, ident, name, tools)
+            gated_any = gated_any or gated
+            out = []
+            for tool in shown:
+                if tasks and self.calls.policy(config, ident, name, tool["name"])[2]:
+                    # A call that waits for a human may run as a task (its approval request).
+                    tool = {**tool, "execution": {"taskSupport": "optional"}}
+                out.append({**tool, "name": merge.join(name, tool["name"], sep)})
+            return out
+
+        tools, unavailable = await self._merge(servers, one)
+        if gated_any:
+            tools.append(RESULT_TOOL_SPEC)
+        return {"result": self._with(unavailable, {"tools": tools})}
+
+    async def list_other(
+        self, kind: str, servers: list[str], row: dict[str, Any], scope: Scope
+    ) -> dict[str, Any]:
+        field, key, capability = LISTS[kind]
+        sep = self.calls.config.mcp_separator
+
+        async def one(name: str) -> list[dict[str, Any]]:
+            await self.fanout.upstream(row, name, self._server(name), scope["headers"])
+            if capability not in (row["servers"].get(name, {}).get("capabilities") or {}):
+                return []  # it offers none: not asked
+            items = await self._pages(row, name, kind, field, scope)
+            if key == "name":
+                return merge.prefix_items(items, name, sep, key)
+            return merge.prefix_resources(items, name, key)
+
+        items, unavailable = await self._merge(servers, one)
+        return {"result": self.calls.redactor.value(self._with(unavailable, {field: items}))}
+
+    @staticmethod
+    def _with(unavailable: dict[str, str], result: dict[str, Any]) -> dict[str, Any]:
+        if unavailable:
+            result["_meta"] = {"fleet/unavailable": unavailable}
+        return result
+
+    # ---------------------------------------------------------------- routed
+
+    async def routed(
+        self, kind: str, servers: list[str], row: dict[str, Any], msg: dict[str, Any], scope: Scope
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = msg.get("params") or {}
+        sep = self.calls.config.mcp_separator
+        field = "name" if kind == "prompts/get" else "uri"
+        value = params.get(field)
+        route = None
+        if isinstance(value, str):
+            route = (
+                merge.split(value, sep, servers)
+                if field == "name"
+                else merge.unwrap_uri(value, servers)
+            )
+        if route is None:
+            form = f"<server>{sep}<prompt>" if field == "name" else f"{merge.SCHEME}<server>/<uri>"
+            return {
+                "error": {
+                    "code": INVALID_PARAMS,
+                    "message": f"{kind}: params.{field} must name one of your servers' "
+                    f"{'prompts' if field == 'name' else 'resources'} as /mcp lists it ({form})",
+                }
+            }
+        name, own = route
+        try:
+            answer = await self._ask(row, name, {**msg, "params": {**params, field: own}}, scope)
+        except (Skip, Unreachable) as exc:
+            return {"error": unreachable(name, self.calls.redactor.text(str(exc)))}
+        if "result" not in answer:
+            return {"error": answer.get("error") or {"code": UNREACHABLE, "message": "no answer"}}
+        result = answer["result"]
+        result = (
+            merge.prefix_contents(result, name)
+            if kind == "resources/read"
+            else merge.resource_links(result, name)
+        )
+        return {"result": result}
+
+    async def call_tool(
+        self,
+        ident: Any,
+        servers: list[str],
+        row: dict[str, Any],
+        shown: str,
+        msg: dict[str, Any],
+        scope: Scope,
+        send: Send,
+    ) -> None:
+        calls = self.calls
+        config = calls.config
+        rid = msg.get("id")
+        tool_name, _, _ = jsonrpc.call_params(msg)
+        params: dict[str, Any] = msg.get("params") or {}
+
+        def head(h: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+            return [(k, v) for k, v in h if k != SESSION_HEADER] + [
+                (SESSION_HEADER, shown.encode())
+            ]
+
+        if tool_name == RESULT_TOOL:
+            # Not any server's: answered from the ledger (the server argument goes unused).
+            first = config.mcp_servers[servers[0]]
+            status, rh, out = await calls.tools_call(
+                ident, "(gateway)", first, msg, scope["headers"], None, None, session=shown
+            )
+            await respond(send, status, out, head(rh))
+            return
+        route = merge.split(tool_name, config.mcp_separator, servers)
+        if route is None:
+            raise RpcError(200, INVALID_PARAMS, self._no_tool(tool_name, servers), request_id=rid)
+        name, tool = route
+        server = config.mcp_servers[name]
+        if server.credentials is not None and not credential(server):
+            env = server.credentials.env
+            raise RpcError(
+                503,
+                UNREACHABLE,
+                f"MCP server '{name}' cannot be called: the gateway has no credential for it; "
+                f"set {env} in the gateway's environment and restart it",
+                request_id=rid,
+                data={"code": "credentials_missing", "env": env},
+            )
+        task = params.get("task")
+        declared = isinstance((row.get("init") or {}).get("capabilities", {}).get("tasks"), dict)
+        task = task if declared and isinstance(task, dict) else None
+        upstream = {
+            **msg,
+            "params": {**{k: v for k, v in params.items() if k != "task"}, "name": tool},
+        }
+
+        def screen(m: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Any]]:
+            if "method" in m and "id" in m:  # the server asks the caller something mid-call
+                if len(self.asked) >= MAX_SERVER_REQUESTS:
+                    self.asked.clear()
+                self.asked[(row["id"], m["id"])] = name
+            return calls.screen(m)
+
+        for attempt in (1, 2):
+            try:
+                headers = (
+                    await self.fanout.upstream(row, name, server, scope["headers"])
+                    if attempt == 1
+                    else await self.fanout.reopen(row, name, server, scope["headers"])
+                )
+            except Unreachable as exc:
+                error = unreachable(name, calls.redactor.text(str(exc)))
+                out = orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": error})
+                await respond(send, 502, out, JSON)
+                return
+            relay = Relay(send, rid, screen, redact=calls.redactor.data, head=head)
+            status, rh, out = await calls.tools_call(
+                ident, name, server, upstream, headers, None, relay, session=shown, task=task
+            )
+            if status != 404 or relay.started:
+                break
+        if relay.started:
+            await send({"type": "http.response.body", "body": Relay.last(out)})
+        elif status >= 500 and rh is not OWN_ANSWER:
+            await respond(send, 502, failed(name, status, rid), JSON)
+        else:
+            await respond(send, status, out, head(rh))
+
+    def _no_tool(self, tool: str, servers: list[str]) -> str:
+        sep = self.calls.config.mcp_separator
+        owners = [s for s in servers if self.calls.listing.listed(s, tool)]
+        hint = (
+            f"; did you mean {merge.join(owners[0], tool, sep)!r}?"
+            if len(owners) == 1
+            else f"; tools here are named <server>{sep}<tool> (see tools/list)"
+        )
+        return f"/mcp has no tool {tool[:80]!r} for you{hint}"
+
+    # ---------------------------------------------------------------- messages
+
+    async def broadcast(self, row: dict[str, Any], msg: dict[str, Any], scope: Scope) -> None:
+        """A notification (cancelled, roots changed…) to every server session open behind
+        this one; a server it does not concern ignores it."""
+        body = orjson.dumps(msg)
+        for name in list(row["servers"]):
+            server = self.calls.config.mcp_servers.get(name)
+            headers = self.fanout.headers(row, name, scope["headers"])
+            if server is None or headers is None:
+                continue
+            try:
+                await self.calls.forward(server, headers, body, None)
+            except Unreachable as exc:
+                log.warning("notification to MCP server %s lost: %s", name, exc)
+
+    async def answer_server(
+        self, row: dict[str, Any], msg: dict[str, Any], scope: Scope, send: Send
+    ) -> None:
+        name = self.asked.pop((row["id"], msg.get("id")), None)
+        server = self.calls.config.mcp_servers.get(name) if name else None
+        headers = self.fanout.headers(row, name, scope["headers"]) if name else None
+        if server is None or headers is None:
+            raise RpcError(
+                400,
+                INVALID_REQUEST,
+                "no server's request with this id is waiting for an answer in this session",
+                request_id=msg.get("id"),
+            )
+        reply, _ = await self.calls.forward(server, headers, orjson.dumps(msg), None)
+        await respond(send, 202 if reply.status < 300 else reply.status, b"", [])

@@ -1,0 +1,156 @@
+"""The aggregated ``/mcp``: two SDK-built fake servers (github with its credential,
+linear without) behind one endpoint, through the official ``mcp`` client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.gateway.fakes import ServerThread
+from tests.mcp import fakelinear
+from tests.mcp.conftest import APPROVER, TOKENS, Stack, config, mcp_session, traces
+
+
+def with_linear(github_url: str, linear_url: str, **overrides: Any) -> dict[str, Any]:
+    cfg = config(github_url, **overrides)
+    cfg["mcp_servers"]["linear"] = {
+        "url": linear_url + "/mcp",
+        "tools": {"read": ["get_*"], "write": ["update_ticket"]},
+    }
+    cfg["loops"]["release"]["mcp"]["linear"] = ["read", "write"]
+    return cfg
+
+
+@pytest.fixture
+def agg(tmp_path: Path, github: tuple[ServerThread, list[dict[str, Any]]]) -> Iterator[Stack]:
+    thread, executed = github
+    server = fakelinear.build()
+    with ServerThread(server.streamable_http_app()) as linear:
+        path = tmp_path / "gateway.json"
+        path.write_bytes(orjson.dumps(with_linear(thread.url, linear.url)))
+        s = Stack(thread, executed, path, tmp_path / "gw.sqlite3")
+        s.linear = server.executed  # type: ignore[attr-defined]
+        s.start()
+        try:
+            yield s
+        finally:
+            s.stop()
+
+
+def approve(stack: Stack, approval_id: str, action: str = "approve") -> httpx.Response:
+    return httpx.post(
+        f"{stack.url}/approvals/{approval_id}/{action}",
+        headers={"authorization": f"Bearer {APPROVER}"},
+        timeout=10,
+    )
+
+
+async def test_every_granted_tool_once_under_its_server(agg: Stack) -> None:
+    async with mcp_session(agg.url + "/mcp", TOKENS["release"]) as session:
+        init = session.initialize_result
+        assert init is not None and init.server_info.name == "fleet-gateway"
+        names = [t.name for t in (await session.list_tools()).tools]
+        assert len(names) == len(set(names))
+        assert {"github__get_issue", "github__merge_pr", "github__delete_branch"} <= set(names)
+        assert {"linear__get_ticket", "linear__update_ticket"} <= set(names)
+        assert names.count("fleet_approval_result") == 1
+        read = await session.call_tool("github__get_issue", {"number": 4})
+        assert not read.is_error and read.content[0].text == "issue 4: the build is red"  # type: ignore[union-attr]
+        wrote = await session.call_tool("linear__update_ticket", {"key": "L-1", "state": "done"})
+        assert wrote.content[0].text == "L-1 is now done"  # type: ignore[union-attr]
+    assert agg.calls("get_issue") == [{"tool": "get_issue", "args": {"number": 4}}]
+    assert agg.linear == [  # type: ignore[attr-defined]
+        {"tool": "update_ticket", "args": {"key": "L-1", "state": "done"}}
+    ]
+    # The same trace and metrics as on /mcp/<server>: labelled with the server.
+    steps = await traces(agg, None)
+    assert {(s["server"], s["tool"], s["outcome"]) for s in steps} >= {
+        ("github", "get_issue", "ok"),
+        ("linear", "update_ticket", "ok"),
+    }
+    metrics = httpx.get(agg.url + "/metrics", timeout=10).text
+    assert 'fleet_gateway_mcp_tool_calls_total{outcome="ok",server="linear",tool="update_ticket"' in metrics
+
+
+async def test_grants_and_names_as_on_each_server(agg: Stack) -> None:
+    async with mcp_session(agg.url + "/mcp", TOKENS["triage"]) as session:
+        names = {t.name for t in (await session.list_tools()).tools}
+        # triage: github read + comment, no linear grant at all.
+        assert "github__get_issue" in names and "github__comment" in names
+        assert not any(n.startswith("linear__") for n in names)
+        assert "github__merge_pr" not in names and "fleet_approval_result" not in names
+        with pytest.raises(Exception) as denied:
+            await session.call_tool("github__create_pr", {"title": "x"})
+        assert "no grant for github.create_pr" in str(denied.value)
+        with pytest.raises(Exception) as bare:
+            await session.call_tool("get_issue", {"number": 1})
+        assert "did you mean 'github__get_issue'" in str(bare.value)
+        with pytest.raises(Exception) as other:
+            await session.call_tool("linear__get_ticket", {"key": "L-1"})
+        assert "/mcp has no tool 'linear__get_ticket'" in str(other.value)
+    assert agg.calls("create_pr") == []
+
+
+async def test_prompts_and_resources_namespaced(agg: Stack) -> None:
+    async with mcp_session(agg.url + "/mcp", TOKENS["release"]) as session:
+        prompts = [p.name for p in (await session.list_prompts()).prompts]
+        assert prompts == ["linear__triage_prompt"]
+        got = await session.get_prompt("linear__triage_prompt", {"key": "L-7"})
+        assert got.messages[0].content.text == "Triage ticket L-7: read it, then label it."  # type: ignore[union-attr]
+        resources = [str(r.uri) for r in (await session.list_resources()).resources]
+        assert resources == ["fleet-mcp://linear/board://today"]
+        templates = (await session.list_resource_templates()).resource_templates
+        assert [t.uri_template for t in templates] == ["fleet-mcp://linear/ticket://{key}"]
+        read = await session.read_resource("fleet-mcp://linear/ticket://L-9")
+        assert [(str(c.uri), c.text) for c in read.contents] == [  # type: ignore[union-attr]
+            ("fleet-mcp://linear/ticket://L-9", "ticket L-9 body")
+        ]
+        await session.send_ping()
+
+
+async def test_session_bound_to_its_identity_and_closed(agg: Stack) -> None:
+    def post(token: str, sid: str | None, msg: dict[str, Any]) -> httpx.Response:
+        headers = {
+            "authorization": f"Bearer {token}",
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+        }
+        if sid:
+            headers["mcp-session-id"] = sid
+        return httpx.post(agg.url + "/mcp", content=orjson.dumps(msg), headers=headers, timeout=10)
+
+    init = post(TOKENS["release"], None, {"jsonrpc": "2.0", "id": 1, "method": "initialize"})
+    sid = init.headers["mcp-session-id"]
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    assert post(TOKENS["release"], sid, listing).status_code == 200
+    assert post(TOKENS["triage"], sid, listing).status_code == 404
+    assert post(TOKENS["release"], sid + "x", listing).status_code == 404
+    assert post(TOKENS["release"], None, listing).status_code == 400
+    opened = [e["session"] for e in agg.seen if e["method"] == "POST" and e["session"]]
+    assert opened, "the github session was opened for the list"
+    closed = httpx.delete(
+        agg.url + "/mcp",
+        headers={"authorization": f"Bearer {TOKENS['release']}", "mcp-session-id": sid},
+        timeout=10,
+    )
+    assert closed.status_code == 200
+    assert any(e["method"] == "DELETE" and e["session"] == opened[-1] for e in agg.seen)
+    assert post(TOKENS["release"], sid, listing).status_code == 404
+
+
+async def test_run_derived_from_the_session(agg: Stack) -> None:
+    for number in (8, 9):
+        async with mcp_session(agg.url + "/mcp", TOKENS["release"]) as session:
+            await session.call_tool("github__get_issue", {"number": number})
+            await session.call_tool("linear__get_ticket", {"key": f"L-{number}"})
+    steps = [s for s in await traces(agg, None) if s["tool"] in ("get_issue", "get_ticket")]
+    runs = {s["run"] for s in steps}
+    # One run per session, named after it, across both servers.
+    assert len(runs) == 2 and all(r.startswith("mcp-") for r in runs)
+    for run in runs:
+        assert sorted(s["tool"] for s in steps if s["run"] == run) == ["get_issue", "get_ticket"]
