@@ -25,6 +25,8 @@ def main() -> None:
     )
     limits.add_argument("--header-timeout", type=float, metavar="SECONDS")
     limits.add_argument("--body-timeout", type=float, metavar="SECONDS")
+    limits.add_argument("--min-body-rate", type=int, metavar="BYTES_PER_S")
+    limits.add_argument("--body-rate-window", type=float, metavar="SECONDS")
     limits.add_argument("--keepalive-timeout", type=float, metavar="SECONDS")
     limits.add_argument("--max-header-bytes", type=int, metavar="BYTES")
     limits.add_argument("--max-connections", type=int, metavar="N")
@@ -34,6 +36,8 @@ def main() -> None:
         resolved = Limits.resolve(
             header_timeout=args.header_timeout,
             body_timeout=args.body_timeout,
+            min_body_rate=args.min_body_rate,
+            body_rate_window=args.body_rate_window,
             keepalive_timeout=args.keepalive_timeout,
             max_header_bytes=args.max_header_bytes,
             max_connections=args.max_connections,

@@ -5,14 +5,17 @@ that never finishes its head, or declares a body and never sends it, is held
 for ever, and the first request of a connection has no deadline at all. This
 protocol adds the limits of :mod:`gateway.limits`: a header deadline armed when
 the connection opens (and at each later request's first byte), a body deadline
-that moves with every chunk, a bound on head bytes, and a connection cap that
-evicts idle connections before refusing new ones.
+that moves with every chunk, a minimum body rate over windows of a body still
+arriving (a trickle of a byte every few seconds never stalls, yet holds a
+connection and a request slot for hours), a bound on head bytes, and a
+connection cap that evicts idle connections before refusing new ones.
 
 The hot path stays cheap: per request a deadline is set and cleared (the
 connection's one header timer is re-armed only when it fires), the idle set is
 updated twice, a head is measured only when the reads that carried it pass the
 limit, and the body timer is armed only when a body is still outstanding after a
-read. About 5 us of CPU a request in all.
+read (a body's bytes are counted on the reads that carry only body, and the same
+timer measures its rate). About 5 us of CPU a request in all.
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ class Connections:
             "body_timeout",
             f"the request body made no progress for {limits.body_timeout:g} s",
         )
+        self.too_slow_message = (
+            "the request body came at {rate:.0f} bytes/s over the last {window:.1f} s, under the "
+            f"gateway's minimum of {limits.min_body_rate} bytes/s: send it faster, or in one go"
+        )
         self.too_large_reply = _reply(
             431,
             "invalid_request_error",
@@ -112,6 +119,10 @@ class GatewayProtocol(HttpToolsProtocol):
         self._head_raw = 0
         self._in_body = False
         self._body_seen = 0.0
+        # The rate window: the body's bytes so far, and the time and count it began at.
+        self._body_got = 0
+        self._window_from = 0.0
+        self._window_got = 0
         self._refusal: bytes | None = None
 
     # Connection lifetime
@@ -180,7 +191,10 @@ class GatewayProtocol(HttpToolsProtocol):
         if self._in_head:
             self._head_raw += self._fed
         elif self._in_body:
-            self._body_seen = self.loop.time()
+            now = self._body_seen = self.loop.time()
+            self._body_got += self._fed
+            if not self._window_from:
+                self._resume_window(now)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -194,10 +208,15 @@ class GatewayProtocol(HttpToolsProtocol):
             if self._head_raw > self.shared.limits.max_header_bytes:
                 self._close_with(self.shared.too_large_reply)
         elif self._in_body and self._body_timer is None:
-            self._body_seen = self.loop.time()
-            self._body_timer = self.loop.call_later(
-                self.shared.limits.body_timeout, self._body_timeout
-            )
+            # The body is still to come: both its clocks start at this read (its bytes are
+            # counted from the next one, so a window measures only what came in it).
+            self._body_seen = self._window_from = self.loop.time()
+            self._body_got = self._window_got = 0
+            limits = self.shared.limits
+            wake = limits.body_timeout
+            if limits.min_body_rate and limits.body_rate_window < wake:
+                wake = limits.body_rate_window
+            self._body_timer = self.loop.call_later(wake, self._body_timeout)
 
     def on_message_begin(self) -> None:
         # The head's bytes are bounded by those of the reads that carried it (the first
@@ -261,17 +280,47 @@ class GatewayProtocol(HttpToolsProtocol):
         self._header_timer = self.loop.call_later(wake, self._header_timeout)
 
     def _body_timeout(self) -> None:
+        """The body's timer: no progress for the body timeout, or a window under the rate."""
         self._body_timer = None
         if not self._in_body or self.transport.is_closing():
             return
-        limit = self.shared.limits.body_timeout
+        limits = self.shared.limits
+        limit = limits.body_timeout
+        rate, window = limits.min_body_rate, limits.body_rate_window
         now = self.loop.time()
         cycle = self.cycle
         # The gateway not reading (flow control, or a 100-continue body not yet asked
-        # for) is no fault of the client: the clock starts again when reading does.
+        # for) is no fault of the client: the clocks start again when reading does.
         if self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue):
-            self._body_seen = now
+            self._body_seen = self._window_from = now
+            self._window_got = self._body_got
         elif now - self._body_seen >= limit:
             self._close_with(self.shared.body_timeout_reply, in_body=True)
             return
-        self._body_timer = self.loop.call_later(self._body_seen + limit - now, self._body_timeout)
+        elif rate and now - self._window_from >= window:
+            took = now - self._window_from
+            got = self._body_got - self._window_got
+            # A window with no byte at all is a stall, the body timeout's to judge (it
+            # waits longer); a trickle is judged here.
+            if 0 < got < rate * took:
+                message = self.shared.too_slow_message.format(rate=got / took, window=took)
+                reply = _reply(408, "invalid_request_error", "body_too_slow", message)
+                self._close_with(reply, in_body=True)
+                return
+            # After a stall the next window starts with the next read (a window half
+            # stalled would judge a resumed body by the stall).
+            self._window_from, self._window_got = (now if got else 0.0), self._body_got
+        wake = self._body_seen + limit
+        if self._window_from and rate and self._window_from + window < wake:
+            wake = self._window_from + window
+        self._body_timer = self.loop.call_later(wake - now, self._body_timeout)
+
+    def _resume_window(self, now: float) -> None:
+        """A read after a stalled window: a new window starts with it (its bytes in it)."""
+        self._window_from, self._window_got = now, self._body_got - self._fed
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+        limits = self.shared.limits
+        self._body_timer = self.loop.call_later(
+            min(limits.body_rate_window, limits.body_timeout), self._body_timeout
+        )

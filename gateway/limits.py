@@ -9,6 +9,8 @@ by an environment variable or by a flag of ``fleetctl gateway serve`` and
     limit                      env                                  flag                       default
     header timeout (s)         FLEET_GATEWAY_HEADER_TIMEOUT         --header-timeout           10
     body timeout (s)           FLEET_GATEWAY_BODY_TIMEOUT           --body-timeout             30
+    minimum body rate (B/s)    FLEET_GATEWAY_MIN_BODY_RATE          --min-body-rate            1024
+    body rate window (s)       FLEET_GATEWAY_BODY_RATE_WINDOW       --body-rate-window         5
     keep-alive timeout (s)     FLEET_GATEWAY_KEEPALIVE_TIMEOUT      --keepalive-timeout        5
     header bytes               FLEET_GATEWAY_MAX_HEADER_BYTES       --max-header-bytes         32768
     connections                FLEET_GATEWAY_MAX_CONNECTIONS        --max-connections          4096 *
@@ -22,6 +24,15 @@ by an environment variable or by a flag of ``fleetctl gateway serve`` and
   and the connection is closed; a handler waiting on the body is told the client
   left. Time the gateway itself is not reading (its buffer is full, or it has not
   yet asked for a ``100-continue`` body) does not count.
+- *minimum body rate*: a body still arriving is measured over each window from
+  the read that left it unfinished (the first window is the grace a slow start
+  gets); one that brought some bytes, but fewer than rate × window, in a window
+  gets 408 ``body_too_slow`` and the connection is closed, so a client trickling
+  a byte every few seconds, which the body timeout never sees stall, cannot keep
+  a connection and a request slot. A window with no byte at all is a stall, left
+  to the body timeout. A body that ends within its first window is never
+  measured; time the gateway is not reading does not count, as above. 0 turns
+  the check off.
 - *keep-alive timeout*: an idle connection between two requests is closed.
 - *header bytes*: a request head over this size gets 431 and close.
 - *connections*: at the cap, a new connection takes the place of the one that
@@ -35,7 +46,7 @@ by an environment variable or by a flag of ``fleetctl gateway serve`` and
   identity cannot hold all connections. Requests with no token (health checks)
   are not counted here; they are answered at once.
 
-The first four are enforced by :mod:`gateway.conn` on each connection, the last
+The first six are enforced by :mod:`gateway.conn` on each connection, the last
 by :class:`TokenLimiter` in front of the app. Tokens are counted as authentication
 reads them (scheme and surrounding spaces aside), in memory, and never logged.
 """
@@ -75,13 +86,15 @@ class Limits:
 
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    min_body_rate: int = 1024
+    body_rate_window: float = 5.0
     keepalive_timeout: float = 5.0
     max_header_bytes: int = 32 * 1024
     max_connections: int = 0
     max_requests_per_token: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("header_timeout", "body_timeout", "keepalive_timeout"):
+        for name in ("header_timeout", "body_timeout", "body_rate_window", "keepalive_timeout"):
             value = getattr(self, name)
             if not 0 < value <= 3600:
                 raise ValueError(
@@ -90,6 +103,11 @@ class Limits:
         if not 1024 <= self.max_header_bytes <= 1024 * 1024:
             raise ValueError(
                 f"max-header-bytes {self.max_header_bytes}: must be between 1024 and 1048576"
+            )
+        if not 0 <= self.min_body_rate <= 1024 * 1024 * 1024:
+            raise ValueError(
+                f"min-body-rate {self.min_body_rate}: must be between 0 (off) and 1073741824 "
+                "bytes per second"
             )
         if self.max_connections < 0 or self.max_requests_per_token < 0:
             raise ValueError(

@@ -151,6 +151,16 @@ def serve(
         "--body-timeout",
         help="Seconds a request body may make no progress (default: $FLEET_GATEWAY_BODY_TIMEOUT, else 30).",
     ),
+    min_body_rate: int | None = typer.Option(
+        None,
+        "--min-body-rate",
+        help="Bytes/s a body still arriving must average over each window, 0 = off (default: $FLEET_GATEWAY_MIN_BODY_RATE, else 1024).",
+    ),
+    body_rate_window: float | None = typer.Option(
+        None,
+        "--body-rate-window",
+        help="Seconds of each window of --min-body-rate, the first one a grace (default: $FLEET_GATEWAY_BODY_RATE_WINDOW, else 5).",
+    ),
     keepalive_timeout: float | None = typer.Option(
         None,
         "--keepalive-timeout",
@@ -186,6 +196,8 @@ def serve(
         limits = Limits.resolve(
             header_timeout=header_timeout,
             body_timeout=body_timeout,
+            min_body_rate=min_body_rate,
+            body_rate_window=body_rate_window,
             keepalive_timeout=keepalive_timeout,
             max_header_bytes=max_header_bytes,
             max_connections=max_connections,

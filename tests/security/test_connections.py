@@ -7,6 +7,9 @@ gateway on a loopback port, served exactly as ``fleetctl gateway serve`` serves 
   deadline (408 JSON where a request had begun), and ``/healthz`` answers meanwhile;
 - a body that keeps making progress is not cut, and a handler waiting on a body
   that stalls is told the client left;
+- a body trickled under the minimum rate (a byte every 0.1 s never stalls) gets 408
+  ``body_too_slow`` after its window, freeing its token's request slot, while a body
+  just over the rate across many windows, with a pause in the middle, is read to its end;
 - a head over the size limit gets 431 JSON at once, complete or still arriving;
 - one token gets at most K requests in flight: the next gets 429
   ``too_many_connections`` at once, while other tokens and ``/healthz`` go on;
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -293,6 +297,73 @@ async def test_a_body_that_keeps_coming_is_not_cut(serve: Any, fake: FakeProvide
     assert len(fake.seen) == 1
 
 
+# The body timeout far off, so only the rate can cut a trickle; windows of 0.5 s.
+RATE = dataclasses.replace(FAST, body_timeout=20.0, min_body_rate=1000, body_rate_window=0.5)
+
+
+async def trickle(writer: asyncio.StreamWriter, data: bytes, every: float, size: int = 1) -> None:
+    with contextlib.suppress(ConnectionError):
+        for i in range(0, len(data), size):
+            writer.write(data[i : i + size])
+            await writer.drain()
+            await asyncio.sleep(every)
+
+
+async def test_a_trickled_body_gets_408_body_too_slow(serve: Any, fake: FakeProvider) -> None:
+    body = chat_body("a byte every tenth of a second")
+    with serve(RATE) as served:
+        async with health_checked(served):
+            started = time.monotonic()
+            conns = [await opened(served) for _ in range(2)]  # both of the token's slots
+            for _, w in conns:
+                w.write(chat_head(TOKENS["alpha"], len(body)))
+            drips = [asyncio.create_task(trickle(w, body, 0.1)) for _, w in conns]
+            results = await asyncio.gather(
+                *(until_closed(r, RATE.body_rate_window + SLACK) for r, _ in conns)
+            )
+            took = time.monotonic() - started
+            for task in drips:
+                task.cancel()
+            for _, w in conns:
+                w.close()
+            # the slots are free again: the same token is served at once
+            async with httpx.AsyncClient(base_url=served.url, timeout=10) as client:
+                after = await client.post(
+                    "/v1/chat/completions",
+                    content=chat_body("after"),
+                    headers={"authorization": f"Bearer {TOKENS['alpha']}"},
+                )
+    for _, data in results:
+        status, err = reply(data)
+        assert (status, err["error"]["code"]) == (408, "body_too_slow")
+        assert "under the gateway's minimum of 1000 bytes/s" in err["error"]["message"]
+    assert took < RATE.body_rate_window + SLACK
+    assert after.status_code == 200, after.text
+    assert [m["messages"][0]["content"] for m in fake.seen] == ["after"]
+
+
+async def test_a_body_just_over_the_minimum_rate_is_read_to_its_end(
+    serve: Any, fake: FakeProvider
+) -> None:
+    body = chat_body("x" * 3000)
+    with serve(RATE) as served:
+        reader, writer = await opened(served)
+        writer.write(chat_head(TOKENS["alpha"], len(body)))
+        started = time.monotonic()
+        # 100 bytes every 0.05 s, ~2,000 bytes/s, for ~0.75 s; a pause of 1.3 s (a stall
+        # is the body timeout's, 20 s here); the rest as before: three windows and more
+        half = len(body) // 2
+        await trickle(writer, body[:half], 0.05, 100)
+        await asyncio.sleep(1.3)
+        await trickle(writer, body[half:], 0.05, 100)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), SLACK)
+        took = time.monotonic() - started
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert took > RATE.body_rate_window * 5
+    assert len(fake.seen) == 1
+
+
 async def test_a_handler_waiting_on_a_stalled_body_is_told_the_client_left() -> None:
     seen: list[dict[str, Any]] = []
 
@@ -471,6 +542,16 @@ def test_limits_come_from_flags_then_env_then_defaults() -> None:
         Limits.resolve(env={"FLEET_GATEWAY_HEADER_TIMEOUT": "soon"})
     with pytest.raises(ValueError, match=r"body-timeout -1\.0: must be over 0"):
         Limits.resolve(env={}, body_timeout=-1.0)
+    assert (defaults.min_body_rate, defaults.body_rate_window) == (1024, 5.0)
+    rate = Limits.resolve(
+        env={"FLEET_GATEWAY_MIN_BODY_RATE": "0", "FLEET_GATEWAY_BODY_RATE_WINDOW": "2"},
+        body_rate_window=3.0,
+    )
+    assert (rate.min_body_rate, rate.body_rate_window) == (0, 3.0)  # 0: the check is off
+    with pytest.raises(ValueError, match=r"FLEET_GATEWAY_MIN_BODY_RATE='1k': not a whole number"):
+        Limits.resolve(env={"FLEET_GATEWAY_MIN_BODY_RATE": "1k"})
+    with pytest.raises(ValueError, match=r"min-body-rate -1: must be between 0 \(off\)"):
+        Limits.resolve(env={}, min_body_rate=-1)
 
 
 def test_a_bad_limit_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -495,6 +576,23 @@ def test_a_bad_limit_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "header-timeout 0.0: must be over 0" in result.output
     assert "Traceback" not in result.output
+    result = CliRunner().invoke(
+        cli, ["gateway", "serve", "--config", str(cfg), "--body-rate-window", "0"]
+    )
+    assert result.exit_code == 2
+    assert "body-rate-window 0.0: must be over 0" in result.output
+    run = subprocess.run(
+        [sys.executable, "-m", "gateway", "--config", str(cfg), "--min-body-rate", "-5"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "gateway: error: connection limits: min-body-rate -5: must be between 0 (off) and "
+        "1073741824 bytes per second"
+    ]
 
 
 def _config(fleet: Path, tokens: Path) -> Any:
