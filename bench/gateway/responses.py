@@ -1,0 +1,164 @@
+"""``/v1/responses`` beside ``/v1/chat/completions`` through one gateway, in one run.
+
+The Responses endpoint runs the chat policy and translates the request and
+the answer on the way (the provider speaks chat completions), so what it may
+cost is the translation: the target is "no more than chat completions adds",
+added p50 ≤ 0.5 ms over the provider and ≥ 5,000 req/s on one core, full
+policy. One gateway (full policy, as in run.py) serves both endpoints; the
+mock provider and wrk share the other core. The two endpoints are measured in
+alternating rounds so a change in the machine's load falls on both, and each
+figure is printed with the 1-minute load average at its end and the gateway's
+CPU time per request (user + system of the gateway and its children, from
+/proc: less disturbed by other work on the machine than wall time).
+
+Run: ``.venv/bin/python bench/gateway/responses.py [--duration 6] [--rounds 3] [--no-shield]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from contextlib import nullcontext
+from pathlib import Path
+
+from cores import shielded
+from run import HERE, PY, TOKEN, free_port, gateway_cmd, gateway_config, lua, start, wrk
+
+PROMPT = "Summarise the failing build in one line."
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def responses_lua(tmp: Path) -> Path:
+    path = tmp / "post-responses.lua"
+    body = json.dumps({"model": "main", "input": PROMPT, "max_output_tokens": 64})
+    path.write_text(
+        "\n".join(
+            [
+                'wrk.method = "POST"',
+                f"wrk.body = '{body}'",
+                'wrk.headers["Content-Type"] = "application/json"',
+                'wrk.headers["x-fleet-run-id"] = "bench-run"',
+                f'wrk.headers["Authorization"] = "Bearer {TOKEN}"',
+            ]
+        )
+        + "\n"
+    )
+    return path
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its children so far."""
+    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    total = 0
+    for p in [pid, *(int(c) for c in kids.split())]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+def load() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-shield", dest="shield", action="store_false")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    shield_cm = shielded(0) if args.shield else nullcontext("not shielded (--no-shield)")
+    rows: dict[str, list[dict[str, float]]] = {"direct": [], "chat": [], "responses": []}
+    with shield_cm as shield, tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        mock_port = free_port()
+        mock = start([PY, str(HERE / "mock.py"), str(mock_port)], mock_port, "1")
+        port = free_port()
+        cmd = gateway_cmd(
+            gateway_config(tmp, f"http://127.0.0.1:{mock_port}", False),
+            str(port),
+            tmp / "gw.sqlite3",
+        )
+        gw = start(cmd, port, "0")
+        try:
+            plans = {
+                "direct": (
+                    f"http://127.0.0.1:{mock_port}/v1/chat/completions",
+                    lua(tmp, "main", False),
+                ),
+                "chat": (f"http://127.0.0.1:{port}/v1/chat/completions", lua(tmp, "main", True)),
+                "responses": (f"http://127.0.0.1:{port}/v1/responses", responses_lua(tmp)),
+            }
+            for url, script in plans.values():
+                wrk(url, script, 4, 2)  # warm up every path
+            for _ in range(args.rounds):
+                for name, (url, script) in plans.items():
+                    single = wrk(url, script, 1, args.duration)
+                    before = cpu_s(gw.pid)
+                    loaded = wrk(url, script, 64, args.duration)
+                    used = cpu_s(gw.pid) - before
+                    served = loaded["rps"] * args.duration
+                    rows[name].append(
+                        {
+                            "p50": single["p50"],
+                            "p99": single["p99"],
+                            "rps": loaded["rps"],
+                            "errors": single["errors"] + loaded["errors"],
+                            "cpu_ms": used * 1000 / served
+                            if name != "direct" and served
+                            else float("nan"),
+                            "load": load(),
+                        }
+                    )
+        finally:
+            for p in (gw, mock):
+                if p.poll() is None:
+                    p.terminate()
+                    p.wait(timeout=20)
+    med = {
+        name: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        for name, runs in rows.items()
+    }
+    direct = med["direct"]
+    print(
+        f"{'target':<28} {'p50 ms':>7} {'p99 ms':>7} {'+p50 ms':>8} {'req/s @64':>10} {'errors':>7} {'CPU ms/req':>10} {'load 1m':>8}"
+    )
+    for name, runs in rows.items():
+        for i, r in enumerate(runs):
+            print(
+                f"{name + f' (round {i + 1})':<28} {r['p50']:7.3f} {r['p99']:7.3f} {r['p50'] - direct['p50']:8.3f} "
+                f"{r['rps']:10.0f} {r['errors']:7.0f} {r['cpu_ms']:10.3f} {r['load']:8.2f}"
+            )
+    print(f"({shield}; medians of {args.rounds} alternating rounds of {args.duration} s below)")
+    for name in ("chat", "responses"):
+        m = med[name]
+        print(
+            f"{name:<10} median: added p50 {m['p50'] - direct['p50']:.3f} ms, {m['rps']:.0f} req/s, "
+            f"{m['cpu_ms']:.3f} CPU ms/req, load {m['load']:.2f}"
+        )
+    chat, resp = med["chat"], med["responses"]
+    print()
+    print(
+        f"targets: /v1/responses added p50 ≤ 0.5 ms → {resp['p50'] - direct['p50']:.3f} ms; "
+        f"≥ 5,000 req/s on one core → {resp['rps']:.0f} req/s, {sum(r['errors'] for r in rows['responses']):.0f} errors"
+    )
+    print(
+        f"         beside chat: +{resp['p50'] - chat['p50']:.3f} ms p50, {resp['rps'] / chat['rps'] * 100:.0f}% of its req/s, "
+        f"+{resp['cpu_ms'] - chat['cpu_ms']:.3f} CPU ms per request (translation both ways)"
+    )
+
+
+if __name__ == "__main__":
+    main()
