@@ -8,6 +8,7 @@ Each event the gateway sends is validated strictly with the SDK's own event unio
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -175,3 +176,57 @@ def test_stream_refused_for_a_passthrough_chain(gateway: Any, scripted: Scripted
         client(url).responses.create(model="direct", input="Hi", stream=True)
     assert caught.value.code == "unsupported_parameter"
     assert scripted.seen == []
+
+
+def test_agents_sdk_agent_on_its_default_responses_model(gateway: Any, scripted: Scripted) -> None:
+    """An Agents SDK ``Agent`` on the SDK's default model (Responses), whole and streamed:
+    it calls a function tool, gets its output back, and answers."""
+    from agents import Agent, RunConfig, Runner, function_tool, set_tracing_disabled
+    from agents.models.openai_provider import OpenAIProvider
+
+    set_tracing_disabled(True)
+    calls: list[str] = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        calls.append(city)
+        return f"sunny in {city}"
+
+    args = '{"city": "Oslo"}'
+    scripted.script(
+        "m-main",
+        Turn(text="", calls=[("call_a", "get_weather", args)]),
+        Turn(text="It is sunny in Oslo."),
+        Turn(text="", calls=[("call_b", "get_weather", args)]),
+        Turn(text="Still sunny in Oslo."),
+    )
+
+    async def both(url: str) -> tuple[Any, Any]:
+        sdk = openai.AsyncOpenAI(base_url=url + "/v1", api_key=TOKENS["alpha"], max_retries=0)
+        config = RunConfig(model_provider=OpenAIProvider(openai_client=sdk, use_responses=True))
+        agent = Agent(
+            name="weather", instructions="Answer briefly.", model="main", tools=[get_weather]
+        )
+        whole = await Runner.run(agent, "Weather in Oslo?", run_config=config)
+        run = Runner.run_streamed(agent, "And now?", run_config=config)
+        async for _ in run.stream_events():
+            pass
+        await sdk.close()
+        return whole, run
+
+    with gateway() as (url, app):
+        whole, run = asyncio.run(both(url))
+        recorded = traces(app)
+    assert whole.final_output == "It is sunny in Oslo."
+    assert run.final_output == "Still sunny in Oslo."
+    assert calls == ["Oslo", "Oslo"]
+    # The tool's output went back to the model as a tool message of the same call.
+    _, second = scripted.seen[1]
+    assert second["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "call_a",
+        "content": "sunny in Oslo",
+    }
+    assert [t["api"] for t in recorded] == ["responses"] * 4
+    assert all(t["status"] == 200 and t["cost_usd"] > 0 for t in recorded)
