@@ -132,17 +132,19 @@ def plan(
     Raises :class:`SpecError` when the fleet so changed would not validate, or its lock
     would have to re-digest a version (the findings of ``fleetctl validate`` and ``lock``).
     """
-    file = relative(source, prod.file)
+    read_as = relative(source, prod.file)
+    # A loop file may be a link inside the fleet: the file written is the one it points at.
+    file = source.real(read_as)
     before = pins_of(prod.raw)
     todo = changes(before, target, member_names(prod.raw), remove=remove)
     out = Planned(prod.agent.name, file, todo, before, apply(before, todo))
     if not todo:
         return out
-    old_text = source.read(file)
+    old_text = source.read(read_as)
     assert old_text is not None  # it was loaded a moment ago
     new_text = rewrite(old_text.decode("utf-8"), prod.raw, todo, prod.file).encode("utf-8")
     files = {file: new_text}
-    overlay = Overlay(source, files)
+    overlay = Overlay(source, {read_as: new_text})
     after = check(overlay, lock=False)
     if after.fleet is None or after.errors:
         raise SpecError(after.errors or after.diagnostics)

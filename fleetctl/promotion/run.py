@@ -43,7 +43,8 @@ def guarded(req: Any, work: Callable[[], int]) -> int:
         return EXIT_USAGE
     except LocalError as exc:
         # The eval gate's own errors (a case file, a transcript): each located line, exit 2.
-        lines = exc.lines() if hasattr(exc, "lines") else [str(exc)]
+        found = getattr(exc, "diagnostics", None)
+        lines = [d.format() for d in found] if found else [str(exc)]
         for line in lines:
             error_line(line)
         return EXIT_USAGE

@@ -279,3 +279,23 @@ def test_an_invalid_fleet_prints_its_findings(base_repo: git.Repo, tmp_path: Pat
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"{root}/{PROD_FILE}:" in result.output and "agent.harness.max_steps" in result.output
     assert "nothing changed" in result.output
+
+
+def test_a_linked_loop_file_is_written_through_its_link(
+    base_repo: git.Repo, tmp_path: Path
+) -> None:
+    """A loop file that links inside the fleet stays a link; the file it names gets the pins."""
+    repo = clone(base_repo, tmp_path / "repo")
+    root = root_of(repo)
+    (root / "fleet/loops").mkdir()
+    (root / PROD_FILE).rename(root / "fleet/loops" / f"{PROD}.yaml")
+    (root / PROD_FILE).symlink_to(f"../loops/{PROD}.yaml")
+    commit_all(repo, "loops live under loops/")
+    req = Request(root / "fleet", commit=True)
+    gate = ScriptedGate(True)
+    assert guarded(req, lambda: run_promotion(req, CANDIDATE, gate=gate)) == 0
+    assert (root / PROD_FILE).is_symlink()
+    assert (root / "fleet/loops" / f"{PROD}.yaml").read_bytes() == (
+        GOLDEN / "flow.promoted.yaml"
+    ).read_bytes()
+    assert sorted(repo.head.commit.stats.files) == ["fleet/fleet.lock", f"fleet/loops/{PROD}.yaml"]
