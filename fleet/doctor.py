@@ -163,9 +163,51 @@ def diagnose(
     loop with no run in them is a missed heartbeat only when they reach back further than
     its limit (a monthly loop is not called silent from two weeks of records, nor a daily
     one from the first hour of a new store)."""
+    return _diagnose(fleet, agents, _gather(runs, calls, now), now, since, thresholds)
+
+
+def diagnose_sums(
+    fleet: Fleet,
+    agents: Iterable[Agent],
+    runs: Iterable[Mapping[str, Any]],
+    spend: Mapping[str, tuple[float, float]],
+    wrote: set[str],
+    *,
+    now: float,
+    since: float | None = None,
+    thresholds: Thresholds | None = None,
+) -> list[Finding]:
+    """:func:`diagnose` from what a store summed of the calls: ``spend`` is each loop's
+    spend in the 7 days before the last 7 and in the last 7 (from ``since`` at the
+    earliest), ``wrote`` the runs with a successful write or destructive tool call."""
+    seen: dict[str, _Seen] = {}
+    for record in runs:
+        loop = record.get("loop")
+        if loop:
+            s = seen.get(loop)
+            if s is None:
+                s = seen[loop] = _Seen()
+            s.runs.append(record)
+    for loop, (last_week, this_week) in spend.items():
+        s = seen.get(loop)
+        if s is None:
+            s = seen[loop] = _Seen()
+        s.last_week, s.this_week = last_week, this_week
+    for s in seen.values():
+        s.wrote = wrote  # run ids are fleet-wide: one set serves every loop
+    return _diagnose(fleet, agents, seen, now, since, thresholds)
+
+
+def _diagnose(
+    fleet: Fleet,
+    agents: Iterable[Agent],
+    seen: dict[str, _Seen],
+    now: float,
+    since: float | None,
+    thresholds: Thresholds | None,
+) -> list[Finding]:
     t = thresholds or Thresholds()
     agents = list(agents)
-    seen = _gather(runs, calls, now)
     # The records reach back only as far as the oldest run in them: a store begun an hour ago
     # says nothing of a daily loop, and one with no runs at all says nothing of any loop.
     oldest = min((r.get("started") or now for s in seen.values() for r in s.runs), default=now)

@@ -139,12 +139,56 @@ def cost_report(
         g = groups[key]
         g.runs = len(ids)
         g.useful = sum(1 for i in ids if outcome.get(i))
+    return _finish(by, groups, total, len(outcome), sum(1 for u in outcome.values() if u))
+
+
+def _finish(by: str, groups: dict[str, Group], total: float, runs: int, useful: int) -> CostReport:
     ordered = sorted(groups.values(), key=lambda x: (-x.cost_usd, x.key))
     for i, g in enumerate(ordered):
         g.share = g.cost_usd / total if total else 0.0
         g.per_useful_usd = g.cost_usd / g.useful if g.useful else None
         after = ordered[i + 1 : i + 1 + DOMINANT_OVER]
         g.dominant = len(after) == DOMINANT_OVER and g.cost_usd > sum(x.cost_usd for x in after)
-    return CostReport(
-        by, ordered, total, runs=len(outcome), useful=sum(1 for u in outcome.values() if u)
-    )
+    return CostReport(by, ordered, total, runs=runs, useful=useful)
+
+
+SUMMED = ("cost_usd", "maker_usd", "subagent_usd", "requests", "tool_calls", "tokens_in", "tokens_out")  # fmt: skip
+
+
+def report_from_sums(
+    by: str,
+    calls: Iterable[Mapping[str, Any]],
+    runs: Iterable[tuple[str, int, int]],
+    teams: Mapping[str, str] | None = None,
+) -> CostReport:
+    """:func:`cost_report` from sums a store computed: ``calls`` are per-group sums of the
+    per-call records (the fields of :class:`Group`; ``runs`` and ``useful`` too when
+    grouped by model or role), ``runs`` are (key, runs, useful) of the run records
+    grouped by loop (by run, for ``by == "run"``), ``teams`` the team of each loop's
+    first call (for ``by == "team"``). Linear in the groups."""
+    if by not in GROUPS:
+        raise ValueError(f"cannot group by {by!r}: one of {', '.join(GROUPS)}")
+    groups: dict[str, Group] = {}
+    total = 0.0
+    for row in calls:
+        g = groups[str(row["key"])] = Group(str(row["key"]))
+        for name in SUMMED:
+            setattr(g, name, row.get(name) or type(getattr(g, name))())
+        if by in ("model", "role"):
+            g.runs = int(row.get("runs") or 0)
+            g.useful = int(row.get("useful") or 0)
+        total += g.cost_usd
+    n_runs = n_useful = 0
+    for key, count, useful in runs:
+        n_runs += count
+        n_useful += useful
+        if by in ("model", "role"):
+            continue
+        if by == "team":
+            key = (teams or {}).get(key, "-")
+        found = groups.get(key)
+        if found is None:
+            found = groups[key] = Group(key)
+        found.runs += count
+        found.useful += useful
+    return _finish(by, groups, total, n_runs, n_useful)

@@ -1,5 +1,6 @@
 """``fleetctl cost``: spend next to outcome, by loop, team, model, role or run, from the
-gateway's store (its per-call traces and its run records); the sums are :mod:`fleet.economics`."""
+gateway's store (its sums of the per-call traces and of the run records,
+:meth:`gateway.store.Store.read_report`); the report is :mod:`fleet.economics`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import io
 import json
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,10 +19,9 @@ from fleetctl.output import fail, read_store
 if TYPE_CHECKING:
     from fleet.economics import CostReport
     from gateway.store import Store
+    from gateway.store.report import Reports
 
 WINDOW_S = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400}
-# Every call of the window is read: the default cap of a trace query would cut a month short.
-TRACE_CAP = 1_000_000_000
 
 
 def register(app: typer.Typer) -> None:
@@ -47,15 +47,17 @@ def window_start(window: str | None, since: str | None) -> float:
     return parse_since(since or "7d")
 
 
-async def read_records(
-    st: Store, start: float
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The window's call traces and the run records opened in it, newest first."""
-    from gateway.runs import records
+async def read_sums(st: Store, start: float, by: str) -> CostReport:
+    """The window's report from the store's sums (never every record of the window)."""
+    from fleet.economics import USEFUL, report_from_sums
 
-    calls = await st.query_traces(since=start, limit=TRACE_CAP)
-    runs = await records.page(st, start, 0, TRACE_CAP)
-    return calls, runs
+    def read(r: Reports) -> CostReport:
+        calls = r.call_groups(start, by, USEFUL)
+        runs = r.run_groups(start, "run" if by == "run" else "loop", USEFUL)
+        teams = r.loop_teams(start) if by == "team" else None
+        return report_from_sums(by, calls, runs, teams)
+
+    return await st.read_report(start, read)
 
 
 def cost(
@@ -79,19 +81,18 @@ def cost(
     USEFUL is cost divided by useful outcomes; SHARE is the part of the fleet's spend; a
     group marked '!' spends more than the next four together. MAKER and SUB-AGENT split
     the loop's own calls from its sub-agents' (checkers')."""
-    from fleet.economics import GROUPS, cost_report
+    from fleet.economics import GROUPS
 
     if by not in GROUPS:
         fail(f"cannot group by '{by}'", f"use {', '.join(GROUPS)}")
     if output not in ("text", "table", "json", "csv"):
         fail(f"unknown --output '{output}'", "use text, json or csv")
     start = window_start(window, since)
-    # Hundreds of thousands of small acyclic records: the cycle collector would walk them
-    # again and again while they are built (4x the read's time), and finds nothing.
+    # Many small acyclic records (Redis, or traces still in the journal, are summed from
+    # decoded records): the cycle collector would walk them again and again, finding nothing.
     gc.disable()
     try:
-        calls, runs = read_store(store, lambda st: read_records(st, start))
-        report = cost_report(calls, runs, by)
+        report = read_store(store, lambda st: read_sums(st, start, by))
     finally:
         gc.enable()
     if output == "json":

@@ -15,22 +15,25 @@ from fleetctl.output import EXIT_INVALID, fail, fleet_source, print_diagnostics,
 
 if TYPE_CHECKING:
     from gateway.store import Store
-
-READ_CAP = 1_000_000_000
+    from gateway.store.report import Reports
 
 
 def register(app: typer.Typer) -> None:
     app.command("doctor")(doctor)
 
 
-async def read_records(
-    st: Store, start: float
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from gateway.runs import records
+async def read_sums(
+    st: Store, start: float, now: float
+) -> tuple[list[dict[str, Any]], dict[str, tuple[float, float]], set[str]]:
+    """The window's run records (the fields the checks read), each loop's spend in the
+    two weeks compared, and the runs that wrote: sums, not every call of the window."""
+    from fleet.doctor import WEEK
 
-    runs = await records.page(st, start, 0, READ_CAP)
-    calls = await st.query_traces(since=start, limit=READ_CAP)
-    return runs, calls
+    def read(r: Reports) -> tuple[list[dict[str, Any]], dict[str, tuple[float, float]], set[str]]:
+        spend = r.loop_spend(max(start, now - 2 * WEEK), now - WEEK)
+        return r.run_heads(start), spend, r.written_runs(start)
+
+    return await st.read_report(start, read)
 
 
 def doctor(
@@ -64,7 +67,7 @@ def doctor(
     a checker that passes runs that achieve nothing, repeated budget_exceeded, approvals
     left waiting, spend up 2x week over week. Each finding names the loop, its owner, the
     evidence and an action. Exit 1 when a finding is at error level."""
-    from fleet.doctor import ERROR, Thresholds, as_dicts, diagnose
+    from fleet.doctor import ERROR, Thresholds, as_dicts, diagnose_sums
     from fleet.errors import Severity
     from fleet.load import load_fleet
     from fleetctl.output import Output
@@ -88,10 +91,10 @@ def doctor(
     # Many small acyclic records: the cycle collector would walk them over and over.
     gc.disable()
     try:
-        runs, calls = read_store(store, lambda st: read_records(st, start))
+        runs, spend, wrote = read_store(store, lambda st: read_sums(st, start, now))
         agents = [la.agent for la in loaded.agents]
-        findings = diagnose(
-            loaded.fleet, agents, runs, calls, now=now, since=start, thresholds=thresholds
+        findings = diagnose_sums(
+            loaded.fleet, agents, runs, spend, wrote, now=now, since=start, thresholds=thresholds
         )
     finally:
         gc.enable()

@@ -32,7 +32,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from gateway.store.report import Reports
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,12 @@ class Store(Protocol):
         run: str | None = None,
         limit: int = 100_000,
     ) -> list[dict[str, Any]]: ...
+
+    async def read_report(self, since: float, read: Callable[[Reports], T]) -> T:
+        """``read`` applied to the sums of the traces and run records from ``since`` on
+        (:mod:`gateway.store.report`): what ``fleetctl cost`` and ``doctor`` need, without
+        handing over every record of the window."""
+        ...
 
     # Durable rows: small JSON records that must outlive a request and be shared by
     # replicas (MCP approvals, idempotency keys). Each call is atomic and durable on return.

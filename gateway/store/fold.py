@@ -36,6 +36,7 @@ from typing import Any
 
 from gateway.store import journal
 from gateway.store.journal import Record
+from gateway.store.projection import INSERT_TRACE, project_body
 
 log = logging.getLogger("fleet.gateway.store")
 
@@ -88,7 +89,8 @@ def commit(db: sqlite3.Connection, records: list[Record], *, tracked: bool) -> N
                 row[0] += steps
                 row[1] += tokens
             if r.trace is not None:
-                traces.append((*r.trace, r.body))
+                # Projected here, off the request path: cost and doctor sum these columns.
+                traces.append((*r.trace, r.body, *project_body(r.body)))
         if spend:
             db.executemany(
                 "INSERT INTO spend (key, usd, updated) VALUES (?, ?, ?) "
@@ -108,9 +110,7 @@ def commit(db: sqlite3.Connection, records: list[Record], *, tracked: bool) -> N
                 [(*k, *v, now) for k, v in runs.items()],
             )
         if traces:
-            db.executemany(
-                "INSERT INTO traces (ts, loop, run, kind, body) VALUES (?, ?, ?, ?, ?)", traces
-            )
+            db.executemany(INSERT_TRACE, traces)
         if tracked and records:
             db.execute(
                 "UPDATE journal SET applied = ? WHERE id = 1", (max(r.seq for r in records),)

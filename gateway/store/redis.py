@@ -27,9 +27,9 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -40,10 +40,13 @@ from redis.exceptions import RedisError, ResponseError
 from gateway.store import encode
 from gateway.store.base import BudgetKey, Denied, Reservation, RunState, Settlement
 from gateway.store.errors import StoreUnavailable, public_url
+from gateway.store.projection import RUNS_TABLE
 from gateway.store.redis_scripts import RESERVE, ROW_CAS, ROW_INSERT, SETTLE
+from gateway.store.report import READ_ALL, PyReports, Reports, run_record
 from gateway.store.spill import Spill, entries, orphans, read_all
 
 log = logging.getLogger("fleet.gateway.store")
+T = TypeVar("T")
 
 # A reservation's lease (FLEET_GATEWAY_LEASE_S overrides it); its replica renews it
 # four times a lease.
@@ -335,6 +338,12 @@ class RedisStore:
                 continue
             out.append(record)
         return out
+
+    async def read_report(self, since: float, read: Callable[[Reports], T]) -> T:
+        """``read`` over the window's decoded records, in one linear pass each."""
+        traces = await self.query_traces(since=since, limit=READ_ALL)
+        rows = await self.row_list(RUNS_TABLE, limit=READ_ALL, newest_first=True, since=since)
+        return read(PyReports(traces, [r for r in map(run_record, rows) if r is not None]))
 
     # ---------------------------------------------------------------- durable rows
 

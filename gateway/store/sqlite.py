@@ -36,11 +36,13 @@ from typing import Any, TypeVar, cast
 
 import orjson
 
-from gateway.store import encode, journal
+from gateway.store import encode, journal, projection
 from gateway.store.base import BudgetKey, Denied, Reservation, RunState, Settlement
 from gateway.store.errors import StoreUnavailable
 from gateway.store.fold import applied_in, commit, connect
 from gateway.store.journal import Journal, Record
+from gateway.store.projection import RUNS_TABLE
+from gateway.store.report import READ_ALL, PyReports, Reports, SqlReports, run_record
 
 log = logging.getLogger("fleet.gateway.store")
 
@@ -69,6 +71,7 @@ ROWS_BUSY_S = 5.0
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+T = TypeVar("T")
 
 
 def _reach(method: F) -> F:
@@ -121,6 +124,8 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.db = connect(self.path, "NORMAL")
         self.db.executescript(SCHEMA)
+        if projection.migrate(self.db):
+            log.info("store: cost and doctor columns added to %s", self.path)
         # Row writes (approvals, idempotency keys, the runs API's journals) have their own
         # connection, serialised across worker threads by a lock. In full mode every write
         # runs in a worker thread (it fsyncs). Otherwise a write is tried on the event loop
@@ -500,6 +505,26 @@ class SqliteStore:
         if not more:
             return rows
         return sorted(rows + more, key=lambda t: float(t.get("ts") or 0.0))[:limit]
+
+    @_reach
+    async def read_report(self, since: float, read: Callable[[Reports], T]) -> T:
+        """``read`` over SQL sums of the window (:mod:`gateway.store.report`); over the
+        decoded records instead while the journal holds traces the database has not
+        applied (a busy gateway's last few, or a dead fold process's backlog)."""
+        found = list(journal.read(self.journal_dir, 0)) if self.journal_dir is not None else []
+        self.db.execute("BEGIN")
+        try:
+            applied = applied_in(self.db)
+            if not any(
+                r.trace is not None and r.trace[0] >= since for r in found if r.seq > applied
+            ):
+                return read(SqlReports(self.db))
+        finally:
+            self.db.execute("COMMIT")
+        traces = await self.query_traces(since=since, limit=READ_ALL)
+        rows = await self.row_list(RUNS_TABLE, limit=READ_ALL, newest_first=True, since=since)
+        runs = [r for r in map(run_record, rows) if r is not None]
+        return read(PyReports(traces, runs))
 
     # ---------------------------------------------------------------- durable rows
 
