@@ -213,13 +213,15 @@ def create_app(dash: Dashboard) -> Starlette:
             return error(
                 request, 404, f"no loop '{name[:80]}' in fleet {dash.loaded.fleet.fleet}", session
             )
-        row = (await views.get()).row(name)
+        view = await views.get()
+        row = view.row(name)
         if row is None:  # a loop the fleet gained since the dashboard started
             return error(
                 request, 404, f"no loop '{name[:80]}' in fleet {dash.loaded.fleet.fleet}", session
             )
         runs = await snapshot.loop_runs(await store(), name)
-        return page(request, "loop.html", loop_page.context(agent, row, runs), session)
+        found = [f for f in view.findings if f.loop == name]
+        return page(request, "loop.html", loop_page.context(agent, row, runs, found), session)
 
     async def run(request: Request) -> Response:
         session, refused = reader(request)

@@ -1,10 +1,12 @@
-"""The loop page: the definition in the author's terms (the YAML fields they wrote, not the
-compiled resource) and the loop's runs with outcome, steps, cost and trigger."""
+"""The loop page: its health and the findings behind it, the definition in the author's
+terms (the YAML fields they wrote, not the compiled resource) and the loop's runs with
+outcome, steps, cost and trigger."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from dashboard.attention import Finding
 from dashboard.pages.fleet import LoopRow
 
 
@@ -25,9 +27,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def context(agent: Any, row: LoopRow, runs: list[dict[str, Any]]) -> dict[str, Any]:
+def context(
+    agent: Any, row: LoopRow, runs: list[dict[str, Any]], findings: list[Finding] | None = None
+) -> dict[str, Any]:
     return {
         "title": f"Loop {agent.name}",
+        "findings": findings or [],
         "agent": agent,
         "row": row,
         "definition": definition(agent),

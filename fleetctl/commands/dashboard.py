@@ -91,7 +91,7 @@ def dashboard(
         help="Seconds the fleet view may age before it is read again (0: every page).",
     ),
 ) -> None:
-    """Serve the fleet dashboard: fleet, loop, run and approvals pages from the store."""
+    """Serve the fleet dashboard: fleet, loop, run, approvals and cost pages from the store."""
     from dashboard.access import Access, ConfigError, read_viewers
     from dashboard.app import Dashboard, create_app
     from dashboard.attention import doctor_findings

@@ -304,6 +304,7 @@ def test_approve_in_the_browser_and_the_run_resumes_to_done(demo: Demo, browser:
     assert browser.find_element(By.TAG_NAME, "h1").text == f"Loop {LOOP}"
     definition = browser.find_element(By.CSS_SELECTOR, "dl.definition").text
     assert "owner" in definition and "platform-team" in definition
+    assert browser.find_element(By.ID, "loop-health").text == "healthy"
     runs = browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby=runs-h] table").text
     assert demo.run in runs and "done" in runs
     check_accessible(browser)

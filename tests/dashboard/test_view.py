@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,7 @@ async def test_health_counts_filter_and_pins(tmp_path: Path, loaded: Any) -> Non
         degraded = (await client.get("/?health=degraded")).text
         warning = (await client.get("/?health=warning&sort=cost")).text
         bad = await client.get("/?health=sick")
+        loop_page = unescape((await client.get("/loops/changelog")).text)
     await st.close()
     counts = page.split('<dl class="counts">')[1].split("</dl>")[0]
     healthy = len(loaded.agents) - 2
@@ -183,6 +185,9 @@ async def test_health_counts_filter_and_pins(tmp_path: Path, loaded: Any) -> Non
         return [p.split('">')[1].split("<")[0] for p in body.split('<a href="/loops/')[1:]]
 
     assert names(degraded) == ["changelog"]
+    assert 'id="loop-health">degraded</span>' in loop_page
+    assert "missed-heartbeat</span>: no run in the records read" in loop_page
+    assert "spend-jump</span>: twice last week's" in loop_page
     assert names(warning) == ["docs-drift"]
     assert 'option value="degraded" selected' in degraded
     assert bad.status_code == 400 and "health must be one of healthy, warning, degraded" in bad.text
