@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleet.crd import crds
+from fleet.evals.case import CaseFile
 from fleet.spec import AgentFile, Fleet
 
 BASE_ID = "https://fleetctl.dev/schemas"
@@ -19,6 +20,7 @@ def authoring_schemas() -> dict[str, dict[str, Any]]:
     for name, model, title in (
         ("fleet", Fleet, "fleetctl fleet.yaml"),
         ("agent", AgentFile, "fleetctl agents/<name>.yaml"),
+        ("eval-case", CaseFile, "fleetctl evals/<loop>/<case>.yaml"),
     ):
         schema = model.model_json_schema(by_alias=False, mode="validation")
         out[f"{name}.schema.json"] = {

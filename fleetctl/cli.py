@@ -29,6 +29,7 @@ from fleetctl.commands import (
     validate,
 )
 from fleetctl.commands import compile as compile_cmd
+from fleetctl.commands import eval as eval_cmd
 
 app = typer.Typer(
     name="fleetctl",
@@ -56,6 +57,7 @@ for module in (
     run,
     runs,
     trigger,
+    eval_cmd,
     promote,
     rollback,
 ):

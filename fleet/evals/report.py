@@ -128,6 +128,12 @@ def junit_xml(report: Mapping[str, Any]) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
+def _pins(pins: Mapping[str, Any]) -> str:
+    return ", ".join(
+        f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in pins.items()
+    )
+
+
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -140,11 +146,9 @@ def table(report: Mapping[str, Any]) -> str:
     lines = []
     if report.get("replay"):
         lines.append(f"replayed: {report['replay']}")
-    pins = ", ".join(f"{k} {v}" for k, v in ev["pins"].items())
-    lines.append(f"{ev['label']}: {ev['loop']} ({pins})")
+    lines.append(f"{ev['label']}: {ev['loop']} ({_pins(ev['pins'])})")
     if base:
-        bpins = ", ".join(f"{k} {v}" for k, v in base["pins"].items())
-        lines.append(f"baseline ({base['source']}): {base['loop']} ({bpins})")
+        lines.append(f"baseline ({base['source']}): {base['loop']} ({_pins(base['pins'])})")
     rows = (
         [("case", "baseline", ev["label"], "steps", "cost $", "why")]
         if base

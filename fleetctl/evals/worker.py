@@ -24,6 +24,7 @@ import httpx
 from fleet.evals.case import Case
 from fleet.evals.check import Observation, ToolUse, parse_judge_reply
 from fleetctl.evals.mcpreplay import Recording, ReplayTools
+from fleetctl.evals.zygote import Forker
 from fleetctl.local.errors import LocalError
 from fleetctl.local.home import Fleet, Home
 from fleetctl.local.replay import Replay, ReplayApp
@@ -80,7 +81,14 @@ class Worker:
     """``with Worker(fleet, scratch, i, loops, replay=True) as w: w.run_case(...)``."""
 
     def __init__(
-        self, fleet: Fleet, scratch: Path, index: int, loops: list[dict[str, Any]], *, replay: bool
+        self,
+        fleet: Fleet,
+        scratch: Path,
+        index: int,
+        loops: list[dict[str, Any]],
+        *,
+        replay: bool,
+        harness: str | None = None,
     ):
         self.fleet = fleet
         self.home = Home(scratch / f"worker-{index}")
@@ -93,12 +101,17 @@ class Worker:
         self.tokens: dict[str, str] = {}
         self.url = ""
         self.http: httpx.Client | None = None
+        # --harness CMD execs that command per case; else runs fork from a warm parent
+        self.harness = harness
+        self.forker: Forker | None = None
 
     def start(self) -> Worker:
         from fleet.gwrender import identities
         from fleetctl.local.embedded import EmbeddedGateway
 
         try:
+            if self.harness is None:
+                self.forker = Forker().start()
             self.home.ensure()
             self.tokens = self.home.tokens(identities(self.fleet.loops))
             provider_url = None
@@ -119,7 +132,15 @@ class Worker:
                 n: s.model_copy(update={"credentials": None}) if n in mcp else s
                 for n, s in cfg.mcp_servers.items()
             }
-            cfg = cfg.model_copy(update={"mcp_servers": servers})
+            # The gateway picks a weighted target per call; an eval prices every call at the
+            # heaviest target of its virtual model, so a case costs the same on every run.
+            models = {
+                n: m.model_copy(update={"targets": [max(m.targets, key=lambda t: t.weight)]})
+                if len(m.targets) > 1
+                else m
+                for n, m in cfg.models.items()
+            }
+            cfg = cfg.model_copy(update={"mcp_servers": servers, "models": models})
             self.home.config_file.write_text(cfg.model_dump_json(indent=2) + "\n")
             gw = EmbeddedGateway(self.home)
             self._threads.append(gw)
@@ -132,6 +153,9 @@ class Worker:
         return self
 
     def stop(self) -> None:
+        if self.forker is not None:
+            self.forker.stop()
+            self.forker = None
         if self.http is not None:
             self.http.close()
             self.http = None
@@ -231,38 +255,48 @@ class Worker:
         if payload is not None:
             env["FLEET_INPUT"] = json.dumps(payload)
         argv = [
-            *harness_command(None),
             "run",
             "--definition",
             str(self.home.definition_file(run_id)),
             "--events",
             "jsonl",
         ]
+        out = self.home.run_dir(run_id) / "harness.out"
+        err = self.home.run_dir(run_id) / "harness.err"
         try:
-            proc = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=HARNESS_TIMEOUT_S,
-                check=False,
-            )
+            if self.forker is not None:
+                code = self.forker.run(argv, env, out, err, HARNESS_TIMEOUT_S)
+            else:
+                with out.open("w") as fo, err.open("w") as fe:
+                    proc = subprocess.run(
+                        [*harness_command(self.harness), *argv],
+                        stdin=subprocess.DEVNULL,
+                        stdout=fo,
+                        stderr=fe,
+                        env=env,
+                        timeout=HARNESS_TIMEOUT_S,
+                        check=False,
+                    )
+                code = proc.returncode
         except subprocess.TimeoutExpired:
-            return None, f"the harness ran over {HARNESS_TIMEOUT_S:.0f} s and was stopped"
+            code = None
         except OSError as exc:
             raise LocalError(
                 f"cannot start the harness: {exc}", "install the harness extra"
             ) from None
+        stdout = out.read_text(errors="replace")
+        stderr = err.read_text(errors="replace")
+        if code is None:
+            return None, f"the harness ran over {HARNESS_TIMEOUT_S:.0f} s and was stopped"
         end = None
-        for line in proc.stdout.splitlines():
+        for line in stdout.splitlines():
             try:
                 event = json.loads(line)
             except ValueError:
                 continue
             if isinstance(event, dict) and event.get("event") == "end":
                 end = event
-        return end, proc.stderr
+        return end, stderr
 
     def _read_journal(self, obs: Observation, run_id: str, token: str) -> None:
         try:

@@ -27,6 +27,9 @@ QUOTES_AN_ATTACK = {
     "examples/northwind/prompts/bug-report-triage/v6.md": [
         "prompt-injection: instruction-override"
     ],
+    "examples/northwind/prompts/bug-report-triage/v7.md": [
+        "prompt-injection: instruction-override"
+    ],
 }
 BUILTINS = [
     builtins.LOAD_SKILL,

@@ -30,10 +30,14 @@ def test_example_files_carry_schema_modeline(name: str) -> None:
         assert agent.read_text().startswith(
             "# yaml-language-server: $schema=../../../schemas/agent.schema.json\n"
         ), agent
+    for case in sorted((root / "evals").glob("*/*.yaml")):
+        assert case.read_text().startswith(
+            "# yaml-language-server: $schema=../../../../schemas/eval-case.schema.json\n"
+        ), case
     assert (root / "../../schemas/fleet.schema.json").resolve().exists()
 
 
-def test_northwind_has_eleven_loops_and_compiles() -> None:
+def test_northwind_has_twelve_loops_and_compiles() -> None:
     compiled = compile_fleet(DirSource(EXAMPLES / "northwind"), git_commit="test")
-    assert len(compiled.loops) == 11
+    assert len(compiled.loops) == 12
     assert {loop["spec"]["stage"] for loop in compiled.loops} >= {"production", "staging"}
