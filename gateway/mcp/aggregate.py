@@ -26,21 +26,18 @@ another identity's, or a made-up one, is answered 404 ``Session not found``.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import logging
 from typing import Any
 
 import orjson
 
 from gateway.asgi import read_bounded
-from gateway.mcp import discovery, grants, jsonrpc, merge
+from gateway.mcp import discovery, jsonrpc, merge
 from gateway.mcp.calls import DENIED, OWN_ANSWER, RESULT_TOOL, UNREACHABLE, ToolCalls
 from gateway.mcp.calls import unreachable_error as unreachable
 from gateway.mcp.endpoint import (
     JSON,
     MAX_BODY,
-    RESULT_TOOL_SPEC,
     TOO_LARGE,
     Receive,
     Scope,
@@ -52,29 +49,18 @@ from gateway.mcp.endpoint import (
 )
 from gateway.mcp.fanout import Fanout
 from gateway.mcp.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, RpcError
-from gateway.mcp.listing import MAX_PAGES, names_of
 from gateway.mcp.relay import Relay
 from gateway.mcp.sessions import NOT_FOUND, SESSION_HEADER, Sessions
 from gateway.mcp.tasks import METHODS as TASK_METHODS
 from gateway.mcp.tasks import Tasks
+from gateway.mcp.upstream import LISTS, METHOD_NOT_FOUND, Merged
 from gateway.mcp.wire import Pool, Unreachable, credential
 
 log = logging.getLogger("fleet.gateway.mcp")
 
 HANDSHAKE = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 TASKS_FROM = "2025-11-25"
-METHOD_NOT_FOUND = -32601
-# (method, the result's list, the field that is prefixed, the server capability it needs)
-LISTS = {
-    "prompts/list": ("prompts", "name", "prompts"),
-    "resources/list": ("resources", "uri", "resources"),
-    "resources/templates/list": ("resourceTemplates", "uriTemplate", "resources"),
-}
 MAX_SERVER_REQUESTS = 10_000
-
-
-class Skip(Exception):
-    """A server left out of a merged list, and why."""
 
 
 class AggregateEndpoint:
@@ -83,9 +69,9 @@ class AggregateEndpoint:
         self.calls = calls
         self.fanout = Fanout(gateway.store, pool, sessions)
         self.tasks = Tasks(calls)
+        self.merged = Merged(calls, self.fanout)
         # (caller's session, id of a server's request relayed to it) -> the server that asked.
         self.asked: dict[tuple[str, Any], str] = {}
-        self._ids = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = self.gateway.holder.runtime
@@ -230,178 +216,19 @@ class AggregateEndpoint:
         if kind == "ping":
             return {"result": {}}
         if kind == "tools/list":
-            return await self.list_tools(ident, servers, row, scope)
+            return await self.merged.list_tools(ident, servers, row, scope)
         if kind == "tools/call":
             await self.call_tool(ident, servers, row, shown, msg, scope, send)
             return None
         if kind in LISTS:
-            return await self.list_other(kind, servers, row, scope)
+            return await self.merged.list_other(kind, servers, row, scope)
         if kind == "prompts/get" or kind == "resources/read":
-            return await self.routed(kind, servers, row, msg, scope)
+            return await self.merged.routed(kind, servers, row, msg, scope)
         if kind in TASK_METHODS:
             return await self.tasks.answer(kind, ident, params)
         return {
             "error": {"code": METHOD_NOT_FOUND, "message": f"/mcp does not serve {kind[:80]!r}"}
         }
-
-    # ---------------------------------------------------------------- upstream
-
-    def _server(self, name: str) -> Any:
-        server = self.calls.config.mcp_servers[name]
-        if server.credentials is not None and not credential(server):
-            raise Skip(f"the gateway has no credential for it; set {server.credentials.env}")
-        return server
-
-    async def _ask(
-        self, row: dict[str, Any], name: str, message: dict[str, Any], scope: Scope
-    ) -> dict[str, Any]:
-        """One request to server ``name`` in the caller's session: its answer message."""
-        server = self._server(name)
-        headers = await self.fanout.upstream(row, name, server, scope["headers"])
-        body = orjson.dumps(message)
-        reply, _ = await self.calls.forward(server, headers, body, message["id"])
-        if reply.status == 404:  # the server forgot the session (it restarted)
-            headers = await self.fanout.reopen(row, name, server, scope["headers"])
-            reply, _ = await self.calls.forward(server, headers, body, message["id"])
-        if reply.status >= 500 or reply.message is None:
-            raise Skip(f"it answered HTTP {reply.status}")
-        return reply.message
-
-    async def _pages(
-        self, row: dict[str, Any], name: str, method: str, field: str, scope: Scope
-    ) -> list[Any]:
-        items: list[Any] = []
-        cursor: Any = None
-        for _ in range(MAX_PAGES):
-            message: dict[str, Any] = {
-                "jsonrpc": "2.0",
-                "id": f"fleet-gateway-{next(self._ids)}",
-                "method": method,
-            }
-            if cursor is not None:
-                message["params"] = {"cursor": cursor}
-            answer = await self._ask(row, name, message, scope)
-            result = answer.get("result")
-            if not isinstance(result, dict) or not isinstance(result.get(field), list):
-                error = answer.get("error")
-                if isinstance(error, dict) and error.get("code") == METHOD_NOT_FOUND:
-                    return items  # a server without prompts or resources: nothing of it to list
-                why = error.get("message") if isinstance(error, dict) else "no list"
-                raise Skip(f"its {method} failed: {self.calls.redactor.text(str(why))[:200]}")
-            items.extend(result[field])
-            cursor = result.get("nextCursor")
-            if not isinstance(cursor, str) or not cursor:
-                break
-        return items
-
-    async def _merge(self, servers: list[str], one: Any) -> tuple[list[Any], dict[str, str]]:
-        """Run ``one(server)`` for every server at once; (its items in server order, the
-        servers left out and why)."""
-        found = await asyncio.gather(*(one(s) for s in servers), return_exceptions=True)
-        items: list[Any] = []
-        unavailable: dict[str, str] = {}
-        for name, got in zip(servers, found, strict=True):
-            if isinstance(got, Skip | Unreachable):
-                unavailable[name] = self.calls.redactor.text(str(got))[:300]
-                log.warning("/mcp left out MCP server %s: %s", name, unavailable[name])
-            elif isinstance(got, BaseException):
-                raise got
-            else:
-                items.extend(got)
-        return items, unavailable
-
-    # ---------------------------------------------------------------- lists
-
-    async def list_tools(
-        self, ident: Any, servers: list[str], row: dict[str, Any], scope: Scope
-    ) -> dict[str, Any]:
-        config = self.calls.config
-        sep = config.mcp_separator
-        tasks = isinstance((row.get("init") or {}).get("capabilities", {}).get("tasks"), dict)
-        gated_any = False
-
-        async def one(name: str) -> list[dict[str, Any]]:
-            nonlocal gated_any
-            tools = await self._pages(row, name, "tools/list", "tools", scope)
-            self.calls.listing.note(name, names_of(tools), complete=True)
-            shown, gated = grants.visible_tools(config, ident, name, tools)
-            gated_any = gated_any or gated
-            out = []
-            for tool in shown:
-                if tasks and self.calls.policy(config, ident, name, tool["name"])[2]:
-                    # A call that waits for a human may run as a task (its approval request).
-                    tool = {**tool, "execution": {"taskSupport": "optional"}}
-                out.append({**tool, "name": merge.join(name, tool["name"], sep)})
-            return out
-
-        tools, unavailable = await self._merge(servers, one)
-        if gated_any:
-            tools.append(RESULT_TOOL_SPEC)
-        return {"result": self._with(unavailable, {"tools": tools})}
-
-    async def list_other(
-        self, kind: str, servers: list[str], row: dict[str, Any], scope: Scope
-    ) -> dict[str, Any]:
-        field, key, capability = LISTS[kind]
-        sep = self.calls.config.mcp_separator
-
-        async def one(name: str) -> list[dict[str, Any]]:
-            await self.fanout.upstream(row, name, self._server(name), scope["headers"])
-            if capability not in (row["servers"].get(name, {}).get("capabilities") or {}):
-                return []  # it offers none: not asked
-            items = await self._pages(row, name, kind, field, scope)
-            if key == "name":
-                return merge.prefix_items(items, name, sep, key)
-            return merge.prefix_resources(items, name, key)
-
-        items, unavailable = await self._merge(servers, one)
-        return {"result": self.calls.redactor.value(self._with(unavailable, {field: items}))}
-
-    @staticmethod
-    def _with(unavailable: dict[str, str], result: dict[str, Any]) -> dict[str, Any]:
-        if unavailable:
-            result["_meta"] = {"fleet/unavailable": unavailable}
-        return result
-
-    # ---------------------------------------------------------------- routed
-
-    async def routed(
-        self, kind: str, servers: list[str], row: dict[str, Any], msg: dict[str, Any], scope: Scope
-    ) -> dict[str, Any]:
-        params: dict[str, Any] = msg.get("params") or {}
-        sep = self.calls.config.mcp_separator
-        field = "name" if kind == "prompts/get" else "uri"
-        value = params.get(field)
-        route = None
-        if isinstance(value, str):
-            route = (
-                merge.split(value, sep, servers)
-                if field == "name"
-                else merge.unwrap_uri(value, servers)
-            )
-        if route is None:
-            form = f"<server>{sep}<prompt>" if field == "name" else f"{merge.SCHEME}<server>/<uri>"
-            return {
-                "error": {
-                    "code": INVALID_PARAMS,
-                    "message": f"{kind}: params.{field} must name one of your servers' "
-                    f"{'prompts' if field == 'name' else 'resources'} as /mcp lists it ({form})",
-                }
-            }
-        name, own = route
-        try:
-            answer = await self._ask(row, name, {**msg, "params": {**params, field: own}}, scope)
-        except (Skip, Unreachable) as exc:
-            return {"error": unreachable(name, self.calls.redactor.text(str(exc)))}
-        if "result" not in answer:
-            return {"error": answer.get("error") or {"code": UNREACHABLE, "message": "no answer"}}
-        result = answer["result"]
-        result = (
-            merge.prefix_contents(result, name)
-            if kind == "resources/read"
-            else merge.resource_links(result, name)
-        )
-        return {"result": result}
 
     async def call_tool(
         self,
@@ -476,7 +303,7 @@ class AggregateEndpoint:
                 return
             relay = Relay(send, rid, screen, redact=calls.redactor.data, head=head)
             status, rh, out = await calls.tools_call(
-                ident, name, server, upstream, headers, None, relay, session=shown, task=task
+                ident, name, server, upstream, headers, None, relay, session=shown, as_task=task
             )
             if status != 404 or relay.started:
                 break

@@ -442,13 +442,13 @@ class ToolCalls:
         relay: Relay | None = None,
         *,
         session: str | None = None,
-        task: dict[str, Any] | None = None,
+        as_task: dict[str, Any] | None = None,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Answer one tools/call request (``raw``: its body as received): (HTTP status, headers,
         body). With ``relay``, interim events of the server's answer may already have gone to
         the caller (``relay.started``); the body is then the rest of the stream. ``session``:
         the caller's MCP session id (its run when it sends no ``X-Fleet-Run-Id``, and the
-        scope of retry keys); ``task``: the call asked to run as an MCP task (a gated call
+        scope of retry keys); ``as_task``: the call asked to run as an MCP task (a gated call
         then answers with the task of its approval request)."""
         started = time.perf_counter()
         config = self.config
@@ -589,11 +589,15 @@ class ToolCalls:
                 verdicts=trace["guardrails"],
                 idempotency_key=scoped,
                 ttl_s=config.approval_ttl_s,
-                task=task is not None,
+                task=as_task is not None,
             )
-            if task is not None:
-                # The task is the approval request: its id, its state, its result.
-                result = {"task": task_json(row, config.approval_ttl_s)}
+            if as_task is not None:
+                # The task is the approval request: its id, its state, its result. The pending
+                # notice goes along: a client that reads it as a tool result sees no success.
+                result = {
+                    **pending_call(row["id"], name, tool),
+                    "task": task_json(row, config.approval_ttl_s),
+                }
             elif row["state"] == "pending":
                 result = pending_call(row["id"], name, tool)
             else:

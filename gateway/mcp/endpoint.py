@@ -219,8 +219,10 @@ class McpEndpoint:
             relay = Relay(
                 send, msg.get("id"), self.calls.screen, redact=self.calls.redactor.data, head=shown
             )
+            # The server's session id (bound to this caller): its run, and its retries' scope.
+            session = next((v.decode("latin-1") for k, v in headers if k == SESSION_HEADER), None)
             status, rh, out = await self.calls.tools_call(
-                ident, name, server, msg, headers, body, relay
+                ident, name, server, msg, headers, body, relay, session=session
             )
             if relay.started:  # interim events went out already: the result ends the stream
                 await send({"type": "http.response.body", "body": Relay.last(out)})

@@ -156,16 +156,15 @@ class Fanout:
             raise Unreachable(f"{server.url} gave no initialize result")
         sid = dict(r.headers).get(SESSION_HEADER)
         chosen = result.get("protocolVersion")
-        up = {
+        caps_back = result.get("capabilities")
+        up: dict[str, Any] = {
             "sid": sid.decode("latin-1") if sid else None,
-            "version": chosen if isinstance(chosen, str) and chosen.isascii() else version,
-            "capabilities": result.get("capabilities")
-            if isinstance(result.get("capabilities"), dict)
-            else {},
+            "version": chosen if isinstance(chosen, str) and chosen.isascii() else str(version),
+            "capabilities": caps_back if isinstance(caps_back, dict) else {},
         }
-        headers = [*OWN, (VERSION_HEADER, up["version"].encode())]
+        headers = [*OWN, (VERSION_HEADER, str(up["version"]).encode())]
         if up["sid"]:
-            headers.append((SESSION_HEADER, up["sid"].encode("latin-1")))
+            headers.append((SESSION_HEADER, str(up["sid"]).encode("latin-1")))
         done = await self.pool.request(
             "POST",
             server.url,

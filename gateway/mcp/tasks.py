@@ -136,7 +136,7 @@ class Tasks:
         row = await self.calls.ledger.approval(task_id)
         if row is None or row.get("member", row.get("loop")) != ident.member:
             return None
-        return row  # type: ignore[no-any-return]
+        return row
 
     async def cancel(self, ident: Any, row: dict[str, Any]) -> dict[str, Any]:
         moved = await self.calls.ledger.cancel(

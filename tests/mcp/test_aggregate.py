@@ -74,7 +74,10 @@ async def test_every_granted_tool_once_under_its_server(agg: Stack) -> None:
         ("linear", "update_ticket", "ok"),
     }
     metrics = httpx.get(agg.url + "/metrics", timeout=10).text
-    assert 'fleet_gateway_mcp_tool_calls_total{outcome="ok",server="linear",tool="update_ticket"' in metrics
+    assert (
+        'fleet_gateway_mcp_tool_calls_total{outcome="ok",server="linear",tool="update_ticket"'
+        in metrics
+    )
 
 
 async def test_grants_and_names_as_on_each_server(agg: Stack) -> None:
