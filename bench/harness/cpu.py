@@ -70,18 +70,20 @@ class Trace:
     total_ticks: float
 
 
-def one_process(
-    stack: Stack, gateway: str, path: Path, run_id: str, http: str = "lean", split: bool = True
-) -> Trace:
-    """One ``fleet-harness`` process's CPU marks; ``http`` is its ``FLEET_HARNESS_HTTP``,
-    ``split`` its ``FLEET_HARNESS_CPU_SPLIT``."""
+KINDS = {
+    "lean": ("n", {}),
+    "off": ("o", {"FLEET_HARNESS_CPU_SPLIT": "0"}),
+    "httpx": ("x", {"FLEET_HARNESS_HTTP": "httpx"}),
+}
+"""The processes of a round: the shipped defaults with the account on, then each with one
+thing changed (the account off, httpx2's own HTTP stack)."""
+
+
+def one_process(stack: Stack, gateway: str, path: Path, run_id: str, **env: str) -> Trace:
+    """One ``fleet-harness`` process's CPU marks, with the CPU account on unless ``env``
+    (more of the process's environment) turns it off."""
     proc = stack.spawn(
-        gateway,
-        run_id,
-        path,
-        tag("m", STEPS, run_id),
-        FLEET_HARNESS_HTTP=http,
-        FLEET_HARNESS_CPU_SPLIT="1" if split else "0",
+        gateway, run_id, path, tag("m", STEPS, run_id), **{"FLEET_HARNESS_CPU_SPLIT": "1", **env}
     )
     assert proc.stdout is not None
     marks: list[tuple[str, str, float]] = []
@@ -266,19 +268,20 @@ def measure(stack: Stack, reps: int = 5) -> list[tuple[str, str, str, bool]]:
     gateway = stack.gateway("sqlite")
     path = stack.content()
     nonce = os.urandom(3).hex()
-    rounds: dict[str, list[Trace]] = {"lean": [], "off": [], "httpx": []}
+    rounds: dict[str, list[Trace]] = {kind: [] for kind in KINDS}
     loads: list[float] = []
     for i in range(reps):  # interleaved, so all see the same load
         loads.append(float(Path("/proc/loadavg").read_text().split()[0]))
-        rounds["lean"].append(one_process(stack, gateway, path, f"cpu-{i}-{nonce}"))
-        rounds["off"].append(one_process(stack, gateway, path, f"cpu-o{i}-{nonce}", split=False))
-        rounds["httpx"].append(one_process(stack, gateway, path, f"cpu-x{i}-{nonce}", "httpx"))
+        for kind, (letter, env) in KINDS.items():
+            run_id = f"cpu-{letter}{i}-{nonce}"
+            rounds[kind].append(one_process(stack, gateway, path, run_id, **env))
     ms = 1000.0
     print(f"\n## cpu: fleet-harness process, {STEPS}-step script + finish + checker, {reps} rounds")
     print(
-        "(a round: harness.transport with FLEET_HARNESS_CPU_SPLIT=1 (rows n), the same with the "
-        "account off (o), FLEET_HARNESS_HTTP=httpx with the account on (x); load average 1 min "
-        f"at each round's start: {' '.join(f'{v:.2f}' for v in loads)})"
+        "(a round: the defaults (harness.transport) with FLEET_HARNESS_CPU_SPLIT=1 (rows n), the "
+        "same with the account off (o), with FLEET_HARNESS_HTTP=httpx (x); load average 1 min "
+        "at each round's start: "
+        f"{' '.join(f'{v:.2f}' for v in loads)})"
     )
     print(
         "whole = the process's CPU between two step events, read from outside; own = whole − "
@@ -289,7 +292,7 @@ def measure(stack: Stack, reps: int = 5) -> list[tuple[str, str, str, bool]]:
         f"{'p90':>6} {'model':>6} {'tool':>6} {'journal':>7} {'gc':>6} {'first10':>7} "
         f"{'last10':>7} {'checker':>7} {'total':>7} {'ticks':>6}  (ms CPU)"
     )
-    for kind, letter in (("lean", "n"), ("off", "o"), ("httpx", "x")):
+    for kind, (letter, _) in KINDS.items():
         for i, t in enumerate(rounds[kind]):
             p = t.parts
             gc_mean = statistics.fmean(p["gc"]) if p else float("nan")
@@ -307,6 +310,7 @@ def measure(stack: Stack, reps: int = 5) -> list[tuple[str, str, str, bool]]:
     own = [_p50(t.parts["own"]) * ms for t in traces]
     own_p90 = [pct(t.parts["own"], 90) * ms for t in traces]
     own_httpx = [_p50(t.parts["own"]) * ms for t in rounds["httpx"]]
+
     medians = [_p50(t.steps) * ms for t in traces]
     off_medians = [_p50(t.steps) * ms for t in rounds["off"]]
     httpx_medians = [_p50(t.steps) * ms for t in rounds["httpx"]]
