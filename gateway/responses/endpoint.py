@@ -74,6 +74,16 @@ async def responses(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> 
         raise BadRequestError("invalid_json", f"request body is not JSON: {exc}") from exc
     req = check(body, raw)
     gw.check_grant(rt, ident, req.model)
+    chain = fallback_chain(rt, req.model)
+    through = speaks_responses(rt, chain)
+    if through and req.stream:
+        raise BadRequestError(
+            "unsupported_parameter",
+            f"'stream' is not supported yet for '{req.model}': its providers speak the "
+            "Responses API and the gateway passes only whole answers through; call "
+            "without stream",
+            extra={"param": "stream"},
+        )
     trace = gw.new_trace("llm", scope, ident, run, step, req.model, now, req.stream)
     trace["api"] = "responses"
     try:
@@ -96,17 +106,7 @@ async def responses(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> 
                 )
             if changed:
                 req = check(body, raw)  # redacted in place: the chat body follows
-        chain = fallback_chain(rt, req.model)
         reservation = await reserve(gw, rt, ident, chain, len(raw), req.max_out, now)
-        through = speaks_responses(rt, chain)
-        if through and req.stream:
-            raise BadRequestError(
-                "unsupported_parameter",
-                f"'stream' is not supported yet for '{req.model}': its providers speak the "
-                "Responses API and the gateway passes only whole answers through; call "
-                "without stream",
-                extra={"param": "stream"},
-            )
         chat = req.chat
         if not through and "max_completion_tokens" in chat:
             # The caller's max_output_tokens, in the field the first target's provider reads.

@@ -102,9 +102,9 @@ class EventStream:
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 pass
             return
-        if not line.startswith(b"data: "):
+        if not line.startswith(b"data:"):
             return  # blank separators and comments
-        data = line[6:].strip()
+        data = line[5:].strip()
         if data == b"[DONE]":
             self._complete(out)
             return

@@ -641,3 +641,20 @@ def test_json_schema_format_and_harmless_fields(gateway: Any, scripted: Scripted
     }
     assert (sent["temperature"], sent["reasoning_effort"]) == (0.2, "low")
     assert not {"metadata", "store", "truncation", "text", "input"} & set(sent)
+
+
+@pytest.mark.parametrize("overrides", [{}, DIRECT], ids=["translated", "passed-through"])
+def test_output_guardrail_redacts_the_answer(
+    gateway: Any, scripted: Scripted, overrides: dict[str, Any]
+) -> None:
+    # The fleet's llm_output rule redacts PII (tests/gateway/conftest.py).
+    text = "Write to jane.doe@example.com about it."
+    scripted.script("m-main", Turn(text=text))
+    scripted.script("r-1", Turn(text=text))
+    model = "direct" if overrides else "main"
+    with gateway(**overrides) as (url, app):
+        raw = client(url).responses.with_raw_response.create(model=model, input="Who?")
+        (trace,) = traces(app)
+    answer = strict(raw).output_text
+    assert "jane.doe@example.com" not in answer and answer.startswith("Write to ")
+    assert any(g["hook"] == "llm_output" for g in trace["guardrails"])
