@@ -168,15 +168,16 @@ def rewrite(text: str, raw: Any, plan: list[PinChange], file: str) -> str:
             splices += _insert(text, mapping, name, change.after)
         else:
             splices += _replace(text, pair[0], pair[1], change.after)
-    out = text
-    last = len(text) + 1
-    # Back to front, so each span is still where the composer saw it.
-    for start, end, new in sorted(splices, key=lambda s: (s[0], s[1]), reverse=True):
-        if end > last:
+    # One pass over the text, spans in order: linear however many items a list has.
+    pieces: list[str] = []
+    done = 0
+    for start, end, new in sorted(splices, key=lambda s: (s[0], s[1])):
+        if start < done:
             mark = root.start_mark
             raise _failure(file, mark.line + 1, mark.column + 1, "agent", "two pins overlap")
-        out = out[:start] + new + out[end:]
-        last = start
+        pieces += [text[done:start], new]
+        done = end
+    out = "".join([*pieces, text[done:]])
     _check(out, raw, plan, file)
     return out
 
