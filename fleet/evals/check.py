@@ -53,6 +53,8 @@ class Observation:
     errors: list[str] = field(default_factory=list)  # the case could not be run as recorded
     run: str = ""
     seconds: float = 0.0
+    worker: int = -1  # which of the eval's workers ran it
+    started: float = 0.0  # the worker's monotonic clock when the run began
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class CaseResult:
             "tokens": o.tokens,
             "cost_usd": round(o.cost_usd, 6),
             "seconds": round(o.seconds, 3),
+            "worker": o.worker,
             "calls": [{"tool": c.name, "arguments": c.arguments} for c in o.calls],
             "unrecorded": [{"tool": c.name, "arguments": c.arguments} for c in o.unrecorded],
             "judge": o.judge,

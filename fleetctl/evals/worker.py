@@ -91,6 +91,7 @@ class Worker:
         harness: str | None = None,
     ):
         self.fleet = fleet
+        self.index = index
         self.home = Home(scratch / f"worker-{index}")
         self.loops = loops
         self.replay = replay
@@ -197,8 +198,8 @@ class Worker:
         name = loop["metadata"]["name"]
         token = self.tokens[name]
         run_id = f"eval-{case.name[:60]}-{secrets.token_hex(4)}"
-        obs = Observation(run=run_id)
         started = time.monotonic()
+        obs = Observation(run=run_id, worker=self.index, started=started)
         recording = Recording(list(case.spec.tools))
         self.tools.use(recording, listed)
         self.provider.current = ReplayApp(replay) if replay is not None else None
