@@ -1,7 +1,8 @@
 """The dashboard in headless Chromium (Debian's ``chromium`` and ``chromium-driver``, driven
 by Selenium): every page renders from a store a real run filled, an approver approves in
 the browser and the run resumes to ``done``, a loop's token is refused, and each page has a
-heading, labelled controls, is reachable from the keyboard and has every visible text at
+heading, labelled controls, every link and control reachable with Tab in order, with a
+focus outline, and every visible text at
 WCAG AA contrast against what is behind it (from Chromium's computed styles). Screenshots
 of every page (fleet, loop, run, approvals, cost) go to ``$DASHBOARD_ARTIFACTS`` or the
 test's tmp dir; the fleet and cost pages' are also ``docs/img/dashboard-*.png``.
@@ -25,6 +26,7 @@ from tests.dashboard.conftest import LOOP, ROOT, Demo
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -158,6 +160,36 @@ def check_accessible(driver: WebDriver) -> None:
     driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
     first = driver.switch_to.active_element
     assert first.get_attribute("class") == "skip"
+    check_keyboard(driver)
+
+
+FOCUSABLE = (
+    "a[href], button:not([disabled]), select:not([disabled]), textarea, "
+    "input:not([type=hidden]):not([disabled]), [tabindex]:not([tabindex='-1'])"
+)
+
+
+def check_keyboard(driver: WebDriver) -> None:
+    """Tab from the skip link reaches every link and control of the page, each once, in
+    the page's order (nothing is a mouse-only target), and each shows a focus outline."""
+    total = driver.execute_script(
+        "const f = [...document.querySelectorAll(arguments[0])];"
+        "f.forEach((e, i) => e.setAttribute('data-kb', i));"
+        "window.kb = [];"  # what each Tab focused, noted as it happens
+        "document.addEventListener('focusin', ev => { const s = getComputedStyle(ev.target);"
+        "  window.kb.push([ev.target.getAttribute('data-kb'), s.outlineStyle, s.outlineWidth]);"
+        "});"
+        "return f.length",
+        FOCUSABLE,
+    )
+    keys = ActionChains(driver)
+    for _ in range(total - 1):
+        keys.send_keys(Keys.TAB)
+    keys.perform()
+    seen = driver.execute_script("return window.kb")
+    assert all(style != "none" and width != "0px" for _, style, width in seen), seen
+    order = [0] + [int(k) if k is not None else -1 for k, _, _ in seen]  # 0: the skip link
+    assert order == list(range(total)), f"{driver.current_url}: Tab order {order}"
 
 
 def test_the_contrast_check_finds_text_below_aa(browser: WebDriver) -> None:
