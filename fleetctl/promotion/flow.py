@@ -20,7 +20,7 @@ from fleet.lifecycle.pins import fingerprint
 from fleet.lifecycle.plan import Planned
 from fleetctl.promotion.git import (
     FleetRepo,
-    branch_exists,
+    check_branch,
     commit_on_branch,
     open_repo,
     refuse_dirty,
@@ -65,13 +65,7 @@ def preflight(req: Request, fr: FleetRepo | None, planned: Planned, kind: str) -
     shown = {rel: str(req.path / rel) for rel in planned.writes}
     refuse_dirty(fr, sorted(planned.writes), shown)
     branch = req.branch or f"{kind}/{planned.loop}-{fingerprint(planned.after)}"
-    if branch_exists(fr, branch):
-        from fleet.errors import FleetError
-
-        raise FleetError(
-            f"branch '{branch}' exists already (the same {kind} was committed before?); "
-            "name another with --branch, or delete it"
-        )
+    check_branch(fr, branch, kind)
     return branch
 
 

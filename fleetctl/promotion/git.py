@@ -78,8 +78,19 @@ def refuse_dirty(fr: FleetRepo, files: list[str], shown: dict[str, str]) -> None
         )
 
 
-def branch_exists(fr: FleetRepo, name: str) -> bool:
-    return any(h.name == name for h in fr.repo.heads)
+def check_branch(fr: FleetRepo, name: str, kind: str) -> None:
+    """A branch the commit can be made on: a valid name that no branch has yet."""
+    try:
+        fr.repo.git.check_ref_format("--branch", name)
+    except git.GitCommandError:
+        raise FleetError(
+            f"'{name}' is not a valid branch name (see git check-ref-format)"
+        ) from None
+    if any(h.name == name for h in fr.repo.heads):
+        raise FleetError(
+            f"branch '{name}' exists already (the same {kind} was committed before?); "
+            "name another with --branch, or delete it"
+        )
 
 
 def commit_on_branch(fr: FleetRepo, branch: str, files: list[str], message: str) -> str:
@@ -91,12 +102,6 @@ def commit_on_branch(fr: FleetRepo, branch: str, files: list[str], message: str)
     repo = fr.repo
     previous = None if repo.head.is_detached else repo.active_branch.name
     start = repo.head.commit.hexsha
-    try:
-        repo.git.check_ref_format("--branch", branch)
-    except git.GitCommandError:
-        raise FleetError(
-            f"'{branch}' is not a valid branch name (see git check-ref-format)"
-        ) from None
     paths = [fr.path(f) for f in files]
     repo.git.checkout("-b", branch)
     try:
@@ -105,7 +110,10 @@ def commit_on_branch(fr: FleetRepo, branch: str, files: list[str], message: str)
     except git.GitCommandError as exc:
         repo.git.checkout(previous or start)
         repo.git.branch("-D", branch)
-        reason = (exc.stderr or exc.stdout or "").strip().splitlines()
+        text = str(exc.stderr or exc.stdout or "").strip()
+        if text.startswith(("stderr:", "stdout:")):  # how gitpython quotes what git said
+            text = text.split(":", 1)[1].strip().strip("'")
+        reason = text.splitlines()
         raise FleetError(
             f"git commit failed: {reason[-1] if reason else exc.status} "
             "(the files are written; nothing was committed)"

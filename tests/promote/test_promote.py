@@ -299,3 +299,29 @@ def test_a_linked_loop_file_is_written_through_its_link(
         GOLDEN / "flow.promoted.yaml"
     ).read_bytes()
     assert sorted(repo.head.commit.stats.files) == ["fleet/fleet.lock", f"fleet/loops/{PROD}.yaml"]
+
+
+def test_an_invalid_branch_name_is_refused_before_anything_is_written(
+    base_repo: git.Repo, tmp_path: Path
+) -> None:
+    repo = clone(base_repo, tmp_path / "repo")
+    before = files_at(repo)
+    line = refused(cli(root_of(repo), "promote", CANDIDATE, "--commit", "--branch", "a..b"))
+    assert line == "error: 'a..b' is not a valid branch name (see git check-ref-format)"
+    assert files_at(repo) == before
+
+
+def test_a_commit_the_hook_refuses_leaves_the_branch_it_was_on(
+    base_repo: git.Repo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = clone(base_repo, tmp_path / "repo")
+    root = root_of(repo)
+    hook = root / ".git/hooks/pre-commit"
+    hook.write_text("#!/bin/sh\necho 'fleet files need review' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    req = Request(root / "fleet", commit=True)
+    assert guarded(req, lambda: run_promotion(req, CANDIDATE, gate=ScriptedGate(True))) == 2
+    err = capsys.readouterr().err
+    assert "error: git commit failed: fleet files need review (the files are written" in err
+    assert repo.active_branch.name == "main" and [h.name for h in repo.heads] == ["main"]
+    assert (root / PROD_FILE).read_bytes() == (GOLDEN / "flow.promoted.yaml").read_bytes()
