@@ -3,6 +3,8 @@ a raw ASGI handler the gateway's router calls for every path under ``/v1/fleet/`
 
 It decides who may do what, reads bounded bodies, and answers in JSON; what is
 stored, and how, is :mod:`gateway.runs.records` and :mod:`gateway.runs.state`.
+``POST /v1/fleet/runs`` opens a run of the caller's own loop under an id the
+gateway picks and returns it, for clients with no Job name to use as one.
 Who: a loop's own token reads and writes its runs and its state; its sub-agents'
 tokens read them; an approver's token reads every loop's and writes nothing.
 The operator's token reads every loop's runs, ends a run whose approval
@@ -18,6 +20,7 @@ writer learns nothing), the body (400, 413), the run (404), the journal (409).
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +38,7 @@ from gateway.store import Store
 PREFIX = "/v1/fleet/"
 ROUTES = (
     "PUT|GET|PATCH /v1/fleet/runs/<run>, PUT /v1/fleet/runs/<run>/journal/<seq>, "
-    "GET /v1/fleet/runs, GET|PUT /v1/fleet/loops/<loop>/state, "
+    "GET|POST /v1/fleet/runs, GET|PUT /v1/fleet/loops/<loop>/state, "
     "POST /v1/fleet/loops/<loop>/trigger, GET /v1/fleet/dispatch, "
     "POST /v1/fleet/triggers/<id>/take"
 )
@@ -160,8 +163,11 @@ async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send) -> No
         taken = await triggers.take(store, parts[1], job)
         await _json(send, 200, orjson.dumps({"trigger": taken}))
     elif parts[0] == "runs" and len(parts) == 1:
+        if method == "POST":
+            await start_run(store, who, scope, receive, send)
+            return
         if method != "GET":
-            raise _methods(method, "GET", path)
+            raise _methods(method, "GET, POST", path)
         await listing(store, who, scope, send)
     elif parts[0] == "runs" and len(parts) == 2:
         run = check.run_id(parts[1])
@@ -216,6 +222,21 @@ async def open_run(
     assert who.loop is not None
     record, created = await records.open_run(store, run, who.loop, trigger, value)
     await _json(send, 201 if created else 200, _run_json(record, created=created))
+
+
+async def start_run(store: Store, who: Caller, scope: Scope, receive: Receive, send: Send) -> None:
+    """``POST /v1/fleet/runs``: a new run of the caller's own loop under an id the gateway
+    picks, for a client with no Job name to use (an MCP or OpenAI client run by hand). The
+    answer names the header that ties later calls to it (``x-fleet-run-id``)."""
+    check.query(scope, ())
+    _writer(who, "opening a run")
+    raw = await body(scope, receive, check.INPUT_MAX, "a run's input")
+    parsed = check.parse(raw, '{"trigger": "manual", "input": null}', empty_ok=True)
+    trigger, value = check.opening({"trigger": "manual", **parsed})
+    assert who.loop is not None
+    run = f"{who.loop[:80]}-{secrets.token_hex(8)}"
+    record, _ = await records.open_run(store, run, who.loop, trigger, value)
+    await _json(send, 201, _run_json(record, created=True, headers={"x-fleet-run-id": run}))
 
 
 async def show(store: Store, who: Caller, run: str, scope: Scope, send: Send) -> None:

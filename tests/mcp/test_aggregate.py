@@ -157,3 +157,33 @@ async def test_run_derived_from_the_session(agg: Stack) -> None:
     assert len(runs) == 2 and all(r.startswith("mcp-") for r in runs)
     for run in runs:
         assert sorted(s["tool"] for s in steps if s["run"] == run) == ["get_issue", "get_ticket"]
+
+
+async def test_a_run_opened_for_a_stock_client(agg: Stack) -> None:
+    opened = httpx.post(
+        agg.url + "/v1/fleet/runs",
+        headers={"authorization": f"Bearer {TOKENS['release']}"},
+        json={"input": {"why": "by hand"}},
+        timeout=10,
+    )
+    assert opened.status_code == 201
+    run = opened.json()["run"]["id"]
+    assert run.startswith("release-") and opened.json()["headers"] == {"x-fleet-run-id": run}
+    assert opened.json()["run"]["trigger"] == "manual"
+    async with mcp_session(
+        agg.url + "/mcp", TOKENS["release"], **{"x-fleet-run-id": run, "x-fleet-step": "2"}
+    ) as session:
+        await session.call_tool("linear__get_ticket", {"key": "L-3"})
+    assert [(s["tool"], s["step"]) for s in await traces(agg, run)] == [("get_ticket", 2)]
+    shown = httpx.get(
+        f"{agg.url}/v1/fleet/runs/{run}",
+        headers={"authorization": f"Bearer {TOKENS['release']}"},
+        timeout=10,
+    )
+    assert shown.status_code == 200 and shown.json()["run"]["loop"] == "release"
+    refused = httpx.post(
+        agg.url + "/v1/fleet/runs",
+        headers={"authorization": f"Bearer {TOKENS['triage/reviewer']}"},
+        timeout=10,
+    )
+    assert refused.status_code == 403 and "sub-agent" in refused.json()["error"]["message"]
