@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 from dashboard.access import Access, AccessError, ConfigError, csrf_ok, read_viewers
 from dashboard.attention import Finding
 from dashboard.pages.approvals import hide_secrets
+from dashboard.pages.cost import summarize
 from dashboard.pages.fleet import LoopRow, QueryError, judge, promotion, select
+from dashboard.snapshot import Snapshot
 from dashboard.svg import PALETTE, meter, sparkline, stacked_bars
 from fleetctl.cli import app
 
@@ -247,3 +249,28 @@ def test_a_missing_store_is_not_created(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "cannot read the store" not in result.stdout
     assert not store.exists()
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_cost_chart_draws_the_six_that_spent_most_and_sums_the_rest() -> None:
+    now = 1_764_633_600.0 + 12 * 3600  # 2025-12-02 12:00 UTC
+    calls = [
+        {"ts": now - day * 86400, "kind": "llm", "loop": f"l{t}", "member": f"l{t}",
+         "team": f"team-{t}", "virtual_model": "m", "run": f"r{t}", "cost_usd": 1.0 + t}
+        for t in range(8)
+        for day in (0, 2)
+    ]  # fmt: skip
+    runs = [
+        {"id": f"r{t}", "loop": f"l{t}", "outcome": "done" if t % 2 else "max_steps"}
+        for t in range(8)
+    ]
+    view = summarize(Snapshot(now, now - 7 * 86400, runs, calls, []))
+    assert view.days[0] == "2025-11-26" and view.days[-1] == "2025-12-02" and len(view.days) == 7
+    team = next(b for b in view.breakdowns if b.by == "team")
+    assert [s.key for s in team.series] == [f"team-{t}" for t in range(7, 1, -1)] + ["other (2)"]
+    assert team.series[-1].daily == [0, 0, 0, 0, 3.0, 0, 3.0]  # teams 0 and 1: 1 + 2, two days
+    assert team.series[0].daily[-1] == 8.0 and team.series[0].colour == PALETTE[0]
+    assert len(team.report.groups) == 8 and view.total_usd == sum(2 * (1.0 + t) for t in range(8))
+    top = team.report.groups[0]
+    assert (top.key, top.runs, top.useful, top.per_useful_usd) == ("team-7", 1, 1, 16.0)
+    role = next(b for b in view.breakdowns if b.by == "role")
+    assert [s.key for s in role.series] == ["maker"]
