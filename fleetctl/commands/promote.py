@@ -69,6 +69,10 @@ def promote(
     from fleetctl.promotion.flow import Request
     from fleetctl.promotion.run import guarded
 
+    if output not in ("text", "json"):
+        from fleetctl.output import fail
+
+        fail(f"--output {output!r}: expected text or json")
     req = Request(fleet, output, dry_run, commit, branch, message)
     code = guarded(req, lambda: run_promotion(req, loop, provider=provider, jobs=jobs))
     raise typer.Exit(code)

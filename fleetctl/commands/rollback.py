@@ -47,6 +47,10 @@ def rollback(
     from fleetctl.promotion.flow import Request
     from fleetctl.promotion.run import guarded
 
+    if output not in ("text", "json"):
+        from fleetctl.output import fail
+
+        fail(f"--output {output!r}: expected text or json")
     req = Request(fleet, output, dry_run, commit, branch, message)
     raise typer.Exit(guarded(req, lambda: run_rollback(req, loop, to)))
 

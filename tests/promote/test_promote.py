@@ -249,6 +249,8 @@ def test_unknown_loop(base_repo: git.Repo) -> None:
         f"error: {root}/fleet/agents/: no loop named 'bug-report-triage-stagin' in the fleet "
         "(did you mean 'bug-report-triage-staging'?)"
     )
+    line = refused(cli(root, "promote", CANDIDATE, "-o", "yaml"))
+    assert line == "error: --output 'yaml': expected text or json"
 
 
 def test_a_production_loop_is_not_a_candidate(base_repo: git.Repo) -> None:
