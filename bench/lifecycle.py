@@ -63,7 +63,7 @@ def _unhealthy(i: int) -> str:
 
 def fill_store(path: Path, now: float) -> tuple[int, int]:
     from gateway.store import open_store
-    from gateway.store.projection import INSERT_TRACE, project
+    from gateway.store.projection import ADD_DAYS, INSERT_TRACE, day_rows, project
 
     async def create() -> None:
         await (open_store(f"sqlite:{path}")).close()
@@ -143,6 +143,7 @@ def fill_store(path: Path, now: float) -> tuple[int, int]:
     )
     # As the fold process writes them: the body and its projected columns.
     db.executemany(INSERT_TRACE, traces)
+    db.executemany(ADD_DAYS, day_rows(traces))
     db.commit()
     db.close()
     return len(runs), len(traces)

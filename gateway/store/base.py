@@ -249,7 +249,7 @@ def open_store(url: str, *, create: bool = True) -> Store:
         )
     from gateway.store.sqlite import SqliteStore
 
-    store = SqliteStore(path, options.get("synchronous", "normal").lower())
+    store = SqliteStore(path, options.get("synchronous", "normal").lower(), migrate=create)
     if new:
         logging.getLogger("fleet.gateway").warning(
             "created a new, empty store at %s (none was there)", Path(path).resolve()

@@ -36,7 +36,7 @@ from typing import Any
 
 from gateway.store import journal
 from gateway.store.journal import Record
-from gateway.store.projection import INSERT_TRACE, project_body
+from gateway.store.projection import ADD_DAYS, INSERT_TRACE, day_rows, project_body
 
 log = logging.getLogger("fleet.gateway.store")
 
@@ -111,6 +111,7 @@ def commit(db: sqlite3.Connection, records: list[Record], *, tracked: bool) -> N
             )
         if traces:
             db.executemany(INSERT_TRACE, traces)
+            db.executemany(ADD_DAYS, day_rows(traces))
         if tracked and records:
             db.execute(
                 "UPDATE journal SET applied = ? WHERE id = 1", (max(r.seq for r in records),)

@@ -19,9 +19,15 @@ it, with the record's loop, status, outcome, times and checker rounds.
 backfills with it, and the Python reports (:mod:`gateway.store.report`, for Redis and
 for records still in the journal) read traces through it.
 
-Migration: a database older than these columns (``PRAGMA user_version`` below
-:data:`VERSION`) gets them, their index, the side table and its triggers, and one
-backfill of what it holds, in one transaction, by whichever process opens it first.
+Each UTC day's sums per loop, team, model and role go to ``call_days`` in the same
+commit, so a month's report reads ~30 rows a loop and the traces of the two days the
+window cuts through.
+
+Migration: a database older than these (``PRAGMA user_version`` below :data:`VERSION`)
+gets the columns, the indexes, the side tables and the triggers, and one backfill of
+what it holds, in one transaction, when the gateway opens it. Readers (``fleetctl
+cost``, ``doctor``) do not migrate: they read an older database through the decoded
+records, as before.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ from typing import Any
 
 import orjson
 
-VERSION = 1
+VERSION = 2
+DAY_S = 86400
 RUNS_TABLE = "fleet_runs"  # gateway.runs.records.RUNS (a test checks they agree)
 # Traces backfilled per statement batch while migrating (bounded memory).
 BACKFILL = 20_000
@@ -125,11 +132,57 @@ INDEX = (
     "CREATE INDEX IF NOT EXISTS traces_report ON traces "
     "(ts, loop, run, kind, maker, team, model, cost, tokens_in, tokens_out, wrote)"
 )
+# The runs that wrote, for doctor: a few of the traces.
+WROTE_INDEX = "CREATE INDEX IF NOT EXISTS traces_wrote ON traces (ts, run) WHERE wrote = 1"
+
+# Each UTC day's sums per loop, team, model and role: a month is ~30 rows a loop, not
+# ~600; the days a window cuts through are summed from the traces themselves.
+DAYS = """
+CREATE TABLE IF NOT EXISTS call_days (day INTEGER NOT NULL, loop TEXT NOT NULL, team TEXT NOT NULL,
+  model TEXT NOT NULL, maker INTEGER NOT NULL, calls INTEGER NOT NULL, tools INTEGER NOT NULL,
+  cost REAL NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, first REAL NOT NULL,
+  PRIMARY KEY (day, loop, team, model, maker)) WITHOUT ROWID
+"""
+ADD_DAYS = (
+    "INSERT INTO call_days VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, tools = tools + excluded.tools, "
+    "cost = cost + excluded.cost, tokens_in = tokens_in + excluded.tokens_in, "
+    "tokens_out = tokens_out + excluded.tokens_out, first = min(first, excluded.first)"
+)
+BACKFILL_DAYS = f"""
+INSERT INTO call_days SELECT CAST(ts / {DAY_S} AS INTEGER), coalesce(loop, ''), team, model,
+  maker, count(*), total(kind IS 'tool'), total(cost), total(tokens_in), total(tokens_out), min(ts)
+FROM traces GROUP BY 1, 2, 3, 4, 5
+"""
+
+
+def day_rows(traces: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The ``call_days`` increments of rows as :data:`INSERT_TRACE` takes them."""
+    days: dict[tuple[Any, ...], list[Any]] = {}
+    for ts, loop, _run, kind, _body, maker, team, model, cost, tin, tout, _wrote in traces:
+        key = (int(ts // DAY_S), loop or "", team, model, maker)
+        row = days.get(key)
+        if row is None:
+            days[key] = [1, kind == "tool", cost, tin, tout, ts]
+        else:
+            row[0] += 1
+            row[1] += kind == "tool"
+            row[2] += cost
+            row[3] += tin
+            row[4] += tout
+            row[5] = min(row[5], ts)
+    return [(*k, *v) for k, v in days.items()]
+
 
 INSERT_TRACE = (
     "INSERT INTO traces (ts, loop, run, kind, body, maker, team, model, cost, tokens_in, "
     "tokens_out, wrote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+def current(db: sqlite3.Connection) -> bool:
+    """Whether the database has the columns and tables of :data:`VERSION`."""
+    return int(db.execute("PRAGMA user_version").fetchone()[0]) >= VERSION
 
 
 def migrate(db: sqlite3.Connection) -> bool:
@@ -146,9 +199,10 @@ def migrate(db: sqlite3.Connection) -> bool:
             if name not in have:
                 db.execute(f"ALTER TABLE traces ADD COLUMN {name} {kind}")
         last = 0
-        while True:
+        while True:  # the traces written before the columns (none has a projection)
             batch = db.execute(
-                "SELECT id, body FROM traces WHERE id > ? ORDER BY id LIMIT ?", (last, BACKFILL)
+                "SELECT id, body FROM traces WHERE id > ? AND maker IS NULL ORDER BY id LIMIT ?",
+                (last, BACKFILL),
             ).fetchall()
             if not batch:
                 break
@@ -158,9 +212,13 @@ def migrate(db: sqlite3.Connection) -> bool:
             )
             last = batch[-1][0]
         db.execute(INDEX)
+        db.execute(WROTE_INDEX)
         for statement in _statements(SCHEMA):
             db.execute(statement)
         db.execute(BACKFILL_RUNS)
+        db.execute("DROP TABLE IF EXISTS call_days")  # rebuilt whole: a migration is idempotent
+        db.execute(DAYS)
+        db.execute(BACKFILL_DAYS)
         db.execute(f"PRAGMA user_version = {VERSION}")
         db.execute("COMMIT")
     except BaseException:

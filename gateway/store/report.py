@@ -20,13 +20,15 @@ call in the group) and ``useful`` (those of them opened in the window whose outc
 
 from __future__ import annotations
 
+import math
 import sqlite3
+import sys
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 import orjson
 
-from gateway.store.projection import project
+from gateway.store.projection import DAY_S, project
 
 # More records than any window holds: a report reads the whole window.
 READ_ALL = 1_000_000_000
@@ -93,28 +95,82 @@ def _check(by: str, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"cannot group by {by!r}: one of {', '.join(allowed)}")
 
 
+def _parts(lo: float, hi: float) -> list[tuple[str, float, float]]:
+    """[lo, hi) as the whole days ``call_days`` sums and the cut days' traces around them."""
+    first = math.ceil(lo / DAY_S)
+    last = math.floor(hi / DAY_S) if math.isfinite(hi) else sys.maxsize
+    if first >= last:
+        return [("traces", lo, hi)]
+    parts: list[tuple[str, float, float]] = [("days", first, last)]
+    if lo < first * DAY_S:
+        parts.append(("traces", lo, first * DAY_S))
+    if math.isfinite(hi) and last * DAY_S < hi:
+        parts.append(("traces", last * DAY_S, hi))
+    return parts
+
+
+_LOOP = "coalesce(nullif(loop, ''), '-')"
+_DAY_COLS = (
+    "cost, CASE WHEN maker THEN cost ELSE 0.0 END, calls, tools, tokens_in, tokens_out, first"
+)
+_RAW_COLS = (
+    "cost, CASE WHEN maker THEN cost ELSE 0.0 END, 1, kind IS 'tool', tokens_in, tokens_out, ts"
+)
+
+
 class SqlReports:
     """The reads as SQL over one connection (the caller holds a read transaction)."""
 
     def __init__(self, db: sqlite3.Connection):
         self.db = db
 
+    def _union(
+        self, spans: list[tuple[float, float, int]], day_cols: str, raw_cols: str, where: str = ""
+    ) -> tuple[str, list[Any]]:
+        """One ``UNION ALL`` of ``call_days`` and ``traces`` rows covering ``spans``
+        ([lo, hi), tagged): each row is its span's tag then the columns asked for."""
+        selects, args = [], []
+        for lo, hi, tag in spans:
+            for table, a, b in _parts(lo, hi):
+                if table == "days":
+                    selects.append(
+                        f"SELECT {tag}, {day_cols} FROM call_days WHERE day >= ? AND day < ?{where}"
+                    )
+                else:
+                    selects.append(
+                        f"SELECT {tag}, {raw_cols} FROM traces INDEXED BY traces_report "
+                        f"WHERE ts >= ? AND ts < ?{where}"
+                    )
+                args += [a, b]
+        return " UNION ALL ".join(selects), args
+
     def call_groups(self, since: float, by: str, useful: str) -> list[dict[str, Any]]:
         _check(by, CALL_GROUPS)
-        touched = by in ("model", "role")
-        runs = (
-            ", count(DISTINCT nullif(t.run, '')), "
-            "count(DISTINCT CASE WHEN r.outcome = ? THEN t.run END)"
-            if touched
-            else ""
-        )
-        join = "LEFT JOIN run_index r ON r.key = t.run AND r.created >= ?" if touched else ""
-        sql = (
-            f"SELECT {_KEY[by]} AS k, total(t.cost), total(CASE WHEN t.maker THEN t.cost END), "
-            "count(*), total(t.kind IS 'tool'), total(t.tokens_in), total(t.tokens_out)"
-            f"{runs} FROM traces t INDEXED BY traces_report {join} WHERE t.ts >= ? GROUP BY k"
-        )
-        args: list[Any] = [useful, since, since] if touched else [since]
+        if by in ("loop", "team"):
+            key = _LOOP if by == "loop" else "team"
+            union, args = self._union(
+                [(since, math.inf, 0)], f"{key}, {_DAY_COLS}", f"{key}, {_RAW_COLS}"
+            )
+            sql = (
+                f"WITH u(tag, k, c, m, n, t, i, o, f) AS ({union}) SELECT k, total(c), "
+                "total(m), total(n), total(t), total(i), total(o), 0, 0 FROM u GROUP BY k"
+            )
+        else:
+            # Runs touched per group: the traces themselves (a run's calls on each day).
+            touched = by in ("model", "role")
+            runs = (
+                ", count(DISTINCT nullif(t.run, '')), "
+                "count(DISTINCT CASE WHEN r.outcome = ? THEN t.run END)"
+                if touched
+                else ", 0, 0"
+            )
+            join = "LEFT JOIN run_index r ON r.key = t.run AND r.created >= ?" if touched else ""
+            sql = (
+                f"SELECT {_KEY[by]} AS k, total(t.cost), total(CASE WHEN t.maker THEN t.cost END), "
+                "count(*), total(t.kind IS 'tool'), total(t.tokens_in), total(t.tokens_out)"
+                f"{runs} FROM traces t INDEXED BY traces_report {join} WHERE t.ts >= ? GROUP BY k"
+            )
+            args = [useful, since, since] if touched else [since]
         out = []
         for row in self.db.execute(sql, args):
             g = _group(row[0])
@@ -123,12 +179,12 @@ class SqlReports:
                 cost_usd=row[1],
                 maker_usd=row[2],
                 subagent_usd=row[1] - row[2],
-                requests=row[3] - tools,
+                requests=int(row[3]) - tools,
                 tool_calls=tools,
                 tokens_in=int(row[5]),
                 tokens_out=int(row[6]),
             )
-            if touched:
+            if by in ("model", "role"):
                 g["runs"], g["useful"] = row[7], row[8]
             out.append(g)
         return out
@@ -143,11 +199,12 @@ class SqlReports:
         ).fetchall()
 
     def loop_teams(self, since: float) -> dict[str, str]:
-        # One min() in the query: SQLite takes the bare columns from the row holding it.
+        union, args = self._union(
+            [(since, math.inf, 0)], f"{_LOOP}, team, first", f"{_LOOP}, team, ts"
+        )
+        # One min() in the query: SQLite takes the bare column from the row holding it.
         rows = self.db.execute(
-            "SELECT coalesce(nullif(loop, ''), '-'), team, min(ts) FROM traces "
-            "INDEXED BY traces_report WHERE ts >= ? GROUP BY 1",
-            (since,),
+            f"WITH u(tag, k, team, f) AS ({union}) SELECT k, team, min(f) FROM u GROUP BY k", args
         )
         return {loop: team for loop, team, _ in rows}
 
@@ -160,21 +217,24 @@ class SqlReports:
         return [dict(zip(RUN_HEAD, row, strict=True)) for row in rows]
 
     def loop_spend(self, since: float, split: float) -> dict[str, tuple[float, float]]:
+        union, args = self._union(
+            [(since, split, 0), (max(since, split), math.inf, 1)],
+            "loop, cost",
+            "loop, cost",
+            " AND loop IS NOT NULL AND loop != ''",
+        )
         rows = self.db.execute(
-            "SELECT loop, total(CASE WHEN ts < ? THEN cost END), total(CASE WHEN ts >= ? "
-            "THEN cost END) FROM traces INDEXED BY traces_report WHERE ts >= ? "
-            "AND loop IS NOT NULL AND loop != '' GROUP BY loop",
-            (split, split, since),
+            f"WITH u(tag, k, c) AS ({union}) SELECT k, total(CASE WHEN tag = 0 THEN c END), "
+            "total(CASE WHEN tag = 1 THEN c END) FROM u GROUP BY k",
+            args,
         )
         return {loop: (before, after) for loop, before, after in rows}
 
     def written_runs(self, since: float) -> set[str]:
         rows = self.db.execute(
-            "SELECT DISTINCT coalesce(run, '') FROM traces INDEXED BY traces_report "
-            "WHERE ts >= ? AND wrote = 1",
-            (since,),
+            "SELECT run FROM traces INDEXED BY traces_wrote WHERE ts >= ? AND wrote = 1", (since,)
         )
-        return {row[0] for row in rows}
+        return {run or "" for (run,) in rows}
 
 
 def run_record(row: dict[str, Any]) -> dict[str, Any] | None:

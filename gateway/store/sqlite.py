@@ -112,9 +112,13 @@ class SqliteStore:
         *,
         apply_interval: float = 0.01,
         segment_bytes: int = journal.SEGMENT_BYTES,
+        migrate: bool = True,
     ):
         """``apply_interval``: how often the fold process commits the journal's new
-        records (seconds); ``segment_bytes``: when the journal starts a new segment."""
+        records (seconds); ``segment_bytes``: when the journal starts a new segment;
+        ``migrate=False`` (readers): an older database is read as it is, not migrated
+        (a migration holds the write lock while it backfills, a minute for a month of a
+        thousand loops, which is the gateway's to spend when it starts)."""
         self.path = str(path)
         if synchronous not in ("normal", "full"):
             raise ValueError(f"synchronous must be 'normal' or 'full', not {synchronous!r}")
@@ -124,7 +128,7 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.db = connect(self.path, "NORMAL")
         self.db.executescript(SCHEMA)
-        if projection.migrate(self.db):
+        if migrate and projection.migrate(self.db):
             log.info("store: cost and doctor columns added to %s", self.path)
         # Row writes (approvals, idempotency keys, the runs API's journals) have their own
         # connection, serialised across worker threads by a lock. In full mode every write
@@ -515,7 +519,8 @@ class SqliteStore:
         self.db.execute("BEGIN")
         try:
             applied = applied_in(self.db)
-            if not any(
+            current = projection.current(self.db)
+            if current and not any(
                 r.trace is not None and r.trace[0] >= since for r in found if r.seq > applied
             ):
                 return read(SqlReports(self.db))

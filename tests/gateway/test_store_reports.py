@@ -282,13 +282,20 @@ async def test_an_older_database_is_migrated_once(
     )
     db.commit()
     db.close()
+    since = NOW - 30 * DAY
+    reader = SqliteStore(path, migrate=False)  # as fleetctl opens it: read as it is
+    try:
+        old = await reader.read_report(since, lambda r: (type(r), everything(r, since)))
+    finally:
+        await reader.close()
+    assert old[0] is PyReports
     store = SqliteStore(path)
     try:
-        since = NOW - 30 * DAY
         decoded = await store.query_traces(since=since, limit=10**9)
         records_ = [r for r in map(run_record, await store.row_list(RUNS_TABLE, limit=10**9)) if r]
-        got = await store.read_report(since, lambda r: everything(r, since))
-        assert got == everything(PyReports(decoded, records_), since)
+        kind, got = await store.read_report(since, lambda r: (type(r), everything(r, since)))
+        assert kind is SqlReports
+        assert got == everything(PyReports(decoded, records_), since) == old[1]
         assert "odd" not in {h["id"] for h in got["heads"]}  # holds no record
     finally:
         await store.close()
