@@ -35,6 +35,7 @@ from gateway.routing import DEFAULT_MAX_OUTPUT_TOKENS
 
 ROLES = frozenset({"user", "assistant", "system", "developer"})
 TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
+EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
 # Accepted and not sent on: none of them changes what a provider computes for a stateless call.
 DROPPED = frozenset(
     {
@@ -170,16 +171,17 @@ def check(body: Any, raw: bytes) -> Request:
         raise _refuse("input", "a string or a list of input items", value)
     chat: dict[str, Any] = {"model": model, "messages": messages}
     tools = _tools(body.get("tools"))
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None and type(parallel) is not bool:
+        raise _refuse("parallel_tool_calls", "true or false", parallel)
     if tools:
         chat["tools"] = tools
-        parallel = body.get("parallel_tool_calls")
         if parallel is not None:
-            if type(parallel) is not bool:
-                raise _refuse("parallel_tool_calls", "true or false", parallel)
             chat["parallel_tool_calls"] = parallel
     choice = body.get("tool_choice")
     if choice is not None:
         chat["tool_choice"] = _tool_choice(choice)
+    _scalars(body)
     for field in PASSED:
         if body.get(field) is not None:
             chat[field] = body[field]
@@ -199,16 +201,35 @@ def check(body: Any, raw: bytes) -> Request:
         "instructions": instructions,
         "tools": [t for t in body.get("tools") or []],
         "tool_choice": choice if choice is not None else "auto",
-        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "parallel_tool_calls": True if parallel is None else parallel,
         "temperature": body.get("temperature"),
         "top_p": body.get("top_p"),
         "max_output_tokens": max_out,
-        "text": body.get("text") or {"format": {"type": "text"}},
+        "text": {"format": (body.get("text") or {}).get("format") or {"type": "text"}},
         "reasoning": body.get("reasoning"),
         "metadata": body.get("metadata") or {},
         "user": body.get("user"),
     }
     return Request(model, chat, bool(stream), max_out or DEFAULT_MAX_OUTPUT_TOKENS, echo)
+
+
+def _scalars(body: dict[str, Any]) -> None:
+    """The sampling numbers, the strings sent on as they are, and ``metadata``."""
+    for field, top in (("temperature", 2), ("top_p", 1)):
+        value = body.get(field)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= top
+        ):
+            raise _refuse(field, f"a number from 0 to {top}", value)
+    for field in ("user", "service_tier", "prompt_cache_key", "safety_identifier"):
+        value = body.get(field)
+        if value is not None and not isinstance(value, str):
+            raise _refuse(field, "a string", value)
+    metadata = body.get("metadata")
+    if metadata is not None and (
+        not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values())
+    ):
+        raise _refuse("metadata", "an object of strings", metadata)
 
 
 def _items(items: list[Any], messages: list[dict[str, Any]]) -> None:
@@ -221,7 +242,7 @@ def _items(items: list[Any], messages: list[dict[str, Any]]) -> None:
         kind = item.get("type", "message")
         if kind == "message":
             role = item.get("role")
-            if role not in ROLES:
+            if not isinstance(role, str) or role not in ROLES:
                 raise _refuse(f"{where}.role", "one of user, assistant, system, developer", role)
             content = _content(f"{where}.content", item.get("content"), role == "assistant")
             messages.append({"role": role, "content": content})
@@ -279,7 +300,7 @@ def _content(field: str, value: Any, assistant: bool) -> Any:
                 where, 'a content part such as {"type": "input_text", "text": "..."}', part
             )
         kind = part.get("type")
-        if kind in TEXT_PARTS:
+        if isinstance(kind, str) and kind in TEXT_PARTS:
             parts.append({"type": "text", "text": _text(f"{where}.text", part.get("text"))})
         elif kind == "refusal" and assistant:
             parts.append({"type": "text", "text": _text(f"{where}.refusal", part.get("refusal"))})
@@ -366,9 +387,12 @@ def _format(value: Any) -> dict[str, Any] | None:
         if not isinstance(fmt.get("schema"), dict):
             raise _refuse("text.format.schema", "a JSON Schema object", fmt.get("schema"))
         schema = {"name": _text("text.format.name", fmt.get("name")), "schema": fmt["schema"]}
-        for key in ("description", "strict"):
-            if fmt.get(key) is not None:
-                schema[key] = fmt[key]
+        if fmt.get("description") is not None:
+            schema["description"] = _text("text.format.description", fmt["description"])
+        if fmt.get("strict") is not None:
+            if type(fmt["strict"]) is not bool:
+                raise _refuse("text.format.strict", "true or false", fmt["strict"])
+            schema["strict"] = fmt["strict"]
         return {"type": "json_schema", "json_schema": schema}
     raise _refuse("text.format.type", "text, json_object or json_schema", kind)
 
@@ -382,8 +406,8 @@ def _reasoning(value: Any) -> str | None:
         if key != "effort" and v is not None:
             raise _refuse(f"reasoning.{key}", "absent (only reasoning.effort is translated)")
     effort = value.get("effort")
-    if effort is not None and not isinstance(effort, str):
-        raise _refuse("reasoning.effort", "a string such as low, medium or high", effort)
+    if effort is not None and (not isinstance(effort, str) or effort not in EFFORTS):
+        raise _refuse("reasoning.effort", f"one of {', '.join(sorted(EFFORTS))}", effort)
     return effort
 
 

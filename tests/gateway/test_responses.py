@@ -22,10 +22,17 @@ import httpx
 import openai
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openai.types.responses import Response
 
+from fleet.gwconfig import GwGuardrail
 from gateway.app import Gateway
 from gateway.config import ConfigHolder
+from gateway.errors import BadRequestError
+from gateway.responses.guard import scan
+from gateway.responses.reply import from_completion
+from gateway.responses.request import check
 from gateway.store import open_store
 from tests.gateway.conftest import TOKENS, base_config
 from tests.gateway.fakes import PROVIDER_KEY, ServerThread
@@ -658,3 +665,73 @@ def test_output_guardrail_redacts_the_answer(
     answer = strict(raw).output_text
     assert "jane.doe@example.com" not in answer and answer.startswith("Write to ")
     assert any(g["hook"] == "llm_output" for g in trace["guardrails"])
+
+
+JSONS = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5000) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+FIELDS = st.sampled_from(
+    [
+        "model",
+        "input",
+        "instructions",
+        "tools",
+        "tool_choice",
+        "text",
+        "reasoning",
+        "stream",
+        "max_output_tokens",
+        "parallel_tool_calls",
+        "store",
+        "include",
+        "truncation",
+        "metadata",
+    ]
+)
+ITEM_KEYS = st.sampled_from(
+    ["type", "role", "content", "call_id", "name", "arguments", "output", "text"]
+)
+ITEMS = st.lists(
+    st.dictionaries(
+        ITEM_KEYS,
+        JSONS
+        | st.sampled_from(
+            ["message", "function_call", "function_call_output", "user", "assistant", "input_text"]
+        ),
+        max_size=5,
+    ),
+    max_size=4,
+)
+
+
+TOOL_KEYS = st.sampled_from(["type", "name", "description", "parameters", "strict"])
+TOOLS = st.lists(st.dictionaries(TOOL_KEYS, JSONS | st.just("function"), max_size=5), max_size=3)
+FORMATS = st.dictionaries(
+    st.sampled_from(["type", "name", "schema", "strict", "description"]),
+    JSONS | st.sampled_from(["json_schema", "json_object", "text"]),
+    max_size=5,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(FIELDS, JSONS, max_size=6), ITEMS, TOOLS | st.none(), FORMATS | st.none())
+def test_any_body_is_checked_or_refused_with_a_reason(
+    fields: dict[str, Any], items: Any, tools: Any, fmt: Any
+) -> None:
+    """Whatever the body holds, the checks, the guardrail slots and the reply either work or
+    refuse it with a 400 naming what is wrong: never another exception (a 500)."""
+    body = {"model": "main", "input": items, "tools": tools, "text": {"format": fmt}, **fields}
+    raw = orjson.dumps(body)
+    try:
+        req = check(body, raw)
+    except BadRequestError as exc:
+        assert exc.status == 400 and exc.message
+        return
+    scan(body, [GwGuardrail(detector="secrets", action="redact")])
+    orjson.dumps(req.chat)
+    reply = from_completion({"choices": [{"message": {"content": "x"}}]}, req.model, req.echo, 0.0)
+    Response.model_validate(reply)
