@@ -414,7 +414,7 @@ ERRORS = [
     ("GET", "/v1/fleet/runs/ok?after=x", None, 400, "invalid_query", "non-negative integer"),
     ("GET", "/v1/fleet/runs/ok?seq=1", None, 400, "invalid_query", "after"),
     ("DELETE", "/v1/fleet/runs/ok", None, 405, "method_not_allowed", "GET or PUT or PATCH"),
-    ("POST", "/v1/fleet/runs", None, 405, "method_not_allowed", "use GET"),
+    ("DELETE", "/v1/fleet/runs", None, 405, "method_not_allowed", "use GET or POST"),
     (
         "GET",
         "/v1/fleet/runs/ok/journal",
