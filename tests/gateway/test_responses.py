@@ -735,3 +735,47 @@ def test_any_body_is_checked_or_refused_with_a_reason(
     orjson.dumps(req.chat)
     reply = from_completion({"choices": [{"message": {"content": "x"}}]}, req.model, req.echo, 0.0)
     Response.model_validate(reply)
+
+
+def test_fleet_yaml_declares_the_provider_api(tmp_path: Path) -> None:
+    """``providers.<name>.api`` in fleet.yaml reaches the gateway's config; a misspelling is
+    an error naming the file, line and column."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    fleet = tmp_path / "fleet"
+    shutil.copytree(root / "examples/minimal", fleet)
+    spec = fleet / "fleet.yaml"
+    text = spec.read_text()
+    assert "openai: { base_url: https://api.openai.com/v1, credentials" in text
+    spec.write_text(
+        text.replace(
+            "api.openai.com/v1, credentials", "api.openai.com/v1, api: responses, credentials"
+        )
+    )
+    cli = str(Path(sys.executable).with_name("fleetctl"))
+    out = tmp_path / "gateway.json"
+    subprocess.run(
+        [
+            cli,
+            "gateway",
+            "config",
+            str(fleet),
+            "-o",
+            str(out),
+            "--tokens-out",
+            str(tmp_path / "t.json"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    assert orjson.loads(out.read_bytes())["providers"]["openai"]["api"] == "responses"
+    spec.write_text(spec.read_text().replace("api: responses", "api: response"))
+    bad = subprocess.run([cli, "validate", str(fleet)], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert (
+        "fleet.yaml:4:" in bad.stdout + bad.stderr
+        and "did you mean 'responses'" in bad.stdout + bad.stderr
+    )
