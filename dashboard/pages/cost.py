@@ -54,8 +54,10 @@ class Breakdown:
 
 @dataclass(frozen=True)
 class CostView:
+    window_days: int
+    """How far back the records read reach."""
     days: list[str]
-    """The window's UTC dates, oldest first."""
+    """The UTC dates the window touches, oldest first (the first one partly)."""
     total_usd: float
     breakdowns: list[Breakdown]
 
@@ -73,7 +75,10 @@ def _key(call: dict[str, Any], by: str) -> str:
 def summarize(snap: Snapshot) -> CostView:
     """Per day and per group of each dimension, from the snapshot's calls and runs."""
     today = dt.datetime.fromtimestamp(snap.now, dt.UTC).date()
-    n = max(1, int((snap.now - snap.since) // DAY_S))
+    # every date the window touches, its partial first one too: the bars then sum to the
+    # tables, which count every call read
+    first = dt.datetime.fromtimestamp(min(snap.since, snap.now), dt.UTC).date()
+    n = (today - first).days + 1
     days = [(today - dt.timedelta(days=n - 1 - i)).isoformat() for i in range(n)]
     midnight = dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
     per: dict[str, dict[str, list[float]]] = {by: {} for by, _ in DIMENSIONS}
@@ -103,7 +108,8 @@ def summarize(snap: Snapshot) -> CostView:
             f"{s.key} ${s.total:.2f}" for s in series
         )
         out.append(Breakdown(by, title, series, report, stacked_bars(days, series, label)))
-    return CostView(days, out[0].report.total_usd, out)
+    window = round((snap.now - snap.since) / DAY_S)
+    return CostView(window, days, out[0].report.total_usd, out)
 
 
 def _series(daily: dict[str, list[float]], groups: list[Group], n: int) -> list[Series]:

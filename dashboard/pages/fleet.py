@@ -31,6 +31,9 @@ SORTS = ("name", "cost", "budget")
 HEALTH = ("healthy", "warning", "degraded")
 PARAMS = ("team", "stage", "health", "sort")
 DAYS = 7
+ATTENTION = 25
+"""Findings the panel lists (errors first); the rest are counted, and the health filter
+and each loop's page show them: a sick fleet's panel must not push the table away."""
 
 
 class QueryError(Exception):
@@ -330,7 +333,9 @@ def context(
         "teams": sorted({r.team for r in all_rows}),
         "stages": sorted({r.stage.split(" ")[0] for r in all_rows}),
         "healths": HEALTH if connected else (),
-        "findings": findings,
+        "findings": findings[:ATTENTION],
+        "findings_more": len(findings) - min(len(findings), ATTENTION),
+        "findings_loops": len({f.loop for f in findings}),
         "findings_connected": connected,
         "days": DAYS,
         "as_of": as_of,

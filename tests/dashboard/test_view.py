@@ -136,7 +136,7 @@ async def test_the_cost_page_sums_by_team_model_and_role(tmp_path: Path, loaded:
     }
     # the view's window is the longest a page needs: northwind has a monthly budget, so the
     # chart and the tables cover 30 days, the 9-day-old call too
-    assert "30 days," in page
+    assert "The last 30 days (" in page
     team = sections["team"]
     chart = team.split('<svg class="chart"')[1].split("</svg>")[0]
     # platform 9 days ago, 3 days ago and today; product today, stacked on platform's
@@ -230,3 +230,21 @@ async def test_a_staging_loop_shows_what_it_would_promote(tmp_path: Path) -> Non
     row = page.split('<a href="/loops/triage-next">triage-next</a>')[1].split("</tr>")[0]
     assert "<td>staging → bug-report-triage</td>" in row
     assert '<div class="promotes">promotes: model triage-default → cheap-backup</div>' in row
+
+
+async def test_a_long_attention_panel_is_cut_and_counted(tmp_path: Path, loaded: Any) -> None:
+    names = sorted(a.agent.name for a in loaded.agents)[:3]
+
+    def many(loaded: Any, snap: Any) -> list[Finding]:
+        return [Finding(names[i % 3], "error", "spend-jump", f"finding {i}") for i in range(30)]
+
+    client, st = await serve(tmp_path, loaded, refresh_s=0, checks=True)
+    client._transport.app.state.views.findings = many  # type: ignore[attr-defined]
+    async with client:
+        page = (await client.get("/")).text
+        loop = (await client.get(f"/loops/{names[0]}")).text
+    await st.close()
+    panel = page.split('class="attention"')[1].split("</section>")[0]
+    assert panel.count('<li class="finding') == 25
+    assert "5 more findings; 3 loops have one" in panel
+    assert loop.count('<li class="finding') == 10  # every one of its own

@@ -264,11 +264,16 @@ def test_the_cost_chart_draws_the_six_that_spent_most_and_sums_the_rest() -> Non
         for t in range(8)
     ]
     view = summarize(Snapshot(now, now - 7 * 86400, runs, calls, []))
-    assert view.days[0] == "2025-11-26" and view.days[-1] == "2025-12-02" and len(view.days) == 7
+    # seven days back from noon: eight dates, the first one's afternoon and today's morning
+    assert view.days[0] == "2025-11-25" and view.days[-1] == "2025-12-02" and len(view.days) == 8
     team = next(b for b in view.breakdowns if b.by == "team")
     assert [s.key for s in team.series] == [f"team-{t}" for t in range(7, 1, -1)] + ["other (2)"]
-    assert team.series[-1].daily == [0, 0, 0, 0, 3.0, 0, 3.0]  # teams 0 and 1: 1 + 2, two days
+    assert team.series[-1].daily == [0, 0, 0, 0, 0, 3.0, 0, 3.0]  # teams 0 and 1: 1 + 2, twice
     assert team.series[0].daily[-1] == 8.0 and team.series[0].colour == PALETTE[0]
+    # the bars and the table count the same calls
+    assert {s.key: s.total for s in team.series[:-1]} == {
+        g.key: g.cost_usd for g in team.report.groups[:6]
+    }
     assert len(team.report.groups) == 8 and view.total_usd == sum(2 * (1.0 + t) for t in range(8))
     top = team.report.groups[0]
     assert (top.key, top.runs, top.useful, top.per_useful_usd) == ("team-7", 1, 1, 16.0)
