@@ -417,9 +417,11 @@ def write_run_status(
         if known != wanted:
             kube.patch(API_VERSION, "AgentLoop", ns, name, {"status": wanted}, sub="status")
             done.statuses += 1
-        for brief in reversed(summary.get("recent") or []):
-            if _newer(brief, known.get("lastRun")):
-                done.events += post_event(kube, ns, name, info.get("uid"), brief)
+            # A run that ended changes the status; an unchanged one posts nothing (runs that
+            # end within the same second as the last would otherwise be posted again, 409s).
+            for brief in reversed(summary.get("recent") or []):
+                if _newer(brief, known.get("lastRun")):
+                    done.events += post_event(kube, ns, name, info.get("uid"), brief)
         with state.lock:
             state.run_status[(ns, name)] = wanted
 
