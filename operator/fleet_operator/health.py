@@ -25,6 +25,7 @@ import re
 from typing import Any
 
 from fleet.resources import API_VERSION
+from fleet_operator.dashboard import definitions
 from fleet_operator.gwclient import GatewayClient, GatewayError, url_for
 from fleet_operator.kube import Kube, KubeError
 from fleet_operator.reconcile import FleetState, in_fleet, now_rfc3339
@@ -32,25 +33,10 @@ from fleet_operator.runs import operator_token
 
 HEALTH_SECONDS = float(os.environ.get("FLEET_OPERATOR_HEALTH_SECONDS", "60"))
 HEALTHY = "Healthy"
-PROMOTES_TO = "fleetctl.dev/promotes-to"
 MAX_MESSAGE = 1024
 """Characters of a finding's evidence kept in the condition (``kubectl describe`` width)."""
 
 log = logging.getLogger("fleet.operator")
-
-
-def definitions(policy: dict[str, Any], loops: list[dict[str, Any]]) -> dict[str, Any]:
-    """The body of ``POST /v1/fleet/health``: the specs as the CRs hold them."""
-    return {
-        "policy": policy.get("spec") or {},
-        "loops": {
-            loop["metadata"]["name"]: {
-                "spec": loop.get("spec") or {},
-                "promotesTo": (loop["metadata"].get("labels") or {}).get(PROMOTES_TO),
-            }
-            for loop in loops
-        },
-    }
 
 
 def healthy_condition(verdict: dict[str, Any], generation: int | None) -> dict[str, Any] | None:

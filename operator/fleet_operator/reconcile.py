@@ -45,6 +45,7 @@ from fleet.render import (
 )
 from fleet.resources import API_VERSION, AgentLoopSpec
 from fleet_operator.approvers import Approvers, fleet_approvers
+from fleet_operator.dashboard import reconcile_dashboard, viewers_condition
 from fleet_operator.kube import Kube, KubeError
 
 log = logging.getLogger("fleet.operator")
@@ -249,6 +250,8 @@ class FleetState:
     # approvers as last rendered, (namespace, fleet) → Approvers (for its status)
     approver_secrets: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     approvers: dict[tuple[str, str], Approvers] = field(default_factory=dict)
+    # (namespace, fleet) → the dashboard's viewers as their Secrets declare them
+    viewers: dict[tuple[str, str], Approvers] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _object_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
 
@@ -681,18 +684,21 @@ def reconcile_fleet(
     image: str,
     approvers: dict[str, list[str]] | None = None,
     listed: list[dict[str, Any]] | None = None,
+    dashboard_image: str | None = None,
 ) -> tuple[dict[str, str], int]:
     """Render and apply the gateway objects of one fleet from every accepted loop in its namespace.
 
     ``listed`` is a fresh list of the namespace's AgentLoops if the caller has one;
     ``approvers`` (name → token hashes) replaces those of the fleet's approvers Secrets,
-    which are otherwise listed once per render (:mod:`fleet_operator.approvers`)."""
+    which are otherwise listed once per render (:mod:`fleet_operator.approvers`).
+    With ``dashboard_image``, the fleet's dashboard is rendered too
+    (:mod:`fleet_operator.dashboard`); without, one left from before is removed."""
     meta = policy["metadata"]
     ns = meta.get("namespace") or "default"
     state.remember_policy({**policy, "metadata": {**meta, "namespace": ns}})
     # A change handler and the timer may both render a fleet: one at a time.
     with state.object_lock(ns, f"FleetPolicy/{policy['spec']['fleet']}"):
-        return _reconcile_fleet(kube, policy, state, image, approvers, listed)
+        return _reconcile_fleet(kube, policy, state, image, approvers, listed, dashboard_image)
 
 
 def _reconcile_fleet(
@@ -702,6 +708,7 @@ def _reconcile_fleet(
     image: str,
     approvers: dict[str, list[str]] | None,
     listed: list[dict[str, Any]] | None,
+    dashboard_image: str | None = None,
 ) -> tuple[dict[str, str], int]:
     meta = policy["metadata"]
     ns = meta.get("namespace") or "default"
@@ -757,12 +764,12 @@ def _reconcile_fleet(
         approvers = declared.hashes
         with state.lock:
             state.approvers[(ns, fleet)] = declared
-    for child in render_fleet(
-        policy, loops, hashes, namespace=ns, image=image, approvers=approvers
-    ):
+    rendered = render_fleet(policy, loops, hashes, namespace=ns, image=image, approvers=approvers)
+    for child in rendered:
         if child["kind"] == "Secret":
             continue  # the operator's token, handled above
         outcomes[f"{child['kind']}/{child['metadata']['name']}"] = apply(kube, child)[0]
+    outcomes.update(reconcile_dashboard(kube, policy, state, loops, rendered, dashboard_image))
     return outcomes, len(loops)
 
 
@@ -771,12 +778,16 @@ def fleet_status(
     outcomes: dict[str, str],
     loops: int,
     approvers: Approvers | None = None,
+    viewers: Approvers | None = None,
 ) -> dict[str, Any]:
     status = _fleet_ready(policy, True, "Reconciled", f"gateway config holds {loops} loop(s)")
+    generation = policy["metadata"].get("generation")
     if approvers is not None:
         ok, reason, message = approvers.condition()
-        generation = policy["metadata"].get("generation")
         status["conditions"].append(_condition("Approvers", ok, reason, message, generation))
+    if viewers is not None:
+        ok, reason, message = viewers_condition(viewers)
+        status["conditions"].append(_condition("Viewers", ok, reason, message, generation))
     status["children"] = [{"kind": k.split("/")[0], "name": k.split("/")[1]} for k in outcomes]
     return status
 

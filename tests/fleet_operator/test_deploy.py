@@ -12,6 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from fleet.render import DEFINITION_PATH, render_fleet, render_loop
+from fleet_operator.dashboard import render_dashboard
 from fleet_operator.kube import PLURALS
 from tests.fleet_operator.test_render import LOOPS, POLICY
 
@@ -52,8 +53,10 @@ def rules() -> dict[tuple[str, str], set[str]]:
 def test_rbac_covers_every_rendered_kind_and_nothing_wider() -> None:
     granted = rules()
     loop = next(iter(LOOPS.values()))
-    children = render_loop(loop, POLICY, namespace="ns") + render_fleet(
-        POLICY, LOOPS.values(), {}, namespace="ns"
+    children = (
+        render_loop(loop, POLICY, namespace="ns")
+        + render_fleet(POLICY, LOOPS.values(), {}, namespace="ns")
+        + render_dashboard(POLICY, LOOPS.values(), {}, namespace="ns", image="dashboard")
     )
     for child in children:
         api_version, kind = child["apiVersion"], child["kind"]
@@ -84,9 +87,15 @@ def test_operator_deployment_is_hardened() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
 
-@pytest.mark.parametrize(
-    "dockerfile", ["operator/Dockerfile", "gateway/Dockerfile", "sandbox/Dockerfile"]
-)
+DOCKERFILES = [
+    "operator/Dockerfile",
+    "gateway/Dockerfile",
+    "sandbox/Dockerfile",
+    "dashboard/Dockerfile",
+]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
 def test_dockerfiles_run_as_the_pod_uid(dockerfile: str) -> None:
     lines = (ROOT / dockerfile).read_text().splitlines()
     froms = [line.split()[1] for line in lines if line.startswith("FROM ")]
@@ -105,9 +114,15 @@ def instructions(dockerfile: str) -> list[tuple[str, str]]:
     return out
 
 
-@pytest.mark.parametrize(
-    "dockerfile", ["operator/Dockerfile", "gateway/Dockerfile", "sandbox/Dockerfile"]
-)
+DOCKERFILES = [
+    "operator/Dockerfile",
+    "gateway/Dockerfile",
+    "sandbox/Dockerfile",
+    "dashboard/Dockerfile",
+]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
 def test_dockerfile_copy_sources_exist(dockerfile: str) -> None:
     for word, args in instructions(dockerfile):
         if word == "COPY" and not args.startswith("--from="):
@@ -132,3 +147,14 @@ def test_sandbox_installs_this_harness_by_default() -> None:
     assert steps.index(("USER", "65532:65532")) > max(
         i for i, (word, _) in enumerate(steps) if word == "RUN"
     )
+
+
+def test_every_dockerfile_is_linted_and_the_dashboard_image_runs_its_entry_point() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    (line,) = [ln for ln in makefile.splitlines() if ln.startswith("DOCKERFILES :=")]
+    assert sorted(line.split(":=")[1].split()) == sorted(DOCKERFILES)
+    steps = instructions("dashboard/Dockerfile")
+    assert ("ENTRYPOINT", '["python", "-m", "dashboard"]') in steps
+    assert (ROOT / "dashboard" / "__main__.py").is_file()
+    (run,) = [args for word, args in steps if word == "RUN" and "pip install" in args]
+    assert 'pip install ".[gateway,dashboard]"' in run
