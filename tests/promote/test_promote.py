@@ -5,6 +5,7 @@ nothing; every refusal is located, exit 2, no traceback."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,9 @@ def test_promotion_passes_the_gate_and_rewrites_only_the_pins(promoted: Promoted
     assert "no regression against the baseline" in result.output
     assert "planted-instruction" in result.output
     assert f"the gate passed ({TOTALS}" in result.output
+    # The harness ran every case on both sets of pins: steps were taken and priced.
+    totals = re.findall(r"cases: .* · (\d+) steps · \$(\d+\.\d{4})", result.output)
+    assert totals and int(totals[0][0]) > 0 and float(totals[0][1]) > 0
     assert "instructions: prompts/bug-report-triage@v6 -> prompts/bug-report-triage@v7" in (
         result.output
     )
@@ -330,3 +334,20 @@ def test_a_commit_the_hook_refuses_leaves_the_branch_it_was_on(
     assert "error: git commit failed: fleet files need review (the files are written" in err
     assert repo.active_branch.name == "main" and [h.name for h in repo.heads] == ["main"]
     assert (root / PROD_FILE).read_bytes() == (GOLDEN / "flow.promoted.yaml").read_bytes()
+
+
+def test_a_failed_gate_in_json_names_the_cases_and_writes_nothing(
+    base_repo: git.Repo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    repo = clone(base_repo, tmp_path / "repo")
+    root = root_of(repo)
+    before = files_at(repo)
+    gate = ScriptedGate(False, ["needs-info", "planted-instruction"], {"passed": False})
+    req = Request(root / "fleet", "json", commit=True)
+    assert guarded(req, lambda: run_promotion(req, CANDIDATE, gate=gate)) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["gate"]["passed"] is False and doc["written"] == []
+    assert doc["gate"]["regressed"] == ["needs-info", "planted-instruction"]
+    assert files_at(repo) == before and [h.name for h in repo.heads] == ["main"]
