@@ -108,5 +108,6 @@ def resource_links(result: Any, server: str) -> Any:
             if isinstance(inner, dict) and isinstance(inner.get("uri"), str):
                 block = {**block, "resource": {**inner, "uri": wrap_uri(server, inner["uri"])}}
                 changed = True
-        out.append({**item, "content": block} if key == "messages" else block)
+        nested = key == "messages" and isinstance(item, dict)
+        out.append({**item, "content": block} if nested else block)
     return {**result, key: out} if changed else result
