@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from mcp.shared.exceptions import MCPError
 
-from tests.gateway.fakes import ServerThread
+from tests.gateway.fakes import ServerThread, free_port
 from tests.mcp import fakelinear
 from tests.mcp.conftest import APPROVER, TOKENS, Stack, config, mcp_session, traces
 
@@ -187,3 +188,32 @@ async def test_a_run_opened_for_a_stock_client(agg: Stack) -> None:
         timeout=10,
     )
     assert refused.status_code == 403 and "sub-agent" in refused.json()["error"]["message"]
+
+
+async def test_a_server_down_or_without_credential_is_left_out(
+    agg: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = orjson.loads(agg.config_path.read_bytes())
+    cfg["mcp_servers"]["jira"] = {
+        "url": f"http://127.0.0.1:{free_port()}/mcp",
+        "tools": {"read": ["get_*"]},
+    }
+    cfg["loops"]["release"]["mcp"]["jira"] = ["read"]
+    agg.reconfigure(cfg)
+    async with mcp_session(agg.url + "/mcp", TOKENS["release"]) as session:
+        listed = await session.list_tools()
+        names = {t.name for t in listed.tools}
+        assert "github__get_issue" in names and "linear__get_ticket" in names
+        assert listed.meta is not None and list(listed.meta["fleet/unavailable"]) == ["jira"]
+        with pytest.raises(MCPError) as down:
+            await session.call_tool("jira__get_issue", {"id": 1})
+        assert down.value.error.data["code"] == "mcp_upstream_unavailable"  # type: ignore[index]
+        monkeypatch.delenv("TEST_GITHUB_MCP_KEY")
+        listed = await session.list_tools()
+        assert not any(t.name.startswith("github__") for t in listed.tools)
+        assert "set TEST_GITHUB_MCP_KEY" in listed.meta["fleet/unavailable"]["github"]  # type: ignore[index]
+        with pytest.raises(MCPError) as missing:
+            await session.call_tool("github__get_issue", {"number": 1})
+        assert missing.value.error.data["code"] == "credentials_missing"  # type: ignore[index]
+        ticket = await session.call_tool("linear__get_ticket", {"key": "L-5"})
+        assert ticket.content[0].text == "ticket L-5: login page is slow"  # type: ignore[union-attr]
