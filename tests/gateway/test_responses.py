@@ -717,7 +717,7 @@ FORMATS = st.dictionaries(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.dictionaries(FIELDS, JSONS, max_size=6), ITEMS, TOOLS | st.none(), FORMATS | st.none())
 def test_any_body_is_checked_or_refused_with_a_reason(
     fields: dict[str, Any], items: Any, tools: Any, fmt: Any
