@@ -1,7 +1,7 @@
-#!/usr/bin/env python3
-"""Run `fleetctl eval` for every loop whose pins a pull request changes; write a markdown section.
+"""CI: run `fleetctl eval` for every loop whose pins a pull request changes, into the PR comment.
 
-    eval-changed-pins FLEET_DIR BASE_REV OUT.md
+    python -m fleetctl.promotion.ci FLEET_DIR BASE_REV OUT.md     (fleetctl installed)
+    python3 ACTION_DIR/fleetctl/promotion/ci.py FLEET_DIR BASE_REV OUT.md   (the composite action)
 
 The loops come from `fleetctl diff --base BASE_REV -o json` (a change under instructions,
 skills or model, the loop's or a sub-agent's; an added loop's pins too) and `fleetctl ls -o
@@ -12,8 +12,9 @@ loop's new pins (a promotion, a rollback) as `--pins current`. A loop with no re
 
 The section (one table per loop, what `fleetctl eval` prints) is appended to OUT.md, the
 body of the pull request's comment. Exit 0: no regression; 1: a case regressed (or failed);
-2: a fleetctl command could not run. Only the standard library: it runs in whichever
-Python the job has, and reaches fleetctl through its command line.
+2: a fleetctl command could not run. Only the standard library, and fleetctl through its
+command line: the composite action runs this file from its own checkout with whichever
+Python the job has, which need not be the one fleetctl was installed into.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def fleetctl(*args: str) -> subprocess.CompletedProcess[str]:
 def need_json(proc: subprocess.CompletedProcess[str], what: str, ok: tuple[int, ...]) -> object:
     if proc.returncode not in ok:
         sys.stderr.write(proc.stderr)
-        sys.stderr.write(f"eval-changed-pins: `fleetctl {what}` failed (exit {proc.returncode})\n")
+        sys.stderr.write(
+            f"fleetctl.promotion.ci: `fleetctl {what}` failed (exit {proc.returncode})\n"
+        )
         sys.exit(2)
     return json.loads(proc.stdout)
 

@@ -5,8 +5,6 @@ the diff file that becomes the PR comment."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
 import subprocess
 import sys
@@ -22,16 +20,12 @@ from tests.conftest import ROOT
 from tests.promote.conftest import CANDIDATE_FILE, PROD, clone, commit_all, edit, runner
 
 ACTION = YAML(typ="safe", pure=True).load((ROOT / "action.yml").read_text())
-SCRIPT = ROOT / "scripts" / "eval-changed-pins"
 
 
 def script() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("eval_changed_pins", str(SCRIPT))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+    from fleetctl.promotion import ci
+
+    return ci
 
 
 def test_pin_changes_are_told_from_other_changes() -> None:
@@ -107,6 +101,13 @@ def test_the_step_evaluates_the_moved_pins_into_the_comment(
     before = comment.read_text()
     assert run_step(step, root, env) == 0
     assert comment.read_text() == before
+
+
+def test_usage_of_the_module() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "fleetctl.promotion.ci", "fleet"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "FLEET_DIR BASE_REV OUT.md" in proc.stderr
 
 
 def test_the_step_stops_when_the_diff_cannot_run(base_repo: git.Repo, tmp_path: Path) -> None:
