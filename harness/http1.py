@@ -53,12 +53,20 @@ class Stale(Exception):
 
 
 class Response:
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("_headers", "_raw", "body", "status")
 
-    def __init__(self, status: int, headers: dict[str, str], body: bytes):
+    def __init__(self, status: int, raw: list[tuple[bytes, bytes]], body: bytes):
         self.status = status
-        self.headers = headers
+        self._raw = raw
+        self._headers: dict[str, str] | None = None
         self.body = body
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-cased names; decoded when first asked for (a journal append never asks)."""
+        if self._headers is None:
+            self._headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self._raw}
+        return self._headers
 
     # The names httpx's Response uses, so error reporting reads alike.
     @property
@@ -298,5 +306,4 @@ class Http1:
             self._pool.put(None, conn)
         else:
             self._pool.discard(conn)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
-        return Response(parser.get_status_code(), headers, b"".join(answer.body))
+        return Response(parser.get_status_code(), answer.headers, b"".join(answer.body))

@@ -121,6 +121,8 @@ class Runs:
         if patch:
             body["run"] = patch
         r = await self._send("PUT", f"{self._path}/journal/{entry['seq']}", body)
+        if r.status_code in (200, 201):
+            return  # stored (or already there): the record in the answer is not needed
         if r.status_code == 409:
             raise Nondeterminism(
                 f"journal entry {entry['seq']} of run {self.run_id}: {_reason(r)} (is another "
