@@ -34,6 +34,7 @@ from fleet.evals.report import baseline_from_report, build_report, pin_set
 from fleet.source import DirSource
 from fleet.yamlsrc import format_path, parse
 from fleetctl.evals.worker import Worker
+from fleetctl.evals.zygote import Forker
 from fleetctl.local.errors import LocalError, TranscriptError
 from fleetctl.local.home import Fleet, load_fleet
 from fleetctl.local.replay import Replay
@@ -64,6 +65,7 @@ class EvalRequest:
     jobs: int | None = None
     baseline_file: Path | None = None
     cases: list[str] | None = None
+    fork: bool = True  # fork runs from one warm harness parent (False: exec fleet-harness each)
     on_result: Callable[[str, CaseResult], None] | None = field(default=None, repr=False)
 
 
@@ -267,6 +269,18 @@ def evaluate(req: EvalRequest) -> dict[str, Any]:
     jobs = req.jobs if req.jobs is not None else default_jobs()
     if jobs < 1:
         raise LocalError(f"--jobs {jobs}: expected 1 or more")
+    # The harness parent warms up (imports its clients) while the fleet and cases load.
+    forker = Forker().start() if req.fork else None
+    try:
+        return _evaluate(req, provider, jobs, forker)
+    finally:
+        if forker is not None:
+            forker.stop()
+
+
+def _evaluate(
+    req: EvalRequest, provider: _Provider, jobs: int, forker: Forker | None
+) -> dict[str, Any]:
     fleet = load_fleet(req.fleet_root)
     production, twin = pair(fleet, req.loop)
     prod_name = production["metadata"]["name"]
@@ -294,7 +308,7 @@ def evaluate(req: EvalRequest) -> dict[str, Any]:
     if any(d.severity == "error" for d in diags):
         raise CaseError(diags)
     tasks = [(lbl, loop, case) for lbl, loop in runs for case in cases]
-    results = _run_all(fleet, tasks, replays, jobs, provider, req.on_result)
+    results = _run_all(fleet, tasks, replays, jobs, provider, forker, req.on_result)
     sets = {
         lbl: pin_set(
             lbl, loop["metadata"]["name"], pins_of(loop), [results[(lbl, c.name)] for c in cases]
@@ -351,6 +365,7 @@ def _run_all(
     replays: dict[tuple[str, str], Replay | str | None],
     jobs: int,
     provider: _Provider,
+    forker: Forker | None,
     on_result: Callable[[str, CaseResult], None] | None,
 ) -> dict[tuple[str, str], CaseResult]:
     """Run every task on at most ``jobs`` workers; each worker runs one case at a time."""
@@ -364,7 +379,8 @@ def _run_all(
 
     def work(index: int, scratch: Path) -> None:
         try:
-            with Worker(fleet, scratch, index, loops, replay=provider.kind != "fleet") as w:
+            replay = provider.kind != "fleet"
+            with Worker(fleet, scratch, index, loops, replay=replay, forker=forker) as w:
                 while True:
                     try:
                         lbl, loop, case = todo.get_nowait()

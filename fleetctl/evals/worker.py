@@ -88,6 +88,7 @@ class Worker:
         loops: list[dict[str, Any]],
         *,
         replay: bool,
+        forker: Forker | None = None,
         harness: str | None = None,
     ):
         self.fleet = fleet
@@ -102,17 +103,16 @@ class Worker:
         self.tokens: dict[str, str] = {}
         self.url = ""
         self.http: httpx.Client | None = None
-        # --harness CMD execs that command per case; else runs fork from a warm parent
+        # runs fork from the eval's warm harness parent; without one, ``harness`` (or
+        # fleet-harness) is exec'd per case
+        self.forker = forker
         self.harness = harness
-        self.forker: Forker | None = None
 
     def start(self) -> Worker:
         from fleet.gwrender import identities
         from fleetctl.local.embedded import EmbeddedGateway
 
         try:
-            if self.harness is None:
-                self.forker = Forker().start()
             self.home.ensure()
             self.tokens = self.home.tokens(identities(self.fleet.loops))
             provider_url = None
@@ -128,10 +128,10 @@ class Worker:
             cfg = self.home.write_gateway_config(
                 self.fleet, self.tokens, provider_url=provider_url, mcp=mcp
             )
-            # The replay servers take no credential: the gateway must not wait for one.
+            # The replay servers take no credential, and an eval reaches no other server: the
+            # gateway must neither wait for nor warn about one.
             servers = {
-                n: s.model_copy(update={"credentials": None}) if n in mcp else s
-                for n, s in cfg.mcp_servers.items()
+                n: s.model_copy(update={"credentials": None}) for n, s in cfg.mcp_servers.items()
             }
             # The gateway picks a weighted target per call; an eval prices every call at the
             # heaviest target of its virtual model, so a case costs the same on every run.
@@ -154,9 +154,6 @@ class Worker:
         return self
 
     def stop(self) -> None:
-        if self.forker is not None:
-            self.forker.stop()
-            self.forker = None
         if self.http is not None:
             self.http.close()
             self.http = None

@@ -10,9 +10,10 @@ with the arguments given, then exits with that code. Nothing of one run
 survives into the next: every child starts from the same parent, which never
 starts an event loop, a thread or a connection.
 
-Protocol (JSON lines): the caller writes ``{"argv", "env", "stdout", "stderr"}``;
-this process answers ``{"pid": N}`` when the child is forked and
-``{"exit": CODE}`` when it ended. End of input ends it.
+Protocol (JSON lines): the caller writes ``{"id", "argv", "env", "stdout",
+"stderr"}``; this process answers ``{"id", "pid"}`` when the child is forked
+and ``{"id", "exit"}`` when it ended; children run side by side. End of input
+ends it once the last child is done.
 
     python -m fleetctl.evals.zygote
 """
@@ -20,12 +21,14 @@ this process answers ``{"pid": N}`` when the child is forked and
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import selectors
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -76,73 +79,152 @@ def _child(req: dict[str, Any]) -> int:
 
 
 def serve() -> None:
+    """Fork one child per request line; answer each child's pid at once and its exit code when
+    it ends (children run side by side: one parent serves every worker of an eval)."""
     _warm()
-    answer = sys.stdout
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        req = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            code = 2
+    # Keep the collector off the warm objects: a child that scans them writes to (and so
+    # copies) every page the parent's imports hold.
+    gc.freeze()
+    rfd, wfd = os.pipe()
+    os.set_blocking(wfd, False)
+    signal.set_wakeup_fd(wfd)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    ids: dict[int, Any] = {}
+    out = sys.stdout
+    inp = os.fdopen(sys.stdin.fileno(), "rb", buffering=0)
+    pending = b""
+    sel = selectors.DefaultSelector()
+    sel.register(inp, selectors.EVENT_READ, "in")
+    sel.register(rfd, selectors.EVENT_READ, "child")
+    open_input = True
+
+    def reap() -> None:
+        while ids:
             try:
-                code = _child(req)
-            finally:
-                os._exit(code)
-        answer.write(json.dumps({"pid": pid}) + "\n")
-        answer.flush()
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        answer.write(json.dumps({"exit": code}) + "\n")
-        answer.flush()
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            rid = ids.pop(pid, None)
+            out.write(json.dumps({"id": rid, "exit": os.waitstatus_to_exitcode(status)}) + "\n")
+            out.flush()
+
+    while open_input or ids:
+        for key, _ in sel.select(timeout=1.0):
+            if key.data == "child":
+                os.read(rfd, 512)
+                continue
+            chunk = os.read(inp.fileno(), 65536)
+            if not chunk:
+                open_input = False
+                sel.unregister(inp)
+                continue
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if not line.strip():
+                    continue
+                req = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    code = 2
+                    try:
+                        signal.set_wakeup_fd(-1)
+                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                        os.close(rfd)
+                        os.close(wfd)
+                        code = _child(req)
+                    finally:
+                        os._exit(code)
+                ids[pid] = req.get("id")
+                out.write(json.dumps({"id": req.get("id"), "pid": pid}) + "\n")
+                out.flush()
+        reap()
 
 
 class Forker:
-    """The caller's side: ``Forker().start()``, then :meth:`run` one harness at a time."""
+    """The caller's side, shared by an eval's workers: :meth:`run` forks one harness run and
+    waits for it; any number of threads may call it at once."""
 
     def __init__(self) -> None:
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._next = 0
+        self._waiting: dict[int, dict[str, Any]] = {}
+        self._events: dict[int, threading.Event] = {}
+        self._reader: threading.Thread | None = None
+        self._dead = False
 
     def start(self) -> Forker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fleetctl.evals.zygote"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            text=True,
-            bufsize=1,
         )
+        self._reader = threading.Thread(target=self._read_all, daemon=True)
+        self._reader.start()
         return self
 
-    def _read(self, timeout: float) -> dict[str, Any] | None:
+    def _read_all(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            if not sel.select(timeout):
+        for line in self.proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            with self._lock:
+                rid = msg.get("id")
+                if rid in self._waiting:
+                    self._waiting[rid].update(msg)
+                    if "exit" in msg or "pid" in msg:
+                        self._events[rid].set()
+        with self._lock:
+            self._dead = True
+            for ev in self._events.values():
+                ev.set()
+
+    def _wait(self, rid: int, key: str, timeout: float) -> Any:
+        while True:
+            with self._lock:
+                got = self._waiting[rid]
+                if key in got:
+                    return got[key]
+                if self._dead:
+                    raise OSError("the harness parent process exited")
+                ev = self._events[rid]
+                ev.clear()
+            if not ev.wait(timeout):
                 return None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise OSError("the harness parent process exited")
-        data = json.loads(line)
-        return data if isinstance(data, dict) else None
 
     def run(
         self, argv: list[str], env: dict[str, str], out: Path, err: Path, timeout: float
     ) -> int | None:
         """The harness's exit code, or None when it ran over ``timeout`` s and was killed."""
         assert self.proc is not None and self.proc.stdin is not None
-        req = {"argv": argv, "env": env, "stdout": str(out), "stderr": str(err)}
-        self.proc.stdin.write(json.dumps(req) + "\n")
-        self.proc.stdin.flush()
-        started = self._read(60)
-        if started is None:
-            raise OSError("the harness parent process did not answer")
-        pid = int(started["pid"])
-        done = self._read(timeout)
-        if done is None:
-            os.kill(pid, signal.SIGKILL)
-            self._read(30)
-            return None
-        return int(done["exit"])
+        with self._lock:
+            self._next += 1
+            rid = self._next
+            self._waiting[rid] = {}
+            self._events[rid] = threading.Event()
+            req = {"id": rid, "argv": argv, "env": env, "stdout": str(out), "stderr": str(err)}
+            self.proc.stdin.write((json.dumps(req) + "\n").encode())
+            self.proc.stdin.flush()
+        try:
+            pid = self._wait(rid, "pid", 60)
+            if pid is None:
+                raise OSError("the harness parent process did not answer")
+            code = self._wait(rid, "exit", timeout)
+            if code is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+                self._wait(rid, "exit", 30)
+                return None
+            return int(code)
+        finally:
+            with self._lock:
+                self._waiting.pop(rid, None)
+                self._events.pop(rid, None)
 
     def stop(self) -> None:
         if self.proc is None:
@@ -154,6 +236,8 @@ class Forker:
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.proc = None
