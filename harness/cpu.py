@@ -19,8 +19,9 @@ thread of the process (there is none on a step's path) would count as the
 harness's own.
 
 The tuning (:func:`settle`), always on, is for the collector. After start-up the
-process holds ~300,000 objects of imported modules (openai, mcp, pydantic,
-httpx2) that live as long as it does; every full collection walked them all.
+process holds ~140,000 objects of imported modules (openai, mcp, pydantic,
+httpx2) that live as long as it does; every full collection walked them all
+(30-100 ms of CPU each, by the machine's load).
 Once the first step is done (the clients imported and built) they are moved to
 the permanent generation, and the youngest generation is collected every 20,000
 allocations instead of 700: a step allocates some thousands of short-lived
