@@ -84,9 +84,15 @@ def run_rollback(req: Any, loop: str, to: str | None) -> int:
     fr_commit = fr if req.commit and not req.dry_run else None
     branch = preflight(req, fr_commit, planned, "rollback")
     print_plan(planned, head, req)
-    subject = req.message or f"Roll back {loop}: {earlier.reason}"
+    subject = req.message or f"Roll back {loop} to the pins of {earlier.rev}"
     undone = earlier.undoes or f"to:{earlier.rev}"
-    body = [*pin_lines(planned), "", f"{ROLLBACK}: {loop} {undone}"]
+    body = [
+        f"Restores {earlier.reason}.",
+        "",
+        *pin_lines(planned),
+        "",
+        f"{ROLLBACK}: {loop} {undone}",
+    ]
     done = apply(req, fr_commit, planned, branch, subject + "\n\n" + "\n".join(body) + "\n")
     report_json(planned, done, {"to": earlier.rev, "reason": earlier.reason}, req)
     return EXIT_OK

@@ -70,6 +70,10 @@ def test_rollback_restores_the_pins_before_the_promotion(
     assert repo.active_branch.name.startswith(f"rollback/{PROD}-")
     assert [p.hexsha for p in head.parents] == [promotion]
     assert sorted(head.stats.files) == [PROD_FILE, "fleet/fleet.lock"]
+    assert head.message.startswith(
+        f"Roll back {PROD} to the pins of {promoted.base[:12]}\n\n"
+        f"Restores the pins before promotion {promotion[:12]} (Promote {PROD}: "
+    )
     assert head.message.rstrip().endswith(f"Fleet-Rollback: {PROD} {promotion}")
     assert status(repo) == ""
     # That promotion is undone, and there is none before it: nothing further back to go to.
