@@ -263,9 +263,16 @@ def before_after(url: str, fleet: Path) -> None:
         finally:
             gc.enable()
             await st.close()
-        same = [(g.key, g.runs, g.useful, round(g.cost_usd, 9)) for g in old.groups] == [
-            (g.key, g.runs, g.useful, round(g.cost_usd, 9)) for g in new.groups
-        ]
+        # Each group's counts, and its cost to a billionth of a dollar (summed in another
+        # order, the last bits of a float differ).
+        was = {g.key: g for g in old.groups}
+        same = len(was) == len(new.groups) and all(
+            g.key in was
+            and (g.runs, g.useful, g.requests, g.tool_calls)
+            == (was[g.key].runs, was[g.key].useful, was[g.key].requests, was[g.key].tool_calls)
+            and abs(g.cost_usd - was[g.key].cost_usd) < 1e-9
+            for g in new.groups
+        )
         print(f"cost --by loop, a month, in-process CPU ({load()}): every record decoded "
               f"{t1 - t0:.2f} s -> the store's sums {t2 - t1:.2f} s "
               f"({(t1 - t0) / max(t2 - t1, 1e-9):.0f}x; same report: {same})")  # fmt: skip

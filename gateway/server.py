@@ -32,7 +32,7 @@ def build(
     otlp = otlp_endpoint or endpoint_from_env()
     return Gateway(
         ConfigHolder.from_file(config),
-        open_store(store),
+        open_store(store, exclusive=True),  # a second gateway on a SQLite file is refused
         watch_interval=watch_interval,
         exporter=OtlpExporter(otlp) if otlp else None,
     )

@@ -191,6 +191,11 @@ class StoreNotFound(StoreURLError):
     """A SQLite store was expected at a path where there is none."""
 
 
+class StoreInUse(StoreURLError):
+    """A second gateway process on a SQLite store another one serves: each would hold
+    its reservations (and rate and run counters) alone and together overspend."""
+
+
 STORE_FORMS = "sqlite:PATH[?synchronous=full], redis://HOST:PORT/DB, rediss://… or unix://SOCKET"
 
 
@@ -207,7 +212,7 @@ def _near(path: Path) -> list[str]:
     return [str(folder / n) if str(folder) != "." else n for n in names]
 
 
-def open_store(url: str, *, create: bool = True) -> Store:
+def open_store(url: str, *, create: bool = True, exclusive: bool = False) -> Store:
     """``sqlite:PATH[?synchronous=full]`` (default), or ``redis://host:port/db``,
     ``rediss://…``, ``unix://SOCKET``. Anything else is refused with
     :class:`StoreURLError`, so a mistyped URL never becomes a new empty database.
@@ -216,6 +221,12 @@ def open_store(url: str, *, create: bool = True) -> Store:
     a SQLite path with nothing there raises :class:`StoreNotFound`, with the nearby
     store files as suggestions. With ``create=True`` (the gateway) a new SQLite store
     is logged once with its path, so a wrong path shows in the first lines of the log.
+
+    ``exclusive=True`` (``python -m gateway``): a SQLite store another live process
+    serves raises :class:`StoreInUse` once it has not let go within
+    ``FLEET_GATEWAY_STORE_WAIT_S`` seconds (default 15: a gateway being replaced
+    finishes its requests first), so a second replica refuses to start instead of
+    sharing budgets it cannot see.
     """
     if url.startswith(("redis://", "rediss://", "unix://")):
         from gateway.store.redis import RedisStore
@@ -249,7 +260,9 @@ def open_store(url: str, *, create: bool = True) -> Store:
         )
     from gateway.store.sqlite import SqliteStore
 
-    store = SqliteStore(path, options.get("synchronous", "normal").lower(), migrate=create)
+    store = SqliteStore(
+        path, options.get("synchronous", "normal").lower(), migrate=create, exclusive=exclusive
+    )
     if new:
         logging.getLogger("fleet.gateway").warning(
             "created a new, empty store at %s (none was there)", Path(path).resolve()

@@ -25,6 +25,7 @@ its segment.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import struct
@@ -125,13 +126,25 @@ class Journal:
         self.path: Path | None = None
         self.size = 0
 
-    def acquire(self) -> bool:
-        """Become the owner; False when a live process already is."""
+    def acquire(self, role: str = "writer") -> bool:
+        """Become the owner; False when a live process already is. The lock file then
+        names the owner (``<pid> <role>``), for the error a second gateway prints."""
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        with contextlib.suppress(OSError):  # the name is for people; the lock is the flock
+            os.ftruncate(self._lock, 0)
+            os.pwrite(self._lock, f"{os.getpid()} {role}\n".encode(), 0)
         return True
+
+    def owner(self) -> tuple[int, str] | None:
+        """(pid, role) the owner wrote in the lock file, when it did."""
+        try:
+            pid, _, role = os.pread(self._lock, 64, 0).decode().strip().partition(" ")
+            return int(pid), role
+        except (OSError, ValueError):
+            return None
 
     def open_segment(self, first_seq: int) -> Path | None:
         """Start a new segment; returns the one it closes, if any."""

@@ -16,6 +16,12 @@ with the requests they stood for. Reads the hot path needs (spend per window,
 the minute's rate counters, run counters) are mirrored in memory and loaded
 from the file on first use. An in-memory database (``:memory:``) commits each
 event-loop turn's settlements in one transaction instead.
+
+So one gateway process serves a SQLite file: a second would check budgets
+against reservations and spend it cannot see, and the two would overspend
+together (rate windows and run step counts alike). ``python -m gateway`` opens
+the store ``exclusive``: it takes the journal, waiting a few seconds for a
+gateway being replaced, or exits 2 naming Redis, which replicas share.
 """
 
 from __future__ import annotations
@@ -37,7 +43,14 @@ from typing import Any, TypeVar, cast
 import orjson
 
 from gateway.store import encode, journal, projection
-from gateway.store.base import BudgetKey, Denied, Reservation, RunState, Settlement
+from gateway.store.base import (
+    BudgetKey,
+    Denied,
+    Reservation,
+    RunState,
+    Settlement,
+    StoreInUse,
+)
 from gateway.store.errors import StoreUnavailable
 from gateway.store.fold import applied_in, commit, connect
 from gateway.store.journal import Journal, Record
@@ -101,6 +114,34 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) or value is None else None
 
 
+# How long a gateway waits for another process to let go of the store before refusing.
+STORE_WAIT_ENV = "FLEET_GATEWAY_STORE_WAIT_S"
+STORE_WAIT_S = 15.0
+
+
+def _claim(directory: Path, segment_bytes: int, path: str) -> Journal:
+    """The journal, owned, or :class:`StoreInUse` naming who holds it."""
+    owned = Journal(directory, segment_bytes)
+    try:
+        wait = float(os.environ.get(STORE_WAIT_ENV, STORE_WAIT_S))
+    except ValueError:
+        wait = STORE_WAIT_S
+    deadline = time.monotonic() + wait
+    while not owned.acquire():
+        if time.monotonic() >= deadline:
+            holder = owned.owner()
+            owned.close()
+            who = f"process {holder[0]} ({holder[1]})" if holder else "another process"
+            raise StoreInUse(
+                f"the SQLite store {path} is in use by {who}: a SQLite store serves one "
+                "gateway process, which holds its budgets' reservations in memory",
+                "run one gateway per SQLite file; replicas share budgets through "
+                "--store redis://HOST:PORT/DB",
+            )
+        time.sleep(0.1)
+    return owned
+
+
 Pending = list[tuple[Settlement, Record, "asyncio.Future[dict[str, float]]"]]
 
 
@@ -113,12 +154,15 @@ class SqliteStore:
         apply_interval: float = 0.01,
         segment_bytes: int = journal.SEGMENT_BYTES,
         migrate: bool = True,
+        exclusive: bool = False,
     ):
         """``apply_interval``: how often the fold process commits the journal's new
         records (seconds); ``segment_bytes``: when the journal starts a new segment;
         ``migrate=False`` (readers): an older database is read as it is, not migrated
         (a migration holds the write lock while it backfills, a minute for a month of a
-        thousand loops, which is the gateway's to spend when it starts)."""
+        thousand loops, which is the gateway's to spend when it starts); ``exclusive``:
+        own the journal or raise :class:`~gateway.store.base.StoreInUse` (a gateway:
+        budgets held in one process's memory cannot be shared with another's)."""
         self.path = str(path)
         if synchronous not in ("normal", "full"):
             raise ValueError(f"synchronous must be 'normal' or 'full', not {synchronous!r}")
@@ -126,6 +170,8 @@ class SqliteStore:
         self.apply_interval = apply_interval
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # Claimed before anything is written: a refused second gateway migrates nothing.
+        claimed = _claim(Path(self.path + ".journal"), segment_bytes, self.path) if exclusive and self.path != ":memory:" else None  # fmt: skip
         self.db = connect(self.path, "NORMAL")
         self.db.executescript(SCHEMA)
         if migrate and projection.migrate(self.db):
@@ -158,9 +204,11 @@ class SqliteStore:
         self._flush_scheduled = False
         self.journal_dir = Path(self.path + ".journal") if self.path != ":memory:" else None
         self.journal: Journal | None = None
-        if self.journal_dir is not None:
+        if claimed is not None:
+            self.journal = claimed
+        elif self.journal_dir is not None:
             owned = Journal(self.journal_dir, segment_bytes)
-            if owned.acquire():
+            if owned.acquire("writer" if migrate else "reader"):
                 self.journal = owned
             else:
                 owned.close()
