@@ -165,7 +165,11 @@ def table(report: Mapping[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         lines.append(
-            "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)) + "  " + row[-1]
+            (
+                "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=False))
+                + "  "
+                + row[-1]
+            ).rstrip()
         )
     t = ev["totals"]
     lines.append(
