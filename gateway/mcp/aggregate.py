@@ -252,10 +252,10 @@ class AggregateEndpoint:
             ]
 
         if tool_name == RESULT_TOOL:
-            # Not any server's: answered from the ledger (the server argument goes unused).
-            first = config.mcp_servers[servers[0]]
+            # Answered from the ledger; traced and counted under the server of the approval.
+            label = await self._approval_server(ident, params.get("arguments"), servers)
             status, rh, out = await calls.tools_call(
-                ident, "(gateway)", first, msg, scope["headers"], None, None, session=shown
+                ident, label, config.mcp_servers[label], msg, scope["headers"], session=shown
             )
             await respond(send, status, out, head(rh))
             return
@@ -313,6 +313,14 @@ class AggregateEndpoint:
             await respond(send, 502, failed(name, status, rid), JSON)
         else:
             await respond(send, status, out, head(rh))
+
+    async def _approval_server(self, ident: Any, args: Any, servers: list[str]) -> str:
+        approval = args.get("approval_id") if isinstance(args, dict) else None
+        usable = isinstance(approval, str) and 0 < len(approval) <= 64
+        row = await self.calls.ledger.approval(approval) if usable else None
+        if row is not None and row["loop"] == ident.loop and row["server"] in servers:
+            return str(row["server"])
+        return servers[0]
 
     def _no_tool(self, tool: str, servers: list[str]) -> str:
         sep = self.calls.config.mcp_separator

@@ -20,7 +20,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from tests.mcp.conftest import APPROVER, TOKENS, Stack, mcp_session
+from tests.mcp.conftest import APPROVER, TOKENS, Stack, mcp_session, traces
 
 CAPS = types.ClientCapabilities(
     tasks=types.ClientTasksCapability(
@@ -188,6 +188,9 @@ async def test_without_tasks_a_gated_call_is_not_done(stack: Stack) -> None:
         decide(stack, approval, "approve")
         fetched = await session.call_tool("fleet_approval_result", {"approval_id": approval})
         assert fetched.content[0].text == "merged #25"  # type: ignore[union-attr]
+    # Traced (and counted) under the approval's server, as on /mcp/github.
+    steps = [s for s in await traces(stack, None) if s["tool"] == "fleet_approval_result"]
+    assert [(s["server"], s["outcome"]) for s in steps] == [("github", "fetched")]
 
 
 def _post(url: str, sid: str | None, msg: dict[str, Any]) -> httpx.Response:
