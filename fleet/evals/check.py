@@ -53,6 +53,8 @@ class Observation:
     errors: list[str] = field(default_factory=list)  # the case could not be run as recorded
     run: str = ""
     seconds: float = 0.0
+    # the model replies of the run per caller identity, as a transcript's tracks hold them
+    replies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     worker: int = -1  # which of the eval's workers ran it
     started: float = 0.0  # the worker's monotonic clock when the run began
 

@@ -56,6 +56,12 @@ def eval_cmd(
     save_baseline: Path | None = typer.Option(
         None, "--save-baseline", help="Write the report here, for a later --baseline."
     ),
+    record: Path | None = typer.Option(
+        None,
+        "--record",
+        help="Write each case's model replies to DIR/<case>.replay.yaml (with --provider fleet: "
+        "a recording to replay with --provider replay:DIR, or to move beside the case).",
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
     junit: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here."),
     output: str = typer.Option("text", "--output", "-o", help="text (the table) or json."),
@@ -86,6 +92,7 @@ def eval_cmd(
         jobs,
         baseline,
         list(case) or None,
+        record=record,
     )
     try:
         report = evaluate(req)

@@ -65,6 +65,7 @@ class EvalRequest:
     jobs: int | None = None
     baseline_file: Path | None = None
     cases: list[str] | None = None
+    record: Path | None = None  # write each case's model replies here as <case>.replay.yaml
     fork: bool = True  # fork runs from one warm harness parent (False: exec fleet-harness each)
     on_result: Callable[[str, CaseResult], None] | None = field(default=None, repr=False)
 
@@ -316,6 +317,13 @@ def _evaluate(
         for lbl, loop in runs
     }
     notes = []
+    if req.record is not None:
+        written = record_transcripts(
+            req.record, prod_name, evaluated_loop, [results[(req.pins, c.name)] for c in cases]
+        )
+        notes.append(
+            f"recorded {written} transcript(s) in {req.record} (replay them: --provider replay:{req.record})"
+        )
     if (
         baseline is not None
         and baseline_source != SAME_RUN
@@ -332,6 +340,41 @@ def _evaluate(
         replay=provider.describe(),
         notes=notes,
     )
+
+
+def record_transcripts(
+    directory: Path, production: str, loop: dict[str, Any], results: list[CaseResult]
+) -> int:
+    """Write each result's model replies as ``DIR/<case>.replay.yaml``, its tracks under the
+    production loop's identities (as cases name them); returns how many were written."""
+    from fleet.yamlout import dump
+
+    name = loop["metadata"]["name"]
+    ref = pins_of(loop)["instructions"]
+    directory.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for res in results:
+        replies = res.observation.replies
+        if not replies:
+            continue
+        tracks = {}
+        for member, items in sorted(replies.items()):
+            head, sep, tail = member.partition("/")
+            tracks[(production if head == name else head) + sep + tail] = items
+        doc = {
+            "replay": f"{production} eval case {res.case} (recorded with {ref})",
+            "tracks": tracks,
+        }
+        text = (
+            f"# the model replies of eval case {res.case}, recorded by fleetctl eval --record "
+            f"with {name}'s pins ({ref})\n" + dump(doc)
+        )
+        target = directory / f"{res.case}.replay.yaml"
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+        n += 1
+    return n
 
 
 def _read_baseline(path: Path, loop: str) -> dict[str, Any]:

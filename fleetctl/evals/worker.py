@@ -77,6 +77,29 @@ def _catalog_tools(fleet: Fleet, server: str) -> set[str]:
     return {t for names in tools.values() for t in names if "*" not in t and "?" not in t}
 
 
+def _reply_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """A journal's model entry as a transcript reply (``fleetctl.local.transcript``)."""
+    msg = entry.get("message") or {}
+    reply: dict[str, Any] = {}
+    if msg.get("content"):
+        reply["content"] = msg["content"]
+    calls = []
+    for call in msg.get("tool_calls") or []:
+        fn = call.get("function") or {}
+        try:
+            args = json.loads(fn.get("arguments") or "{}")
+        except ValueError:
+            args = {}
+        calls.append({"name": fn.get("name"), "arguments": args if isinstance(args, dict) else {}})
+    if calls:
+        reply["tool_calls"] = calls
+    reply["usage"] = {
+        "prompt_tokens": int(entry.get("tokens_in") or 0),
+        "completion_tokens": int(entry.get("tokens_out") or 0),
+    }
+    return reply
+
+
 class Worker:
     """``with Worker(fleet, scratch, i, loops, replay=True) as w: w.run_case(...)``."""
 
@@ -107,6 +130,7 @@ class Worker:
         # fleet-harness) is exec'd per case
         self.forker = forker
         self.harness = harness
+        self.judge_reply: dict[str, Any] | None = None
 
     def start(self) -> Worker:
         from fleet.gwrender import identities
@@ -222,7 +246,10 @@ class Worker:
             obs.state = self._api("GET", state_path, token)["value"]
             rubric = case.spec.expect.rubric
             if rubric is not None and not obs.errors:
+                self.judge_reply = None
                 obs.judge = self._judge(name, token, rubric.judge, rubric.criteria, obs.answer)
+                if self.judge_reply is not None:
+                    obs.replies[f"{name}/judge"] = [self.judge_reply]
         except (LocalError, httpx.HTTPError) as exc:
             obs.errors.append(str(exc))
         finally:
@@ -308,6 +335,7 @@ class Worker:
         for entry in data.get("journal") or []:
             kind = entry.get("kind")
             if kind == "model":
+                obs.replies.setdefault(str(entry.get("member")), []).append(_reply_of(entry))
                 for call in (entry.get("message") or {}).get("tool_calls") or []:
                     fn = call.get("function") or {}
                     try:
@@ -366,4 +394,11 @@ class Worker:
                     args = json.loads(fn.get("arguments") or "{}")
                 except ValueError:
                     args = None
+        usage = resp.json().get("usage") or {}
+        reply: dict[str, Any] = {"content": msg.get("content") or ""}
+        reply["usage"] = {
+            "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+            "completion_tokens": int(usage.get("completion_tokens") or 0),
+        }
+        self.judge_reply = reply
         return parse_judge_reply(msg.get("content"), args if isinstance(args, dict) else None)

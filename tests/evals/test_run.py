@@ -231,3 +231,50 @@ def test_a_loop_without_a_twin_has_no_candidate(v8: Path) -> None:
     res = runner.invoke(app, ["eval", str(v8), "changelog"])
     assert res.exit_code == 2
     assert "loop changelog has no staging twin (no loop has promotes_to: changelog)" in res.output
+
+
+def test_record_from_the_fleet_provider_then_replay_the_recording(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--provider fleet sends the model calls to the fleet's own provider: here a scripted one
+    on loopback (the replay app playing normal-report's transcript) named in fleet.yaml. What
+    it answered is recorded, and replaying the recording gives the same run."""
+    from fleetctl.local.replay import Replay, serve_in_thread
+
+    root = northwind_copy(tmp_path)
+    script = Replay.from_file(root / CASES / "transcripts/normal-report.replay.yaml")
+    url, stop = serve_in_thread(script)
+    try:
+        fleet_yaml = root / "fleet.yaml"
+        text = fleet_yaml.read_text()
+        for real in ("https://api.openai.com/v1", "https://api.anthropic.com/v1"):
+            text = text.replace(real, url)
+        fleet_yaml.write_text(text)
+        monkeypatch.setenv("PROVIDER_OPENAI_API_KEY", "sk-scripted")
+        monkeypatch.setenv("PROVIDER_ANTHROPIC_API_KEY", "sk-scripted")
+        rec = tmp_path / "recorded"
+        args = ["eval", str(root), "bug-report-triage", "--pins", "current", "--case"]
+        live = runner.invoke(
+            app, [*args, "normal-report", "--provider", "fleet", "--record", str(rec)]
+        )
+    finally:
+        stop()
+    assert live.exit_code == 0, live.output
+    assert not live.output.startswith("replayed:")
+    assert f"note: recorded 1 transcript(s) in {rec}" in live.output
+    recorded = Replay.from_file(rec / "normal-report.replay.yaml")
+    assert sorted(recorded.tracks) == [
+        "bug-report-triage",
+        "bug-report-triage/judge",
+        "bug-report-triage/reviewer",
+    ]
+    assert [r.tool_calls for r in recorded.tracks["bug-report-triage"]] == [
+        r.tool_calls for r in script.tracks["bug-report-triage"]
+    ]
+    again = runner.invoke(
+        app, [*args, "normal-report", "--provider", f"replay:{rec}", "-o", "json"]
+    )
+    assert again.exit_code == 0, again.output
+    report = json.loads(again.output)
+    assert report["replay"].startswith(f"model replies from the transcripts in {rec}")
+    assert report["totals"]["passed"] == 1
