@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import mcp.types as types
 import orjson
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -217,3 +218,26 @@ async def test_a_server_down_or_without_credential_is_left_out(
         assert missing.value.error.data["code"] == "credentials_missing"  # type: ignore[index]
         ticket = await session.call_tool("linear__get_ticket", {"key": "L-5"})
         assert ticket.content[0].text == "ticket L-5: login page is slow"  # type: ignore[union-attr]
+
+
+async def test_progress_and_a_servers_question_mid_call(agg: Stack) -> None:
+    asked: list[str] = []
+    progress: list[str | None] = []
+
+    async def elicitation(context: Any, params: Any) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "release-3"})
+
+    async def report(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message)
+
+    async with mcp_session(agg.url + "/mcp", TOKENS["triage"], elicitation=elicitation) as session:
+        # The elicitation capability reached github when /mcp opened its session there.
+        result = await session.call_tool("github__get_branch_choice", {})
+        assert result.content[0].text == "reading branch release-3"  # type: ignore[union-attr]
+        report_of = await session.call_tool(
+            "github__get_report", {"parts": 2}, progress_callback=report
+        )
+        assert report_of.content[0].text == "report of 2 parts"  # type: ignore[union-attr]
+    assert asked == ["Which branch?"]
+    assert progress == ["part 1 of 2", "part 2 of 2"]
