@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The northwind story end to end, on this machine, with no network and no cluster:
 # a bug report turned into a merged fix by bug-report-triage, its reviewer failing the
-# first claim, the merge held for a human, approved, and the run resumed to `done`.
+# first claim, the merge held for a human, approved, and the run resumed to `done`; then the
+# staging twin's pins replayed on the recorded eval cases against production's.
 #
 #   examples/northwind/demo/run.sh            (make demo runs it)
 #
@@ -95,3 +96,7 @@ if len(merges) != 1:
     sys.exit(f"merge_pr ran {len(merges)} times, not once")
 print(f"merge_pr ran exactly once: {merges[0]['result']}")
 EOF
+
+step "6. the staging twin's newer pins against production's, on the recorded eval cases (the promotion gate)"
+show "fleetctl eval $fleet bug-report-triage"
+"$fleetctl" eval "$fleet" bug-report-triage --jobs 2
