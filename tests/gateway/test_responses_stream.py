@@ -230,3 +230,17 @@ def test_agents_sdk_agent_on_its_default_responses_model(gateway: Any, scripted:
     }
     assert [t["api"] for t in recorded] == ["responses"] * 4
     assert all(t["status"] == 200 and t["cost_usd"] > 0 for t in recorded)
+
+
+def test_output_guardrail_stops_the_stream(gateway: Any, scripted: Scripted) -> None:
+    rules = {"guardrails.llm_output": [{"detector": "secrets", "action": "block"}]}
+    scripted.script("m-main", Turn(text="The key is AKIAIOSFODNN7EXAMPLE and more text follows"))
+    with gateway(**rules) as (url, app):
+        got = events(url, {"model": "main", "input": "Key?"})
+        (trace,) = traces(app)
+    assert [e.type for e in got[-2:]] == ["error", "response.failed"]
+    assert got[-2].code == "guardrail_blocked"
+    assert "AKIAIOSFODNN7EXAMPLE" not in "".join(
+        e.delta for e in got if e.type == "response.output_text.delta"
+    )
+    assert trace["error"] == "guardrail_blocked"
