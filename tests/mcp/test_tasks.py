@@ -20,7 +20,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from tests.mcp.conftest import APPROVER, TOKENS, Stack, mcp_session, traces
+from tests.mcp.conftest import APPROVER, TOKENS, Stack, config, mcp_session, traces
 
 CAPS = types.ClientCapabilities(
     tasks=types.ClientTasksCapability(
@@ -244,3 +244,21 @@ async def test_tasks_survive_a_restart(store: str, request: pytest.FixtureReques
     ).json()["result"]
     assert result["content"][0]["text"] == "merged #26"
     assert stack.calls("merge_pr") == [{"tool": "merge_pr", "args": {"number": 26}}]
+
+
+async def test_an_expired_request_is_a_failed_task(stack: Stack) -> None:
+    stack.reconfigure(config(stack.github.url, approval_ttl_s=0.5))
+    async with tasks_session(stack.url + "/mcp", TOKENS["release"]) as session:
+        task = await call_as_task(session, "github__merge_pr", {"number": 27})
+        assert task.ttl == 500
+        time.sleep(0.7)
+        expired = await get(session, task.task_id)
+        assert expired.status == "failed"
+        assert (
+            expired.status_message
+            == "expired before anyone approved it; github.merge_pr did not run"
+        )
+        assert decide(stack, task.task_id, "approve").status_code == 409
+        result = await payload(session, task.task_id)
+        assert result.is_error and "was expired" in result.content[0].text  # type: ignore[union-attr]
+    assert stack.calls("merge_pr") == []
