@@ -30,7 +30,7 @@ from fleet.lifecycle.pins import (
     split_label,
     without_pins,
 )
-from fleet.yamlsrc import format_path, parse
+from fleet.yamlsrc import format_path, parse, resolve_plain
 
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@+-]*")
 Splice = tuple[int, int, str]  # replace text[start:end] with the string
@@ -40,7 +40,8 @@ def _scalar(value: str, style: str | None = None) -> str:
     """A pin as YAML: plain when it can be, in the quoting it replaces when that was quoted."""
     if style == "'" and "'" not in value:
         return f"'{value}'"
-    if style == '"' or not _PLAIN.fullmatch(value):
+    # Plain only when YAML reads it back as this string: not 1.5, true, null.
+    if style == '"' or not _PLAIN.fullmatch(value) or resolve_plain(value) != value:
         return json.dumps(value)
     return value
 

@@ -4,9 +4,12 @@ block style, quoted or plain; what cannot be rewritten that way is refused, loca
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fleet.lifecycle import LifecycleError
 from fleet.lifecycle.edit import rewrite
@@ -137,3 +140,43 @@ def test_a_pin_behind_an_alias_is_refused_located() -> None:
     d = info.value.diagnostic
     assert d.file == "agents/x.yaml" and d.path == "agent.subagents[0].model"
     assert "without touching anything else" in d.message and "by hand" in d.hint
+
+
+PLAIN_REF = re.compile(r"[a-z][a-z0-9-]{0,12}@v[0-9]{1,3}")
+ref = st.one_of(
+    st.from_regex(PLAIN_REF, fullmatch=True),
+    # Not refs a fleet would accept, but the rewrite must still quote them right.
+    st.sampled_from(
+        ["a b", "x: y", "#c", "'q'", '"d"', "- e", "[f]", "{g}", "yes", "1.5", "null", "true", ""]
+    ),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.sampled_from(["flow.yaml", "block.yaml"]),
+    model=ref,
+    instructions=ref,
+    skills=st.lists(ref, max_size=4).map(tuple),
+    checker=ref,
+)
+def test_any_pins_read_back_and_undo_to_the_same_bytes(
+    name: str, model: str, instructions: str, skills: tuple[str, ...], checker: str
+) -> None:
+    text = (GOLDEN / name).read_text()
+    raw = parse(text, "x")[0]
+    target = {
+        "model": model,
+        "instructions": instructions,
+        "skills": skills,
+        "subagents.reviewer.model": checker,
+    }
+    out = promote_text(text, target)  # rewrite() re-parses and compares before returning
+    assert pins_of(parse(out, "x")[0]) == target
+    back = promote_text(out, pins_of(raw), remove=True)
+    assert pins_of(parse(back, "x")[0]) == pins_of(raw)
+    plain = all(PLAIN_REF.fullmatch(v) for v in (model, instructions, checker, *skills))
+    if plain and (name == "flow.yaml" or len(skills) == 2):
+        # Flow lists, and block lists of the same length, come back exactly. (A value that
+        # needed quotes leaves its quotes on the pin it replaced, as any quoted pin keeps them.)
+        assert back == text
