@@ -12,7 +12,6 @@ from fleet.errors import Diagnostic, ReadError, did_you_mean
 from fleet.evals.case import EVALS_DIR, Case, CaseFile, case_name, check_case
 from fleet.load import parse_model
 from fleet.source import Source
-from fleet.yamlsrc import SourceMap
 
 CASE_SUFFIXES = (".yaml", ".yml")
 TRANSCRIPT_MARK = ".replay."  # transcripts beside the cases are not cases
@@ -99,7 +98,3 @@ def read_transcript(source: Source, case: Case, rel: str) -> tuple[str, bytes | 
         return path, None, f"transcript {_display(source, path)} does not exist"
     return path, data, ""
 
-
-def locate(case: Case, path: tuple[str | int, ...]) -> tuple[int, int]:
-    smap: SourceMap = case.smap
-    return smap.locate(path)
