@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -68,6 +69,60 @@ def cpu_s(pid: int) -> float:
 
 def load() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def translation_us(n: int = 20000) -> dict[str, float]:
+    """CPU microseconds the translation itself takes, in this process: a request checked
+    and rewritten as chat, a whole answer rewritten as a Response, and an 8-chunk chat
+    stream rewritten as Responses events (the shapes mock.py answers with)."""
+    import asyncio
+
+    import orjson
+
+    sys.path.insert(0, str(HERE.parents[1]))
+    from gateway.responses.reply import from_completion
+    from gateway.responses.request import check
+    from gateway.responses.stream import EventStream
+
+    raw = orjson.dumps({"model": "main", "input": PROMPT, "max_output_tokens": 64})
+    answer = {
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14},
+    }
+    chunk = b'data: {"choices":[{"index":0,"delta":{"content":"tok "},"finish_reason":null}]}\n\n'
+    tail = b'data: {"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":8},"fleet":{"cost_usd":1e-05}}\n\ndata: [DONE]\n\n'
+    out: dict[str, float] = {}
+    t = time.process_time()
+    for _ in range(n):
+        req = check(orjson.loads(raw), raw)
+    out["request"] = (time.process_time() - t) / n * 1e6
+    t = time.process_time()
+    for _ in range(n):
+        orjson.dumps(from_completion(answer, "main", req.echo, 1e-05))
+    out["answer"] = (time.process_time() - t) / n * 1e6
+
+    async def sink(message: dict[str, object]) -> None:
+        return None
+
+    async def streams() -> None:
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+        for _ in range(n // 10):
+            es = EventStream(sink, "main", req.echo)
+            await es(start)
+            for _ in range(8):
+                await es({"type": "http.response.body", "body": chunk, "more_body": True})
+            await es({"type": "http.response.body", "body": tail, "more_body": False})
+
+    t = time.process_time()
+    asyncio.run(streams())
+    out["stream"] = (time.process_time() - t) / (n // 10) * 1e6
+    return out
 
 
 def main() -> None:
@@ -157,6 +212,11 @@ def main() -> None:
     print(
         f"         beside chat: +{resp['p50'] - chat['p50']:.3f} ms p50, {resp['rps'] / chat['rps'] * 100:.0f}% of its req/s, "
         f"+{resp['cpu_ms'] - chat['cpu_ms']:.3f} CPU ms per request (translation both ways)"
+    )
+    us = translation_us()
+    print(
+        f"         the translation alone (CPU, in-process, load {load():.2f}): request {us['request']:.1f} us, "
+        f"whole answer {us['answer']:.1f} us, an 8-chunk stream {us['stream']:.1f} us"
     )
 
 
