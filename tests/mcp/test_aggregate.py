@@ -241,3 +241,65 @@ async def test_progress_and_a_servers_question_mid_call(agg: Stack) -> None:
         assert report_of.content[0].text == "report of 2 parts"  # type: ignore[union-attr]
     assert asked == ["Which branch?"]
     assert progress == ["part 1 of 2", "part 2 of 2"]
+
+
+async def test_malformed_messages_get_a_reason_never_a_500(agg: Stack) -> None:
+    def post(sid: str | None, body: bytes) -> httpx.Response:
+        headers = {
+            "authorization": f"Bearer {TOKENS['release']}",
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+        }
+        if sid:
+            headers["mcp-session-id"] = sid
+        return httpx.post(agg.url + "/mcp", content=body, headers=headers, timeout=10)
+
+    weird_init = {"protocolVersion": ["x"], "capabilities": [], "clientInfo": "me"}
+    init = post(
+        None,
+        orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": weird_init}),
+    )
+    assert init.json()["result"]["protocolVersion"] == "2025-11-25"
+    sid = init.headers["mcp-session-id"]
+    bad: list[Any] = [
+        b"{not json",
+        b"[]",
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": 7}},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "github__get_issue", "arguments": []},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "method": "tools/call",
+            "params": {"name": "fleet_approval_result"},
+        },
+        {"jsonrpc": "2.0", "id": 5, "method": "prompts/get", "params": {"name": ["x"]}},
+        {
+            "jsonrpc": "2.0",
+            "id": 6,
+            "method": "resources/read",
+            "params": {"uri": "fleet-mcp://nobody/x"},
+        },
+        {"jsonrpc": "2.0", "id": 7, "method": "tasks/get", "params": {"taskId": 5}},
+        {"jsonrpc": "2.0", "id": 8, "method": "tasks/list", "params": {"cursor": "-1"}},
+        {"jsonrpc": "2.0", "id": 9, "method": "tasks/result", "params": {"taskId": "x" * 5000}},
+        {"jsonrpc": "2.0", "id": 10, "result": {}},
+        {"jsonrpc": "2.0", "id": 11, "method": "initialize"},
+        {"jsonrpc": "2.0", "id": 12, "method": "sampling/createMessage"},
+        {
+            "jsonrpc": "2.0",
+            "id": 13,
+            "method": "tools/call",
+            "params": {"name": "github__" + "x" * 300},
+        },
+    ]
+    for message in bad:
+        body = message if isinstance(message, bytes) else orjson.dumps(message)
+        answer = post(sid, body)
+        assert answer.status_code in (200, 400), (message, answer.status_code, answer.text)
+        error = answer.json()["error"]
+        assert isinstance(error["code"], int) and len(error["message"]) > 10, message
