@@ -136,8 +136,15 @@ def check(body: Any, raw: bytes) -> Request:
     if body.get("background") is True:
         raise _refuse("background", "false or absent: the gateway answers in the request")
     include = body.get("include")
-    if include is not None and include != []:
-        raise _refuse("include", "empty or absent (no extra output is translated)", include)
+    if include is not None and (
+        not isinstance(include, list) or any(v != "reasoning.encrypted_content" for v in include)
+    ):
+        # Encrypted reasoning only asks for what a stateless caller keeps: harmless either way.
+        raise _refuse(
+            "include",
+            'absent, or ["reasoning.encrypted_content"] (no other extra output is translated)',
+            include,
+        )
     truncation = body.get("truncation")
     if truncation not in (None, "disabled"):
         raise _refuse(

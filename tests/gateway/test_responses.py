@@ -640,6 +640,7 @@ def test_json_schema_format_and_harmless_fields(gateway: Any, scripted: Scripted
             truncation="disabled",
             temperature=0.2,
             reasoning={"effort": "low"},
+            include=["reasoning.encrypted_content"],
         )
     sent = scripted.seen[-1][1]
     assert sent["response_format"] == {
@@ -647,7 +648,7 @@ def test_json_schema_format_and_harmless_fields(gateway: Any, scripted: Scripted
         "json_schema": {"name": "sum", "schema": schema, "strict": True},
     }
     assert (sent["temperature"], sent["reasoning_effort"]) == (0.2, "low")
-    assert not {"metadata", "store", "truncation", "text", "input"} & set(sent)
+    assert not {"metadata", "store", "truncation", "text", "input", "include"} & set(sent)
 
 
 @pytest.mark.parametrize("overrides", [{}, DIRECT], ids=["translated", "passed-through"])
