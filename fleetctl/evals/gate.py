@@ -49,7 +49,8 @@ def gate(
             else "add promotes_to: <production loop> to a staging loop",
         )
     report = evaluate(
-        EvalRequest(fleet_root, production["metadata"]["name"], "candidate", provider, jobs)
+        EvalRequest(fleet_root, production["metadata"]["name"], "candidate", provider, jobs),
+        fleet=fleet,
     )
     return Gate(
         passed=bool(report["passed"]),

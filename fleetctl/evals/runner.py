@@ -264,8 +264,9 @@ def _check_judges(fleet: Fleet, cases: list[Case]) -> list[Diagnostic]:
     return out
 
 
-def evaluate(req: EvalRequest) -> dict[str, Any]:
-    """Run the eval and return its report (:func:`fleet.evals.report.build_report`)."""
+def evaluate(req: EvalRequest, *, fleet: Fleet | None = None) -> dict[str, Any]:
+    """Run the eval and return its report (:func:`fleet.evals.report.build_report`); ``fleet``
+    is the fleet at ``req.fleet_root`` when the caller has loaded it already."""
     provider = _Provider(req.provider)
     jobs = req.jobs if req.jobs is not None else default_jobs()
     if jobs < 1:
@@ -273,16 +274,21 @@ def evaluate(req: EvalRequest) -> dict[str, Any]:
     # The harness parent warms up (imports its clients) while the fleet and cases load.
     forker = Forker().start() if req.fork else None
     try:
-        return _evaluate(req, provider, jobs, forker)
+        return _evaluate(req, provider, jobs, forker, fleet)
     finally:
         if forker is not None:
             forker.stop()
 
 
 def _evaluate(
-    req: EvalRequest, provider: _Provider, jobs: int, forker: Forker | None
+    req: EvalRequest,
+    provider: _Provider,
+    jobs: int,
+    forker: Forker | None,
+    fleet: Fleet | None,
 ) -> dict[str, Any]:
-    fleet = load_fleet(req.fleet_root)
+    if fleet is None:
+        fleet = load_fleet(req.fleet_root)
     production, twin = pair(fleet, req.loop)
     prod_name = production["metadata"]["name"]
     if req.pins == "candidate" and twin is None:
