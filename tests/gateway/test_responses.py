@@ -780,3 +780,29 @@ def test_fleet_yaml_declares_the_provider_api(tmp_path: Path) -> None:
         "fleet.yaml:4:" in bad.stdout + bad.stderr
         and "did you mean 'responses'" in bad.stdout + bad.stderr
     )
+
+
+def test_run_bounds_and_rate_limits(gateway: Any, scripted: Scripted) -> None:
+    """A run's steps and tokens count Responses calls as they count chat calls."""
+    bounds = {
+        "loops.alpha.harness": {"max_steps": 2, "max_tokens_per_run": 100000},
+        "loops.beta.rate_limits": {"requests_per_minute": 2},
+    }
+    with gateway(**bounds) as (url, _):
+        c = client(url)
+        run = {"x-fleet-run-id": "run-7"}
+        c.responses.create(model="main", input="one", extra_headers=run)
+        c.chat.completions.create(
+            model="main", messages=[{"role": "user", "content": "two"}], extra_headers=run
+        )
+        with pytest.raises(openai.RateLimitError) as steps:
+            c.responses.create(model="main", input="three", extra_headers=run)
+        beta = client(url, TOKENS["beta"])
+        if time.time() % 60 > 58:
+            time.sleep(2.5)  # the two requests fall in one minute
+        for i in range(2):
+            beta.responses.create(model="backup", input=f"r{i}")
+        with pytest.raises(openai.RateLimitError) as rpm:
+            beta.responses.create(model="backup", input="r2")
+    assert steps.value.code == "run_step_limit"
+    assert rpm.value.code == "rate_limited"
