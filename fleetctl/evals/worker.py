@@ -165,7 +165,22 @@ class Worker:
                 else m
                 for n, m in cfg.models.items()
             }
-            cfg = cfg.model_copy(update={"mcp_servers": servers, "models": models})
+            # Cases are replays squeezed into seconds, not production traffic: no answer cached
+            # from another case, and no per-minute rate or daily budget spent across cases (the
+            # harness's per-run ceilings still bound each run).
+            loops = {
+                n: lp.model_copy(update={"budget": None, "rate_limits": type(lp.rate_limits)()})
+                for n, lp in cfg.loops.items()
+            }
+            cfg = cfg.model_copy(
+                update={
+                    "mcp_servers": servers,
+                    "models": models,
+                    "loops": loops,
+                    "shared_budgets": [],
+                    "caching": cfg.caching.model_copy(update={"type": "none"}),
+                }
+            )
             self.home.config_file.write_text(cfg.model_dump_json(indent=2) + "\n")
             gw = EmbeddedGateway(self.home)
             self._threads.append(gw)
