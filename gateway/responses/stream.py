@@ -8,8 +8,9 @@ the client as the ASGI ``send`` it writes to, and turns each chat chunk into
 the events the openai SDK parses, as the chunk arrives (nothing waits for the
 whole answer): ``response.created`` and ``response.in_progress`` when the
 stream opens; ``response.output_item.added``, ``response.content_part.added``
-and ``response.output_text.delta`` for text; ``response.output_item.added``
-and ``response.function_call_arguments.delta`` for each tool call; and at the
+and ``response.output_text.delta`` for text (``response.refusal.delta`` for a
+refusal); ``response.output_item.added`` and
+``response.function_call_arguments.delta`` for each tool call; and at the
 provider's ``[DONE]``, which :mod:`gateway.streaming` sends only once the spend
 and the trace are recorded, the ``.done`` events of every open item and
 ``response.completed`` (``response.incomplete`` when the output limit cut it)
@@ -48,7 +49,8 @@ class EventStream:
         self.buffer = b""
         self.ended = False
         self.items: list[dict[str, Any]] = []  # closed and open output items, by output_index
-        self.text: tuple[int, list[str]] | None = None  # open message: its index and text so far
+        # The open message: its output index, its part's kind (text or refusal), the text so far.
+        self.text: tuple[int, str, list[str]] | None = None
         self.calls: dict[
             int, tuple[int, list[str]]
         ] = {}  # chat tool-call index -> (output index, args)
@@ -131,19 +133,23 @@ class EventStream:
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 if isinstance(delta.get("content"), str) and delta["content"]:
-                    self._text(delta["content"], out)
+                    self._text(delta["content"], out, "output_text")
+                if isinstance(delta.get("refusal"), str) and delta["refusal"]:
+                    self._text(delta["refusal"], out, "refusal")
                 for tc in delta.get("tool_calls") or []:
                     if isinstance(tc, dict):
                         self._call(tc, out)
             if choice.get("finish_reason"):
                 self.reason = choice["finish_reason"]
 
-    def _text(self, part: str, out: list[bytes]) -> None:
+    def _text(self, part: str, out: list[bytes], kind: str) -> None:
+        if self.text is not None and self.text[1] != kind:
+            self._close_text(out)
         if self.text is None:
             index = len(self.items)
             item = message_item(new_id("msg"), "", "in_progress")
             self.items.append(item)
-            self.text = (index, [])
+            self.text = (index, kind, [])
             self._event(out, "response.output_item.added", output_index=index, item=item)
             self._event(
                 out,
@@ -151,18 +157,19 @@ class EventStream:
                 item_id=item["id"],
                 output_index=index,
                 content_index=0,
-                part=text_part(""),
+                part=_part(kind, ""),
             )
-        index, parts = self.text
+        index, _, parts = self.text
         parts.append(part)
+        extra: dict[str, Any] = {"logprobs": []} if kind == "output_text" else {}
         self._event(
             out,
-            "response.output_text.delta",
+            f"response.{kind}.delta",
             item_id=self.items[index]["id"],
             output_index=index,
             content_index=0,
             delta=part,
-            logprobs=[],
+            **extra,
         )
 
     def _call(self, tc: dict[str, Any], out: list[bytes]) -> None:
@@ -200,19 +207,21 @@ class EventStream:
     def _close_text(self, out: list[bytes]) -> None:
         if self.text is None:
             return
-        index, parts = self.text
+        index, kind, parts = self.text
         self.text = None
         item = self.items[index]
         text = "".join(parts)
         item_id = item["id"]
+        final: dict[str, Any] = (
+            {"text": text, "logprobs": []} if kind == "output_text" else {"refusal": text}
+        )
         self._event(
             out,
-            "response.output_text.done",
+            f"response.{kind}.done",
             item_id=item_id,
             output_index=index,
             content_index=0,
-            text=text,
-            logprobs=[],
+            **final,
         )
         self._event(
             out,
@@ -220,9 +229,9 @@ class EventStream:
             item_id=item_id,
             output_index=index,
             content_index=0,
-            part=text_part(text),
+            part=_part(kind, text),
         )
-        item.update(status="completed", content=[text_part(text)])
+        item.update(status="completed", content=[_part(kind, text)])
         self._event(out, "response.output_item.done", output_index=index, item=item)
 
     def _complete(self, out: list[bytes]) -> None:
@@ -268,3 +277,7 @@ class EventStream:
         payload = {"type": kind, "sequence_number": self.seq, **fields}
         self.seq += 1
         out.append(b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n")
+
+
+def _part(kind: str, text: str) -> dict[str, Any]:
+    return text_part(text) if kind == "output_text" else {"type": "refusal", "refusal": text}

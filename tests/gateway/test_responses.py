@@ -49,6 +49,7 @@ class Turn:
     prompt_tokens: int = 21
     completion_tokens: int = 9
     break_after: int | None = None  # drop a stream after this many chunks
+    refusal: str = ""
 
 
 @dataclass
@@ -87,6 +88,8 @@ class Scripted:
             await _send(send, 200, orjson.dumps(_response_object(req, turn)))
         elif not req.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+            if turn.refusal:
+                message["refusal"] = turn.refusal
             if turn.calls:
                 message["tool_calls"] = [
                     {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
@@ -118,6 +121,8 @@ class Scripted:
         deltas += [
             {"content": w + (" " if i < len(words) - 1 else "")} for i, w in enumerate(words)
         ]
+        if turn.refusal:
+            deltas += [{"refusal": w + " "} for w in turn.refusal.split(" ")]
         for k, (call_id, name, args) in enumerate(turn.calls):
             half = len(args) // 2
             deltas.append(

@@ -28,6 +28,7 @@ from tests.gateway.test_responses import (
     gateway,
     provider,
     scripted,
+    strict,
     traces,
 )
 
@@ -244,3 +245,21 @@ def test_output_guardrail_stops_the_stream(gateway: Any, scripted: Scripted) -> 
         e.delta for e in got if e.type == "response.output_text.delta"
     )
     assert trace["error"] == "guardrail_blocked"
+
+
+def test_refusal_whole_and_streamed(gateway: Any, scripted: Scripted) -> None:
+    scripted.script(
+        "m-main", Turn(text="", refusal="I cannot help with that."), Turn(text="", refusal="No.")
+    )
+    with gateway() as (url, _):
+        whole = client(url).responses.with_raw_response.create(model="main", input="Do harm.")
+        got = events(url, {"model": "main", "input": "Do harm."})
+    (message,) = strict(whole).output
+    assert message.type == "message"
+    assert [(p.type, getattr(p, "refusal", None)) for p in message.content] == [
+        ("refusal", "I cannot help with that.")
+    ]
+    kinds = [e.type for e in got]
+    assert "response.refusal.delta" in kinds and "response.refusal.done" in kinds
+    (done,) = got[-1].response.output
+    assert done.content[0].type == "refusal" and done.content[0].refusal == "No. "
