@@ -66,8 +66,7 @@ def promote(
     output: str = typer.Option("text", "--output", "-o", help="text or json."),
 ) -> None:
     """Promote a candidate loop's pins to its production loop when the eval gate passes."""
-    from fleetctl.promotion.flow import Request
-    from fleetctl.promotion.run import guarded
+    from fleetctl.promotion.flow import Request, guarded
 
     if output not in ("text", "json"):
         from fleetctl.output import fail
@@ -112,6 +111,7 @@ def run_promotion(
     from fleet.source import DirSource
     from fleetctl.promotion.flow import (
         apply,
+        echo_json,
         pin_lines,
         preflight,
         print_plan,
@@ -119,7 +119,6 @@ def run_promotion(
         report_json,
     )
     from fleetctl.promotion.git import PROMOTION
-    from fleetctl.promotion.run import echo_json
 
     source = DirSource(req.path, "" if str(req.path) == "." else str(req.path))
     report = current(source)

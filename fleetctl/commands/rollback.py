@@ -44,8 +44,7 @@ def rollback(
     output: str = typer.Option("text", "--output", "-o", help="text or json."),
 ) -> None:
     """Restore a loop's pins from before its last promotion (or at --to REV)."""
-    from fleetctl.promotion.flow import Request
-    from fleetctl.promotion.run import guarded
+    from fleetctl.promotion.flow import Request, guarded
 
     if output not in ("text", "json"):
         from fleetctl.output import fail
@@ -59,9 +58,15 @@ def run_rollback(req: Any, loop: str, to: str | None) -> int:
     from fleet.lifecycle.pins import pins_of
     from fleet.lifecycle.plan import current, find_loop, plan, relative
     from fleet.source import DirSource
-    from fleetctl.promotion.flow import apply, pin_lines, preflight, print_plan, report_json
+    from fleetctl.promotion.flow import (
+        apply,
+        echo_json,
+        pin_lines,
+        preflight,
+        print_plan,
+        report_json,
+    )
     from fleetctl.promotion.git import ROLLBACK, Earlier, open_repo, pins_at, previous_pins
-    from fleetctl.promotion.run import echo_json
 
     source = DirSource(req.path, "" if str(req.path) == "." else str(req.path))
     report = current(source)

@@ -323,6 +323,11 @@ def _evaluate(
         for lbl, loop in runs
     }
     notes = []
+    if provider.kind == "fleet":
+        notes.append(
+            "model replies came live from the fleet's providers; tool results were replayed "
+            "from each case's recording"
+        )
     if req.record is not None:
         written = record_transcripts(
             req.record, prod_name, evaluated_loop, [results[(req.pins, c.name)] for c in cases]

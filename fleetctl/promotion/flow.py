@@ -1,8 +1,11 @@
 """The path a promotion and a rollback share once the pins are chosen: print the risk-classed
-diff, write the loop file and ``fleet.lock``, and commit them on a new branch.
+diff, write the loop file and ``fleet.lock``, commit them on a new branch, and end.
 
 Nothing is written before every check has passed (the fleet so changed validates and
 locks, the files to commit have no local changes), so a refusal leaves the tree as it was.
+How it ends (:func:`guarded`): a fleet that would not validate prints its findings like
+``fleetctl validate`` (exit 1); a refusal (unknown loop, dirty files, no git history) is one
+red line naming the file (exit 2); nothing a user can cause ends in a traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ import typer
 
 from fleet.lifecycle.pins import fingerprint
 from fleet.lifecycle.plan import Planned
+from fleetctl.output import EXIT_INVALID, EXIT_USAGE, Output, error_line, print_diagnostics
 from fleetctl.promotion.git import (
     FleetRepo,
     check_branch,
@@ -143,3 +148,37 @@ def report_json(planned: Planned, result: Result, extra: dict[str, Any], req: Re
 
 def pin_lines(planned: Planned) -> list[str]:
     return [f"  {c.describe()}" for c in planned.changes]
+
+
+def echo_json(doc: dict[str, Any]) -> None:
+    typer.echo(json.dumps(doc, indent=2, default=str))
+
+
+def guarded(req: Any, work: Callable[[], int]) -> int:
+    """Run ``work``; turn the errors it may raise on purpose into output and an exit code."""
+    from fleet.errors import FleetError, SpecError
+    from fleet.lifecycle import LifecycleError
+    from fleetctl.local.errors import LocalError
+
+    try:
+        return work()
+    except SpecError as exc:
+        if req.output == "json":
+            echo_json({"error": "invalid", "diagnostics": [d.to_json() for d in exc.diagnostics]})
+        else:
+            print_diagnostics(exc.diagnostics, Output.text)
+            typer.echo("nothing changed: the fleet must validate before and after", err=True)
+        return EXIT_INVALID
+    except LifecycleError as exc:
+        error_line(exc.diagnostic.format())
+        return EXIT_USAGE
+    except FleetError as exc:
+        error_line(str(exc))
+        return EXIT_USAGE
+    except LocalError as exc:
+        # The eval gate's own errors (a case file, a transcript): each located line, exit 2.
+        found = getattr(exc, "diagnostics", None)
+        lines = [d.format() for d in found] if found else [str(exc)]
+        for line in lines:
+            error_line(line)
+        return EXIT_USAGE

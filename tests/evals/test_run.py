@@ -261,6 +261,9 @@ def test_record_from_the_fleet_provider_then_replay_the_recording(
         stop()
     assert live.exit_code == 0, live.output
     assert not live.output.startswith("replayed:")
+    assert "note: model replies came live from the fleet's providers; tool results were" in (
+        live.output
+    )
     assert f"note: recorded 1 transcript(s) in {rec}" in live.output
     recorded = Replay.from_file(rec / "normal-report.replay.yaml")
     assert sorted(recorded.tracks) == [

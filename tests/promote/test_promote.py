@@ -15,8 +15,7 @@ import pytest
 
 from fleetctl.cli import app
 from fleetctl.commands.promote import run_promotion
-from fleetctl.promotion.flow import Request
-from fleetctl.promotion.run import guarded
+from fleetctl.promotion.flow import Request, guarded
 from tests.conftest import EXAMPLES
 from tests.promote.conftest import (
     CANDIDATE,
