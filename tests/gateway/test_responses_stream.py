@@ -15,9 +15,12 @@ import httpx
 import openai
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from gateway.responses.stream import EventStream
 from tests.gateway.conftest import TOKENS
 from tests.gateway.test_responses import (
     DIRECT,
@@ -263,3 +266,66 @@ def test_refusal_whole_and_streamed(gateway: Any, scripted: Scripted) -> None:
     assert "response.refusal.delta" in kinds and "response.refusal.done" in kinds
     (done,) = got[-1].response.output
     assert done.content[0].type == "refusal" and done.content[0].refusal == "No. "
+
+
+CHUNKS = st.lists(
+    st.one_of(
+        st.binary(max_size=40),
+        st.sampled_from(
+            [
+                b'data: {"choices":[{"index":0,"delta":{"content":"hi "}}]}\n\n',
+                b'data: {"choices":[{"index":0,"delta":{"refusal":"no"}}]}\n\n',
+                b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c",'
+                b'"function":{"name":"f","arguments":"{\\"a\\""}}]}}]}\n\n',
+                b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":"x","function":5}]}}]}\n',
+                b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}\n\n',
+                b'data: {"choices":[],"usage":{"prompt_tokens":"x"},"fleet":{"cost_usd":"y"}}\n\n',
+                b'data: {"error":{"code":5}}\n\n',
+                b"data: [1, 2]\n\n",
+                b': fleet {"cost_usd": null}\n\n',
+                b"data: [DONE]\n\n",
+                b'data: {"choices": [7, {"delta": []}]}\n',
+            ]
+        ),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(CHUNKS)
+def test_any_chat_stream_becomes_events_the_sdk_reads(chunks: list[bytes]) -> None:
+    """Whatever a provider's stream holds, the rewrite sends Responses events the SDK's types
+    accept, numbered in order, and ends with exactly one terminal event."""
+    sent: list[dict[str, Any]] = []
+
+    async def out(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def feed() -> None:
+        es = EventStream(
+            out, "main", {"tools": [], "tool_choice": "auto", "parallel_tool_calls": True}
+        )
+        await es(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        for chunk in chunks:
+            await es({"type": "http.response.body", "body": chunk, "more_body": True})
+        await es({"type": "http.response.body", "body": b"", "more_body": False})
+
+    asyncio.run(feed())
+    assert sent[-1]["more_body"] is False
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    parsed = [
+        EVENTS.validate_python(orjson.loads(line[6:]))
+        for line in body.split(b"\n")
+        if line.startswith(b"data: ")
+    ]
+    assert [e.sequence_number for e in parsed] == list(range(len(parsed)))
+    terminal = {"response.completed", "response.incomplete", "response.failed"}
+    assert [e.type for e in parsed].count("error") <= 1
+    assert sum(e.type in terminal for e in parsed) == 1 and parsed[-1].type in terminal
