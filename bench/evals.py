@@ -55,6 +55,9 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=50)
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--candidate", action="store_true", help="also run the baseline pins")
+    ap.add_argument(
+        "--exec", action="store_true", help="exec fleet-harness per run (no warm parent to fork)"
+    )
     args = ap.parse_args()
 
     from fleetctl.evals.runner import EvalRequest, default_jobs, evaluate
@@ -65,7 +68,9 @@ def main() -> None:
         root = _fleet(Path(tmp), args.cases)
         load_before = os.getloadavg()
         wall0, cpu0, child0 = time.perf_counter(), time.process_time(), _cpu_children()
-        report = evaluate(EvalRequest(root, "bug-report-triage", pins, jobs=jobs))
+        report = evaluate(
+            EvalRequest(root, "bug-report-triage", pins, jobs=jobs, fork=not args.exec)
+        )
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
         child = _cpu_children() - child0
@@ -75,7 +80,8 @@ def main() -> None:
     print(f"fleetctl eval, replayed ({report['replay']})")
     print(
         f"cases {t['cases']} · runs {runs} · jobs {jobs} · cpus {os.cpu_count()} · "
-        f"passed {t['passed']} failed {t['failed']} errors {t['errors']}"
+        f"passed {t['passed']} failed {t['failed']} errors {t['errors']} · "
+        f"harness runs {'exec fleet-harness' if args.exec else 'forked from a warm parent'}"
     )
     print(f"{'figure':<34}{'value':>10}")
     print(f"{'wall, whole eval (s)':<34}{wall:>10.2f}")

@@ -281,3 +281,10 @@ def test_record_from_the_fleet_provider_then_replay_the_recording(
     report = json.loads(again.output)
     assert report["replay"].startswith(f"model replies from the transcripts in {rec}")
     assert report["totals"]["passed"] == 1
+
+
+def test_without_the_warm_parent_each_run_execs_fleet_harness(fleet_copy: Path) -> None:
+    report = evaluate(
+        EvalRequest(fleet_copy, "bug-report-triage", "current", cases=["needs-info"], fork=False)
+    )
+    assert [r["status"] for r in report["evaluated"]["results"]] == ["pass"]
