@@ -124,3 +124,21 @@ def test_diff_step_stops_on_error(pr_repo: Path) -> None:
         wf_step, pr_repo, {"FLEET_PATH": "fleet", "BASE_REF": "no-such-branch", "FAIL_ON": "high"}
     )
     assert code == 2 and outputs == {}
+
+
+def test_eval_step_names_moved_pins(pr_repo: Path) -> None:
+    """A PR that moves a loop's pins gets an eval section in the comment; with no recorded
+    cases for the loop, it says so and the step passes (regressed=false)."""
+    commit_change(pr_repo, "pins", "prompts/bug-report-triage@v6", "prompts/bug-report-triage@v5")
+    diff_step = next(s for s in WORKFLOW["jobs"]["fleet"]["steps"] if s.get("id") == "diff")
+    env = {"FLEET_PATH": "fleet", "BASE_REF": "main", "FAIL_ON": "high"}
+    assert run_step(diff_step, pr_repo, env)[0] == 0
+    eval_step = next(s for s in WORKFLOW["jobs"]["fleet"]["steps"] if s.get("id") == "eval")
+    assert eval_step["if"] == "inputs.eval"
+    code, outputs = run_step(eval_step, pr_repo, env)
+    assert code == 0 and outputs == {"regressed": "false"}
+    body = (pr_repo / "fleet-diff.md").read_text()
+    assert "### fleetctl eval" in body
+    assert "`bug-report-triage` (its own new pins): not evaluated" in body
+    gate = next(s for s in WORKFLOW["jobs"]["fleet"]["steps"] if s.get("name") == "Gate on evals")
+    assert gate["if"] == "steps.eval.outputs.regressed == 'true'"
