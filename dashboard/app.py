@@ -192,7 +192,7 @@ def create_app(dash: Dashboard) -> Starlette:
             return refused
         view = await views.get()
         try:
-            ctx = cost_page.context(view.cost, dict(request.query_params), view.as_of)
+            ctx = cost_page.context(view.cost, dict(request.query_params))
         except cost_page.QueryError as exc:
             return error(request, 400, str(exc), session)
         return page(request, "cost.html", ctx, session)

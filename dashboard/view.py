@@ -6,7 +6,8 @@ Building the view reads every run record and call trace of the window and sums t
 bench/dashboard.py), so it is not done per page. It is built on the first request,
 then rebuilt in the background when a page finds it older than ``refresh_s``, while
 pages keep rendering the last one, which says when it was read. ``refresh_s`` 0 builds
-it for every page (a small store, or a test that must see a run's end at once).
+it for every page (a small store, or a test that must see a run's end at once). The cost
+page's sums are kept across builds for :data:`COST_EVERY_S`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from dashboard.pages import fleet as fleet_page
 from gateway.store import Store
 
 log = logging.getLogger("fleet.dashboard")
+COST_EVERY_S = 300.0
+"""How old the cost page's sums may get before a build makes them again. They are a third
+of a build's CPU at 1,000 loops and chart whole days, so a build every ``refresh_s`` keeps
+them for this long; with ``refresh_s`` 0 every build makes them."""
 
 
 @dataclass(frozen=True)
@@ -53,16 +58,18 @@ def derive(
     findings: FindingSource,
     render_row: Callable[[fleet_page.LoopRow], str],
     connected: bool = True,
+    cost: cost_page.CostView | None = None,
 ) -> FleetView:
     """The view from one snapshot; ``connected`` says whether ``findings`` really checks
-    (a loop is healthy only when something looked)."""
+    (a loop is healthy only when something looked); ``cost``, a cost summary to keep
+    instead of summing the snapshot again."""
     found = findings(loaded, snap)
     rows = fleet_page.rows(loaded, snap)
     fleet_page.judge(rows, found, connected)
     for row in rows:  # a page then joins the rows it shows: no per-page row rendering
         row.html = Markup(render_row(row))
     counts = fleet_page.counts(loaded, snap, rows)
-    return FleetView(snap.now, rows, counts, found, cost_page.summarize(snap))
+    return FleetView(snap.now, rows, counts, found, cost or cost_page.summarize(snap))
 
 
 class ViewCache:
@@ -84,14 +91,22 @@ class ViewCache:
         self.findings = findings
         self.refresh_s = refresh_s
         self.current: FleetView | None = None
+        self.cost_every_s = COST_EVERY_S
         self._building: asyncio.Task[FleetView] | None = None
 
     async def build(self) -> FleetView:
         snap = await snapshot.read(await self.store(), self.days)
+        last = self.current.cost if self.current is not None else None
+        keep = (
+            last is not None
+            and self.refresh_s > 0
+            and snap.now - last.at < max(self.refresh_s, self.cost_every_s)
+        )
         # The sums are CPU work: off the event loop, so the other pages keep answering.
         view = await asyncio.to_thread(
-            derive, self.loaded, snap, self.findings, self.render_row, self.connected
-        )
+            derive, self.loaded, snap, self.findings, self.render_row, self.connected,
+            last if keep else None,
+        )  # fmt: skip
         self.current = view
         return view
 

@@ -2,9 +2,10 @@
 by day over the fleet view's window, as server-drawn stacked bars, each with the table
 ``fleetctl cost --by team|model|role`` prints for the same records.
 
-The sums are made once per view build (:func:`summarize`, one pass over the window's call
-traces for the days, and :func:`fleet.economics.cost_report` for the totals, so the page and
-the CLI never disagree), not per page: a page only picks the summary out of the view. A
+The sums are made with the view (:func:`summarize`, one pass over the window's call traces
+for the days, and :func:`fleet.economics.cost_report` for the totals, so the page and the
+CLI never disagree), not per page, and kept across the view's builds for a few minutes
+(:data:`dashboard.view.COST_EVERY_S`): a page only picks the summary out of the view. A
 chart shows the groups that spent most and sums the rest as "other", so a fleet of many
 teams or models still draws a readable chart; the table below it lists every group.
 """
@@ -54,6 +55,8 @@ class Breakdown:
 
 @dataclass(frozen=True)
 class CostView:
+    at: float
+    """When the records summed were read."""
     window_days: int
     """How far back the records read reach."""
     days: list[str]
@@ -109,7 +112,7 @@ def summarize(snap: Snapshot) -> CostView:
         )
         out.append(Breakdown(by, title, series, report, stacked_bars(days, series, label)))
     window = round((snap.now - snap.since) / DAY_S)
-    return CostView(window, days, out[0].report.total_usd, out)
+    return CostView(snap.now, window, days, out[0].report.total_usd, out)
 
 
 def _series(daily: dict[str, list[float]], groups: list[Group], n: int) -> list[Series]:
@@ -123,7 +126,7 @@ def _series(daily: dict[str, list[float]], groups: list[Group], n: int) -> list[
     return out
 
 
-def context(view: CostView | None, params: dict[str, str], as_of: str) -> dict[str, Any]:
+def context(view: CostView, params: dict[str, str]) -> dict[str, Any]:
     unknown = sorted(params)
     if unknown:
         raise QueryError(f"unknown query parameter '{unknown[0][:40]}': the cost page takes none")
@@ -131,5 +134,5 @@ def context(view: CostView | None, params: dict[str, str], as_of: str) -> dict[s
         "title": "Cost",
         "cost": view,
         "table_rows": TABLE_ROWS,
-        "as_of": as_of,
+        "as_of": dt.datetime.fromtimestamp(view.at, dt.UTC).strftime("%H:%M:%S UTC"),
     }

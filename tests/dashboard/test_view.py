@@ -248,3 +248,24 @@ async def test_a_long_attention_panel_is_cut_and_counted(tmp_path: Path, loaded:
     assert panel.count('<li class="finding') == 25
     assert "5 more findings; 3 loops have one" in panel
     assert loop.count('<li class="finding') == 10  # every one of its own
+
+
+async def test_the_cost_sums_are_kept_across_builds_for_a_while(
+    tmp_path: Path, loaded: Any
+) -> None:
+    client, st = await serve(tmp_path, loaded, refresh_s=3600)
+    async with client:
+        views = client._transport.app.state.views  # type: ignore[attr-defined]
+        first = await views.build()
+        await st.write_trace(call(LOOP, LOOP, 2.0, time.time()))
+        again = await views.build()
+        assert again is not first and again.cost is first.cost  # the fleet rows were remade
+        assert "<span>$3.3000</span>" in again.row(LOOP).html  # 7 days: 1.3 + 2.0
+        page = (await client.get("/cost")).text
+        assert "$10.30 in all" in page
+        views.cost_every_s = 0.0  # older than it may get: a build sums them again
+        views.refresh_s = 0.001
+        await asyncio.sleep(0.01)
+        assert (await views.build()).cost.total_usd == pytest.approx(12.30)
+        assert "$12.30 in all" in (await client.get("/cost")).text
+    await st.close()
