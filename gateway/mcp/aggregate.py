@@ -316,8 +316,9 @@ class AggregateEndpoint:
 
     async def _approval_server(self, ident: Any, args: Any, servers: list[str]) -> str:
         approval = args.get("approval_id") if isinstance(args, dict) else None
-        usable = isinstance(approval, str) and 0 < len(approval) <= 64
-        row = await self.calls.ledger.approval(approval) if usable else None
+        row = None
+        if isinstance(approval, str) and 0 < len(approval) <= 64:
+            row = await self.calls.ledger.approval(approval)
         if row is not None and row["loop"] == ident.loop and row["server"] in servers:
             return str(row["server"])
         return servers[0]

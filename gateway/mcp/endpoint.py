@@ -38,6 +38,8 @@ from gateway.mcp.jsonrpc import RpcError
 from gateway.mcp.listing import names_of
 from gateway.mcp.relay import Relay
 from gateway.mcp.sessions import NOT_FOUND, SESSION_HEADER, Sessions
+from gateway.mcp.tasks import METHODS as TASK_METHODS
+from gateway.mcp.tasks import Tasks
 from gateway.mcp.wire import FORWARD, Pool, Reply, Unreachable, credential, upstream_headers
 
 log = logging.getLogger("fleet.gateway.mcp")
@@ -122,6 +124,30 @@ def failed(name: str, status: int, request_id: Any) -> bytes:
     return orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": error})
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def offer_tasks(reply: Reply) -> None:
+    """Add the gateway's tasks (approvals, from protocol 2025-11-25 on) to what a server's
+    initialize answer offers: a gated call can then run as a task."""
+    result = (reply.message or {}).get("result")
+    if not isinstance(result, dict) or not isinstance(result.get("capabilities"), dict):
+        return
+    version = result.get("protocolVersion")
+    if not isinstance(version, str) or version < "2025-11-25":
+        return
+    caps = result["capabilities"]
+    own = _dict(caps.get("tasks"))
+    requests = _dict(own.get("requests"))
+    caps["tasks"] = {
+        **own,
+        "list": {},
+        "cancel": {},
+        "requests": {**requests, "tools": {**_dict(requests.get("tools")), "call": {}}},
+    }
+
+
 def _id_of(body: bytes) -> Any:
     """The request's id for an error answer, if the body says one (else None)."""
     try:
@@ -136,6 +162,7 @@ class McpEndpoint:
         self.calls = calls
         self.pool = pool
         self.sessions = sessions
+        self.tasks = Tasks(calls)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = self.gateway.holder.runtime
@@ -221,8 +248,17 @@ class McpEndpoint:
             )
             # The server's session id (bound to this caller): its run, and its retries' scope.
             session = next((v.decode("latin-1") for k, v in headers if k == SESSION_HEADER), None)
+            task = (msg.get("params") or {}).get("task")
             status, rh, out = await self.calls.tools_call(
-                ident, name, server, msg, headers, body, relay, session=session
+                ident,
+                name,
+                server,
+                msg,
+                headers,
+                body,
+                relay,
+                session=session,
+                as_task=task if isinstance(task, dict) else None,
             )
             if relay.started:  # interim events went out already: the result ends the stream
                 await send({"type": "http.response.body", "body": Relay.last(out)})
@@ -237,8 +273,30 @@ class McpEndpoint:
                 return
             self.filter_list(reply, ident, name, first=not (msg.get("params") or {}).get("cursor"))
             await respond(send, reply.status, reply.render(), shown(rh))
+        elif kind == "initialize":
+            reply, rh = await self.calls.forward(server, headers, body, msg.get("id"))
+            if reply.status >= 500:
+                await respond(send, 502, failed(name, reply.status, msg.get("id")), JSON)
+                return
+            offer_tasks(reply)
+            await respond(send, reply.status, reply.render(), shown(rh))
+        elif kind in TASK_METHODS and await self.own_task(ident, msg):
+            answer = await self.tasks.answer(kind, ident, msg.get("params") or {})
+            out = orjson.dumps({"jsonrpc": "2.0", "id": msg.get("id"), **answer})
+            await respond(send, 200, out, JSON)
         else:
             await self.passthrough(ident, name, headers, receive, send, server, "POST", body)
+
+    async def own_task(self, ident: Any, msg: dict[str, Any]) -> bool:
+        """Whether a tasks/* request is the gateway's: the caller's approvals are its tasks;
+        any other task id is the server's own, passed through."""
+        params = msg.get("params") or {}
+        if msg.get("method") == "tasks/list":
+            return True
+        task_id = params.get("taskId")
+        if not isinstance(task_id, str) or not task_id.startswith("ap_") or len(task_id) > 64:
+            return False
+        return await self.tasks.own(ident, task_id) is not None
 
     def filter_list(self, reply: Reply, ident: Any, name: str, first: bool = True) -> None:
         result = (reply.message or {}).get("result")
@@ -249,6 +307,13 @@ class McpEndpoint:
         self.calls.listing.note(name, names_of(result["tools"]), complete=first and last)
         config = self.gateway.holder.runtime.config
         shown, gated = grants.visible_tools(config, ident, name, result["tools"])
+        for i, tool in enumerate(shown):
+            if self.calls.policy(config, ident, name, tool["name"])[2]:
+                # A call that waits for a human may run as a task (its approval request).
+                shown[i] = {
+                    **tool,
+                    "execution": {**_dict(tool.get("execution")), "taskSupport": "optional"},
+                }
         if gated:
             shown.append(RESULT_TOOL_SPEC)
         result["tools"] = shown

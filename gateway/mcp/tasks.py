@@ -1,4 +1,4 @@
-"""Approvals as MCP Tasks (protocol revision 2025-11-25) on the aggregated ``/mcp``.
+"""Approvals as MCP Tasks (protocol revision 2025-11-25), on ``/mcp`` and ``/mcp/<server>``.
 
 A client that declares the ``tasks`` capability and calls a gated tool with a
 ``task`` field gets a ``CreateTaskResult`` instead of the pending notice: the
@@ -19,8 +19,8 @@ request; ``tasks/list`` lists the caller's own tasks, a page at a time. A task i
 that is not one of the caller's own (another identity's, made up) is a JSON-RPC
 error, the same for both, so nobody learns which ids exist.
 
-No ``notifications/tasks/status`` are sent: ``/mcp`` keeps no stream open to the
-caller (its GET is 405), so clients poll, at the ``pollInterval`` given.
+No ``notifications/tasks/status`` are sent (``/mcp`` merges no server streams onto
+its GET stream), so clients poll, at the ``pollInterval`` given.
 """
 
 from __future__ import annotations

@@ -207,7 +207,12 @@ async def test_key_left_running_by_a_killed_gateway_reports_its_age(
     key = {"idempotency-key": "open-pr-7"}
     calling = threading.Thread(target=_call_create_pr, args=(gw.url, key), daemon=True)
     calling.start()
-    time.sleep(1.0)  # the server sleeps 30 s in create_pr
+    # Killed once the call reached the server (which sleeps 30 s in create_pr): its key is
+    # claimed by then. (A fixed pause raced the call on a loaded machine.)
+    wait_for(
+        "create_pr to reach the server",
+        lambda: any(b'"create_pr"' in e["body"] for e in stack.seen),
+    )
     gw.kill()
     calling.join(timeout=10)
     stack.start()

@@ -262,3 +262,21 @@ async def test_an_expired_request_is_a_failed_task(stack: Stack) -> None:
         result = await payload(session, task.task_id)
         assert result.is_error and "was expired" in result.content[0].text  # type: ignore[union-attr]
     assert stack.calls("merge_pr") == []
+
+
+async def test_tasks_on_a_single_server_route(stack: Stack) -> None:
+    async with tasks_session(stack.url + "/mcp/github", TOKENS["release"]) as session:
+        caps = session.server_capabilities
+        assert caps is not None and caps.tasks is not None  # the gateway's, on github's answer
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        assert tools["merge_pr"].execution is not None
+        assert tools["merge_pr"].execution.task_support == "optional"
+        task = await call_as_task(session, "merge_pr", {"number": 28})
+        assert (await get(session, task.task_id)).status == "working"
+        assert await listed(session) == [task.task_id]
+        decide(stack, task.task_id, "approve")
+        assert (await payload(session, task.task_id)).content[0].text == "merged #28"  # type: ignore[union-attr]
+        # A task id that is not one of the caller's approvals is the server's to answer.
+        with pytest.raises(MCPError):
+            await get(session, "ap_0000000000000000")
+    assert stack.calls("merge_pr") == [{"tool": "merge_pr", "args": {"number": 28}}]
