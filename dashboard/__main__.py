@@ -19,16 +19,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import quote
 
 import orjson
-
-from gateway.store.sqlite import SqliteStore
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -137,6 +133,7 @@ def open_read_only(url: str) -> Any:
     has not folded yet is read from the journal's files, as the gateway's own readers do);
     any write fails. Redis: the store the gateway uses, of which the pages call only
     readers."""
+    from gateway.health import ReadOnlySqlite
     from gateway.store import open_store
 
     if url.startswith(("redis://", "rediss://", "unix://")):
@@ -147,31 +144,6 @@ def open_read_only(url: str) -> Any:
             f"no store at {path or '(none)'}", "point --store at the gateway's sqlite:PATH"
         )
     return ReadOnlySqlite(path)
-
-
-class ReadOnlySqlite(SqliteStore):
-    """The SQLite store's readers over a read-only connection: nothing is created, recovered,
-    folded or checkpointed, and the journal stays the gateway's. A write fails (the
-    connection is ``mode=ro``); the dashboard's pages make none."""
-
-    def __init__(self, path: str):  # the parent's creates the schema and takes the journal
-        self.path = path
-        self.full = False
-        self.db = sqlite3.connect(
-            f"file:{quote(path)}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-        )
-        self.db.execute("PRAGMA busy_timeout=5000")
-        self._rows = self.db
-        self.journal_dir = Path(path + ".journal")
-        self.journal = None
-        self.folder = None
-        self._hits = {}
-        self._steps = {}
-        self._pending = []
-        self._syncing = None
-
-    async def checkpoints(self, interval: float = 5.0) -> None:
-        return None
 
 
 def _env(name: str, default: Any = None) -> Any:

@@ -7,7 +7,9 @@ operator holds in a cluster: the gateway config carries neither dates nor schedu
 operator sends the definitions it reconciles (the FleetPolicy's spec and each AgentLoop's,
 as the CRs hold them) and the gateway answers with the findings, computed by
 :func:`fleet.doctor.diagnose` exactly as ``fleetctl doctor`` computes them. One request per
-fleet and period, whatever the number of loops; nothing is written.
+fleet and period, whatever the number of loops; nothing is written. A SQLite store is read
+in a worker thread over a read-only connection of its own (:class:`ReadOnlySqlite`), and the
+checks run there too: the event loop that serves model calls never waits for them.
 
 Only the operator's token is taken (401 for no or an unknown token, 403 for a loop's or an
 approver's); a body that is not the expected JSON is a 400 naming the field. A loop whose
@@ -21,9 +23,12 @@ fleet the same way.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from pydantic import ValidationError
@@ -37,6 +42,8 @@ from gateway.runs import api as runs
 from gateway.runs import records
 from gateway.runs.validate import MethodError
 from gateway.store import Store
+from gateway.store.errors import StoreUnavailable
+from gateway.store.sqlite import SqliteStore
 
 PATH = "/v1/fleet/health"
 MAX_BODY = 16 * 1024 * 1024
@@ -222,6 +229,36 @@ def verdicts(
     return out
 
 
+class ReadOnlySqlite(SqliteStore):
+    """The SQLite store's readers over a read-only connection: nothing is created, recovered,
+    folded or checkpointed, and the journal stays the gateway's. A write fails (the
+    connection is ``mode=ro``); the health check and the dashboard's pages make none. The
+    parent's readers run unchanged, so both read the rows its writers wrote, journal
+    included."""
+
+    def __init__(self, path: str):  # the parent's creates the schema and takes the journal
+        self.path = path
+        self.full = False
+        self.db = sqlite3.connect(
+            f"file:{quote(path)}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self._rows = self.db
+        self.journal_dir = Path(path + ".journal")
+        self.journal = None
+        self.folder = None
+        self._hits = {}
+        self._steps = {}
+        self._pending = []
+        self._syncing = None
+
+    async def checkpoints(self, interval: float = 5.0) -> None:
+        return None
+
+    async def close(self) -> None:
+        self.db.close()
+
+
 async def read_records(
     store: Store, start: float
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -229,6 +266,23 @@ async def read_records(
     runs_ = await records.page(store, start, 0, CAP)
     calls = await store.query_traces(since=start, limit=CAP)
     return runs_, calls
+
+
+def _read_off_loop(path: str, start: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The records of a SQLite store, read in this worker thread over a read-only connection
+    of its own, so the gateway's event loop never waits for a fortnight of traces."""
+
+    async def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        store = ReadOnlySqlite(path)
+        try:
+            return await read_records(store, start)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(read())
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreUnavailable(f"sqlite:{path}", f"{exc.__class__.__name__}: {exc}") from exc
 
 
 async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send) -> None:
@@ -259,9 +313,14 @@ async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send) -> No
     fleet, agents, problems, days = _request(data)
     now = time.time()
     start = now - days * 86400
-    runs_, calls = await read_records(gateway.store, start)
-    # The checks are linear in the records but CPU-bound: off the event loop, so a model
-    # call is never held up by a large store's health check.
+    store = gateway.store
+    path = getattr(store, "path", ":memory:") if isinstance(store, SqliteStore) else ":memory:"
+    if path != ":memory:":
+        # Reading (SQLite is synchronous) and the checks are CPU-bound: both off the event
+        # loop, so a model call is never held up by a large store's health check.
+        runs_, calls = await asyncio.to_thread(_read_off_loop, path, start)
+    else:
+        runs_, calls = await read_records(store, start)  # Redis: network reads, awaited
     found = await asyncio.to_thread(
         diagnose, fleet, agents, runs_, calls, now=now, since=start, thresholds=Thresholds()
     )
