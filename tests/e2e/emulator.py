@@ -48,6 +48,7 @@ class FleetEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         super().__attrs_post_init__()
         self._rv = itertools.count(1)
         self.writes = 0
+        self._gone: set[str] = set()  # uids of objects deleted (for the garbage collector)
         self.reads = 0
         self.write_log: list[str] = []
 
@@ -131,8 +132,32 @@ class FleetEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         owner_uid = owner.raw.get("metadata", {}).get("uid") if owner is not None else None
         response = await super()._handle(request)
         if owner_uid and self._existing(request) is None:
+            self._gone.add(owner_uid)
             await self._collect(owner_uid)
+        if action == kmock.action.CREATE and isinstance(request.data, dict):
+            # The garbage collector also removes an object created with an owner that is gone
+            # (a writer that read the owner just before it was deleted).
+            refs = request.data.get("metadata", {}).get("ownerReferences") or []
+            uids = {ref.get("uid") for ref in refs if ref.get("uid")}
+            if uids and uids <= self._gone:
+                await self._collect_one(request.data["metadata"].get("uid"))
         return response
+
+    async def _collect_one(self, uid: str | None) -> None:
+        """Delete the object whose uid is ``uid`` (its owner is gone), then its dependents."""
+        async with self._lock:
+            found = [
+                (key, obj)
+                for key, obj in self.objects.items()
+                if not obj.deleted and obj.raw.get("metadata", {}).get("uid") == uid
+            ]
+            for key, obj in found:
+                raw = obj.raw
+                self._gone.add(uid)
+                obj.delete()
+                await self._buses[key[0]].put({"type": "DELETED", "object": raw})
+        if found:
+            await self._collect(uid)
 
     async def _collect(self, uid: str | None) -> None:
         """Delete every object owned by ``uid``, as the garbage collector would."""
@@ -152,6 +177,7 @@ class FleetEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             for key, obj in doomed:
                 raw = obj.raw
                 uids.append(raw.get("metadata", {}).get("uid"))
+                self._gone.add(uids[-1])
                 obj.delete()
                 await self._buses[key[0]].put({"type": "DELETED", "object": raw})
         for child_uid in uids:
