@@ -25,6 +25,9 @@ Deployment in ``operator/deploy`` does). Settings come from the environment:
 
 Secrets labelled ``fleetctl.dev/approvers`` are watched too (only they: the label is a
 server-side selector), to re-render their fleet's approvers (:mod:`fleet_operator.approvers`).
+Secrets labelled ``fleetctl.dev/viewers`` (the dashboard's readers) are not watched: they are
+listed at each render of their fleet, at the latest every drift period
+(:mod:`fleet_operator.dashboard`).
 
 Handlers are synchronous (kopf runs them in worker threads) and write only
 when something differs: an idle fleet costs reads.
