@@ -102,6 +102,8 @@ def eval_cmd(
         raise typer.Exit(EXIT_USAGE) from None
     except LocalError as exc:
         fail(exc.message, exc.hint)
+    except KeyboardInterrupt:
+        fail("interrupted: no report was written", "run the eval again")
     text = json.dumps(report, indent=2, sort_keys=True) + "\n"
     for target in (json_out, save_baseline):
         if target is not None:
