@@ -45,6 +45,7 @@ class Observation:
     tokens: int = 0
     cost_usd: float = 0.0
     answer: str = ""
+    detail: str = ""  # what the harness said about the outcome
     verdict: str | None = None  # the checker's last verdict
     calls: list[ToolUse] = field(default_factory=list)
     unrecorded: list[ToolUse] = field(default_factory=list)
@@ -90,6 +91,10 @@ class CaseResult:
 
 def _short(value: Any, limit: int = 120) -> str:
     text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fit(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -181,7 +186,8 @@ def judge_case(case: Case, obs: Observation) -> CaseResult:
     exp = case.spec.expect
     reasons = []
     if exp.outcome is not None and obs.outcome != exp.outcome:
-        reasons.append(f"outcome is {obs.outcome}, expected {exp.outcome}")
+        why = f" ({_fit(obs.detail, 200)})" if obs.detail else ""
+        reasons.append(f"outcome is {obs.outcome}, expected {exp.outcome}{why}")
     if exp.verdict is not None and obs.verdict != exp.verdict:
         reasons.append(f"checker verdict is {obs.verdict or 'none'}, expected {exp.verdict}")
     if exp.max_steps is not None and obs.steps > exp.max_steps:

@@ -257,6 +257,7 @@ class Worker:
                 obs.tokens = int(end.get("tokens") or 0)
                 obs.cost_usd = float(end.get("cost_usd") or 0.0)
                 obs.answer = str(end.get("summary") or "")
+                obs.detail = str(end.get("detail") or "")
             self._read_journal(obs, run_id, token)
             obs.state = self._api("GET", state_path, token)["value"]
             rubric = case.spec.expect.rubric
