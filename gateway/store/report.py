@@ -36,14 +36,6 @@ CALL_GROUPS = ("loop", "team", "model", "role", "run")
 RUN_GROUPS = ("loop", "run")
 RUN_HEAD = ("id", "loop", "status", "outcome", "started", "updated", "checker_rounds")
 
-_KEY = {
-    "loop": "coalesce(nullif(t.loop, ''), '-')",
-    "team": "t.team",
-    "model": "t.model",
-    "role": "CASE WHEN t.maker THEN 'maker' ELSE 'sub-agent' END",
-    "run": "coalesce(nullif(t.run, ''), '-')",
-}
-
 
 class Reports(Protocol):
     """What a report reads from a store (:meth:`gateway.store.Store.read_report`)."""
@@ -110,6 +102,7 @@ def _parts(lo: float, hi: float) -> list[tuple[str, float, float]]:
 
 
 _LOOP = "coalesce(nullif(loop, ''), '-')"
+_ROLE = "CASE WHEN maker THEN 'maker' ELSE 'sub-agent' END"
 _DAY_COLS = (
     "cost, CASE WHEN maker THEN cost ELSE 0.0 END, calls, tools, tokens_in, tokens_out, first"
 )
@@ -146,32 +139,23 @@ class SqlReports:
 
     def call_groups(self, since: float, by: str, useful: str) -> list[dict[str, Any]]:
         _check(by, CALL_GROUPS)
-        if by in ("loop", "team"):
-            key = _LOOP if by == "loop" else "team"
+        if by == "run":  # a group a run: the traces themselves
+            sql = (
+                "SELECT coalesce(nullif(t.run, ''), '-') AS k, total(t.cost), total(CASE WHEN t.maker THEN t.cost END), "
+                "count(*), total(t.kind IS 'tool'), total(t.tokens_in), total(t.tokens_out) "
+                "FROM traces t INDEXED BY traces_report WHERE t.ts >= ? GROUP BY k"
+            )
+            args: list[Any] = [since]
+        else:
+            key = {"loop": _LOOP, "team": "team", "model": "model", "role": _ROLE}[by]
             union, args = self._union(
                 [(since, math.inf, 0)], f"{key}, {_DAY_COLS}", f"{key}, {_RAW_COLS}"
             )
             sql = (
                 f"WITH u(tag, k, c, m, n, t, i, o, f) AS ({union}) SELECT k, total(c), "
-                "total(m), total(n), total(t), total(i), total(o), 0, 0 FROM u GROUP BY k"
+                "total(m), total(n), total(t), total(i), total(o) FROM u GROUP BY k"
             )
-        else:
-            # Runs touched per group: the traces themselves (a run's calls on each day).
-            touched = by in ("model", "role")
-            runs = (
-                ", count(DISTINCT nullif(t.run, '')), "
-                "count(DISTINCT CASE WHEN r.outcome = ? THEN t.run END)"
-                if touched
-                else ", 0, 0"
-            )
-            join = "LEFT JOIN run_index r ON r.key = t.run AND r.created >= ?" if touched else ""
-            sql = (
-                f"SELECT {_KEY[by]} AS k, total(t.cost), total(CASE WHEN t.maker THEN t.cost END), "
-                "count(*), total(t.kind IS 'tool'), total(t.tokens_in), total(t.tokens_out)"
-                f"{runs} FROM traces t INDEXED BY traces_report {join} WHERE t.ts >= ? GROUP BY k"
-            )
-            args = [useful, since, since] if touched else [since]
-        out = []
+        out = {}
         for row in self.db.execute(sql, args):
             g = _group(row[0])
             tools = int(row[4])
@@ -185,9 +169,23 @@ class SqlReports:
                 tokens_out=int(row[6]),
             )
             if by in ("model", "role"):
-                g["runs"], g["useful"] = row[7], row[8]
-            out.append(g)
-        return out
+                g["runs"], g["useful"] = 0, 0
+            out[g["key"]] = g
+        if by in ("model", "role"):
+            for key, runs, done in self._touched(since, by, useful):
+                out[key]["runs"], out[key]["useful"] = runs, done
+        return list(out.values())
+
+    def _touched(self, since: float, by: str, useful: str) -> list[tuple[str, int, int]]:
+        """(group, runs with a call in it, those of them opened in the window and
+        ``useful``): the traces themselves, for a run's calls fall on any day."""
+        key = "model" if by == "model" else _ROLE
+        return self.db.execute(
+            f"SELECT {key} AS k, count(DISTINCT run), count(DISTINCT CASE WHEN run IN "
+            "(SELECT key FROM run_index WHERE created >= ? AND outcome = ?) THEN run END) "
+            "FROM traces INDEXED BY traces_report WHERE ts >= ? AND run != '' GROUP BY k",
+            (since, useful, since),
+        ).fetchall()
 
     def run_groups(self, since: float, by: str, useful: str) -> list[tuple[str, int, int]]:
         _check(by, RUN_GROUPS)

@@ -29,6 +29,8 @@ import orjson
 import pytest
 
 from fleet.economics import USEFUL
+from gateway.store import open_store
+from gateway.store.base import StoreInUse
 from gateway.store.sqlite import STORE_WAIT_ENV, SqliteStore
 from tests.gateway import conftest as gw_fixtures
 from tests.gateway.conftest import TOKENS, base_config
@@ -190,3 +192,33 @@ def test_a_second_gateway_on_one_sqlite_file_is_refused_and_budgets_hold(
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+async def test_a_gateway_waits_for_the_store_to_be_let_go_then_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "gw.sqlite3"
+    url = f"sqlite:{path}"
+    monkeypatch.setenv(STORE_WAIT_ENV, "0.3")
+    holder = open_store(url)  # a gateway of this process: it owns the journal
+    try:
+        with pytest.raises(StoreInUse) as refused:
+            open_store(url, exclusive=True)
+        assert f"in use by process {os.getpid()} (writer)" in str(refused.value)
+        assert "redis://" in refused.value.hint
+    finally:
+        await holder.close()
+    # A reader (fleetctl cost) that owns it for a moment is waited for, not refused.
+    monkeypatch.setenv(STORE_WAIT_ENV, "10")
+    reader = open_store(url, create=False)
+    assert isinstance(reader, SqliteStore) and reader.journal is not None
+    closing = threading.Timer(0.3, lambda: asyncio.run(reader.close()))
+    closing.start()
+    started = time.monotonic()
+    gateway = open_store(url, exclusive=True)
+    try:
+        assert isinstance(gateway, SqliteStore) and gateway.journal is not None
+        assert 0.2 < time.monotonic() - started < 5
+    finally:
+        closing.join()
+        await gateway.close()
