@@ -1,0 +1,57 @@
+"""An OpenAI Agents SDK ``Agent`` on its default model class (the Responses API) with
+``MCPServerStreamableHttp`` on ``/mcp``, run as docs/clients.md prints it: the scripted
+model calls a read tool, then a destructive one that waits for a human, then answers. The
+MCP half alone is tests/mcp/test_agents_sdk.py; a function tool whole and streamed is
+tests/gateway/test_responses_stream.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.clients import snippets
+from tests.clients.conftest import Fleet, Turn
+
+DONE = "Issue 12 says the build is red; merging PR 12 waits for a human's approval."
+
+
+def test_agents_sdk_snippet_reads_then_waits_for_approval(
+    world: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = world.open_run()
+    world.env(monkeypatch, run)
+    world.script(
+        Turn(text="", calls=[("call_read", "github__get_issue", '{"number": 12}')]),
+        Turn(text="", calls=[("call_merge", "github__merge_pr", '{"number": 12}')]),
+        Turn(text=DONE),
+    )
+    before = len(world.calls("get_issue"))
+    answer = snippets.run("agents-sdk")["answer"]
+    assert answer == DONE
+    assert world.calls("get_issue")[before:] == [{"tool": "get_issue", "args": {"number": 12}}]
+    assert world.calls("merge_pr") == []
+    # The model got both tool results back, each under its own call id.
+    first, second, third = (sent for _, sent in world.scripted.seen)
+    assert {t["function"]["name"] for t in first["tools"]} >= {
+        "github__get_issue",
+        "github__merge_pr",
+        "fleet_approval_result",
+    }
+    read = next(m for m in second["messages"] if m.get("tool_call_id") == "call_read")
+    assert "issue 12: the build is red" in read["content"]
+    gated = next(m for m in third["messages"] if m.get("tool_call_id") == "call_merge")
+    assert "NOT DONE" in gated["content"]
+    (waiting,) = [a for a in world.pending() if a["tool"] == "merge_pr"]
+    assert waiting["id"] in gated["content"]
+    assert (waiting["run"], waiting["arguments"], waiting["tool_class"]) == (
+        run,
+        {"number": 12},
+        "destructive",
+    )
+    # One run holds the model calls and both tool calls.
+    steps = world.traces(run)
+    assert [t.get("api") for t in steps if t["kind"] == "llm"] == ["responses"] * 3
+    tools = [(t["tool"], t["outcome"]) for t in steps if t["kind"] != "llm"]
+    assert tools[0] == ("get_issue", "ok") and tools[1][0] == "merge_pr", tools
+    # Approved, it runs once, and the stored result is what the loop fetches next.
+    assert world.approve(waiting["id"])["state"] == "executed"
+    assert world.calls("merge_pr") == [{"tool": "merge_pr", "args": {"number": 12}}]
