@@ -211,15 +211,14 @@ def _load_replays(
                     continue
                 fleet_path, data, problem = read_transcript(source, case, rel)
                 if problem or data is None:
-                    line, col = case.smap.locate(
-                        ("model", ref if ref in case.spec.model else "default")
-                    )
+                    key = ref if ref in case.spec.model else "default"
+                    line, col = case.smap.locate(("model", key))
                     diags.append(
                         Diagnostic(
                             case.file,
                             line,
                             col,
-                            format_path(("model",)),
+                            format_path(("model", key)),
                             problem,
                             "give a transcript file beside the case",
                         )

@@ -288,3 +288,23 @@ def test_without_the_warm_parent_each_run_execs_fleet_harness(fleet_copy: Path) 
         EvalRequest(fleet_copy, "bug-report-triage", "current", cases=["needs-info"], fork=False)
     )
     assert [r["status"] for r in report["evaluated"]["results"]] == ["pass"]
+
+
+def test_a_missing_or_broken_transcript_is_located_and_exits_2(tmp_path: Path) -> None:
+    case = (
+        "model:\n  default: transcripts/broken.replay.yaml\n"
+        "  prompts/bug-report-triage@v7: transcripts/missing.replay.yaml\n"
+    )
+    broken = "replay: x\ntracks:\n  bug-report-triage:\n    - { contnt: hi }\n"
+    root = northwind_copy(tmp_path, {"t.yaml": case, "transcripts/broken.replay.yaml": broken})
+    res = runner.invoke(app, ["eval", str(root), "bug-report-triage", "--case", "t"])
+    assert res.exit_code == 2
+    assert res.output.splitlines() == [
+        f'{root}/{CASES}/t.yaml:3:33: model."prompts/bug-report-triage@v7": transcript '
+        f"{root}/{CASES}/transcripts/missing.replay.yaml does not exist (give a transcript "
+        "file beside the case)",
+        f"{root}/{CASES}/transcripts/broken.replay.yaml:4:7: tracks.bug-report-triage[0]: an "
+        "empty reply (give 'content', 'tool_calls' or 'status')",
+        f"{root}/{CASES}/transcripts/broken.replay.yaml:4:9: "
+        "tracks.bug-report-triage[0].contnt: unknown field 'contnt' (did you mean 'content'?)",
+    ]
