@@ -109,7 +109,8 @@ async def measure(fleet: Path, url: str, runs: int) -> dict[str, Any]:
         }
         views = app.state.views
         for label, every in (("build", 0.0), ("build keeping the cost sums", 1e9)):
-            views.cost_every_s = every  # 0: sum them in each build; else keep the last ones
+            # refresh 0 sums them in each build; else the last ones are kept for cost_every_s
+            views.refresh_s, views.cost_every_s = every and 1.0, every
             wall, cpu = [], []
             for _ in range(runs):
                 t0, c0 = time.perf_counter(), time.process_time()
