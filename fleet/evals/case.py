@@ -149,8 +149,9 @@ class CaseFile(_Strict):
     model: dict[str, str] = Field(
         default_factory=dict,
         description=(
-            "Recorded model transcripts by pins: the loop's instructions ref "
-            "(prompts/<name>@<version>) or 'default', to a transcript file beside the case."
+            "Recorded model transcripts by pins: a pin ref of the loop (its instructions "
+            "prompts/<name>@<version>, looked up first, or a skill <name>@<version>) or "
+            "'default', to a transcript file beside the case."
         ),
     )
     expect: Expect = Field(default_factory=Expect)
@@ -167,9 +168,18 @@ class Case(BaseModel):
     spec: CaseFile
     smap: SourceMap = Field(repr=False)
 
-    def transcript_for(self, pins: str) -> str | None:
+    def transcript_key(self, pins: list[str]) -> str | None:
+        """The ``model:`` key that serves a loop with these pin refs (instructions first, then
+        skills): the first pin that has a key, else ``default``, else None."""
+        for ref in pins:
+            if ref in self.spec.model:
+                return ref
+        return "default" if "default" in self.spec.model else None
+
+    def transcript_for(self, pins: str | list[str]) -> str | None:
         """The transcript path (relative to the case's directory) recorded for ``pins``."""
-        return self.spec.model.get(pins) or self.spec.model.get("default")
+        key = self.transcript_key([pins] if isinstance(pins, str) else pins)
+        return None if key is None else self.spec.model[key]
 
 
 def check_case(spec: CaseFile, smap: SourceMap) -> list[Diagnostic]:

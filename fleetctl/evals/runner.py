@@ -200,9 +200,11 @@ def _load_replays(
                     continue
                 rp = get(str(path), lambda p=path: Replay.from_file(p))  # type: ignore[misc]
             else:
-                ref = pins_of(loop)["instructions"]
-                rel = case.transcript_for(ref)
-                if rel is None:
+                pins = pins_of(loop)
+                ref = pins["instructions"]
+                key = case.transcript_key([ref, *pins["skills"]])
+                rel = None if key is None else case.spec.model[key]
+                if key is None or rel is None:
                     known = ", ".join(sorted(case.spec.model)) or "none"
                     out[(case.name, label)] = (
                         f"no recorded model transcript for {ref} (model: has {known}); "
@@ -211,7 +213,6 @@ def _load_replays(
                     continue
                 fleet_path, data, problem = read_transcript(source, case, rel)
                 if problem or data is None:
-                    key = ref if ref in case.spec.model else "default"
                     line, col = case.smap.locate(("model", key))
                     diags.append(
                         Diagnostic(

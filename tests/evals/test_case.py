@@ -136,3 +136,20 @@ def test_json_path_reads() -> None:
 def test_a_long_json_path_parses_in_linear_time() -> None:
     steps = parse_path("$" + ".a" * 100_000)
     assert len(steps) == 100_000
+
+
+def test_a_transcript_is_picked_by_the_instructions_then_a_skill_then_default(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "model:\n  runbook@v4: by-skill.replay.yaml\n  prompts/p@v7: by-prompt.replay.yaml\n"
+        "  default: any.replay.yaml\n"
+    )
+    cases, diags = load_cases(_fleet(tmp_path, {"evals/l/c.yaml": text}), "l")
+    assert diags == []
+    c = cases[0]
+    assert c.transcript_for(["prompts/p@v7", "runbook@v4"]) == "by-prompt.replay.yaml"
+    assert c.transcript_for(["prompts/p@v8", "runbook@v4"]) == "by-skill.replay.yaml"
+    assert c.transcript_for(["prompts/p@v8", "runbook@v3"]) == "any.replay.yaml"
+    bare = cases[0].model_copy(update={"spec": c.spec.model_copy(update={"model": {}})})
+    assert bare.transcript_for("prompts/p@v7") is None
