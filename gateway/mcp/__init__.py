@@ -3,7 +3,7 @@ least-privilege grants, guardrails on tool arguments and results, durable
 human approval gates and idempotent side effects.
 
 ``create_mcp_app(gateway)`` returns the ASGI callable the gateway mounts for
-``/mcp/…`` and ``/approvals…``. ``gateway`` is anything with ``holder``
+``/mcp``, ``/mcp/…`` and ``/approvals…``. ``gateway`` is anything with ``holder``
 (:class:`gateway.config.ConfigHolder`), ``store`` (a
 :class:`gateway.store.Store`: traces, and the durable rows that hold approvals
 and idempotency keys) and ``authenticate(scope, runtime)``; the gateway's own
@@ -14,7 +14,10 @@ Modules: :mod:`~gateway.mcp.grants` (who may call what, look-alike names),
 ``fleet_approval_result`` pseudo-tool, idempotency keys),
 :mod:`~gateway.mcp.answers` (what a loop is told about approvals and keys),
 :mod:`~gateway.mcp.ledger` (approval and key records, under leases),
-:mod:`~gateway.mcp.endpoint` (``/mcp/<server>``), :mod:`~gateway.mcp.api`
+:mod:`~gateway.mcp.endpoint` (``/mcp/<server>``), :mod:`~gateway.mcp.aggregate`
+(``/mcp``: every granted server as one, names by :mod:`~gateway.mcp.merge`, sessions by
+:mod:`~gateway.mcp.fanout`, lists and routed requests by :mod:`~gateway.mcp.upstream`),
+:mod:`~gateway.mcp.tasks` (approvals as MCP tasks), :mod:`~gateway.mcp.api`
 (``/approvals``), :mod:`~gateway.mcp.jsonrpc` (what a caller may send),
 :mod:`~gateway.mcp.sessions` (sessions bound to their owner),
 :mod:`~gateway.mcp.listing` (only names the server lists),
