@@ -139,17 +139,17 @@ class Fleet:
         rows: list[dict[str, Any]] = answer.json()["approvals"]
         return [r for r in rows if r["state"] == "pending"]
 
-    def traces(self, run: str | None = None) -> list[dict[str, Any]]:
+    async def read_traces(self, run: str | None = None) -> list[dict[str, Any]]:
         """Trace steps in the gateway's store file, as ``fleetctl runs show`` reads them."""
+        store = open_store(f"sqlite:{self.store_path}")
+        try:
+            return list(await store.query_traces(run=run))
+        finally:
+            await store.close()
 
-        async def read() -> list[dict[str, Any]]:
-            store = open_store(f"sqlite:{self.store_path}")
-            try:
-                return list(await store.query_traces(run=run))
-            finally:
-                await store.close()
-
-        return asyncio.run(read())
+    def traces(self, run: str | None = None) -> list[dict[str, Any]]:
+        """:meth:`read_traces` for a test that runs no event loop."""
+        return asyncio.run(self.read_traces(run))
 
     def env(self, monkeypatch: pytest.MonkeyPatch, run: str) -> None:
         """What the sandbox pod's environment holds, which the doc's snippets read."""
