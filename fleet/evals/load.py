@@ -97,4 +97,3 @@ def read_transcript(source: Source, case: Case, rel: str) -> tuple[str, bytes | 
     if data is None:
         return path, None, f"transcript {_display(source, path)} does not exist"
     return path, data, ""
-
