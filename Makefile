@@ -54,6 +54,7 @@ images:
 	$(CONTAINER_BUILD) build -f gateway/Dockerfile -t $(IMAGE_PREFIX)/gateway:$(VERSION) .
 	$(CONTAINER_BUILD) build -f operator/Dockerfile -t $(IMAGE_PREFIX)/operator:$(VERSION) .
 	$(CONTAINER_BUILD) build -f sandbox/Dockerfile -t $(IMAGE_PREFIX)/sandbox:$(VERSION) .
+	$(CONTAINER_BUILD) build -f dashboard/Dockerfile -t $(IMAGE_PREFIX)/dashboard:$(VERSION) .
 
 test: setup redis lint
 	$(PY) -m pytest
