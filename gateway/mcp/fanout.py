@@ -14,6 +14,12 @@ lately (at most :data:`MEMO`) saves the store read on the hot path.
 
 A server that forgot its session (it restarted: HTTP 404) gets a new one, once,
 through :meth:`Fanout.reopen`.
+
+A session unused for ``FLEET_MCP_SESSION_IDLE_S`` (default a day) is gone: its id is
+answered 404, after which an MCP client opens a new one. Use is written back at most
+once every :data:`TOUCH_S`, so the hot path stays a memo lookup; each new session
+sweeps a few of the oldest rows (:data:`SWEEP`), so rows of clients that never DELETE
+do not pile up.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 from typing import Any
@@ -36,11 +43,22 @@ log = logging.getLogger("fleet.gateway.mcp")
 TABLE = "mcp_aggregate_sessions"
 LABEL = "/mcp"  # the MAC's server field: no catalog server is named with a slash
 MEMO = 10_000
+TOUCH_S = 600.0
+SWEEP = 20
 VERSION_HEADER = b"mcp-protocol-version"
 OWN = [
     (b"content-type", b"application/json"),
     (b"accept", b"application/json, text/event-stream"),
 ]
+
+
+def idle_seconds() -> float:
+    """How long a ``/mcp`` session lives unused (``FLEET_MCP_SESSION_IDLE_S``, default 1 day)."""
+    try:
+        value = float(os.environ.get("FLEET_MCP_SESSION_IDLE_S", "86400"))
+    except ValueError:
+        value = 86400.0
+    return value if value > 0 else 86400.0
 
 
 class Fanout:
@@ -50,12 +68,22 @@ class Fanout:
         self.sessions = sessions
         self._memo: dict[str, dict[str, Any]] = {}
         self._opening: dict[tuple[str, str], asyncio.Lock] = {}
+        self._swept = 0  # where the next sweep starts reading
 
     async def create(self, member: str, init: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """A new session for ``member``: (the id the caller sees, its row)."""
         await self.sessions.ready()
         sid = secrets.token_hex(16)
-        row = {"member": member, "init": init, "servers": {}, "created": time.time(), "id": sid}
+        now = time.time()
+        row = {
+            "member": member,
+            "init": init,
+            "servers": {},
+            "created": now,
+            "seen": now,
+            "id": sid,
+        }
+        await self.sweep(now)
         await self.store.row_insert(TABLE, sid, row)
         self._remember(sid, row)
         return self.sessions.wrap(member, LABEL, sid), row
@@ -72,7 +100,34 @@ class Fanout:
             if row is None or row.get("member") != member:
                 return None
             self._remember(sid, row)
+        now = time.time()
+        seen = float(row.get("seen") or row.get("created") or 0.0)
+        if now - seen > idle_seconds():
+            self._memo.pop(sid, None)
+            await self.store.row_delete(TABLE, sid)
+            return None
+        if now - seen > TOUCH_S:
+            row["seen"] = now
+            await self._save(row)
         return row
+
+    async def sweep(self, now: float) -> None:
+        """Delete the idle ones among a few rows, a different few each time."""
+        try:
+            rows = await self.store.row_list(TABLE, None, SWEEP, offset=self._swept)
+            self._swept = self._swept + len(rows) if len(rows) == SWEEP else 0
+            for old in rows:
+                if now - float(old.get("seen") or old.get("created") or 0.0) > idle_seconds():
+                    self._memo.pop(str(old.get("id")), None)
+                    await self.store.row_delete(TABLE, str(old.get("id")))
+        except Exception:  # a sweep must never fail an initialize
+            log.exception("could not sweep idle /mcp sessions")
+
+    async def _save(self, row: dict[str, Any]) -> None:
+        try:
+            await self.store.row_update(TABLE, row["id"], row)
+        except Exception:  # the session still works through this process
+            log.exception("could not store the /mcp session %s", row["id"])
 
     def _remember(self, sid: str, row: dict[str, Any]) -> None:
         if len(self._memo) >= MEMO:
@@ -174,10 +229,7 @@ class Fanout:
         if done.status >= 400:
             raise Unreachable(f"{server.url} answered HTTP {done.status} to initialized")
         row["servers"][name] = up
-        try:
-            await self.store.row_update(TABLE, row["id"], row)
-        except Exception:  # the session still works through this process
-            log.exception("could not store the /mcp session %s", row["id"])
+        await self._save(row)
 
     async def close(self, row: dict[str, Any], catalog: dict[str, GwMcpServer]) -> None:
         """DELETE every server session behind ``row``, then forget it."""

@@ -3,6 +3,7 @@ linear without) behind one endpoint, through the official ``mcp`` client."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import orjson
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from gateway.store import open_store
 from tests.gateway.fakes import ServerThread, free_port
 from tests.mcp import fakelinear
 from tests.mcp.conftest import APPROVER, TOKENS, Stack, config, mcp_session, traces
@@ -303,3 +305,38 @@ async def test_malformed_messages_get_a_reason_never_a_500(agg: Stack) -> None:
         assert answer.status_code in (200, 400), (message, answer.status_code, answer.text)
         error = answer.json()["error"]
         assert isinstance(error["code"], int) and len(error["message"]) > 10, message
+
+
+async def test_an_idle_session_is_gone_and_swept(
+    agg: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLEET_MCP_SESSION_IDLE_S", "0.5")
+
+    def post(sid: str | None, msg: dict[str, Any]) -> httpx.Response:
+        headers = {
+            "authorization": f"Bearer {TOKENS['release']}",
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+        }
+        if sid:
+            headers["mcp-session-id"] = sid
+        return httpx.post(agg.url + "/mcp", content=orjson.dumps(msg), headers=headers, timeout=10)
+
+    def opened() -> str:
+        init = post(None, {"jsonrpc": "2.0", "id": 1, "method": "initialize"})
+        return str(init.headers["mcp-session-id"])
+
+    used, left = opened(), opened()
+    assert post(used, {"jsonrpc": "2.0", "id": 2, "method": "ping"}).status_code == 200
+    time.sleep(0.7)
+    assert post(used, {"jsonrpc": "2.0", "id": 3, "method": "ping"}).status_code == 404
+    fresh = opened()  # a new session sweeps the idle rows of those nobody came back to
+    store = open_store(f"sqlite:{agg.store_path}")
+    try:
+        rows = [
+            await store.row_get("mcp_aggregate_sessions", s.split(".")[0])
+            for s in (used, left, fresh)
+        ]
+    finally:
+        await store.close()
+    assert rows[:2] == [None, None] and rows[2] is not None and rows[2]["member"] == "release"
