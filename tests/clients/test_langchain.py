@@ -1,10 +1,12 @@
 """LangChain's ``ChatOpenAI``, unchanged, on both of the gateway's APIs: chat completions
 and (``use_responses_api=True``) Responses, each whole and streamed, as docs/clients.md
-prints it; and a tool call bound with ``bind_tools`` round-trips on both."""
+prints it; on both, a tool call bound with ``bind_tools`` round-trips, a structured
+output comes back parsed and a stream carries its usage."""
 
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
 
 from tests.clients import snippets
 from tests.clients.conftest import TOKEN, Fleet, Turn
@@ -69,3 +71,38 @@ def test_bound_tool_call_round_trips(world: Fleet, responses: bool) -> None:
         "tool_call_id": "call_7",
         "content": "issue 7: the build is red",
     }
+
+
+class Verdict(BaseModel):
+    red: bool
+    reason: str
+
+
+@pytest.mark.parametrize("responses", [False, True], ids=["chat", "responses"])
+def test_structured_output_and_stream_usage(world: Fleet, responses: bool) -> None:
+    """``with_structured_output`` (a JSON schema the gateway passes on as chat's
+    ``response_format``) and ``stream_usage``: the usage arrives on the stream's last
+    chunk with content."""
+    from langchain_openai import ChatOpenAI
+
+    model = ChatOpenAI(
+        model="triage-default",
+        base_url=world.url + "/v1",
+        api_key=TOKEN,  # type: ignore[arg-type]
+        use_responses_api=responses,
+        stream_usage=True,
+        max_retries=0,
+    )
+    world.script(
+        Turn(text='{"red": true, "reason": "a flaky test"}'),
+        Turn(text="one two three", prompt_tokens=13, completion_tokens=3),
+    )
+    verdict = model.with_structured_output(Verdict, method="json_schema").invoke("Red?")
+    assert verdict == Verdict(red=True, reason="a flaky test")
+    _, sent = world.scripted.seen[0]
+    assert sent["response_format"]["type"] == "json_schema"
+    assert sent["response_format"]["json_schema"]["schema"]["required"] == ["red", "reason"]
+    chunks = list(model.stream("Count."))
+    assert "".join(c.text for c in chunks) == "one two three"
+    usage = [c.usage_metadata for c in chunks if c.usage_metadata]
+    assert [(u["input_tokens"], u["output_tokens"]) for u in usage] == [(13, 3)]

@@ -1,10 +1,15 @@
 """pydantic-ai's ``Agent``, unchanged, on the gateway's chat completions
 (``OpenAIChatModel``) and Responses (``OpenAIResponsesModel``), as docs/clients.md prints
-it; and a function tool the scripted model calls, on both."""
+it; on both, a function tool the scripted model calls, a structured output and a
+stream."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
+from pydantic import BaseModel
 
 from tests.clients import snippets
 from tests.clients.conftest import TOKEN, Fleet, Turn
@@ -66,3 +71,41 @@ def test_function_tool_on_both_apis(world: Fleet, api: str) -> None:
     assert second["messages"][-1]["role"] == "tool"
     assert second["messages"][-1]["tool_call_id"] == "call_3"
     assert "issue 3: the build is red" in second["messages"][-1]["content"]
+
+
+class Verdict(BaseModel):
+    red: bool
+    reason: str
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_structured_output_and_stream(world: Fleet, api: str) -> None:
+    """An ``output_type`` (pydantic-ai's ``final_result`` tool, answered by the scripted
+    model) and ``run_stream``'s text."""
+    from openai import AsyncOpenAI
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    kind = OpenAIChatModel if api == "chat" else OpenAIResponsesModel
+
+    def agent(**kw: Any) -> Agent[None, Any]:
+        # A client per event loop: run_sync and asyncio.run each start their own.
+        client = AsyncOpenAI(base_url=world.url + "/v1", api_key=TOKEN, max_retries=0)
+        return Agent(kind("triage-default", provider=OpenAIProvider(openai_client=client)), **kw)
+
+    world.script(
+        Turn(text="", calls=[("call_v", "final_result", '{"red": true, "reason": "flaky"}')]),
+        Turn(text="The build is red again."),
+    )
+    verdict = agent(output_type=Verdict).run_sync("Red?").output
+    assert verdict == Verdict(red=True, reason="flaky")
+    _, sent = world.scripted.seen[0]
+    assert [t["function"]["name"] for t in sent["tools"]] == ["final_result"]
+
+    async def stream() -> str:
+        async with agent().run_stream("Again?") as run:
+            return "".join([t async for t in run.stream_text(delta=True)])
+
+    assert asyncio.run(stream()) == "The build is red again."
+    assert world.scripted.seen[1][1]["stream"] is True
