@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("FLEET_OPERATOR_POLL_SECONDS", "0.5")  # read when the operator starts
+# The approved call goes to github with the gateway's credential for it; without one the
+# gateway refuses to run it (the request stays pending), which is not what this file tests.
+os.environ.setdefault("MCP_GITHUB_API_KEY", "e2e-github-key")
 
 import httpx
 import orjson
