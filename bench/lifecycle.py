@@ -5,14 +5,18 @@ The fleet is genfleet's 1,000 loops with schedules every three or four hours (ab
 runs a loop a day). The store is made by the gateway's SQLite store (its schema), then its
 ``traces`` and ``rows`` tables are filled in bulk with records of the shapes the gateway
 writes (a run record as the runs API keeps it, an LLM trace per maker and checker call, a
-tool trace per write): a million durable writes one by one would take the better part of an
-hour and measure the writer, not the readers. What the readers do with these records is
+tool trace per write), with the projected columns and day rows the fold process writes
+beside them (gateway.store.projection): a million durable writes one by one would take
+the better part of an hour and measure the writer, not the readers. What the readers do with these records is
 tested against a real gateway in tests/cli. Some loops are made unhealthy so that doctor
 has findings to report: failing streaks, a rubber-stamp checker, budget_exceeded runs,
 a waiting approval, a doubled spend, a silent loop.
 
 Each command runs in a fresh process (imports included, as a user meets it), timed as the
-median of ``--runs``. Run: ``.venv/bin/python bench/lifecycle.py [--runs 3] [--keep DIR]``.
+median of ``--runs``, wall and CPU, with the load average. Then, in-process, the reads as
+they were (every trace and run record decoded, then summed in Python) against the store's
+sums, checked to give the same report and the same findings. Run:
+``.venv/bin/python bench/lifecycle.py [--runs 3] [--keep DIR [--reuse]]``.
 """
 
 from __future__ import annotations
@@ -198,9 +202,12 @@ def main() -> None:
         ("doctor", 2.0, [fleetctl, "doctor", str(fleet), "--store", url]),
     ]:  # fmt: skip
         took, cpu, out = timed(args, opts.runs)
-        verdict = "meets" if took <= target else "MISSES"
+        # Wall time is the target; on a shared machine (load above the two cores) it is
+        # mostly waiting for a core, so the process's own CPU time is judged beside it.
+        wall = "meets" if took <= target else "MISSES"
+        own = "meets" if cpu <= target else "MISSES"
         print(f"fleetctl {name}: {took:.2f} s wall, {cpu:.2f} s CPU (median of {opts.runs}, "
-              f"{load()}; target <= {target:.0f} s: {verdict})")  # fmt: skip
+              f"{load()}; target <= {target:.0f} s: wall {wall}, CPU {own})")  # fmt: skip
         tail = out.strip().splitlines()[-1:] if out.strip() else []
         for line in tail:
             print(f"    {line[:150]}")
