@@ -139,7 +139,12 @@ def promotion(agent: Any, target: Any | None) -> list[str]:
     if agent.model != target.model:
         out.append(f"model {target.model} → {agent.model}")
     if agent.instructions != target.instructions:
-        out.append(f"instructions {target.instructions} → {agent.instructions}")
+        (was, old), (now, new) = split_ref(target.instructions), split_ref(agent.instructions)
+        out.append(
+            f"instructions @{old} → @{new}"
+            if was == now
+            else f"instructions {target.instructions} → {agent.instructions}"
+        )
     theirs = dict(split_ref(str(s)) for s in target.skills)
     ours = dict(split_ref(str(s)) for s in agent.skills)
     for name in sorted(set(theirs) | set(ours)):

@@ -368,6 +368,11 @@ def test_approve_in_the_browser_and_the_run_resumes_to_done(demo: Demo, browser:
     assert rows[0].find_element(By.CSS_SELECTOR, ".health").text == "healthy"
     pins = rows[0].find_element(By.CSS_SELECTOR, "td.pins").text
     assert "prompts/bug-report-triage@v6" in pins and "triage-runbook@v3" in pins
+    # northwind's candidate for this loop says what promoting it would change
+    staged = browser.find_element(By.XPATH, "//tr[th/a[text()='bug-report-triage-staging']]")
+    assert "staging → bug-report-triage" in staged.text
+    promotes = staged.find_element(By.CSS_SELECTOR, ".promotes").text
+    assert promotes.startswith("promotes: ") and " → @" in promotes
     check_accessible(browser)
     fleet_png = shot(browser, demo, "fleet")
     target = ROOT / "docs/img/dashboard-fleet.png"
@@ -394,7 +399,9 @@ def test_filters_and_errors_are_pages(demo: Demo, browser: WebDriver) -> None:
     sign_in(browser, demo, demo.viewer)
     browser.find_element(By.ID, "team").send_keys("security")
     browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
-    assert "team=security" in browser.current_url
+    # the click returns before the filtered page has loaded
+    WebDriverWait(browser, 30).until(lambda d: "team=security" in d.current_url)
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.loops"))
     names = [
         r.find_element(By.TAG_NAME, "th").text
         for r in browser.find_elements(By.CSS_SELECTOR, "table.loops tbody tr")

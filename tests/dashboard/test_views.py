@@ -161,11 +161,13 @@ def test_what_a_staging_loop_would_promote() -> None:
     )  # fmt: skip
     assert promotion(cand, prod) == [
         "model triage-default → triage-next",
-        "instructions prompts/triage@v6 → prompts/triage@v7",
+        "instructions @v6 → @v7",
         "skill labels dropped (@v1)",
         "skill runbook @v3 → @v4",
         "skill search added @v2",
     ]
+    other = SimpleNamespace(**{**vars(prod), "instructions": "prompts/triage-next@v1"})
+    assert "instructions prompts/triage@v6 → prompts/triage-next@v1" in promotion(other, prod)
     same = SimpleNamespace(**{**vars(prod), "promotes_to": "triage"})
     assert promotion(same, prod) == []
     assert promotion(cand, None) == ["its production loop 'triage' is not in the fleet"]
