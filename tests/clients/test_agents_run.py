@@ -1,15 +1,18 @@
 """An OpenAI Agents SDK ``Agent`` on its default model class (the Responses API) with
 ``MCPServerStreamableHttp`` on ``/mcp``, run as docs/clients.md prints it: the scripted
-model calls a read tool, then a destructive one that waits for a human, then answers. The
+model calls a read tool, then a destructive one that waits for a human, then answers; and a streamed run with a read tool. The
 MCP half alone is tests/mcp/test_agents_sdk.py; a function tool whole and streamed is
 tests/gateway/test_responses_stream.py."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from tests.clients import snippets
-from tests.clients.conftest import Fleet, Turn
+from tests.clients.conftest import TOKEN, Fleet, Turn
 
 DONE = "Issue 12 says the build is red; merging PR 12 waits for a human's approval."
 
@@ -55,3 +58,38 @@ def test_agents_sdk_snippet_reads_then_waits_for_approval(
     # Approved, it runs once, and the stored result is what the loop fetches next.
     assert world.approve(waiting["id"])["state"] == "executed"
     assert world.calls("merge_pr") == [{"tool": "merge_pr", "args": {"number": 12}}]
+
+
+def test_streamed_agent_calls_a_tool_on_mcp(world: Fleet) -> None:
+    """``Runner.run_streamed``: the read tool's call and its output come out as stream
+    events, and the streamed answer is the scripted one."""
+    from agents import Agent, RunConfig, Runner, set_tracing_disabled
+    from agents.mcp import MCPServerStreamableHttp
+    from agents.models.openai_provider import OpenAIProvider
+    from openai import AsyncOpenAI
+
+    set_tracing_disabled(True)
+    world.script(
+        Turn(text="", calls=[("call_s", "github__get_issue", '{"number": 44}')]),
+        Turn(text="Issue 44 says the build is red."),
+    )
+
+    async def main() -> tuple[Any, list[str]]:
+        client = AsyncOpenAI(base_url=world.url + "/v1", api_key=TOKEN, max_retries=0)
+        config = RunConfig(model_provider=OpenAIProvider(openai_client=client))
+        async with MCPServerStreamableHttp(
+            params={"url": world.url + "/mcp", "headers": {"authorization": f"Bearer {TOKEN}"}},
+            name="fleet",
+        ) as tools:
+            agent = Agent(name="reader", model="triage-default", mcp_servers=[tools])
+            run = Runner.run_streamed(agent, "What does issue 44 say?", run_config=config)
+            items = [
+                e.item.type async for e in run.stream_events() if e.type == "run_item_stream_event"
+            ]
+        await client.close()
+        return run, items
+
+    run, items = asyncio.run(main())
+    assert run.final_output == "Issue 44 says the build is red."
+    assert items == ["tool_call_item", "tool_call_output_item", "message_output_item"]
+    assert all(sent["stream"] is True for _, sent in world.scripted.seen)

@@ -48,3 +48,38 @@ def test_litellm_stream_and_responses(world: Fleet) -> None:
     assert world.scripted.seen[1][1]["messages"] == [{"role": "user", "content": "Is it red?"}]
     # litellm sent the second to the gateway's /v1/responses, which translated it.
     assert [t.get("api", "chat") for t in world.traces()[-2:]] == ["chat", "responses"]
+
+
+def test_litellm_tool_calls_on_both_apis(world: Fleet) -> None:
+    import litellm
+
+    params = {"type": "object", "properties": {"number": {"type": "integer"}}}
+    world.script(
+        Turn(text="", calls=[("call_l1", "get_issue", '{"number": 5}')]),
+        Turn(text="", calls=[("call_l2", "get_issue", '{"number": 6}')]),
+    )
+    common = {"api_base": world.url + "/v1", "api_key": TOKEN}
+    chat = litellm.completion(
+        model="openai/triage-default",
+        messages=[{"role": "user", "content": "Read issue 5."}],
+        tools=[{"type": "function", "function": {"name": "get_issue", "parameters": params}}],
+        **common,
+    )
+    (call,) = chat.choices[0].message.tool_calls  # type: ignore[union-attr]
+    assert (call.id, call.function.name, call.function.arguments) == (
+        "call_l1",
+        "get_issue",
+        '{"number": 5}',
+    )
+    answer = litellm.responses(
+        model="openai/triage-default",
+        input="Read issue 6.",
+        tools=[{"type": "function", "name": "get_issue", "parameters": params}],
+        **common,
+    )
+    (item,) = answer.output
+    assert (item.type, item.call_id, item.arguments) == (  # type: ignore[union-attr]
+        "function_call",
+        "call_l2",
+        '{"number": 6}',
+    )
