@@ -15,7 +15,9 @@ sequence number of their first record. One process owns the journal (an
 exclusive ``flock`` on ``lock``, released by the kernel when it dies): it
 appends, applies and, when it opens, replays what a killed owner left.
 Other processes on the same database only read: they add the records not
-applied yet to what they read from the database.
+applied yet to what they read from the database. A gateway must own it
+(:func:`claim`): one whose journal another process holds past a short wait
+refuses to start, for the two would each hold their budgets' reservations alone.
 
 Record: a 20-byte header (meta length, body length, CRC-32 of both, sequence
 number) then ``meta`` (JSON: spend, rate, run and trace-index rows) and
@@ -29,6 +31,7 @@ import contextlib
 import fcntl
 import os
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from gateway.store.base import StoreInUse
 
 HEADER = struct.Struct("<IIIQ")
 SEGMENT_BYTES = 8 * 1024 * 1024
@@ -170,3 +175,33 @@ class Journal:
             os.close(self.fd)
             self.fd = -1
         os.close(self._lock)
+
+
+# How long a gateway waits for another process to let go of the store before refusing.
+STORE_WAIT_ENV = "FLEET_GATEWAY_STORE_WAIT_S"
+STORE_WAIT_S = 15.0
+
+
+def claim(directory: Path, segment_bytes: int, path: str) -> Journal:
+    """The journal of the database at ``path``, owned (waiting up to
+    ``FLEET_GATEWAY_STORE_WAIT_S`` for another process to let go), or
+    :class:`~gateway.store.base.StoreInUse` naming the process that holds it."""
+    owned = Journal(directory, segment_bytes)
+    try:
+        wait = float(os.environ.get(STORE_WAIT_ENV, STORE_WAIT_S))
+    except ValueError:
+        wait = STORE_WAIT_S
+    deadline = time.monotonic() + wait
+    while not owned.acquire():
+        if time.monotonic() >= deadline:
+            holder = owned.owner()
+            owned.close()
+            who = f"process {holder[0]} ({holder[1]})" if holder else "another process"
+            raise StoreInUse(
+                f"the SQLite store {path} is in use by {who}: a SQLite store serves one "
+                "gateway process, which holds its budgets' reservations in memory",
+                "run one gateway per SQLite file; replicas share budgets through "
+                "--store redis://HOST:PORT/DB",
+            )
+        time.sleep(0.1)
+    return owned

@@ -43,17 +43,10 @@ from typing import Any, TypeVar, cast
 import orjson
 
 from gateway.store import encode, journal, projection
-from gateway.store.base import (
-    BudgetKey,
-    Denied,
-    Reservation,
-    RunState,
-    Settlement,
-    StoreInUse,
-)
+from gateway.store.base import BudgetKey, Denied, Reservation, RunState, Settlement
 from gateway.store.errors import StoreUnavailable
 from gateway.store.fold import applied_in, commit, connect
-from gateway.store.journal import Journal, Record
+from gateway.store.journal import STORE_WAIT_ENV, Journal, Record, claim
 from gateway.store.projection import RUNS_TABLE
 from gateway.store.report import READ_ALL, PyReports, Reports, SqlReports, run_record
 
@@ -82,6 +75,8 @@ RUN_ROWS = 50_000
 # How long a row write waits for the database's write lock (the connections' busy_timeout).
 ROWS_BUSY_S = 5.0
 
+
+__all__ = ["STORE_WAIT_ENV", "SqliteStore"]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 T = TypeVar("T")
@@ -114,34 +109,6 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) or value is None else None
 
 
-# How long a gateway waits for another process to let go of the store before refusing.
-STORE_WAIT_ENV = "FLEET_GATEWAY_STORE_WAIT_S"
-STORE_WAIT_S = 15.0
-
-
-def _claim(directory: Path, segment_bytes: int, path: str) -> Journal:
-    """The journal, owned, or :class:`StoreInUse` naming who holds it."""
-    owned = Journal(directory, segment_bytes)
-    try:
-        wait = float(os.environ.get(STORE_WAIT_ENV, STORE_WAIT_S))
-    except ValueError:
-        wait = STORE_WAIT_S
-    deadline = time.monotonic() + wait
-    while not owned.acquire():
-        if time.monotonic() >= deadline:
-            holder = owned.owner()
-            owned.close()
-            who = f"process {holder[0]} ({holder[1]})" if holder else "another process"
-            raise StoreInUse(
-                f"the SQLite store {path} is in use by {who}: a SQLite store serves one "
-                "gateway process, which holds its budgets' reservations in memory",
-                "run one gateway per SQLite file; replicas share budgets through "
-                "--store redis://HOST:PORT/DB",
-            )
-        time.sleep(0.1)
-    return owned
-
-
 Pending = list[tuple[Settlement, Record, "asyncio.Future[dict[str, float]]"]]
 
 
@@ -171,7 +138,7 @@ class SqliteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # Claimed before anything is written: a refused second gateway migrates nothing.
-        claimed = _claim(Path(self.path + ".journal"), segment_bytes, self.path) if exclusive and self.path != ":memory:" else None  # fmt: skip
+        claimed = claim(Path(self.path + ".journal"), segment_bytes, self.path) if exclusive and self.path != ":memory:" else None  # fmt: skip
         self.db = connect(self.path, "NORMAL")
         self.db.executescript(SCHEMA)
         if migrate and projection.migrate(self.db):
