@@ -13,7 +13,6 @@ refused and counted, and a module that made one fails (``offline``).
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,15 +34,18 @@ from tests.mcp.conftest import config as mcp_config
 
 __all__ = ["Step", "Turn"]  # what scripts are written with
 
-# Before any client library is imported: no tracing exporters, no telemetry, no price
-# tables fetched at import.
-os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
-os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-os.environ["LANGSMITH_TRACING"] = "false"
-os.environ["LANGCHAIN_TRACING_V2"] = "false"
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TEST_PROVIDER_KEY"] = PROVIDER_KEY
-os.environ["TEST_GITHUB_MCP_KEY"] = GITHUB_KEY
+# Set for each module before its tests import a client library (they import them inside
+# the tests): no tracing exporters, no price table fetched at import, no hub lookups; and
+# the credentials the gateway gives the provider and the MCP server.
+ENV = {
+    "OPENAI_AGENTS_DISABLE_TRACING": "1",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "LANGSMITH_TRACING": "false",
+    "LANGCHAIN_TRACING_V2": "false",
+    "HF_HUB_OFFLINE": "1",
+    "TEST_PROVIDER_KEY": PROVIDER_KEY,
+    "TEST_GITHUB_MCP_KEY": GITHUB_KEY,
+}
 
 TOKEN = TOKENS["alpha"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -161,7 +163,8 @@ class Fleet:
 @pytest.fixture(scope="module")
 def offline() -> Iterator[list[str]]:
     """Refuse (and count) every name lookup and connection that is not loopback while the
-    module runs; a library that tried to phone home fails the module at teardown."""
+    module runs, with :data:`ENV` set; a library that tried to phone home fails the module
+    at teardown."""
     tried: list[str] = []
     real_getaddrinfo = socket.getaddrinfo
     real_connect = socket.socket.connect
@@ -180,6 +183,8 @@ def offline() -> Iterator[list[str]]:
         return real_connect(self, address)
 
     with pytest.MonkeyPatch.context() as mp:
+        for name, value in ENV.items():
+            mp.setenv(name, value)
         mp.setattr(socket, "getaddrinfo", getaddrinfo)
         mp.setattr(socket.socket, "connect", connect)
         yield tried

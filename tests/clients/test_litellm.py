@@ -1,7 +1,7 @@
 """litellm, unchanged, through the gateway: the doc's ``completion`` snippet, a stream, and
 ``litellm.responses``. Its import is kept in this module (it is the heaviest client), with
 its price table read from the package (``LITELLM_LOCAL_MODEL_COST_MAP``, set by the
-conftest before any import) and its telemetry off."""
+conftest before the tests import it); the conftest refuses any lookup off loopback."""
 
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ def test_litellm_snippet(world: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_litellm_stream_and_responses(world: Fleet) -> None:
     import litellm
 
-    litellm.telemetry = False
     world.script(Turn(text="Streamed through litellm."), Turn(text="Answered by Responses."))
     common = {"api_base": world.url + "/v1", "api_key": TOKEN}
     chunks = litellm.completion(
