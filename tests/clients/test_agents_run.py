@@ -1,6 +1,6 @@
 """An OpenAI Agents SDK ``Agent`` on its default model class (the Responses API) with
 ``MCPServerStreamableHttp`` on ``/mcp``, run as docs/clients.md prints it: the scripted
-model calls a read tool, then a destructive one that waits for a human, then answers; and a streamed run with a read tool. The
+model calls a read tool, then a destructive one that waits for a human, then answers; a streamed run with a read tool; a structured output. The
 MCP half alone is tests/mcp/test_agents_sdk.py; a function tool whole and streamed is
 tests/gateway/test_responses_stream.py."""
 
@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from tests.clients import snippets
 from tests.clients.conftest import TOKEN, Fleet, Turn
@@ -93,3 +94,47 @@ def test_streamed_agent_calls_a_tool_on_mcp(world: Fleet) -> None:
     assert run.final_output == "Issue 44 says the build is red."
     assert items == ["tool_call_item", "tool_call_output_item", "message_output_item"]
     assert all(sent["stream"] is True for _, sent in world.scripted.seen)
+
+
+class Verdict(BaseModel):
+    red: bool
+    reason: str
+
+
+def test_structured_output_whole_and_streamed(world: Fleet) -> None:
+    """An ``output_type``: the SDK asks for a JSON schema (``text.format``), which reaches the
+    provider as chat's ``response_format``; whole and streamed, the answer is parsed."""
+    from agents import Agent, ModelSettings, RunConfig, Runner, set_tracing_disabled
+    from agents.models.openai_provider import OpenAIProvider
+    from openai import AsyncOpenAI
+
+    set_tracing_disabled(True)
+    verdict = '{"red": true, "reason": "a flaky test"}'
+    world.script(Turn(text=verdict), Turn(text=verdict))
+
+    async def main(streamed: bool) -> Any:
+        client = AsyncOpenAI(base_url=world.url + "/v1", api_key=TOKEN, max_retries=0)
+        config = RunConfig(model_provider=OpenAIProvider(openai_client=client))
+        agent = Agent(
+            name="judge",
+            model="triage-default",
+            output_type=Verdict,
+            model_settings=ModelSettings(temperature=0.2, max_tokens=200),
+        )
+        if streamed:
+            run = Runner.run_streamed(agent, "Is it red?", run_config=config)
+            async for _ in run.stream_events():
+                pass
+        else:
+            run = await Runner.run(agent, "Is it red?", run_config=config)  # type: ignore[assignment]
+        await client.close()
+        return run.final_output
+
+    assert (
+        asyncio.run(main(False))
+        == asyncio.run(main(True))
+        == Verdict(red=True, reason="a flaky test")
+    )
+    for _, sent in world.scripted.seen:
+        assert sent["response_format"]["type"] == "json_schema"
+        assert (sent["temperature"], sent["max_tokens"]) == (0.2, 200)

@@ -106,3 +106,29 @@ def test_structured_output_and_stream_usage(world: Fleet, responses: bool) -> No
     assert "".join(c.text for c in chunks) == "one two three"
     usage = [c.usage_metadata for c in chunks if c.usage_metadata]
     assert [(u["input_tokens"], u["output_tokens"]) for u in usage] == [(13, 3)]
+
+
+@pytest.mark.parametrize("responses", [False, True], ids=["chat", "responses"])
+def test_streamed_tool_call(world: Fleet, responses: bool) -> None:
+    """A tool call streamed in pieces adds up, chunk by chunk, to one complete call."""
+    from langchain_openai import ChatOpenAI
+
+    def get_issue(number: int) -> str:
+        """Read one issue."""
+        return f"issue {number}"
+
+    world.script(Turn(text="", calls=[("call_s", "get_issue", '{"number": 70}')]))
+    model = ChatOpenAI(
+        model="triage-default",
+        base_url=world.url + "/v1",
+        api_key=TOKEN,  # type: ignore[arg-type]
+        use_responses_api=responses,
+        max_retries=0,
+    ).bind_tools([get_issue])
+    chunks = list(model.stream("Read issue 70."))
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total += chunk
+    assert total.tool_calls == [  # type: ignore[attr-defined]
+        {"name": "get_issue", "args": {"number": 70}, "id": "call_s", "type": "tool_call"}
+    ]

@@ -109,3 +109,24 @@ def test_structured_output_and_stream(world: Fleet, api: str) -> None:
 
     assert asyncio.run(stream()) == "The build is red again."
     assert world.scripted.seen[1][1]["stream"] is True
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_native_output_is_a_json_schema(world: Fleet, api: str) -> None:
+    """``NativeOutput``: the model is asked for a JSON schema answer, not a tool call."""
+    from openai import AsyncOpenAI
+    from pydantic_ai import Agent, NativeOutput
+    from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    kind = OpenAIChatModel if api == "chat" else OpenAIResponsesModel
+    client = AsyncOpenAI(base_url=world.url + "/v1", api_key=TOKEN, max_retries=0)
+    agent = Agent(
+        kind("triage-default", provider=OpenAIProvider(openai_client=client)),
+        output_type=NativeOutput(Verdict),
+    )
+    world.script(Turn(text='{"red": false, "reason": "green since noon"}'))
+    assert agent.run_sync("Red?").output == Verdict(red=False, reason="green since noon")
+    ((_, sent),) = world.scripted.seen
+    assert sent["response_format"]["type"] == "json_schema"
+    assert "tools" not in sent
