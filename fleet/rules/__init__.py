@@ -9,6 +9,7 @@ user data. Importing this package registers every rule module.
 from fleet.rules import (
     catalog,
     credentials,
+    evals,
     identity,
     limits,
     pins,
@@ -41,6 +42,7 @@ __all__ = [
     "catalog",
     "credentials",
     "cron_problem",
+    "evals",
     "granted_destructive",
     "identity",
     "is_destructive",
