@@ -437,14 +437,20 @@ class Upstream:
         return Reply(status, data, headers)
 
     async def open_stream(
-        self, provider: GwProvider, key: str | None, body: bytes, retry_on: frozenset[int]
+        self,
+        provider: GwProvider,
+        key: str | None,
+        body: bytes,
+        retry_on: frozenset[int],
+        path: str = "/chat/completions",
     ) -> tuple[Stream, bytes]:
-        """Open a streaming response and read its first chunk: until then, a failure may fall back."""
+        """Open a streaming response and read its first chunk: until then, a failure may fall back.
+        ``path`` is the provider's endpoint under its base URL."""
         loop = asyncio.get_running_loop()
         read_timeout = provider.timeout_s
         connect = min(10.0, provider.timeout_s)
         try:
-            target = self._target(provider, key)
+            target = self._target(provider, key, path)
             request = target.request(body)
             conn = self._take_idle(target.key, loop) or await self._acquire(
                 target, connect, loop.time() + connect

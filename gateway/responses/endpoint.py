@@ -14,7 +14,8 @@ Which way a call goes upstream depends on what the chain's providers speak
 (``providers.<name>.api``). When every target's provider speaks Responses,
 the caller's body is passed through to ``<base_url>/responses`` with the
 output limit the reservation priced, the usage read from the answer, output
-guardrails on its texts (:mod:`gateway.responses.passthrough`). Otherwise the
+guardrails on its texts (:mod:`gateway.responses.passthrough`), or, streamed,
+its events relayed as they come (:mod:`gateway.responses.relay`). Otherwise the
 call is translated: the chat body :mod:`~gateway.responses.request` wrote goes
 down the chat path (:mod:`gateway.forward`, :mod:`gateway.streaming`: the same
 attempts, output guardrails, credential masking and settlement), and what it
@@ -41,6 +42,7 @@ from gateway.forward import complete
 from gateway.ratelimit import check_limits
 from gateway.responses.guard import scan
 from gateway.responses.passthrough import passthrough, speaks_responses
+from gateway.responses.relay import relay
 from gateway.responses.reply import from_completion
 from gateway.responses.request import check
 from gateway.responses.stream import EventStream
@@ -76,14 +78,6 @@ async def responses(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> 
     gw.check_grant(rt, ident, req.model)
     chain = fallback_chain(rt, req.model)
     through = speaks_responses(rt, chain)
-    if through and req.stream:
-        raise BadRequestError(
-            "unsupported_parameter",
-            f"'stream' is not supported yet for '{req.model}': its providers speak the "
-            "Responses API and the gateway passes only whole answers through; call "
-            "without stream",
-            extra={"param": "stream"},
-        )
     trace = gw.new_trace("llm", scope, ident, run, step, req.model, now, req.stream)
     trace["api"] = "responses"
     try:
@@ -123,7 +117,9 @@ async def responses(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> 
         )
         call = Call(gw, rt, ident, chat, chain, reservation, run, now, trace, started, out)
         try:
-            if through:
+            if through and req.stream:
+                await relay(call, body, req.model, req.max_out, req.echo)
+            elif through:
                 await passthrough(call, body, req.model, req.max_out)
             elif req.stream:
                 await stream(call)

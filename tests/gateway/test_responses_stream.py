@@ -23,7 +23,6 @@ from pydantic import TypeAdapter
 from gateway.responses.stream import EventStream
 from tests.gateway.conftest import TOKENS
 from tests.gateway.test_responses import (
-    DIRECT,
     WEATHER,
     Scripted,
     Turn,
@@ -173,13 +172,6 @@ def test_cut_stream_is_incomplete(gateway: Any, scripted: Scripted) -> None:
     assert got[-1].type == "response.incomplete"
     assert got[-1].response.incomplete_details.reason == "max_output_tokens"
     assert scripted.seen[-1][1]["max_tokens"] == 16
-
-
-def test_stream_refused_for_a_passthrough_chain(gateway: Any, scripted: Scripted) -> None:
-    with gateway(**DIRECT) as (url, _), pytest.raises(openai.BadRequestError) as caught:
-        client(url).responses.create(model="direct", input="Hi", stream=True)
-    assert caught.value.code == "unsupported_parameter"
-    assert scripted.seen == []
 
 
 def test_agents_sdk_agent_on_its_default_responses_model(gateway: Any, scripted: Scripted) -> None:
