@@ -8,14 +8,18 @@ helpers (``responses.stream`` and ``responses.create(stream=True)``) read the sa
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import openai
 import orjson
 import pytest
 
+from tests.gateway.conftest import TOKENS
 from tests.gateway.fakes import PROVIDER_KEY, ServerThread
 from tests.gateway.test_responses import DIRECT, Scripted, Turn, client, gateway, traces
 from tests.gateway.test_responses_stream import events
@@ -40,6 +44,10 @@ class Stream(Turn):
     garbage: bool = False
     no_usage: bool = False
     pieces: list[str] | None = None  # the text deltas as given, rather than word by word
+    # The provider stops after this many events until ``gate`` is set (or 5 s went by).
+    pause_after: int | None = None
+    gate: threading.Event | None = None
+    waited: list[bool] = field(default_factory=list)
 
 
 class ResponsesSSE(Scripted):
@@ -80,6 +88,8 @@ class ResponsesSSE(Scripted):
             if turn.break_after is not None and i >= turn.break_after:
                 return  # the connection ends mid-stream (no terminal chunk)
             await send({"type": "http.response.body", "body": block, "more_body": True})
+            if i + 1 == getattr(turn, "pause_after", None) and turn.gate is not None:
+                turn.waited.append(await asyncio.to_thread(turn.gate.wait, 5.0))
         await send({"type": "http.response.body", "body": b""})
 
 
@@ -241,6 +251,29 @@ def test_text_relayed_priced_and_settled(gateway: Any, scripted: ResponsesSSE) -
     assert trace["cost_usd"] == pytest.approx(cost(40, 6))
     assert final.model_extra["fleet"]["cost_usd"] == pytest.approx(cost(40, 6))
     assert trace.get("error") is None and trace["attempts"][0]["ttfb_ms"] >= 0
+
+
+def test_events_go_out_as_they_come(gateway: Any, scripted: ResponsesSSE) -> None:
+    # The provider holds the rest of its stream until the caller has read the first delta:
+    # a relay that waited for the whole answer would make it wait out its 5 s.
+    turn = Stream(text="First then the rest.", pause_after=5, gate=threading.Event())
+    scripted.script("r-1", turn)
+    kinds = []
+    headers = {"authorization": f"Bearer {TOKENS['alpha']}"}
+    body = {"model": "direct", "input": "Hi", "stream": True}
+    with (
+        gateway(**CHAIN) as (url, _),
+        httpx.Client(base_url=url, headers=headers) as http,
+        http.stream("POST", "/v1/responses", json=body) as r,
+    ):
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kinds.append(line[7:])
+                if line == "event: response.output_text.delta":
+                    assert turn.gate is not None
+                    turn.gate.set()
+    assert turn.waited == [True]
+    assert kinds[-1] == "response.completed"
 
 
 def test_sdk_helpers_read_text_and_function_calls(gateway: Any, scripted: ResponsesSSE) -> None:
