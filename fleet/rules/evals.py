@@ -9,7 +9,8 @@ and cross-check it against the loop it belongs to: the directory names a
 loop, every tool it names is one the loop's grants open, every transcript it
 points at exists, every judge is a model of the fleet.
 
-A fleet without an ``evals/`` directory costs one directory lookup.
+A fleet without an ``evals/`` directory costs one directory lookup (not even the
+import of :mod:`fleet.evals`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from fleet.errors import Diagnostic, ReadError, Severity, did_you_mean
-from fleet.evals.case import EVALS_DIR, Case
-from fleet.evals.load import CASE_SUFFIXES, TRANSCRIPT_MARK, case_files, load_cases
 from fleet.load import LoadedAgent
 from fleet.rules.base import TOOL_CLASSES, Context, at, rule
 from fleet.spec import Agent, Fleet, SubAgent
 from fleet.yamlsrc import Path
 
+if TYPE_CHECKING:
+    from fleet.evals.case import Case
+
+EVALS_DIR = "evals"  # fleet.evals.case.EVALS_DIR; that package is imported only when it exists
 SEP = "__"  # a loop calls a tool as <server>__<tool> (the harness's naming)
 GLOB = set("*?[")
 
@@ -61,6 +65,12 @@ def _scan(ctx: Context) -> Scan:
     except ReadError as exc:
         scan.invalid.append(Diagnostic(_shown(ctx, exc.path), 0, 0, "", exc.message, exc.hint))
         entries = []
+    if not entries:
+        _last = (ctx, scan)
+        return scan
+    # Imported here: building the case models costs ~25 ms, which a fleet without evals/ skips.
+    from fleet.evals.load import CASE_SUFFIXES, TRANSCRIPT_MARK, case_files, load_cases
+
     loops = {la.agent.name: la for la in ctx.fleet.agents}
     for name in sorted(entries):
         if name.startswith("."):

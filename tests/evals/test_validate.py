@@ -98,3 +98,10 @@ def test_json_output_names_rule_and_position(tmp_path: Path) -> None:
     assert finding["rule"] == "FL304"
     assert (finding["line"], finding["col"], finding["path"]) == (2, 16, "expect.not_called[0]")
     assert finding["hint"] == "did you mean 'github__merge_pr'?"
+
+
+def test_rules_name_the_same_evals_directory() -> None:
+    from fleet.evals.case import EVALS_DIR
+    from fleet.rules import evals
+
+    assert evals.EVALS_DIR == EVALS_DIR
