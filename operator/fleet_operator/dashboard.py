@@ -293,8 +293,8 @@ def reconcile_dashboard(
 ) -> dict[str, str]:
     """Apply the fleet's dashboard objects (after its gateway's, ``rendered``); without an
     image, delete the ones a previous render made. ``state`` is the operator's
-    :class:`fleet_operator.reconcile.FleetState` (the viewers read are kept there)."""
-    from fleet_operator.reconcile import apply, subset
+    :class:`fleet_operator.state.FleetState` (the viewers read are kept there)."""
+    from fleet_operator.applier import apply, subset
 
     ns = policy["metadata"]["namespace"]
     fleet = policy["spec"]["fleet"]

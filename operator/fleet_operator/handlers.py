@@ -44,23 +44,15 @@ import kopf
 
 from fleet.render import ConfigTooLarge
 from fleet.resources import GROUP, VERSION
+from fleet_operator.applier import Fresh, Snapshot
 from fleet_operator.approvers import APPROVERS_LABEL, fingerprint
+from fleet_operator.conditions import fleet_failed, fleet_status, write_status
 from fleet_operator.gwclient import GatewayClient
 from fleet_operator.health import HEALTH_SECONDS, poll_health
 from fleet_operator.kube import Kube
-from fleet_operator.reconcile import (
-    FleetState,
-    Fresh,
-    Snapshot,
-    delete_loop,
-    fleet_failed,
-    fleet_status,
-    in_fleet,
-    reconcile_fleet,
-    reconcile_loop,
-    write_status,
-)
+from fleet_operator.reconcile import delete_loop, in_fleet, reconcile_fleet, reconcile_loop
 from fleet_operator.runs import POLL_SECONDS, Cursor, poll_fleet
+from fleet_operator.state import FleetState
 
 DRIFT_SECONDS = float(os.environ.get("FLEET_OPERATOR_DRIFT_SECONDS", "60"))
 FLEET_SECONDS = float(os.environ.get("FLEET_OPERATOR_FLEET_SECONDS", "2"))

@@ -25,11 +25,13 @@ import re
 from typing import Any
 
 from fleet.resources import API_VERSION
+from fleet_operator.conditions import now_rfc3339
 from fleet_operator.dashboard import definitions
 from fleet_operator.gwclient import GatewayClient, GatewayError, url_for
 from fleet_operator.kube import Kube, KubeError
-from fleet_operator.reconcile import FleetState, in_fleet, now_rfc3339
+from fleet_operator.reconcile import in_fleet
 from fleet_operator.runs import operator_token
+from fleet_operator.state import FleetState
 
 HEALTH_SECONDS = float(os.environ.get("FLEET_OPERATOR_HEALTH_SECONDS", "60"))
 HEALTHY = "Healthy"

@@ -51,7 +51,8 @@ from fleet.render import (
 from fleet.resources import API_VERSION
 from fleet_operator.gwclient import GatewayClient, GatewayError, url_for
 from fleet_operator.kube import Kube, KubeError
-from fleet_operator.reconcile import FleetState, secret_token
+from fleet_operator.state import FleetState
+from fleet_operator.tokens import secret_token
 
 log = logging.getLogger("fleet.operator")
 

@@ -14,7 +14,7 @@ os.environ.setdefault("FLEET_OPERATOR_DRIFT_SECONDS", "3")
 os.environ.setdefault("FLEET_OPERATOR_FLEET_SECONDS", "0.3")
 
 from fleet_operator.kube import Kube
-from fleet_operator.reconcile import FleetState
+from fleet_operator.state import FleetState
 
 from fleet.compile import compile_fleet
 from fleet.source import DirSource

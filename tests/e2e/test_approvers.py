@@ -34,7 +34,7 @@ import orjson
 import pytest
 import yaml
 from fleet_operator.kube import Kube
-from fleet_operator.reconcile import FleetState
+from fleet_operator.state import FleetState
 
 from fleet.render import manual_job
 from fleet.resources import API_VERSION

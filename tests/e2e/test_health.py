@@ -27,7 +27,7 @@ import httpx
 import orjson
 import pytest
 from fleet_operator.kube import Kube
-from fleet_operator.reconcile import FleetState
+from fleet_operator.state import FleetState
 
 from fleet.resources import API_VERSION
 from gateway.app import Gateway

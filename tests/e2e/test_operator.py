@@ -10,8 +10,8 @@ import time
 from typing import Any
 
 import pytest
+from fleet_operator.applier import subset
 from fleet_operator.kube import Kube
-from fleet_operator.reconcile import subset
 
 from fleet.render import render_loop
 from fleet.resources import API_VERSION

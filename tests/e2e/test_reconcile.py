@@ -10,15 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from fleet_operator.applier import Fresh, Snapshot, apply
 from fleet_operator.kube import Kube
-from fleet_operator.reconcile import (
-    FleetState,
-    Fresh,
-    Snapshot,
-    apply,
-    reconcile_fleet,
-    reconcile_loop,
-)
+from fleet_operator.reconcile import reconcile_fleet, reconcile_loop
+from fleet_operator.state import FleetState
 
 from fleet.render import FLEET_LABEL
 from fleet.resources import API_VERSION

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from fleet_operator.approvers import approver_secret, fingerprint, parse, token_hash
-from fleet_operator.reconcile import FleetState
+from fleet_operator.state import FleetState
 from tests.conftest import ROOT
 
 TOKEN = "fga_" + "x" * 40

@@ -16,7 +16,8 @@ from fleet.render import SCHEDULE_ANNOTATION
 from fleet.resources import API_VERSION
 from fleet.source import DirSource
 from fleet_operator.kube import Kube
-from fleet_operator.reconcile import FleetState, reconcile_loop
+from fleet_operator.reconcile import reconcile_loop
+from fleet_operator.state import FleetState
 from tests.conftest import NORTHWIND, overlay
 from tests.e2e.emulator import Cluster
 
