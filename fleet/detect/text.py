@@ -35,13 +35,13 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Iterator
-from itertools import accumulate
 from typing import Any
 
 import re2
+
+from .offsets import Offsets
 
 # RE2 runs in time linear in the text, whatever the pattern: no backtracking. Its DFA
 # caches states in this much memory per pattern; past it RE2 falls back to a slower (still
@@ -303,7 +303,7 @@ class View:
         self._source = source  # None: this form is its parent's text, unchanged
         self._table = table
         self._parent = parent
-        self._starts: array[int] | None = None
+        self._starts: Offsets | None = None
         self._marks: tuple[list[int], list[int]] = ([0], [0])  # byte and char offsets seen
 
     def translated(self) -> bool:
@@ -333,13 +333,10 @@ class View:
         """The span of the caller's string that the span ``[start, end)`` of this form covers."""
         if self._source is not None and self._table is not None:
             if self._starts is None:
-                table = self._table
-                self._starts = array(
-                    "q", accumulate((len(table[ord(c)]) for c in self._source), initial=0)
-                )
+                self._starts = Offsets(self._source, self._table)
             starts = self._starts
             # The character whose image holds ``start``, and the one whose image holds ``end - 1``.
-            start, end = bisect_right(starts, start) - 1, bisect_left(starts, end)
+            start, end = starts.at_or_before(start), starts.at_or_after(end)
         if self._parent is not None:
             return self._parent.original(start, end)
         return start, end
