@@ -43,6 +43,7 @@ class Stream(Turn):
 
     garbage: bool = False
     no_usage: bool = False
+    whole: bool = False  # answer with a whole response object, not a stream
     pieces: list[str] | None = None  # the text deltas as given, rather than word by word
     # The provider stops after this many events until ``gate`` is set (or 5 s went by).
     pause_after: int | None = None
@@ -66,6 +67,11 @@ class ResponsesSSE(Scripted):
         self.seen.append((scope["path"], req))
         queue = self.turns.get(req["model"])
         turn = queue.popleft() if queue else Stream()
+        if getattr(turn, "whole", False):  # a provider that ignores ``stream``
+            self.seen.pop()  # the chat provider takes the same turn and records the call
+            self.turns[req["model"]].appendleft(turn)
+            await super().__call__(scope, _replay(body), send)
+            return
         if turn.status != 200:
             error = orjson.dumps({"error": {"message": f"scripted {turn.status}"}})
             await send(
@@ -91,6 +97,13 @@ class ResponsesSSE(Scripted):
             if i + 1 == getattr(turn, "pause_after", None) and turn.gate is not None:
                 turn.waited.append(await asyncio.to_thread(turn.gate.wait, 5.0))
         await send({"type": "http.response.body", "body": b""})
+
+
+def _replay(body: bytes) -> Any:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body}
+
+    return receive
 
 
 def script_events(req: dict[str, Any], turn: Turn) -> list[bytes]:
@@ -321,6 +334,22 @@ def test_fallback_when_the_first_target_answers_503(gateway: Any, scripted: Resp
     assert [(a["target"], a["status"]) for a in trace["attempts"]][-1] == ("p3/r-2", 200)
     assert trace["attempts"][0]["status"] == 503
     assert (trace["served_by"], trace["cost_usd"]) == ("direct2", pytest.approx(13 / 1e6))
+
+
+def test_fallback_when_the_first_target_answers_no_stream(
+    gateway: Any, scripted: ResponsesSSE
+) -> None:
+    scripted.script("r-1", Stream(whole=True), Stream(whole=True))
+    scripted.script("r-2", Stream(text="A real stream."))
+    with gateway(**CHAIN) as (url, app):
+        with client(url).responses.stream(model="direct", input="Hi") as stream:
+            final = stream.get_final_response()
+        (trace,) = traces(app)
+    assert final.output_text == "A real stream."
+    *refused, served = trace["attempts"]
+    assert [a["target"] for a in refused] == ["p3/r-1"] * len(refused)
+    assert all("not a stream" in a["error"] for a in refused)
+    assert (served["target"], served["status"]) == ("p3/r-2", 200)
 
 
 def test_cut_stream_settles_what_was_used_and_fails(gateway: Any, scripted: ResponsesSSE) -> None:
