@@ -10,8 +10,10 @@ and idempotency keys) and ``authenticate(scope, runtime)``; the gateway's own
 :class:`gateway.app.Gateway` is one.
 
 Modules: :mod:`~gateway.mcp.grants` (who may call what, look-alike names),
-:mod:`~gateway.mcp.calls` (tools/call policy and execution, the
-``fleet_approval_result`` pseudo-tool, idempotency keys),
+:mod:`~gateway.mcp.calls` (tools/call policy, in order), :mod:`~gateway.mcp.screening`
+(guardrails on arguments and results), :mod:`~gateway.mcp.approved` (the approval gate,
+the ``fleet_approval_result`` pseudo-tool), :mod:`~gateway.mcp.once` (idempotency keys,
+at most once per key), :mod:`~gateway.mcp.outcome` (trace steps, metrics, answers),
 :mod:`~gateway.mcp.answers` (what a loop is told about approvals and keys),
 :mod:`~gateway.mcp.ledger` (approval and key records, under leases),
 :mod:`~gateway.mcp.endpoint` (``/mcp/<server>``), :mod:`~gateway.mcp.aggregate`

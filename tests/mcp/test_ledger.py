@@ -12,8 +12,8 @@ import pytest
 import redis
 from mcp.shared.exceptions import MCPError
 
-from gateway.mcp.calls import scoped_key
 from gateway.mcp.ledger import Ledger
+from gateway.mcp.once import scoped_key
 from gateway.store import open_store
 from tests.gateway.conftest import redis_server  # noqa: F401  (a fixture)
 from tests.mcp.conftest import TOKENS, Stack, mcp_session
