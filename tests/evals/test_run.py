@@ -207,7 +207,8 @@ def test_a_bad_case_file_is_located_and_exits_2(tmp_path: Path) -> None:
     assert res.exit_code == 2
     shown = f"{root}/{CASES}/bad.yaml"
     assert res.output.splitlines() == [
-        f"{shown}:3:3: expect.outcme: unknown field 'outcme' (did you mean 'outcome'?)",
+        # the fleet's own validation reads the cases first: the finding carries its rule id
+        f"{shown}:3:3: expect.outcme: unknown field 'outcme' (did you mean 'outcome'?) [FL301]",
     ]
     assert "Traceback" not in res.output
 
@@ -299,12 +300,23 @@ def test_a_missing_or_broken_transcript_is_located_and_exits_2(tmp_path: Path) -
     root = northwind_copy(tmp_path, {"t.yaml": case, "transcripts/broken.replay.yaml": broken})
     res = runner.invoke(app, ["eval", str(root), "bug-report-triage", "--case", "t"])
     assert res.exit_code == 2
+    # A missing transcript is a finding of the fleet's validation, reported before any run.
     assert res.output.splitlines() == [
         f'{root}/{CASES}/t.yaml:3:33: model."prompts/bug-report-triage@v7": transcript '
-        f"{root}/{CASES}/transcripts/missing.replay.yaml does not exist (give a transcript "
-        "file beside the case)",
-        f"{root}/{CASES}/transcripts/broken.replay.yaml:4:7: tracks.bug-report-triage[0]: an "
-        "empty reply (give 'content', 'tool_calls' or 'status')",
-        f"{root}/{CASES}/transcripts/broken.replay.yaml:4:9: "
-        "tracks.bug-report-triage[0].contnt: unknown field 'contnt' (did you mean 'content'?)",
+        f"{CASES}/transcripts/missing.replay.yaml does not exist in the fleet (record it with a "
+        "run of the loop, or fix the path (relative to the case)) [FL305]",
+    ]
+    (root / CASES / "transcripts/missing.replay.yaml").write_text(broken)
+    res = runner.invoke(app, ["eval", str(root), "bug-report-triage", "--case", "t"])
+    assert res.exit_code == 2
+    # Then every transcript is read, and every mistake in each is located.
+    assert res.output.splitlines() == [
+        line
+        for name in ("broken", "missing")
+        for line in (
+            f"{root}/{CASES}/transcripts/{name}.replay.yaml:4:7: tracks.bug-report-triage[0]: "
+            "an empty reply (give 'content', 'tool_calls' or 'status')",
+            f"{root}/{CASES}/transcripts/{name}.replay.yaml:4:9: tracks.bug-report-triage[0]."
+            "contnt: unknown field 'contnt' (did you mean 'content'?)",
+        )
     ]
