@@ -115,3 +115,55 @@ class ReplayTools:
 
         srv: Any = Server(f"replay-{server}", on_list_tools=list_tools, on_call_tool=call_tool)
         return srv.streamable_http_app(stateless_http=True, json_response=True)
+
+
+class ReplayHost:
+    """One ASGI app for all of a worker's replay servers: ``/v1/...`` goes to the replay
+    provider, ``/replay-mcp/<server>/mcp`` to that server's MCP app (as ``/mcp``).
+
+    One uvicorn server per worker instead of one per replay server plus one for the provider:
+    each is a thread, an event loop and a tick timer of its own, which cost CPU on every case
+    of the eval for nothing."""
+
+    PREFIX = "/replay-mcp/"
+
+    def __init__(self, provider: Any, mcp_apps: dict[str, Any]):
+        self.provider = provider
+        self.mcp_apps = mcp_apps
+
+    def url_of(self, base: str, server: str) -> str:
+        return f"{base}{self.PREFIX}{server}/mcp"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path = str(scope.get("path", ""))
+        if path.startswith(self.PREFIX):
+            server, _, rest = path[len(self.PREFIX) :].partition("/")
+            app = self.mcp_apps.get(server)
+            if app is not None:
+                inner = "/" + rest
+                scope = {**scope, "path": inner, "raw_path": inner.encode()}
+                await app(scope, receive, send)
+                return
+        await self.provider(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        # Each MCP app's lifespan runs its session manager: enter them all for the server's life.
+        from contextlib import AsyncExitStack
+
+        async with AsyncExitStack() as stack:
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    try:
+                        for app in self.mcp_apps.values():
+                            await stack.enter_async_context(app.router.lifespan_context(app))
+                    except Exception as exc:  # reported to uvicorn, which stops the server
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    break
+        await send({"type": "lifespan.shutdown.complete"})

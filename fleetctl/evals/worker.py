@@ -23,7 +23,7 @@ import httpx
 
 from fleet.evals.case import Case
 from fleet.evals.check import Observation, ToolUse, parse_judge_reply
-from fleetctl.evals.mcpreplay import Recording, ReplayTools
+from fleetctl.evals.mcpreplay import Recording, ReplayHost, ReplayTools
 from fleetctl.evals.zygote import Forker
 from fleetctl.local.errors import LocalError
 from fleetctl.local.home import Fleet, Home
@@ -139,16 +139,12 @@ class Worker:
         try:
             self.home.ensure()
             self.tokens = self.home.tokens(identities(self.fleet.loops))
-            provider_url = None
-            if self.replay:
-                srv = ServerThread(self.provider).start()
-                self._threads.append(srv)
-                provider_url = srv.url + "/v1"
-            mcp = {}
-            for name in self.tools.names:
-                srv = ServerThread(self.tools.app(name)).start()
-                self._threads.append(srv)
-                mcp[name] = srv.url + "/mcp"
+            # The replay provider and every replay MCP server of the worker share one server.
+            host = ReplayHost(self.provider, {n: self.tools.app(n) for n in self.tools.names})
+            srv = ServerThread(host).start()
+            self._threads.append(srv)
+            provider_url = srv.url + "/v1" if self.replay else None
+            mcp = {name: host.url_of(srv.url, name) for name in self.tools.names}
             cfg = self.home.write_gateway_config(
                 self.fleet, self.tokens, provider_url=provider_url, mcp=mcp
             )
