@@ -96,7 +96,6 @@ def dashboard(
     from dashboard.app import Dashboard, create_app
     from dashboard.attention import doctor_findings
     from dashboard.decide import Gateway, LocalHome, Nowhere
-    from gateway.store import open_store
 
     if open_ and not _loopback(host):
         fail(
@@ -144,7 +143,7 @@ def dashboard(
     _check_store(store)
     dash = Dashboard(
         loaded=loaded,
-        open_store=lambda: open_store(store, create=False),
+        open_store=lambda: _open_read_only(store),
         access=access,
         decider=decider,
         gateway_config=cfg,
@@ -157,6 +156,19 @@ def dashboard(
 
     typer.echo(f"fleet dashboard on http://{host}:{port}/ (store {store})", err=True)
     uvicorn.run(create_app(dash), host=host, port=port, log_level="warning")
+
+
+def _open_read_only(url: str) -> Any:
+    """The store, opened so the dashboard cannot write to it: a SQLite file through a
+    ``mode=ro`` connection that leaves the journal to the gateway serving it (a gateway
+    started while the dashboard is up gets it), Redis through the readers only."""
+    from gateway.store import open_store
+
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return open_store(url, create=False)
+    from gateway.health import ReadOnlySqlite
+
+    return ReadOnlySqlite(url.removeprefix("sqlite:").removeprefix("//").partition("?")[0])
 
 
 def _check_store(url: str) -> None:
