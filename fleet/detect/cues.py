@@ -104,6 +104,11 @@ def _compiled() -> tuple[Pattern, re2.Set, list[int], list[str], list[_Look]]:
     return anchor, whose, [i for i, _ in patterns], names, [_Look(n) for n in names]
 
 
+def anchor_pattern() -> str:
+    """The anchors' one pattern, as its pass compiles it."""
+    return _compiled()[0].pattern
+
+
 def _lookahead_free(pattern: str) -> str:
     """RE2 has no lookahead: a negative tail (``(?!…)``) is dropped from the pattern and
     checked in Python on the match instead."""

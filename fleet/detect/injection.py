@@ -43,6 +43,7 @@ from urllib.parse import unquote, urlsplit
 from .cues import scan_cues
 from .finding import Finding, snippet
 from .phrases import automata
+from .presence import injection_passes
 from .text import Hit, Pattern, View, compile, fold_pattern, folded
 
 # Encoded text: base64 (standard or URL-safe), hex, percent-encoding.
@@ -288,18 +289,18 @@ _REVERSED_WORDS = ("erongi", "dragersid", "snoitcurtsni", "tpmorp", "selur", "te
 
 # Whether a text says rot13 or holds a reversed trigger word: one RE2 pass, so that most
 # texts are not lower-cased and searched once per word.
-_TURNED = compile("(?i)rot[ \\-]?13|" + "|".join(_REVERSED_WORDS), capture=False)
+# Run on the view's UTF-8 subject with the binding's own call: the wrapper's search on a
+# ``str`` encodes it again and builds a match object, a fixed cost on every short text.
+_TURNED = Pattern("(?i)rot[ \\-]?13|" + "|".join(_REVERSED_WORDS))
 
 
-def _turnings(body: str) -> list[tuple[str, Callable[[int, int], tuple[int, int]]]]:
+def _turnings(view: View) -> list[tuple[str, Callable[[int, int], tuple[int, int]]]]:
     """The text rot13-decoded when it says rot13, and reversed when it holds reversed
     trigger words: (text, a map of its spans back to the view's)."""
     out: list[tuple[str, Callable[[int, int], tuple[int, int]]]] = []
-    try:
-        if _TURNED.search(body) is None:
-            return out
-    except UnicodeEncodeError:  # lone surrogates, which RE2 cannot take: look the slow way
-        pass
+    if _TURNED._find(view.subject, 0)[0] < 0:
+        return out
+    body = view.text
     low = body.lower()
     if "rot" in low and ("rot13" in low or "rot-13" in low or "rot 13" in low):
         out.append((low.translate(_ROT13), lambda s, e: (s, e)))
@@ -309,15 +310,17 @@ def _turnings(body: str) -> list[tuple[str, Callable[[int, int], tuple[int, int]
     return out
 
 
-def _matches(view: View, ascii: bool) -> Iterator[tuple[str, int, int]]:
+def _matches(
+    view: View, ascii: bool, present: frozenset[int] | None = None
+) -> Iterator[tuple[str, int, int]]:
     """(kind, start, end) of every phrase in the view's text, automaton by automaton
     (``ascii``: the caller's text is ASCII, so other scripts' phrases cannot be there).
     Each phrase is one whole alternative, so a match's span is its phrase's; which phrase
     it is comes from the automaton's Set: the first listed that matches there, as RE2's
     leftmost-first choice."""
     data, text = view.subject, view.text
-    for automaton in automata():
-        if ascii and not automaton.ascii:
+    for i, automaton in enumerate(automata()):
+        if (ascii and not automaton.ascii) or (present is not None and i not in present):
             continue
         kinds, find, whose = automaton.kinds, automaton.pattern._find, automaton.whose
         pos, size = 0, len(data)
@@ -341,7 +344,13 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
     view = folded(text)
     spans: list[tuple[int, int, str]] = []
     ascii = text.isascii()
-    for kind, s, e in _matches(view, ascii):
+    present, (anchor, aux, turned, spacers) = injection_passes()
+    found_here = present.which(view.subject)  # None: every pass reads the text
+
+    def absent(k: int) -> bool:
+        return found_here is not None and k not in found_here
+
+    for kind, s, e in _matches(view, ascii, found_here):
         if kind == "prompt-leak" and (_ui_words(view.text, e) or _topic_follows(view.text, e)):
             continue
         if kind == "instruction-override" and _SOMEONE_ELSES.search(view.text, s, e):
@@ -351,10 +360,11 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
         ):
             continue
         spans.append((s, e, kind))
-    spans.extend(scan_cues(view))
+    if not absent(anchor):
+        spans.extend(scan_cues(view))
     spelled: list[tuple[int, int]] = []
     played = False
-    for hit in _AUX.finditer(view):
+    for hit in () if absent(aux) else _AUX.finditer(view):
         group = hit.group
         if group == 1:
             spelled.append(hit.span(1))
@@ -373,8 +383,8 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
                 if not any(x < e and s < y for x, y, _ in spans):
                     spans.append((s, e, kind))
     body = view.text
-    for turned, undo in _turnings(body):
-        for _kind, s, e in _matches(View(turned), True):
+    for turned_text, undo in () if absent(turned) else _turnings(view):
+        for _kind, s, e in _matches(View(turned_text), True):
             spans.append((*undo(s, e), "encoded-injection"))
     if "](" in body or "<img" in body or "<IMG" in body:
         for hit in _LINK.finditer(view):
@@ -403,7 +413,9 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
         # Same length, so a piece's spans are the caller's, shifted; a piece has no
         # spacers left, so its reading stops there.
         starts, ends = _merged((f.start, f.end) for f in found)
-        for at, piece in _spaced(text):
+        # The spacers are looked for in the caller's string: the Set read the same one
+        # when the folded form is that string.
+        for at, piece in () if view.text is text and absent(spacers) else _spaced(text):
             for f in scan_injection(piece, _depth=_MAX_DEPTH):
                 f = Finding(f.detector, f.kind, f.start + at, f.end + at, f.masked)
                 # The one taken span that can overlap is the last to start before f ends
