@@ -15,7 +15,7 @@ import of :mod:`fleet.evals`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from fleet.errors import Diagnostic, ReadError, Severity, did_you_mean
 from fleet.load import LoadedAgent
 from fleet.rules.base import TOOL_CLASSES, Context, at, rule
+from fleet.source import Source
 from fleet.spec import Agent, Fleet, SubAgent
 from fleet.yamlsrc import Path
 
@@ -96,12 +97,26 @@ def _scan(ctx: Context) -> Scan:
                 )
             continue
         loop = loops.get(name)
+        if (
+            loop is not None
+            and loop.agent.promotes_to is not None
+            and _has_cases(source, name, case_files)
+        ):
+            # fleetctl eval runs a candidate on its production loop's cases: these never run.
+            scan.stray_dirs.append(
+                Diagnostic(
+                    _shown(ctx, rel),
+                    0,
+                    0,
+                    "",
+                    f"'{name}' is a candidate for '{loop.agent.promotes_to}': its cases are "
+                    "the production loop's",
+                    f"move them to {EVALS_DIR}/{loop.agent.promotes_to}/",
+                )
+            )
+            continue
         if loop is None:
-            try:
-                has_cases = bool(case_files(source, name))
-            except ReadError:
-                has_cases = True
-            if has_cases:
+            if _has_cases(source, name, case_files):
                 scan.stray_dirs.append(
                     Diagnostic(
                         _shown(ctx, rel),
@@ -126,6 +141,13 @@ def _scan(ctx: Context) -> Scan:
     return scan
 
 
+def _has_cases(source: Source, loop: str, case_files: Callable[[Source, str], list[str]]) -> bool:
+    try:
+        return bool(case_files(source, loop))
+    except ReadError:
+        return True  # unreadable: reported as such when its cases load
+
+
 # ------------------------------------------------------------------ rules
 
 
@@ -143,7 +165,8 @@ def case_invalid(ctx: Context) -> Iterator[Diagnostic]:
     "FL302",
     "eval-unknown-loop",
     Severity.ERROR,
-    "An eval directory evals/<name>/ names no loop of the fleet, so its cases never run.",
+    "An eval directory evals/<name>/ names no loop of the fleet, or a candidate (whose cases "
+    "are its production loop's), so its cases never run.",
 )
 def unknown_loop(ctx: Context) -> Iterator[Diagnostic]:
     yield from _scan(ctx).stray_dirs

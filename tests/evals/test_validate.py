@@ -29,6 +29,13 @@ TABLE = [
         id="FL302-did-you-mean",
     ),
     pytest.param(
+        {"evals/bug-report-triage-staging/one.yaml": "expect: { outcome: done }\n"},
+        "northwind/evals/bug-report-triage-staging: 'bug-report-triage-staging' is a candidate "
+        "for 'bug-report-triage': its cases are the production loop's (move them to "
+        "evals/bug-report-triage/) [FL302]",
+        id="FL302-candidate",
+    ),
+    pytest.param(
         {"evals/loose.yaml": "expect: { outcome: done }\n"},
         "northwind/evals/loose.yaml: eval case outside a loop's directory: cases live in "
         "evals/<loop>/",
