@@ -15,6 +15,7 @@ import of :mod:`fleet.evals`).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -45,7 +46,15 @@ class Scan:
     stray_files: list[Diagnostic] = field(default_factory=list)
 
 
-_last: tuple[Context, Scan] | None = None
+# One scan per validate (per rule context), dropped with the context: holding on to a loaded
+# fleet after its validate would keep thousands of objects alive for the collector to walk.
+_scans: dict[int, Scan] = {}
+
+
+def _keep(ctx: Context, scan: Scan) -> Scan:
+    _scans[id(ctx)] = scan
+    weakref.finalize(ctx, _scans.pop, id(ctx), None)
+    return scan
 
 
 def _shown(ctx: Context, rel: str) -> str:
@@ -55,9 +64,9 @@ def _shown(ctx: Context, rel: str) -> str:
 
 def _scan(ctx: Context) -> Scan:
     """The fleet's cases; the rules of one validate share one scan (one read of each file)."""
-    global _last
-    if _last is not None and _last[0] is ctx:
-        return _last[1]
+    cached = _scans.get(id(ctx))
+    if cached is not None:
+        return cached
     scan = Scan()
     source = ctx.fleet.source
     try:
@@ -67,8 +76,7 @@ def _scan(ctx: Context) -> Scan:
         scan.invalid.append(Diagnostic(_shown(ctx, exc.path), 0, 0, "", exc.message, exc.hint))
         entries = []
     if not entries:
-        _last = (ctx, scan)
-        return scan
+        return _keep(ctx, scan)
     # Imported here: building the case models costs ~25 ms, which a fleet without evals/ skips.
     from fleet.evals.load import CASE_SUFFIXES, TRANSCRIPT_MARK, case_files, load_cases
 
@@ -137,8 +145,7 @@ def _scan(ctx: Context) -> Scan:
         cases, diags = load_cases(source, name)
         scan.invalid += diags
         scan.cases += [(loop, case) for case in cases]
-    _last = (ctx, scan)
-    return scan
+    return _keep(ctx, scan)
 
 
 def _has_cases(source: Source, loop: str, case_files: Callable[[Source, str], list[str]]) -> bool:
