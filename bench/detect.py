@@ -1,7 +1,10 @@
 """Benchmark: what the detectors cost per KB of text, before and after RE2, and what the
 gateway's guardrails add to a chat request.
 
-Prints four tables:
+Prints, first, each detector's CPU cost per KB now and at ``--speed-base`` (the
+detectors before the one-Set search for short texts and the segment offset map; loaded from
+git as a package of their own and measured interleaved with today's, in the same minutes,
+with the load average), per text kind, beside the 30 µs/KB target; then four tables:
 
 1. each detector's cost per KB (µs/KB, CPU time, best of several runs) on benign support
    tickets (ASCII and not), and on the worst of the hostile families of
@@ -15,16 +18,19 @@ Prints four tables:
    same table ``tests/guardrails/test_corpus.py`` checks, for the old detectors and new.
 
 Target (issue 16): scanning every field costs the hot path ≤ 30 µs per KB of text.
-Run: ``.venv/bin/python bench/detect.py [--before REF] [--quick]``.
+Run: ``.venv/bin/python bench/detect.py [--before REF] [--speed-base REF] [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 import types
 from collections.abc import Callable
@@ -230,14 +236,94 @@ def request_cost(
     return cpu(lambda: apply(next(bodies)), repeats) * 1e6
 
 
+SPEED_BASE = "e4b2e0a"  # the detectors before the Set search and the segment offset map
+
+
+def package_at(ref: str) -> types.ModuleType | None:
+    """``fleet/detect`` as it was at ``ref``, imported as a package of its own."""
+    listing = subprocess.run(
+        ["git", "ls-tree", "--name-only", ref, "fleet/detect/"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if listing.returncode:
+        return None
+    home = Path(tempfile.mkdtemp(prefix="detect-base-")) / "detect_base"
+    home.mkdir()
+    for name in listing.stdout.split():
+        source = subprocess.run(
+            ["git", "show", f"{ref}:{name}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+        (home / Path(name).name).write_text(source)
+    sys.path.insert(0, str(home.parent))
+    return importlib.import_module("detect_base")
+
+
+def speed_table(ref: str, repeats: int) -> None:
+    """0. µs/KB per detector and text kind, at ``ref`` and now, interleaved."""
+    base = package_at(ref)
+    if base is None:
+        print(f"0. (no fleet/detect at {ref}: skipped)")
+        return
+    kinds = {
+        "prose": (PROSE * (16384 // len(PROSE) + 1))[:16384],
+        "tickets": benign_text(16384),
+        "dense tickets": dense_tickets(16384),
+        "non-ASCII": foreign_text(16384),
+    }
+    load = os.getloadavg()
+    print(f"0. cost per KB, before ({ref}) and now, interleaved (µs/KB, CPU, best of {repeats})")
+    print(
+        f"   load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; target ≤ {TARGET_US_PER_KB:.0f} µs/KB"
+    )
+    print(f"{'text kind':14} {'detector':17} {'before':>8} {'now':>8} {'change':>7}  target")
+    for kind, text in kinds.items():
+        kb = len(text.encode("utf-8")) / 1024
+        for name in DETECTORS:
+            fns = (base.DETECTORS[name], DETECTORS[name])
+            best = [float("inf"), float("inf")]
+            for fn in fns:
+                fn((" " + text)[1:])
+            for _ in range(repeats):
+                for side, fn in enumerate(fns):
+                    fresh = (" " + text)[1:]  # defeat the view cache
+                    started = time.process_time()
+                    fn(fresh)
+                    best[side] = min(best[side], time.process_time() - started)
+            was, now = (b * 1e6 / kb for b in best)
+            verdict = "ok" if now <= TARGET_US_PER_KB else "MISSED"
+            print(f"{kind:14} {name:17} {was:8.1f} {now:8.1f} {now / was - 1:+7.0%}  {verdict}")
+    tiny = TINY["messages"][0]["content"]
+    n = 2000
+    best = [float("inf"), float("inf")]
+    for _ in range(5):
+        for side, scan in enumerate((base.DETECTORS, DETECTORS)):
+            started = time.process_time()
+            for _ in range(n):
+                text = (" " + tiny)[1:]
+                scan["prompt-injection"](text)
+                scan["secrets"](text)
+            best[side] = min(best[side], time.process_time() - started)
+    was, now = (b * 1e6 / n for b in best)
+    print(
+        f"{'one-line chat':14} {'injection+secrets':17} {was:8.1f} {now:8.1f} {now / was - 1:+7.0%}  µs per text"
+    )
+    print(f"   load after: {os.getloadavg()[0]:.2f}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--before", help="git ref of the old detectors (default: before the package)"
     )
     parser.add_argument("--quick", action="store_true", help="fewer runs")
+    parser.add_argument(
+        "--speed-base", default=SPEED_BASE, help="git ref of the detectors to compare speed with"
+    )
     args = parser.parse_args()
     repeats = 5 if args.quick else 15
+    speed_table(args.speed_base, repeats * 2)
     ref = before_ref(args.before)
     old = old_modules(ref)
     old_detectors: dict[str, Detector] = old[0].DETECTORS if old else {}

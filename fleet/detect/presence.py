@@ -9,9 +9,10 @@ nothing and are skipped, so findings are the same and a text that holds no cue c
 call. A long text is read by every pass anyway (one of them almost always matches), so
 the Set is asked about short ones only.
 
-A Set's search over many patterns builds no less automaton than theirs, within the same
-linear bound; when it cannot run at all (memory), it would answer "nothing matches": it
-is checked once on a text it must match, and left unused if it does not answer.
+The Set's search is an RE2 automaton like the passes' own, linear in the text whatever it
+holds. A Set that cannot search at all (out of memory) would answer "nothing matches":
+it is asked once, when built, about a text it must match, and left unused if it does not
+answer so.
 """
 
 from __future__ import annotations
