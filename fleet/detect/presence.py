@@ -22,7 +22,10 @@ from collections.abc import Sequence
 
 import re2
 
-SHORT = 2048  # bytes: the texts the Set is asked about
+# Bytes: the texts the Set is asked about. On prose (no cue) it halves injection's cost at
+# 4 KB; on support tickets, where three of the passes match anyway, it adds some 15% there,
+# and twice that past 4 KB, where its automaton meets more states than the passes' own.
+SHORT = 4096
 
 
 class Presence:
