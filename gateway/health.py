@@ -6,10 +6,13 @@ the fleet's definitions (model deprecations, schedules, grants, checkers), which
 operator holds in a cluster: the gateway config carries neither dates nor schedules. So the
 operator sends the definitions it reconciles (the FleetPolicy's spec and each AgentLoop's,
 as the CRs hold them) and the gateway answers with the findings, computed by
-:func:`fleet.doctor.diagnose` exactly as ``fleetctl doctor`` computes them. One request per
-fleet and period, whatever the number of loops; nothing is written. A SQLite store is read
-in a worker thread over a read-only connection of its own (:class:`ReadOnlySqlite`), and the
-checks run there too: the event loop that serves model calls never waits for them.
+:func:`fleet.doctor.diagnose_sums` from the store's sums exactly as ``fleetctl doctor``
+computes them (the window's run heads, each loop's spend per week, the runs that wrote:
+never every call trace of the window, which at a thousand loops is seconds of CPU a
+minute in the process that serves model calls). One request per fleet and period,
+whatever the number of loops; nothing is written. A SQLite store is read in a worker
+thread over a read-only connection of its own (:class:`ReadOnlySqlite`), and the checks
+run there too: the event loop that serves model calls never waits for them.
 
 Only the operator's token is taken (401 for no or an unknown token, 403 for a loop's or an
 approver's); a body that is not the expected JSON is a 400 naming the field. A loop whose
@@ -33,16 +36,16 @@ from urllib.parse import quote
 import orjson
 from pydantic import ValidationError
 
-from fleet.doctor import ERROR, Finding, Thresholds, diagnose
+from fleet.doctor import ERROR, WEEK, Finding, Thresholds, diagnose_sums
 from fleet.resources import AgentLoopSpec, FleetPolicySpec
 from fleet.spec import Agent, Fleet, GatewayPolicy, Grant, SubAgent, Trigger
 from gateway.asgi import Receive, Scope, Send, read_bounded, send_json
 from gateway.errors import BadRequestError, ForbiddenError, TooLargeError
 from gateway.runs import api as runs
-from gateway.runs import records
 from gateway.runs.validate import MethodError
 from gateway.store import Store
 from gateway.store.errors import StoreUnavailable
+from gateway.store.report import Reports
 from gateway.store.sqlite import SqliteStore
 
 PATH = "/v1/fleet/health"
@@ -50,7 +53,6 @@ MAX_BODY = 16 * 1024 * 1024
 """A fleet's definitions: about 3 KB a loop, so thousands of loops fit."""
 DEFAULT_DAYS = 14
 """Records read: the spend check compares two weeks (as ``fleetctl doctor --days``)."""
-CAP = 1_000_000_000
 PROMOTES_TO = "fleetctl.dev/promotes-to"
 REASONS = {
     "deprecated-model": "DeprecatedModel",
@@ -259,30 +261,46 @@ class ReadOnlySqlite(SqliteStore):
         self.db.close()
 
 
-async def read_records(
-    store: Store, start: float
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The runs and calls since ``start``, read as ``fleetctl doctor`` reads them."""
-    runs_ = await records.page(store, start, 0, CAP)
-    calls = await store.query_traces(since=start, limit=CAP)
-    return runs_, calls
+Sums = tuple[list[dict[str, Any]], dict[str, tuple[float, float]], set[str]]
+"""(the window's run heads, each loop's spend last week and this week, the runs that wrote)."""
 
 
-def _read_off_loop(path: str, start: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The records of a SQLite store, read in this worker thread over a read-only connection
-    of its own, so the gateway's event loop never waits for a fortnight of traces."""
+def _sums_of(r: Reports, start: float, now: float) -> Sums:
+    """What the checks read of the store, as ``fleetctl doctor`` reads it."""
+    spend = r.loop_spend(max(start, now - 2 * WEEK), now - WEEK)
+    return r.run_heads(start), spend, r.written_runs(start)
 
-    async def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+
+async def read_sums(store: Store, start: float, now: float) -> Sums:
+    """The store's sums of the records since ``start``."""
+    return await store.read_report(start, lambda r: _sums_of(r, start, now))
+
+
+def check(fleet: Fleet, agents: list[Agent], sums: Sums, now: float, start: float) -> list[Finding]:
+    heads, spend, wrote = sums
+    return diagnose_sums(
+        fleet, agents, heads, spend, wrote, now=now, since=start, thresholds=Thresholds()
+    )
+
+
+def _check_off_loop(
+    path: str, fleet: Fleet, agents: list[Agent], now: float, start: float
+) -> list[Finding]:
+    """The findings of a SQLite store, read and checked in this worker thread over a
+    read-only connection of its own, so the gateway's event loop never waits for them."""
+
+    async def read() -> Sums:
         store = ReadOnlySqlite(path)
         try:
-            return await read_records(store, start)
+            return await read_sums(store, start, now)
         finally:
             await store.close()
 
     try:
-        return asyncio.run(read())
+        sums = asyncio.run(read())
     except (sqlite3.Error, OSError) as exc:
         raise StoreUnavailable(f"sqlite:{path}", f"{exc.__class__.__name__}: {exc}") from exc
+    return check(fleet, agents, sums, now, start)
 
 
 async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send) -> None:
@@ -318,12 +336,10 @@ async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send) -> No
     if path != ":memory:":
         # Reading (SQLite is synchronous) and the checks are CPU-bound: both off the event
         # loop, so a model call is never held up by a large store's health check.
-        runs_, calls = await asyncio.to_thread(_read_off_loop, path, start)
-    else:
-        runs_, calls = await read_records(store, start)  # Redis: network reads, awaited
-    found = await asyncio.to_thread(
-        diagnose, fleet, agents, runs_, calls, now=now, since=start, thresholds=Thresholds()
-    )
+        found = await asyncio.to_thread(_check_off_loop, path, fleet, agents, now, start)
+    else:  # Redis (network reads, awaited) or a store in memory
+        sums = await read_sums(store, start, now)
+        found = await asyncio.to_thread(check, fleet, agents, sums, now, start)
     await send_json(
         send,
         200,
