@@ -34,12 +34,16 @@ def no_findings(loaded: Any, snap: Snapshot) -> list[Finding]:
 
 
 def doctor_findings(loaded: Any, snap: Snapshot) -> list[Finding]:
-    """``fleetctl doctor``'s findings (:func:`fleet.doctor.diagnose`, default thresholds)
-    over the records read, which begin at ``snap.since``."""
-    from fleet.doctor import diagnose
+    """``fleetctl doctor``'s findings (:func:`fleet.doctor.diagnose_sums`, default
+    thresholds) from the store's sums of the window read, which begins at ``snap.since``."""
+    from dashboard.sums import of_records
+    from fleet.doctor import diagnose_sums
 
+    s = snap.sums or of_records(snap.calls, snap.runs, snap.since, snap.now)
     agents = [a.agent for a in loaded.agents]
-    found = diagnose(loaded.fleet, agents, snap.runs, snap.calls, now=snap.now, since=snap.since)
+    found = diagnose_sums(
+        loaded.fleet, agents, s.heads, s.spend, s.wrote, now=snap.now, since=snap.since
+    )
     return [
         Finding(
             f.loop,

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from dashboard import sums
+from dashboard.sums import Sums
 from gateway.mcp.ledger import APPROVALS
 from gateway.runs import records
 from gateway.store import Store
@@ -33,6 +35,9 @@ class Snapshot:
     """Per-call traces (model and tool calls) since ``since``."""
     approvals: list[dict[str, Any]]
     """Requests still pending, oldest first."""
+    sums: Sums | None = None
+    """The store's sums of the window for the checks and the cost page (None: summed from
+    ``runs`` and ``calls`` when needed)."""
 
 
 async def pending(store: Store, now: float) -> list[dict[str, Any]]:
@@ -48,7 +53,8 @@ async def read(store: Store, days: int = 7, now: float | None = None) -> Snapsho
     since = now - days * DAY_S
     runs = await records.page(store, since, 0, CAP)
     calls = await store.query_traces(since=since, limit=CAP)
-    return Snapshot(now, since, runs, calls, await pending(store, now))
+    summed = await store.read_report(since, lambda r: sums.read(r, since, now))
+    return Snapshot(now, since, runs, calls, await pending(store, now), summed)
 
 
 async def loop_runs(store: Store, loop: str, limit: int = 200) -> list[dict[str, Any]]:

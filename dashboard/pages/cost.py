@@ -2,9 +2,9 @@
 by day over the fleet view's window, as server-drawn stacked bars, each with the table
 ``fleetctl cost --by team|model|role`` prints for the same records.
 
-The sums are made with the view (:func:`summarize`, one pass over the window's call traces
-for the days, and :func:`fleet.economics.cost_report` for the totals, so the page and the
-CLI never disagree), not per page, and kept across the view's builds for a few minutes
+The sums are the store's, read with the view's snapshot (:mod:`dashboard.sums`: the
+tables are ``fleetctl cost``'s own report from the same sums, so the page and the CLI never
+disagree, and each day's bars are the sums from that day on less the next day's), not made per page, and kept across the view's builds for a few minutes
 (:data:`dashboard.view.COST_EVERY_S`): a page only picks the summary out of the view. A
 chart shows the groups that spent most and sums the rest as "other", so a fleet of many
 teams or models still draws a readable chart; the table below it lists every group.
@@ -19,8 +19,9 @@ from typing import Any
 from markupsafe import Markup
 
 from dashboard.snapshot import DAY_S, Snapshot
+from dashboard.sums import of_records
 from dashboard.svg import PALETTE, stacked_bars
-from fleet.economics import CostReport, Group, cost_report, role_of
+from fleet.economics import CostReport, Group
 
 DIMENSIONS = (("team", "Team"), ("model", "Model"), ("role", "Role"))
 SHOWN = 6
@@ -65,48 +66,15 @@ class CostView:
     breakdowns: list[Breakdown]
 
 
-def _key(call: dict[str, Any], by: str) -> str:
-    """The group a call counts in, as :func:`fleet.economics.cost_report` names it."""
-    if by == "team":
-        return str(call.get("team") or "-")
-    if by == "model":
-        return str(call.get("virtual_model") or call.get("server") or "-")
-    loop = str(call.get("loop") or "-")
-    return role_of(str(call.get("member") or ""), loop)
-
-
 def summarize(snap: Snapshot) -> CostView:
-    """Per day and per group of each dimension, from the snapshot's calls and runs."""
-    today = dt.datetime.fromtimestamp(snap.now, dt.UTC).date()
-    # every date the window touches, its partial first one too: the bars then sum to the
-    # tables, which count every call read
-    first = dt.datetime.fromtimestamp(min(snap.since, snap.now), dt.UTC).date()
-    n = (today - first).days + 1
-    days = [(today - dt.timedelta(days=n - 1 - i)).isoformat() for i in range(n)]
-    midnight = dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
-    per: dict[str, dict[str, list[float]]] = {by: {} for by, _ in DIMENSIONS}
-    team, model, role = per["team"], per["model"], per["role"]
-    for call in snap.calls:
-        cost = call.get("cost_usd") or 0.0
-        if not cost:
-            continue
-        age = int((midnight + DAY_S - float(call.get("ts") or 0)) // DAY_S)
-        if not 0 <= age < n:
-            continue
-        i = n - 1 - age
-        for bucket, key in (
-            (team, _key(call, "team")),
-            (model, _key(call, "model")),
-            (role, _key(call, "role")),
-        ):
-            row = bucket.get(key)
-            if row is None:
-                row = bucket[key] = [0.0] * n
-            row[i] += cost
+    """Per day and per group of each dimension: the store's sums read with the snapshot
+    (:mod:`dashboard.sums`), or those of its records when it was read without them."""
+    sums = snap.sums or of_records(snap.calls, snap.runs, snap.since, snap.now)
+    days, n = sums.days, len(sums.days)
     out = []
     for by, title in DIMENSIONS:
-        report = cost_report(snap.calls, snap.runs, by)
-        series = _series(per[by], report.groups, n)
+        report = sums.reports[by]
+        series = _series(sums.daily[by], report.groups, n)
         label = f"Cost per day by {by}, {days[0]} to {days[-1]}: " + "; ".join(
             f"{s.key} ${s.total:.2f}" for s in series
         )

@@ -1,0 +1,92 @@
+"""What the needs-attention panel and the cost page take from the store's sums.
+
+The doctor's findings and the cost page's tables and bars were computed from every run
+record and call trace of the view's window, decoded: at 1,000 loops a third of a view
+build. The store sums them instead (:meth:`gateway.store.Store.read_report`: SQL over the
+projected columns and day rows of a SQLite store, one linear pass over the decoded records
+of a Redis one), as ``fleetctl doctor`` and ``fleetctl cost`` read them, so the panel and
+the page show what the commands print. :func:`of_records` folds records already in hand
+the same way (:class:`gateway.store.report.PyReports`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from fleet.doctor import WEEK
+from fleet.economics import USEFUL, CostReport, report_from_sums
+from gateway.store.report import PyReports, Reports
+
+DAY_S = 86400.0
+COST_BY = ("team", "model", "role")
+
+
+@dataclass(frozen=True)
+class Sums:
+    heads: list[dict[str, Any]]
+    """The window's run records, the fields the checks read."""
+    spend: dict[str, tuple[float, float]]
+    """Each loop's spend in the 7 days before the last 7, and in the last 7."""
+    wrote: set[str]
+    """The runs with a successful write or destructive tool call."""
+    days: list[str]
+    """The UTC dates the window touches, oldest first (the first one partly)."""
+    reports: dict[str, CostReport]
+    """``fleetctl cost --by team|model|role`` over the window."""
+    daily: dict[str, dict[str, list[float]]]
+    """Per dimension, each group's cost on each of ``days`` (groups that spent nothing left
+    out)."""
+
+
+def dates(since: float, now: float) -> tuple[list[str], list[float]]:
+    """The dates the window touches and when each begins (the first at ``since``)."""
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    first = dt.datetime.fromtimestamp(min(since, now), dt.UTC).date()
+    n = (today - first).days + 1
+    midnight = dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
+    starts = [max(since, midnight - (n - 1 - i) * DAY_S) for i in range(n)]
+    return [(today - dt.timedelta(days=n - 1 - i)).isoformat() for i in range(n)], starts
+
+
+def _daily(r: Reports, by: str, starts: list[float]) -> dict[str, list[float]]:
+    """Each group's cost per day: the sums from each day's start on, less the next day's
+    (a store sums from a time on, whole days from its day rows)."""
+    n = len(starts)
+    cum = [{g["key"]: g["cost_usd"] for g in r.call_groups(s, by, USEFUL)} for s in starts]
+    out: dict[str, list[float]] = {}
+    for key, total in cum[0].items():
+        if not total:
+            continue
+        row = [cum[i].get(key, 0.0) - (cum[i + 1].get(key, 0.0) if i + 1 < n else 0.0)
+               for i in range(n)]  # fmt: skip
+        out[key] = [round(v, 10) for v in row]  # a difference of sums: no float dust
+    return out
+
+
+def read(r: Reports, since: float, now: float) -> Sums:
+    """Everything the panel and the cost page show, from one view of the store's sums."""
+    days, starts = dates(since, now)
+    reports: dict[str, CostReport] = {}
+    for by in COST_BY:
+        calls = r.call_groups(since, by, USEFUL)
+        runs = r.run_groups(since, "loop", USEFUL)
+        reports[by] = report_from_sums(
+            by, calls, runs, r.loop_teams(since) if by == "team" else None
+        )
+    return Sums(
+        heads=r.run_heads(since),
+        spend=r.loop_spend(max(since, now - 2 * WEEK), now - WEEK),
+        wrote=r.written_runs(since),
+        days=days,
+        reports=reports,
+        daily={by: _daily(r, by, starts) for by in COST_BY},
+    )
+
+
+def of_records(
+    calls: list[dict[str, Any]], runs: list[dict[str, Any]], since: float, now: float
+) -> Sums:
+    """:func:`read` over records already decoded (those of the window)."""
+    return read(PyReports(calls, runs), since, now)
