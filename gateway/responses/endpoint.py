@@ -163,17 +163,26 @@ class AsResponse:
         if self.relay or self.start is None:
             await self.out(message)
             return
-        self.parts.append(message.get("body", b""))
         if message.get("more_body"):
+            self.parts.append(message.get("body", b""))
             return
-        headers = [(k, v) for k, v in self.start["headers"] if k != b"content-length"]
-        body = b"".join(self.parts)
+        body = message.get("body", b"")
+        if self.parts:
+            body = b"".join([*self.parts, body])
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
             data = None
+        # One pass over the chat answer's headers: its length is rewritten, its cost read.
+        headers: list[tuple[bytes, bytes]] = []
+        cost: float | None = None
+        for k, v in self.start["headers"]:
+            if k == b"content-length":
+                continue
+            if k == b"x-fleet-cost-usd" and cost is None:
+                cost = float(v)
+            headers.append((k, v))
         if isinstance(data, dict):
-            cost = next((float(v) for k, v in headers if k == b"x-fleet-cost-usd"), None)
             body = orjson.dumps(from_completion(data, self.model, self.echo, cost))
         headers.append((b"content-length", str(len(body)).encode()))
         await self.out({**self.start, "headers": headers})

@@ -25,7 +25,8 @@ INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 def new_id(prefix: str) -> str:
     """An id in OpenAI's shape (``resp_``, ``msg_``, ``fc_`` and 48 hex digits)."""
-    return f"{prefix}_{getrandbits(192):048x}"
+    # bytes.hex is a third of the cost of formatting the integer as 048x: same digits.
+    return f"{prefix}_{getrandbits(192).to_bytes(24, 'big').hex()}"
 
 
 def skeleton(rid: str, model: str, echo: dict[str, Any], status: str) -> dict[str, Any]:
@@ -49,11 +50,14 @@ def skeleton(rid: str, model: str, echo: dict[str, Any], status: str) -> dict[st
 
 def usage(block: Any) -> dict[str, Any]:
     """A chat usage block in the Responses shape (zeros for what the provider left out)."""
-    block = block if isinstance(block, dict) else {}
+    if not isinstance(block, dict):
+        block = {}
     prompt = _count(block.get("prompt_tokens"))
     completion = _count(block.get("completion_tokens"))
-    cached = _count((block.get("prompt_tokens_details") or {}).get("cached_tokens"))
-    reasoning = _count((block.get("completion_tokens_details") or {}).get("reasoning_tokens"))
+    details = block.get("prompt_tokens_details")
+    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    details = block.get("completion_tokens_details")
+    reasoning = _count(details.get("reasoning_tokens")) if isinstance(details, dict) else 0
     return {
         "input_tokens": prompt,
         "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
@@ -64,9 +68,8 @@ def usage(block: Any) -> dict[str, Any]:
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return 0
-    return value
+    # type() rather than isinstance: a JSON count is an int, and a bool is not one.
+    return value if type(value) is int and value >= 0 else 0
 
 
 def message_item(
@@ -112,21 +115,28 @@ def from_completion(
     data: dict[str, Any], model: str, echo: dict[str, Any], cost: float | None
 ) -> dict[str, Any]:
     """The Response object for a whole chat completion (its first choice: Responses has one)."""
-    response = skeleton(new_id("resp"), model, echo, "completed")
     choices = data.get("choices")
     choice: dict[str, Any] = {}
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         choice = choices[0]
-    message: dict[str, Any] = choice.get("message") or {}
+    reason = choice.get("finish_reason")
+    why = INCOMPLETE.get(reason) if isinstance(reason, str) else None
+    response = skeleton(new_id("resp"), model, echo, "incomplete" if why else "completed")
+    if why:
+        response["incomplete_details"] = {"reason": why}
+    message = choice.get("message")
     if not isinstance(message, dict):
         message = {}
     content = message.get("content")
     text = content if isinstance(content, str) else ""
-    refusal = message.get("refusal") if isinstance(message.get("refusal"), str) else None
+    refusal = message.get("refusal")
+    if not isinstance(refusal, str):
+        refusal = None
     output: list[dict[str, Any]] = []
     if text or refusal:
         output.append(message_item(new_id("msg"), text, "completed", refusal))
-    for tc in message.get("tool_calls") or []:
+    calls = message.get("tool_calls")
+    for tc in calls if isinstance(calls, list) else ():
         fn = tc.get("function") if isinstance(tc, dict) else None
         if not isinstance(fn, dict):
             continue
@@ -142,7 +152,6 @@ def from_completion(
         )
     response["output"] = output
     response["usage"] = usage(data.get("usage"))
-    finish(response, choice.get("finish_reason"))
     if cost is not None:
         response["fleet"] = {"cost_usd": round(cost, 10)}
     return response

@@ -50,6 +50,8 @@ DROPPED = frozenset(
 )
 # Sent on to a chat completions provider under the same name.
 PASSED = ("temperature", "top_p", "user", "service_tier", "prompt_cache_key")
+# What :func:`_scalars` checks (``PASSED`` among them).
+SCALARS = frozenset({*PASSED, "safety_identifier", "metadata"})
 KNOWN = frozenset(
     {
         "model",
@@ -122,7 +124,7 @@ def check(body: Any, raw: bytes) -> Request:
     model = body.get("model")
     if not isinstance(model, str) or not model or len(model) > MAX_MODEL_NAME:
         raise _refuse("model", f"a virtual model name (1 to {MAX_MODEL_NAME} characters)", model)
-    for field in body:
+    for field in () if KNOWN.issuperset(body) else body:
         if field in HINTS and body[field] is not None:
             raise _refuse(field, f"absent: {HINTS[field]}")
         if field not in KNOWN and field not in HINTS:
@@ -188,10 +190,11 @@ def check(body: Any, raw: bytes) -> Request:
     choice = body.get("tool_choice")
     if choice is not None:
         chat["tool_choice"] = _tool_choice(choice)
-    _scalars(body)
-    for field in PASSED:
-        if body.get(field) is not None:
-            chat[field] = body[field]
+    if not SCALARS.isdisjoint(body):  # most calls send none of them: skip the reads
+        _scalars(body)
+        for field in PASSED:
+            if body.get(field) is not None:
+                chat[field] = body[field]
     fmt = _format(body.get("text"))
     if fmt is not None:
         chat["response_format"] = fmt
@@ -206,7 +209,7 @@ def check(body: Any, raw: bytes) -> Request:
         chat["stream_options"] = {"include_usage": True}
     echo = {
         "instructions": instructions,
-        "tools": [t for t in body.get("tools") or []],
+        "tools": list(body.get("tools") or ()),
         "tool_choice": choice if choice is not None else "auto",
         "parallel_tool_calls": True if parallel is None else parallel,
         "temperature": body.get("temperature"),
