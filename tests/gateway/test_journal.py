@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import fold
-from gateway.store import sqlite as sqlite_store
+from gateway.store import fold, sqlite_counters
 from gateway.store.base import BudgetKey, Settlement
 from gateway.store.fold import Folder
 from gateway.store.journal import Record, segments
@@ -321,7 +320,7 @@ async def test_segments_are_read_a_chunk_at_a_time(
 async def test_run_counters_still_in_the_journal_are_not_forgotten(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_store, "RUN_ROWS", 100)
+    monkeypatch.setattr(sqlite_counters, "RUN_ROWS", 100)
     store = SqliteStore(tmp_path / "gw.sqlite3", apply_interval=3600)  # folds only on close
     try:
         await store.run_step("triage", "run-1")
