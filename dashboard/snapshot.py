@@ -1,8 +1,9 @@
-"""What the pages show of the gateway's store, read once per page: run records, per-call
-traces and pending approval requests.
+"""What the pages show of the gateway's store, read once per page: the window's run heads
+and sums (:mod:`dashboard.sums`), a loop's or a run's records, pending approval requests.
 
-The readers are the gateway's own (:mod:`gateway.runs.records` for records and journals,
-the store's ``query_traces``, the ledger's table for approvals), so the dashboard and
+The readers are the gateway's own (the store's sums, :mod:`gateway.runs.records` for
+records and journals, the store's ``query_traces``, the ledger's table for approvals), so
+the dashboard and
 ``fleetctl runs``/``cost`` name the same rows. Nothing is written: a pending request whose
 expiry has passed is shown as expired here, and the gateway applies it on its next read.
 """
@@ -20,8 +21,6 @@ from gateway.runs import records
 from gateway.store import Store
 
 DAY_S = 86400.0
-# Every call of the window is read: a capped query would cut a busy fleet's week short.
-CAP = 1_000_000_000
 APPROVALS_SHOWN = 500
 
 
@@ -30,14 +29,15 @@ class Snapshot:
     now: float
     since: float
     runs: list[dict[str, Any]]
-    """Records opened since ``since``, newest first."""
+    """Records opened since ``since`` (their heads when read with ``sums``), newest first."""
     calls: list[dict[str, Any]]
-    """Per-call traces (model and tool calls) since ``since``."""
+    """Per-call traces (model and tool calls) since ``since``; none are decoded when the
+    snapshot is read with ``sums``."""
     approvals: list[dict[str, Any]]
     """Requests still pending, oldest first."""
     sums: Sums | None = None
-    """The store's sums of the window for the checks and the cost page (None: summed from
-    ``runs`` and ``calls`` when needed)."""
+    """The store's sums of the window for the checks, the fleet page's cost columns and the
+    cost page (None: summed from ``runs`` and ``calls`` when needed)."""
 
 
 async def pending(store: Store, now: float) -> list[dict[str, Any]]:
@@ -51,10 +51,9 @@ async def pending(store: Store, now: float) -> list[dict[str, Any]]:
 async def read(store: Store, days: int = 7, now: float | None = None) -> Snapshot:
     now = time.time() if now is None else now
     since = now - days * DAY_S
-    runs = await records.page(store, since, 0, CAP)
-    calls = await store.query_traces(since=since, limit=CAP)
+    # The store's sums, with the window's run heads: no call trace is decoded for the view.
     summed = await store.read_report(since, lambda r: sums.read(r, since, now))
-    return Snapshot(now, since, runs, calls, await pending(store, now), summed)
+    return Snapshot(now, since, summed.heads, [], await pending(store, now), summed)
 
 
 async def loop_runs(store: Store, loop: str, limit: int = 200) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """What the needs-attention panel and the cost page take from the store's sums.
 
-The doctor's findings and the cost page's tables and bars were computed from every run
+The doctor's findings, the cost page's tables and bars and the fleet page's cost columns
+were computed from every run
 record and call trace of the view's window, decoded: at 1,000 loops a third of a view
 build. The store sums them instead (:meth:`gateway.store.Store.read_report`: SQL over the
 projected columns and day rows of a SQLite store, one linear pass over the decoded records
@@ -21,6 +22,8 @@ from gateway.store.report import PyReports, Reports
 
 DAY_S = 86400.0
 COST_BY = ("team", "model", "role")
+LOOP_DAYS = 7
+"""The dates the fleet page's sparklines and split cover."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,19 @@ class Sums:
     daily: dict[str, dict[str, list[float]]]
     """Per dimension, each group's cost on each of ``days`` (groups that spent nothing left
     out)."""
+    loops: dict[str, LoopSums]
+    """The fleet page's figures of each loop that spent in the window."""
+
+
+@dataclass(frozen=True)
+class LoopSums:
+    daily: list[float]
+    """Cost on each of the last :data:`LOOP_DAYS` dates, today last."""
+    maker_usd: float
+    checker_usd: float
+    """Of those days' cost, the loop's own calls' and its sub-agents'."""
+    spent: dict[int, float]
+    """Cost from the start of the date 1, 7 and 30 days back (today included), in the window."""
 
 
 def dates(since: float, now: float) -> tuple[list[str], list[float]]:
@@ -65,6 +81,30 @@ def _daily(r: Reports, by: str, starts: list[float]) -> dict[str, list[float]]:
     return out
 
 
+def _loops(r: Reports, since: float, now: float) -> dict[str, LoopSums]:
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    midnight = dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
+
+    def from_(start: float) -> dict[str, dict[str, Any]]:
+        return {g["key"]: g for g in r.call_groups(max(since, start), "loop", USEFUL)}
+
+    cum = [from_(midnight - (LOOP_DAYS - 1 - i) * DAY_S) for i in range(LOOP_DAYS)]
+    month = from_(midnight - 29 * DAY_S)
+    out = {}
+    for loop, g in month.items():
+        cost = [cum[i].get(loop, {}).get("cost_usd", 0.0) for i in range(LOOP_DAYS)]
+        daily = [round(cost[i] - (cost[i + 1] if i + 1 < LOOP_DAYS else 0.0), 10)
+                 for i in range(LOOP_DAYS)]  # fmt: skip
+        maker = cum[0].get(loop, {}).get("maker_usd", 0.0)
+        out[loop] = LoopSums(
+            daily=daily,
+            maker_usd=maker,
+            checker_usd=round(cost[0] - maker, 10),
+            spent={1: cost[-1], 7: cost[0], 30: g["cost_usd"]},
+        )
+    return out
+
+
 def read(r: Reports, since: float, now: float) -> Sums:
     """Everything the panel and the cost page show, from one view of the store's sums."""
     days, starts = dates(since, now)
@@ -82,6 +122,7 @@ def read(r: Reports, since: float, now: float) -> Sums:
         days=days,
         reports=reports,
         daily={by: _daily(r, by, starts) for by in COST_BY},
+        loops=_loops(r, since, now),
     )
 
 

@@ -1,9 +1,10 @@
 """The fleet view, computed from the store and kept: the fleet, loop and cost pages render
 from it.
 
-Building the view reads every run record and call trace of the window and sums them
-(at 1,000 loops and 30 days of runs, ~270,000 traces: seconds on a small machine,
-bench/dashboard.py), so it is not done per page. It is built on the first request,
+Building the view reads the store's sums of the window and its run heads
+(:mod:`dashboard.sums`: no call trace is decoded) and renders a row per loop (at 1,000
+loops still a second or so on a small machine, bench/dashboard.py), so it is not done per
+page. It is built on the first request,
 then rebuilt in the background when a page finds it older than ``refresh_s``, while
 pages keep rendering the last one, which says when it was read. ``refresh_s`` 0 builds
 it for every page (a small store, or a test that must see a run's end at once). The cost

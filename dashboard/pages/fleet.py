@@ -8,8 +8,9 @@ A loop's health is read off the needs-attention findings: an error finding makes
 *unknown*, never healthy by default.
 
 Rows filter by ``team``, ``stage`` and ``health`` and sort by ``sort=cost|name|budget``
-(query parameters, so a filtered view is a link). Every sum is one pass over the window's
-calls and runs: linear in what the store returned, whatever the number of loops.
+(query parameters, so a filtered view is a link). The cost columns are the store's sums
+(:mod:`dashboard.sums`), the rest one pass over the window's run heads: linear in what the
+store returned, whatever the number of loops.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from markupsafe import Markup
 
 from dashboard.attention import Finding
 from dashboard.snapshot import DAY_S, Snapshot
+from dashboard.sums import LOOP_DAYS, LoopSums, of_records
 from dashboard.svg import meter, sparkline
 from fleet.rules.base import TOOL_CLASSES, WINDOW_DAYS, is_destructive, tool_class
 from fleet.spec import split_ref
@@ -30,7 +32,7 @@ from fleet.spec import split_ref
 SORTS = ("name", "cost", "budget")
 HEALTH = ("healthy", "warning", "degraded")
 PARAMS = ("team", "stage", "health", "sort")
-DAYS = 7
+DAYS = LOOP_DAYS
 ATTENTION = 25
 """Findings the panel lists (errors first); the rest are counted, and the health filter
 and each loop's page show them: a sick fleet's panel must not push the table away."""
@@ -162,25 +164,9 @@ def rows(loaded: Any, snap: Snapshot) -> list[LoopRow]:
     fleet = loaded.fleet
     now = snap.now
     today = dt.datetime.fromtimestamp(now, dt.UTC).date()
-    midnight = dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
-    daily: dict[str, list[float]] = defaultdict(lambda: [0.0] * DAYS)
-    maker: dict[str, float] = defaultdict(float)
-    checker: dict[str, float] = defaultdict(float)
-    spent: dict[tuple[str, int], float] = defaultdict(float)
-    for call in snap.calls:
-        loop = str(call.get("loop") or "")
-        cost = float(call.get("cost_usd") or 0)
-        if not loop or not cost:
-            continue
-        ts = float(call.get("ts") or 0)
-        age = int((midnight + DAY_S - ts) // DAY_S)  # 0 today, 1 yesterday, …
-        if 0 <= age < DAYS:
-            daily[loop][DAYS - 1 - age] += cost
-            member = str(call.get("member") or loop)
-            (maker if member == loop else checker)[loop] += cost
-        for days in (1, 7, 30):
-            if ts >= midnight - (days - 1) * DAY_S:
-                spent[(loop, days)] += cost
+    # the store's sums of the window's calls (dashboard.sums), never the calls themselves
+    summed = (snap.sums or of_records(snap.calls, snap.runs, snap.since, now)).loops
+    none = LoopSums([0.0] * DAYS, 0.0, 0.0, {})
     last: dict[str, dict[str, Any]] = {}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     week = now - DAYS * DAY_S
@@ -197,6 +183,7 @@ def rows(loaded: Any, snap: Snapshot) -> list[LoopRow]:
     for agent in sorted(by_name.values(), key=lambda a: a.name):
         limit, window = _budget(fleet, agent)
         ended = last.get(agent.name)
+        spent = summed.get(agent.name, none)
         row = LoopRow(
             name=agent.name,
             owner=agent.owner,
@@ -213,12 +200,12 @@ def rows(loaded: Any, snap: Snapshot) -> list[LoopRow]:
             last_run=str(ended["id"]) if ended else "",
             runs=counts[agent.name][0],
             useful=counts[agent.name][1],
-            maker_usd=maker[agent.name],
-            checker_usd=checker[agent.name],
-            daily=daily[agent.name],
+            maker_usd=spent.maker_usd,
+            checker_usd=spent.checker_usd,
+            daily=list(spent.daily),
             budget_limit=limit,
             budget_window=window,
-            budget_spent=spent[(agent.name, WINDOW_DAYS.get(window, 1))],
+            budget_spent=spent.spent.get(WINDOW_DAYS.get(window, 1), 0.0),
         )
         row.spark = sparkline(
             row.daily,
