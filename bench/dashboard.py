@@ -11,7 +11,8 @@ reads, view, template), the median of ``--runs``, in wall time and in this proce
 time (the machine is shared: the load average is printed beside the figures). The fleet
 and cost pages render the fleet view (:mod:`dashboard.view`), rebuilt in the background
 when older than ``--refresh``: its build is timed apart, with and without the cost page's
-sums (which a build keeps for 300 s), and by part (wall time).
+sums (which a build keeps for 300 s), and by part (wall time). The store reads are its sums
+of the window and the run heads (dashboard/sums.py), not its decoded call traces.
 
 Run: ``.venv/bin/python bench/dashboard.py [--runs 5] [--keep DIR]``.
 """
@@ -186,7 +187,8 @@ def main() -> None:
           f"({time.perf_counter() - started:.0f} s to build)")  # fmt: skip
     got = asyncio.run(measure(fleet, f"sqlite:{store}", opts.runs))
     runs, calls, days = got["records"]
-    print(f"the fleet view reads {days} days: {runs:,} run records, {calls:,} call traces")
+    print(f"the fleet view reads {days} days: {runs:,} run records (or their heads), "
+          f"{calls:,} call traces decoded (none when the store sums them)")  # fmt: skip
     for name, _ in PAGES:
         ms, cpu, size = got[name]
         target = TARGETS.get(name, 150.0)
