@@ -11,6 +11,9 @@ figure is printed with the 1-minute load average at its end and the gateway's
 CPU time per request (user + system of the gateway and its children, from
 /proc: less disturbed by other work on the machine than wall time).
 
+The round-by-round difference of the two CPU figures is printed too: the two
+endpoints of a round share its load, so it moves less than the medians do.
+
 Run: ``.venv/bin/python bench/gateway/responses.py [--duration 6] [--rounds 3] [--no-shield]``
 """
 
@@ -204,6 +207,17 @@ def main() -> None:
             f"{m['cpu_ms']:.3f} CPU ms/req, load {m['load']:.2f}"
         )
     chat, resp = med["chat"], med["responses"]
+    # Each round's two endpoints ran back to back under about the same load: their difference
+    # is steadier than the difference of the two medians when the machine's load moves.
+    paired = [
+        r["cpu_ms"] - c["cpu_ms"] for c, r in zip(rows["chat"], rows["responses"], strict=True)
+    ]
+    print(
+        f"responses - chat, CPU per request, round by round: "
+        f"{', '.join(f'{d * 1000:+.1f}' for d in paired)} us "
+        f"(median {statistics.median(paired) * 1000:+.1f} us, "
+        f"{statistics.median(paired) / chat['cpu_ms'] * 100:+.0f}% of chat's)"
+    )
     print()
     print(
         f"targets: /v1/responses added p50 ≤ 0.5 ms → {resp['p50'] - direct['p50']:.3f} ms; "
