@@ -17,7 +17,7 @@ with the load average), per text kind, beside the 30 µs/KB target; then four ta
 4. recall and false positives on the labelled corpus (``tests/guardrails/corpus``), the
    same table ``tests/guardrails/test_corpus.py`` checks, for the old detectors and new.
 
-Target (issue 16): scanning every field costs the hot path ≤ 30 µs per KB of text.
+Target: scanning every field costs the hot path ≤ 30 µs per KB of text.
 Run: ``.venv/bin/python bench/detect.py [--before REF] [--speed-base REF] [--quick]``.
 """
 
