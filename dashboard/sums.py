@@ -12,6 +12,7 @@ the same way (:class:`gateway.store.report.PyReports`).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -66,11 +67,32 @@ def dates(since: float, now: float) -> tuple[list[str], list[float]]:
     return [(today - dt.timedelta(days=n - 1 - i)).isoformat() for i in range(n)], starts
 
 
+def _from_each(r: Reports, by: str, starts: list[float]) -> list[dict[str, dict[str, float]]]:
+    """Per start (ascending), each group's cost and maker cost from it on. A store sums from
+    a time on (whole days from its day rows); over decoded records each trace is bucketed by
+    day once and each day summed alone, so many starts never mean many passes."""
+    if not isinstance(r, PyReports):
+        return [{g["key"]: g for g in r.call_groups(s, by, USEFUL)} for s in starts]
+    days: list[list[dict[str, Any]]] = [[] for _ in starts]
+    for t in r.traces:
+        i = bisect.bisect_right(starts, t.get("ts") or 0.0) - 1
+        if i >= 0:
+            days[i].append(t)
+    out: list[dict[str, dict[str, float]]] = []
+    acc: dict[str, dict[str, float]] = {}
+    for i in reversed(range(len(starts))):
+        for g in PyReports(days[i], []).call_groups(starts[i], by, USEFUL):
+            a = acc.setdefault(g["key"], {"cost_usd": 0.0, "maker_usd": 0.0})
+            a["cost_usd"] += g["cost_usd"]
+            a["maker_usd"] += g["maker_usd"]
+        out.append({k: dict(v) for k, v in acc.items()})
+    return out[::-1]
+
+
 def _daily(r: Reports, by: str, starts: list[float]) -> dict[str, list[float]]:
-    """Each group's cost per day: the sums from each day's start on, less the next day's
-    (a store sums from a time on, whole days from its day rows)."""
+    """Each group's cost per day: its sums from each day's start on, less the next day's."""
     n = len(starts)
-    cum = [{g["key"]: g["cost_usd"] for g in r.call_groups(s, by, USEFUL)} for s in starts]
+    cum = [{k: g["cost_usd"] for k, g in c.items()} for c in _from_each(r, by, starts)]
     out: dict[str, list[float]] = {}
     for key, total in cum[0].items():
         if not total:
@@ -84,12 +106,8 @@ def _daily(r: Reports, by: str, starts: list[float]) -> dict[str, list[float]]:
 def _loops(r: Reports, since: float, now: float) -> dict[str, LoopSums]:
     today = dt.datetime.fromtimestamp(now, dt.UTC).date()
     midnight = dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
-
-    def from_(start: float) -> dict[str, dict[str, Any]]:
-        return {g["key"]: g for g in r.call_groups(max(since, start), "loop", USEFUL)}
-
-    cum = [from_(midnight - (LOOP_DAYS - 1 - i) * DAY_S) for i in range(LOOP_DAYS)]
-    month = from_(midnight - 29 * DAY_S)
+    starts = [max(since, midnight - back * DAY_S) for back in (29, *range(LOOP_DAYS - 1, -1, -1))]
+    month, *cum = _from_each(r, "loop", starts)
     out = {}
     for loop, g in month.items():
         cost = [cum[i].get(loop, {}).get("cost_usd", 0.0) for i in range(LOOP_DAYS)]
