@@ -48,11 +48,14 @@ async def pending(store: Store, now: float) -> list[dict[str, Any]]:
     )
 
 
-async def read(store: Store, days: int = 7, now: float | None = None) -> Snapshot:
+async def read(
+    store: Store, days: int = 7, now: float | None = None, cost: bool = True
+) -> Snapshot:
+    """The window's snapshot; the cost page's sums only with ``cost``."""
     now = time.time() if now is None else now
     since = now - days * DAY_S
     # The store's sums, with the window's run heads: no call trace is decoded for the view.
-    summed = await store.read_report(since, lambda r: sums.read(r, since, now))
+    summed = await store.read_report(since, lambda r: sums.read(r, since, now, cost))
     return Snapshot(now, since, summed.heads, [], await pending(store, now), summed)
 
 

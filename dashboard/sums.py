@@ -92,7 +92,16 @@ def _from_each(r: Reports, by: str, starts: list[float]) -> list[dict[str, dict[
 def _daily(r: Reports, by: str, starts: list[float]) -> dict[str, list[float]]:
     """Each group's cost per day: its sums from each day's start on, less the next day's."""
     n = len(starts)
-    cum = [{k: g["cost_usd"] for k, g in c.items()} for c in _from_each(r, by, starts)]
+    if by == "role":  # a call is the maker's or a sub-agent's: the loops' sums split it
+        # (a store's role groups count the runs each touched too, a join per start)
+        loops = _from_each(r, "loop", starts)
+        cum = [
+            {"maker": sum(g["maker_usd"] for g in c.values()),
+             "sub-agent": sum(g["cost_usd"] - g["maker_usd"] for g in c.values())}
+            for c in loops
+        ]  # fmt: skip
+    else:
+        cum = [{k: g["cost_usd"] for k, g in c.items()} for c in _from_each(r, by, starts)]
     out: dict[str, list[float]] = {}
     for key, total in cum[0].items():
         if not total:
@@ -123,11 +132,14 @@ def _loops(r: Reports, since: float, now: float) -> dict[str, LoopSums]:
     return out
 
 
-def read(r: Reports, since: float, now: float) -> Sums:
-    """Everything the panel and the cost page show, from one view of the store's sums."""
+def read(r: Reports, since: float, now: float, cost: bool = True) -> Sums:
+    """Everything the panel and the pages show, from one view of the store's sums; the
+    cost page's (``days``, ``reports``, ``daily``) only with ``cost``: a store's model
+    and role groups count the runs each touched, the dearest of these sums, and the view
+    keeps the cost page's for minutes (:data:`dashboard.view.COST_EVERY_S`)."""
     days, starts = dates(since, now)
     reports: dict[str, CostReport] = {}
-    for by in COST_BY:
+    for by in COST_BY if cost else ():
         calls = r.call_groups(since, by, USEFUL)
         runs = r.run_groups(since, "loop", USEFUL)
         reports[by] = report_from_sums(
@@ -139,7 +151,7 @@ def read(r: Reports, since: float, now: float) -> Sums:
         wrote=r.written_runs(since),
         days=days,
         reports=reports,
-        daily={by: _daily(r, by, starts) for by in COST_BY},
+        daily={by: _daily(r, by, starts) for by in COST_BY if cost},
         loops=_loops(r, since, now),
     )
 

@@ -96,13 +96,15 @@ class ViewCache:
         self._building: asyncio.Task[FleetView] | None = None
 
     async def build(self) -> FleetView:
-        snap = await snapshot.read(await self.store(), self.days)
+        now = time.time()
         last = self.current.cost if self.current is not None else None
         keep = (
             last is not None
             and self.refresh_s > 0
-            and snap.now - last.at < max(self.refresh_s, self.cost_every_s)
+            and now - last.at < max(self.refresh_s, self.cost_every_s)
         )
+        # the cost page's sums are read only when they are made again
+        snap = await snapshot.read(await self.store(), self.days, now=now, cost=not keep)
         # The sums are CPU work: off the event loop, so the other pages keep answering.
         view = await asyncio.to_thread(
             derive, self.loaded, snap, self.findings, self.render_row, self.connected,
