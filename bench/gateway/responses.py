@@ -9,7 +9,8 @@ mock provider and wrk share the other core. The two endpoints are measured in
 alternating rounds so a change in the machine's load falls on both, and each
 figure is printed with the 1-minute load average at its end and the gateway's
 CPU time per request (user + system of the gateway and its children, from
-/proc: less disturbed by other work on the machine than wall time).
+/proc: less disturbed by other work on the machine than wall time), less the
+CPU the gateway spends idle in as long (measured before the rounds).
 
 The round-by-round difference of the two CPU figures is printed too: the two
 endpoints of a round share its load, so it moves less than the medians do.
@@ -68,6 +69,15 @@ def cpu_s(pid: int) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / TICK
+
+
+def idle_cpu(pid: int, seconds: float = 4.0) -> float:
+    """CPU seconds per second the gateway spends with no request (its store's checkpoints,
+    the fold process): taken off each round's CPU, since at a lower req/s the same idle
+    work would otherwise weigh more on each request than at a higher one."""
+    before = cpu_s(pid)
+    time.sleep(seconds)
+    return (cpu_s(pid) - before) / seconds
 
 
 def load() -> float:
@@ -161,12 +171,13 @@ def main() -> None:
             }
             for url, script in plans.values():
                 wrk(url, script, 4, 2)  # warm up every path
+            idle = idle_cpu(gw.pid)
             for _ in range(args.rounds):
                 for name, (url, script) in plans.items():
                     single = wrk(url, script, 1, args.duration)
                     before = cpu_s(gw.pid)
                     loaded = wrk(url, script, 64, args.duration)
-                    used = cpu_s(gw.pid) - before
+                    used = cpu_s(gw.pid) - before - idle * args.duration
                     served = loaded["rps"] * args.duration
                     rows[name].append(
                         {
@@ -199,7 +210,10 @@ def main() -> None:
                 f"{name + f' (round {i + 1})':<28} {r['p50']:7.3f} {r['p99']:7.3f} {r['p50'] - direct['p50']:8.3f} "
                 f"{r['rps']:10.0f} {r['errors']:7.0f} {r['cpu_ms']:10.3f} {r['load']:8.2f}"
             )
-    print(f"({shield}; medians of {args.rounds} alternating rounds of {args.duration} s below)")
+    print(
+        f"({shield}; CPU ms/req without the gateway's idle {idle * 1000:.1f} ms/s; "
+        f"medians of {args.rounds} alternating rounds of {args.duration} s below)"
+    )
     for name in ("chat", "responses"):
         m = med[name]
         print(
