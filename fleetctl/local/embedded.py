@@ -46,6 +46,7 @@ class EmbeddedGateway:
         self.watch_interval = watch_interval
         self._lock: IO[str] | None = None
         self._server: Any = None
+        self._log_handler: logging.Handler | None = None
         self.url = ""
 
     def acquire(self) -> EmbeddedGateway:
@@ -88,6 +89,19 @@ class EmbeddedGateway:
         handler.fleet_home = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.propagate = False
+        self._log_handler = handler
+
+    def _stop_logging(self) -> None:
+        # A process that goes on after this gateway (an eval's workers, a test run) must not
+        # keep writing the gateway's records into a home that may be gone.
+        handler, self._log_handler = self._log_handler, None
+        if handler is None:
+            return
+        logger = logging.getLogger("fleet.gateway")
+        logger.removeHandler(handler)
+        handler.close()
+        if not any(getattr(h, "fleet_home", False) for h in logger.handlers):
+            logger.propagate = True
 
     def start(self) -> EmbeddedGateway:
         from fleetctl.local.server import ServerThread
@@ -130,6 +144,7 @@ class EmbeddedGateway:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
+        self._stop_logging()
 
     def __enter__(self) -> EmbeddedGateway:
         return self.start()
