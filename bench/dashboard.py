@@ -202,7 +202,8 @@ def main() -> None:
         wall, cpu = got[label]
         print(f"{what}: {wall:.0f} ms wall, {cpu:.0f} ms CPU ({load()})")
     print(
-        "the view's build by part (rows: sums and row HTML), and the page template: "
+        "the view's build by part (store reads: the store's sums, the cost page's included; "
+        "rows: row HTML; cost sums: the page's series from them), and the page template: "
         + ", ".join(f"{k} {v:.1f} ms" for k, v in got["parts"].items())
     )
 
