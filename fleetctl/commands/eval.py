@@ -47,7 +47,7 @@ def eval_cmd(
         "(DIR/<case>.replay.yaml) or fleet (the fleet's providers, keys from the environment).",
     ),
     jobs: int | None = typer.Option(
-        None, "--jobs", "-j", help="Cases run at once (default: min(4, CPUs))."
+        None, "--jobs", "-j", help="Cases run at once (default: two per CPU, at most 8)."
     ),
     case: list[str] = typer.Option([], "--case", help="Run only this case (repeatable)."),
     baseline: Path | None = typer.Option(
