@@ -37,8 +37,6 @@ from collections.abc import Awaitable
 from random import getrandbits
 from typing import Any
 
-import orjson
-
 from gateway import auth, health
 from gateway.asgi import (
     JSON,
@@ -48,7 +46,7 @@ from gateway.asgi import (
     Scope,
     Send,
     header,
-    read_bounded,
+    read_json,
     request_id,
     send_error,
     send_json,
@@ -405,13 +403,7 @@ class Gateway:
         run, step = self.run_headers(scope)
         no_cache = text_value("x-fleet-cache", header(scope, b"x-fleet-cache")) == "off"
         control = text_value("cache-control", header(scope, b"cache-control"), 1024)
-        raw = await read_bounded(
-            scope, receive, MAX_BODY, TOO_LARGE, "the client went away before sending the body"
-        )
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequestError("invalid_json", f"request body is not JSON: {exc}") from exc
+        raw, body = await read_json(scope, receive, MAX_BODY, TOO_LARGE)
         bounds = check(body, raw)
         model = body["model"]
         self.check_grant(rt, ident, model)

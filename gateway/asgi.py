@@ -82,6 +82,20 @@ def request_id(scope: Scope) -> bytes:
     return f"req_{getrandbits(96):024x}".encode()
 
 
+async def read_json(
+    scope: Scope, receive: Receive, limit: int, refusal: GatewayError
+) -> tuple[bytes, Any]:
+    """A bounded body (as ``read_bounded``) and what it parses to; a body that is not JSON is
+    400 ``invalid_json``. The bytes come back too: the request checks count nesting on them."""
+    raw = await read_bounded(
+        scope, receive, limit, refusal, "the client went away before sending the body"
+    )
+    try:
+        return raw, orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError("invalid_json", f"request body is not JSON: {exc}") from exc
+
+
 async def read_bounded(
     scope: Scope, receive: Receive, limit: int, refusal: GatewayError, gone: str
 ) -> bytes:

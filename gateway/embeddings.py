@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gateway.asgi import MAX_BODY, Receive, Scope, Send, read_bounded
+from gateway.asgi import MAX_BODY, Receive, Scope, Send, read_json
 from gateway.attempts import Call, usage_tokens
 from gateway.budget import reserve
 from gateway.chatrequest import MAX_DEPTH, too_deep
@@ -103,13 +103,7 @@ async def embeddings(gw: Gateway, scope: Scope, receive: Receive, send: Send) ->
     rt = gw.holder.runtime
     ident = gw.authenticate(scope, rt)
     run, step = gw.run_headers(scope)
-    raw = await read_bounded(
-        scope, receive, MAX_BODY, TOO_LARGE, "the client went away before sending the body"
-    )
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError("invalid_json", f"request body is not JSON: {exc}") from exc
+    raw, body = await read_json(scope, receive, MAX_BODY, TOO_LARGE)
     texts, ids = inputs(body)
     if raw.count(b"[") + raw.count(b"{") >= MAX_DEPTH and too_deep(body):
         raise BadRequestError(

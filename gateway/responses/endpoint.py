@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gateway.asgi import MAX_BODY, Receive, Scope, Send, read_bounded
+from gateway.asgi import MAX_BODY, Receive, Scope, Send, read_json
 from gateway.attempts import Call
 from gateway.budget import reserve
 from gateway.errors import BadRequestError, GatewayError, TooLargeError
@@ -67,13 +67,7 @@ async def responses(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> 
     rt = gw.holder.runtime
     ident = gw.authenticate(scope, rt)
     run, step = gw.run_headers(scope)
-    raw = await read_bounded(
-        scope, receive, MAX_BODY, TOO_LARGE, "the client went away before sending the body"
-    )
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError("invalid_json", f"request body is not JSON: {exc}") from exc
+    raw, body = await read_json(scope, receive, MAX_BODY, TOO_LARGE)
     req = check(body, raw)
     gw.check_grant(rt, ident, req.model)
     chain = fallback_chain(rt, req.model)
