@@ -441,6 +441,8 @@ FIRST_MEASURED = {
     "probe-g9-6": ("b581aff", "after round 5", 0.765, 0.000, 1.000, 1.000),
     "probe-g12-1": ("ea24baf", "after round 6", 0.629, 0.000, 0.976, 0.952),
     "probe-g12-2": ("1d049c9", "after round 7", 0.588, 0.010, 0.929, 0.833),
+    "probe-g13-1": ("4e5276a", "after round 8", 0.558, 0.018, 0.979, 0.867),
+    "probe-g13-2": ("4e5276a", "after round 8", 0.670, 0.017, 1.000, 0.844),
 }
 
 
