@@ -352,14 +352,21 @@ def message_slots(messages: Any, pinned: list[int] | None = None) -> list[Slot]:
         if not isinstance(msg, dict):
             continue
         first = len(out)
-        _text_field(msg, "name", out)
-        _content(msg.get("content"), msg, "content", out)
-        _text_field(msg, "refusal", out)
-        _text_field(msg, "reasoning_content", out)
-        calls = msg.get("tool_calls")
-        for call in calls if isinstance(calls, list) else []:
-            _call(call, out)
-        _call(msg.get("function_call"), out)
+        # Membership tests first: most messages hold a role and a content only.
+        if "name" in msg:
+            _text_field(msg, "name", out)
+        content = msg.get("content")
+        if isinstance(content, str):
+            out.append(Slot(msg, "content"))
+        elif content is not None:
+            _content(content, msg, "content", out)
+        if not _MESSAGE_EXTRAS.isdisjoint(msg):
+            _text_field(msg, "refusal", out)
+            _text_field(msg, "reasoning_content", out)
+            calls = msg.get("tool_calls")
+            for call in calls if isinstance(calls, list) else []:
+                _call(call, out)
+            _call(msg.get("function_call"), out)
         if pinned is not None and msg.get("role") in PINNED_ROLES:
             pinned.extend(range(first, len(out)))
     return out
@@ -371,6 +378,8 @@ def request_slots(body: dict[str, Any], pinned: list[int] | None = None) -> list
     descriptions are not the loop's own words), ``response_format`` (a JSON schema's names,
     descriptions and properties), ``tool_choice`` and predicted output."""
     out = message_slots(body.get("messages"), pinned)
+    if _DEFINITIONS.isdisjoint(body):
+        return out
     for field in ("tools", "functions"):
         defs = body.get(field)
         if isinstance(defs, list):
@@ -382,6 +391,10 @@ def request_slots(body: dict[str, Any], pinned: list[int] | None = None) -> list
         if isinstance(value, (dict, list)):
             _walk(value, out)
     return out
+
+
+_MESSAGE_EXTRAS = frozenset({"refusal", "reasoning_content", "tool_calls", "function_call"})
+_DEFINITIONS = frozenset({"tools", "functions", "response_format", "tool_choice", "prediction"})
 
 
 def request_texts(body: dict[str, Any]) -> list[str]:

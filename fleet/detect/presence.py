@@ -105,10 +105,9 @@ def quiet(text: str) -> frozenset[str]:
     Known for a short ASCII text only, with one search; empty otherwise."""
     if not text.isascii() or len(text) > SHORT:
         return _NONE
-    from .text import folded
-
     present, _, owners = _shared()
-    found = present.which(folded(text).subject)
+    # ASCII: the folded and exact forms are the text itself, and its bytes their subject.
+    found = present.which(text.encode("ascii"))
     if found is None:
         return _NONE
     if not found:
