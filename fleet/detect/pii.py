@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import checksums as ck
 from .finding import Finding, mask
@@ -44,13 +45,35 @@ _IDS = Pattern(
     r"|\b(\d{1,5}[A-Z]?,?\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Crescent|Close|Parkway|Highway|Hwy)"
     r"|[A-Z][a-zäöüß]+(?:straße|strasse|weg|allee|platz|gasse|ring|damm|ufer|chaussee)\s+\d{1,4}[a-z]?"
     r"|\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:[Rr]ue|[Aa]venue|[Bb]oulevard|[Cc]hemin|[Aa]ll[ée]e|[Pp]lace|[Ii]mpasse|[Qq]uai|[Rr]oute)\s+(?:de la\s+|de\s+|du\s+|des\s+|d')?[A-Z][a-zéèêàç]+"
-    r"|(?:Calle|Avenida|Avda\.|Paseo|Plaza|Via|Viale|Piazza|Corso|Rua|Travessa|Largo)\s+(?:de\s+(?:la\s+|las\s+|los\s+)?|del\s+|della\s+|delle\s+|di\s+|da\s+|do\s+|das\s+|dos\s+)?[A-Z][a-záéèàâãêíóôõúñç]+(?:\s+[A-Z][a-záéèàâãêíóôõúñç]+)?,?\s+\d{1,4})\b"
+    r"|(?:Calle|Avenida|Avda\.|Paseo|Plaza|Via|Viale|Piazza|Corso|Rua|Travessa|Largo)\s+(?:de\s+(?:la\s+|las\s+|los\s+)?|del\s+|della\s+|delle\s+|di\s+|da\s+|do\s+|das\s+|dos\s+)?[A-Z][a-záéèàâãêíóôõúñç]+(?:\s+[A-Z][a-záéèàâãêíóôõúñç]+)?,?\s+\d{1,4}"
+    r"|[A-Z][a-zäöü]+er\s(?:Straße|Strasse|Weg|Allee|Platz|Gasse|Ring|Damm|Chaussee)\s+\d{1,4}[a-z]?)\b"
+    # 10 Mexico's CURP
+    r"|\b([A-Z][AEIOUX][A-Z]{2}\d{6}[HMX][A-Z]{5}[0-9A-Z]\d)\b"
+    # 11 Singapore's NRIC and FIN
+    r"|\b([STFGM]\d{7}[A-Z])\b"
+    # 12 Hong Kong's identity card, the check character in brackets
+    r"|\b([A-Z]{1,2}\d{6} ?\([0-9A]\))"
+    # 13 Finland's henkilötunnus
+    r"|\b(\d{6}[\-+ABCDEFUVWXY]\d{3}[0-9A-Y])\b"
+    # 14 Chile's RUT with dots, or with K for its check
+    r"|\b(\d{1,2}\.\d{3}\.\d{3}-[0-9Kk]|\d{7,8}-[Kk])\b"
+    # 15 Germany's Sozialversicherungsnummer (the letter: the birth name's initial)
+    r"|\b(\d{2} ?\d{6} ?[A-Z] ?\d{2} ?\d)\b"
+    # 16 Ghana's card; 17 Sri Lanka's old NIC
+    r"|\b(GHA-\d{9}-\d)\b"
+    r"|\b(\d{9}[VvXx])\b"
+    # 18 a word naming an identity document (19: the number after it)
+    r"|(?i:(?:^|[^\pL\pN])(personal ?ausweis(?:nummer)?|ausweis(?:nummer|-nr\.?)?|id[ \-]card|identity card|carte d'identit[ée]|carta d'identit[àa]|nhi|pps|ppsn|hkid|rfc|mbi|medicare(?: beneficiary)?|nic|kra pin|voter id|epic|身分證|身份證|c[ée]dula)(?:\s+(?:no|number|num|nr|n°|#|id|card|nummer))?\.?(?:\s+(?:is|was))?\s*[:#]?\s*)"
+    r"([A-Z0-9][A-Z0-9\-]{4,16}(?:\([0-9A]\)|[A-Z0-9]))"
 )
 _NINO_FIRST = set("ABCEGHJKLMNOPRSTWXYZ")
 _NINO_SECOND = set("ABCEGHJKLMNPRSTWXYZ")
 _NINO_BAD = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
 # File names with a resolution suffix (icon@2x.png) look like addresses.
 _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "pdf", "js", "css"}
+
+_PLACEHOLDER_DOMAINS = {"example.com", "example.org", "example.net"}
+_PLACEHOLDER_TLDS = {"test", "invalid", "localhost"}
 
 _IBAN = Pattern(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
 
@@ -66,7 +89,7 @@ _CONTEXT = {
         r"reach me (?:at|on)|text me|sms|whats ?app|fax|dial|landline|telefon|t[eé]l[eé]phone|"
         r"tel[eé]fono|telefone|portable|m[oó]vil|cellulare|celular|handy|rufnummer)\b"
     ),
-    "us-ssn": compile(r"(?i)\b(?:ssn|social security|soc\.? sec)"),
+    "us-ssn": compile(r"(?i)\b(?:ssn|social security|soc\.? sec|social\b)"),
     "ca-sin": compile(r"(?i)\b(?:sin|social insurance|assurance sociale|nas)\b"),
     "in-aadhaar": compile(r"(?i)\b(?:aadhaa?r|uidai|uid)\b"),
     "uk-nhs": compile(r"(?i)\bnhs\b"),
@@ -74,6 +97,81 @@ _CONTEXT = {
     "pl-pesel": compile(r"(?i)\bpesel\b"),
     "br-cpf": compile(r"(?i)\bcpf\b"),
 }
+
+
+def _words(*words: str) -> str:
+    """A pattern for any of ``words`` (RE2 syntax, matched case-insensitively) standing as
+    words: no letter or digit just before (``\\b`` is ASCII-only in RE2, and many of these
+    words are not) or, for a word ending in a letter, just after."""
+    return rf"(?i)(?:^|[^\pL\pN])(?:{'|'.join(words)})(?:[^\pL\pN]|$)"
+
+
+# The words that name a national identifier in its own language (and in English), by the
+# key the table below refers to. A number of the identifier's length and check digit is
+# read as one when one of its words stands in the 40 characters before it.
+_ID_WORDS = {
+    "generic": _words(
+        r"national ?id(?:entity)?(?: (?:no|number|card))?", r"identity (?:card|number|no)",
+        r"id[ \-](?:no|nr|number|card)", r"citizen(?:ship)? (?:id|number)", r"personal (?:id|number|code)",
+        r"n[uú]mero de identi(?:dad|ficaci[oó]n)", r"documento(?: de identidad)?", r"num[ée]ro d'identit[ée]",
+        r"carta d'identit[àa]", r"identit(?:y|ät|é|à)", r"personal ?ausweis(?:nummer)?", r"ausweis(?:nummer|-nr)?",
+        r"tax ?(?:id|payer|number)", r"social", r"insurance number", r"id",
+    ),
+    "no-fnr": _words(r"f[øo]dselsn(?:umme)?r\.?", r"personnummer", r"d-nummer", r"f\.nr\.?"),
+    "dk-cpr": _words(r"cpr(?:-?n(?:umme)?r)?\.?", r"personnummer"),
+    "is-kt": _words(r"kennitala", r"kt\."),
+    "cz-rc": _words(r"r\. ?č\.?", r"r\. ?c\.", r"rodn[ée] [čc][íi]slo", r"rodn[ée]ho [čc][íi]sla", r"birth number"),
+    "gr-amka": _words(r"αμκα", r"amka", r"α\.μ\.κ\.α\.?"),
+    "gr-afm": _words(r"αφμ", r"afm", r"α\.φ\.μ\.?"),
+    "at-svnr": _words(r"sv-?n(?:umme)?r\.?", r"vsnr", r"sozialversicherungs(?:nummer|-?nr)", r"versicherungsnummer", r"e-card"),
+    "ch-ahv": _words(r"ahv(?:-?n(?:umme)?r)?", r"avs", r"oasi", r"ahvn13", r"sozialversicherungsnummer"),
+    "ro-cnp": _words(r"cnp", r"cod numeric personal"),
+    "bg-egn": _words(r"egn", r"егн"),
+    "jmbg": _words(r"jmbg", r"јмбг", r"emšo", r"emso", r"mati[čc]ni broj", r"матични број"),
+    "ee-ik": _words(r"isikukood", r"asmens kodas", r"personal code", r"a\.k\."),
+    "lv-pk": _words(r"personas kods", r"p\.k\."),
+    "hr-oib": _words(r"oib"),
+    "pl-nip": _words(r"nip"),
+    "hu-taj": _words(r"taj(?:-sz[áa]m)?", r"t[áa]rsadalombiztos[íi]t[áa]si"),
+    "pt-nif": _words(r"nif", r"contribuinte", r"n[úu]mero fiscal", r"nipc"),
+    "be-nn": _words(r"rijksregister(?:nummer)?", r"num[ée]ro national", r"national number", r"niss", r"insz", r"registre national"),
+    "tr-tckn": _words(r"t\.? ?c\.?(?: kimlik)?(?: no)?", r"kimlik", r"tckn(?:o)?"),
+    "il-tz": _words(r"teudat zehut", r"ת\.ז\.?", r"תעודת זהות", r"israeli id"),
+    "za-id": _words(r"sa id", r"south african id"),
+    "kr-rrn": _words(r"주민등록번호", r"주민번호", r"resident registration(?: number)?", r"rrn"),
+    "jp-mynumber": _words(r"my ?number", r"マイナンバー", r"個人番号"),
+    "th-id": _words(r"บัตรประชาชน", r"เลขประจำตัวประชาชน", r"thai id"),
+    "sa-id": _words(r"iqama", r"هوية", r"saudi id"),
+    "ae-eid": _words(r"emirates id", r"eid"),
+    "eg-nid": _words(r"الرقم القومي", r"الرقم القومى", r"egyptian id"),
+    "id-nik": _words(r"nik", r"ktp", r"e-ktp"),
+    "my-mykad": _words(r"mykad", r"nric", r"i/?c(?: no)?", r"kad pengenalan"),
+    "pk-cnic": _words(r"cnic", r"nicop", r"شناختی کارڈ"),
+    "lk-nic": _words(r"nic"),
+    "bd-nid": _words(r"nid", r"জাতীয় পরিচয়পত্র"),
+    "ng-nin": _words(r"nin", r"bvn", r"nimc"),
+    "vn-cccd": _words(r"cccd", r"cmnd", r"c[ăa]n c[ưu][ớo]c", r"ch[ứu]ng minh"),
+    "ph-id": _words(r"sss", r"tin", r"philhealth", r"umid", r"philsys", r"psn"),
+    "au-tfn": _words(r"tfn", r"tax file(?: number)?"),
+    "au-medicare": _words(r"medicare"),
+    "au-abn": _words(r"abn", r"australian business number"),
+    "nz-ird": _words(r"ird(?: number| no)?", r"inland revenue"),
+    "mx-clabe": _words(r"clabe", r"cuenta"),
+    "mx-nss": _words(r"nss", r"imss", r"seguro social", r"seguridad social"),
+    "ar-cuit": _words(r"cuit", r"cuil"),
+    "cl-rut": _words(r"rut", r"run", r"rol [úu]nico"),
+    "co-cc": _words(r"c[ée]dula(?: de ciudadan[íi]a| de identidad)?", r"c\.c\.?", r"dni"),
+    "ci": _words(r"c[ée]dula(?: de identidad)?", r"c\.i\.?", r"ci"),
+    "br-cnpj": _words(r"cnpj"),
+    "br-pis": _words(r"pis", r"pasep", r"nit", r"nis"),
+    "br-cns": _words(r"cns", r"cart[ãa]o (?:do )?sus"),
+    "ru-snils": _words(r"снилс", r"snils"),
+    "ru-inn": _words(r"инн", r"inn", r"іпн", r"рнокпп", r"rnokpp", r"ідентифікаційний код"),
+    "kz-iin": _words(r"иин", r"iin", r"жсн"),
+    "us-ein": _words(r"ein", r"employer identification(?: number)?", r"fein", r"tin"),
+    "uk-utr": _words(r"utr", r"unique taxpayer reference"),
+}  # fmt: skip
+_CONTEXT.update({key: compile(pattern) for key, pattern in _ID_WORDS.items()})
 
 
 _ANY_CONTEXT = compile("|".join(f"(?:{c.pattern})" for c in _CONTEXT.values()))
@@ -93,7 +191,8 @@ class _Context:
         if not self._before:
             return False
         if kind not in self._seen:
-            self._seen[kind] = bool(_CONTEXT[kind].search(self._before))
+            before = self._before if kind in _ID_WORDS else self._before[-32:]
+            self._seen[kind] = bool(_CONTEXT[kind].search(before))
         return self._seen[kind]
 
     def any(self) -> bool:
@@ -106,6 +205,97 @@ class _Context:
 
 
 _NO_CONTEXT = _Context("")
+
+
+@dataclass(frozen=True)
+class _Id:
+    """A national identifier made of digits: its kind, its lengths, its check, the keys
+    of ``_ID_WORDS`` that name it, and the group shapes (with their separators) distinct
+    enough to read without a word: ``(lens, separators)`` pairs."""
+
+    kind: str
+    lengths: tuple[int, ...]
+    check: Callable[[str], bool]
+    words: tuple[str, ...]
+    shapes: tuple[tuple[tuple[int, ...], tuple[str, ...]], ...] = ()
+    strong: bool = False  # a check digit and a date, or two check digits: "ID" is word enough
+
+
+_NATIONAL: tuple[_Id, ...] = (
+    _Id("ch-ahv", (13,), ck.ch_ahv_ok, ("ch-ahv",), (((3, 4, 4, 2), (".", ".", ".")), ((13,), ())), True),
+    _Id("ar-cuit", (11,), ck.ar_cuit_ok, ("ar-cuit",), (((2, 8, 1), ("-", "-")),), True),
+    _Id("cz-rodne-cislo", (9, 10), ck.cz_rodne_cislo_ok, ("cz-rc",), (((6, 4), ("/",)), ((6, 3), ("/",))), True),
+    _Id("kr-rrn", (13,), ck.kr_rrn_ok, ("kr-rrn",), (((6, 7), ("-",)),), True),
+    _Id("br-cnpj", (14,), ck.br_cnpj_ok, ("br-cnpj",), (((2, 3, 3, 4, 2), (".", ".", "/", "-")),), True),
+    _Id("be-national-number", (11,), ck.be_national_number_ok, ("be-nn",), (((2, 2, 2, 3, 2), (".", ".", "-", ".")), ((6, 3, 2), ("-", "."))), True),
+    _Id("ru-snils", (11,), ck.ru_snils_ok, ("ru-snils",), (((3, 3, 3, 2), ("-", "-", " ")),), True),
+    _Id("my-mykad", (12,), ck.my_mykad_ok, ("my-mykad",), (((6, 2, 4), ("-", "-")),)),
+    _Id("pk-cnic", (13,), lambda d: True, ("pk-cnic",), (((5, 7, 1), ("-", "-")),)),
+    _Id("ae-emirates-id", (15,), lambda d: d.startswith("784") and ck.luhn_ok(d), ("ae-eid",), (((3, 4, 7, 1), ("-", "-", "-")),), True),
+    _Id("th-id", (13,), ck.th_id_ok, ("th-id",), (((1, 4, 5, 2, 1), ("-", "-", "-", "-")), ((1, 4, 5, 2, 1), (" ", " ", " ", " "))), True),
+    _Id("cl-rut", (8, 9), ck.cl_rut_ok, ("cl-rut",), (((2, 3, 3, 1), (".", ".", "-")), ((1, 3, 3, 1), (".", ".", "-"))), True),
+    _Id("uy-ci", (7, 8), ck.uy_ci_ok, ("ci",), (((1, 3, 3, 1), (".", ".", "-")),)),
+    _Id("no-fodselsnummer", (11,), ck.no_fnr_ok, ("no-fnr",), (((6, 5), (" ",)),), True),
+    _Id("dk-cpr", (10,), ck.dk_cpr_ok, ("dk-cpr",)),
+    _Id("is-kennitala", (10,), ck.is_kennitala_ok, ("is-kt",), (), True),
+    _Id("gr-amka", (11,), ck.gr_amka_ok, ("gr-amka",), (), True),
+    _Id("gr-afm", (9,), ck.gr_afm_ok, ("gr-afm",)),
+    _Id("at-svnr", (10,), ck.at_svnr_ok, ("at-svnr",), (((4, 6), (" ",)),)),
+    _Id("ro-cnp", (13,), ck.ro_cnp_ok, ("ro-cnp",), (), True),
+    _Id("bg-egn", (10,), ck.bg_egn_ok, ("bg-egn",), (), True),
+    _Id("jmbg", (13,), ck.jmbg_ok, ("jmbg",), (), True),
+    _Id("ee-isikukood", (11,), ck.ee_isikukood_ok, ("ee-ik",), (), True),
+    _Id("lv-personas-kods", (11,), ck.lv_personas_kods_ok, ("lv-pk",), (((6, 5), ("-",)),)),
+    _Id("hr-oib", (11,), ck.hr_oib_ok, ("hr-oib",)),
+    _Id("pl-nip", (10,), ck.pl_nip_ok, ("pl-nip",), (((3, 3, 2, 2), ("-", "-", "-")),)),
+    _Id("hu-taj", (9,), ck.hu_taj_ok, ("hu-taj",)),
+    _Id("pt-nif", (9,), ck.pt_nif_ok, ("pt-nif",)),
+    _Id("tr-tckn", (11,), ck.tr_tckn_ok, ("tr-tckn",), (), True),
+    _Id("il-teudat-zehut", (9,), ck.luhn_ok, ("il-tz",)),
+    _Id("za-id", (13,), ck.za_id_ok, ("za-id",), (), True),
+    _Id("jp-my-number", (12,), ck.jp_my_number_ok, ("jp-mynumber",)),
+    _Id("sa-national-id", (10,), lambda d: d[0] in "12" and ck.luhn_ok(d), ("sa-id",)),
+    _Id("eg-national-id", (14,), ck.eg_national_id_ok, ("eg-nid",)),
+    _Id("id-nik", (16,), ck.id_nik_ok, ("id-nik",)),
+    _Id("lk-nic", (12,), ck.lk_nic_ok, ("lk-nic",)),
+    _Id("bd-nid", (10, 13, 17), lambda d: True, ("bd-nid",)),
+    _Id("ng-nin", (11,), lambda d: True, ("ng-nin",)),
+    _Id("vn-cccd", (9, 12), lambda d: True, ("vn-cccd",)),
+    _Id("ph-id", (9, 10, 12), lambda d: True, ("ph-id",), (((2, 7, 1), ("-", "-")), ((4, 4, 4), ("-", "-"))) ),
+    _Id("au-tfn", (8, 9), ck.au_tfn_ok, ("au-tfn",)),
+    _Id("au-medicare", (10, 11), ck.au_medicare_ok, ("au-medicare",), (((4, 5, 1), (" ", " ")), ((4, 5, 1, 1), (" ", " ", " ")))),
+    _Id("au-abn", (11,), ck.au_abn_ok, ("au-abn",), (((2, 3, 3, 3), (" ", " ", " ")),)),
+    _Id("nz-ird", (8, 9), ck.nz_ird_ok, ("nz-ird",)),
+    _Id("mx-clabe", (18,), ck.mx_clabe_ok, ("mx-clabe",)),
+    _Id("mx-nss", (11,), ck.luhn_ok, ("mx-nss",)),
+    _Id("cl-rut", (8, 9), ck.cl_rut_ok, ("cl-rut",)),
+    _Id("ec-cedula", (10,), ck.ec_cedula_ok, ("ci",)),
+    _Id("national-id", (6, 7, 8, 9, 10), lambda d: True, ("co-cc",)),
+    _Id("br-pis", (11,), ck.br_pis_ok, ("br-pis",)),
+    _Id("br-cns", (15,), ck.br_cns_ok, ("br-cns",)),
+    _Id("ru-inn", (10, 12), ck.ru_inn_ok, ("ru-inn",)),
+    _Id("ua-rnokpp", (10,), ck.ua_rnokpp_ok, ("ru-inn",)),
+    _Id("kz-iin", (12,), ck.kz_iin_ok, ("kz-iin",), (), True),
+    _Id("us-ein", (9,), lambda d: d[:2] not in ("00", "07", "08", "09", "17", "18", "19", "28", "29", "49", "69", "70", "78", "79", "89", "96", "97"), ("us-ein",), (((2, 7), ("-",)),)),
+    _Id("uk-utr", (10,), lambda d: "21987654321"[ck._weighted(d[1:], (6, 7, 8, 9, 10, 5, 4, 3, 2)) % 11] == d[0], ("uk-utr",)),
+)  # fmt: skip
+_BY_LENGTH: dict[int, list[_Id]] = {}
+for _entry in _NATIONAL:
+    for _length in _entry.lengths:
+        _BY_LENGTH.setdefault(_length, []).append(_entry)
+
+
+def _national(ctx: _Context, digits: str, lens: tuple[int, ...], seps: tuple[str, ...]) -> str | None:  # fmt: skip
+    """The national identifier these digits are: one whose shape (groups and separators)
+    is its own, or whose word stands before them, and whose check agrees."""
+    for entry in _BY_LENGTH.get(len(digits), ()):
+        shaped = any(lens == shape and seps == kinds for shape, kinds in entry.shapes)
+        named = shaped or any(ctx(w) for w in entry.words) or (entry.strong and ctx("generic"))
+        if not named:
+            continue
+        if entry.check(digits):
+            return entry.kind
+    return None
 
 
 def _card(digits: str, lens: tuple[int, ...], seps: tuple[str, ...]) -> bool:
@@ -201,6 +391,9 @@ def _classify(
             return "se-personnummer"
         if n == 10 and ctx("uk-nhs") and ck.uk_nhs_ok(digits):
             return "uk-nhs"
+        kind = _national(ctx, digits, lens, seps)
+        if kind is not None:
+            return kind
     if _phone(ctx, lead, digits, lens, seps):
         return "phone"
     return None
@@ -225,6 +418,7 @@ _SHAPES = frozenset(
     + [(1, 2, 2, 2, 3, 3, 2), (6, 4), (8, 4), (3, 2, 2, 2)]
     + [(n,) for n in (11, 13, 14, 15, 16, 17, 18, 19)]
 )
+_SHAPES = _SHAPES | {lens for entry in _NATIONAL for lens, _ in entry.shapes}
 # Python's engine for one character class repeated: linear (no alternation to retry).
 _DIGITS = re.compile("[0-9]+")
 _TWO_DIGITS = re.compile("[0-9]{2}")
@@ -290,7 +484,7 @@ def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]])
     groups = [m.span() for m in _DIGITS.finditer(run)]
     sizes = [b - a for a, b in groups]
     count = len(groups)
-    first = _Context(text[max(0, start - 32) : start])
+    first = _Context(text[max(0, start - 40) : start])
     i = 0
     while i < count:
         g0 = groups[i][0]
@@ -320,6 +514,11 @@ def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]])
                 continue
             seps = tuple(run[groups[k][1] : groups[k + 1][0]] for k in range(i, j))
             if lead != "+" and _date_like(lens, seps):
+                # "85.07.30-033.28" is a Belgian national number, not a date and a time
+                kind = _national(ctx, digits, lens, seps) if len(lens) > 3 else None
+                if kind is not None:
+                    found = (j, kind)
+                    break
                 continue
             if lead == "(" and not (seps and seps[0].startswith(")")):
                 lead = ""
@@ -352,6 +551,8 @@ def _email_ok(view: View, s: int, e: int) -> bool:
     if any(not label or label.startswith("-") or label.endswith("-") for label in labels):
         return False
     tld = labels[-1].lower()
+    if tld in _PLACEHOLDER_TLDS or domain.lower() in _PLACEHOLDER_DOMAINS:
+        return False  # RFC 2606's names for documentation and tests: user@example.com
     if len(tld) > 24 or (tld in _FILE_TLDS and labels[0][:1].isdigit()):
         return False
     return view.text[e : e + 1] != ":"  # git@github.com:org/repo is a remote, not a mailbox
@@ -374,7 +575,58 @@ _CHECKS: dict[int, tuple[str, Callable[[str], bool]]] = {
     7: ("date-of-birth", lambda v: True),
     8: ("in-pan", lambda v: True),
     9: ("street-address", lambda v: True),
+    10: ("mx-curp", ck.mx_curp_ok),
+    11: ("sg-nric", ck.sg_nric_ok),
+    12: ("hk-hkid", ck.hk_hkid_ok),
+    13: ("fi-hetu", ck.fi_hetu_ok),
+    14: ("cl-rut", ck.cl_rut_ok),
+    15: ("de-svnr", ck.de_svnr_ok),
+    16: ("gh-card", lambda v: True),
+    17: ("lk-nic", ck.lk_nic_ok),
 }
+_DOCUMENT = 18  # the group of a document's word; its number is the next group
+
+_GERMAN_ID = compile(r"[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{8}[0-9]?")
+_RFC = compile(r"[A-Z&]{3,4}[0-9]{6}[A-Z0-9]{3}")
+_MBI = compile(r"[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9][0-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9][0-9][AC-HJKMNP-RT-Y]{2}[0-9]{2}")  # fmt: skip
+_NHI_NEW = compile(r"[A-HJ-NP-Z]{3}[0-9]{2}[A-HJ-NP-Z]{2}")
+_KRA = compile(r"[AP][0-9]{9}[A-Z]")
+_EPIC = compile(r"[A-Z]{3}[0-9]{7}")
+_VE_CEDULA = compile(r"[VE][0-9]{6,9}")
+
+
+def _document(word: str, value: str) -> str | None:
+    """The kind of the number after a document's word, if it has that document's form."""
+    word = word.lower()
+    compact = value.replace("-", "")
+    digits = sum(c.isdigit() for c in compact)
+    if word.startswith(("personal", "ausweis")):
+        return "de-id-card" if _GERMAN_ID.fullmatch(compact) else None
+    if word in ("nhi",):
+        return "nz-nhi" if ck.nz_nhi_ok(compact) or _NHI_NEW.fullmatch(compact) else None
+    if word in ("pps", "ppsn"):
+        return "ie-pps" if ck.ie_pps_ok(compact) else None
+    if word == "hkid":
+        return "hk-hkid" if ck.hk_hkid_ok(compact) else None
+    if word == "rfc":
+        ok = _RFC.fullmatch(compact) and ck._yymmdd_ok(compact[-9:-7], compact[-7:-5], compact[-5:-3])  # fmt: skip
+        return "mx-rfc" if ok else None
+    if word.startswith(("mbi", "medicare")):
+        return "us-mbi" if _MBI.fullmatch(compact) else None
+    if word == "nic":
+        return "lk-nic" if ck.lk_nic_ok(compact) else None
+    if word == "kra pin":
+        return "ke-kra-pin" if _KRA.fullmatch(compact) else None
+    if word in ("voter id", "epic"):
+        return "in-voter-id" if _EPIC.fullmatch(compact) else None
+    if word in ("身分證", "身份證"):
+        return "tw-id" if ck.tw_id_ok(compact) else "hk-hkid" if ck.hk_hkid_ok(compact) else None
+    if word.startswith("c") and word.endswith("dula"):
+        return "ve-cedula" if _VE_CEDULA.fullmatch(compact) else None
+    # an identity card: its number has letters and digits or is all digits, mostly digits
+    if 6 <= len(compact) <= 12 and digits >= 5 and not _MBI.fullmatch(compact):
+        return "id-card" if ck.tw_id_ok(compact) or digits >= len(compact) - 2 else None
+    return None
 
 
 def scan_pii(text: str) -> list[Finding]:
@@ -388,6 +640,12 @@ def scan_pii(text: str) -> list[Finding]:
         if group == 1:
             if _email_ok(view, s, e):
                 spans.append((s, e, "email"))
+            continue
+        if group == _DOCUMENT:
+            s, e = hit.span(group + 1)
+            kind = _document(hit.text(group), view.text[s:e])
+            if kind is not None:
+                spans.append((s, e, kind))
             continue
         kind, check = _CHECKS[group]
         value = view.text[s:e]
