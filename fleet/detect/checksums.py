@@ -309,7 +309,7 @@ def at_svnr_ok(digits: str) -> bool:
     if len(digits) != 10 or digits[0] == "0":
         return False
     mm = int(digits[6:8])
-    if not (1 <= int(digits[4:6]) <= 31 and (1 <= mm <= 12 or mm > 12)):
+    if not (1 <= int(digits[4:6]) <= 31 and 1 <= mm <= 12):
         return False
     check = _weighted(digits, (3, 7, 9, 0, 5, 8, 4, 2, 1, 6)) % 11
     return check != 10 and check == ord(digits[3]) - 48

@@ -74,6 +74,13 @@ _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "pdf", "
 
 _PLACEHOLDER_DOMAINS = {"example.com", "example.org", "example.net"}
 _PLACEHOLDER_TLDS = {"test", "invalid", "localhost"}
+# Mailbox names that stand for anyone's (at RFC 2606's documentation domains).
+_PLACEHOLDER_LOCALS = {
+    "user", "username", "user.name", "name", "email", "mail", "someone", "somebody", "anyone",
+    "you", "your", "yourname", "your.name", "your.email", "me", "myname", "test", "tester",
+    "foo", "bar", "baz", "example", "sample", "first.last", "firstname.lastname", "firstname",
+    "lastname", "name.surname", "nobody", "noreply", "no-reply", "address", "user1", "user2",
+}  # fmt: skip
 
 _IBAN = Pattern(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
 
@@ -224,7 +231,8 @@ class _Id:
 _NATIONAL: tuple[_Id, ...] = (
     _Id("ch-ahv", (13,), ck.ch_ahv_ok, ("ch-ahv",), (((3, 4, 4, 2), (".", ".", ".")), ((13,), ())), True),
     _Id("ar-cuit", (11,), ck.ar_cuit_ok, ("ar-cuit",), (((2, 8, 1), ("-", "-")),), True),
-    _Id("cz-rodne-cislo", (9, 10), ck.cz_rodne_cislo_ok, ("cz-rc",), (((6, 4), ("/",)), ((6, 3), ("/",))), True),
+    _Id("cz-rodne-cislo", (10,), ck.cz_rodne_cislo_ok, ("cz-rc",), (((6, 4), ("/",)),), True),
+    _Id("cz-rodne-cislo", (9,), ck.cz_rodne_cislo_ok, ("cz-rc",), (((6, 3), ("/",)),)),
     _Id("kr-rrn", (13,), ck.kr_rrn_ok, ("kr-rrn",), (((6, 7), ("-",)),), True),
     _Id("br-cnpj", (14,), ck.br_cnpj_ok, ("br-cnpj",), (((2, 3, 3, 4, 2), (".", ".", "/", "-")),), True),
     _Id("be-national-number", (11,), ck.be_national_number_ok, ("be-nn",), (((2, 2, 2, 3, 2), (".", ".", "-", ".")), ((6, 3, 2), ("-", "."))), True),
@@ -232,8 +240,8 @@ _NATIONAL: tuple[_Id, ...] = (
     _Id("my-mykad", (12,), ck.my_mykad_ok, ("my-mykad",), (((6, 2, 4), ("-", "-")),)),
     _Id("pk-cnic", (13,), lambda d: True, ("pk-cnic",), (((5, 7, 1), ("-", "-")),)),
     _Id("ae-emirates-id", (15,), lambda d: d.startswith("784") and ck.luhn_ok(d), ("ae-eid",), (((3, 4, 7, 1), ("-", "-", "-")),), True),
-    _Id("th-id", (13,), ck.th_id_ok, ("th-id",), (((1, 4, 5, 2, 1), ("-", "-", "-", "-")), ((1, 4, 5, 2, 1), (" ", " ", " ", " "))), True),
-    _Id("cl-rut", (8, 9), ck.cl_rut_ok, ("cl-rut",), (((2, 3, 3, 1), (".", ".", "-")), ((1, 3, 3, 1), (".", ".", "-"))), True),
+    _Id("th-id", (13,), ck.th_id_ok, ("th-id",), (((1, 4, 5, 2, 1), ("-", "-", "-", "-")), ((1, 4, 5, 2, 1), (" ", " ", " ", " ")))),
+    _Id("cl-rut", (8, 9), ck.cl_rut_ok, ("cl-rut",), (((2, 3, 3, 1), (".", ".", "-")), ((1, 3, 3, 1), (".", ".", "-")))),
     _Id("uy-ci", (7, 8), ck.uy_ci_ok, ("ci",), (((1, 3, 3, 1), (".", ".", "-")),)),
     _Id("no-fodselsnummer", (11,), ck.no_fnr_ok, ("no-fnr",), (((6, 5), (" ",)),), True),
     _Id("dk-cpr", (10,), ck.dk_cpr_ok, ("dk-cpr",)),
@@ -551,8 +559,10 @@ def _email_ok(view: View, s: int, e: int) -> bool:
     if any(not label or label.startswith("-") or label.endswith("-") for label in labels):
         return False
     tld = labels[-1].lower()
-    if tld in _PLACEHOLDER_TLDS or domain.lower() in _PLACEHOLDER_DOMAINS:
-        return False  # RFC 2606's names for documentation and tests: user@example.com
+    if tld in _PLACEHOLDER_TLDS or (
+        domain.lower() in _PLACEHOLDER_DOMAINS and local.lower() in _PLACEHOLDER_LOCALS
+    ):
+        return False  # a stand-in: user@example.com, name@example.org, anyone@host.test
     if len(tld) > 24 or (tld in _FILE_TLDS and labels[0][:1].isdigit()):
         return False
     return view.text[e : e + 1] != ":"  # git@github.com:org/repo is a remote, not a mailbox

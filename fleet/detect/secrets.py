@@ -30,6 +30,9 @@ class _Token:
     prefix: int = 0  # characters before the random part
     min_body: int = 0  # length the random part must reach
     check: Callable[[str], str | None] | None = None  # the kind, or None to drop it
+    near: str = (
+        ""  # a pattern that must match in the 60 characters before (a format too plain alone)
+    )
 
 
 # ------------------------------------------------------------------ value heuristics
@@ -258,6 +261,46 @@ _TOKENS: list[_Token] = [
     _Token("mapbox-secret", r"\bsk\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", 3, 40),
     _Token("jwt", r"\beyJ[A-Za-z0-9_\-]{7,}\.eyJ[A-Za-z0-9_\-]{7,}\.[A-Za-z0-9_\-]*", check=_jwt),
     _Token(
+        "azure-devops-pat",
+        r"\b[a-z2-7]{52}\b",
+        near=r"(?i)\bpat\b|personal access token|azure ?devops|\bado\b|\bazdo\b|dev\.azure\.com|visualstudio\.com|token",
+        check=lambda v: "azure-devops-pat" if _classes(v) == 2 and not placeholder(v) else None,
+    ),
+    _Token("azure-devops-pat", r"\b[A-Za-z0-9]{52}JQQJ99[A-Za-z0-9]{18}AZDO[A-Za-z0-9]{4}\b"),
+    _Token("flyio-token", r"\bfo1_[A-Za-z0-9_\-]+", 4, 40),
+    _Token("flyio-token", r"\bFlyV1 fm[12][ar]?_[A-Za-z0-9+/=_\-]+", 10, 60),
+    _Token("okta-token", r"\bSSWS 00[A-Za-z0-9_\-]+", 7, 38),
+    _Token("heroku-key", r"\bHRKU-AA[A-Za-z0-9_\-]+", 7, 50),
+    _Token("netlify-token", r"\bnfp_[A-Za-z0-9]+", 4, 32),
+    _Token("render-key", r"\brnd_[A-Za-z0-9]+", 4, 28),
+    _Token("prefect-key", r"\bpnu_[A-Za-z0-9]+", 4, 32),
+    _Token("rubygems-key", r"\brubygems_[a-f0-9]+", 9, 48),
+    _Token("clojars-token", r"\bCLOJARS_[a-z0-9]+", 8, 56),
+    _Token("shippo-token", r"\bshippo_(?:live|test)_[a-f0-9]+", 12, 40),
+    _Token("buildkite-token", r"\bbkua_[a-f0-9]+", 5, 40),
+    _Token("onepassword-token", r"\bops_eyJ[A-Za-z0-9_\-]+", 4, 100),
+    _Token("sourcegraph-token", r"\bsgp_(?:local_|[a-f0-9]{16}_)?[a-f0-9]+", 4, 40),
+    _Token("supabase-key", r"\bsb_secret_[A-Za-z0-9_\-]+", 10, 24),
+    _Token("airtable-token", r"\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b"),
+    _Token("contentful-token", r"\bCFPAT-[A-Za-z0-9_\-]+", 6, 40),
+    _Token("dynatrace-token", r"\bdt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}\b"),
+    _Token("easypost-key", r"\bEZ[AT]K[A-Za-z0-9]+", 4, 50),
+    _Token("flutterwave-key", r"\bFLWSECK(?:_TEST)?-[a-f0-9]{32}-X\b"),
+    _Token("alibaba-access-key", r"\bLTAI[A-Za-z0-9]{12,20}\b"),
+    _Token("tencent-secret-id", r"\bAKID[A-Za-z0-9]{32}\b"),
+    _Token("cloudflare-origin-ca-key", r"\bv1\.0-[a-f0-9]{24}-[a-f0-9]+", 30, 140),
+    _Token("grafana-api-key", r"\beyJrIjoi[A-Za-z0-9+/=]+", 8, 60),
+    _Token("typeform-token", r"\btfp_[A-Za-z0-9_.=\-]+", 4, 40),
+    _Token("readme-key", r"\brdme_[a-z0-9]+", 5, 60),
+    _Token("frameio-token", r"\bfio-u-[A-Za-z0-9_=\-]+", 6, 60),
+    _Token("scalingo-token", r"\btk-us-[A-Za-z0-9_\-]+", 6, 44),
+    _Token("infracost-key", r"\bico-[A-Za-z0-9]{32}\b"),
+    _Token("harness-pat", r"\bpat\.[A-Za-z0-9_\-]{22}\.[0-9a-f]{24}\.[A-Za-z0-9]{20}\b"),
+    _Token("braintree-token", r"\baccess_token\$production\$[0-9a-z]{16}\$[0-9a-f]{32}\b"),
+    _Token("duffel-token", r"\bduffel_(?:test|live)_[A-Za-z0-9_\-]+", 12, 40),
+    _Token("adobe-secret", r"\bp8e-[A-Za-z0-9]+", 4, 30),
+    _Token("mailgun-key", r"\bpubkey-[0-9a-f]{32}\b"),
+    _Token(
         "aws-presigned-url",
         r"[?&]X-Amz-(?:Signature=[0-9a-f]{64}|Security-Token=[A-Za-z0-9%]{40,})",
     ),
@@ -282,6 +325,7 @@ def _scanning(token: _Token) -> str:
 
 
 _TOKENS_RE = Pattern("|".join(f"({_scanning(t)})" for t in _TOKENS))
+_NEAR = {i: compile(t.near) for i, t in enumerate(_TOKENS) if t.near}
 
 # ------------------------------------------------------------------ values by a credential word
 
@@ -305,8 +349,16 @@ _CONTEXT_RE = Pattern(
     r"|(?i:\bbasic\s+)([A-Za-z0-9+/]{8,}={0,2})"
     # 8 forty base64 characters (an AWS secret access key's shape), checked for context
     r"|(?:^|[^A-Za-z0-9/+=])([A-Za-z0-9/+]{40})"
+    # 9 a user and password on a command line (curl -u, wget --user…); 10 mysql's -pPASSWORD
+    r"|\s(?:-u|--user|--proxy-user)[ =]['\"]?[A-Za-z0-9_.@\-]{1,64}:([^\s\"'@]{6,128})"
+    r"|\s-p([A-Za-z0-9!#%^&*_+=.~]{6,64})(?:\s|$)"
 )
+_MYSQL = compile(r"\bmysql|\bmariadb|\bmysqldump|\bmysqladmin")
 _AWS_CONTEXT = compile(r"(?i)aws|amazon|secret|AKIA|ASIA")
+# Words that make the password after them an illustration, not a credential.
+_AN_EXAMPLE = compile(
+    r"(?i)(?:^|[^A-Za-z0-9_.\-/@])(?:examples?|e\.g\.|for instance|such as|weak|avoid|never use|do not use|don't use|banned|forbidden|not allowed)(?:[^A-Za-z0-9_.\-/@]|$)"
+)
 _PASSWORD_WORDS = ("passw", "passphrase", "passcode", "pwd", "mot de passe", "contraseña")
 
 
@@ -338,6 +390,8 @@ def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) 
         # Passwords are seldom random: long enough, and not one kind of character only.
         if len(value) < 6 or placeholder(value) or value.lower() in _WEAK_WORDS:
             return None
+        if _AN_EXAMPLE.search(view.text[max(0, s - 48) : s]):
+            return None  # "Example of a weak password: 'Summer2024!'": a policy's illustration
         if value.startswith(("$", "%", "@")) or _classes(value) < 2 or value.isalpha():
             return None
         return "credential-assignment"
@@ -366,11 +420,39 @@ def _aws_secret(view: View, s: int, e: int) -> str | None:
     text = view.text
     if e < len(text) and (text[e].isalnum() or text[e] in "/+="):
         return None
-    if _classes(value) < 3 or _HEX_DIGEST.fullmatch(value.lower()):
+    if _classes(value) < 3 or _HEX_DIGEST.fullmatch(value.lower()) or placeholder(value):
         return None
     if not _AWS_CONTEXT.search(text[max(0, s - 120) : s]):
         return None
     return "aws-secret-key"
+
+
+def _command_line(view: View, s: int, e: int, mysql: bool) -> str | None:
+    """A password given to a command: ``curl -u user:PASSWORD``, ``mysql -pPASSWORD``."""
+    value = view.text[s:e]
+    if placeholder(value) or value.lower() in _WEAK_WORDS or value.startswith(("$", "%")):
+        return None
+    if _classes(value) < 2 or (value.isalpha() and value.islower()):
+        return None
+    if mysql and not _MYSQL.search(view.text[max(0, s - 80) : s]):
+        return None
+    return "command-line-password"
+
+
+_EXAMPLE_MARK = compile(r"EXAMPLE|(?i:example)")
+_DOCS_WORDS = compile(
+    r"(?i)\b(?:docs?|documentation|documented|sample|samples|examples?|placeholder|illustrat\w*|tutorial|fake|dummy)\b"
+)
+
+
+def _documented_example(text: str, s: int, e: int) -> bool:
+    """A documented example key (AWS's ``AKIAIOSFODNN7EXAMPLE``, ``…EXAMPLEKEY``) in a
+    text that says it is one ("the docs use … as the sample key"): the value spells
+    EXAMPLE and the words around it name documentation or a sample."""
+    if not _EXAMPLE_MARK.search(text[s:e]):
+        return False
+    around = text[max(0, s - 80) : s] + " " + text[e : e + 80]
+    return bool(_DOCS_WORDS.search(around))
 
 
 def scan_secrets(text: str) -> list[Finding]:
@@ -383,7 +465,9 @@ def scan_secrets(text: str) -> list[Finding]:
         token = _TOKENS[group - 1]
         s, e = hit.span(group)
         value = view.text[s:e]
-        if token.check is not None:
+        if group - 1 in _NEAR and not _NEAR[group - 1].search(view.text[max(0, s - 60) : s]):
+            kind = None
+        elif token.check is not None:
             kind = token.check(value)
         elif token.min_body and (
             len(value) - token.prefix < token.min_body or placeholder(value[token.prefix :])
@@ -416,16 +500,19 @@ def scan_secrets(text: str) -> list[Finding]:
         elif group == 7:
             s, e = hit.span(7)
             kind = _basic_header(view.text[s:e])
-        else:
+        elif group == 8:
             s, e = hit.span(8)
             kind = _aws_secret(view, s, e)
+        else:
+            s, e = hit.span(group)
+            kind = _command_line(view, s, e, group == 10)
         if kind is not None and not any(a < e and s < b for a, b in taken):
             spans.append((s, e, kind))
     spans.sort(key=lambda t: (t[0], -t[1]))
     found: list[Finding] = []
     last_end = -1
     for s, e, kind in spans:
-        if s < last_end:
+        if s < last_end or _documented_example(view.text, s, e):
             continue
         last_end = e
         os, oe = view.original(s, e)
