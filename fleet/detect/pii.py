@@ -15,6 +15,7 @@ at most eight windows, so the reading is linear in the run.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -110,7 +111,8 @@ def _words(*words: str) -> str:
     """A pattern for any of ``words`` (RE2 syntax, matched case-insensitively) standing as
     words: no letter or digit just before (``\\b`` is ASCII-only in RE2, and many of these
     words are not) or, for a word ending in a letter, just after."""
-    return rf"(?i)(?:^|[^\pL\pN])(?:{'|'.join(words)})(?:[^\pL\pN]|$)"
+    alternatives = "|".join(unicodedata.normalize("NFKC", w) for w in words)  # as exact() reads
+    return rf"(?i)(?:^|[^\pL\pN])(?:{alternatives})(?:[^\pL\pN]|$)"
 
 
 # The words that name a national identifier in its own language (and in English), by the
@@ -663,6 +665,8 @@ def scan_pii(text: str) -> list[Finding]:
             if kind == "es-dni" and value[0] in "XYZ":
                 kind = "es-nie"
             spans.append((s, e, kind))
+        elif kind == "es-dni" and value[-1] == "K" and "-" in value and ck.cl_rut_ok(value):
+            spans.append((s, e, "cl-rut"))  # Chile's RUT, K its check: Spain's shape
     for hit in _IBAN.finditer(view):
         s, e = hit.span()
         compact = view.text[s:e].replace(" ", "")
