@@ -348,6 +348,17 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:secrets?|tokens?|api[ _\-]?keys?|keys|credentials?|passwords?|private keys?|cookies?|"
         r"env(?:ironment)? (?:variables|vars)|\.env|user records|customer records)\b",
     ],
+    # Sentences that speak of a product's setting, of a contract, or of a leak as a fault:
+    # "the --system-prompt flag overrides the default system prompt", "supersedes all prior
+    # instructions, understandings and agreements", "fix the leak in the token cache".
+    "setting": [
+        r"(?:^|\s|`)--[a-z][a-z\-]+",
+        r"\b(?:flag|cli|command[- ]line|config(?:uration)? (?:file|option|key)|parameter|env(?:ironment)? variable)\b",
+    ],
+    "legal": [
+        r"\b(?:agreements?|understandings|representations|negotiations|the parties|hereto|hereof|hereunder|warranties)\b"
+    ],
+    "leaknoun": [r"\b(?:the|a|an|memory|this|that|no|any)\s+leaks?\b", r"\bleaks?\s+(?:in|of)\b"],
 }
 
 # A common dismissal starts a look only with a word of the model's orders after it, in
@@ -372,13 +383,13 @@ Combo = tuple[Any, ...]  # kind, extended, needs, any_of[, unless]
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
 # that must all be there, groups of which one at least must be).
 COMBOS: dict[str, list[Combo]] = {
-    "nearown": [("instruction-override", False, ("own",), ()),
-                ("instruction-override", False, ("ownweak",), (), ("ours",))],
+    "nearown": [("instruction-override", False, ("own",), (), ("setting",)),
+                ("instruction-override", False, ("ownweak",), (), ("ours", "setting"))],
     "dismiss2": [("instruction-override", False, ("own",), ()),
                  ("instruction-override", False, ("ownweak",), (), ("ours",))],
     "addrorder": [("role-hijack", False, (), ())],
     "sendv": [("exfiltration", False, ("sensitive",), ())],
-    "priority": [("instruction-override", True, (), (("own", "ownweak", "target"),))],
+    "priority": [("instruction-override", True, (), (("own", "ownweak", "target"),), ("legal",))],
     "alone": [("instruction-override", False, (), ())],
     "addr": [
         ("role-hijack", True, (),
@@ -408,6 +419,6 @@ COMBOS: dict[str, list[Combo]] = {
     "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),))],
     "pretend": [("instruction-override", False, (), (("own", "ownweak", "target"),))],
     "conceal": [("concealment", True, (), (("act", "tool"),))],
-    "leakv": [("exfiltration", False, ("secret",), ())],
+    "leakv": [("exfiltration", False, ("secret",), (), ("leaknoun",))],
     "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],
 }  # fmt: skip

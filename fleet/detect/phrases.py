@@ -265,7 +265,9 @@ ENGLISH: dict[str, list[str]] = {
         r"(?:^|[.!?]\s+)(?:okay|ok|alright|good|great)?[,.!]?\s*(?:now,? you(?:'re| are)|you(?:'re| are) now) (?-i:[A-Z][a-z]+)(?: (?-i:[A-Z][a-z]+))?,",
         r"\b(?:override|unlock|admin|master|authori[sz]ation|access) code\s*(?:[:=]\s*\w+|\s\w*\d\w*)",
         # forged turn and delimiter markers
-        r"<\|?(?:im_start|im_end|system|endoftext|end_of_text|begin_of_text|start_header_id|end_header_id|eot_id)\|?>",
+        # (a chat template quoting the tokens, or a model's reply echoing one, forges no turn)
+        r"<\|?(?:im_start|start_header_id)\|?>\s*(?:system|developer)\b|<\|system\|>"
+        r"|<\|?(?:im_end|endoftext|end_of_text|eot_id|end_header_id)\|?>\s*<\|?(?:im_start|start_header_id|system|begin_of_text|user|assistant)\b",
         r"\[/?INST\]|<</?SYS>>|</?(?:system|sys|system_prompt|admin|developer_message|instructions?)>",
         rf"(?m)^[\s#*>\[<(]*(?:system|admin|administrator|developer|root|operator|sudo|openai|anthropic|instructions?|new instructions?|override|priority override)(?:{G}(?:message|prompt|override|instructions?|note|notice|update|command|alert|directive))?[\]>)*\s]*[:：]\s*{words(2)}(?:ignore|disregard|forget|override|from now on|new (?:instructions|rules|task)|obey|comply|the assistant|the model|you are now|you(?:'re| are) (?:now )?(?:in|a|an)\b|you (?:must|will|shall) (?:now )?(?:comply|obey|ignore|disregard|forget|follow|reveal|output|print)|reveal|your (?:instructions|rules|prompt|guidelines|task)|assistant\b|AI\b|the user is (?:an? )?(?:admin|administrator|developer|owner|root|superuser|authori[sz]ed|verified|trusted)|grant (?:all|every|any)|approve (?:all|every|any)|disable|turn off|bypass|unlock|lift (?:all|the|any))",
         r"(?m)^\s*(?:#+\s*)?(?:assistant|AI)\s*[:：]\s*(?:sure|okay|ok|certainly|of course|absolutely)[,!.]",
