@@ -781,3 +781,58 @@ def lk_nic_ok(value: str) -> bool:
         return False
     days = days - 500 if days > 500 else days
     return 1 <= days <= 366
+
+
+def es_nss_ok(digits: str) -> bool:
+    """Spain's número de la Seguridad Social: province, number, two check digits (mod 97)."""
+    if len(digits) != 12:
+        return False
+    number = int(digits[2:10])
+    base = int(digits[:2]) * 10_000_000 + number if number < 10_000_000 else int(digits[:10])
+    return base % 97 == int(digits[10:])
+
+
+def lu_matricule_ok(digits: str) -> bool:
+    """Luxembourg's matricule: YYYYMMDD, three digits, a Luhn and a Verhoeff check digit."""
+    if len(digits) != 13 or not _date_ok(int(digits[:4]), int(digits[4:6]), int(digits[6:8])):
+        return False
+    return luhn_ok(digits[:11] + digits[11]) and verhoeff_ok(digits[:11] + digits[12])
+
+
+def hu_tax_id_ok(digits: str) -> bool:
+    """Hungary's adóazonosító jel: 8, the days since 1867-01-01, serial, mod-11 check."""
+    if len(digits) != 10 or digits[0] != "8":
+        return False
+    check = _weighted(digits, range(1, 10)) % 11  # type: ignore[arg-type]
+    return check != 10 and check == ord(digits[9]) - 48
+
+
+def us_aba_ok(digits: str) -> bool:
+    """A US bank routing (ABA) number: nine digits, weights 3, 7, 1 mod 10."""
+    return len(digits) == 9 and digits[:2] != "00" and _weighted(digits, (3, 7, 1) * 3) % 10 == 0
+
+
+def ir_melli_ok(digits: str) -> bool:
+    """Iran's کد ملی (national code): ten digits, mod-11 check digit."""
+    if len(digits) != 10 or len(set(digits)) == 1:
+        return False
+    r = _weighted(digits, range(10, 1, -1)) % 11  # type: ignore[arg-type]
+    return (r if r < 2 else 11 - r) == ord(digits[9]) - 48
+
+
+def md_idnp_ok(digits: str) -> bool:
+    """Moldova's IDNP: 13 digits, weights 7, 3, 1 mod 10."""
+    return len(digits) == 13 and digits[0] in "029" and _weighted(digits, (7, 3, 1) * 4) % 10 == ord(digits[12]) - 48  # fmt: skip
+
+
+_PL_ID_LETTERS = {c: 10 + i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
+
+
+def pl_id_card_ok(value: str) -> bool:
+    """Poland's dowód osobisty: three letters, a check digit, five digits."""
+    value = value.upper()
+    if len(value) != 9 or not value[:3].isalpha() or not value[3:].isdigit() or not value.isascii():  # fmt: skip
+        return False
+    values = [_PL_ID_LETTERS[c] for c in value[:3]] + _n(value[4:])
+    total = sum(v * w for v, w in zip(values, (7, 3, 1, 7, 3, 1, 7, 3), strict=True))
+    return total % 10 == ord(value[3]) - 48

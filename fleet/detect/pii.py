@@ -64,7 +64,7 @@ _IDS = Pattern(
     r"|\b(GHA-\d{9}-\d)\b"
     r"|\b(\d{9}[VvXx])\b"
     # 18 a word naming an identity document (19: the number after it)
-    r"|(?i:(?:^|[^\pL\pN])(personal ?ausweis(?:nummer)?|ausweis(?:nummer|-nr\.?)?|id[ \-]card|identity card|carte d'identit[ée]|carta d'identit[àa]|nhi|pps|ppsn|hkid|rfc|mbi|medicare(?: beneficiary)?|nic|kra pin|voter id|epic|身分證|身份證|c[ée]dula)(?:\s+(?:no|number|num|nr|n°|#|id|card|nummer))?\.?(?:\s+(?:is|was))?\s*[:#]?\s*)"
+    r"|(?i:(?:^|[^\pL\pN])(personal ?ausweis(?:nummer)?|ausweis(?:nummer|-nr\.?)?|id[ \-]card|identity card|carte d'identit[ée]|carta d'identit[àa]|nhi|pps|ppsn|hkid|rfc|mbi|medicare(?: beneficiary)?|nic|kra pin|voter id|epic|身分證|身份證|c[ée]dula|dow[óo]d(?: osobisty)?|nr dowodu|numer dowodu|cin)(?:\s+(?:no|number|num|nr|n°|#|id|card|nummer))?\.?(?:\s+(?:is|was))?\s*[:#]?\s*)"
     r"([A-Z0-9][A-Z0-9\-]{4,16}(?:\([0-9A]\)|[A-Z0-9]))"
 )
 _NINO_FIRST = set("ABCEGHJKLMNOPRSTWXYZ")
@@ -179,6 +179,14 @@ _ID_WORDS = {
     "kz-iin": _words(r"иин", r"iin", r"жсн"),
     "us-ein": _words(r"ein", r"employer identification(?: number)?", r"fein", r"tin"),
     "uk-utr": _words(r"utr", r"unique taxpayer reference"),
+    "es-nss": _words(r"nuss", r"nss", r"n[úu]mero de (?:la )?seguridad social", r"afiliaci[óo]n"),
+    "lu-matricule": _words(r"matricule", r"num[ée]ro d'identification national", r"sozialversicherungsnummer"),
+    "hu-tax": _words(r"ad[óo]azonos[íi]t[óo](?: jel)?", r"ad[óo]sz[áa]m"),
+    "us-aba": _words(r"routing(?: number| no)?", r"aba", r"rtn"),
+    "ca-health": _words(r"ohip", r"health card", r"carte sant[ée]", r"health number"),
+    "ir-melli": _words(r"کد ?ملی", r"melli", r"national code"),
+    "civil-id": _words(r"civil id", r"الرقم المدني", r"qid", r"qatar id"),
+    "md-idnp": _words(r"idnp"),
 }  # fmt: skip
 _CONTEXT.update({key: compile(pattern) for key, pattern in _ID_WORDS.items()})
 
@@ -286,6 +294,14 @@ _NATIONAL: tuple[_Id, ...] = (
     _Id("ru-inn", (10, 12), ck.ru_inn_ok, ("ru-inn",)),
     _Id("ua-rnokpp", (10,), ck.ua_rnokpp_ok, ("ru-inn",)),
     _Id("kz-iin", (12,), ck.kz_iin_ok, ("kz-iin",), (), True),
+    _Id("es-nss", (12,), ck.es_nss_ok, ("es-nss",), (((2, 8, 2), ("/", "/")),)),
+    _Id("lu-matricule", (13,), ck.lu_matricule_ok, ("lu-matricule",), (), True),
+    _Id("hu-tax-id", (10,), ck.hu_tax_id_ok, ("hu-tax",)),
+    _Id("us-aba-routing", (9,), ck.us_aba_ok, ("us-aba",)),
+    _Id("ca-health-card", (10,), ck.luhn_ok, ("ca-health",)),
+    _Id("ir-melli-code", (10,), ck.ir_melli_ok, ("ir-melli",), (((3, 6, 1), ("-", "-")),)),
+    _Id("civil-id", (11, 12), lambda d: True, ("civil-id",)),
+    _Id("md-idnp", (13,), ck.md_idnp_ok, ("md-idnp",)),
     _Id("us-ein", (9,), lambda d: d[:2] not in ("00", "07", "08", "09", "17", "18", "19", "28", "29", "49", "69", "70", "78", "79", "89", "96", "97"), ("us-ein",), (((2, 7), ("-",)),)),
     _Id("uk-utr", (10,), lambda d: "21987654321"[ck._weighted(d[1:], (6, 7, 8, 9, 10, 5, 4, 3, 2)) % 11] == d[0], ("uk-utr",)),
 )  # fmt: skip
@@ -346,7 +362,9 @@ def _phone(ctx: _Context, lead: str, digits: str, lens: tuple[int, ...], seps: t
     if lens == (1, 3, 3, 4) and digits[0] == "1" and len(set(seps)) == 1 and seps[0] in "-. ":
         return True
     if digits[0] == "0" and digits[1] != "0" and 10 <= n <= 12 and len(lens) > 1:
-        return len({s.strip() for s in seps}) == 1  # one kind of separator: 020 7946 0958
+        return (
+            len({s.strip(" )") for s in seps}) == 1
+        )  # one kind of separator: 020 7946 0958, (02) 9876 5432
     if lens == (3, 2, 2, 2) and digits[0] in "679" and len(set(seps)) == 1:  # Spain
         return True
     return 7 <= n <= 15 and ctx("phone")
@@ -604,6 +622,7 @@ _MBI = compile(r"[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9][0-9][AC-HJKMNP-RT-Y][A
 _NHI_NEW = compile(r"[A-HJ-NP-Z]{3}[0-9]{2}[A-HJ-NP-Z]{2}")
 _KRA = compile(r"[AP][0-9]{9}[A-Z]")
 _EPIC = compile(r"[A-Z]{3}[0-9]{7}")
+_CIN = compile(r"[A-Z]{1,2}[0-9]{5,6}")
 _VE_CEDULA = compile(r"[VE][0-9]{6,9}")
 
 
@@ -633,6 +652,10 @@ def _document(word: str, value: str) -> str | None:
         return "in-voter-id" if _EPIC.fullmatch(compact) else None
     if word in ("身分證", "身份證"):
         return "tw-id" if ck.tw_id_ok(compact) else "hk-hkid" if ck.hk_hkid_ok(compact) else None
+    if word.startswith(("dow", "nr dow", "numer dow")):
+        return "pl-id-card" if ck.pl_id_card_ok(compact) else None
+    if word == "cin":
+        return "ma-cin" if _CIN.fullmatch(compact) else None
     if word.startswith("c") and word.endswith("dula"):
         return "ve-cedula" if _VE_CEDULA.fullmatch(compact) else None
     # an identity card: its number has letters and digits or is all digits, mostly digits
