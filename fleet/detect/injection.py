@@ -17,7 +17,9 @@ What it looks for, by kind:
   runs that hide text;
 - ``encoded-injection``: any of the above inside base64, hex or percent-encoding
   (candidates decoded, bounded, and scanned again), or a payload split in parts to join;
-- ``tool-hijack``: an order to call a destructive tool now, without approval.
+- ``tool-hijack``: an order to call a destructive tool now, without approval;
+- ``suspected-instructions``: a window of text that the learned scorer of
+  :mod:`fleet.detect.model` reads as orders to a model, where no rule found anything.
 
 Phrases are listed in :mod:`fleet.detect.phrases`; :mod:`fleet.detect.cues` adds the
 sentences whose cues combine (a dismissal and the model's own orders, an AI addressed and a
@@ -42,6 +44,7 @@ from urllib.parse import unquote, urlsplit
 
 from .cues import scan_cues
 from .finding import Finding, snippet
+from .model import flagged
 from .phrases import automata
 from .presence import injection_passes
 from .text import Hit, Pattern, View, compile, fold_pattern, folded
@@ -338,7 +341,11 @@ def _matches(
                 yield (kinds[hit.group - 1], *hit.span(hit.group))
 
 
-def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
+def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[Finding]:
+    """Findings of prompt injection in ``text``: the rules' (see the module docstring),
+    then, unless ``learned`` is false, the windows the learned scorer of
+    :mod:`fleet.detect.model` flags that no rule's finding overlaps
+    (``suspected-instructions``)."""
     if len(text) < 6:
         return []
     view = folded(text)
@@ -430,7 +437,26 @@ def scan_injection(text: str, *, _depth: int = 0) -> list[Finding]:
             found.append(
                 Finding("prompt-injection", "hidden-text", s, e, f"{e - s} hidden characters")
             )
+    if _depth == 0 and learned:
+        found.extend(_learned(text, view, found))
     return sorted(found, key=lambda f: (f.start, f.kind))
+
+
+def _learned(text: str, view: View, found: list[Finding]) -> list[Finding]:
+    """A ``suspected-instructions`` finding per window the learned scorer flags that
+    overlaps none of the rules' findings (decoded payloads are left to the rules)."""
+    spans = flagged(text, view)
+    if not spans:
+        return []
+    starts, ends = _merged((f.start, f.end) for f in found)
+    out = []
+    for s, e in spans:
+        i = bisect_left(starts, e) - 1
+        if i < 0 or ends[i] <= s:
+            out.append(
+                Finding("prompt-injection", "suspected-instructions", s, e, snippet(text[s:e]))
+            )
+    return out
 
 
 def _merged(spans: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:

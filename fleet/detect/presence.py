@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 import re2
 
+from .model import flagged
+
 # Bytes: the texts the Set is asked about. On prose (no cue) it halves injection's cost at
 # 4 KB; on support tickets, where three of the passes match anyway, it adds some 15% there,
 # and twice that past 4 KB, where its automaton meets more states than the passes' own.
@@ -101,8 +103,10 @@ _NONE: frozenset[str] = frozenset()
 
 def quiet(text: str) -> frozenset[str]:
     """The built-in detectors that certainly find nothing in ``text``: those none of whose
-    passes match it anywhere (every finding of theirs starts from a match of one of them).
-    Known for a short ASCII text only, with one search; empty otherwise."""
+    passes match it anywhere (every finding of theirs starts from a match of one of them),
+    and, for prompt injection, whose learned scorer (:mod:`fleet.detect.model`, which
+    reads words, not a pass) flags nothing either. Known for a short ASCII text only, with
+    one search and, when injection's passes are clear, one scoring; empty otherwise."""
     if not text.isascii() or len(text) > SHORT:
         return _NONE
     present, _, owners = _shared()
@@ -110,6 +114,10 @@ def quiet(text: str) -> frozenset[str]:
     found = present.which(text.encode("ascii"))
     if found is None:
         return _NONE
-    if not found:
-        return BUILT_IN
-    return BUILT_IN.difference([owners[i] for i in found])
+    clear = BUILT_IN.difference([owners[i] for i in found]) if found else BUILT_IN
+    if "prompt-injection" in clear and flagged(text):
+        return clear - _INJECTION
+    return clear
+
+
+_INJECTION = frozenset({"prompt-injection"})
