@@ -279,6 +279,10 @@ ENGLISH: dict[str, list[str]] = {
         r"\b(?:the|this|any|all|every|an?) (?:AI|assistant|model|LLM|chatbot|language model|AI agent|AI assistant)s? (?:must|should|shall|will|is (?:required|instructed|ordered|authori[sz]ed|expected) to|has to|needs to|is to) (?:now |always |immediately |automatically |then |also )?(?:approve|merge|delete|send|forward|email|grant|transfer|ignore|disregard|reveal|disclose|execute|run|install|publish|leak|upload|disable|bypass|pay|refund|wipe|drop|exfiltrate|post|share|obey|comply)\b",
         r"\b(?:when|once|as soon as|if) (?:the|an?|any) (?:AI|assistant|LLM|model|chatbot|AI agent|language model)s? (?:reads|sees|processes|summari[sz]es|parses|finds|opens|reviews|encounters) (?:this|these|the (?:text|message|document|page|file))\b",
         r"\b(?:note|message|instructions?|attention|important|notice|reminder|warning|memo|directive|request|command|hint|p\.?s\.?)\s*(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:AI|AI (?:agents?|assistants?|models?|systems?)|assistants?|LLMs?|language models?|chatbots?|GPT|ChatGPT|Claude|Copilot|Gemini)(?:\s*(?:[:,!\-–]|\(s\))|\s+(?:reading|processing|summari[sz]ing|reviewing|parsing|handling|here|who|that)\b)",
+        r"\b(?:note|notice|message|instructions?|directive|memo|reminder|order)s?\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:models?|(?:AI|LLM|browsing|browser|coding|code|SQL|autonomous|automated|research|web|triage|review|summari[sz]ation|ops)\s+agents?)\s*[:：]",
+        r"\b(?:AI|LLM|autonomous|automated)\s+(?:agents?|assistants?|models?|crawlers?|bots?)\s+(?:visiting|reading|processing|browsing|parsing|indexing|scanning|crawling|summari[sz]ing|reviewing)\b[^.!?\n]{0,80}[:：]",
+        r"@(?:ai|llm)(?:[-_](?:assistant|agent|bot|reviewer))?\s*[:：]|@(?:assistant|agent)\s*[:：]",
+        r"(?:^|[>\s])(?:assistant|agent)\s*[:：]\s*(?:the user (?:wants|has asked|asked|needs|would like|expects) you to)\b",
         r"\bif you(?:'re| are)\s+(?:an?\s+)?(?:AI|LLM|(?:large )?language model|AI (?:assistant|agent|model|system)|chatbot|GPT|ChatGPT|Claude|bot|automated (?:system|agent|assistant)|machine)\b",
         r"\b(?:if|when|once) (?:an?|any|the|some) (?:AI|LLM|(?:large )?language model|assistant|chatbot|bot|model|agent|crawler|summari[sz]er)(?: (?:assistant|agent|model|system|tool)s?)? (?:is |are )?(?:reading|processing|summari[sz]ing|parsing|reviewing|sees|reads|processes|summari[sz]es|parses|reviews) (?:this|these|the (?:text|page|document|message|file))\b",
         r"\b(?:this|the following|the next) (?:text|message|note|section|part|paragraph|content|document|line|instruction)s?\s+(?:is |are )?(?:addressed|directed|written|meant|intended|aimed)\s+(?:to|for|at)\s+(?:the\s+|any\s+|all\s+)?(?:AI|LLMs?|language models?|assistants?|models?|chatbots?|bots?|agents?|GPT|ChatGPT|Claude)\b",
@@ -305,6 +309,8 @@ ENGLISH: dict[str, list[str]] = {
         r"\bwhat (?:did|does|do) (?:the|your) (?:system (?:message|prompt)|instructions|developers?|creators?|prompt|rules|operator|owner|programmers?) (?:tell|say|ask|instruct|order|want|require)(?:s)? (?:you|of you)\b",
         r"\b(?:what|which) (?:instructions|rules|guidelines|prompt) (?:were|are|have) you (?:been )?(?:given|told|programmed|following)\b",
         r"\b(?:rules|instructions|guidelines|directives|prompt) (?:you (?:were|have been|'ve been)|that you were) (?:configured|given|programmed|set up|provided|initiali[sz]ed|loaded) with\b",
+        r"\b(?:the\s+)?(?:verbatim|exact|whole|full|entire|complete|original)\s+(?:system|developer)\s+(?:message|prompt)\s+(?:you|that you)\s+(?:received|were given|got|started with|are running (?:on|with))\b",
+        rf"\b{V_LEAK}{G}back{G}(?:the{G})?(?:(?:whole|full|entire|complete|exact|original){G})?(?:system|developer) (?:message|prompt)\b",
     ],
     "exfiltration": [
         rf"\b{V_SEND}{G}{words(4)}(?:(?:your|the|all|any|my|our|these|this|those|every){G})?(?:{W}{G})?{SECRET_NOUN}{G}{words(4)}(?:to|into|at|via|using|on|onto|through|with){G}{words(2)}{DEST}",
@@ -327,6 +333,11 @@ ENGLISH: dict[str, list[str]] = {
         rf"\b(?:secretly|silently|covertly|discreetly|stealthily|without (?:the user|them|anyone) (?:knowing|noticing))\s+{words(2)}(?:send|forward|email|post|upload|add|insert|include|append|execute|run|transfer|delete|exfiltrate|copy|invoke|modify|change|approve|merge|grant|share|leak|install|download|disable)\b",
         r"\b(?:quietly|silently|discreetly|secretly)\s+(?:change|modify|redirect|alter|replace|update|switch|swap)\s+(?:the\s+|all\s+(?:the\s+)?|every\s+|any\s+)?(?:\w+\s+)?(?:recipients?|accounts?|passwords?|bank (?:details|accounts?)|payments?|payees?|beneficiar(?:y|ies)|emails?|addresses|permissions|owners?|admins?|credentials|IBANs?|wire)\b",
         r"\bwithout (?:telling|informing|alerting|notifying|asking) (?:the )?(?:user|human|operator)s?\b,?\s+(?:send|forward|email|post|upload|add|execute|run|transfer|delete|call|approve|merge|grant|share|install|download)\b",
+    ],
+    # an order to run a destructive command now, or with its approval claimed done
+    "tool-hijack": [
+        r"\b(?:immediately|right now|right away|now)\s+(?:run|execute|invoke|call|trigger|perform)\s+[`'\"]?(?:terraform\s+destroy|rm\s+-rf|drop\s+(?:table|database|schema)|git\s+push\s+(?:-f|--force)|kubectl\s+delete|aws\s+s3\s+rm|delete\s+from|truncate\s+table|dropdb|merge_pr|delete_\w+|drop_\w+)",
+        r"\b(?:run|execute)\s+[`'\"]?(?:terraform\s+destroy|rm\s+-rf|drop\s+(?:table|database|schema)|kubectl\s+delete|git\s+push\s+(?:-f|--force)|aws\s+s3\s+rm)[^.\n]{0,80}\b(?:without (?:asking|confirmation|confirming|approval|review)|(?:has|have|was|were) (?:already )?been (?:approved|authori[sz]ed)|approved offline|skip(?:ping)? (?:the )?confirmation|no need to (?:ask|confirm))",
     ],
 }
 
