@@ -95,7 +95,8 @@ _CONTEXT = {
         r"(?i)\bcall(?:\s+(?:me|us|him|her|them))?(?:\s+(?:at|on))?\s*[:\-]?\s*$|"
         r"\b(?:phone|tel|telephone|mobile|cell|cellphone|ring me|"
         r"reach me (?:at|on)|text me|sms|whats ?app|fax|dial|landline|telefon|t[eé]l[eé]phone|"
-        r"tel[eé]fono|telefone|portable|m[oó]vil|cellulare|celular|handy|rufnummer)\b"
+        r"tel[eé]fono|telefone|portable|m[oó]vil|cellulare|celular|handy|rufnummer)\b|"
+        r"电话|電話|手机|手機|携帯|연락처|전화|휴대폰|โทร|телефон|тел\."
     ),
     "us-ssn": compile(r"(?i)\b(?:ssn|social security|soc\.? sec|social\b)"),
     "ca-sin": compile(r"(?i)\b(?:sin|social insurance|assurance sociale|nas)\b"),
@@ -109,10 +110,17 @@ _CONTEXT = {
 
 def _words(*words: str) -> str:
     """A pattern for any of ``words`` (RE2 syntax, matched case-insensitively) standing as
-    words: no letter or digit just before (``\\b`` is ASCII-only in RE2, and many of these
-    words are not) or, for a word ending in a letter, just after."""
-    alternatives = "|".join(unicodedata.normalize("NFKC", w) for w in words)  # as exact() reads
-    return rf"(?i)(?:^|[^\pL\pN])(?:{alternatives})(?:[^\pL\pN]|$)"
+    words: no letter or digit just before or after (``\\b`` is ASCII-only in RE2, and many
+    of these words are not); a word of a script written without spaces, anywhere."""
+    spaced: list[str] = []
+    unspaced: list[str] = []
+    for word in words:
+        word = unicodedata.normalize("NFKC", word)  # as exact() reads the text
+        # Chinese, Japanese, Korean and Thai put no space around a word: no boundaries
+        (unspaced if any("\u0e00" <= c <= "\u0e7f" or c >= "\u3000" for c in word) else spaced).append(word)  # fmt: skip
+    parts = [rf"(?:^|[^\pL\pN])(?:{'|'.join(spaced)})(?:[^\pL\pN]|$)"] if spaced else []
+    parts += [f"(?:{'|'.join(unspaced)})"] if unspaced else []
+    return "(?i)" + "|".join(parts)
 
 
 # The words that name a national identifier in its own language (and in English), by the
@@ -126,7 +134,7 @@ _ID_WORDS = {
         r"carta d'identit[àa]", r"identit(?:y|ät|é|à)", r"personal ?ausweis(?:nummer)?", r"ausweis(?:nummer|-nr)?",
         r"tax ?(?:id|payer|number)", r"social", r"insurance number", r"id",
     ),
-    "no-fnr": _words(r"f[øo]dselsn(?:umme)?r\.?", r"personnummer", r"d-nummer", r"f\.nr\.?"),
+    "no-fnr": _words(r"f[øo]dselsn(?:umme)?r(?:et|\.)?", r"personnummer", r"d-nummer", r"f\.nr\.?"),
     "dk-cpr": _words(r"cpr(?:-?n(?:umme)?r)?\.?", r"personnummer"),
     "is-kt": _words(r"kennitala", r"kt\."),
     "cz-rc": _words(r"r\. ?č\.?", r"r\. ?c\.", r"rodn[ée] [čc][íi]slo", r"rodn[ée]ho [čc][íi]sla", r"birth number"),
@@ -192,32 +200,40 @@ _CONTEXT.update({key: compile(pattern) for key, pattern in _ID_WORDS.items()})
 
 
 _ANY_CONTEXT = compile("|".join(f"(?:{c.pattern})" for c in _CONTEXT.values()))
+# The identifiers (not phone numbers) whose word may follow the number: "590667362 (SSN)".
+_AFTER = frozenset(_CONTEXT).difference(["phone"])
+_ANY_ID_WORD = compile("|".join(f"(?:{_CONTEXT[kind].pattern})" for kind in sorted(_AFTER)))
 
 
 class _Context:
     """Which of the words in ``_CONTEXT`` stand just before a run of digits; only a
     window at the start of the run has them (inside it, digits come before)."""
 
-    __slots__ = ("_before", "_seen")
+    __slots__ = ("_after", "_before", "_seen")
 
-    def __init__(self, before: str) -> None:
+    def __init__(self, before: str, after: str = "") -> None:
         self._before = before
+        self._after = after  # a national identifier's word may follow it: "… (SSN)"
         self._seen: dict[str, bool] = {}
 
     def __call__(self, kind: str) -> bool:
-        if not self._before:
-            return False
         if kind not in self._seen:
-            before = self._before if kind in _ID_WORDS else self._before[-32:]
-            self._seen[kind] = bool(_CONTEXT[kind].search(before))
+            pattern = _CONTEXT[kind]
+            if kind in _AFTER:
+                found = bool(self._before and pattern.search(self._before)) or bool(
+                    self._after and pattern.search(self._after)
+                )
+            else:
+                found = bool(self._before and pattern.search(self._before[-32:]))
+            self._seen[kind] = found
         return self._seen[kind]
 
     def any(self) -> bool:
-        """Whether any word of ``_CONTEXT`` is there."""
-        if not self._before:
-            return False
+        """Whether any word of ``_CONTEXT`` is there (or of ``_ID_WORDS`` just after)."""
         if "" not in self._seen:
-            self._seen[""] = bool(_ANY_CONTEXT.search(self._before))
+            self._seen[""] = bool(self._before and _ANY_CONTEXT.search(self._before)) or bool(
+                self._after and _ANY_ID_WORD.search(self._after)
+            )
         return self._seen[""]
 
 
@@ -494,13 +510,21 @@ def _a_thing_before(text: str, start: int) -> bool:
     return bool(words) and words[-1].lower() in _THING_WORDS
 
 
+def _glued(ch: str) -> bool:
+    """A letter or digit of a script that separates words with spaces (Latin, Greek,
+    Cyrillic, Armenian): a number against it is part of a longer token."""
+    return ch < "\u0590" and ch.isalnum()
+
+
 def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]]) -> None:
     """Cut a run of digits into groups and read each window of up to eight groups that
     has the shape of a format (or a word before it saying what it is), longest first."""
     text = view.text
     # A run glued to letters is part of an identifier, a hash or a tracking number
     # (SN-8842-1190, build_20240318).
-    if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+    # Scripts written without spaces (Chinese, Japanese, Korean, Thai…) put a number right
+    # after the word that names it: "マイナンバーは480383056766です".
+    if (start > 0 and _glued(text[start - 1])) or (end < len(text) and _glued(text[end])):
         return
     if start > 1 and text[start - 1] in "-_/#." and text[start - 2].isalpha():
         return
@@ -512,7 +536,7 @@ def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]])
     groups = [m.span() for m in _DIGITS.finditer(run)]
     sizes = [b - a for a, b in groups]
     count = len(groups)
-    first = _Context(text[max(0, start - 40) : start])
+    first = _Context(text[max(0, start - 40) : start], text[end : end + 24])
     i = 0
     while i < count:
         g0 = groups[i][0]

@@ -177,3 +177,26 @@ def test_placeholder_addresses_are_not_personal_data(text: str) -> None:
 def test_a_real_address_at_an_example_domain_is_still_found() -> None:
     assert kinds("mail jane.doe@example.com now") == ["email"]
     assert kinds("k.nakamura@example.jp") == ["email"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("jp-my-number", "私のマイナンバーは480383056766です"),
+        ("kr-rrn", "주민등록번호는570108-1380539입니다"),
+        ("th-id", "เลขประจำตัวประชาชน1090132254644"),
+        ("phone", "电话13800138000"),
+    ],
+)
+def test_scripts_without_spaces_put_the_number_against_its_word(kind: str, text: str) -> None:
+    assert kind in kinds(text)
+
+
+def test_the_word_may_follow_the_number() -> None:
+    assert kinds("590667362 (SSN)") == ["us-ssn"]
+    assert kinds("23079118060 er fødselsnummeret mitt") == ["no-fodselsnummer"]
+    assert kinds("reading 590667362 today") == []
+
+
+def test_a_number_glued_to_latin_letters_is_still_part_of_a_token() -> None:
+    assert kinds("build_20240318 and SN-8842-1190") == []
