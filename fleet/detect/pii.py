@@ -202,7 +202,6 @@ _CONTEXT.update({key: compile(pattern) for key, pattern in _ID_WORDS.items()})
 _ANY_CONTEXT = compile("|".join(f"(?:{c.pattern})" for c in _CONTEXT.values()))
 # The identifiers (not phone numbers) whose word may follow the number: "590667362 (SSN)".
 _AFTER = frozenset(_CONTEXT).difference(["phone"])
-_ANY_ID_WORD = compile("|".join(f"(?:{_CONTEXT[kind].pattern})" for kind in sorted(_AFTER)))
 
 
 class _Context:
@@ -231,9 +230,9 @@ class _Context:
     def any(self) -> bool:
         """Whether any word of ``_CONTEXT`` is there (or of ``_ID_WORDS`` just after)."""
         if "" not in self._seen:
-            self._seen[""] = bool(self._before and _ANY_CONTEXT.search(self._before)) or bool(
-                self._after and _ANY_ID_WORD.search(self._after)
-            )
+            # one search of both sides: a phone word after the number opens the window to
+            # reading, and the reading looks for it before the number only
+            self._seen[""] = bool(_ANY_CONTEXT.search(f"{self._before}\n{self._after}"))
         return self._seen[""]
 
 
@@ -330,9 +329,12 @@ for _entry in _NATIONAL:
 def _national(ctx: _Context, digits: str, lens: tuple[int, ...], seps: tuple[str, ...]) -> str | None:  # fmt: skip
     """The national identifier these digits are: one whose shape (groups and separators)
     is its own, or whose word stands before them, and whose check agrees."""
+    worded = ctx.any()  # one search says whether any word is there to look up one by one
     for entry in _BY_LENGTH.get(len(digits), ()):
         shaped = any(lens == shape and seps == kinds for shape, kinds in entry.shapes)
-        named = shaped or any(ctx(w) for w in entry.words) or (entry.strong and ctx("generic"))
+        named = shaped or (
+            worded and (any(ctx(w) for w in entry.words) or (entry.strong and ctx("generic")))
+        )
         if not named:
             continue
         if entry.check(digits):
@@ -510,10 +512,9 @@ def _a_thing_before(text: str, start: int) -> bool:
     return bool(words) and words[-1].lower() in _THING_WORDS
 
 
-def _glued(ch: str) -> bool:
-    """A letter or digit of a script that separates words with spaces (Latin, Greek,
-    Cyrillic, Armenian): a number against it is part of a longer token."""
-    return ch < "\u0590" and ch.isalnum()
+# Below this, the scripts that separate words with spaces (Latin, Greek, Cyrillic,
+# Armenian): a number against one of their letters is part of a longer token.
+_SPACELESS = "\u0590"
 
 
 def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]]) -> None:
@@ -524,7 +525,9 @@ def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]])
     # (SN-8842-1190, build_20240318).
     # Scripts written without spaces (Chinese, Japanese, Korean, Thai…) put a number right
     # after the word that names it: "マイナンバーは480383056766です".
-    if (start > 0 and _glued(text[start - 1])) or (end < len(text) and _glued(text[end])):
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    if (before.isalnum() and before < _SPACELESS) or (after.isalnum() and after < _SPACELESS):
         return
     if start > 1 and text[start - 1] in "-_/#." and text[start - 2].isalpha():
         return
