@@ -35,7 +35,7 @@ _IDS = Pattern(
     # 4 Spanish DNI / NIE
     r"|\b(\d{8}[ \-]?[A-Z]|[XYZ][ \-]?\d{7}[ \-]?[A-Z])\b"
     # 5 passport number after the word
-    r"|(?i:\b(?:passport|passeport|pasaporte|passaporto|reisepass|paszport)(?:\s+(?:no|number|num|nr|n°|#|id))?(?:\s+(?:is|was))?\.?\s*[:#]?\s*)([A-Z0-9]{6,9})\b"
+    r"|(?i:(?:\b(?:passport|passeport|pasaporte|passaporto|passaporte|reisepass(?:nummer)?|pass-?nummer|paspoort(?:nummer)?|paszport|pasaport|passi|passnummer)|паспорт|护照|旅券|여권)(?:\s+(?:no|number|num|nr|n°|#|id))?(?:\s+(?:is|was))?\.?\s*[:#]?\s*)([A-Z0-9]{6,9})\b"
     # 6 driving licence number after the words
     r"|(?i:\bdriv(?:er'?s?|ing)[ \-]licen[cs]e(?:\s+(?:no|number|num|nr|#|id))?\.?\s*[:#]?\s*)([A-Z0-9][A-Z0-9\-]{4,15}[A-Z0-9])\b"
     # 7 date of birth after the words
@@ -64,7 +64,7 @@ _IDS = Pattern(
     r"|\b(GHA-\d{9}-\d)\b"
     r"|\b(\d{9}[VvXx])\b"
     # 18 a word naming an identity document (19: the number after it)
-    r"|(?i:(?:^|[^\pL\pN])(personal ?ausweis(?:nummer)?|ausweis(?:nummer|-nr\.?)?|id[ \-]card|identity card|carte d'identit[ée]|carta d'identit[àa]|nhi|pps|ppsn|hkid|rfc|mbi|medicare(?: beneficiary)?|nic|kra pin|voter id|epic|身分證|身份證|c[ée]dula|dow[óo]d(?: osobisty)?|nr dowodu|numer dowodu|cin)(?:\s+(?:no|number|num|nr|n°|#|id|card|nummer))?\.?(?:\s+(?:is|was))?\s*[:#]?\s*)"
+    r"|(?i:(?:^|[^\pL\pN])(personal ?ausweis(?:nummer)?|ausweis(?:nummer|-nr\.?)?|id[ \-]card|identity card|carte d'identit[ée]|carta d'identit[àa]|nhi|pps|ppsn|hkid|rfc|mbi|medicare(?: beneficiary)?|nic|kra pin|voter id|epic|身分證|身份證|身分證字號|taiwan id|national id(?: card)?|c[ée]dula|dow[óo]d(?: osobisty)?|nr dowodu|numer dowodu|cin)(?:\s+(?:no|number|num|nr|n°|#|id|card|nummer))?\.?(?:\s+(?:is|was))?\s*[:#]?\s*)"
     r"([A-Z0-9][A-Z0-9\-]{4,16}(?:\([0-9A]\)|[A-Z0-9]))"
 )
 _NINO_FIRST = set("ABCEGHJKLMNOPRSTWXYZ")
@@ -177,7 +177,11 @@ _ID_WORDS = {
     "mx-nss": _words(r"nss", r"imss", r"seguro social", r"seguridad social"),
     "ar-cuit": _words(r"cuit", r"cuil"),
     "cl-rut": _words(r"rut", r"run", r"rol [úu]nico"),
-    "co-cc": _words(r"c[ée]dula(?: de ciudadan[íi]a| de identidad)?", r"c\.c\.?", r"dni"),
+    "co-cc": _words(
+        r"c[ée]dula(?: de ciudadan[íi]a| de identidad)?", r"c\.c\.?", r"c\.i\.", r"dni", r"national id(?:entity)?(?: card| number| no)?",
+        r"identity (?:card|number|no)", r"id[ \-](?:card|no|nr|number)", r"citizen(?:ship)? id", r"n[uú]mero de identi(?:dad|ficaci[oó]n)",
+        r"documento de identidad", r"num[ée]ro d'identit[ée]", r"kitambulisho", r"huduma(?: namba)?", r"carte d'identit[ée]",
+    ),
     "ci": _words(r"c[ée]dula(?: de identidad)?", r"c\.i\.?", r"ci"),
     "br-cnpj": _words(r"cnpj"),
     "br-pis": _words(r"pis", r"pasep", r"nit", r"nis"),
@@ -507,8 +511,9 @@ def _a_thing_before(text: str, start: int) -> bool:
     """Whether the words just before ``start`` say the number is a thing's ("ticket #",
     "product code", "order no."): a few string operations on the 40 characters before."""
     words = text[max(0, start - 40) : start].replace("#", " # ").replace(":", " ").split()
-    if words and words[-1].lower() in _NUMBER_WORDS:
-        words.pop()
+    for _ in range(2):  # "order ID no."
+        if words and words[-1].lower() in _NUMBER_WORDS:
+            words.pop()
     return bool(words) and words[-1].lower() in _THING_WORDS
 
 

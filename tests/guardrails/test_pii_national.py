@@ -200,3 +200,14 @@ def test_the_word_may_follow_the_number() -> None:
 
 def test_a_number_glued_to_latin_letters_is_still_part_of_a_token() -> None:
     assert kinds("build_20240318 and SN-8842-1190") == []
+
+
+def test_an_identity_document_without_a_check_digit_needs_its_word() -> None:
+    assert kinds("Kenyan ID No. 12345678, phone below") == ["national-id"]
+    assert kinds("DNI 25.066.283") == ["national-id"]
+    assert kinds("Order ID no. 12345678") == []  # the shop's number
+    assert kinds("ID card reader model X200") == []
+
+
+def test_passport_words_in_more_languages() -> None:
+    assert kinds("Paspoortnummer: NW12345L6") == ["passport"]
