@@ -521,6 +521,11 @@ def kr_rrn_ok(digits: str) -> bool:
     return check == ord(digits[12]) - 48
 
 
+def kr_rrn_date_ok(digits: str) -> bool:
+    """A Korean resident registration number without its check: YYMMDD, sex and century."""
+    return len(digits) == 13 and digits[6] in "12345678" and _yymmdd_ok(digits[:2], digits[2:4], digits[4:6])  # fmt: skip
+
+
 def jp_my_number_ok(digits: str) -> bool:
     """Japan's My Number (個人番号): 12 digits, mod-11 check digit."""
     if len(digits) != 12:

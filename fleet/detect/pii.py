@@ -263,6 +263,8 @@ _NATIONAL: tuple[_Id, ...] = (
     _Id("cz-rodne-cislo", (10,), ck.cz_rodne_cislo_ok, ("cz-rc",), (((6, 4), ("/",)),), True),
     _Id("cz-rodne-cislo", (9,), ck.cz_rodne_cislo_ok, ("cz-rc",), (((6, 3), ("/",)),)),
     _Id("kr-rrn", (13,), ck.kr_rrn_ok, ("kr-rrn",), (((6, 7), ("-",)),), True),
+    # numbers issued since October 2020 carry no check digit: under its word, the date will do
+    _Id("kr-rrn", (13,), ck.kr_rrn_date_ok, ("kr-rrn",)),
     _Id("br-cnpj", (14,), ck.br_cnpj_ok, ("br-cnpj",), (((2, 3, 3, 4, 2), (".", ".", "/", "-")),), True),
     _Id("be-national-number", (11,), ck.be_national_number_ok, ("be-nn",), (((2, 2, 2, 3, 2), (".", ".", "-", ".")), ((6, 3, 2), ("-", "."))), True),
     _Id("ru-snils", (11,), ck.ru_snils_ok, ("ru-snils",), (((3, 3, 3, 2), ("-", "-", " ")),), True),

@@ -18,7 +18,7 @@ DIGITS = [
     ("ch-ahv", "AHV-Nr.", "756.7975.4323.19", "756.7975.4323.10"),
     ("ar-cuit", "CUIT", "20-48757491-1", "20-48757491-0"),
     ("cz-rodne-cislo", "rodné číslo", "811006/4402", "811006/4400"),
-    ("kr-rrn", "주민등록번호", "570108-1380539", "570108-1380530"),
+    ("kr-rrn", "주민등록번호", "570108-1380539", "571308-1380539"),
     ("br-cnpj", "CNPJ", "12.653.173/2724-30", "12.653.173/2724-31"),
     ("be-national-number", "rijksregisternummer", "73.12.17-380.77", "73.12.17-380.70"),
     ("ru-snils", "СНИЛС", "106-385-005 33", "106-385-005 30"),
@@ -211,3 +211,10 @@ def test_an_identity_document_without_a_check_digit_needs_its_word() -> None:
 
 def test_passport_words_in_more_languages() -> None:
     assert kinds("Paspoortnummer: NW12345L6") == ["passport"]
+
+
+def test_a_korean_number_without_its_word_needs_its_check_digit() -> None:
+    # since 2020 the last digit is no check: under the word the date will do, alone it won't
+    assert kinds("주민등록번호 800101-1234563") == ["kr-rrn"]
+    assert kinds("김민수 570108-1380539") == ["kr-rrn"]
+    assert kinds("김민수 570108-1380530") == []
