@@ -43,7 +43,7 @@ _IDS = Pattern(
     # 8 Indian PAN after the word (the fourth letter says who holds it)
     r"|(?i:\bPAN(?:\s+(?:card|no|number|nr|#))?(?:\s+(?:is|was))?\.?\s*[:#]?\s*)([A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z])\b"
     # 9 a street address: a house number, capitalised words, a street type
-    r"|\b(\d{1,5}[A-Z]?,?\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Crescent|Close|Parkway|Highway|Hwy)"
+    r"|\b(\d{1,5}[A-Z]?,?\s+(?:[A-Z][a-z']+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Crescent|Close|Parkway|Highway|Hwy)"
     r"|[A-Z][a-zäöüß]+(?:straße|strasse|weg|allee|platz|gasse|ring|damm|ufer|chaussee)\s+\d{1,4}[a-z]?"
     r"|\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:[Rr]ue|[Aa]venue|[Bb]oulevard|[Cc]hemin|[Aa]ll[ée]e|[Pp]lace|[Ii]mpasse|[Qq]uai|[Rr]oute)\s+(?:de la\s+|de\s+|du\s+|des\s+|d')?[A-Z][a-zéèêàç]+"
     r"|(?:Calle|Avenida|Avda\.|Paseo|Plaza|Via|Viale|Piazza|Corso|Rua|Travessa|Largo)\s+(?:de\s+(?:la\s+|las\s+|los\s+)?|del\s+|della\s+|delle\s+|di\s+|da\s+|do\s+|das\s+|dos\s+)?[A-Z][a-záéèàâãêíóôõúñç]+(?:\s+[A-Z][a-záéèàâãêíóôõúñç]+)?,?\s+\d{1,4}"
@@ -66,6 +66,8 @@ _IDS = Pattern(
     # 18 a word naming an identity document (19: the number after it)
     r"|(?i:(?:^|[^\pL\pN])(personal ?ausweis(?:nummer)?|ausweis(?:nummer|-nr\.?)?|id[ \-]card|identity card|carte d'identit[ée]|carta d'identit[àa]|nhi|pps|ppsn|hkid|rfc|mbi|medicare(?: beneficiary)?|nic|kra pin|voter id|epic|身分證|身份證|身分證字號|taiwan id|national id(?: card)?|c[ée]dula|dow[óo]d(?: osobisty)?|nr dowodu|numer dowodu|cin)(?:\s+(?:no|number|num|nr|n°|#|id|card|nummer))?\.?(?:\s+(?:is|was))?\s*[:#]?\s*)"
     r"([A-Z0-9][A-Z0-9\-]{4,16}(?:\([0-9A]\)|[A-Z0-9]))"
+    # 20 an address spelled out: john.doe(at)gmail.com, jane [at] corp [dot] de
+    r"|\b([A-Za-z0-9][A-Za-z0-9._%+\-]*\s?(?:\(at\)|\[at\]|\{at\})\s?[A-Za-z0-9\-]+(?:\s?(?:\.|\(dot\)|\[dot\]|\{dot\})\s?[A-Za-z0-9\-]+)*\s?(?:\.|\(dot\)|\[dot\]|\{dot\})\s?[A-Za-z]{2,})"
 )
 _NINO_FIRST = set("ABCEGHJKLMNOPRSTWXYZ")
 _NINO_SECOND = set("ABCEGHJKLMNPRSTWXYZ")
@@ -94,7 +96,7 @@ _CONTEXT = {
     "phone": compile(
         r"(?i)\bcall(?:\s+(?:me|us|him|her|them))?(?:\s+(?:at|on))?\s*[:\-]?\s*$|"
         r"\b(?:phone|tel|telephone|mobile|cell|cellphone|ring me|"
-        r"reach me (?:at|on)|text me|sms|whats ?app|fax|dial|landline|telefon|t[eé]l[eé]phone|"
+        r"reach me (?:at|on)|text me|sms|whats ?app|fax|dial|landline|telefon|t[eé]l[eé]phone|my number is|"
         r"tel[eé]fono|telefone|portable|m[oó]vil|cellulare|celular|handy|rufnummer)\b|"
         r"电话|電話|手机|手機|携帯|연락처|전화|휴대폰|โทร|телефон|тел\."
     ),
@@ -211,6 +213,11 @@ _ID_WORDS = {
     "ir-melli": _words(r"کد ?ملی", r"melli", r"national code"),
     "civil-id": _words(r"civil id", r"الرقم المدني", r"qid", r"qatar id"),
     "md-idnp": _words(r"idnp"),
+    "bank-account": _words(
+        r"bank account(?: number| no)?", r"sort code", r"kontonummer", r"konto(?:nr)?",
+        r"blz", r"num[ée]ro de compte", r"n[úu]mero de cuenta", r"numero di conto", r"rekeningnummer", r"n[úu]mero da conta", r"bsb",
+    ),
+    "medical-record": _words(r"mrn", r"medical record(?: number| no)?", r"patient (?:id|number)", r"hospital number"),
 }  # fmt: skip
 _CONTEXT.update({key: compile(pattern) for key, pattern in _ID_WORDS.items()})
 
@@ -338,6 +345,8 @@ _NATIONAL: tuple[_Id, ...] = (
     _Id("ir-melli-code", (10,), ck.ir_melli_ok, ("ir-melli",), (((3, 6, 1), ("-", "-")),)),
     _Id("civil-id", (11, 12), lambda d: True, ("civil-id",)),
     _Id("md-idnp", (13,), ck.md_idnp_ok, ("md-idnp",)),
+    _Id("bank-account", tuple(range(6, 19)), lambda d: True, ("bank-account",)),
+    _Id("medical-record", tuple(range(6, 11)), lambda d: True, ("medical-record",)),
     _Id("us-ein", (9,), lambda d: d[:2] not in ("00", "07", "08", "09", "17", "18", "19", "28", "29", "49", "69", "70", "78", "79", "89", "96", "97"), ("us-ein",), (((2, 7), ("-",)),)),
     _Id("uk-utr", (10,), lambda d: "21987654321"[ck._weighted(d[1:], (6, 7, 8, 9, 10, 5, 4, 3, 2)) % 11] == d[0], ("uk-utr",)),
 )  # fmt: skip
@@ -665,6 +674,7 @@ _CHECKS: dict[int, tuple[str, Callable[[str], bool]]] = {
     15: ("de-svnr", ck.de_svnr_ok),
     16: ("gh-card", lambda v: True),
     17: ("lk-nic", ck.lk_nic_ok),
+    20: ("email", lambda v: True),
 }
 _DOCUMENT = 18  # the group of a document's word; its number is the next group
 

@@ -218,3 +218,24 @@ def test_a_korean_number_without_its_word_needs_its_check_digit() -> None:
     assert kinds("주민등록번호 800101-1234563") == ["kr-rrn"]
     assert kinds("김민수 570108-1380539") == ["kr-rrn"]
     assert kinds("김민수 570108-1380530") == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("bank-account", "My sort code is 20-00-00 and account 12345678"),
+        ("bank-account", "account 12345678, sort code 40-47-84"),
+        ("bank-account", "Konto 1234567890, BLZ 37040044"),
+        ("medical-record", "MRN 12345678 at St. Mary's"),
+        ("email", "john.doe(at)gmail.com"),
+        ("email", "jane [at] corp [dot] de"),
+        ("street-address", "Flat 3, 12 Queen's Road, Manchester"),
+        ("phone", "my number is 9876543210"),
+    ],
+)
+def test_accounts_records_and_spelled_out_addresses(kind: str, text: str) -> None:
+    assert kind in kinds(text)
+
+
+def test_an_account_number_on_a_bill_is_not_a_bank_account() -> None:
+    assert kinds("Account number 4347182223323158 is shown twice on my bill.") == []
