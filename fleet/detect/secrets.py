@@ -157,6 +157,50 @@ def _basic_url(value: str) -> str | None:
     return "basic-auth-url"
 
 
+# Tokens that are a documented prefix and a run of random characters: (prefix, kind, the
+# body's shortest length, the characters it is made of). One alternative of the token
+# pattern for all of them, the prefix looked up after.
+_B62 = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_B64URL = _B62 | frozenset("_-")
+_HEXCHARS = frozenset("0123456789abcdef")
+_LOWER36 = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_PREFIXED: tuple[tuple[str, str, int, frozenset[str]], ...] = (
+    ("fo1_", "flyio-token", 40, _B64URL),
+    ("SSWS 00", "okta-token", 38, _B64URL),
+    ("HRKU-AA", "heroku-key", 50, _B64URL),
+    ("nfp_", "netlify-token", 32, _B62),
+    ("rnd_", "render-key", 28, _B62),
+    ("pnu_", "prefect-key", 32, _B62),
+    ("rubygems_", "rubygems-key", 48, _HEXCHARS),
+    ("CLOJARS_", "clojars-token", 56, _LOWER36),
+    ("shippo_live_", "shippo-token", 40, _HEXCHARS),
+    ("shippo_test_", "shippo-token", 40, _HEXCHARS),
+    ("bkua_", "buildkite-token", 40, _HEXCHARS),
+    ("ops_eyJ", "onepassword-token", 100, _B64URL),
+    ("sgp_", "sourcegraph-token", 40, _HEXCHARS | frozenset("_local")),
+    ("sb_secret_", "supabase-key", 24, _B64URL),
+    ("CFPAT-", "contentful-token", 40, _B64URL),
+    ("EZAK", "easypost-key", 50, _B62),
+    ("EZTK", "easypost-key", 50, _B62),
+    ("rdme_", "readme-key", 60, _LOWER36),
+    ("fio-u-", "frameio-token", 60, _B64URL),
+    ("tk-us-", "scalingo-token", 44, _B64URL),
+    ("duffel_live_", "duffel-token", 40, _B64URL),
+    ("duffel_test_", "duffel-token", 40, _B64URL),
+    ("p8e-", "adobe-secret", 30, _B62),
+)
+
+
+def _prefixed(value: str) -> str | None:
+    for prefix, kind, min_body, chars in _PREFIXED:
+        if value.startswith(prefix):
+            body = value[len(prefix) :]
+            if len(body) < min_body or not chars.issuperset(body) or placeholder(body):
+                return None
+            return kind
+    return None
+
+
 def _azure_devops_pat(value: str) -> str | None:
     """Azure DevOps' 84-character PAT: JQQJ99 at 52, AZDO at 76."""
     ok = len(value) == 84 and value[52:58] == "JQQJ99" and value[76:80] == "AZDO"
@@ -273,38 +317,23 @@ _TOKENS: list[_Token] = [
         check=lambda v: "azure-devops-pat" if _classes(v) == 2 and not placeholder(v) else None,
     ),
     _Token("azure-devops-pat", r"\b[A-Za-z0-9]+JQQJ99[A-Za-z0-9]+", check=_azure_devops_pat),
-    _Token("flyio-token", r"\bfo1_[A-Za-z0-9_\-]+", 4, 40),
+    _Token(
+        "prefixed-token",
+        r"\b(?:" + "|".join(p.replace(" ", "\\ ") for p, *_ in _PREFIXED) + r")[A-Za-z0-9_\-]{16,}",
+        check=_prefixed,
+    ),
     _Token("flyio-token", r"\bFlyV1 fm[12][ar]?_[A-Za-z0-9+/=_\-]+", 10, 60),
-    _Token("okta-token", r"\bSSWS 00[A-Za-z0-9_\-]+", 7, 38),
-    _Token("heroku-key", r"\bHRKU-AA[A-Za-z0-9_\-]+", 7, 50),
-    _Token("netlify-token", r"\bnfp_[A-Za-z0-9]+", 4, 32),
-    _Token("render-key", r"\brnd_[A-Za-z0-9]+", 4, 28),
-    _Token("prefect-key", r"\bpnu_[A-Za-z0-9]+", 4, 32),
-    _Token("rubygems-key", r"\brubygems_[a-f0-9]+", 9, 48),
-    _Token("clojars-token", r"\bCLOJARS_[a-z0-9]+", 8, 56),
-    _Token("shippo-token", r"\bshippo_(?:live|test)_[a-f0-9]+", 12, 40),
-    _Token("buildkite-token", r"\bbkua_[a-f0-9]+", 5, 40),
-    _Token("onepassword-token", r"\bops_eyJ[A-Za-z0-9_\-]+", 4, 100),
-    _Token("sourcegraph-token", r"\bsgp_(?:local_|[a-f0-9]{16}_)?[a-f0-9]+", 4, 40),
-    _Token("supabase-key", r"\bsb_secret_[A-Za-z0-9_\-]+", 10, 24),
     _Token("airtable-token", r"\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b"),
-    _Token("contentful-token", r"\bCFPAT-[A-Za-z0-9_\-]+", 6, 40),
     _Token("dynatrace-token", r"\bdt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}\b"),
-    _Token("easypost-key", r"\bEZ[AT]K[A-Za-z0-9]+", 4, 50),
     _Token("flutterwave-key", r"\bFLWSECK(?:_TEST)?-[a-f0-9]{32}-X\b"),
     _Token("alibaba-access-key", r"\bLTAI[A-Za-z0-9]{12,20}\b"),
     _Token("tencent-secret-id", r"\bAKID[A-Za-z0-9]{32}\b"),
     _Token("cloudflare-origin-ca-key", r"\bv1\.0-[a-f0-9]{24}-[a-f0-9]+", 30, 140),
     _Token("grafana-api-key", r"\beyJrIjoi[A-Za-z0-9+/=]+", 8, 60),
     _Token("typeform-token", r"\btfp_[A-Za-z0-9_.=\-]+", 4, 40),
-    _Token("readme-key", r"\brdme_[a-z0-9]+", 5, 60),
-    _Token("frameio-token", r"\bfio-u-[A-Za-z0-9_=\-]+", 6, 60),
-    _Token("scalingo-token", r"\btk-us-[A-Za-z0-9_\-]+", 6, 44),
     _Token("infracost-key", r"\bico-[A-Za-z0-9]{32}\b"),
     _Token("harness-pat", r"\bpat\.[A-Za-z0-9_\-]{22}\.[0-9a-f]{24}\.[A-Za-z0-9]{20}\b"),
     _Token("braintree-token", r"\baccess_token\$production\$[0-9a-z]{16}\$[0-9a-f]{32}\b"),
-    _Token("duffel-token", r"\bduffel_(?:test|live)_[A-Za-z0-9_\-]+", 12, 40),
-    _Token("adobe-secret", r"\bp8e-[A-Za-z0-9]+", 4, 30),
     _Token("mailgun-key", r"\bpubkey-[0-9a-f]{32}\b"),
     _Token(
         "aws-presigned-url",
@@ -356,8 +385,8 @@ _CONTEXT_RE = Pattern(
     # 8 forty base64 characters (an AWS secret access key's shape), checked for context
     r"|(?:^|[^A-Za-z0-9/+=])([A-Za-z0-9/+]{40})"
     # 9 a user and password on a command line (curl -u, wget --user…); 10 mysql's -pPASSWORD
-    r"|\s(?:-u|--user|--proxy-user)[ =]['\"]?[A-Za-z0-9_.@\-]{1,64}:([^\s\"'@]{6,128})"
-    r"|\s-p([A-Za-z0-9!#%^&*_+=.~]{6,64})(?:\s|$)"
+    r"|\s(?:-u|--user|--proxy-user)[ =]['\"]?[A-Za-z0-9_.@\-]+:([^\s\"'@]+)"
+    r"|\s-p([A-Za-z0-9!#%^&*_+=.~]+)(?:\s|$)"
 )
 _MYSQL = compile(r"\bmysql|\bmariadb|\bmysqldump|\bmysqladmin")
 _AWS_CONTEXT = compile(r"(?i)aws|amazon|secret|AKIA|ASIA")
@@ -436,7 +465,9 @@ def _aws_secret(view: View, s: int, e: int) -> str | None:
 def _command_line(view: View, s: int, e: int, mysql: bool) -> str | None:
     """A password given to a command: ``curl -u user:PASSWORD``, ``mysql -pPASSWORD``."""
     value = view.text[s:e]
-    if placeholder(value) or value.lower() in _WEAK_WORDS or value.startswith(("$", "%")):
+    if not 6 <= len(value) <= 128 or placeholder(value) or value.lower() in _WEAK_WORDS:
+        return None
+    if value.startswith(("$", "%")):
         return None
     if _classes(value) < 2 or (value.isalpha() and value.islower()):
         return None
