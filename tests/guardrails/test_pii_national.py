@@ -239,3 +239,11 @@ def test_accounts_records_and_spelled_out_addresses(kind: str, text: str) -> Non
 
 def test_an_account_number_on_a_bill_is_not_a_bank_account() -> None:
     assert kinds("Account number 4347182223323158 is shown twice on my bill.") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["DPI 1234567890101", "Cédula 001-1234567-8", "Omang 123456789", "CPR 850101234"],
+)
+def test_identity_numbers_without_check_digits_under_their_words(text: str) -> None:
+    assert kinds(text) != []
