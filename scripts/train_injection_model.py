@@ -45,7 +45,15 @@ CORPUS = ROOT / "tests" / "guardrails" / "corpus"
 # none of them the product's own: the corpus's benign texts are mostly written to people,
 # and a gateway reads these in every request.
 NEGATIVES = ROOT / "scripts" / "injection_negatives.jsonl"
-PARAMS = {"epochs": 8, "rate": 2.0, "l2": 1e-2, "seed": 20261202, "prune": 0.05}
+PARAMS = {
+    "epochs": 8,
+    "rate": 2.0,
+    "l2": 1e-2,
+    "seed": 20261202,
+    "prune": 0.1,
+    "planted": 1,
+    "keep": 0,
+}
 
 Feature = object
 Case = dict[str, object]
@@ -86,8 +94,30 @@ def _score(w: dict[Feature, float], bias: float, feats: list[Feature]) -> float:
     return bias + sum(get(f, 0.0) for f in feats) * _scale(feats)
 
 
-def train(cases: list[Case], params: dict[str, float]) -> tuple[dict[Feature, float], float]:
-    rng = random.Random(int(params["seed"]))
+def planted(cases: list[Case], rng: random.Random, copies: int) -> list[Case]:
+    """Each injection of ``cases`` planted ``copies`` times between two benign texts of
+    ``cases`` (drawn with ``rng``): an order inside a longer document, which the corpus
+    holds few of, so that the words around an order do not outweigh it."""
+    benign = [str(c["text"]) for c in cases if c["benign"]]
+    out: list[Case] = []
+    for case in cases:
+        if not case["positive"] or not benign:
+            continue
+        for _ in range(copies):
+            text = "\n".join((rng.choice(benign), str(case["text"]), rng.choice(benign)))
+            windows = window_features(folded(text).text)
+            out.append({**case, "text": text, "windows": windows})
+    return out
+
+
+def _fit(
+    cases: list[Case],
+    params: dict[str, float],
+    allowed: set[Feature] | None,
+    rng: random.Random,
+) -> tuple[dict[Feature, float], float]:
+    """AdaGrad on the logistic loss with L2; only the ``allowed`` features get a weight
+    (the others still count in a window's number of features, as at run time)."""
     w: dict[Feature, float] = defaultdict(float)
     g2: dict[Feature, float] = defaultdict(float)
     bias, bias_g2 = 0.0, 0.0
@@ -113,7 +143,8 @@ def train(cases: list[Case], params: dict[str, float]) -> tuple[dict[Feature, fl
                 continue
             counts: dict[Feature, int] = defaultdict(int)
             for f in feats:
-                counts[f] += 1
+                if allowed is None or f in allowed:
+                    counts[f] += 1
             scale = _scale(feats)
             for f, c in counts.items():
                 grad = g * c * scale + l2 * w[f]
@@ -121,8 +152,22 @@ def train(cases: list[Case], params: dict[str, float]) -> tuple[dict[Feature, fl
                 w[f] -= rate * grad / math.sqrt(g2[f])
             bias_g2 += g * g
             bias -= rate * g / math.sqrt(bias_g2)
-    # Tiny weights pruned (and rounded as written), here, so that cross-validation
-    # measures the model as it ships.
+    return w, bias
+
+
+def train(cases: list[Case], params: dict[str, float]) -> tuple[dict[Feature, float], float]:
+    """The weights and bias: a fit over every feature, and with ``keep``, a second over the
+    ``keep`` features of largest weight in the first (a smaller table costs less, but
+    10,000 of them lost a third of the model's recall in cross-validation: 0, all, is the
+    default). Weights under ``prune`` are dropped and all rounded, as written, so that
+    cross-validation measures the model as it ships."""
+    rng = random.Random(int(params["seed"]))
+    cases = cases + planted(cases, rng, int(params["planted"]))
+    w, bias = _fit(cases, params, None, rng)
+    keep = int(params["keep"])
+    if keep and len(w) > keep:
+        ranked = sorted(w.items(), key=lambda kv: (-abs(kv[1]), str(kv[0])))
+        w, bias = _fit(cases, params, {f for f, _ in ranked[:keep]}, rng)
     prune = params["prune"]
     return {f: round(v, 3) for f, v in w.items() if abs(v) >= prune}, round(bias, 4)
 
@@ -164,7 +209,7 @@ def cv(cases: list[Case], params: dict[str, float], max_fp: float) -> tuple[list
 Held = tuple[str, bool, bool, bool, float]  # source, injection, benign, rules fired, score
 
 
-def table(held: list[Held], sources: list[str], threshold: float) -> None:
+def table(held: list[Held], sources: list[str], threshold: float) -> dict[str, list[float]]:
     tests = {
         "rules": lambda h: h[3],
         "model": lambda h: h[4] >= threshold,
@@ -174,6 +219,7 @@ def table(held: list[Held], sources: list[str], threshold: float) -> None:
     def rate(rows: list[Held], which: str) -> float:
         return sum(map(tests[which], rows)) / len(rows) if rows else 0.0
 
+    figures: dict[str, list[float]] = {}
     print(f"{'source':<14}{'inj':>5}{'ben':>5}  {'rules':>13}  {'model':>13}  {'rules|model':>13}")
     for source in [*sources, "all"]:
         part = [h for h in held if source in ("all", h[0])]
@@ -181,7 +227,11 @@ def table(held: list[Held], sources: list[str], threshold: float) -> None:
         ben = [h for h in part if h[2]]
         cells = [f"{rate(pos, k):6.1%} {rate(ben, k):5.1%}" for k in tests]
         print(f"{source:<14}{len(pos):>5}{len(ben):>5}  " + "  ".join(cells))
+        figures[source] = [
+            round(r(rows, k), 4) for k in tests for r, rows in ((rate, pos), (rate, ben))
+        ]
     print("(each cell: recall on injections, false positives on benign texts)")
+    return figures
 
 
 EXTRA = "instructions"  # the extra negatives' source: always trained on, never held out
@@ -233,7 +283,7 @@ def write(
     threshold: float,
     files: list[tuple[str, str]],
     params: dict[str, float],
-    cv_threshold: bool,
+    figures: dict[str, list[float]] | None,
 ) -> None:
     weights = {}
     for f, v in sorted(w.items(), key=lambda kv: str(kv[0])):
@@ -241,16 +291,22 @@ def write(
         weights[key] = v
     data = {
         "header": {
-            "about": "Learned prompt-injection scorer: logistic regression over word unigrams "
-            "and bigrams (character bigrams for scripts without spaces) and indicators, per "
-            "window of two chunks; see fleet/detect/model.py.",
+            "about": "Learned prompt-injection scorer: logistic regression over the distinct "
+            "words, word bigrams, character n-grams (text not ASCII) and indicators of a "
+            "window of two chunks, summed over the square root of their number; see "
+            "fleet/detect/model.py.",
             "trained": datetime.date.today().isoformat(),
             "script": "scripts/train_injection_model.py",
             "corpus": [{"file": f, "sha256": h} for f, h in files],
             "params": {**params, "chunk": CHUNK},
-            "threshold_from": "chosen with leave-one-source-out cross-validation"
-            if cv_threshold
+            "threshold_from": "the lowest within 1% false positives on benign texts over "
+            "leave-one-source-out cross-validation, and above the product's own texts"
+            if figures
             else "given",
+            "cross_validation": {
+                "columns": "recall, false positives: rules, model, rules or model",
+                **(figures or {}),
+            },
         },
         "bias": round(bias, 4),
         "threshold": round(threshold, 4),
@@ -281,17 +337,18 @@ def main() -> None:
     top, name = product_max(w, bias)
     print(f"the product's own texts score at most {top:.4f} ({name})")
     threshold = args.threshold
+    figures: dict[str, list[float]] | None = None
     if args.cv:
         held, lowest = cv(cases, params, args.max_fp)
         if threshold is None:
             threshold = max(lowest, top + MARGIN)
         print(f"threshold {threshold:.4f}")
-        table(held, sorted({h[0] for h in held}), threshold)
+        figures = table(held, sorted({h[0] for h in held}), threshold)
     if threshold is None:
         previous = json.loads(WEIGHTS.read_text())["threshold"] if WEIGHTS.exists() else 0.0
         threshold = max(previous, top + MARGIN)
     if not args.no_write:
-        write(w, bias, threshold, files, params, args.cv and args.threshold is None)
+        write(w, bias, threshold, files, params, figures)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ from .text import View, folded
 
 WEIGHTS = Path(__file__).with_name("injection_model.json")
 
-CHUNK = 240  # characters: a window is two chunks, about 480
-_SLACK = 48  # a chunk ends at the last space within this many characters of its length
+CHUNK = 120  # characters: a window is two chunks, about 240
+_SLACK = 32  # a chunk ends at the last space within this many characters of its length
 
 # ASCII: lower case, and every character but a letter, digit or underscore a space (the
 # same words as ``\w+`` on ASCII). Same length, so offsets are kept.
@@ -48,7 +48,13 @@ _WORDS = re.compile(f"([{_NO_SPACE}]+)|[^\\W{_NO_SPACE}]+")
 
 FLOOR = 16  # features: a window's weights are summed, then divided by the square root of
 # their number (at least this), so that a long window is not favoured by its length
-GRAM = 4  # characters: the n-grams of words in text that is not ASCII (across languages)
+GRAM = 4  # characters: the n-grams of the words of a chunk that is not ASCII (shared
+# across languages and their scripts' spellings)
+
+
+def _may_indicate(low: str) -> bool:
+    """Whether an indicator can be in the text (a few searches of it, not of each chunk)."""
+    return "://" in low or "|" in low or "[inst]" in low or "<<sys>>" in low
 
 
 def _indicators(chunk: str) -> list[str]:
@@ -102,13 +108,21 @@ class Chunks:
         self.grams: list[list[str]] = []
         if ascii:
             plain = low.translate(_ASCII_TABLE)  # lower case already
-            for s, e in pairwise(cuts):
-                self.words.append(plain[s:e].split())
-                self.marks.append(_indicators(low[s:e]))
-                self.grams.append([])
+            self.words = [plain[s:e].split() for s, e in pairwise(cuts)]
+            self.grams = [[]] * len(self.words)  # never appended to
+            if _may_indicate(low):
+                self.marks = [_indicators(low[s:e]) for s, e in pairwise(cuts)]
+            else:
+                self.marks = [[]] * len(self.words)
             return
         for s, e in pairwise(cuts):
             piece = low[s:e]
+            marks = _indicators(piece) if _may_indicate(piece) else []
+            if piece.isascii():
+                self.words.append(piece.translate(_ASCII_TABLE).split())
+                self.marks.append(marks)
+                self.grams.append([])
+                continue
             toks: list[str] = []
             for m in _WORDS.finditer(piece):
                 run = m.group()
@@ -123,13 +137,13 @@ class Chunks:
                 w = f"<{tok}>"
                 grams.extend(["#" + w[i : i + GRAM] for i in range(len(w) - GRAM + 1)] or ["#" + w])
             self.words.append(toks)
-            self.marks.append(_indicators(piece))
+            self.marks.append(marks)
             self.grams.append(grams)
 
 
 def window_features(view_text: str) -> list[list[object]]:
     """The features of each window of a folded text, as the scorer reads them: the
-    distinct words, bigrams (pairs of words), indicators (``!``) and n-grams (``#``) of
+    distinct words, the bigrams (pairs of words), indicators (``!``) and n-grams (``#``) of
     each of its two chunks, and the bigram across them. For training and tests;
     :meth:`Model.scores` sums the same features' weights without building these lists."""
     c = Chunks(view_text)
@@ -137,7 +151,7 @@ def window_features(view_text: str) -> list[list[object]]:
     per_chunk: list[list[object]] = []
     for toks, extra, grams in zip(words, c.marks, c.grams, strict=True):
         feats: list[object] = list(dict.fromkeys(toks))
-        feats.extend(dict.fromkeys(pairwise(toks)))
+        feats.extend(pairwise(toks))  # a bigram twice in a chunk is rare: not worth a set
         feats.extend(extra)
         feats.extend(dict.fromkeys(grams))
         per_chunk.append(feats)
@@ -182,9 +196,9 @@ class Model:
         sums: list[float] = []
         sizes: list[int] = []  # features per chunk
         for toks, extra, grams in zip(words, c.marks, c.grams, strict=True):
-            unique, pairs = set(toks), set(pairwise(toks))
-            total = sum(map(get, unique, zero)) + sum(map(get, pairs, zero))
-            size = len(unique) + len(pairs)
+            unique = set(toks)
+            total = sum(map(get, unique, zero)) + sum(map(get, pairwise(toks), zero))
+            size = len(unique) + max(len(toks) - 1, 0)
             if extra:
                 total += sum(map(get, extra, zero))
                 size += len(extra)
@@ -215,10 +229,10 @@ class Model:
         toks = low.translate(_ASCII_TABLE).split()
         get = self.weights.get
         zero = repeat(0.0)
-        unique, pairs = set(toks), set(pairwise(toks))
-        total = sum(map(get, unique, zero)) + sum(map(get, pairs, zero))
-        size = len(unique) + len(pairs)
-        if ":/" in low or "|" in low or "[inst]" in low or "<<sys>>" in low:
+        unique = set(toks)
+        total = sum(map(get, unique, zero)) + sum(map(get, pairwise(toks), zero))
+        size = len(unique) + max(len(toks) - 1, 0)
+        if _may_indicate(low):
             extra = _indicators(low)
             total += sum(map(get, extra, zero))
             size += len(extra)

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
 
 from fleet.detect import DETECTORS, Finding, scan_injection, scan_pii, scan_secrets
+from fleet.detect.model import flagged
 from fleet.resolve import check
 from fleet.source import DirSource
 from tests.conftest import FIXTURES, overlay
@@ -157,6 +158,17 @@ def test_four_times_the_input_costs_about_four_times(unit: str) -> None:
         ratio = cost(detect, small * 4) / max(cost(detect, small), 1e-6)
         # Linear is 4; quadratic would be 16. Generous: timings are noisy.
         assert ratio < 8, f"{name} on {unit!r}: four times the input cost {ratio:.1f}x"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("unit", sorted(UNITS))
+def test_the_learned_scorer_on_four_times_the_input_costs_about_four_times(unit: str) -> None:
+    # scan_injection runs it on every text above; here it is timed alone, so that its
+    # share is not hidden by the rules' cost.
+    small = UNITS[unit] * (16384 // len(UNITS[unit]))
+    flagged(small)
+    ratio = cost(flagged, small * 4) / max(cost(flagged, small), 1e-6)  # type: ignore[arg-type]
+    assert ratio < 8, f"the scorer on {unit!r}: four times the input cost {ratio:.1f}x"
 
 
 def _vocabulary() -> list[str]:
