@@ -247,3 +247,16 @@ def test_an_account_number_on_a_bill_is_not_a_bank_account() -> None:
 )
 def test_identity_numbers_without_check_digits_under_their_words(text: str) -> None:
     assert kinds(text) != []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CI run 4666315 failed again",  # "CI" names a pipeline, not a cédula de identidad
+        "Bitte geben Sie ein 231768423 und bestätigen",  # German "ein", not an EIN
+        "the next run 12345678-5 is queued",  # a run, not Chile's RUN
+        "tin can 117683871",
+    ],
+)
+def test_acronyms_that_are_also_words_count_in_upper_case_only(text: str) -> None:
+    assert kinds(text) == []
