@@ -148,3 +148,10 @@ def test_an_example_password_in_a_policy_is_not_a_secret() -> None:
     assert kinds("Avoid passwords such as password: Winter2025!") == []
     assert kinds("Password=VBlv3hlSpZAE3l!; Server=sql.example.net") == ["credential-assignment"]
     assert kinds("my password: Hx82!kq0Lz") == ["credential-assignment"]
+
+
+def test_what_a_credential_is_for_may_stand_between_its_word_and_its_value() -> None:
+    assert kinds("the password for the admin account is Xk92!mQz") == ["credential-assignment"]
+    assert kinds("API key for staging: a8F3kL9qP2xZ7wR4tY6u") == ["credential-assignment"]
+    assert kinds("The token for this request is optional: see docs") == []
+    assert kinds("password for the account is reset weekly") == []
