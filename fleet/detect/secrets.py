@@ -487,8 +487,9 @@ def _documented_example(text: str, s: int, e: int) -> bool:
     """A documented example key (AWS's ``AKIAIOSFODNN7EXAMPLE``, ``…EXAMPLEKEY``) in a
     text that says it is one ("the docs use … as the sample key"): the value spells
     EXAMPLE and the words around it name documentation or a sample."""
-    if not _EXAMPLE_MARK.search(text[s:e]):
-        return False
+    value = text[s:e]
+    if "://" in value or "@" in value or not _EXAMPLE_MARK.search(value):
+        return False  # a URL's host at example.com says nothing of the password in it
     around = text[max(0, s - 80) : s] + " " + text[e : e + 80]
     return bool(_DOCS_WORDS.search(around))
 

@@ -155,3 +155,8 @@ def test_what_a_credential_is_for_may_stand_between_its_word_and_its_value() -> 
     assert kinds("API key for staging: a8F3kL9qP2xZ7wR4tY6u") == ["credential-assignment"]
     assert kinds("The token for this request is optional: see docs") == []
     assert kinds("password for the account is reset weekly") == []
+
+
+def test_a_password_in_a_url_at_an_example_host_is_still_a_secret() -> None:
+    text = "the docs sample uses https://admin:bPd72QNWSF3EH6@internal.example.com/api"
+    assert kinds(text) == ["basic-auth-url"]
