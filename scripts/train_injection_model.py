@@ -3,19 +3,25 @@
 corpus and write its weights to ``fleet/detect/injection_model.json``.
 
 A text is positive when its ``expect`` holds "prompt-injection"; every other text (benign
-tickets, secrets-only, personal-data-only) is negative. The model is a logistic regression
-over the features of :func:`fleet.detect.model.window_features`, trained by AdaGrad with L2
-for a fixed number of epochs, the examples shuffled with a fixed seed: the same corpus
-gives the same weights. A long positive text holds its order somewhere: after the first
-epoch it is taught by its best-scoring window only (multiple-instance learning), every
-window of a negative text stays negative.
+tickets, secrets-only, personal-data-only) is negative, and so are the instructions of
+``scripts/injection_negatives.jsonl`` (requests, task prompts and tool descriptions written
+to a model on purpose, none of them the product's own). Each injection is also planted
+once between two benign texts. The model is a logistic regression over the features of
+:func:`fleet.detect.model.window_features` that are in at least ``--min_count`` texts,
+trained by AdaGrad with L2 for a fixed number of epochs, the examples shuffled with a
+fixed seed: the same corpus gives the same weights. A long positive text holds its order
+somewhere: after the first epoch it is taught by its best-scoring window only
+(multiple-instance learning); every window of a negative text stays negative.
 
 ``--cv``: leave-one-source-out cross-validation. Each source (``original`` for the texts
 without one, each probe by its name) is held out in turn, the model trained on the others
 only, and, per held-out source, recall and the false-positive rate on its benign texts are
 printed for the rules alone, the model alone and the two together. The threshold written
 with the weights is the lowest at which the rules and the model together raise false
-positives on at most ``--max-fp`` of the benign texts over the whole cross-validation.
+positives on at most ``--max-fp`` of the benign texts over the whole cross-validation, and
+at least ``MARGIN`` above the score of the product's own prompts and tool descriptions
+(``tests/guardrails/test_product_texts.py``: a loop's own request must pass), which are
+a check only, never trained on.
 
     .venv/bin/python scripts/train_injection_model.py --cv   # table, threshold, weights
     .venv/bin/python scripts/train_injection_model.py --threshold 1.5   # weights only
@@ -53,6 +59,7 @@ PARAMS = {
     "prune": 0.1,
     "planted": 1,
     "keep": 0,
+    "min_count": 2,
 }
 
 Feature = object
@@ -162,8 +169,13 @@ def train(cases: list[Case], params: dict[str, float]) -> tuple[dict[Feature, fl
     default). Weights under ``prune`` are dropped and all rounded, as written, so that
     cross-validation measures the model as it ships."""
     rng = random.Random(int(params["seed"]))
+    counts: dict[Feature, int] = defaultdict(int)  # texts each feature is in
+    for case in cases:
+        for f in {f for window in case["windows"] for f in window}:  # type: ignore[attr-defined]
+            counts[f] += 1
+    seen = {f for f, n in counts.items() if n >= params["min_count"]}
     cases = cases + planted(cases, rng, int(params["planted"]))
-    w, bias = _fit(cases, params, None, rng)
+    w, bias = _fit(cases, params, seen, rng)
     keep = int(params["keep"])
     if keep and len(w) > keep:
         ranked = sorted(w.items(), key=lambda kv: (-abs(kv[1]), str(kv[0])))
