@@ -35,9 +35,16 @@ WEIGHTS = Path(__file__).with_name("injection_model.json")
 CHUNK = 120  # characters: a window is two chunks, about 240
 _SLACK = 32  # a chunk ends at the last space within this many characters of its length
 
-# ASCII: lower case, and every character but a letter, digit or underscore a space (the
-# same words as ``\w+`` on ASCII). Same length, so offsets are kept.
-_ASCII_TABLE = str.maketrans({chr(c): " " for c in range(128) if not (chr(c).isalnum() or c == 95)})
+# ASCII (lower-cased already): every character but a letter, digit or underscore a space
+# (the same words as ``\w+`` on ASCII). Same length, so offsets are kept. On bytes: a
+# quarter of the cost of ``str.translate``.
+_ASCII_TABLE = bytes(c if (chr(c).isalnum() and c < 128) or c == 95 else 32 for c in range(256))
+
+
+def _plain(low: str) -> str:
+    """An ASCII text's words, with spaces for everything else."""
+    return low.encode("ascii").translate(_ASCII_TABLE).decode("ascii")
+
 
 # Scripts written without spaces between words: Thai, kana, CJK ideographs. Their runs
 # give character bigrams; other word characters give words. Each alternative is one
@@ -107,7 +114,7 @@ class Chunks:
         self.marks: list[list[str]] = []
         self.grams: list[list[str]] = []
         if ascii:
-            plain = low.translate(_ASCII_TABLE)  # lower case already
+            plain = _plain(low)
             self.words = [plain[s:e].split() for s, e in pairwise(cuts)]
             self.grams = [[]] * len(self.words)  # never appended to
             if _may_indicate(low):
@@ -119,7 +126,7 @@ class Chunks:
             piece = low[s:e]
             marks = _indicators(piece) if _may_indicate(piece) else []
             if piece.isascii():
-                self.words.append(piece.translate(_ASCII_TABLE).split())
+                self.words.append(_plain(piece).split())
                 self.marks.append(marks)
                 self.grams.append([])
                 continue
@@ -226,7 +233,7 @@ class Model:
         """The score of an ASCII text of one chunk: what :meth:`scores` gives it, without
         the chunk bookkeeping (a one-line request costs a few look-ups)."""
         low = text.lower()
-        toks = low.translate(_ASCII_TABLE).split()
+        toks = _plain(low).split()
         get = self.weights.get
         zero = repeat(0.0)
         unique = set(toks)
