@@ -175,10 +175,10 @@ def _vocabulary() -> list[str]:
     """The words the detectors' own patterns are made of."""
     import re
 
-    from fleet.detect import cue_families, phrases, pii, secrets
+    from fleet.detect import cue_families, national, phrases, pii, secrets
 
     words: set[str] = set()
-    for module in (phrases, cue_families, pii, secrets):
+    for module in (phrases, cue_families, pii, national, secrets):
         source = Path(module.__file__).read_text(encoding="utf-8")
         words.update(w.lower() for w in re.findall(r"[A-Za-z'_\-]{2,}", source))
     return sorted(words)
