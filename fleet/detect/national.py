@@ -15,6 +15,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from . import checksums as ck
 from . import checksums_national as ckn
@@ -150,7 +151,19 @@ _ID_WORDS = {
     ),
     "medical-record": _words(r"mrn", r"medical record(?: number| no)?", r"patient (?:id|number)", r"hospital number"),
 }  # fmt: skip
-_CONTEXT.update({key: compile(pattern) for key, pattern in _ID_WORDS.items()})
+
+
+class _Compiled(dict):  # type: ignore[type-arg]
+    """The words' patterns, each compiled the first time a number of its kind is read:
+    every one holds Unicode letter classes, and all of them compiled at import would
+    cost the process some 8 MB it may never use."""
+
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = compile(_ID_WORDS[key])
+        return value
+
+
+_CONTEXT = _Compiled(_CONTEXT)
 
 
 _ANY_CONTEXT = compile(
@@ -158,7 +171,7 @@ _ANY_CONTEXT = compile(
     + f"|(?:{_either(_SPACED, _UNSPACED)})"
 )
 # The identifiers (not phone numbers) whose word may follow the number: "590667362 (SSN)".
-_AFTER = frozenset(_CONTEXT).difference(["phone"])
+_AFTER = frozenset(_CONTEXT).union(_ID_WORDS).difference(["phone"])
 
 
 class _Context:
