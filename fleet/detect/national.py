@@ -153,7 +153,7 @@ _ID_WORDS = {
 }  # fmt: skip
 
 
-class _Compiled(dict):  # type: ignore[type-arg]
+class _Compiled(dict[str, Any]):
     """The words' patterns, each compiled the first time a number of its kind is read:
     every one holds Unicode letter classes, and all of them compiled at import would
     cost the process some 8 MB it may never use."""
