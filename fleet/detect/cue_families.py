@@ -358,6 +358,8 @@ FAMILIES: dict[str, list[str]] = {
     "legal": [
         r"\b(?:agreements?|understandings|representations|negotiations|the parties|hereto|hereof|hereunder|warranties)\b"
     ],
+    # Source code that builds a chat request: its role objects are the program's own.
+    "code": [r"```", r"\bmessages\s*=\s*\[", r"\b(?:client|openai|anthropic)\.\w+\.", r"\.create\("],
     "leaknoun": [r"\b(?:the|a|an|memory|this|that|no|any)\s+leaks?\b", r"\bleaks?\s+(?:in|of)\b"],
 }
 
@@ -405,7 +407,8 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     "rolemark": [
         ("role-hijack", True, (),
-         (("order", "act", "dismiss", "youprompt", "own", "ownweak", "imperative", "persona"),)),
+         (("order", "act", "dismiss", "youprompt", "own", "ownweak", "imperative", "persona"),),
+         ("code",)),
     ],
     "newrules": [
         ("instruction-override", True, (),

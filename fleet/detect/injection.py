@@ -197,6 +197,8 @@ def _link_exfil(is_image: bool, url: str) -> bool:
             continue
         if _TEMPLATE.search(value):
             return True
+        if value.isdigit() or len(value) < 3:
+            continue  # ?w=1200&q=80: an image's size or quality, no room for data
         if is_image and (name.lower() in _DATA_PARAMS or _PLACEHOLDER_WORD.search(value)):
             return True
     return False
@@ -357,11 +359,25 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
     def absent(k: int) -> bool:
         return found_here is not None and k not in found_here
 
+    chat_code: bool | None = None
     for kind, s, e in _matches(view, ascii, found_here):
         if kind == "prompt-leak" and (_ui_words(view.text, e) or _topic_follows(view.text, e)):
             continue
-        if kind == "instruction-override" and _SOMEONE_ELSES.search(view.text, s, e):
+        if kind == "instruction-override" and (
+            _SOMEONE_ELSES.search(view.text, s, e) or _forget_about(view.text, e)
+        ):
             continue
+        if kind in _QUOTABLE and _quoted_in_discussion(view.text, s, e):
+            continue
+        if kind == "instruction-override" and _SETTING_OR_CONTRACT.search(
+            view.text, max(0, s - 120), e + 120
+        ):
+            continue
+        if kind == "role-hijack" and '"role"' in view.text[s:e]:
+            if chat_code is None:  # read once per text, however many role objects it holds
+                chat_code = _CHAT_CODE.search(view.text) is not None
+            if chat_code:
+                continue
         if kind == "exfiltration" and (
             _password_chore(view.text[s : e + 24]) or _AUTH_HEADER.search(view.text[s:e])
         ):
@@ -521,3 +537,46 @@ def _password_chore(phrase: str) -> bool:
             "recovery",
         )
     )
+
+
+_KNOWN = ("you know", "you knew", "you learned", "you have learned", "you've learned")
+
+
+def _forget_about(text: str, end: int) -> bool:
+    """``forget everything you know about our old deploy process``: a topic set aside,
+    not the model's orders."""
+    return text[max(0, end - 16) : end].lower().endswith(_KNOWN) and _topic_follows(text, end)
+
+
+# Kinds a text about attacks quotes as examples ("a page could hold 'ignore previous
+# instructions'"); an exfiltration link, a hidden or encoded payload works quoted or not.
+_QUOTABLE = frozenset({"instruction-override", "role-hijack", "prompt-leak"})
+_QUOTES = "'\"`‘’“”«»"
+_DISCUSSION = re.compile(
+    r"(?i)\b(?:prompt[ -]injections?|injection attacks?|jailbreaks?|attacks?|attackers?|payloads?|"
+    r"red[ -]team(?:ing|ers)?|threat model|mitigations?|defen[cs]es?|classifiers?|guardrails?|"
+    r"detectors?|filters?|such as|for example|e\.g\.|phrases? like|strings? like|text like)\b"
+)
+
+
+def _quoted_in_discussion(text: str, s: int, e: int) -> bool:
+    """A phrase inside quotation marks in a text that speaks of attacks or of examples:
+    quoted, not given. Reads a bounded window either side."""
+    before = text[max(0, s - 3) : s].rstrip()
+    if not before or before[-1] not in _QUOTES:
+        return False
+    after = text[e : e + 60]
+    if not any(q in after for q in _QUOTES):
+        return False
+    return _DISCUSSION.search(text[max(0, s - 200) : e + 200]) is not None
+
+
+# "the --system-prompt flag overrides the default system prompt", "supersedes all prior
+# instructions, understandings and agreements": a product's setting, a contract's clause.
+_SETTING_OR_CONTRACT = re.compile(
+    r"(?i)(?:^|[\s`(])--[a-z][a-z\-]+|\b(?:flag|cli|command[- ]line|config(?:uration)? (?:file|option|key)|"
+    r"env(?:ironment)? variable|understandings|representations|negotiations|the parties|hereto|hereof|"
+    r"hereunder|warranties)\b"
+)
+# Source code that builds a chat request: its ``"role": "system"`` objects are its own.
+_CHAT_CODE = re.compile(r"```|\bmessages\s*=\s*\[|\b(?:client|openai|anthropic)\.\w+\.|\.create\(")
