@@ -359,7 +359,12 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:agreements?|understandings|representations|negotiations|the parties|hereto|hereof|hereunder|warranties)\b"
     ],
     # Source code that builds a chat request: its role objects are the program's own.
-    "code": [r"```", r"\bmessages\s*=\s*\[", r"\b(?:client|openai|anthropic)\.\w+\.", r"\.create\("],
+    "code": [
+        r"```",
+        r"\bmessages\s*=\s*\[",
+        r"\b(?:client|openai|anthropic)\.\w+\.",
+        r"\.create\(",
+    ],
     "leaknoun": [r"\b(?:the|a|an|memory|this|that|no|any)\s+leaks?\b", r"\bleaks?\s+(?:in|of)\b"],
 }
 
