@@ -369,9 +369,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             continue
         if kind in _QUOTABLE and _quoted_in_discussion(view.text, s, e):
             continue
-        if kind == "instruction-override" and _SETTING_OR_CONTRACT.search(
-            view.text, max(0, s - 120), e + 120
-        ):
+        if _configured(view.text, s, e, kind):
             continue
         if kind == "role-hijack" and '"role"' in view.text[s:e]:
             if chat_code is None:  # read once per text, however many role objects it holds
@@ -384,7 +382,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             continue
         spans.append((s, e, kind))
     if not absent(anchor):
-        spans.extend(scan_cues(view))
+        spans.extend(c for c in scan_cues(view) if not _configured(view.text, *c))
     spelled: list[tuple[int, int]] = []
     played = False
     for hit in () if absent(aux) else _AUX.finditer(view):
@@ -514,6 +512,7 @@ _SOMEONE_ELSES = re.compile(r"(?i)\b(?:previous|prior|former|old|original)\s+[\w
 # ``curl -H "Authorization: Bearer $TOKEN" https://…``: a credential sent where it belongs.
 _AUTH_HEADER = re.compile(
     r"(?i)-H\s*['\"]?(?:authorization|x-api-key|api-key|x-auth-token)\s*:\s*(?:bearer\s+|token\s+)?\$"
+    r"|(?:\s-u|--user)\s*['\"]?\$\{?[A-Z_]+\}?:\$"
 )
 
 
@@ -580,3 +579,19 @@ _SETTING_OR_CONTRACT = re.compile(
 )
 # Source code that builds a chat request: its ``"role": "system"`` objects are its own.
 _CHAT_CODE = re.compile(r"```|\bmessages\s*=\s*\[|\b(?:client|openai|anthropic)\.\w+\.|\.create\(")
+
+# ".gitignore", "ignore_changes", "un-ignore a file": a tool's ignore rules.
+_IGNORE_FILE = re.compile(
+    r"(?i)\.(?:git|docker|npm|eslint|prettier|helm|hg|cf|gcloud|slug)ignore\b|\bignore[_ -]?(?:case|changes|errors?|patterns?|files?)\b|\bun-?ignore\b"
+)
+# ``system: |`` (a YAML block follows): a configuration's prompt field, not a forged turn.
+_YAML_BLOCK = re.compile(r"\s*[\w\-]*system[\w\-]*\s*:\s*[|>][+\-]?\s*\n", re.I)
+
+
+def _configured(text: str, s: int, e: int, kind: str) -> bool:
+    """An override or a role in a product's setting, a contract, a tool's ignore rules or
+    a configuration's prompt field (a bounded window around the span is read)."""
+    if kind == "instruction-override":
+        lo, hi = max(0, s - 120), e + 120
+        return bool(_SETTING_OR_CONTRACT.search(text, lo, hi) or _IGNORE_FILE.search(text, lo, hi))
+    return kind == "role-hijack" and _YAML_BLOCK.match(text, s, e) is not None
