@@ -591,7 +591,27 @@ _YAML_BLOCK = re.compile(r"\s*[\w\-]*system[\w\-]*\s*:\s*[|>][+\-]?\s*\n", re.I)
 def _configured(text: str, s: int, e: int, kind: str) -> bool:
     """An override or a role in a product's setting, a contract, a tool's ignore rules or
     a configuration's prompt field (a bounded window around the span is read)."""
+    if kind in ("instruction-override", "role-hijack") and _described(text, s, e):
+        return True
     if kind == "instruction-override":
         lo, hi = max(0, s - 120), e + 120
         return bool(_SETTING_OR_CONTRACT.search(text, lo, hi) or _IGNORE_FILE.search(text, lo, hi))
     return kind == "role-hijack" and _YAML_BLOCK.match(text, s, e) is not None
+
+
+# "the filter blocks messages that try to override the system prompt", "system prompt
+# tuning notes: … pass rate": an attack described, or a prompt being worked on.
+_DESCRIBED = re.compile(
+    r"(?i)\b(?:(?:messages?|requests?|inputs?|prompts?|texts?|attempts?|users?|attackers?|framings?)"
+    r" (?:that|which|who) (?:try|tries|attempt|attempts|ask|asks|tell|tells)|asking the (?:assistant|model|ai|bot) to"
+    r"|asks? the (?:assistant|model|ai|bot) to|attempts? to|tuning notes|pass rate)\b"
+)
+_META = re.compile(
+    r"(?i)\b(?:flagged|blocked|blocks|classifiers?|guardrails?|filters?|detectors?|jailbreaks?|evals?|"
+    r"prompt[ -]injections?|policy|policies|moderation)\b"
+)
+
+
+def _described(text: str, s: int, e: int) -> bool:
+    lo, hi = max(0, s - 150), e + 150
+    return bool(_DESCRIBED.search(text, lo, hi)) and bool(_META.search(text, lo, hi))

@@ -413,11 +413,31 @@ def _bearer(value: str) -> str | None:
     return None
 
 
+_REFERENCES = (
+    "process.env",
+    "os.environ",
+    "os.getenv",
+    "env.",
+    "ENV[",
+    "${",
+    "secrets.",
+    "System.getenv",
+    "config.",
+    "settings.",
+)
+# snake_case or SCREAMING_CASE words: an identifier (a test's, a variable's), not a secret.
+_IDENTIFIER = compile(
+    r"[a-z][a-z0-9]*(?:_[a-z][a-z0-9]*){2,}|[A-Z][A-Z0-9]*(?:_[A-Z][A-Z0-9]*){1,}"
+)
+
+
 def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) -> str | None:
     if not quoted:
         value = value.rstrip(".!?:")
     if len(value) < 6 or value.count(" ") > 1 or value.isdigit():  # a sentence, not a value
         return None
+    if value.startswith(_REFERENCES) or _IDENTIFIER.fullmatch(value.lstrip(":")):
+        return None  # process.env.JWT_SECRET, test_admin_can_override_lockout: a name, no value
     if value.isalpha() and (value.islower() or len(value) < 12):  # a word
         return None
     name = _key_name(view, s, key)
