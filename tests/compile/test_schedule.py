@@ -1,4 +1,4 @@
-"""A schedule with H (issue 15, part 4) compiled: the written and the concrete schedule in the
+"""A schedule with H compiled: the written and the concrete schedule in the
 AgentLoop, the concrete one in the CronJob (golden) and in the SCHEDULE column, and a schedule
 change in ``fleetctl diff``."""
 

@@ -194,7 +194,7 @@ def _merged(base: Any, patch: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
-# What kubectl needs of an API server (issue 15, part 5).
+# What kubectl needs of an API server.
 #
 # kubectl reads discovery (aggregated v2, or the legacy lists when the answer is plain
 # JSON), asks /openapi/v3 whether the server does field validation (a 404 there sends it to

@@ -1,4 +1,4 @@
-"""The operator runs a loop's concrete schedule (issue 15, part 4): an AgentLoop that says
+"""The operator runs a loop's concrete schedule: an AgentLoop that says
 ``H`` reconciled into the emulated API server gets a CronJob on the loop's own minute, keeps
 both schedules through the CRD's schema, and follows a schedule change."""
 

@@ -1,4 +1,4 @@
-"""Stock clients against the gateway over loopback (issue 17 parts 2 and 7): the official
+"""Stock clients against the gateway over loopback: the official
 openai SDK's embeddings.create and models.retrieve, x-request-id on every answer, streams
 with and without ``include_usage`` (the usage chunk only when asked, the cost always
 visible), and /metrics read by prometheus_client's 0.0.4 and OpenMetrics parsers."""

@@ -1,5 +1,5 @@
 """The detectors on the labelled corpus in ``tests/guardrails/corpus``: recall per
-detector and false positives on benign support tickets, against the targets of issue 16
+detector and false positives on benign support tickets, against the targets
 (injection ≥ 85 %, secrets ≥ 95 %, personal data ≥ 95 %, false positives ≤ 2 %).
 ``bench/detect.py`` prints the same table."""
 
@@ -40,10 +40,12 @@ def test_recall_and_false_positives_meet_the_targets(cases: list[dict[str, objec
 
 
 def test_the_fresh_probes_are_labelled_and_large(cases: list[dict[str, object]]) -> None:
-    """The probes written to measure the detectors on texts they were not tuned on (issue 16
-    item 9): each text says which probe it came from, and each probe has at least 100
-    injections and benign tickets and 40 secrets and personal-data texts."""
+    """The probes written to measure the detectors on texts they were not tuned on: each
+    text says which probe it came from, and each probe has at least 100 injections and
+    benign tickets and 40 secrets and personal-data texts (a near-miss set holds benign
+    texts only)."""
     probes = {str(c["source"]) for c in cases if "source" in c}
+    probes = {p for p in probes if not p.startswith("near-miss-")}
     assert len(probes) >= 2
     for probe in probes:
         part = [c for c in cases if c.get("source") == probe]

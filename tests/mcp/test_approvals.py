@@ -23,7 +23,7 @@ async def request_merge(stack: Stack, number: int) -> str:
         stack.url + "/mcp/github", TOKENS["release"], **{"x-fleet-run-id": "run-9"}
     ) as session:
         result = await session.call_tool("merge_pr", {"number": number})
-    # Pending is not success (issue 17 part 5): an error result naming the id and the fetch.
+    # Pending is not success: an error result naming the id and the fetch.
     assert result.is_error
     approval = result.meta["fleet/approval"]  # type: ignore[index]
     assert approval["state"] == "pending"

@@ -1,6 +1,5 @@
-"""MCP auth discovery, the unreachable server and the MCP series in /metrics (issue 17
-parts 3 and 7), through the official mcp client and httpx2 over loopback: a 401 names its
-RFC 9728 metadata (read with the mcp package's own parser), the metadata says no
+"""MCP auth discovery, the unreachable server and the MCP series in /metrics, through the
+official mcp client and httpx2 over loopback: a 401 names its RFC 9728 metadata (read with the mcp package's own parser), the metadata says no
 authorization server exists, an approver token is named as such, a server that is down
 answers 502 ``mcp_upstream_unavailable``, and tool calls, denials and approvals are counted."""
 

@@ -1,6 +1,6 @@
 """Hostile fleets: every read stays inside the fleet root, and YAML cannot make loading explode.
 
-Each test reproduces one attack from the audit (issue 16, items 2 and 3). A
+Each test reproduces one attack from the audit. A
 canary file outside the fleet must never reach compiled output, and a
 subprocess with an audit hook proves the loader never even opens it.
 """

@@ -1,5 +1,4 @@
-"""Operational mistakes get one clear error, never silence and never a traceback
-(issue 16, item 10).
+"""Operational mistakes get one clear error, never silence and never a traceback.
 
 A store URL with an unknown scheme, or a SQLite path with nothing there, used to
 become a new empty database; a Redis that is down made ``fleetctl cost`` print a

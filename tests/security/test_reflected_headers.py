@@ -1,4 +1,4 @@
-"""Values the gateway reflects into headers and documents (issue 17 parts 2 and 3): the
+"""Values the gateway reflects into headers and documents: the
 client's ``x-request-id`` and the Host it used. A value that could break out of a header
 or out of the ``WWW-Authenticate`` quoting is never echoed: the request id is replaced by
 one the gateway makes, the Host by the address the gateway listens on."""

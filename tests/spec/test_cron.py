@@ -1,4 +1,4 @@
-"""Jenkins' H in cron fields (issue 15, part 4): the forms, their ranges and steps, the errors
+"""Jenkins' H in cron fields: the forms, their ranges and steps, the errors
 naming the field and its range, and a hash that is the same on every machine and run."""
 
 from __future__ import annotations

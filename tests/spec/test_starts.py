@@ -1,4 +1,4 @@
-"""The cron stampede (issue 15, part 4): loops that start in the same minute, across time zones,
+"""The cron stampede: loops that start in the same minute, across time zones,
 daylight saving time and dated schedules, and FL173 on a generated fleet of 1,000 loops."""
 
 from __future__ import annotations
