@@ -260,16 +260,25 @@ def product_texts() -> list[tuple[str, str]]:
 
     task = prompts.task("bug-report-triage", "manual", None, {}, 0)
     out = [("task prompt", task), ("nudge", prompts.NUDGE)]
-    body = {
-        "messages": [
-            {"role": "user", "content": task},
-            {"role": "assistant", "content": "Reading the issue first."},
-            {"role": "user", "content": prompts.NUDGE},
-        ],
-        "tools": BUILTINS + _demo_tools(),
-    }
-    # The gateway reads a request's texts joined, so windows run across them.
-    out.append(("a loop's first request", SEPARATOR.join(s.get() for s in request_slots(body))))
+    # Every bundled loop's first request, started each way, with and without a trigger input
+    # and with earlier state: the gateway reads a request's texts joined, so windows run
+    # across the task and the tool definitions.
+    loops = sorted(p.stem for p in (ROOT / "examples").glob("*/agents/*.yaml"))
+    inputs: list[object] = [None, {"issue": 44}, {"pr": 17, "repo": "northwind/web"}]
+    for loop in loops:
+        for trigger in ("manual", "schedule", "webhook"):
+            for payload in inputs:
+                for state in (None, {"last_run": "done"}):
+                    text = prompts.task(loop, trigger, payload, state, 1 if state else 0)
+                    body = {
+                        "messages": [
+                            {"role": "user", "content": text},
+                            {"role": "user", "content": prompts.NUDGE},
+                        ],
+                        "tools": BUILTINS + _demo_tools(),
+                    }
+                    joined = SEPARATOR.join(s.get() for s in request_slots(body))
+                    out.append((f"{loop}'s first request ({trigger})", joined))
     for tool in BUILTINS + _demo_tools():
         name = tool["function"]["name"]
         out.append((name, json.dumps(tool)))

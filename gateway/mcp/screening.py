@@ -24,12 +24,29 @@ OFF_LOOP_BYTES = 64 * 1024
 Guarded = tuple[dict[str, Any], list[Verdict], Verdict | None]
 
 
+def _structural(key: Any, value: Any) -> bool:
+    """A block's ``type`` or ``mimeType`` ("text", "image/png"): the protocol's own word,
+    not read (a finding spanning it would redact the block's type away), and too short to
+    hold an order."""
+    return (
+        key in ("type", "mimeType")
+        and isinstance(value, str)
+        and len(value) <= 64
+        and value.replace("/", "_")
+        .replace("-", "_")
+        .replace(".", "_")
+        .replace("+", "_")
+        .isidentifier()
+    )
+
+
 def _strings(value: Any, out: list[str]) -> None:
     if isinstance(value, str):
         out.append(value)
     elif isinstance(value, dict):
-        for v in value.values():
-            _strings(v, out)
+        for k, v in value.items():
+            if not _structural(k, v):
+                _strings(v, out)
     elif isinstance(value, list):
         for v in value:
             _strings(v, out)
@@ -40,7 +57,7 @@ def _replace(value: Any, it: Any) -> Any:
     if isinstance(value, str):
         return next(it)
     if isinstance(value, dict):
-        return {k: _replace(v, it) for k, v in value.items()}
+        return {k: v if _structural(k, v) else _replace(v, it) for k, v in value.items()}
     if isinstance(value, list):
         return [_replace(v, it) for v in value]
     return value
