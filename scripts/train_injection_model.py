@@ -308,7 +308,7 @@ def write(
 ) -> None:
     weights = {}
     for f, v in sorted(w.items(), key=lambda kv: str(kv[0])):
-        key = " ".join(f) if isinstance(f, tuple) else str(f)  # type: ignore[arg-type]
+        key = " ".join(f) if isinstance(f, tuple) else str(f)
         weights[key] = v
     data = {
         "header": {
