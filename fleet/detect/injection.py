@@ -439,10 +439,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         for at, piece in () if view.text is text and absent(spacers) else _spaced(text):
             for f in scan_injection(piece, _depth=_MAX_DEPTH):
                 f = Finding(f.detector, f.kind, f.start + at, f.end + at, f.masked)
-                # The one taken span that can overlap is the last to start before f ends
-                # (they are disjoint and sorted): a bisection, not a walk over all of them.
-                i = bisect_left(starts, f.end) - 1
-                if i < 0 or ends[i] <= f.start:
+                if not _overlaps(starts, ends, f.start, f.end):
                     found.append(f)
     if view.translated() and _hides(text):
         # Runs of tag or zero-width characters hide text; spans of the original string.
@@ -465,12 +462,18 @@ def _learned(text: str, view: View, found: list[Finding]) -> list[Finding]:
     starts, ends = _merged((f.start, f.end) for f in found)
     out = []
     for s, e in spans:
-        i = bisect_left(starts, e) - 1
-        if i < 0 or ends[i] <= s:
+        if not _overlaps(starts, ends, s, e):
             out.append(
                 Finding("prompt-injection", "suspected-instructions", s, e, snippet(text[s:e]))
             )
     return out
+
+
+def _overlaps(starts: list[int], ends: list[int], s: int, e: int) -> bool:
+    """Whether ``[s, e)`` overlaps one of the disjoint, sorted spans of :func:`_merged`: the
+    one that can is the last to start before ``e`` (a bisection, not a walk over them all)."""
+    i = bisect_left(starts, e) - 1
+    return i >= 0 and ends[i] > s
 
 
 def _merged(spans: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
