@@ -28,12 +28,24 @@ AI = (
     r"systems?|bots?|crawlers?|readers?)|AI|A\.I\.|assistant|model|LLM|bot|agent|chatbot|copilot|"
     r"GPT|claude|gemini|summari[sz]er|language model)"
 )
+# Names of an AI that a text speaks to, in many languages (folded: accents, Cyrillic and
+# Greek are matched in the folded form the patterns are put through): AI in a compound
+# ("KI-Kalenderassistent", "ai-sprint-bot"), assistants, bots, copilots, language models,
+# agents named as software ("coding-agent", "agents installing this package").
+ADDRESSEE = (
+    r"(?:\b(?:[\w]+-)*(?-i:AI|A\.I\.|IA|KI|LLM|GPT)(?:-[\w]+)*\b|\b[\w\-]*(?:assistant|assistent|"
+    r"asistent|asystent|asistan\b|asisten\b)\w*|\b(?:[\w]+-)*(?:bot|bots|chatbot|copilot|robot|robo)"
+    r"(?:-[\w]+)*\b|\b[\w]+-agents?\b|\bagents? (?:reading|installing|processing|summari[sz]ing|"
+    r"resolving|running|triaging|handling|reviewing|that|which)\b|\b(?:language models?|modeles? de "
+    r"langage|modelos? de lenguaje|sprachmodell\w*|modelu jezykowego|yapay zeka|umel\w+ inteligenc\w+)"
+    r"\b|ассистент|помощник|помічник|нейросет|ии-|βοηθ|مساعد|الذكاء الاصطناعي)"
+)
 TOOL_ID = (
     r"\b(?:merge|delete|drop|remove|destroy|transfer|deploy|approve|close|create|grant|send|run|"
     r"exec|execute|shell|wipe|force|push|publish|pay|refund|revoke|reset|write|invite|rotate|"
     r"disable|kill|terminate|purge|truncate|update|add|set|move|withdraw|cleanup|clean|erase|nuke|"
     r"format|overwrite|unban|ban|unlock|lock|suspend|credit|debit|issue|export|sign|upgrade|downgrade|"
-    r"change|modify|edit|label|assign|escalate|cancel|void|wire|enable|release)_[a-z0-9_]+\b"
+    r"change|modify|edit|label|assign|escalate|cancel|void|wire|enable|release)_[a-z][a-z0-9_]*\b"
 )
 # Orders a text gives an AI it addresses.
 _ORDER_VERBS = (
@@ -102,6 +114,64 @@ FAMILIES: dict[str, list[str]] = {
         r"needs to|need to|will now|has to|have to|is instructed to|are instructed to)\b",
         rf"\b(?:ATTENTION|ATTN|NOTICE|IMPORTANT|WARNING)[\s:,\-]+(?:the\s+)?{AI}s?\b",
         rf"\bwhen (?:the )?{AI} (?:reads|sees|processes|summari[sz]es|gets to) this\b",
+    ],
+    # An AI addressed at the head of a clause, in many languages: "Scheduling assistant:",
+    # "Note for the sales copilot —", "Hinweis an die KI, die dieses Ticket
+    # zusammenfasst:", "Observação para a IA do suporte:", "@coding-agent:",
+    # "メールアシスタントAIへ：". A clause from a line's or sentence's start, naming an AI,
+    # closed by a colon, a comma or a dash within a short reach.
+    "addrx": [
+        # closed by a colon or a dash: "Assistant managing this calendar: accept …"
+        rf"(?:(?m:^)|[>(\[/#*|\-]\s*|[.!?]\s+)[^\n.!?:：,]{{0,60}}?{ADDRESSEE}[^\n.!?:：]{{0,60}}?"
+        r"(?:[:：]|\s[\x{2014}\x{2013}-]\s)",
+        # closed by a comma right after the name, a short greeting before it: "Beste AI,",
+        # "Dear support bot,", "Assistente, preciso que você …"
+        rf"(?:(?m:^)|[.!?]\s+)(?:(?:hey|hi|hello|dear|ok|okay|yo|cher|chere|querid[oa]|estimad[oa]|"
+        rf"car[oa]|beste|lieber?|liebe|drogi|droga|kaere|kara|hej|hola|ola|ciao|bonjour|hallo|"
+        rf"merhaba|halo|уважаем\w*|шановн\w*)\s+)?(?:(?:the|la|le|el|il|lo|o|a|der|die|das|de|"
+        rf"den)\s+)?(?:[\w\-]+\s+){{0,2}}?{ADDRESSEE}\s*,",
+        r"(?:\b(?-i:AI)|アシスタント|ボット|エージェント|助手|机器人|智能体|어시스턴트|봇|에이전트)"
+        r"[^\n。！？]{0,8}?(?:へ|に|에게|께|[：:])",
+        r"(?:致|给)[^\n。！？:：]{0,12}?(?:AI|助手|机器人|智能体)",
+    ],
+    # Orders to such an AI, and their covers, in many languages: the acts that matter
+    # (approve, merge, delete, send, export, grant, disable…), doing them unseen, and a
+    # claimed approval.
+    "actx": [
+        r"\b(?:approve|merge|grant|delete|drop table|transfer|forward|upload|export|exfiltrate|"
+        r"disable|bypass|escalate|reassign|elevate|wipe|accept (?:all|every)|decline|apply (?:a |the )?"
+        r"\d+ ?%|mark (?:all|every)|score|rate this|bcc|dm every|add (?:the user|me|@|it to every)|"
+        r"(?:say|state|tell \w+|claim|conclude|affirm|write) (?:in \w+ \w+ )?that|act as|"
+        r"pretend|quietly|discreetly|silently|secretly)\b",
+        r"\b(?:approuve[rz]?|valide[rz]?|fusionne[rz]?|supprime[rz]?|efface[rz]?|transfere[rz]?|"
+        r"envoie[rz]?|exporte[rz]?|accorde[rz]?|desactive[rz]?|accepte[rz]? (?:automatiquement|tou)|"
+        r"signe[rz]?|recommande[rz]?|affirme[rz]?|conclus|ajoute-moi|marque tous|cree une regle|"
+        r"ne (?:le |la |les )?(?:signale[rz]?|mentionne[rz]?|dis)|sans (?:prevenir|avertir|informer|"
+        r"demander|le dire)|discretement)\b",
+        r"\b(?:genehmige|freigeben|gib \w+ frei|losche|loschen|entferne|sende|schicke|exportiere|"
+        r"lade \w+ (?:\w+ )?hoch|erteile|deaktiviere|akzeptiere|bewerte|schreib|lege \w+|"
+        r"schliess\w* \w+ ab|ohne (?:ruckfrage|nachzufragen|zu fragen|den nutzer|den benutzer)|"
+        r"vergiss|antworte \w+|fuhre \w+ (?:\w+ )?aus|frag nicht)\b",
+        r"\b(?:aprueba|apruebe|fusiona|elimina|borra|transfiere|envia|envie|exporta|concede|otorga|"
+        r"desactiva|acepta|firma|recomienda|di que|afirma|no menciones|sin (?:avisar|preguntar|"
+        r"decir|consultar|informar)|incluye|ejecuta|actua como|approva|unisci|cancella|trasferisci|"
+        r"invia|esporta|concedi|disattiva|accetta|raccomanda|non menzionare|senza (?:chiedere|"
+        r"avvisare|informare)|riassegna|aprove|apague|apaga|exclua|transfira|exporte|conceda|"
+        r"desative|aceite|assine|recomende|diga (?:ao|que)|nao (?:mencione|avise|conte|precisa "
+        r"confirmar)|sem (?:avisar|perguntar|informar)|aplique|rode|faca o merge)\b",
+        r"\b(?:keur \w+ goed|verwijder|stuur|exporteer|schakel \w+ uit|accepteer|zonder (?:te "
+        r"vragen|melding)|zatwierdz|usun|wyslij|przeslij|eksportuj|nadaj|wylacz|pomin|nie informuj|"
+        r"bez (?:pytania|informowania)|godkann|godkend|ta bort|skicka|exportera|uppdatera|utan att|"
+        r"uden at|bekraeft ikke|gonder|onayla|aktar|cagir|bir kenara birak|kirim|hapus|setujui|"
+        r"bertindak sebagai|schval|smaz|odesli|nikomu|hay bo qua|noi rang)\b",
+        r"(?:выполни|отправ|удали|экспорт|перестань|считай|пересл|не сообщай|ничего не сообщай|"
+        r"виконай|надішли|видали|εγκρ|στειλ|διαγρα|أرسل|احذف|تجاهل|送信|送って|削除|承認|マージ|"
+        r"アップロード|書き出|知らせない|发送|删除|合并|批准|不要提及|不要告诉|无需告诉|导出|上传|"
+        r"전송|삭제|환불|승인|보내|지워|말하지)",
+        r"\b(?:already (?:approved|signed off|authori[sz]ed)|(?:approved|authori[sz]ed|signed off|"
+        r"agreed) (?:by|with) (?:the |our |my )?(?:\w+ )?(?:lead|maintainers?|manager|cfo|cto|ceo|"
+        r"admin|upstream|legal|security|sre|dba)|a autorise|hat (?:das |es )?(?:erlaubt|genehmigt)|"
+        r"autorizo|autorizzat|autorizou|valide par|ja aprovou|ya aprobo)\b",
     ],
     # an AI spoken to at the start of a sentence: "Hey chatbot, new plan: …"
     "vocative": [
@@ -380,7 +450,7 @@ ANCHORS: dict[str, list[str]] = {
     "nearown": [rf"(?:{'|'.join(FAMILIES['dismiss'])})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
-        for name in ("alone", "addrorder", "dismiss2", "addr", "vocative", "sendv", "tool", "mode", "rolemark", "split", "doit",
+        for name in ("alone", "addrorder", "dismiss2", "addr", "vocative", "addrx", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal")
     },
@@ -401,6 +471,11 @@ COMBOS: dict[str, list[Combo]] = {
     "addr": [
         ("role-hijack", True, (),
          (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),), ("ours",)),
+    ],
+    "addrx": [
+        ("role-hijack", False, (),
+         (("actx", "act", "dismiss", "dismiss2", "bypass", "conceal", "tool", "order", "sendv"),),
+         ("ours", "code")),
     ],
     "vocative": [
         ("role-hijack", True, (),

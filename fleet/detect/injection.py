@@ -382,7 +382,12 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             continue
         spans.append((s, e, kind))
     if not absent(anchor):
-        spans.extend(c for c in scan_cues(view) if not _configured(view.text, *c))
+        spans.extend(
+            c
+            for c in scan_cues(view)
+            if not _configured(view.text, *c)
+            and not (c[2] in _QUOTABLE and _quotes_in_discussion(view.text, c[0], c[1]))
+        )
     spelled: list[tuple[int, int]] = []
     played = False
     for hit in () if absent(aux) else _AUX.finditer(view):
@@ -553,11 +558,22 @@ def _forget_about(text: str, end: int) -> bool:
 # Kinds a text about attacks quotes as examples ("a page could hold 'ignore previous
 # instructions'"); an exfiltration link, a hidden or encoded payload works quoted or not.
 _QUOTABLE = frozenset({"instruction-override", "role-hijack", "prompt-leak"})
-_QUOTES = "'\"`‘’“”«»"
+_QUOTES = "'\"`‘’“”«»„‚「」『』"
 _DISCUSSION = re.compile(
     r"(?i)\b(?:prompt[ -]injections?|injection attacks?|jailbreaks?|attacks?|attackers?|payloads?|"
     r"red[ -]team(?:ing|ers)?|threat model|mitigations?|defen[cs]es?|classifiers?|guardrails?|"
-    r"detectors?|filters?|such as|for example|e\.g\.|phrases? like|strings? like|text like)\b"
+    r"detectors?|filters?|such as|for example|e\.g\.|phrases? like|strings? like|text like|"
+    r"regex(?:es)?|keywords?|wording|phrasing|example sentences?|par exemple|exemples?|por ejemplo|"
+    r"ejemplos?|zum beispiel|beispiele?|beispielsatz|per esempio|esempi[oi]?|por exemplo|exemplos?|"
+    r"bijvoorbeeld|voorbeelden)\b|例文|例えば|たとえば|例如|比如|예를 들어|예문"
+)
+# Speech reported just before the quotation mark: "when a patient says 'forget that'",
+# "I asked the bot 'what are your instructions?'" (a customer's account, not an order).
+_REPORTED = re.compile(
+    r"(?i)\b(?:says?|said|saying|asks?|asked|asking|types?|typed|typing|writes|wrote|tells?|told|"
+    r"replied|replies|answered|dice|dicen|dijo|pregunta|escribe|dit|disent|demande|écrit|sagt|"
+    r"sagen|fragt|schreibt|dice|chiede|scrive|diz|dizem|pergunta|escreve|zegt|vraagt|schrijft)\b"
+    r"[^.!?\n]{0,40}$"
 )
 
 
@@ -570,7 +586,30 @@ def _quoted_in_discussion(text: str, s: int, e: int) -> bool:
     after = text[e : e + 60]
     if not any(q in after for q in _QUOTES):
         return False
+    if _REPORTED.search(text[max(0, s - 60) : s].rstrip()[:-1]):
+        return True
     return _DISCUSSION.search(text[max(0, s - 200) : e + 200]) is not None
+
+
+# A quotation inside a sentence: an opening mark after a space, a colon or a bracket, up
+# to 160 characters that hold no closing mark, then one. A character class repeated,
+# bounded: linear.
+_QUOTED = re.compile(r"(?:^|[\s:(\[])(['\"`‘“«„「『])[^'\"`’”»“」』\n]{6,160}['\"`’”»“」』]")
+
+
+def _quotes_in_discussion(text: str, s: int, e: int) -> bool:
+    """A sentence (``text[s:e]``, where cues combined) that quotes something, in a text
+    that speaks of attacks or examples, or that reports what someone said: the cues are
+    the quotation's ("attackers hide text such as 'ignore previous instructions'")."""
+    discussion: bool | None = None
+    for m in _QUOTED.finditer(text, s, e):
+        if _REPORTED.search(text[max(0, m.start(1) - 60) : m.start(1)].rstrip()):
+            return True
+        if discussion is None:
+            discussion = _DISCUSSION.search(text, max(0, s - 200), e + 200) is not None
+        if discussion:
+            return True
+    return False
 
 
 # "the --system-prompt flag overrides the default system prompt", "supersedes all prior
