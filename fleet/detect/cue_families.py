@@ -36,7 +36,8 @@ ADDRESSEE = (
     r"(?:\b(?:[\w]+-)*(?-i:AI|A\.I\.|IA|KI|LLM|GPT)(?:-[\w]+)*\b|\b[\w\-]*(?:assistant|assistent|"
     r"asistent|asystent|asistan\b|asisten\b)\w*|\b(?:[\w]+-)*(?:bot|bots|chatbot|copilot|robot|robo)"
     r"(?:-[\w]+)*\b|\b[\w]+-agents?\b|\bagents? (?:reading|installing|processing|summari[sz]ing|"
-    r"resolving|running|triaging|handling|reviewing|that|which)\b|\b(?:language models?|modeles? de "
+    r"resolving|running|triaging|handling|reviewing|that|which)\b|\b\w+agent(?:en|s)?\b|@[\w\-]*(?:bot|agent|copilot|automation|assistant)\b|"
+    r"\bautomat(?:ed|ion)\b|\b(?:language models?|modeles? de "
     r"langage|modelos? de lenguaje|sprachmodell\w*|modelu jezykowego|yapay zeka|umel\w+ inteligenc\w+)"
     r"\b|ассистент|помощник|помічник|нейросет|ии-|βοηθ|مساعد|الذكاء الاصطناعي)"
 )
@@ -122,7 +123,7 @@ FAMILIES: dict[str, list[str]] = {
     # closed by a colon, a comma or a dash within a short reach.
     "addrx": [
         # closed by a colon or a dash: "Assistant managing this calendar: accept …"
-        rf"(?:(?m:^)|[>(\[/#*|\-]\s*|[.!?]\s+)[^\n.!?:：,]{{0,60}}?{ADDRESSEE}[^\n.!?:：]{{0,60}}?"
+        rf"(?:(?m:^)|[>(\[/#*|\-\"'{{]\s*|[.!?]\s+)[^\n.!?:：,]{{0,60}}?{ADDRESSEE}[^\n.!?:：]{{0,60}}?"
         r"(?:[:：]|\s[\x{2014}\x{2013}-]\s)",
         # closed by a comma right after the name, a short greeting before it: "Beste AI,",
         # "Dear support bot,", "Assistente, preciso que você …"
@@ -130,9 +131,33 @@ FAMILIES: dict[str, list[str]] = {
         rf"car[oa]|beste|lieber?|liebe|drogi|droga|kaere|kara|hej|hola|ola|ciao|bonjour|hallo|"
         rf"merhaba|halo|уважаем\w*|шановн\w*)\s+)?(?:(?:the|la|le|el|il|lo|o|a|der|die|das|de|"
         rf"den)\s+)?(?:[\w\-]+\s+){{0,2}}?{ADDRESSEE}\s*,",
+        # a bare "agent" only as the head of a quoted or bracketed text (a log line, a JSON
+        # value): at a line's start it is as often a person's turn in a transcript
+        r"[\"'\[(]\s*(?:agent|agente|agentes|agents|agencie|бот|bot|assistente|asistente)\s*[:,]",
         r"(?:\b(?-i:AI)|アシスタント|ボット|エージェント|助手|机器人|智能体|어시스턴트|봇|에이전트)"
         r"[^\n。！？]{0,8}?(?:へ|に|에게|께|[：:])",
         r"(?:致|给)[^\n。！？:：]{0,12}?(?:AI|助手|机器人|智能体)",
+    ],
+    # An AI addressed on a condition, in many languages: "If you are an LLM with tool
+    # access", "Si eres un modelo de lenguaje", "Wenn du ein Sprachmodell bist", "whoever or
+    # whatever reads this first".
+    "ifai": [
+        r"\b(?:if|when|whenever)\s+(?:you(?:'re| are)|this (?:text|page|message|document|e-?mail|file) "
+        r"is being (?:read|processed|summari[sz]ed|parsed) by)\s+(?:an?\s+)?(?:(?-i:AI|LLM)|language "
+        r"model|automated (?:browser|agent|assistant|system|reviewer|tool)|bot|assistant|agent|model)\b",
+        r"\b(?:if|when) you(?:'re| are) (?:summari[sz]ing|reading|processing|parsing|indexing) this\b",
+        r"\bwho(?:ever| or what)(?: or whatever)? (?:reads|processes|handles|sees) this\b",
+        r"\bsi (?:eres|tu es|vous etes) (?:un |una |une )?(?:modelo de lenguaje|modele de langage|"
+        r"(?-i:IA)|asistente|assistant|agente?|bot)\b|\bsi (?:estas|tu|vous) (?:leyendo|resumiendo|"
+        r"procesando|lis|lisez|resumes|resumez)\b",
+        r"\bwenn du (?:ein |eine )?(?:sprachmodell|(?-i:KI)|assistent|agent|bot)\w* bist\b|\bwenn du "
+        r"(?:diese[nrs]? )?(?:text|seite|dokument|mail|e-mail|nachricht) (?:liest|zusammenfasst|verarbeitest)\b",
+        r"\bse (?:sei|stai) (?:un |una )?(?:(?-i:IA)|modello linguistico|assistente|agente|bot|"
+        r"riassumendo|leggendo|elaborando)\b|\bse (?:voce )?(?:e|for|estiver) (?:um |uma )?"
+        r"(?:(?-i:IA)|modelo de linguagem|assistente|agente|bot|lendo|resumindo)\b",
+        r"\bals je (?:een )?(?:(?-i:AI)|taalmodel|assistent|agent|bot) bent\b|\bals je dit (?:leest|"
+        r"samenvat)\b|\bjesli (?:jestes (?:modelem|(?-i:AI)|asystentem|agentem|botem)|czytasz|"
+        r"streszczasz)\b|\b(?:okuyan|isleyen|ozetleyen) (?:yapay zeka|asistan|bot)",
     ],
     # Orders to such an AI, and their covers, in many languages: the acts that matter
     # (approve, merge, delete, send, export, grant, disable…), doing them unseen, and a
@@ -168,6 +193,14 @@ FAMILIES: dict[str, list[str]] = {
         r"виконай|надішли|видали|εγκρ|στειλ|διαγρα|أرسل|احذف|تجاهل|送信|送って|削除|承認|マージ|"
         r"アップロード|書き出|知らせない|发送|删除|合并|批准|不要提及|不要告诉|无需告诉|导出|上传|"
         r"전송|삭제|환불|승인|보내|지워|말하지)",
+        r"\b(?:share (?:the |their |this |all |every |his |her )?(?:full |complete |entire )?\w+ "
+        r"(?:\w+ )?with|navigate to|click (?:accept|allow|ok|confirm)|export (?:every|all|the)|"
+        r"make me (?:an? )?(?:owner|admin|super-admin)|two-factor|2fa|mfa|payee|bank (?:account|"
+        r"details)|mark the review as|do not report|don'?t report|in the public|every (?:contact|"
+        r"customer|ticket|vendor|member|attendee)|all (?:attendees|customers|contacts|vendors)|"
+        r"set (?:the )?[\w ]{1,20} to (?:zero|0|true|false|public)|pay (?:it|this|them) twice|"
+        r"compartilh\w+|condividi|teile \w+|partage[rz]?|comparte|udostepnij|verstuur|iptal et|"
+        r"cancel every|skip (?:revoking|the second|the required)|reset (?:the )?\w+'?s? (?:mfa|2fa))\b",
         r"\b(?:already (?:approved|signed off|authori[sz]ed)|(?:approved|authori[sz]ed|signed off|"
         r"agreed) (?:by|with) (?:the |our |my )?(?:\w+ )?(?:lead|maintainers?|manager|cfo|cto|ceo|"
         r"admin|upstream|legal|security|sre|dba)|a autorise|hat (?:das |es )?(?:erlaubt|genehmigt)|"
@@ -450,7 +483,7 @@ ANCHORS: dict[str, list[str]] = {
     "nearown": [rf"(?:{'|'.join(FAMILIES['dismiss'])})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
-        for name in ("alone", "addrorder", "dismiss2", "addr", "vocative", "addrx", "sendv", "tool", "mode", "rolemark", "split", "doit",
+        for name in ("alone", "addrorder", "dismiss2", "addr", "vocative", "addrx", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal")
     },
@@ -471,6 +504,12 @@ COMBOS: dict[str, list[Combo]] = {
     "addr": [
         ("role-hijack", True, (),
          (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),), ("ours",)),
+    ],
+    "ifai": [
+        ("role-hijack", True, (),
+         (("actx", "act", "dismiss", "dismiss2", "bypass", "conceal", "tool", "order", "sendv",
+           "imperative", "leakp"),),
+         ("ours", "code")),
     ],
     "addrx": [
         ("role-hijack", False, (),

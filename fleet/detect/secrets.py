@@ -207,7 +207,7 @@ def _azure_devops_pat(value: str) -> str | None:
     return "azure-devops-pat" if ok else None
 
 
-_WEAK_WORDS = {"password", "passwd", "secret", "pass", "pwd", "changeme", "example", "test",
+_WEAK_WORDS = {"password", "passwd", "secret", "pass", "pwd", "changeme", "change-me", "example", "test",
                "token", "none", "null", "user", "username", "admin"}  # fmt: skip
 
 _TOKENS: list[_Token] = [
@@ -370,13 +370,13 @@ _KEY_WORD = (
     r"|refresh[_.\- ]?token|bearer[_.\- ]?token|token|passw(?:or)?d|passwort|mot de passe|contraseña"
     r"|passphrase|passcode|pwd|credentials?|private[_.\- ]?key|signing[_.\- ]?key"
     r"|encryption[_.\- ]?key|master[_.\- ]?key|license[_.\- ]?key|webhook[_.\- ]?secret"
-    r"|session[_.\- ]?(?:key|token|secret)|cookie|auth|sas)"
+    r"|session[_.\- ]?(?:key|token|secret)|cookie|auth|sas|appid)"
 )
 _CONTEXT_RE = Pattern(
     # 1 the key word (and what follows it in an identifier); 2 an auth scheme (Basic,
     # Bearer…); the value: 3 double-quoted, 4 single-quoted, 5 bare
     # what it is for may stand between: "token for the partner API:", "password for wifi is"
-    rf"(?i)({_KEY_WORD}[A-Za-z0-9_.\-]*)[\"'\]]?(?: (?:for|of|on|to) (?:the |our |my |your )?[A-Za-z0-9_.\-]{{1,24}}(?: [A-Za-z0-9_.\-]{{1,24}})?)?\s*(?:=>|:=|=|:|\s(?:is|was|are)\b)\s*"
+    rf"(?i)({_KEY_WORD}[A-Za-z0-9_.\-]*)(?:[\"'\]]?(?: (?:for|of|on|to) (?:the |our |my |your )?[A-Za-z0-9_.\-]{{1,24}}(?: [A-Za-z0-9_.\-]{{1,24}})?)?\s*(?:=>|:=|=|:|\s(?:is|was|are)\b))\s*"
     r"((?:basic|bearer|token|digest)\s+)?"
     # A bare value holds a digit or a symbol, or is a long run of letters: a word is no secret.
     r"(?-i:\"([^\"\n]{6,200})\"|'([^'\n]{6,200})'|`?([^\s\"'`<>,;()\[\]{}]*[^\sA-Za-z\"'`<>,;()\[\]{}][^\s\"'`<>,;()\[\]{}]*|[A-Za-z]{12,}))"
@@ -388,7 +388,17 @@ _CONTEXT_RE = Pattern(
     # 9 a user and password on a command line (curl -u, wget --user…); 10 mysql's -pPASSWORD
     r"|\s(?:-u|--user|--proxy-user)[ =]['\"]?[A-Za-z0-9_.@\-]+:([^\s\"'@]+)"
     r"|\s-p([A-Za-z0-9!#%^&*_+=.~]+)(?:\s|$)"
+    # 11, 12 mysql's -p'PASSWORD' and -p"PASSWORD"; 13 a password flag (redis-cli -a,
+    # --password, --pass, --passwd), its value bare or quoted
+    r"|\s-p'([^'\n]{6,128})'|\s-p\"([^\"\n]{6,128})\""
+    r"|\s(?:-a|--pass(?:word|wd)?)[ =]['\"]?([^\s\"']{6,128})"
+    # 14 PHP's define('DB_PASSWORD', '…'); 15 "password" and a value of three kinds of
+    # character after a space: "user admin / password gYPbbb%Lhpfv&981"
+    r"|(?i:define\(\s*['\"][A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|_KEY|SALT)[A-Z0-9_]*['\"]\s*,\s*)"
+    r"['\"]([^'\"\n]{6,200})['\"]"
+    r"|(?i:\bpassw(?:or)?d) ([^\s\"'`<>,;()\[\]{}/.]{8,64})(?:[\s.,;]|$)"
 )
+_REDIS = compile(r"\bredis-cli\b")
 _MYSQL = compile(r"\bmysql|\bmariadb|\bmysqldump|\bmysqladmin")
 _AWS_CONTEXT = compile(r"(?i)aws|amazon|secret|AKIA|ASIA")
 # Words that make the password after them an illustration, not a credential.
@@ -428,7 +438,10 @@ _REFERENCES = (
 # snake_case or SCREAMING_CASE words: an identifier (a test's, a variable's), not a secret.
 _IDENTIFIER = compile(
     r"[a-z][a-z0-9]*(?:_[a-z][a-z0-9]*){2,}|[A-Z][A-Z0-9]*(?:_[A-Z][A-Z0-9]*){1,}"
+    r"|[a-z][a-z]*(?:-[a-z][a-z]*)+"  # kebab-case words: a Secret's or a key's name
 )
+# A key whose value is where the secret is, not the secret: POSTGRES_PASSWORD_FILE.
+_WHERE = ("_file", "_path", "-file", "-path", "file", "path")
 
 
 def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) -> str | None:
@@ -442,14 +455,20 @@ def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) 
         return None
     name = _key_name(view, s, key)
     low = name.lower()
+    if low.endswith(_WHERE):
+        return None
+    if quoted and " " in value and value.replace(" ", "").isalpha():
+        return None  # "Show password": a label's words
     if any(word in low for word in _PASSWORD_WORDS):
         # Passwords are seldom random: long enough, and not one kind of character only.
         if len(value) < 6 or placeholder(value) or value.lower() in _WEAK_WORDS:
             return None
         if _AN_EXAMPLE.search(view.text[max(0, s - 48) : s]):
             return None  # "Example of a weak password: 'Summer2024!'": a policy's illustration
-        if value.startswith(("$", "%", "@")) or _classes(value) < 2 or value.isalpha():
+        if value.startswith(("$", "%", "@")) or _classes(value) < 2:
             return None
+        if value.isalpha() and not (len(value) >= 12 and random_looking(value)):
+            return None  # a word; a long run of random letters of both cases is a password
         return "credential-assignment"
     if len(value) == 40 and "aws" in low and _classes(value) >= 3:
         return "aws-secret-key"
@@ -566,7 +585,12 @@ def scan_secrets(text: str) -> list[Finding]:
             kind = _aws_secret(view, s, e)
         else:
             s, e = hit.span(group)
-            kind = _command_line(view, s, e, group == 10)
+            kind = _command_line(view, s, e, group in (10, 11, 12))
+            flag = view.text[max(0, s - 4) : s]
+            if group == 13 and "-a" in flag and not _REDIS.search(view.text[max(0, s - 120) : s]):
+                kind = None  # -a is many commands' flag: a password only for redis-cli
+            elif group == 15 and kind is not None and _classes(view.text[s:e]) < 3:
+                kind = None  # a word after "password" ("password reset1"): not one
         if kind is not None and not any(a < e and s < b for a, b in taken):
             spans.append((s, e, kind))
     spans.sort(key=lambda t: (t[0], -t[1]))
