@@ -167,10 +167,13 @@ def test_the_learned_scorer_on_four_times_the_input_costs_about_four_times(unit:
     # share is not hidden by the rules' cost.
     small = UNITS[unit] * (16384 // len(UNITS[unit]))
     flagged(small)
-    # A few milliseconds each: more runs than the rules' test, so that one slow run of the
-    # small input (a collection, another process) does not decide.
-    big = cost(flagged, small * 4, repeats=9)  # type: ignore[arg-type]
-    ratio = big / max(cost(flagged, small, repeats=9), 1e-6)  # type: ignore[arg-type]
+    # A few milliseconds each: the two sizes timed in turn, best of several, so that a slow
+    # spell of the machine (a collection, another process) falls on both.
+    best = [float("inf"), float("inf")]
+    for _ in range(9):
+        for side, text in enumerate((small, small * 4)):
+            best[side] = min(best[side], cost(flagged, text, repeats=1))  # type: ignore[arg-type]
+    ratio = best[1] / max(best[0], 1e-6)
     assert ratio < 8, f"the scorer on {unit!r}: four times the input cost {ratio:.1f}x"
 
 
