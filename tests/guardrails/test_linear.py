@@ -156,8 +156,9 @@ def test_four_times_the_input_costs_about_four_times(unit: str) -> None:
     for name, detect in DETECTORS.items():
         detect(small)  # warm the automaton's cache
         ratio = cost(detect, small * 4) / max(cost(detect, small), 1e-6)
-        # Linear is 4; quadratic would be 16. Generous: timings are noisy.
-        assert ratio < 8, f"{name} on {unit!r}: four times the input cost {ratio:.1f}x"
+        # Linear is 4; quadratic would be 16. Generous: timings are noisy (4 to 8.3 seen on
+        # a linear scan of a machine busy with other work).
+        assert ratio < 10, f"{name} on {unit!r}: four times the input cost {ratio:.1f}x"
 
 
 @pytest.mark.timeout(60)
@@ -174,7 +175,7 @@ def test_the_learned_scorer_on_four_times_the_input_costs_about_four_times(unit:
         for side, text in enumerate((small, small * 4)):
             best[side] = min(best[side], cost(flagged, text, repeats=1))  # type: ignore[arg-type]
     ratio = best[1] / max(best[0], 1e-6)
-    assert ratio < 8, f"the scorer on {unit!r}: four times the input cost {ratio:.1f}x"
+    assert ratio < 10, f"the scorer on {unit!r}: four times the input cost {ratio:.1f}x"
 
 
 def _vocabulary() -> list[str]:
