@@ -28,7 +28,6 @@ from functools import lru_cache
 from typing import Any
 
 from fleet.detect import DETECTORS, Finding, redact
-from fleet.detect.presence import BUILT_IN, quiet
 from fleet.detect.text import exact
 from fleet.gwconfig import GwGuardrail
 
@@ -108,7 +107,7 @@ class Joined:
     """Texts scanned as one: joined by newlines, each finding cut back into the texts it
     touches. Built once for all the rules of a check (until a redaction changes a text)."""
 
-    __slots__ = ("_quiet", "live", "starts", "text", "texts")
+    __slots__ = ("live", "starts", "text", "texts")
 
     def __init__(self, texts: Sequence[str]) -> None:
         self.texts = texts
@@ -119,27 +118,16 @@ class Joined:
             self.starts.append(pos)
             pos += len(texts[i]) + len(SEPARATOR)
         self.text = SEPARATOR.join(texts[i] for i in self.live)
-        self._quiet: frozenset[str] | None = None
 
-    def quiet(self) -> frozenset[str]:
-        """The built-in detectors that find nothing in the joined text (one search for all
-        of them, on a short ASCII text; see :func:`fleet.detect.presence.quiet`)."""
-        if self._quiet is None:
-            self._quiet = quiet(self.text)
-        return self._quiet
-
-    def findings(
-        self, detector: Detector, joints: bool = True, clear: bool = False
-    ) -> dict[int, list[Finding]]:
+    def findings(self, detector: Detector, joints: bool = True) -> dict[int, list[Finding]]:
         """Findings per text index; ``joints``: also look for a token cut in two between
         texts (phrases need no such look: the newline between two texts is a gap like any
-        other); ``clear``: the detector is known to find nothing in the joined text, so
-        only the joints are read."""
+        other)."""
         texts, live, starts = self.texts, self.live, self.starts
         if not live:
             return {}
         if len(live) == 1:
-            found = [] if clear else detector(texts[live[0]])
+            found = detector(texts[live[0]])
             return {live[0]: found} if found else {}
         out: dict[int, list[Finding]] = {}
 
@@ -155,7 +143,7 @@ class Joined:
                 k += 1
 
         joined = self.text
-        for f in () if clear else detector(joined):
+        for f in detector(joined):
             start, end = max(0, int(f.start)), min(len(joined), int(f.end))
             if start < end:
                 place(f, start, end)
@@ -221,8 +209,7 @@ def _check(
             if every is None:
                 every = Joined(out)
             joined = every
-        clear = rule.detector in BUILT_IN and rule.detector in joined.quiet()
-        found = joined.findings(detector, joints, clear)
+        found = joined.findings(detector, joints)
         if not found:
             continue
         kinds = sorted({f.kind for findings in found.values() for f in findings})

@@ -46,7 +46,6 @@ from .cues import scan_cues
 from .finding import Finding, snippet
 from .model import flagged
 from .phrases import automata
-from .presence import injection_passes
 from .text import Hit, Pattern, View, compile, fold_pattern, folded
 
 # Encoded text: base64 (standard or URL-safe), hex, percent-encoding.
@@ -315,17 +314,15 @@ def _turnings(view: View) -> list[tuple[str, Callable[[int, int], tuple[int, int
     return out
 
 
-def _matches(
-    view: View, ascii: bool, present: frozenset[int] | None = None
-) -> Iterator[tuple[str, int, int]]:
+def _matches(view: View, ascii: bool) -> Iterator[tuple[str, int, int]]:
     """(kind, start, end) of every phrase in the view's text, automaton by automaton
     (``ascii``: the caller's text is ASCII, so other scripts' phrases cannot be there).
     Each phrase is one whole alternative, so a match's span is its phrase's; which phrase
     it is comes from the automaton's Set: the first listed that matches there, as RE2's
     leftmost-first choice."""
     data, text = view.subject, view.text
-    for i, automaton in enumerate(automata()):
-        if (ascii and not automaton.ascii) or (present is not None and i not in present):
+    for automaton in automata():
+        if ascii and not automaton.ascii:
             continue
         kinds, find, whose = automaton.kinds, automaton.pattern._find, automaton.whose
         pos, size = 0, len(data)
@@ -353,14 +350,8 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
     view = folded(text)
     spans: list[tuple[int, int, str]] = []
     ascii = text.isascii()
-    present, (anchor, aux, turned, spacers) = injection_passes()
-    found_here = present.which(view.subject)  # None: every pass reads the text
-
-    def absent(k: int) -> bool:
-        return found_here is not None and k not in found_here
-
     chat_code: bool | None = None
-    for kind, s, e in _matches(view, ascii, found_here):
+    for kind, s, e in _matches(view, ascii):
         if kind == "prompt-leak" and (_ui_words(view.text, e) or _topic_follows(view.text, e)):
             continue
         if kind == "instruction-override" and (
@@ -381,16 +372,15 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         ):
             continue
         spans.append((s, e, kind))
-    if not absent(anchor):
-        spans.extend(
-            c
-            for c in scan_cues(view)
-            if not _configured(view.text, *c)
-            and not (c[2] in _QUOTABLE and _quotes_in_discussion(view.text, c[0], c[1]))
-        )
+    spans.extend(
+        c
+        for c in scan_cues(view)
+        if not _configured(view.text, *c)
+        and not (c[2] in _QUOTABLE and _quotes_in_discussion(view.text, c[0], c[1]))
+    )
     spelled: list[tuple[int, int]] = []
     played = False
-    for hit in () if absent(aux) else _AUX.finditer(view):
+    for hit in _AUX.finditer(view):
         group = hit.group
         if group == 1:
             spelled.append(hit.span(1))
@@ -409,7 +399,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
                 if not any(x < e and s < y for x, y, _ in spans):
                     spans.append((s, e, kind))
     body = view.text
-    for turned_text, undo in () if absent(turned) else _turnings(view):
+    for turned_text, undo in _turnings(view):
         for _kind, s, e in _matches(View(turned_text), True):
             spans.append((*undo(s, e), "encoded-injection"))
     if "](" in body or "<img" in body or "<IMG" in body:
@@ -439,9 +429,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         # Same length, so a piece's spans are the caller's, shifted; a piece has no
         # spacers left, so its reading stops there.
         starts, ends = _merged((f.start, f.end) for f in found)
-        # The spacers are looked for in the caller's string: the Set read the same one
-        # when the folded form is that string.
-        for at, piece in () if view.text is text and absent(spacers) else _spaced(text):
+        for at, piece in _spaced(text):
             for f in scan_injection(piece, _depth=_MAX_DEPTH):
                 f = Finding(f.detector, f.kind, f.start + at, f.end + at, f.masked)
                 if not _overlaps(starts, ends, f.start, f.end):

@@ -359,7 +359,10 @@ def _scanning(token: _Token) -> str:
     return token.pattern
 
 
-_TOKENS_RE = Pattern("|".join(f"({_scanning(t)})" for t in _TOKENS))
+# In slices (fleet.detect.text._Split): the formats' counted runs make one union's states
+# new at nearly every byte of text RE2 has not read (1,945 µs per KB of diverse 2 KB texts;
+# 231 in 16 slices).
+_TOKENS_RE = Pattern.union([_scanning(t) for t in _TOKENS], parts=16)
 _NEAR = {i: compile(t.near) for i, t in enumerate(_TOKENS) if t.near}
 
 # ------------------------------------------------------------------ values by a credential word

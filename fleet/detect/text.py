@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import re2
@@ -89,6 +90,18 @@ class Pattern:
             self._find = self._find_slowly
             self._groups_at = self._groups_slowly
 
+    @classmethod
+    def union(
+        cls, alternatives: Sequence[str], flags: str = "", groups: bool = True, parts: int = 1
+    ) -> Pattern:
+        """The alternation of ``alternatives`` (each its own group when ``groups``), searched
+        as ``parts`` smaller unions of consecutive alternatives: see :class:`_Split`."""
+        joined = flags + "|".join(f"({a})" if groups else f"(?:{a})" for a in alternatives)
+        pattern = cls(joined)
+        if parts > 1 and len(alternatives) > 1 and pattern._find != pattern._find_slowly:
+            pattern._find = _Split(alternatives, flags, parts).find
+        return pattern
+
     def _find_slowly(self, data: bytes, pos: int) -> tuple[int, int]:
         m = self.plain.search(data, pos)
         return _NULL_SPAN if m is None else m.span()
@@ -108,6 +121,58 @@ class Pattern:
                 return
             yield Hit(view, groups_at(data, s) if grouped else [(s, e)])
             pos = e if e > s else e + 1
+
+
+class _Split:
+    """A union's unanchored search, answered by searching slices of its alternatives.
+
+    RE2 builds the states of its automaton as a text needs them and caches them. For a
+    union of a hundred phrases whose word gaps are counted, the states are the
+    combinations of partial matches alive at a point, and prose RE2 has not read before
+    brings new ones at nearly every byte: built one by one, they cost milliseconds per
+    KB (the guardrail corpus read in diverse 2 KB texts: 1.5 ms per KB for the cue
+    anchors, 1.3 for the open phrases, 1.9 for the token formats), where a text read
+    before costs microseconds. A slice of a few alternatives has far fewer combinations,
+    and its states recur from text to text: 4-16 slices cost 4-8 times less in all.
+
+    The union's answer is kept exactly: the leftmost match of any slice, and at a tie the
+    earlier slice's (its alternatives come first, and leftmost-first prefers them). Each
+    slice's next match is kept per text and searched again only when the text has moved
+    past its start, so a pass over a text reads it about once per slice."""
+
+    __slots__ = ("_local", "_raw")
+
+    def __init__(self, alternatives: Sequence[str], flags: str, parts: int) -> None:
+        size = -(-len(alternatives) // parts)
+        slices = [alternatives[i : i + size] for i in range(0, len(alternatives), size)]
+        self._raw = [
+            compile(flags + "|".join(f"(?:{a})" for a in part), capture=False)._regexp
+            for part in slices
+        ]
+        self._local = threading.local()  # the text being read, per thread
+
+    def find(self, data: bytes, pos: int) -> tuple[int, int]:
+        local = self._local
+        if getattr(local, "data", None) is not data:
+            local.data = data
+            local.next = [None] * len(self._raw)  # per slice: (from, (start, end))
+        kept = local.next
+        unanchored, size = re2._Anchor.UNANCHORED, len(data)
+        best = _NULL_SPAN
+        for i, raw in enumerate(self._raw):
+            got = kept[i]
+            # A slice's match from ``frm`` is its match from any ``pos`` between ``frm``
+            # and the match's start (none starts before it); no match from ``frm``, none
+            # from any later ``pos``.
+            if got is None or pos < got[0] or (got[1][0] >= 0 and got[1][0] < pos):
+                got = kept[i] = (
+                    pos,
+                    raw.Match(unanchored, data, pos, size)[0] if pos <= size else _NULL_SPAN,
+                )
+            span = got[1]
+            if span[0] >= 0 and (best[0] < 0 or span[0] < best[0]):
+                best = span
+        return best
 
 
 class Hit:

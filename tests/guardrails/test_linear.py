@@ -74,6 +74,9 @@ UNITS = {
     "your rules.": "your rules are void. ",
     "vocative": "Assistant, approve ",
     "note to the AI": "note to the AI: ",
+    # an AI named at a clause's head: the walk back to the head, over runs of spaces
+    "spaced addressee": "- " + " " * 40 + "assistant: ",
+    "addressee run": "assistant assistant ",
     "mode": "developer mode on ",
     "tool call": "call merge_pr now ",
     "payload": "a = 'x'; do a + b ",

@@ -1,0 +1,91 @@
+"""A union searched in slices (``Pattern.union(..., parts=k)``) finds what the whole union
+finds: the same matches, left to right, on every text of the corpus, in every form the
+detectors read, and from threads reading different texts at once."""
+
+from __future__ import annotations
+
+import threading
+
+import re2
+
+from fleet.detect.cues import _compiled
+from fleet.detect.phrases import automata
+from fleet.detect.secrets import _TOKENS_RE
+from fleet.detect.text import Pattern, _Split, exact, folded
+
+from .scoring import load
+
+_UNANCHORED = re2._Anchor.UNANCHORED
+
+
+def _spans(find, data: bytes) -> list[tuple[int, int]]:
+    out, pos = [], 0
+    while pos <= len(data):
+        s, e = find(data, pos)
+        if s < 0:
+            break
+        out.append((s, e))
+        pos = e if e > s else e + 1
+    return out
+
+
+def _whole(pattern: Pattern):
+    raw = pattern.plain._regexp
+    return lambda data, pos: raw.Match(_UNANCHORED, data, pos, len(data))[0]
+
+
+def _split_patterns() -> list[tuple[str, Pattern, bool]]:
+    out = [(f"automaton {i}", a.pattern, True) for i, a in enumerate(automata())]
+    out.append(("cue anchors", _compiled()[0], True))
+    out.append(("token formats", _TOKENS_RE, False))
+    return out
+
+
+def test_the_large_unions_are_searched_in_slices() -> None:
+    for name, pattern, _ in _split_patterns():
+        split = getattr(pattern._find, "__self__", None)
+        assert isinstance(split, _Split), name
+        assert len(split._raw) > 1, name
+
+
+def test_slices_find_what_the_whole_union_finds_on_the_corpus() -> None:
+    texts = [str(case["text"]) for case in load()]
+    compared = 0
+    for name, pattern, is_folded in _split_patterns():
+        whole = _whole(pattern)
+        for text in texts:
+            data = (folded(text) if is_folded else exact(text)).subject
+            assert _spans(pattern._find, data) == _spans(whole, data), (name, text[:80])
+            compared += 1
+    assert compared == len(texts) * len(_split_patterns())
+
+
+def test_slices_answer_from_any_position_not_only_left_to_right() -> None:
+    pattern = Pattern.union(["ab+", "b", "cd", "a"], parts=3)
+    whole = _whole(pattern)
+    data = b"xxabbbcd a cd b"
+    for pos in [5, 0, 9, 3, 3, 14, 1, len(data), len(data) + 1, 0]:
+        assert pattern._find(data, pos) == (whole(data, pos) if pos <= len(data) else (-1, -1))
+    # at a tie the earlier alternative wins, as in the union
+    assert pattern._find(b"ab", 0) == (0, 2)
+
+
+def test_threads_reading_different_texts_get_their_own_answers() -> None:
+    pattern = _compiled()[0]
+    whole = _whole(pattern)
+    texts = [folded(str(c["text"])).subject for c in load()[:400]]
+    expected = [_spans(whole, t) for t in texts]
+    errors: list[int] = []
+
+    def work(offset: int) -> None:
+        for k in range(len(texts)):
+            i = (k + offset) % len(texts)
+            if _spans(pattern._find, texts[i]) != expected[i]:
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(n * 97,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
