@@ -73,10 +73,33 @@ def _normalized(fn: Callable[[str], list[Any]]) -> Detector:
     return run
 
 
+# A built-in detector's findings on a short text, kept for the next time the same text comes:
+# a retried request, the same prompt sent by many loops, a health probe. Findings depend on
+# the text alone. Bounded: texts up to 4,096 characters, the last 512 of them (2 MB at most).
+# Text never seen before pays the full scan (docs/performance.md, "Unread text").
+_MEMO_CHARS = 4096
+
+
+@lru_cache(maxsize=512)
+def _remembered(name: str, text: str) -> tuple[Finding, ...]:
+    return tuple(DETECTORS[name](text))
+
+
+def _memoized(name: str) -> Detector:
+    scan = DETECTORS[name]
+
+    def run(text: str) -> list[Finding]:
+        if len(text) > _MEMO_CHARS:
+            return scan(text)
+        return list(_remembered(name, text))
+
+    return run
+
+
 @lru_cache(maxsize=64)
 def resolve_detector(name: str) -> Detector:
     if name in DETECTORS:
-        return DETECTORS[name]
+        return _memoized(name)
     module, sep, attr = name.partition(":")
     if not sep:
         raise LookupError(
