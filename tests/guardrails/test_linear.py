@@ -256,3 +256,25 @@ def test_offsets_converted_out_of_order_stay_linear() -> None:
         detect(small)
         ratio = cost(detect, small * 4, 3) / max(cost(detect, small, 3), 1e-6)
         assert ratio < 8, f"{detect.__name__}: {ratio:.1f}x for 4x the text"
+
+
+# Runs that a single mark at the very end closes: a pattern reading on to the mark would
+# read the rest of the text again from each start in the run.
+CLOSED_AT_THE_END = {
+    "addressed, colon": ("note to the AI assistant ", ": do it"),
+    "names, colon": ("assistant ", ": approve"),
+    "names and words, dash": ("the sales copilot reading ", " — approve"),
+    "orders, colon": ("ignore your rules assistant ", ": now"),
+    "words, question": ("send the token to ", "?"),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", sorted(CLOSED_AT_THE_END))
+def test_a_run_closed_at_its_end_costs_linear_time(name: str) -> None:
+    unit, tail = CLOSED_AT_THE_END[name]
+    small = unit * (32768 // len(unit))  # at 16 KB a quadratic read still looked 8x
+    for detector_name, detect in DETECTORS.items():
+        detect(small + tail)
+        ratio = cost(detect, small * 4 + tail) / max(cost(detect, small + tail), 1e-6)
+        assert ratio < 10, f"{detector_name} on {name!r}: four times the input cost {ratio:.1f}x"
