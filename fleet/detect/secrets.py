@@ -375,7 +375,9 @@ _KEY_WORD = (
     r"|encryption[_.\- ]?key|master[_.\- ]?key|license[_.\- ]?key|webhook[_.\- ]?secret"
     r"|session[_.\- ]?(?:key|token|secret)|cookie|auth|sas|appid)"
 )
-_CONTEXT_RE = Pattern(
+# In slices (fleet.detect.text._Split): 272 µs per KB of diverse 2 KB texts as one
+# pattern, 84 in 4.
+_CONTEXT_RE = Pattern.sliced(
     # 1 the key word (and what follows it in an identifier); 2 an auth scheme (Basic,
     # Bearer…); the value: 3 double-quoted, 4 single-quoted, 5 bare
     # what it is for may stand between: "token for the partner API:", "password for wifi is"
@@ -399,7 +401,8 @@ _CONTEXT_RE = Pattern(
     # character after a space: "user admin / password gYPbbb%Lhpfv&981"
     r"|(?i:define\(\s*['\"][A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|_KEY|SALT)[A-Z0-9_]*['\"]\s*,\s*)"
     r"['\"]([^'\"\n]{6,200})['\"]"
-    r"|(?i:\bpassw(?:or)?d) ([^\s\"'`<>,;()\[\]{}/.]{8,64})(?:[\s.,;]|$)"
+    r"|(?i:\bpassw(?:or)?d) ([^\s\"'`<>,;()\[\]{}/.]{8,64})(?:[\s.,;]|$)",
+    parts=4,
 )
 _REDIS = compile(r"\bredis-cli\b")
 _MYSQL = compile(r"\bmysql|\bmariadb|\bmysqldump|\bmysqladmin")

@@ -102,6 +102,22 @@ class Pattern:
             pattern._find = _Split(alternatives, flags, parts).find
         return pattern
 
+    @classmethod
+    def sliced(cls, pattern: str, parts: int) -> Pattern:
+        """``pattern`` (its groups numbered across its top-level alternatives), its matches
+        found by searching those alternatives in ``parts`` slices (see :class:`_Split`)."""
+        compiled = cls(pattern)
+        flags = ""
+        while pattern.startswith("(?") and pattern[2:3].isalpha() and pattern.find(")") < 8:
+            cut = pattern.find(")") + 1
+            if ":" in pattern[:cut]:
+                break
+            flags, pattern = flags + pattern[:cut], pattern[cut:]
+        alternatives = top_alternatives(pattern)
+        if parts > 1 and len(alternatives) > 1 and compiled._find != compiled._find_slowly:
+            compiled._find = _Split(alternatives, flags, parts).find
+        return compiled
+
     def _find_slowly(self, data: bytes, pos: int) -> tuple[int, int]:
         m = self.plain.search(data, pos)
         return _NULL_SPAN if m is None else m.span()
@@ -121,6 +137,35 @@ class Pattern:
                 return
             yield Hit(view, groups_at(data, s) if grouped else [(s, e)])
             pos = e if e > s else e + 1
+
+
+def top_alternatives(pattern: str) -> list[str]:
+    """``pattern``'s alternatives at its top level (not inside a group or a class)."""
+    out: list[str] = []
+    depth, start, i, n = 0, 0, 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":  # a class: a ']' right after '[' or '[^' is a member
+            i += 1
+            if i < n and pattern[i] == "^":
+                i += 1
+            if i < n and pattern[i] == "]":
+                i += 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    out.append(pattern[start:])
+    return out
 
 
 class _Split:

@@ -10,8 +10,8 @@ import re2
 
 from fleet.detect.cues import _compiled
 from fleet.detect.phrases import automata
-from fleet.detect.secrets import _TOKENS_RE
-from fleet.detect.text import Pattern, _Split, exact, folded
+from fleet.detect.secrets import _CONTEXT_RE, _TOKENS_RE
+from fleet.detect.text import Pattern, _Split, exact, folded, top_alternatives
 
 from .scoring import load
 
@@ -38,6 +38,7 @@ def _split_patterns() -> list[tuple[str, Pattern, bool]]:
     out = [(f"automaton {i}", a.pattern, True) for i, a in enumerate(automata())]
     out.append(("cue anchors", _compiled()[0], True))
     out.append(("token formats", _TOKENS_RE, False))
+    out.append(("credential words", _CONTEXT_RE, False))
     return out
 
 
@@ -89,3 +90,18 @@ def test_threads_reading_different_texts_get_their_own_answers() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_top_level_alternatives_skip_groups_classes_and_escapes() -> None:
+    assert top_alternatives(r"a(b|c)|[|)]x|\|y|[]|]z|[^]|]w") == [
+        "a(b|c)",
+        "[|)]x",
+        r"\|y",
+        "[]|]z",
+        "[^]|]w",
+    ]
+    pattern = Pattern.sliced(r"(?i)k(e)y=(\d+)|p([a-z]+)|[|]x", parts=2)
+    assert isinstance(pattern._find.__self__, _Split)
+    assert pattern.groups == 3
+    data = b"KEY=12 then Pw and | x|x"
+    assert _spans(pattern._find, data) == _spans(_whole(pattern), data)
