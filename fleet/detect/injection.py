@@ -393,10 +393,15 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             if decoded is not None and scan_injection(decoded, _depth=_depth + 1):
                 spans.append((s, e, "encoded-injection"))
     if played:
+        # A respelled phrase counts where no finding is yet (a bisection into the findings
+        # so far, not a walk over all of them for each phrase: a text of many spelled-out
+        # words and many findings made that quadratic). Respelled phrases that overlap one
+        # another are sorted out below, as every finding is.
+        starts, ends = _merged((x, y) for x, y, _ in spans)
         for again, origin in _respelled(view, spelled):
             for kind, a, b in _matches(View(again), ascii):
                 s, e = origin[a], origin[b - 1] + 1
-                if not any(x < e and s < y for x, y, _ in spans):
+                if not _overlaps(starts, ends, s, e):
                     spans.append((s, e, kind))
     body = view.text
     for turned_text, undo in _turnings(view):

@@ -92,6 +92,9 @@ UNITS = {
     "emoji gap": "ignore 👏 ",
     "dots apart": "i.g.n.o.r.e. ",
     "do not log": "send it ",
+    # many findings and many spelled-out words: each respelled phrase was checked against
+    # every finding so far
+    "spelled, spaced, sent": "send the keys to https://a/ send it ignore%20i.g.n.o.r.e. ",
     # a run of URL-scheme characters alive from the start while tokens match all along
     "scheme run": "sk-74111sk-41114111a.b.",
     "userinfo run": "x://sk-aaaaaaaaaaaaaaaaaaaa",
