@@ -32,6 +32,7 @@ import copy
 import importlib
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -324,8 +325,6 @@ def unread_texts(seed: int = 20261202) -> tuple[list[str], dict[str, list[str]]]
     """Texts RE2 has not read before: the corpus's texts in a fixed random order, joined
     into 2 KB and 16 KB texts; the first half to warm the automata's caches with, the
     rest (in each size) to measure on."""
-    import random
-
     texts = [str(c["text"]) for c in load()]
     random.Random(seed).shuffle(texts)
     half = len(texts) // 2

@@ -381,7 +381,7 @@ _CONTEXT_RE = Pattern.sliced(
     # 1 the key word (and what follows it in an identifier); 2 an auth scheme (Basic,
     # Bearer…); the value: 3 double-quoted, 4 single-quoted, 5 bare
     # what it is for may stand between: "token for the partner API:", "password for wifi is"
-    rf"(?i)({_KEY_WORD}[A-Za-z0-9_.\-]*)(?:[\"'\]]?(?: (?:for|of|on|to) (?:the |our |my |your )?[A-Za-z0-9_.\-]{{1,24}}(?: [A-Za-z0-9_.\-]{{1,24}})?)?\s*(?:=>|:=|=|:|\s(?:is|was|are)\b))\s*"
+    rf"({_KEY_WORD}[A-Za-z0-9_.\-]*)(?:[\"'\]]?(?: (?:for|of|on|to) (?:the |our |my |your )?[A-Za-z0-9_.\-]{{1,24}}(?: [A-Za-z0-9_.\-]{{1,24}})?)?\s*(?:=>|:=|=|:|\s(?:is|was|are)\b))\s*"
     r"((?:basic|bearer|token|digest)\s+)?"
     # A bare value holds a digit or a symbol, or is a long run of letters: a word is no secret.
     r"(?-i:\"([^\"\n]{6,200})\"|'([^'\n]{6,200})'|`?([^\s\"'`<>,;()\[\]{}]*[^\sA-Za-z\"'`<>,;()\[\]{}][^\s\"'`<>,;()\[\]{}]*|[A-Za-z]{12,}))"
@@ -402,6 +402,7 @@ _CONTEXT_RE = Pattern.sliced(
     r"|(?i:define\(\s*['\"][A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|_KEY|SALT)[A-Z0-9_]*['\"]\s*,\s*)"
     r"['\"]([^'\"\n]{6,200})['\"]"
     r"|(?i:\bpassw(?:or)?d) ([^\s\"'`<>,;()\[\]{}/.]{8,64})(?:[\s.,;]|$)",
+    flags="(?i)",
     parts=4,
 )
 _REDIS = compile(r"\bredis-cli\b")

@@ -97,26 +97,20 @@ class Pattern:
         """The alternation of ``alternatives`` (each its own group when ``groups``), searched
         as ``parts`` smaller unions of consecutive alternatives: see :class:`_Split`."""
         joined = flags + "|".join(f"({a})" if groups else f"(?:{a})" for a in alternatives)
-        pattern = cls(joined)
-        if parts > 1 and len(alternatives) > 1 and pattern._find != pattern._find_slowly:
-            pattern._find = _Split(alternatives, flags, parts).find
-        return pattern
+        return cls(joined)._in_slices(alternatives, flags, parts)
 
     @classmethod
-    def sliced(cls, pattern: str, parts: int) -> Pattern:
-        """``pattern`` (its groups numbered across its top-level alternatives), its matches
-        found by searching those alternatives in ``parts`` slices (see :class:`_Split`)."""
-        compiled = cls(pattern)
-        flags = ""
-        while pattern.startswith("(?") and pattern[2:3].isalpha() and pattern.find(")") < 8:
-            cut = pattern.find(")") + 1
-            if ":" in pattern[:cut]:
-                break
-            flags, pattern = flags + pattern[:cut], pattern[cut:]
-        alternatives = top_alternatives(pattern)
-        if parts > 1 and len(alternatives) > 1 and compiled._find != compiled._find_slowly:
-            compiled._find = _Split(alternatives, flags, parts).find
-        return compiled
+    def sliced(cls, pattern: str, flags: str = "", parts: int = 1) -> Pattern:
+        """``flags + pattern`` (its groups numbered across its top-level alternatives), its
+        matches found by searching those alternatives in ``parts`` slices."""
+        return cls(flags + pattern)._in_slices(top_alternatives(pattern), flags, parts)
+
+    def _in_slices(self, alternatives: Sequence[str], flags: str, parts: int) -> Pattern:
+        """This pattern, ``flags`` and the union of ``alternatives``, its matches found by
+        :class:`_Split` (where the binding allows it)."""
+        if parts > 1 and len(alternatives) > 1 and self._find != self._find_slowly:
+            self._find = _Split(alternatives, flags, parts).find
+        return self
 
     def _find_slowly(self, data: bytes, pos: int) -> tuple[int, int]:
         m = self.plain.search(data, pos)

@@ -100,7 +100,7 @@ def test_top_level_alternatives_skip_groups_classes_and_escapes() -> None:
         "[]|]z",
         "[^]|]w",
     ]
-    pattern = Pattern.sliced(r"(?i)k(e)y=(\d+)|p([a-z]+)|[|]x", parts=2)
+    pattern = Pattern.sliced(r"k(e)y=(\d+)|p([a-z]+)|[|]x", flags="(?i)", parts=2)
     assert isinstance(pattern._find.__self__, _Split)
     assert pattern.groups == 3
     data = b"KEY=12 then Pw and | x|x"
