@@ -69,7 +69,7 @@ from gateway.errors import (
     TooLargeError,
 )
 from gateway.forward import complete
-from gateway.guardrails import Verdict, apply_to_request
+from gateway.guardrails import Verdict, apply_to_request, off_loop
 from gateway.metrics import Metrics, standard
 from gateway.otel import OtlpExporter
 from gateway.ratelimit import check_limits
@@ -84,8 +84,6 @@ log = logging.getLogger("fleet.gateway")
 
 __all__ = ["Gateway", "Receive", "Scope", "Send"]
 
-# Requests (and tool results) longer than this are scanned by the guardrails off the event loop.
-OFF_LOOP_BYTES = 64 * 1024
 RUN_HEADER = b"x-fleet-run-id"
 STEP_HEADER = b"x-fleet-step"
 # Set, /metrics answers only 'Authorization: Bearer <it>' (the series name every loop).
@@ -412,14 +410,9 @@ class Gateway:
         try:
             await check_limits(self.store, ident, run, now)
             rules = rt.config.guardrails.llm_input
-            if rules and len(raw) > OFF_LOOP_BYTES:
-                # A long text costs the detectors milliseconds per KB at worst: read it in a
-                # worker thread, so the loop goes on answering others meanwhile.
-                verdicts, blocked = await asyncio.to_thread(
-                    apply_to_request, body, "llm_input", rules
-                )
-            else:
-                verdicts, blocked = apply_to_request(body, "llm_input", rules)
+            verdicts, blocked = await off_loop(
+                len(raw) if rules else 0, apply_to_request, body, "llm_input", rules
+            )
             self.count_verdicts(verdicts, ident)
             trace["guardrails"] = [v.to_json() for v in verdicts]
             if blocked is not None:

@@ -20,6 +20,7 @@ content and names, tool-call arguments, tool definitions, ``response_format``…
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -34,6 +35,10 @@ from fleet.gwconfig import GwGuardrail
 Detector = Callable[[str], list[Finding]]
 
 SEPARATOR = "\n"
+# Texts longer than this (in bytes of the body they came in) are read by the detectors
+# in a worker thread: on text they have not read before, the detectors cost a few ms
+# per KB, and the event loop must go on answering others meanwhile.
+OFF_LOOP_BYTES = 8 * 1024
 # Characters a token is made of: two texts that meet on these may hold one token's halves.
 _TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=."
 _DIGIT_SET = frozenset("0123456789")
@@ -467,3 +472,11 @@ def message_texts(messages: list[Any]) -> list[tuple[int, int | None, str]]:
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     out.append((i, j, part["text"]))
     return out
+
+
+async def off_loop(size: int, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``: in a worker thread when ``size`` passes :data:`OFF_LOOP_BYTES`,
+    else inline (a thread hop costs more than reading a short text)."""
+    if size > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(fn, *args)
+    return fn(*args)

@@ -16,10 +16,11 @@ from typing import Any
 
 from fleet.gwconfig import GwMcpServer
 from gateway.config import Identity
+from gateway.guardrails import OFF_LOOP_BYTES
 from gateway.mcp.answers import RESULT_TOOL, approval_answer, pending_call
 from gateway.mcp.ledger import Ledger
 from gateway.mcp.outcome import Records
-from gateway.mcp.screening import OFF_LOOP_BYTES, post_guard_async
+from gateway.mcp.screening import post_guard_async
 from gateway.mcp.tasks import task_json
 from gateway.mcp.wire import Pool, Unreachable, call_once, credential, text_result
 

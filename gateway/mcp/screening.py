@@ -11,15 +11,11 @@ event loop goes on answering other calls while the detectors read it.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from gateway.guardrails import Verdict, check_texts
+from gateway.guardrails import Verdict, check_texts, off_loop
 from gateway.mcp import jsonrpc
 from gateway.mcp.wire import text_result
-
-# Tool results longer than this are read by the guardrails in a worker thread.
-OFF_LOOP_BYTES = 64 * 1024
 
 Guarded = tuple[dict[str, Any], list[Verdict], Verdict | None]
 
@@ -96,9 +92,7 @@ def screen(rules: Any, msg: dict[str, Any]) -> tuple[dict[str, Any] | None, list
 async def post_guard_async(rules: Any, result: dict[str, Any], size: int) -> Guarded:
     """:func:`post_guard`, in a worker thread for a long result (``size`` bytes), so
     the event loop goes on answering other calls while the detectors read it."""
-    if size > OFF_LOOP_BYTES and rules:
-        return await asyncio.to_thread(post_guard, rules, result)
-    return post_guard(rules, result)
+    return await off_loop(size if rules else 0, post_guard, rules, result)
 
 
 def post_guard(rules: Any, result: dict[str, Any]) -> Guarded:

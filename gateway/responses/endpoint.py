@@ -28,7 +28,6 @@ with ``api: "responses"``.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from gateway.attempts import Call
 from gateway.budget import reserve
 from gateway.errors import BadRequestError, GatewayError, TooLargeError
 from gateway.forward import complete
+from gateway.guardrails import off_loop
 from gateway.ratelimit import check_limits
 from gateway.responses.guard import scan
 from gateway.responses.passthrough import passthrough, speaks_responses
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 # Requests longer than this are scanned by the guardrails off the event loop (as on chat).
-OFF_LOOP_BYTES = 64 * 1024
 TOO_LARGE = TooLargeError(
     "body_too_large",
     f"request body over {MAX_BODY // (1024 * 1024)} MiB: send a shorter conversation",
@@ -78,10 +77,7 @@ async def responses(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> 
         await check_limits(gw.store, ident, run, now)
         rules = rt.config.guardrails.llm_input
         if rules:
-            if len(raw) > OFF_LOOP_BYTES:
-                verdicts, blocked, changed = await asyncio.to_thread(scan, body, rules)
-            else:
-                verdicts, blocked, changed = scan(body, rules)
+            verdicts, blocked, changed = await off_loop(len(raw), scan, body, rules)
             gw.count_verdicts(verdicts, ident)
             trace["guardrails"] = [v.to_json() for v in verdicts]
             if blocked is not None:

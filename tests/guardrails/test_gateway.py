@@ -5,12 +5,15 @@ and a redaction reaches the provider in place of the secret."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
-from gateway.guardrails import apply_to_request
+from gateway.guardrails import OFF_LOOP_BYTES, apply_to_request
+from tests.gateway import plugins
 from tests.gateway.conftest import TOKENS, GatewayFactory
 from tests.gateway.fakes import FakeProvider, Step
 
@@ -154,8 +157,9 @@ def test_tool_definitions_are_refused_through_the_gateway(
 def test_a_long_request_is_read_off_the_event_loop_and_still_guarded(
     gateway: GatewayFactory, fake: FakeProvider
 ) -> None:
-    """A request past 64 KiB is scanned in a worker thread (a hostile one costs milliseconds
-    per KB); it is refused, or redacted, exactly as a short one."""
+    """A request past 8 KiB is scanned in a worker thread (text the detectors have not read
+    before costs them milliseconds per KB); it is refused, or redacted, exactly as a short
+    one."""
     filler = "The export job writes one row per invoice and skips archived ones. " * 1200
     with gateway() as (url, _, _):
         with pytest.raises(openai.BadRequestError) as info:
@@ -175,3 +179,27 @@ def test_a_long_request_is_read_off_the_event_loop_and_still_guarded(
         )
     sent = repr(fake.seen[0])
     assert TOKEN not in sent and "[REDACTED:github-token]" in sent
+
+
+@pytest.mark.parametrize("size", [OFF_LOOP_BYTES + 1024, 4 * OFF_LOOP_BYTES])
+def test_the_event_loop_answers_others_while_a_long_request_is_read(
+    gateway: GatewayFactory, fake: FakeProvider, size: int
+) -> None:
+    """The detector here reads nothing until the gateway has answered ``/healthz``: scanned
+    on the event loop, the health check would wait on it, and the detector would find."""
+    plugins.READING.clear()
+    plugins.ANSWERED_MEANWHILE.clear()
+    rules = [{"detector": "tests.gateway.plugins:held", "action": "block"}]
+    fake.script("m-main", Step(content="done"))
+    text = "The export job writes one row per invoice. " * (size // 44)
+    with gateway(**{"guardrails.llm_input": rules}) as (url, _, _), ThreadPoolExecutor(1) as pool:
+        sent = pool.submit(
+            client(url).chat.completions.create,
+            model="main",
+            messages=[{"role": "user", "content": text}],
+        )
+        assert plugins.READING.wait(10)
+        assert httpx.get(url + "/healthz", timeout=2).status_code == 200
+        plugins.ANSWERED_MEANWHILE.set()
+        answer = sent.result(timeout=10)
+    assert answer.choices[0].message.content == "done"
