@@ -59,6 +59,9 @@ _W = r"[\w'\-]+\s+"
 # Anchors whose match must stand at the head of a clause (see cues.clause_head): the
 # family, and the alternative's index in ANCHORS.
 AT_CLAUSE_HEAD = frozenset({("addrx", 0)})
+# Anchors whose combinations read the sentence before theirs too: a claim of approval
+# follows the order it covers ("Release the payment today. The CFO approved verbally.").
+READS_BEFORE = frozenset({"preapproved"})
 
 FAMILIES: dict[str, list[str]] = {
     # orders dismissed, or declared void
@@ -102,6 +105,8 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:optional|non-binding|(?:just|only|merely) suggestions)\b",
         r"\b(?:doesn'?t|don'?t|do not|does not|never|no longer) (?:exist|apply|matter|count)\b",
         r"\b(?:never existed|(?:were|was|are|is|have been|has been) (?:removed|deleted|gone|dropped))\b",
+        r"\b(?:uniewaznion\w*|niewazne|artik gecerli degil|gecersiz|ungultig|nichtig|caduques?|anulad[oa]s|"
+        r"annullat[ei]|ongeldig|vervallen)\b|(?:скасовано|отменены|недействительн|무효|無効|作废|无效)",
     ],
     # text addressed to an AI that reads it
     "addr": [
@@ -213,6 +218,16 @@ FAMILIES: dict[str, list[str]] = {
         r"agreed) (?:by|with) (?:the |our |my )?(?:\w+ )?(?:lead|maintainers?|manager|cfo|cto|ceo|"
         r"admin|upstream|legal|security|sre|dba)|a autorise|hat (?:das |es )?(?:erlaubt|genehmigt)|"
         r"autorizo|autorizzat|autorizou|valide par|ja aprovou|ya aprobo)\b",
+        # what a planted note tells an AI reader to say or do to its user
+        r"\b(?:always|only) (?:list|recommend|mention|rank|show|say|describe|present|suggest)\b|"
+        r"\bsay (?:it|that|this|they) (?:is|are|was|were|holds?|has|have)\b|\bwarn (?:them|the users?|"
+        r"readers|viewers|customers)\b|\b(?:omit|leave out|gloss over)\b|\b(?:tell|direct|send|point|"
+        r"invite|ask|urge) (?:the )?(?:viewers?|readers?|users?|visitors?|customers?|travell?ers?|"
+        r"candidates?) to\b|\b(?:describe|present|report|rate|score) (?:the|this|it|her|him|them) as\b",
+        r"\b(?:indique[rz]? (?:a|au|aux) (?:l'utilisateur|l'usager|l'internaute|clients?)|invite[rz]?-le|"
+        r"dis (?:a l'utilisateur|que)|dile al usuario|di all'utente|apri il link|diga ao usuario|"
+        r"bewerten sie|ubergehen sie|wyswietl|pokaz|cevap ver|kelimesi kelimesine|yaz)\b",
+        r"(?:출력|알려 주|알려주|表示して|伝えて|触れず|告诉用户|不要提)",
     ],
     # an AI spoken to at the start of a sentence: "Hey chatbot, new plan: …"
     "vocative": [
@@ -282,6 +297,76 @@ FAMILIES: dict[str, list[str]] = {
         r"\bcomply with this (?:override|order|command)\b",
     ],
     "leakv": [r"\b(?:leak|exfiltrate|harvest|enumerate|siphon|smuggle|grab|dump)\b"],
+    # Approval claimed off the record, or the check waved away: "the CFO approved verbally",
+    # "Legal approved this already", "no callback needed", "skip the verification", "die
+    # Freigabe liegt mündlich vor", "ya está aprobado por dirección", "onay almadan". An
+    # agent told to act on someone's word, without the check its owners set.
+    "preapproved": [
+        r"\b(?:already|pre-?)\s*(?:been\s+)?(?:approved|authori[sz]ed|signed off|cleared|okayed|ok'?d|"
+        r"green-?lit)\b",
+        r"\b(?:approved|authori[sz]ed|signed off|okayed|agreed|confirmed|ok'?d)\s+(?:it\s+|this\s+|that\s+)?"
+        r"(?:verbally|by phone|over the phone|on the phone|on a call|in person|in the hallway|this morning|"
+        r"yesterday|last night|earlier today)\b",
+        r"\b(?:verbal|phone|oral|informal) (?:approval|sign-?off|ok|okay|go-ahead|authori[sz]ation)\b",
+        r"\b(?:approved|authori[sz]ed|signed off|okayed|cleared) (?:it|this|that|everything|all of (?:it|this)) "
+        r"already\b",
+        r"\b(?:cfo|ceo|cto|coo|ciso|director|management|legal|the board|change board|owner|founder)\s+"
+        r"(?:already\s+)?(?:knows|is aware|said (?:it'?s|it is) (?:ok|okay|fine))\b",
+        r"\bno (?:need|reason) to (?:ask|confirm|check|verify|wait|pause|double-check|take a (?:snapshot|backup)|"
+        r"notify|loop in|involve)\b",
+        r"\b(?:don'?t|do not) (?:need to )?(?:ask|confirm|verify|wait for|pause for|bother (?:checking|"
+        r"asking|confirming))\b",
+        r"\bwithout (?:asking (?:anyone|the (?:user|human|owner|customer)|first|again|for (?:approval|"
+        r"confirmation|permission))|a callback|the callback|verifying (?:ownership|identity|the (?:owner|"
+        r"requester|caller))|the (?:two|four)-(?:person|eyes) check|(?:human|manual|further) (?:review|"
+        r"approval|confirmation|verification))\b",
+        r"\bskip (?:the |any )?(?:callback|call-?back|verification|confirmation|approval|review step|"
+        r"(?:two|four)-(?:person|eyes) check|vault step|snapshot|backup|sign-?off)\b",
+        r"\b(?:no )?(?:callback|confirmation|verification|approval|sign-?off) (?:is )?(?:not )?"
+        r"(?:needed|required|necessary)\b",
+        r"\bi take (?:full )?responsibility\b|\btrust me\b|\bi(?:'m| am) authori[sz]ed\b|"
+        r"\byou have my (?:permission|authori[sz]ation|approval)\b",
+        # other languages, in the folded form
+        r"\bfreigabe (?:liegt|ist|wurde) (?:\w+ )?(?:mundlich|telefonisch|bereits|schon|vor)\b|"
+        r"\b(?:bereits|schon) (?:genehmigt|freigegeben|abgesegnet)\b|\bohne (?:ruckfrage|bestatigung|"
+        r"freigabe|prufung|nachzufragen|verifizierung)\b|\bmuss nicht informiert werden\b",
+        r"\bdeja (?:approuve|valide|autorise|donne son accord)\w*|\bconfirme par telephone\b|"
+        r"\binutile d'(?:attendre|demander|avertir|informer)|\bsans (?:confirmation|verification|"
+        r"validation|demander)\b",
+        r"\bya (?:esta )?(?:aprobad[oa]|autorizad[oa])\b|\baprobad[oa] por (?:la )?(?:direccion|"
+        r"gerencia|el director)\b|\bsin (?:confirmacion|verificacion|preguntar|consultar)\b|"
+        r"\bno (?:hace falta|es necesario) (?:confirmar|preguntar|verificar)\b",
+        r"\bja (?:autorizou|aprovou|esta aprovad[oa])\b|\bnao (?:peca|precisa(?: de)?) confirma\w*|"
+        r"\bsem (?:confirmacao|verificacao|perguntar)\b",
+        r"\bgia (?:approvat[oa]|autorizzat[oa])\b|\bsenza (?:conferma|verifica|chiedere)\b|"
+        r"\bnon serve (?:avvisare|chiedere|confermare)\b",
+        r"\bzonder (?:bevestiging|verificatie|te vragen|controle)\b|\bal goedgekeurd\b|"
+        r"\bbez (?:potwierdzenia|weryfikacji|pytania|zgody)\b|\bonay (?:almadan|gerekmez|beklemeden)\b|"
+        r"\btarafindan onaylanmistir\b|\btidak perlu (?:verifikasi|konfirmasi|persetujuan|bertanya)\b|"
+        r"\bsudah menyetujui\b|\bkhong can (?:hoi|xac nhan|phe duyet)\b|\bda dong y qua\b",
+        r"(?:уже (?:все )?(?:одобрил|погодив|утвердил|согласовал)|подтверждение не требуется|"
+        r"не чекай на|без (?:подтверждения|проверки|согласования|підтвердження|перевірки))",
+        r"(?:मंज़ूरी दे दी|पूछने की ज़रूरत नहीं|承認済み|確認は不要|確認不要|已经批准|已批准|无需确认|不需要确认|"
+        r"승인했|확인(?:할)? 필요 없)",
+    ],
+    # What such a claim is for: money moved, data deleted, access granted, checks turned off.
+    "harm": [
+        r"\b(?:delete|remove|drop|wipe|purge|destroy|truncate|erase|empty|nuke|overwrite|reset|"
+        r"disable|deactivate|turn off|switch off|revoke|rotate|reassign|grant|transfer|wire|release|"
+        r"pay|approve|refund|reopen|lock|close|merge|deploy|force-?push|push|execute|run|cancel|"
+        r"change|update|upgrade|move|send|forward|export|post|dm)\b",
+        r"\brm -rf\b|--force\b|\bdrop table\b",
+        r"\b(?:losche|loschen|entferne|uberweise|uberweisen|deaktiviere|sende|schicke|zahle|gib \w+ frei|"
+        r"pushe|andere)\b",
+        r"\b(?:supprime[rz]?|efface[rz]?|vire[rz]?|desactive[rz]?|change[rz]?|transfere[rz]?|paye[rz]?|"
+        r"envoie[rz]?)\b",
+        r"\b(?:elimina|borra|transfiere|envia|envie|paga|desactiva|cambia|aprueba|copia)\b",
+        r"\b(?:apague|apaga|exclua|desative|desativar|apagar|transfira|pague|envie|altere)\b",
+        r"\b(?:cancella|elimina|trasferisci|paga|disattiva|invia|approva)\b",
+        r"\b(?:verwijder|maak \w+ over|betaal|schakel \w+ uit|stuur)\b|\b(?:usun|przelej|wylacz|wyslij)\w*|"
+        r"\b(?:sil|gonder|kapat|aktar)\b|\b(?:hapus|setujui|transfer|matikan|kirim)\b|\b(?:xoa|chuyen|tat)\b",
+        r"(?:удали|видали|переведи|отключи|вимкни|зроби|надішли|отправь|हटा|बंद कर|削除|送金|振り込|删除|转账|삭제|송금)",
+    ],
     "alone": [
         rf"\b(?:hidden|secret|invisible|covert) (?:instructions?|note|message|command|directive)s? "
         rf"(?:for|to) (?:the )?{AI}s?\b",
@@ -493,7 +578,7 @@ ANCHORS: dict[str, list[str]] = {
         name: FAMILIES[name]
         for name in ("alone", "addrorder", "dismiss2", "addr", "vocative", "addrx", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
-                     "pretend", "conceal")
+                     "pretend", "conceal", "preapproved")
     },
 }  # fmt: skip
 
@@ -551,4 +636,5 @@ COMBOS: dict[str, list[Combo]] = {
     "conceal": [("concealment", True, (), (("act", "tool"),))],
     "leakv": [("exfiltration", False, ("secret",), (), ("leaknoun",))],
     "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],
+    "preapproved": [("tool-hijack", True, (), (("harm", "tool", "invoke"),), ("setting", "legal"))],
 }  # fmt: skip

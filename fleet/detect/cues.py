@@ -26,7 +26,7 @@ import re
 
 import re2
 
-from .cue_families import ANCHORS, AT_CLAUSE_HEAD, COMBOS, FAMILIES
+from .cue_families import ANCHORS, AT_CLAUSE_HEAD, COMBOS, FAMILIES, READS_BEFORE
 from .text import Pattern, View, fold_pattern
 
 _SPAN = 300  # characters a sentence is read at most, either way from its anchor
@@ -40,7 +40,7 @@ class _Look:
     its combinations name (a small Set is a small automaton), and the combinations as
     bit masks of them."""
 
-    __slots__ = ("combos", "extended", "owner", "set")
+    __slots__ = ("before", "combos", "extended", "owner", "set")
 
     def __init__(self, anchor: str) -> None:
         names = sorted(
@@ -60,6 +60,7 @@ class _Look:
         if self.set is not None:
             self.set.Compile()
         self.extended = all(combo[1] for combo in COMBOS[anchor])
+        self.before = anchor in READS_BEFORE
         self.combos = [
             (
                 combo[0],
@@ -201,6 +202,8 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
             continue
         start, end = _sentence(text, s, e)
         for family in families:
+            if looks[family].before and start > 0:
+                start = _sentence(text, start - 1, start - 1)[0]
             last[family] = end
             if names[family] == "youprompt" and _A_PLACE_FOLLOWS.match(text, e):
                 continue
