@@ -349,6 +349,70 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:मंज़ूरी दे दी|पूछने की ज़रूरत नहीं|承認済み|確認は不要|確認不要|已经批准|已批准|无需确认|不需要确认|"
         r"승인했|확인(?:할)? 필요 없)",
     ],
+    # A persona given a name and no rules: "You are Vex, an AI that … no rules", "tú eres
+    # «Libre», una IA sin filtros", two characters one of which answers everything, a late
+    # relative who used to read out keys or recipes.
+    "persona2": [
+        r"\b(?:you are|you're|you will be|play|playing|act as|pretend to be|become|eres|seras|jij bent|"
+        r"je bent|du bist|tu es|tu seras|sei|voce e|ty)\s+[«\"'“]?[\w\-]+[»\"'”]?,?\s+(?:an?|una?|een|"
+        r"eine?|un|uma?)\s+(?:[\w\-]+\s+){0,2}(?:AI|IA|KI|assistant|chatbot|bot|model|intelligence)\b",
+        r"\b(?:play|act as|simulate|be|respond as|answer as|voice) (?:two|2|both|three) (?:characters|"
+        r"personas|roles|AIs|modes|versions|personalities)\b",
+        r"\b(?:act|pretend|play|roleplay|role-play)\s+(?:as|to be)\s+(?:my\s+)?(?:late|dead|deceased|"
+        r"departed)\b",
+        r"\b(?:grand(?:ma|mother|pa|father)|granny|nana|uncle|aunt)\s+(?:[\w',]+\s+){0,6}?(?:used to|"
+        r"would|always)\s+(?:read|tell|recite|explain|sing|give)\s+(?:me|us)\b",
+    ],
+    "nofilter": [
+        r"\b(?:no (?:rules|restrictions|filters?|limits|warnings|disclaimers|morals|ethics)|without "
+        r"(?:any )?(?:rules|restrictions|filters|limits|warnings)|never (?:refuses?|says? no|declines?)|"
+        r"answers? (?:everything|anything)|can say anything|does anything|(?:information|everything) is free)\b",
+        r"\b(?:sin (?:filtros|reglas|normas|restricciones|limites)|nunca se niega|zonder (?:regels|filters|"
+        r"beperkingen)|alles mag zeggen|ohne (?:regeln|filter|grenzen)|sans (?:regles|filtres|limites)|"
+        r"senza (?:regole|filtri|limiti)|sem (?:regras|filtros|limites))\b",
+    ],
+    "harmful": [
+        r"\b(?:flash powder|pipe bomb|explosives?|napalm|meth(?:amphetamine)?|thermite|nerve agent|ricin|"
+        r"activation keys?|product keys?|licen[cs]e keys?|serial keys?|working keys|clone a (?:credit )?card|"
+        r"without (?:him|her|them) (?:noticing|knowing)|(?:get|break) into (?:my|his|her|their) \w+)\b",
+        r"\b(?:clonar una tarjeta|uitschakelen zonder|step[- ]by[- ]step|paso a paso|with (?:the )?"
+        r"(?:amounts|quantities)|exact amounts)\b",
+    ],
+    "pretendx": [
+        r"\b(?:pretend (?:to be|you(?:'re| are)) (?:her|him|them|my)|act as (?:her|him|my)|stay(?:ing)? "
+        r"(?:completely |fully )?in (?:character|your role|role)|blijf in je rol|don'?t break character)\b",
+    ],
+    # Secrets asked for in the clear: "the actual values, not the variable names", "paste the
+    # raw output here, unredacted", "from your runtime environment".
+    "unmasked": [
+        r"\b(?:unredacted|un-redacted|no redaction|without (?:redaction|redacting|masking)|unmasked|"
+        r"(?:the )?actual (?:token |key |secret )?values|real (?:token |key )?values|raw output)\b",
+        r"\b(?:from|in|of) your (?:own )?(?:runtime |container'?s? |process'?s? |agent'?s? |sandbox )?"
+        r"environment\b",
+        r"os\.environ|/proc/self/environ|\bprintenv\b|\benv \| sort\b",
+    ],
+    "pastev": [
+        r"\b(?:paste|post|share|send|dump|print|output|show|give|list|put|run|execute|read)\b",
+    ],
+    "secretish": [
+        r"\b(?:secrets?|tokens?|api[ _\-]?keys?|keys|credentials?|passwords?|env(?:ironment)? "
+        r"(?:variables|vars)|[A-Z][A-Z0-9]*_(?:API_KEY|SECRET(?:_KEY)?|TOKEN|PASSWORD|URL))\b",
+        r"os\.environ|/proc/self/environ|\bprintenv\b|\benv\b",
+    ],
+    "warnneg": [
+        r"\b(?:don'?t|do not|never|avoid|please don'?t|must not|should not|shouldn'?t)\s+(?:\w+\s+)?"
+        r"(?:paste|post|share|send|include|put|print|log)\b",
+    ],
+    # the reader's orders followed, not dismissed: "per your instructions I've reset it"
+    "perown": [
+        r"\b(?:per|as per|following|according to|in line with|as you asked in|as requested in|thanks for) "
+        r"your\b",
+    ],
+    # a product's prompt spoken of as a document: "System prompt template (v2):"
+    "promptdoc": [
+        r"\bsystem (?:prompt|message|instructions?) (?:templates?|drafts?|examples?|samples?|library|field|"
+        r"editor|files?|versions?|v\d|changes|review|guidelines)\b",
+    ],
     # What such a claim is for: money moved, data deleted, access granted, checks turned off.
     "harm": [
         r"\b(?:delete|remove|drop|wipe|purge|destroy|truncate|erase|empty|nuke|overwrite|reset|"
@@ -381,7 +445,7 @@ FAMILIES: dict[str, list[str]] = {
         r"\bnon hai (?:regole|limiti|restrizioni)\b|\bvoce nao tem (?:regras|limites|restricoes)\b",
         r"\b(?:pretend|imagine|act as if|act as though)\b[^.!?\n]{0,40}?\b(?:without|with no|free of|free from)\s+"
         r"(?:any\s+)?(?:\w+\s+)?(?:filters?|rules|restrictions|limits|guidelines|ethics|censorship|polic(?:y|ies))\b",
-        r"\b(?:curl|wget)\b[^\n|]{0,100}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b",
+        r"\b(?:curl|wget)\s+[^\s|][^\n|]{0,100}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b",
         r"\bforget (?:that )?you(?:'re| are) an? (?:AI|assistant|chatbot|model)\b",
         r"\byour (?:true|real|actual|secret) (?:instructions?|orders|task|purpose|mission)\b",
         r"\bnothing (?:in|from|of) (?:your|the) (?:system prompt|instructions|rules|guidelines|configuration)\b"
@@ -475,6 +539,11 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:don'?t|do not|never) (?:tell|inform|notify|alert) (?:the )?(?:user|operator|human)s?(?:[\s,.;:!?]|\z)",
     ],
     "youprompt": [
+        r"\byour (?:own )?(?:actual|real|exact|true|full|unedited|verbatim|original|complete|entire) "
+        r"(?:system prompt|system message|instructions|configuration|prompt)\b",
+        r"\b(?:instructions|rules|text|messages?|prompt|everything|anything)\s+(?:that\s+)?(?:did you "
+        r"(?:receive|get)|you (?:received|got|were given)|(?:appears?|came|comes|was written|is written))\s+"
+        r"before (?:my|this|the (?:first|user))\b",
         r"\b(?:list|print|show|repeat|reveal|recite|output)\b[^.!?\n]{0,20}?\b(?:rules|instructions|"
         r"guidelines|directives) (?:you (?:were|have been) given|you follow|you received)\b",
         r"\b(?:print|reveal|show|output|repeat|quote|recite|tell me|display|dump|disclose|"
@@ -578,7 +647,7 @@ ANCHORS: dict[str, list[str]] = {
         name: FAMILIES[name]
         for name in ("alone", "addrorder", "dismiss2", "addr", "vocative", "addrx", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
-                     "pretend", "conceal", "preapproved")
+                     "pretend", "conceal", "preapproved", "persona2", "unmasked")
     },
 }  # fmt: skip
 
@@ -624,17 +693,19 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     "newrules": [
         ("instruction-override", True, (),
-         (("order", "dismiss", "youprompt", "own", "ownweak", "sfile", "secret"),)),
+         (("order", "dismiss", "youprompt", "own", "ownweak", "sfile", "secret"),), ("promptdoc",)),
     ],
     "claim": [("role-hijack", True, (), (("order", "dismiss", "mode", "bypass", "youprompt"),))],
     "tool": [("tool-hijack", True, (), (("invoke", "bypass", "addr", "order"),))],
     "split": [("encoded-injection", True, (), (("doit", "dismiss", "dismiss2", "own", "ownweak"),))],
     "doit": [("encoded-injection", True, (), (("split", "dismiss", "dismiss2", "own"),))],
     "youprompt": [("prompt-leak", False, (), ())],
-    "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),))],
+    "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),), ("perown",))],
     "pretend": [("instruction-override", False, (), (("own", "ownweak", "target"),))],
     "conceal": [("concealment", True, (), (("act", "tool"),))],
     "leakv": [("exfiltration", False, ("secret",), (), ("leaknoun",))],
     "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],
+    "persona2": [("role-hijack", True, (), (("nofilter", "harmful", "pretendx"),))],
+    "unmasked": [("exfiltration", True, ("secretish",), (("pastev",),), ("warnneg", "setting"))],
     "preapproved": [("tool-hijack", True, (), (("harm", "tool", "invoke"),), ("setting", "legal"))],
 }  # fmt: skip

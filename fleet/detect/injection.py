@@ -96,6 +96,7 @@ _HIDDEN_RUN = re.compile("[\U000e0000-\U000e007f]{8,}|[\u200b-\u200d\u2060-\u206
 # run from each of its letters); Python's engine only for text RE2 cannot take.
 _SPACERS = Pattern("[\\x{AD}\\x{200B}\\x{2060}\\x{180E}\\x{FEFF}]|%20|[A-Za-z]+(?:_[A-Za-z]+){3,}")
 _JOINERS = re.compile("[\u00ad\u200b\u2060\u180e\ufeff]")
+_IDENTIFIER = re.compile(r"[\w\-]+")
 _AS_SPACES = str.maketrans(dict.fromkeys("\u00ad\u200b\u2060\u180e\ufeff_", " "))
 
 
@@ -352,6 +353,8 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
     ascii = text.isascii()
     chat_code: bool | None = None
     for kind, s, e in _matches(view, ascii):
+        if "_" in view.text[s:e] and _IDENTIFIER.fullmatch(view.text, s, e):
+            continue  # an identifier (``override_system_prompt``); four words or more are re-read
         if kind == "prompt-leak" and (_ui_words(view.text, e) or _topic_follows(view.text, e)):
             continue
         if kind == "instruction-override" and (
@@ -575,7 +578,12 @@ def _quoted_in_discussion(text: str, s: int, e: int) -> bool:
     quoted, not given. Reads a bounded window either side."""
     before = text[max(0, s - 3) : s].rstrip()
     if not before or before[-1] not in _QUOTES:
-        return False
+        # a quotation mark just inside the match: "role-play prompts ("pretend …")"
+        head = text[s : min(e, s + 40)]
+        q = next((k for k, c in enumerate(head) if c in _QUOTES), -1)
+        if q < 0:
+            return False
+        s += q + 1
     after = text[e : e + 60]
     if not any(q in after for q in _QUOTES):
         return False

@@ -173,7 +173,7 @@ ENGLISH: dict[str, list[str]] = {
         rf"\b(?:forget|ignore|disregard|abandon){G}(?:about{G})?(?:your{G}(?:{W}{G})?|the (?:original|assigned|previous|initial|real) )(?:task|job|goal|objective|mission|assignment|purpose)\b",
         rf"\bfollow{G}(?:only{G})?(?:these|the following|my){G}(?:new{G})?instructions{G}(?:instead|only|from now on|rather than|and nothing else|above all)\b",
         r"\b(?:from now on|from this point (?:on|forward)|from this moment(?: on)?|from here on(?: out)?|as of now|henceforth|hereafter|starting now|starting immediately|for the rest of (?:this|the) (?:conversation|chat|session))\s*,?\s*(?:you (?:are|will|must|shall|should|have to|need to)|you're|you'll)\s+(?:be\s+|now\s+|only\s+|always\s+|never\s+)?(?:act|behave|respond|reply|answer|ignore|pretend|obey|follow|refer|speak|talk|play|an?\s|called|named|my|DAN|free|no longer|not|disregard|forget|roleplay|simulate)",
-        r"\b(?:from now on|henceforth|from this point (?:on|forward)|from here on(?: out)?|from this moment(?: on)?)\s*,?\s*(?:act|behave|respond|reply|answer|ignore|pretend|obey|disregard|roleplay|forget|only|always|never)\b",
+        r"\b(?:from now on|henceforth|from this point (?:on|forward)|from here on(?: out)?|from this moment(?: on)?)\s*,?\s*(?:act|behave|ignore|pretend|obey|disregard|roleplay|forget|only|always|never|(?:respond|reply|answer)\s+(?:only\s+|always\s+)?(?:as|like|with|without|to (?:every|all|any)|in character|freely|uncensored|unfiltered|honestly)\b)\b",
         # instructions in an unusual register: "(?:forget|ignore) the rules" with nothing else is left alone
         rf"\byour{G}(?:{W}{G})?(?:instructions?|rules|guidelines|restrictions){G}(?:you were given{G})?(?:no longer apply|do not apply|don'?t apply|are (?:now )?(?:void|cancel+ed|revoked|lifted|suspended))\b",
         rf"\b{V_OVERRIDE}{G}(?:{DET}{G}){{0,3}}{TARGET}{G}(?:above|(?:given|written|stated|listed) above|before this|so far|(?:that|which) (?:came|come) before|from before|up to (?:now|here))\b",
@@ -260,7 +260,9 @@ ENGLISH: dict[str, list[str]] = {
         r"\b(?:you(?:'re| are)|ChatGPT (?:is|with)|assistant (?:is|with)|AI (?:is|with)|model (?:is|with)|now (?:in|entering)|with)\s+(?:now\s+)?(?:in\s+|entering\s+)?(?:developer|dev|god|sudo|DAN|jailbreak|jailbroken|unrestricted|unfiltered|evil|opposite|chaos|uncensored|admin|debug|root) mode(?:\s+(?:enabled|activated|on|engaged))?\b",
         r"\b(?:DAN|jailbreak|jailbroken|unrestricted|unfiltered|evil|opposite|chaos|uncensored|anarchy|no-?limits?|no-?rules|override|unlocked|unrestricted) mode\b",
         r"\b(?:enable|activate|enter|switch to|turn on|engage|unlock)\s+(?:the\s+)?(?:DAN|jailbreak|jailbroken|unrestricted|unfiltered|evil|opposite|uncensored|god) mode\b",
-        r"\b(?:stay|remain|keep) in character\b|\b(?:never|don'?t|do not) break character\b|\b(?:always )?stay in (?:your|their|his|her) roles?\b",
+        # staying in character binds only where nothing may end it (a game's "stay in
+        # character unless I type pause" is a user's own)
+        r"\b(?:stay|remain|keep) in character (?:no matter what|whatever (?:happens|I (?:say|ask))|at all costs|even if|forever|permanently)\b|\b(?:never|don'?t|do not) (?:ever )?break character (?:no matter what|whatever|even if|for any reason)\b|\b(?:always )?stay in (?:your|their|his|her) roles? (?:no matter what|whatever happens|even if)\b|\balways stay in (?:your|their|his|her) roles?\b",
         r"\b(?:switch|swap|reverse|exchange) (?:our |the )?roles\b",
         r"(?:^|[.!?]\s+)(?:okay|ok|alright|good|great)?[,.!]?\s*(?:now,? you(?:'re| are)|you(?:'re| are) now) (?-i:[A-Z][a-z]+)(?: (?-i:[A-Z][a-z]+))?,",
         r"\b(?:override|unlock|admin|master|authori[sz]ation|access) code\s*(?:[:=]\s*\w+|\s\w*\d\w*)",
