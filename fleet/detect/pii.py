@@ -85,7 +85,60 @@ _PLACEHOLDER_LOCALS = {
     "you", "your", "yourname", "your.name", "your.email", "me", "myname", "test", "tester",
     "foo", "bar", "baz", "example", "sample", "first.last", "firstname.lastname", "firstname",
     "lastname", "name.surname", "nobody", "noreply", "no-reply", "address", "user1", "user2",
+    "alice", "bob", "carol", "dave", "eve", "mallory",
 }  # fmt: skip
+
+# Mailboxes of a function, not of a person (support@, billing@, it-onboarding@,
+# klantenservice@): no one's personal data. A local part counts when every piece of it
+# (split at . _ - +) is one of these words.
+_ROLE_LIST = """
+support help helpdesk service services customerservice customer customers care billing invoice
+invoices invoicing accounts accounting account ap ar payable payables receivable receivables
+finance payroll hr people recruiting recruitment careers jobs talent benefits info information
+contact contacts hello sales marketing press media pr legal privacy dpo gdpr compliance security
+abuse postmaster webmaster hostmaster admin administrator it ops devops sre noc engineering team
+office reception orders order shop store returns shipping logistics procurement purchasing
+noreply no reply donotreply do not notifications notification notify alerts alert reports report
+newsletter news feedback onboarding mailer bounce bounces ci build builds releases release status
+bot bots desk inbox general enquiries inquiries partners partner events vendors vendor suppliers
+treasury tax audit facilities operations tickets ticket escalations
+klantenservice kundenservice kundendienst personal personalabteilung buchhaltung rechnung rechnungen
+vertrieb einkauf kontakt verwaltung zentrale service-client serviceclient facturation compta
+comptabilite contactez apoio suporte soporte atencion ventas contacto contatto contato assistenza
+sicurezza amministrazione fatturazione crediteuren debiteuren facturen inkoop verkoop boekhouding
+"""
+_ROLE_WORDS = frozenset(_ROLE_LIST.split())
+_ROLE_SPLIT = re.compile(r"[._+\-]")
+# Card numbers the networks and payment providers publish for testing (4242 4242 4242 4242,
+# 4111 1111 1111 1111…): no one's where the text says it is testing with them (a sandbox,
+# test mode, a fixture); elsewhere they stand for a card as any other number does.
+_TEST_LIST = """
+4242424242424242 4000056655665556 5555555555554444 2223003122003222 5200828282828210
+5105105105105100 378282246310005 371449635398431 6011111111111117 6011000990139424
+3056930009020004 36227206271667 3566002020360505 6200000000000005 4000000000000002
+4000000000009995 4000000000009987 4000000000009979 4000000000000069 4000000000000127
+4000000000000119 4000002760003184 4000002500003155 4000000000003220 4000000000003063
+4000000000000077 4000003720000278 4000000000000341 4100000000000019 4000000000004954
+4111111111111111 4012888888881881 4222222222222 5500000000000004 5431111111111111
+340000000000009 30000000000004 6011000000000004 3530111333300000 378734493671000
+5610591081018250 38520000023237 4917610000000000 4444333322221111 5454545454545454
+4005519200000004 4009348888881881 4012000033330026 4012000077777777 4217651111111119
+4500600000000061 4000111111111115 2222405343248877 2223000048400011 6011111111111117
+"""
+_TEST_CARDS = frozenset(_TEST_LIST.split())
+
+_TESTING = re.compile(
+    r"(?i)sandbox|test[ \-_]?mode|test[ _]numbers?|documented|for testing|"
+    r"staging|fixture|sk_test|pk_test|de prueba|di prova|de teste|testkarte|carte de test|testnummer"
+)
+_TEST_REACH = 200
+# A company's name or its office just before an address, on the same line.
+_COMPANY = re.compile(
+    r"\b(?:Ltd|Limited|LLC|L\.L\.C\.|Inc|Corp|Corporation|plc|GmbH|AG|KG|SARL|SAS|S\.A\.|SA|S\.r\.l\.|"
+    r"SRL|S\.L\.|B\.V\.|BV|N\.V\.|Pty|Oy|AB|ApS|A/S|Sp\. z o\.o\.|(?:\d+(?:st|nd|rd|th) )?Floor|Suite|"
+    r"Unit \d+|Building|Headquarters|HQ)\b\.?[^\n]{0,12}$"
+)
+_COMPANY_REACH = 60
 
 _IBAN = Pattern(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
 
@@ -365,7 +418,26 @@ def _email_ok(view: View, s: int, e: int) -> bool:
         return False  # a stand-in: user@example.com, name@example.org, anyone@host.test
     if len(tld) > 24 or (tld in _FILE_TLDS and labels[0][:1].isdigit()):
         return False
+    if all(part in _ROLE_WORDS for part in _ROLE_SPLIT.split(local.lower()) if part):
+        return False  # a function's mailbox: support@, finance-ops@, no-reply@
+    if _userinfo(view.text, s):
+        return False  # https://user:token@host, mongodb://app:pass@cluster: a URL's login
     return view.text[e : e + 1] != ":"  # git@github.com:org/repo is a remote, not a mailbox
+
+
+_URL_REACH = 200
+
+
+def _userinfo(text: str, s: int) -> bool:
+    """Whether ``text[s]`` opens the login part of a URL: ``://`` before it, with no space
+    between (read back at most ``_URL_REACH`` characters)."""
+    k = s - 1
+    low = max(0, s - _URL_REACH)
+    while k >= low and not text[k].isspace() and text[k] not in "\"'<>(":
+        if text[k] == "/" and text[k - 2 : k + 1] == "://":
+            return True
+        k -= 1
+    return False
 
 
 def _nino_ok(value: str) -> bool:
@@ -452,5 +524,13 @@ def scan_pii(text: str) -> list[Finding]:
         last_end = e
         os, oe = view.original(s, e)
         value = text[os:oe]
+        if kind == "street-address" and _COMPANY.search(text, max(0, os - _COMPANY_REACH), os):
+            continue  # a company's address: "Atelier Lumière SARL – 14 rue de la Verrerie"
+        if (
+            kind == "card-number"
+            and "".join(c for c in value if c.isdigit()) in _TEST_CARDS
+            and _TESTING.search(text, max(0, os - _TEST_REACH), oe + _TEST_REACH)
+        ):
+            continue
         found.append(Finding("pii", kind, os, oe, mask("".join(value.split()))))
     return found

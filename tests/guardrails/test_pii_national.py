@@ -260,3 +260,32 @@ def test_identity_numbers_without_check_digits_under_their_words(text: str) -> N
 )
 def test_acronyms_that_are_also_words_count_in_upper_case_only(text: str) -> None:
     assert kinds(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Questions? Contact us at support@fernhillgoods.com, Mon-Fri.",
+        "Questions to finance-ops@northwind-trading.com or it-support@nordfors.se.",
+        "Bei Fragen: kundenservice@gartenwelt-shop.de",
+        "git remote set-url origin https://ci-reader:onn8yBWeFEWUyo8c@nexus.corp-tools.net/repo.git",
+    ],
+)
+def test_a_function_mailbox_or_a_url_login_is_no_one_s_address(text: str) -> None:
+    assert kinds(text) == []
+
+
+def test_a_person_s_mailbox_beside_a_function_s_is_found() -> None:
+    assert kinds("cc support@acme.io and maria.lopez@acme.io") == ["email"]
+
+
+def test_a_published_test_card_is_a_finding_unless_the_text_is_testing_with_it() -> None:
+    assert kinds("In sandbox mode use 4242 4242 4242 4242 with any CVC.") == []
+    assert kinds("usad la tarjeta de prueba 4111 1111 1111 1111") == []
+    assert kinds("my card 4111 1111 1111 1111 was charged twice") == ["card-number"]
+    assert kinds("my card 4539 1488 0343 6467 in sandbox mode") == ["card-number"]
+
+
+def test_a_company_s_address_is_not_a_person_s() -> None:
+    assert kinds("Atelier Lumière SARL – 14 rue de la Verrerie, 69002 Lyon") == []
+    assert kinds("Ship to Maria Lopez, 14 rue de la Verrerie, 69002 Lyon") == ["street-address"]
