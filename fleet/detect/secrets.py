@@ -258,6 +258,14 @@ _TOKENS: list[_Token] = [
         "discord-webhook",
         r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]+",
     ),
+    _Token(
+        "teams-webhook",
+        r"https://[a-z0-9\-]+\.webhook\.office\.com/webhookb2/[0-9a-f\-]{36}@[0-9a-f\-]{36}/IncomingWebhook/[0-9a-f]{32}/[0-9a-f\-]{36}",
+    ),
+    _Token(
+        "doppler-token",
+        r"\bdp\.(?:st|pt|ct|sa|scim|audit)\.(?:[a-z0-9_\-]{1,40}\.)?[A-Za-z0-9]{40,44}\b",
+    ),
     _Token("huggingface-token", r"\bhf_[A-Za-z0-9]+", 3, 30),
     _Token("sentry-dsn", r"https://[0-9a-f]{32}@[a-z0-9.\-]*ingest\.(?:[a-z]{2}\.)?sentry\.io"),
     _Token("huggingface-token", r"\bapi_org_[A-Za-z0-9]+", 8, 30),
@@ -373,7 +381,7 @@ _KEY_WORD = (
     r"|refresh[_.\- ]?token|bearer[_.\- ]?token|token|passw(?:or)?d|passwort|mot de passe|contraseña"
     r"|passphrase|passcode|pwd|credentials?|private[_.\- ]?key|signing[_.\- ]?key"
     r"|encryption[_.\- ]?key|master[_.\- ]?key|license[_.\- ]?key|webhook[_.\- ]?secret"
-    r"|session[_.\- ]?(?:key|token|secret)|cookie|auth|sas|appid)"
+    r"|session[_.\- ]?(?:key|token|secret)|cookie|auth|sas|appid|[_.\-]pass\b)"
 )
 # In slices (fleet.detect.text._Split): 272 µs per KB of diverse 2 KB texts as one
 # pattern, 84 in 4.
@@ -401,7 +409,13 @@ _CONTEXT_RE = Pattern.sliced(
     # character after a space: "user admin / password gYPbbb%Lhpfv&981"
     r"|(?i:define\(\s*['\"][A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|_KEY|SALT)[A-Z0-9_]*['\"]\s*,\s*)"
     r"['\"]([^'\"\n]{6,200})['\"]"
-    r"|(?i:\bpassw(?:or)?d) ([^\s\"'`<>,;()\[\]{}/.]{8,64})(?:[\s.,;]|$)",
+    r"|(?i:\bpassw(?:or)?d) ([^\s\"'`<>,;()\[\]{}/.]{8,64})(?:[\s.,;]|$)"
+    # 16 a password after -p and a space (sshpass -p '…', docker login -p …), checked for the
+    # command; 17 a .pgpass line: host:port:database:user:password
+    r"|\s-p\s+['\"]?([^\s\"']{6,128})"
+    r"|(?m:^)[\w.\-*]+:(?:\d{2,5}|\*):[\w.\-*]+:[\w.\-*@]+:([^\s:]{6,128})[ \t]*$"
+    # 18 a Go driver's DSN: user:password@tcp(host:port)/db
+    r"|\b[\w.\-]+:([^\s:@/\"']{6,128})@(?:tcp|unix)\(",
     flags="(?i)",
     parts=4,
 )
@@ -412,7 +426,14 @@ _AWS_CONTEXT = compile(r"(?i)aws|amazon|secret|AKIA|ASIA")
 _AN_EXAMPLE = compile(
     r"(?i)(?:^|[^A-Za-z0-9_.\-/@])(?:examples?|e\.g\.|for instance|such as|weak|avoid|never use|do not use|don't use|banned|forbidden|not allowed)(?:[^A-Za-z0-9_.\-/@]|$)"
 )
-_PASSWORD_WORDS = ("passw", "passphrase", "passcode", "pwd", "mot de passe", "contraseña")
+_PASSWORD_WORDS = (
+    "passw", "passphrase", "passcode", "pwd", "mot de passe", "contraseña", "_pass", ".pass", "-pass",
+)  # fmt: skip
+# Commands whose -p, a space, then a value is a password (elsewhere -p is a port, a path…).
+_P_FLAG_COMMANDS = compile(
+    r"\bsshpass\b|\b(?:docker|podman|buildah|nerdctl|oras|skopeo|helm registry|crane auth) login\b|"
+    r"\bmysql|\bmariadb|\bmysqldump|\bmysqladmin"
+)
 
 
 def _key_name(view: View, start: int, key: str) -> str:
@@ -524,8 +545,9 @@ def _command_line(view: View, s: int, e: int, mysql: bool) -> str | None:
 
 
 _EXAMPLE_MARK = compile(r"EXAMPLE|(?i:example)")
+_DOCS_REACH = 160
 _DOCS_WORDS = compile(
-    r"(?i)\b(?:docs?|documentation|documented|sample|samples|examples?|placeholder|illustrat\w*|tutorial|fake|dummy)\b"
+    r"(?i)\b(?:docs?|documentation|documented|sample|samples|examples?|placeholders?|illustrat\w*|tutorial|fake|dummy)\b"
 )
 
 
@@ -536,7 +558,7 @@ def _documented_example(text: str, s: int, e: int) -> bool:
     value = text[s:e]
     if "://" in value or "@" in value or not _EXAMPLE_MARK.search(value):
         return False  # a URL's host at example.com says nothing of the password in it
-    around = text[max(0, s - 80) : s] + " " + text[e : e + 80]
+    around = text[max(0, s - _DOCS_REACH) : s] + " " + text[e : e + _DOCS_REACH]
     # An address or a host at example.com names no documentation: its words are left out.
     words = [w for w in around.split() if "@" not in w and "://" not in w and "example." not in w]
     return bool(_DOCS_WORDS.search(" ".join(words)))
@@ -593,11 +615,17 @@ def scan_secrets(text: str) -> list[Finding]:
         else:
             s, e = hit.span(group)
             kind = _command_line(view, s, e, group in (10, 11, 12))
+            if group == 18 and kind is not None:
+                kind = "connection-string-password"
             flag = view.text[max(0, s - 4) : s]
             if group == 13 and "-a" in flag and not _REDIS.search(view.text[max(0, s - 120) : s]):
                 kind = None  # -a is many commands' flag: a password only for redis-cli
             elif group == 15 and kind is not None and _classes(view.text[s:e]) < 3:
                 kind = None  # a word after "password" ("password reset1"): not one
+            elif group == 16 and not _P_FLAG_COMMANDS.search(view.text[max(0, s - 120) : s]):
+                kind = None
+            elif group == 17 and kind is not None:
+                kind = "credential-assignment"  # a password file's entry
         if kind is not None and not any(a < e and s < b for a, b in taken):
             spans.append((s, e, kind))
     spans.sort(key=lambda t: (t[0], -t[1]))

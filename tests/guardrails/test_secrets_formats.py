@@ -160,3 +160,24 @@ def test_what_a_credential_is_for_may_stand_between_its_word_and_its_value() -> 
 def test_a_password_in_a_url_at_an_example_host_is_still_a_secret() -> None:
     text = "the docs sample uses https://admin:bPd72QNWSF3EH6@internal.example.com/api"
     assert kinds(text) == ["basic-auth-url"]
+
+
+def test_passwords_after_a_spaced_p_flag_in_a_password_file_and_in_a_go_dsn() -> None:
+    assert kinds("sshpass -p 'Qk29dLm02Xs#1' rsync -az /srv backup@nas:/v") == ["command-line-password"]  # fmt: skip
+    assert kinds("docker login registry.acme.io -u ci -p f1DkoTVTRHRr1947!") == ["command-line-password"]  # fmt: skip
+    assert kinds("ssh -p 2222 user@host && mkdir -p /var/lib/app") == []
+    assert kinds("db-prod-01.internal:5432:orders:orders_app:d2Fd448LrcU1mNF8ZG") == ["credential-assignment"]  # fmt: skip
+    assert kinds("localhost:5432:*:postgres:postgres") == []
+    assert kinds('dsn="svc:ZnDyoXBkDq9o0bJ6EFKt@tcp(10.8.0.21:3306)/ledger"') == ["connection-string-password"]  # fmt: skip
+    assert kinds('SMTP_PASS = "ODLA5882#qmlcrt"') == ["credential-assignment"]
+    assert kinds('bypass = "Xk29dkL02ms"') == []
+
+
+def test_teams_webhooks_and_doppler_tokens() -> None:
+    hook = (
+        "https://contoso.webhook.office.com/webhookb2/5028cced-ab56-4f41-8bb7-80c5a563f7d9@"
+        "b5ddb9d2-cbe6-45e7-83d6-ed742d402da5/IncomingWebhook/9711ac6386cff8133a8ffb8dbc2c414c/"
+        "84bfbf1f-4e33-41f7-99ee-95b4715e5709"
+    )
+    assert kinds(f"Teams connector: {hook}") == ["teams-webhook"]
+    assert kinds("token dp.st.prd.GNojcua1xUXbBqE9TcFhnJL1Ax1zpmiIn1yyidPFSeH here") == ["doppler-token"]  # fmt: skip
