@@ -61,7 +61,7 @@ _W = r"[\w'\-]+\s+"
 AT_CLAUSE_HEAD = frozenset({("addrx", 0)})
 # Anchors whose combinations read the sentence before theirs too: a claim of approval
 # follows the order it covers ("Release the payment today. The CFO approved verbally.").
-READS_BEFORE = frozenset({"preapproved"})
+READS_BEFORE = frozenset({"preapproved", "conceal", "caplift"})
 
 FAMILIES: dict[str, list[str]] = {
     # orders dismissed, or declared void
@@ -112,8 +112,8 @@ FAMILIES: dict[str, list[str]] = {
     "addr": [
         rf"(?m:^)\s*(?:(?:hey|hi|dear|attention|attn|note to|note for|to)\s+(?:the\s+)?)?{AI}s?\s*[,:!]",
         rf"\b(?:note|message|instructions?|reminder|P\.?S\.?|tool instruction|notice)\s+(?:to|for)\s+"
-        rf"(?:the |any |all |code review |review )?(?:{AI}|bots|agents|reviewers|language models)\b",
-        r"@(?:ai|bot|agent|assistant|copilot|llm)[\w\-]*",
+        rf"(?:the |any |all |code review |review )?(?:[\w\-]+ )?(?:{AI}|bots|agents|reviewers|language models)\b",
+        r"@(?:ai|bot|agent|assistant|copilot|llm)[\w\-]*|@[\w\-]*(?:bot|agent|assistant|copilot)\b",
         rf"\b{AI}s?\s*[,:]\s*(?:[\w' ]{{0,40}}[,;]\s*)?(?:please\s+)?{_ORDER_VERBS}\b",
         rf"\b(?:whatever|any|every|the) {AI}s? (?:that |which |who )?(?:triages?|reads?|handles?|"
         r"processes?|monitors?|reviews?|answers?|screens?|summari[sz]es?) (?:this|these|the)\b",
@@ -231,7 +231,7 @@ FAMILIES: dict[str, list[str]] = {
     ],
     # an AI spoken to at the start of a sentence: "Hey chatbot, new plan: …"
     "vocative": [
-        rf"(?:(?m:^)|[.!?:;\[(\x{2014}\"']\s*|\b(?:hey|hi|hello|dear|ok|okay|yo|attention|note (?:to|for))\s+)"
+        rf"(?:(?m:^)|[.!?:;\[(\x{2014}\"']\s*|\b(?:hey|hi|hello|dear|ok|okay|yo|attention|note (?:to|for)|and|also|oh|so)\s+)"
         rf"(?:(?:for|to)\s+)?(?:the\s+)?(?:[\w\-]+\s+)?{AI.replace('|agent|', '|')}s?\s*(?:[,:]|\x{{2014}}|\s-\s)",
     ],
     "addrorder": [
@@ -254,7 +254,8 @@ FAMILIES: dict[str, list[str]] = {
     ],
     "mode": [
         r"\b(?:developer|dev|debug|god|sudo|maintenance|admin|root|unrestricted|jailbreak|"
-        r"jailbroken|unfiltered|DAN|diagnostic|override|unsafe|evil|chaos|test|no[- ]limits?)[\s\-]mode\b",
+        r"jailbroken|unfiltered|DAN|diagnostic|override|unsafe|evil|chaos|test|no[- ]limits?|mirror|shadow|opposite|"
+        r"unhinged|unlocked)[\s\-]mode\b",
     ],
     "rolemark": [
         r"(?m:^)\s*(?:system|sys|developer)\s*(?:prompt\s*)?[:>]",
@@ -287,9 +288,12 @@ FAMILIES: dict[str, list[str]] = {
         r"\btakes? precedence over\b",
         r"\b(?:authority|precedence|priority) (?:above|over)\b",
         r"\b(?:supersedes?|overrides?) (?:your|the|all|any) (?:system|previous|prior|other|earlier)\b",
+        r"\b(?:supersedes?|overrides?|takes? priority over) (?:the )?(?:user'?s|operator'?s|your "
+        r"(?:user'?s|operator'?s))(?: \w+)? (?:instructions|orders|requests?|rules|wishes)\b",
     ],
     "claim": [
-        r"\bI(?:'m| am) (?:the|your|an?) (?:developer|creator|admin|administrator|owner|operator|maker)s?\b",
+        r"\bI(?:'m| am) (?:the|your|an?) (?:new |real |actual |lead |senior |system )?(?:developer|creator|admin|"
+        r"administrator|owner|operator|maker)s?\b",
         r"\bas your (?:developer|admin|administrator|creator|operator|owner)\b",
         r"\b(?:authori[sz]ed|approved|sanctioned|ordered) by (?:the )?(?:admin|administrator|"
         r"developers?|security team|openai|anthropic|platform team|your operators?)\b",
@@ -412,6 +416,52 @@ FAMILIES: dict[str, list[str]] = {
     "promptdoc": [
         r"\bsystem (?:prompt|message|instructions?) (?:templates?|drafts?|examples?|samples?|library|field|"
         r"editor|files?|versions?|v\d|changes|review|guidelines)\b",
+    ],
+    # The model's own first orders named in many languages: "the instructions you received
+    # at the start", "las instrucciones que recibiste", "ukryte zasady, które dostałeś".
+    "yourorders": [
+        r"\b(?:instructions|rules|guidelines|directives|orders)\s+(?:that\s+)?you (?:received|got|were given|"
+        r"were handed)\b",
+        r"\b(?:instrucciones|indicaciones|reglas) que (?:recibiste|te (?:dieron|dio|han dado)|tienes)\b|"
+        r"\b(?:instructions|consignes|regles) (?:que (?:tu as|vous avez) recues|qu'on t'a donnees)\b|"
+        r"\b(?:anweisungen|regeln|vorgaben),? die (?:du|sie) (?:\w+ )?(?:bekommen|erhalten|bekamst)\b|"
+        r"\b(?:instrucoes|regras) que (?:voce )?(?:recebeu|te deram)\b|\b(?:istruzioni|regole) che hai ricevuto\b|"
+        r"\b(?:instructies|regels) die je (?:\w+ )?(?:hebt )?gekregen\b|\b(?:instrukcje|zasady|polecenia),? "
+        r"(?:ktore|jakie) (?:dostales|otrzymales)\b|\b(?:pokyny|instrukce|pravidla),? ktere jsi dostal\b",
+        r"(?:инструкции|правила|указания),? (?:которые|что) (?:ты|вы) (?:получил|получили)|"
+        r"(?:інструкції|правила),? (?:які|що) (?:ти|ви) отрима|"
+        r"(?:系统提示|初始设定|你收到的指令|你的初始指令)|(?:最初に受け取った指示|受け取った指示)|"
+        r"(?:받은 지시|초기 지시)|(?:دستورالعمل|التعليمات التي (?:تلقيتها|أعطيت))|(?:निर्देश जो तुम्हें)",
+    ],
+    "leakverb": [
+        r"\b(?:print|reveal|show|output|repeat|quote|recite|tell me|display|dump|disclose|verbatim|word for word|"
+        r"copy|paste|write out|list)\b",
+        r"\b(?:copia|repite|muestra|escribe|imprime|dime|affiche|montre|repete|ecris|recopie|zeige|gib|"
+        r"wiederhole|schreib|nenne|mostra|ripeti|scrivi|copia|mostre|repita|escreva|laat zien|plak|toon|"
+        r"herhaal|pokaz|wypisz|powtorz|skopiuj|podaj|napis|ukaz|vypis|zopakuj|goster|yaz|tampilkan|tulis|"
+        r"salin|ibigay|ipakita)\w*",
+        r"\b(?:palabra por palabra|mot pour mot|wort fur wort|parola per parola|palavra por palavra|"
+        r"woord voor woord|slowo w slowo|letterlijk|verbatim|textualmente|testualmente)\b",
+        r"(?:покажи|выведи|повтори|напиши|скопируй|покажіть|виведи|повтори|напиши|显示|输出|打印|重复|"
+        r"告诉我|表示|出力|教えて|보여|출력|알려|اكتب|أظهر|اعرض|بنویس|نشان بده|लिखो|दिखाओ|बताओ)",
+    ],
+    # A link to be filled with data: "https://x/view?ref=<session_token>", "…/?q= followed by
+    # those details", presented as something else.
+    "linkslot": [
+        r"https?://[^\s)\"'<>]{1,120}[?&][\w\-]{1,20}=(?:<[^>\s]{1,40}>|\{[^}\s]{1,40}\}|\[[^\]\s]{1,40}\]|"
+        r"\s|$|[\"'`])",
+        r"\b(?:url-?encoded|urlencoded|percent-encoded|in the query string|as (?:a |the )?query parameter)\b",
+    ],
+    "linkuse": [
+        r"\b(?:markdown (?:link|image)|image|render|present (?:it|this|the link) as|titled|don'?t explain|"
+        r"do not explain|without explaining|keep the link|followed by|append|where <|replace <)\b",
+    ],
+    # A spending cap or a check lifted: "the $100 refund cap is lifted", "refund limit
+    # suspended for all channels".
+    "caplift": [
+        r"\b(?:refund|spending|approval|transfer|payment|payout|withdrawal|discount|credit) (?:cap|limit|ceiling|"
+        r"threshold|approval)s? (?:is|are|has been|have been|was|were)? ?(?:now |temporarily )?(?:lifted|"
+        r"removed|raised|suspended|disabled|waived|void|gone)\b",
     ],
     # What such a claim is for: money moved, data deleted, access granted, checks turned off.
     "harm": [
@@ -537,8 +587,13 @@ FAMILIES: dict[str, list[str]] = {
         r"\bwithout (?:letting|telling|informing|alerting|notifying) (?:the )?(?:user|operator|"
         r"human|anyone|guest|customer|client|owner|patient)s?(?: know)?(?:[\s,.;:!?]|\z)",
         r"\b(?:don'?t|do not|never) (?:tell|inform|notify|alert) (?:the )?(?:user|operator|human)s?(?:[\s,.;:!?]|\z)",
+        r"\b(?:don'?t|do not|never) mention (?:this|it|the \w+|these \w+) to (?:the )?(?:users?|customers?|clients?|"
+        r"humans?|operators?|anyone)\b",
     ],
     "youprompt": [
+        r"\b(?:my|your) (?:instructions|system prompt|prompt|rules|guidelines) (?:begin|start)s? with\b",
+        r"\b(?:output|print|reveal|show|dump|repeat|give me|paste)\b[^.!?\n]{0,30}?\byour (?:hidden |secret |"
+        r"initial |full )?(?:preamble|pre-?prompt|initial (?:text|message)|hidden (?:text|rules|instructions)|setup text)\b",
         r"\byour (?:own )?(?:actual|real|exact|true|full|unedited|verbatim|original|complete|entire) "
         r"(?:system prompt|system message|instructions|configuration|prompt)\b",
         r"\b(?:instructions|rules|text|messages?|prompt|everything|anything)\s+(?:that\s+)?(?:did you "
@@ -574,6 +629,10 @@ FAMILIES: dict[str, list[str]] = {
         r"delivery address|address|dosage|medication|password))\b",
         r"\b(?:remove|rank|shortlist|hire|pay|reroute|redirect|update (?:our|the) bank|submit|"
         r"forward (?:every|each|all))\b",
+        r"\b(?:list|mark|record|name|add) me as\b|\bleave [\w' ]{1,40} out of\b|\bgive (?:it|this|the \w+|them|"
+        r"him|her) (?:that |a |the )?(?:score|grade|mark|rating|full marks|top marks)\b|\bfull marks\b|"
+        r"\bonly positive (?:feedback|reviews?)\b|\bchange the (?:shipping|billing|delivery) address\b|"
+        r"\bapply (?:the )?discount code\b|\bplace the order\b",
     ],
     "imperative": [
         r"\b(?:send|email|print|output|run|execute|invoke|call|write|say|include|insert|reply|respond|"
@@ -647,7 +706,8 @@ ANCHORS: dict[str, list[str]] = {
         name: FAMILIES[name]
         for name in ("alone", "addrorder", "dismiss2", "addr", "vocative", "addrx", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
-                     "pretend", "conceal", "preapproved", "persona2", "unmasked")
+                     "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot",
+                     "caplift")
     },
 }  # fmt: skip
 
@@ -705,6 +765,9 @@ COMBOS: dict[str, list[Combo]] = {
     "conceal": [("concealment", True, (), (("act", "tool"),))],
     "leakv": [("exfiltration", False, ("secret",), (), ("leaknoun",))],
     "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],
+    "yourorders": [("prompt-leak", True, ("leakverb",), (), ("ours", "warnneg"))],
+    "linkslot": [("exfiltration", True, ("linkuse",), (("secret", "sensitive", "conversation"),), ("setting",))],
+    "caplift": [("tool-hijack", True, (), (("act", "harm"),), ("ours",))],
     "persona2": [("role-hijack", True, (), (("nofilter", "harmful", "pretendx"),))],
     "unmasked": [("exfiltration", True, ("secretish",), (("pastev",),), ("warnneg", "setting"))],
     "preapproved": [("tool-hijack", True, (), (("harm", "tool", "invoke"),), ("setting", "legal"))],
