@@ -371,7 +371,9 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             if chat_code:
                 continue
         if kind == "exfiltration" and (
-            _password_chore(view.text[s : e + 24]) or _AUTH_HEADER.search(view.text[s:e])
+            _password_chore(view.text[s : e + 24])
+            or _AUTH_HEADER.search(view.text[s:e])
+            or _warned_or_prompted(view.text, s, e)
         ):
             continue
         spans.append((s, e, kind))
@@ -518,6 +520,23 @@ _AUTH_HEADER = re.compile(
     r"(?i)-H\s*['\"]?(?:authorization|x-api-key|api-key|x-auth-token)\s*:\s*(?:bearer\s+|token\s+)?\$"
     r"|(?:\s-u|--user)\s*['\"]?\$\{?[A-Z_]+\}?:\$"
 )
+
+
+# "Never paste your token into chat", "paste the token shown … when prompted": a warning
+# to a person, or a setup step at a program's own prompt, not an order to send it away.
+_WARNING = re.compile(
+    r"(?i)\b(?:never|don'?t|do not|please don'?t|avoid|must not|should not|shouldn'?t)\s+$"
+)
+_AT_A_PROMPT = re.compile(
+    r"(?i)\bwhen (?:prompted|asked)\b|\bat the (?:\w+ )?prompt\b|\binto the (?:\w+ )?(?:terminal|prompt|field|"
+    r"form|dialog|box|cli)\b"
+)
+
+
+def _warned_or_prompted(text: str, s: int, e: int) -> bool:
+    return bool(_WARNING.search(text[max(0, s - 24) : s])) or bool(
+        _AT_A_PROMPT.search(text, e, min(len(text), e + 80))
+    )
 
 
 def _password_chore(phrase: str) -> bool:
