@@ -122,7 +122,7 @@ async def test_secrets_and_pii_in_a_result_are_redacted(stack: Stack) -> None:
         result = await session.call_tool("get_issue", {"number": 777})
     assert not result.is_error
     seen = repr(result)
-    assert "AKIAIOSFODNN7EXAMPLE" not in seen and "ops@example.com" not in seen
+    assert "AKIAIOSFODNN7EXAMPLE" not in seen and "olga.petrova@example.com" not in seen
     assert "Deploy note" in result.content[0].text  # type: ignore[union-attr]
 
 
