@@ -253,10 +253,17 @@ MARGIN = 0.1  # the threshold's least distance above the product's own texts' sc
 def product_texts() -> list[tuple[str, str]]:
     """The product's own prompts and tool descriptions, as
     ``tests/guardrails/test_product_texts.py`` scans them: a request they make must not be
-    blocked, so the threshold stays above their scores (they are not trained on)."""
+    blocked, so the threshold stays above their scores (they are not trained on): the
+    bundled loops' first requests, their requests through the eval cases with tool results,
+    the tools and the examples' texts."""
     from fleet.runtime import prompts
-    from gateway.guardrails import SEPARATOR, request_slots
-    from tests.guardrails.test_product_texts import BUILTINS, QUOTES_AN_ATTACK, _demo_tools
+    from tests.guardrails.test_product_texts import (
+        BUILTINS,
+        QUOTES_AN_ATTACK,
+        _demo_tools,
+        eval_requests,
+        joined,
+    )
 
     task = prompts.task("bug-report-triage", "manual", None, {}, 0)
     out = [("task prompt", task), ("nudge", prompts.NUDGE)]
@@ -277,8 +284,8 @@ def product_texts() -> list[tuple[str, str]]:
                         ],
                         "tools": BUILTINS + _demo_tools(),
                     }
-                    joined = SEPARATOR.join(s.get() for s in request_slots(body))
-                    out.append((f"{loop}'s first request ({trigger})", joined))
+                    out.append((f"{loop}'s first request ({trigger})", joined(body)))
+    out.extend((name, joined(body)) for name, body in eval_requests())
     for tool in BUILTINS + _demo_tools():
         name = tool["function"]["name"]
         out.append((name, json.dumps(tool)))

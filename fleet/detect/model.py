@@ -186,12 +186,14 @@ class Model:
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Model:
         weights: dict[object, float] = {}
+        words: dict[str, str] = {}  # one string per word, shared by its bigrams
+        word = words.setdefault
         for key, w in data["weights"].items():  # type: ignore[attr-defined]
             if key[:1] in "!#":
                 weights[key] = float(w)
             else:
                 a, sp, b = key.partition(" ")
-                weights[(a, b) if sp else a] = float(w)
+                weights[(word(a, a), word(b, b)) if sp else word(a, a)] = float(w)
         return cls(weights, float(data["bias"]), float(data["threshold"]))  # type: ignore[arg-type]
 
     def scores(self, view_text: str) -> tuple[list[int], list[float]]:

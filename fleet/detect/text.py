@@ -66,22 +66,30 @@ class Pattern:
     """An RE2 pattern compiled twice: without its groups, to find each match (RE2 with a
     hundred groups pays for all of them on every call, match or not), and with them, run
     anchored at a match only, to say which group matched where. Same matches either way:
-    the groups change what RE2 reports, not what it matches."""
+    the groups change what RE2 reports, not what it matches. A large union found in
+    slices (:class:`_Split`) is compiled with its groups only."""
 
     __slots__ = ("_find", "_groups_at", "full", "groups", "pattern", "plain")
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, split: _Split | None = None) -> None:
+        """``split``: the same union in slices, to find matches with; then the whole
+        union is compiled once only, with its groups (a copy without them would go
+        unused, and each copy of a large union holds megabytes)."""
         self.pattern = pattern
-        self.plain = compile(pattern, capture=False)
         self.full = compile(pattern)
         self.groups: int = self.full.groups
+        raw_full = getattr(self.full, "_regexp", None)
+        anchor = getattr(re2, "_Anchor", None)
+        if split is not None and raw_full is not None and anchor is not None:
+            self.plain = None
+            self._find = split.find
+            start = anchor.ANCHOR_START
+            self._groups_at = lambda data, pos: raw_full.Match(start, data, pos, len(data))
+            return
+        self.plain = compile(pattern, capture=False)
         # The binding's own Match (spans of every group, as a list) saves the wrapper's
         # generator per call; the wrapper's methods stand in where it is missing.
-        raw_plain, raw_full = (
-            getattr(self.plain, "_regexp", None),
-            getattr(self.full, "_regexp", None),
-        )
-        anchor = getattr(re2, "_Anchor", None)
+        raw_plain = getattr(self.plain, "_regexp", None)
         if raw_plain is not None and raw_full is not None and anchor is not None:
             unanchored, start = anchor.UNANCHORED, anchor.ANCHOR_START
             self._find = lambda data, pos: raw_plain.Match(unanchored, data, pos, len(data))[0]
@@ -97,23 +105,16 @@ class Pattern:
         """The alternation of ``alternatives`` (each its own group when ``groups``), searched
         as ``parts`` smaller unions of consecutive alternatives: see :class:`_Split`."""
         joined = flags + "|".join(f"({a})" if groups else f"(?:{a})" for a in alternatives)
-        return cls(joined)._in_slices(alternatives, flags, parts)
+        return cls(joined, _split(alternatives, flags, parts))
 
     @classmethod
     def sliced(cls, pattern: str, flags: str = "", parts: int = 1) -> Pattern:
         """``flags + pattern`` (its groups numbered across its top-level alternatives), its
         matches found by searching those alternatives in ``parts`` slices."""
-        return cls(flags + pattern)._in_slices(top_alternatives(pattern), flags, parts)
-
-    def _in_slices(self, alternatives: Sequence[str], flags: str, parts: int) -> Pattern:
-        """This pattern, ``flags`` and the union of ``alternatives``, its matches found by
-        :class:`_Split` (where the binding allows it)."""
-        if parts > 1 and len(alternatives) > 1 and self._find != self._find_slowly:
-            self._find = _Split(alternatives, flags, parts).find
-        return self
+        return cls(flags + pattern, _split(top_alternatives(pattern), flags, parts))
 
     def _find_slowly(self, data: bytes, pos: int) -> tuple[int, int]:
-        m = self.plain.search(data, pos)
+        m = self.full.search(data, pos)
         return _NULL_SPAN if m is None else m.span()
 
     def _groups_slowly(self, data: bytes, pos: int) -> list[tuple[int, int]]:
@@ -131,6 +132,13 @@ class Pattern:
                 return
             yield Hit(view, groups_at(data, s) if grouped else [(s, e)])
             pos = e if e > s else e + 1
+
+
+def _split(alternatives: Sequence[str], flags: str, parts: int) -> _Split | None:
+    """``alternatives`` searched in ``parts`` slices, where the binding allows it."""
+    if parts > 1 and len(alternatives) > 1 and hasattr(re2, "_Anchor"):
+        return _Split(alternatives, flags, parts)
+    return None
 
 
 def top_alternatives(pattern: str) -> list[str]:

@@ -9,11 +9,13 @@ import ast
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from ruamel.yaml import YAML
 
 from fleet.gwconfig import GwGuardrail
 from fleet.runtime import prompts
-from gateway.guardrails import apply_to_request
+from gateway.guardrails import SEPARATOR, apply_to_request, request_slots
 from harness import builtins
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +63,55 @@ def _demo_tools() -> list[dict[str, Any]]:
     return tools
 
 
+# Eval cases whose tool results plant an attack on purpose (the loop must not follow it).
+PLANTS_AN_ATTACK = {"examples/northwind/evals/bug-report-triage/planted-instruction.yaml"}
+
+
+def eval_requests() -> list[tuple[str, dict[str, Any]]]:
+    """Each request the harness makes in the bundled eval cases whose tool results are
+    benign, step by step: its task, then each tool call and its result as the case scripts
+    them, with the nudge and the tools offered. The gateway reads a request's texts
+    joined, so the task and a tool result share windows."""
+    out = []
+    yaml = YAML(typ="safe")
+    for path in sorted((ROOT / "examples").glob("*/evals/*/*.yaml")):
+        name = path.relative_to(ROOT).as_posix()
+        if name in PLANTS_AN_ATTACK:
+            continue
+        case = yaml.load(path.read_text(encoding="utf-8"))
+        given = case.get("input") or {}
+        loop = path.parent.name
+        for trigger in ("manual", "webhook"):
+            state = given.get("state")
+            text = prompts.task(loop, trigger, given.get("payload"), state, 1 if state else 0)
+            messages: list[dict[str, Any]] = [{"role": "user", "content": text}]
+            for i, step in enumerate(case.get("tools") or []):
+                call = {
+                    "id": f"call_{i}",
+                    "type": "function",
+                    "function": {
+                        "name": step["call"],
+                        "arguments": orjson.dumps(step.get("arguments") or {}).decode(),
+                    },
+                }
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+                messages.append(
+                    {"role": "tool", "tool_call_id": call["id"], "content": str(step["result"])}
+                )
+                body = {
+                    "model": "m",
+                    "messages": [*messages, {"role": "user", "content": prompts.NUDGE}],
+                    "tools": BUILTINS + _demo_tools(),
+                }
+                out.append((f"{name} step {i + 1} ({trigger})", body))
+    return out
+
+
+def joined(body: dict[str, Any]) -> str:
+    """A request's texts as the gateway's detectors read them."""
+    return SEPARATOR.join(s.get() for s in request_slots(body))
+
+
 def _blocked(body: dict[str, Any]) -> list[str]:
     verdicts, _ = apply_to_request(body, "llm_input", RULES)
     return [f"{v.detector}: {', '.join(v.kinds)}" for v in verdicts if v.action == "block"]
@@ -95,3 +146,11 @@ def test_example_texts_pass_as_user_content(prompt: str) -> None:
     text = (ROOT / prompt).read_text()
     blocked = _blocked({"model": "m", "messages": [{"role": "user", "content": text}]})
     assert blocked == (QUOTES_AN_ATTACK.get(prompt) or []), prompt
+
+
+def test_eval_conversations_pass() -> None:
+    """The harness's requests through the bundled eval cases, tool results included."""
+    requests = eval_requests()
+    assert len(requests) >= 8
+    blocked = {name: b for name, body in requests if (b := _blocked(body))}
+    assert blocked == {}

@@ -11,7 +11,7 @@ import re2
 from fleet.detect.cues import _compiled
 from fleet.detect.phrases import automata
 from fleet.detect.secrets import _CONTEXT_RE, _TOKENS_RE
-from fleet.detect.text import Pattern, _Split, exact, folded, top_alternatives
+from fleet.detect.text import Pattern, _Split, compile, exact, folded, top_alternatives
 
 from .scoring import load
 
@@ -30,7 +30,9 @@ def _spans(find, data: bytes) -> list[tuple[int, int]]:
 
 
 def _whole(pattern: Pattern):
-    raw = pattern.plain._regexp
+    """The whole union, compiled here: a sliced pattern keeps only its slices (and the
+    union with its groups, run anchored)."""
+    raw = compile(pattern.pattern, capture=False)._regexp
     return lambda data, pos: raw.Match(_UNANCHORED, data, pos, len(data))[0]
 
 
@@ -47,6 +49,7 @@ def test_the_large_unions_are_searched_in_slices() -> None:
         split = getattr(pattern._find, "__self__", None)
         assert isinstance(split, _Split), name
         assert len(split._raw) > 1, name
+        assert pattern.plain is None, name  # no unused copy of the whole union
 
 
 def test_slices_find_what_the_whole_union_finds_on_the_corpus() -> None:
