@@ -55,6 +55,7 @@ _ORDER_VERBS = (
     r"disable|change|submit|include|recommend|list|email|post|upload|give|share|close|open)"
 )
 _W = r"[\w'\-]+\s+"
+_AI_NOT_AGENT = AI.replace("|agent|", "|")
 
 # Anchors whose match must stand at the head of a clause (see cues.clause_head): the
 # family, and the alternative's index in ANCHORS.
@@ -124,6 +125,20 @@ FAMILIES: dict[str, list[str]] = {
         r"needs to|need to|will now|has to|have to|is instructed to|are instructed to)\b",
         rf"\b(?:ATTENTION|ATTN|NOTICE|IMPORTANT|WARNING)[\s:,\-]+(?:the\s+)?{AI}s?\b",
         rf"\bwhen (?:the )?{AI} (?:reads|sees|processes|summari[sz]es|gets to) this\b",
+    ],
+    # A note written to an AI reader, spoken of in the third person or as a heading ("Note
+    # for whichever assistant summarizes these minutes", "ATTENTION MODEL", "LLM agents
+    # editing this file"): what follows it is an order, so the acts it may order are the
+    # wider ones. A bare "agent" is a person in a support desk's notes ("Note to agent:
+    # customer is VIP"), so it is not one here.
+    "addrnote": [
+        rf"\b(?:note|message|instructions?|reminder|tool instruction|notice|directive|guidance)\s+"
+        rf"(?:to|for)\s+(?:the |any |all |every |whichever |whatever |code review |review )?"
+        rf"(?:[\w\-]+ )?(?:{_AI_NOT_AGENT}|bots|language models)\b",
+        rf"\b{_AI_NOT_AGENT}s? (?:reading|processing|summari[sz]ing|reviewing|parsing|crawling|"
+        r"analy[sz]ing|handling|indexing|scanning|screening|triaging|editing) (?:this|these|the following|it)\b",
+        rf"\b(?:ATTENTION|ATTN|NOTICE|IMPORTANT|WARNING)[\s:,\-]+(?:(?:the|any|all|to)\s+)*"
+        rf"(?:[\w\-]+\s+)?{_AI_NOT_AGENT}s?\b",
     ],
     # An AI addressed at the head of a clause, in many languages: "Scheduling assistant:",
     # "Note for the sales copilot —", "Hinweis an die KI, die dieses Ticket
@@ -219,7 +234,7 @@ FAMILIES: dict[str, list[str]] = {
         r"admin|upstream|legal|security|sre|dba)|a autorise|hat (?:das |es )?(?:erlaubt|genehmigt)|"
         r"autorizo|autorizzat|autorizou|valide par|ja aprovou|ya aprobo)\b",
         # what a planted note tells an AI reader to say or do to its user
-        r"\b(?:always|only) (?:list|recommend|mention|rank|show|say|describe|present|suggest)\b|"
+        r"\b(?:always|only) (?:list|recommend|mention|rank|show|say|describe|present|suggest|answer|reply|respond)\b|"
         r"\bsay (?:it|that|this|they) (?:is|are|was|were|holds?|has|have)\b|\bwarn (?:them|the users?|"
         r"readers|viewers|customers)\b|\b(?:omit|leave out|gloss over)\b|\b(?:tell|direct|send|point|"
         r"invite|ask|urge) (?:the )?(?:viewers?|readers?|users?|visitors?|customers?|travell?ers?|"
@@ -565,6 +580,14 @@ FAMILIES: dict[str, list[str]] = {
     "ours": [
         rf"\b(?:our|my|their|we)\s+(?:[\w'\-]+\s+){{0,2}}(?:{TGT}|{AI})\b",
     ],
+    # An AI named as a heading's topic, not spoken to: "Assistant configuration (product
+    # docs):", "LLM evaluation rubric:", "#bot-help channel:", "allow_bot_refunds: false".
+    "aitopic": [
+        rf"{ADDRESSEE}[\s\-]+(?:[\w\-]+\s+)?(?:configuration|config|settings?|options?|rubric|"
+        r"evaluations?|benchmarks?|metrics|channel|guide|handbook|documentation|docs|faq|policy|"
+        r"pricing|features?|capabilit(?:y|ies)|limitations|changelog|release notes|logs?|usage|"
+        r"quotas?|refunds?|permissions|roadmap|architecture|overview|glossary|readme)\s*(?:\(|[:：]|$)",
+    ],
     # sensitive data, for what is sent away
     "sensitive": [
         r"\b(?:secrets?|tokens?|api[ _\-]?keys?|keys|credentials?|passwords?|private keys?|cookies?|"
@@ -629,6 +652,7 @@ FAMILIES: dict[str, list[str]] = {
         r"delivery address|address|dosage|medication|password))\b",
         r"\b(?:remove|rank|shortlist|hire|pay|reroute|redirect|update (?:our|the) bank|submit|"
         r"forward (?:every|each|all))\b",
+        r"\b(?:as|to) (?:an? )?(?:org(?:anization)? )?(?:owner|admin|administrator|maintainer|superuser)\b",
         r"\b(?:list|mark|record|name|add) me as\b|\bleave [\w' ]{1,40} out of\b|\bgive (?:it|this|the \w+|them|"
         r"him|her) (?:that |a |the )?(?:score|grade|mark|rating|full marks|top marks)\b|\bfull marks\b|"
         r"\bonly positive (?:feedback|reviews?)\b|\bchange the (?:shipping|billing|delivery) address\b|"
@@ -665,7 +689,7 @@ FAMILIES: dict[str, list[str]] = {
     ],
     "leakp": [
         r"\b(?:print|reveal|show|output|repeat|quote|recite|tell me|display|dump|disclose|verbatim|"
-        r"word for word)\b",
+        r"word for word|echo)\b",
         r"\bwhat (?:\w+ )?(?:is|are|does|do|did|was|were)\b",
     ],
     "secret": [
@@ -704,7 +728,7 @@ ANCHORS: dict[str, list[str]] = {
     "nearown": [rf"(?:{'|'.join(FAMILIES['dismiss'])})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
-        for name in ("alone", "addrorder", "dismiss2", "addr", "vocative", "addrx", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
+        for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "vocative", "addrx", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot",
                      "caplift")
@@ -727,6 +751,13 @@ COMBOS: dict[str, list[Combo]] = {
         ("role-hijack", True, (),
          (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),), ("ours",)),
     ],
+    "addrnote": [
+        ("role-hijack", True, (),
+         (("act", "actx", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark",
+           "conceal", "sendv"),),
+         ("ours", "code", "aitopic")),
+        ("prompt-leak", True, ("leakp", "secret"), (), ("ours", "code", "aitopic")),
+    ],
     "ifai": [
         ("role-hijack", True, (),
          (("actx", "act", "dismiss", "dismiss2", "bypass", "conceal", "tool", "order", "sendv",
@@ -734,9 +765,10 @@ COMBOS: dict[str, list[Combo]] = {
          ("ours", "code")),
     ],
     "addrx": [
-        ("role-hijack", False, (),
+        ("role-hijack", True, (),
          (("actx", "act", "dismiss", "dismiss2", "bypass", "conceal", "tool", "order", "sendv"),),
-         ("ours", "code")),
+         ("ours", "code", "aitopic")),
+        ("prompt-leak", True, ("leakp", "secret"), (), ("ours", "code", "aitopic")),
     ],
     "vocative": [
         ("role-hijack", True, (),
