@@ -78,7 +78,7 @@ _NINO_BAD = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
 _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "pdf", "js", "css"}
 
 _PLACEHOLDER_DOMAINS = {"example.com", "example.org", "example.net"}
-_PLACEHOLDER_TLDS = {"test", "invalid", "localhost"}
+_PLACEHOLDER_TLDS = {"test", "invalid", "localhost", "example"}
 # Mailbox names that stand for anyone's (at RFC 2606's documentation domains).
 _PLACEHOLDER_LOCALS = {
     "user", "username", "user.name", "name", "email", "mail", "someone", "somebody", "anyone",
@@ -106,6 +106,8 @@ klantenservice kundenservice kundendienst personal personalabteilung buchhaltung
 vertrieb einkauf kontakt verwaltung zentrale service-client serviceclient facturation compta
 comptabilite contactez apoio suporte soporte atencion ventas contacto contatto contato assistenza
 sicurezza amministrazione fatturazione crediteuren debiteuren facturen inkoop verkoop boekhouding
+presse prensa imprensa stampa pers redaktion redazione redaccion datenschutz privacidad privacidade
+servicedesk cs phishing spam facturacion faturamento faturacao factuur rh recrutement empleo
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
 _ROLE_SPLIT = re.compile(r"[._+\-]")
@@ -131,14 +133,63 @@ _TESTING = re.compile(
     r"(?i)sandbox|test[ \-_]?mode|test[ _]numbers?|documented|for testing|"
     r"staging|fixture|sk_test|pk_test|de prueba|di prova|de teste|testkarte|carte de test|testnummer"
 )
-_TEST_REACH = 200
+_TEST_REACH = 800  # a table of test cards under its heading
 # A company's name or its office just before an address, on the same line.
 _COMPANY = re.compile(
     r"\b(?:Ltd|Limited|LLC|L\.L\.C\.|Inc|Corp|Corporation|plc|GmbH|AG|KG|SARL|SAS|S\.A\.|SA|S\.r\.l\.|"
     r"SRL|S\.L\.|B\.V\.|BV|N\.V\.|Pty|Oy|AB|ApS|A/S|Sp\. z o\.o\.|(?:\d+(?:st|nd|rd|th) )?Floor|Suite|"
     r"Unit \d+|Building|Headquarters|HQ)\b\.?[^\n]{0,12}$"
+    # "our workshop in", "la nostra officina di", "kantor layanan kami": a business's own place
+    r"|(?i:\b(?:our|nostra|nostro|notre|nos|nuestra|nuestro|nuestras|unser\w*|nossa|nosso|onze|nasz\w*)\s+"
+    r"(?:\w+\s+)?(?:offices?|shop|store|workshop|showroom|branch|headquarters|warehouse|clinic|"
+    r"officina|sede|negozio|filiale|ufficio|si[eè]ge|bureaux?|magasin|agence|boutique|atelier|"
+    r"oficinas?|tienda|sucursal|almac[eé]n|b[uü]ro|gesch[aä]ft|laden|sitz|lager|praxis|"
+    r"escrit[oó]rio|loja|kantoor|winkel|biuro|sklep)\b[^\n]{0,16}$"
+    r"|\b(?:kantor|toko|gudang)\s+(?:\w+\s+)?kami\b[^\n]{0,40}$)"
 )
 _COMPANY_REACH = 60
+_SWITCHBOARD = (
+    r"(?:standard|switchboard|main (?:line|number|office)|reception|front desk|zentrale|"
+    r"centralino|centralita|centralka|recepci[oó]n|central telef[oó]nica)"
+)
+_SWITCHBOARD_AFTER = re.compile(rf"[ \t]*[(\[]?{_SWITCHBOARD}\b", re.I)
+_SWITCHBOARD_BEFORE = re.compile(rf"\b{_SWITCHBOARD}\s*(?:[:\-]|\(\w+\))?\s*$", re.I)
+# A street named as a stand-in: "123 Example Street", "456 Placeholder Ave".
+_STAND_IN = re.compile(r"\b(?:Example|Sample|Placeholder|Demo|Dummy|Fake|Fictional|Test)\b")
+# The IBANs standards bodies and banks publish as examples (ECBS, SWIFT's registry): no
+# one's account.
+_IBAN_LIST = """
+    GB82WEST12345698765432 GB29NWBK60161331926819 DE89370400440532013000 DE44500105175407324931
+    FR1420041010050500013M02606 FR7630006000011234567890189 ES9121000418450200051332
+    IT60X0542811101000000123456 NL91ABNA0417164300 BE68539007547034 CH9300762011623852957
+    AT611904300234573201 PL61109010140000071219812874 PT50000201231234567890154
+    SE4550000000058398257466 DK5000400440116243 NO9386011117947 FI2112345600000785
+    IE29AIBK93115212345678 LU280019400644750000 SA0380000000608010167519 AE070331234567890123456
+    """
+_EXAMPLE_IBANS = frozenset(_IBAN_LIST.split())
+
+# Words that say a text's values are examples, not anyone's: a fictional phone number, a
+# documented IBAN or a mailbox at a documentation domain is personal data unless they are
+# near ("My number is (415) 555-0132" is a person's number in a text as in a test).
+_SAYS_EXAMPLE = re.compile(
+    r"(?i)(?<![@.\w])(?:e\.g\.|(?:for example|for instance|example|examples|sample|samples|fictional|fictitious|"
+    r"not (?:a )?real|dummy|placeholder|demo|synthetic|faker|made[ \-]up|test (?:number|data|account)|"
+    r"documentation|ejemplo|exemple|beispiel|esempio|exemplo|voorbeeld|przyk[lł]ad)\b)"
+)
+_EXAMPLE_REACH = 300
+
+
+def _stand_in(kind: str, value: str) -> bool:
+    if kind == "phone":
+        digits = "".join(c for c in value if c.isdigit())
+        return _fictional_phone("+" if value.lstrip("(").startswith("+") else "", digits)
+    if kind == "iban":
+        return value.replace(" ", "") in _EXAMPLE_IBANS
+    if kind == "email":
+        domain = value.rpartition("@")[2].lower()
+        return domain in _PLACEHOLDER_DOMAINS or domain.endswith((".example.com", ".example.org"))
+    return False
+
 
 _IBAN = Pattern(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
 
@@ -163,6 +214,32 @@ def _card(digits: str, lens: tuple[int, ...], seps: tuple[str, ...]) -> bool:
 def _ssn_valid(digits: str) -> bool:
     area, group, serial = digits[:3], digits[3:5], digits[5:]
     return area not in ("000", "666") and group != "00" and serial != "0000"
+
+
+# The ranges regulators keep for fiction and documentation: North America's 555-0100 to
+# 555-0199; Ofcom's drama numbers (020 7946 0xxx, 0113 496 0xxx…, 07700 900xxx); ACMA's
+# (02 5550 xxxx, 0491 570 xxx…). As national digits, without the country code.
+_FICTIONAL = re.compile(
+    r"(?:[2-9]\d\d)?55501\d\d"
+    r"|0?(?:2079460|(?:113|114|115|116|117|118|121|131|141|151|161)4960|1914980|2890180|2920180|"
+    r"1632960|7700900|8081570|9098790|3069990)\d{3}"
+    r"|0?[2378]5550\d{4}|0?[2378]7010\d{4}|0?491570\d{3}|0?1955\d{4}"
+)
+
+
+def _fictional_phone(lead: str, digits: str) -> bool:
+    national = digits
+    if lead == "+" or digits.startswith("00"):
+        national = digits[2:] if digits.startswith("00") else digits
+        for code in ("1", "44", "61"):
+            if national.startswith(code):
+                national = national[len(code) :]
+                break
+        else:
+            return False
+    elif len(digits) == 11 and digits[0] == "1":
+        national = digits[1:]
+    return _FICTIONAL.fullmatch(national) is not None
 
 
 def _phone(ctx: _Context, lead: str, digits: str, lens: tuple[int, ...], seps: tuple[str, ...]) -> bool:  # fmt: skip
@@ -376,7 +453,9 @@ def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]])
             seps = tuple(run[groups[k][1] : groups[k + 1][0]] for k in range(i, j))
             if lead != "+" and _date_like(lens, seps):
                 # "85.07.30-033.28" is a Belgian national number, not a date and a time
-                kind = _national(ctx, digits, lens, seps) if len(lens) > 3 else None
+                # (but "2024-06-13 06:00:04" is a date and a time)
+                timed = j == count - 1 and text[end : end + 1] == ":"
+                kind = _national(ctx, digits, lens, seps) if len(lens) > 3 and not timed else None
                 if kind is not None:
                     found = (j, kind)
                     break
@@ -524,8 +603,20 @@ def scan_pii(text: str) -> list[Finding]:
         last_end = e
         os, oe = view.original(s, e)
         value = text[os:oe]
-        if kind == "street-address" and _COMPANY.search(text, max(0, os - _COMPANY_REACH), os):
+        if kind == "street-address" and (
+            _COMPANY.search(text, max(0, os - _COMPANY_REACH), os) or _STAND_IN.search(value)
+        ):
             continue  # a company's address: "Atelier Lumière SARL – 14 rue de la Verrerie"
+        if _stand_in(kind, value) and (
+            _SAYS_EXAMPLE.search(text, max(0, os - _EXAMPLE_REACH), os)
+            or _SAYS_EXAMPLE.search(text, oe, oe + _EXAMPLE_REACH)
+        ):
+            continue  # a documented stand-in where the text says so: "e.g. +1 555 0100"
+        if kind == "phone" and (
+            _SWITCHBOARD_AFTER.match(text, oe)
+            or _SWITCHBOARD_BEFORE.search(text, max(0, os - 30), os)
+        ):
+            continue  # a company's switchboard: "04 72 00 00 00 (standard)", "Zentrale: 030 …"
         if (
             kind == "card-number"
             and "".join(c for c in value if c.isdigit()) in _TEST_CARDS

@@ -1,0 +1,45 @@
+"""Personal data read in its context: a documented stand-in (a fictional phone range, an
+IBAN published as an example, a mailbox at a documentation domain) is no one's where the
+text says it is an example, and a person's where it does not; a business's own address,
+switchboard and function mailboxes are not personal; a date with its time is no id."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleet.detect import scan_pii
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Numbers are stored in E.164, e.g. `+15550123` or `+442079460123` for a fictional line.",
+        "Example from the standard (not a real account): GB82 WEST 1234 5698 7654 32.",
+        "This sample posts -d email=\"maria.lopez@example.com\" to the customers endpoint.",
+        "Demo fixtures\nname,phone\nAda Sample,555-0111\nBo Sample,555-0123",
+        "name,address\nJane Example,42 Example Street, Springfield",
+        "| Visa | 4242 4242 4242 4242 |\n" * 12 + "Use these numbers in test mode only.",
+        "Le confermiamo l'appuntamento presso la nostra officina di Via Emilia 220, Modena.",
+        "Verantwortlich ist die Kesselbach Software GmbH, Friedrichstraße 12, 10117 Berlin.",
+        "Contact presse : presse@octave-mobilite.fr, 04 72 10 20 30 (standard).",
+        "Forward it to phishing@uni.ac.uk or servicedesk@uni.ac.uk, then delete it.",
+        "2024-06-13 06:00:04 INFO cron: done\n2024-06-13 06:00:05 INFO next",
+    ],
+)
+def test_a_stand_in_or_a_business_is_not_personal(text: str) -> None:
+    assert not scan_pii(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("My number is (415) 555-0132.", "phone"),
+        ("call me on +44 7700 900123 after 5pm", "phone"),
+        ("refund to GB29NWBK60161331926819 please", "iban"),
+        ("write to maria.lopez@example.com, she handles my account", "email"),
+        ("I moved to 42 Willow Street last month.", "street-address"),
+        ("ring her at 04 72 10 20 30 tonight", "phone"),
+    ],
+)
+def test_the_same_values_as_someone_s_are(text: str, kind: str) -> None:
+    assert [f.kind for f in scan_pii(text)] == [kind]
