@@ -78,7 +78,7 @@ _NINO_BAD = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
 _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "pdf", "js", "css"}
 
 _PLACEHOLDER_DOMAINS = {"example.com", "example.org", "example.net"}
-_PLACEHOLDER_TLDS = {"test", "invalid", "localhost", "example"}
+_PLACEHOLDER_TLDS = {"test", "invalid", "localhost"}
 # Mailbox names that stand for anyone's (at RFC 2606's documentation domains).
 _PLACEHOLDER_LOCALS = {
     "user", "username", "user.name", "name", "email", "mail", "someone", "somebody", "anyone",

@@ -375,10 +375,16 @@ _NEAR = {i: compile(t.near) for i, t in enumerate(_TOKENS) if t.near}
 
 # ------------------------------------------------------------------ values by a credential word
 
+# "password" in other languages, and redis.conf's directives.
+_OTHER_PASSWORDS = (
+    r"(?:senha|wachtwoord|has[lł]o|parola|l[oö]senord|salasana|jelsz[oó]|heslo|kennwort|"
+    r"contrasenya|şifre|sifre|kata sandi|пароль|密码|密碼|パスワード|비밀번호|requirepass|masterauth)"
+)
 _KEY_WORD = (
     r"(?:api[_.\- ]?key|apikey|api[_.\- ]?secret|app[_.\- ]?secret|app[_.\- ]?key|client[_.\- ]?secret"
     r"|secret[_.\- ]?key|secret|access[_.\- ]?key(?:[_.\- ]?id)?|access[_.\- ]?token|auth[_.\- ]?token"
     r"|refresh[_.\- ]?token|bearer[_.\- ]?token|token|passw(?:or)?d|passwort|mot de passe|contraseña"
+    rf"|{_OTHER_PASSWORDS}|account[_.\- ]?key"
     r"|passphrase|passcode|pwd|credentials?|private[_.\- ]?key|signing[_.\- ]?key"
     r"|encryption[_.\- ]?key|master[_.\- ]?key|license[_.\- ]?key|webhook[_.\- ]?secret"
     r"|session[_.\- ]?(?:key|token|secret)|cookie|auth|sas|appid|[_.\-]pass\b)"
@@ -399,7 +405,7 @@ _CONTEXT_RE = Pattern.sliced(
     # 8 forty base64 characters (an AWS secret access key's shape), checked for context
     r"|(?:^|[^A-Za-z0-9/+=])([A-Za-z0-9/+]{40})"
     # 9 a user and password on a command line (curl -u, wget --user…); 10 mysql's -pPASSWORD
-    r"|\s(?:-u|--user|--proxy-user)[ =]['\"]?[A-Za-z0-9_.@\-]+:([^\s\"'@]+)"
+    r"|\s(?:-u|--user|--proxy-user)[ =]['\"]?[A-Za-z0-9_.@\-]+[:,]([^\s\"'@,]+)"
     r"|\s-p([A-Za-z0-9!#%^&*_+=.~]+)(?:\s|$)"
     # 11, 12 mysql's -p'PASSWORD' and -p"PASSWORD"; 13 a password flag (redis-cli -a,
     # --password, --pass, --passwd), its value bare or quoted
@@ -409,13 +415,15 @@ _CONTEXT_RE = Pattern.sliced(
     # character after a space: "user admin / password gYPbbb%Lhpfv&981"
     r"|(?i:define\(\s*['\"][A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|_KEY|SALT)[A-Z0-9_]*['\"]\s*,\s*)"
     r"['\"]([^'\"\n]{6,200})['\"]"
-    r"|(?i:\bpassw(?:or)?d) ([^\s\"'`<>,;()\[\]{}/.]{8,64})(?:[\s.,;]|$)"
+    rf"|(?i:\b(?:passw(?:or)?d|contraseña|mot de passe|passwort|{_OTHER_PASSWORDS})) `?([^\s\"'`<>,;()\[\]{{}}/.]{{8,64}})`?(?:[\s.,;]|$)"
     # 16 a password after -p and a space (sshpass -p '…', docker login -p …), checked for the
     # command; 17 a .pgpass line: host:port:database:user:password
     r"|\s-p\s+['\"]?([^\s\"']{6,128})"
     r"|(?m:^)[\w.\-*]+:(?:\d{2,5}|\*):[\w.\-*]+:[\w.\-*@]+:([^\s:]{6,128})[ \t]*$"
     # 18 a Go driver's DSN: user:password@tcp(host:port)/db
-    r"|\b[\w.\-]+:([^\s:@/\"']{6,128})@(?:tcp|unix)\(",
+    r"|\b[\w.\-]+:([^\s:@/\"']{6,128})@(?:tcp|unix)\("
+    # 19 a PowerShell parameter that holds a secret: -StorageAccountKey "…", -Password '…'
+    r"|\s-[A-Za-z]*(?:AccountKey|Password|Secret|Token|ApiKey)\s+[\"']([^\"'\n]{8,200})[\"']",
     flags="(?i)",
     parts=4,
 )
@@ -428,6 +436,9 @@ _AN_EXAMPLE = compile(
 )
 _PASSWORD_WORDS = (
     "passw", "passphrase", "passcode", "pwd", "mot de passe", "contraseña", "_pass", ".pass", "-pass",
+    "senha", "wachtwoord", "hasło", "haslo", "parola", "lösenord", "losenord", "salasana", "jelsz",
+    "heslo", "kennwort", "contrasenya", "şifre", "sifre", "kata sandi", "пароль", "密码", "密碼",
+    "パスワード", "비밀번호", "requirepass", "masterauth",
 )  # fmt: skip
 # Commands whose -p, a space, then a value is a password (elsewhere -p is a port, a path…).
 _P_FLAG_COMMANDS = compile(
@@ -462,6 +473,12 @@ _REFERENCES = (
     "System.getenv",
     "config.",
     "settings.",
+    # Terraform's references: a value read from elsewhere
+    "var.",
+    "data.",
+    "local.",
+    "module.",
+    "random_password.",
 )
 # snake_case or SCREAMING_CASE words: an identifier (a test's, a variable's), not a secret.
 _IDENTIFIER = compile(
@@ -493,7 +510,7 @@ def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) 
             return None
         if _AN_EXAMPLE.search(view.text[max(0, s - 48) : s]):
             return None  # "Example of a weak password: 'Summer2024!'": a policy's illustration
-        if value.startswith(("$", "%", "@")) or _classes(value) < 2:
+        if value.startswith(("$", "%", "@", "/", "~/", "./")) or _classes(value) < 2:
             return None
         if value.isalpha() and not (len(value) >= 12 and random_looking(value)):
             return None  # a word; a long run of random letters of both cases is a password
@@ -544,19 +561,31 @@ def _command_line(view: View, s: int, e: int, mysql: bool) -> str | None:
     return "command-line-password"
 
 
+# Test keys a provider prints in its own documentation for everyone to copy.
+_PUBLISHED_KEYS = frozenset(
+    (
+        "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+        "pk_test_TYooMQauvdEDq54NiTphI7jx",
+        "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
+        "pk_test_6pRNASCoBOKtIshFeQd4XMUh",
+    )
+)
 _EXAMPLE_MARK = compile(r"EXAMPLE|(?i:example)")
-_DOCS_REACH = 160
+_DOCS_REACH = 400  # a terminal session's lines, then the sentence that says they are examples
 _DOCS_WORDS = compile(
     r"(?i)\b(?:docs?|documentation|documented|sample|samples|examples?|placeholders?|illustrat\w*|tutorial|fake|dummy)\b"
 )
 
 
 def _documented_example(text: str, s: int, e: int) -> bool:
-    """A documented example key (AWS's ``AKIAIOSFODNN7EXAMPLE``, ``…EXAMPLEKEY``) in a
-    text that says it is one ("the docs use … as the sample key"): the value spells
-    EXAMPLE and the words around it name documentation or a sample."""
+    """A documented example key (AWS's ``AKIAIOSFODNN7EXAMPLE``, ``…EXAMPLEKEY``, a
+    provider's published test key) in a text that says it is one ("the docs use … as the
+    sample key"): the value spells EXAMPLE or is published, and the words around it name
+    documentation or a sample."""
     value = text[s:e]
-    if "://" in value or "@" in value or not _EXAMPLE_MARK.search(value):
+    if value not in _PUBLISHED_KEYS and (
+        "://" in value or "@" in value or not _EXAMPLE_MARK.search(value)
+    ):
         return False  # a URL's host at example.com says nothing of the password in it
     around = text[max(0, s - _DOCS_REACH) : s] + " " + text[e : e + _DOCS_REACH]
     # An address or a host at example.com names no documentation: its words are left out.
@@ -624,8 +653,8 @@ def scan_secrets(text: str) -> list[Finding]:
                 kind = None  # a word after "password" ("password reset1"): not one
             elif group == 16 and not _P_FLAG_COMMANDS.search(view.text[max(0, s - 120) : s]):
                 kind = None
-            elif group == 17 and kind is not None:
-                kind = "credential-assignment"  # a password file's entry
+            elif group in (17, 19) and kind is not None:
+                kind = "credential-assignment"  # a password file's entry, a cmdlet's parameter
         if kind is not None and not any(a < e and s < b for a, b in taken):
             spans.append((s, e, kind))
     spans.sort(key=lambda t: (t[0], -t[1]))

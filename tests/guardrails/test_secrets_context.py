@@ -1,0 +1,48 @@
+"""Credentials in the forms people paste them (a password after its word in other
+languages, a PowerShell parameter, lftp's user and password, redis.conf), and the values
+that only look like one (AWS's documented keys, a provider's published test key, a
+Terraform reference, a working directory)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleet.detect import scan_secrets
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "usa la genérica, usuario vpn-soporte y contraseña Qe7#LM02@pxTr y listo",
+        "Usuário: admin_loja / senha: pQ4vVdkb6lT9kz — não compartilhem",
+        "use the break-glass account: user `opsroot`, password `Hn4$wq!Lm8vR#27y`",
+        "  503  lftp -u backup_klant,Rw7!zQ4p#Lk2 sftp://ftp.example.nl -e mirror",
+        '$ctx = New-AzStorageContext -StorageAccountName "fin" -StorageAccountKey '
+        '"q22Dzk+xcti6EYibESI6NTOo4rLlKPpwSDblQPulPU53+r4YkHJKSsKYNa99AT6Weo7H2L285IY03fRRRyUmTg=="',
+        "bind 10.30.1.23\nport 6379\nrequirepass Kd7#pZq2!vLm9xR4\nmaxmemory 8gb",
+        "пароль: Zt5!kq82Lm_wP",
+    ],
+)
+def test_a_credential_in_a_pasted_form_is_found(text: str) -> None:
+    assert scan_secrets(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the sentence that says so, a terminal session's lines away
+        "Run `aws configure` and enter your credentials when prompted:\n\n"
+        "    AWS Access Key ID [None]: AKIAIOSFODNN7EXAMPLE\n"
+        "    AWS Secret Access Key [None]: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+        "    Default region name [None]: us-west-2\n"
+        "    Default output format [None]: json\n\n"
+        "The values above are examples; use the keys of your own IAM user.",
+        "curl https://api.stripe.com/v1/customers -u sk_test_4eC39HqLyjWDarjtT1zdp7dc:\n"
+        "This sample uses the test key from the documentation.",
+        "  password = data.aws_secretsmanager_secret_version.orders_db.secret_string",
+        "  password = var.db_password",
+        "sudo: deploy : TTY=pts/0 ; PWD=/srv/app ; USER=root ; COMMAND=/bin/systemctl restart app",
+    ],
+)
+def test_a_value_that_only_looks_like_one_is_not(text: str) -> None:
+    assert not scan_secrets(text)
