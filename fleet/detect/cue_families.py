@@ -714,6 +714,16 @@ FAMILIES: dict[str, list[str]] = {
         r"\.create\(",
     ],
     "leaknoun": [r"\b(?:the|a|an|memory|this|that|no|any)\s+leaks?\b", r"\bleaks?\s+(?:in|of)\b"],
+    # a product's behaviour specified: "When clicked, the assistant should forget …"
+    "uispec": [
+        r"\bwhen (?:clicked|tapped|pressed|selected|toggled|enabled|disabled)\b|\b(?:button|widget|"
+        r"toggle|checkbox|user story)\b",
+    ],
+    # an incident's report: an attacker's acts told in the third person
+    "incident": [
+        r"\b(?:an?|the) (?:attackers?|adversary|threat actors?|intruders?)\b|\battackers\b",
+        r"\b(?:incident|post-?mortem|root cause|timeline)\b",
+    ],
 }
 
 # A common dismissal starts a look only with a word of the model's orders after it, in
@@ -749,7 +759,8 @@ COMBOS: dict[str, list[Combo]] = {
     "alone": [("instruction-override", False, (), ())],
     "addr": [
         ("role-hijack", True, (),
-         (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),), ("ours",)),
+         (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),),
+         ("ours", "uispec")),
     ],
     "addrnote": [
         ("role-hijack", True, (),
@@ -795,7 +806,7 @@ COMBOS: dict[str, list[Combo]] = {
     "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),), ("perown",))],
     "pretend": [("instruction-override", False, (), (("own", "ownweak", "target"),))],
     "conceal": [("concealment", True, (), (("act", "tool"),))],
-    "leakv": [("exfiltration", False, ("secret",), (), ("leaknoun",))],
+    "leakv": [("exfiltration", False, ("secret",), (), ("leaknoun", "incident"))],
     "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],
     "yourorders": [("prompt-leak", True, ("leakverb",), (), ("ours", "warnneg"))],
     "linkslot": [("exfiltration", True, ("linkuse",), (("secret", "sensitive", "conversation"),), ("setting",))],

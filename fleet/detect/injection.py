@@ -358,7 +358,9 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         if kind == "prompt-leak" and (_ui_words(view.text, e) or _topic_follows(view.text, e)):
             continue
         if kind == "instruction-override" and (
-            _SOMEONE_ELSES.search(view.text, s, e) or _forget_about(view.text, e)
+            _SOMEONE_ELSES.search(view.text, s, e)
+            or _forget_about(view.text, e)
+            or _CANNOT.search(view.text, max(0, s - 16), s)
         ):
             continue
         if kind in _QUOTABLE and _quoted_in_discussion(view.text, s, e):
@@ -377,12 +379,17 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         ):
             continue
         spans.append((s, e, kind))
-    spans.extend(
-        c
-        for c in scan_cues(view)
-        if not _configured(view.text, *c)
-        and not (c[2] in _QUOTABLE and _quotes_in_discussion(view.text, c[0], c[1]))
-    )
+    for c in scan_cues(view):
+        if _configured(view.text, *c):
+            continue
+        if c[2] in _QUOTABLE and _quotes_in_discussion(view.text, c[0], c[1]):
+            continue
+        if c[2] == "role-hijack" and '"role"' in view.text[c[0] : c[1]]:
+            if chat_code is None:
+                chat_code = _CHAT_CODE.search(view.text) is not None
+            if chat_code:
+                continue  # a program's own chat request: its role objects are its own
+        spans.append(c)
     spelled: list[tuple[int, int]] = []
     played = False
     for hit in _AUX.finditer(view):
@@ -514,6 +521,8 @@ def _topic_follows(text: str, end: int) -> bool:
 
 
 # "the previous owner's rules no longer apply": someone else's rules, not the model's.
+# "Workspace instructions can't remove safety policies": what cannot be done, told.
+_CANNOT = re.compile(r"(?i)\b(?:can'?t|cannot|can not|unable to|won'?t be able to)\s+\Z")
 _SOMEONE_ELSES = re.compile(r"(?i)\b(?:previous|prior|former|old|original)\s+[\w\-]+'s\s")
 # ``curl -H "Authorization: Bearer $TOKEN" https://…``: a credential sent where it belongs.
 _AUTH_HEADER = re.compile(
@@ -580,7 +589,7 @@ _DISCUSSION = re.compile(
     r"detectors?|filters?|such as|for example|e\.g\.|phrases? like|strings? like|text like|"
     r"regex(?:es)?|keywords?|wording|phrasing|example sentences?|par exemple|exemples?|por ejemplo|"
     r"ejemplos?|zum beispiel|beispiele?|beispielsatz|per esempio|esempi[oi]?|por exemplo|exemplos?|"
-    r"bijvoorbeeld|voorbeelden)\b|例文|例えば|たとえば|例如|比如|예를 들어|예문"
+    r"bijvoorbeeld|voorbeelden)\b|\be\.g\.|例文|例えば|たとえば|例如|比如|예를 들어|예문"
 )
 # Speech reported just before the quotation mark: "when a patient says 'forget that'",
 # "I asked the bot 'what are your instructions?'" (a customer's account, not an order).
@@ -596,7 +605,10 @@ def _quoted_in_discussion(text: str, s: int, e: int) -> bool:
     """A phrase inside quotation marks in a text that speaks of attacks or of examples:
     quoted, not given. Reads a bounded window either side."""
     before = text[max(0, s - 3) : s].rstrip()
-    if not before or before[-1] not in _QUOTES:
+    opened = _opened_quote(text, s)
+    if opened is not None:
+        s = opened
+    elif not before or before[-1] not in _QUOTES:
         # a quotation mark just inside the match: "role-play prompts ("pretend …")"
         head = text[s : min(e, s + 40)]
         q = next((k for k, c in enumerate(head) if c in _QUOTES), -1)
@@ -609,6 +621,16 @@ def _quoted_in_discussion(text: str, s: int, e: int) -> bool:
     if _REPORTED.search(text[max(0, s - 60) : s].rstrip()[:-1]):
         return True
     return _DISCUSSION.search(text[max(0, s - 200) : e + 200]) is not None
+
+
+_OPENING = re.compile(r"(?:^|[\s:(\[])(['\"`‘“«„「『])[^'\"`’”»“」』\n]{0,160}\Z")
+
+
+def _opened_quote(text: str, s: int) -> int | None:
+    """Where a quotation that ``text[s]`` stands inside opens: a mark after a space, a
+    colon or a bracket at most 160 characters back on the line, no mark between."""
+    m = _OPENING.search(text[max(0, s - 162) : s])
+    return None if m is None else max(0, s - 162) + m.end(1)
 
 
 # A quotation inside a sentence: an opening mark after a space, a colon or a bracket, up
@@ -666,11 +688,19 @@ def _configured(text: str, s: int, e: int, kind: str) -> bool:
 _DESCRIBED = re.compile(
     r"(?i)\b(?:(?:messages?|requests?|inputs?|prompts?|texts?|attempts?|users?|attackers?|framings?)"
     r" (?:that|which|who) (?:try|tries|attempt|attempts|ask|asks|tell|tells)|asking the (?:assistant|model|ai|bot) to"
-    r"|asks? the (?:assistant|model|ai|bot) to|attempts? to|tuning notes|pass rate)\b"
+    r"|asks? the (?:assistant|model|ai|bot) to|attempts? to|tuning notes|pass rate"
+    # "a line telling the model to ignore its instructions", "get a model to ignore"
+    r"|(?:telling|tells|told|instructing|instructs|getting|gets|get|making|makes|tricking|tricks|"
+    r"convincing|convinces|causing|causes) (?:the|a|an) (?:assistant|model|ai|bot|llm|chatbot|"
+    r"summari[sz]er|agent|classifier) (?:into|to)"
+    # "Admins can override the system instructions for all assistants": a product's feature
+    r"|(?:admins?|administrators?|workspace owners?|owners?|operators?) (?:can|may) (?:also )?"
+    r"(?:override|change|edit|replace|customi[sz]e|reset|remove))\b"
 )
 _META = re.compile(
     r"(?i)\b(?:flagged|blocked|blocks|classifiers?|guardrails?|filters?|detectors?|jailbreaks?|evals?|"
-    r"prompt[ -]injections?|policy|policies|moderation)\b"
+    r"prompt[ -]injections?|policy|policies|moderation|steered|attacks?|attackers?|exploits?|"
+    r"vulnerabilit(?:y|ies)|reporter|settings|admin guide)\b"
 )
 
 
