@@ -26,7 +26,7 @@ TGT = (
 AI = (
     r"(?:(?:AI|LLM) (?:reviewers?|screening tools?|notetakers?|agents?|assistants?|models?|tools?|"
     r"systems?|bots?|crawlers?|readers?)|AI|A\.I\.|assistant|model|LLM|bot|agent|chatbot|copilot|"
-    r"GPT|claude|gemini|summari[sz]er|language model)"
+    r"GPT|claude|gemini|summari[sz]er|language model|automation|automated system)"
 )
 # Names of an AI that a text speaks to, in many languages (folded: accents, Cyrillic and
 # Greek are matched in the folded form the patterns are put through): AI in a compound
@@ -37,7 +37,13 @@ ADDRESSEE = (
     r"asistent|asystent|asistan\b|asisten\b)\w*|\b(?:[\w]+-)*(?:bot|bots|chatbot|copilot|robot|robo)"
     r"(?:-[\w]+)*\b|\b[\w]+-agents?\b|\bagents? (?:reading|installing|processing|summari[sz]ing|"
     r"resolving|running|triaging|handling|reviewing|that|which)\b|\b\w+agent(?:en|s)?\b|@[\w\-]*(?:bot|agent|copilot|automation|assistant)\b|"
-    r"\bautomat(?:ed|ion)\b|\b(?:language models?|modeles? de "
+    r"\bautomat(?:ed|ion)\b|\b\w+bot(?:s|en)?\b|"
+    # software named by its function: "Summariser:", "Release-notes generator:", "Invoice
+    # processing system:", "Reader model:", "Para o sistema que processa este e-mail:"
+    r"\b(?:summari[sz]ers?|generators?|responders?|rankers?|indexers?|crawlers?|scrapers?|"
+    r"screeners?|triagers?|processing (?:system|tool|pipeline)s?|(?:reader|reading|summary|"
+    r"summari[sz]ation|ranking|screening) models?|sistema|sistemas|syst[eè]mes?|outil|systeem)\b|"
+    r"\b(?:language models?|modeles? de "
     r"langage|modelos? de lenguaje|sprachmodell\w*|modelu jezykowego|yapay zeka|umel\w+ inteligenc\w+)"
     r"\b|ассистент|помощник|помічник|нейросет|ии-|βοηθ|مساعد|الذكاء الاصطناعي)"
 )
@@ -173,8 +179,10 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:if|when|whenever)\s+(?:you(?:'re| are)|this (?:text|page|message|document|e-?mail|file) "
         r"is being (?:read|processed|summari[sz]ed|parsed) by)\s+(?:an?\s+)?(?:(?-i:AI|LLM)|language "
         r"model|automated (?:browser|agent|assistant|system|reviewer|tool)|bot|assistant|agent|model)\b",
-        r"\b(?:if|when) you(?:'re| are) (?:summari[sz]ing|reading|processing|parsing|indexing) this\b",
-        r"\bwho(?:ever| or what)(?: or whatever)? (?:reads|processes|handles|sees) this\b",
+        r"\b(?:if|when) you(?:'re| are) (?:summari[sz]ing|reading|processing|parsing|indexing|ranking|"
+        r"reviewing|triaging|screening|analy[sz]ing|translating)(?: or \w+ing)? (?:this|these)\b",
+        r"\bwho(?:ever| or what)(?: or whatever)? (?:reads|processes|handles|sees|summari[sz]es) this\b|"
+        r"\bwhoever (?:is )?(?:reading|summari[sz]ing|processing|reviewing|handling|triaging) (?:this|these)\b",
         r"\bsi (?:eres|tu es|vous etes) (?:un |una |une )?(?:modelo de lenguaje|modele de langage|"
         r"(?-i:IA)|asistente|assistant|agente?|bot)\b|\bsi (?:estas|tu|vous) (?:leyendo|resumiendo|"
         r"procesando|lis|lisez|resumes|resumez)\b",
@@ -233,6 +241,17 @@ FAMILIES: dict[str, list[str]] = {
         r"agreed) (?:by|with) (?:the |our |my )?(?:\w+ )?(?:lead|maintainers?|manager|cfo|cto|ceo|"
         r"admin|upstream|legal|security|sre|dba)|a autorise|hat (?:das |es )?(?:erlaubt|genehmigt)|"
         r"autorizo|autorizzat|autorizou|valide par|ja aprovou|ya aprobo)\b",
+        # what it is told to say of a thing: "list this product as the cheapest", "report
+        # total Q3 revenue as $6.2M", "add the sentence", "state \"Overall: positive\""
+        r"\b(?:report|list|present|describe|rate|rank|mark|show|label|classify)\s+(?:\S+\s+){0,4}?as\s+"
+        r"(?:the |a |an )?(?:\$?\d|cheapest|best|top|first|verified|approved|positive|safe|resolved|"
+        r"legitimate|trusted|compliant|peer-reviewed|overwhelmingly|harmless|expected)",
+        r"\badd (?:the|this|a) (?:sentence|line|paragraph|statement|claim|note|badge)\b|"
+        r"\b(?:state|say|write|claim|answer|reply)(?: that)?\s*[:\"“«]|\b(?:reply|answer|respond) that\b|"
+        r"\bhide (?:listings|reviews|results|offers|the other|all other|other)\b|"
+        r"\bon behalf of (?:every|all|each)\b|\bcancel any\b",
+        r"\b(?:paste|include|attach|append|quote) (?:the |your |every |all )?(?:full |complete |entire )?"
+        r"(?:internal|runbooks?|macros?|playbooks?|system prompt|instructions|configuration|escalation)\b",
         # what a planted note tells an AI reader to say or do to its user
         r"\b(?:always|only) (?:list|recommend|mention|rank|show|say|describe|present|suggest|answer|reply|respond)\b|"
         r"\bsay (?:it|that|this|they) (?:is|are|was|were|holds?|has|have)\b|\bwarn (?:them|the users?|"
@@ -277,6 +296,7 @@ FAMILIES: dict[str, list[str]] = {
         r"\"role\"\s*:\s*\"(?:system|developer)\"",
         r"\bEND OF (?:THE )?(?:USER |CUSTOMER )?(?:DATA|INPUT|CONTEXT|DOCUMENT|MESSAGE|PROMPT|TEXT)\b",
         r"</?(?:system|sys|user_input|instructions?|admin|IMPORTANT)>",
+        r"<(?:admin|system|developer|platform|operator)[_\-](?:instructions?|message|note|override|directive)\b",
         r"\[(?:SYSTEM|ADMIN|DEVELOPER)(?: (?:OVERRIDE|NOTE|MESSAGE|PROMPT|UPDATE))?\]",
     ],
     "newrules": [
@@ -583,6 +603,10 @@ FAMILIES: dict[str, list[str]] = {
     # An AI named as a heading's topic, not spoken to: "Assistant configuration (product
     # docs):", "LLM evaluation rubric:", "#bot-help channel:", "allow_bot_refunds: false".
     "aitopic": [
+        # a tool configured, not spoken to: "dependabot: ignore updates for react"
+        r"\b(?:dependabot|renovate(?:bot)?|mergify|codecov|stalebot|greenkeeper)\b",
+        # the roles of a chat's messages listed: "one of system, user, assistant, tool"
+        r"\b(?:system|user|assistant|tool|developer),\s*(?:system|user|assistant|tool|developer)\b",
         rf"{ADDRESSEE}[\s\-]+(?:[\w\-]+\s+)?(?:configuration|config|settings?|options?|rubric|"
         r"evaluations?|benchmarks?|metrics|channel|guide|handbook|documentation|docs|faq|policy|"
         r"pricing|features?|capabilit(?:y|ies)|limitations|changelog|release notes|logs?|usage|"
@@ -783,7 +807,8 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     "vocative": [
         ("role-hijack", True, (),
-         (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order"),)),
+         (("act", "actx", "dismiss", "dismiss2", "void", "tool", "bypass", "order"),),
+         ("aitopic",)),
     ],
     "mode": [
         ("role-hijack", True, ("switch",),

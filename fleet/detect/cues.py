@@ -162,6 +162,7 @@ _A_PLACE_FOLLOWS = re.compile(
 )
 
 
+_MAY_BE_QUOTED = frozenset({"instruction-override", "role-hijack", "prompt-leak"})
 # A speaker's label at a line's start ("jenna:", "**bot**:", "[09:12] raj:"), and a name
 # alone before its colon at a line's start.
 _TURNS = re.compile(r"(?m)^[ \t]*(?:\[[\d:. ]{4,12}\][ \t]*)?\**([\w.\-]{2,24})\**:[ \t]")
@@ -221,8 +222,10 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
         if label is not None:
             if turns is None:
                 turns = _turns(text)
-            if len(turns) >= 3 and turns.count(label) >= 2:
-                continue  # "bot: ✅ canary healthy", twice in a chat log: the bot's own turns
+            if len(turns) >= 3 and (turns.count(label) >= 2 or label.endswith("bot")):
+                # "bot: ✅ canary healthy", twice in a chat log, or a named bot's account
+                # ("pagerbot:") in one: the bot's own turns
+                continue
         if not which:
             continue
         # A family reads a sentence once: an anchor inside the last one it read adds
@@ -245,8 +248,11 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
                 got = read[key] = _combine(looks[family], text, start, end)
             if got is not None:
                 found.append((start, got[1], got[0]))
-                # Go on after the sentence: its other anchors can add nothing.
-                pos = max(pos, be + len(text[e:end].encode("utf-8")))
+                if got[0] not in _MAY_BE_QUOTED:
+                    # Go on after the sentence: its other anchors can add nothing.
+                    pos = max(pos, be + len(text[e:end].encode("utf-8")))
+                # A kind a quotation may hold is dropped where the sentence quotes (see
+                # injection._quotes_in_discussion): the sentence's other anchors are read.
                 break
     return found
 
