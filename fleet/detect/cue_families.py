@@ -43,6 +43,13 @@ ADDRESSEE = (
     r"\b(?:summari[sz]ers?|generators?|responders?|rankers?|indexers?|crawlers?|scrapers?|"
     r"screeners?|triagers?|processing (?:system|tool|pipeline)s?|(?:reader|reading|summary|"
     r"summari[sz]ation|ranking|screening) models?|sistema|sistemas|syst[eè]mes?|outil|systeem)\b|"
+    # tools, programs, bots, agents and models in other languages: "Til værktøjet der laver
+    # referatet:", "Для бота, который обрабатывает задачи:", "給整理紀要的程序："
+    r"\b(?:outils?|herramientas?|strumenti|strumento|werkzeug\w*|ferramentas?|narzędzi\w*|nástroj\w*|"
+    r"værktøj\w*|verktyg\w*|työkalu\w*|programa|programm\w*|programma|modelo|modèle|modello|"
+    r"agentes?|agentul\w*|agentului)\b|бот\pL*|агент\pL*|инструмент\pL*|модел\pL*|程序|プログラム|프로그램|"
+    r"ボット|봇|机器人|エージェント|에이전트|智能体|模型|モデル|모델|مدل|نموذج|מודל|עוזר|סוכן|"
+    r"trợ lý|ผู้ช่วย|msaidizi|सिस्टम|প্রোগ্রাম|"
     r"\b(?:language models?|modeles? de "
     r"langage|modelos? de lenguaje|sprachmodell\w*|modelu jezykowego|yapay zeka|umel\w+ inteligenc\w+)"
     r"\b|ассистент|помощник|помічник|нейросет|ии-|βοηθ|مساعد|الذكاء الاصطناعي)"
@@ -158,7 +165,7 @@ FAMILIES: dict[str, list[str]] = {
         # (cues.clause_head): a counted gap of characters before the name made the anchors'
         # automaton build new states at every byte of unread text (1 ms per KB alone), and
         # counting characters after it cost 75 µs per KB where counting words costs 22.
-        rf"{ADDRESSEE}(?:\s+[^\s.!?:：]+){{0,8}}?(?:\s*[:：]|\s[\x{{2014}}\x{{2013}}-]\s)",
+        rf"{ADDRESSEE},?(?:\s+[^\s.!?:：]+){{0,8}}?(?:\s*[:：]|\s[\x{{2014}}\x{{2013}}-]\s)",
         # closed by a comma right after the name, a short greeting before it: "Beste AI,",
         # "Dear support bot,", "Assistente, preciso que você …"
         rf"(?:(?m:^)|[.!?]\s+)(?:(?:hey|hi|hello|dear|ok|okay|yo|cher|chere|querid[oa]|estimad[oa]|"
@@ -298,6 +305,41 @@ FAMILIES: dict[str, list[str]] = {
         r"</?(?:system|sys|user_input|instructions?|admin|IMPORTANT)>",
         r"<(?:admin|system|developer|platform|operator)[_\-](?:instructions?|message|note|override|directive)\b",
         r"\[(?:SYSTEM|ADMIN|DEVELOPER)(?: (?:OVERRIDE|NOTE|MESSAGE|PROMPT|UPDATE))?\]",
+    ],
+    # A system's label in brackets, or a tool's result closed, in many languages: "[MESSAGGIO
+    # DI SISTEMA]", "[THÔNG BÁO HỆ THỐNG]", "<<SİSTEM>>", "【系统通知】", "</risultato_strumento>"
+    "rolemark2": [
+        r"(?:\[|<<|【)\s*[^\]\n>】]{0,24}?(?:system\w*|sistem\w*|systeme|systeem|rendszer\w*|"
+        r"jarjestelma\w*|систем\w*|συστημ\w*|系统|系統|システム|시스템|سیستم|النظام|מערכת|he thong|ระบบ|"
+        r"mfumo)[^\]\n>】]{0,24}(?:\]|>>|】)",
+        r"</[^>\n]{0,30}?(?:tool|result|output|observation|risultato|resultado|resultat|ergebnis|wynik|"
+        r"sonuc|результат|结果|結果|결과|ผลลัพธ์|ket qua|نتیجه|نتيجة|תוצאה|hasil|matokeo|strumento|"
+        r"herramienta|outil|werkzeug|narzedzia|arac|инструмент|工具|ツール|도구|เครื่องมือ|ابزار)[^>\n]{0,30}>",
+    ],
+    # a tag quoted in inline code: "strips `<|im_start|>` and `</tool_result>` sequences"
+    "tagquoted": [r"`[^`\n]{0,40}</?[^>\n`]{1,40}>[^`\n]{0,40}`"],
+    # a new instruction announced, in many languages
+    "newx": [
+        r"\b(?:new (?:instructions?|task|orders?|directive)|nuov[ae] istruzion[ei]|nouvelles? "
+        r"(?:consignes?|instructions?)|neue (?:anweisung|aufgabe)\w*|nuevas? instruccion\w*|"
+        r"novas? instruc\w*|nieuwe (?:instructie|opdracht)\w*|nowe polecenie|nowa instrukcja|"
+        r"yeni talimat\w*|uj utasitas\w*|nova instrukce|ny instruktion|uusi ohje|instruksi baru|"
+        r"perintah baru|maagizo mapya|huong dan moi|lenh moi)\b|новая инструкция|новое указание|"
+        r"нова інструкція|新指令|新的指令|新しい指示|새로운 지시|새 지시|دستور جدید|تعليمات جديدة|"
+        r"הוראה חדשה|คำสั่งใหม่",
+    ],
+    # orders in the languages the other families hold few verbs of
+    "actw": [
+        r"\b(?:slet|godkend|overfor|skicka|radera|godkann|lagg till|lahet[aä]|poista|"
+        r"hyvaksy|kirjoita|kerro|trimite|sterge|aproba|marcheaza|scrie|kuldd|torold|hagyd jova|ird|"
+        r"posli|smaz|schval|oznac|napis|uvedte|wyslij|usun|zatwierdz|napisz|oznacz|gonder|sil|"
+        r"onayla|yaz|belirt|kirim|hapus|setujui|tulis|katakan|tuma|futa|idhinisha|andika|niambie|"
+        r"gui|xoa|phe duyet|tra loi rang|hay)\b",
+        r"(?:отправь|удали|одобри|напиши|переведи|укажи|перешли|надішли|видали|схвали|переказ|"
+        r"στείλε|διάγραψε|έγκρινε|γράψε|העבר|שלח|מחק|אשר|דרג|أرسل|احذف|وافق|حوّل|اكتب|"
+        r"بفرست|حذف کن|تأیید کن|بنویس|بگو|ارسال کن|भेज|हटा|मंज़ूर|लिख|बता|পাঠা|মুছে|লিখ|ส่ง|ลบ|"
+        r"อนุมัติ|เขียน|ตอบ|보내|삭제|승인|작성|말해|해줘|하세요|送って|削除|承認|書いて|伝えて|"
+        r"发送|删除|批准|告诉|寄出)",
     ],
     "newrules": [
         r"\b(?:revised|updated|amended|corrected|new|real|actual|true|replacement)\s+(?:instructions?|orders?|"
@@ -764,7 +806,7 @@ ANCHORS: dict[str, list[str]] = {
         name: FAMILIES[name]
         for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "vocative", "addrx", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
-                     "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot",
+                     "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot", "rolemark2",
                      "caplift")
     },
 }  # fmt: skip
@@ -801,7 +843,8 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     "addrx": [
         ("role-hijack", True, (),
-         (("actx", "act", "dismiss", "dismiss2", "bypass", "conceal", "tool", "order", "sendv"),),
+         (("actx", "actw", "act", "dismiss", "dismiss2", "bypass", "conceal", "tool", "order", "sendv",
+           "newx"),),
          ("ours", "code", "aitopic")),
         ("prompt-leak", True, ("leakp", "secret"), (), ("ours", "code", "aitopic")),
     ],
@@ -818,6 +861,11 @@ COMBOS: dict[str, list[Combo]] = {
         ("role-hijack", True, (),
          (("order", "act", "dismiss", "youprompt", "own", "ownweak", "imperative", "persona"),),
          ("code",)),
+    ],
+    "rolemark2": [
+        ("role-hijack", True, (),
+         (("order", "act", "actx", "actw", "dismiss", "youprompt", "own", "newx", "bypass"),),
+         ("code", "tagquoted")),
     ],
     "newrules": [
         ("instruction-override", True, (),

@@ -15,7 +15,7 @@ from fleet.detect import scan_pii
     [
         "Numbers are stored in E.164, e.g. `+15550123` or `+442079460123` for a fictional line.",
         "Example from the standard (not a real account): GB82 WEST 1234 5698 7654 32.",
-        "This sample posts -d email=\"maria.lopez@example.com\" to the customers endpoint.",
+        'This sample posts -d email="maria.lopez@example.com" to the customers endpoint.',
         "Demo fixtures\nname,phone\nAda Sample,555-0111\nBo Sample,555-0123",
         "name,address\nJane Example,42 Example Street, Springfield",
         "| Visa | 4242 4242 4242 4242 |\n" * 12 + "Use these numbers in test mode only.",
