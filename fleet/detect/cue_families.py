@@ -165,7 +165,7 @@ FAMILIES: dict[str, list[str]] = {
         # (cues.clause_head): a counted gap of characters before the name made the anchors'
         # automaton build new states at every byte of unread text (1 ms per KB alone), and
         # counting characters after it cost 75 µs per KB where counting words costs 22.
-        rf"{ADDRESSEE},?(?:\s+[^\s.!?:：]+){{0,8}}?(?:\s*[:：]|\s[\x{{2014}}\x{{2013}}-]\s)",
+        rf"{ADDRESSEE},?(?:[ \t]+[^\s.!?:：]+){{0,8}}?(?:[ \t]*[:：]|[ \t][\x{{2014}}\x{{2013}}-][ \t])",
         # closed by a comma right after the name, a short greeting before it: "Beste AI,",
         # "Dear support bot,", "Assistente, preciso que você …"
         rf"(?:(?m:^)|[.!?]\s+)(?:(?:hey|hi|hello|dear|ok|okay|yo|cher|chere|querid[oa]|estimad[oa]|"
@@ -788,7 +788,8 @@ FAMILIES: dict[str, list[str]] = {
     # an incident's report: an attacker's acts told in the third person
     "incident": [
         r"\b(?:an?|the) (?:attackers?|adversary|threat actors?|intruders?)\b|\battackers\b",
-        r"\b(?:incident|post-?mortem|root cause|timeline)\b",
+        r"\b(?:incident|post-?mortem|root cause|timeline|CVE-\d{4}|advisory|researchers?|"
+        r"vulnerabilit(?:y|ies)|red[ -]team\w*|pen(?:etration)? test\w*|findings?)\b",
     ],
 }
 

@@ -162,7 +162,9 @@ _A_PLACE_FOLLOWS = re.compile(
 )
 
 
-_MAY_BE_QUOTED = frozenset({"instruction-override", "role-hijack", "prompt-leak"})
+_MAY_BE_QUOTED = frozenset(
+    {"instruction-override", "role-hijack", "prompt-leak", "encoded-injection"}
+)
 # A speaker's label at a line's start ("jenna:", "**bot**:", "[09:12] raj:"), and a name
 # alone before its colon at a line's start.
 _TURNS = re.compile(r"(?m)^[ \t]*(?:\[[\d:. ]{4,12}\][ \t]*)?\**([\w.\-]{2,24})\**:[ \t]")

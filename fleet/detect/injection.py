@@ -361,6 +361,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             _SOMEONE_ELSES.search(view.text, s, e)
             or _forget_about(view.text, e)
             or _CANNOT.search(view.text, max(0, s - 16), s)
+            or _TECHNICAL_RULES.search(view.text, s, e)
         ):
             continue
         if kind in _QUOTABLE and _quoted_in_discussion(view.text, s, e):
@@ -373,7 +374,9 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             if chat_code:
                 continue
         if kind == "exfiltration" and (
-            _password_chore(view.text[s : e + 24])
+            _REPORTED_ATTACK.search(view.text, max(0, s - 48), s)
+            or _described(view.text, s, e)
+            or _password_chore(view.text[s : e + 24])
             or _AUTH_HEADER.search(view.text[s:e])
             or _warned_or_prompted(view.text, s, e)
         ):
@@ -384,6 +387,10 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             continue
         if c[2] in _QUOTABLE and _quotes_in_discussion(view.text, c[0], c[1]):
             continue
+        if c[2] == "encoded-injection" and _quotes_in_discussion(
+            view.text, c[0], c[1], reported=False, discussion_words=_ATTACKS_DISCUSSED
+        ):
+            continue  # "attackers plant instructions in reviews (\"ignore … and say …\")"
         if c[2] == "role-hijack" and '"role"' in view.text[c[0] : c[1]]:
             if chat_code is None:
                 chat_code = _CHAT_CODE.search(view.text) is not None
@@ -521,6 +528,20 @@ def _topic_follows(text: str, end: int) -> bool:
 
 
 # "the previous owner's rules no longer apply": someone else's rules, not the model's.
+# An attack told of: "could be used to exfiltrate", "allowed an attacker to", "could not".
+_REPORTED_ATTACK = re.compile(
+    r"(?i)\b(?:could be used to|can be used to|was used to|were used to|used (?:it|them) to|"
+    r"allow(?:ed|s|ing)? (?:an? |the )?attackers? to|attackers? (?:could|can|were able to|was able "
+    r"to|tried to|used \w+(?: \w+)? to)|(?:could|can|did) not|unable to)\s+(?:\w+\s+){0,2}\Z"
+)
+# "reset all firewall rules", "skip the lint rules": a system's rules, not the model's.
+_TECHNICAL_RULES = re.compile(
+    r"(?i)\b(?:firewall|iptables|routing|nat|alert(?:ing)?|lint(?:ing|er)?|eslint|prettier|"
+    r"caching|cache|mail|inbox|retention|validation|naming|css|style|pricing|tax|shipping|discount|"
+    r"branch protection|cors|waf|acl|ingress|egress|security group|spam|sieve|rewrite|redirect|"
+    r"matching|sorting|transformation|pipeline|alerting|paging|escalation) "
+    r"(?:rules?|policies|policy|guidelines|settings|filters?|restrictions|limits|constraints)\b"
+)
 # "Workspace instructions can't remove safety policies": what cannot be done, told.
 _CANNOT = re.compile(r"(?i)\b(?:can'?t|cannot|can not|unable to|won'?t be able to)\s+\Z")
 _SOMEONE_ELSES = re.compile(r"(?i)\b(?:previous|prior|former|old|original)\s+[\w\-]+'s\s")
@@ -639,16 +660,29 @@ def _opened_quote(text: str, s: int) -> int | None:
 _QUOTED = re.compile(r"(?:^|[\s:(\[])(['\"`‘“«„「『])[^'\"`’”»“」』\n]{6,160}['\"`’”»“」』]")
 
 
-def _quotes_in_discussion(text: str, s: int, e: int) -> bool:
+# Words of a text about attacks (a split payload's own words hold "filters" and "example").
+_ATTACKS_DISCUSSED = re.compile(
+    r"(?i)\b(?:prompt[ -]injections?|injection attacks?|jailbreaks?|attacks?|attackers?|"
+    r"red[ -]team(?:ing|ers)?|threat model|mitigations?|classifiers?|attack surface)\b"
+)
+
+
+def _quotes_in_discussion(
+    text: str,
+    s: int,
+    e: int,
+    reported: bool = True,
+    discussion_words: re.Pattern[str] = _DISCUSSION,
+) -> bool:
     """A sentence (``text[s:e]``, where cues combined) that quotes something, in a text
     that speaks of attacks or examples, or that reports what someone said: the cues are
     the quotation's ("attackers hide text such as 'ignore previous instructions'")."""
     discussion: bool | None = None
     for m in _QUOTED.finditer(text, s, e):
-        if _REPORTED.search(text[max(0, m.start(1) - 60) : m.start(1)].rstrip()):
+        if reported and _REPORTED.search(text[max(0, m.start(1) - 60) : m.start(1)].rstrip()):
             return True
         if discussion is None:
-            discussion = _DISCUSSION.search(text, max(0, s - 200), e + 200) is not None
+            discussion = discussion_words.search(text, max(0, s - 200), e + 200) is not None
         if discussion:
             return True
     return False
@@ -689,13 +723,17 @@ _DESCRIBED = re.compile(
     r"(?i)\b(?:(?:messages?|requests?|inputs?|prompts?|texts?|attempts?|users?|attackers?|framings?)"
     r" (?:that|which|who) (?:try|tries|attempt|attempts|ask|asks|tell|tells)|asking the (?:assistant|model|ai|bot) to"
     r"|asks? the (?:assistant|model|ai|bot) to|attempts? to|tuning notes|pass rate"
+    r"|(?:asking|asks|asked|telling|tells|told) (?:it|them) to"
     # "a line telling the model to ignore its instructions", "get a model to ignore"
     r"|(?:telling|tells|told|instructing|instructs|getting|gets|get|making|makes|tricking|tricks|"
     r"convincing|convinces|causing|causes) (?:the|a|an) (?:assistant|model|ai|bot|llm|chatbot|"
     r"summari[sz]er|agent|classifier) (?:into|to)"
     # "Admins can override the system instructions for all assistants": a product's feature
     r"|(?:admins?|administrators?|workspace owners?|owners?|operators?) (?:can|may) (?:also )?"
-    r"(?:override|change|edit|replace|customi[sz]e|reset|remove))\b"
+    r"(?:override|change|edit|replace|customi[sz]e|reset|remove)"
+    # "reviews containing instructions to the model", "a page with hidden instructions"
+    r"|(?:containing|contain|contains|with|embedded|hidden|planted|injected) (?:hidden |embedded |"
+    r"malicious |planted )?instructions)\b"
 )
 _META = re.compile(
     r"(?i)\b(?:flagged|blocked|blocks|classifiers?|guardrails?|filters?|detectors?|jailbreaks?|evals?|"

@@ -37,7 +37,7 @@ _IDS = Pattern(
     # 4 Spanish DNI / NIE
     r"|\b(\d{8}[ \-]?[A-Z]|[XYZ][ \-]?\d{7}[ \-]?[A-Z])\b"
     # 5 passport number after the word
-    r"|(?i:(?:\b(?:passport|passeport|pasaporte|passaporto|passaporte|reisepass(?:nummer)?|pass-?nummer|paspoort(?:nummer)?|paszport|pasaport|passi|passnummer)|паспорт|护照|旅券|여권)(?:\s+(?:no|number|num|nr|n°|#|id))?(?:\s+(?:is|was))?\.?\s*[:#]?\s*)([A-Z0-9]{6,9})\b"
+    r"|(?i:(?:\b(?:passport|passeport|pasaporte|passaporto|passaporte|reisepass(?:nummer)?|pass-?nummer|paspoort(?:nummer)?|paszport|pasaport|passi|passnummer)|паспорт|护照|旅券|여권)(?:\s+(?:no|number|num|nr|n°|#|id)|番号|号码|號碼|번호)?(?:\s+(?:is|was))?\.?\s*[:#：]?\s*)([A-Z0-9]{6,9})\b"
     # 6 driving licence number after the words
     r"|(?i:\bdriv(?:er'?s?|ing)[ \-]licen[cs]e(?:\s+(?:no|number|num|nr|#|id))?\.?\s*[:#]?\s*)([A-Z0-9][A-Z0-9\-]{4,15}[A-Z0-9])\b"
     # 7 date of birth after the words
@@ -108,6 +108,9 @@ comptabilite contactez apoio suporte soporte atencion ventas contacto contatto c
 sicurezza amministrazione fatturazione crediteuren debiteuren facturen inkoop verkoop boekhouding
 presse prensa imprensa stampa pers redaktion redazione redaccion datenschutz privacidad privacidade
 servicedesk cs phishing spam facturacion faturamento faturacao factuur rh recrutement empleo
+pmo platform platforms awareness systems system infra infrastructure data analytics product design
+qa developers client clients kundeservice kundservice asiakaspalvelu bezpieczenstwo obsluga
+biuro zakaznicky ugyfelszolgalat musteri destek yardim assistance
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
 _ROLE_SPLIT = re.compile(r"[._+\-]")
@@ -131,7 +134,8 @@ _TEST_CARDS = frozenset(_TEST_LIST.split())
 
 _TESTING = re.compile(
     r"(?i)sandbox|test[ \-_]?mode|test[ _]numbers?|documented|for testing|"
-    r"staging|fixture|sk_test|pk_test|de prueba|di prova|de teste|testkarte|carte de test|testnummer"
+    r"staging|fixture|sk_test|pk_test|de prueba|di prova|de teste|testkarte|carte de test|testnummer|"
+    r"test (?:data|values)|\(\w+ test\)"
 )
 _TEST_REACH = 800  # a table of test cards under its heading
 # A company's name or its office just before an address, on the same line.
@@ -145,7 +149,12 @@ _COMPANY = re.compile(
     r"officina|sede|negozio|filiale|ufficio|si[eè]ge|bureaux?|magasin|agence|boutique|atelier|"
     r"oficinas?|tienda|sucursal|almac[eé]n|b[uü]ro|gesch[aä]ft|laden|sitz|lager|praxis|"
     r"escrit[oó]rio|loja|kantoor|winkel|biuro|sklep)\b[^\n]{0,16}$"
-    r"|\b(?:kantor|toko|gudang)\s+(?:\w+\s+)?kami\b[^\n]{0,40}$)"
+    r"|\b(?:kantor|toko|gudang)\s+(?:\w+\s+)?kami\b[^\n]{0,40}$"
+    # a place of business named before it: "Hotel address: Grand Riverside Hotel,", "Returns:
+    # Northwind Outfitters,", "left at the pickup point at"
+    r"|\b(?:hotel|hostel|restaurant|caf[eé]|shop|store|boutique|warehouse|depot|pickup point|"
+    r"collection point|returns?|headquarters|clinic|hospital|pharmacy|school|university|museum|"
+    r"library|gallery|theat(?:re|er)|cinema|airport|venue|showroom|branch|factory|plant)\b[^\n]{0,50}$)"
 )
 _COMPANY_REACH = 60
 _SWITCHBOARD = (
@@ -155,7 +164,9 @@ _SWITCHBOARD = (
 _SWITCHBOARD_AFTER = re.compile(rf"[ \t]*[(\[]?{_SWITCHBOARD}\b", re.I)
 _SWITCHBOARD_BEFORE = re.compile(rf"\b{_SWITCHBOARD}\s*(?:[:\-]|\(\w+\))?\s*$", re.I)
 # A street named as a stand-in: "123 Example Street", "456 Placeholder Ave".
-_STAND_IN = re.compile(r"\b(?:Example|Sample|Placeholder|Demo|Dummy|Fake|Fictional|Test)\b")
+_STAND_IN = re.compile(
+    r"\b(?:Example|Sample|Placeholder|Demo|Dummy|Fake|Fictional|Test)\b|\bMuster\w*"
+)
 # The IBANs standards bodies and banks publish as examples (ECBS, SWIFT's registry): no
 # one's account.
 _IBAN_LIST = """
@@ -174,7 +185,8 @@ _EXAMPLE_IBANS = frozenset(_IBAN_LIST.split())
 _SAYS_EXAMPLE = re.compile(
     r"(?i)(?<![@.\w])(?:e\.g\.|(?:for example|for instance|example|examples|sample|samples|fictional|fictitious|"
     r"not (?:a )?real|dummy|placeholder|demo|synthetic|faker|made[ \-]up|test (?:number|data|account)|"
-    r"documentation|ejemplo|exemple|beispiel|esempio|exemplo|voorbeeld|przyk[lł]ad)\b)"
+    r"documentation|ejemplo|exemple|beispiel|esempio|exemplo|voorbeeld|przyk[lł]ad|fiktiv\w*|"
+    r"fictif|fictive|ficticio|ficticia|fittizi[oa]|fict[ií]ci[oa]|fikcyjn\w*)\b)"
 )
 _EXAMPLE_REACH = 300
 

@@ -24,6 +24,11 @@ from fleet.detect import scan_pii
         "Contact presse : presse@octave-mobilite.fr, 04 72 10 20 30 (standard).",
         "Forward it to phishing@uni.ac.uk or servicedesk@uni.ac.uk, then delete it.",
         "2024-06-13 06:00:04 INFO cron: done\n2024-06-13 06:00:05 INFO next",
+        "Organizer: finance-systems@northbeam.io\nWho: AP team leads",
+        "Spieldaten, alle Angaben fiktiv\nAnschrift: Musterstraße 1, 12345 Musterstadt\n"
+        "E-Mail: max.mustermann@example.com",
+        "Hotel address: Grand Riverside Hotel, 45 Quai des Bateliers, 67000 Strasbourg.",
+        "# Test data only: 4111 1111 1111 1111 (Visa test), 5555 5555 5555 4444 (MC test).",
     ],
 )
 def test_a_stand_in_or_a_business_is_not_personal(text: str) -> None:
@@ -39,6 +44,8 @@ def test_a_stand_in_or_a_business_is_not_personal(text: str) -> None:
         ("write to maria.lopez@example.com, she handles my account", "email"),
         ("I moved to 42 Willow Street last month.", "street-address"),
         ("ring her at 04 72 10 20 30 tonight", "phone"),
+        ("氏名：HIROSE TAKUMI\n旅券番号：TK8402917\n国籍：日本", "passport"),
+        ("test card 4111 1111 1111 1111 keeps failing at checkout", "card-number"),
     ],
 )
 def test_the_same_values_as_someone_s_are(text: str, kind: str) -> None:
