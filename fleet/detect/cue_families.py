@@ -47,9 +47,10 @@ ADDRESSEE = (
     # referatet:", "Для бота, который обрабатывает задачи:", "給整理紀要的程序："
     r"\b(?:outils?|herramientas?|strumenti|strumento|werkzeug\w*|ferramentas?|narzędzi\w*|nástroj\w*|"
     r"værktøj\w*|verktyg\w*|työkalu\w*|programa|programm\w*|programma|modelo|modèle|modello|"
-    r"agentes?|agentul\w*|agentului)\b|бот\pL*|агент\pL*|инструмент\pL*|модел\pL*|程序|プログラム|프로그램|"
+    r"agentes?|agentul\w*|agentului|systemu|systemowi|sistemine|sistemi|rendszer\w*|"
+    r"järjestelmä\w*|moderador|moderatore|modérateur)\b|бот\pL*|систем\pL*|агент\pL*|инструмент\pL*|модел\pL*|程序|プログラム|프로그램|"
     r"ボット|봇|机器人|エージェント|에이전트|智能体|模型|モデル|모델|مدل|نموذج|מודל|עוזר|סוכן|"
-    r"trợ lý|ผู้ช่วย|msaidizi|सिस्टम|প্রোগ্রাম|"
+    r"trợ lý|ผู้ช่วย|msaidizi|सिस्टम|প্রোগ্রাম|মডেল|সিস্টেম|מערכת|نظام|النظام|ระบบ|"
     r"\b(?:language models?|modeles? de "
     r"langage|modelos? de lenguaje|sprachmodell\w*|modelu jezykowego|yapay zeka|umel\w+ inteligenc\w+)"
     r"\b|ассистент|помощник|помічник|нейросет|ии-|βοηθ|مساعد|الذكاء الاصطناعي)"
@@ -59,7 +60,8 @@ TOOL_ID = (
     r"exec|execute|shell|wipe|force|push|publish|pay|refund|revoke|reset|write|invite|rotate|"
     r"disable|kill|terminate|purge|truncate|update|add|set|move|withdraw|cleanup|clean|erase|nuke|"
     r"format|overwrite|unban|ban|unlock|lock|suspend|credit|debit|issue|export|sign|upgrade|downgrade|"
-    r"change|modify|edit|label|assign|escalate|cancel|void|wire|enable|release)_[a-z][a-z0-9_]*\b"
+    r"change|modify|edit|label|assign|escalate|cancel|void|wire|enable|release|book|order|buy|"
+    r"purchase|charge|checkout|share|upload|invite|schedule|reserve|post|email|sms|text)_[a-z][a-z0-9_]*\b"
 )
 # Orders a text gives an AI it addresses.
 _ORDER_VERBS = (
@@ -175,7 +177,8 @@ FAMILIES: dict[str, list[str]] = {
         # a bare "agent" only as the head of a quoted or bracketed text (a log line, a JSON
         # value): at a line's start it is as often a person's turn in a transcript
         r"[\"'\[(]\s*(?:agent|agente|agentes|agents|agencie|бот|bot|assistente|asistente)\s*[:,]",
-        r"(?:\b(?-i:AI)|アシスタント|ボット|エージェント|助手|机器人|智能体|어시스턴트|봇|에이전트)"
+        r"(?:\b(?-i:AI)|アシスタント|ボット|エージェント|システム|プログラム|助手|机器人|智能体|系统|程序|"
+        r"어시스턴트|봇|에이전트|시스템)"
         r"[^\n。！？]{0,8}?(?:へ|に|에게|께|[：:])",
         r"(?:致|给)[^\n。！？:：]{0,12}?(?:AI|助手|机器人|智能体)",
     ],
@@ -253,6 +256,13 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:report|list|present|describe|rate|rank|mark|show|label|classify)\s+(?:\S+\s+){0,4}?as\s+"
         r"(?:the |a |an )?(?:\$?\d|cheapest|best|top|first|verified|approved|positive|safe|resolved|"
         r"legitimate|trusted|compliant|peer-reviewed|overwhelmingly|harmless|expected)",
+        r"\b(?:mark|set|flag|label|treat|classify|book|record|report|list|file)\s+(?:this|it|these|them|"
+        r"all|every \w+|the \w+)(?:\s+[\w\-]+){0,2}\s+as\b",
+        r"\b(?:record|note|log|write|put|enter|mention|say|claim)\b[^.\n]{0,40}\bthat\b",
+        r"\b(?:every|all|each|any) (?:pending |open |other |existing |remaining )?(?:deployments?|orders?|"
+        r"shipments?|tickets?|invoices?|users?|accounts?|records?|rows?|listings?|reviews?|"
+        r"repositories|repos|files?|e-?mails?|messages?|customers?|payments?|bookings?|reservations?|"
+        r"meetings?|events?|pods?|replicas|branches|secrets?|keys?|tokens?)\b",
         r"\badd (?:the|this|a) (?:sentence|line|paragraph|statement|claim|note|badge)\b|"
         r"\b(?:state|say|write|claim|answer|reply)(?: that)?\s*[:\"“«]|\b(?:reply|answer|respond) that\b|"
         r"\bhide (?:listings|reviews|results|offers|the other|all other|other)\b|"
@@ -316,6 +326,12 @@ FAMILIES: dict[str, list[str]] = {
         r"sonuc|результат|结果|結果|결과|ผลลัพธ์|ket qua|نتیجه|نتيجة|תוצאה|hasil|matokeo|strumento|"
         r"herramienta|outil|werkzeug|narzedzia|arac|инструмент|工具|ツール|도구|เครื่องมือ|ابزار)[^>\n]{0,30}>",
     ],
+    # an order's modal: "the headline must read", "such systems shall report"
+    "must": [
+        r"\b(?:must|shall|should|needs? to|has to|have to|is required to|are required to|is to|are to)\b",
+        r"\b(?:muss|m[uü]ssen|soll|sollen|debe|deben|doit|doivent|deve|devono|devem|moet|moeten|"
+        r"musi|musz[aą]|ska|skal|t[aä]ytyy|mel(?:i|ie)|trebuie)\b",
+    ],
     # a tag quoted in inline code: "strips `<|im_start|>` and `</tool_result>` sequences"
     "tagquoted": [r"`[^`\n]{0,40}</?[^>\n`]{1,40}>[^`\n]{0,40}`"],
     # a new instruction announced, in many languages
@@ -339,7 +355,7 @@ FAMILIES: dict[str, list[str]] = {
         r"στείλε|διάγραψε|έγκρινε|γράψε|העבר|שלח|מחק|אשר|דרג|أرسل|احذف|وافق|حوّل|اكتب|"
         r"بفرست|حذف کن|تأیید کن|بنویس|بگو|ارسال کن|भेज|हटा|मंज़ूर|लिख|बता|পাঠা|মুছে|লিখ|ส่ง|ลบ|"
         r"อนุมัติ|เขียน|ตอบ|보내|삭제|승인|작성|말해|해줘|하세요|送って|削除|承認|書いて|伝えて|"
-        r"发送|删除|批准|告诉|寄出)",
+        r"发送|删除|批准|告诉|寄出|支払|振り込|振込|送金|転送|支付|付款|转账|汇款|송금|지급|이체)",
     ],
     "newrules": [
         r"\b(?:revised|updated|amended|corrected|new|real|actual|true|replacement)\s+(?:instructions?|orders?|"
@@ -652,7 +668,8 @@ FAMILIES: dict[str, list[str]] = {
         rf"{ADDRESSEE}[\s\-]+(?:[\w\-]+\s+)?(?:configuration|config|settings?|options?|rubric|"
         r"evaluations?|benchmarks?|metrics|channel|guide|handbook|documentation|docs|faq|policy|"
         r"pricing|features?|capabilit(?:y|ies)|limitations|changelog|release notes|logs?|usage|"
-        r"quotas?|refunds?|permissions|roadmap|architecture|overview|glossary|readme)\s*(?:\(|[:：]|$)",
+        r"quotas?|refunds?|permissions|roadmap|architecture|overview|glossary|readme|sync|meeting|standup|"
+        r"retro|notes|minutes|team|squad|guild|working group|office hours|launch|rollout|pilot)\s*(?:\(|[:：]|$)",
     ],
     # sensitive data, for what is sent away
     "sensitive": [
@@ -831,8 +848,8 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     "addrnote": [
         ("role-hijack", True, (),
-         (("act", "actx", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark",
-           "conceal", "sendv"),),
+         (("act", "actx", "actw", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark",
+           "conceal", "sendv", "imperative", "must", "newx"),),
          ("ours", "code", "aitopic")),
         ("prompt-leak", True, ("leakp", "secret"), (), ("ours", "code", "aitopic")),
     ],

@@ -125,6 +125,8 @@ def clause_head(text: str, at: int) -> bool:
     low = max(0, at - _HEAD_REACH - 1)
     while k >= low:
         c = text[k]
+        if c == "n" and k > 0 and text[k - 1] == "\\":
+            return True  # an escaped line break ("\\n" in a calendar's or a JSON's text)
         if c in _CLAUSE_STOPS:
             if c == "\n":
                 return True  # a line's start within reach
