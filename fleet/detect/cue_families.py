@@ -192,7 +192,10 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:if|when) you(?:'re| are) (?:summari[sz]ing|reading|processing|parsing|indexing|ranking|"
         r"reviewing|triaging|screening|analy[sz]ing|translating)(?: or \w+ing)? (?:this|these)\b",
         r"\bwho(?:ever| or what)(?: or whatever)? (?:reads|processes|handles|sees|summari[sz]es) this\b|"
-        r"\bwhoever (?:is )?(?:reading|summari[sz]ing|processing|reviewing|handling|triaging) (?:this|these)\b",
+        r"\bwhoever (?:is )?(?:reading|summari[sz]ing|processing|reviewing|handling|triaging) (?:this|these)\b|"
+        r"\bwhoever (?:compiles|writes|prepares|generates|summari[sz]es|reads|processes|drafts)\b|"
+        r"\bif this (?:review|page|text|message|document|e-?mail|file|post|listing|content|data|"
+        r"export|log) is (?:being )?(?:used|read|processed|summari[sz]ed|parsed|indexed|ranked|fed)\b",
         r"\bsi (?:eres|tu es|vous etes) (?:un |una |une )?(?:modelo de lenguaje|modele de langage|"
         r"(?-i:IA)|asistente|assistant|agente?|bot)\b|\bsi (?:estas|tu|vous) (?:leyendo|resumiendo|"
         r"procesando|lis|lisez|resumes|resumez)\b",
@@ -331,6 +334,12 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:must|shall|should|needs? to|has to|have to|is required to|are required to|is to|are to)\b",
         r"\b(?:muss|m[uü]ssen|soll|sollen|debe|deben|doit|doivent|deve|devono|devem|moet|moeten|"
         r"musi|musz[aą]|ska|skal|t[aä]ytyy|mel(?:i|ie)|trebuie)\b",
+    ],
+    # a field or a label addressed to an AI: "ai_note:", "[assistant-instructions]",
+    # "review.ai/instructions:", <meta name="ai-instructions" content=…>
+    "aikey": [
+        r"\b(?:ai|llm|assistant|bot|gpt|copilot)[_\-./ ](?:notes?|instructions?|directives?|"
+        r"prompt|hints?|guidance|orders?)\b\s*[\"']?\s*(?:[:=\]]|content\s*=)",
     ],
     # a tag quoted in inline code: "strips `<|im_start|>` and `</tool_result>` sequences"
     "tagquoted": [r"`[^`\n]{0,40}</?[^>\n`]{1,40}>[^`\n]{0,40}`"],
@@ -824,7 +833,7 @@ ANCHORS: dict[str, list[str]] = {
         name: FAMILIES[name]
         for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "vocative", "addrx", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
-                     "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot", "rolemark2",
+                     "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot", "rolemark2", "aikey",
                      "caplift")
     },
 }  # fmt: skip
@@ -879,6 +888,12 @@ COMBOS: dict[str, list[Combo]] = {
         ("role-hijack", True, (),
          (("order", "act", "dismiss", "youprompt", "own", "ownweak", "imperative", "persona"),),
          ("code",)),
+    ],
+    "aikey": [
+        ("role-hijack", True, (),
+         (("act", "actx", "actw", "dismiss", "dismiss2", "bypass", "order", "conceal", "sendv",
+           "imperative", "must", "newx"),),
+         ("code", "aitopic")),
     ],
     "rolemark2": [
         ("role-hijack", True, (),
