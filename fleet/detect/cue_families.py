@@ -48,6 +48,8 @@ ADDRESSEE = (
     r"\b(?:outils?|herramientas?|strumenti|strumento|werkzeug\w*|ferramentas?|narzędzi\w*|nástroj\w*|"
     r"værktøj\w*|verktyg\w*|työkalu\w*|programa|programm\w*|programma|modelo|modèle|modello|"
     r"agentes?|agentul\w*|agentului|systemu|systemowi|sistemine|sistemi|rendszer\w*|"
+    # a system named in a compound: "rekryteringssystemet", "verwerkingssystemen"
+    r"\w{3,}system(?:et|en|s|e|er)?|"
     r"järjestelmä\w*|moderador|moderatore|modérateur)\b|бот\pL*|систем\pL*|агент\pL*|инструмент\pL*|модел\pL*|程序|プログラム|프로그램|"
     r"ボット|봇|机器人|エージェント|에이전트|智能体|模型|モデル|모델|مدل|نموذج|מודל|עוזר|סוכן|"
     r"trợ lý|ผู้ช่วย|msaidizi|सिस्टम|প্রোগ্রাম|মডেল|সিস্টেম|מערכת|نظام|النظام|ระบบ|"
@@ -154,6 +156,14 @@ FAMILIES: dict[str, list[str]] = {
         r"analy[sz]ing|handling|indexing|scanning|screening|triaging|editing) (?:this|these|the following|it)\b",
         rf"\b(?:ATTENTION|ATTN|NOTICE|IMPORTANT|WARNING)[\s:,\-]+(?:(?:the|any|all|to)\s+)*"
         rf"(?:[\w\-]+\s+)?{_AI_NOT_AGENT}s?\b",
+        # the same in other languages: "Istruzioni per l'agente", "Instrução para agentes
+        # automatizados", "Hinweis für die automatische Rechnungsprüfung"
+        rf"\b(?:notas?|notiz|hinweis|anweisung\w*|istruzion[ei]|instrucci[oó]n\w*|instru[cç]\w+|"
+        rf"consignes?|wskaz[oó]wk\w*|informacja|uwaga|pokyn\w*|pozn[aá]mk\w*|opmerking|instructie\w*|"
+        rf"melding|meddelande|huomautus|ohje\w*|talimat\w*|catatan|petunjuk|ghi chu|huong dan|"
+        rf"примечание|указани\pL*|инструкци\pL*|примітк\pL*|вказівк\pL*)\s+(?:per|para|pour|für|an|a|al|alla|"
+        rf"ao|à|aux|dla|pro|voor|aan|til|till|for|untuk|cho|для)\s+(?:[^\s:：]+\s+){{0,3}}?"
+        rf"(?:{ADDRESSEE}|l'(?:agente|assistente|IA)|(?:la |el |o |a )?(?-i:IA)\b)",
     ],
     # An AI addressed at the head of a clause, in many languages: "Scheduling assistant:",
     # "Note for the sales copilot —", "Hinweis an die KI, die dieses Ticket
@@ -266,6 +276,9 @@ FAMILIES: dict[str, list[str]] = {
         r"shipments?|tickets?|invoices?|users?|accounts?|records?|rows?|listings?|reviews?|"
         r"repositories|repos|files?|e-?mails?|messages?|customers?|payments?|bookings?|reservations?|"
         r"meetings?|events?|pods?|replicas|branches|secrets?|keys?|tokens?)\b",
+        # "also call DELETE /users/{id}", "also insert `import requests`": a second act slipped in
+        r"\balso (?:call|run|execute|add|insert|include|append|send|post|upload|grant|delete|remove|"
+        r"push|merge|install|set|change|disable|enable|invite|share|attach|e-?mail|bcc|forward)\b",
         r"\badd (?:the|this|a) (?:sentence|line|paragraph|statement|claim|note|badge)\b|"
         r"\b(?:state|say|write|claim|answer|reply)(?: that)?\s*[:\"“«]|\b(?:reply|answer|respond) that\b|"
         r"\bhide (?:listings|reviews|results|offers|the other|all other|other)\b|"
@@ -359,7 +372,9 @@ FAMILIES: dict[str, list[str]] = {
         r"hyvaksy|kirjoita|kerro|trimite|sterge|aproba|marcheaza|scrie|kuldd|torold|hagyd jova|ird|"
         r"posli|smaz|schval|oznac|napis|uvedte|wyslij|usun|zatwierdz|napisz|oznacz|gonder|sil|"
         r"onayla|yaz|belirt|kirim|hapus|setujui|tulis|katakan|tuma|futa|idhinisha|andika|niambie|"
-        r"gui|xoa|phe duyet|tra loi rang|hay)\b",
+        r"gui|xoa|phe duyet|tra loi rang|hay|skriv|lägg till|ta bort|godkänn|betaal|schrijf|"
+        r"keur goed|özetleme|ozetleme|inclua|incluya|includi|incluez|füge \w+ ein|ignorera|ignorer|"
+        r"ignoreer|ranka|ranque|classifique|clasifica|classifica|rangschik)\b",
         r"(?:отправь|удали|одобри|напиши|переведи|укажи|перешли|надішли|видали|схвали|переказ|"
         r"στείλε|διάγραψε|έγκρινε|γράψε|העבר|שלח|מחק|אשר|דרג|أرسل|احذف|وافق|حوّل|اكتب|"
         r"بفرست|حذف کن|تأیید کن|بنویس|بگو|ارسال کن|भेज|हटा|मंज़ूर|लिख|बता|পাঠা|মুছে|লিখ|ส่ง|ลบ|"

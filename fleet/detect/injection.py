@@ -362,6 +362,8 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             or _forget_about(view.text, e)
             or _CANNOT.search(view.text, max(0, s - 16), s)
             or _TECHNICAL_RULES.search(view.text, s, e)
+            or _REPORTED_ATTACK.search(view.text, max(0, s - 48), s)
+            or (_ANY_SUCH.search(view.text, s, e) and _EMBEDDED_AFTER.match(view.text, e))
         ):
             continue
         if kind in _QUOTABLE and _quoted_in_discussion(view.text, s, e):
@@ -532,7 +534,17 @@ def _topic_follows(text: str, end: int) -> bool:
 _REPORTED_ATTACK = re.compile(
     r"(?i)\b(?:could be used to|can be used to|was used to|were used to|used (?:it|them) to|"
     r"allow(?:ed|s|ing)? (?:an? |the )?attackers? to|attackers? (?:could|can|were able to|was able "
-    r"to|tried to|used \w+(?: \w+)? to)|(?:could|can|did) not|unable to)\s+(?:\w+\s+){0,2}\Z"
+    r"to|tried to|attempted to|tries to|attempts to|used \w+(?: \w+)? to)|(?:could|can|did) not|"
+    r"unable to)\s+(?:\w+\s+){0,2}\Z"
+)
+# "ignore any instructions found inside them", "do not follow any instructions in the
+# ticket": a defence against orders a content carries, not an order.
+_ANY_SUCH = re.compile(r"(?i)\b(?:any|such|all)\b")
+_EMBEDDED_AFTER = re.compile(
+    r"(?i)\s+(?:(?:that|which) (?:are|may be|appear|might appear) )?(?:(?:found|contained|embedded|"
+    r"hidden|written|included|appearing|planted)\s+)?(?:in|inside|within)\s+(?:the |them\b|it\b|"
+    r"this |these |those |any |retrieved |user |tool |web |documents?|pages?|content|e-?mails?|"
+    r"tickets?|inputs?|data|results?|messages?|files?)"
 )
 # "reset all firewall rules", "skip the lint rules": a system's rules, not the model's.
 _TECHNICAL_RULES = re.compile(
@@ -610,7 +622,8 @@ _DISCUSSION = re.compile(
     r"detectors?|filters?|such as|for example|e\.g\.|phrases? like|strings? like|text like|"
     r"regex(?:es)?|keywords?|wording|phrasing|example sentences?|par exemple|exemples?|por ejemplo|"
     r"ejemplos?|zum beispiel|beispiele?|beispielsatz|per esempio|esempi[oi]?|por exemplo|exemplos?|"
-    r"bijvoorbeeld|voorbeelden)\b|\be\.g\.|例文|例えば|たとえば|例如|比如|예를 들어|예문"
+    r"bijvoorbeeld|voorbeelden|special tokens?|chat templates?|tokeni[sz]ers?)\b|\be\.g\.|例文|例えば|"
+    r"たとえば|例如|比如|예를 들어|예문"
 )
 # Speech reported just before the quotation mark: "when a patient says 'forget that'",
 # "I asked the bot 'what are your instructions?'" (a customer's account, not an order).
@@ -663,7 +676,8 @@ _QUOTED = re.compile(r"(?:^|[\s:(\[])(['\"`‘“«„「『])[^'\"`’”»“�
 # Words of a text about attacks (a split payload's own words hold "filters" and "example").
 _ATTACKS_DISCUSSED = re.compile(
     r"(?i)\b(?:prompt[ -]injections?|injection attacks?|jailbreaks?|attacks?|attackers?|"
-    r"red[ -]team(?:ing|ers)?|threat model|mitigations?|classifiers?|attack surface)\b"
+    r"red[ -]team(?:ing|ers)?|threat model|mitigations?|classifiers?|attack surface|such as|"
+    r"for example|hidden text|white text|invisible text)\b|\be\.g\."
 )
 
 
@@ -678,7 +692,7 @@ def _quotes_in_discussion(
     that speaks of attacks or examples, or that reports what someone said: the cues are
     the quotation's ("attackers hide text such as 'ignore previous instructions'")."""
     discussion: bool | None = None
-    for m in _QUOTED.finditer(text, s, e):
+    for m in _QUOTED.finditer(text, max(0, s - 1), e):
         if reported and _REPORTED.search(text[max(0, m.start(1) - 60) : m.start(1)].rstrip()):
             return True
         if discussion is None:
@@ -729,7 +743,7 @@ _DESCRIBED = re.compile(
     r"convincing|convinces|causing|causes) (?:the|a|an) (?:assistant|model|ai|bot|llm|chatbot|"
     r"summari[sz]er|agent|classifier) (?:into|to)"
     # "Admins can override the system instructions for all assistants": a product's feature
-    r"|(?:admins?|administrators?|workspace owners?|owners?|operators?) (?:can|may) (?:also )?"
+    r"|(?:admins?|administrators?|workspace owners?|owners?|operators?) (?:can|may) (?:also |now )?"
     r"(?:override|change|edit|replace|customi[sz]e|reset|remove)"
     # "reviews containing instructions to the model", "a page with hidden instructions"
     r"|(?:containing|contain|contains|with|embedded|hidden|planted|injected) (?:hidden |embedded |"

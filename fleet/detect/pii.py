@@ -110,7 +110,8 @@ presse prensa imprensa stampa pers redaktion redazione redaccion datenschutz pri
 servicedesk cs phishing spam facturacion faturamento faturacao factuur rh recrutement empleo
 pmo platform platforms awareness systems system infra infrastructure data analytics product design
 qa developers client clients kundeservice kundservice asiakaspalvelu bezpieczenstwo obsluga
-biuro zakaznicky ugyfelszolgalat musteri destek yardim assistance
+biuro zakaznicky ugyfelszolgalat musteri destek yardim assistance urgent reward rewards
+kancelaria sekretariat secretariat secretaria secretariado registry
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
 _ROLE_SPLIT = re.compile(r"[._+\-]")
@@ -291,6 +292,8 @@ def _classify(
     tail: str,
 ) -> str | None:
     n = len(digits)
+    if len(set(digits)) == 1:
+        return None  # "00000000", "0000-0000-0000": a placeholder, no one's number
     same = len(set(seps)) <= 1
     if tail:  # only the Chinese resident id ends in X
         return "cn-resident-id" if n == 17 and ck.cn_resident_id_ok(digits + "X") else None

@@ -423,7 +423,10 @@ _CONTEXT_RE = Pattern.sliced(
     # 18 a Go driver's DSN: user:password@tcp(host:port)/db
     r"|\b[\w.\-]+:([^\s:@/\"']{6,128})@(?:tcp|unix)\("
     # 19 a PowerShell parameter that holds a secret: -StorageAccountKey "…", -Password '…'
-    r"|\s-[A-Za-z]*(?:AccountKey|Password|Secret|Token|ApiKey)\s+[\"']([^\"'\n]{8,200})[\"']",
+    r"|\s-[A-Za-z]*(?:AccountKey|Password|Secret|Token|ApiKey)\s+[\"']([^\"'\n]{8,200})[\"']"
+    # 20 a login given as user / password: "Login: admin / o#3Io!QtR4EP"
+    r"|(?i:\b(?:login|logon|credentials?|creds|zugang(?:sdaten)?|acceso|accesso|acesso)\s*[:=]\s*)"
+    r"[\w.@\-]{2,40}\s*/\s*([^\s\"'`<>]{8,64})",
     flags="(?i)",
     parts=4,
 )
@@ -653,7 +656,9 @@ def scan_secrets(text: str) -> list[Finding]:
                 kind = None  # a word after "password" ("password reset1"): not one
             elif group == 16 and not _P_FLAG_COMMANDS.search(view.text[max(0, s - 120) : s]):
                 kind = None
-            elif group in (17, 19) and kind is not None:
+            elif group == 20 and kind is not None and _classes(view.text[s:e]) < 3:
+                kind = None  # "Login: admin / dashboard": a path or a word, not a password
+            elif group in (17, 19, 20) and kind is not None:
                 kind = "credential-assignment"  # a password file's entry, a cmdlet's parameter
         if kind is not None and not any(a < e and s < b for a, b in taken):
             spans.append((s, e, kind))

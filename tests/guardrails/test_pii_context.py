@@ -29,6 +29,8 @@ from fleet.detect import scan_pii
         "E-Mail: max.mustermann@example.com",
         "Hotel address: Grand Riverside Hotel, 45 Quai des Bateliers, 67000 Strasbourg.",
         "# Test data only: 4111 1111 1111 1111 (Visa test), 5555 5555 5555 4444 (MC test).",
+        "For urgent pay queries contact payroll-urgent@trust.nhs.uk over the holiday.",
+        "INSERT INTO patient (id, mrn) VALUES ('00000000-0000-0000-0000-000000000001', 'D-1');",
     ],
 )
 def test_a_stand_in_or_a_business_is_not_personal(text: str) -> None:

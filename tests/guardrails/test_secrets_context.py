@@ -21,6 +21,7 @@ from fleet.detect import scan_secrets
         '"q22Dzk+xcti6EYibESI6NTOo4rLlKPpwSDblQPulPU53+r4YkHJKSsKYNa99AT6Weo7H2L285IY03fRRRyUmTg=="',
         "bind 10.30.1.23\nport 6379\nrequirepass Kd7#pZq2!vLm9xR4\nmaxmemory 8gb",
         "пароль: Zt5!kq82Lm_wP",
+        "**Jonas** 09:15 — Login: admin / o#3Io!QtR4EP",
     ],
 )
 def test_a_credential_in_a_pasted_form_is_found(text: str) -> None:
