@@ -59,7 +59,7 @@ PARAMS = {
     "prune": 0.1,
     "planted": 1,
     "keep": 0,
-    "min_count": 3,
+    "min_count": 4,
 }
 
 Feature = object
