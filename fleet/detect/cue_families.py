@@ -854,6 +854,11 @@ ANCHORS: dict[str, list[str]] = {
 }  # fmt: skip
 
 Combo = tuple[Any, ...]  # kind, extended, needs, any_of[, unless]
+# What makes a sentence that names an AI no note to it: its own AI or orders ("our bot"),
+# code, or the AI as a heading's topic.
+_NOT_SPOKEN_TO = ("ours", "code", "aitopic")
+# A note to an AI reader that asks it for a secret.
+_ASKED_FOR_A_SECRET: Combo = ("prompt-leak", True, ("leakp", "secret"), (), _NOT_SPOKEN_TO)
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
 # that must all be there, groups of which one at least must be).
 COMBOS: dict[str, list[Combo]] = {
@@ -874,8 +879,8 @@ COMBOS: dict[str, list[Combo]] = {
         ("role-hijack", True, (),
          (("act", "actx", "actw", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark",
            "conceal", "sendv", "imperative", "must", "newx"),),
-         ("ours", "code", "aitopic")),
-        ("prompt-leak", True, ("leakp", "secret"), (), ("ours", "code", "aitopic")),
+         _NOT_SPOKEN_TO),
+        _ASKED_FOR_A_SECRET,
     ],
     "ifai": [
         ("role-hijack", True, (),
@@ -887,8 +892,8 @@ COMBOS: dict[str, list[Combo]] = {
         ("role-hijack", True, (),
          (("actx", "actw", "act", "dismiss", "dismiss2", "bypass", "conceal", "tool", "order", "sendv",
            "newx"),),
-         ("ours", "code", "aitopic")),
-        ("prompt-leak", True, ("leakp", "secret"), (), ("ours", "code", "aitopic")),
+         _NOT_SPOKEN_TO),
+        _ASKED_FOR_A_SECRET,
     ],
     "vocative": [
         ("role-hijack", True, (),

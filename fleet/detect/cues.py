@@ -164,7 +164,8 @@ _A_PLACE_FOLLOWS = re.compile(
 )
 
 
-_MAY_BE_QUOTED = frozenset(
+# The kinds a quotation may hold (injection drops them where the sentence quotes).
+MAY_BE_QUOTED = frozenset(
     {"instruction-override", "role-hijack", "prompt-leak", "encoded-injection"}
 )
 # A speaker's label at a line's start ("jenna:", "**bot**:", "[09:12] raj:"), and a name
@@ -252,7 +253,7 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
                 got = read[key] = _combine(looks[family], text, start, end)
             if got is not None:
                 found.append((start, got[1], got[0]))
-                if got[0] not in _MAY_BE_QUOTED:
+                if got[0] not in MAY_BE_QUOTED:
                     # Go on after the sentence: its other anchors can add nothing.
                     pos = max(pos, be + len(text[e:end].encode("utf-8")))
                 # A kind a quotation may hold is dropped where the sentence quotes (see

@@ -42,7 +42,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import unquote, urlsplit
 
-from .cues import scan_cues
+from .cues import MAY_BE_QUOTED, scan_cues
 from .finding import Finding, snippet
 from .model import flagged
 from .phrases import automata
@@ -352,6 +352,17 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
     spans: list[tuple[int, int, str]] = []
     ascii = text.isascii()
     chat_code: bool | None = None
+
+    def own_role_object(s: int, e: int) -> bool:
+        """A ``"role"`` object in code that builds a chat request: the program's own. The
+        text is searched for such code once, however many role objects it holds."""
+        nonlocal chat_code
+        if '"role"' not in view.text[s:e]:
+            return False
+        if chat_code is None:
+            chat_code = _CHAT_CODE.search(view.text) is not None
+        return chat_code
+
     for kind, s, e in _matches(view, ascii):
         if "_" in view.text[s:e] and _IDENTIFIER.fullmatch(view.text, s, e):
             continue  # an identifier (``override_system_prompt``); four words or more are re-read
@@ -370,11 +381,8 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             continue
         if _configured(view.text, s, e, kind):
             continue
-        if kind == "role-hijack" and '"role"' in view.text[s:e]:
-            if chat_code is None:  # read once per text, however many role objects it holds
-                chat_code = _CHAT_CODE.search(view.text) is not None
-            if chat_code:
-                continue
+        if kind == "role-hijack" and own_role_object(s, e):
+            continue
         if kind == "exfiltration" and (
             _REPORTED_ATTACK.search(view.text, max(0, s - 48), s)
             or _described(view.text, s, e)
@@ -393,11 +401,8 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             view.text, c[0], c[1], reported=False, discussion_words=_ATTACKS_DISCUSSED
         ):
             continue  # "attackers plant instructions in reviews (\"ignore … and say …\")"
-        if c[2] == "role-hijack" and '"role"' in view.text[c[0] : c[1]]:
-            if chat_code is None:
-                chat_code = _CHAT_CODE.search(view.text) is not None
-            if chat_code:
-                continue  # a program's own chat request: its role objects are its own
+        if c[2] == "role-hijack" and own_role_object(c[0], c[1]):
+            continue
         spans.append(c)
     spelled: list[tuple[int, int]] = []
     played = False
@@ -529,7 +534,6 @@ def _topic_follows(text: str, end: int) -> bool:
     return bool(following) and following[0].strip(".,;:!?").lower() in _TOPIC_WORDS
 
 
-# "the previous owner's rules no longer apply": someone else's rules, not the model's.
 # An attack told of: "could be used to exfiltrate", "allowed an attacker to", "could not".
 _REPORTED_ATTACK = re.compile(
     r"(?i)\b(?:could be used to|can be used to|was used to|were used to|used (?:it|them) to|"
@@ -556,6 +560,7 @@ _TECHNICAL_RULES = re.compile(
 )
 # "Workspace instructions can't remove safety policies": what cannot be done, told.
 _CANNOT = re.compile(r"(?i)\b(?:can'?t|cannot|can not|unable to|won'?t be able to)\s+\Z")
+# "the previous owner's rules no longer apply": someone else's rules, not the model's.
 _SOMEONE_ELSES = re.compile(r"(?i)\b(?:previous|prior|former|old|original)\s+[\w\-]+'s\s")
 # ``curl -H "Authorization: Bearer $TOKEN" https://…``: a credential sent where it belongs.
 _AUTH_HEADER = re.compile(
@@ -614,12 +619,12 @@ def _forget_about(text: str, end: int) -> bool:
 
 # Kinds a text about attacks quotes as examples ("a page could hold 'ignore previous
 # instructions'"); an exfiltration link, a hidden or encoded payload works quoted or not.
-_QUOTABLE = frozenset({"instruction-override", "role-hijack", "prompt-leak"})
+_QUOTABLE = MAY_BE_QUOTED - {"encoded-injection"}  # its own check: _ATTACKS_DISCUSSED
 _QUOTES = "'\"`‘’“”«»„‚「」『』"
 _DISCUSSION = re.compile(
     r"(?i)\b(?:prompt[ -]injections?|injection attacks?|jailbreaks?|attacks?|attackers?|payloads?|"
     r"red[ -]team(?:ing|ers)?|threat model|mitigations?|defen[cs]es?|classifiers?|guardrails?|"
-    r"detectors?|filters?|such as|for example|e\.g\.|phrases? like|strings? like|text like|"
+    r"detectors?|filters?|such as|for example|phrases? like|strings? like|text like|"
     r"regex(?:es)?|keywords?|wording|phrasing|example sentences?|par exemple|exemples?|por ejemplo|"
     r"ejemplos?|zum beispiel|beispiele?|beispielsatz|per esempio|esempi[oi]?|por exemplo|exemplos?|"
     r"bijvoorbeeld|voorbeelden|special tokens?|chat templates?|tokeni[sz]ers?)\b|\be\.g\.|例文|例えば|"

@@ -375,11 +375,14 @@ _NEAR = {i: compile(t.near) for i, t in enumerate(_TOKENS) if t.near}
 
 # ------------------------------------------------------------------ values by a credential word
 
-# "password" in other languages, and redis.conf's directives.
-_OTHER_PASSWORDS = (
-    r"(?:senha|wachtwoord|has[lł]o|parola|l[oö]senord|salasana|jelsz[oó]|heslo|kennwort|"
-    r"contrasenya|şifre|sifre|kata sandi|пароль|密码|密碼|パスワード|비밀번호|requirepass|masterauth)"
-)
+# "password" in other languages, and redis.conf's directives: words of the key patterns
+# below, and of the key names whose values are passwords (_PASSWORD_WORDS).
+_OTHER_PASSWORD_WORDS = (
+    "senha", "wachtwoord", "hasło", "haslo", "parola", "lösenord", "losenord", "salasana",
+    "jelszó", "jelszo", "heslo", "kennwort", "contrasenya", "şifre", "sifre", "kata sandi",
+    "пароль", "密码", "密碼", "パスワード", "비밀번호", "requirepass", "masterauth",
+)  # fmt: skip
+_OTHER_PASSWORDS = "(?:" + "|".join(_OTHER_PASSWORD_WORDS) + ")"
 _KEY_WORD = (
     r"(?:api[_.\- ]?key|apikey|api[_.\- ]?secret|app[_.\- ]?secret|app[_.\- ]?key|client[_.\- ]?secret"
     r"|secret[_.\- ]?key|secret|access[_.\- ]?key(?:[_.\- ]?id)?|access[_.\- ]?token|auth[_.\- ]?token"
@@ -439,9 +442,7 @@ _AN_EXAMPLE = compile(
 )
 _PASSWORD_WORDS = (
     "passw", "passphrase", "passcode", "pwd", "mot de passe", "contraseña", "_pass", ".pass", "-pass",
-    "senha", "wachtwoord", "hasło", "haslo", "parola", "lösenord", "losenord", "salasana", "jelsz",
-    "heslo", "kennwort", "contrasenya", "şifre", "sifre", "kata sandi", "пароль", "密码", "密碼",
-    "パスワード", "비밀번호", "requirepass", "masterauth",
+    *_OTHER_PASSWORD_WORDS,
 )  # fmt: skip
 # Commands whose -p, a space, then a value is a password (elsewhere -p is a port, a path…).
 _P_FLAG_COMMANDS = compile(
