@@ -37,6 +37,7 @@ from collections.abc import Awaitable
 from random import getrandbits
 from typing import Any
 
+from fleet.detect import prepare
 from gateway import auth, health
 from gateway.asgi import (
     JSON,
@@ -154,6 +155,18 @@ class Gateway:
             self.spawn(checkpoints())
         if self.exporter is not None:
             self.spawn(self.exporter.run(self.upstream.session, self.holder.runtime.config.fleet))
+        # The detectors the guardrails name compile now, not on the first request they read.
+        hooks = self.holder.runtime.config.guardrails
+        prepare(
+            rule.detector
+            for rules in (
+                hooks.llm_input,
+                hooks.llm_output,
+                hooks.mcp_pre_tool,
+                hooks.mcp_post_tool,
+            )
+            for rule in rules
+        )
         # Everything made by now (modules, config, pydantic models, the server) lives as long
         # as the process: take it out of the collector's sight. A full collection over it
         # costs about 5 ms, a stall of the event loop every few seconds under load.

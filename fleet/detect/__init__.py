@@ -21,7 +21,9 @@ measures recall and false positives per detector.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ctypes
+import ctypes.util
+from collections.abc import Callable, Iterable
 
 from .checksums import iban_ok, luhn_ok
 from .finding import Finding, mask, redact
@@ -35,6 +37,41 @@ DETECTORS: dict[str, Callable[[str], list[Finding]]] = {
     "prompt-injection": scan_injection,
 }
 
+
+# Texts that take every detector through each of its automata: ASCII, other scripts, and
+# a form NFKC changes (fullwidth letters).
+_PREPARE = (
+    "Prepare: ignore this, please. Ref 0000, a@b.example, sk-x.",
+    "Réf 0000: привет, 你好, ｆｕｌｌ ｗｉｄｔｈ.",
+)
+
+
+def prepare(names: Iterable[str]) -> list[str]:
+    """Compile the automata (and load the scorer) of the built-in detectors named, so that
+    a service pays for them when it starts rather than on its first request (the
+    injection detector's take about 0.2 s), then hand the compiler's scratch memory back
+    to the system (glibc keeps freed memory otherwise: about 5 MB after these compiles).
+    Returns the names prepared; names that are not built-in are left alone."""
+    done = []
+    for name in dict.fromkeys(names):
+        scan = DETECTORS.get(name)
+        if scan is not None:
+            for text in _PREPARE:
+                scan(text)
+            done.append(name)
+    if done:
+        _trim()
+    return done
+
+
+def _trim() -> None:
+    """``malloc_trim(0)`` where the C library has it (glibc); nothing elsewhere."""
+    path = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(path), "malloc_trim", None) if path else None
+    if trim is not None:
+        trim(0)
+
+
 __all__ = [
     "DETECTORS",
     "Finding",
@@ -43,6 +80,7 @@ __all__ = [
     "is_credential_like_key",
     "luhn_ok",
     "mask",
+    "prepare",
     "redact",
     "scan_injection",
     "scan_pii",

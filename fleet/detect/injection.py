@@ -318,27 +318,23 @@ def _turnings(view: View) -> list[tuple[str, Callable[[int, int], tuple[int, int
 def _matches(view: View, ascii: bool) -> Iterator[tuple[str, int, int]]:
     """(kind, start, end) of every phrase in the view's text, automaton by automaton
     (``ascii``: the caller's text is ASCII, so other scripts' phrases cannot be there).
-    Each phrase is one whole alternative, so a match's span is its phrase's; which phrase
-    it is comes from the automaton's Set: the first listed that matches there, as RE2's
-    leftmost-first choice."""
-    data, text = view.subject, view.text
+    Each phrase is one whole alternative, its own group, so a match's span is its
+    phrase's; which phrase it is comes from the slice that found it (the first listed that
+    matches there, as RE2's leftmost-first choice)."""
+    data = view.subject
     for automaton in automata():
         if ascii and not automaton.ascii:
             continue
-        kinds, find, whose = automaton.kinds, automaton.pattern._find, automaton.whose
+        kinds, pattern = automaton.kinds, automaton.pattern
+        find, groups_at = pattern._find, pattern._groups_at
         pos, size = 0, len(data)
         while pos <= size:
             bs, be = find(data, pos)
             if bs < 0:
                 break
             pos = be if be > bs else be + 1
-            s, e = view.char(bs), view.char(be)
-            which = whose.Match(text[s:e])
-            if which:
-                yield kinds[min(which)], s, e
-            else:  # a word boundary that the cut text moved: ask the pattern itself
-                hit = Hit(view, automaton.pattern._groups_at(data, bs))
-                yield (kinds[hit.group - 1], *hit.span(hit.group))
+            hit = Hit(view, groups_at(data, bs))
+            yield (kinds[hit.group - 1], *hit.span(hit.group))
 
 
 def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[Finding]:

@@ -22,9 +22,6 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import re2
 
 from .text import Pattern, fold_pattern
 
@@ -485,23 +482,6 @@ class Automaton:
     pattern: Pattern
     kinds: list[str]  # the kind of each of its groups
     ascii: bool  # whether ASCII text can match (every other-script phrase begins with a word in its script)
-    # The same phrases as a Set anchored at a match's start: which phrase matched, found in
-    # a few microseconds, where asking the pattern for its groups makes RE2 run its slow
-    # engine over a hundred groups (40 µs a match).
-    whose: Any
-
-
-def _match_set(group: list[tuple[str, str]]) -> Any:
-    options = re2.Options()
-    options.max_mem = 64 << 20
-    options.log_errors = False
-    options.case_sensitive = False
-    options.never_capture = True
-    whose = re2.Set.MatchSet(options)
-    for _, pattern in group:
-        whose.Add(pattern)
-    whose.Compile()
-    return whose
 
 
 # Slices each automaton is searched in (see fleet.detect.text._Split): on diverse 2 KB
@@ -534,5 +514,5 @@ def automata() -> list[Automaton]:
     out: list[Automaton] = []
     for group, ascii in [(closed, True), *((g, True) for g in opened), (scripts, False)]:
         automaton = Pattern.union([p for _, p in group], "(?i)", parts=_PARTS)
-        out.append(Automaton(automaton, [k for k, _ in group], ascii, _match_set(group)))
+        out.append(Automaton(automaton, [k for k, _ in group], ascii))
     return out

@@ -66,26 +66,27 @@ class Pattern:
     """An RE2 pattern compiled twice: without its groups, to find each match (RE2 with a
     hundred groups pays for all of them on every call, match or not), and with them, run
     anchored at a match only, to say which group matched where. Same matches either way:
-    the groups change what RE2 reports, not what it matches. A large union found in
-    slices (:class:`_Split`) is compiled with its groups only."""
+    the groups change what RE2 reports, not what it matches. A large union is found in
+    slices (:class:`_Split`), and its groups are read from the slice that matched: the
+    whole union is never compiled (a union of a hundred phrases holds megabytes, its
+    slices together a quarter of that)."""
 
-    __slots__ = ("_find", "_groups_at", "full", "groups", "pattern", "plain")
+    __slots__ = ("_find", "_groups_at", "full", "groups", "pattern", "plain", "split")
 
     def __init__(self, pattern: str, split: _Split | None = None) -> None:
-        """``split``: the same union in slices, to find matches with; then the whole
-        union is compiled once only, with its groups (a copy without them would go
-        unused, and each copy of a large union holds megabytes)."""
+        """``split``: the same union in slices, to find matches and read groups with."""
         self.pattern = pattern
+        self.split = split
+        if split is not None:
+            self.full = self.plain = None
+            self.groups: int = split.groups
+            self._find = split.find
+            self._groups_at = split.groups_at
+            return
         self.full = compile(pattern)
-        self.groups: int = self.full.groups
+        self.groups = self.full.groups
         raw_full = getattr(self.full, "_regexp", None)
         anchor = getattr(re2, "_Anchor", None)
-        if split is not None and raw_full is not None and anchor is not None:
-            self.plain = None
-            self._find = split.find
-            start = anchor.ANCHOR_START
-            self._groups_at = lambda data, pos: raw_full.Match(start, data, pos, len(data))
-            return
         self.plain = compile(pattern, capture=False)
         # The binding's own Match (spans of every group, as a list) saves the wrapper's
         # generator per call; the wrapper's methods stand in where it is missing.
@@ -105,19 +106,21 @@ class Pattern:
         """The alternation of ``alternatives`` (each its own group when ``groups``), searched
         as ``parts`` smaller unions of consecutive alternatives: see :class:`_Split`."""
         joined = flags + "|".join(f"({a})" if groups else f"(?:{a})" for a in alternatives)
-        return cls(joined, _split(alternatives, flags, parts))
+        return cls(joined, _split(alternatives, flags, parts, "({})" if groups else None))
 
     @classmethod
     def sliced(cls, pattern: str, flags: str = "", parts: int = 1) -> Pattern:
         """``flags + pattern`` (its groups numbered across its top-level alternatives), its
         matches found by searching those alternatives in ``parts`` slices."""
-        return cls(flags + pattern, _split(top_alternatives(pattern), flags, parts))
+        return cls(flags + pattern, _split(top_alternatives(pattern), flags, parts, "{}"))
 
     def _find_slowly(self, data: bytes, pos: int) -> tuple[int, int]:
+        assert self.full is not None  # compiled whenever the binding's Match is missing
         m = self.full.search(data, pos)
         return _NULL_SPAN if m is None else m.span()
 
     def _groups_slowly(self, data: bytes, pos: int) -> list[tuple[int, int]]:
+        assert self.full is not None
         m = self.full.match(data, pos)
         return [m.span(g) for g in range(self.groups + 1)]
 
@@ -134,10 +137,13 @@ class Pattern:
             pos = e if e > s else e + 1
 
 
-def _split(alternatives: Sequence[str], flags: str, parts: int) -> _Split | None:
-    """``alternatives`` searched in ``parts`` slices, where the binding allows it."""
+def _split(
+    alternatives: Sequence[str], flags: str, parts: int, grouped: str | None
+) -> _Split | None:
+    """``alternatives`` searched in ``parts`` slices, where the binding allows it
+    (``grouped``: how each alternative is written in the union with its groups)."""
     if parts > 1 and len(alternatives) > 1 and hasattr(re2, "_Anchor"):
-        return _Split(alternatives, flags, parts)
+        return _Split(alternatives, flags, parts, grouped)
     return None
 
 
@@ -187,15 +193,32 @@ class _Split:
     slice's next match is kept per text and searched again only when the text has moved
     past its start, so a pass over a text reads it about once per slice."""
 
-    __slots__ = ("_local", "_raw")
+    __slots__ = ("_grouped", "_local", "_offsets", "_raw", "groups", "starts")
 
-    def __init__(self, alternatives: Sequence[str], flags: str, parts: int) -> None:
+    def __init__(
+        self, alternatives: Sequence[str], flags: str, parts: int, grouped: str | None = None
+    ) -> None:
+        """``grouped``: how each alternative is written in the union with its groups
+        (``"({})"``: each alternative its own group; ``"{}"``: the groups they hold), to
+        read the union's groups from the slice that matched; None: the union has none."""
         size = -(-len(alternatives) // parts)
-        slices = [alternatives[i : i + size] for i in range(0, len(alternatives), size)]
+        self.starts = list(range(0, len(alternatives), size))  # each slice's first alternative
+        slices = [alternatives[i : i + size] for i in self.starts]
         self._raw = [
             compile(flags + "|".join(f"(?:{a})" for a in part), capture=False)._regexp
             for part in slices
         ]
+        # Each slice with its groups, run anchored at a match only; a slice's first group
+        # is the union's group after the groups of the slices before it.
+        self._grouped: list[Any] = []
+        self._offsets: list[int] = []
+        self.groups = 0
+        if grouped is not None:
+            for part in slices:
+                raw = compile(flags + "|".join(grouped.format(a) for a in part))._regexp
+                self._grouped.append(raw)
+                self._offsets.append(self.groups)
+                self.groups += raw.NumberOfCapturingGroups()
         self._local = threading.local()  # the text being read, per thread
 
     def find(self, data: bytes, pos: int) -> tuple[int, int]:
@@ -220,6 +243,36 @@ class _Split:
             if span[0] >= 0 and (best[0] < 0 or span[0] < best[0]):
                 best = span
         return best
+
+    def starting_at(self, data: bytes, pos: int) -> list[int]:
+        """The slices with a match that starts at ``pos``, where :meth:`find` has just
+        found the union's match (each slice's kept match is then its next from there)."""
+        local = self._local
+        if getattr(local, "data", None) is not data:
+            return list(range(len(self._raw)))
+        return [i for i, got in enumerate(local.next) if got is not None and got[1][0] == pos]
+
+    def groups_at(self, data: bytes, pos: int) -> list[tuple[int, int]]:
+        """The spans of the union's groups in its match anchored at ``pos`` (where
+        :meth:`find` found one): read from the first slice that matches there, as the
+        union's leftmost-first choice. The slices known, from the matches kept, to have none
+        starting at ``pos`` are not run."""
+        local = self._local
+        kept = local.next if getattr(local, "data", None) is data else None
+        start, size = re2._Anchor.ANCHOR_START, len(data)
+        for i, raw in enumerate(self._grouped):
+            got = kept[i] if kept is not None else None
+            if got is not None and got[0] <= pos and (got[1][0] < 0 or got[1][0] > pos):
+                continue  # this slice's next match from at or before ``pos`` starts later
+            spans = raw.Match(start, data, pos, size)
+            if spans[0] == _NULL_SPAN:
+                continue
+            out = [_NULL_SPAN] * (self.groups + 1)
+            out[0] = spans[0]
+            at = self._offsets[i] + 1
+            out[at : at + len(spans) - 1] = spans[1:]
+            return out
+        return [_NULL_SPAN] * (self.groups + 1)
 
 
 class Hit:

@@ -8,7 +8,8 @@ import threading
 
 import re2
 
-from fleet.detect.cues import _compiled
+from fleet.detect import prepare
+from fleet.detect.cues import _compiled, _options
 from fleet.detect.phrases import automata
 from fleet.detect.secrets import _CONTEXT_RE, _TOKENS_RE
 from fleet.detect.text import Pattern, _Split, compile, exact, folded, top_alternatives
@@ -16,6 +17,7 @@ from fleet.detect.text import Pattern, _Split, compile, exact, folded, top_alter
 from .scoring import load
 
 _UNANCHORED = re2._Anchor.UNANCHORED
+_START = re2._Anchor.ANCHOR_START
 
 
 def _spans(find, data: bytes) -> list[tuple[int, int]]:
@@ -50,6 +52,79 @@ def test_the_large_unions_are_searched_in_slices() -> None:
         assert isinstance(split, _Split), name
         assert len(split._raw) > 1, name
         assert pattern.plain is None, name  # no unused copy of the whole union
+        assert pattern.full is None, name  # its groups are read from its slices
+
+
+def test_groups_read_from_the_slice_that_matched_are_the_whole_unions() -> None:
+    """At each match, the union's groups (which phrase, which token format, which part of
+    a credential) come from the first slice that matches there: the same spans as the
+    whole union with its groups, run anchored at the match."""
+    texts = [str(case["text"]) for case in load()]
+    compared = 0
+    for name, pattern, is_folded in _split_patterns():
+        if not pattern.groups:
+            continue
+        raw = compile(pattern.pattern)._regexp
+        assert raw.NumberOfCapturingGroups() == pattern.groups, name
+        for text in texts:
+            data = (folded(text) if is_folded else exact(text)).subject
+            for s, _ in _spans(pattern._find, data):
+                assert pattern._groups_at(data, s) == raw.Match(_START, data, s, len(data)), (
+                    name,
+                    text[:80],
+                )
+                compared += 1
+    assert compared > 1000
+
+
+def test_groups_at_a_point_found_elsewhere_are_still_the_unions() -> None:
+    """Asked at a position :meth:`find` did not just report (another text read between),
+    the slices are each tried in turn: the answer is unchanged."""
+    pattern = Pattern.union(["a(b)+", "b", "(c)d", "a"], parts=3)
+    assert pattern.groups == 6  # each alternative its own group, and the two inside
+    raw = compile(pattern.pattern)._regexp
+    data = b"xxabbbcd a cd b"
+    for pos in [2, 6, 9, 11, 14, 3]:
+        pattern._find(b"something else", 0)
+        assert pattern._groups_at(data, pos) == raw.Match(_START, data, pos, len(data)), pos
+    assert pattern._groups_at(data, 0)[0] == (-1, -1)  # no match there
+
+
+def test_anchor_sets_per_slice_say_what_one_set_of_all_anchors_says() -> None:
+    """Which anchors match where the anchors' union matched: what one Set of them all says
+    of the match's text, less the anchors that match only because that text was cut at the
+    match's end (a word boundary there): each left out does not match at that point of the
+    whole text."""
+    anchor, whose = _compiled()[:2]
+    alternatives = [p[len("(?:") : -1] for p in top_alternatives(anchor.pattern[len("(?i)") :])]
+    one = re2.Set.MatchSet(_options(8 << 20))
+    for p in alternatives:
+        one.Add(p)
+    one.Compile()
+    alone: dict[int, object] = {}
+    compared = 0
+    for case in load():
+        view = folded(str(case["text"]))
+        data = view.subject
+        for s, e in _spans(anchor._find, data):
+            anchor._find(data, s)  # as the cues read them: found, then asked whose
+            chunk = view.text[view.char(s) : view.char(e)]
+            got, every = set(whose.at(data, s, chunk)), set(one.Match(chunk) or [])
+            assert got <= every, chunk
+            for i in every - got:
+                raw = alone.setdefault(i, compile("(?i)" + alternatives[i], capture=False)._regexp)
+                assert raw.Match(_START, data, s, len(data))[0] == (-1, -1), (i, chunk)  # type: ignore[attr-defined]
+            compared += 1
+    assert compared > 1000
+
+
+def test_prepare_compiles_the_built_in_detectors_named() -> None:
+    assert prepare(["prompt-injection", "secrets", "example.module:scan"]) == [
+        "prompt-injection",
+        "secrets",
+    ]
+    assert automata.cache_info().currsize == 1
+    assert _compiled.cache_info().currsize == 1
 
 
 def test_slices_find_what_the_whole_union_finds_on_the_corpus() -> None:
