@@ -259,7 +259,6 @@ def product_texts() -> list[tuple[str, str]]:
     from fleet.runtime import prompts
     from tests.guardrails.test_product_texts import (
         BUILTINS,
-        QUOTES_AN_ATTACK,
         _demo_tools,
         eval_requests,
         joined,
@@ -291,9 +290,7 @@ def product_texts() -> list[tuple[str, str]]:
         out.append((name, json.dumps(tool)))
         out.append((f"{name} description", tool["function"].get("description", "")))
     for path in sorted((ROOT / "examples").rglob("*.md")):
-        name = path.relative_to(ROOT).as_posix()
-        if name not in QUOTES_AN_ATTACK:  # they quote an attack on purpose, and trip the rules
-            out.append((name, path.read_text(encoding="utf-8")))
+        out.append((path.relative_to(ROOT).as_posix(), path.read_text(encoding="utf-8")))
     return out
 
 

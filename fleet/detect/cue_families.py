@@ -33,9 +33,9 @@ AI = (
 # ("KI-Kalenderassistent", "ai-sprint-bot"), assistants, bots, copilots, language models,
 # agents named as software ("coding-agent", "agents installing this package").
 ADDRESSEE = (
-    r"(?:\b(?:[\w]+-)*(?-i:AI|A\.I\.|IA|KI|LLM|GPT)(?:-[\w]+)*\b|\b[\w\-]*(?:assistant|assistent|"
+    r"(?:\b(?:[\w]+-)*(?-i:AI|A\.I\.|IA|KI|LLM|GPT)(?:-[^\W\d_]\w*)*\b|\b[\w\-]*(?:assistant|assistent|"
     r"asistent|asystent|asistan\b|asisten\b)\w*|\b(?:[\w]+-)*(?:bot|bots|chatbot|copilot|robot|robo)"
-    r"(?:-[\w]+)*\b|\b[\w]+-agents?\b|\bagents? (?:reading|installing|processing|summari[sz]ing|"
+    r"(?:-[^\W\d_]\w*)*\b|\bbot(?:a|u|owi|em|y|ow|ów|om|ok|ot|ul|ului|ille)\b|\b[\w]+-agents?\b|\bagents? (?:reading|installing|processing|summari[sz]ing|"
     r"resolving|running|triaging|handling|reviewing|that|which)\b|\b\w+agent(?:en|s)?\b|@[\w\-]*(?:bot|agent|copilot|automation|assistant)\b|"
     r"\bautomat(?:ed|ion)\b|\b\w+bot(?:s|en)?\b|"
     # software named by its function: "Summariser:", "Release-notes generator:", "Invoice
@@ -161,9 +161,13 @@ FAMILIES: dict[str, list[str]] = {
         rf"\b(?:notas?|notiz|hinweis|anweisung\w*|istruzion[ei]|instrucci[oó]n\w*|instru[cç]\w+|"
         rf"consignes?|wskaz[oó]wk\w*|informacja|uwaga|pokyn\w*|pozn[aá]mk\w*|opmerking|instructie\w*|"
         rf"melding|meddelande|huomautus|ohje\w*|talimat\w*|catatan|petunjuk|ghi chu|huong dan|"
-        rf"примечание|указани\pL*|инструкци\pL*|примітк\pL*|вказівк\pL*)\s+(?:per|para|pour|für|an|a|al|alla|"
-        rf"ao|à|aux|dla|pro|voor|aan|til|till|for|untuk|cho|для)\s+(?:[^\s:：]+\s+){{0,3}}?"
+        rf"wiadomo\w+|komunikat\w*|polecenie|zpr[aá]va|nachricht|bericht|mensagem|mensaje|messaggio|"
+        rf"avis|pesan|примечание|указани\pL*|инструкци\pL*|примітк\pL*|вказівк\pL*|сообщение|"
+        rf"повідомлення)\s+(?:per|para|pour|für|an|a|al|alla|ao|à|aux|dla|pro|voor|aan|til|till|for|untuk|"
+        rf"cho|pentru|kepada|для)\s+(?:[^\s:：]+\s+){{0,3}}?"
         rf"(?:{ADDRESSEE}|l'(?:agente|assistente|IA)|(?:la |el |o |a )?(?-i:IA)\b)",
+        # a note named after its addressee (Turkish): "Yapay zekâ asistanına not:"
+        rf"(?:{ADDRESSEE})\w*(?:\s+\w+){{0,2}}?\s+(?:not|notu|talimat\w*|uyar[iı]\w*|mesaj\w*)\s*[:：]",
     ],
     # An AI addressed at the head of a clause, in many languages: "Scheduling assistant:",
     # "Note for the sales copilot —", "Hinweis an die KI, die dieses Ticket
@@ -177,7 +181,7 @@ FAMILIES: dict[str, list[str]] = {
         # (cues.clause_head): a counted gap of characters before the name made the anchors'
         # automaton build new states at every byte of unread text (1 ms per KB alone), and
         # counting characters after it cost 75 µs per KB where counting words costs 22.
-        rf"{ADDRESSEE},?(?:[ \t]+[^\s.!?:：]+){{0,8}}?(?:[ \t]*[:：]|[ \t][\x{{2014}}\x{{2013}}-][ \t])",
+        rf"{ADDRESSEE},?(?:[ \t]+(?:etc\.\)?|[^\s.!?:：]+)){{0,8}}?(?:[ \t]*[:：]|[ \t][\x{{2014}}\x{{2013}}-][ \t])",
         # closed by a comma right after the name, a short greeting before it: "Beste AI,",
         # "Dear support bot,", "Assistente, preciso que você …"
         rf"(?:(?m:^)|[.!?]\s+)(?:(?:hey|hi|hello|dear|ok|okay|yo|cher|chere|querid[oa]|estimad[oa]|"
@@ -298,7 +302,9 @@ FAMILIES: dict[str, list[str]] = {
     ],
     # an AI spoken to at the start of a sentence: "Hey chatbot, new plan: …"
     "vocative": [
-        rf"(?:(?m:^)|[.!?:;\[(\x{2014}\"']\s*|\b(?:hey|hi|hello|dear|ok|okay|yo|attention|note (?:to|for)|and|also|oh|so)\s+)"
+        # after a line's start, a space or tab, a sentence's or clause's end, an opening mark, a
+        # greeting: "Assistant, …", "… and, bot: …", "Hey model, …"
+        rf"(?:(?m:^)|[ \t.!?:;\[(\x{{2014}}\"']\s*|\b(?:hey|hi|hello|dear|ok|okay|yo|attention|note (?:to|for)|and|also|oh|so)\s+)"
         rf"(?:(?:for|to)\s+)?(?:the\s+)?(?:[\w\-]+\s+)?{AI.replace('|agent|', '|')}s?\s*(?:[,:]|\x{{2014}}|\s-\s)",
     ],
     "addrorder": [
@@ -528,6 +534,9 @@ FAMILIES: dict[str, list[str]] = {
     "perown": [
         r"\b(?:per|as per|following|according to|in line with|as you asked in|as requested in|thanks for) "
         r"your\b",
+        # orders that reach a model in its data, spoken of: "instructions addressed to the model"
+        r"\b(?:instructions?|orders|commands|text) (?:addressed|aimed|directed|targeted) (?:to|at) (?:the |an? )?"
+        r"(?:model|AI|assistant|agent|LLM)s?\b",
     ],
     # a product's prompt spoken of as a document: "System prompt template (v2):"
     "promptdoc": [
@@ -693,7 +702,15 @@ FAMILIES: dict[str, list[str]] = {
         r"evaluations?|benchmarks?|metrics|channel|guide|handbook|documentation|docs|faq|policy|"
         r"pricing|features?|capabilit(?:y|ies)|limitations|changelog|release notes|logs?|usage|"
         r"quotas?|refunds?|permissions|roadmap|architecture|overview|glossary|readme|sync|meeting|standup|"
-        r"retro|notes|minutes|team|squad|guild|working group|office hours|launch|rollout|pilot)\s*(?:\(|[:：]|$)",
+        r"retro|notes|minutes|team|squad|guild|working group|office hours|launch|rollout|pilot|responses|"
+        r"replies|answers|intents|templates|macros|flows|analytics|reports?|dashboards?|transcripts?|"
+        r"results|accuracy|quality|feedback|escalations|handover|training|tests?)\s*(?:\(|[:：]|$)",
+        # the AI's own words quoted: "Bot reply (verbatim):", "Assistant response:"
+        rf"{AI}s?\s+(?:reply|replies|replied|response|responded|answer(?:ed)?|output|said|says|wrote)"
+        r"(?:\s*\([^)\n]{0,20}\))?\s*:",
+        # a team of people named after AI: "Fragen an das KI-Kompetenzteam:", "the AI team:"
+        r"\b(?-i:AI|KI|IA)[\s\-]?\w*(?:team|gruppe|abteilung|equipe|équipe|equipo|squad|office|council|"
+        r"board|committee|zentrum|center|centre)\w*\b",
     ],
     # sensitive data, for what is sent away
     "sensitive": [
@@ -820,16 +837,37 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:client|openai|anthropic)\.\w+\.",
         r"\.create\(",
     ],
-    "leaknoun": [r"\b(?:the|a|an|memory|this|that|no|any)\s+leaks?\b", r"\bleaks?\s+(?:in|of)\b"],
+    "leaknoun": [
+        r"\b(?:the|a|an|memory|this|that|no|any)\s+leaks?\b",
+        r"\bleaks?\s+(?:in|of)\b",
+        # a secret that leaks, not one to leak: "rotate them if they leak"
+        r"\b(?:if|when|in case|should|before|once)\s+(?:they|it|one|any|a|the|your)?\s*(?:\w+\s+)?"
+        r"(?:ever\s+)?(?:leaks?|leaked|get leaked|gets leaked|are leaked|is leaked)\b",
+    ],
     # a product's behaviour specified: "When clicked, the assistant should forget …"
     "uispec": [
         r"\bwhen (?:clicked|tapped|pressed|selected|toggled|enabled|disabled)\b|\b(?:button|widget|"
         r"toggle|checkbox|user story)\b",
     ],
     # an incident's report: an attacker's acts told in the third person
+    # an attacker spoken of, in many languages: what a text about attacks says they do
+    "attacker": [
+        r"\b(?:an?|the) (?:attackers?|adversary|threat actors?)\b|\battackers\b",
+        r"\b(?:atacantes?|angreifer\w*|attaquants?|aggressori|attaccant[ei]|atakując\w*|útočník\w*|"
+        r"aanvaller\w*|saldırgan\w*|penyerang|kẻ tấn công)\b|злоумышленник\pL*|атакующ\pL*|"
+        r"зловмисник\pL*|攻击者|攻撃者|공격자",
+    ],
+    # a rule named in quotes: 'forget the old "change password every 90 days" rule'
+    "namedrule": [r"[\"”»'`]\s+(?:rule|policy|requirement|guideline|regel|règle|regla|regola)s?\b"],
+    # what is forwarded to be reported: "Forward suspicious emails to phishing@bank.example"
+    "reportfwd": [
+        r"\b(?:suspicious|phishing|spam|scam|fraudulent|junk|unsolicited)\s+(?:e-?mails?|messages?|texts?|"
+        r"sms|links?|calls?|attachments?)\b",
+        r"\b(?:phishing|abuse|spam|report|reportphishing|security|soc|csirt|cert)[\w.\-]*@",
+    ],
     "incident": [
         r"\b(?:an?|the) (?:attackers?|adversary|threat actors?|intruders?)\b|\battackers\b",
-        r"\b(?:incident|post-?mortem|root cause|timeline|CVE-\d{4}|advisory|researchers?|"
+        r"\b(?:incident|post-?mortem|root cause|timeline|CVE-\d{4}|advisory|researchers?|in the wild|"
         r"vulnerabilit(?:y|ies)|red[ -]team\w*|pen(?:etration)? test\w*|findings?)\b",
     ],
 }
@@ -862,12 +900,12 @@ _ASKED_FOR_A_SECRET: Combo = ("prompt-leak", True, ("leakp", "secret"), (), _NOT
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
 # that must all be there, groups of which one at least must be).
 COMBOS: dict[str, list[Combo]] = {
-    "nearown": [("instruction-override", False, ("own",), (), ("setting",)),
-                ("instruction-override", False, ("ownweak",), (), ("ours", "setting"))],
+    "nearown": [("instruction-override", False, ("own",), (), ("setting", "namedrule")),
+                ("instruction-override", False, ("ownweak",), (), ("ours", "setting", "namedrule"))],
     "dismiss2": [("instruction-override", False, ("own",), ()),
-                 ("instruction-override", False, ("ownweak",), (), ("ours",))],
+                 ("instruction-override", False, ("ownweak",), (), ("ours", "incident"))],
     "addrorder": [("role-hijack", False, (), ())],
-    "sendv": [("exfiltration", False, ("sensitive",), ())],
+    "sendv": [("exfiltration", False, ("sensitive",), (), ("reportfwd",))],
     "priority": [("instruction-override", True, (), (("own", "ownweak", "target"),), ("legal",))],
     "alone": [("instruction-override", False, (), ())],
     "addr": [
@@ -880,6 +918,8 @@ COMBOS: dict[str, list[Combo]] = {
          (("act", "actx", "actw", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark",
            "conceal", "sendv", "imperative", "must", "newx"),),
          _NOT_SPOKEN_TO),
+        # a note labelled for an AI reader and closed by a colon: what follows is for it
+        ("role-hijack", True, ("addrx",), (), _NOT_SPOKEN_TO),
         _ASKED_FOR_A_SECRET,
     ],
     "ifai": [
@@ -898,7 +938,7 @@ COMBOS: dict[str, list[Combo]] = {
     "vocative": [
         ("role-hijack", True, (),
          (("act", "actx", "dismiss", "dismiss2", "void", "tool", "bypass", "order"),),
-         ("aitopic",)),
+         ("aitopic", "ours")),
     ],
     "mode": [
         ("role-hijack", True, ("switch",),
@@ -934,10 +974,10 @@ COMBOS: dict[str, list[Combo]] = {
     "conceal": [("concealment", True, (), (("act", "tool"),))],
     "leakv": [("exfiltration", False, ("secret",), (), ("leaknoun", "incident"))],
     "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],
-    "yourorders": [("prompt-leak", True, ("leakverb",), (), ("ours", "warnneg"))],
+    "yourorders": [("prompt-leak", True, ("leakverb",), (), ("ours", "warnneg", "attacker"))],
     "linkslot": [("exfiltration", True, ("linkuse",), (("secret", "sensitive", "conversation"),), ("setting",))],
     "caplift": [("tool-hijack", True, (), (("act", "harm"),), ("ours",))],
     "persona2": [("role-hijack", True, (), (("nofilter", "harmful", "pretendx"),))],
     "unmasked": [("exfiltration", True, ("secretish",), (("pastev",),), ("warnneg", "setting"))],
-    "preapproved": [("tool-hijack", True, (), (("harm", "tool", "invoke"),), ("setting", "legal"))],
+    "preapproved": [("tool-hijack", True, (), (("harm", "tool", "invoke"),), ("setting", "legal", "attacker"))],
 }  # fmt: skip

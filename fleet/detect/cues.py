@@ -196,7 +196,7 @@ _A_PLACE_FOLLOWS = re.compile(
 
 # The kinds a quotation may hold (injection drops them where the sentence quotes).
 MAY_BE_QUOTED = frozenset(
-    {"instruction-override", "role-hijack", "prompt-leak", "encoded-injection"}
+    {"instruction-override", "role-hijack", "prompt-leak", "encoded-injection", "concealment"}
 )
 # A speaker's label at a line's start ("jenna:", "**bot**:", "[09:12] raj:"), and a name
 # alone before its colon at a line's start.

@@ -359,11 +359,16 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             chat_code = _CHAT_CODE.search(view.text) is not None
         return chat_code
 
-    for kind, s, e in _matches(view, ascii):
+    def phrase_kept(kind: str, s: int, e: int) -> bool:
+        """Whether a listed phrase's match is kept: not an identifier, a topic, someone
+        else's rules, a quotation in a text about attacks, a setting, a program's own chat
+        request, a credential put where it belongs…"""
         if "_" in view.text[s:e] and _IDENTIFIER.fullmatch(view.text, s, e):
-            continue  # an identifier (``override_system_prompt``); four words or more are re-read
+            return (
+                False  # an identifier (``override_system_prompt``); four words or more are re-read
+            )
         if kind == "prompt-leak" and (_ui_words(view.text, e) or _topic_follows(view.text, e)):
-            continue
+            return False
         if kind == "instruction-override" and (
             _SOMEONE_ELSES.search(view.text, s, e)
             or _forget_about(view.text, e)
@@ -372,26 +377,35 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             or _REPORTED_ATTACK.search(view.text, max(0, s - 48), s)
             or (_ANY_SUCH.search(view.text, s, e) and _EMBEDDED_AFTER.match(view.text, e))
         ):
-            continue
-        if kind in _QUOTABLE and _quoted_in_discussion(view.text, s, e):
-            continue
+            return False
+        if kind in _QUOTABLE and (
+            _quoted_in_discussion(view.text, s, e)
+            or (view.text is not text and _quoted_in_discussion(text, *view.original(s, e)))
+        ):
+            return False  # folding drops some quotation marks (« »): the text's own are read too
         if _configured(view.text, s, e, kind):
-            continue
+            return False
         if kind == "role-hijack" and own_role_object(s, e):
-            continue
-        if kind == "exfiltration" and (
+            return False
+        return kind != "exfiltration" or not (
             _REPORTED_ATTACK.search(view.text, max(0, s - 48), s)
             or _described(view.text, s, e)
             or _password_chore(view.text[s : e + 24])
             or _AUTH_HEADER.search(view.text[s:e])
+            or _BELONGS.match(view.text, e)
             or _warned_or_prompted(view.text, s, e)
-        ):
-            continue
-        spans.append((s, e, kind))
+        )
+
+    for kind, s, e in _matches(view, ascii):
+        if phrase_kept(kind, s, e):
+            spans.append((s, e, kind))
     for c in scan_cues(view):
         if _configured(view.text, *c):
             continue
-        if c[2] in _QUOTABLE and _quotes_in_discussion(view.text, c[0], c[1]):
+        if c[2] in _QUOTABLE and (
+            _quotes_in_discussion(view.text, c[0], c[1])
+            or (view.text is not text and _quotes_in_discussion(text, *view.original(c[0], c[1])))
+        ):
             continue
         if c[2] == "encoded-injection" and _quotes_in_discussion(
             view.text, c[0], c[1], reported=False, discussion_words=_ATTACKS_DISCUSSED
@@ -423,7 +437,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         for again, origin in _respelled(view, spelled):
             for kind, a, b in _matches(View(again), ascii):
                 s, e = origin[a], origin[b - 1] + 1
-                if not _overlaps(starts, ends, s, e):
+                if not _overlaps(starts, ends, s, e) and phrase_kept(kind, s, e):
                     spans.append((s, e, kind))
     body = view.text
     for turned_text, undo in _turnings(view):
@@ -564,6 +578,13 @@ _AUTH_HEADER = re.compile(
     r"|(?:\s-u|--user)\s*['\"]?\$\{?[A-Z_]+\}?:\$"
 )
 
+# "include your secret key in the `Authorization` header": a credential put where it belongs.
+_BELONGS = re.compile(
+    r"(?i)\s+(?:in|into|as)\s+(?:the\s+|an?\s+|your\s+|each\s+|every\s+)?[`\"']?(?:authorization|"
+    r"x-api-key|api-key|bearer|(?:request |http |auth )?headers?|environment(?: variables?)?|\.env|"
+    r"config(?:uration)? file|settings file)\b"
+)
+
 
 # "Never paste your token into chat", "paste the token shown … when prompted": a warning
 # to a person, or a setup step at a program's own prompt, not an order to send it away.
@@ -617,15 +638,19 @@ def _forget_about(text: str, end: int) -> bool:
 # instructions'"); an exfiltration link, a hidden or encoded payload works quoted or not.
 _QUOTABLE = MAY_BE_QUOTED - {"encoded-injection"}  # its own check: _ATTACKS_DISCUSSED
 _QUOTES = "'\"`‘’“”«»„‚「」『』"
-_DISCUSSION = re.compile(
-    r"(?i)\b(?:prompt[ -]injections?|injection attacks?|jailbreaks?|attacks?|attackers?|payloads?|"
+_DISCUSSION_WORDS = (
+    r"\b(?:prompt[ -]injections?|injection attacks?|jailbreaks?|attacks?|attackers?|payloads?|"
     r"red[ -]team(?:ing|ers)?|threat model|mitigations?|defen[cs]es?|classifiers?|guardrails?|"
     r"detectors?|filters?|such as|for example|phrases? like|strings? like|text like|"
     r"regex(?:es)?|keywords?|wording|phrasing|example sentences?|par exemple|exemples?|por ejemplo|"
     r"ejemplos?|zum beispiel|beispiele?|beispielsatz|per esempio|esempi[oi]?|por exemplo|exemplos?|"
-    r"bijvoorbeeld|voorbeelden|special tokens?|chat templates?|tokeni[sz]ers?)\b|\be\.g\.|例文|例えば|"
-    r"たとえば|例如|比如|예를 들어|예문"
+    r"bijvoorbeeld|voorbeelden|special tokens?|chat templates?|tokeni[sz]ers?|injected|untrusted|"
+    r"malicious|adversarial|poisoning|например|атак\w*|инъекци\w*|злоумышленник\w*|наприклад|"
+    r"ін'єкці\w*)\b|\be\.g\.|例文|例えば|たとえば|例如|比如|예를 들어|예문|注入|攻击|攻撃|"
+    r"インジェクション|인젝션|공격"
 )
+# Read in the folded text (Cyrillic look-alikes as Latin) and in the text itself.
+_DISCUSSION = re.compile(f"{fold_pattern(_DISCUSSION_WORDS)}|{_DISCUSSION_WORDS}", re.I)
 # Speech reported just before the quotation mark: "when a patient says 'forget that'",
 # "I asked the bot 'what are your instructions?'" (a customer's account, not an order).
 _REPORTED = re.compile(

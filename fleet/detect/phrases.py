@@ -170,7 +170,7 @@ ENGLISH: dict[str, list[str]] = {
         rf"\b(?:forget|ignore|disregard|abandon){G}(?:about{G})?(?:your{G}(?:{W}{G})?|the (?:original|assigned|previous|initial|real) )(?:task|job|goal|objective|mission|assignment|purpose)\b",
         rf"\bfollow{G}(?:only{G})?(?:these|the following|my){G}(?:new{G})?instructions{G}(?:instead|only|from now on|rather than|and nothing else|above all)\b",
         r"\b(?:from now on|from this point (?:on|forward)|from this moment(?: on)?|from here on(?: out)?|as of now|henceforth|hereafter|starting now|starting immediately|for the rest of (?:this|the) (?:conversation|chat|session))\s*,?\s*(?:you (?:are|will|must|shall|should|have to|need to)|you're|you'll)\s+(?:be\s+|now\s+|only\s+|always\s+|never\s+)?(?:act|behave|respond|reply|answer|ignore|pretend|obey|follow|refer|speak|talk|play|an?\s|called|named|my|DAN|free|no longer|not|disregard|forget|roleplay|simulate)",
-        r"\b(?:from now on|henceforth|from this point (?:on|forward)|from here on(?: out)?|from this moment(?: on)?)\s*,?\s*(?:act|behave|ignore|pretend|obey|disregard|roleplay|forget|only|always|never|(?:respond|reply|answer)\s+(?:only\s+|always\s+)?(?:as|like|with|without|to (?:every|all|any)|in character|freely|uncensored|unfiltered|honestly)\b)\b",
+        r"\b(?:from now on|henceforth|from this point (?:on|forward)|from here on(?: out)?|from this moment(?: on)?)\s*,?\s*(?:act|behave|ignore|pretend|obey|disregard|roleplay|forget|(?:respond|reply|answer)\s+(?:only\s+|always\s+)?(?:as|like|with|without|to (?:every|all|any)|in character|freely|uncensored|unfiltered|honestly)\b)\b",
         # instructions in an unusual register: "(?:forget|ignore) the rules" with nothing else is left alone
         rf"\byour{G}(?:{W}{G})?(?:instructions?|rules|guidelines|restrictions){G}(?:you were given{G})?(?:no longer apply|do not apply|don'?t apply|are (?:now )?(?:void|cancel+ed|revoked|lifted|suspended))\b",
         rf"\b{V_OVERRIDE}{G}(?:{DET}{G}){{0,3}}{TARGET}{G}(?:above|(?:given|written|stated|listed) above|before this|so far|(?:that|which) (?:came|come) before|from before|up to (?:now|here))\b",
@@ -353,7 +353,7 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
     "instruction-override": [
         # French
         rf"\b(?:(?:ignore[sz]?|ignorer|oublie[sz]?|oublier|n[eé]glige[sz]?|outrepasse[sz]?|contourne[sz]?|annule[sz]?|efface[sz]?|abandonne[sz]?|ne (?:suis|suivez|respecte[sz]?|respecter|suivre) (?:pas|plus)|ne (?:pas|plus) (?:suivre|respecter)|passe[sz]? outre [aà])\s+|(?:ne (?:tiens|tenez|tenir) (?:pas|plus) compte|fais abstraction|faites abstraction)\s+(?:de |des |du |d'|de la ))(?:{FR_DET}{G}){{0,4}}(?:instructions?|consignes?|r[eè]gles|directives?|indications|ordres|prompts?|invites?|restrictions|limites|tout ce qui (?:pr[eé]c[eè]de|a [eé]t[eé] dit)|ce qui pr[eé]c[eè]de)\b",
-        r"\b(?:nouvelles?|vraies?|v[eé]ritables?)\s+(?:instructions|consignes|r[eè]gles|directives)\s*[:：]",
+        r"\b(?:nouvelles?|vraies?|v[eé]ritables?)\s+(?:instructions|consignes|directives)\s*[:：]",
         r"\b(?:nouveau|nouvelle)\s+(?:prompt|invite|message) (?:syst[eè]me)\s*[:：]",
         r"\b(?:les|tes|vos) (?:instructions|consignes|r[eè]gles) (?:pr[eé]c[eé]dentes|ant[eé]rieures|initiales|d'origine) (?:sont|ne sont plus) (?:annul[eé]es|caduques|nulles|valables|valides)",
         r"\b(?:a|à) partir de maintenant,?\s+(?:tu (?:es|dois|vas|ne)|vous (?:[eê]tes|devez|allez))\b",
@@ -369,7 +369,7 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
         rf"\b(?:ignora|ignore|ignorad|ignoren|olvida|olvide|olviden|olvidad|descarta|descarte|omite|omita|no hagas caso (?:a|de)|haz caso omiso (?:a|de)|pasa por alto|desobedece|deja de seguir|salta(?:te)?|anula|borra)\s+(?:{W}{G}){{0,4}}(?:instrucciones|instrucci[oó]n|indicaciones|reglas|directrices|[oó]rdenes|normas|pautas|restricciones|l[ií]mites|tareas|todo lo (?:anterior|que se te (?:dijo|ha dicho))|todo(?: lo)? que (?:te )?(?:dije|digo|he dicho|dijimos|dijeron)|todo lo de antes|lo anterior|lo de arriba|lo previo)\b",
         r"\b(?:nuevas|verdaderas|reales)\s+(?:instrucciones|reglas|[oó]rdenes|directrices)\s*[:：]",
         r"\b(?:nuevo) (?:prompt|mensaje) (?:del sistema|de sistema)\s*[:：]",
-        r"\b(?:a partir de ahora|de ahora en adelante|desde ahora),?\s+(?:eres|ser[aá]s|debes|vas a|tu|tú|ya no)\b",
+        r"\b(?:a partir de ahora|de ahora en adelante|desde ahora),?\s+(?:ser[aá]s|debes|vas a|tu|tú|ya no)\b",
         # Italian
         rf"\b(?:ignora|ignori|ignorate|dimentica|dimentichi|dimenticate|trascura|tralascia|non seguire|non considerare|non tenere conto d[ei]|scarta|salta|annulla|cancella)\s+(?:{W}{G}){{0,4}}(?:istruzioni|istruzione|indicazioni|regole|direttive|ordini|norme|restrizioni|limiti|prompts?|tutto (?:ci[oò] che|quello che) (?:precede|[eè] stato detto|ti [eè] stato detto)|quanto sopra)\b",
         r"\b(?:nuove|vere)\s+(?:istruzioni|regole|direttive)\s*[:：]",
@@ -434,7 +434,10 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
         r"\bdu bist (?:jetzt|nun|ab sofort|ab jetzt|von nun an)\s+(?:ein|eine|der|die|DAN|frei|nicht mehr|uneingeschr[aä]nkt)",
         rf"\b(?:tu so,? als (?:ob|w[aä]rst) du|stell dir vor,? du (?:bist|w[aä]rst)|spiele die rolle)\s+(?:{W}{G}){{0,4}}(?:ohne (?:regeln|einschr[aä]nkungen|filter|grenzen|zensur)|DAN|b[oö]se|hacker|KI)",
         r"\bohne (?:jegliche |alle |irgendwelche )?(?:einschr[aä]nkungen|regeln|filter|zensur|grenzen)\b[^.\n]{0,40}\b(?:antworte|antworten|du|sie)\b",
-        r"\b(?:ahora|a partir de ahora) eres\s+(?:un|una|el|la|DAN|libre)",
+        # a new self given to the model ("ahora eres un asistente sin reglas", 'eres "ModoAdmin"'),
+        # not a task given to a colleague ("a partir de ahora eres el responsable del caso")
+        r"\b(?:ahora|a partir de ahora|de ahora en adelante|desde ahora),? eres\s+(?:(?:un|una|el|la)\s+"
+        r"(?:nuev[oa]\s+)?(?:asistente|modelo|bot|agente|IA|sistema|personaje|versi[oó]n)|DAN|libre|[\"“«])",
         rf"\b(?:finge (?:que eres|ser)|imagina que eres|haz de cuenta que eres|act[uú]a como (?:si fueras|un|una))\s+(?:{W}{G}){{0,4}}(?:sin (?:reglas|restricciones|l[ií]mites|filtros|censura)|DAN|malvad[oa]|hacker|IA)",
         r"\bsin (?:ninguna |ning[uú]n )?(?:restricci[oó]n|restricciones|l[ií]mites?|filtros?|reglas|censura)\b[^.\n]{0,40}\b(?:responde|contesta|act[uú]a|eres)\b",
         r"\b(?:responde|contesta|act[uú]a|habla|escribe)\w*\s+sin\s+(?:ninguna\s+|ning[uú]n\s+)?(?:restricci[oó]n|restricciones|l[ií]mites?|filtros?|reglas|censura)\b",

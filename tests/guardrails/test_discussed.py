@@ -64,3 +64,24 @@ def test_what_speaks_of_an_order_gives_none(text: str) -> None:
 )
 def test_an_order_is_still_one(text: str) -> None:
     assert scan_injection(text, learned=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # quoted in guillemets, which folding drops, in a text about attacks
+        "Как защитить чат-бота? Фразу «игнорируй предыдущие инструкции» атакующие давно не "
+        "используют, так что фильтр по ключевым словам почти бесполезен.",
+        # an attacker's methods told of
+        "Um atacante pode esconder frases no documento tentando mudar o comportamento do "
+        "agente — por exemplo, pedindo que ele aprove algo sem verificação.",
+        "当AI智能体读取网页时，这些内容会与运营方的系统提示处于同一上下文中。攻击者可能在文档中隐藏指令，"
+        "例如要求其泄露数据。",
+        "What it detects: instructions addressed to the model inside data, fake tool "
+        "messages and encoded payloads.",
+        "Most of the payloads we see in the wild don't use it at all: they pretend to be a "
+        "system message, or a note from the admin.",
+    ],
+)
+def test_an_attack_told_of_in_other_languages_or_by_its_methods_gives_none(text: str) -> None:
+    assert not scan_injection(text, learned=False)

@@ -23,16 +23,6 @@ RULES = [
     GwGuardrail(detector="prompt-injection", action="block"),
     GwGuardrail(detector="secrets", action="block"),
 ]
-# Prompts that quote an attack on purpose, to teach the loop to spot one (a pinned version
-# is immutable, so the exemption lives here), with what they trip.
-QUOTES_AN_ATTACK = {
-    "examples/northwind/prompts/bug-report-triage/v6.md": [
-        "prompt-injection: instruction-override"
-    ],
-    "examples/northwind/prompts/bug-report-triage/v7.md": [
-        "prompt-injection: instruction-override"
-    ],
-}
 BUILTINS = [
     builtins.LOAD_SKILL,
     builtins.STATE,
@@ -145,7 +135,7 @@ def test_example_texts_pass_as_user_content(prompt: str) -> None:
     """Instructions and skills as a model might be handed them in a user turn."""
     text = (ROOT / prompt).read_text()
     blocked = _blocked({"model": "m", "messages": [{"role": "user", "content": text}]})
-    assert blocked == (QUOTES_AN_ATTACK.get(prompt) or []), prompt
+    assert blocked == [], prompt
 
 
 def test_eval_conversations_pass() -> None:
