@@ -78,7 +78,7 @@ _NINO_BAD = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
 _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "pdf", "js", "css"}
 
 _PLACEHOLDER_DOMAINS = {"example.com", "example.org", "example.net"}
-_PLACEHOLDER_TLDS = {"test", "invalid", "localhost"}
+_PLACEHOLDER_TLDS = {"test", "invalid", "localhost", "example"}  # RFC 2606's reserved TLDs
 # Mailbox names that stand for anyone's (at RFC 2606's documentation domains).
 _PLACEHOLDER_LOCALS = {
     "user", "username", "user.name", "name", "email", "mail", "someone", "somebody", "anyone",
@@ -112,6 +112,7 @@ pmo platform platforms awareness systems system infra infrastructure data analyt
 qa developers client clients kundeservice kundservice asiakaspalvelu bezpieczenstwo obsluga
 biuro zakaznicky ugyfelszolgalat musteri destek yardim assistance urgent reward rewards
 kancelaria sekretariat secretariat secretaria secretariado registry
+governance chair chairs committee board ai ki ia seguranca securite sicherheit
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
 _ROLE_SPLIT = re.compile(r"[._+\-]")
@@ -160,7 +161,12 @@ _COMPANY = re.compile(
 _COMPANY_REACH = 60
 _SWITCHBOARD = (
     r"(?:standard|switchboard|main (?:line|number|office)|reception|front desk|zentrale|"
-    r"centralino|centralita|centralka|recepci[oó]n|central telef[oó]nica)"
+    r"centralino|centralita|centralka|recepci[oó]n|central telef[oó]nica|customer (?:service|care|"
+    r"support)|support line|hotline|helpline|help desk|helpdesk|sales|call cent(?:er|re)|"
+    r"tel[eé]fono de atenci[oó]n(?: al cliente)?|atenci[oó]n al cliente|servicio al cliente|"
+    r"atendimento|kundenservice|kundendienst|service client(?:s|èle)?|assistenza clienti|"
+    r"klantenservice|kundtj[aä]nst|[cç]a[gğ]r[iı] merkezi|m[uü][sş]teri hizmetleri|お客様窓口|"
+    r"サポートセンター|고객센터)"
 )
 _SWITCHBOARD_AFTER = re.compile(rf"[ \t]*[(\[]?{_SWITCHBOARD}\b", re.I)
 _SWITCHBOARD_BEFORE = re.compile(rf"\b{_SWITCHBOARD}\s*(?:[:\-]|\(\w+\))?\s*$", re.I)
@@ -186,8 +192,9 @@ _EXAMPLE_IBANS = frozenset(_IBAN_LIST.split())
 _SAYS_EXAMPLE = re.compile(
     r"(?i)(?<![@.\w])(?:e\.g\.|(?:for example|for instance|example|examples|sample|samples|fictional|fictitious|"
     r"not (?:a )?real|dummy|placeholder|demo|synthetic|faker|made[ \-]up|test (?:number|data|account)|"
-    r"documentation|ejemplo|exemple|beispiel|esempio|exemplo|voorbeeld|przyk[lł]ad|fiktiv\w*|"
-    r"fictif|fictive|ficticio|ficticia|fittizi[oa]|fict[ií]ci[oa]|fikcyjn\w*)\b)"
+    r"documentation|ejempl\w*|exempl\w*|beispiel\w*|esempi\w*|voorbeeld\w*|przyk[lł]ad\w*|"
+    r"p[rř][ií]klad\w*|exempel\w*|esimerk\w*|[öo]rnek\w*|пример\w*|приклад\w*|fiktiv\w*|"
+    r"fictif|fictive|ficticio|ficticia|fittizi[oa]|fict[ií]ci[oa]|fikcyjn\w*|nie jest (?:to )?prawdziw\w*)\b)"
 )
 _EXAMPLE_REACH = 300
 
@@ -307,7 +314,9 @@ def _classify(
                 return "us-itin" if digits[0] == "9" else "us-ssn"
             if lens == (9,) and ctx("us-ssn") and _ssn_valid(digits):
                 return "us-ssn"
-            if (lens == (3, 3, 3) or ctx("ca-sin")) and digits[0] != "8" and ck.luhn_ok(digits):
+            # 3-3-3 is a SIN's form, unless the text calls the number a phone's
+            sin_form = lens == (3, 3, 3) and not ctx("phone")
+            if (sin_form or ctx("ca-sin")) and digits[0] != "8" and ck.luhn_ok(digits):
                 return "ca-sin"
             if ctx("nl-bsn") and ck.nl_bsn_ok(digits):
                 return "nl-bsn"
@@ -494,7 +503,67 @@ def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]])
         i = j + 1
 
 
+# Numbers no person holds: free and shared-cost service numbers, by country code (the
+# national digits after it) and in the national forms a text writes them in.
+_SERVICE_BY_CODE = {
+    "1": ("555",),  # no area code; its toll-free numbers (1-800-…) are left as numbers
+    "34": ("900", "800", "901", "902"),
+    "81": ("120", "800", "570"),
+    "90": ("850", "800", "444"),
+    "44": ("800", "808"),
+    "49": ("800", "180"),
+    "33": ("800", "801", "802", "803", "804", "805"),
+    "39": ("800", "803"),
+    "31": ("800", "900"),
+    "61": ("1800", "1300", "13"),
+    "91": ("1800",),
+    "55": ("800", "4004", "3003"),
+}
+_SERVICE_NATIONAL = ("0800", "0808", "0120", "0570", "0850", "0180", "1800", "1300", "900", "800")
+
+
+def _service_number(value: str) -> bool:
+    """A free or shared-cost service number (0800 …, 0120-…, 900 …, 0850 …), a number in
+    North America's area 555 (none is assigned), or
+    one whose subscriber digits are all zeros (0850 000 00 00): a company's or a stand-in."""
+    digits = "".join(c for c in value if c.isdigit())
+    if digits[-7:].count("0") >= 6:
+        return True
+    lead = value.lstrip()[:1]
+    if lead == "+" or digits.startswith("00"):
+        national = digits[2:] if digits.startswith("00") else digits
+        for code in sorted(_SERVICE_BY_CODE, key=len, reverse=True):
+            if national.startswith(code):
+                return national[len(code) :].startswith(_SERVICE_BY_CODE[code])
+        return False
+    if (lead == "(" and len(digits) == 10) or (len(digits) == 11 and digits[0] == "1"):
+        return digits[-10:].startswith(_SERVICE_BY_CODE["1"])  # North America: (555) …
+    return digits.startswith(_SERVICE_NATIONAL)
+
+
+_MAILBOX_LOCAL = re.compile(r"([\w.+\-]+)@[\w\-]+\.")
+
+
+def _beside_a_function_mailbox(text: str, s: int, e: int) -> bool:
+    """A number on the same line as a function's mailbox ("sales@acme.se | +46 8 …"): a
+    department's line."""
+    lo = text.rfind("\n", max(0, s - 120), s) + 1 or max(0, s - 120)
+    hi = text.find("\n", e, e + 120)
+    line = text[lo : hi if hi >= 0 else min(len(text), e + 120)]
+    return any(
+        all(part in _ROLE_WORDS for part in _ROLE_SPLIT.split(m.group(1).lower()) if part)
+        for m in _MAILBOX_LOCAL.finditer(line)
+    )
+
+
 # ------------------------------------------------------------------ the detector
+
+
+# An id written as an address: a calendar event's UID, a mail's Message-ID, a UUID.
+_MESSAGE_ID = re.compile(
+    r"(?i)(?:\bUID|Message-ID|Content-ID|In-Reply-To|References|Thread-Index)\s*[:=]\s*<?\s*\Z"
+)
+_UUID_IN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-|\d{8}T\d{6}")
 
 
 def _email_ok(view: View, s: int, e: int) -> bool:
@@ -516,6 +585,8 @@ def _email_ok(view: View, s: int, e: int) -> bool:
         return False  # a function's mailbox: support@, finance-ops@, no-reply@
     if _userinfo(view.text, s):
         return False  # https://user:token@host, mongodb://app:pass@cluster: a URL's login
+    if _MESSAGE_ID.search(view.text, max(0, s - 16), s) or _UUID_IN.search(local):
+        return False  # an event's or a message's id: "UID:b1f0…@corp", "Message-ID: <…@host>"
     return view.text[e : e + 1] != ":"  # git@github.com:org/repo is a remote, not a mailbox
 
 
@@ -630,8 +701,10 @@ def scan_pii(text: str) -> list[Finding]:
         if kind == "phone" and (
             _SWITCHBOARD_AFTER.match(text, oe)
             or _SWITCHBOARD_BEFORE.search(text, max(0, os - 30), os)
+            or _service_number(value)
+            or _beside_a_function_mailbox(text, os, oe)
         ):
-            continue  # a company's switchboard: "04 72 00 00 00 (standard)", "Zentrale: 030 …"
+            continue  # a company's line: "04 72 00 00 00 (standard)", "Zentrale: 030 …", 0800 …
         if (
             kind == "card-number"
             and "".join(c for c in value if c.isdigit()) in _TEST_CARDS

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -139,12 +140,16 @@ def _jwt(value: str) -> str | None:
     return "jwt" if len(parts) == 3 and len(parts[0]) >= 10 and len(parts[1]) >= 10 else None
 
 
+_KEY_MATERIAL = re.compile(r"[A-Za-z0-9+/=]{16}")
+
+
 def _private_key(value: str) -> str | None:
     header_end = value.find("-----", 11) + 5
     body = value[header_end : header_end + 400]
     if body.startswith("\\n"):  # a key inside a JSON string
         body = body.replace("\\n", "\n")
-    return "private-key" if sum(ch.isalnum() for ch in body) >= 16 else None
+    # key material: a run of base64 (a sentence that names the header holds none)
+    return "private-key" if _KEY_MATERIAL.search(body) else None
 
 
 def _basic_url(value: str) -> str | None:
@@ -572,6 +577,9 @@ _PUBLISHED_KEYS = frozenset(
         "pk_test_TYooMQauvdEDq54NiTphI7jx",
         "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
         "pk_test_6pRNASCoBOKtIshFeQd4XMUh",
+        # jwt.io's own example token (HS256, "John Doe")
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0"
+        "IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
     )
 )
 _EXAMPLE_MARK = compile(r"EXAMPLE|(?i:example)")

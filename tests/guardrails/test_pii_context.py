@@ -52,3 +52,41 @@ def test_a_stand_in_or_a_business_is_not_personal(text: str) -> None:
 )
 def test_the_same_values_as_someone_s_are(text: str, kind: str) -> None:
     assert [f.kind for f in scan_pii(text)] == [kind]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # free and shared-cost service numbers, all-zero stand-ins, a department's line
+        "Teléfono de atención: 900 123 456 (gratuito, de lunes a viernes)",
+        "株式会社サンプル商事\n電話：0120-345-678（平日 9:00〜18:00）",
+        "Müşteri Hizmetleri\nÇağrı merkezi: 0850 222 00 00 (hafta içi 09:00–18:00)",
+        "Kundenservice: 0800 123 4567 (kostenlos)",
+        "Sales\nsales@norrlandsystems.se | +46 8 410 200 50\n\nPress\npress@norrlandsystems.se",
+        "Customer service: klantenservice@example-shop.nl or +31 10 555 0199 (weekdays).",
+        # an event's id written as an address; a mailbox at RFC 2606's reserved TLD
+        "BEGIN:VEVENT\nUID:b1f0e4c2-7d33-4a8e-9c51-88aa3f0c2e17@corp.example\nDTSTART:20240704T130000Z",
+        "Questions: ai-governance@company.example",
+        "Fragen an das Team: ki-team@firma.example",
+        # an example IBAN said to be one, in Polish
+        "Przykładowy numer IBAN używany w dokumentacji testowej to PL61 1090 1014 0000 0712 1981 "
+        "2874 — nie jest to prawdziwy rachunek.",
+    ],
+)
+def test_a_service_number_an_event_id_or_an_example_in_another_language_is_not_personal(
+    text: str,
+) -> None:
+    assert not scan_pii(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Reach me on +420 603 123 456 after six.", "phone"),
+        ("Mi número es 612 34 56 78, llámame mañana.", "phone"),
+        ("her address is anna.kowalska@poczta.pl", "email"),
+        ("Przelew na PL61 1090 1014 0000 0712 1981 2874, dziękuję.", "iban"),
+    ],
+)
+def test_a_person_s_number_address_or_account_still_is(text: str, kind: str) -> None:
+    assert [f.kind for f in scan_pii(text)] == [kind]

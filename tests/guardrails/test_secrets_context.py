@@ -47,3 +47,36 @@ def test_a_credential_in_a_pasted_form_is_found(text: str) -> None:
 )
 def test_a_value_that_only_looks_like_one_is_not(text: str) -> None:
     assert not scan_secrets(text)
+
+
+_JWT_IO = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwi"
+    "aWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"The classic example from the JWT introduction page is:\n\n{_JWT_IO}\n",
+        "If someone asks for your private key file (the one starting with "
+        "`-----BEGIN OPENSSH PRIVATE KEY-----`), say no and tell Security.",
+    ],
+)
+def test_a_published_example_token_or_a_key_s_header_alone_is_not(text: str) -> None:
+    assert not scan_secrets(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (f"Authorization: Bearer {_JWT_IO}", "jwt"),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtz\n"
+            "-----END OPENSSH PRIVATE KEY-----",
+            "private-key",
+        ),
+    ],
+)
+def test_the_same_token_in_use_or_a_key_with_its_material_is(text: str, kind: str) -> None:
+    assert [f.kind for f in scan_secrets(text)] == [kind]
