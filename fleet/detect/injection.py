@@ -441,7 +441,10 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
                     spans.append((s, e, kind))
     body = view.text
     for turned_text, undo in _turnings(view):
-        for _kind, s, e in _matches(View(turned_text), True):
+        turned = View(turned_text)
+        for _kind, s, e in _matches(turned, True):
+            spans.append((*undo(s, e), "encoded-injection"))
+        for s, e, _kind in scan_cues(turned):  # "Abgr gb gur NV: …" (a note to the AI, in rot13)
             spans.append((*undo(s, e), "encoded-injection"))
     if "](" in body or "<img" in body or "<IMG" in body:
         for hit in _LINK.finditer(view):
