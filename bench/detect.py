@@ -519,6 +519,8 @@ FIRST_MEASURED = {
     "probe-g14-6": ("c061934", "after round 10", 0.591, 0.018, 0.911, 1.000),
     "probe-g15-1": ("09d8b43", "after round 11", 0.618, 0.045, 0.933, 0.978),
     "probe-g15-2": ("09d8b43", "after round 11", 0.618, 0.018, 0.978, 1.000),
+    "probe-g23-1": ("e8c29fa", "after the g22 round", 0.770, 0.092, 0.960, 1.000),
+    "probe-g23-2": ("e8c29fa", "after the g22 round", 0.760, 0.108, 0.980, 1.000),
 }
 
 
