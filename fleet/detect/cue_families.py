@@ -541,7 +541,15 @@ FAMILIES: dict[str, list[str]] = {
     # a product's prompt spoken of as a document: "System prompt template (v2):"
     "promptdoc": [
         r"\bsystem (?:prompt|message|instructions?) (?:templates?|drafts?|examples?|samples?|library|field|"
-        r"editor|files?|versions?|v\d|changes|review|guidelines)\b",
+        r"editor|files?|versions?|v\d|changes|review|guidelines|design|guides?|tips|best practices|"
+        r"cookbook|checklist|primer|tutorial|writing|engineering)\b",
+    ],
+    # a document set aside, not orders: "Ignore the previous guidance note from January",
+    # "disregard the earlier draft", "forget the old spreadsheet"
+    "docnoun": [
+        r"\b(?:previous|prior|earlier|old|last|above|attached|first)\s+(?:[\w\-]+\s+)?(?:note|e-?mails?|mail|"
+        r"memo|letter|notice|circular|draft|version|attachment|newsletter|announcement|invite|"
+        r"invitation|spreadsheet|file|document|pdf|link|post|schedule|agenda|invoice|quote|offer)s?\b",
     ],
     # The model's own first orders named in many languages: "the instructions you received
     # at the start", "las instrucciones que recibiste", "ukryte zasady, które dostałeś".
@@ -708,6 +716,7 @@ FAMILIES: dict[str, list[str]] = {
         # the AI's own words quoted: "Bot reply (verbatim):", "Assistant response:"
         rf"{AI}s?\s+(?:reply|replies|replied|response|responded|answer(?:ed)?|output|said|says|wrote)"
         r"(?:\s*\([^)\n]{0,20}\))?\s*:",
+        r"(?:机器人|ボット|봇|助手|アシスタント|챗봇)\s*(?:回复|回答|答复|の返信|の回答|답변|응답)\s*[:：]",
         # a team of people named after AI: "Fragen an das KI-Kompetenzteam:", "the AI team:"
         r"\b(?-i:AI|KI|IA)[\s\-]?\w*(?:team|gruppe|abteilung|equipe|équipe|equipo|squad|office|council|"
         r"board|committee|zentrum|center|centre)\w*\b",
@@ -900,10 +909,10 @@ _ASKED_FOR_A_SECRET: Combo = ("prompt-leak", True, ("leakp", "secret"), (), _NOT
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
 # that must all be there, groups of which one at least must be).
 COMBOS: dict[str, list[Combo]] = {
-    "nearown": [("instruction-override", False, ("own",), (), ("setting", "namedrule")),
-                ("instruction-override", False, ("ownweak",), (), ("ours", "setting", "namedrule"))],
-    "dismiss2": [("instruction-override", False, ("own",), ()),
-                 ("instruction-override", False, ("ownweak",), (), ("ours", "incident"))],
+    "nearown": [("instruction-override", False, ("own",), (), ("setting", "namedrule", "docnoun")),
+                ("instruction-override", False, ("ownweak",), (), ("ours", "setting", "namedrule", "docnoun"))],
+    "dismiss2": [("instruction-override", False, ("own",), (), ("docnoun",)),
+                 ("instruction-override", False, ("ownweak",), (), ("ours", "incident", "docnoun"))],
     "addrorder": [("role-hijack", False, (), ())],
     "sendv": [("exfiltration", False, ("sensitive",), (), ("reportfwd",))],
     "priority": [("instruction-override", True, (), (("own", "ownweak", "target"),), ("legal",))],

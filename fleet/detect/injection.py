@@ -372,7 +372,8 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         if kind == "instruction-override" and (
             _SOMEONE_ELSES.search(view.text, s, e)
             or _forget_about(view.text, e)
-            or _CANNOT.search(view.text, max(0, s - 16), s)
+            or _CANNOT.search(view.text, max(0, s - 32), s)
+            or _A_DOCUMENT.match(view.text, e)
             or _TECHNICAL_RULES.search(view.text, s, e)
             or _REPORTED_ATTACK.search(view.text, max(0, s - 48), s)
             or (_ANY_SUCH.search(view.text, s, e) and _EMBEDDED_AFTER.match(view.text, e))
@@ -572,7 +573,15 @@ _TECHNICAL_RULES = re.compile(
     r"(?:rules?|policies|policy|guidelines|settings|filters?|restrictions|limits|constraints)\b"
 )
 # "Workspace instructions can't remove safety policies": what cannot be done, told.
-_CANNOT = re.compile(r"(?i)\b(?:can'?t|cannot|can not|unable to|won'?t be able to)\s+\Z")
+_CANNOT = re.compile(
+    r"(?i)\b(?:can'?t|cannot|can not|unable to|won'?t be able to|(?:is|are) (?:configured|designed|"
+    r"trained|built|set up|told|instructed|taught) to)\s+\Z"
+)
+# "Ignore the previous guidance note from January": a document set aside, not orders.
+_A_DOCUMENT = re.compile(
+    r"(?i)\s+(?:note|e-?mail|memo|letter|notice|circular|draft|version|attachment|newsletter|"
+    r"announcement|invite|invitation|spreadsheet|file|document|pdf|link|post|schedule|agenda)s?\b"
+)
 # "the previous owner's rules no longer apply": someone else's rules, not the model's.
 _SOMEONE_ELSES = re.compile(r"(?i)\b(?:previous|prior|former|old|original)\s+[\w\-]+'s\s")
 # ``curl -H "Authorization: Bearer $TOKEN" https://…``: a credential sent where it belongs.

@@ -85,7 +85,8 @@ _PLACEHOLDER_LOCALS = {
     "you", "your", "yourname", "your.name", "your.email", "me", "myname", "test", "tester",
     "foo", "bar", "baz", "example", "sample", "first.last", "firstname.lastname", "firstname",
     "lastname", "name.surname", "nobody", "noreply", "no-reply", "address", "user1", "user2",
-    "alice", "bob", "carol", "dave", "eve", "mallory",
+    "alice", "bob", "carol", "dave", "eve", "mallory", "test.user", "testuser", "demo", "demo.user",
+    "john.doe", "jane.doe", "j.doe", "jdoe",
 }  # fmt: skip
 
 # Mailboxes of a function, not of a person (support@, billing@, it-onboarding@,
@@ -112,7 +113,8 @@ pmo platform platforms awareness systems system infra infrastructure data analyt
 qa developers client clients kundeservice kundservice asiakaspalvelu bezpieczenstwo obsluga
 biuro zakaznicky ugyfelszolgalat musteri destek yardim assistance urgent reward rewards
 kancelaria sekretariat secretariat secretaria secretariado registry
-governance chair chairs committee board ai ki ia seguranca securite sicherheit
+governance chair chairs committee board ai ki ia seguranca securite sicherheit customs zoll
+konkurs ayuda aiuto hilfe aide pomoc frontdesk
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
 _ROLE_SPLIT = re.compile(r"[._+\-]")
@@ -156,7 +158,13 @@ _COMPANY = re.compile(
     # Northwind Outfitters,", "left at the pickup point at"
     r"|\b(?:hotel|hostel|restaurant|caf[eé]|shop|store|boutique|warehouse|depot|pickup point|"
     r"collection point|returns?|headquarters|clinic|hospital|pharmacy|school|university|museum|"
-    r"library|gallery|theat(?:re|er)|cinema|airport|venue|showroom|branch|factory|plant)\b[^\n]{0,50}$)"
+    r"library|gallery|theat(?:re|er)|cinema|airport|venue|showroom|branch|factory|plant)\b[^\n]{0,50}$"
+    # a public body, a department, a charity or a site named before it: "Mairie de … Adresse :",
+    # "Kontakt: Zollabteilung,", "(charity no. 1181234),", "Site: 14-16 High Street"
+    r"|\b(?:mairie|rathaus|town hall|city hall|council|ayuntamiento|municipio|comune|gemeente|"
+    r"prefecture|pr[eé]fecture|ministry|minist[eè]re|ministerium|agency|authority|beh[oö]rde|amt|"
+    r"\w+abteilung|department|d[eé]partement|service [eé]tat civil|charity|foundation|stiftung|"
+    r"association|verein|site|premises|application site)\b[^\n]{0,70}$)"
 )
 _COMPANY_REACH = 60
 _SWITCHBOARD = (
@@ -510,7 +518,7 @@ _SERVICE_BY_CODE = {
     "34": ("900", "800", "901", "902"),
     "81": ("120", "800", "570"),
     "90": ("850", "800", "444"),
-    "44": ("800", "808"),
+    "44": ("800", "808", "300", "330", "345", "370"),
     "49": ("800", "180"),
     "33": ("800", "801", "802", "803", "804", "805"),
     "39": ("800", "803"),
@@ -519,7 +527,10 @@ _SERVICE_BY_CODE = {
     "91": ("1800",),
     "55": ("800", "4004", "3003"),
 }
-_SERVICE_NATIONAL = ("0800", "0808", "0120", "0570", "0850", "0180", "1800", "1300", "900", "800")
+_SERVICE_NATIONAL = (
+    "0800", "0808", "0300", "0330", "0345", "0370", "0120", "0570", "0850", "0180", "1800", "1300",
+    "900", "800",
+)  # fmt: skip
 
 
 def _service_number(value: str) -> bool:
@@ -539,6 +550,29 @@ def _service_number(value: str) -> bool:
     if (lead == "(" and len(digits) == 10) or (len(digits) == 11 and digits[0] == "1"):
         return digits[-10:].startswith(_SERVICE_BY_CODE["1"])  # North America: (555) …
     return digits.startswith(_SERVICE_NATIONAL)
+
+
+# A line that gives an organisation's number: its desk, office, helpdesk, appointments or
+# triage line ("call our portal helpdesk on", "Outpatient appointments:", "our front desk is
+# available 24/7 at", "kontakt telefoniczny z biurem:"), with no one's own number named.
+_ORGANISATION_LINE = re.compile(
+    r"(?i)\b(?:our|the|its)\s+(?:[\w\-]+\s+){0,2}(?:desk|office|helpdesk|help desk|hotline|helpline|"
+    r"team|department|reception|switchboard|clinic|practice|branch|centre|center|line|ward)\b|"
+    r"\b(?:appointments|enquiries|inquiries|bookings|reservations|triage|helpdesk|front desk|"
+    r"customs desk|box office|ticket office|admissions|switchboard)\b|\bbiur\w*|\bdzia[lł]\w*|"
+    r"\bservice (?:desk|line)\b"
+)
+_SOMEONES_OWN = re.compile(
+    r"(?i)\b(?:my|me|mine|i'm|i am|her|his|their personal|personal|private|home|mobile|cell)\b"
+)
+
+
+def _an_organisation_s_line(text: str, s: int) -> bool:
+    """The number follows an organisation's desk or line on its own line, and nothing
+    there says it is someone's own."""
+    lo = text.rfind("\n", max(0, s - 100), s) + 1 or max(0, s - 100)
+    before = text[lo:s]
+    return bool(_ORGANISATION_LINE.search(before)) and not _SOMEONES_OWN.search(before)
 
 
 _MAILBOX_LOCAL = re.compile(r"([\w.+\-]+)@[\w\-]+\.")
@@ -703,6 +737,7 @@ def scan_pii(text: str) -> list[Finding]:
             or _SWITCHBOARD_BEFORE.search(text, max(0, os - 30), os)
             or _service_number(value)
             or _beside_a_function_mailbox(text, os, oe)
+            or _an_organisation_s_line(text, os)
         ):
             continue  # a company's line: "04 72 00 00 00 (standard)", "Zentrale: 030 …", 0800 …
         if (

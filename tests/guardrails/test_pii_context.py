@@ -90,3 +90,34 @@ def test_a_service_number_an_event_id_or_an_example_in_another_language_is_not_p
 )
 def test_a_person_s_number_address_or_account_still_is(text: str, kind: str) -> None:
     assert [f.kind for f in scan_pii(text)] == [kind]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # public bodies, departments, charities and sites named before their address
+        "Mairie de Villeneuve, 1 place de la Libération, 47300 Villeneuve-sur-Lot",
+        "Kontakt: Zollabteilung, Hafenstraße 12, 28217 Bremen",
+        "To: Eastside Learning Commons (charity no. 1181234), 5 Chapel Street, Bradford BD1 5DL",
+        # an organisation's desks and lines, UK public-service numbers
+        "Outpatient appointments: 01632 960 123, Mon-Fri 8:30-17:00",
+        "If you have any questions, our front desk is available 24/7 at +1 (212) 555-0100.",
+        "Forgot your password? Call our portal helpdesk on 0300 123 4567 (Mon-Fri).",
+        "W razie wątpliwości prosimy o kontakt telefoniczny z biurem: +48 22 100 20 30.",
+        # fixtures' stand-ins at the documentation domains
+        '{"customer": {"name": "Test User", "email": "test.user@example.com"}}',
+    ],
+)
+def test_an_organisation_s_address_or_line_or_a_fixture_is_not_personal(text: str) -> None:
+    assert not scan_pii(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("My mobile, in case the office line is busy: 07911 123456", "phone"),
+        ("Our customer Dana Whitfield lives at 42 Willow Street, Leeds.", "street-address"),
+    ],
+)
+def test_someone_s_own_number_or_home_still_is(text: str, kind: str) -> None:
+    assert [f.kind for f in scan_pii(text)] == [kind]

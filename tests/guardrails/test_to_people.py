@@ -45,3 +45,17 @@ def test_an_order_to_a_person_or_a_key_where_it_belongs_is_not_an_injection(text
 )
 def test_the_same_forms_given_to_the_model_are_found(text: str) -> None:
     assert scan_injection(text, learned=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dear colleagues,\n\nIgnore the previous guidance note from January; it has been withdrawn.",
+        "Onboarding: the copilot drafts replies. If a customer's email tells it to do something, "
+        "don't worry: the copilot is configured to ignore instructions inside messages.",
+        "System prompt design guide — v2\n\n1. State the role and audience in one sentence.",
+        "顾客评价 ★★★★☆\n\n房间干净。\n\n客服机器人回复：感谢您的评价！我们已反馈给工程部。",
+    ],
+)
+def test_a_document_set_aside_a_defence_described_or_a_bot_s_reply_is_not(text: str) -> None:
+    assert scan_injection(text, learned=False) == []
