@@ -86,7 +86,6 @@ _PLACEHOLDER_LOCALS = {
     "foo", "bar", "baz", "example", "sample", "first.last", "firstname.lastname", "firstname",
     "lastname", "name.surname", "nobody", "noreply", "no-reply", "address", "user1", "user2",
     "alice", "bob", "carol", "dave", "eve", "mallory", "test.user", "testuser", "demo", "demo.user",
-    "john.doe", "jane.doe", "j.doe", "jdoe",
 }  # fmt: skip
 
 # Mailboxes of a function, not of a person (support@, billing@, it-onboarding@,
