@@ -521,6 +521,8 @@ FIRST_MEASURED = {
     "probe-g15-2": ("09d8b43", "after round 11", 0.618, 0.018, 0.978, 1.000),
     "probe-g23-1": ("e8c29fa", "after the g22 round", 0.770, 0.092, 0.960, 1.000),
     "probe-g23-2": ("e8c29fa", "after the g22 round", 0.760, 0.108, 0.980, 1.000),
+    "probe-g24-1": ("fec9a0a", "after the g23 round", 0.810, 0.025, 0.960, 1.000),
+    "probe-g24-2": ("fec9a0a", "after the g23 round", 0.790, 0.083, 0.980, 1.000),
 }
 
 

@@ -59,7 +59,7 @@ PARAMS = {
     "prune": 0.1,
     "planted": 1,
     "keep": 0,
-    "min_count": 4,
+    "min_count": 5,
 }
 
 Feature = object
