@@ -386,6 +386,37 @@ FAMILIES: dict[str, list[str]] = {
         r"بفرست|حذف کن|تأیید کن|بنویس|بگو|ارسال کن|भेज|हटा|मंज़ूर|लिख|बता|পাঠা|মুছে|লিখ|ส่ง|ลบ|"
         r"อนุมัติ|เขียน|ตอบ|보내|삭제|승인|작성|말해|해줘|하세요|送って|削除|承認|書いて|伝えて|"
         r"发送|删除|批准|告诉|寄出|支払|振り込|振込|送金|転送|支付|付款|转账|汇款|송금|지급|이체)",
+        # the acts an addressed note asks for, as imperatives of more languages: pay or move
+        # money, change an account, grant, turn off, approve, recommend, say, forward, reveal
+        r"\b(?:überweise|überweisen sie|hinterlege|hinterlegen sie|ändere|ändern sie|aktualisiere|"
+        r"aktualisieren sie|genehmige|genehmigen sie|lösche|löschen sie|sende|senden sie|schicke|"
+        r"leite \w+ weiter|leiten sie|erteile|deaktiviere|empfiehl|bestätige|bezahle|zahle|"
+        # (forms that are not also a third person's: "el agente nunca modifica …" is told of)
+        r"envoyez|transférez|supprimez|approuvez|validez|modifiez|accordez|désactivez|recommandez|"
+        r"réponds que|répondez que|payez|virez|transmettez|"
+        r"envía|envíe|transfiera|elimine|apruebe|cambie|actualice|desactive|responde que|di que|"
+        r"pague|reenvía|reenvíe|"
+        r"envie|transfira|apague|exclua|aprove|altere|atualize|conceda|desative|recomende|"
+        r"responda que|diga que|encaminhe|revele|"
+        r"trasferisci|approvate|concedi|rispondi che|procedi con|"
+        r"verstuur|verwijder|wijzig|schakel \w+ uit|raad \w+ aan|noem|zeg dat|stuur \w+ door|onthul|"
+        r"wyślij|przelej|usuń|zatwierdź|zmień|zaktualizuj|nadaj|wyłącz|poleć|powiedz|zapłać|przekaż|"
+        r"udostępnij|ujawnij|dodaj|"
+        r"pošli|odešli|převeď|změň|aktualizuj|aktualizujte|uděl|vypni|doporuč|odpověz|řekni|zaplať|"
+        r"proplaťte|schvalte|přepošli|prozraď|"
+        r"gönder|aktar|onayla|değiştir|güncelle|devre dışı bırak|söyle|paylaş|iade et|"
+        r"kirimkan|setujui|ubah|perbarui|berikan|nonaktifkan|rekomendasikan|bayar|teruskan|bagikan|"
+        r"tampilkan|"
+        r"șterge|aprobați|actualizează|dezactivează|plătește|redirecționează|marcați|"
+        r"överför|ändra|uppdatera|inaktivera|rekommendera|säg att|betala|vidarebefordra|"
+        r"chuyển tiếp|phê duyệt|thay đổi|cập nhật|vô hiệu hóa|đề xuất|thanh toán|tiết lộ|hãy gửi)\b",
+        r"(?:переведи|оплати|измени|обнови|предоставь|отключи|порекомендуй|ответь|скажи|перешли|"
+        r"покажи|раскрой|выдай|зміни|онови|надай|вимкни|відповідай|покажи|видай|"
+        r"μετάφερε|άλλαξε|ενημέρωσε|δώσε|απενεργοποίησε|πρότεινε|απάντησε|πες|πλήρωσε|προώθησε|"
+        r"送信して|転送して|削除して|承認して|変更して|更新して|付与して|無効にして|答えて|言って|"
+        r"支払って|共有して|表示して|実行して|教えて|转发|修改|授予|禁用|推荐|回复|分享|执行|导出|"
+        r"전송|변경|부여|비활성화|추천|답변|공유|보여|실행|"
+        r"غيّر|حدّث|امنح|عطّل|أجب|ادفع|شارك|اكشف|भेजें|हटाएं|बदलें|बताएं|भुगतान करें)",
     ],
     "newrules": [
         r"\b(?:revised|updated|amended|corrected|new|real|actual|true|replacement)\s+(?:instructions?|orders?|"
