@@ -78,7 +78,9 @@ _NINO_BAD = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
 _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "pdf", "js", "css"}
 
 _PLACEHOLDER_DOMAINS = {"example.com", "example.org", "example.net"}
-_PLACEHOLDER_TLDS = {"test", "invalid", "localhost", "example"}  # RFC 2606's reserved TLDs
+# RFC 2606's reserved TLDs that no mail reaches; .example is left out, as a text's stand-in for
+# a real domain (maria.lopez@northwind.example) whose address is a person's all the same
+_PLACEHOLDER_TLDS = {"test", "invalid", "localhost"}
 # Mailbox names that stand for anyone's (at RFC 2606's documentation domains).
 _PLACEHOLDER_LOCALS = {
     "user", "username", "user.name", "name", "email", "mail", "someone", "somebody", "anyone",
@@ -513,7 +515,6 @@ def _read_run(view: View, start: int, end: int, out: list[tuple[int, int, str]])
 # Numbers no person holds: free and shared-cost service numbers, by country code (the
 # national digits after it) and in the national forms a text writes them in.
 _SERVICE_BY_CODE = {
-    "1": ("555",),  # no area code; its toll-free numbers (1-800-…) are left as numbers
     "34": ("900", "800", "901", "902"),
     "81": ("120", "800", "570"),
     "90": ("850", "800", "444"),
@@ -533,9 +534,7 @@ _SERVICE_NATIONAL = (
 
 
 def _service_number(value: str) -> bool:
-    """A free or shared-cost service number (0800 …, 0120-…, 900 …, 0850 …), a number in
-    North America's area 555 (none is assigned), or
-    one whose subscriber digits are all zeros (0850 000 00 00): a company's or a stand-in."""
+    """A free or shared-cost service number (0800 …, 0120-…, 900 …, 0850 …), or one whose subscriber digits are all zeros (0850 000 00 00): a company's or a stand-in."""
     digits = "".join(c for c in value if c.isdigit())
     if digits[-7:].count("0") >= 6:
         return True
@@ -546,8 +545,6 @@ def _service_number(value: str) -> bool:
             if national.startswith(code):
                 return national[len(code) :].startswith(_SERVICE_BY_CODE[code])
         return False
-    if (lead == "(" and len(digits) == 10) or (len(digits) == 11 and digits[0] == "1"):
-        return digits[-10:].startswith(_SERVICE_BY_CODE["1"])  # North America: (555) …
     return digits.startswith(_SERVICE_NATIONAL)
 
 

@@ -140,7 +140,8 @@ def _jwt(value: str) -> str | None:
     return "jwt" if len(parts) == 3 and len(parts[0]) >= 10 and len(parts[1]) >= 10 else None
 
 
-_KEY_MATERIAL = re.compile(r"[A-Za-z0-9+/=]{16}")
+# key material: a run of base64, or a DER key's opening (MII…) however short what follows
+_KEY_MATERIAL = re.compile(r"[A-Za-z0-9+/=]{16}|\bMII[A-Za-z0-9+/]")
 
 
 def _private_key(value: str) -> str | None:
@@ -148,7 +149,7 @@ def _private_key(value: str) -> str | None:
     body = value[header_end : header_end + 400]
     if body.startswith("\\n"):  # a key inside a JSON string
         body = body.replace("\\n", "\n")
-    # key material: a run of base64 (a sentence that names the header holds none)
+    # a sentence that names the header holds no key material
     return "private-key" if _KEY_MATERIAL.search(body) else None
 
 
