@@ -116,6 +116,7 @@ biuro zakaznicky ugyfelszolgalat musteri destek yardim assistance urgent reward 
 kancelaria sekretariat secretariat secretaria secretariado registry
 governance chair chairs committee board ai ki ia seguranca securite sicherheit customs zoll
 konkurs ayuda aiuto hilfe aide pomoc frontdesk
+dev devs booking bookings reservations lounge lounges pals etat civil mairie accueil
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
 _ROLE_SPLIT = re.compile(r"[._+\-]")

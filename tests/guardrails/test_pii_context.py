@@ -64,10 +64,13 @@ def test_the_same_values_as_someone_s_are(text: str, kind: str) -> None:
         "Kundenservice: 0800 123 4567 (kostenlos)",
         "Sales\nsales@norrlandsystems.se | +46 8 410 200 50\n\nPress\npress@norrlandsystems.se",
         "Customer service: klantenservice@example-shop.nl or +31 10 555 0199 (weekdays).",
-        # an event's id written as an address; a mailbox at RFC 2606's reserved TLD
+        # an event's id written as an address; a function's mailbox, at .example too
         "BEGIN:VEVENT\nUID:b1f0e4c2-7d33-4a8e-9c51-88aa3f0c2e17@corp.example\nDTSTART:20240704T130000Z",
         "Questions: ai-governance@company.example",
         "Fragen an das Team: ki-team@firma.example",
+        "Bookings: bookings@meridiantravel.example",
+        "Courriel : etat-civil@mairie-villeneuve.example",
+        "Author: Lea Hoffmann <dev@platform-team.example>",
         # an example IBAN said to be one, in Polish
         "Przykładowy numer IBAN używany w dokumentacji testowej to PL61 1090 1014 0000 0712 1981 "
         "2874 — nie jest to prawdziwy rachunek.",
@@ -85,6 +88,9 @@ def test_a_service_number_an_event_id_or_an_example_in_another_language_is_not_p
         ("Reach me on +420 603 123 456 after six.", "phone"),
         ("Mi número es 612 34 56 78, llámame mañana.", "phone"),
         ("her address is anna.kowalska@poczta.pl", "email"),
+        # a person's address at a stand-in domain, and a number in area 555, are still theirs
+        ("write to maria.lopez@northwind.example", "email"),
+        ("call (555) 123-4567 tonight", "phone"),
         ("Przelew na PL61 1090 1014 0000 0712 1981 2874, dziękuję.", "iban"),
     ],
 )
