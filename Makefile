@@ -56,8 +56,11 @@ images:
 	$(CONTAINER_BUILD) build -f sandbox/Dockerfile -t $(IMAGE_PREFIX)/sandbox:$(VERSION) .
 	$(CONTAINER_BUILD) build -f dashboard/Dockerfile -t $(IMAGE_PREFIX)/dashboard:$(VERSION) .
 
+# Two workers, a test file each at a time (a file's module fixtures, such as the emulated
+# cluster, start once); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: setup redis lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 fmt: setup
 	$(BIN)/ruff format .
