@@ -457,6 +457,62 @@ _P_FLAG_COMMANDS = compile(
 )
 
 
+# A password told in a sentence, the words of what it is for between the word and its verb
+# or colon: "la contraseña de la base de datos de producción es C+At&H?$tZw*cWu9", "das
+# Passwort für den Admin-Account lautet jetzt …", "パスワード: …". The rest of the line after
+# each password word is read, at most _TOLD_REACH characters: linear in the text.
+_TOLD_WORD = compile(
+    rf"(?i)(?:passw(?:or)?d|passwort|kennwort|passphrase|mot de passe|contraseña|{_OTHER_PASSWORDS})"
+)
+_TOLD_VALUE = compile(
+    r"(?i)(?:\s*[:=：]|\s(?:is|es|é|est|ist|lautet|è|är|er|jest|je|to|là|adalah|ialah|равен|—|-)\s)"
+    r"\s*(?:(?:now|jetzt|nun|agora|ahora|maintenant|ora|teraz|nu|sekarang|bây giờ|теперь)\s+)?"
+    r"[`\"']?([^\s\"'`<>]{10,64}?)[`\"']?(?:[\s,;!)]|[.](?:\s|$)|$)"
+)
+_TOLD_REACH = 120
+# What, said of a password, makes the value after it no password: its rules, its hash, a link.
+_TOLD_NOT = compile(
+    r"(?i)\b(?:hash|hashed|policy|polic|rules?|length|hint|reset|expir\w*|manager|vault|example|"
+    r"e\.g\.|placeholder|format|regex|pattern|field|id)\b"
+)
+
+
+def _told(view: View) -> list[tuple[int, int]]:
+    """The values of passwords told in a sentence, and strong enough to be one: ten to 64
+    characters, lower case and two more of upper case, digits and symbols."""
+    text = view.text
+    out: list[tuple[int, int]] = []
+    for word in _TOLD_WORD.finditer(text):
+        if (
+            text[word.start() - 1 : word.start()].isascii()
+            and text[word.start() - 1 : word.start()].isalnum()
+        ):
+            continue  # inside a word (userpassword): \b would also refuse パスワード after a newline
+        e = word.end()
+        end = text.find("\n", e, e + _TOLD_REACH)
+        end = e + _TOLD_REACH if end < 0 else end
+        hit = _TOLD_VALUE.search(text[e:end])
+        if hit is None:
+            continue
+        vs, ve = e + hit.start(1), e + hit.end(1)
+        value = text[vs:ve]
+        between = text[e : e + hit.start()]  # what the password is for, up to its verb or colon
+        if not all(c.isalnum() or c in " -_.()'’" for c in between) or _TOLD_NOT.search(between):
+            continue  # a URL's login or query (USER:PASSWORD@host:5432/db), the password's rules
+        if _AN_EXAMPLE.search(text[max(0, word.start() - 60) : vs]):
+            continue
+        if placeholder(value) or value.startswith(("$", "{", "<", "/", "http")) or "://" in value:
+            continue
+        if "@" in value or value.lower() in _WEAK_WORDS or value.startswith(_REFERENCES):
+            continue
+        if not any(c.isdigit() for c in value) and all(c.isalpha() or c in "._-" for c in value):
+            continue  # a name (process.env.DB_PASSWORD, Admin-Account), not a password
+        lower = any(c.islower() for c in value)
+        if lower and _classes(value) >= 3:
+            out.append((vs, ve))
+    return out
+
+
 def _key_name(view: View, start: int, key: str) -> str:
     """The whole identifier a key word sits in (``DB_PASSWORD`` for ``PASSWORD``)."""
     text = view.text
@@ -672,6 +728,9 @@ def scan_secrets(text: str) -> list[Finding]:
                 kind = "credential-assignment"  # a password file's entry, a cmdlet's parameter
         if kind is not None and not any(a < e and s < b for a, b in taken):
             spans.append((s, e, kind))
+    for s, e in _told(view):
+        if not any(a < e and s < b for a, b, _ in spans):
+            spans.append((s, e, "password-in-text"))
     spans.sort(key=lambda t: (t[0], -t[1]))
     found: list[Finding] = []
     last_end = -1

@@ -106,6 +106,8 @@ UNITS = {
     "rules placed on": "rules placed on you ",
     "ticket number": "ticket # 12-",
     "D.O.B.": "D.O.B.: 1 ",
+    # a password told in a sentence: each word reads the rest of its line
+    "password told": "la contraseña de x es ",
 }
 
 

