@@ -116,7 +116,7 @@ biuro zakaznicky ugyfelszolgalat musteri destek yardim assistance urgent reward 
 kancelaria sekretariat secretariat secretaria secretariado registry
 governance chair chairs committee board ai ki ia seguranca securite sicherheit customs zoll
 konkurs ayuda aiuto hilfe aide pomoc frontdesk
-dev devs booking bookings reservations lounge lounges pals etat civil mairie accueil
+tietosuoja cskh bd dev devs booking bookings reservations lounge lounges pals etat civil mairie accueil
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
 _ROLE_SPLIT = re.compile(r"[._+\-]")
@@ -141,7 +141,7 @@ _TEST_CARDS = frozenset(_TEST_LIST.split())
 _TESTING = re.compile(
     r"(?i)sandbox|test[ \-_]?mode|test[ _]numbers?|documented|for testing|"
     r"staging|fixture|sk_test|pk_test|de prueba|di prova|de teste|testkarte|carte de test|testnummer|"
-    r"test (?:data|values)|\(\w+ test\)"
+    r"test (?:data|values)|\(\w+ test\)|testkaart|testomgeving|testumgebung|testumgeving|ambiente de prueba"
 )
 _TEST_REACH = 800  # a table of test cards under its heading
 # A company's name or its office just before an address, on the same line.
@@ -176,7 +176,7 @@ _SWITCHBOARD = (
     r"tel[eé]fono de atenci[oó]n(?: al cliente)?|atenci[oó]n al cliente|servicio al cliente|"
     r"atendimento|kundenservice|kundendienst|service client(?:s|èle)?|assistenza clienti|"
     r"klantenservice|kundtj[aä]nst|[cç]a[gğ]r[iı] merkezi|m[uü][sş]teri hizmetleri|お客様窓口|"
-    r"サポートセンター|고객센터)"
+    r"サポートセンター|고객센터|客服(?:热线|熱線|电话|電話)?|服务热线|服務熱線|コールセンター)"
 )
 _SWITCHBOARD_AFTER = re.compile(rf"[ \t]*[(\[]?{_SWITCHBOARD}\b", re.I)
 _SWITCHBOARD_BEFORE = re.compile(rf"\b{_SWITCHBOARD}\s*(?:[:\-]|\(\w+\))?\s*$", re.I)
@@ -201,7 +201,8 @@ _EXAMPLE_IBANS = frozenset(_IBAN_LIST.split())
 # near ("My number is (415) 555-0132" is a person's number in a text as in a test).
 _SAYS_EXAMPLE = re.compile(
     r"(?i)(?<![@.\w])(?:e\.g\.|(?:for example|for instance|example|examples|sample|samples|fictional|fictitious|"
-    r"not (?:a )?real|dummy|placeholder|demo|synthetic|faker|made[ \-]up|test (?:number|data|account)|"
+    r"not (?:a )?real|dummy|placeholder|demo|synthetic|faker|made[ \-]up|test (?:number|data|account)s?|"
+    r"fiction|mock[ \-]?ups?|muster\w*|muestra|de muestra|"
     r"documentation|ejempl\w*|exempl\w*|beispiel\w*|esempi\w*|voorbeeld\w*|przyk[lł]ad\w*|"
     r"p[rř][ií]klad\w*|exempel\w*|esimerk\w*|[öo]rnek\w*|пример\w*|приклад\w*|fiktiv\w*|"
     r"fictif|fictive|ficticio|ficticia|fittizi[oa]|fict[ií]ci[oa]|fikcyjn\w*|nie jest (?:to )?prawdziw\w*)\b)"
@@ -211,14 +212,35 @@ _EXAMPLE_REACH = 300
 
 def _stand_in(kind: str, value: str) -> bool:
     if kind == "phone":
-        digits = "".join(c for c in value if c.isdigit())
-        return _fictional_phone("+" if value.lstrip("(").startswith("+") else "", digits)
+        parts = re.split("[–—~]", value)  # a range of them: 555-0100–555-0199
+        return all(
+            _fictional_phone(
+                "+" if part.lstrip(" (").startswith("+") else "",
+                "".join(c for c in part if c.isdigit()),
+            )
+            for part in parts
+        )
     if kind == "iban":
         return value.replace(" ", "") in _EXAMPLE_IBANS
     if kind == "email":
         domain = value.rpartition("@")[2].lower()
         return domain in _PLACEHOLDER_DOMAINS or domain.endswith((".example.com", ".example.org"))
+    if kind in _ID_KINDS:
+        compact = "".join(c for c in value if c.isalnum()).upper()
+        digits = "".join(c for c in compact if c.isdigit())
+        return (
+            digits.startswith("12345678")
+            or compact in _FAMOUS_IDS
+            or (kind == "uk-nino" and compact.startswith("QQ"))  # HMRC's example prefix
+        )
     return False
+
+
+# National identifiers' documented stand-ins: a counting run (123-45-6789, 12345678Z),
+# the Woolworth wallet card's SSN and the SSA's advertising one, HMRC's QQ prefix; like a
+# fictional phone range, no one's where the text says it is an example.
+_ID_KINDS = frozenset({"us-ssn", "uk-nino", "es-dni", "es-nie", "ca-sin", "it-codice-fiscale"})
+_FAMOUS_IDS = frozenset({"078051120", "219099999"})
 
 
 _IBAN = Pattern(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
@@ -556,11 +578,17 @@ _ORGANISATION_LINE = re.compile(
     r"(?i)\b(?:our|the|its)\s+(?:[\w\-]+\s+){0,2}(?:desk|office|helpdesk|help desk|hotline|helpline|"
     r"team|department|reception|switchboard|clinic|practice|branch|centre|center|line|ward)\b|"
     r"\b(?:appointments|enquiries|inquiries|bookings|reservations|triage|helpdesk|front desk|"
-    r"customs desk|box office|ticket office|admissions|switchboard)\b|\bbiur\w*|\bdzia[lł]\w*|"
+    r"customs desk|box office|ticket office|admissions|switchboard|zentrale|centralino)\b|\bbiur\w*|\bdzia[lł]\w*|"
     r"\bservice (?:desk|line)\b"
 )
 _SOMEONES_OWN = re.compile(
     r"(?i)\b(?:my|me|mine|i'm|i am|her|his|their personal|personal|private|home|mobile|cell)\b"
+)
+
+
+# A product's or a parcel's code, not a number to call: "EAN: 4006381333931".
+_CODE_LABEL = re.compile(
+    r"(?i)\b(?:EAN(?:-13|-8)?|GTIN|UPC|ISBN(?:-1[03])?|ISSN|SKU|MPN|tracking(?: (?:no\.?|number))?)\s*[:#]?\s*[\d\- ]{0,4}\Z"
 )
 
 
@@ -735,6 +763,7 @@ def scan_pii(text: str) -> list[Finding]:
             or _service_number(value)
             or _beside_a_function_mailbox(text, os, oe)
             or _an_organisation_s_line(text, os)
+            or _CODE_LABEL.search(text, max(0, os - 16), os)
         ):
             continue  # a company's line: "04 72 00 00 00 (standard)", "Zentrale: 030 …", 0800 …
         if (

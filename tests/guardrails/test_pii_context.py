@@ -127,3 +127,36 @@ def test_an_organisation_s_address_or_line_or_a_fixture_is_not_personal(text: st
 )
 def test_someone_s_own_number_or_home_still_is(text: str, kind: str) -> None:
     assert [f.kind for f in scan_pii(text)] == [kind]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a range of fictional numbers; a product's code; an id's documented stand-in said to be one
+        "Test data: phone numbers from 555-0100–555-0199 only.",
+        "ISBN-13: 978-0-13-468599-1\nEAN: 4006381333931",
+        "In the form mock-up, use 123-45-6789 as the SSN placeholder.",
+        "NI numbers look like QQ 12 34 56 C (the HMRC example format).",
+        "Por ejemplo, el número de muestra 12345678Z se considera válido en las pruebas.",
+        "Zum Testen kann die Muster-IBAN DE89 3704 0044 0532 0130 00 eingegeben werden.",
+        # an organisation's lines and mailboxes in more languages; a test card in Dutch
+        "联系我们\n客服热线:400-820-6688(每天 8:00–22:00)\n商务合作:bd@huanyu-home.com.cn",
+        "Yhteyshenkilö tietosuoja-asioissa: tietosuoja@pohjolankirjakauppa.fi",
+        "Zentrale: +49 8161 9470-0 · Fax: +49 8161 9470-99",
+        "Gebruik in de testomgeving de testkaart 5555 5555 5555 4444 (Mastercard).",
+    ],
+)
+def test_a_documented_stand_in_a_code_or_an_organisation_s_line_is_not_personal(text: str) -> None:
+    assert not scan_pii(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("SSN on file: 123-45-6789, verified by phone.", "us-ssn"),
+        ("Fax: +33 1 23 45 67 89", "phone"),
+        ("Call me on +33 6 12 34 56 78 after work, not the office.", "phone"),
+    ],
+)
+def test_the_same_values_with_nothing_saying_they_are_examples_are(text: str, kind: str) -> None:
+    assert kind in [f.kind for f in scan_pii(text)]
