@@ -55,7 +55,12 @@ ADDRESSEE = (
     r"trợ lý|ผู้ช่วย|msaidizi|सिस्टम|প্রোগ্রাম|মডেল|সিস্টেম|מערכת|نظام|النظام|ระบบ|"
     r"\b(?:language models?|modeles? de "
     r"langage|modelos? de lenguaje|sprachmodell\w*|modelu jezykowego|yapay zeka|umel\w+ inteligenc\w+)"
-    r"\b|ассистент|помощник|помічник|нейросет|ии-|βοηθ|مساعد|الذكاء الاصطناعي)"
+    r"\b|ассистент|помощник|помічник|нейросет|ии-|βοηθ|مساعد|الذكاء الاصطناعي|"
+    # more languages' AIs and assistants: Hindi, Bengali, Urdu, Persian, Tamil, Hebrew, the
+    # Nordic and Baltic languages' words, Hungarian's MI
+    r"एआई|सहायक|এআই|সহকারী|اے آئی|اسسٹنٹ|دستیار|هوش مصنوعی|உதவியாளர்|AI உதவி|בוט|"
+    r"\b(?:tekoäly|tekoaly|gervigreind|tehisintellekt|sprogmodel|spr[aå]kmodell|taalmodel|"
+    r"kielimalli)\pL*|\b(?-i:MI)-\pL+)"
 )
 TOOL_ID = (
     r"\b(?:merge|delete|drop|remove|destroy|transfer|deploy|approve|close|create|grant|send|run|"
@@ -905,6 +910,18 @@ FAMILIES: dict[str, list[str]] = {
         r"sms|links?|calls?|attachments?)\b",
         r"\b(?:phishing|abuse|spam|report|reportphishing|security|soc|csirt|cert)[\w.\-]*@",
     ],
+    # where a note to an AI sends something: an address or a link after the address
+    "dest": [r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,}\b|\bhttps?://"],
+    # an AI by a name no program's function shares (not "generator:", "crawler:")
+    "aistrong": [
+        r"(?-i:\bAI\b|\bKI\b|\bIA\b|\bLLM\b|\bGPT\b|\bDI\b|\bMI\b|ИИ)|assistant|assistent|asistent|"
+        r"asystent|copilot|chatbot|\bbot\b|language model|sprachmodell|taalmodel|sprogmodel|"
+        r"spr[aå]kmodell|kielimalli|tekoäly|tekoaly|gervigreind|tehisintellekt|yapay zeka|"
+        r"модел|ассистент|помощник|助手|助理|大模型|智能体|アシスタント|어시스턴트|βοηθ|مساعد|"
+        r"دستیار|עוזר|सहायक|এআই|সহকারী|உதவியாளர்|اسسٹنٹ"
+    ],
+    # a bot's login in a URL: "https://ci-bot:ghp_…@github.com"
+    "urllogin": [r"://[\w.\-]+:[^\s@/]+@"],
     "incident": [
         r"\b(?:an?|the) (?:attackers?|adversary|threat actors?|intruders?)\b|\battackers\b",
         r"\b(?:incident|post-?mortem|root cause|timeline|CVE-\d{4}|advisory|researchers?|in the wild|"
@@ -973,6 +990,8 @@ COMBOS: dict[str, list[Combo]] = {
          (("actx", "actw", "act", "dismiss", "dismiss2", "bypass", "conceal", "tool", "order", "sendv",
            "newx"),),
          _NOT_SPOKEN_TO),
+        # a note to an AI that names an address or a link: where it sends something
+        ("role-hijack", True, ("dest", "aistrong"), (), (*_NOT_SPOKEN_TO, "urllogin")),
         _ASKED_FOR_A_SECRET,
     ],
     "vocative": [
