@@ -117,14 +117,18 @@ def loop_created(body: kopf.Body, retry: int, **_: Any) -> None:
     # A new loop has no children yet: create them without reading first (on a retry, read).
     loop = _loop(body)
     view = Fresh(kube()) if retry == 0 else None
-    write_status(kube(), loop, reconcile_loop(kube(), loop, STATE, view), current=True)
+    status = reconcile_loop(kube(), loop, STATE, view)
+    if status is not None:
+        write_status(kube(), loop, status, current=True)
 
 
 @kopf.on.resume(GROUP, VERSION, "agentloops", backoff=RETRY_SECONDS)
 @kopf.on.update(GROUP, VERSION, "agentloops", backoff=RETRY_SECONDS)
 def loop_changed(body: kopf.Body, **_: Any) -> None:
     loop = _loop(body)
-    write_status(kube(), loop, reconcile_loop(kube(), loop, STATE), current=True)
+    status = reconcile_loop(kube(), loop, STATE)
+    if status is not None:
+        write_status(kube(), loop, status, current=True)
 
 
 @kopf.on.delete(GROUP, VERSION, "agentloops", optional=True)
@@ -208,7 +212,8 @@ def sweep_fleet(policy: kopf.Body) -> int:
     for loop in listed:
         if in_fleet(loop, fleet):
             status = reconcile_loop(kube(), loop, STATE, snapshot)
-            write_status(kube(), loop, status, current=True)
+            if status is not None:  # None: changed since the list, reconciled at its new version
+                write_status(kube(), loop, status, current=True)
             count += 1
     _reconcile_policy(policy, listed)
     return count

@@ -47,13 +47,26 @@ log = logging.getLogger("fleet.operator")
 
 def reconcile_loop(
     kube: Kube, loop: dict[str, Any], state: FleetState, view: View | None = None
-) -> dict[str, Any]:
-    """Bring one AgentLoop's children in line; return the status the loop should show.
+) -> dict[str, Any] | None:
+    """Bring one AgentLoop's children in line; return the status the loop should show, or
+    None for a copy older than one already reconciled (a fleet sweep lists every loop, then
+    reconciles them one by one: a loop changed meanwhile was reconciled at its new version by
+    its own handler, and the listed copy would put the old spec back).
 
     Children are read through ``view`` (default: the API, one read per child)."""
     meta = loop["metadata"]
-    with state.object_lock(meta.get("namespace") or "default", meta["name"]):
-        return _reconcile_loop(kube, loop, state, view or kube)
+    key = (meta.get("namespace") or "default", meta["name"])
+    uid, generation = meta.get("uid"), meta.get("generation")
+    with state.object_lock(*key):
+        if isinstance(generation, int):
+            seen = state.reconciled.get(key)
+            if seen is not None and seen[0] == uid and generation < seen[1]:
+                return None
+        status = _reconcile_loop(kube, loop, state, view or kube)
+        if isinstance(generation, int):
+            with state.lock:
+                state.reconciled[key] = (uid, generation)
+        return status
 
 
 def _reconcile_loop(
@@ -240,6 +253,7 @@ def delete_loop(kube: Kube, loop: dict[str, Any], state: FleetState) -> None:
     with state.lock:
         state.trigger_hashes.pop((ns, name), None)
         state.loops.pop((ns, name), None)
+        state.reconciled.pop((ns, name), None)
         state.crons.pop((ns, name), None)
         state.run_status.pop((ns, name), None)
     fleet = (loop.get("spec") or {}).get("fleet")

@@ -40,6 +40,9 @@ class FleetState:
     # What starting a run of an accepted loop needs, (namespace, loop) → {uid, fleet,
     # concurrency, suspend}: kept by every reconcile of the loop
     loops: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # (namespace, loop) → (uid, generation) of the newest version reconciled: a fleet sweep's
+    # list taken before a newer version was reconciled must not put the older one back
+    reconciled: dict[tuple[str, str], tuple[str | None, int]] = field(default_factory=dict)
     # Each loop's CronJob as last applied or seen (the template its Jobs are made from)
     crons: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # Approvers Secrets seen, (namespace, Secret) → (fleet, fingerprint), and each fleet's

@@ -203,3 +203,27 @@ def test_subagent_tokens_minted_mounted_rotated_and_dropped(
     ]
     (volume,) = [v for v in pod["volumes"] if v["name"] == "tokens"]
     assert volume["secret"]["items"] == [{"key": "subagent.reviewer", "path": "reviewer"}]
+
+
+def test_a_listed_copy_older_than_the_reconciled_version_changes_nothing(
+    kube: Kube, northwind: list[dict[str, Any]], namespace: str
+) -> None:
+    """A fleet sweep lists every loop, then reconciles each: a loop suspended in between is
+    reconciled by its own handler first, and the sweep's older copy must not resume it."""
+    ns = namespace
+    listed = _setup(kube, northwind, ns)  # the sweep's copy, taken before the change
+    state = FleetState()
+    assert reconcile_loop(kube, listed, state) is not None
+    kube.patch(
+        API_VERSION, "AgentLoop", ns, "cost-report", {"spec": {"trigger": {"suspend": True}}}
+    )
+    newer = kube.get(API_VERSION, "AgentLoop", ns, "cost-report")
+    assert newer is not None and newer["metadata"]["generation"] > listed["metadata"]["generation"]
+    assert reconcile_loop(kube, newer, state) is not None
+    assert reconcile_loop(kube, listed, state, Snapshot(kube, ns, "northwind")) is None
+    cron = kube.get("batch/v1", "CronJob", ns, "cost-report")
+    assert cron is not None and cron["spec"]["suspend"] is True
+    assert state.loops[(ns, "cost-report")]["suspend"] is True
+    # A loop deleted and made again under the same name starts its generations over.
+    state.reconciled[(ns, "cost-report")] = ("an-earlier-uid", 99)
+    assert reconcile_loop(kube, newer, state) is not None
