@@ -643,3 +643,13 @@ def test_the_tokens_file_is_never_written_through_a_symlink(
     assert "is a symbolic link" in result.output
     assert target.read_text() == "{}\n"
     assert link.is_symlink()
+
+
+def test_the_tokens_file_goes_into_a_directory_made_for_it(
+    base_fleet: Path, tmp_path: Path
+) -> None:
+    tokens = tmp_path / "build" / "secrets" / "tokens.json"  # neither directory exists yet
+    result = _config(base_fleet, tokens)
+    assert result.exit_code == 0, result.output
+    assert tokens.stat().st_mode & 0o777 == 0o600
+    assert "approver:alice" in json.loads(tokens.read_text())
