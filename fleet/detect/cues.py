@@ -62,7 +62,14 @@ class _Look:
         )
         bit = {name: 1 << i for i, name in enumerate(names)}
         self.reads = [(_family(name), bit[name]) for name in names]
-        self.extended = all(combo[1] for combo in COMBOS[anchor])
+        # One window is read per anchor: combinations that disagree on whether it takes the
+        # next sentence in would narrow every one of them to the anchor's own sentence.
+        flags = {combo[1] for combo in COMBOS[anchor]}
+        if len(flags) > 1:
+            raise ValueError(
+                f"cue anchor {anchor!r}: its combinations disagree on reading the next sentence"
+            )
+        self.extended = flags == {True}
         self.before = anchor in READS_BEFORE
         self.combos = [
             (
