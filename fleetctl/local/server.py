@@ -47,6 +47,11 @@ class ServerThread:
             loop=loop,
             http=http,
             lifespan=lifespan,
+            # No dictConfig of the process's logging from a server thread: it shuts down and
+            # replaces every handler under logging's lock, and while another thread closed a
+            # FileHandler (its own lock held, the module's wanted) the two deadlocked: parallel
+            # eval workers hung. uvicorn's loggers keep their level and propagate to the root.
+            log_config=None,
             log_level="error",
             access_log=False,
             # Requests still open at the end belong to a harness that is gone (Ctrl-C).
