@@ -3,6 +3,8 @@ copy of what it found, and :func:`redact` to replace the spans."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -45,3 +47,23 @@ def redact(text: str, findings: list[Finding]) -> str:
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+def overlaps(starts: list[int], ends: list[int], s: int, e: int) -> bool:
+    """Whether ``[s, e)`` overlaps one of the disjoint, sorted spans of :func:`merge_spans`: the
+    one that can is the last to start before ``e`` (a bisection, not a walk over them all)."""
+    i = bisect_left(starts, e) - 1
+    return i >= 0 and ends[i] > s
+
+
+def merge_spans(spans: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Spans merged into disjoint ones, as sorted starts and their ends."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for s, e in sorted(spans):
+        if ends and s < ends[-1]:
+            ends[-1] = max(ends[-1], e)
+        else:
+            starts.append(s)
+            ends.append(e)
+    return starts, ends

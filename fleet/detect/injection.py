@@ -38,12 +38,11 @@ import base64
 import binascii
 import re
 from array import array
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
 from .cues import MAY_BE_QUOTED, scan_cues
-from .finding import Finding, snippet
+from .finding import Finding, merge_spans, overlaps, snippet
 from .model import flagged
 from .phrases import automata
 from .text import Hit, Pattern, View, compile, fold_pattern, folded
@@ -434,11 +433,11 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         # so far, not a walk over all of them for each phrase: a text of many spelled-out
         # words and many findings made that quadratic). Respelled phrases that overlap one
         # another are sorted out below, as every finding is.
-        starts, ends = _merged((x, y) for x, y, _ in spans)
+        starts, ends = merge_spans((x, y) for x, y, _ in spans)
         for again, origin in _respelled(view, spelled):
             for kind, a, b in _matches(View(again), ascii):
                 s, e = origin[a], origin[b - 1] + 1
-                if not _overlaps(starts, ends, s, e) and phrase_kept(kind, s, e):
+                if not overlaps(starts, ends, s, e) and phrase_kept(kind, s, e):
                     spans.append((s, e, kind))
     body = view.text
     for turned_text, undo in _turnings(view):
@@ -473,11 +472,11 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         # ("ignore\u00adall\u00adprevious", "ignore%20all", "ignore_all_previous_instructions").
         # Same length, so a piece's spans are the caller's, shifted; a piece has no
         # spacers left, so its reading stops there.
-        starts, ends = _merged((f.start, f.end) for f in found)
+        starts, ends = merge_spans((f.start, f.end) for f in found)
         for at, piece in _spaced(text):
             for f in scan_injection(piece, _depth=_MAX_DEPTH):
                 f = Finding(f.detector, f.kind, f.start + at, f.end + at, f.masked)
-                if not _overlaps(starts, ends, f.start, f.end):
+                if not overlaps(starts, ends, f.start, f.end):
                     found.append(f)
     if view.translated() and _hides(text):
         # Runs of tag or zero-width characters hide text; spans of the original string.
@@ -497,34 +496,14 @@ def _learned(text: str, view: View, found: list[Finding]) -> list[Finding]:
     spans = flagged(text, view)
     if not spans:
         return []
-    starts, ends = _merged((f.start, f.end) for f in found)
+    starts, ends = merge_spans((f.start, f.end) for f in found)
     out = []
     for s, e in spans:
-        if not _overlaps(starts, ends, s, e):
+        if not overlaps(starts, ends, s, e):
             out.append(
                 Finding("prompt-injection", "suspected-instructions", s, e, snippet(text[s:e]))
             )
     return out
-
-
-def _overlaps(starts: list[int], ends: list[int], s: int, e: int) -> bool:
-    """Whether ``[s, e)`` overlaps one of the disjoint, sorted spans of :func:`_merged`: the
-    one that can is the last to start before ``e`` (a bisection, not a walk over them all)."""
-    i = bisect_left(starts, e) - 1
-    return i >= 0 and ends[i] > s
-
-
-def _merged(spans: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
-    """Spans merged into disjoint ones, as sorted starts and their ends."""
-    starts: list[int] = []
-    ends: list[int] = []
-    for s, e in sorted(spans):
-        if ends and s < ends[-1]:
-            ends[-1] = max(ends[-1], e)
-        else:
-            starts.append(s)
-            ends.append(e)
-    return starts, ends
 
 
 _UI_WORDS = {"setting", "settings", "field", "option", "options", "button", "page", "tab",

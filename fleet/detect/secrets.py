@@ -17,10 +17,11 @@ import base64
 import binascii
 import math
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .finding import Finding, mask
+from .finding import Finding, mask, merge_spans, overlaps
 from .text import Pattern, View, compile, exact
 
 
@@ -483,10 +484,8 @@ def _told(view: View) -> list[tuple[int, int]]:
     text = view.text
     out: list[tuple[int, int]] = []
     for word in _TOLD_WORD.finditer(text):
-        if (
-            text[word.start() - 1 : word.start()].isascii()
-            and text[word.start() - 1 : word.start()].isalnum()
-        ):
+        before = text[word.start() - 1 : word.start()]
+        if before.isascii() and before.isalnum():
             continue  # inside a word (userpassword): \b would also refuse パスワード after a newline
         e = word.end()
         end = text.find("\n", e, e + _TOLD_REACH)
@@ -684,7 +683,7 @@ def scan_secrets(text: str) -> list[Finding]:
             kind = token.kind
         if kind is not None:
             spans.append((s, e, kind))
-    taken = [(s, e) for s, e, _ in spans]
+    taken = merge_spans((s, e) for s, e, _ in spans)  # the tokens found: starts, ends
     for hit in _CONTEXT_RE.finditer(view):
         group = hit.group
         if group == 1:
@@ -726,11 +725,16 @@ def scan_secrets(text: str) -> list[Finding]:
                 kind = None  # "Login: admin / dashboard": a path or a word, not a password
             elif group in (17, 19, 20) and kind is not None:
                 kind = "credential-assignment"  # a password file's entry, a cmdlet's parameter
-        if kind is not None and not any(a < e and s < b for a, b in taken):
+        if kind is not None and not overlaps(*taken, s, e):
             spans.append((s, e, kind))
+    starts, ends = merge_spans((s, e) for s, e, _ in spans)
     for s, e in _told(view):
-        if not any(a < e and s < b for a, b, _ in spans):
-            spans.append((s, e, "password-in-text"))
+        if overlaps(starts, ends, s, e):
+            continue
+        i = bisect_left(starts, s)  # kept disjoint and sorted: it overlaps none of them
+        starts.insert(i, s)
+        ends.insert(i, e)
+        spans.append((s, e, "password-in-text"))
     spans.sort(key=lambda t: (t[0], -t[1]))
     found: list[Finding] = []
     last_end = -1

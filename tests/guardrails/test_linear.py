@@ -110,6 +110,12 @@ UNITS = {
     "password told": "la contraseña de x es ",
 }
 
+# Texts made of findings: each finding was checked against every one found before it.
+FINDINGS = {
+    "password told, with its value": "la contraseña es Ab1!cdefgh12 ",
+    "keyed token": 'api_key = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5" ',
+}
+
 
 def cost(detector: Detector, text: str, repeats: int = 5) -> float:
     """The least CPU time of a few runs (CPU, not wall time: a loaded machine's other
@@ -155,6 +161,17 @@ def test_credential_rule_on_a_12k_description(tmp_path: Path) -> None:
     agent.write_text(body.replace("  owner:", f"  description: '{hostile}'\n  owner:", 1))
     report = check(DirSource(root, "fleet"))
     assert report.fleet is not None and not [d for d in report.diagnostics if d.rule == "FL141"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("unit", sorted(FINDINGS))
+def test_four_times_as_many_findings_cost_about_four_times(unit: str) -> None:
+    # 2,000 findings against 8,000: quadratic work shows at this size (about 11x), where a
+    # 16 KB text of them is too small for it to stand out of the noise.
+    small = FINDINGS[unit] * 2000
+    scan_secrets(small)
+    ratio = cost(scan_secrets, small * 4, repeats=2) / cost(scan_secrets, small, repeats=3)
+    assert ratio < 7, f"secrets on {unit!r}: four times the findings cost {ratio:.1f}x"
 
 
 @pytest.mark.timeout(60)
