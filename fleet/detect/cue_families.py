@@ -32,6 +32,13 @@ AI = (
 # Greek are matched in the folded form the patterns are put through): AI in a compound
 # ("KI-Kalenderassistent", "ai-sprint-bot"), assistants, bots, copilots, language models,
 # agents named as software ("coding-agent", "agents installing this package").
+# AIs and assistants in Hindi, Bengali, Urdu, Persian and Tamil, and the Nordic and Baltic
+# languages' words for an AI or a language model: names of an AI in ADDRESSEE and in the
+# families that ask for one by a name no program's function shares ("aistrong").
+_AI_NAMES_SCRIPTS = "सहायक|এআই|সহকারী|اسسٹنٹ|دستیار|உதவியாளர்"
+_AI_NAMES_NORTH = (
+    "tekoäly|tekoaly|gervigreind|tehisintellekt|sprogmodel|spr[aå]kmodell|taalmodel|kielimalli"
+)
 ADDRESSEE = (
     r"(?:\b(?:[\w]+-)*(?-i:AI|A\.I\.|IA|KI|LLM|GPT)(?:-[^\W\d_]\w*)*\b|\b[\w\-]*(?:assistant|assistent|"
     r"asistent|asystent|asistan\b|asisten\b)\w*|\b(?:[\w]+-)*(?:bot|bots|chatbot|copilot|robot|robo)"
@@ -56,11 +63,9 @@ ADDRESSEE = (
     r"\b(?:language models?|modeles? de "
     r"langage|modelos? de lenguaje|sprachmodell\w*|modelu jezykowego|yapay zeka|umel\w+ inteligenc\w+)"
     r"\b|ассистент|помощник|помічник|нейросет|ии-|βοηθ|مساعد|الذكاء الاصطناعي|"
-    # more languages' AIs and assistants: Hindi, Bengali, Urdu, Persian, Tamil, Hebrew, the
-    # Nordic and Baltic languages' words, Hungarian's MI
-    r"एआई|सहायक|এআই|সহকারী|اے آئی|اسسٹنٹ|دستیار|هوش مصنوعی|உதவியாளர்|AI உதவி|בוט|"
-    r"\b(?:tekoäly|tekoaly|gervigreind|tehisintellekt|sprogmodel|spr[aå]kmodell|taalmodel|"
-    r"kielimalli)\pL*|\b(?-i:MI)-\pL+)"
+    # and Hebrew's bot, Hungarian's MI
+    rf"एआई|{_AI_NAMES_SCRIPTS}|اے آئی|هوش مصنوعی|AI உதவி|בוט|"
+    rf"\b(?:{_AI_NAMES_NORTH})\pL*|\b(?-i:MI)-\pL+)"
 )
 TOOL_ID = (
     r"\b(?:merge|delete|drop|remove|destroy|transfer|deploy|approve|close|create|grant|send|run|"
@@ -915,10 +920,9 @@ FAMILIES: dict[str, list[str]] = {
     # an AI by a name no program's function shares (not "generator:", "crawler:")
     "aistrong": [
         r"(?-i:\bAI\b|\bKI\b|\bIA\b|\bLLM\b|\bGPT\b|\bDI\b|\bMI\b|ИИ)|assistant|assistent|asistent|"
-        r"asystent|copilot|chatbot|\bbot\b|language model|sprachmodell|taalmodel|sprogmodel|"
-        r"spr[aå]kmodell|kielimalli|tekoäly|tekoaly|gervigreind|tehisintellekt|yapay zeka|"
-        r"модел|ассистент|помощник|助手|助理|大模型|智能体|アシスタント|어시스턴트|βοηθ|مساعد|"
-        r"دستیار|עוזר|सहायक|এআই|সহকারী|உதவியாளர்|اسسٹنٹ"
+        rf"asystent|copilot|chatbot|\bbot\b|language model|sprachmodell|{_AI_NAMES_NORTH}|yapay zeka|"
+        rf"модел|ассистент|помощник|助手|助理|大模型|智能体|アシスタント|어시스턴트|βοηθ|مساعد|"
+        rf"עוזר|{_AI_NAMES_SCRIPTS}"
     ],
     # a bot's login in a URL: "https://ci-bot:ghp_…@github.com"
     "urllogin": [r"://[\w.\-]+:[^\s@/]+@"],

@@ -557,7 +557,8 @@ _SERVICE_NATIONAL = (
 
 
 def _service_number(value: str) -> bool:
-    """A free or shared-cost service number (0800 …, 0120-…, 900 …, 0850 …), or one whose subscriber digits are all zeros (0850 000 00 00): a company's or a stand-in."""
+    """A free or shared-cost service number (0800 …, 0120-…, 900 …, 0850 …), or one whose
+    subscriber digits are all zeros (0850 000 00 00): a company's or a stand-in."""
     digits = "".join(c for c in value if c.isdigit())
     if digits[-7:].count("0") >= 6:
         return True

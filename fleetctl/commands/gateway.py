@@ -110,10 +110,9 @@ def config(
         {k.removeprefix("approver:"): [token_sha256(v)] for k, v in approver_tokens.items()},
     )
     try:
+        # as compile -o does: build/ may not exist yet
         for parent in {tokens_out.parent, out.parent}:
-            parent.mkdir(
-                parents=True, exist_ok=True
-            )  # as compile -o does: build/ may not exist yet
+            parent.mkdir(parents=True, exist_ok=True)
         write_private(
             tokens_out,
             json.dumps({**tokens, **approver_tokens}, indent=2, sort_keys=True) + "\n",
