@@ -87,9 +87,54 @@ _AI_NOT_AGENT = AI.replace("|agent|", "|")
 # Anchors whose match must stand at the head of a clause (see cues.clause_head): the
 # family, and the alternative's index in ANCHORS.
 AT_CLAUSE_HEAD = frozenset({("addrx", 0)})
+# Anchors whose match must open its clause: nothing but an opening mark, or a label's
+# colon, before it on its line (see cues.clause_start).
+AT_CLAUSE_START = frozenset({"addrto"})
 # Anchors whose combinations read the sentence before theirs too: a claim of approval
 # follows the order it covers ("Release the payment today. The CFO approved verbally.").
 READS_BEFORE = frozenset({"preapproved", "conceal", "caplift"})
+
+# An AI by a name no program's function shares (not "generator:", "crawler:"): the
+# "aistrong" family, and the names "addrto" reads.
+_AI_STRONG = (
+    r"(?-i:\bAI\b|\bKI\b|\bIA\b|\bLLM\b|\bGPT\b|\bDI\b|\bMI\b|ИИ)|assistant|assistent|asistent|"
+    rf"asystent|copilot|chatbot|\bbot\b|language model|sprachmodell|{_AI_NAMES_NORTH}|yapay zeka|"
+    rf"модел|ассистент|помощник|助手|助理|大模型|智能体|アシスタント|어시스턴트|βοηθ|مساعد|"
+    rf"עוזר|एआई|{_AI_NAMES_SCRIPTS}"
+)
+# A note's label, in many languages ("Besked til sprogmodellen:", "Οδηγία προς τον βοηθό:",
+# "Служебное сообщение для ИИ-оператора:").
+_NOTE_LABEL = (
+    r"note|notes|message|memo|notice|reminder|instructions?|directive|besked|meddelelse|melding|"
+    r"beskjed|meddelande|markus|teade|huomautus|viesti|notiz|hinweis|nachricht|mitteilung|"
+    r"anweisung\pL*|consignes?|nota|notas|aviso|mensaje|mensagem|messaggio|avviso|bericht|"
+    r"opmerking|notitie|wiadomosc|uwaga|notatka|polecenie|zprava|poznamka|sprava|pokyn\pL*|uzenet|"
+    r"megjegyzes|utasitas|mesaj|notu|talimat\pL*|сообщение|записка|примечание|инструкци\pL*|"
+    r"указани\pL*|повідомлення|примітка|інструкці\pL*|съобщение|бележка|οδηγία|οδηγίες|σημείωση|"
+    r"μήνυμα|pesan|catatan|arahan|mensahe|ujumbe|ohje|juhis|juhend|pranesimas|pastaba|zina|"
+    r"piezime|poruka|napomena|uputa|uputstvo|порука|напомена|napomena|instrukcija|instrukcijos|"
+    r"instrukce|instrukcja|instrucao|instrucoes|instruccion(?:es)?|istruzion[ei]|निर्देश|संदेश|नोट|"
+    r"নির্দেশ|বার্তা|ہدایت|پیغام|نوٹ|پیام|یادداشت|ملاحظة|رسالة|تعليمات|הערה|הודעה|הוראה"
+)
+# "to" or "for" before the AI a note is for, in many languages (not English "for" and
+# German "für" alone: "For AI agents: see llms.txt" heads a section for such readers).
+_TO_AN_AI = (
+    r"to|til|till|a la|a las|a los|al|ao|aos|a l'|aux|au|alla|allo|agli|all'|do|к|до|aan|catre|"
+    r"προς|به|kepada|ke|gui|kwa|kay|an (?:den|die|das|alle|jede\pL*)|zu handen|attn|attention"
+)
+# "for": after a note's label ("Nota para o assistente:"), or before the AI's name alone
+# ("Для ИИ-ассистента:"); not before a longer name ("Para el asistente de ventas:" heads a
+# section for a team's assistant), and English "for" and German "für" only after a label
+# ("For AI agents: see llms.txt" heads a section for such readers).
+_FOR_AN_AI = r"для|за|voor|pentru|για|برای|untuk|cho|para|pour|per|pro|pre|dla"
+# Postpositions: "एआई सहायक के लिए निर्देश:", "yapay zeka asistanı için:"
+_AI_POSTPOSITION = r"icin|के लिए|के लिये|को|জন্য|کے لیے|کیلئے|szamara|jaoks|varten|uchun"
+# An AI named in the dative: "Märkus tehisintellekti assistendile:"
+_AI_DATIVE = (
+    r"assistendile|tehisintellektile|asistanina|asistana|yapay zekaya|avustajalle|tekoalylle|"
+    r"assistentille|asszisztensnek|asystentowi|ассистенту|помощнику|асистенту|помічнику|"
+    r"asistentovi|asistentui|asistentam|asistentului|botowi|botovi"
+)
 
 FAMILIES: dict[str, list[str]] = {
     # orders dismissed, or declared void
@@ -178,6 +223,23 @@ FAMILIES: dict[str, list[str]] = {
         rf"(?:{ADDRESSEE}|l'(?:agente|assistente|IA)|(?:la |el |o |a )?(?-i:IA)\b)",
         # a note named after its addressee (Turkish): "Yapay zekâ asistanına not:"
         rf"(?:{ADDRESSEE})\w*(?:\s+\w+){{0,2}}?\s+(?:not|notu|talimat\w*|uyar[iı]\w*|mesaj\w*)\s*[:：]",
+    ],
+    # A note headed to an AI by name, at a clause's very start and closed by a colon: "Til
+    # den digitale assistenten:", "Besked til sprogmodellen:", "Către asistentul AI care
+    # citește acest fișier:", "(एआई सहायक के लिए निर्देश:". Where it stands is checked back
+    # from the match (cues.clause_start): only an opening mark or a label's colon before it.
+    "addrto": [
+        rf"(?:\b|[\s(\[{{<>*#/\-])(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?"
+        rf"(?:{_TO_AN_AI}|{_FOR_AN_AI}|for|fur)\s+(?:[^\s:：]+\s+){{0,3}}?"
+        rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
+        rf"(?:\b|[\s(\[{{<>*#/\-])(?:{_TO_AN_AI})\s+(?:[^\s:：]+\s+){{0,3}}?"
+        rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
+        rf"(?:\b|[\s(\[{{<>*#/\-])(?:{_FOR_AN_AI})\s+(?:[^\s:：]+\s+){{0,2}}?"
+        rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+)?[ \t]*[:：]",
+        rf"(?:\b|[\s(\[{{<>*#/\-])(?:(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?)?(?:{_AI_DATIVE})"
+        rf"(?:[ \t]+[^\s.!?:：]+){{0,4}}?[ \t]*[:：]",
+        rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s:：]+){{0,2}}?[ \t]+(?:{_AI_POSTPOSITION})"
+        rf"(?:[ \t]+(?:{_NOTE_LABEL}))?[ \t]*[:：]",
     ],
     # An AI addressed at the head of a clause, in many languages: "Scheduling assistant:",
     # "Note for the sales copilot —", "Hinweis an die KI, die dieses Ticket
@@ -918,12 +980,7 @@ FAMILIES: dict[str, list[str]] = {
     # where a note to an AI sends something: an address or a link after the address
     "dest": [r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,}\b|\bhttps?://"],
     # an AI by a name no program's function shares (not "generator:", "crawler:")
-    "aistrong": [
-        r"(?-i:\bAI\b|\bKI\b|\bIA\b|\bLLM\b|\bGPT\b|\bDI\b|\bMI\b|ИИ)|assistant|assistent|asistent|"
-        rf"asystent|copilot|chatbot|\bbot\b|language model|sprachmodell|{_AI_NAMES_NORTH}|yapay zeka|"
-        rf"модел|ассистент|помощник|助手|助理|大模型|智能体|アシスタント|어시스턴트|βοηθ|مساعد|"
-        rf"עוזר|{_AI_NAMES_SCRIPTS}"
-    ],
+    "aistrong": [_AI_STRONG],
     # a bot's login in a URL: "https://ci-bot:ghp_…@github.com"
     "urllogin": [r"://[\w.\-]+:[^\s@/]+@"],
     "incident": [
@@ -945,7 +1002,7 @@ ANCHORS: dict[str, list[str]] = {
     "nearown": [rf"(?:{'|'.join(FAMILIES['dismiss'])})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
-        for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "vocative", "addrx", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
+        for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "addrto", "vocative", "addrx", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot", "rolemark2", "aikey",
                      "caplift")
@@ -983,6 +1040,8 @@ COMBOS: dict[str, list[Combo]] = {
         ("role-hijack", True, ("addrx",), (), _NOT_SPOKEN_TO),
         _ASKED_FOR_A_SECRET,
     ],
+    # a note headed to an AI by name: what follows is for it, whatever its verbs
+    "addrto": [("role-hijack", True, (), (), ("ours", "aitopic"))],
     "ifai": [
         ("role-hijack", True, (),
          (("actx", "act", "dismiss", "dismiss2", "bypass", "conceal", "tool", "order", "sendv",

@@ -27,7 +27,7 @@ from typing import Any
 
 import re2
 
-from .cue_families import ANCHORS, AT_CLAUSE_HEAD, COMBOS, FAMILIES, READS_BEFORE
+from .cue_families import ANCHORS, AT_CLAUSE_HEAD, AT_CLAUSE_START, COMBOS, FAMILIES, READS_BEFORE
 from .text import Pattern, View, _Split, compile, fold_pattern
 
 _SPAN = 300  # characters a sentence is read at most, either way from its anchor
@@ -138,19 +138,23 @@ class _Whose:
 
 
 @functools.cache
-def _compiled() -> tuple[Pattern, _Whose, list[int], list[str], list[_Look], frozenset[int]]:
+def _compiled() -> tuple[
+    Pattern, _Whose, list[int], list[str], list[_Look], frozenset[int], frozenset[int]
+]:
     """The anchors as one pattern without groups (groups make RE2 run its slow engine
     on every match), and as Sets anchored at a match, which say whose it is; and which
-    of them must stand at the head of a clause (:func:`clause_head`)."""
+    of them must stand at the head of a clause (:func:`clause_head`), and which must open
+    one (:func:`clause_start`)."""
     names = list(ANCHORS)
     entries = [(i, j, p) for i, n in enumerate(names) for j, p in enumerate(ANCHORS[n])]
     patterns = [(i, _lookahead_free(fold_pattern(p))) for i, _, p in entries]
     heads = frozenset(k for k, (i, j, _) in enumerate(entries) if (names[i], j) in AT_CLAUSE_HEAD)
+    starts = frozenset(k for k, (i, _, _) in enumerate(entries) if names[i] in AT_CLAUSE_START)
     # In slices (fleet.detect.text._Split): on diverse 2 KB texts, 1,466 µs per KB as one
     # union, 324 in 16.
     anchor = Pattern.union([p for _, p in patterns], "(?i)", groups=False, parts=16)
     whose = _Whose([p for _, p in patterns], anchor.split)
-    return anchor, whose, [i for i, _ in patterns], names, [_Look(n) for n in names], heads
+    return anchor, whose, [i for i, _ in patterns], names, [_Look(n) for n in names], heads, starts
 
 
 # What ends a clause, and what may open one (a quote, a bracket, a list or heading mark).
@@ -187,6 +191,25 @@ def clause_head(text: str, at: int) -> bool:
     while k >= 0 and text[k].isspace():
         k -= 1
     return k < 0 or text[k] in _OPENERS or text[k] in _SENTENCE_ENDS
+
+
+_LEAD_IN = frozenset(" \t<!}") | _OPENERS
+
+
+def clause_start(text: str, at: int) -> bool:
+    """Whether ``text[at]`` opens a clause: before it on its line only spaces and opening
+    marks, back to the line's start, a sentence's end or a label's colon ("NOTE:", "a; b;")."""
+    if text[at : at + 1] == "\n":
+        return True  # the match took the line break before its first word
+    k = at - 1
+    while k >= 0 and text[k] in _LEAD_IN:
+        k -= 1
+    if k < 0:
+        return True
+    c = text[k]
+    if c == "\n" or c in ":;：" or (c == "n" and k > 0 and text[k - 1] == "\\"):
+        return True
+    return c in _SENTENCE_ENDS and k + 1 < len(text) and text[k + 1].isspace()
 
 
 def anchor_pattern() -> str:
@@ -246,7 +269,7 @@ def _sentence(text: str, s: int, e: int) -> tuple[int, int]:
 
 def scan_cues(view: View) -> list[tuple[int, int, str]]:
     """(start, end, kind) of each sentence of the view's text whose cues combine."""
-    anchor, whose, owner, names, looks, heads = _compiled()
+    anchor, whose, owner, names, looks, heads, starts = _compiled()
     text, data = view.text, view.subject
     found: list[tuple[int, int, str]] = []
     last: dict[int, int] = {}  # family: the end of the last sentence it read
@@ -268,6 +291,15 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
         which = whose.at(data, bs, text[s:e])
         if not heads.isdisjoint(which or ()) and (e - s > _COLON_REACH or not clause_head(text, s)):
             which = [i for i in which if i not in heads]
+        if not starts.isdisjoint(which or ()) and (
+            e - s > _COLON_REACH or not clause_start(text, s)
+        ):
+            which = [i for i in which if i not in starts]
+            if not which:
+                # Its match may hide a shorter anchor inside it ("Observação para a IA do
+                # suporte:" holds "IA do suporte:"): search on from the next byte.
+                pos = bs + 1
+                continue
         label = _speaker_label(text, s, e) if which else None
         if label is not None:
             if turns is None:
