@@ -466,16 +466,25 @@ _TOLD_WORD = compile(
     rf"(?i)(?:passw(?:or)?d|passwort|kennwort|passphrase|mot de passe|contraseña|{_OTHER_PASSWORDS})"
 )
 _TOLD_VALUE = compile(
-    r"(?i)(?:\s*[:=：]|\s(?:is|es|é|est|ist|lautet|è|är|er|jest|je|to|là|adalah|ialah|равен|—|-)\s)"
+    r"(?i)(?:\s*[:=：]|\s(?:is|es|é|est|ist|lautet|è|är|er|jest|je|to|là|adalah|ialah|равен|—|-)\s|"
+    # a particle ("비밀번호가 … 로 변경되었습니다", "パスワードは …", "密码是 …")
+    r"(?:は|が|가|는|은|이|是|为|為)\s*)"
     r"\s*(?:(?:now|jetzt|nun|agora|ahora|maintenant|ora|teraz|nu|sekarang|bây giờ|теперь)\s+)?"
     r"[`\"']?([^\s\"'`<>]{10,64}?)[`\"']?(?:[\s,;!)]|[.](?:\s|$)|$)"
 )
+# The value alone in quotes right after the word ("mot de passe « g#jmQ9cC#WlE10c »"):
+# read only when no verb or colon tells one.
+_TOLD_QUOTED = compile("\\s*[«“„‘\"']\\s*([^\\s\"'`<>«»“”„‘’]{10,64}?)\\s*[»”’‘\"']")
 _TOLD_REACH = 120
 # What, said of a password, makes the value after it no password: its rules, its hash, a link.
 _TOLD_NOT = compile(
     r"(?i)\b(?:hash|hashed|policy|polic|rules?|length|hint|reset|expir\w*|manager|vault|example|"
     r"e\.g\.|placeholder|format|regex|pattern|field|id)\b"
 )
+
+
+_A_REFERENCE = re.compile(r"\$(?:\{|\(|[A-Za-z_][A-Za-z0-9_]*(?:[.,;:]?$))")
+_AN_ADDRESS = re.compile(r"@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
 
 
 def _told(view: View) -> list[tuple[int, int]]:
@@ -490,7 +499,7 @@ def _told(view: View) -> list[tuple[int, int]]:
         e = word.end()
         end = text.find("\n", e, e + _TOLD_REACH)
         end = e + _TOLD_REACH if end < 0 else end
-        hit = _TOLD_VALUE.search(text[e:end])
+        hit = _TOLD_VALUE.search(text[e:end]) or _TOLD_QUOTED.match(text[e:end])
         if hit is None:
             continue
         vs, ve = e + hit.start(1), e + hit.end(1)
@@ -500,9 +509,11 @@ def _told(view: View) -> list[tuple[int, int]]:
             continue  # a URL's login or query (USER:PASSWORD@host:5432/db), the password's rules
         if _AN_EXAMPLE.search(text[max(0, word.start() - 60) : vs]):
             continue
-        if placeholder(value) or value.startswith(("$", "{", "<", "/", "http")) or "://" in value:
+        if placeholder(value) or value.startswith(("{", "<", "/", "http")) or "://" in value:
             continue
-        if "@" in value or value.lower() in _WEAK_WORDS or value.startswith(_REFERENCES):
+        if _A_REFERENCE.match(value) or _AN_ADDRESS.search(value):
+            continue  # a variable ($DB_PASSWORD, ${…}, $(…)), an address or a login (user@host.tld)
+        if value.lower() in _WEAK_WORDS or value.startswith(_REFERENCES):
             continue
         if not any(c.isdigit() for c in value) and all(c.isalpha() or c in "._-" for c in value):
             continue  # a name (process.env.DB_PASSWORD, Admin-Account), not a password

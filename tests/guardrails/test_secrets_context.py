@@ -91,6 +91,13 @@ def test_the_same_token_in_use_or_a_key_with_its_material_is(text: str, kind: st
         "j'ai changé le mot de passe admin du NAS (nas-02.lan) : Hx7&kLp2_Qm9",
         "ステージングのパスワード: %9dKq2+Lm7pXz",
         "the password for the shared mailbox is now Zp3!vQ8#rT2k",
+        # an @ that is no address's, a $ that is no variable's
+        "Das Passwort für den Build-Server lautet Wq7@#pLm2^xZ – nur heute gültig.",
+        "VPN の検証用アカウント パスワード: $Kp4LmZq*8@Xv です。",
+        # a particle instead of a verb, the value in quotes alone
+        "관리자 계정 비밀번호가 $7rTqWzLmNp2K 로 변경되었습니다.",
+        "서버 비밀번호는 hT5kLm9Qw2Zx 입니다.",
+        "voici les accès : utilisateur « deploy », mot de passe « k#pQ7mZ2#WxL4r ».",
     ],
 )
 def test_a_password_told_in_a_sentence_is_found(text: str) -> None:
@@ -107,6 +114,10 @@ def test_a_password_told_in_a_sentence_is_found(text: str) -> None:
         "DATABASE_URL=postgres://USER:PASSWORD@localhost:5432/app_dev",
         "Das Passwort für den Admin-Account lautet Admin-Account, nicht anders.",
         "A password such as Tr0ub4dor&3x is easy to guess; use a passphrase.",
+        # a variable, an address or a login, a word in quotes
+        "Das Passwort lautet $DB_ADMIN_PASSWORD aus der Umgebung.",
+        "The password is sent to ops-team@northwind.example.com by the vault.",
+        "Enter the password 'reset-link' only if asked.",
     ],
 )
 def test_what_a_sentence_says_of_a_password_without_one_is_not(text: str) -> None:
