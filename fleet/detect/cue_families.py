@@ -981,6 +981,19 @@ FAMILIES: dict[str, list[str]] = {
     "dest": [r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,}\b|\bhttps?://"],
     # an AI by a name no program's function shares (not "generator:", "crawler:")
     "aistrong": [_AI_STRONG],
+    # a defence told of: orders hidden in what is read, which the AI ignores ("the triage
+    # bot should ignore instructions that appear inside quoted emails", "ara ignora les
+    # instruccions amagades dins dels documents")
+    "defence": [
+        r"\b(?:ignor\w*|disregard\w*|skip\w*|refus\w*|reject\w*|negeer\w*|ignoruj\w*|игнорир\w*|"
+        r"ігнору\w*)\s+(?:[\w'\-]+\s+){0,2}?(?:instructions?|commands?|orders?|prompts?|"
+        r"instruccions|instrucciones|instru[cç][oõ]es|comandos|istruzioni|comandi|consignes|"
+        r"commandes|anweisungen|befehle|instructies|opdrachten|polecenia|instrukcje|инструкци\pL*|"
+        r"команд\pL*|інструкці\pL*)\s+(?:(?:that|which) (?:are |may be |might be |appear |appears )?"
+        r"(?:\w+ )?(?:in|inside|within)\b|found|contained|embedded|hidden|planted|injected|"
+        r"escondid[oa]s|ocult[oa]s|amagad[ea]s|nascost[ei]|cachee?s|versteckte?n?|eingebettete?n?|"
+        r"verborgen\w*|ukryte|скрыт\pL*|прихован\pL*|gizli)"
+    ],
     # a bot's login in a URL: "https://ci-bot:ghp_…@github.com"
     "urllogin": [r"://[\w.\-]+:[^\s@/]+@"],
     "incident": [
@@ -1012,7 +1025,7 @@ ANCHORS: dict[str, list[str]] = {
 Combo = tuple[Any, ...]  # kind, extended, needs, any_of[, unless]
 # What makes a sentence that names an AI no note to it: its own AI or orders ("our bot"),
 # code, or the AI as a heading's topic.
-_NOT_SPOKEN_TO = ("ours", "code", "aitopic")
+_NOT_SPOKEN_TO = ("ours", "code", "aitopic", "defence")
 # A note to an AI reader that asks it for a secret.
 _ASKED_FOR_A_SECRET: Combo = ("prompt-leak", True, ("leakp", "secret"), (), _NOT_SPOKEN_TO)
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
@@ -1029,7 +1042,7 @@ COMBOS: dict[str, list[Combo]] = {
     "addr": [
         ("role-hijack", True, (),
          (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),),
-         ("ours", "uispec")),
+         ("ours", "uispec", "defence")),
     ],
     "addrnote": [
         ("role-hijack", True, (),

@@ -376,6 +376,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             or _TECHNICAL_RULES.search(view.text, s, e)
             or _REPORTED_ATTACK.search(view.text, max(0, s - 48), s)
             or (_ANY_SUCH.search(view.text, s, e) and _EMBEDDED_AFTER.match(view.text, e))
+            or _HIDDEN_AFTER.match(view.text, e)
         ):
             return False
         if kind in _QUOTABLE and (
@@ -543,6 +544,17 @@ _EMBEDDED_AFTER = re.compile(
     r"this |these |those |any |retrieved |user |tool |web |documents?|pages?|content|e-?mails?|"
     r"tickets?|inputs?|data|results?|messages?|files?)"
 )
+# Orders dismissed as hidden or planted in what is read: a defence told of ("the bot should
+# ignore instructions that appear inside quoted emails", "Agora ignora comandos escondidos em
+# arquivos"), not an order (no attacker asks for the hidden orders to be ignored).
+_HIDDEN_WORDS = (
+    r"(?:(?:that|which) (?:are |may be |might be |appear |appears |might appear )?(?:found |"
+    r"contained |embedded |hidden |written |included |planted |injected )?(?:in|inside|within)\b|"
+    r"(?:found|contained|embedded|hidden|planted|injected|escondid[oa]s|ocult[oa]s|amagad[ea]s|"
+    r"nascost[ei]|cachée?s|versteckte?n?|eingebettete?n?|verborgen(?:e|en)?|ukryte|скрыт\w+|"
+    r"прихован\w+|κρυμμέν\w+|gizli)\b)"
+)
+_HIDDEN_AFTER = re.compile(rf"\s+(?:{fold_pattern(_HIDDEN_WORDS)}|{_HIDDEN_WORDS})", re.I)
 # "reset all firewall rules", "skip the lint rules": a system's rules, not the model's.
 _TECHNICAL_RULES = re.compile(
     r"(?i)\b(?:firewall|iptables|routing|nat|alert(?:ing)?|lint(?:ing|er)?|eslint|prettier|"
@@ -637,7 +649,10 @@ _DISCUSSION_WORDS = (
     r"ejemplos?|zum beispiel|beispiele?|beispielsatz|per esempio|esempi[oi]?|por exemplo|exemplos?|"
     r"bijvoorbeeld|voorbeelden|special tokens?|chat templates?|tokeni[sz]ers?|injected|untrusted|"
     r"malicious|adversarial|poisoning|например|атак\w*|инъекци\w*|злоумышленник\w*|наприклад|"
-    r"ін'єкці\w*)\b|\be\.g\.|例文|例えば|たとえば|例如|比如|예를 들어|예문|注入|攻击|攻撃|"
+    r"ін'єкці\w*|приклад\w*|пример\w*|зловмисник\w*|кібербезпек\w*|кибербезопасн\w*|"
+    r"παράδειγμα|παραδείγματα|χειραγώγηση\w*|επίθεση|επιθέσεις|przykład\w*|przyklad\w*|"
+    r"örnek\w*|saldırı\w*|příklad\w*|priklad\w*|esimerkki\w*|exempel|eksempel\w*|"
+    r"példa\w*|exemplu\w*|contoh\w*)\b|\be\.g\.|例文|例えば|たとえば|例如|比如|예를 들어|예문|注入|攻击|攻撃|"
     r"インジェクション|인젝션|공격"
 )
 # Read in the folded text (Cyrillic look-alikes as Latin) and in the text itself.

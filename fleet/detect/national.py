@@ -27,8 +27,11 @@ _CONTEXT = {
         r"(?i)\bcall(?:\s+(?:me|us|him|her|them))?(?:\s+(?:at|on))?\s*[:\-]?\s*$|"
         r"\b(?:phone|tel|telephone|mobile|cell|cellphone|ring me|"
         r"reach me (?:at|on)|text me|sms|whats ?app|fax|dial|landline|telefon|t[eé]l[eé]phone|my number is|"
-        r"tel[eé]fono|telefone|portable|m[oó]vil|cellulare|celular|handy|rufnummer)\b|"
-        r"电话|電話|手机|手機|携帯|연락처|전화|휴대폰|โทร|телефон|тел\."
+        r"tel[eé]fono|telefone|portable|m[oó]vil|cellulare|celular|handy|rufnummer|mobil|gsm|tlf|"
+        r"puhelin|matkapuhelin|telefonsz[aá]m|cep telefonu|telepon|ponsel|nomor hp|sđt|điện thoại|"
+        r"κινητό|τηλέφωνο|τηλ)\b|"
+        r"电话|電話|手机|手機|携帯|연락처|전화|휴대폰|โทร|телефон|тел\.|мобільн|мобилн|"
+        r"मोबाइल|फ़ोन|फोन|दूरभाष|মোবাইল|ফোন|موبائل|فون|تلفن|همراه|هاتف|جوال|טלפון|נייד"
     ),
     "us-ssn": compile(r"(?i)\b(?:ssn|social security|soc\.? sec|social\b)"),
     "ca-sin": compile(r"(?i)\b(?:sin|social insurance|assurance sociale|nas)\b"),

@@ -41,15 +41,17 @@ _IDS = Pattern(
     # 6 driving licence number after the words
     r"|(?i:\bdriv(?:er'?s?|ing)[ \-]licen[cs]e(?:\s+(?:no|number|num|nr|#|id))?\.?\s*[:#]?\s*)([A-Z0-9][A-Z0-9\-]{4,15}[A-Z0-9])\b"
     # 7 date of birth after the words
-    r"|(?i:(?:\b(?:DOB|date of birth|birth ?date|birthday|born on|geboren am|geburtsdatum|n[ée]e? le|date de naissance|fecha de nacimiento|data di nascita|data de nascimento)\b|\bD\.O\.B\.)(?:\s+(?:is|was))?\s*[:\-]?\s*)(\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}|\d{1,2}(?:st|nd|rd|th)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}(?:st|nd|rd|th)?,? \d{4})"
+    r"|(?i:(?:\b(?:DOB|date of birth|birth ?date|birthday|born on|geboren am|geburtsdatum|n[ée]e? le|date de naissance|fecha de nacimiento|data di nascita|data de nascimento|geboortedatum|f[öo]delsedatum|f[øo]dselsdato|data urodzenia|datum narozen[ií]|syntym[äa]aika|sz[üu]let[ée]si d[áa]tum|nato il|nata il|nascido em|nacido el|nacida el)\b|\bD\.O\.B\.|\bgeb\.|doğum tarihi|дата рождения|дата народження|जन्म तिथि|जन्मतिथि|生年月日|出生日期|생년월일)(?:\s+(?:is|was))?\s*[:\-]?\s*)(\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}|\d{1,2}(?:st|nd|rd|th)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}(?:st|nd|rd|th)?,? \d{4})"
     # 8 Indian PAN after the word (the fourth letter says who holds it)
-    r"|(?i:\bPAN(?:\s+(?:card|no|number|nr|#))?(?:\s+(?:is|was))?\.?\s*[:#]?\s*)([A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z])\b"
+    r"|(?i:(?:\bPAN|पैन)(?:\s+(?:card|no|number|nr|#|कार्ड|नंबर))?(?:\s+(?:is|was))?\.?\s*[:#]?\s*)([A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z])\b"
     # 9 a street address: a house number, capitalised words, a street type
     r"|\b(\d{1,5}[A-Z]?,?\s+(?:[A-Z][a-z']+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|Crescent|Close|Parkway|Highway|Hwy)"
     r"|[A-Z][a-zäöüß]+(?:straße|strasse|weg|allee|platz|gasse|ring|damm|ufer|chaussee)\s+\d{1,4}[a-z]?"
     r"|\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:[Rr]ue|[Aa]venue|[Bb]oulevard|[Cc]hemin|[Aa]ll[ée]e|[Pp]lace|[Ii]mpasse|[Qq]uai|[Rr]oute)\s+(?:de la\s+|de\s+|du\s+|des\s+|d')?[A-Z][a-zéèêàç]+"
     r"|(?:Calle|Avenida|Avda\.|Paseo|Plaza|Via|Viale|Piazza|Corso|Rua|Travessa|Largo)\s+(?:de\s+(?:la\s+|las\s+|los\s+)?|del\s+|della\s+|delle\s+|di\s+|da\s+|do\s+|das\s+|dos\s+)?[A-Z][a-záéèàâãêíóôõúñç]+(?:\s+[A-Z][a-záéèàâãêíóôõúñç]+)?,?\s+\d{1,4}"
-    r"|[A-Z][a-zäöü]+er\s(?:Straße|Strasse|Weg|Allee|Platz|Gasse|Ring|Damm|Chaussee)\s+\d{1,4}[a-z]?)\b"
+    r"|[A-Z][a-zäöü]+er\s(?:Straße|Strasse|Weg|Allee|Platz|Gasse|Ring|Damm|Chaussee)\s+\d{1,4}[a-z]?"
+    # a German address by its postcode: "Am Mühlbach 5, 79098 Freiburg"
+    r"|(?:Am|An der|An den|Im|In der|Zum|Zur|Auf dem|Auf der|Hinter der|Unter den)\s+[A-ZÄÖÜ][a-zäöüß]+(?:\s+[A-ZÄÖÜ][a-zäöüß]+)?\s+\d{1,4}[a-z]?,\s+\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+)\b"
     # 10 Mexico's CURP
     r"|\b([A-Z][AEIOUX][A-Z]{2}\d{6}[HMX][A-Z]{5}[0-9A-Z]\d)\b"
     # 11 Singapore's NRIC and FIN

@@ -160,3 +160,20 @@ def test_a_documented_stand_in_a_code_or_an_organisation_s_line_is_not_personal(
 )
 def test_the_same_values_with_nothing_saying_they_are_examples_are(text: str, kind: str) -> None:
     assert kind in [f.kind for f in scan_pii(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # a German address by its postcode, a birth date after "geb."
+        ("Anschrift: Am Mühlbach 5, 79098 Freiburg im Breisgau", "street-address"),
+        ("Patientin: Frau Ingrid Kowalczyk, geb. 13.07.1956", "date-of-birth"),
+        # the words of other languages before a birth date, a PAN, a mobile number
+        ("नाम – सुनीता शर्मा, जन्म तिथि 14/08/1986", "date-of-birth"),
+        ("पैन KRXPS4572C", "in-pan"),
+        ("मोबाइल 98110 47263", "phone"),
+        ("Doğum tarihi: 03.04.1990", "date-of-birth"),
+    ],
+)
+def test_personal_data_named_in_more_languages_is_found(text: str, kind: str) -> None:
+    assert [f.kind for f in scan_pii(text)] == [kind]
