@@ -294,6 +294,25 @@ FAMILIES: dict[str, list[str]] = {
         r"samenvat)\b|\bjesli (?:jestes (?:modelem|(?-i:AI)|asystentem|agentem|botem)|czytasz|"
         r"streszczasz)\b|\b(?:okuyan|isleyen|ozetleyen) (?:yapay zeka|asistan|bot)",
     ],
+    # An AI addressed on a condition in more languages, its name closed by a comma, a colon
+    # or a relative clause ("Ef þú ert gervigreind sem les þessa síðu", "Kung ikaw ay isang
+    # AI assistant na nagbabasa", "Αν είσαι μοντέλο AI που συνοψίζει"): what follows is for
+    # it, whatever its verbs ("if you are an AI researcher" names a person).
+    "ifaix": [
+        r"(?:\b(?:if you are|if you're)|\bsi (?:eres|tu es|vous [eê]tes|ets)|\bwenn du|\bse (?:sei|for|és)|"
+        r"\bals je|\bje[sś]li jeste[sś]|\bpokud jsi|\bhvis du er|\bom du [aä]r|\bjos olet|"
+        r"\bef [þt]u ert|\bkung ikaw ay|\bdac[aă] e[sș]ti|\bjika anda(?: adalah)?|\bkalau kamu|"
+        r"\bn[eế]u b[aạ]n l[aà]|\beger|\bha|αν είσαι|εάν είσαι|если ты|если вы|якщо ти|якщо ви|"
+        r"ако си|如果你是|如果您是)\s*(?:[^\s,，:]+\s+){0,2}?(?:(?-i:AI|KI|IA|LLM|MI|DI|ИИ|ШІ|ТН)|"
+        r"gervigreind\w*|tekoäly\w*|kielimalli\w*|sprogmodel\w*|spr[aå]kmodell\w*|taalmodel\w*|"
+        r"language model|modelo de lenguaje|mod[eè]le de langage|sprachmodell\w*|μοντέλο|"
+        r"нейросет\pL*|мовн\pL* модел\pL*|языков\pL* модел\pL*|assistant|asistente|assistente|"
+        r"asystent\w*|asisten|assistent\w*|chatbot|bot|人工智能|语言模型|助手|機器人|机器人)"
+        r"(?:\s+(?:(?-i:AI|KI|IA|LLM)|assistant|asistente|assistente|model|agent\w*|bot))?"
+        r"(?:\s*[,，:]|\s+(?:sem|som|che|que|qui|der|die|das|that|which|who|reading|processing|"
+        r"summari[sz]ing|na|που|который|которая|який|яка|която|koji|ktor[yý]|kt[oó]ry|joka|aki|"
+        r"yang|đang|okuyan|isen|ise|vagy))"
+    ],
     # Orders to such an AI, and their covers, in many languages: the acts that matter
     # (approve, merge, delete, send, export, grant, disable…), doing them unseen, and a
     # claimed approval.
@@ -1015,7 +1034,7 @@ ANCHORS: dict[str, list[str]] = {
     "nearown": [rf"(?:{'|'.join(FAMILIES['dismiss'])})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
-        for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "addrto", "vocative", "addrx", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
+        for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "addrto", "vocative", "addrx", "ifaix", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot", "rolemark2", "aikey",
                      "caplift")
@@ -1055,6 +1074,7 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     # a note headed to an AI by name: what follows is for it, whatever its verbs
     "addrto": [("role-hijack", True, (), (), ("ours", "aitopic"))],
+    "ifaix": [("role-hijack", True, (), (), ("ours", "aitopic", "defence"))],
     "ifai": [
         ("role-hijack", True, (),
          (("actx", "act", "dismiss", "dismiss2", "bypass", "conceal", "tool", "order", "sendv",
