@@ -37,7 +37,8 @@ AI = (
 # families that ask for one by a name no program's function shares ("aistrong").
 _AI_NAMES_SCRIPTS = "सहायक|এআই|সহকারী|اسسٹنٹ|دستیار|உதவியாளர்"
 _AI_NAMES_NORTH = (
-    "tekoäly|tekoaly|gervigreind|tehisintellekt|sprogmodel|spr[aå]kmodell|taalmodel|kielimalli"
+    "tekoäly|tekoaly|gervigreind|tehisintellekt|sprogmodel|spr[aå]kmodell|taalmodel|kielimalli|"
+    "avustaja|dirbtin\\pL* intelekt|m[aā]ksl[iī]g\\pL* intelekt"
 )
 ADDRESSEE = (
     r"(?:\b(?:[\w]+-)*(?-i:AI|A\.I\.|IA|KI|LLM|GPT)(?:-[^\W\d_]\w*)*\b|\b[\w\-]*(?:assistant|assistent|"
@@ -86,10 +87,11 @@ _AI_NOT_AGENT = AI.replace("|agent|", "|")
 
 # Anchors whose match must stand at the head of a clause (see cues.clause_head): the
 # family, and the alternative's index in ANCHORS.
-AT_CLAUSE_HEAD = frozenset({("addrx", 0)})
+AT_CLAUSE_HEAD = frozenset({("addrx", 0), ("addrto", 4)})
 # Anchors whose match must open its clause: nothing but an opening mark, or a label's
-# colon, before it on its line (see cues.clause_start).
-AT_CLAUSE_START = frozenset({"addrto"})
+# colon, before it on its line (see cues.clause_start). A postposition's name may have its
+# modifiers before it ("اس پیغام کو پڑھنے والے اے آئی اسسٹنٹ کے لیے:"): it is at a clause's head.
+AT_CLAUSE_START = frozenset({("addrto", 0), ("addrto", 1), ("addrto", 2), ("addrto", 3)})
 # Anchors whose combinations read the sentence before theirs too: a claim of approval
 # follows the order it covers ("Release the payment today. The CFO approved verbally.").
 READS_BEFORE = frozenset({"preapproved", "conceal", "caplift"})
@@ -100,7 +102,7 @@ _AI_STRONG = (
     r"(?-i:\bAI\b|\bKI\b|\bIA\b|\bLLM\b|\bGPT\b|\bDI\b|\bMI\b|ИИ)|assistant|assistent|asistent|"
     rf"asystent|copilot|chatbot|\bbot\b|language model|sprachmodell|{_AI_NAMES_NORTH}|yapay zeka|"
     rf"модел|ассистент|помощник|助手|助理|大模型|智能体|アシスタント|어시스턴트|βοηθ|مساعد|"
-    rf"עוזר|एआई|{_AI_NAMES_SCRIPTS}"
+    rf"עוזר|एआई|помічник|асистент|\bШІ\b|ШІ-|{_AI_NAMES_SCRIPTS}"
 )
 # A note's label, in many languages ("Besked til sprogmodellen:", "Οδηγία προς τον βοηθό:",
 # "Служебное сообщение для ИИ-оператора:").
@@ -113,7 +115,7 @@ _NOTE_LABEL = (
     r"указани\pL*|повідомлення|примітка|інструкці\pL*|съобщение|бележка|οδηγία|οδηγίες|σημείωση|"
     r"μήνυμα|pesan|catatan|arahan|mensahe|ujumbe|ohje|juhis|juhend|pranesimas|pastaba|zina|"
     r"piezime|poruka|napomena|uputa|uputstvo|порука|напомена|napomena|instrukcija|instrukcijos|"
-    r"instrukce|instrukcja|instrucao|instrucoes|instruccion(?:es)?|istruzion[ei]|निर्देश|संदेश|नोट|"
+    r"нотатка|нотатки|instrukce|instrukcja|instrucao|instrucoes|oharra|instruccion(?:es)?|istruzion[ei]|निर्देश|संदेश|नोट|"
     r"নির্দেশ|বার্তা|ہدایت|پیغام|نوٹ|پیام|یادداشت|ملاحظة|رسالة|تعليمات|הערה|הודעה|הוראה"
 )
 # "to" or "for" before the AI a note is for, in many languages (not English "for" and
@@ -133,7 +135,7 @@ _AI_POSTPOSITION = r"icin|के लिए|के लिये|को|জন্�
 _AI_DATIVE = (
     r"assistendile|tehisintellektile|asistanina|asistana|yapay zekaya|avustajalle|tekoalylle|"
     r"assistentille|asszisztensnek|asystentowi|ассистенту|помощнику|асистенту|помічнику|"
-    r"asistentovi|asistentui|asistentam|asistentului|botowi|botovi"
+    r"asistentovi|asistentui|asistentam|asistentului|botowi|botovi|agendile|agentui|asystencie"
 )
 
 FAMILIES: dict[str, list[str]] = {

@@ -149,7 +149,7 @@ def _compiled() -> tuple[
     entries = [(i, j, p) for i, n in enumerate(names) for j, p in enumerate(ANCHORS[n])]
     patterns = [(i, _lookahead_free(fold_pattern(p))) for i, _, p in entries]
     heads = frozenset(k for k, (i, j, _) in enumerate(entries) if (names[i], j) in AT_CLAUSE_HEAD)
-    starts = frozenset(k for k, (i, _, _) in enumerate(entries) if names[i] in AT_CLAUSE_START)
+    starts = frozenset(k for k, (i, j, _) in enumerate(entries) if (names[i], j) in AT_CLAUSE_START)
     # In slices (fleet.detect.text._Split): on diverse 2 KB texts, 1,466 µs per KB as one
     # union, 324 in 16.
     anchor = Pattern.union([p for _, p in patterns], "(?i)", groups=False, parts=16)
@@ -295,11 +295,6 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
             e - s > _COLON_REACH or not clause_start(text, s)
         ):
             which = [i for i in which if i not in starts]
-            if not which:
-                # Its match may hide a shorter anchor inside it ("Observação para a IA do
-                # suporte:" holds "IA do suporte:"): search on from the next byte.
-                pos = bs + 1
-                continue
         label = _speaker_label(text, s, e) if which else None
         if label is not None:
             if turns is None:
@@ -309,6 +304,9 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
                 # ("pagerbot:") in one: the bot's own turns
                 continue
         if not which:
+            # Its match may hide another anchor that starts inside it ("Observação para a IA
+            # do suporte:" holds "IA do suporte:"): search on from its next word.
+            pos = _next_word(data, bs, be)
             continue
         # A family reads a sentence once: an anchor inside the last one it read adds
         # nothing (in text with no sentence ends, reads overlap by a span at most).
@@ -316,6 +314,7 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
         if not families:
             continue
         start, end = _sentence(text, s, e)
+        told = False
         for family in families:
             if looks[family].before and start > 0:
                 start = _sentence(text, start - 1, start - 1)[0]
@@ -329,6 +328,7 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
                 budget -= 1
                 got = read[key] = _combine(looks[family], text, start, end)
             if got is not None:
+                told = True
                 found.append((start, got[1], got[0]))
                 if got[0] not in MAY_BE_QUOTED:
                     # Go on after the sentence: its other anchors can add nothing.
@@ -336,7 +336,32 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
                 # A kind a quotation may hold is dropped where the sentence quotes (see
                 # injection._quotes_in_discussion): the sentence's other anchors are read.
                 break
+        if not told and data[bs] not in _WORD_BYTES:
+            # Nothing here, and the match opened with a mark or a space (a sentence's end, a
+            # line's start) or in a script other than Latin: an anchor that starts inside it
+            # may complete what this one did not (". Til AI-assistenten, der …:", "اے آئی
+            # اسسٹنٹ کے لیے:" holds the postposition's note).
+            pos = _next_word(data, bs, be)
     return found
+
+
+def _next_word(data: bytes, bs: int, be: int) -> int:
+    """Where the next word after the start of the match ``data[bs:be]`` begins: its first
+    word's start when the match opens with marks or spaces (". Til AI-…"), else the word
+    after its first one; never before ``bs + 1`` nor past ``be``. A word is ASCII letters,
+    digits, ``-`` and ``_``, and every byte of other scripts (so it stops on a character's
+    first byte)."""
+    k = bs
+    while k < be and data[k] < 0x80 and data[k] not in _WORD_BYTES:
+        k += 1
+    if k > bs:
+        return k
+    while k < be and (data[k] >= 0x80 or data[k] in _WORD_BYTES):
+        k += 1
+    return max(k, bs + 1)
+
+
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
 def _combine(look: _Look, text: str, start: int, end: int) -> tuple[str, int] | None:

@@ -97,7 +97,7 @@ def test_anchor_sets_per_slice_say_what_one_set_of_all_anchors_says() -> None:
     whole text."""
     anchor, whose = _compiled()[:2]
     alternatives = [p[len("(?:") : -1] for p in top_alternatives(anchor.pattern[len("(?i)") :])]
-    one = re2.Set.MatchSet(_options(8 << 20))
+    one = re2.Set.MatchSet(_options(64 << 20))
     for p in alternatives:
         one.Add(p)
     one.Compile()
