@@ -622,6 +622,76 @@ FAMILIES: dict[str, list[str]] = {
         r"beperkingen)|alles mag zeggen|ohne (?:regeln|filter|grenzen)|sans (?:regles|filtres|limites)|"
         r"senza (?:regole|filtri|limiti)|sem (?:regras|filtros|limites))\b",
     ],
+    # A persona or a mode with no rules, in many languages ("eine KI ganz ohne
+    # Einschränkungen", "без каких-либо ограничений", "χωρίς κανόνες", "제한 없는",
+    # "没有任何限制", "בלי שום הגבלות"): singular "without restriction" and "without
+    # limitation" are a licence's words, not listed.
+    "nofilterx": [
+        r"\b(?:without (?:any )?(?:rules|restrictions|filters|limits|guidelines|censorship)|"
+        r"no (?:rules|restrictions|filters|guidelines)|unrestricted|unfiltered|uncensored|"
+        r"ohne (?:jegliche |alle |irgendwelche )?(?:einschr[aä]nkungen|regeln|filter|grenzen|richtlinien|zensur)|"
+        r"(?:sans|aucune?) (?:aucune? )?(?:r[eè]gles?|filtres?|restrictions?|limites?|censure)|"
+        r"sin (?:ning[uú]n[ao]? )?(?:restricciones|reglas|filtros|l[ií]mites|censura)|"
+        r"(?:sem|n[aã]o tem) (?:nenhuma )?(?:restri[cç][oõ]es|regras|filtros|limites|censura)|"
+        r"senza (?:alcun[ao]? )?(?:restrizioni|regole|filtri|limiti|censura)|"
+        r"zonder (?:enige )?(?:beperkingen|regels|filters|grenzen|censuur)|"
+        r"bez (?:żadnych |zadnych )?(?:ogranicze[nń]|zasad|filtr[oó]w|cenzury)|"
+        r"utan (?:n[aå]gra )?(?:begr[aä]nsningar|regler|filter)|uden (?:nogen )?(?:begr[aæ]nsninger|regler|filtre)|"
+        r"ilman (?:mit[aä][aä]n )?(?:rajoituksia|s[aä][aä]nt[oö]j[aä]|suodattimia)|"
+        r"tanpa (?:batasan|aturan|filter|sensor)|kısıtlama(?:sız| olmadan)|sınırsız|"
+        r"kh[oô]ng (?:c[oó] )?(?:gi[oớ]i h[aạ]n|quy t[aắ]c|b[oộ] l[oọ]c))\b|"
+        r"без (?:каких-либо |всяких |жодних |будь-яких )?(?:ограничени\pL*|обмежен\pL*|правил|фильтр\pL*|фільтр\pL*|цензур\pL*)|"
+        r"χωρίς (?:κανέναν |κανένα )?(?:κανόνες|φίλτρα|περιορισμούς|όρια)|"
+        r"(?:没有|沒有|不受|取消)(?:任何|所有)?(?:内容)?(?:限制|规则|規則|过滤|過濾|约束)|"
+        r"制限(?:なし|のない|が一切ない|を解除)|制約(?:なし|のない)|ルール(?:なし|のない)|"
+        r"제한(?: 없는| 없이|이 없는)|무제한|규칙도 없|필터(?: 없는| 없이)|"
+        r"בלי (?:שום )?(?:הגבלות|כללים|מגבלות|פילטרים)|ללא (?:הגבלות|כללים|מגבלות)|"
+        r"(?:بدون|بلا|لا توجد) (?:أي )?(?:قيود|قواعد|حدود|فلاتر)|"
+        r"(?:बिना|कोई) (?:किसी )?(?:प्रतिबंध|नियम|सीमा|फ़िल्टर)"
+    ],
+    # jailbreaks spoken of, not written: "the old 'DAN' style jailbreaks don't work anymore"
+    "jbtalk": [
+        r"\b(?:jailbreaks|jailbreak (?:prompts?|attempts?|attacks?|techniques?)|(?:dan|DAN)['\"]? style|"
+        r"people used to|used to paste|such prompts|these prompts)\b"
+    ],
+    # Who the text says the reader now is, in many languages ("du bist ab jetzt", "tu es
+    # «…»", "você agora é", "представь, что ты", "지금부터 너는", "אתה עכשיו"), or a message
+    # that claims to be the system's or a developer's.
+    "youare": [
+        r"\b(?:you(?: are|'re) now (?:[«\"'“]|(?:an?|the) (?:[\w\-]+ ){0,2}?(?:AI|model|assistant|bot|"
+        r"chatbot|character|persona|version)\b)|from now on,? you (?:are|will be|have)\b|"
+        r"you will now be|you are [«\"'“]|"
+        r"let's play|let us play|role-?play|du bist (?:ab jetzt|jetzt|nun|von nun an)|"
+        r"ab (?:jetzt|sofort) bist du|tu es (?:d[eé]sormais|maintenant)?\s*[«\"'“]|jouons|"
+        r"tu es (?:un|une) (?:personnage|ia)|"
+        r"(?:ahora )?eres [«\"'“]|a partir de ahora eres|juguemos|vamos a jugar|"
+        r"voc[eê] (?:agora )?[eé] (?:o |a )?[«\"'“]|vamos brincar|vamos jogar|"
+        r"(?:ora )?sei [«\"'“]|da ora (?:in poi )?sei|giochiamo|"
+        r"je bent nu|vanaf nu ben je|laten we (?:een spel )?spelen|"
+        r"jeste[sś] teraz|od teraz jeste[sś]|zagrajmy|"
+        r"du [aä]r nu|fr[aå]n och med nu [aä]r du|du er nu|lad os lege|"
+        r"olet nyt|t[aä]st[aä] l[aä]htien olet|"
+        r"(?:b[aâ]y gi[oờ] )?b[aạ]n (?:l[aà]|h[aã]y [dđ][oó]ng vai)|"
+        r"kamu (?:sekarang )?adalah|anda sekarang adalah|"
+        r"art[iı]k sen|sen art[iı]k|"
+        r"system message|system notice|system update|developer mode|admin(?:istrator)? mode|"
+        r"message syst[eè]me|mise [aà] jour (?:du )?syst[eè]me|mode d[eé]veloppeur|"
+        r"mensaje del sistema|modo (?:de )?desarrollador|mensagem do sistema|modo (?:de )?desenvolvedor|"
+        r"messaggio di sistema|modalit[aà] sviluppatore|systemnachricht|entwicklermodus|"
+        r"systeemmelding|ontwikkelaarsmodus|systemmeddelande|utvecklarl[aä]ge|systembesked|"
+        r"udviklertilstand|utviklermodus|wiadomo[sś][cć] systemowa|tryb (?:dewelopera|programisty)|"
+        r"j[aä]rjestelm[aä]viesti|kehitt[aä]j[aä]tila|sistem mesaj[iı]|geli[sş]tirici modu|"
+        r"pesan sistem|mode pengembang|th[oô]ng b[aá]o h[eệ] th[oố]ng|ch[eế] [dđ][oộ] nh[aà] ph[aá]t tri[eể]n)\b|"
+        r"ты теперь|теперь ты|представь,? что ты|отныне ты|ти тепер|уяви,? що ти|"
+        r"системное сообщение|системне повідомлення|режим разработчика|режим розробника|"
+        r"είσαι (?:πλέον |τώρα )?(?:ο|η) [«\"']|ας παίξουμε|μήνυμα συστήματος|"
+        r"你现在是|你現在是|从现在起你|從現在起你|扮演|系统通知|系統通知|系统消息|开发者模式|開發者模式|"
+        r"あなたは今|今からあなたは|システム(?:メッセージ|通知|管理者)|開発者モード|"
+        r"지금부터 너는|너는 이제|시스템 (?:메시지|공지)|개발자 모드|"
+        r"אתה עכשיו|את עכשיו|בוא נשחק|הודעת מערכת|"
+        r"أنت الآن|من الآن فصاعدا|رسالة النظام|تحديث النظام|وضع المطور|"
+        r"अब से तुम|अब तुम|सिस्टम संदेश|डेवलपर मोड"
+    ],
     "harmful": [
         r"\b(?:flash powder|pipe bomb|explosives?|napalm|meth(?:amphetamine)?|thermite|nerve agent|ricin|"
         r"activation keys?|product keys?|licen[cs]e keys?|serial keys?|working keys|clone a (?:credit )?card|"
@@ -1036,7 +1106,7 @@ ANCHORS: dict[str, list[str]] = {
     "nearown": [rf"(?:{'|'.join(FAMILIES['dismiss'])})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
-        for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "addrto", "vocative", "addrx", "ifaix", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
+        for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "addrto", "nofilterx", "vocative", "addrx", "ifaix", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot", "rolemark2", "aikey",
                      "caplift")
@@ -1135,6 +1205,10 @@ COMBOS: dict[str, list[Combo]] = {
     "linkslot": [("exfiltration", True, ("linkuse",), (("secret", "sensitive", "conversation"),), ("setting",))],
     "caplift": [("tool-hijack", True, (), (("act", "harm"),), ("ours",))],
     "persona2": [("role-hijack", True, (), (("nofilter", "harmful", "pretendx"),))],
+    # no rules, said of who the reader now is or in a message claiming to be the system's
+    "nofilterx": [
+        ("role-hijack", True, ("youare",), (), ("ours", "aitopic", "defence", "incident", "jbtalk"))
+    ],
     "unmasked": [("exfiltration", True, ("secretish",), (("pastev",),), ("warnneg", "setting"))],
     "preapproved": [("tool-hijack", True, (), (("harm", "tool", "invoke"),), ("setting", "legal", "attacker"))],
 }  # fmt: skip
