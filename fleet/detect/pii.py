@@ -119,6 +119,8 @@ kancelaria sekretariat secretariat secretaria secretariado registry
 governance chair chairs committee board ai ki ia seguranca securite sicherheit customs zoll
 konkurs ayuda aiuto hilfe aide pomoc frontdesk
 tietosuoja cskh bd dev devs booking bookings reservations lounge lounges pals etat civil mairie accueil
+karriere bewerbung bewerbungen candidature candidatures lavoraconnoi lavora trabajaconnosotros
+vagas curriculos atendimento sac ouvidoria
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
 _ROLE_SPLIT = re.compile(r"[._+\-]")
@@ -162,7 +164,8 @@ _COMPANY = re.compile(
     # Northwind Outfitters,", "left at the pickup point at"
     r"|\b(?:hotel|hostel|restaurant|caf[eé]|shop|store|boutique|warehouse|depot|pickup point|"
     r"collection point|returns?|headquarters|clinic|hospital|pharmacy|school|university|museum|"
-    r"library|gallery|theat(?:re|er)|cinema|airport|venue|showroom|branch|factory|plant)\b[^\n]{0,50}$"
+    r"library|gallery|theat(?:re|er)|cinema|airport|venue|showroom|branch|factory|plant|"
+    r"registered office|head office|sede legale|si[eè]ge social|domicilio social|firmensitz)\b[^\n]{0,50}$"
     # a public body, a department, a charity or a site named before it: "Mairie de … Adresse :",
     # "Kontakt: Zollabteilung,", "(charity no. 1181234),", "Site: 14-16 High Street"
     r"|\b(?:mairie|rathaus|town hall|city hall|council|ayuntamiento|municipio|comune|gemeente|"

@@ -475,6 +475,10 @@ _TOLD_VALUE = compile(
 # The value alone in quotes right after the word ("mot de passe « g#jmQ9cC#WlE10c »"):
 # read only when no verb or colon tells one.
 _TOLD_QUOTED = compile("\\s*[«“„‘\"']\\s*([^\\s\"'`<>«»“”„‘’]{10,64}?)\\s*[»”’‘\"']")
+# The value right after the word and its ending ("логин price_upload, пароль !WGrp@hfFD0$",
+# "veritabanı şifresi !&lPJS#8S6s97,"): read only when no verb, colon or quotes tell one,
+# and held to the same strength.
+_TOLD_BARE = compile(r"\pL{0,3}[ \t]{1,2}([^\s\"'`<>]{10,64}?)(?:[\s,;!)]|[.](?:\s|$)|$)")
 _TOLD_REACH = 120
 # What, said of a password, makes the value after it no password: its rules, its hash, a link.
 _TOLD_NOT = compile(
@@ -494,18 +498,22 @@ def _told(view: View) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for word in _TOLD_WORD.finditer(text):
         before = text[word.start() - 1 : word.start()]
-        if before.isascii() and before.isalnum():
-            continue  # inside a word (userpassword): \b would also refuse パスワード after a newline
+        if before.isascii() and before.isalnum() and text[word.start()].isascii():
+            continue  # inside a word (userpassword); "SSHパスワード" is a compound, not one
         e = word.end()
         end = text.find("\n", e, e + _TOLD_REACH)
         end = e + _TOLD_REACH if end < 0 else end
-        hit = _TOLD_VALUE.search(text[e:end]) or _TOLD_QUOTED.match(text[e:end])
+        hit = (
+            _TOLD_VALUE.search(text[e:end])
+            or _TOLD_QUOTED.match(text[e:end])
+            or _TOLD_BARE.match(text[e:end])
+        )
         if hit is None:
             continue
         vs, ve = e + hit.start(1), e + hit.end(1)
         value = text[vs:ve]
         between = text[e : e + hit.start()]  # what the password is for, up to its verb or colon
-        if not all(c.isalnum() or c in " -_.()'’" for c in between) or _TOLD_NOT.search(between):
+        if not all(c.isalnum() or c in " -_.,()'’" for c in between) or _TOLD_NOT.search(between):
             continue  # a URL's login or query (USER:PASSWORD@host:5432/db), the password's rules
         if _AN_EXAMPLE.search(text[max(0, word.start() - 60) : vs]):
             continue

@@ -177,3 +177,15 @@ def test_the_same_values_with_nothing_saying_they_are_examples_are(text: str, ki
 )
 def test_personal_data_named_in_more_languages_is_found(text: str, kind: str) -> None:
     assert [f.kind for f in scan_pii(text)] == [kind]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # an application mailbox, a company's registered office
+        "Bewerbungen bitte über karriere@nordlicht-software.de (Kennziffer 2291).",
+        "Registered office: 1 Canal Street, Manchester M1 3HE. Company number 09876543.",
+    ],
+)
+def test_a_company_s_mailbox_or_registered_office_is_not(text: str) -> None:
+    assert scan_pii(text) == []

@@ -98,6 +98,11 @@ def test_the_same_token_in_use_or_a_key_with_its_material_is(text: str, kind: st
         "관리자 계정 비밀번호가 $7rTqWzLmNp2K 로 변경되었습니다.",
         "서버 비밀번호는 hT5kLm9Qw2Zx 입니다.",
         "voici les accès : utilisateur « deploy », mot de passe « k#pQ7mZ2#WxL4r ».",
+        # a compound word, the value right after the word, a comma in what it is for
+        "本番サーバーのSSHパスワードは tQ4mZ8&kLp2x? です。",
+        "хост ftp.example-shop.ru, логин price_upload, пароль !Hq7p@mZ2xW$.",
+        "Sunucudaki veritabanı şifresi !&kPQ#7mZ2x9w, kullanıcı adı appuser.",
+        "das neue Passwort für den Server (db01, Benutzer fibu_admin) ist Kp?7m=ZqW2x^ - ändern.",
     ],
 )
 def test_a_password_told_in_a_sentence_is_found(text: str) -> None:
