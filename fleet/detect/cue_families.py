@@ -649,6 +649,12 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:بدون|بلا|لا توجد) (?:أي )?(?:قيود|قواعد|حدود|فلاتر)|"
         r"(?:बिना|कोई) (?:किसी )?(?:प्रतिबंध|नियम|सीमा|फ़िल्टर)"
     ],
+    # a shop's account pages: "follow it … in your account under Orders"
+    "shopping": [
+        r"\b(?:your account under|tracking number|has shipped|carrier|estimated delivery)\b"
+    ],
+    # attacks on AI spoken of: "Indirect prompt injection occurs when an LLM-powered app …"
+    "aitalk": [r"\b(?:prompt injections?|injection attacks?|threat (?:brief|model)|jailbreaks)\b"],
     # jailbreaks spoken of, not written: "the old 'DAN' style jailbreaks don't work anymore"
     "jbtalk": [
         r"\b(?:jailbreaks|jailbreak (?:prompts?|attempts?|attacks?|techniques?)|(?:dan|DAN)['\"]? style|"
@@ -1133,7 +1139,7 @@ COMBOS: dict[str, list[Combo]] = {
     "addr": [
         ("role-hijack", True, (),
          (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),),
-         ("ours", "uispec", "defence")),
+         ("ours", "uispec", "defence", "aitalk")),
     ],
     "addrnote": [
         ("role-hijack", True, (),
@@ -1194,7 +1200,7 @@ COMBOS: dict[str, list[Combo]] = {
     "claim": [("role-hijack", True, (), (("order", "dismiss", "mode", "bypass", "youprompt"),))],
     "tool": [("tool-hijack", True, (), (("invoke", "bypass", "addr", "order"),))],
     "split": [("encoded-injection", True, (), (("doit", "dismiss", "dismiss2", "own", "ownweak"),))],
-    "doit": [("encoded-injection", True, (), (("split", "dismiss", "dismiss2", "own"),))],
+    "doit": [("encoded-injection", True, (), (("split", "dismiss", "dismiss2", "own"),), ("shopping",))],
     "youprompt": [("prompt-leak", False, (), ())],
     "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),), ("perown",))],
     "pretend": [("instruction-override", False, (), (("own", "ownweak", "target"),))],

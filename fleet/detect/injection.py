@@ -379,6 +379,8 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             or _HIDDEN_AFTER.match(view.text, e)
         ):
             return False
+        if kind in _QUOTABLE and _DIALOGUE_AFTER.match(view.text, e, e + 160):
+            return False  # a character's line in a story: '"Forget everything…," she said'
         if kind in _QUOTABLE and (
             _quoted_in_discussion(view.text, s, e)
             or (view.text is not text and _quoted_in_discussion(text, *view.original(s, e)))
@@ -402,6 +404,8 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             spans.append((s, e, kind))
     for c in scan_cues(view):
         if _configured(view.text, *c):
+            continue
+        if c[2] in _QUOTABLE and _in_dialogue(view.text, c[0], c[1]):
             continue
         if c[2] in _QUOTABLE and (
             _quotes_in_discussion(view.text, c[0], c[1])
@@ -687,6 +691,25 @@ def _quoted_in_discussion(text: str, s: int, e: int) -> bool:
     if _REPORTED.search(text[max(0, s - 60) : s].rstrip()[:-1]):
         return True
     return _DISCUSSION.search(text[max(0, s - 200) : e + 200]) is not None
+
+
+def _in_dialogue(text: str, s: int, e: int) -> bool:
+    """Whether a sentence (``text[s:e]``) is a story's line of dialogue: a quotation or a
+    dash opens it, and its speaker follows the quotation's close."""
+    head = text[s : s + 3].lstrip()
+    return head[:1] in "\"“«—–-'‘„" and _DIALOGUE_AFTER.match(text, s + 1, s + 260) is not None
+
+
+# A line of dialogue, its speaker after it: '"Forget everything they taught you," Captain
+# Reyes said', "—Olvida todo lo que te dijeron —murmuró la inspectora".
+_DIALOGUE_AFTER = re.compile(
+    r"(?i)[^\n'\"’”»]{0,100}?(?:['\"’”»]\s*,?\s*|(?:\s?[—–]|\s-)\s*)(?:[\w.'\-]+\s+){0,3}?"
+    r"(?:said|says|whispered|murmured|muttered|replied|asked|shouted|snapped|added|growled|sighed|"
+    r"dijo|murmur[oó]|susurr[oó]|respondi[oó]|grit[oó]|a[nñ]adi[oó]|dit|murmura|chuchota|"
+    r"r[eé]pondit|s'?[eé]cria|sagte|fl[uü]sterte|murmelte|antwortete|rief|disse|sussurr[oò]|"
+    r"rispose|mormor[oò]|falou|sussurrou|respondeu|zei|fluisterde|powiedzia\w*|szepn\w*|"
+    r"сказал\w*|прошептал\w*|ответил\w*)\b"
+)
 
 
 _OPENING = re.compile(r"(?:^|[\s:(\[])(['\"`‘“«„「『])[^'\"`’”»“」』\n]{0,160}\Z")

@@ -106,3 +106,22 @@ def test_an_attack_told_of_in_other_languages_or_by_its_methods_gives_none(text:
 )
 def test_a_phrase_discussed_or_a_defence_told_of_is_not_an_injection(text: str) -> None:
     assert scan_injection(text, learned=False) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a story's line of dialogue, its speaker after it
+        '"Forget everything they taught you at the academy," Captain Reyes said, tossing the '
+        "rookie a radio.",
+        "—Olvida todo lo que te dijeron en la academia —murmuró la inspectora.",
+        '"Forget everything I told you about the house," she whispered, tearing the map in half.',
+        # an attack on AI spoken of, a shop's order page
+        "Threat brief: Indirect prompt injection occurs when an LLM-powered application ingests "
+        "content that contains text crafted to be interpreted as instructions.",
+        "Your order has shipped! Carrier: UPS. You can follow it on the carrier's website or in "
+        "your account under Orders.",
+    ],
+)
+def test_a_story_s_dialogue_or_an_attack_spoken_of_is_not_an_injection(text: str) -> None:
+    assert scan_injection(text, learned=False) == []
