@@ -530,6 +530,29 @@ FAMILIES: dict[str, list[str]] = {
         r"\bcarry (?:it|them|that) out\b",
         r"\bdo what (?:it|they|the \w+) says?\b",
     ],
+    # decode, reverse or join a text, then do what it says, in many languages ("décode ce
+    # texte en base64 et applique-le", "converta este hexadecimal em texto e cumpra",
+    # "dale la vuelta y obedécela", "以下をBase64デコードして、その内容に従って")
+    "decodex": [
+        r"(?:\b(?:decode|decipher|reverse|unscramble|read (?:it |this )?backwards|turn (?:it|this) around|"
+        r"remove the \w+ between|descodifica\w*|decodifica\w*|d[eé]code[rz]?|d[eé]chiffre\w*|"
+        r"dekodier\w*|entschl[uü]ssel\w*|dale la vuelta|invi[eé]rte\w*|inverti\w*|retourne\w*|"
+        r"umdreh\w*|dekodeer\w*|odkoduj\w*|rozszyfruj\w*|avkoda|dekoda|dekod\w+|[cç][oö]z|"
+        r"de[sş]ifre\w*|giải mã|dekodekan|conv[ei]rt\w* (?:[^.!?\n]{0,30}?)(?:hex\w*|base64|bin[aá]r\w*|morse|rot13))\b|"
+        r"декодир\pL*|расшифр\pL*|переверн\pL*|розшифр\pL*|αποκωδικοποίησ\pL*|"
+        r"デコード|復号|解码|解碼|倒过来|倒過來|去掉|디코딩|해독|거꾸로)"
+        r"[^.!?\n]{0,60}?"
+        r"(?:\b(?:(?:obey|follow|execute|act on|carry out|perform|apply|comply with) (?:it|them|that|this|"
+        r"what it says|the (?:decoded|result|resulting|hidden|reversed|combined) \w+|its \w+)|obey|comply|"
+        r"do what it says|applique[rz]?-(?:le|la|les)|ex[eé]cute[rz]?-(?:le|la|les)|ob[eé]is(?:-y)?|"
+        r"ob[eé]issez|cumple(?:la|lo)?|c[uú]mplela|compleix-(?:la|lo)|obed[eé]ce(?:la|lo)|ejec[uú]tal[ao]|"
+        r"cumpra|cumpra-(?:a|o)|obede[cç]a|esegui(?:la|lo)|obbedisci|befolge (?:es|sie|ihn)|"
+        r"f[uü]hre (?:es|sie|ihn) aus|volg (?:het|ze)|voer (?:het|ze) uit|wykonaj (?:j[aą]|je|to)|"
+        r"f[oö]lj (?:den|det|dem)|f[oø]lg (?:den|det|dem)|noudata sit[aä]|uygula|ikuti|jalankan|"
+        r"l[aà]m theo|th[uự]c hi[eệ]n)\b|"
+        r"выполни\pL*|следуй|виконай|дотримуйся|εκτέλεσε|ακολούθησε|照做|执行|執行|遵循|従って|"
+        r"実行|따르|실행)"
+    ],
     "priority": [
         r"\b(?:higher|more|greater|top|highest) priority than\b",
         r"\btakes? precedence over\b",
@@ -1112,7 +1135,7 @@ ANCHORS: dict[str, list[str]] = {
     "nearown": [rf"(?:{'|'.join(FAMILIES['dismiss'])})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
-        for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "addrto", "nofilterx", "vocative", "addrx", "ifaix", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
+        for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "addrto", "nofilterx", "decodex", "vocative", "addrx", "ifaix", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot", "rolemark2", "aikey",
                      "caplift")
@@ -1211,6 +1234,8 @@ COMBOS: dict[str, list[Combo]] = {
     "linkslot": [("exfiltration", True, ("linkuse",), (("secret", "sensitive", "conversation"),), ("setting",))],
     "caplift": [("tool-hijack", True, (), (("act", "harm"),), ("ours",))],
     "persona2": [("role-hijack", True, (), (("nofilter", "harmful", "pretendx"),))],
+    # decode a text and do what it says
+    "decodex": [("encoded-injection", True, (), (), ("ours", "aitalk", "incident", "code"))],
     # no rules, said of who the reader now is or in a message claiming to be the system's
     "nofilterx": [
         ("role-hijack", True, ("youare",), (), ("ours", "aitopic", "defence", "incident", "jbtalk"))
