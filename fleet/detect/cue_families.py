@@ -128,7 +128,7 @@ _TO_AN_AI = (
 # ("Для ИИ-ассистента:"); not before a longer name ("Para el asistente de ventas:" heads a
 # section for a team's assistant), and English "for" and German "für" only after a label
 # ("For AI agents: see llms.txt" heads a section for such readers).
-_FOR_AN_AI = r"для|за|voor|pentru|για|برای|untuk|cho|para|pour|per|pro|pre|dla"
+_FOR_AN_AI = r"для|за|voor|pentru|για|برای|untuk|cho|para|pour|per|pro|pre|dla|za"
 # Postpositions: "एआई सहायक के लिए निर्देश:", "yapay zeka asistanı için:"
 _AI_POSTPOSITION = r"icin|के लिए|के लिये|को|জন্য|کے لیے|کیلئے|szamara|jaoks|varten|uchun"
 # An AI named in the dative: "Märkus tehisintellekti assistendile:"
@@ -231,14 +231,14 @@ FAMILIES: dict[str, list[str]] = {
     # citește acest fișier:", "(एआई सहायक के लिए निर्देश:". Where it stands is checked back
     # from the match (cues.clause_start): only an opening mark or a label's colon before it.
     "addrto": [
-        rf"(?:\b|[\s(\[{{<>*#/\-])(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?"
+        rf"(?:\b|(?m:^)|[\s(\[{{<>*#/\-])(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?"
         rf"(?:{_TO_AN_AI}|{_FOR_AN_AI}|for|fur)\s+(?:[^\s:：]+\s+){{0,3}}?"
-        rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
-        rf"(?:\b|[\s(\[{{<>*#/\-])(?:{_TO_AN_AI})\s+(?:[^\s:：]+\s+){{0,3}}?"
-        rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
-        rf"(?:\b|[\s(\[{{<>*#/\-])(?:{_FOR_AN_AI})\s+(?:[^\s:：]+\s+){{0,2}}?"
+        rf"(?:[a-zæøåäöüß\-]{{3,12}}?(?:assistent|assistant|asistent|copilot|chatbot)|{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
+        rf"(?:\b|(?m:^)|[\s(\[{{<>*#/\-])(?:{_TO_AN_AI})\s+(?:[^\s:：]+\s+){{0,3}}?"
+        rf"(?:[a-zæøåäöüß\-]{{3,12}}?(?:assistent|assistant|asistent|copilot|chatbot)|{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
+        rf"(?:\b|(?m:^)|[\s(\[{{<>*#/\-])(?:{_FOR_AN_AI})\s+(?:[^\s:：]+\s+){{0,2}}?"
         rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+)?[ \t]*[:：]",
-        rf"(?:\b|[\s(\[{{<>*#/\-])(?:(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?)?(?:{_AI_DATIVE})"
+        rf"(?:\b|(?m:^)|[\s(\[{{<>*#/\-])(?:(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?)?(?:{_AI_DATIVE})"
         rf"(?:[ \t]+[^\s.!?:：]+){{0,4}}?[ \t]*[:：]",
         rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s:：]+){{0,2}}?[ \t]+(?:{_AI_POSTPOSITION})"
         rf"(?:[ \t]+(?:{_NOTE_LABEL}))?[ \t]*[:：]",
@@ -1135,7 +1135,7 @@ ANCHORS: dict[str, list[str]] = {
     "nearown": [rf"(?:{'|'.join(FAMILIES['dismiss'])})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
-        for name in ("alone", "addrorder", "dismiss2", "addr", "addrnote", "addrto", "nofilterx", "decodex", "vocative", "addrx", "ifaix", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
+        for name in ("alone", "addrorder", "dismiss2", "addr", "addrto", "addrnote", "nofilterx", "decodex", "vocative", "addrx", "ifaix", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot", "rolemark2", "aikey",
                      "caplift")
