@@ -151,8 +151,10 @@ def _compiled() -> tuple[
     heads = frozenset(k for k, (i, j, _) in enumerate(entries) if (names[i], j) in AT_CLAUSE_HEAD)
     starts = frozenset(k for k, (i, j, _) in enumerate(entries) if (names[i], j) in AT_CLAUSE_START)
     # In slices (fleet.detect.text._Split): on diverse 2 KB texts, 1,466 µs per KB as one
-    # union, 324 in 16.
-    anchor = Pattern.union([p for _, p in patterns], "(?i)", groups=False, parts=16)
+    # union, 324 in 16. With the anchors of the g26 and g27 rounds, injection on unread
+    # text cost 1,926-2,082 µs/KB with 16 slices and 1,625-1,775 with 24 (text read before:
+    # the same within the spread).
+    anchor = Pattern.union([p for _, p in patterns], "(?i)", groups=False, parts=24)
     whose = _Whose([p for _, p in patterns], anchor.split)
     return anchor, whose, [i for i, _ in patterns], names, [_Look(n) for n in names], heads, starts
 
