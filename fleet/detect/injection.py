@@ -366,7 +366,11 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             return (
                 False  # an identifier (``override_system_prompt``); four words or more are re-read
             )
-        if kind == "prompt-leak" and (_ui_words(view.text, e) or _topic_follows(view.text, e)):
+        if kind == "prompt-leak" and (
+            _ui_words(view.text, e)
+            or _topic_follows(view.text, e)
+            or _PROMPT_KEPT.search(view.text, max(0, s - 32), e)
+        ):
             return False
         if kind == "instruction-override" and (
             _SOMEONE_ELSES.search(view.text, s, e)
@@ -523,6 +527,12 @@ def _ui_words(text: str, end: int) -> bool:
 
 
 _TOPIC_WORDS = {"for", "on", "about", "regarding", "concerning"}
+# What a program does with a prompt, told of ("this function logs the system prompt verbatim",
+# "the system prompt is stored verbatim in prompts/v7.md"): a bug or a design, not a request.
+_PROMPT_KEPT = re.compile(
+    r"(?i)\b(?:logs|logged|logging|stores|stored|saves|saved|persists|persisted|caches|cached|"
+    r"serializes|serialized|leaks|leaked)\b"
+)
 
 
 def _topic_follows(text: str, end: int) -> bool:

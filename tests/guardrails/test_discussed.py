@@ -125,3 +125,15 @@ def test_a_phrase_discussed_or_a_defence_told_of_is_not_an_injection(text: str) 
 )
 def test_a_story_s_dialogue_or_an_attack_spoken_of_is_not_an_injection(text: str) -> None:
     assert scan_injection(text, learned=False) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # what a program does with its prompt, told of in a review or a design note
+        "This function logs the system prompt verbatim; please mask it before release.",
+        "The system prompt is stored verbatim in prompts/v7.md.",
+    ],
+)
+def test_a_prompt_a_program_logs_or_stores_is_not_asked_for(text: str) -> None:
+    assert scan_injection(text, learned=False) == []
