@@ -114,7 +114,7 @@ _NOTE_LABEL = (
     r"megjegyzes|utasitas|mesaj|notu|talimat\pL*|сообщение|записка|примечание|инструкци\pL*|"
     r"указани\pL*|повідомлення|примітка|інструкці\pL*|съобщение|бележка|οδηγία|οδηγίες|σημείωση|"
     r"μήνυμα|pesan|catatan|arahan|mensahe|ujumbe|ohje|juhis|juhend|pranesimas|pastaba|zina|"
-    r"piezime|poruka|napomena|uputa|uputstvo|порука|напомена|napomena|instrukcija|instrukcijos|"
+    r"piezime|poruka|napomena|uputa|uputstvo|порука|напомена|instrukcija|instrukcijos|"
     r"нотатка|нотатки|merknad|opomba|kumbuka|paalala|anmerkung|huomio|not|instrukce|instrukcja|instrucao|instrucoes|oharra|instruccion(?:es)?|istruzion[ei]|निर्देश|संदेश|नोट|"
     r"নির্দেশ|বার্তা|ہدایت|پیغام|نوٹ|پیام|یادداشت|ملاحظة|رسالة|تعليمات|הערה|הודעה|הוראה"
 )
@@ -129,6 +129,13 @@ _TO_AN_AI = (
 # section for a team's assistant), and English "for" and German "für" only after a label
 # ("For AI agents: see llms.txt" heads a section for such readers).
 _FOR_AN_AI = r"для|за|voor|pentru|για|برای|untuk|cho|para|pour|per|pro|pre|dla|za"
+# Where a note headed to an AI may begin: a word's start, a line's, or a space or an opening
+# mark before it (RE2's \b is ASCII's: "Для …" at a text's start has none).
+_NOTE_LEAD = r"(?:\b|(?m:^)|[\s(\[{<>*#/\-])"
+# The AI's name in such a note, also at the end of a compound ("fakturaassistenten").
+_AI_NAMED = (
+    rf"(?:[a-zæøåäöüß\-]{{3,12}}?(?:assistent|assistant|asistent|copilot|chatbot)|{_AI_STRONG})"
+)
 # Postpositions: "एआई सहायक के लिए निर्देश:", "yapay zeka asistanı için:"
 _AI_POSTPOSITION = r"ke liye|icin|के लिए|के लिये|को|জন্য|کے لیے|کیلئے|szamara|jaoks|varten|uchun"
 # An AI named in the dative: "Märkus tehisintellekti assistendile:"
@@ -231,14 +238,14 @@ FAMILIES: dict[str, list[str]] = {
     # citește acest fișier:", "(एआई सहायक के लिए निर्देश:". Where it stands is checked back
     # from the match (cues.clause_start): only an opening mark or a label's colon before it.
     "addrto": [
-        rf"(?:\b|(?m:^)|[\s(\[{{<>*#/\-])(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?"
+        rf"{_NOTE_LEAD}(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?"
         rf"(?:{_TO_AN_AI}|{_FOR_AN_AI}|for|fur)\s+(?:[^\s:：]+\s+){{0,3}}?"
-        rf"(?:[a-zæøåäöüß\-]{{3,12}}?(?:assistent|assistant|asistent|copilot|chatbot)|{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
-        rf"(?:\b|(?m:^)|[\s(\[{{<>*#/\-])(?:{_TO_AN_AI})\s+(?:[^\s:：]+\s+){{0,3}}?"
-        rf"(?:[a-zæøåäöüß\-]{{3,12}}?(?:assistent|assistant|asistent|copilot|chatbot)|{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
-        rf"(?:\b|(?m:^)|[\s(\[{{<>*#/\-])(?:{_FOR_AN_AI})\s+(?:[^\s:：]+\s+){{0,2}}?"
+        rf"{_AI_NAMED}[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
+        rf"{_NOTE_LEAD}(?:{_TO_AN_AI})\s+(?:[^\s:：]+\s+){{0,3}}?"
+        rf"{_AI_NAMED}[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
+        rf"{_NOTE_LEAD}(?:{_FOR_AN_AI})\s+(?:[^\s:：]+\s+){{0,2}}?"
         rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+)?[ \t]*[:：]",
-        rf"(?:\b|(?m:^)|[\s(\[{{<>*#/\-])(?:(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?)?(?:{_AI_DATIVE})"
+        rf"{_NOTE_LEAD}(?:(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?)?(?:{_AI_DATIVE})"
         rf"(?:[ \t]+[^\s.!?:：]+){{0,4}}?[ \t]*[:：]",
         rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s:：]+){{0,2}}?[ \t]+(?:{_AI_POSTPOSITION})"
         rf"(?:[ \t]+(?:{_NOTE_LABEL}))?[ \t]*[:：]",

@@ -291,12 +291,10 @@ def scan_cues(view: View) -> list[tuple[int, int, str]]:
         pos = be if be > bs else be + 1
         s, e = view.char(bs), view.char(be)
         which = whose.at(data, bs, text[s:e])
-        if not heads.isdisjoint(which or ()) and (e - s > _COLON_REACH or not clause_head(text, s)):
-            which = [i for i in which if i not in heads]
-        if not starts.isdisjoint(which or ()) and (
-            e - s > _COLON_REACH or not clause_start(text, s)
-        ):
-            which = [i for i in which if i not in starts]
+        for placed, stands in ((heads, clause_head), (starts, clause_start)):
+            # anchors that must stand at a clause's head, or open it, and do not here
+            if not placed.isdisjoint(which) and (e - s > _COLON_REACH or not stands(text, s)):
+                which = [i for i in which if i not in placed]
         label = _speaker_label(text, s, e) if which else None
         if label is not None:
             if turns is None:
