@@ -503,11 +503,8 @@ def _told(view: View) -> list[tuple[int, int]]:
         e = word.end()
         end = text.find("\n", e, e + _TOLD_REACH)
         end = e + _TOLD_REACH if end < 0 else end
-        hit = (
-            _TOLD_VALUE.search(text[e:end])
-            or _TOLD_QUOTED.match(text[e:end])
-            or _TOLD_BARE.match(text[e:end])
-        )
+        rest = text[e:end]
+        hit = _TOLD_VALUE.search(rest) or _TOLD_QUOTED.match(rest) or _TOLD_BARE.match(rest)
         if hit is None:
             continue
         vs, ve = e + hit.start(1), e + hit.end(1)
