@@ -219,10 +219,19 @@ def sweep_fleet(policy: kopf.Body) -> int:
     return count
 
 
+def _terminating(body: kopf.Body) -> bool:
+    """A policy being deleted (held only by the operator's finalizer): its children go with it
+    through ownerReferences, so a timer that fires in that window (timers run in threads and
+    can outlive kopf's stop) writes nothing, rather than re-create what is being taken away."""
+    return bool(body.metadata.get("deletionTimestamp"))
+
+
 @kopf.timer(GROUP, VERSION, "fleetpolicies", interval=FLEET_SECONDS, backoff=RETRY_SECONDS)
 def policy_gateway(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """One timer per fleet, not per loop: loop changes mark their fleet and the gateway config is
     re-rendered once per interval; every drift period all the fleet's loops are swept."""
+    if _terminating(body):
+        return
     ns = body.metadata.get("namespace") or "default"
     key = f"sweep/{ns}/{body.spec.get('fleet')}"
     now = time.monotonic()
@@ -242,6 +251,8 @@ def policy_gateway(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 def fleet_runs(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """One poll of the fleet's gateway per period (not one per loop): start the Jobs of queued
     webhook triggers and of decided approvals, end expired runs, copy run status, post Events."""
+    if _terminating(body):
+        return
     ns = body.metadata.get("namespace") or "default"
     fleet = str(body.spec.get("fleet"))
     cursor = memo.setdefault(f"runs/{ns}/{fleet}", Cursor())
@@ -254,4 +265,6 @@ def fleet_runs(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 def fleet_health(body: kopf.Body, **_: Any) -> None:
     """One health request per fleet and period (not one per loop): each loop's ``Healthy``
     condition follows the doctor's findings, written only when it changes."""
+    if _terminating(body):
+        return
     poll_health(kube(), STATE, CLIENT, _policy(body))
