@@ -710,6 +710,12 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:your account under|tracking number|has shipped|carrier|estimated delivery)\b"
     ],
     # attacks on AI spoken of: "Indirect prompt injection occurs when an LLM-powered app …"
+    # a message told of as already sent, not one written here: "I sent a message to the
+    # assistant: it did not answer"
+    "sentnote": [
+        r"\b(?:sent|wrote|left|posted|typed|forwarded|submitted)\s+(?:(?:a|an|the|my|our|this|that|"
+        r"one|another)\s+)?(?:\w+\s+)?(?:message|note|question|request|reply|comment)s?\s+(?:to|for)\b"
+    ],
     "aitalk": [r"\b(?:prompt injections?|injection attacks?|threat (?:brief|model)|jailbreaks)\b"],
     # jailbreaks spoken of, not written: "the old 'DAN' style jailbreaks don't work anymore"
     "jbtalk": [
@@ -1181,7 +1187,7 @@ ANCHORS: dict[str, list[str]] = {
 Combo = tuple[Any, ...]  # kind, extended, needs, any_of[, unless]
 # What makes a sentence that names an AI no note to it: its own AI or orders ("our bot"),
 # code, or the AI as a heading's topic.
-_NOT_SPOKEN_TO = ("ours", "code", "aitopic", "defence")
+_NOT_SPOKEN_TO = ("ours", "code", "aitopic", "defence", "sentnote")
 # A note to an AI reader that asks it for a secret.
 _ASKED_FOR_A_SECRET: Combo = ("prompt-leak", True, ("leakp", "secret"), (), _NOT_SPOKEN_TO)
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
@@ -1198,7 +1204,7 @@ COMBOS: dict[str, list[Combo]] = {
     "addr": [
         ("role-hijack", True, (),
          (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),),
-         ("ours", "uispec", "defence", "aitalk")),
+         ("ours", "uispec", "defence", "aitalk", "sentnote")),
     ],
     "addrnote": [
         ("role-hijack", True, (),
@@ -1210,7 +1216,7 @@ COMBOS: dict[str, list[Combo]] = {
         _ASKED_FOR_A_SECRET,
     ],
     # a note headed to an AI by name: what follows is for it, whatever its verbs
-    "addrto": [("role-hijack", True, (), (), ("ours", "aitopic"))],
+    "addrto": [("role-hijack", True, (), (), ("ours", "aitopic", "sentnote"))],
     "ifaix": [("role-hijack", True, (), (), ("ours", "aitopic", "defence"))],
     "ifai": [
         ("role-hijack", True, (),
@@ -1230,7 +1236,7 @@ COMBOS: dict[str, list[Combo]] = {
     "vocative": [
         ("role-hijack", True, (),
          (("act", "actx", "dismiss", "dismiss2", "void", "tool", "bypass", "order"),),
-         ("aitopic", "ours")),
+         ("aitopic", "ours", "sentnote")),
     ],
     "mode": [
         ("role-hijack", True, ("switch",),

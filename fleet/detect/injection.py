@@ -392,7 +392,9 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             return False  # folding drops some quotation marks (« »): the text's own are read too
         if _configured(view.text, s, e, kind):
             return False
-        if kind == "role-hijack" and own_role_object(s, e):
+        if kind == "role-hijack" and (
+            own_role_object(s, e) or _SENT_BEFORE.search(view.text, max(0, s - 40), s)
+        ):
             return False
         return kind != "exfiltration" or not (
             _REPORTED_ATTACK.search(view.text, max(0, s - 48), s)
@@ -567,6 +569,12 @@ _HIDDEN_WORDS = (
     r"(?:found|contained|embedded|hidden|planted|injected|escondid[oa]s|ocult[oa]s|amagad[ea]s|"
     r"nascost[ei]|cachée?s|versteckte?n?|eingebettete?n?|verborgen(?:e|en)?|ukryte|скрыт\w+|"
     r"прихован\w+|κρυμμέν\w+|gizli)\b)"
+)
+# Right before a note to an AI: a message told of as already sent, not one written here ("I
+# sent a message to the assistant: it did not answer"). Read in at most 40 characters.
+_SENT_BEFORE = re.compile(
+    r"\b(?:sent|wrote|left|posted|typed|forwarded|submitted)\s+"
+    r"(?:(?:a|an|the|my|our|this|that|one|another)\s+)?(?:\w+\s+)?\Z"
 )
 _HIDDEN_AFTER = re.compile(rf"\s+(?:{fold_pattern(_HIDDEN_WORDS)}|{_HIDDEN_WORDS})", re.I)
 # "reset all firewall rules", "skip the lint rules": a system's rules, not the model's.
