@@ -811,6 +811,12 @@ FAMILIES: dict[str, list[str]] = {
     ],
     # a document set aside, not orders: "Ignore the previous guidance note from January",
     # "disregard the earlier draft", "forget the old spreadsheet"
+    # what a parameter or option is for, in its documentation: "system_prompt: used to override
+    # the default system prompt", "用于覆盖默认的系统提示词"
+    "purpose": [
+        r"\b(?:used|can be used|use (?:it|this)|lets? you|allows? you|allows|is meant) to override\b",
+        r"(?:用于|用来|可用于|可用来|用以)覆盖",
+    ],
     "docnoun": [
         r"\b(?:previous|prior|earlier|old|last|above|attached|first)\s+(?:[\w\-]+\s+)?(?:note|e-?mails?|mail|"
         r"memo|letter|notice|circular|draft|version|attachment|newsletter|announcement|invite|"
@@ -1193,8 +1199,9 @@ _ASKED_FOR_A_SECRET: Combo = ("prompt-leak", True, ("leakp", "secret"), (), _NOT
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
 # that must all be there, groups of which one at least must be).
 COMBOS: dict[str, list[Combo]] = {
-    "nearown": [("instruction-override", False, ("own",), (), ("setting", "namedrule", "docnoun")),
-                ("instruction-override", False, ("ownweak",), (), ("ours", "setting", "namedrule", "docnoun"))],
+    "nearown": [("instruction-override", False, ("own",), (), ("setting", "namedrule", "docnoun", "purpose")),
+                ("instruction-override", False, ("ownweak",), (),
+                 ("ours", "setting", "namedrule", "docnoun", "purpose"))],
     "dismiss2": [("instruction-override", False, ("own",), (), ("docnoun",)),
                  ("instruction-override", False, ("ownweak",), (), ("ours", "incident", "docnoun"))],
     "addrorder": [("role-hijack", False, (), ())],

@@ -381,6 +381,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             or _REPORTED_ATTACK.search(view.text, max(0, s - 48), s)
             or (_ANY_SUCH.search(view.text, s, e) and _EMBEDDED_AFTER.match(view.text, e))
             or _HIDDEN_AFTER.match(view.text, e)
+            or _PURPOSE_BEFORE.search(view.text, max(0, s - 24), s)
         ):
             return False
         if kind in _QUOTABLE and _DIALOGUE_AFTER.match(view.text, e, e + 160):
@@ -393,7 +394,9 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         if _configured(view.text, s, e, kind):
             return False
         if kind == "role-hijack" and (
-            own_role_object(s, e) or _SENT_BEFORE.search(view.text, max(0, s - 40), s)
+            own_role_object(s, e)
+            or _SENT_BEFORE.search(view.text, max(0, s - 40), s)
+            or _PARAM_DOC.match(view.text, s, e + 40)
         ):
             return False
         return kind != "exfiltration" or not (
@@ -569,6 +572,20 @@ _HIDDEN_WORDS = (
     r"(?:found|contained|embedded|hidden|planted|injected|escondid[oa]s|ocult[oa]s|amagad[ea]s|"
     r"nascost[ei]|cachée?s|versteckte?n?|eingebettete?n?|verborgen(?:e|en)?|ukryte|скрыт\w+|"
     r"прихован\w+|κρυμμέν\w+|gizli)\b)"
+)
+# Right before an override: what a parameter or option is for, in its documentation
+# ("used to override the default system prompt", "用于覆盖默认的系统提示词"). At most 24 characters.
+_PURPOSE_BEFORE = re.compile(
+    r"(?:\b(?:used|can be used|use (?:it|this)|lets? you|allows? you|allows|is meant) to |"
+    r"(?:用于|用来|可用于|可用来|用以))\Z",
+    re.I,
+)
+# A parameter's documentation, not a role marker: an identifier with an underscore, a colon,
+# and what the parameter does ("system_prompt: overrides the default system prompt").
+_PARAM_DOC = re.compile(
+    r"[\s#*>\[<(]*[a-z]\w*_\w+\s*[:：]\s*(?:\((?:optional|string|str)\)\s*)?"
+    r"(?:(?:used|can be used|is meant) to|lets you|allows|overrides?|replaces?|optional)\b",
+    re.I,
 )
 # Right before a note to an AI: a message told of as already sent, not one written here ("I
 # sent a message to the assistant: it did not answer"). Read in at most 40 characters.
