@@ -120,7 +120,10 @@ class EmbeddedGateway:
                     "run `fleetctl run PATH LOOP` again to rewrite it",
                 ) from None
             app = Gateway(
-                holder, open_store(self.home.store_url), watch_interval=self.watch_interval
+                holder,
+                # the home is fleetctl's own: a store new there is expected, not news
+                open_store(self.home.store_url, announce=False),
+                watch_interval=self.watch_interval,
             )
             self._server = ServerThread(app, loop="uvloop", http="httptools").start()
             self.url = self._server.url

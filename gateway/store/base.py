@@ -212,7 +212,9 @@ def _near(path: Path) -> list[str]:
     return [str(folder / n) if str(folder) != "." else n for n in names]
 
 
-def open_store(url: str, *, create: bool = True, exclusive: bool = False) -> Store:
+def open_store(
+    url: str, *, create: bool = True, exclusive: bool = False, announce: bool = True
+) -> Store:
     """``sqlite:PATH[?synchronous=full]`` (default), or ``redis://host:port/db``,
     ``rediss://…``, ``unix://SOCKET``. Anything else is refused with
     :class:`StoreURLError`, so a mistyped URL never becomes a new empty database.
@@ -220,7 +222,9 @@ def open_store(url: str, *, create: bool = True, exclusive: bool = False) -> Sto
     ``create=False`` is for readers of an existing store (``fleetctl cost``, ``runs``):
     a SQLite path with nothing there raises :class:`StoreNotFound`, with the nearby
     store files as suggestions. With ``create=True`` (the gateway) a new SQLite store
-    is logged once with its path, so a wrong path shows in the first lines of the log.
+    is logged once with its path, so a wrong path shows in the first lines of the log;
+    ``announce=False`` where the caller made the place itself and a new store is expected
+    (``fleetctl run``'s home, an eval's scratch directory).
 
     ``exclusive=True`` (``python -m gateway``): a SQLite store another live process
     serves raises :class:`StoreInUse` once it has not let go within
@@ -263,7 +267,7 @@ def open_store(url: str, *, create: bool = True, exclusive: bool = False) -> Sto
     store = SqliteStore(
         path, options.get("synchronous", "normal").lower(), migrate=create, exclusive=exclusive
     )
-    if new:
+    if new and announce:
         logging.getLogger("fleet.gateway").warning(
             "created a new, empty store at %s (none was there)", Path(path).resolve()
         )

@@ -5,6 +5,7 @@ transcripts (replayed; no model is called)."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -320,3 +321,31 @@ def test_a_missing_or_broken_transcript_is_located_and_exits_2(tmp_path: Path) -
             "contnt: unknown field 'contnt' (did you mean 'content'?)",
         )
     ]
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_the_eval_s_own_scratch_store_is_not_announced(v8: Path) -> None:
+    # A scratch directory the eval made: its store is new by design, and the gateway's notice of
+    # a new store (for a mistyped --store) would only be noise in the report.
+    logger, kept = logging.getLogger("fleet.gateway"), _Kept()
+    level, logger.level = logger.level, logging.DEBUG
+    logger.addHandler(kept)
+    try:
+        res = runner.invoke(
+            app,
+            ["eval", str(v8), "bug-report-triage", "--case", "needs-info", "--case", "planted-instruction"],
+        )  # fmt: skip
+    finally:
+        logger.removeHandler(kept)
+        logger.level = level
+    assert res.exit_code == 1, res.output  # v8 obeys the planted note
+    assert [m for m in kept.messages if "empty store" in m] == []
+    assert res.output.startswith("replayed: "), res.output
