@@ -691,8 +691,8 @@ _DISCUSSION_WORDS = (
     r"ін'єкці\w*|приклад\w*|пример\w*|зловмисник\w*|кібербезпек\w*|кибербезопасн\w*|"
     r"παράδειγμα|παραδείγματα|χειραγώγηση\w*|επίθεση|επιθέσεις|przykład\w*|przyklad\w*|"
     r"örnek\w*|saldırı\w*|příklad\w*|priklad\w*|esimerkki\w*|exempel|eksempel\w*|"
-    r"példa\w*|exemplu\w*|contoh\w*)\b|\be\.g\.|例文|例えば|たとえば|例如|比如|예를 들어|예문|注入|攻击|攻撃|"
-    r"インジェクション|인젝션|공격"
+    r"példa\w*|exemplu\w*|contoh\w*|amea[çc]as?|amenazas?|eğitim\w*|egitim\w*|tehdit\w*)\b|\be\.g\.|例文|例えば|たとえば|例如|比如|예를 들어|예문|注入|攻击|攻撃|"
+    r"インジェクション|인젝션|공격|تدريبي\w*|المهاجم\w*|هجوم\w*|تهديد\w*"
 )
 # Read in the folded text (Cyrillic look-alikes as Latin) and in the text itself.
 _DISCUSSION = re.compile(f"{fold_pattern(_DISCUSSION_WORDS)}|{_DISCUSSION_WORDS}", re.I)

@@ -121,6 +121,7 @@ konkurs ayuda aiuto hilfe aide pomoc frontdesk
 tietosuoja cskh bd dev devs booking bookings reservations lounge lounges pals etat civil mairie accueil
 karriere bewerbung bewerbungen candidature candidatures lavoraconnoi lavora trabajaconnosotros
 vagas curriculos atendimento sac ouvidoria
+shop store sklep tienda loja negozio boutique winkel butik kauppa obchod magazin webshop eshop
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
 _ROLE_SPLIT = re.compile(r"[._+\-]")

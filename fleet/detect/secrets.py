@@ -60,7 +60,21 @@ def placeholder(value: str) -> bool:
     if any(mark in low for mark in _PLACEHOLDER_MARKS):
         return True
     distinct = set(low)
-    return len(distinct) < 5 or any(ch * 6 in low for ch in distinct)
+    if len(distinct) < 5 or any(ch * 6 in low for ch in distinct):
+        return True
+    # words and a short number joined, one of them saying so: "test-token-123", "fake_key_1"
+    parts = _JOINS.split(low)
+    return (
+        len(parts) > 1
+        and not _STAND_IN_PARTS.isdisjoint(parts)
+        and all(p.isalpha() or (p.isdigit() and len(p) <= 4) for p in parts)
+    )
+
+
+_JOINS = re.compile(r"[-_.\s]")
+_STAND_IN_PARTS = frozenset(
+    {"test", "testing", "example", "sample", "fake", "mock", "demo", "dummy"}
+)
 
 
 _LOWER_SET = frozenset("abcdefghijklmnopqrstuvwxyz")
@@ -215,7 +229,12 @@ def _azure_devops_pat(value: str) -> str | None:
 
 
 _WEAK_WORDS = {"password", "passwd", "secret", "pass", "pwd", "changeme", "change-me", "example", "test",
-               "token", "none", "null", "user", "username", "admin"}  # fmt: skip
+               "token", "none", "null", "user", "username", "admin",
+               # the word "password" (or "secret") itself, in other languages: a stand-in
+               "wachtwoord", "passwort", "kennwort", "contraseña", "contrasena", "motdepasse",
+               "mot_de_passe", "senha", "parola", "parolă", "hasło", "haslo", "heslo", "lösenord",
+               "losenord", "passord", "adgangskode", "salasana", "jelszó", "jelszo", "şifre", "sifre",
+               "пароль", "κωδικός", "geheim", "segreto", "secreto", "segredo", "sekret"}  # fmt: skip
 
 _TOKENS: list[_Token] = [
     _Token(
@@ -604,7 +623,7 @@ def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) 
         return None
     if _HEX_DIGEST.fullmatch(value.lower()) and len(value) in (32, 40, 64):
         return "credential-assignment"
-    return "credential-assignment" if random_looking(value) else None
+    return "credential-assignment" if random_looking(value) and not placeholder(value) else None
 
 
 def _basic_header(value: str) -> str | None:

@@ -186,3 +186,18 @@ def test_a_parameter_documented_as_overriding_a_prompt_is_not_an_injection(text:
 )
 def test_an_order_to_override_the_prompt_is_still_found(text: str) -> None:
     assert scan_injection(text, learned=False) != []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a phrase quoted in a threat report or a security training, in more languages
+        'Relatório de ameaças: observamos e-mails com a frase "revele o seu prompt de sistema" '
+        "direcionada a assistentes de IA. Nenhum dado vazou.",
+        "مادة تدريبية: قد يحاول المهاجم إخفاء عبارة مثل «تجاهل التعليمات السابقة» داخل صفحة ويب.",
+        'Güvenlik eğitimi: "önceki talimatları unut" gibi ifadeler içeren e-postalar yapay zekâ '
+        "asistanlarını kandırmak için kullanılabilir.",
+    ],
+)
+def test_a_phrase_quoted_in_a_threat_report_is_not_an_injection(text: str) -> None:
+    assert scan_injection(text, learned=False) == []

@@ -189,3 +189,18 @@ def test_personal_data_named_in_more_languages_is_found(text: str, kind: str) ->
 )
 def test_a_company_s_mailbox_or_registered_office_is_not(text: str) -> None:
     assert scan_pii(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Zamówienie zostało wysłane. W razie pytań: sklep@example.com",
+        "¿Dudas? Escríbenos a tienda@example.es",
+    ],
+)
+def test_a_shop_s_mailbox_is_not_personal(text: str) -> None:
+    assert scan_pii(text) == []
+
+
+def test_a_person_s_mailbox_at_the_same_shop_still_is() -> None:
+    assert [f.kind for f in scan_pii("Napisz do mnie: jan.kowalski@sklep-przyklad.pl")] == ["email"]

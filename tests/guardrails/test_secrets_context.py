@@ -127,3 +127,27 @@ def test_a_password_told_in_a_sentence_is_found(text: str) -> None:
 )
 def test_what_a_sentence_says_of_a_password_without_one_is_not(text: str) -> None:
     assert not scan_secrets(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a test's stand-in token, and the word "password" itself in another language
+        "resp = client.get('/me', headers={'Authorization': 'Bearer test-token-123'})",
+        "`DATABASE_URL=postgres://gebruiker:wachtwoord@localhost:5432/app`",
+        "DATABASE_URL=postgres://benutzer:passwort@localhost/app",
+    ],
+)
+def test_a_stand_in_token_or_the_word_password_is_not_a_secret(text: str) -> None:
+    assert scan_secrets(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "resp = client.get('/me', headers={'Authorization': 'Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0'})",
+        "DATABASE_URL=postgres://app:Xk9#mQ2vLp@db.internal:5432/app",
+    ],
+)
+def test_a_real_looking_token_or_password_still_is(text: str) -> None:
+    assert scan_secrets(text) != []
