@@ -145,6 +145,16 @@ _AI_DATIVE = (
     r"asistentovi|asistentui|asistentam|asistentului|botowi|botovi|agendile|agentui|asystencie"
 )
 
+# Shared with fleet.detect.injection, which reads them right before a listed phrase: a message
+# told of as already sent ("I sent a message to the assistant:"), and what a parameter is for
+# ("used to override the default system prompt", "用于覆盖默认的系统提示词").
+SENT_LEAD = (
+    r"\b(?:sent|wrote|left|posted|typed|forwarded|submitted)\s+"
+    r"(?:(?:a|an|the|my|our|this|that|one|another)\s+)?(?:\w+\s+)?"
+)
+PURPOSE_LEAD = r"(?:used|can be used|use (?:it|this)|lets? you|allows? you|allows|is meant)"
+PURPOSE_LEAD_ZH = r"(?:用于|用来|可用于|可用来|用以)"
+
 FAMILIES: dict[str, list[str]] = {
     # orders dismissed, or declared void
     "dismiss": [
@@ -712,10 +722,7 @@ FAMILIES: dict[str, list[str]] = {
     # attacks on AI spoken of: "Indirect prompt injection occurs when an LLM-powered app …"
     # a message told of as already sent, not one written here: "I sent a message to the
     # assistant: it did not answer"
-    "sentnote": [
-        r"\b(?:sent|wrote|left|posted|typed|forwarded|submitted)\s+(?:(?:a|an|the|my|our|this|that|"
-        r"one|another)\s+)?(?:\w+\s+)?(?:message|note|question|request|reply|comment)s?\s+(?:to|for)\b"
-    ],
+    "sentnote": [SENT_LEAD + r"(?:message|note|question|request|reply|comment)s?\s+(?:to|for)\b"],
     "aitalk": [r"\b(?:prompt injections?|injection attacks?|threat (?:brief|model)|jailbreaks)\b"],
     # jailbreaks spoken of, not written: "the old 'DAN' style jailbreaks don't work anymore"
     "jbtalk": [
@@ -814,8 +821,8 @@ FAMILIES: dict[str, list[str]] = {
     # what a parameter or option is for, in its documentation: "system_prompt: used to override
     # the default system prompt", "用于覆盖默认的系统提示词"
     "purpose": [
-        r"\b(?:used|can be used|use (?:it|this)|lets? you|allows? you|allows|is meant) to override\b",
-        r"(?:用于|用来|可用于|可用来|用以)覆盖",
+        rf"\b{PURPOSE_LEAD} to override\b",
+        rf"{PURPOSE_LEAD_ZH}覆盖",
     ],
     "docnoun": [
         r"\b(?:previous|prior|earlier|old|last|above|attached|first)\s+(?:[\w\-]+\s+)?(?:note|e-?mails?|mail|"

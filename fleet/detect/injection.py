@@ -41,6 +41,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
+from .cue_families import PURPOSE_LEAD, PURPOSE_LEAD_ZH, SENT_LEAD
 from .cues import MAY_BE_QUOTED, scan_cues
 from .finding import Finding, merge_spans, overlaps, snippet
 from .model import flagged
@@ -575,11 +576,7 @@ _HIDDEN_WORDS = (
 )
 # Right before an override: what a parameter or option is for, in its documentation
 # ("used to override the default system prompt", "用于覆盖默认的系统提示词"). At most 24 characters.
-_PURPOSE_BEFORE = re.compile(
-    r"(?:\b(?:used|can be used|use (?:it|this)|lets? you|allows? you|allows|is meant) to |"
-    r"(?:用于|用来|可用于|可用来|用以))\Z",
-    re.I,
-)
+_PURPOSE_BEFORE = re.compile(rf"(?:\b{PURPOSE_LEAD} to |{PURPOSE_LEAD_ZH})\Z", re.I)
 # A parameter's documentation, not a role marker: an identifier with an underscore, a colon,
 # and what the parameter does ("system_prompt: overrides the default system prompt").
 _PARAM_DOC = re.compile(
@@ -589,10 +586,7 @@ _PARAM_DOC = re.compile(
 )
 # Right before a note to an AI: a message told of as already sent, not one written here ("I
 # sent a message to the assistant: it did not answer"). Read in at most 40 characters.
-_SENT_BEFORE = re.compile(
-    r"\b(?:sent|wrote|left|posted|typed|forwarded|submitted)\s+"
-    r"(?:(?:a|an|the|my|our|this|that|one|another)\s+)?(?:\w+\s+)?\Z"
-)
+_SENT_BEFORE = re.compile(SENT_LEAD + r"\Z")
 _HIDDEN_AFTER = re.compile(rf"\s+(?:{fold_pattern(_HIDDEN_WORDS)}|{_HIDDEN_WORDS})", re.I)
 # "reset all firewall rules", "skip the lint rules": a system's rules, not the model's.
 _TECHNICAL_RULES = re.compile(
