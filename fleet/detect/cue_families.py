@@ -719,10 +719,10 @@ FAMILIES: dict[str, list[str]] = {
     "shopping": [
         r"\b(?:your account under|tracking number|has shipped|carrier|estimated delivery)\b"
     ],
-    # attacks on AI spoken of: "Indirect prompt injection occurs when an LLM-powered app …"
     # a message told of as already sent, not one written here: "I sent a message to the
     # assistant: it did not answer"
     "sentnote": [SENT_LEAD + r"(?:message|note|question|request|reply|comment)s?\s+(?:to|for)\b"],
+    # attacks on AI spoken of: "Indirect prompt injection occurs when an LLM-powered app …"
     "aitalk": [r"\b(?:prompt injections?|injection attacks?|threat (?:brief|model)|jailbreaks)\b"],
     # jailbreaks spoken of, not written: "the old 'DAN' style jailbreaks don't work anymore"
     "jbtalk": [
@@ -816,14 +816,14 @@ FAMILIES: dict[str, list[str]] = {
         r"editor|files?|versions?|v\d|changes|review|guidelines|design|guides?|tips|best practices|"
         r"cookbook|checklist|primer|tutorial|writing|engineering)\b",
     ],
-    # a document set aside, not orders: "Ignore the previous guidance note from January",
-    # "disregard the earlier draft", "forget the old spreadsheet"
     # what a parameter or option is for, in its documentation: "system_prompt: used to override
     # the default system prompt", "用于覆盖默认的系统提示词"
     "purpose": [
         rf"\b{PURPOSE_LEAD} to override\b",
         rf"{PURPOSE_LEAD_ZH}覆盖",
     ],
+    # a document set aside, not orders: "Ignore the previous guidance note from January",
+    # "disregard the earlier draft", "forget the old spreadsheet"
     "docnoun": [
         r"\b(?:previous|prior|earlier|old|last|above|attached|first)\s+(?:[\w\-]+\s+)?(?:note|e-?mails?|mail|"
         r"memo|letter|notice|circular|draft|version|attachment|newsletter|announcement|invite|"

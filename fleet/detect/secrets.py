@@ -54,6 +54,11 @@ _PLACEHOLDER_MARKS = ("xxxx", "****", "....", "<", ">", "${", "{{", "%(", "your"
                       "placeholder", "changeme", "insert", "dummy", "here")  # fmt: skip
 
 
+_JOINS = re.compile(r"[-_.\s]")
+# The words that say a joined value is a stand-in ("dummy" is one of the marks above already).
+_STAND_IN_PARTS = frozenset({"test", "testing", "example", "sample", "fake", "mock", "demo"})
+
+
 def placeholder(value: str) -> bool:
     """``sk-xxxx…``, ``<your-key>``, ``${TOKEN}``, ``********``: a stand-in, not a value."""
     low = value.lower()
@@ -69,12 +74,6 @@ def placeholder(value: str) -> bool:
         and not _STAND_IN_PARTS.isdisjoint(parts)
         and all(p.isalpha() or (p.isdigit() and len(p) <= 4) for p in parts)
     )
-
-
-_JOINS = re.compile(r"[-_.\s]")
-_STAND_IN_PARTS = frozenset(
-    {"test", "testing", "example", "sample", "fake", "mock", "demo", "dummy"}
-)
 
 
 _LOWER_SET = frozenset("abcdefghijklmnopqrstuvwxyz")
