@@ -75,7 +75,7 @@ def read_json(path: Path, what: str) -> Any:
 def load_definitions(path: Path) -> ClusterFleet:
     """``{"policy": <FleetPolicy spec>, "loops": {name: {"spec", "promotesTo"}}}`` (a file,
     or a directory holding ``fleet.json`` or ``fleet.json.gz``) as the pages' fleet."""
-    from gateway.health import agent_of, fleet_of
+    from fleet.resources import agent_of, fleet_of
 
     if path.is_dir():
         found = [p for p in (path / "fleet.json", path / "fleet.json.gz") if p.is_file()]
@@ -99,18 +99,12 @@ def load_definitions(path: Path) -> ClusterFleet:
 
 
 def gateway_config(path: Path) -> Any:
-    from pydantic import ValidationError
-
-    from fleet.gwconfig import GatewayConfig
+    from fleet.gwconfig import ConfigError, load
 
     try:
-        return GatewayConfig.model_validate(read_json(path, "the gateway config"))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top)"
-        raise StartError(
-            f"{path}: {where}: {first['msg']}", "mount the fleet's gateway config"
-        ) from None
+        return load(read_json(path, "the gateway config"))
+    except ConfigError as exc:
+        raise StartError(f"{path}: {exc}", "mount the fleet's gateway config") from None
 
 
 def viewers(path: Path | None) -> dict[str, str]:

@@ -111,7 +111,7 @@ def _loop(spec: Mapping[str, Any], hashes: Mapping[str, list[str]], name: str) -
         team=spec.get("team", spec["owner"]),
         stage=spec.get("stage", "staging"),
         budget=GwBudget(
-            limit_usd=budget["limitUsd"],
+            limit_usd=float(budget["limitUsd"]),
             window=budget.get("window", "day"),
             alert_at=budget.get("alertAt", [100]),
         )
@@ -157,7 +157,7 @@ def gateway_config(
             name: GwProvider(
                 base_url=p["baseUrl"],
                 api=p.get("api", "openai"),
-                timeout_s=p.get("timeoutS", 60.0),
+                timeout_s=float(p.get("timeoutS", 60.0)),
                 credentials=_secret(p.get("credentials"), "PROVIDER", name),
             )
             for name, p in sorted(spec.get("providers", {}).items())
@@ -173,7 +173,11 @@ def gateway_config(
             for name, vm in sorted(spec.get("models", {}).items())
         },
         pricing={
-            key: GwPrice(input=p["input"], output=p["output"], embedding=p.get("embedding"))
+            key: GwPrice(
+                input=float(p["input"]),
+                output=float(p["output"]),
+                embedding=None if p.get("embedding") is None else float(p["embedding"]),
+            )
             for key, p in sorted(spec.get("pricing", {}).items())
         },
         retries=GwRetries(
@@ -183,14 +187,14 @@ def gateway_config(
         ),
         caching=GwCaching(
             type=caching.get("type", "exact"),
-            ttl_s=duration_seconds(caching.get("ttl", "1h")),
+            ttl_s=float(duration_seconds(caching.get("ttl", "1h"))),
             namespace_per=caching.get("namespacePer", "agent"),
         ),
         guardrails=_guardrails(gw.get("guardrails", {})),
         shared_budgets=[
             GwSharedBudget(
                 applies_per=b["appliesPer"],
-                limit_usd=b["limitUsd"],
+                limit_usd=float(b["limitUsd"]),
                 window=b.get("window", "day"),
                 alert_at=b.get("alertAt", [100]),
             )
@@ -199,7 +203,7 @@ def gateway_config(
         ],
         destructive_tools=list(gw.get("destructiveTools", [])),
         alert_webhook=(gw.get("alerts") or {}).get("webhook"),
-        approval_ttl_s=duration_seconds(gw.get("approvalTtl", "7d")),
+        approval_ttl_s=float(duration_seconds(gw.get("approvalTtl", "7d"))),
         mcp_separator=gw.get("mcpSeparator", "__"),
         mcp_servers={
             name: GwMcpServer(

@@ -35,6 +35,7 @@ from typing import Any, TypedDict
 import orjson
 
 from fleet import cron
+from fleet.gwconfig import to_data
 from fleet.gwrender import gateway_config, identity_key
 from fleet.resources import API_VERSION
 
@@ -712,7 +713,7 @@ def render_fleet(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": GATEWAY_CONFIG, "labels": labels},
-        **gateway_config_data(cfg.model_dump(mode="json"), fleet),
+        **gateway_config_data(to_data(cfg), fleet),
     }
     state: Manifest = {
         "apiVersion": "v1",

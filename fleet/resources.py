@@ -8,9 +8,10 @@ each loop, normalized guardrails. Serialized with camelCase aliases
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from fleet import cron
 from fleet.spec import (
@@ -19,12 +20,15 @@ from fleet.spec import (
     TRIGGER_NEEDS,
     WEBHOOK_PAYLOAD_CEILING,
     WEBHOOK_QUEUE_CEILING,
+    Agent,
     Alerts,
     Approval,
     Budget,
     Caching,
     Concurrency,
     Duration,
+    Fleet,
+    GatewayPolicy,
     Grant,
     GuardrailRef,
     HarnessLimits,
@@ -38,6 +42,7 @@ from fleet.spec import (
     Retries,
     Sandbox,
     Strict,
+    SubAgent,
     Trigger,
     VirtualModel,
     Window,
@@ -204,3 +209,91 @@ class FleetPolicySpec(Strict):
     mcp_servers: dict[str, McpServer] = Field(default_factory=dict)
     gateway: GatewaySpec
     teams: dict[str, list[str]] = Field(default_factory=dict)
+
+
+# The CR specs read back as the authoring models: what `fleetctl doctor`'s checks and the
+# dashboard read of a fleet in a cluster (the gateway's health check, the dashboard's
+# cluster entry point). Each raises ValueError naming the field that is wrong.
+
+
+def _where(exc: ValidationError, prefix: str) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    more = exc.error_count() - 1
+    return f"{prefix}{'.' + where if where else ''}: {first['msg']}" + (
+        f" (and {more} more)" if more > 0 else ""
+    )
+
+
+def fleet_of(policy_spec: Mapping[str, Any]) -> Fleet:
+    """The :class:`Fleet` a FleetPolicy's spec describes (what the checks and the dashboard
+    read: models and their deprecations, MCP servers' tool classes, teams, budgets).
+    Raises :class:`ValueError` naming the field that is wrong."""
+    try:
+        spec = FleetPolicySpec.model_validate(policy_spec, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise ValueError(_where(exc, "policy")) from None
+    gw = spec.gateway
+    return Fleet(
+        fleet=spec.fleet,
+        timezone=spec.timezone,
+        providers=spec.providers,
+        models=spec.models,
+        pricing=spec.pricing,
+        harness_limits=spec.harness_limits,
+        sandbox=spec.sandbox,
+        mcp_servers=spec.mcp_servers,
+        teams=spec.teams,
+        gateway=GatewayPolicy(
+            retries=gw.retries,
+            caching=gw.caching,
+            budgets=gw.budgets,
+            rate_limits=gw.rate_limits,
+            destructive_tools=gw.destructive_tools,
+            alerts=gw.alerts,
+            approval_ttl=gw.approval_ttl,
+        ),
+    )
+
+
+def agent_of(name: str, spec: Mapping[str, Any], promotes_to: str | None = None) -> Agent:
+    """The :class:`Agent` an AgentLoop's spec describes (its pins become their refs).
+    Raises :class:`ValueError` naming the field that is wrong."""
+    try:
+        s = AgentLoopSpec.model_validate(spec, by_alias=True, by_name=False)
+        trigger = s.trigger
+        return Agent(
+            name=name,
+            owner=s.owner,
+            stage=s.stage,
+            promotes_to=promotes_to or None,
+            description=s.description,
+            owns=s.owns,
+            model=s.model,
+            instructions=s.instructions.ref,
+            skills=[p.ref for p in s.skills],
+            mcp_servers={k: Grant(tools=g.tools) for k, g in s.mcp_servers.items()},
+            subagents=[
+                SubAgent(
+                    name=sub.name,
+                    role=sub.role,
+                    model=sub.model,
+                    instructions=sub.instructions.ref if sub.instructions else None,
+                    skills=[p.ref for p in sub.skills],
+                    mcp_servers={k: Grant(tools=g.tools) for k, g in sub.mcp_servers.items()},
+                )
+                for sub in s.subagents
+            ],
+            budget=s.budget.model_dump() if s.budget else None,
+            rate_limits=s.rate_limits,
+            approvals=s.approvals,
+            trigger=Trigger(
+                schedule=trigger.schedule,
+                timezone=trigger.timezone,
+                suspend=trigger.suspend,
+                concurrency=trigger.concurrency,
+                webhook=trigger.webhook is not None,
+            ),
+        )
+    except ValidationError as exc:
+        raise ValueError(_where(exc, f"loops.{name}.spec")) from None

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from pydantic import ValidationError
 
-from fleet.gwconfig import GatewayConfig, GwBudget, GwHarness, GwModel, GwRate
+from fleet.gwconfig import ConfigError, GatewayConfig, GwBudget, GwHarness, GwModel, GwRate, load
 
 log = logging.getLogger("fleet.gateway")
 
@@ -153,11 +152,9 @@ def load_runtime(path: Path) -> Runtime:
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"{path}: not JSON: {exc}") from exc
     try:
-        config = GatewayConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{path}: {where}: {first['msg']} ({exc.error_count()} error(s))") from exc
+        config = load(data)
+    except ConfigError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
     return Runtime.build(config, hashlib.sha256(raw).hexdigest())
 
 

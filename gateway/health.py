@@ -18,29 +18,27 @@ Only the operator's token is taken (401 for no or an unknown token, 403 for a lo
 approver's); a body that is not the expected JSON is a 400 naming the field. A loop whose
 spec cannot be read is answered with its problem instead of findings, the others as usual.
 
-The conversion from CR specs back to :mod:`fleet.spec` models (:func:`fleet_of`,
-:func:`agent_of`) keeps what the checks read; the dashboard's cluster entry point reads a
-fleet the same way.
+The checks read the definitions as :mod:`fleet.spec` models, and so pydantic, which this
+process does not load: this module reads the body and the store's sums, and the checks run
+in a child process, :mod:`gateway.healthcheck` (one at a time, about 0.2 s of CPU each).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import sys
 import time
-from collections.abc import Mapping
+import weakref
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import orjson
-from pydantic import ValidationError
 
-from fleet.doctor import ERROR, WEEK, Finding, Thresholds, diagnose_sums
-from fleet.resources import AgentLoopSpec, FleetPolicySpec
-from fleet.spec import Agent, Fleet, GatewayPolicy, Grant, SubAgent, Trigger
 from gateway.asgi import Receive, Scope, Send, read_bounded, send_json
-from gateway.errors import BadRequestError, ForbiddenError, TooLargeError
+from gateway.errors import BadRequestError, ForbiddenError, TooLargeError, UnavailableError
 from gateway.runs import api as runs
 from gateway.runs.validate import MethodError
 from gateway.store import Store
@@ -48,117 +46,30 @@ from gateway.store.errors import StoreUnavailable
 from gateway.store.report import Reports
 from gateway.store.sqlite import SqliteStore
 
+log = logging.getLogger("fleet.gateway")
+
 PATH = "/v1/fleet/health"
 MAX_BODY = 16 * 1024 * 1024
 """A fleet's definitions: about 3 KB a loop, so thousands of loops fit."""
 DEFAULT_DAYS = 14
 """Records read: the spend check compares two weeks (as ``fleetctl doctor --days``)."""
-PROMOTES_TO = "fleetctl.dev/promotes-to"
-REASONS = {
-    "deprecated-model": "DeprecatedModel",
-    "missed-heartbeat": "MissedHeartbeat",
-    "no-useful-outcome": "NoUsefulOutcome",
-    "rubber-stamp-checker": "RubberStampChecker",
-    "repeated-budget-exceeded": "RepeatedBudgetExceeded",
-    "approval-waiting": "ApprovalWaiting",
-    "spend-jump": "SpendJump",
-}
-"""A finding's check as a condition reason (CamelCase, as Kubernetes reasons are)."""
-
-
-def reason_of(check: str) -> str:
-    return REASONS.get(check) or "".join(p.capitalize() for p in check.split("-"))
-
-
-def _where(exc: ValidationError, prefix: str) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    more = exc.error_count() - 1
-    return f"{prefix}{'.' + where if where else ''}: {first['msg']}" + (
-        f" (and {more} more)" if more > 0 else ""
-    )
-
-
-def fleet_of(policy_spec: Mapping[str, Any]) -> Fleet:
-    """The :class:`Fleet` a FleetPolicy's spec describes (what the checks and the dashboard
-    read: models and their deprecations, MCP servers' tool classes, teams, budgets).
-    Raises :class:`ValueError` naming the field that is wrong."""
-    try:
-        spec = FleetPolicySpec.model_validate(policy_spec, by_alias=True, by_name=False)
-    except ValidationError as exc:
-        raise ValueError(_where(exc, "policy")) from None
-    gw = spec.gateway
-    return Fleet(
-        fleet=spec.fleet,
-        timezone=spec.timezone,
-        providers=spec.providers,
-        models=spec.models,
-        pricing=spec.pricing,
-        harness_limits=spec.harness_limits,
-        sandbox=spec.sandbox,
-        mcp_servers=spec.mcp_servers,
-        teams=spec.teams,
-        gateway=GatewayPolicy(
-            retries=gw.retries,
-            caching=gw.caching,
-            budgets=gw.budgets,
-            rate_limits=gw.rate_limits,
-            destructive_tools=gw.destructive_tools,
-            alerts=gw.alerts,
-            approval_ttl=gw.approval_ttl,
-        ),
-    )
-
-
-def agent_of(name: str, spec: Mapping[str, Any], promotes_to: str | None = None) -> Agent:
-    """The :class:`Agent` an AgentLoop's spec describes (its pins become their refs).
-    Raises :class:`ValueError` naming the field that is wrong."""
-    try:
-        s = AgentLoopSpec.model_validate(spec, by_alias=True, by_name=False)
-        trigger = s.trigger
-        return Agent(
-            name=name,
-            owner=s.owner,
-            stage=s.stage,
-            promotes_to=promotes_to or None,
-            description=s.description,
-            owns=s.owns,
-            model=s.model,
-            instructions=s.instructions.ref,
-            skills=[p.ref for p in s.skills],
-            mcp_servers={k: Grant(tools=g.tools) for k, g in s.mcp_servers.items()},
-            subagents=[
-                SubAgent(
-                    name=sub.name,
-                    role=sub.role,
-                    model=sub.model,
-                    instructions=sub.instructions.ref if sub.instructions else None,
-                    skills=[p.ref for p in sub.skills],
-                    mcp_servers={k: Grant(tools=g.tools) for k, g in sub.mcp_servers.items()},
-                )
-                for sub in s.subagents
-            ],
-            budget=s.budget.model_dump() if s.budget else None,
-            rate_limits=s.rate_limits,
-            approvals=s.approvals,
-            trigger=Trigger(
-                schedule=trigger.schedule,
-                timezone=trigger.timezone,
-                suspend=trigger.suspend,
-                concurrency=trigger.concurrency,
-                webhook=trigger.webhook is not None,
-            ),
-        )
-    except ValidationError as exc:
-        raise ValueError(_where(exc, f"loops.{name}.spec")) from None
+CHECK_TIMEOUT = 120.0
+"""Seconds the checks of one request may take in their child process."""
+WEEK = 7 * 86400.0
+"""As :data:`fleet.doctor.WEEK` (which this process does not import)."""
+_ONE_CHECK: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+"""One child at a time per event loop, whatever the number of fleets asking."""
 
 
 def _bad(code: str, message: str, param: str | None = None) -> BadRequestError:
     return BadRequestError(code, message, extra={"param": param} if param else None)
 
 
-def _request(data: Any) -> tuple[Fleet, list[Agent], dict[str, str], int]:
-    """(fleet, agents, loop → why its spec was not read, days) of a request body."""
+def _request(data: Any) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """(policy, loops, days) of a request body, its shape checked; the specs themselves are
+    read by the checks."""
     if not isinstance(data, dict):
         raise BadRequestError("invalid_body", "the body must be a JSON object")
     unknown = sorted(set(data) - {"policy", "loops", "days"})
@@ -171,64 +82,7 @@ def _request(data: Any) -> tuple[Fleet, list[Agent], dict[str, str], int]:
         raise _bad("invalid_body", "loops must map each loop's name to {spec, promotesTo}", "loops")
     if isinstance(days, bool) or not isinstance(days, int) or not 2 <= days <= 400:
         raise _bad("invalid_body", "days must be a whole number from 2 to 400", "days")
-    try:
-        fleet = fleet_of(policy)
-    except ValueError as exc:
-        raise _bad("invalid_policy", str(exc), "policy") from None
-    agents, problems = [], {}
-    for name, loop in sorted(loops.items()):
-        if not isinstance(loop, dict) or not isinstance(loop.get("spec"), dict):
-            problems[name] = f"loops.{name}: give {{spec, promotesTo}}"
-            continue
-        promotes = loop.get("promotesTo")
-        try:
-            agents.append(
-                agent_of(name, loop["spec"], promotes if isinstance(promotes, str) else None)
-            )
-        except ValueError as exc:
-            problems[name] = str(exc)
-    return fleet, agents, problems, days
-
-
-def verdicts(
-    agents: list[Agent], findings: list[Finding], problems: Mapping[str, str], days: int
-) -> dict[str, dict[str, Any]]:
-    """Each loop's answer: healthy or not, the worst finding's reason, a message, all findings."""
-    by_loop: dict[str, list[Finding]] = {}
-    for f in findings:  # errors first already: the first of a loop is its worst
-        by_loop.setdefault(f.loop, []).append(f)
-    out: dict[str, dict[str, Any]] = {}
-    for agent in agents:
-        found = by_loop.get(agent.name, [])
-        if not found:
-            out[agent.name] = {
-                "healthy": True,
-                "reason": "NoFindings",
-                "message": f"no finding in the last {days} days of records",
-                "findings": [],
-            }
-            continue
-        worst = found[0]
-        message = f"{worst.level}: {worst.check}: {worst.evidence} (-> {worst.action})"
-        if len(found) > 1:
-            message += "; also " + ", ".join(f.check for f in found[1:])
-        out[agent.name] = {
-            "healthy": False,
-            "reason": reason_of(worst.check),
-            "message": message,
-            "findings": [
-                {
-                    "check": f.check,
-                    "level": f.level,
-                    "evidence": f.evidence,
-                    "action": f.action,
-                }
-                for f in found
-            ],
-        }
-    for name, why in problems.items():
-        out[name] = {"healthy": None, "reason": "InvalidSpec", "message": why, "findings": []}
-    return out
+    return policy, loops, days
 
 
 class ReadOnlySqlite(SqliteStore):
@@ -276,18 +130,9 @@ async def read_sums(store: Store, start: float, now: float) -> Sums:
     return await store.read_report(start, lambda r: _sums_of(r, start, now))
 
 
-def check(fleet: Fleet, agents: list[Agent], sums: Sums, now: float, start: float) -> list[Finding]:
-    heads, spend, wrote = sums
-    return diagnose_sums(
-        fleet, agents, heads, spend, wrote, now=now, since=start, thresholds=Thresholds()
-    )
-
-
-def _check_off_loop(
-    path: str, fleet: Fleet, agents: list[Agent], now: float, start: float
-) -> list[Finding]:
-    """The findings of a SQLite store, read and checked in this worker thread over a
-    read-only connection of its own, so the gateway's event loop never waits for them."""
+def read_sqlite_sums(path: str, start: float, now: float) -> Sums:
+    """The sums of a SQLite store, read in the calling (worker) thread over a read-only
+    connection of its own, so the gateway's event loop never waits for them."""
 
     async def read() -> Sums:
         store = ReadOnlySqlite(path)
@@ -297,10 +142,42 @@ def _check_off_loop(
             await store.close()
 
     try:
-        sums = asyncio.run(read())
+        return asyncio.run(read())
     except (sqlite3.Error, OSError) as exc:
         raise StoreUnavailable(f"sqlite:{path}", f"{exc.__class__.__name__}: {exc}") from exc
-    return check(fleet, agents, sums, now, start)
+
+
+async def run_checks(request: dict[str, Any]) -> dict[str, Any]:
+    """:func:`gateway.healthcheck.answer` of ``request``, computed in a child process."""
+    heads, spend, wrote = request["sums"]
+    payload = orjson.dumps({**request, "sums": [heads, spend, sorted(wrote)]})
+    loop = asyncio.get_running_loop()
+    async with _ONE_CHECK.setdefault(loop, asyncio.Semaphore(1)):
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.healthcheck",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(child.communicate(payload), CHECK_TIMEOUT)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+            raise UnavailableError(
+                "health_check_timeout", f"the checks took over {CHECK_TIMEOUT:.0f} s"
+            ) from None
+    if child.returncode != 0:
+        log.error(
+            "health: the checks exited %s: %s",
+            child.returncode,
+            err.decode(errors="replace")[-2000:],
+        )
+        raise UnavailableError("health_check_failed", "the checks failed; see the gateway's log")
+    answer: dict[str, Any] = orjson.loads(out)
+    return answer
 
 
 async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send) -> None:
@@ -328,26 +205,31 @@ async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send) -> No
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequestError("invalid_json", f"the body is not JSON: {exc}") from None
-    fleet, agents, problems, days = _request(data)
+    policy, loops, days = _request(data)
     now = time.time()
     start = now - days * 86400
     store = gateway.store
     path = getattr(store, "path", ":memory:") if isinstance(store, SqliteStore) else ":memory:"
     if path != ":memory:":
-        # Reading (SQLite is synchronous) and the checks are CPU-bound: both off the event
-        # loop, so a model call is never held up by a large store's health check.
-        found = await asyncio.to_thread(_check_off_loop, path, fleet, agents, now, start)
+        # SQLite is synchronous: read off the event loop, so that a model call is never held
+        # up by a large store's health check (the checks run in their own process).
+        sums = await asyncio.to_thread(read_sqlite_sums, path, start, now)
     else:  # Redis (network reads, awaited) or a store in memory
         sums = await read_sums(store, start, now)
-        found = await asyncio.to_thread(check, fleet, agents, sums, now, start)
+    answer = await run_checks(
+        {"policy": policy, "loops": loops, "days": days, "now": now, "start": start, "sums": sums}
+    )
+    if "error" in answer:
+        error = answer["error"]
+        raise _bad(error["code"], error["message"], error.get("param"))
     await send_json(
         send,
         200,
         {
-            "fleet": fleet.fleet,
+            "fleet": answer["fleet"],
             "now": now,
             "days": days,
-            "errors": sum(1 for f in found if f.level == ERROR),
-            "loops": verdicts(agents, found, problems, days),
+            "errors": answer["errors"],
+            "loops": answer["loops"],
         },
     )

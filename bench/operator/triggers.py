@@ -121,7 +121,7 @@ def main() -> None:
                     list(pool.map(kube.create, loops))
 
                 def ready() -> int:
-                    cfg = orjson.loads(app.holder.runtime.config.model_dump_json())
+                    cfg = orjson.loads(orjson.dumps(app.holder.runtime.config))
                     return (
                         sum(
                             1

@@ -44,21 +44,19 @@ def _load_fleet(path: Path) -> Any:
 
 
 def _gateway_config(path: Path) -> Any:
-    from pydantic import ValidationError
+    import orjson
 
-    from fleet.gwconfig import GatewayConfig
+    from fleet.gwconfig import ConfigError, load
 
+    hint = "give the file `fleetctl gateway config -o` wrote (or the home's gateway.json)"
     try:
-        return GatewayConfig.model_validate_json(path.read_bytes())
+        return load(orjson.loads(path.read_bytes()))
     except OSError as exc:
         fail(f"cannot read the gateway config {path}: {exc.strerror or exc}", "check --config")
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top)"
-        fail(
-            f"{path}: {where}: {first['msg']}",
-            "give the file `fleetctl gateway config -o` wrote (or the home's gateway.json)",
-        )
+    except orjson.JSONDecodeError as exc:
+        fail(f"{path}: not JSON: {exc}", hint)
+    except ConfigError as exc:
+        fail(f"{path}: {exc}", hint)
 
 
 def dashboard(

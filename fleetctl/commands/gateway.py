@@ -85,6 +85,7 @@ def config(
     In a cluster the operator mints tokens into Secrets and writes the config into a ConfigMap.
     """
     from fleet.compile import compile_loaded
+    from fleet.gwconfig import dump_json
     from fleet.gwrender import gateway_config, identities, token_sha256
     from fleet.resolve import check
 
@@ -120,7 +121,7 @@ def config(
     except OSError as exc:
         fail(f"cannot write {tokens_out}: {exc.strerror or exc}", "pick another --tokens-out path")
     # The tokens first: a config never names hashes of tokens that were not kept.
-    out.write_text(cfg.model_dump_json(indent=2) + "\n")
+    out.write_text(dump_json(cfg) + "\n")
     typer.echo(
         f"wrote {out} ({len(cfg.loops)} loops) and {tokens_out} ({len(tokens) + len(approver_tokens)} tokens)"
     )

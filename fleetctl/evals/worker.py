@@ -16,6 +16,7 @@ import os
 import secrets
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import httpx
 
 from fleet.evals.case import Case
 from fleet.evals.check import Observation, ToolUse, parse_judge_reply
+from fleet.gwconfig import dump_json
 from fleetctl.evals.mcpreplay import Recording, ReplayHost, ReplayTools
 from fleetctl.evals.zygote import Forker
 from fleetctl.local.errors import LocalError
@@ -150,13 +152,11 @@ class Worker:
             )
             # The replay servers take no credential, and an eval reaches no other server: the
             # gateway must neither wait for nor warn about one.
-            servers = {
-                n: s.model_copy(update={"credentials": None}) for n, s in cfg.mcp_servers.items()
-            }
+            servers = {n: replace(s, credentials=None) for n, s in cfg.mcp_servers.items()}
             # The gateway picks a weighted target per call; an eval prices every call at the
             # heaviest target of its virtual model, so a case costs the same on every run.
             models = {
-                n: m.model_copy(update={"targets": [max(m.targets, key=lambda t: t.weight)]})
+                n: replace(m, targets=[max(m.targets, key=lambda t: t.weight)])
                 if len(m.targets) > 1
                 else m
                 for n, m in cfg.models.items()
@@ -165,19 +165,18 @@ class Worker:
             # from another case, and no per-minute rate or daily budget spent across cases (the
             # harness's per-run ceilings still bound each run).
             loops = {
-                n: lp.model_copy(update={"budget": None, "rate_limits": type(lp.rate_limits)()})
+                n: replace(lp, budget=None, rate_limits=type(lp.rate_limits)())
                 for n, lp in cfg.loops.items()
             }
-            cfg = cfg.model_copy(
-                update={
-                    "mcp_servers": servers,
-                    "models": models,
-                    "loops": loops,
-                    "shared_budgets": [],
-                    "caching": cfg.caching.model_copy(update={"type": "none"}),
-                }
+            cfg = replace(
+                cfg,
+                mcp_servers=servers,
+                models=models,
+                loops=loops,
+                shared_budgets=[],
+                caching=replace(cfg.caching, type="none"),
             )
-            self.home.config_file.write_text(cfg.model_dump_json(indent=2) + "\n")
+            self.home.config_file.write_text(dump_json(cfg) + "\n")
             gw = EmbeddedGateway(self.home)
             self._threads.append(gw)
             gw.start()

@@ -35,7 +35,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +263,7 @@ class Home:
     ) -> Any:
         """gateway.json from ``fleet.gwrender``, with every provider pointed at
         ``provider_url`` (a replay) when given, and MCP URLs overridden by ``mcp``."""
+        from fleet.gwconfig import dump_json
         from fleet.gwrender import gateway_config, identities, token_sha256
 
         keys = identities(fleet.loops)
@@ -274,7 +275,7 @@ class Home:
         )
         cfg = override(cfg, provider_url=provider_url, mcp=mcp or {})
         self.path.mkdir(parents=True, exist_ok=True)
-        _write(self.config_file, cfg.model_dump_json(indent=2) + "\n")
+        _write(self.config_file, dump_json(cfg) + "\n")
         return cfg
 
     # ------------------------------------------------------------------ per-run pod files
@@ -350,15 +351,15 @@ def override(cfg: Any, *, provider_url: str | None, mcp: Mapping[str, str]) -> A
     update: dict[str, Any] = {}
     if provider_url is not None:
         update["providers"] = {
-            name: p.model_copy(update={"base_url": provider_url, "credentials": None})
+            name: replace(p, base_url=provider_url, credentials=None)
             for name, p in cfg.providers.items()
         }
     if mcp:
         update["mcp_servers"] = {
-            name: s.model_copy(update={"url": mcp[name]}) if name in mcp else s
+            name: replace(s, url=mcp[name]) if name in mcp else s
             for name, s in cfg.mcp_servers.items()
         }
-    return cfg.model_copy(update=update) if update else cfg
+    return replace(cfg, **update) if update else cfg
 
 
 def missing_credentials(cfg: Any) -> list[str]:

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import subprocess
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -165,8 +166,9 @@ def test_credential_secrets_land_in_the_documented_variables(rendered: dict[str,
         if "credentials.secret" in row[0]
     }
     assert set(rows) == {"provider", "mcp"}
+    (key_default,) = [f.default for f in fields(GwSecretRef) if f.name == "key"]
     for row in rows.values():
-        assert f"default `{GwSecretRef.model_fields['key'].default}`" in row[1]
+        assert f"default `{key_default}`" in row[1]
     spec = rendered["policy"]["spec"]
     (deployment,) = [c for c in rendered["children"] if c["kind"] == "Deployment"]
     env = {

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from fleet.render import HASH, managed_hash
+from fleet.resources import agent_of, fleet_of
 from fleet_operator.approvers import approver_secret, parse, token_hash
 from fleet_operator.dashboard import (
     DASHBOARD_NAME,
@@ -23,7 +24,6 @@ from fleet_operator.dashboard import (
     render_dashboard,
     viewers_condition,
 )
-from gateway.health import agent_of, fleet_of
 from tests.fleet_operator.test_render import LOOPS, POLICY, check_golden
 
 IMAGE = "ghcr.io/fleetctl/dashboard:0.1"

@@ -5,9 +5,10 @@ gateway's side, the worst finding's reason of each loop."""
 from __future__ import annotations
 
 from fleet.doctor import Finding
+from fleet.resources import agent_of
 from fleet_operator.conditions import merge_status
 from fleet_operator.health import MAX_MESSAGE, healthy_condition, with_condition
-from gateway.health import agent_of, reason_of, verdicts
+from gateway.healthcheck import reason_of, verdicts
 from tests.fleet_operator.test_render import LOOPS
 
 READY = {"type": "Ready", "status": "True", "reason": "Reconciled", "message": "ok"}

@@ -16,7 +16,7 @@ import orjson
 import pytest
 import redis
 
-from fleet.gwconfig import GatewayConfig
+from fleet.gwconfig import load
 from gateway.app import Gateway
 from gateway.config import ConfigHolder
 from gateway.store import open_store
@@ -104,7 +104,7 @@ def base_config(provider_url: str, **overrides: Any) -> dict[str, Any]:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    GatewayConfig.model_validate(cfg)
+    load(cfg)
     return cfg
 
 

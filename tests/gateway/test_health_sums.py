@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 
 from fleet.doctor import diagnose
+from fleet.resources import agent_of, fleet_of
 from fleet.spec import Agent, Fleet
-from gateway.health import _check_off_loop, _sums_of, agent_of, check, fleet_of, read_sums
+from gateway.health import _sums_of, read_sqlite_sums, read_sums
+from gateway.healthcheck import check
 from gateway.runs import records
 from gateway.store.report import PyReports
 from gateway.store.sqlite import SqliteStore
@@ -140,8 +142,9 @@ async def decoded_findings(path: Path) -> list[Any]:
 async def test_the_sums_give_every_finding_the_decoded_records_give(store_path: Path) -> None:
     old = await decoded_findings(store_path)
     fleet, agents = definitions()
-    # in a worker thread, as the endpoint runs it
-    new = await asyncio.to_thread(_check_off_loop, str(store_path), fleet, agents, NOW, START)
+    # read in a worker thread, as the endpoint reads it
+    sums = await asyncio.to_thread(read_sqlite_sums, str(store_path), START, NOW)
+    new = check(fleet, agents, sums, NOW, START)
     assert new == old
     checks = {f.check for f in old}
     # the window's records have something for most checks to find
@@ -176,6 +179,5 @@ async def test_the_python_fold_gives_the_same_findings(
 def test_a_store_that_cannot_be_read_is_unavailable(tmp_path: Path) -> None:
     from gateway.store.errors import StoreUnavailable
 
-    fleet, agents = definitions()
     with pytest.raises(StoreUnavailable):
-        _check_off_loop(str(tmp_path / "missing.sqlite3"), fleet, agents, NOW, START)
+        read_sqlite_sums(str(tmp_path / "missing.sqlite3"), START, NOW)

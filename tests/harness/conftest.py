@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,7 @@ class Stack:
         """Restart the gateway on the same store with a changed config (loop fields or top-level)."""
         cfg = gateway_config(self.provider.url, self.github.url)
         for key, value in overrides.items():
-            if key in GatewayConfig.model_fields:
+            if key in {f.name for f in fields(GatewayConfig)}:
                 cfg[key] = value
             else:
                 cfg["loops"][LOOP][key] = value

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from mcp.shared.exceptions import MCPError
 
 from bench import fuzz_mcp
-from fleet.gwconfig import GatewayConfig
+from fleet.gwconfig import load
 from gateway.mcp import grants
 from tests.mcp import conftest as mcp_fixtures
 from tests.mcp.conftest import APPROVER, GITHUB_KEY, TOKENS, Stack, config, mcp_session, traces
@@ -236,7 +236,7 @@ LOOK_ALIKES = [
 
 @pytest.mark.parametrize("name", LOOK_ALIKES)
 def test_look_alikes_of_a_destructive_name_are_destructive(name: str) -> None:
-    cfg = GatewayConfig.model_validate(config("http://127.0.0.1:9"))
+    cfg = load(config("http://127.0.0.1:9"))
     assert grants.tool_class(cfg, "github", name) == "destructive"
 
 
