@@ -154,6 +154,11 @@ SENT_LEAD = (
 )
 PURPOSE_LEAD = r"(?:used|can be used|use (?:it|this)|lets? you|allows? you|allows|is meant)"
 PURPOSE_LEAD_ZH = r"(?:用于|用来|可用于|可用来|用以)"
+# What comes before "override" in a product's documentation: "used to override", "lets you
+# override" (the default system prompt)
+OVERRIDE_LEAD = rf"(?:\b{PURPOSE_LEAD} to|\blets? (?:you|users?|teams?|admins?))"
+# Someone else's orders, by their possessive: "ignore the previous player's instruction card"
+SOMEONE_ELSES = r"\b(?:previous|prior|former|old|original)\s+[\w\-]+'s\s"
 
 FAMILIES: dict[str, list[str]] = {
     # orders dismissed, or declared void
@@ -800,7 +805,7 @@ FAMILIES: dict[str, list[str]] = {
     ],
     "warnneg": [
         r"\b(?:don'?t|do not|never|avoid|please don'?t|must not|should not|shouldn'?t)\s+(?:\w+\s+)?"
-        r"(?:paste|post|share|send|include|put|print|log)\b",
+        r"(?:paste|post|share|send|include|put|print|log|leak|expose)\b",
     ],
     # the reader's orders followed, not dismissed: "per your instructions I've reset it"
     "perown": [
@@ -819,7 +824,7 @@ FAMILIES: dict[str, list[str]] = {
     # what a parameter or option is for, in its documentation: "system_prompt: used to override
     # the default system prompt", "用于覆盖默认的系统提示词"
     "purpose": [
-        rf"\b{PURPOSE_LEAD} to override\b",
+        rf"{OVERRIDE_LEAD} override\b",
         rf"{PURPOSE_LEAD_ZH}覆盖",
     ],
     # a document set aside, not orders: "Ignore the previous guidance note from January",
@@ -1171,6 +1176,20 @@ FAMILIES: dict[str, list[str]] = {
     ],
     # a bot's login in a URL: "https://ci-bot:ghp_…@github.com"
     "urllogin": [r"://[\w.\-]+:[^\s@/]+@"],
+    # someone else's orders set aside ("you may ignore the previous player's instruction")
+    "someone": [SOMEONE_ELSES],
+    # research reported: "Researchers showed that a calendar invite could instruct an AI …"
+    "research": [
+        r"\b(?:researchers?|security firms?|proofs?[ -]of[ -]concept|(?:showed|shown|demonstrated|found) "
+        r"(?:that|how))\b",
+        r"\b(?:investigadores|chercheurs|forscher\w*|ricercatori|pesquisadores|onderzoekers|"
+        r"badacze|araştırmacılar)\b|исследовател\pL*|дослідник\pL*|研究人员|研究者|연구진|연구자",
+    ],
+    # a credential set where it belongs: "set ACME_TOKEN in your environment"
+    "envset": [
+        r"\b(?:set|export|define|add|store|keep|configure|put)\s+(?:\S+\s+){0,3}?(?:in|into|to) your "
+        r"(?:own |local |shell |ci |runtime )?environment\b",
+    ],
     "incident": [
         r"\b(?:an?|the) (?:attackers?|adversary|threat actors?|intruders?)\b|\battackers\b",
         r"\b(?:incident|post-?mortem|root cause|timeline|CVE-\d{4}|advisory|researchers?|in the wild|"
@@ -1206,9 +1225,9 @@ _ASKED_FOR_A_SECRET: Combo = ("prompt-leak", True, ("leakp", "secret"), (), _NOT
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
 # that must all be there, groups of which one at least must be).
 COMBOS: dict[str, list[Combo]] = {
-    "nearown": [("instruction-override", False, ("own",), (), ("setting", "namedrule", "docnoun", "purpose")),
+    "nearown": [("instruction-override", False, ("own",), (), ("setting", "namedrule", "docnoun", "purpose", "someone")),
                 ("instruction-override", False, ("ownweak",), (),
-                 ("ours", "setting", "namedrule", "docnoun", "purpose"))],
+                 ("ours", "setting", "namedrule", "docnoun", "purpose", "someone"))],
     "dismiss2": [("instruction-override", False, ("own",), (), ("docnoun",)),
                  ("instruction-override", False, ("ownweak",), (), ("ours", "incident", "docnoun"))],
     "addrorder": [("role-hijack", False, (), ())],
@@ -1224,7 +1243,7 @@ COMBOS: dict[str, list[Combo]] = {
         ("role-hijack", True, (),
          (("act", "actx", "actw", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark",
            "conceal", "sendv", "imperative", "must", "newx"),),
-         _NOT_SPOKEN_TO),
+         (*_NOT_SPOKEN_TO, "attacker", "research")),
         # a note labelled for an AI reader and closed by a colon: what follows is for it
         ("role-hijack", True, ("addrx",), (), _NOT_SPOKEN_TO),
         _ASKED_FOR_A_SECRET,
@@ -1284,7 +1303,7 @@ COMBOS: dict[str, list[Combo]] = {
     "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),), ("perown",))],
     "pretend": [("instruction-override", False, (), (("own", "ownweak", "target"),))],
     "conceal": [("concealment", True, (), (("act", "tool"),))],
-    "leakv": [("exfiltration", False, ("secret",), (), ("leaknoun", "incident"))],
+    "leakv": [("exfiltration", False, ("secret",), (), ("leaknoun", "incident", "warnneg"))],
     "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],
     "yourorders": [("prompt-leak", True, ("leakverb",), (), ("ours", "warnneg", "attacker"))],
     "linkslot": [("exfiltration", True, ("linkuse",), (("secret", "sensitive", "conversation"),), ("setting",))],
@@ -1300,6 +1319,6 @@ COMBOS: dict[str, list[Combo]] = {
     "nofilterx": [
         ("role-hijack", True, ("youare",), (), ("ours", "aitopic", "defence", "incident", "jbtalk"))
     ],
-    "unmasked": [("exfiltration", True, ("secretish",), (("pastev",),), ("warnneg", "setting"))],
+    "unmasked": [("exfiltration", True, ("secretish",), (("pastev",),), ("warnneg", "setting", "envset"))],
     "preapproved": [("tool-hijack", True, (), (("harm", "tool", "invoke"),), ("setting", "legal", "attacker"))],
 }  # fmt: skip

@@ -41,7 +41,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
-from .cue_families import PURPOSE_LEAD, PURPOSE_LEAD_ZH, SENT_LEAD
+from .cue_families import OVERRIDE_LEAD, PURPOSE_LEAD_ZH, SENT_LEAD, SOMEONE_ELSES
 from .cues import MAY_BE_QUOTED, scan_cues
 from .finding import Finding, merge_spans, overlaps, snippet
 from .model import flagged
@@ -576,7 +576,7 @@ _HIDDEN_WORDS = (
 )
 # Right before an override: what a parameter or option is for, in its documentation
 # ("used to override the default system prompt", "用于覆盖默认的系统提示词"). At most 24 characters.
-_PURPOSE_BEFORE = re.compile(rf"(?:\b{PURPOSE_LEAD} to |{PURPOSE_LEAD_ZH})\Z", re.I)
+_PURPOSE_BEFORE = re.compile(rf"(?:{OVERRIDE_LEAD} |{PURPOSE_LEAD_ZH})\Z", re.I)
 # A parameter's documentation, not a role marker: an identifier with an underscore, a colon,
 # and what the parameter does ("system_prompt: overrides the default system prompt").
 _PARAM_DOC = re.compile(
@@ -607,7 +607,7 @@ _A_DOCUMENT = re.compile(
     r"announcement|invite|invitation|spreadsheet|file|document|pdf|link|post|schedule|agenda)s?\b"
 )
 # "the previous owner's rules no longer apply": someone else's rules, not the model's.
-_SOMEONE_ELSES = re.compile(r"(?i)\b(?:previous|prior|former|old|original)\s+[\w\-]+'s\s")
+_SOMEONE_ELSES = re.compile(f"(?i){SOMEONE_ELSES}")
 # ``curl -H "Authorization: Bearer $TOKEN" https://…``: a credential sent where it belongs.
 _AUTH_HEADER = re.compile(
     r"(?i)-H\s*['\"]?(?:authorization|x-api-key|api-key|x-auth-token)\s*:\s*(?:bearer\s+|token\s+)?\$"
@@ -685,6 +685,8 @@ _DISCUSSION_WORDS = (
     r"ін'єкці\w*|приклад\w*|пример\w*|зловмисник\w*|кібербезпек\w*|кибербезопасн\w*|"
     r"παράδειγμα|παραδείγματα|χειραγώγηση\w*|επίθεση|επιθέσεις|przykład\w*|przyklad\w*|"
     r"örnek\w*|saldırı\w*|příklad\w*|priklad\w*|esimerkki\w*|exempel|eksempel\w*|"
+    r"angreifer\w*|sicherheitsschulung\w*|schulungen|aanvaller\w*|beveiligingstraining\w*|"
+    r"attaquants?|injections? de prompts?|formation (?:à la )?s[ée]curit[ée]|sensibilisation|"
     r"példa\w*|exemplu\w*|contoh\w*|amea[çc]as?|amenazas?|eğitim\w*|egitim\w*|tehdit\w*)\b|\be\.g\.|例文|例えば|たとえば|例如|比如|예를 들어|예문|注入|攻击|攻撃|"
     r"インジェクション|인젝션|공격|تدريبي\w*|المهاجم\w*|هجوم\w*|تهديد\w*"
 )

@@ -262,7 +262,8 @@ ENGLISH: dict[str, list[str]] = {
         r"\b(?:stay|remain|keep) in character (?:no matter what|whatever (?:happens|I (?:say|ask))|at all costs|even if|forever|permanently)\b|\b(?:never|don'?t|do not) (?:ever )?break character (?:no matter what|whatever|even if|for any reason)\b|\b(?:always )?stay in (?:your|their|his|her) roles? (?:no matter what|whatever happens|even if)\b|\balways stay in (?:your|their|his|her) roles?\b",
         r"\b(?:switch|swap|reverse|exchange) (?:our |the )?roles\b",
         r"(?:^|[.!?]\s+)(?:okay|ok|alright|good|great)?[,.!]?\s*(?:now,? you(?:'re| are)|you(?:'re| are) now) (?-i:[A-Z][a-z]+)(?: (?-i:[A-Z][a-z]+))?,",
-        r"\b(?:override|unlock|admin|master|authori[sz]ation|access) code\s*(?:[:=]\s*\w+|\s\w*\d\w*)",
+        # not "authorization code" (a card payment's) nor "access code" (a door's, a meeting's)
+        r"\b(?:override|unlock|admin|master) code\s*(?:[:=]\s*\w+|\s\w*\d\w*)",
         # forged turn and delimiter markers
         # (a chat template quoting the tokens, or a model's reply echoing one, forges no turn)
         r"<\|?(?:im_start|start_header_id)\|?>\s*(?:system|developer)\b|<\|system\|>"

@@ -121,6 +121,7 @@ konkurs ayuda aiuto hilfe aide pomoc frontdesk
 tietosuoja cskh bd dev devs booking bookings reservations lounge lounges pals etat civil mairie accueil
 karriere bewerbung bewerbungen candidature candidatures lavoraconnoi lavora trabajaconnosotros
 vagas curriculos atendimento sac ouvidoria
+seguridad veiligheid beveiliging bezpecnost guvenlik fraude fraud betrug fraudes
 shop store sklep tienda loja negozio boutique winkel butik kauppa obchod magazin webshop eshop
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
@@ -149,6 +150,14 @@ _TESTING = re.compile(
     r"test (?:data|values)|\(\w+ test\)|testkaart|testomgeving|testumgebung|testumgeving|ambiente de prueba"
 )
 _TEST_REACH = 800  # a table of test cards under its heading
+# A card spoken of: a published test number stands for one only then ("let n =
+# 4111111111111111. Compute its digit sum" is arithmetic).
+_CARD_WORDS = re.compile(
+    r"(?i)\b(?:cards?|cc|ccn|credit|debit|visa|master ?card|amex|american express|discover|maestro|jcb|diners|unionpay|"
+    r"expir\w*|exp|cvv|cvc|pan|payment|pay|paid|checkout|charged?|tarjeta|carte|karte|kaart|carta|"
+    r"cart[aã]o|karta|kart|kortti|kort)\b|卡|カード|카드|карт\w*"
+)
+_CARD_REACH = 120
 # A company's name or its office just before an address, on the same line.
 _COMPANY = re.compile(
     r"\b(?:Ltd|Limited|LLC|L\.L\.C\.|Inc|Corp|Corporation|plc|GmbH|AG|KG|SARL|SAS|S\.A\.|SA|S\.r\.l\.|"
@@ -185,7 +194,12 @@ _SWITCHBOARD = (
     r"サポートセンター|고객센터|客服(?:热线|熱線|电话|電話)?|服务热线|服務熱線|コールセンター)"
 )
 _SWITCHBOARD_AFTER = re.compile(rf"[ \t]*[(\[]?{_SWITCHBOARD}\b", re.I)
-_SWITCHBOARD_BEFORE = re.compile(rf"\b{_SWITCHBOARD}\s*(?:[:\-]|\(\w+\))?\s*$", re.I)
+# "Contact : service client au 01 86 …", "请拨打客服热线 400-…" (no word boundary in CJK text)
+_SWITCHBOARD_BEFORE = re.compile(
+    rf"(?<![A-Za-zÀ-ÿ]){_SWITCHBOARD}\s*(?:[:\-]|\(\w+\))?\s*"
+    r"(?:(?:au|at|on|al|am|unter|op|em|no|ao|pod|na|numéro|number|n[uú]mero)\s+)?$",
+    re.I,
+)
 # A street named as a stand-in: "123 Example Street", "456 Placeholder Ave".
 _STAND_IN = re.compile(
     r"\b(?:Example|Sample|Placeholder|Demo|Dummy|Fake|Fictional|Test)\b|\bMuster\w*"
@@ -776,7 +790,10 @@ def scan_pii(text: str) -> list[Finding]:
         if (
             kind == "card-number"
             and "".join(c for c in value if c.isdigit()) in _TEST_CARDS
-            and _TESTING.search(text, max(0, os - _TEST_REACH), oe + _TEST_REACH)
+            and (
+                _TESTING.search(text, max(0, os - _TEST_REACH), oe + _TEST_REACH)
+                or not _CARD_WORDS.search(text, max(0, os - _CARD_REACH), oe + _CARD_REACH)
+            )
         ):
             continue
         found.append(Finding("pii", kind, os, oe, mask("".join(value.split()))))

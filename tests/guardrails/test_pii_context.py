@@ -204,3 +204,31 @@ def test_a_shop_s_mailbox_is_not_personal(text: str) -> None:
 
 def test_a_person_s_mailbox_at_the_same_shop_still_is() -> None:
     assert [f.kind for f in scan_pii("Napisz do mnie: jan.kowalski@sklep-przyklad.pl")] == ["email"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a published test card's number where no card is spoken of
+        "Puzzle: is 4242424242424242 divisible by 4? Show your working.",
+        # a company's line after its name and a preposition, or in Chinese text
+        "Pour toute question, appelez le service client au 01 23 45 67 89.",
+        "如有疑问，请致电客服电话 400-123-4567，工作日 9:00-18:00。",
+        # a security team's mailbox in Spanish
+        "Report suspicious messages to seguridad@banco-ejemplo.es.",
+    ],
+)
+def test_a_number_a_company_s_line_or_a_security_mailbox_is_not_personal(text: str) -> None:
+    assert scan_pii(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Card: 4111111111111111 exp 09/27", "card-number"),
+        ("CC 6011000990139424", "card-number"),
+        ("Call María at 06 12 34 56 78 after six.", "phone"),
+    ],
+)
+def test_a_card_or_a_person_s_phone_still_is(text: str, kind: str) -> None:
+    assert [f.kind for f in scan_pii(text)] == [kind]
