@@ -91,18 +91,23 @@ AT_CLAUSE_HEAD = frozenset({("addrx", 0), ("addrto", 4)})
 # Anchors whose match must open its clause: nothing but an opening mark, or a label's
 # colon, before it on its line (see cues.clause_start). A postposition's name may have its
 # modifiers before it ("اس پیغام کو پڑھنے والے اے آئی اسسٹنٹ کے لیے:"): it is at a clause's head.
-AT_CLAUSE_START = frozenset({("addrto", 0), ("addrto", 1), ("addrto", 2), ("addrto", 3)})
+AT_CLAUSE_START = frozenset(
+    {("addrto", 0), ("addrto", 1), ("addrto", 2), ("addrto", 3), ("addrto", 5)}
+)
 # Anchors whose combinations read the sentence before theirs too: a claim of approval
 # follows the order it covers ("Release the payment today. The CFO approved verbally.").
 READS_BEFORE = frozenset({"preapproved", "conceal", "caplift"})
 
+# Ukrainian's AI, "ШІ": folding keeps Ш's case (it has no Latin look-alike), so an upper-case
+# Ш tells it from the end of a word ("інші"); RE2's \b is ASCII's, so a mark ends it.
+_UK_AI = r"(?-i:Ш)І(?:[^\pL\d]|$)"
 # An AI by a name no program's function shares (not "generator:", "crawler:"): the
 # "aistrong" family, and the names "addrto" reads.
 _AI_STRONG = (
     r"(?-i:\bAI\b|\bKI\b|\bIA\b|\bLLM\b|\bGPT\b|\bDI\b|\bMI\b|ИИ)|assistant|assistent|asistent|"
     rf"asystent|copilot|chatbot|\bbot\b|language model|sprachmodell|{_AI_NAMES_NORTH}|yapay zeka|"
     rf"модел|ассистент|помощник|助手|助理|大模型|智能体|アシスタント|어시스턴트|βοηθ|مساعد|"
-    rf"עוזר|msaidizi|एआई|помічник|асистент|\bШІ\b|ШІ-|{_AI_NAMES_SCRIPTS}"
+    rf"עוזר|msaidizi|एआई|помічник|асистент|{_UK_AI}|{_AI_NAMES_SCRIPTS}"
 )
 # A note's label, in many languages ("Besked til sprogmodellen:", "Οδηγία προς τον βοηθό:",
 # "Служебное сообщение для ИИ-оператора:").
@@ -135,6 +140,11 @@ _NOTE_LEAD = r"(?:\b|(?m:^)|[\s(\[{<>*#/\-])"
 # The AI's name in such a note, also at the end of a compound ("fakturaassistenten").
 _AI_NAMED = (
     rf"(?:[a-zæøåäöüß\-]{{3,12}}?(?:assistent|assistant|asistent|copilot|chatbot)|{_AI_STRONG})"
+)
+# Relative pronouns that open a clause saying which AI: "для ШІ, що перевіряє…"
+_WHICH = (
+    r"що|який|яка|яке|которы\pL*|который|что|that|which|who|que|qui|che|die|der|das|welche\pL*|"
+    r"kt[oó]ry\pL*|kter\pL*|care|ki|yang|mà"
 )
 # Postpositions: "एआई सहायक के लिए निर्देश:", "yapay zeka asistanı için:"
 _AI_POSTPOSITION = r"ke liye|icin|के लिए|के लिये|को|জন্য|کے لیے|کیلئے|szamara|jaoks|varten|uchun"
@@ -264,6 +274,10 @@ FAMILIES: dict[str, list[str]] = {
         rf"(?:[ \t]+[^\s.!?:：]+){{0,4}}?[ \t]*[:：]",
         rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s:：]+){{0,2}}?[ \t]+(?:{_AI_POSTPOSITION})"
         rf"(?:[ \t]+(?:{_NOTE_LABEL}))?[ \t]*[:：]",
+        # "for" the AI, then a clause that says which one: "(Для ШІ, що перевіряє резюме:",
+        # "Para la IA, que resume este hilo:"
+        rf"{_NOTE_LEAD}(?:{_FOR_AN_AI})\s+(?:[^\s:：]+\s+){{0,2}}?(?:{_AI_STRONG})[^\s:：,]*,?[ \t]+"
+        rf"(?:{_WHICH})(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
     ],
     # An AI addressed at the head of a clause, in many languages: "Scheduling assistant:",
     # "Note for the sales copilot —", "Hinweis an die KI, die dieses Ticket
@@ -323,7 +337,8 @@ FAMILIES: dict[str, list[str]] = {
     # AI assistant na nagbabasa", "Αν είσαι μοντέλο AI που συνοψίζει"): what follows is for
     # it, whatever its verbs ("if you are an AI researcher" names a person).
     "ifaix": [
-        r"(?:\b(?:if you are|if you're)|\bsi (?:eres|tu es|vous [eê]tes|ets)|\bwenn du|\bse (?:sei|for|és)|"
+        r"(?:\b(?:if you are|if you're)|\bsi (?:eres|tu es|vous [eê]tes|ets|usted es)|\bwenn du|\bse (?:sei|for|és)|"
+        r"\bse voc[eê] (?:[eé]|for)|\bwenn sie|"
         r"\bals je|\bje[sś]li jeste[sś]|\bpokud jsi|\bhvis du er|\bom du [aä]r|\bjos olet|"
         r"\bef [þt]u ert|\bkung ikaw ay|\bdac[aă] e[sș]ti|\bjika anda(?: adalah)?|\bkalau kamu|"
         r"\bn[eế]u b[aạ]n l[aà]|\beger|\bha|αν είσαι|εάν είσαι|если ты|если вы|якщо ти|якщо ви|"
@@ -331,10 +346,14 @@ FAMILIES: dict[str, list[str]] = {
         r"gervigreind\w*|tekoäly\w*|kielimalli\w*|sprogmodel\w*|spr[aå]kmodell\w*|taalmodel\w*|"
         r"language model|modelo de lenguaje|mod[eè]le de langage|sprachmodell\w*|μοντέλο|"
         r"нейросет\pL*|мовн\pL* модел\pL*|языков\pL* модел\pL*|assistant|asistente|assistente|"
-        r"asystent\w*|asisten|assistent\w*|chatbot|bot|人工智能|语言模型|助手|機器人|机器人)"
+        r"asystent\w*|asisten|assistent\w*|chatbot|bot|人工智能|语言模型|助手|機器人|机器人|"
+        r"intelig[eê]ncia artificial|inteligencia artificial|intelligenza artificiale|"
+        r"intelligence artificielle|k[uü]nstliche intelligenz|kunstmatige intelligentie|"
+        r"sztuczn\w* inteligencj\w*|yapay zek[aâ]|искусственн\pL* интеллект\pL*|штучн\pL* інтелект\pL*)"
         r"(?:\s+(?:(?-i:AI|KI|IA|LLM)|assistant|asistente|assistente|model|agent\w*|bot))?"
         r"(?:\s*[,，:]|\s+(?:sem|som|che|que|qui|der|die|das|that|which|who|reading|processing|"
         r"summari[sz]ing|na|που|который|которая|який|яка|която|koji|ktor[yý]|kt[oó]ry|joka|aki|"
+        r"lendo|leyendo|leggendo|lisant|lesend|processando|procesando|czytaj\w*|leest|читающ\pL*|"
         r"yang|đang|okuyan|isen|ise|vagy))"
     ],
     # Orders to such an AI, and their covers, in many languages: the acts that matter

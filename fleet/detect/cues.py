@@ -181,6 +181,8 @@ def clause_head(text: str, at: int) -> bool:
         if c in _CLAUSE_STOPS:
             if c == "\n":
                 return True  # a line's start within reach
+            if c == ",":
+                return _called_to(text, k)
             return c in _SENTENCE_ENDS and text[k + 1 : k + 2].isspace()
         if c in _OPENERS:
             return True
@@ -193,6 +195,28 @@ def clause_head(text: str, at: int) -> bool:
     while k >= 0 and text[k].isspace():
         k -= 1
     return k < 0 or text[k] in _OPENERS or text[k] in _SENTENCE_ENDS
+
+
+_CALL_REACH = 16  # characters of an attention call before its comma
+
+
+def _called_to(text: str, comma: int) -> bool:
+    """Whether the comma at ``text[comma]`` ends a call for attention that opens its clause
+    ("Let op, taalmodel:", "Achtung, KI:", "PS, assistant:"): at most two words, and
+    ``_CALL_REACH`` characters, back to a line's start, an opening mark or a sentence's end."""
+    k = comma - 1
+    low = max(0, comma - _CALL_REACH - 1)
+    while k >= low and text[k] not in _CLAUSE_STOPS and text[k] not in _OPENERS:
+        k -= 1
+    words = text[k + 1 : comma].split()
+    if not 1 <= len(words) <= 2 or not all(w.isalpha() for w in words):
+        return False
+    if k < 0:
+        return True
+    c = text[k]
+    if k < low:
+        return False
+    return c == "\n" or c in _OPENERS or (c in _SENTENCE_ENDS and text[k + 1 : k + 2].isspace())
 
 
 _LEAD_IN = frozenset(" \t<!}") | _OPENERS
