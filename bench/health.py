@@ -10,7 +10,7 @@ before the endpoint read sums, and ``--ref``, default HEAD), on a copy of the sa
 The model provider is the tests' scripted one (tests/gateway/fakes.py) in this process:
 its answers are canned, what is timed is the gateway's path. The request body is the
 fleet's compiled FleetPolicy and AgentLoop specs, as the operator sends them. CPU is the
-gateway process's own (user + system, from /proc), the median of ``--runs`` requests,
+gateway process's and its checks' child's (user + system, from /proc), the median of ``--runs`` requests,
 printed with the load average; chat latency is wall time at the client (the OpenAI client).
 
 Run: ``.venv/bin/python bench/health.py [--runs 3] [--keep DIR]`` (DIR keeps the fleet and
@@ -61,8 +61,10 @@ def tree(repo: Path, ref: str, into: Path) -> Path:
 
 
 def cpu_of(pid: int) -> float:
+    """CPU seconds of ``pid`` and of the children it has waited for (the health checks'
+    child process; the fold process runs on and is not counted)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def body(fleet: Path) -> bytes:

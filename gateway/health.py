@@ -147,10 +147,18 @@ def read_sqlite_sums(path: str, start: float, now: float) -> Sums:
         raise StoreUnavailable(f"sqlite:{path}", f"{exc.__class__.__name__}: {exc}") from exc
 
 
-async def run_checks(request: dict[str, Any]) -> dict[str, Any]:
-    """:func:`gateway.healthcheck.answer` of ``request``, computed in a child process."""
-    heads, spend, wrote = request["sums"]
-    payload = orjson.dumps({**request, "sums": [heads, spend, sorted(wrote)]})
+def encode_sums(sums: Sums) -> bytes:
+    """The sums as JSON, for the checks' child (lists for the tuples and the set)."""
+    heads, spend, wrote = sums
+    return orjson.dumps([heads, spend, sorted(wrote)])
+
+
+async def run_checks(body: bytes, meta: dict[str, Any], sums: bytes) -> dict[str, Any]:
+    """:func:`gateway.healthcheck.answer` of a request, computed in a child process: the
+    body as the operator sent it (not encoded again), the window (``meta``) and the sums,
+    after a line with the first two's lengths."""
+    head = orjson.dumps(meta)
+    payload = b"%d %d\n" % (len(body), len(head)) + body + head + sums
     loop = asyncio.get_running_loop()
     async with _ONE_CHECK.setdefault(loop, asyncio.Semaphore(1)):
         child = await asyncio.create_subprocess_exec(
@@ -205,20 +213,18 @@ async def handle(gateway: Any, scope: Scope, receive: Receive, send: Send) -> No
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequestError("invalid_json", f"the body is not JSON: {exc}") from None
-    policy, loops, days = _request(data)
+    _, _, days = _request(data)
     now = time.time()
     start = now - days * 86400
     store = gateway.store
     path = getattr(store, "path", ":memory:") if isinstance(store, SqliteStore) else ":memory:"
     if path != ":memory:":
-        # SQLite is synchronous: read off the event loop, so that a model call is never held
-        # up by a large store's health check (the checks run in their own process).
-        sums = await asyncio.to_thread(read_sqlite_sums, path, start, now)
+        # SQLite is synchronous: read and encoded off the event loop, so that a model call is
+        # never held up by a large store's health check (the checks run in their own process).
+        sums = await asyncio.to_thread(lambda: encode_sums(read_sqlite_sums(path, start, now)))
     else:  # Redis (network reads, awaited) or a store in memory
-        sums = await read_sums(store, start, now)
-    answer = await run_checks(
-        {"policy": policy, "loops": loops, "days": days, "now": now, "start": start, "sums": sums}
-    )
+        sums = await asyncio.to_thread(encode_sums, await read_sums(store, start, now))
+    answer = await run_checks(raw, {"days": days, "now": now, "start": start}, sums)
     if "error" in answer:
         error = answer["error"]
         raise _bad(error["code"], error["message"], error.get("param"))

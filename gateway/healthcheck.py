@@ -3,9 +3,9 @@
 The gateway reads the store's sums itself (:mod:`gateway.health`); the checks need the
 fleet's definitions as :mod:`fleet.spec` models, and so pydantic, which the process that
 serves model calls does not load (about 20 MB of its memory). Each request starts
-``python -m gateway.healthcheck``: the request (the operator's definitions, the window and
-the sums) comes as one JSON document on standard input, and the answer goes out as one
-JSON document on standard output, either ``{"fleet", "errors", "loops"}`` or
+``python -m gateway.healthcheck``: the request (the operator's body as it came, the window
+and the sums, see :func:`read_request`) comes on standard input, and the answer goes out as
+one JSON document on standard output, either ``{"fleet", "errors", "loops"}`` or
 ``{"error": {"code", "message", "param"}}`` for a policy that cannot be read. About 0.2 s
 of CPU a request, once a period (a minute by default) per fleet.
 """
@@ -131,8 +131,22 @@ def answer(request: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def read_request(data: bytes) -> dict[str, Any]:
+    """The request :func:`gateway.health.run_checks` writes: a line with two lengths, the
+    operator's body, the window (days, now, start), then the sums."""
+    line = data.index(b"\n")
+    n_body, n_meta = (int(n) for n in data[:line].split())
+    at = line + 1
+    body, meta = data[at : at + n_body], data[at + n_body : at + n_body + n_meta]
+    return {
+        **orjson.loads(body),
+        **orjson.loads(meta),
+        "sums": orjson.loads(data[at + n_body + n_meta :]),
+    }
+
+
 def main() -> None:
-    sys.stdout.buffer.write(orjson.dumps(answer(orjson.loads(sys.stdin.buffer.read()))))
+    sys.stdout.buffer.write(orjson.dumps(answer(read_request(sys.stdin.buffer.read()))))
 
 
 if __name__ == "__main__":
