@@ -523,6 +523,8 @@ FIRST_MEASURED = {
     "probe-g23-2": ("e8c29fa", "after the g22 round", 0.760, 0.108, 0.980, 1.000),
     "probe-g24-1": ("fec9a0a", "after the g23 round", 0.810, 0.025, 0.960, 1.000),
     "probe-g24-2": ("fec9a0a", "after the g23 round", 0.790, 0.083, 0.980, 1.000),
+    "probe-g29-1": ("81885ed", "after the g28 round", 0.860, 0.058, 0.980, 1.000),
+    "probe-g30-1": ("a60c6f6", "after the g29 round", 0.840, 0.083, 1.000, 1.000),
 }
 
 
