@@ -348,6 +348,18 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
     spans: list[tuple[int, int, str]] = []
     ascii = text.isascii()
     chat_code: bool | None = None
+    script: bool | None = None
+
+    def in_script(s: int) -> bool:
+        """A character's line in a script (see :func:`_a_script`), read once per text."""
+        nonlocal script
+        # the line's start, read back a bounded reach (a cue per few hundred bytes at most)
+        line = view.text.rfind("\n", max(0, s - _SCRIPT_REACH), s)
+        if (line < 0 and s > _SCRIPT_REACH) or not _SCRIPT_LINE.match(view.text, line + 1):
+            return False
+        if script is None:
+            script = _a_script(view.text)
+        return script
 
     def own_role_object(s: int, e: int) -> bool:
         """A ``"role"`` object in code that builds a chat request: the program's own. The
@@ -387,6 +399,8 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             return False
         if kind in _QUOTABLE and _DIALOGUE_AFTER.match(view.text, e, e + 160):
             return False  # a character's line in a story: '"Forget everything…," she said'
+        if kind in _QUOTABLE and in_script(s):
+            return False  # a character's line in a script: "GUARD: … forget it."
         if kind in _QUOTABLE and (
             _quoted_in_discussion(view.text, s, e)
             or (view.text is not text and _quoted_in_discussion(text, *view.original(s, e)))
@@ -415,7 +429,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
     for c in scan_cues(view):
         if _configured(view.text, *c):
             continue
-        if c[2] in _QUOTABLE and _in_dialogue(view.text, c[0], c[1]):
+        if c[2] in _QUOTABLE and (_in_dialogue(view.text, c[0], c[1]) or in_script(c[0])):
             continue
         if c[2] in _QUOTABLE and (
             _quotes_in_discussion(view.text, c[0], c[1])
@@ -722,6 +736,35 @@ def _quoted_in_discussion(text: str, s: int, e: int) -> bool:
     if _REPORTED.search(text[max(0, s - 60) : s].rstrip()[:-1]):
         return True
     return _DISCUSSION.search(text[max(0, s - 200) : e + 200]) is not None
+
+
+# A script's line: a speaker's name in capitals at the line's start ("GUARD:", "LADY
+# MACBETH:").
+_SCRIPT_LINE = re.compile(r"[ \t]*([A-Z][A-Z'.\-]*(?: [A-Z][A-Z'.\-]*){0,2}):[ \t]")
+_SCRIPT_LINES = re.compile(r"(?m)^" + _SCRIPT_LINE.pattern)
+_SCRIPT_REACH = 2000  # characters of a speaker's line before a cue in it
+# Speakers who are a chat's roles or a forged message's, not a story's characters.
+_ROLE_LIST = """
+SYSTEM ASSISTANT USER AI BOT CHATBOT ADMIN ADMINISTRATOR DEVELOPER DEV MODEL OPERATOR ROOT
+HUMAN AGENT CUSTOMER CLIENT SUPPORT INSTRUCTION INSTRUCTIONS NOTE IMPORTANT PROMPT GPT
+CHATGPT CLAUDE GEMINI COPILOT LLM OVERRIDE TOOL FUNCTION ATTENTION WARNING URGENT ALERT
+NOTICE UPDATE COMMAND SECURITY IT SUDO OWNER MODERATOR SERVER
+"""
+_ROLE_NAMES = frozenset(_ROLE_LIST.split())
+_AN_AI = re.compile(r"(?i)\b(?:AI|A\.I\.|assistant|chatbot|bot|LLM|GPT|copilot|language model)\b")
+
+
+def _a_script(text: str) -> bool:
+    """Whether a text is a script: three lines at least that open with a speaker's name in
+    capitals, two names at least, none a chat's role ("SYSTEM:", "ASSISTANT:"), and no AI
+    named anywhere. Its lines are its characters' (a text for an AI that forges a turn
+    names a role, or the AI)."""
+    names = [m.group(1) for m in _SCRIPT_LINES.finditer(text)]
+    if len(names) < 3 or len(set(names)) < 2:
+        return False
+    if any(w in _ROLE_NAMES for n in set(names) for w in n.split()):
+        return False
+    return _AN_AI.search(text) is None
 
 
 def _in_dialogue(text: str, s: int, e: int) -> bool:
