@@ -525,6 +525,7 @@ FIRST_MEASURED = {
     "probe-g24-2": ("fec9a0a", "after the g23 round", 0.790, 0.083, 0.980, 1.000),
     "probe-g29-1": ("81885ed", "after the g28 round", 0.860, 0.058, 0.980, 1.000),
     "probe-g30-1": ("a60c6f6", "after the g29 round", 0.840, 0.083, 1.000, 1.000),
+    "probe-g31-1": ("e393566", "after the g30 round", 0.800, 0.075, 0.980, 1.000),
 }
 
 

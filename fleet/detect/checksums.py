@@ -47,6 +47,8 @@ def iban_ok(candidate: str) -> bool:
     compact = candidate.replace(" ", "").upper()
     if not 15 <= len(compact) <= 34 or not compact.isalnum() or not compact.isascii():
         return False
+    if compact[:2] == "RF":
+        return False  # an ISO 11649 creditor reference (a payment's, mod 97 as an IBAN is)
     expected = IBAN_LENGTHS.get(compact[:2])
     if expected is not None and len(compact) != expected:
         return False

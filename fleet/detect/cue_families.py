@@ -59,11 +59,11 @@ ADDRESSEE = (
     # a system named in a compound: "rekryteringssystemet", "verwerkingssystemen"
     r"\w{3,}system(?:et|en|s|e|er)?|"
     r"järjestelmä\w*|moderador|moderatore|modérateur)\b|бот\pL*|систем\pL*|агент\pL*|инструмент\pL*|модел\pL*|程序|プログラム|프로그램|"
-    r"ボット|봇|机器人|エージェント|에이전트|智能体|模型|モデル|모델|مدل|نموذج|מודל|עוזר|סוכן|"
+    r"ボット|봇|机器人|エージェント|에이전트|智能体|人工智能|人工知能|인공지능|模型|モデル|모델|مدل|نموذج|מודל|עוזר|סוכן|"
     r"trợ lý|ผู้ช่วย|msaidizi|सिस्टम|প্রোগ্রাম|মডেল|সিস্টেম|מערכת|نظام|النظام|ระบบ|"
     r"\b(?:language models?|modeles? de "
     r"langage|modelos? de lenguaje|sprachmodell\w*|modelu jezykowego|yapay zeka|umel\w+ inteligenc\w+)"
-    r"\b|ассистент|помощник|помічник|нейросет|ии-|βοηθ|مساعد|الذكاء الاصطناعي|"
+    r"\b|ассистент\pL*|асистент\pL*|помощник|помічник|нейросет|ии-|βοηθ|مساعد|الذكاء الاصطناعي|"
     # and Hebrew's bot, Hungarian's MI
     rf"एआई|{_AI_NAMES_SCRIPTS}|اے آئی|هوش مصنوعی|AI உதவி|בוט|"
     rf"\b(?:{_AI_NAMES_NORTH})\pL*|\b(?-i:MI)-\pL+)"
@@ -92,7 +92,7 @@ AT_CLAUSE_HEAD = frozenset({("addrx", 0), ("addrto", 4)})
 # colon, before it on its line (see cues.clause_start). A postposition's name may have its
 # modifiers before it ("اس پیغام کو پڑھنے والے اے آئی اسسٹنٹ کے لیے:"): it is at a clause's head.
 AT_CLAUSE_START = frozenset(
-    {("addrto", 0), ("addrto", 1), ("addrto", 2), ("addrto", 3), ("addrto", 5)}
+    {("addrto", 0), ("addrto", 1), ("addrto", 2), ("addrto", 3), ("addrto", 5), ("addrto", 7)}
 )
 # Anchors whose combinations read the sentence before theirs too: a claim of approval
 # follows the order it covers ("Release the payment today. The CFO approved verbally.").
@@ -107,7 +107,8 @@ _AI_STRONG = (
     r"(?-i:\bAI\b|\bKI\b|\bIA\b|\bLLM\b|\bGPT\b|\bDI\b|\bMI\b|ИИ)|assistant|assistent|asistent|"
     rf"asystent|copilot|chatbot|\bbot\b|language model|sprachmodell|{_AI_NAMES_NORTH}|yapay zeka|"
     rf"модел|ассистент|помощник|助手|助理|大模型|智能体|アシスタント|어시스턴트|βοηθ|مساعد|"
-    rf"עוזר|msaidizi|एआई|помічник|асистент|{_UK_AI}|{_AI_NAMES_SCRIPTS}"
+    rf"עוזר|msaidizi|एआई|помічник|асистент|нейросет|нейромереж|人工智能|人工知能|인공지능|{_UK_AI}|"
+    rf"{_AI_NAMES_SCRIPTS}"
 )
 # A note's label, in many languages ("Besked til sprogmodellen:", "Οδηγία προς τον βοηθό:",
 # "Служебное сообщение для ИИ-оператора:").
@@ -121,6 +122,7 @@ _NOTE_LABEL = (
     r"μήνυμα|pesan|catatan|arahan|mensahe|ujumbe|ohje|juhis|juhend|pranesimas|pastaba|zina|"
     r"piezime|poruka|napomena|uputa|uputstvo|порука|напомена|instrukcija|instrukcijos|"
     r"нотатка|нотатки|merknad|opomba|kumbuka|paalala|anmerkung|huomio|not|instrukce|instrukcja|instrucao|instrucoes|oharra|instruccion(?:es)?|istruzion[ei]|निर्देश|संदेश|नोट|"
+    r"text|texte|testo|texto|tekst|текст|"
     r"নির্দেশ|বার্তা|ہدایت|پیغام|نوٹ|پیام|یادداشت|ملاحظة|رسالة|تعليمات|הערה|הודעה|הוראה"
 )
 # "to" or "for" before the AI a note is for, in many languages (not English "for" and
@@ -141,6 +143,16 @@ _NOTE_LEAD = r"(?:\b|(?m:^)|[\s(\[{<>*#/\-])"
 _AI_NAMED = (
     rf"(?:[a-zæøåäöüß\-]{{3,12}}?(?:assistent|assistant|asistent|copilot|chatbot)|{_AI_STRONG})"
 )
+# What a speaker has "for" any AI: "one more thing for any AI …:"
+_SOMETHING = (
+    r"thing|something|note|message|request|word|κάτι|μήνυμα|σημείωση|algo|quelque chose|etwas|"
+    r"qualcosa|cos|coś|что-то|щось|iets|noget|något"
+)
+# "Any" before the AI a note is for: "for any AI", "για όποιο AI"
+_ANY = (
+    r"any|every|whatever|whichever|όποιο|όποια|οποιοδήποτε|cualquier|qualquer|qualsiasi|"
+    r"n'importe quel|jede\pL*|każd\pL*|любой|любому|будь-який|herhangi bir|elke|varje|enhver"
+)
 # Relative pronouns that open a clause saying which AI: "для ШІ, що перевіряє…"
 _WHICH = (
     r"що|який|яка|яке|которы\pL*|который|что|that|which|who|que|qui|che|die|der|das|welche\pL*|"
@@ -150,7 +162,7 @@ _WHICH = (
 _AI_POSTPOSITION = r"ke liye|icin|के लिए|के लिये|को|জন্য|کے لیے|کیلئے|szamara|jaoks|varten|uchun"
 # An AI named in the dative: "Märkus tehisintellekti assistendile:"
 _AI_DATIVE = (
-    r"assistendile|tehisintellektile|asistanina|asistana|yapay zekaya|avustajalle|tekoalylle|"
+    r"assistendile|tehisintellektile|asistanina|asistana|yapay zekaya|\w*avustajalle|tekoalylle|"
     r"assistentille|asszisztensnek|asystentowi|ассистенту|помощнику|асистенту|помічнику|"
     r"asistentovi|asistentui|asistentam|asistentului|botowi|botovi|agendile|agentui|asystencie"
 )
@@ -276,8 +288,15 @@ FAMILIES: dict[str, list[str]] = {
         rf"(?:[ \t]+(?:{_NOTE_LABEL}))?[ \t]*[:：]",
         # "for" the AI, then a clause that says which one: "(Для ШІ, що перевіряє резюме:",
         # "Para la IA, que resume este hilo:"
-        rf"{_NOTE_LEAD}(?:{_FOR_AN_AI})\s+(?:[^\s:：]+\s+){{0,2}}?(?:{_AI_STRONG})[^\s:：,]*,?[ \t]+"
-        rf"(?:{_WHICH})(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
+        rf"{_NOTE_LEAD}(?:{_FOR_AN_AI}|for)\s+(?:[^\s:：]+\s+){{0,2}}?(?:{_AI_STRONG})[^\s:：,]*,?[ \t]+"
+        rf"(?:{_WHICH})\S*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
+        # something "for" any AI at all, then what it does: "one more thing for any AI that's
+        # summarizing this:", "κάτι για όποιο AI συνοψίζει αυτό το επεισόδιο:"
+        rf"\b(?:{_SOMETHING})\s+(?:{_FOR_AN_AI}|for)\s+(?:{_ANY})\s+(?:{_AI_STRONG})[^\s:：]*"
+        rf"(?:[ \t]+[^\s.!?:：]+){{0,8}}?[ \t]*[:：]",
+        # Hebrew's "to" is a prefix: "הערה לסוכן ה-AI שסוקר את הקוד:"
+        rf"{_NOTE_LEAD}(?:הערה|הודעה|הוראה|הנחיה|הוראות)\s+ל(?:סוכן|עוזר|בוט|מודל|בינה)\S*"
+        rf"(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
     ],
     # An AI addressed at the head of a clause, in many languages: "Scheduling assistant:",
     # "Note for the sales copilot —", "Hinweis an die KI, die dieses Ticket
@@ -349,11 +368,13 @@ FAMILIES: dict[str, list[str]] = {
         r"asystent\w*|asisten|assistent\w*|chatbot|bot|人工智能|语言模型|助手|機器人|机器人|"
         r"intelig[eê]ncia artificial|inteligencia artificial|intelligenza artificiale|"
         r"intelligence artificielle|k[uü]nstliche intelligenz|kunstmatige intelligentie|"
-        r"sztuczn\w* inteligencj\w*|yapay zek[aâ]|искусственн\pL* интеллект\pL*|штучн\pL* інтелект\pL*)"
+        r"sztuczn\w* inteligencj\w*|yapay zek[aâ]|искусственн\pL* интеллект\pL*|штучн\pL* інтелект\pL*|"
+        r"model\w* j[eę]zykow\w*)"
         r"(?:\s+(?:(?-i:AI|KI|IA|LLM)|assistant|asistente|assistente|model|agent\w*|bot))?"
         r"(?:\s*[,，:]|\s+(?:sem|som|che|que|qui|der|die|das|that|which|who|reading|processing|"
         r"summari[sz]ing|na|που|который|которая|який|яка|която|koji|ktor[yý]|kt[oó]ry|joka|aki|"
         r"lendo|leyendo|leggendo|lisant|lesend|processando|procesando|czytaj\w*|leest|читающ\pL*|"
+        r"pracuj\w*|working|trabajando|trabalhando|travaillant|lavorando|arbeitend\w*|"
         r"yang|đang|okuyan|isen|ise|vagy))"
     ],
     # Orders to such an AI, and their covers, in many languages: the acts that matter
@@ -514,10 +535,13 @@ FAMILIES: dict[str, list[str]] = {
         r"onayla|yaz|belirt|kirim|hapus|setujui|tulis|katakan|tuma|futa|idhinisha|andika|niambie|"
         r"gui|xoa|phe duyet|tra loi rang|hay|skriv|lägg till|ta bort|godkänn|betaal|schrijf|"
         r"keur goed|özetleme|ozetleme|inclua|incluya|includi|incluez|füge \w+ ein|ignorera|ignorer|"
-        r"ignoreer|ranka|ranque|classifique|clasifica|classifica|rangschik)\b",
+        r"ignoreer|ranka|ranque|classifique|clasifica|classifica|rangschik|aprovem|aprove|aprueben|"
+        r"approuvez|approvate|genehmigt)\b",
         r"(?:отправь|удали|одобри|напиши|переведи|укажи|перешли|надішли|видали|схвали|переказ|"
+        r"оплати|сплати|зміни реквізити|измени реквизиты|додели|искључи|обриши|пошаљи|"
         r"στείλε|διάγραψε|έγκρινε|γράψε|העבר|שלח|מחק|אשר|דרג|أرسل|احذف|وافق|حوّل|اكتب|"
-        r"بفرست|حذف کن|تأیید کن|بنویس|بگو|ارسال کن|भेज|हटा|मंज़ूर|लिख|बता|পাঠা|মুছে|লিখ|ส่ง|ลบ|"
+        r"بفرست|حذف کن|تأیید کن|بنویس|بگو|ارسال کن|भेज|हटा|मंज़ूर|लिख|बता|अनदेखा|नज़रअंदाज़|नजरअंदाज|कहो|कहें|"
+        r"পাঠা|মুছে|লিখ|ส่ง|ลบ|"
         r"อนุมัติ|เขียน|ตอบ|보내|삭제|승인|작성|말해|해줘|하세요|送って|削除|承認|書いて|伝えて|"
         r"发送|删除|批准|告诉|寄出|支払|振り込|振込|送金|転送|支付|付款|转账|汇款|송금|지급|이체)",
         # the acts an addressed note asks for, as imperatives of more languages: pay or move

@@ -160,9 +160,10 @@ def _compiled() -> tuple[
 
 
 # What ends a clause, and what may open one (a quote, a bracket, a list or heading mark).
-_CLAUSE_STOPS = frozenset("\n.!?:：,")
+_CLAUSE_STOPS = frozenset("\n.!?:：,।。！？")
 _OPENERS = frozenset(">([/#*|-\"'{")
-_SENTENCE_ENDS = frozenset(".!?")
+_SENTENCE_ENDS = frozenset(".!?।")
+_WIDE_ENDS = frozenset("。！？")  # a sentence's end with no space after it (Chinese, Japanese)
 _HEAD_REACH = 60  # characters from a clause's head to the name
 _COLON_REACH = 90  # characters from the name's start to the colon or dash that closes it
 
@@ -183,6 +184,8 @@ def clause_head(text: str, at: int) -> bool:
                 return True  # a line's start within reach
             if c == ",":
                 return _called_to(text, k)
+            if c in _WIDE_ENDS:
+                return True
             return c in _SENTENCE_ENDS and text[k + 1 : k + 2].isspace()
         if c in _OPENERS:
             return True

@@ -401,9 +401,21 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
         r"(?:твои |ваши )(?:інструкці\pL*|правила|вказівк\pL*)[^.!?\n]{0,20}(?:більше не діють|не діють|скасован\pL*|недійсн\pL*)",
         r"(?:инструкци\pL*|правила|указани\pL*)[^.!?\n]{0,30}(?:ты|тебе|тебя|твои|вам|ваши)[^.!?\n]{0,30}(?:больше не действуют|не действуют|отменены|недействительны|утратили силу)",
         r"(?:твои |ваши )(?:инструкци\pL*|правила|указани\pL*)[^.!?\n]{0,20}(?:больше не действуют|не действуют|отменены|недействительны|утратили силу)",
-        r"\b(?:regole|istruzioni|indicazioni|direttive)\b[^.!?\n]{0,30}\b(?:ti|tue|tuoi|a te)\b[^.!?\n]{0,30}\bnon (?:valgono|sono (?:pi[uù] )?valide|contano) pi[uù]\b",
+        r"\b(?:regole|istruzioni|indicazioni|direttive)\b[^.!?\n]{0,30}\b(?:ti|tue|tuoi|a te|hai|avete)\b[^.!?\n]{0,30}\b(?:non (?:valgono|sono (?:pi[uù] )?valide|contano) pi[uù]|(?:sono state|vengono|risultano) (?:revocate|annullate|abrogate|sostituite|superate|sospese))\b",
         r"\b(?:le )?tue (?:regole|istruzioni|indicazioni|direttive)\b[^.!?\n]{0,20}\bnon (?:valgono|sono (?:pi[uù] )?valide|contano) pi[uù]\b",
         r"\byarat[ıi]c[ıi]lar[ıi]n\b[^.!?\n]{0,40}\bkurallar\w*\s+(?:\w+\s+)?ask[ıi]ya al|\bkurallar[ıi]n[ıi]?\s+ask[ıi]ya al|\bkurals[ıi]z (?:modda|moda|mod)\b",
+        # Persian, Vietnamese, Danish/Norwegian/Swedish, Serbian and Croatian: orders declared void
+        r"(?:دستورالعمل|دستورات|قوانین)[^.!?\n]{0,30}(?:دیگر معتبر نیست|باطل شده|لغو شده)",
+        r"\bpi[eê]m s[iy]st[eê]m[iy]? jad[iy]d\b|پیام سیستمی جدید",
+        r"\bkh[oô]ng c[aầ]n tu[aâ]n theo[^.\n]{0,30}(?:ch[ií]nh s[aá]ch|quy t[aắ]c|h[uư][oớ]ng d[aẫ]n)",
+        r"\b(?:vejledning\w*|instruks\w*|instruktion\w*|regler\w*|retningslinj\w*|riktlinj\w*)\b[^.!?\n]{0,30}\b(?:du|dig|din|dine|ditt|dina)\b[^.!?\n]{0,30}\b(?:g[æa]lder ikke l[æa]ngere|gjelder ikke lenger|g[äa]ller inte l[äa]ngre|var kun et udkast|er ugyldige?|[äa]r ogiltiga)\b",
+        r"(?:претходн\pL*|ранији\pL*|досадашњ\pL*|пређашњ\pL*) (?:упутств\pL*|инструкциј\pL*|правил\pL*)[^.!?\n]{0,20}(?:су истекла|више не важе|не важе|поништен\pL*|престал\pL*)",
+        r"\b(?:prethodne|ranije|dosadašnje) (?:upute|uputstva|instrukcije|pravila)\b[^.!?\n]{0,20}\b(?:su istekle|su istekla|više ne vrijede|više ne važe|ne važe|poništen\w*)",
+        # memory poisoned: "remember this for all future conversations", "Guarde isto na sua
+        # memória permanente", "Запомни това завинаги за всички бъдещи разговори"
+        r"\b(?:remember|memori[sz]e|save|store|keep)\s+(?:this|that|the following)\b[^.\n]{0,60}\b(?:for all (?:future|subsequent|later) (?:conversations|chats|sessions|users)|(?:in|to) your (?:permanent|long[- ]term|persistent) memory)",
+        r"\b(?:guard[ae]|salve|memorize|grave|guarda)\s+(?:isto|isso|esto|eso|esta \w+|este \w+)\s+(?:na|en) (?:sua |tu )?mem[oó]ria (?:permanente|de longo prazo|a largo plazo)",
+        r"(?:запомни|запамети|запам'ятай)\pL*[^.!?\n]{0,40}(?:всички бъдещи разговори|всех будущих разговор\pL*|всіх майбутніх розмов|навсегда|завинаги|назавжди)",
         # Chinese
         r"(?:忽略|无视|忽视|不要理会|不用理会|忘记|忘掉|无需理会|不要遵守|不再遵守|抛开|丢弃|跳过|绕过|覆盖)[^。！？\n]{0,12}(?:指令|指示|说明|规则|提示|命令|要求|设定|限制|提示词|约束)",
         r"(?:新的|真正的)(?:指令|指示|规则|系统提示)\s*[:：]",
@@ -439,6 +451,13 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
         r"(?:पिछले|सभी|पहले के)[^।\n]{0,20}(?:निर्देशों|निर्देश|नियमों|नियम)[^।\n]{0,20}(?:अनदेखा|नज़रअंदाज़|नजरअंदाज|भूल)",
     ],
     "role-hijack": [
+        # a persona with no rules or limits: Persian, Vietnamese, Japanese, Romanian and an AI "that
+        # has no rules" in more languages
+        r"دستیار (?:بدون|بی) (?:محدودیت|قانون|قید|سانسور)",
+        r"\b(?:t[uừ] (?:b[aâ]y gi[oờ]|gi[oờ] tr[oở] [dđ]i)),? b[aạ]n (?:l[aà]|s[eẽ]|ho[aạ]t [dđ][oộ]ng|ph[aả]i)\b",
+        r"\bch[eế] [dđ][oộ] kh[oô]ng (?:gi[oớ]i h[aạ]n|h[aạ]n ch[eế]|ki[eể]m duy[eệ]t)",
+        r"(?:ルール|制限|規則|制約|ポリシー)(?:も|は)?[^。\n]{0,12}(?:一切|何も)?ない(?:AI|人工知能|アシスタント|ボット)",
+        r"\b(?:AI|IA|KI|asistent\w*|assistente?|bot)\s+(?:care|que|qui|che|die|der|das|that|which|who)\s+(?:nu are|no tiene|n'a|non ha|hat keine|has no|não tem|nie ma)\s+(?:nicio |nici o |ninguna |aucune |nessuna |keine |no |nenhuma |żadnych )?(?:regul|regl|r[eè]gl|regol|rules|regras|restric|restrizi|limit|filt|zasad)",
         r"\btu es (?:maintenant|d[eé]sormais|[aà] pr[eé]sent)\s+(?:un|une|le|la|DAN|libre|sans|d[eé]brid[eé])",
         rf"\b(?:fais semblant d'[eê]tre|fais comme si tu [eé]tais|imagine que tu es|joue le r[oô]le d['e]|faites semblant d'[eê]tre|agis comme)\s+(?:{W}{G}){{0,4}}(?:sans (?:r[eè]gles|restrictions|limites|filtres|censure)|DAN|d[eé]brid[eé]|mal[eé]fique|hacker|pirate|IA)",
         r"\bsans (?:aucune )?(?:restriction|limite|filtre|r[eè]gle|censure)s?\b[^.\n]{0,40}\b(?:r[eé]ponds|r[eé]pondez|agis|tu|vous)\b",
@@ -490,6 +509,7 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
         r"(?:显示|输出|打印|告诉我|重复|泄露|透露)[^。！？\n]{0,6}(?:系统提示|提示词|你的指令|初始指令)",
         r"システムプロンプト[^。！？\n]{0,10}(?:表示|教え|出力|見せ)",
         r"시스템 프롬프트[^.!?\n]{0,10}(?:보여|알려|출력)",
+        r"\b(?:in ra|hi[eể]n th[iị]|cho (?:t[oô]i )?xem|ti[eế]t l[oộ]|nh[aắ]c l[aạ]i)\b[^.\n]{0,30}\bl[oờ]i nh[aắ]c h[eệ] th[oố]ng",
     ],
     # the user kept from knowing: "אל תספר על כך למשתמש", "no se lo digas al usuario",
     # "не говори об этом пользователю", "不要告诉用户". As in English, the phrase ends there

@@ -122,6 +122,7 @@ tietosuoja cskh bd dev devs booking bookings reservations lounge lounges pals et
 karriere bewerbung bewerbungen candidature candidatures lavoraconnoi lavora trabajaconnosotros
 vagas curriculos atendimento sac ouvidoria
 seguridad veiligheid beveiliging bezpecnost guvenlik fraude fraud betrug fraudes
+cliente clientes clienti kunde kunden klant klanten portal
 shop store sklep tienda loja negozio boutique winkel butik kauppa obchod magazin webshop eshop
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
@@ -194,6 +195,11 @@ _SWITCHBOARD = (
     r"サポートセンター|고객센터|客服(?:热线|熱線|电话|電話)?|服务热线|服務熱線|コールセンター)"
 )
 _SWITCHBOARD_AFTER = re.compile(rf"[ \t]*[(\[]?{_SWITCHBOARD}\b", re.I)
+# A fax line, a word or two and a preposition before it: "Fax referrals to +1 …" (an
+# office's, not a person's; "Fax: +33 1 …" alone may be anyone's).
+_FAX_BEFORE = re.compile(
+    r"(?i)\b(?:fax|telefax|faks)\b(?:\s+\w+){1,2}?\s*[:\-]?\s*(?:(?:to|at|on|an|au|al|a)\s+)?$"
+)
 # "Contact : service client au 01 86 …", "请拨打客服热线 400-…" (no word boundary in CJK text)
 _SWITCHBOARD_BEFORE = re.compile(
     rf"(?<![A-Za-zÀ-ÿ]){_SWITCHBOARD}\s*(?:[:\-]|\(\w+\))?\s*"
@@ -222,7 +228,7 @@ _EXAMPLE_IBANS = frozenset(_IBAN_LIST.split())
 _SAYS_EXAMPLE = re.compile(
     r"(?i)(?<![@.\w])(?:e\.g\.|(?:for example|for instance|example|examples|sample|samples|fictional|fictitious|"
     r"not (?:a )?real|dummy|placeholder|demo|synthetic|faker|made[ \-]up|test (?:number|data|account)s?|"
-    r"fiction|mock[ \-]?ups?|muster\w*|muestra|de muestra|"
+    r"fiction|mock[ \-]?ups?|muster\w*|muestra|de muestra|test cases?|red[ \-]team\w*|payloads?|"
     r"documentation|ejempl\w*|exempl\w*|beispiel\w*|esempi\w*|voorbeeld\w*|przyk[lł]ad\w*|"
     r"p[rř][ií]klad\w*|exempel\w*|esimerk\w*|[öo]rnek\w*|пример\w*|приклад\w*|fiktiv\w*|"
     r"fictif|fictive|ficticio|ficticia|fittizi[oa]|fict[ií]ci[oa]|fikcyjn\w*|nie jest (?:to )?prawdziw\w*)\b)"
@@ -781,6 +787,7 @@ def scan_pii(text: str) -> list[Finding]:
         if kind == "phone" and (
             _SWITCHBOARD_AFTER.match(text, oe)
             or _SWITCHBOARD_BEFORE.search(text, max(0, os - 30), os)
+            or _FAX_BEFORE.search(text, max(0, os - 40), os)
             or _service_number(value)
             or _beside_a_function_mailbox(text, os, oe)
             or _an_organisation_s_line(text, os)

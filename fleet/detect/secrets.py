@@ -454,7 +454,10 @@ _CONTEXT_RE = Pattern.sliced(
     r"|\s-[A-Za-z]*(?:AccountKey|Password|Secret|Token|ApiKey)\s+[\"']([^\"'\n]{8,200})[\"']"
     # 20 a login given as user / password: "Login: admin / o#3Io!QtR4EP"
     r"|(?i:\b(?:login|logon|credentials?|creds|zugang(?:sdaten)?|acceso|accesso|acesso)\s*[:=]\s*)"
-    r"[\w.@\-]{2,40}\s*/\s*([^\s\"'`<>]{8,64})",
+    r"[\w.@\-]{2,40}\s*/\s*([^\s\"'`<>]{8,64})"
+    # 21 a token flag on a command line: "vercel deploy --token lKx4B4s9…", "--api-key=…"
+    r"|\s--(?:token|api-?key|auth-token|access-token|secret-key|client-secret)[ =]['\"]?"
+    r"([A-Za-z0-9_\-.]{20,128})",
     flags="(?i)",
     parts=4,
 )
@@ -757,7 +760,9 @@ def scan_secrets(text: str) -> list[Finding]:
                 kind = None
             elif group == 20 and kind is not None and _classes(view.text[s:e]) < 3:
                 kind = None  # "Login: admin / dashboard": a path or a word, not a password
-            elif group in (17, 19, 20) and kind is not None:
+            elif group == 21 and kind is not None and _classes(view.text[s:e]) < 3:
+                kind = None  # "--token my-project-token-name": words, not a random value
+            elif group in (17, 19, 20, 21) and kind is not None:
                 kind = "credential-assignment"  # a password file's entry, a cmdlet's parameter
         if kind is not None and not overlaps(*taken, s, e):
             spans.append((s, e, kind))

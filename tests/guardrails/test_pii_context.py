@@ -232,3 +232,27 @@ def test_a_number_a_company_s_line_or_a_security_mailbox_is_not_personal(text: s
 )
 def test_a_card_or_a_person_s_phone_still_is(text: str, kind: str) -> None:
     assert [f.kind for f in scan_pii(text)] == [kind]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Payment reference: RF18539007547034. Please quote it on your transfer.",
+        "Questions? Write to atencion.cliente@tienda-ejemplo.es with your order number.",
+        "Fax referrals to +1 (617) 555-0150 and call the front desk for parking.",
+        "Red team note: the test case mailed attacker@example.com and was blocked.",
+    ],
+)
+def test_a_creditor_reference_a_shop_s_desk_a_fax_line_or_a_test_case_is_not(text: str) -> None:
+    assert scan_pii(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fax: +33 1 23 45 67 89",
+        "Contact me at maria.lopez@example.com, my own mailbox.",
+    ],
+)
+def test_a_bare_fax_number_or_a_person_s_mailbox_still_is(text: str) -> None:
+    assert scan_pii(text) != []

@@ -151,3 +151,19 @@ def test_a_stand_in_token_or_the_word_password_is_not_a_secret(text: str) -> Non
 )
 def test_a_real_looking_token_or_password_still_is(text: str) -> None:
     assert scan_secrets(text) != []
+
+
+def test_a_random_token_after_a_token_flag_is_a_secret() -> None:
+    found = scan_secrets("$ vercel deploy --prod --token Qm7vX2pLk9RtY4wZa8NcB3dF --scope web")
+    assert [f.kind for f in found] == ["credential-assignment"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "vercel deploy --token my-team-deploy-token-name",
+        "netlify deploy --auth-token $NETLIFY_TOKEN",
+    ],
+)
+def test_a_token_flag_with_a_name_or_a_variable_is_not(text: str) -> None:
+    assert scan_secrets(text) == []
