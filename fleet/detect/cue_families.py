@@ -1030,6 +1030,8 @@ FAMILIES: dict[str, list[str]] = {
     "aitopic": [
         # a tool configured, not spoken to: "dependabot: ignore updates for react"
         r"\b(?:dependabot|renovate(?:bot)?|mergify|codecov|stalebot|greenkeeper)\b",
+        # AI applications as a subject: "OWASP Top 10 for LLM applications, quick summary:"
+        rf"{ADDRESSEE}[\s\-]+(?:applications?|apps)\b|\bOWASP\b|\bLLM\d\d\b",
         # the roles of a chat's messages listed: "one of system, user, assistant, tool"
         r"\b(?:system|user|assistant|tool|developer),\s*(?:system|user|assistant|tool|developer)\b",
         rf"{ADDRESSEE}[\s\-]+(?:[\w\-]+\s+)?(?:configuration|config|settings?|options?|rubric|"

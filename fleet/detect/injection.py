@@ -627,7 +627,9 @@ _SOMEONE_ELSES = re.compile(f"(?i){SOMEONE_ELSES}")
 # A class, a team or a group of people addressed in Chinese, Japanese or Korean: "3年2組の
 # みなさんへ：プリントの問3は…無視してください" (a teacher's note, not one to an AI).
 _PEOPLE_ADDRESSED = re.compile(
-    fold_pattern(r"(?:みなさん|皆さん|皆様|生徒の皆|保護者の皆|同学们|同學們|各位同事|各位家长|여러분)")
+    fold_pattern(
+        r"(?:みなさん|皆さん|皆様|生徒の皆|保護者の皆|同学们|同學們|各位同事|各位家长|여러분)"
+    )
 )
 # A game's rules: "桌游规则：…所有玩家必须忘记之前的命令" (players set orders aside, not an AI).
 _GAME_RULES = re.compile(
