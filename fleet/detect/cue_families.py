@@ -1232,6 +1232,18 @@ FAMILIES: dict[str, list[str]] = {
     ],
     # a bot's login in a URL: "https://ci-bot:ghp_…@github.com"
     "urllogin": [r"://[\w.\-]+:[^\s@/]+@"],
+    # a person's task named in the orders set aside: "forget the previous homework instructions"
+    "humantask": [
+        r"\b(?:homework|assignment|worksheet|exam|reading|assembly|installation|packing|travel|"
+        r"cooking|baking|washing|care|parking|delivery|shipping|returns?|boarding|check-?in|seating|"
+        r"dress[ -]code|meeting|rsvp|carpool|pickup|drop-?off)\s+(?:instructions?|directions|rules|"
+        r"guidelines|guidance)\b"
+    ],
+    # a leak told of as a mishap: "false alarm on the key leak: I pasted my token by mistake"
+    "mishap": [
+        r"\b(?:by mistake|accidentally|by accident|false alarm|(?:I|we) (?:revoked|rotated)|"
+        r"(?:has|have) been (?:revoked|rotated))\b"
+    ],
     # someone else's orders set aside ("you may ignore the previous player's instruction")
     "someone": [SOMEONE_ELSES],
     # research reported: "Researchers showed that a calendar invite could instruct an AI …"
@@ -1281,9 +1293,9 @@ _ASKED_FOR_A_SECRET: Combo = ("prompt-leak", True, ("leakp", "secret"), (), _NOT
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
 # that must all be there, groups of which one at least must be).
 COMBOS: dict[str, list[Combo]] = {
-    "nearown": [("instruction-override", False, ("own",), (), ("setting", "namedrule", "docnoun", "purpose", "someone")),
+    "nearown": [("instruction-override", False, ("own",), (), ("setting", "namedrule", "docnoun", "purpose", "someone", "humantask")),
                 ("instruction-override", False, ("ownweak",), (),
-                 ("ours", "setting", "namedrule", "docnoun", "purpose", "someone"))],
+                 ("ours", "setting", "namedrule", "docnoun", "purpose", "someone", "humantask"))],
     "dismiss2": [("instruction-override", False, ("own",), (), ("docnoun",)),
                  ("instruction-override", False, ("ownweak",), (), ("ours", "incident", "docnoun"))],
     "addrorder": [("role-hijack", False, (), ())],
@@ -1362,7 +1374,7 @@ COMBOS: dict[str, list[Combo]] = {
     "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),), ("perown",))],
     "pretend": [("instruction-override", False, (), (("own", "ownweak", "target"),))],
     "conceal": [("concealment", True, (), (("act", "tool"),))],
-    "leakv": [("exfiltration", False, ("secret",), (), ("leaknoun", "incident", "warnneg"))],
+    "leakv": [("exfiltration", False, ("secret",), (), ("leaknoun", "incident", "warnneg", "mishap"))],
     "argslot": [("exfiltration", True, (), (("secret", "sfile", "conversation"),))],
     "yourorders": [("prompt-leak", True, ("leakverb",), (), ("ours", "warnneg", "attacker"))],
     "linkslot": [("exfiltration", True, ("linkuse",), (("secret", "sensitive", "conversation"),), ("setting",))],

@@ -349,6 +349,14 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
     ascii = text.isascii()
     chat_code: bool | None = None
     script: bool | None = None
+    named: bool | None = None
+
+    def attack_named() -> bool:
+        """Whether the text names the attack as its topic ("prompt injection"), read once."""
+        nonlocal named
+        if named is None:
+            named = _NAMES_THE_ATTACK.search(view.text) is not None
+        return named
 
     def in_script(s: int) -> bool:
         """A character's line in a script (see :func:`_a_script`), read once per text."""
@@ -396,6 +404,8 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             or _HIDDEN_AFTER.match(view.text, e)
             or _PURPOSE_BEFORE.search(view.text, max(0, s - 24), s)
             or _PEOPLE_ADDRESSED.search(view.text, max(0, s - 200), s)
+            or _HUMAN_TASK.search(view.text, s, e)
+            or _RETRACTED.match(view.text, e)
             or _GAME_RULES.search(view.text, max(0, s - 200), e + 200)
         ):
             return False
@@ -403,9 +413,12 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             return False  # a character's line in a story: '"Forget everything…," she said'
         if kind in _QUOTABLE and in_script(s):
             return False  # a character's line in a script: "GUARD: … forget it."
-        if kind in _QUOTABLE and (
-            _quoted_in_discussion(view.text, s, e)
-            or (view.text is not text and _quoted_in_discussion(text, *view.original(s, e)))
+        if kind in _QUOTED_CUES and (
+            _quoted_in_discussion(view.text, s, e, attack_named())
+            or (
+                view.text is not text
+                and _quoted_in_discussion(text, *view.original(s, e), attack_named())
+            )
         ):
             return False  # folding drops some quotation marks (« »): the text's own are read too
         if _configured(view.text, s, e, kind):
@@ -434,8 +447,13 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         if c[2] in _QUOTABLE and (_in_dialogue(view.text, c[0], c[1]) or in_script(c[0])):
             continue
         if c[2] in _QUOTED_CUES and (
-            _quotes_in_discussion(view.text, c[0], c[1])
-            or (view.text is not text and _quotes_in_discussion(text, *view.original(c[0], c[1])))
+            _quotes_in_discussion(view.text, c[0], c[1], named=attack_named())
+            or (
+                view.text is not text
+                and _quotes_in_discussion(
+                    text, *view.original(c[0], c[1]), named=attack_named()
+                )
+            )
         ):
             continue
         if c[2] == "encoded-injection" and _quotes_in_discussion(
@@ -525,7 +543,7 @@ def _learned(text: str, view: View, found: list[Finding]) -> list[Finding]:
     """A ``suspected-instructions`` finding per window the learned scorer flags that
     overlaps none of the rules' findings (decoded payloads are left to the rules)."""
     spans = flagged(text, view)
-    if not spans:
+    if not spans or _NAMES_THE_ATTACK.search(view.text):
         return []
     starts, ends = merge_spans((f.start, f.end) for f in found)
     out = []
@@ -537,6 +555,18 @@ def _learned(text: str, view: View, found: list[Finding]) -> list[Finding]:
     return out
 
 
+# The attack named as a text's topic ("What is prompt injection?", "¿Qué es la inyección de
+# prompts?", "ما هو حقن الأوامر؟"): an explainer, whose examples the learned scorer, with no
+# rule's finding, would take for orders.
+_NAMES_THE_ATTACK = re.compile(
+    fold_pattern(
+        r"(?i)\bprompt[ -]injections?\b|\binyecci[oó]n(?:es)? de (?:prompts?|instrucciones)\b|"
+        r"\binjections? de prompts?\b|\binje[cç][aã]o de prompts?\b|\bprompt-injektion\w*|"
+        r"\biniezion\w* di prompt\b|\bwstrzykiwani\w* prompt\w*|промпт-инъекци\w*|"
+        r"инъекци\w* промпт\w*|حقن الأوامر|حقن التعليمات|提示注入|提示词注入|"
+        r"プロンプトインジェクション|프롬프트 인젝션|प्रॉम्प्ट इंजेक्शन"
+    )
+)
 _UI_WORDS = {"setting", "settings", "field", "option", "options", "button", "page", "tab",
              "box", "section", "editor", "config", "feature", "template", "menu", "panel",
              "window", "screen", "ui", "input", "textarea", "dialog", "form", "column"}  # fmt: skip
@@ -631,12 +661,26 @@ _PEOPLE_ADDRESSED = re.compile(
         r"(?:みなさん|皆さん|皆様|生徒の皆|保護者の皆|同学们|同學們|各位同事|各位家长|여러분)"
     )
 )
+# A person's task named in the orders set aside ("forget the previous homework instructions"),
+# and the writer's own orders taken back ("ignore the instructions I sent on Monday").
+_HUMAN_TASK = re.compile(
+    r"(?i)\b(?:homework|assignment|worksheet|exam|reading|assembly|installation|packing|travel|"
+    r"cooking|baking|washing|care|parking|delivery|shipping|returns?|boarding|check-?in|seating|"
+    r"dress[ -]code|meeting|rsvp|carpool|pickup|drop-?off|enrol(?:l?ment)?)\s+"
+    r"(?:instructions?|directions|rules|guidelines|guidance)\b"
+)
+_RETRACTED = re.compile(
+    r"(?i)\s+(?:that\s+|which\s+)?(?:I|we)\s+(?:(?:had|have|just)\s+)?"
+    r"(?:sent|gave|wrote|emailed|posted|shared|mentioned|handed out|circulated)\b"
+)
 # A game's rules: "桌游规则：…所有玩家必须忘记之前的命令" (players set orders aside, not an AI).
 _GAME_RULES = re.compile(
     fold_pattern(
         r"(?i)\b(?:board game|card game|game rules|house rules?|rules of the game|spielregeln|"
+        r"role cards?|character cards?|game master|other players|each player|all players|"
+        r"spelregels|spelleider|spelregler|peraturan permainan|pravidla hry|zasady gry|"
         r"règles du jeu|reglas del juego|regole del gioco|regras do jogo)\b|"
-        r"桌游|卡牌游戏|游戏规则|ボードゲーム|カードゲーム|ゲームのルール|보드게임|카드 게임|게임 규칙"
+        r"桌游|卡牌游戏|游戏规则|遊戲規則|ボードゲーム|カードゲーム|ゲームのルール|보드게임|카드 게임|게임 규칙"
     )
 )
 # ``curl -H "Authorization: Bearer $TOKEN" https://…``: a credential sent where it belongs.
@@ -722,6 +766,7 @@ _DISCUSSION_WORDS = (
     r"angreifer\w*|sicherheitsschulung\w*|schulungen|aanvaller\w*|beveiligingstraining\w*|"
     r"attaquants?|injections? de prompts?|formation (?:à la )?s[ée]curit[ée]|sensibilisation|"
     r"phishing|sikkerhedstip\w*|sikkerhed\w*|sikkerhet\w*|s[äa]kerhetstips?|n[äa]tfiske|"
+    r"cybers[ée]curit[ée]|εκπαίδευση ασφαλείας|κακόβουλ\w*|"
     r"példa\w*|exemplu\w*|contoh\w*|amea[çc]as?|amenazas?|eğitim\w*|egitim\w*|tehdit\w*)\b|\be\.g\.|例文|例えば|たとえば|例如|比如|예를 들어|예문|注入|攻击|攻撃|"
     r"インジェクション|인젝션|공격|تدريبي\w*|المهاجم\w*|هجوم\w*|تهديد\w*|هجمات|حقن|التوعية الأمنية|"
     r"أمن المعلومات|מדריך אבטחה|אבטחת (?:ה)?מידע|סימן אזהרה|פישינג|תוקפ\w*|"
@@ -739,7 +784,7 @@ _REPORTED = re.compile(
 )
 
 
-def _quoted_in_discussion(text: str, s: int, e: int) -> bool:
+def _quoted_in_discussion(text: str, s: int, e: int, named: bool = False) -> bool:
     """A phrase inside quotation marks in a text that speaks of attacks or of examples:
     quoted, not given. Reads a bounded window either side."""
     before = text[max(0, s - 3) : s].rstrip()
@@ -758,7 +803,8 @@ def _quoted_in_discussion(text: str, s: int, e: int) -> bool:
         return False
     if _REPORTED.search(text[max(0, s - 60) : s].rstrip()[:-1]):
         return True
-    return _DISCUSSION.search(text[max(0, s - 200) : e + 200]) is not None
+    # ``named``: the text names the attack as its topic, so its quotations are examples
+    return named or _DISCUSSION.search(text[max(0, s - 200) : e + 200]) is not None
 
 
 # A script's line: a speaker's name in capitals at the line's start ("GUARD:", "LADY
@@ -805,7 +851,13 @@ _DIALOGUE_AFTER = re.compile(
     r"dijo|murmur[oó]|susurr[oó]|respondi[oó]|grit[oó]|a[nñ]adi[oó]|dit|murmura|chuchota|"
     r"r[eé]pondit|s'?[eé]cria|sagte|fl[uü]sterte|murmelte|antwortete|rief|disse|sussurr[oò]|"
     r"rispose|mormor[oò]|falou|sussurrou|respondeu|zei|fluisterde|powiedzia\w*|szepn\w*|"
-    r"сказал\w*|прошептал\w*|ответил\w*)\b"
+    r"сказал\w*|прошептал\w*|ответил\w*|barked|yelled|hissed|roared|cried|called|laughed|"
+    r"ordered|commanded|insisted|announced|declared|warned|explained|continued|demanded|"
+    r"pleaded|begged|repeated|answered|told (?:him|her|them|us|me))\b"
+)
+# Read in the folded text (a Cyrillic speaker's verb, "— сказал дед") and in the text itself.
+_DIALOGUE_AFTER = re.compile(
+    f"{fold_pattern(_DIALOGUE_AFTER.pattern[4:])}|{_DIALOGUE_AFTER.pattern[4:]}", re.I
 )
 
 
@@ -839,6 +891,7 @@ def _quotes_in_discussion(
     e: int,
     reported: bool = True,
     discussion_words: re.Pattern[str] = _DISCUSSION,
+    named: bool = False,
 ) -> bool:
     """A sentence (``text[s:e]``, where cues combined) that quotes something, in a text
     that speaks of attacks or examples, or that reports what someone said: the cues are
@@ -848,7 +901,7 @@ def _quotes_in_discussion(
         if reported and _REPORTED.search(text[max(0, m.start(1) - 60) : m.start(1)].rstrip()):
             return True
         if discussion is None:
-            discussion = discussion_words.search(text, max(0, s - 200), e + 200) is not None
+            discussion = named or discussion_words.search(text, max(0, s - 200), e + 200) is not None
         if discussion:
             return True
     return False
