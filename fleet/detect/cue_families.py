@@ -182,7 +182,29 @@ OVERRIDE_LEAD = rf"(?:\b{PURPOSE_LEAD} to|\blets? (?:you|users?|teams?|admins?))
 # Someone else's orders, by their possessive: "ignore the previous player's instruction card"
 SOMEONE_ELSES = r"\b(?:previous|prior|former|old|original)\s+[\w\-]+'s\s"
 
+# An AI or an assistant named in languages the rules hold few other words of: Kazakh,
+# Armenian, Georgian, Amharic, Azerbaijani, Uzbek, Basque, Belarusian, Lithuanian, Latvian,
+# Albanian, Slovenian, Urdu and the Indic and Dravidian scripts (AI spelled out, "artificial
+# intelligence", "assistant"; not the Latin languages' "asistent…", which heads a product's
+# manual as often as a note).
+_FAR_AI = (
+    r"жасанды интеллект\pL*|көмекші\pL*|արհեստական բանականությ\pL*|օգնական\pL*|"
+    r"ხელოვნური ინტელექტ\pL*|ሰው ሰራሽ አስተውሎት|ረዳት|süni intellekt\pL*|köməkçi\pL*|"
+    r"sun'iy intellekt\pL*|yordamchi\pL*|adimen artifizial\pL*|laguntzaile\pL*|"
+    r"штучн\pL* інтэлект\pL*|dirbtin\pL* intelekt\pL*|mākslīg\pL* intelekt\pL*|"
+    r"inteligjenc\pL* artificial\pL*|umetn\pL* inteligenc\pL*|"
+    r"مصنوعی ذہانت|एआय|सहाय्यक\pL*|એઆઈ|સહાયક|ਏਆਈ|ਸਹਾਇਕ|എഐ|സഹായി\pL*|"
+    r"செயற்கை நுண்ணறிவு|உதவியாளர\pL*|ಕೃತಕ ಬುದ್ಧಿಮತ್ತೆ|ಸಹಾಯಕ\pL*|కృత్రిమ మేధ|సహాయకు\pL*|"
+    r"কৃত্রিম বুদ্ধিমত্তা"
+)
+
 FAMILIES: dict[str, list[str]] = {
+    # A note's head that names such an AI, at a line's start or after a sentence's end and
+    # closed by a colon (Armenian's and Amharic's too) within a short reach: "Жасанды
+    # интеллект көмекшісіне:", "შენიშვნა ხელოვნური ინტელექტისთვის:", "ਏਆਈ ਸਹਾਇਕ ਲਈ ਹਦਾਇਤ:"
+    "farnote": [
+        rf"(?:(?m:^)|[.!?।։]\s+)[^\n:：։፦.!?]{{0,40}}?(?:{_FAR_AI})[^\n:：։፦.!?]{{0,40}}?[:：։፦․]"
+    ],
     # orders dismissed, or declared void
     "dismiss": [
         r"\b(?:ignore|disregard|overlook|forget|bypass|circumvent|override|skip|discard|abandon|"
@@ -1280,7 +1302,7 @@ ANCHORS: dict[str, list[str]] = {
         for name in ("alone", "addrorder", "dismiss2", "addr", "addrto", "addrnote", "nofilterx", "decodex", "leakx", "vocative", "addrx", "ifaix", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot", "rolemark2", "aikey",
-                     "caplift")
+                     "caplift", "farnote")
     },
 }  # fmt: skip
 
@@ -1318,6 +1340,7 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     # a note headed to an AI by name: what follows is for it, whatever its verbs
     "addrto": [("role-hijack", True, (), (), ("ours", "aitopic", "sentnote"))],
+    "farnote": [("role-hijack", True, (), (), ("ours", "aitopic", "sentnote"))],
     "ifaix": [("role-hijack", True, (), (), ("ours", "aitopic", "defence"))],
     "ifai": [
         ("role-hijack", True, (),

@@ -450,9 +450,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             _quotes_in_discussion(view.text, c[0], c[1], named=attack_named())
             or (
                 view.text is not text
-                and _quotes_in_discussion(
-                    text, *view.original(c[0], c[1]), named=attack_named()
-                )
+                and _quotes_in_discussion(text, *view.original(c[0], c[1]), named=attack_named())
             )
         ):
             continue
@@ -901,7 +899,9 @@ def _quotes_in_discussion(
         if reported and _REPORTED.search(text[max(0, m.start(1) - 60) : m.start(1)].rstrip()):
             return True
         if discussion is None:
-            discussion = named or discussion_words.search(text, max(0, s - 200), e + 200) is not None
+            discussion = (
+                named or discussion_words.search(text, max(0, s - 200), e + 200) is not None
+            )
         if discussion:
             return True
     return False
