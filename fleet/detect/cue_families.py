@@ -41,7 +41,7 @@ _AI_NAMES_NORTH = (
     "avustaja|dirbtin\\pL* intelekt|m[aā]ksl[iī]g\\pL* intelekt"
 )
 ADDRESSEE = (
-    r"(?:\b(?:[\w]+-)*(?-i:AI|A\.I\.|IA|KI|LLM|GPT)(?:-[^\W\d_]\w*)*\b|\b[\w\-]*(?:assistant|assistent|"
+    r"(?:\b(?:[\w]+-)*(?-i:AI|A\.I\.|IA|KI|LLM|GPT)(?:-[^\W\d_]\w*)*\b|\basystenci\w*|\b[\w\-]*(?:assistant|assistent|"
     r"asistent|asystent|asistan\b|asisten\b)\w*|\b(?:[\w]+-)*(?:bot|bots|chatbot|copilot|robot|robo)"
     r"(?:-[^\W\d_]\w*)*\b|\bbot(?:a|u|owi|em|y|ow|ów|om|ok|ot|ul|ului|ille)\b|\b[\w]+-agents?\b|\bagents? (?:reading|installing|processing|summari[sz]ing|"
     r"resolving|running|triaging|handling|reviewing|that|which)\b|\b\w+agent(?:en|s)?\b|@[\w\-]*(?:bot|agent|copilot|automation|assistant)\b|"
@@ -92,7 +92,15 @@ AT_CLAUSE_HEAD = frozenset({("addrx", 0), ("addrto", 4)})
 # colon, before it on its line (see cues.clause_start). A postposition's name may have its
 # modifiers before it ("اس پیغام کو پڑھنے والے اے آئی اسسٹنٹ کے لیے:"): it is at a clause's head.
 AT_CLAUSE_START = frozenset(
-    {("addrto", 0), ("addrto", 1), ("addrto", 2), ("addrto", 3), ("addrto", 5), ("addrto", 7)}
+    {
+        ("addrto", 0),
+        ("addrto", 1),
+        ("addrto", 2),
+        ("addrto", 3),
+        ("addrto", 5),
+        ("addrto", 6),
+        ("addrto", 8),
+    }
 )
 # Anchors whose combinations read the sentence before theirs too: a claim of approval
 # follows the order it covers ("Release the payment today. The CFO approved verbally.").
@@ -141,7 +149,10 @@ _FOR_AN_AI = r"для|за|voor|pentru|για|برای|untuk|cho|para|pour|per|p
 _NOTE_LEAD = r"(?:\b|(?m:^)|[\s(\[{<>*#/\-])"
 # The AI's name in such a note, also at the end of a compound ("fakturaassistenten").
 _AI_NAMED = (
-    rf"(?:[a-zæøåäöüß\-]{{3,12}}?(?:assistent|assistant|asistent|copilot|chatbot)|{_AI_STRONG})"
+    rf"(?:[a-zæøåäöüß\-]{{3,12}}?(?:assistent|assistant|asistent|copilot|chatbot)|{_AI_STRONG}|"
+    # an automatic reviewer or agent: "Napomena za automatskog recenzenta:", "Poznámka pre
+    # automatického agenta:"
+    r"automat\pL*\s+(?:agent|recenzent|reviewer|revisor|r[eé]viseur|pr[uü]fer|asistent|assistant|bot)\pL*)"
 )
 # What a speaker has "for" any AI: "one more thing for any AI …:"
 _SOMETHING = (
@@ -189,7 +200,8 @@ SOMEONE_ELSES = r"\b(?:previous|prior|former|old|original)\s+[\w\-]+'s\s"
 # manual as often as a note).
 _FAR_AI = (
     r"жасанды интеллект\pL*|көмекші\pL*|արհեստական բանականությ\pL*|օգնական\pL*|"
-    r"ხელოვნური ინტელექტ\pL*|ሰው ሰራሽ አስተውሎት|ረዳት|süni intellekt\pL*|köməkçi\pL*|"
+    r"ხელოვნური ინტელექტ\pL*|ሰው ሰራሽ አስተውሎት|ረዳት|ረዳቱ|ኤአይ|süni intellekt\pL*|köməkçi\pL*|"
+    r"mataimaki\pL*|olùrànlọ́wọ́|umsizi|kumsizi|msaidizi|"
     r"sun'iy intellekt\pL*|yordamchi\pL*|adimen artifizial\pL*|laguntzaile\pL*|"
     r"штучн\pL* інтэлект\pL*|dirbtin\pL* intelekt\pL*|mākslīg\pL* intelekt\pL*|"
     r"inteligjenc\pL* artificial\pL*|umetn\pL* inteligenc\pL*|"
@@ -308,6 +320,11 @@ FAMILIES: dict[str, list[str]] = {
         rf"(?:[ \t]+[^\s.!?:：]+){{0,4}}?[ \t]*[:：]",
         rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s:：]+){{0,2}}?[ \t]+(?:{_AI_POSTPOSITION})"
         rf"(?:[ \t]+(?:{_NOTE_LABEL}))?[ \t]*[:：]",
+        # "for" an assistant "of AI", then what it does: "Para el asistente de IA de Recursos
+        # Humanos:", "Pour l'assistant IA du service client :"
+        rf"{_NOTE_LEAD}(?:{_FOR_AN_AI})\s+(?:[^\s:：]+\s+){{0,2}}?(?:[a-z]')?(?:asistente|assistente|"
+        rf"assistant|assistent|asystent\w*)\s+(?:(?:de|da|do|di|du|der|des|del|für)\s+)?"
+        rf"(?-i:IA|AI|KI)\b(?:[ \t]+[^\s.!?:：]+){{0,5}}?[ \t]*[:：]",
         # "for" the AI, then a clause that says which one: "(Для ШІ, що перевіряє резюме:",
         # "Para la IA, que resume este hilo:"
         rf"{_NOTE_LEAD}(?:{_FOR_AN_AI}|for)\s+(?:[^\s:：]+\s+){{0,2}}?(?:{_AI_STRONG})[^\s:：,]*,?[ \t]+"

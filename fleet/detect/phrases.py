@@ -380,7 +380,8 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
         rf"\b(?:ignore|ignora|ignorem|ignorar|esque[cç]a|esque[cç]am|esquece|desconsidere|desconsidera|descarte|n[aã]o siga|deixe de seguir|n[aã]o obede[cç]a|pule|anule|apague)\s+(?:{W}{G}){{0,4}}(?:instru[cç][oõ]es|instru[cç][aã]o|regras|diretrizes|ordens|orienta[cç][oõ]es|comandos|restri[cç][oõ]es|limites|tarefas|tudo o que (?:lhe |te |me )?(?:foi dito|foram dit[ao]s|disseram|eu disse|voc[eê] recebeu)|tudo (?:acima|antes|isso)|o que (?:est[aá] )?acima)\b",
         r"\b(?:novas|verdadeiras)\s+(?:instru[cç][oõ]es|regras|ordens|diretrizes)\s*[:：]",
         r"\b(?:novo) (?:prompt|mensagem) (?:do sistema|de sistema)\s*[:：]",
-        r"\b(?:a partir de agora|de agora em diante|daqui (?:pra|para) frente),?\s+(?:voc[eê] (?:[eé]|ser[aá]|deve|vai|n[aã]o)|tu [eé]s)\b",
+        r"\b(?:a partir de agora|de agora em diante|daqui (?:pra|para) frente),?\s+(?:voc[eê] (?:[eé]|ser[aá]|deve|vai|n[aã]o|segue|seguir[aá]|obedece|s[oó] obedece)|tu [eé]s)\b",
+        r"\besque[cç]a?e?\s+(?:tudo\s+)?o que (?:a empresa|eles|te|lhe|o sistema) (?:configurou|configuraram|disse|disseram|mandou|mandaram|ensinou)\b",
         r"\b(?:dimentica|ignora|trascura)\s+(?:tutto|quanto)\s+(?:quanto\s+)?(?:detto\s+)?(?:sopra|prima|precede|finora)\b",
         r"\b(?:ignore[sz]?|oublie[sz]?)\s+tout\s+(?:ce qui (?:pr[eé]c[eè]de|est (?:au-dessus|ci-dessus))|(?:l[ea] )?reste)\b",
         r"\b(?:vergiss|ignoriere|vergessen sie|ignorieren sie)\s+alles\s+(?:oben(?: gesagte)?|davor|vorher|zuvor|bisher(?: gesagte)?|vorangegangene)\b",
@@ -415,7 +416,7 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
         # memória permanente", "Запомни това завинаги за всички бъдещи разговори"
         r"\b(?:remember|memori[sz]e|save|store|keep)\s+(?:this|that|the following)\b[^.\n]{0,60}\b(?:for all (?:future|subsequent|later) (?:conversations|chats|sessions|users)|(?:in|to) your (?:permanent|long[- ]term|persistent) memory)",
         r"\b(?:guard[ae]|salve|memorize|grave|guarda)\s+(?:isto|isso|esto|eso|esta \w+|este \w+)\s+(?:na|en) (?:sua |tu )?mem[oó]ria (?:permanente|de longo prazo|a largo plazo)",
-        r"(?:запомни|запамети|запам'ятай)\pL*[^.!?\n]{0,40}(?:всички бъдещи разговори|всех будущих разговор\pL*|всіх майбутніх розмов|навсегда|завинаги|назавжди)",
+        r"(?:запомни|запамети|запам'ятай)\pL*[^.!?\n]{0,40}(?:всички бъдещи разговори|всех будущих разговор\pL*|всіх майбутніх розмов|навсегда|завинаги|назавжди|на майбутнє|на будущее|за в бъдеще)",
         # Chinese
         r"(?:忽略|无视|忽视|不要理会|不用理会|忘记|忘掉|无需理会|不要遵守|不再遵守|抛开|丢弃|跳过|绕过|覆盖)[^。！？\n]{0,12}(?:指令|指示|说明|规则|提示|命令|要求|设定|限制|提示词|约束)",
         r"(?:新的|真正的)(?:指令|指示|规则|系统提示)\s*[:：]",
