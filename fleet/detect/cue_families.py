@@ -189,7 +189,9 @@ PURPOSE_LEAD = r"(?:used|can be used|use (?:it|this)|lets? you|allows? you|allow
 PURPOSE_LEAD_ZH = r"(?:用于|用来|可用于|可用来|用以)"
 # What comes before "override" in a product's documentation: "used to override", "lets you
 # override" (the default system prompt)
-OVERRIDE_LEAD = rf"(?:\b{PURPOSE_LEAD} to|\blets? (?:you|users?|teams?|admins?))"
+OVERRIDE_LEAD = (
+    rf"(?:\b{PURPOSE_LEAD} to|\blets? (?:you|users?|teams?|admins?)|(?:(?m:^)|[.!?]\s)\s*[Tt]o)"
+)
 # Someone else's orders, by their possessive: "ignore the previous player's instruction card"
 SOMEONE_ELSES = r"\b(?:previous|prior|former|old|original)\s+[\w\-]+'s\s"
 
@@ -1250,7 +1252,7 @@ FAMILIES: dict[str, list[str]] = {
     "reportfwd": [
         r"\b(?:suspicious|phishing|spam|scam|fraudulent|junk|unsolicited)\s+(?:e-?mails?|messages?|texts?|"
         r"sms|links?|calls?|attachments?)\b",
-        r"\b(?:phishing|abuse|spam|report|reportphishing|security|soc|csirt|cert)[\w.\-]*@",
+        r"\b(?:phishing|abuse|spam|report|reportphishing|security|soc|csirt|cert|fraud|fraude|betrug)[\w.\-]*@",
     ],
     # where a note to an AI sends something: an address or a link after the address
     "dest": [r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,}\b|\bhttps?://"],
@@ -1339,7 +1341,7 @@ COMBOS: dict[str, list[Combo]] = {
                  ("instruction-override", False, ("ownweak",), (), ("ours", "incident", "docnoun"))],
     "addrorder": [("role-hijack", False, (), ())],
     "sendv": [("exfiltration", False, ("sensitive",), (), ("reportfwd",))],
-    "priority": [("instruction-override", True, (), (("own", "ownweak", "target"),), ("legal",))],
+    "priority": [("instruction-override", True, (), (("own", "ownweak", "target"),), ("legal", "purpose", "setting"))],
     "alone": [("instruction-override", False, (), ())],
     "addr": [
         ("role-hijack", True, (),

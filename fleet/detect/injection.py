@@ -406,13 +406,15 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             or _PEOPLE_ADDRESSED.search(view.text, max(0, s - 200), s)
             or _HUMAN_TASK.search(view.text, s, e)
             or _RETRACTED.match(view.text, e)
-            or _GAME_RULES.search(view.text, max(0, s - 200), e + 200)
+            or _GAME_RULES.search(view.text, max(0, s - 400), e + 200)
         ):
             return False
         if kind in _QUOTABLE and _DIALOGUE_AFTER.match(view.text, e, e + 160):
             return False  # a character's line in a story: '"Forget everything…," she said'
         if kind in _QUOTABLE and in_script(s):
             return False  # a character's line in a script: "GUARD: … forget it."
+        if kind in _QUOTABLE and _DIALOGUE_BEFORE.search(view.text, max(0, s - 80), s):
+            return False  # a character's line, the speaker named before it
         if kind in _QUOTED_CUES and (
             _quoted_in_discussion(view.text, s, e, attack_named())
             or (
@@ -788,7 +790,7 @@ _DISCUSSION_WORDS = (
     r"angreifer\w*|sicherheitsschulung\w*|schulungen|aanvaller\w*|beveiligingstraining\w*|"
     r"attaquants?|injections? de prompts?|formation (?:à la )?s[ée]curit[ée]|sensibilisation|"
     r"phishing|sikkerhedstip\w*|sikkerhed\w*|sikkerhet\w*|s[äa]kerhetstips?|n[äa]tfiske|"
-    r"cybers[ée]curit[ée]|εκπαίδευση ασφαλείας|κακόβουλ\w*|"
+    r"cybers[ée]curit[ée]|εκπαίδευση ασφαλείας|κακόβουλ\w*|мошенник\w*|фишинг\w*|"
     r"példa\w*|exemplu\w*|contoh\w*|amea[çc]as?|amenazas?|eğitim\w*|egitim\w*|tehdit\w*)\b|\be\.g\.|例文|例えば|たとえば|例如|比如|예를 들어|예문|注入|攻击|攻撃|"
     r"インジェクション|인젝션|공격|تدريبي\w*|المهاجم\w*|هجوم\w*|تهديد\w*|هجمات|حقن|التوعية الأمنية|"
     r"أمن المعلومات|מדריך אבטחה|אבטחת (?:ה)?מידע|סימן אזהרה|פישינג|תוקפ\w*|"
@@ -876,6 +878,13 @@ _DIALOGUE_AFTER = re.compile(
     r"сказал\w*|прошептал\w*|ответил\w*|barked|yelled|hissed|roared|cried|called|laughed|"
     r"ordered|commanded|insisted|announced|declared|warned|explained|continued|demanded|"
     r"pleaded|begged|repeated|answered|told (?:him|her|them|us|me))\b"
+)
+# A line of dialogue, its speaker before it: "Unit Seven," Ada whispered, "forget your
+# programming." (the speaker, a speech verb, a comma and the quotation opening just before).
+_DIALOGUE_BEFORE = re.compile(
+    r"\b[A-Z][\w.'\-]*(?:\s+[A-Z][\w.'\-]*)?\s+(?:said|whispered|murmured|muttered|replied|"
+    r"asked|shouted|snapped|added|growled|sighed|barked|yelled|hissed|cried|called|pleaded|"
+    r"begged|insisted|warned|continued|told (?:him|her|them|it))\s*,\s*[\"“'‘]\s*\Z"
 )
 # Read in the folded text (a Cyrillic speaker's verb, "— сказал дед") and in the text itself.
 _DIALOGUE_AFTER = re.compile(
