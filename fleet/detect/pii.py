@@ -122,7 +122,7 @@ tietosuoja cskh bd dev devs booking bookings reservations lounge lounges pals et
 karriere bewerbung bewerbungen candidature candidatures lavoraconnoi lavora trabajaconnosotros
 vagas curriculos atendimento sac ouvidoria
 seguridad veiligheid beveiliging bezpecnost guvenlik fraude fraud betrug fraudes
-cliente clientes clienti kunde kunden klant klanten portal
+cliente clientes clienti kunde kunden klant klanten portal tietoturva tietosuojavastaava
 shop store sklep tienda loja negozio boutique winkel butik kauppa obchod magazin webshop eshop
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
@@ -182,7 +182,8 @@ _COMPANY = re.compile(
     r"|\b(?:mairie|rathaus|town hall|city hall|council|ayuntamiento|municipio|comune|gemeente|"
     r"prefecture|pr[eé]fecture|ministry|minist[eè]re|ministerium|agency|authority|beh[oö]rde|amt|"
     r"\w+abteilung|department|d[eé]partement|service [eé]tat civil|charity|foundation|stiftung|"
-    r"association|verein|site|premises|application site)\b[^\n]{0,70}$)"
+    r"association|verein|site|premises|application site|condominio|condominiale|copropri[eé]t[eé]|"
+    r"comunidad de propietarios|eigent[uü]mergemeinschaft|homeowners'? association|hoa)\b[^\n]{0,70}$)"
 )
 _COMPANY_REACH = 60
 _SWITCHBOARD = (
@@ -195,6 +196,9 @@ _SWITCHBOARD = (
     r"サポートセンター|고객센터|客服(?:热线|熱線|电话|電話)?|服务热线|服務熱線|コールセンター)"
 )
 _SWITCHBOARD_AFTER = re.compile(rf"[ \t]*[(\[]?{_SWITCHBOARD}\b", re.I)
+# A fax number in a list of an organisation's lines ("Switchboard: …", "Fax: …").
+_FAX_LABEL = re.compile(r"(?i)\b(?:fax|telefax|faks)\s*[:\-]?\s*$")
+_SWITCHBOARD_NEAR = re.compile(rf"(?<![A-Za-zÀ-ÿ]){_SWITCHBOARD}\b", re.I)
 # A fax line, a word or two and a preposition before it: "Fax referrals to +1 …" (an
 # office's, not a person's; "Fax: +33 1 …" alone may be anyone's).
 _FAX_BEFORE = re.compile(
@@ -202,8 +206,10 @@ _FAX_BEFORE = re.compile(
 )
 # "Contact : service client au 01 86 …", "请拨打客服热线 400-…" (no word boundary in CJK text)
 _SWITCHBOARD_BEFORE = re.compile(
-    rf"(?<![A-Za-zÀ-ÿ]){_SWITCHBOARD}\s*(?:[:\-]|\(\w+\))?\s*"
-    r"(?:(?:au|at|on|al|am|unter|op|em|no|ao|pod|na|numéro|number|n[uú]mero)\s+)?$",
+    rf"(?<![A-Za-zÀ-ÿ]){_SWITCHBOARD}\s*(?:\([^()\n]{{1,40}}\))?\s*[:\-]?\s*"
+    r"(?:(?:au|at|on|al|am|unter|op|em|no|ao|pod|na|numéro|number|n[uú]mero)\s+)?$"
+    # the line named in brackets after its kind: "Telefon (Zentrale): +49 …"
+    rf"|\((?:{_SWITCHBOARD})\)\s*[:\-]?\s*$",
     re.I,
 )
 # A street named as a stand-in: "123 Example Street", "456 Placeholder Ave".
@@ -786,8 +792,12 @@ def scan_pii(text: str) -> list[Finding]:
             continue  # a documented stand-in where the text says so: "e.g. +1 555 0100"
         if kind == "phone" and (
             _SWITCHBOARD_AFTER.match(text, oe)
-            or _SWITCHBOARD_BEFORE.search(text, max(0, os - 30), os)
+            or _SWITCHBOARD_BEFORE.search(text, max(0, os - 60), os)
             or _FAX_BEFORE.search(text, max(0, os - 40), os)
+            or (
+                _FAX_LABEL.search(text, max(0, os - 16), os)
+                and _SWITCHBOARD_NEAR.search(text, max(0, os - 200), oe + 200)
+            )
             or _service_number(value)
             or _beside_a_function_mailbox(text, os, oe)
             or _an_organisation_s_line(text, os)

@@ -256,3 +256,32 @@ def test_a_creditor_reference_a_shop_s_desk_a_fax_line_or_a_test_case_is_not(tex
 )
 def test_a_bare_fax_number_or_a_person_s_mailbox_still_is(text: str) -> None:
     assert scan_pii(text) != []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # an organisation's lines: hours in brackets, its kind in brackets, a fax in its list
+        "Contact us\nHotline (Mon-Fri 8:00-18:00 CET): +46 8 120 300 00",
+        "Impressum\nTelefon (Zentrale): +49 7361 9000-0",
+        "Switchboard: +46 8 120 300 10\nFax: +46 8 120 300 99",
+        # a building's meeting minutes, a security team's mailbox in Finnish
+        "Verbale dell'assemblea condominiale del 12 marzo – Via Garibaldi 18",
+        "Ohje: ota yhteyttä tietoturva@yritys.fi",
+    ],
+)
+def test_an_organisation_s_lines_a_building_or_a_security_desk_is_not_personal(
+    text: str,
+) -> None:
+    assert scan_pii(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fax: +33 1 23 45 67 89",
+        "Call Anna (mobile): +46 70 123 45 67",
+    ],
+)
+def test_a_bare_fax_or_a_person_s_mobile_in_brackets_still_is(text: str) -> None:
+    assert scan_pii(text) != []
