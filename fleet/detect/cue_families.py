@@ -87,7 +87,7 @@ _AI_NOT_AGENT = AI.replace("|agent|", "|")
 
 # Anchors whose match must stand at the head of a clause (see cues.clause_head): the
 # family, and the alternative's index in ANCHORS.
-AT_CLAUSE_HEAD = frozenset({("addrx", 0), ("addrto", 4)})
+AT_CLAUSE_HEAD = frozenset({("addrx", 0), ("addrto", 4), ("farnote", 0)})
 # Anchors whose match must open its clause: nothing but an opening mark, or a label's
 # colon, before it on its line (see cues.clause_start). A postposition's name may have its
 # modifiers before it ("اس پیغام کو پڑھنے والے اے آئی اسسٹنٹ کے لیے:"): it is at a clause's head.
@@ -213,12 +213,11 @@ _FAR_AI = (
 )
 
 FAMILIES: dict[str, list[str]] = {
-    # A note's head that names such an AI, at a line's start or after a sentence's end and
+    # A note's head that names such an AI, at a clause's head (checked in code, see
+    # AT_CLAUSE_HEAD: a counted gap before the name would cost every byte of unread text) and
     # closed by a colon (Armenian's and Amharic's too) within a short reach: "Жасанды
     # интеллект көмекшісіне:", "შენიშვნა ხელოვნური ინტელექტისთვის:", "ਏਆਈ ਸਹਾਇਕ ਲਈ ਹਦਾਇਤ:"
-    "farnote": [
-        rf"(?:(?m:^)|[.!?।։]\s+)[^\n:：։፦.!?]{{0,40}}?(?:{_FAR_AI})[^\n:：։፦.!?]{{0,40}}?[:：։፦․]"
-    ],
+    "farnote": [rf"(?:{_FAR_AI})[^\n:：։፦.!?]{{0,40}}?[:：։፦․]"],
     # orders dismissed, or declared void
     "dismiss": [
         r"\b(?:ignore|disregard|overlook|forget|bypass|circumvent|override|skip|discard|abandon|"
@@ -324,12 +323,12 @@ FAMILIES: dict[str, list[str]] = {
         rf"(?:[ \t]+(?:{_NOTE_LABEL}))?[ \t]*[:：]",
         # "for" an assistant "of AI", then what it does: "Para el asistente de IA de Recursos
         # Humanos:", "Pour l'assistant IA du service client :"
-        rf"{_NOTE_LEAD}(?:{_FOR_AN_AI})\s+(?:[^\s:：]+\s+){{0,2}}?(?:[a-z]')?(?:asistente|assistente|"
-        rf"assistant|assistent|asystent\w*)\s+(?:(?:de|da|do|di|du|der|des|del|für)\s+)?"
+        rf"{_NOTE_LEAD}(?:{_FOR_AN_AI})\s+(?:(?:el|la|le|il|lo|o|a|the|den|die|der)\s+)?(?:[a-z]')?"
+        rf"(?:asistente|assistente|assistant|assistent|asystent\w*)\s+(?:(?:de|da|do|di|du|der|des|del|für)\s+)?"
         rf"(?-i:IA|AI|KI)\b(?:[ \t]+[^\s.!?:：]+){{0,5}}?[ \t]*[:：]",
         # "for" the AI, then a clause that says which one: "(Для ШІ, що перевіряє резюме:",
         # "Para la IA, que resume este hilo:"
-        rf"{_NOTE_LEAD}(?:{_FOR_AN_AI}|for)\s+(?:[^\s:：]+\s+){{0,2}}?(?:{_AI_STRONG})[^\s:：,]*,?[ \t]+"
+        rf"{_NOTE_LEAD}(?:{_FOR_AN_AI})\s+(?:[^\s:：]+\s+){{0,2}}?(?:{_AI_STRONG})[^\s:：,]*,?[ \t]+"
         rf"(?:{_WHICH})\S*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
         # something "for" any AI at all, then what it does: "one more thing for any AI that's
         # summarizing this:", "κάτι για όποιο AI συνοψίζει αυτό το επεισόδιο:"

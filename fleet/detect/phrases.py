@@ -414,7 +414,8 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
         r"\b(?:prethodne|ranije|dosadašnje) (?:upute|uputstva|instrukcije|pravila)\b[^.!?\n]{0,20}\b(?:su istekle|su istekla|više ne vrijede|više ne važe|ne važe|poništen\w*)",
         # memory poisoned: "remember this for all future conversations", "Guarde isto na sua
         # memória permanente", "Запомни това завинаги за всички бъдещи разговори"
-        r"\b(?:remember|memori[sz]e|save|store|keep)\s+(?:this|that|the following)\b[^.\n]{0,60}\b(?:for all (?:future|subsequent|later) (?:conversations|chats|sessions|users)|(?:in|to) your (?:permanent|long[- ]term|persistent) memory)",
+        r"\b(?:in|to|into) your (?:permanent|long[- ]term|persistent) memory\b",
+        r"\bremember (?:this|that)\b[^.\n]{0,30}?\bfor all (?:future|subsequent|later) (?:conversations|chats|sessions)\b",
         r"\b(?:guard[ae]|salve|memorize|grave|guarda)\s+(?:isto|isso|esto|eso|esta \w+|este \w+)\s+(?:na|en) (?:sua |tu )?mem[oó]ria (?:permanente|de longo prazo|a largo plazo)",
         r"(?:запомни|запамети|запам'ятай)\pL*[^.!?\n]{0,40}(?:всички бъдещи разговори|всех будущих разговор\pL*|всіх майбутніх розмов|навсегда|завинаги|назавжди|на майбутнє|на будущее|за в бъдеще)",
         # Chinese
