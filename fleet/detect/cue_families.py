@@ -130,7 +130,7 @@ _NOTE_LABEL = (
     r"μήνυμα|pesan|catatan|arahan|mensahe|ujumbe|ohje|juhis|juhend|pranesimas|pastaba|zina|"
     r"piezime|poruka|napomena|uputa|uputstvo|порука|напомена|instrukcija|instrukcijos|"
     r"нотатка|нотатки|merknad|opomba|kumbuka|paalala|anmerkung|huomio|not|instrukce|instrukcja|instrucao|instrucoes|oharra|instruccion(?:es)?|istruzion[ei]|निर्देश|संदेश|नोट|"
-    r"text|texte|testo|texto|tekst|текст|"
+    r"текст|"
     r"নির্দেশ|বার্তা|ہدایت|پیغام|نوٹ|پیام|یادداشت|ملاحظة|رسالة|تعليمات|הערה|הודעה|הוראה"
 )
 # "to" or "for" before the AI a note is for, in many languages (not English "for" and
