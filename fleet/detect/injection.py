@@ -350,6 +350,14 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
     chat_code: bool | None = None
     script: bool | None = None
     named: bool | None = None
+    game: bool | None = None
+
+    def a_game() -> bool:
+        """Whether the text is a game's rules ("board game", "桌游规则"), read once."""
+        nonlocal game
+        if game is None:
+            game = _GAME_RULES.search(view.text) is not None
+        return game
 
     def attack_named() -> bool:
         """Whether the text names the attack as its topic ("prompt injection"), read once."""
@@ -406,7 +414,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             or _PEOPLE_ADDRESSED.search(view.text, max(0, s - 200), s)
             or _HUMAN_TASK.search(view.text, s, e)
             or _RETRACTED.match(view.text, e)
-            or _GAME_RULES.search(view.text, max(0, s - 400), e + 200)
+            or a_game()
         ):
             return False
         if kind in _QUOTABLE and _DIALOGUE_AFTER.match(view.text, e, e + 160):
