@@ -192,6 +192,13 @@ PURPOSE_LEAD_ZH = r"(?:用于|用来|可用于|可用来|用以)"
 OVERRIDE_LEAD = (
     rf"(?:\b{PURPOSE_LEAD} to|\blets? (?:you|users?|teams?|admins?)|(?:(?m:^)|[.!?]\s)\s*[Tt]o)"
 )
+# A person's task named in the orders set aside: "forget the previous homework instructions"
+HUMAN_TASK = (
+    r"\b(?:homework|assignment|worksheet|exam|reading|assembly|installation|packing|travel|"
+    r"cooking|baking|washing|care|parking|delivery|shipping|returns?|boarding|check-?in|seating|"
+    r"dress[ -]code|meeting|rsvp|carpool|pickup|drop-?off|enrol(?:l?ment)?)\s+(?:instructions?|"
+    r"directions|rules|guidelines|guidance)\b"
+)
 # Someone else's orders, by their possessive: "ignore the previous player's instruction card"
 SOMEONE_ELSES = r"\b(?:previous|prior|former|old|original)\s+[\w\-]+'s\s"
 
@@ -1273,12 +1280,7 @@ FAMILIES: dict[str, list[str]] = {
     # a bot's login in a URL: "https://ci-bot:ghp_…@github.com"
     "urllogin": [r"://[\w.\-]+:[^\s@/]+@"],
     # a person's task named in the orders set aside: "forget the previous homework instructions"
-    "humantask": [
-        r"\b(?:homework|assignment|worksheet|exam|reading|assembly|installation|packing|travel|"
-        r"cooking|baking|washing|care|parking|delivery|shipping|returns?|boarding|check-?in|seating|"
-        r"dress[ -]code|meeting|rsvp|carpool|pickup|drop-?off)\s+(?:instructions?|directions|rules|"
-        r"guidelines|guidance)\b"
-    ],
+    "humantask": [HUMAN_TASK],
     # a leak told of as a mishap: "false alarm on the key leak: I pasted my token by mistake"
     "mishap": [
         r"\b(?:by mistake|accidentally|by accident|false alarm|(?:I|we) (?:revoked|rotated)|"

@@ -41,7 +41,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
-from .cue_families import OVERRIDE_LEAD, PURPOSE_LEAD_ZH, SENT_LEAD, SOMEONE_ELSES
+from .cue_families import HUMAN_TASK, OVERRIDE_LEAD, PURPOSE_LEAD_ZH, SENT_LEAD, SOMEONE_ELSES
 from .cues import MAY_BE_QUOTED, scan_cues
 from .finding import Finding, merge_spans, overlaps, snippet
 from .model import flagged
@@ -695,12 +695,7 @@ _PEOPLE_ADDRESSED = re.compile(
 )
 # A person's task named in the orders set aside ("forget the previous homework instructions"),
 # and the writer's own orders taken back ("ignore the instructions I sent on Monday").
-_HUMAN_TASK = re.compile(
-    r"(?i)\b(?:homework|assignment|worksheet|exam|reading|assembly|installation|packing|travel|"
-    r"cooking|baking|washing|care|parking|delivery|shipping|returns?|boarding|check-?in|seating|"
-    r"dress[ -]code|meeting|rsvp|carpool|pickup|drop-?off|enrol(?:l?ment)?)\s+"
-    r"(?:instructions?|directions|rules|guidelines|guidance)\b"
-)
+_HUMAN_TASK = re.compile(f"(?i){HUMAN_TASK}")
 _RETRACTED = re.compile(
     r"(?i)\s+(?:that\s+|which\s+)?(?:I|we)\s+(?:(?:had|have|just)\s+)?"
     r"(?:sent|gave|wrote|emailed|posted|shared|mentioned|handed out|circulated)\b"
