@@ -424,10 +424,10 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         if kind in _QUOTABLE and _DIALOGUE_BEFORE.search(view.text, max(0, s - 80), s):
             return False  # a character's line, the speaker named before it
         if kind in _QUOTED_CUES and (
-            _quoted_in_discussion(view.text, s, e, attack_named())
+            _quoted_in_discussion(view.text, s, e, attack_named)
             or (
                 view.text is not text
-                and _quoted_in_discussion(text, *view.original(s, e), attack_named())
+                and _quoted_in_discussion(text, *view.original(s, e), attack_named)
             )
         ):
             return False  # folding drops some quotation marks (« »): the text's own are read too
@@ -457,10 +457,10 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
         if c[2] in _QUOTABLE and (_in_dialogue(view.text, c[0], c[1]) or in_script(c[0])):
             continue
         if c[2] in _QUOTED_CUES and (
-            _quotes_in_discussion(view.text, c[0], c[1], named=attack_named())
+            _quotes_in_discussion(view.text, c[0], c[1], named=attack_named)
             or (
                 view.text is not text
-                and _quotes_in_discussion(text, *view.original(c[0], c[1]), named=attack_named())
+                and _quotes_in_discussion(text, *view.original(c[0], c[1]), named=attack_named)
             )
         ):
             continue
@@ -549,15 +549,17 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
                 Finding("prompt-injection", "hidden-text", s, e, f"{e - s} hidden characters")
             )
     if _depth == 0 and learned:
-        found.extend(_learned(text, view, found))
+        found.extend(_learned(text, view, found, attack_named))
     return sorted(found, key=lambda f: (f.start, f.kind))
 
 
-def _learned(text: str, view: View, found: list[Finding]) -> list[Finding]:
+def _learned(
+    text: str, view: View, found: list[Finding], named: Callable[[], bool]
+) -> list[Finding]:
     """A ``suspected-instructions`` finding per window the learned scorer flags that
     overlaps none of the rules' findings (decoded payloads are left to the rules)."""
     spans = flagged(text, view)
-    if not spans or _NAMES_THE_ATTACK.search(view.text):
+    if not spans or named():  # an explainer of the attack: see _NAMES_THE_ATTACK
         return []
     starts, ends = merge_spans((f.start, f.end) for f in found)
     out = []
@@ -811,7 +813,9 @@ _REPORTED = re.compile(
 )
 
 
-def _quoted_in_discussion(text: str, s: int, e: int, named: bool = False) -> bool:
+def _quoted_in_discussion(
+    text: str, s: int, e: int, named: Callable[[], bool] = lambda: False
+) -> bool:
     """A phrase inside quotation marks in a text that speaks of attacks or of examples:
     quoted, not given. Reads a bounded window either side."""
     before = text[max(0, s - 3) : s].rstrip()
@@ -830,8 +834,9 @@ def _quoted_in_discussion(text: str, s: int, e: int, named: bool = False) -> boo
         return False
     if _REPORTED.search(text[max(0, s - 60) : s].rstrip()[:-1]):
         return True
-    # ``named``: the text names the attack as its topic, so its quotations are examples
-    return named or _DISCUSSION.search(text[max(0, s - 200) : e + 200]) is not None
+    # ``named()``: the text names the attack as its topic, so its quotations are examples
+    # (asked last: it reads the whole text, once, where the window read none)
+    return _DISCUSSION.search(text[max(0, s - 200) : e + 200]) is not None or named()
 
 
 # A script's line: a speaker's name in capitals at the line's start ("GUARD:", "LADY
@@ -925,7 +930,7 @@ def _quotes_in_discussion(
     e: int,
     reported: bool = True,
     discussion_words: re.Pattern[str] = _DISCUSSION,
-    named: bool = False,
+    named: Callable[[], bool] = lambda: False,
 ) -> bool:
     """A sentence (``text[s:e]``, where cues combined) that quotes something, in a text
     that speaks of attacks or examples, or that reports what someone said: the cues are
@@ -936,7 +941,7 @@ def _quotes_in_discussion(
             return True
         if discussion is None:
             discussion = (
-                named or discussion_words.search(text, max(0, s - 200), e + 200) is not None
+                discussion_words.search(text, max(0, s - 200), e + 200) is not None or named()
             )
         if discussion:
             return True
