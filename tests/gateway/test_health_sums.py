@@ -181,3 +181,11 @@ def test_a_store_that_cannot_be_read_is_unavailable(tmp_path: Path) -> None:
 
     with pytest.raises(StoreUnavailable):
         read_sqlite_sums(str(tmp_path / "missing.sqlite3"), START, NOW)
+
+
+def test_the_gateway_s_week_is_the_doctor_s() -> None:
+    # gateway.health keeps its own copy (it does not import fleet.doctor, nor pydantic)
+    from fleet.doctor import WEEK as DOCTOR_WEEK
+    from gateway.health import WEEK
+
+    assert WEEK == DOCTOR_WEEK
