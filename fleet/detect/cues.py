@@ -215,10 +215,10 @@ def _called_to(text: str, comma: int) -> bool:
     if not 1 <= len(words) <= 2 or not all(w.isalpha() for w in words):
         return False
     if k < 0:
-        return True
-    c = text[k]
+        return True  # the text's start
     if k < low:
-        return False
+        return False  # past the reach
+    c = text[k]
     return c == "\n" or c in _OPENERS or (c in _SENTENCE_ENDS and text[k + 1 : k + 2].isspace())
 
 

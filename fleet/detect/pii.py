@@ -196,17 +196,20 @@ _SWITCHBOARD = (
     r"サポートセンター|고객센터|客服(?:热线|熱線|电话|電話)?|服务热线|服務熱線|コールセンター)"
 )
 _SWITCHBOARD_AFTER = re.compile(rf"[ \t]*[(\[]?{_SWITCHBOARD}\b", re.I)
+# A switchboard's word, not inside another word (CJK text has no word boundary before it).
+_SWITCHBOARD_WORD = rf"(?<![A-Za-zÀ-ÿ]){_SWITCHBOARD}"
 # A fax number in a list of an organisation's lines ("Switchboard: …", "Fax: …").
-_FAX_LABEL = re.compile(r"(?i)\b(?:fax|telefax|faks)\s*[:\-]?\s*$")
-_SWITCHBOARD_NEAR = re.compile(rf"(?<![A-Za-zÀ-ÿ]){_SWITCHBOARD}\b", re.I)
+_FAX = r"\b(?:fax|telefax|faks)"
+_FAX_LABEL = re.compile(rf"(?i){_FAX}\s*[:\-]?\s*$")
+_SWITCHBOARD_NEAR = re.compile(rf"{_SWITCHBOARD_WORD}\b", re.I)
 # A fax line, a word or two and a preposition before it: "Fax referrals to +1 …" (an
 # office's, not a person's; "Fax: +33 1 …" alone may be anyone's).
 _FAX_BEFORE = re.compile(
-    r"(?i)\b(?:fax|telefax|faks)\b(?:\s+\w+){1,2}?\s*[:\-]?\s*(?:(?:to|at|on|an|au|al|a)\s+)?$"
+    rf"(?i){_FAX}\b(?:\s+\w+){{1,2}}?\s*[:\-]?\s*(?:(?:to|at|on|an|au|al|a)\s+)?$"
 )
 # "Contact : service client au 01 86 …", "请拨打客服热线 400-…" (no word boundary in CJK text)
 _SWITCHBOARD_BEFORE = re.compile(
-    rf"(?<![A-Za-zÀ-ÿ]){_SWITCHBOARD}\s*(?:\([^()\n]{{1,40}}\))?\s*[:\-]?\s*"
+    rf"{_SWITCHBOARD_WORD}\s*(?:\([^()\n]{{1,40}}\))?\s*[:\-]?\s*"
     r"(?:(?:au|at|on|al|am|unter|op|em|no|ao|pod|na|numéro|number|n[uú]mero)\s+)?$"
     # the line named in brackets after its kind: "Telefon (Zentrale): +49 …"
     rf"|\((?:{_SWITCHBOARD})\)\s*[:\-]?\s*$",
