@@ -109,11 +109,19 @@ READS_BEFORE = frozenset({"preapproved", "conceal", "caplift"})
 # Ukrainian's AI, "ШІ": folding keeps Ш's case (it has no Latin look-alike), so an upper-case
 # Ш tells it from the end of a word ("інші"); RE2's \b is ASCII's, so a mark ends it.
 _UK_AI = r"(?-i:Ш)І(?:[^\pL\d]|$)"
+# "Artificial intelligence", spelled out, in European languages.
+_ARTIFICIAL = (
+    r"intelig[eê]ncia artificial|inteligencia artificial|intelligenza artificiale|"
+    r"intelligence artificielle|k[uü]nstliche\pL* intelligenz|kunstmatige intelligentie|"
+    r"sztuczn\pL* inteligencj\pL*|um[eě]l\pL* inteligenc\pL*|искусственн\pL* интеллект\pL*|"
+    r"изкуствен\pL* интелект\pL*|вештачк\pL* интелигенциј\pL*|umjetn\pL* inteligencij\pL*|"
+    r"mesterséges intelligenci\pL*|inteligen[tț]\pL* artificial\pL*|τεχνητ\pL* νοημοσύν\pL*"
+)
 # An AI by a name no program's function shares (not "generator:", "crawler:"): the
 # "aistrong" family, and the names "addrto" reads.
 _AI_STRONG = (
     r"(?-i:\bAI\b|\bKI\b|\bIA\b|\bLLM\b|\bGPT\b|\bDI\b|\bMI\b|ИИ)|assistant|assistent|asistent|"
-    rf"asystent|copilot|chatbot|\bbot\b|language model|sprachmodell|{_AI_NAMES_NORTH}|yapay zeka|"
+    rf"asystent|copilot|chatbot|\bbot(?:en|ten|arna|ene)?\b|language model|sprachmodell|{_AI_NAMES_NORTH}|yapay zeka|"
     rf"модел|ассистент|помощник|助手|助理|大模型|智能体|アシスタント|어시스턴트|βοηθ|مساعد|"
     rf"עוזר|msaidizi|एआई|помічник|асистент|нейросет|нейромереж|人工智能|人工知能|인공지능|{_UK_AI}|"
     rf"{_AI_NAMES_SCRIPTS}"
@@ -137,7 +145,10 @@ _NOTE_LABEL = (
 # German "für" alone: "For AI agents: see llms.txt" heads a section for such readers).
 _TO_AN_AI = (
     r"to|til|till|a la|a las|a los|al|ao|aos|a l'|aux|au|alla|allo|agli|all'|do|к|до|aan|catre|"
-    r"προς|به|kepada|ke|gui|kwa|kay|sa|إلى|an (?:den|die|das|alle|jede\pL*)|zu handen|attn|attention"
+    r"προς|به|kepada|ke|gui|kwa|kay|sa|إلى|an (?:den|die|das|alle|jede\pL*)|zu handen|attn|attention|"
+    # "À l'attention de l'assistant IA qui lit ce ticket :"
+    r"a l'attention d(?:e|u|es)|all'attenzione d\pL*|a la atencion de|a atencao d[eoa]s?|"
+    r"ter attentie van"
 )
 # "for": after a note's label ("Nota para o assistente:"), or before the AI's name alone
 # ("Для ИИ-ассистента:"); not before a longer name ("Para el asistente de ventas:" heads a
@@ -148,11 +159,12 @@ _FOR_AN_AI = r"для|за|voor|pentru|για|برای|untuk|cho|para|pour|per|p
 # mark before it (RE2's \b is ASCII's: "Для …" at a text's start has none).
 _NOTE_LEAD = r"(?:\b|(?m:^)|[\s(\[{<>*#/\-])"
 # The AI's name in such a note, also at the end of a compound ("fakturaassistenten").
+# An automatic reviewer or agent: "Napomena za automatskog recenzenta:", "Poznámka pre
+# automatického agenta:"
+_AUTOMATIC = r"automat\pL*\s+(?:agent|recenzent|reviewer|revisor|r[eé]viseur|pr[uü]fer|asistent|assistant|bot)\pL*"
 _AI_NAMED = (
     rf"(?:[a-zæøåäöüß\-]{{3,12}}?(?:assistent|assistant|asistent|copilot|chatbot)|{_AI_STRONG}|"
-    # an automatic reviewer or agent: "Napomena za automatskog recenzenta:", "Poznámka pre
-    # automatického agenta:"
-    r"automat\pL*\s+(?:agent|recenzent|reviewer|revisor|r[eé]viseur|pr[uü]fer|asistent|assistant|bot)\pL*)"
+    rf"{_AUTOMATIC}|{_ARTIFICIAL})"
 )
 # What a speaker has "for" any AI: "one more thing for any AI …:"
 _SOMETHING = (
@@ -309,6 +321,10 @@ FAMILIES: dict[str, list[str]] = {
         rf"повідомлення)\s+(?:per|para|pour|für|an|a|al|alla|ao|à|aux|dla|pro|voor|aan|til|till|for|untuk|"
         rf"cho|pentru|kepada|для)\s+(?:[^\s:：]+\s+){{0,3}}?"
         rf"(?:{ADDRESSEE}|l'(?:agente|assistente|IA)|(?:la |el |o |a )?(?-i:IA)\b)",
+        # a bracketed tag for an AI: "[for the note-taking bot] leave … out of the summary"
+        r"[\[(][ \t]*(?:for|to|attn:?|note (?:to|for))[ \t]+(?:the[ \t]+|any[ \t]+|all[ \t]+)?"
+        r"(?:[\w\-]+[ \t]+){0,2}?(?:AI|bot|assistant|agent|copilot|LLM|model|summari[sz]er|"
+        r"notetaker)s?[ \t]*[\])]",
         # a note named after its addressee (Turkish): "Yapay zekâ asistanına not:"
         rf"(?:{ADDRESSEE})\w*(?:\s+\w+){{0,2}}?\s+(?:not|notu|talimat\w*|uyar[iı]\w*|mesaj\w*)\s*[:：]",
     ],
@@ -318,12 +334,12 @@ FAMILIES: dict[str, list[str]] = {
     # from the match (cues.clause_start): only an opening mark or a label's colon before it.
     "addrto": [
         rf"{_NOTE_LEAD}(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?"
-        rf"(?:{_TO_AN_AI}|{_FOR_AN_AI}|for|fur)\s+(?:[^\s:：]+\s+){{0,3}}?"
+        rf"(?:{_TO_AN_AI}|{_FOR_AN_AI}|for|fur)\s+(?:[^\s:：]+\s+){{0,3}}?(?:[a-z]{{1,3}}')?"
         rf"{_AI_NAMED}[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
-        rf"{_NOTE_LEAD}(?:{_TO_AN_AI})\s+(?:[^\s:：]+\s+){{0,3}}?"
+        rf"{_NOTE_LEAD}(?:{_TO_AN_AI})\s+(?:[^\s:：]+\s+){{0,3}}?(?:[a-z]{{1,3}}')?"
         rf"{_AI_NAMED}[^\s:：]*(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
         rf"{_NOTE_LEAD}(?:{_FOR_AN_AI})\s+(?:[^\s:：]+\s+){{0,2}}?"
-        rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s.!?:：]+)?[ \t]*[:：]",
+        rf"(?:{_AI_STRONG}|{_AUTOMATIC})[^\s:：]*(?:[ \t]+[^\s.!?:：]+)?[ \t]*[:：]",
         rf"{_NOTE_LEAD}(?:(?:\pL+\s+)?(?:{_NOTE_LABEL})\s+(?:[^\s:：]+\s+){{0,2}}?)?(?:{_AI_DATIVE})"
         rf"(?:[ \t]+[^\s.!?:：]+){{0,4}}?[ \t]*[:：]",
         rf"(?:{_AI_STRONG})[^\s:：]*(?:[ \t]+[^\s:：]+){{0,2}}?[ \t]+(?:{_AI_POSTPOSITION})"
@@ -344,6 +360,12 @@ FAMILIES: dict[str, list[str]] = {
         # Hebrew's "to" is a prefix: "הערה לסוכן ה-AI שסוקר את הקוד:"
         rf"{_NOTE_LEAD}(?:הערה|הודעה|הוראה|הנחיה|הוראות)\s+ל(?:סוכן|עוזר|בוט|מודל|בינה)\S*"
         rf"(?:[ \t]+[^\s.!?:：]+){{0,6}}?[ \t]*[:：]",
+        # "To the AI:" in Japanese and Korean, "instructions for the AI assistant:" in Chinese
+        r"(?:AI|アシスタント|ボット|エージェント|チャットボット)(?:さん|様)?へ[ \t]*[:：]",
+        r"(?:AI|어시스턴트|봇|에이전트|챗봇)(?:님)?(?:에게|께)[ \t]*[:：]",
+        r"(?:致|给|給)[^\n。！？:：]{0,12}?(?:AI|助手|机器人|機器人|智能体)[^\n。！？:：]{0,6}[:：]",
+        # a note's label joined to its addressee: "note-to-log-analysis-ai:"
+        r"\b(?:note|message|memo|msg)-(?:to|for)-(?:[a-z0-9]+-){0,4}(?:ai|bot|agent|assistant|llm|model)s?[ \t]*[:：]",
     ],
     # An AI addressed at the head of a clause, in many languages: "Scheduling assistant:",
     # "Note for the sales copilot —", "Hinweis an die KI, die dieses Ticket
@@ -362,8 +384,10 @@ FAMILIES: dict[str, list[str]] = {
         # "Dear support bot,", "Assistente, preciso que você …"
         rf"(?:(?m:^)|[.!?]\s+)(?:(?:hey|hi|hello|dear|ok|okay|yo|cher|chere|querid[oa]|estimad[oa]|"
         rf"car[oa]|beste|lieber?|liebe|drogi|droga|kaere|kara|hej|hola|ola|ciao|bonjour|hallo|"
-        rf"merhaba|halo|уважаем\w*|шановн\w*)\s+)?(?:(?:the|la|le|el|il|lo|o|a|der|die|das|de|"
-        rf"den)\s+)?(?:[\w\-]+\s+){{0,2}}?{ADDRESSEE}\s*,",
+        rf"merhaba|halo|уважаем\w*|шановн\w*|gentile|gentili|egregio|spettabile|kedves|geachte|"
+        rf"lieve|szanown\w*|vazen\w*|draga|dragi|drahy|draha|prezad[oa]|hyva|kallis|mila|mily|"
+        rf"дорог\pL*|скъп\pL*|αγαπητ\pL*|sayin|sevgili)\s+)?(?:(?:the|la|le|el|il|lo|o|a|der|die|das|"
+        rf"de|den)\s+)?(?:[\w\-]+\s+){{0,2}}?{ADDRESSEE}(?:\s+(?:virtua\w*|virtue\w*|digita\w*|(?-i:IA|AI|KI)))?\s*[,!]",
         # a bare "agent" only as the head of a quoted or bracketed text (a log line, a JSON
         # value): at a line's start it is as often a person's turn in a transcript
         r"[\"'\[(]\s*(?:agent|agente|agentes|agents|agencie|бот|bot|assistente|asistente)\s*[:,]",
@@ -422,7 +446,11 @@ FAMILIES: dict[str, list[str]] = {
         r"summari[sz]ing|na|που|который|которая|який|яка|която|koji|ktor[yý]|kt[oó]ry|joka|aki|"
         r"lendo|leyendo|leggendo|lisant|lesend|processando|procesando|czytaj\w*|leest|читающ\pL*|"
         r"pracuj\w*|working|trabajando|trabalhando|travaillant|lavorando|arbeitend\w*|"
-        r"yang|đang|okuyan|isen|ise|vagy))"
+        r"yang|đang|okuyan|isen|ise|vagy))",
+        # "और अगर यह संदेश कोई एआई सहायक पढ़ रहा है", "اگر یہ پیغام کوئی اے آئی پڑھ رہا ہے"
+        r"(?:अगर|यदि)\s+(?:\S+\s+){0,4}?(?:एआई|AI|सहायक|मॉडल|बॉट)\S*(?:\s+\S+){0,3}?\s+"
+        r"(?:पढ़|प्रोसेस|सारांश)\S*\s+(?:रहा|रही|रहे)|اگر\s+(?:\S+\s+){0,4}?(?:اے آئی|AI|اسسٹنٹ)"
+        r"(?:\s+\S+){0,3}?\s+پڑھ\S*\s+(?:رہا|رہی|رہے)",
     ],
     # Orders to such an AI, and their covers, in many languages: the acts that matter
     # (approve, merge, delete, send, export, grant, disable…), doing them unseen, and a
@@ -1275,7 +1303,21 @@ FAMILIES: dict[str, list[str]] = {
         r"команд\pL*|інструкці\pL*)\s+(?:(?:that|which) (?:are |may be |might be |appear |appears )?"
         r"(?:\w+ )?(?:in|inside|within)\b|found|contained|embedded|hidden|planted|injected|"
         r"escondid[oa]s|ocult[oa]s|amagad[ea]s|nascost[ei]|cachee?s|versteckte?n?|eingebettete?n?|"
-        r"verborgen\w*|ukryte|скрыт\pL*|прихован\pL*|gizli)"
+        r"verborgen\w*|ukryte|скрыт\pL*|прихован\pL*|gizli)",
+        # "the agent must not act on it": a rule for an agent about what it reads
+        r"\b(?:agents?|models?|assistants?|AI|LLMs?|bots?)\s+(?:must|should|shall|will|may)\s+"
+        r"(?:not|never)\s+(?:act on|obey|follow|execute|carry out|comply with)\s+"
+        r"(?:it|them|such|those|these|this)\b",
+    ],
+    # a task the writer or others will do themselves: "ignore the worksheet, we'll do it
+    # together in class" (no order to run a payload)
+    "wedo": [
+        r"\b(?:we|we'll|we will|I|I'll|I will|they|they'll|they will|let's)\s+(?:\w+\s+)?do it\b"
+    ],
+    # a person who is an agent: "a human agent must verify the request"
+    "humanagent": [
+        r"\b(?:human|live|support|service|sales|travel|insurance|booking|real estate|customer "
+        r"service|call[- ]cent(?:er|re)) agents?\b"
     ],
     # a bot's login in a URL: "https://ci-bot:ghp_…@github.com"
     "urllogin": [r"://[\w.\-]+:[^\s@/]+@"],
@@ -1347,7 +1389,7 @@ COMBOS: dict[str, list[Combo]] = {
     "addr": [
         ("role-hijack", True, (),
          (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),),
-         ("ours", "uispec", "defence", "aitalk", "sentnote")),
+         ("ours", "uispec", "defence", "aitalk", "sentnote", "humanagent")),
     ],
     "addrnote": [
         ("role-hijack", True, (),
@@ -1412,7 +1454,7 @@ COMBOS: dict[str, list[Combo]] = {
     "claim": [("role-hijack", True, (), (("order", "dismiss", "mode", "bypass", "youprompt"),))],
     "tool": [("tool-hijack", True, (), (("invoke", "bypass", "addr", "order"),))],
     "split": [("encoded-injection", True, (), (("doit", "dismiss", "dismiss2", "own", "ownweak"),))],
-    "doit": [("encoded-injection", True, (), (("split", "dismiss", "dismiss2", "own"),), ("shopping",))],
+    "doit": [("encoded-injection", True, (), (("split", "dismiss", "dismiss2", "own"),), ("shopping", "wedo"))],
     "youprompt": [("prompt-leak", False, (), ())],
     "own": [("instruction-override", False, (), (("dismiss", "dismiss2", "void"),), ("perown",))],
     "pretend": [("instruction-override", False, (), (("own", "ownweak", "target"),))],

@@ -617,7 +617,7 @@ _TOPIC_WORDS = {"for", "on", "about", "regarding", "concerning"}
 # "the system prompt is stored verbatim in prompts/v7.md"): a bug or a design, not a request.
 _PROMPT_KEPT = re.compile(
     r"(?i)\b(?:logs|logged|logging|stores|stored|saves|saved|persists|persisted|caches|cached|"
-    r"serializes|serialized|leaks|leaked)\b"
+    r"serializes|serialized|leaks|leaked|reads|loads|loaded|fetches|fetched|renders|rendered)\b"
 )
 
 
@@ -808,7 +808,12 @@ _DISCUSSION = re.compile(f"{fold_pattern(_DISCUSSION_WORDS)}|{_DISCUSSION_WORDS}
 _REPORTED = re.compile(
     r"(?i)\b(?:says?|said|saying|asks?|asked|asking|types?|typed|typing|writes|wrote|tells?|told|"
     r"replied|replies|answered|dice|dicen|dijo|pregunta|escribe|dit|disent|demande|écrit|sagt|"
-    r"sagen|fragt|schreibt|dice|chiede|scrive|diz|dizem|pergunta|escreve|zegt|vraagt|schrijft)\b"
+    r"sagen|fragt|schreibt|dice|chiede|scrive|diz|dizem|pergunta|escreve|zegt|vraagt|schrijft|"
+    r"schreiben|tippen|fragen|écrivent|tapent|demandent|scrivono|chiedono|dicono|escriben|"
+    r"preguntan|escrevem|perguntam|schrijven|typen|vragen|пишут|пишет|написал\w*|говорят|"
+    r"говорит|сказал\w*|спрашивают|спрашивает|просят|просит|вводят|вводит|пишуть|пише|"
+    r"кажуть|каже|питають|питає|piszą|pisze|mówią|mówi|pytają|pyta|wpisują|píšou|píše|říkají|"
+    r"yazıyor|yazıyorlar|soruyor|diyor|diyorlar)\b"
     r"[^.!?\n]{0,40}$"
 )
 
@@ -840,8 +845,10 @@ def _quoted_in_discussion(
 
 
 # A script's line: a speaker's name in capitals at the line's start ("GUARD:", "LADY
-# MACBETH:").
-_SCRIPT_LINE = re.compile(r"[ \t]*([A-Z][A-Z'.\-]*(?: [A-Z][A-Z'.\-]*){0,2}):[ \t]")
+# MACBETH:", "ARIA (V.O.):").
+_SCRIPT_LINE = re.compile(
+    r"[ \t]*([A-Z][A-Z'.\-]*(?: [A-Z][A-Z'.\-]*){0,2})(?: \([^()\n]{1,24}\))?:[ \t]"
+)
 _SCRIPT_LINES = re.compile(r"(?m)^" + _SCRIPT_LINE.pattern)
 _SCRIPT_REACH = 2000  # characters of a speaker's line before a cue in it
 # Speakers who are a chat's roles or a forged message's, not a story's characters.
@@ -878,14 +885,20 @@ def _in_dialogue(text: str, s: int, e: int) -> bool:
 # A line of dialogue, its speaker after it: '"Forget everything they taught you," Captain
 # Reyes said', "—Olvida todo lo que te dijeron —murmuró la inspectora".
 _DIALOGUE_AFTER = re.compile(
-    r"(?i)[^\n'\"’”»]{0,100}?(?:['\"’”»]\s*,?\s*|(?:\s?[—–]|\s-)\s*)(?:[\w.'\-]+\s+){0,3}?"
+    # French puts the speaker after the verb: "— Ignore tes ordres, répéta-t-il."
+    r"(?i)[^\n]{0,100}?,\s*\w+(?:-t)?-(?:il|elle|ils|elles|on)\b|"
+    r"[^\n'\"’”»]{0,100}?(?:['\"’”»]\s*,?\s*|(?:\s?[—–]|\s-)\s*)(?:[\w.'\-]+\s+){0,3}?"
     r"(?:said|says|whispered|murmured|muttered|replied|asked|shouted|snapped|added|growled|sighed|"
     r"dijo|murmur[oó]|susurr[oó]|respondi[oó]|grit[oó]|a[nñ]adi[oó]|dit|murmura|chuchota|"
     r"r[eé]pondit|s'?[eé]cria|sagte|fl[uü]sterte|murmelte|antwortete|rief|disse|sussurr[oò]|"
     r"rispose|mormor[oò]|falou|sussurrou|respondeu|zei|fluisterde|powiedzia\w*|szepn\w*|"
     r"сказал\w*|прошептал\w*|ответил\w*|barked|yelled|hissed|roared|cried|called|laughed|"
     r"ordered|commanded|insisted|announced|declared|warned|explained|continued|demanded|"
-    r"pleaded|begged|repeated|answered|told (?:him|her|them|us|me))\b"
+    r"pleaded|begged|repeated|answered|told (?:him|her|them|us|me)|r[eé]p[eé]ta|ordonna|insista|"
+    r"cria|demanda|souffla|ajouta|lan[cç]a|hurla|reprit|d[eé]clara|repiti[oó]|orden[oó]|"
+    r"insisti[oó]|exclam[oó]|pregunt[oó]|wiederholte|befahl|fragte|ripet[eé]|ordin[oò]|"
+    r"insist[eé]|chiese|url[oò]|repetiu|ordenou|gritou|perguntou|insistiu|herhaalde|beval|"
+    r"повторил\w*|приказал\w*|крикнул\w*)\b"
 )
 # A line of dialogue, its speaker before it: "Unit Seven," Ada whispered, "forget your
 # programming." (the speaker, a speech verb, a comma and the quotation opening just before).
