@@ -127,7 +127,7 @@ _ID_WORDS = {
     "co-cc": _words(
         r"c[ée]dula(?: de ciudadan[íi]a| de identidad)?", r"c\.c\.?", r"c\.i\.", r"dni", r"national id(?:entity)?(?: card| number| no)?",
         r"identity (?:card|number|no)", r"id[ \-](?:card|no|nr|number)", r"citizen(?:ship)? id", r"n[uú]mero de identi(?:dad|ficaci[oó]n)",
-        r"documento de identidad", r"num[ée]ro d'identit[ée]", r"kitambulisho", r"huduma(?: namba)?", r"carte d'identit[ée]",
+        r"documento de identidad", r"num[ée]ro d'identit[ée]", r"kitambulisho", r"huduma namba", r"carte d'identit[ée]",
         r"(?-i:DPI)", r"(?-i:DUI)", r"carn[ée] de identidad", r"personal (?:number|no)", r"numri personal", r"პირადი ნომერი",
         r"الرقم الوطني", r"رقم الهوية", r"fayda", r"nida", r"(?-i:CIN)", r"omang",
     ),
@@ -269,7 +269,8 @@ _NATIONAL: tuple[_Id, ...] = (
     _Id("bd-nid", (10, 13, 17), lambda d: True, ("bd-nid",)),
     _Id("ng-nin", (11,), lambda d: True, ("ng-nin",)),
     _Id("vn-cccd", (9, 12), lambda d: True, ("vn-cccd",)),
-    _Id("ph-id", (9, 10, 12), lambda d: True, ("ph-id",), (((2, 7, 1), ("-", "-")), ((4, 4, 4), ("-", "-"))) ),
+    # PhilSys's 4-4-4 has no check digit: an order's or a ticket's number as often, so only under its word
+    _Id("ph-id", (9, 10, 12), lambda d: True, ("ph-id",), (((2, 7, 1), ("-", "-")),)),
     _Id("au-tfn", (8, 9), ckn.au_tfn_ok, ("au-tfn",)),
     _Id("au-medicare", (10, 11), ckn.au_medicare_ok, ("au-medicare",), (((4, 5, 1), (" ", " ")), ((4, 5, 1, 1), (" ", " ", " ")))),
     _Id("au-abn", (11,), ckn.au_abn_ok, ("au-abn",), (((2, 3, 3, 3), (" ", " ", " ")),)),

@@ -193,7 +193,8 @@ _SWITCHBOARD = (
     r"tel[eé]fono de atenci[oó]n(?: al cliente)?|atenci[oó]n al cliente|servicio al cliente|"
     r"atendimento|kundenservice|kundendienst|service client(?:s|èle)?|assistenza clienti|"
     r"klantenservice|kundtj[aä]nst|[cç]a[gğ]r[iı] merkezi|m[uü][sş]teri hizmetleri|お客様窓口|"
-    r"サポートセンター|고객센터|客服(?:热线|熱線|电话|電話)?|服务热线|服務熱線|コールセンター)"
+    r"サポートセンター|カスタマーサポート|고객센터|客服(?:热线|熱線|电话|電話)?|服务热线|服務熱線|"
+    r"コールセンター|huduma kwa wateja)"
 )
 _SWITCHBOARD_AFTER = re.compile(rf"[ \t]*[(\[]?{_SWITCHBOARD}\b", re.I)
 # A switchboard's word, not inside another word (CJK text has no word boundary before it).
@@ -209,7 +210,7 @@ _FAX_BEFORE = re.compile(
 )
 # "Contact : service client au 01 86 …", "请拨打客服热线 400-…" (no word boundary in CJK text)
 _SWITCHBOARD_BEFORE = re.compile(
-    rf"{_SWITCHBOARD_WORD}\s*(?:\([^()\n]{{1,40}}\))?\s*[:\-]?\s*"
+    rf"{_SWITCHBOARD_WORD}\s*(?:\([^()\n]{{1,40}}\))?\s*[:：\-]?\s*"
     r"(?:(?:au|at|on|al|am|unter|op|em|no|ao|pod|na|numéro|number|n[uú]mero)\s+)?$"
     # the line named in brackets after its kind: "Telefon (Zentrale): +49 …"
     rf"|\((?:{_SWITCHBOARD})\)\s*[:\-]?\s*$",

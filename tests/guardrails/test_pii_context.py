@@ -285,3 +285,29 @@ def test_an_organisation_s_lines_a_building_or_a_security_desk_is_not_personal(
 )
 def test_a_bare_fax_or_a_person_s_mobile_in_brackets_still_is(text: str) -> None:
     assert scan_pii(text) != []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a 4-4-4 number with no check digit and no word for PhilSys: a ticket's or an order's
+        "お問い合わせ番号：7781-2290-4415 をお控えください。",
+        "Ticket 3301-7716-2049 has been updated.",
+        # a customer desk in Swahili and Japanese
+        "Huduma kwa wateja: 0800 711 000 (saa 24).",
+        "カスタマーサポート：03-5555-0199（平日10時〜17時）",
+    ],
+)
+def test_a_ticket_number_or_a_customer_desk_is_not_personal(text: str) -> None:
+    assert scan_pii(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PhilSys number: 4512-3388-7713",
+        "Huduma Namba yangu ni 12345678, tafadhali isasishe.",
+    ],
+)
+def test_the_same_numbers_under_their_id_s_word_still_are(text: str) -> None:
+    assert scan_pii(text) != []

@@ -167,3 +167,26 @@ def test_a_random_token_after_a_token_flag_is_a_secret() -> None:
 )
 def test_a_token_flag_with_a_name_or_a_variable_is_not(text: str) -> None:
     assert scan_secrets(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Azure OpenAI-resurs\nNyckel 1: 5f0c9a2e7b1d4c3a8e6f2b9d0a7c4e1f\nRegion: swedencentral",
+        "Zugangsdaten der Instanz:\nSchlüssel 2: 9d1e4b7a2c8f3e6d0b5a7c9e2f4d1b8a",
+        "Portal > Keys and Endpoint\nKEY 1: 3b8e1f9c4a7d2e0b6c5f8a1d9e3b7c2a",
+    ],
+)
+def test_a_portal_s_numbered_key_in_any_language_is_a_secret(text: str) -> None:
+    assert scan_secrets(text) != []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Nyckel 1: se bilaga",
+        "Key 2: the second argument of the function",
+    ],
+)
+def test_a_numbered_key_with_words_after_it_is_not(text: str) -> None:
+    assert scan_secrets(text) == []
