@@ -580,7 +580,9 @@ _NAMES_THE_ATTACK = re.compile(
         r"\binjections? de prompts?\b|\binje[cç][aã]o de prompts?\b|\bprompt-injektion\w*|"
         r"\biniezion\w* di prompt\b|\bwstrzykiwani\w* prompt\w*|промпт-инъекци\w*|"
         r"инъекци\w* промпт\w*|حقن الأوامر|حقن التعليمات|提示注入|提示词注入|"
-        r"プロンプトインジェクション|프롬프트 인젝션|प्रॉम्प्ट इंजेक्शन"
+        r"プロンプトインジェクション|프롬프트 인젝션|प्रॉम्प्ट इंजेक्शन|"
+        # the attacks' other names, and the tests that try them
+        r"\bjailbreaks\b|\binjection payloads\b"
     )
 )
 # A quotation on a line, and the second person in the languages the corpus holds most.
@@ -692,7 +694,14 @@ _SOMEONE_ELSES = re.compile(f"(?i){SOMEONE_ELSES}")
 # みなさんへ：プリントの問3は…無視してください" (a teacher's note, not one to an AI).
 _PEOPLE_ADDRESSED = re.compile(
     fold_pattern(
-        r"(?:みなさん|皆さん|皆様|生徒の皆|保護者の皆|同学们|同學們|各位同事|各位家长|여러분)"
+        r"(?:みなさん|皆さん|皆様|生徒の皆|保護者の皆|同学们|同學們|各位同事|各位家长|여러분)|"
+        # "Chers parents,", "Liebe Schülerinnen und Schüler,", "प्रिय अभिभावकगण,"
+        r"(?i:\b(?:dear|chers?|ch[eè]res|liebe|lieber|queridos?|queridas?|estimad[oa]s|cari|care|"
+        r"beste|drodzy|dragi|dragă|kære|kjære|kära|hyvät)\s+(?:\w+\s+){0,2}?(?:parents|students|"
+        r"pupils|families|class|[eé]l[eè]ves|eltern|sch[uü]ler\w*|padres|familias|alumnos|"
+        r"estudiantes|genitori|studenti|alunni|ouders|leerlingen|rodzice|uczniowie|p[aă]rin[tț]i|"
+        r"elevi|for[aæ]ldre|foreldre|f[oö]r[aä]ldrar|vanhemmat|oppilaat)\b)|"
+        r"प्रिय\s+(?:अभिभावक|छात्र|विद्यार्थी)"
     )
 )
 # A person's task named in the orders set aside ("forget the previous homework instructions"),
