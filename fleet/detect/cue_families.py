@@ -68,6 +68,18 @@ ADDRESSEE = (
     rf"एआई|{_AI_NAMES_SCRIPTS}|اے آئی|هوش مصنوعی|AI உதவி|בוט|"
     rf"\b(?:{_AI_NAMES_NORTH})\pL*|\b(?-i:MI)-\pL+)"
 )
+# An AI addressed by a comma right after its name ("Assistente, preciso que você …"): a tool
+# is not ("Инструменты, изменяющие данные, требуют подтверждения" is a plural subject).
+_TOOL_NAMES = (
+    r"outils?|herramientas?|strumenti|strumento|werkzeug\w*|ferramentas?|narzędzi\w*|nástroj\w*|"
+    r"værktøj\w*|verktyg\w*|työkalu\w*|",
+    r"инструмент\pL*|",
+    r"|outil|",
+)
+ADDRESSEE_VOCATIVE = ADDRESSEE
+for _name in _TOOL_NAMES:
+    assert _name in ADDRESSEE_VOCATIVE, _name
+    ADDRESSEE_VOCATIVE = ADDRESSEE_VOCATIVE.replace(_name, "|" if _name.startswith("|") else "", 1)
 TOOL_ID = (
     r"\b(?:merge|delete|drop|remove|destroy|transfer|deploy|approve|close|create|grant|send|run|"
     r"exec|execute|shell|wipe|force|push|publish|pay|refund|revoke|reset|write|invite|rotate|"
@@ -245,7 +257,8 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:ignore[rz]?|oublie[rsz]?|ne (?:tiens|tenez) (?:pas|plus) compte|fais abstraction|"
         r"outrepasse[rsz]?|ignorier\w*|vergiss|vergessen|missachte\w*|ignora\w*|olvida\w*|omite|"
         r"descarta\w*|haz caso omiso|no hagas caso|esque[cç]a\w*|esquece|desconsider\w*|"
-        r"dimentica\w*|trascura\w*|negeer\w*|vergeet|omzeil\w*)\b",
+        r"dimentica\w*|trascura\w*|negeer\w*|vergeet|omzeil\w*|abaikan|mengabaikan|lupakan|melupakan|"
+        r"zignoruj\w*|ignoruj\w*)\b",
     ],
     # dismissals rare in tickets: each starts a look
     "dismiss2": [
@@ -387,7 +400,7 @@ FAMILIES: dict[str, list[str]] = {
         rf"merhaba|halo|уважаем\w*|шановн\w*|gentile|gentili|egregio|spettabile|kedves|geachte|"
         rf"lieve|szanown\w*|vazen\w*|draga|dragi|drahy|draha|prezad[oa]|hyva|kallis|mila|mily|"
         rf"дорог\pL*|скъп\pL*|αγαπητ\pL*|sayin|sevgili)\s+)?(?:(?:the|la|le|el|il|lo|o|a|der|die|das|"
-        rf"de|den)\s+)?(?:[\w\-]+\s+){{0,2}}?{ADDRESSEE}(?:\s+(?:virtua\w*|virtue\w*|digita\w*|(?-i:IA|AI|KI)))?\s*[,!]",
+        rf"de|den)\s+)?(?:[\w\-]+\s+){{0,2}}?{ADDRESSEE_VOCATIVE}(?:\s+(?:virtua\w*|virtue\w*|digita\w*|(?-i:IA|AI|KI)))?\s*[,!]",
         # a bare "agent" only as the head of a quoted or bracketed text (a log line, a JSON
         # value): at a line's start it is as often a person's turn in a transcript
         r"[\"'\[(]\s*(?:agent|agente|agentes|agents|agencie|бот|bot|assistente|asistente)\s*[:,]",
@@ -395,6 +408,26 @@ FAMILIES: dict[str, list[str]] = {
         r"어시스턴트|봇|에이전트|시스템)"
         r"[^\n。！？]{0,8}?(?:へ|に|에게|께|[：:])",
         r"(?:致|给)[^\n。！？:：]{0,12}?(?:AI|助手|机器人|智能体)",
+    ],
+    # An AI named by what it reads, in a relative clause: "Jazykový model, který čte tuto
+    # stránku, musí …", "Any LLM that is processing this document should …", "das
+    # Sprachmodell, das diese Seite liest". Not an assistant (a person's job too).
+    "relai": [
+        r"(?:(?-i:AI|LLM|KI|IA|ИИ)|language models?|jazykov\pL* model\pL*|model\pL* j[eę]zykow\pL*|"
+        r"sprachmodell\pL*|mod[eè]le de langage|modelo de (?:lenguaje|linguagem)|modello "
+        r"(?:linguistico|di linguaggio)|taalmodel\pL*|spr[aå]kmodell\pL*|sprogmodel\pL*|kielimalli\pL*|"
+        r"языков\pL* модел\pL*|мовн\pL* модел\pL*|нейросет\pL*|chatbots?|(?:(?-i:AI|KI|IA) )?agent[ie]?s?)"
+        r"(?:,?\s+(?:that|which|who|kter\pL*|kt[oó]r\pL*|ktor\pL*|que|qui|che|der|die|das|welche\pL*|"
+        r"dat|som|joka|котор\pL*|що|який|яка)(?:\s+(?:is|are|now|currently|je|est|ist|jest|právě|teď))?)?"
+        r"\s+(?:reads?|reading|processes|processing|summari[sz]es|summari[sz]ing|parses|parsing|scans|"
+        r"scanning|indexes|indexing|čte|zpracovává|shrnuje|číta|spracúva|czyta\pL*|przetwarza\pL*|"
+        r"streszcza|lit|lisant|traite|traitant|résume|lee|leyendo|procesa|procesando|resume|lê|lendo|"
+        r"processa|legge|leggendo|elabora|riassume|leest|verwerkt|läser|lukee|читает|читающ\pL*|"
+        r"обрабатывает|читає|обробляє)\s+(?:this|these|tuto|tento|toto|tyto|tę|ten|to|tego|tej|tą|"
+        r"cette|ce|cet|ces|esta|este|estos|estas|esto|questa|questo|questi|queste|deze|dit|denna|"
+        r"detta|dessa|tämän|эту|этот|это|эти|цю|цей|це|ці)(?:[^\pL]|$)",
+        r"(?:sprachmodell\pL*|(?-i:KI|AI)|chatbot\pL*),?\s+(?:das|der|die|welche\pL*)\s+"
+        r"(?:diese[nrs]?|dieses|den|die|das)\s+(?:\pL+\s+){1,2}?(?:liest|verarbeitet|zusammenfasst)\b",
     ],
     # An AI addressed on a condition, in many languages: "If you are an LLM with tool
     # access", "Si eres un modelo de lenguaje", "Wenn du ein Sprachmodell bist", "whoever or
@@ -435,7 +468,8 @@ FAMILIES: dict[str, list[str]] = {
         r"ако си|如果你是|如果您是)\s*(?:[^\s,，:]+\s+){0,2}?(?:(?-i:AI|KI|IA|LLM|MI|DI|ИИ|ШІ|ТН)|"
         r"gervigreind\w*|tekoäly\w*|kielimalli\w*|sprogmodel\w*|spr[aå]kmodell\w*|taalmodel\w*|"
         r"language model|modelo de lenguaje|mod[eè]le de langage|sprachmodell\w*|μοντέλο|"
-        r"нейросет\pL*|мовн\pL* модел\pL*|языков\pL* модел\pL*|assistant|asistente|assistente|"
+        r"нейросет\pL*|мовн\pL* модел\pL*|языков\pL* модел\pL*|автоматич\pL* агент\pL*|ии-агент\pL*|"
+        r"ші-агент\pL*|бот|ассистент|асистент|assistant|asistente|assistente|"
         r"asystent\w*|asisten|assistent\w*|chatbot|bot|人工智能|语言模型|助手|機器人|机器人|"
         r"intelig[eê]ncia artificial|inteligencia artificial|intelligenza artificiale|"
         r"intelligence artificielle|k[uü]nstliche intelligenz|kunstmatige intelligentie|"
@@ -561,7 +595,8 @@ FAMILIES: dict[str, list[str]] = {
         r"unhinged|unlocked)[\s\-]mode\b",
     ],
     "rolemark": [
-        r"(?m:^)\s*(?:system|sys|developer)\s*(?:prompt\s*)?[:>]",
+        r"(?m:^)\s*(?:system|sys|developer|sistem|sistema|syst[eè]me|systeem|система|σύστημα|系统|システム|시스템|"
+        r"النظام|מערכת)\s*(?:\([^)\n]{0,30}\)\s*)?(?:prompt\s*)?[:>]",
         r"\"role\"\s*:\s*\"(?:system|developer)\"",
         r"\bEND OF (?:THE )?(?:USER |CUSTOMER )?(?:DATA|INPUT|CONTEXT|DOCUMENT|MESSAGE|PROMPT|TEXT)\b",
         r"</?(?:system|sys|user_input|instructions?|admin|IMPORTANT)>",
@@ -574,6 +609,16 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:\[|<<|【)\s*[^\]\n>】]{0,24}?(?:system\w*|sistem\w*|systeme|systeem|rendszer\w*|"
         r"jarjestelma\w*|систем\w*|συστημ\w*|系统|系統|システム|시스템|سیستم|النظام|מערכת|he thong|ระบบ|"
         r"mfumo)[^\]\n>】]{0,24}(?:\]|>>|】)",
+        # a developer's message: "[개발자 메시지]", "[Entwickler-Nachricht]", "[Message du
+        # développeur]" (Hebrew's מפתח is also a key: only with its message)
+        r"(?:\[|<<|【)\s*[^\]\n>】]{0,24}?(?:개발자|開発者|开发者|開發者|разработчик\pL*|розробник\pL*|"
+        r"המפתח|המפתחים|المطور|مطور|डेवलपर|(?:developer|entwickler|desarrollador|d[eé]veloppeur|"
+        r"sviluppatore|desenvolvedor|ontwikkelaar|deweloper\pL*|geli[sş]tirici|pengembang)[\s\-]{0,3}"
+        r"(?:message|nachricht|mensaje|mensagem|messaggio|bericht|wiadomo\pL*|mesaj\pL*|pesan|note|"
+        r"notiz|nota|notice|override|instructions?|anweisung\pL*)|(?:message|mensaje|mensagem|messaggio|"
+        r"bericht|wiadomo\pL*|pesan|nachricht|note|nota|notice)\s+(?:\pL+\s+){0,2}?(?:developer|"
+        r"entwickler\pL*|desarrollador\pL*|d[eé]veloppeur\pL*|sviluppator\pL*|desenvolvedor\pL*|"
+        r"ontwikkelaar\pL*|deweloper\pL*|pengembang))[^\]\n>】]{0,24}(?:\]|>>|】)",
         r"</[^>\n]{0,30}?(?:tool|result|output|observation|risultato|resultado|resultat|ergebnis|wynik|"
         r"sonuc|результат|结果|結果|결과|ผลลัพธ์|ket qua|نتیجه|نتيجة|תוצאה|hasil|matokeo|strumento|"
         r"herramienta|outil|werkzeug|narzedzia|arac|инструмент|工具|ツール|도구|เครื่องมือ|ابزار)[^>\n]{0,30}>",
@@ -605,7 +650,7 @@ FAMILIES: dict[str, list[str]] = {
     # orders in the languages the other families hold few verbs of
     "actw": [
         r"\b(?:slet|godkend|overfor|skicka|radera|godkann|lagg till|lahet[aä]|poista|"
-        r"hyvaksy|kirjoita|kerro|trimite|sterge|aproba|marcheaza|scrie|kuldd|torold|hagyd jova|ird|"
+        r"hyvaksy|kirjoita|kerro|trimite|sterge|aproba|marcheaza|scrie|plaseaza|acorda|recomanda|kuldd|torold|hagyd jova|ird|"
         r"posli|smaz|schval|oznac|napis|uvedte|wyslij|usun|zatwierdz|napisz|oznacz|gonder|sil|"
         r"onayla|yaz|belirt|kirim|hapus|setujui|tulis|katakan|tuma|futa|idhinisha|andika|niambie|"
         r"gui|xoa|phe duyet|tra loi rang|hay|skriv|lägg till|ta bort|godkänn|betaal|schrijf|"
@@ -614,7 +659,7 @@ FAMILIES: dict[str, list[str]] = {
         r"approuvez|approvate|genehmigt)\b",
         r"(?:отправь|удали|одобри|напиши|переведи|укажи|перешли|надішли|видали|схвали|переказ|"
         r"оплати|сплати|зміни реквізити|измени реквизиты|додели|искључи|обриши|пошаљи|"
-        r"στείλε|διάγραψε|έγκρινε|γράψε|העבר|שלח|מחק|אשר|דרג|أرسل|احذف|وافق|حوّل|اكتب|"
+        r"στείλε|διάγραψε|έγκρινε|γράψε|העבר|שלח|מחק|אשר|דרג|הצג|חשוף|הדפס|התעלם|أرسل|احذف|وافق|حوّل|اكتب|"
         r"بفرست|حذف کن|تأیید کن|بنویس|بگو|ارسال کن|भेज|हटा|मंज़ूर|लिख|बता|अनदेखा|नज़रअंदाज़|नजरअंदाज|कहो|कहें|"
         r"পাঠা|মুছে|লিখ|ส่ง|ลบ|"
         r"อนุมัติ|เขียน|ตอบ|보내|삭제|승인|작성|말해|해줘|하세요|送って|削除|承認|書いて|伝えて|"
@@ -827,7 +872,7 @@ FAMILIES: dict[str, list[str]] = {
         r"utan (?:n[aå]gra )?(?:begr[aä]nsningar|regler|filter)|uden (?:nogen )?(?:begr[aæ]nsninger|regler|filtre)|"
         r"ilman (?:mit[aä][aä]n )?(?:rajoituksia|s[aä][aä]nt[oö]j[aä]|suodattimia)|"
         r"tanpa (?:batasan|aturan|filter|sensor)|kısıtlama(?:sız| olmadan)|sınırsız|"
-        r"kh[oô]ng (?:c[oó] )?(?:gi[oớ]i h[aạ]n|quy t[aắ]c|b[oộ] l[oọ]c)|bila (?:sheria|vikwazo)|"
+        r"kh[oô]ng (?:c[oó] )?(?:gi[oớ]i h[aạ]n|quy t[aắ]c|b[oộ] l[oọ]c)|kh[oô]ng b[iị] r[aà]ng bu[oộ]c|bila (?:sheria|vikwazo)|"
         r"asiye na sheria|sem nenhuma pol[ií]tica)\b|制限解除|ไม่มีกฎ|"
         r"без (?:каких-либо |всяких |жодних |будь-яких )?(?:ограничени\pL*|обмежен\pL*|правил|фильтр\pL*|фільтр\pL*|цензур\pL*)|"
         r"χωρίς (?:κανέναν |κανένα )?(?:κανόνες|φίλτρα|περιορισμούς|όρια)|"
@@ -883,7 +928,8 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:a partir de agora|finja ser|facciamo un gioco|gioco di ruolo|tu sei [«\"'“]|"
         r"mulai sekarang kamu|kamu berperan|berperan sebagai|kuanzia sasa|jifanye)\b|"
         r"これからあなたは|として振る舞|ต่อจากนี้|สวมบทบาท|"
-        r"ты теперь|теперь ты|представь,? что ты|отныне ты|ти тепер|уяви,? що ти|"
+        r"ты теперь|теперь ты|представь,? что ты|отныне ты|ти тепер|уяви,? що ти|відтепер ти|"
+        r"з цього моменту ти|з сьогодні ти|с этого момента ты|"
         r"системное сообщение|системне повідомлення|режим разработчика|режим розробника|"
         r"είσαι (?:πλέον |τώρα )?(?:ο|η) [«\"']|ας παίξουμε|μήνυμα συστήματος|"
         r"你现在是|你現在是|从现在起你|從現在起你|扮演|系统通知|系統通知|系统消息|开发者模式|開發者模式|"
@@ -1319,6 +1365,22 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:human|live|support|service|sales|travel|insurance|booking|real estate|customer "
         r"service|call[- ]cent(?:er|re)) agents?\b"
     ],
+    # a program that is an agent: "The sync agent should ignore cached results"
+    "swagent": [
+        r"\b(?:sync|backup|monitoring|build|deploy(?:ment)?|ci|cd|update|updater|logging|log|metrics|"
+        r"ssh|puppet|chef|salt|zabbix|nagios|datadog|jenkins|gitlab|buildkite|teamcity|bamboo|"
+        r"collector|replication|polling|endpoint|edge|relay|transfer|print|install(?:ation)?|host|"
+        r"node|worker|proxy|mail|smtp|snmp|telemetry|mdm|antivirus|edr|sensor|scan|scanner|user)"
+        r"[\s\-]agents?\b"
+    ],
+    # a business desk's own mailbox as where mail goes: "send all invoices to
+    # accounts-payable@…"
+    "bizbox": [
+        r"\b(?:accounts?[-_.]?payable|accounts?[-_.]?receivable|ap|ar|billing|invoices?|invoicing|"
+        r"finance|accounting|procurement|purchasing|payroll|treasury|facturacion|facturation|"
+        r"fakturering|rechnungen|buchhaltung|contabilidad|comptabilite|contabilita|boekhouding|"
+        r"crediteuren|faturamento)@"
+    ],
     # a bot's login in a URL: "https://ci-bot:ghp_…@github.com"
     "urllogin": [r"://[\w.\-]+:[^\s@/]+@"],
     # a person's task named in the orders set aside: "forget the previous homework instructions"
@@ -1361,7 +1423,7 @@ ANCHORS: dict[str, list[str]] = {
     "nearown": [rf"(?:{'|'.join(FAMILIES['dismiss'])})[^.!?\n]{{0,60}}?\b{_OWN_WORD}\b"],
     **{
         name: FAMILIES[name]
-        for name in ("alone", "addrorder", "dismiss2", "addr", "addrto", "addrnote", "nofilterx", "decodex", "leakx", "vocative", "addrx", "ifaix", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
+        for name in ("alone", "addrorder", "dismiss2", "addr", "addrto", "addrnote", "nofilterx", "decodex", "leakx", "vocative", "addrx", "ifaix", "relai", "ifai", "sendv", "tool", "mode", "rolemark", "split", "doit",
                      "priority", "claim", "leakv", "youprompt", "argslot", "newrules", "own",
                      "pretend", "conceal", "preapproved", "persona2", "unmasked", "yourorders", "linkslot", "rolemark2", "aikey",
                      "caplift", "farnote")
@@ -1383,13 +1445,13 @@ COMBOS: dict[str, list[Combo]] = {
     "dismiss2": [("instruction-override", False, ("own",), (), ("docnoun",)),
                  ("instruction-override", False, ("ownweak",), (), ("ours", "incident", "docnoun"))],
     "addrorder": [("role-hijack", False, (), ())],
-    "sendv": [("exfiltration", False, ("sensitive",), (), ("reportfwd",))],
+    "sendv": [("exfiltration", False, ("sensitive",), (), ("reportfwd", "bizbox"))],
     "priority": [("instruction-override", True, (), (("own", "ownweak", "target"),), ("legal", "purpose", "setting"))],
     "alone": [("instruction-override", False, (), ())],
     "addr": [
         ("role-hijack", True, (),
          (("act", "dismiss", "dismiss2", "void", "tool", "bypass", "order", "rolemark"),),
-         ("ours", "uispec", "defence", "aitalk", "sentnote", "humanagent")),
+         ("ours", "uispec", "defence", "aitalk", "sentnote", "humanagent", "swagent")),
     ],
     "addrnote": [
         ("role-hijack", True, (),
@@ -1404,6 +1466,12 @@ COMBOS: dict[str, list[Combo]] = {
     "addrto": [("role-hijack", True, (), (), ("ours", "aitopic", "sentnote"))],
     "farnote": [("role-hijack", True, (), (), ("ours", "aitopic", "sentnote"))],
     "ifaix": [("role-hijack", True, (), (), ("ours", "aitopic", "defence"))],
+    "relai": [
+        ("role-hijack", True, (),
+         (("must", "act", "actx", "actw", "dismiss", "dismiss2", "order", "sendv", "imperative", "conceal",
+           "tool", "newx", "bypass"),),
+         (*_NOT_SPOKEN_TO, "aitalk", "attacker", "research", "jbtalk", "defence")),
+    ],
     "ifai": [
         ("role-hijack", True, (),
          (("actx", "act", "dismiss", "dismiss2", "bypass", "conceal", "tool", "order", "sendv",
@@ -1426,6 +1494,10 @@ COMBOS: dict[str, list[Combo]] = {
         ("role-hijack", True, (),
          (("act", "actx", "dismiss", "dismiss2", "void", "tool", "bypass", "order"),),
          ("aitopic", "ours", "sentnote")),
+        # the name said by what it reads ("Jazykový model, který čte tuto stránku, musí …"):
+        # a modal is an order to it
+        ("role-hijack", True, ("relai",), (("must", "actw", "sendv", "imperative", "conceal", "newx"),),
+         (*_NOT_SPOKEN_TO, "aitalk", "attacker", "research", "jbtalk", "defence")),
     ],
     "mode": [
         ("role-hijack", True, ("switch",),

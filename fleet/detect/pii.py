@@ -124,6 +124,7 @@ vagas curriculos atendimento sac ouvidoria
 seguridad veiligheid beveiliging bezpecnost guvenlik fraude fraud betrug fraudes
 cliente clientes clienti kunde kunden klant klanten portal tietoturva tietosuojavastaava
 shop store sklep tienda loja negozio boutique winkel butik kauppa obchod magazin webshop eshop
+iod rodo dsb dpd datenschutzbeauftragter dpa encarregado rgpd
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
 _ROLE_SPLIT = re.compile(r"[._+\-]")

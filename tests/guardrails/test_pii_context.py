@@ -296,6 +296,9 @@ def test_a_bare_fax_or_a_person_s_mobile_in_brackets_still_is(text: str) -> None
         # a customer desk in Swahili and Japanese
         "Huduma kwa wateja: 0800 711 000 (saa 24).",
         "カスタマーサポート：03-5555-0199（平日10時〜17時）",
+        # a data protection officer's mailbox, in Polish and German
+        "Wnioski należy kierować na adres iod@sklep-przyklad.pl.",
+        "Fragen zum Datenschutz an datenschutzbeauftragter@beispiel-gmbh.de.",
     ],
 )
 def test_a_ticket_number_or_a_customer_desk_is_not_personal(text: str) -> None:
