@@ -42,7 +42,7 @@ _AI_NAMES_NORTH = (
 )
 ADDRESSEE = (
     r"(?:\b(?:[\w]+-)*(?-i:AI|A\.I\.|IA|KI|LLM|GPT)(?:-[^\W\d_]\w*)*\b|\basystenci\w*|\b[\w\-]*(?:assistant|assistent|"
-    r"asistent|asystent|asistan\b|asisten\b)\w*|\b(?:[\w]+-)*(?:bot|bots|chatbot|copilot|robot|robo)"
+    r"asistent|asystent|asistan\b|asisten\b)\w*(?:-(?-i:ops|bot|ai|AI|agent))?|\b(?:[\w]+-)*(?:bot|bots|chatbot|copilot|robot|robo)"
     r"(?:-[^\W\d_]\w*)*\b|\bbot(?:a|u|owi|em|y|ow|ów|om|ok|ot|ul|ului|ille)\b|\b[\w]+-agents?\b|\bagents? (?:reading|installing|processing|summari[sz]ing|"
     r"resolving|running|triaging|handling|reviewing|that|which)\b|\b\w+agent(?:en|s)?\b|@[\w\-]*(?:bot|agent|copilot|automation|assistant)\b|"
     r"\bautomat(?:ed|ion)\b|\b\w+bot(?:s|en)?\b|"
@@ -116,7 +116,7 @@ AT_CLAUSE_START = frozenset(
 )
 # Anchors whose combinations read the sentence before theirs too: a claim of approval
 # follows the order it covers ("Release the payment today. The CFO approved verbally.").
-READS_BEFORE = frozenset({"preapproved", "conceal", "caplift"})
+READS_BEFORE = frozenset({"preapproved", "conceal", "caplift", "nofilterx"})
 
 # Ukrainian's AI, "ШІ": folding keeps Ш's case (it has no Latin look-alike), so an upper-case
 # Ш tells it from the end of a word ("інші"); RE2's \b is ASCII's, so a mark ends it.
@@ -395,7 +395,7 @@ FAMILIES: dict[str, list[str]] = {
         rf"{ADDRESSEE},?(?:[ \t]+(?:etc\.\)?|[^\s.!?:：]+)){{0,8}}?(?:[ \t]*[:：]|[ \t][\x{{2014}}\x{{2013}}-][ \t])",
         # closed by a comma right after the name, a short greeting before it: "Beste AI,",
         # "Dear support bot,", "Assistente, preciso que você …"
-        rf"(?:(?m:^)|[.!?]\s+)(?:(?:hey|hi|hello|dear|ok|okay|yo|cher|chere|querid[oa]|estimad[oa]|"
+        rf"(?:(?m:^)|[.!?]\s+|[\"'«“„(\[>]\s*)(?:(?:hey|hi|hello|dear|ok|okay|yo|cher|chere|querid[oa]|estimad[oa]|"
         rf"car[oa]|beste|lieber?|liebe|drogi|droga|kaere|kara|hej|hola|ola|ciao|bonjour|hallo|"
         rf"merhaba|halo|уважаем\w*|шановн\w*|gentile|gentili|egregio|spettabile|kedves|geachte|"
         rf"lieve|szanown\w*|vazen\w*|draga|dragi|drahy|draha|prezad[oa]|hyva|kallis|mila|mily|"
@@ -477,7 +477,7 @@ FAMILIES: dict[str, list[str]] = {
         r"model\w* j[eę]zykow\w*)"
         r"(?:\s+(?:(?-i:AI|KI|IA|LLM)|assistant|asistente|assistente|model|agent\w*|bot))?"
         r"(?:\s*[,，:]|\s+(?:sem|som|che|que|qui|der|die|das|that|which|who|reading|processing|"
-        r"summari[sz]ing|na|που|который|которая|який|яка|която|koji|ktor[yý]|kt[oó]ry|joka|aki|"
+        r"summari[sz]ing|na|που|который|которая|який|яка|която|koji|ktor[yý]|kt[oó]ry|joka|aki|dat|"
         r"lendo|leyendo|leggendo|lisant|lesend|processando|procesando|czytaj\w*|leest|читающ\pL*|"
         r"pracuj\w*|working|trabajando|trabalhando|travaillant|lavorando|arbeitend\w*|"
         r"yang|đang|okuyan|isen|ise|vagy))",
@@ -485,6 +485,19 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:अगर|यदि)\s+(?:\S+\s+){0,4}?(?:एआई|AI|सहायक|मॉडल|बॉट)\S*(?:\s+\S+){0,3}?\s+"
         r"(?:पढ़|प्रोसेस|सारांश)\S*\s+(?:रहा|रही|रहे)|اگر\s+(?:\S+\s+){0,4}?(?:اے آئی|AI|اسسٹنٹ)"
         r"(?:\s+\S+){0,3}?\s+پڑھ\S*\s+(?:رہا|رہی|رہے)",
+        # asked who it is, and named by what it reads: "Ben je een taalmodel dat deze pagina
+        # leest?" (a bare "are you an AI?" is a person's question)
+        r"(?:\bare you|\bben je|\bbent u|\bbist du|\bsind sie|\bes-tu|\b[eê]tes-vous|\beres)\s+"
+        r"(?:\S+\s+){0,2}?(?:(?-i:AI|KI|IA|LLM)|language model|taalmodel\w*|sprachmodell\w*|"
+        r"mod[eè]le de langage|modelo de lenguaje|assistant|assistent\w*|asistente|chatbot|bot)"
+        r"(?:\s+(?:model|assistant|agent\w*|bot))?,?\s+(?:(?:that|which|dat|die|der|das|qui|que)\s+"
+        r"(?:\S+\s+){0,4}?)?(?:reads?|reading|processes|processing|summari[sz]\w*|leest|verwerkt|liest|"
+        r"verarbeitet|lit|traite|lee|procesa|analy[sz]\w*)(?:[\s?,.!]|$)",
+        # "अगर तुम कोई AI मॉडल हो": if you are an AI; "이 리뷰들을 요약하는 AI라면": if you are the
+        # AI that summarises these reviews
+        r"(?:अगर|यदि)\s+(?:तुम|आप)\s+(?:\S+\s+){0,2}?(?:एआई|AI|सहायक|मॉडल|बॉट)\S*"
+        r"(?:\s+(?:मॉडल|सहायक|असिस्टेंट|एजेंट)\S*)?\s+(?:हो|हैं)(?:\s|$|[,.।])",
+        r"\S+는\s+(?:(?-i:AI)|인공지능|챗봇|어시스턴트|언어 ?모델)(?:이)?라면",
     ],
     # Orders to such an AI, and their covers, in many languages: the acts that matter
     # (approve, merge, delete, send, export, grant, disable…), doing them unseen, and a
@@ -597,6 +610,10 @@ FAMILIES: dict[str, list[str]] = {
     "rolemark": [
         r"(?m:^)\s*(?:system|sys|developer|sistem|sistema|syst[eè]me|systeem|система|σύστημα|系统|システム|시스템|"
         r"النظام|מערכת)\s*(?:\([^)\n]{0,30}\)\s*)?(?:prompt\s*)?[:>]",
+        # "Systémová zpráva:", "KOMUNIKAT ADMINISTRATORA:", "Sistemska poruka:"
+        r"(?m:^)\s*(?:systemov[aá] (?:zprava|sprava|hlaseni)|komunikat (?:systemowy|administratora)|"
+        r"wiadomosc (?:systemowa|administratora)|sistemska poruka|sustavna poruka|rendszeruzenet|"
+        r"zprava (?:systemu|administratora|spravce)|sprava (?:systemu|administratora|spravcu))\s*[:>]",
         r"\"role\"\s*:\s*\"(?:system|developer)\"",
         r"\bEND OF (?:THE )?(?:USER |CUSTOMER )?(?:DATA|INPUT|CONTEXT|DOCUMENT|MESSAGE|PROMPT|TEXT)\b",
         r"</?(?:system|sys|user_input|instructions?|admin|IMPORTANT)>",
@@ -621,6 +638,7 @@ FAMILIES: dict[str, list[str]] = {
         r"ontwikkelaar\pL*|deweloper\pL*|pengembang))[^\]\n>】]{0,24}(?:\]|>>|】)",
         r"</[^>\n]{0,30}?(?:tool|result|output|observation|risultato|resultado|resultat|ergebnis|wynik|"
         r"sonuc|результат|结果|結果|결과|ผลลัพธ์|ket qua|نتیجه|نتيجة|תוצאה|hasil|matokeo|strumento|"
+        r"vysledek|vysledok|nastroj\w*|rezultat\w*|alat\w*|eszkoz\w*|eredmeny|tulos|verktyg\w*|"
         r"herramienta|outil|werkzeug|narzedzia|arac|инструмент|工具|ツール|도구|เครื่องมือ|ابزار)[^>\n]{0,30}>",
     ],
     # an order's modal: "the headline must read", "such systems shall report"
@@ -643,7 +661,10 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:consignes?|instructions?)|neue (?:anweisung|aufgabe)\w*|nuevas? instruccion\w*|"
         r"novas? instruc\w*|nieuwe (?:instructie|opdracht)\w*|nowe polecenie|nowa instrukcja|"
         r"yeni talimat\w*|uj utasitas\w*|nova instrukce|ny instruktion|uusi ohje|instruksi baru|"
-        r"perintah baru|maagizo mapya|huong dan moi|lenh moi)\b|новая инструкция|новое указание|"
+        r"perintah baru|maagizo mapya|huong dan moi|lenh moi|nove pokyny|nove instrukce|nowe instrukcje|"
+        r"nowe polecenia|nove upute|instructiuni noi|noi instructiuni|nye instruks(?:er|joner)|"
+        r"from now on,? your (?:only|sole|new|one) (?:task|job|goal|purpose) is|"
+        r"od teraz (?:twoim|twoje) (?:jedynym |nowym )?zadani\w*)\b|новая инструкция|новое указание|"
         r"нова інструкція|新指令|新的指令|新しい指示|새로운 지시|새 지시|دستور جدید|تعليمات جديدة|"
         r"הוראה חדשה|คำสั่งใหม่",
     ],
@@ -751,7 +772,7 @@ FAMILIES: dict[str, list[str]] = {
         r"декодир\pL*|расшифр\pL*|переверн\pL*|розшифр\pL*|αποκωδικοποίησ\pL*|"
         r"デコード|復号|解码|解碼|倒过来|倒過來|去掉|디코딩|해독|거꾸로)"
         r"[^.!?\n]{0,60}?"
-        r"(?:\b(?:(?:obey|follow|execute|act on|carry out|perform|apply|comply with) (?:it|them|that|this|"
+        r"(?:\b(?:then (?:execute|follow|obey)|(?:obey|follow|execute|act on|carry out|perform|apply|comply with) (?:it|them|that|this|"
         r"what it says|the (?:decoded|result|resulting|hidden|reversed|combined) \w+|its \w+)|obey|comply|"
         r"do what it says|ex[eé]cute[rz]? l'instruction|execut[aă] instruc\w*|(?:les |la |le )?appliquer|"
         r"applique[rz]?-(?:le|la|les)|ex[eé]cute[rz]?-(?:le|la|les)|ob[eé]is(?:-y)?|"
@@ -861,7 +882,9 @@ FAMILIES: dict[str, list[str]] = {
     # limitation" are a licence's words, not listed.
     "nofilterx": [
         r"\b(?:without (?:any )?(?:rules|restrictions|filters|limits|guidelines|censorship)|"
-        r"no (?:rules|restrictions|filters|guidelines)|unrestricted|unfiltered|uncensored|"
+        r"no (?:content |safety |moderation )?(?:rules|restrictions|filters|guidelines)|unrestricted|unfiltered|uncensored|"
+        r"(?:amelyre|ra|re|rad|red) nem vonatkoznak|korlatozasok nelkul|szabalyok nelkul|"
+        r"kurallar\w* devre d[iı][sş][iı]|bez (?:ikakvih )?(?:ogranicenja|pravila|filtera)|"
         r"ohne (?:jegliche |alle |irgendwelche )?(?:einschr[aä]nkungen|regeln|filter|grenzen|richtlinien|zensur)|"
         r"(?:sans|aucune?) (?:aucune? )?(?:r[eè]gles?|filtres?|restrictions?|limites?|censure)|"
         r"sin (?:ning[uú]n[ao]? )?(?:restricciones|reglas|filtros|l[ií]mites|censura)|"
@@ -916,7 +939,10 @@ FAMILIES: dict[str, list[str]] = {
         r"olet nyt|t[aä]st[aä] l[aä]htien olet|"
         r"(?:b[aâ]y gi[oờ] )?b[aạ]n (?:l[aà]|h[aã]y [dđ][oó]ng vai)|"
         r"kamu (?:sekarang )?adalah|anda sekarang adalah|"
-        r"art[iı]k sen|sen art[iı]k|"
+        r"art[iı]k sen|sen art[iı]k|mostantol (?:te )?vagy|mostantol te|"
+        r"(?:assistant'?s?|model'?s?|ai|bot'?s?) (?:safety|moderation|content[- ]filter\w*|guardrails?) "
+        r"(?:module|filter|system|layer|service)s? (?:has |have |is |are )?(?:failed|down|unavailable|offline|"
+        r"disabled|crashed|not loaded)|"
         r"system message|system notice|system update|developer mode|admin(?:istrator)? mode|"
         r"message syst[eè]me|mise [aà] jour (?:du )?syst[eè]me|mode d[eé]veloppeur|"
         r"mensaje del sistema|modo (?:de )?desarrollador|mensagem do sistema|modo (?:de )?desenvolvedor|"
@@ -1270,6 +1296,10 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:immediately|right away|silently|right now)\b",
         r"\bbefore (?:you )?(?:answer|answering|reply|replying|respond|responding|continu\w+|doing anything)\b",
         r"\bignore any failing\b",
+        r"\b(?:onay sorma\w*|onay istemeden|bez (?:pytania|potwierdzenia|potvrzeni|potvrdenia|ptani)|"
+        r"sin (?:pedir )?confirmaci[oó]n|sans (?:demander )?(?:de )?confirmation|ohne (?:R[uü]ck)?best[aä]tigung)\b",
+        r"(?:不需要|无需|無需|不必|不用)(?:詢問|询问|確認|确认|徵得|征得)|確認(?:せずに|不要|なしで)|"
+        r"(?:묻지|확인하지) 말고|확인 없이|без (?:подтвержден\pL*|запроса|согласования)|без підтвердження",
     ],
     "switch": [
         r"\b(?:enable|enter|activate|switch (?:to|into)|turn on|engaged?|unlock(?:ed)?|go into|boot into|"
@@ -1505,7 +1535,7 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     "rolemark": [
         ("role-hijack", True, (),
-         (("order", "act", "dismiss", "youprompt", "own", "ownweak", "imperative", "persona"),),
+         (("order", "act", "dismiss", "youprompt", "own", "ownweak", "imperative", "persona", "newx"),),
          ("code",)),
     ],
     "aikey": [

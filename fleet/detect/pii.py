@@ -125,6 +125,10 @@ seguridad veiligheid beveiliging bezpecnost guvenlik fraude fraud betrug fraudes
 cliente clientes clienti kunde kunden klant klanten portal tietoturva tietosuojavastaava
 shop store sklep tienda loja negozio boutique winkel butik kauppa obchod magazin webshop eshop
 iod rodo dsb dpd datenschutzbeauftragter dpa encarregado rgpd
+compras compra acquisti achats zakupy nakup ostot innkjop indkob inkop beschaffung controlling
+vendas vendite verkauf sprzedaz prodej myynti salg forsaljning satis podpora wsparcie tuki
+kundtjanst kundtjenst kundeservice ekonomi okonomi faktura fakturor faktury ksiegowosc
+contabilidad contabilita contabilidade financas finanzas finanza finanzen finances financien
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
 _ROLE_SPLIT = re.compile(r"[._+\-]")

@@ -504,6 +504,11 @@ _TOLD_QUOTED = compile("\\s*[«“„‘\"']\\s*([^\\s\"'`<>«»“”„‘’]
 # and held to the same strength.
 _TOLD_BARE = compile(r"\pL{0,3}[ \t]{1,2}([^\s\"'`<>]{10,64}?)(?:[\s,;!)]|[.](?:\s|$)|$)")
 _TOLD_REACH = 120
+# A sentence ended, or a login named, between the word and the value: the value is another's
+# ("I forgot my password. Username is warehouse-scanner-03").
+_A_SENTENCE_END = compile(
+    r"(?i)[.!?]\s|\b(?:user ?names?|user ?ids?|logins?|benutzername|nom d'utilisateur|usuario)\b"
+)
 # What, said of a password, makes the value after it no password: its rules, its hash, a link.
 _TOLD_NOT = compile(
     r"(?i)\b(?:hash|hashed|policy|polic|rules?|length|hint|reset|expir\w*|manager|vault|example|"
@@ -534,7 +539,11 @@ def _told(view: View) -> list[tuple[int, int]]:
         vs, ve = e + hit.start(1), e + hit.end(1)
         value = text[vs:ve]
         between = text[e : e + hit.start()]  # what the password is for, up to its verb or colon
-        if not all(c.isalnum() or c in " -_.,()'’" for c in between) or _TOLD_NOT.search(between):
+        if (
+            not all(c.isalnum() or c in " -_.,()'’" for c in between)
+            or _TOLD_NOT.search(between)
+            or _A_SENTENCE_END.search(between)
+        ):
             continue  # a URL's login or query (USER:PASSWORD@host:5432/db), the password's rules
         if _AN_EXAMPLE.search(text[max(0, word.start() - 60) : vs]):
             continue
@@ -594,6 +603,21 @@ _IDENTIFIER = compile(
 _WHERE = ("_file", "_path", "-file", "-path", "file", "path")
 
 
+# The most common passwords, and the words that make a text a test's data: "password123"
+# in a fixture is a test user's, no one's secret (elsewhere it is still a password).
+_COMMON_LIST = """
+password1 password12 password123 password1234 passw0rd p@ssw0rd p@ssword hunter2 hunter12
+letmein letmein1 welcome1 welcome123 qwerty123 qwerty1 abc123 abc12345 admin123 admin1234
+secret123 secret1 test123 test1234 changeme123 iloveyou1 monkey123 dragon123 trustno1
+123456a 1q2w3e4r 1qaz2wsx
+"""
+_COMMON_PASSWORDS = frozenset(_COMMON_LIST.split())
+_FIXTURE = compile(
+    r"(?i)\b(?:fixtures?|seed(?:s|ed|er)? (?:data|users?|file)|test[_ ]users?|mock|dummy|"
+    r"factor(?:y|ies)|sample data)\b|@example\.test\b"
+)
+
+
 def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) -> str | None:
     if not quoted:
         value = value.rstrip(".!?:")
@@ -615,6 +639,8 @@ def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) 
             return None
         if _AN_EXAMPLE.search(view.text[max(0, s - 48) : s]):
             return None  # "Example of a weak password: 'Summer2024!'": a policy's illustration
+        if value.lower() in _COMMON_PASSWORDS and _FIXTURE.search(view.text):
+            return None  # a test user's "password123" in a fixture or a seed file
         if value.startswith(("$", "%", "@", "/", "~/", "./")) or _classes(value) < 2:
             return None
         if value.isalpha() and not (len(value) >= 12 and random_looking(value)):

@@ -314,3 +314,24 @@ def test_a_ticket_number_or_a_customer_desk_is_not_personal(text: str) -> None:
 )
 def test_the_same_numbers_under_their_id_s_word_still_are(text: str) -> None:
     assert scan_pii(text) != []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a purchasing, sales, customer-service or finance mailbox in more languages
+        "Para aprobaciones de compras, escribid a compras@textiles-ejemplo.es.",
+        "Dúvidas sobre o pedido? Falem com vendas@loja-exemplo.com.br.",
+        "Kontakta kundtjanst@elbolaget-exempel.se om något inte fungerar.",
+        "Please copy controlling@firma-example.de on the monthly cost report.",
+        "Žádosti o licence posílejte na podpora@tiskarna-priklad.cz.",
+        "Skicka fakturan till ekonomi@bageri-exempel.se senast fredag.",
+    ],
+)
+def test_a_purchasing_sales_or_finance_desk_s_mailbox_is_not_personal(text: str) -> None:
+    assert scan_pii(text) == []
+
+
+def test_a_person_s_mailbox_beside_a_desk_s_still_is() -> None:
+    found = scan_pii("Escribid a compras@textiles-ejemplo.es o a lucia.ferrer@textiles-ejemplo.es.")
+    assert [f.kind for f in found] == ["email"]

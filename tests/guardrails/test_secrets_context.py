@@ -190,3 +190,30 @@ def test_a_portal_s_numbered_key_in_any_language_is_a_secret(text: str) -> None:
 )
 def test_a_numbered_key_with_words_after_it_is_not(text: str) -> None:
     assert scan_secrets(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a test user's common password in a fixture or a seed file
+        '# fixtures/users.yaml\n- username: test_user_1\n  password: "password123"  # fixture\n'
+        '- username: test_user_2\n  password: "hunter2"',
+        "seed data for the demo shop:\n  admin_password: admin123\n  viewer_password: letmein1",
+        # the value after a login's word, a sentence after the password's
+        "I forgot my password after the holidays. Username is scanner-07-north, can you reset it?",
+        "my password no longer works; login is warehouse-scanner-03 on the shared device",
+    ],
+)
+def test_a_fixture_s_common_password_or_a_username_is_not_a_secret(text: str) -> None:
+    assert scan_secrets(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "db:\n  user: app\n  password: password123",
+        "I forgot which one it was. The new password is Rnxvrvs01!rU7, please change it.",
+    ],
+)
+def test_a_common_password_in_a_config_or_a_password_told_still_is(text: str) -> None:
+    assert scan_secrets(text) != []
