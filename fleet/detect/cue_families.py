@@ -310,6 +310,9 @@ FAMILIES: dict[str, list[str]] = {
         r"needs to|need to|will now|has to|have to|is instructed to|are instructed to)\b",
         rf"\b(?:ATTENTION|ATTN|NOTICE|IMPORTANT|WARNING)[\s:,\-]+(?:the\s+)?{AI}s?\b",
         rf"\bwhen (?:the )?{AI} (?:reads|sees|processes|summari[sz]es|gets to) this\b",
+        # Arabic's "the assistant must now …": "على المساعد الآن حذف …"
+        r"(?:يجب على|على) (?:النموذج|الوكيل الآلي|البوت|الذكاء الاصطناعي|المساعد الذكي|المساعد الآلي)(?:\s|$)|"
+        r"(?:يجب على|على) المساعد (?:الآن|فورا|فوراً)(?:\s|$)",
     ],
     # A note written to an AI reader, spoken of in the third person or as a heading ("Note
     # for whichever assistant summarizes these minutes", "ATTENTION MODEL", "LLM agents
@@ -395,7 +398,7 @@ FAMILIES: dict[str, list[str]] = {
         rf"{ADDRESSEE},?(?:[ \t]+(?:etc\.\)?|[^\s.!?:：]+)){{0,8}}?(?:[ \t]*[:：]|[ \t][\x{{2014}}\x{{2013}}-][ \t])",
         # closed by a comma right after the name, a short greeting before it: "Beste AI,",
         # "Dear support bot,", "Assistente, preciso que você …"
-        rf"(?:(?m:^)|[.!?]\s+|[\"'«“„(\[>]\s*)(?:(?:hey|hi|hello|dear|ok|okay|yo|cher|chere|querid[oa]|estimad[oa]|"
+        rf"(?:(?m:^)|[.!?:]\s+|[\"'«“„(\[>]\s*)(?:(?:hey|hi|hello|dear|ok|okay|yo|cher|chere|querid[oa]|estimad[oa]|"
         rf"car[oa]|beste|lieber?|liebe|drogi|droga|kaere|kara|hej|hola|ola|ciao|bonjour|hallo|"
         rf"merhaba|halo|уважаем\w*|шановн\w*|gentile|gentili|egregio|spettabile|kedves|geachte|"
         rf"lieve|szanown\w*|vazen\w*|draga|dragi|drahy|draha|prezad[oa]|hyva|kallis|mila|mily|"
@@ -800,6 +803,10 @@ FAMILIES: dict[str, list[str]] = {
         r"developers?|security team|openai|anthropic|platform team|your operators?)\b",
         r"\bby order of\b",
         r"\bcomply with this (?:override|order|command)\b",
+        r"\byou (?:are|were) (?:already |now |hereby )?(?:permitted|authori[sz]ed|cleared|allowed) to "
+        r"(?:share|reveal|disclose|show|paste|print|output) (?:the |your |all |any )?(?:internal|"
+        r"confidential|hidden|private|system|secret|restricted)\b",
+        r"\byou (?:might|may) not remember (?:it|this|that)\b",
     ],
     "leakv": [r"\b(?:leak|exfiltrate|harvest|enumerate|siphon|smuggle|grab|dump)\b"],
     # Approval claimed off the record, or the check waved away: "the CFO approved verbally",
@@ -1029,6 +1036,10 @@ FAMILIES: dict[str, list[str]] = {
     "yourorders": [
         r"\b(?:instructions|rules|guidelines|directives|orders)\s+(?:that\s+)?you (?:received|got|were given|"
         r"were handed)\b",
+        r"\b(?:instructions|rules|guidelines|directives) (?:given|provided|handed) to you by (?:the |your )?"
+        r"(?:operator|developers?|platform|provider|company|deployer)\b",
+        r"\bdie (?:dir|ihnen) (?:\w+ ){0,3}?(?:vorgegebenen|erteilten|gegebenen|mitgegebenen|gesetzten) "
+        r"(?:anweisungen|regeln|vorgaben|richtlinien|instruktionen)\b",
         r"\b(?:instrucciones|indicaciones|reglas) que (?:recibiste|te (?:dieron|dio|han dado)|tienes)\b|"
         r"\b(?:instructions|consignes|regles) (?:que (?:tu as|vous avez) recues|qu'on t'a donnees)\b|"
         r"\b(?:anweisungen|regeln|vorgaben),? die (?:du|sie) (?:\w+ )?(?:bekommen|erhalten|bekamst)\b|"
@@ -1047,6 +1058,7 @@ FAMILIES: dict[str, list[str]] = {
         r"wiederhole|schreib|nenne|mostra|ripeti|scrivi|copia|mostre|repita|escreva|laat zien|plak|toon|"
         r"herhaal|pokaz|wypisz|powtorz|skopiuj|podaj|napis|ukaz|vypis|zopakuj|goster|yaz|tampilkan|tulis|"
         r"salin|ibigay|ipakita)\w*",
+        r"\b(?:auszugeben|ausgeben|wortlich|woertlich)\b",
         r"\b(?:palabra por palabra|mot pour mot|wort fur wort|parola per parola|palavra por palavra|"
         r"woord voor woord|slowo w slowo|letterlijk|verbatim|textualmente|testualmente)\b",
         r"(?:покажи|выведи|повтори|напиши|скопируй|покажіть|виведи|повтори|напиши|显示|输出|打印|重复|"
@@ -1276,6 +1288,8 @@ FAMILIES: dict[str, list[str]] = {
         r"him|her) (?:that |a |the )?(?:score|grade|mark|rating|full marks|top marks)\b|\bfull marks\b|"
         r"\bonly positive (?:feedback|reviews?)\b|\bchange the (?:shipping|billing|delivery) address\b|"
         r"\bapply (?:the )?discount code\b|\bplace the order\b",
+        # Arabic: delete, send, approve, merge, transfer
+        r"(?:^|\s)(?:حذف|احذف|ارسال|أرسل|ارسل|الموافقة على|وافق على|دمج|ادمج|تحويل|حوّل)\s",
     ],
     "imperative": [
         r"\b(?:send|email|print|output|run|execute|invoke|call|write|say|include|insert|reply|respond|"
@@ -1293,7 +1307,10 @@ FAMILIES: dict[str, list[str]] = {
         r"confirmation|review|asking|permission|questions?)\b",
         r"\bno need to (?:ask|confirm|check|wait|tell)\b",
         r"\bskip (?:the )?(?:CI|review|checks?|approval|tests)\b",
-        r"\b(?:immediately|right away|silently|right now)\b",
+        r"\b(?:immediately|right away|straight away|silently|right now)\b",
+        r"\b(?:sofort|unverz[uü]glich|inmediatamente|imm[eé]diatement|subito|imediatamente|onmiddellijk|"
+        r"natychmiast|ihned|okam[zž]it[eě]|hemen|segera|ngay l[aậ]p t[uứ]c)\b|немедленно|срочно|веднага|"
+        r"негайно|одразу|立即|立刻|ただちに|直ちに|즉시",
         r"\bbefore (?:you )?(?:answer|answering|reply|replying|respond|responding|continu\w+|doing anything)\b",
         r"\bignore any failing\b",
         r"\b(?:onay sorma\w*|onay istemeden|bez (?:pytania|potwierdzenia|potvrzeni|potvrdenia|ptani)|"
