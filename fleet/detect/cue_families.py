@@ -57,13 +57,13 @@ ADDRESSEE = (
     r"værktøj\w*|verktyg\w*|työkalu\w*|programa|programm\w*|programma|modelo|modèle|modello|"
     r"agentes?|agentul\w*|agentului|systemu|systemowi|sistemine|sistemi|rendszer\w*|"
     # a system named in a compound: "rekryteringssystemet", "verwerkingssystemen"
-    r"\w{3,}system(?:et|en|s|e|er)?|"
+    r"\w{3,}system(?:et|en|s|e|er)?|\w{3,}-system(?:et|en|s|e|er)?|"
     r"järjestelmä\w*|moderador|moderatore|modérateur)\b|бот\pL*|систем\pL*|агент\pL*|инструмент\pL*|модел\pL*|程序|プログラム|프로그램|"
     r"ボット|봇|机器人|エージェント|에이전트|智能体|人工智能|人工知能|인공지능|模型|モデル|모델|مدل|نموذج|מודל|עוזר|סוכן|"
     r"trợ lý|ผู้ช่วย|msaidizi|सिस्टम|প্রোগ্রাম|মডেল|সিস্টেম|מערכת|نظام|النظام|ระบบ|"
     r"\b(?:language models?|modeles? de "
     r"langage|modelos? de lenguaje|sprachmodell\w*|modelu jezykowego|yapay zeka|umel\w+ inteligenc\w+)"
-    r"\b|ассистент\pL*|асистент\pL*|помощник|помічник|нейросет|ии-|βοηθ|مساعد|الذكاء الاصطناعي|"
+    r"\b|ассистент\pL*|асистент\pL*|помощник|помічник|нейросет|ии-|βοηθ|σύστημα|συστήματος|μοντέλο|مساعد|الذكاء الاصطناعي|"
     # and Hebrew's bot, Hungarian's MI
     rf"एआई|{_AI_NAMES_SCRIPTS}|اے آئی|هوش مصنوعی|AI உதவி|בוט|"
     rf"\b(?:{_AI_NAMES_NORTH})\pL*|\b(?-i:MI)-\pL+)"
@@ -702,6 +702,8 @@ FAMILIES: dict[str, list[str]] = {
         r"responda que|diga que|encaminhe|revele|"
         r"trasferisci|approvate|concedi|rispondi che|procedi con|"
         r"verstuur|verwijder|wijzig|schakel \w+ uit|raad \w+ aan|noem|zeg dat|stuur \w+ door|onthul|"
+        r"maak (?:ook )?(?:een )?(?:\w+ )?(?:account|gebruiker|beheerder\w*)|geef (?:\w+ ){0,3}?(?:rechten|toegang)|"
+        r"kapcsolja ki|küldje el|törölje|hagyja jóvá|utalja át|módosítsa|továbbítsa|"
         r"wyślij|przelej|usuń|zatwierdź|zmień|zaktualizuj|nadaj|wyłącz|poleć|powiedz|zapłać|przekaż|"
         r"udostępnij|ujawnij|dodaj|"
         r"pošli|odešli|převeď|změň|aktualizuj|aktualizujte|uděl|vypni|doporuč|odpověz|řekni|zaplať|"
@@ -715,10 +717,15 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:переведи|оплати|измени|обнови|предоставь|отключи|порекомендуй|ответь|скажи|перешли|"
         r"покажи|раскрой|выдай|зміни|онови|надай|вимкни|відповідай|покажи|видай|"
         r"μετάφερε|άλλαξε|ενημέρωσε|δώσε|απενεργοποίησε|πρότεινε|απάντησε|πες|πλήρωσε|προώθησε|"
+        r"εκτελέστε|ενημερώστε|στείλτε|διαγράψτε|εγκρίνετε|μεταφέρετε|πληρώστε|αλλάξτε|"
         r"送信して|転送して|削除して|承認して|変更して|更新して|付与して|無効にして|答えて|言って|"
         r"支払って|共有して|表示して|実行して|教えて|转发|修改|授予|禁用|推荐|回复|分享|执行|导出|"
         r"전송|변경|부여|비활성화|추천|답변|공유|보여|실행|"
-        r"غيّر|حدّث|امنح|عطّل|أجب|ادفع|شارك|اكشف|भेजें|हटाएं|बदलें|बताएं|भुगतान करें)",
+        r"غيّر|حدّث|امنح|عطّل|أجب|ادفع|شارك|اكشف|أخبر|قل للمستخدم|اذكر أن|ضع هذا|"
+        r"भेजें|हटाएं|बदलें|बताएं|भुगतान करें)",
+        r"\b(?:bekræft|bekreft|udsted|utsted|overfør|bitte (?:\S+ ){0,5}?(?:einstufen|überspringen|freigeben|"
+        r"genehmigen|löschen|senden|weiterleiten|bestätigen|ändern|überweisen|markieren|deaktivieren|"
+        r"ausgeben|erstatten))\b",
     ],
     "newrules": [
         r"\b(?:revised|updated|amended|corrected|new|real|actual|true|replacement)\s+(?:instructions?|orders?|"
@@ -1305,7 +1312,10 @@ FAMILIES: dict[str, list[str]] = {
     "bypass": [
         r"\bwithout (?:waiting for |asking (?:for )?|any |user |human |further )?(?:approval|"
         r"confirmation|review|asking|permission|questions?)\b",
-        r"\bno need to (?:ask|confirm|check|wait|tell)\b",
+        r"\bno need to (?:ask|confirm|check|wait|tell|mention|inform|notify|report)\b",
+        r"\b(?:sin (?:revisi[oó]n|revisar|verificar|comprobar)|sem (?:revis[aã]o|verifica[cç][aã]o|revisar)|"
+        r"sans (?:v[eé]rification|revue|contr[oô]le)|ohne (?:Prüfung|Überprüfung|Rückfrage)|"
+        r"senza (?:verifica|controllo|revisione)|zonder (?:controle|verificatie|review))\b",
         r"\bskip (?:the )?(?:CI|review|checks?|approval|tests)\b",
         r"\b(?:immediately|right away|straight away|silently|right now)\b",
         r"\b(?:sofort|unverz[uü]glich|inmediatamente|imm[eé]diatement|subito|imediatamente|onmiddellijk|"
@@ -1314,9 +1324,14 @@ FAMILIES: dict[str, list[str]] = {
         r"\bbefore (?:you )?(?:answer|answering|reply|replying|respond|responding|continu\w+|doing anything)\b",
         r"\bignore any failing\b",
         r"\b(?:onay sorma\w*|onay istemeden|bez (?:pytania|potwierdzenia|potvrzeni|potvrdenia|ptani)|"
-        r"sin (?:pedir )?confirmaci[oó]n|sans (?:demander )?(?:de )?confirmation|ohne (?:R[uü]ck)?best[aä]tigung)\b",
+        r"sin (?:pedir )?confirmaci[oó]n|sans (?:demander )?(?:de )?confirmation|ohne (?:R[uü]ck)?best[aä]tigung|"
+        r"no (?:hace falta|es necesario) (?:pedir|solicitar) (?:confirmaci[oó]n|permiso|autorizaci[oó]n)|"
+        r"n[aã]o (?:[eé] )?(?:precisa|necess[aá]rio) (?:pedir|solicitar) (?:confirma[cç][aã]o|permiss[aã]o)|"
+        r"(?:il )?n'est pas n[eé]cessaire de demander|non (?:serve|[eè] necessario) chiedere|"
+        r"zonder (?:om )?(?:bevestiging|toestemming) te vragen|ohne (?:zu fragen|nachzufragen|r[uü]ckzufragen))\b",
         r"(?:不需要|无需|無需|不必|不用)(?:詢問|询问|確認|确认|徵得|征得)|確認(?:せずに|不要|なしで)|"
-        r"(?:묻지|확인하지) 말고|확인 없이|без (?:подтвержден\pL*|запроса|согласования)|без підтвердження",
+        r"(?:묻지|확인하지) 말고|확인 없이|без (?:подтвержден\pL*|запроса|согласования)|без підтвердження|"
+        r"χωρίς (?:\pL+ )?επιβεβαίωση|دون (?:الرجوع إلى المستخدم|طلب تأكيد\pL*|تأكيد)|بدون تأكيد",
     ],
     "switch": [
         r"\b(?:enable|enter|activate|switch (?:to|into)|turn on|engaged?|unlock(?:ed)?|go into|boot into|"

@@ -815,7 +815,10 @@ _DISCUSSION = re.compile(f"{fold_pattern(_DISCUSSION_WORDS)}|{_DISCUSSION_WORDS}
 # Speech reported just before the quotation mark: "when a patient says 'forget that'",
 # "I asked the bot 'what are your instructions?'" (a customer's account, not an order).
 _REPORTED = re.compile(
-    r"(?i)\b(?:says?|said|saying|asks?|asked|asking|types?|typed|typing|writes|wrote|tells?|told|"
+    # not a noun after its article ("la demande de remboursement", "a pergunta")
+    r"(?i)(?<!\bla )(?<!\bune )(?<!\buna )(?<!\bsa )(?<!\bsu )(?<!\bta )(?<!\btu )(?<!\bma )"
+    r"(?<!\bmi )(?<!\bcette )(?<!\besta )(?<!\bvotre )(?<!\bnuestra )(?<!\ba )(?<!\bthe )"
+    r"\b(?:says?|said|saying|asks?|asked|asking|types?|typed|typing|writes|wrote|tells?|told|"
     r"replied|replies|answered|dice|dicen|dijo|pregunta|escribe|dit|disent|demande|écrit|sagt|"
     r"sagen|fragt|schreibt|dice|chiede|scrive|diz|dizem|pergunta|escreve|zegt|vraagt|schrijft|"
     r"schreiben|tippen|fragen|écrivent|tapent|demandent|scrivono|chiedono|dicono|escriben|"
