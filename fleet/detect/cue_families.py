@@ -1359,7 +1359,10 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:flag|cli|command[- ]line|config(?:uration)? (?:file|option|key)|parameter|env(?:ironment)? variable)\b",
     ],
     "legal": [
-        r"\b(?:agreements?|understandings|representations|negotiations|the parties|hereto|hereof|hereunder|warranties)\b"
+        r"\b(?:agreements?|understandings|representations|negotiations|the parties|hereto|hereof|hereunder|warranties)\b",
+        # "This policy supersedes all previous guidance": a document's own place
+        r"\bthis (?:policy|document|version|handbook|procedure|memo|notice|guidelines?|standard|edition|"
+        r"revision|release|circular|directive|sop|plan)\b[^.!?\n]{0,12}\b(?:supersedes|replaces)\b",
     ],
     # Source code that builds a chat request: its role objects are the program's own.
     "code": [
@@ -1420,7 +1423,17 @@ FAMILIES: dict[str, list[str]] = {
     # a task the writer or others will do themselves: "ignore the worksheet, we'll do it
     # together in class" (no order to run a payload)
     "wedo": [
-        r"\b(?:we|we'll|we will|I|I'll|I will|they|they'll|they will|let's)\s+(?:\w+\s+)?do it\b"
+        r"\b(?:we|we'll|we will|I|I'll|I will|they|they'll|they will|let's)\s+(?:\w+\s+)?do (?:it|them|these|this|that)\b"
+    ],
+    # a device's or an app's own mode: "enable developer mode on the TH-400: go to Settings >
+    # About, tap the build number seven times"
+    "devctx": [
+        r"\b(?:settings? ?>|firmware|build number|tap (?:the|on)|usb debugging|thermostat|router|"
+        r"android|iphone|ipad|smartphone|smart ?tv|bios|uefi|console|the device|your device|the app'?s)\b"
+    ],
+    # a question put to the people of a channel: "can someone with admin rights merge my PR?"
+    "askpeople": [
+        r"\b(?:can|could|would) (?:someone|somebody|anyone|anybody)\b|\b(?:anyone|someone) with\b"
     ],
     # a person who is an agent: "a human agent must verify the request"
     "humanagent": [
@@ -1441,7 +1454,8 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:accounts?[-_.]?payable|accounts?[-_.]?receivable|ap|ar|billing|invoices?|invoicing|"
         r"finance|accounting|procurement|purchasing|payroll|treasury|facturacion|facturation|"
         r"fakturering|rechnungen|buchhaltung|contabilidad|comptabilite|contabilita|boekhouding|"
-        r"crediteuren|faturamento)@"
+        r"crediteuren|faturamento|accounts?|travel|expenses|reports?|controlling|financeiro|financiero|"
+        r"akaun|muhasebe|contabilidade|regnskab|ekonomi|kontabilitet)@"
     ],
     # a bot's login in a URL: "https://ci-bot:ghp_…@github.com"
     "urllogin": [r"://[\w.\-]+:[^\s@/]+@"],
@@ -1563,7 +1577,7 @@ COMBOS: dict[str, list[Combo]] = {
     ],
     "mode": [
         ("role-hijack", True, ("switch",),
-         (("own", "ownweak", "target", "dismiss", "order", "leakp", "unsafe", "act"),)),
+         (("own", "ownweak", "target", "dismiss", "order", "leakp", "unsafe", "act"),), ("devctx",)),
     ],
     "rolemark": [
         ("role-hijack", True, (),
@@ -1610,5 +1624,5 @@ COMBOS: dict[str, list[Combo]] = {
         ("role-hijack", True, ("youare",), (), ("ours", "aitopic", "defence", "incident", "jbtalk"))
     ],
     "unmasked": [("exfiltration", True, ("secretish",), (("pastev",),), ("warnneg", "setting", "envset"))],
-    "preapproved": [("tool-hijack", True, (), (("harm", "tool", "invoke"),), ("setting", "legal", "attacker"))],
+    "preapproved": [("tool-hijack", True, (), (("harm", "tool", "invoke"),), ("setting", "legal", "attacker", "askpeople"))],
 }  # fmt: skip

@@ -582,7 +582,8 @@ _NAMES_THE_ATTACK = re.compile(
         r"инъекци\w* промпт\w*|حقن الأوامر|حقن التعليمات|提示注入|提示词注入|"
         r"プロンプトインジェクション|프롬프트 인젝션|प्रॉम्प्ट इंजेक्शन|"
         # the attacks' other names, and the tests that try them
-        r"\bjailbreaks\b|\binjection payloads\b"
+        r"\bjailbreaks\b|\binjection payloads\b|\b(?:example|sample|test) payloads?\b|"
+        r"\bexfiltration (?:techniques?|attacks?|vectors?|channels?)\b|\binjected (?:text|instructions?|prompts?)\b"
     )
 )
 # A quotation on a line, and the second person in the languages the corpus holds most.
@@ -825,7 +826,8 @@ _REPORTED = re.compile(
     r"preguntan|escrevem|perguntam|schrijven|typen|vragen|пишут|пишет|написал\w*|говорят|"
     r"говорит|сказал\w*|спрашивают|спрашивает|просят|просит|вводят|вводит|пишуть|пише|"
     r"кажуть|каже|питають|питає|piszą|pisze|mówią|mówi|pytają|pyta|wpisują|píšou|píše|říkají|"
-    r"yazıyor|yazıyorlar|soruyor|diyor|diyorlar)\b"
+    r"yazıyor|yazıyorlar|soruyor|diyor|diyorlar|(?:text|message|note|e-?mail|line|payload|comment|"
+    r"prompt|sign) read)\b"
     r"[^.!?\n]{0,40}$"
 )
 

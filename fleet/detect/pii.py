@@ -125,6 +125,7 @@ seguridad veiligheid beveiliging bezpecnost guvenlik fraude fraud betrug fraudes
 cliente clientes clienti kunde kunden klant klanten portal tietoturva tietosuojavastaava
 shop store sklep tienda loja negozio boutique winkel butik kauppa obchod magazin webshop eshop
 iod rodo dsb dpd datenschutzbeauftragter dpa encarregado rgpd
+travel travels expenses financeiro financiero finanziario akaun kewangan muhasebe keuangan
 compras compra acquisti achats zakupy nakup ostot innkjop indkob inkop beschaffung controlling
 vendas vendite verkauf sprzedaz prodej myynti salg forsaljning satis podpora wsparcie tuki
 kundtjanst kundtjenst kundeservice ekonomi okonomi faktura fakturor faktury ksiegowosc
@@ -191,6 +192,17 @@ _COMPANY = re.compile(
     r"comunidad de propietarios|eigent[uü]mergemeinschaft|homeowners'? association|hoa)\b[^\n]{0,70}$)"
 )
 _COMPANY_REACH = 60
+# A company's registry or tax number: an IBAN beside one is the company's account (an
+# invoice's footer), not a person's.
+_BUSINESS_IDS = re.compile(
+    r"\b(?:USt-?Id(?:Nr)?\.?|VAT (?:no|number|reg(?:istration)?(?: no)?)|TVA intracommunautaire|"
+    r"Partita IVA|Registro Mercantil|Company (?:no|number|registration)|Handelsregister|"
+    r"Amtsgericht|Companies House|Registered in England)\b|"
+    # the short ones only with their number: "ABN AMRO" is a bank, "ABN 51 824 753 556" a number
+    r"\b(?:CIF|P\.? ?IVA|HRB|HRA|KvK(?:-nummer)?|SIRE[NT]|RCS(?: \w+)?|BTW(?:-nummer)?|CVR(?:-nr)?|"
+    r"Org\.? ?nr|ABN|CNPJ|REGON|KRS|I[ČC]O|D[IÍ][ČC])\b[\s:.#№-]{0,4}(?:[A-Z]{1,3}[\s-]?)?\d"
+)
+_BUSINESS_REACH = 300
 _SWITCHBOARD = (
     r"(?:standard|switchboard|main (?:line|number|office)|reception|front desk|zentrale|"
     r"centralino|centralita|centralka|recepci[oó]n|central telef[oó]nica|customer (?:service|care|"
@@ -794,6 +806,10 @@ def scan_pii(text: str) -> list[Finding]:
             _COMPANY.search(text, max(0, os - _COMPANY_REACH), os) or _STAND_IN.search(value)
         ):
             continue  # a company's address: "Atelier Lumière SARL – 14 rue de la Verrerie"
+        if kind == "iban" and _BUSINESS_IDS.search(
+            text, max(0, os - _BUSINESS_REACH), oe + _BUSINESS_REACH
+        ):
+            continue  # a company's account on its invoice's footer, beside its VAT or registry number
         if _stand_in(kind, value) and (
             _SAYS_EXAMPLE.search(text, max(0, os - _EXAMPLE_REACH), os)
             or _SAYS_EXAMPLE.search(text, oe, oe + _EXAMPLE_REACH)

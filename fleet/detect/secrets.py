@@ -242,6 +242,13 @@ _TOKENS: list[_Token] = [
         check=_private_key,
     ),
     _Token("putty-private-key", r"PuTTY-User-Key-File-\d: [a-z0-9\-]+"),
+    # a PEM private key in base64, as a kubeconfig's client-key-data or a Secret's data holds it
+    # (a certificate, "LS0tLS1CRUdJTiBDRVJU…", is public)
+    _Token(
+        "private-key",
+        r"\bLS0tLS1CRUdJTiB(?:SU0EgUFJJVkFURSBLRVk|QUklWQVRFIEtFWS|FQyBQUklWQVRFIEtFWS|"
+        r"PUEVOU1NIIFBSSVZBVEUgS0VZ|FTkNSWVBURUQgUFJJVkFURSBLRVk|EU0EgUFJJVkFURSBLRVk)[A-Za-z0-9+/=]{40,}",
+    ),
     _Token(
         "aws-access-key",
         r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}\b",
@@ -341,7 +348,8 @@ _TOKENS: list[_Token] = [
         "discord-bot-token",
         r"\b[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}\b",
     ),
-    _Token("mapbox-secret", r"\bsk\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", 3, 40),
+    # (no "]+" at the end: the scan would ask the last part, 22 characters, for the body's 40)
+    _Token("mapbox-secret", r"\bsk\.eyJ[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}", 3, 40),
     _Token("jwt", r"\beyJ[A-Za-z0-9_\-]{7,}\.eyJ[A-Za-z0-9_\-]{7,}\.[A-Za-z0-9_\-]*", check=_jwt),
     _Token(
         "azure-devops-pat",
@@ -415,6 +423,7 @@ _KEY_WORD = (
     rf"|{_OTHER_PASSWORDS}|account[_.\- ]?key"
     r"|passphrase|passcode|pwd|credentials?|private[_.\- ]?key|signing[_.\- ]?key"
     r"|encryption[_.\- ]?key|master[_.\- ]?key|license[_.\- ]?key|webhook[_.\- ]?secret"
+    r"|admin[_.\- ]?(?:api[_.\- ]?)?key|write[_.\- ]?key|service[_.\- ]?key|server[_.\- ]?key"
     r"|session[_.\- ]?(?:key|token|secret)|cookie|auth|sas|appid|[_.\-]pass\b"
     # "key" in other languages, as a portal labels its keys: "Nyckel 1:", "Schlüssel 2:"
     r"|(?:nyckel|nøgle|nøkkel|avain|schlüssel|clé|clave|chiave|chave|sleutel|klucz|klíč|ключ|"
@@ -618,6 +627,10 @@ _FIXTURE = compile(
 )
 
 
+# A dotted path of lower-case names, as code reads an attribute or calls a method.
+_CODE_PATH = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*){2,}\(?")
+
+
 def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) -> str | None:
     if not quoted:
         value = value.rstrip(".!?:")
@@ -627,6 +640,10 @@ def _assignment(view: View, s: int, key: str, value: str, quoted: bool = False) 
         return None  # process.env.JWT_SECRET, test_admin_can_override_lockout: a name, no value
     if value.isalpha() and (value.islower() or len(value) < 12):  # a word
         return None
+    if _CODE_PATH.fullmatch(value):
+        return None  # client.secrets.kv.v2.read_secret_version: a call's path, no value
+    if value.startswith(("LS0tLS1CRUdJTiBDRVJU", "LS0tLS1CRUdJTiBQVUJMSUMg")):
+        return None  # a certificate or a public key in base64 (certificate-authority-data)
     name = _key_name(view, s, key)
     low = name.lower()
     if low.endswith(_WHERE):

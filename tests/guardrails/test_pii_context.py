@@ -335,3 +335,31 @@ def test_a_purchasing_sales_or_finance_desk_s_mailbox_is_not_personal(text: str)
 def test_a_person_s_mailbox_beside_a_desk_s_still_is() -> None:
     found = scan_pii("Escribid a compras@textiles-ejemplo.es o a lucia.ferrer@textiles-ejemplo.es.")
     assert [f.kind for f in found] == ["email"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Questions: travel@quayside-example.com",
+        "Dúvidas: financeiro@distribuidora-exemplo.com.br.",
+        "Sila hantar laporan kepada akaun@sinar-contoh.com.my sebelum Jumaat.",
+        "Sorularınız için muhasebe@lojistik-ornek.com.tr adresine yazabilirsiniz.",
+        # a company's account on its invoice's footer, beside its registry or tax number
+        "Harrowgate Werkzeuge GmbH · HRB 48812 · USt-IdNr. DE281947663\n"
+        "Bank: Sparkasse · IBAN DE44 5001 0517 5407 3249 31 · BIC INGDDEFFXXX",
+        "Titular: Cerámicas del Levante, S.L. · CIF B46123456\nIBAN NL20 INGB 0001 2345 67",
+    ],
+)
+def test_a_desk_s_mailbox_or_a_company_s_account_on_its_invoice_is_not_personal(text: str) -> None:
+    assert scan_pii(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bitte überweisen Sie die Erstattung auf mein Konto: IBAN DE44 5001 0517 5407 3249 31.",
+        "IBAN NL20INGB0001234567 (ABN AMRO)",
+    ],
+)
+def test_a_person_s_account_still_is(text: str) -> None:
+    assert [f.kind for f in scan_pii(text)] == ["iban"]

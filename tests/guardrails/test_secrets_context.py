@@ -217,3 +217,45 @@ def test_a_fixture_s_common_password_or_a_username_is_not_a_secret(text: str) ->
 )
 def test_a_common_password_in_a_config_or_a_password_told_still_is(text: str) -> None:
     assert scan_secrets(text) != []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # a private key in base64, as a kubeconfig holds it
+        (
+            "users:\n- name: admin\n  user:\n    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0t"
+            "LQpNSUlFb3dJQkFBS0NBUUVBdnEzWGs5TG0yUXA3Uno4V2MxWWU1VG4wQmY0R2g2SmszTW45UHEyUnM1VHU4Vnc"
+            "xWHk0WmE3QmMwRGUzRmcKLS0tLS1FTkQgUlNBIFBSSVZBVEUgS0VZLS0tLS0K",
+            "private-key",
+        ),
+        # Mapbox's secret token: its last part is 22 characters
+        (
+            "the token in the deployed config is `sk.eyJ1IjoiZ2VvdGVhbS1vcHMiLCJhIjoiY2xrbGJjNnM4MTZma"
+            "XNmazAyYTVqaWF0biJ9.5nif21oerj8jtvTLo54VR5`, maybe it lost a scope",
+            "mapbox-secret",
+        ),
+        # a search service's admin key under its name
+        (
+            '  env: {\n    ALGOLIA_ADMIN_KEY: "149b5eb79cb33cc4cdecd4f3579283b7",\n  },',
+            "credential-assignment",
+        ),
+    ],
+)
+def test_a_key_in_base64_a_mapbox_token_or_an_admin_key_is_found(text: str, kind: str) -> None:
+    assert [f.kind for f in scan_secrets(text)] == [kind]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a certificate in base64 is public
+        "clusters:\n- cluster:\n    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJ"
+        "kekNDQVIyZ0F3SUJBZ0lCQURBS0JnZ3Foa2pPUFFRREFqQWpNU0V3SHdZRFZRUUREQmhyTTNNdGMyVnlkbVZ5TFdOaFF"
+        "ERTNNREF3TURBd01EQXcKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=",
+        # a call's path, not a value
+        'secret = client.secrets.kv.v2.read_secret_version(path="payments/stripe")',
+    ],
+)
+def test_a_certificate_or_a_call_s_path_is_not_a_secret(text: str) -> None:
+    assert scan_secrets(text) == []
