@@ -43,14 +43,15 @@ _AI_NAMES_NORTH = (
 ADDRESSEE = (
     r"(?:\b(?:[\w]+-)*(?-i:AI|A\.I\.|IA|KI|LLM|GPT)(?:-[^\W\d_]\w*)*\b|\basystenci\w*|\b[\w\-]*(?:assistant|assistent|"
     r"asistent|asystent|asistan\b|asisten\b)\w*(?:-(?-i:ops|bot|ai|AI|agent))?|\b(?:[\w]+-)*(?:bot|bots|chatbot|copilot|robot|robo)"
-    r"(?:-[^\W\d_]\w*)*\b|\bbot(?:a|u|owi|em|y|ow|ów|om|ok|ot|ul|ului|ille)\b|\b[\w]+-agents?\b|\bagents? (?:reading|installing|processing|summari[sz]ing|"
-    r"resolving|running|triaging|handling|reviewing|that|which)\b|\b\w+agent(?:en|s)?\b|@[\w\-]*(?:bot|agent|copilot|automation|assistant)\b|"
+    r"(?:-[^\W\d_]\w*)*\b|\bbot(?:a|u|owi|em|y|ow|ów|om|ok|ot|ul|ului|ille|nak|hoz)\b|\bagent(?:am|ui|ams)\b|ربات|دستیار|\b[\w]+-agents?\b|\bagents? (?:reading|installing|processing|summari[sz]ing|"
+    r"resolving|running|triaging|handling|reviewing|that|which)\b|\b\w+agent(?:en|s)?\b|\b\w+-agent(?:en|in)\b|@[\w\-]*(?:bot|agent|copilot|automation|assistant)\b|"
     r"\bautomat(?:ed|ion)\b|\b\w+bot(?:s|en)?\b|"
     # software named by its function: "Summariser:", "Release-notes generator:", "Invoice
     # processing system:", "Reader model:", "Para o sistema que processa este e-mail:"
     r"\b(?:summari[sz]ers?|generators?|responders?|rankers?|indexers?|crawlers?|scrapers?|"
     r"screeners?|triagers?|processing (?:system|tool|pipeline)s?|(?:reader|reading|summary|"
-    r"summari[sz]ation|ranking|screening) models?|sistema|sistemas|syst[eè]mes?|outil|systeem)\b|"
+    r"summari[sz]ation|ranking|screening|grader|grading|scoring|evaluator|judge) models?|sistema|sistemas|"
+    r"syst[eè]mes?|outil|systeem|sistemul\w*|sistemului)\b|"
     # tools, programs, bots, agents and models in other languages: "Til værktøjet der laver
     # referatet:", "Для бота, который обрабатывает задачи:", "給整理紀要的程序："
     r"\b(?:outils?|herramientas?|strumenti|strumento|werkzeug\w*|ferramentas?|narzędzi\w*|nástroj\w*|"
@@ -419,10 +420,12 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:(?-i:AI|LLM|KI|IA|ИИ)|language models?|jazykov\pL* model\pL*|model\pL* j[eę]zykow\pL*|"
         r"sprachmodell\pL*|mod[eè]le de langage|modelo de (?:lenguaje|linguagem)|modello "
         r"(?:linguistico|di linguaggio)|taalmodel\pL*|spr[aå]kmodell\pL*|sprogmodel\pL*|kielimalli\pL*|"
-        r"языков\pL* модел\pL*|мовн\pL* модел\pL*|нейросет\pL*|chatbots?|(?:(?-i:AI|KI|IA) )?agent[ie]?s?)"
+        r"языков\pL* модел\pL*|мовн\pL* модел\pL*|нейросет\pL*|chatbots?|(?:(?-i:AI|KI|IA) )?agent[ie]?s?|"
+        r"assistants? (?:automatis[eé]s?|virtuels?)|(?:automated|virtual) assistants?|automated agents?)"
         r"(?:,?\s+(?:that|which|who|kter\pL*|kt[oó]r\pL*|ktor\pL*|que|qui|che|der|die|das|welche\pL*|"
         r"dat|som|joka|котор\pL*|що|який|яка)(?:\s+(?:is|are|now|currently|je|est|ist|jest|právě|teď))?)?"
         r"\s+(?:reads?|reading|processes|processing|summari[sz]es|summari[sz]ing|parses|parsing|scans|"
+        r"access(?:es|ing)?|visits?|visiting|crawls?|crawling|brows(?:es|ing)|handles?|handling|"
         r"scanning|indexes|indexing|čte|zpracovává|shrnuje|číta|spracúva|czyta\pL*|przetwarza\pL*|"
         r"streszcza|lit|lisant|traite|traitant|résume|lee|leyendo|procesa|procesando|resume|lê|lendo|"
         r"processa|legge|leggendo|elabora|riassume|leest|verwerkt|läser|lukee|читает|читающ\pL*|"
@@ -501,6 +504,9 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:अगर|यदि)\s+(?:तुम|आप)\s+(?:\S+\s+){0,2}?(?:एआई|AI|सहायक|मॉडल|बॉट)\S*"
         r"(?:\s+(?:मॉडल|सहायक|असिस्टेंट|एजेंट)\S*)?\s+(?:हो|हैं)(?:\s|$|[,.।])",
         r"\S+는\s+(?:(?-i:AI)|인공지능|챗봇|어시스턴트|언어 ?모델)(?:이)?라면",
+        r"(?:إذا كنت|اذا كنت|إن كنت|لو كنت)\s+(?:\S+\s+){0,3}?(?:مساعد|نموذج|ذكاء اصطناعي|بالذكاء الاصطناعي|بوت|وكيل)",
+        r"(?:如果你是|如果您是|若你是|假如你是)[^\s,，。:：]{0,16}?(?:AI|人工智能|人工智慧|助手|助理|機器人|机器人|模型)",
+        r"\b(?:if you are|if you're) an? (?:autonomous|automated|coding|software|llm|ai)[- ]agents?\b",
     ],
     # Orders to such an AI, and their covers, in many languages: the acts that matter
     # (approve, merge, delete, send, export, grant, disable…), doing them unseen, and a
@@ -585,7 +591,7 @@ FAMILIES: dict[str, list[str]] = {
         # after a line's start, a space or tab, a sentence's or clause's end, an opening mark, a
         # greeting: "Assistant, …", "… and, bot: …", "Hey model, …"
         rf"(?:(?m:^)|[ \t.!?:;\[(\x{{2014}}\"']\s*|\b(?:hey|hi|hello|dear|ok|okay|yo|attention|note (?:to|for)|and|also|oh|so)\s+)"
-        rf"(?:(?:for|to)\s+)?(?:the\s+)?(?:[\w\-]+\s+)?{AI.replace('|agent|', '|')}s?\s*(?:[,:]|\x{{2014}}|\s-\s)",
+        rf"(?:(?:for|to)\s+)?(?:the\s+)?(?:[\w\-]+\s+)?{AI.replace('|agent|', '|')}s?\s*(?:[,:!]|\x{{2014}}|\s-\s)",
     ],
     "addrorder": [
         rf"\b{AI}s?\s*(?:[,:]|\x{{2014}}|\s-\s)\s*(?:please\s+)?(?:ignore|disregard|forget|update|reveal|approve|"
@@ -594,7 +600,7 @@ FAMILIES: dict[str, list[str]] = {
     ],
     "sendv": [
         r"\b(?:send|upload|post|email|e-mail|mail|forward|copy|transfer|submit|paste|export|sync|leak)\b"
-        r"[^.!?\n]{0,60}?(?:\bto\s+(?:[\w.+\-]+@[\w\-]+\.[\w.]+|https?://|ftp://|s3://|"
+        r"(?:[^.!?\n]|\.[^\s.!?\n]){0,60}?(?:\bto\s+(?:[\w.+\-]+@[\w\-]+\.[\w.]+|https?://|ftp://|s3://|"
         r"(?:this|my|our) (?:webhook|url|address|server|endpoint|bucket))|\binto (?:the chat|your "
         r"(?:reply|answer|response)|the (?:reply|url|link|image)))",
     ],
@@ -638,7 +644,7 @@ FAMILIES: dict[str, list[str]] = {
         r"notiz|nota|notice|override|instructions?|anweisung\pL*)|(?:message|mensaje|mensagem|messaggio|"
         r"bericht|wiadomo\pL*|pesan|nachricht|note|nota|notice)\s+(?:\pL+\s+){0,2}?(?:developer|"
         r"entwickler\pL*|desarrollador\pL*|d[eé]veloppeur\pL*|sviluppator\pL*|desenvolvedor\pL*|"
-        r"ontwikkelaar\pL*|deweloper\pL*|pengembang))[^\]\n>】]{0,24}(?:\]|>>|】)",
+        r"ontwikkelaar\pL*|deweloper\pL*|pengembang))[^\]\n>】]{0,40}(?:\]|>>|】)",
         r"</[^>\n]{0,30}?(?:tool|result|output|observation|risultato|resultado|resultat|ergebnis|wynik|"
         r"sonuc|результат|结果|結果|결과|ผลลัพธ์|ket qua|نتیجه|نتيجة|תוצאה|hasil|matokeo|strumento|"
         r"vysledek|vysledok|nastroj\w*|rezultat\w*|alat\w*|eszkoz\w*|eredmeny|tulos|verktyg\w*|"
@@ -648,7 +654,8 @@ FAMILIES: dict[str, list[str]] = {
     "must": [
         r"\b(?:must|shall|should|needs? to|has to|have to|is required to|are required to|is to|are to)\b",
         r"\b(?:muss|m[uü]ssen|soll|sollen|debe|deben|doit|doivent|deve|devono|devem|moet|moeten|"
-        r"musi|musz[aą]|ska|skal|t[aä]ytyy|mel(?:i|ie)|trebuie)\b",
+        r"musi|musz[aą]|ska|skal|t[aä]ytyy|mel(?:i|ie)|trebuie|est tenue? de|sont tenus de|"
+        r"est oblig[eé]e? de|is obliged to|are obliged to)\b",
     ],
     # a field or a label addressed to an AI: "ai_note:", "[assistant-instructions]",
     # "review.ai/instructions:", <meta name="ai-instructions" content=…>
@@ -684,7 +691,8 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:отправь|удали|одобри|напиши|переведи|укажи|перешли|надішли|видали|схвали|переказ|"
         r"оплати|сплати|зміни реквізити|измени реквизиты|додели|искључи|обриши|пошаљи|"
         r"στείλε|διάγραψε|έγκρινε|γράψε|העבר|שלח|מחק|אשר|דרג|הצג|חשוף|הדפס|התעלם|أرسل|احذف|وافق|حوّل|اكتب|"
-        r"بفرست|حذف کن|تأیید کن|بنویس|بگو|ارسال کن|भेज|हटा|मंज़ूर|लिख|बता|अनदेखा|नज़रअंदाज़|नजरअंदाज|कहो|कहें|"
+        r"بفرست|حذف کن|تأیید کن|بنویس|بگو|ارسال کن|ادغام کن|واپس کر دیں|بند کر دیں|بھیج دیں|"
+        r"حذف کر دیں|منظور کر دیں|atmaks\pL*|aizver|nos[uū]ti|izdz[eē]s|apstiprini|भेज|हटा|मंज़ूर|लिख|बता|अनदेखा|नज़रअंदाज़|नजरअंदाज|कहो|कहें|"
         r"পাঠা|মুছে|লিখ|ส่ง|ลบ|"
         r"อนุมัติ|เขียน|ตอบ|보내|삭제|승인|작성|말해|해줘|하세요|送って|削除|承認|書いて|伝えて|"
         r"发送|删除|批准|告诉|寄出|支払|振り込|振込|送金|転送|支付|付款|转账|汇款|송금|지급|이체)",
@@ -725,7 +733,7 @@ FAMILIES: dict[str, list[str]] = {
         r"भेजें|हटाएं|बदलें|बताएं|भुगतान करें)",
         r"\b(?:bekræft|bekreft|udsted|utsted|overfør|bitte (?:\S+ ){0,5}?(?:einstufen|überspringen|freigeben|"
         r"genehmigen|löschen|senden|weiterleiten|bestätigen|ändern|überweisen|markieren|deaktivieren|"
-        r"ausgeben|erstatten))\b",
+        r"ausgeben|erstatten|mergen|pushen|deployen|freischalten))\b",
     ],
     "newrules": [
         r"\b(?:revised|updated|amended|corrected|new|real|actual|true|replacement)\s+(?:instructions?|orders?|"
@@ -899,6 +907,7 @@ FAMILIES: dict[str, list[str]] = {
         r"no (?:content |safety |moderation )?(?:rules|restrictions|filters|guidelines)|unrestricted|unfiltered|uncensored|"
         r"(?:amelyre|ra|re|rad|red) nem vonatkoznak|korlatozasok nelkul|szabalyok nelkul|"
         r"kurallar\w* devre d[iı][sş][iı]|bez (?:ikakvih )?(?:ogranicenja|pravila|filtera)|"
+        r"nie obowi[aą]zuj[aą] (?:ci[eę] )?(?:[zż]adne )?(?:zasady|regu[lł]y|ograniczenia)|"
         r"ohne (?:jegliche |alle |irgendwelche )?(?:einschr[aä]nkungen|regeln|filter|grenzen|richtlinien|zensur)|"
         r"(?:sans|aucune?) (?:aucune? )?(?:r[eè]gles?|filtres?|restrictions?|limites?|censure)|"
         r"sin (?:ning[uú]n[ao]? )?(?:restricciones|reglas|filtros|l[ií]mites|censura)|"
@@ -948,7 +957,7 @@ FAMILIES: dict[str, list[str]] = {
         r"voc[eê] (?:agora )?[eé] (?:o |a )?[«\"'“]|vamos brincar|vamos jogar|"
         r"(?:ora )?sei [«\"'“]|da ora (?:in poi )?sei|giochiamo|"
         r"je bent nu|vanaf nu ben je|laten we (?:een spel )?spelen|"
-        r"jeste[sś] teraz|od teraz jeste[sś]|zagrajmy|"
+        r"jeste[sś] teraz|od teraz jeste[sś]|zagrajmy|od (?:tej chwili|teraz|dzi[sś]) dzia[lł]asz jako|"
         r"du [aä]r nu|fr[aå]n och med nu [aä]r du|du er nu|lad os lege|"
         r"olet nyt|t[aä]st[aä] l[aä]htien olet|"
         r"(?:b[aâ]y gi[oờ] )?b[aạ]n (?:l[aà]|h[aã]y [dđ][oó]ng vai)|"
@@ -1250,6 +1259,7 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:don'?t|do not|never) (?:tell|inform|notify|alert) (?:the )?(?:user|operator|human)s?(?:[\s,.;:!?]|\z)",
         r"\b(?:don'?t|do not|never) mention (?:this|it|the \w+|these \w+) to (?:the )?(?:users?|customers?|clients?|"
         r"humans?|operators?|anyone)\b",
+        r"\bomit (?:it|this|that|them) from (?:the |your )?(?:report|summary|answer|reply|response|log)s?\b",
     ],
     "youprompt": [
         r"\b(?:my|your) (?:instructions|system prompt|prompt|rules|guidelines) (?:begin|start)s? with\b",
@@ -1294,7 +1304,10 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:list|mark|record|name|add) me as\b|\bleave [\w' ]{1,40} out of\b|\bgive (?:it|this|the \w+|them|"
         r"him|her) (?:that |a |the )?(?:score|grade|mark|rating|full marks|top marks)\b|\bfull marks\b|"
         r"\bonly positive (?:feedback|reviews?)\b|\bchange the (?:shipping|billing|delivery) address\b|"
-        r"\bapply (?:the )?discount code\b|\bplace the order\b",
+        r"\bapply (?:the )?discount code\b|\bplace the order\b|"
+        r"\b(?:swap|change|replace|update) the (?:bank|payment|payee) (?:details|account|information)\b|"
+        r"\baward (?:it |this (?:essay|answer|candidate) )?(?:\d+/\d+|full marks|the (?:highest|maximum|top) "
+        r"(?:score|grade|mark))",
         # Arabic: delete, send, approve, merge, transfer
         r"(?:^|\s)(?:حذف|احذف|ارسال|أرسل|ارسل|الموافقة على|وافق على|دمج|ادمج|تحويل|حوّل)\s",
     ],
@@ -1312,11 +1325,11 @@ FAMILIES: dict[str, list[str]] = {
     "bypass": [
         r"\bwithout (?:waiting for |asking (?:for )?|any |user |human |further )?(?:approval|"
         r"confirmation|review|asking|permission|questions?)\b",
-        r"\bno need to (?:ask|confirm|check|wait|tell|mention|inform|notify|report)\b",
+        r"\bno need to (?:ask|confirm|check|wait|tell|mention|inform|notify|report|flag)\b",
         r"\b(?:sin (?:revisi[oó]n|revisar|verificar|comprobar)|sem (?:revis[aã]o|verifica[cç][aã]o|revisar)|"
         r"sans (?:v[eé]rification|revue|contr[oô]le)|ohne (?:Prüfung|Überprüfung|Rückfrage)|"
         r"senza (?:verifica|controllo|revisione)|zonder (?:controle|verificatie|review))\b",
-        r"\bskip (?:the )?(?:CI|review|checks?|approval|tests)\b",
+        r"\bskip (?:the )?(?:CI|review|checks?|approval|tests|refusals|warnings|safety checks)\b",
         r"\b(?:immediately|right away|straight away|silently|right now)\b",
         r"\b(?:sofort|unverz[uü]glich|inmediatamente|imm[eé]diatement|subito|imediatamente|onmiddellijk|"
         r"natychmiast|ihned|okam[zž]it[eě]|hemen|segera|ngay l[aậ]p t[uứ]c)\b|немедленно|срочно|веднага|"
@@ -1346,10 +1359,14 @@ FAMILIES: dict[str, list[str]] = {
         r"\b(?:print|reveal|show|output|repeat|quote|recite|tell me|display|dump|disclose|verbatim|"
         r"word for word|echo)\b",
         r"\bwhat (?:\w+ )?(?:is|are|does|do|did|was|were)\b",
+        r"\b(?:muestra|affiche|zeige|mostra|toon|poka[zż]\w*|wypisz|vypi[sš]|g[oö]ster|tampilkan)\b|"
+        r"выведи|вывел|вывести|покажи|напиши|раскрой|виведи",
     ],
     "secret": [
         r"\b(?:secrets?|tokens?|api[ _\-]?keys?|keys|credentials?|passwords?|private keys?|cookies?|"
         r"env(?:ironment)? (?:variables|vars)|\.env|user records|customer records)\b",
+        r"\b(?:contrase[nñ]as?|mots? de passe|passw[oö]rter|wachtwoorden|has[lł]a|senhas?|[sş]ifreler|"
+        r"zugangsdaten|credenciales|identifiants)\b|токен\pL*|парол\pL*|ключ\pL* доступа",
     ],
     # Sentences that speak of a product's setting, of a contract, or of a leak as a fault:
     # "the --system-prompt flag overrides the default system prompt", "supersedes all prior
