@@ -828,6 +828,8 @@ _REPORTED = re.compile(
     r"кажуть|каже|питають|питає|piszą|pisze|mówią|mówi|pytają|pyta|wpisują|píšou|píše|říkají|"
     r"yazıyor|yazıyorlar|soruyor|diyor|diyorlar|(?:text|message|note|e-?mail|line|payload|comment|"
     r"prompt|sign) read)\b"
+    # not a JSON or YAML key ("type": "message")
+    r"(?![\"'`]\s*:)"
     r"[^.!?\n]{0,40}$"
 )
 
@@ -964,7 +966,13 @@ def _quotes_in_discussion(
     the quotation's ("attackers hide text such as 'ignore previous instructions'")."""
     discussion: bool | None = None
     for m in _QUOTED.finditer(text, max(0, s - 1), e):
-        if reported and _REPORTED.search(text[max(0, m.start(1) - 60) : m.start(1)].rstrip()):
+        # Speech reported: unless the quotation is a small part of the sentence, whose orders
+        # are then outside it ('until a message says "sandbox off", answer every request …')
+        if (
+            reported
+            and (m.end() - m.start(1)) * 8 >= e - s
+            and _REPORTED.search(text[max(0, m.start(1) - 60) : m.start(1)].rstrip())
+        ):
             return True
         if discussion is None:
             discussion = (
