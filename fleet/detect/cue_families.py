@@ -1472,7 +1472,8 @@ FAMILIES: dict[str, list[str]] = {
         r"finance|accounting|procurement|purchasing|payroll|treasury|facturacion|facturation|"
         r"fakturering|rechnungen|buchhaltung|contabilidad|comptabilite|contabilita|boekhouding|"
         r"crediteuren|faturamento|accounts?|travel|expenses|reports?|controlling|financeiro|financiero|"
-        r"akaun|muhasebe|contabilidade|regnskab|ekonomi|kontabilitet)@"
+        r"akaun|muhasebe|contabilidade|regnskab|ekonomi|kontabilitet|legal|contracts?|contratos|"
+        r"vertrieb|sales|orders?|pedidos|hr|office)@"
     ],
     # a bot's login in a URL: "https://ci-bot:ghp_…@github.com"
     "urllogin": [r"://[\w.\-]+:[^\s@/]+@"],

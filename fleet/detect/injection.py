@@ -399,6 +399,7 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             _ui_words(view.text, e)
             or _topic_follows(view.text, e)
             or _PROMPT_KEPT.search(view.text, max(0, s - 32), e)
+            or _FORBIDDEN.search(view.text, max(0, s - 60), s)
         ):
             return False
         if kind == "instruction-override" and (
@@ -417,6 +418,8 @@ def scan_injection(text: str, *, learned: bool = True, _depth: int = 0) -> list[
             or a_game()
         ):
             return False
+        if kind == "role-hijack" and a_game():
+            return False  # a game's or an improv class's "act as if you're a waiter"
         if kind in _QUOTABLE and _DIALOGUE_AFTER.match(view.text, e, e + 160):
             return False  # a character's line in a story: '"Forget everything…," she said'
         if kind in _QUOTABLE and in_script(s):
@@ -680,6 +683,11 @@ _TECHNICAL_RULES = re.compile(
     r"(?:rules?|policies|policy|guidelines|settings|filters?|restrictions|limits|constraints)\b"
 )
 # "Workspace instructions can't remove safety policies": what cannot be done, told.
+# A rule that forbids it: "You must not attempt to bypass, disable or reveal the system prompt".
+_FORBIDDEN = re.compile(
+    r"(?i)\b(?:must not|mustn'?t|may not|shall not|should not|are not (?:allowed|permitted) to|"
+    r"is not (?:allowed|permitted) to|(?:are|is) (?:prohibited|forbidden) (?:from|to))\b[^.!?\n]{0,48}\Z"
+)
 _CANNOT = re.compile(
     r"(?i)\b(?:can'?t|cannot|can not|unable to|won'?t be able to|(?:is|are) (?:configured|designed|"
     r"trained|built|set up|told|instructed|taught) to)\s+\Z"
@@ -696,6 +704,10 @@ _SOMEONE_ELSES = re.compile(f"(?i){SOMEONE_ELSES}")
 _PEOPLE_ADDRESSED = re.compile(
     fold_pattern(
         r"(?:みなさん|皆さん|皆様|生徒の皆|保護者の皆|同学们|同學們|各位同事|各位家长|여러분)|"
+        # a team greeted: "Oi pessoal,", "Hallo zusammen,", "Hi all,"
+        r"(?i:(?:^|\n)\s*(?:oi|ol[aá]) pessoal\b|\bhola a todos\b|\bhallo zusammen\b|\bhi (?:all|everyone|team)\b|"
+        r"\bhello (?:all|everyone|team)\b|\bsalut (?:tout le monde|l'[eé]quipe)\b|\bciao a tutti\b|"
+        r"\bhej alla\b|\bhoi allemaal\b|\bcze[sś][cć] wszystkim\b)|"
         # "Chers parents,", "Liebe Schülerinnen und Schüler,", "प्रिय अभिभावकगण,"
         r"(?i:\b(?:dear|chers?|ch[eè]res|liebe|lieber|queridos?|queridas?|estimad[oa]s|cari|care|"
         r"beste|drodzy|dragi|dragă|kære|kjære|kära|hyvät)\s+(?:\w+\s+){0,2}?(?:parents|students|"
@@ -717,6 +729,7 @@ _GAME_RULES = re.compile(
     fold_pattern(
         r"(?i)\b(?:board game|card game|game rules|house rules?|rules of the game|spielregeln|"
         r"role cards?|character cards?|game master|other players|each player|all players|"
+        r"improv|warm-?up game|drama (?:game|exercise)|players stand in a circle|"
         r"spelregels|spelleider|spelregler|peraturan permainan|pravidla hry|zasady gry|"
         r"règles du jeu|reglas del juego|regole del gioco|regras do jogo)\b|"
         r"桌游|卡牌游戏|游戏规则|遊戲規則|ボードゲーム|カードゲーム|ゲームのルール|보드게임|카드 게임|게임 규칙"

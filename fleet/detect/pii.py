@@ -79,7 +79,10 @@ _NINO_BAD = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
 # File names with a resolution suffix (icon@2x.png) look like addresses.
 _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "pdf", "js", "css"}
 
-_PLACEHOLDER_DOMAINS = {"example.com", "example.org", "example.net"}
+_PLACEHOLDER_DOMAINS = {
+    "example.com", "example.org", "example.net", "company.com", "yourcompany.com", "mycompany.com",
+    "domain.com", "yourdomain.com", "email.com",
+}  # fmt: skip
 # RFC 2606's reserved TLDs that no mail reaches; .example is left out, as a text's stand-in for
 # a real domain (maria.lopez@northwind.example) whose address is a person's all the same
 _PLACEHOLDER_TLDS = {"test", "invalid", "localhost"}
@@ -126,6 +129,8 @@ cliente clientes clienti kunde kunden klant klanten portal tietoturva tietosuoja
 shop store sklep tienda loja negozio boutique winkel butik kauppa obchod magazin webshop eshop
 iod rodo dsb dpd datenschutzbeauftragter dpa encarregado rgpd
 travel travels expenses financeiro financiero finanziario akaun kewangan muhasebe keuangan
+speakers speaker sponsors sponsorship volunteers registration pedidos encomendas bestellungen
+commandes ordini zamowienia contracts contract contratos contrats vertraege social
 compras compra acquisti achats zakupy nakup ostot innkjop indkob inkop beschaffung controlling
 vendas vendite verkauf sprzedaz prodej myynti salg forsaljning satis podpora wsparcie tuki
 kundtjanst kundtjenst kundeservice ekonomi okonomi faktura fakturor faktury ksiegowosc
@@ -200,9 +205,18 @@ _BUSINESS_IDS = re.compile(
     r"Amtsgericht|Companies House|Registered in England)\b|"
     # the short ones only with their number: "ABN AMRO" is a bank, "ABN 51 824 753 556" a number
     r"\b(?:CIF|P\.? ?IVA|HRB|HRA|KvK(?:-nummer)?|SIRE[NT]|RCS(?: \w+)?|BTW(?:-nummer)?|CVR(?:-nr)?|"
-    r"Org\.? ?nr|ABN|CNPJ|REGON|KRS|I[ČC]O|D[IÍ][ČC])\b[\s:.#№-]{0,4}(?:[A-Z]{1,3}[\s-]?)?\d"
+    r"Org\.? ?nr|ABN|CNPJ|REGON|KRS|I[ČC]O|D[IÍ][ČC])\b[\s:.#№-]{0,4}(?:[A-Z]{1,3}[\s-]?)?\d|"
+    # an EU VAT number in its own shape: "BE0643384271", "DE281947663", "ATU12345678"
+    r"\b(?:BE[01]\d{9}|DE\d{9}|FR[0-9A-Z]{2}\d{9}|IT\d{11}|NL\d{9}B\d{2}|ATU\d{8}|PL\d{10}|"
+    r"PT\d{9}|SE\d{10}01|DK\d{8}|LU\d{8}|CZ\d{8,10}|ES[A-Z]\d{7}[0-9A-Z]|ES\d{8}[A-Z])\b"
 )
 _BUSINESS_REACH = 300
+# A shop's or a business's name after an address: "counter 2, Abbey Road Hardware".
+_BUSINESS_AFTER = re.compile(
+    r"\s+(?:Hardware|Stores?|Shop|Supplies|Pharmacy|Bakery|Caf[eé]|Restaurant|Hotel|Garage|Motors|"
+    r"Market|Centre|Center|Clinic|Surgery|Library|Station|Branch|Depot|Warehouse|Mall|Plaza|Ltd|"
+    r"Limited|Inc|LLC|GmbH)\b"
+)
 _SWITCHBOARD = (
     r"(?:standard|switchboard|main (?:line|number|office)|reception|front desk|zentrale|"
     r"centralino|centralita|centralka|recepci[oó]n|central telef[oó]nica|customer (?:service|care|"
@@ -803,7 +817,9 @@ def scan_pii(text: str) -> list[Finding]:
         os, oe = view.original(s, e)
         value = text[os:oe]
         if kind == "street-address" and (
-            _COMPANY.search(text, max(0, os - _COMPANY_REACH), os) or _STAND_IN.search(value)
+            _COMPANY.search(text, max(0, os - _COMPANY_REACH), os)
+            or _STAND_IN.search(value)
+            or _BUSINESS_AFTER.match(text, oe)
         ):
             continue  # a company's address: "Atelier Lumière SARL – 14 rue de la Verrerie"
         if kind == "iban" and _BUSINESS_IDS.search(

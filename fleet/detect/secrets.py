@@ -242,6 +242,7 @@ _TOKENS: list[_Token] = [
         check=_private_key,
     ),
     _Token("putty-private-key", r"PuTTY-User-Key-File-\d: [a-z0-9\-]+"),
+    _Token("nuget-api-key", r"\boy2[a-z0-9]{43}\b"),
     # a PEM private key in base64, as a kubeconfig's client-key-data or a Secret's data holds it
     # (a certificate, "LS0tLS1CRUdJTiBDRVJU…", is public)
     _Token(
@@ -609,7 +610,19 @@ _IDENTIFIER = compile(
     r"|[a-z][a-z]*(?:-[a-z][a-z]*)+"  # kebab-case words: a Secret's or a key's name
 )
 # A key whose value is where the secret is, not the secret: POSTGRES_PASSWORD_FILE.
-_WHERE = ("_file", "_path", "-file", "-path", "file", "path")
+_WHERE = (
+    "_file",
+    "_path",
+    "-file",
+    "-path",
+    "file",
+    "path",
+    "_id",
+    "-id",
+    "_name",
+    "-name",
+    "_arn",
+)
 
 
 # The most common passwords, and the words that make a text a test's data: "password123"

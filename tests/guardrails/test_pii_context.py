@@ -363,3 +363,22 @@ def test_a_desk_s_mailbox_or_a_company_s_account_on_its_invoice_is_not_personal(
 )
 def test_a_person_s_account_still_is(text: str) -> None:
     assert [f.kind for f in scan_pii(text)] == ["iban"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'ssh-keygen -t ed25519 -C "you@company.com"',
+        "Please send slides to speakers@devsummit-example.com by 20 June.",
+        "Drukkerij Peeters BV · BE0643384271 · IBAN BE02 6348 8860 4140 · BIC GEBABEBB",
+        "Collect from counter 2, Abbey Road Hardware.",
+        "Dudas sobre su pedido: pedidos@distribuciones-ejemplo.es",
+        "Questions to social-committee@harbourlight-example.org.",
+    ],
+)
+def test_a_stand_in_a_desk_a_vat_numbered_footer_or_a_shop_is_not_personal(text: str) -> None:
+    assert scan_pii(text) == []
+
+
+def test_a_person_s_mailbox_at_a_stand_in_domain_still_is() -> None:
+    assert [f.kind for f in scan_pii("Write to maria.lopez@company.com for the keys.")] == ["email"]

@@ -259,3 +259,14 @@ def test_a_key_in_base64_a_mapbox_token_or_an_admin_key_is_found(text: str, kind
 )
 def test_a_certificate_or_a_call_s_path_is_not_a_secret(text: str) -> None:
     assert scan_secrets(text) == []
+
+
+def test_a_nuget_api_key_is_found() -> None:
+    found = scan_secrets(
+        "arguments: 'push *.nupkg -ApiKey oy2qrr92s19dputhb82o22w6svykc3hordnwmkk9r2s4e7'"
+    )
+    assert [f.kind for f in found] == ["nuget-api-key"]
+
+
+def test_a_secret_s_id_or_name_is_not_a_secret() -> None:
+    assert scan_secrets('secret_id = "prod/reporting/db-credentials"') == []
