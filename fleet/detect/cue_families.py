@@ -507,6 +507,15 @@ FAMILIES: dict[str, list[str]] = {
         r"(?:إذا كنت|اذا كنت|إن كنت|لو كنت)\s+(?:\S+\s+){0,3}?(?:مساعد|نموذج|ذكاء اصطناعي|بالذكاء الاصطناعي|بوت|وكيل)",
         r"(?:如果你是|如果您是|若你是|假如你是)[^\s,，。:：]{0,16}?(?:AI|人工智能|人工智慧|助手|助理|機器人|机器人|模型)",
         r"\b(?:if you are|if you're) an? (?:autonomous|automated|coding|software|llm|ai)[- ]agents?\b",
+        # "Should an AI system be asked to summarise this report, it should …"
+        r"\bshould an? (?:(?-i:AI|LLM)(?: (?:system|model|assistant|agent|tool))?|language model|chatbot) "
+        r"(?:be asked to|be used to|read|process|summari[sz]e|review)\b[^.?!\n]{0,60},",
+        # the text said to be read by it: "Pokud tento e-mail čte asistent umělé inteligence"
+        r"\b(?:if|when|pokud|jestli|wenn|si|se|als)\s+(?:this|tento|tuto|toto|tyto|diesen|diese|dieses|ce|"
+        r"cette|ces|este|esta|estos|questo|questa|deze|dit)\s+(?:\S+\s+){0,2}?(?:is read by|is processed by|"
+        r"čte|zpracovává|liest|verarbeitet|lit|traite|lee|procesa|legge|elabora|leest|verwerkt)\s+"
+        r"(?:\S+\s+){0,2}?(?:(?-i:AI|KI|IA|LLM)|asistent\w*|assistant\w*|assistent\w*|asistente|"
+        r"assistente|jazykov\w* model\w*|language model|chatbot)",
     ],
     # Orders to such an AI, and their covers, in many languages: the acts that matter
     # (approve, merge, delete, send, export, grant, disable…), doing them unseen, and a
