@@ -669,7 +669,7 @@ FAMILIES: dict[str, list[str]] = {
     # a field or a label addressed to an AI: "ai_note:", "[assistant-instructions]",
     # "review.ai/instructions:", <meta name="ai-instructions" content=…>
     "aikey": [
-        r"\b(?:ai|llm|assistant|bot|gpt|copilot)[_\-./ ](?:notes?|instructions?|directives?|"
+        r"\b(?:ai|llm|assistant|bot|gpt|copilot)(?:[_\-.](?:assistant|agent|model|bot))?[_\-./ ](?:notes?|instructions?|directives?|"
         r"prompt|hints?|guidance|orders?)\b\s*[\"']?\s*(?:[:=\]]|content\s*=)",
     ],
     # a tag quoted in inline code: "strips `<|im_start|>` and `</tool_result>` sequences"
