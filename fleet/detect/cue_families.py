@@ -1537,6 +1537,9 @@ Combo = tuple[Any, ...]  # kind, extended, needs, any_of[, unless]
 # What makes a sentence that names an AI no note to it: its own AI or orders ("our bot"),
 # code, or the AI as a heading's topic.
 _NOT_SPOKEN_TO = ("ours", "code", "aitopic", "defence", "sentnote")
+# An AI named by what it reads (relai) is spoken to unless the sentence speaks of AI, of
+# attackers, of research or of jailbreaks, or defends against them.
+_NOT_SPOKEN_TO_BY_NAME = (*_NOT_SPOKEN_TO, "aitalk", "attacker", "research", "jbtalk", "defence")
 # A note to an AI reader that asks it for a secret.
 _ASKED_FOR_A_SECRET: Combo = ("prompt-leak", True, ("leakp", "secret"), (), _NOT_SPOKEN_TO)
 # For each anchor: (kind, whether the sentence after the anchor's counts too, families
@@ -1575,7 +1578,7 @@ COMBOS: dict[str, list[Combo]] = {
         ("role-hijack", True, (),
          (("must", "act", "actx", "actw", "dismiss", "dismiss2", "order", "sendv", "imperative", "conceal",
            "tool", "newx", "bypass"),),
-         (*_NOT_SPOKEN_TO, "aitalk", "attacker", "research", "jbtalk", "defence")),
+         _NOT_SPOKEN_TO_BY_NAME),
     ],
     "ifai": [
         ("role-hijack", True, (),
@@ -1602,7 +1605,7 @@ COMBOS: dict[str, list[Combo]] = {
         # the name said by what it reads ("Jazykový model, který čte tuto stránku, musí …"):
         # a modal is an order to it
         ("role-hijack", True, ("relai",), (("must", "actw", "sendv", "imperative", "conceal", "newx"),),
-         (*_NOT_SPOKEN_TO, "aitalk", "attacker", "research", "jbtalk", "defence")),
+         _NOT_SPOKEN_TO_BY_NAME),
     ],
     "mode": [
         ("role-hijack", True, ("switch",),

@@ -682,12 +682,12 @@ _TECHNICAL_RULES = re.compile(
     r"matching|sorting|transformation|pipeline|alerting|paging|escalation) "
     r"(?:rules?|policies|policy|guidelines|settings|filters?|restrictions|limits|constraints)\b"
 )
-# "Workspace instructions can't remove safety policies": what cannot be done, told.
 # A rule that forbids it: "You must not attempt to bypass, disable or reveal the system prompt".
 _FORBIDDEN = re.compile(
     r"(?i)\b(?:must not|mustn'?t|may not|shall not|should not|are not (?:allowed|permitted) to|"
     r"is not (?:allowed|permitted) to|(?:are|is) (?:prohibited|forbidden) (?:from|to))\b[^.!?\n]{0,48}\Z"
 )
+# "Workspace instructions can't remove safety policies": what cannot be done, told.
 _CANNOT = re.compile(
     r"(?i)\b(?:can'?t|cannot|can not|unable to|won'?t be able to|(?:is|are) (?:configured|designed|"
     r"trained|built|set up|told|instructed|taught) to)\s+\Z"

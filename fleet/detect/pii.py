@@ -133,7 +133,7 @@ speakers speaker sponsors sponsorship volunteers registration pedidos encomendas
 commandes ordini zamowienia contracts contract contratos contrats vertraege social
 compras compra acquisti achats zakupy nakup ostot innkjop indkob inkop beschaffung controlling
 vendas vendite verkauf sprzedaz prodej myynti salg forsaljning satis podpora wsparcie tuki
-kundtjanst kundtjenst kundeservice ekonomi okonomi faktura fakturor faktury ksiegowosc
+kundtjanst kundtjenst ekonomi okonomi faktura fakturor faktury ksiegowosc
 contabilidad contabilita contabilidade financas finanzas finanza finanzen finances financien
 """
 _ROLE_WORDS = frozenset(_ROLE_LIST.split())
